@@ -1,0 +1,143 @@
+# kubetune — `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+KUBE_VERSION ?= v1.36.3
+CACHE_DIR    ?= $(HOME)/.cache/kubetune
+KUBE_BIN     := $(CACHE_DIR)/kube-$(KUBE_VERSION)
+PYTHON       ?= python3
+VENV         := .venv
+PY           := $(VENV)/bin/python
+export KUBETUNE_KUBE_BIN := $(KUBE_BIN)
+HELM_VERSION ?= v4.3.1
+HELM_DIR     := $(CACHE_DIR)/helm-$(HELM_VERSION)
+HELM         := $(HELM_DIR)/helm
+CHART        := charts/kubetune
+export KUBETUNE_HELM := $(HELM)
+# The folder operator/ would shadow the standard library's `operator` for `python -m` and
+# `python -c` run from the repository root; Python 3.11's safe-path mode keeps the
+# current directory off sys.path.
+export PYTHONSAFEPATH := 1
+
+##@ General
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-zA-Z0-9_.-]+:.*##/ {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+##@ Setup
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+.PHONY: install
+install: $(VENV)/.installed ## Create .venv and install kubetune with its development dependencies
+
+# The trainer's own virtual environment: MXNet 1.9.1 needs numpy<1.24, which the operator's
+# dependencies do not allow. Rebuilt from scratch when a trainer requirements file changes.
+TRAINER_VENV := .venv-trainer
+
+$(TRAINER_VENV)/.installed: $(wildcard trainer-image/requirements*.txt)
+	rm -rf $(TRAINER_VENV)
+	$(PYTHON) -m venv $(TRAINER_VENV)
+	$(TRAINER_VENV)/bin/python -m pip install -q -r trainer-image/requirements.txt
+	touch $@
+
+.PHONY: trainer-venv
+trainer-venv: $(TRAINER_VENV)/.installed ## Create .venv-trainer (MXNet 1.9.1 on the CPU) for the trainer, its tests and the local cluster
+
+.PHONY: kube-binaries
+kube-binaries: ## Build (or reuse) kube-apiserver, controller-manager, scheduler and kubectl at KUBE_VERSION
+	hack/build-kube.sh $(KUBE_VERSION) $(KUBE_BIN)
+
+.PHONY: helm
+helm: ## Build (or reuse) helm at HELM_VERSION from the Go module proxy
+	hack/build-helm.sh $(HELM_VERSION) $(HELM_DIR)
+
+##@ Helm chart
+
+.PHONY: chart-crds
+chart-crds: ## Copy crds/*.yaml into charts/kubetune/crds (a unit test fails when the copy drifts)
+	rm -f $(CHART)/crds/*.yaml
+	cp crds/*.yaml $(CHART)/crds/
+
+.PHONY: chart-docs
+chart-docs: install ## Regenerate the README's chart values table from values.yaml comments
+	$(PY) hack/chart_values_table.py --write
+
+.PHONY: helm-lint
+helm-lint: helm ## helm lint --strict the chart, cluster-wide and namespaced
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) --set 'watchNamespaces={team-a,team-b}'
+
+##@ Generate
+
+.PHONY: crds
+crds: install ## Generate crds/kubetune.io_tuningjobs.yaml and docs/tuningjob-reference.md from operator/models.py
+	$(PY) -m kubetune.operator.crd > crds/kubetune.io_tuningjobs.yaml
+	@mkdir -p docs
+	$(PY) -m kubetune.operator.reference > docs/tuningjob-reference.md
+
+##@ Checks
+
+.PHONY: lint
+lint: install ## Ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: hadolint
+hadolint: install ## Lint every Dockerfile in the repository with hadolint
+	@files=$$(find . -path './.*' -prune -o -type f \( -name Dockerfile -o -name '*.Dockerfile' \) -print | sort); \
+	test -n "$$files" || { echo "hadolint: no Dockerfile found" >&2; exit 1; }; \
+	echo $(VENV)/bin/hadolint $$files; \
+	$(VENV)/bin/hadolint $$files
+
+.PHONY: typecheck
+typecheck: install ## mypy --strict over kubetune.optimizer and kubetune.operator
+	@mkdir -p .typecheck/kubetune
+	@ln -sfn ../../optimizer .typecheck/kubetune/optimizer
+	@ln -sfn ../../operator .typecheck/kubetune/operator
+	MYPYPATH=.typecheck $(VENV)/bin/mypy -p kubetune.optimizer -p kubetune.operator
+
+.PHONY: unit
+unit: install trainer-venv helm ## Unit tests only (no cluster)
+	$(VENV)/bin/pytest -m 'not cluster' -q
+
+.PHONY: test
+test: install trainer-venv kube-binaries helm lint hadolint helm-lint typecheck ## Everything: lint, types, unit, integration and e2e tests on a local cluster
+	$(VENV)/bin/pytest -q
+
+##@ Operator
+
+.PHONY: run-operator
+run-operator: install kube-binaries ## Run the operator in the foreground against the local cluster (.cluster/kubeconfig; start it with `make cluster-up`; OPERATOR_ARGS=...)
+	$(KUBE_BIN)/kubectl --kubeconfig .cluster/kubeconfig apply --server-side -f crds/
+	KUBECONFIG=.cluster/kubeconfig $(VENV)/bin/kubetune-operator --standalone --verbose $(OPERATOR_ARGS)
+
+##@ Demo
+
+.PHONY: demo
+demo: install trainer-venv kube-binaries ## A real tuning job end to end on a local cluster, on the CPU (KEEP_CLUSTER=1 leaves the cluster up)
+	@$(MAKE) --no-print-directory cluster-up
+	@$(PY) hack/demo.py --kubeconfig .cluster/kubeconfig; rc=$$?; \
+	if [ -z "$(KEEP_CLUSTER)" ]; then $(MAKE) --no-print-directory cluster-down; fi; \
+	exit $$rc
+
+##@ Benchmarks
+
+BENCH_ARGS ?=
+
+.PHONY: bench-operator
+bench-operator: install kube-binaries ## Operator latency: K=1 and K=20 TuningJobs x 2 parallel instant trials; completion->next Job delay, trials/min, peak RSS
+	@$(MAKE) --no-print-directory cluster-up
+	@$(PY) hack/bench_operator.py $(BENCH_ARGS); rc=$$?; \
+	if [ -z "$(KEEP_CLUSTER)" ]; then $(MAKE) --no-print-directory cluster-down; fi; \
+	exit $$rc
+
+.PHONY: bench-optimizer
+bench-optimizer: install ## Optimizer vs Optuna TPE/GP and scikit-optimize: scores, parallel, latency (BENCH_ARGS="--quick", "--seeds 5")
+	@$(PY) -c "import optuna, skopt, sklearn, torch" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
+	OMP_NUM_THREADS=1 $(PY) hack/bench_optimizer.py $(BENCH_ARGS)

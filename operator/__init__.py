@@ -1,0 +1,1 @@
+"""kubetune operator: the TuningJob resource, the tuning engine and its Kubernetes adapter."""

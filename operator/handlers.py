@@ -1,0 +1,205 @@
+"""kopf wiring: one reconciling daemon per TuningJob, woken by watch events.
+
+- `tuning_job` (a kopf daemon, one asyncio task per TuningJob) reconciles in a worker
+  thread, then sleeps until woken or until the resync period passes. kopf starts it for
+  every TuningJob it sees, stops it when the TuningJob is deleted (a finalizer makes
+  sure it has stopped first) and when peering pauses this operator, so two replicas
+  never reconcile the same TuningJob at once. It returns once the TuningJob is terminal.
+- `job_changed` and `pod_changed` watch the trial Jobs and pods (server-side selected by
+  label) and wake the daemon of their TuningJob at once: a finished trial is replaced
+  within one reconcile, never a timer tick.
+- `tuning_job_changed` wakes the daemon when the spec changes (suspend, limits...).
+
+Handlers only wire: every decision is in `engine`, every API call in `kube`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from kubetune.operator import metrics
+from kubetune.operator.kube import ConflictError, Kube, load_credentials
+from kubetune.operator.models import GROUP, PLURAL, VERSION
+from kubetune.operator.reconciler import Result, reconcile
+from kubetune.operator.trial_job import TUNING_JOB_LABEL, label_value
+
+RESYNC_SECONDS = 30.0
+"""A TuningJob is reconciled at least this often even without events: a safety net for a
+missed watch event, and the clock for `maxRuntimeSeconds` (requeued sooner near it)."""
+MAX_ERROR_DELAY = 30.0
+"""Backoff cap after failed reconciles (API errors): 1, 2, 4 ... 30 s."""
+RECONCILE_THREADS = 32
+"""Worker threads for blocking reconciles. A slow one (a huge log being scanned) holds
+one thread; the other TuningJobs keep theirs."""
+
+_INFRASTRUCTURE_WAITING = ("ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
+
+
+@dataclass
+class Runtime:
+    """The operator's shared state, kept in kopf's memo (`memo.runtime`)."""
+
+    metrics_port: int = 9090
+    peering_mandatory: bool = False
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(RECONCILE_THREADS, "reconcile")
+    )
+    kube: Kube | None = None
+    wakers: dict[tuple[str, str], set[asyncio.Event]] = field(default_factory=dict)
+    last_reconcile: float = field(default_factory=time.monotonic)
+
+    def wake(self, namespace: str | None, tuning_job_label: str | None) -> None:
+        """Wake the daemon(s) of the TuningJob with this label value, if any."""
+        for event in self.wakers.get((namespace or "", tuning_job_label or ""), ()):
+            event.set()
+
+
+def _runtime(memo: Any) -> Runtime:
+    runtime = memo.runtime
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Operator settings, credentials and the metrics endpoint."""
+    runtime = _runtime(memo)
+    # Our own names for kopf's bookkeeping, not kopf.zalando.org.
+    settings.persistence.finalizer = "kubetune.io/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kubetune.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="kubetune.io", key="last-handled-configuration"
+    )
+    # kopf would post every INFO log line as an Event; we post our own meaningful ones.
+    settings.posting.level = logging.WARNING
+    # Watches: reconnect every 5 minutes (API servers end watches at random times in
+    # 30-60 min; a stream that silently died is noticed sooner), and give the client a
+    # little longer than the server so the server ends it cleanly.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    # Plain requests (patches, lists): fail in a minute rather than hang a handler.
+    settings.networking.request_timeout = 60
+    settings.networking.connect_timeout = 10
+    # Watch only our Jobs and pods, selected by the API server, not the whole cluster.
+    settings.watching.label_selectors["batch", "v1", "jobs"] = TUNING_JOB_LABEL
+    settings.watching.label_selectors["v1", "pods"] = TUNING_JOB_LABEL
+    settings.peering.mandatory = runtime.peering_mandatory
+    # A daemon being stopped (deletion, pausing) gets cancelled, not waited for.
+    settings.background.cancellation_polling = 1
+    runtime.kube = Kube(load_credentials())
+    if runtime.metrics_port:
+        metrics.serve(runtime.metrics_port)
+
+
+@kopf.on.cleanup()
+def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    """Let running reconciles finish (each is bounded by request timeouts)."""
+    _runtime(memo).executor.shutdown(wait=False, cancel_futures=True)
+
+
+@kopf.on.probe(id="seconds_since_last_reconcile")
+def last_reconcile(memo: kopf.Memo, **_: Any) -> float:
+    """Liveness detail: seconds since a reconcile last finished (any TuningJob)."""
+    return round(time.monotonic() - _runtime(memo).last_reconcile, 1)
+
+
+async def _reconcile_once(runtime: Runtime, namespace: str, name: str, logger: Any) -> Result:
+    assert runtime.kube is not None
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    try:
+        return await loop.run_in_executor(
+            runtime.executor, reconcile, runtime.kube, namespace, name
+        )
+    finally:
+        metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+        runtime.last_reconcile = time.monotonic()
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, id="tuning-job", cancellation_timeout=5.0)
+async def tuning_job(
+    name: str | None, namespace: str | None, memo: kopf.Memo, logger: Any, **_: Any
+) -> None:
+    """Reconcile one TuningJob until it is terminal (see the module docstring)."""
+    assert name is not None and namespace is not None
+    runtime = _runtime(memo)
+    key = (namespace, label_value(name))
+    woken = asyncio.Event()
+    runtime.wakers.setdefault(key, set()).add(woken)
+    failures = 0
+    try:
+        while True:
+            woken.clear()
+            try:
+                result = await _reconcile_once(runtime, namespace, name, logger)
+            except ConflictError:
+                metrics.STATUS_CONFLICTS.inc()
+                continue  # someone changed it meanwhile: re-read and re-plan at once
+            except Exception as error:
+                metrics.RECONCILE_ERRORS.labels(type(error).__name__).inc()
+                delay = min(MAX_ERROR_DELAY, 2.0**failures)
+                failures += 1
+                logger.exception(f"reconcile failed; retrying in {delay:.0f} s")
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            if result.terminal:
+                return
+            timeout = min(RESYNC_SECONDS, result.requeue_after or RESYNC_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), timeout=timeout)
+    finally:
+        waiting = runtime.wakers.get(key)
+        if waiting is not None:
+            waiting.discard(woken)
+            if not waiting:
+                del runtime.wakers[key]
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def tuning_job_changed(
+    body: kopf.Body, namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    """Wake the daemon when the spec changed (generation moved past the status)."""
+    generation = body.get("metadata", {}).get("generation")
+    observed = body.get("status", {}).get("observedGeneration")
+    if generation != observed:
+        _runtime(memo).wake(namespace, label_value(name or ""))
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={TUNING_JOB_LABEL: kopf.PRESENT})
+def job_changed(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Any change of a trial Job (created, started, finished, deleted) wakes its daemon."""
+    _runtime(memo).wake(namespace, labels.get(TUNING_JOB_LABEL))
+
+
+@kopf.on.event("v1", "pods", labels={TUNING_JOB_LABEL: kopf.PRESENT})
+def pod_changed(
+    status: kopf.Status,
+    meta: kopf.Meta,
+    labels: kopf.Labels,
+    namespace: str | None,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """A trial pod that terminated (or can never start, or is being deleted) wakes its
+    daemon before the Job controller has updated the Job."""
+    phase = status.get("phase")
+    waiting = [
+        (c.get("state") or {}).get("waiting", {}).get("reason")
+        for c in status.get("containerStatuses") or []
+    ]
+    if (
+        phase in ("Succeeded", "Failed")
+        or meta.get("deletionTimestamp")
+        or any(reason in _INFRASTRUCTURE_WAITING for reason in waiting)
+    ):
+        _runtime(memo).wake(namespace, labels.get(TUNING_JOB_LABEL))

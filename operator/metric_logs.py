@@ -1,0 +1,222 @@
+"""Metric values from a trial's log: RE2 patterns over a bounded stream.
+
+A user's regex runs over an untrusted, possibly huge log, so:
+
+- patterns are RE2 (`google-re2`): matching is linear in the input, no catastrophic
+  backtracking, and constructs that need backtracking (look-around, back-references)
+  are refused when the TuningJob is validated;
+- the log is streamed in chunks and scanned in blocks of whole lines; memory stays at
+  about `BLOCK_BYTES + MAX_LINE_BYTES` whatever the log's size;
+- a line that grows past `MAX_LINE_BYTES` without a newline is scanned up to that length
+  only; the rest of it is skipped;
+- at most `MAX_SCAN_BYTES` are scanned from the start of the log. A longer log's final
+  values then come from its last `TAIL_BYTES` (the adapter reads the tail separately)
+  and its intermediate counts are lower bounds.
+
+Each metric keeps only its last match and the number of matches (SageMaker semantics:
+the final value is the last match).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import re2
+
+MAX_LINE_BYTES = 64 * 1024
+"""An unfinished line that grows past this many bytes (with no newline in the current
+block) is scanned up to here and the rest of it skipped."""
+BLOCK_BYTES = 1024 * 1024
+"""Lines are scanned in blocks of about this size (one RE2 call per metric per block)."""
+MAX_SCAN_BYTES = 512 * 1024 * 1024
+"""At most this much of a log is scanned from its start; see the module docstring."""
+TAIL_BYTES = 1024 * 1024
+"""How much of the end of an over-long log is read to find the final values."""
+
+
+def _options() -> Any:
+    options = re2.Options()
+    options.log_errors = False
+    # Never match across a newline: blocks of many lines are scanned at once, and each
+    # match must lie within one line, as if the lines were scanned one by one.
+    options.never_nl = True
+    return options
+
+
+def compile_metric_regex(regex: str) -> Any:
+    """Compile a metric regex for block scanning: RE2, multi-line anchors, bytes.
+
+    Raises ValueError with RE2's reason when the pattern is not valid RE2 syntax, and
+    when it does not have exactly one capture group.
+    """
+    try:
+        pattern = re2.compile(b"(?m)" + regex.encode(), _options())
+    except re2.error as error:
+        reason = error.args[0] if error.args else error
+        if isinstance(reason, bytes):
+            reason = reason.decode(errors="replace")
+        raise ValueError(f"not a valid RE2 regular expression: {reason}") from None
+    if pattern.groups != 1:
+        raise ValueError(f"needs exactly one capture group, has {pattern.groups}")
+    return pattern
+
+
+@dataclass
+class MetricReading:
+    """What the log said about each metric: last captured text and number of matches."""
+
+    last: dict[str, bytes] = field(default_factory=dict)
+    count: dict[str, int] = field(default_factory=dict)
+    bytes_scanned: int = 0
+    truncated: bool = False
+    """True when the log was longer than the scan limit (counts are lower bounds)."""
+
+    def value(self, metric: str) -> float | None:
+        """The metric's final value as a float; None when it never matched or the
+        captured text is not a number. May be NaN or infinite (callers decide)."""
+        text = self.last.get(metric)
+        if text is None:
+            return None
+        try:
+            return float(text.strip())
+        except ValueError:
+            return None
+
+    def merge_tail(self, tail: MetricReading) -> None:
+        """Take final values from a reading of the log's tail (for a truncated log)."""
+        self.last.update(tail.last)
+        for name, count in tail.count.items():
+            self.count[name] = max(self.count.get(name, 0), count)
+
+
+class LogScanner:
+    """Feed a log in chunks of any size; `close()` returns the reading.
+
+    Memory is bounded by `block_bytes + max_line_bytes` plus one chunk.
+    """
+
+    def __init__(
+        self,
+        patterns: Mapping[str, Any],
+        *,
+        max_line_bytes: int = MAX_LINE_BYTES,
+        block_bytes: int = BLOCK_BYTES,
+    ) -> None:
+        self._patterns = dict(patterns)
+        self._max_line = max_line_bytes
+        self._block = block_bytes
+        self._buffer = bytearray()
+        self._skipping = False  # inside an over-long line, dropping bytes until newline
+        self.reading = MetricReading(count=dict.fromkeys(self._patterns, 0))
+
+    def _scan(self, text: bytes) -> None:
+        for name, pattern in self._patterns.items():
+            matches = pattern.findall(text)
+            if matches:
+                self.reading.count[name] += len(matches)
+                self.reading.last[name] = matches[-1]
+
+    def feed(self, chunk: bytes) -> None:
+        """Add the next bytes of the log."""
+        self.reading.bytes_scanned += len(chunk)
+        if self._skipping:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                return
+            self._skipping = False
+            chunk = chunk[newline + 1 :]
+        if b"\n" not in chunk:
+            # Part of one line: keep at most what a line may have.
+            room = max(0, self._max_line + 1 - len(self._buffer))
+            self._buffer += chunk[:room]
+        else:
+            self._buffer += chunk
+            if len(self._buffer) < self._block:
+                return
+        end = self._buffer.rfind(b"\n")
+        if end >= 0:
+            self._scan(bytes(self._buffer[: end + 1]))
+            del self._buffer[: end + 1]
+        if len(self._buffer) > self._max_line:
+            # The unfinished line is too long: scan its head, skip the rest of it.
+            self._scan(bytes(self._buffer[: self._max_line]))
+            self._buffer.clear()
+            self._skipping = True
+
+    def close(self) -> MetricReading:
+        """Scan what is left (a last line without a newline) and return the reading."""
+        end = self._buffer.rfind(b"\n")
+        if end >= 0:
+            self._scan(bytes(self._buffer[: end + 1]))
+            del self._buffer[: end + 1]
+        if self._buffer:  # a last line without a newline
+            self._scan(bytes(self._buffer[: self._max_line]))
+            self._buffer.clear()
+        return self.reading
+
+
+def scan_log(
+    chunks: Iterable[bytes],
+    patterns: Mapping[str, Any],
+    *,
+    max_scan_bytes: int = MAX_SCAN_BYTES,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> MetricReading:
+    """Scan a log given as chunks, stopping after `max_scan_bytes` (then `truncated`)."""
+    scanner = LogScanner(patterns, max_line_bytes=max_line_bytes)
+    for chunk in chunks:
+        room = max_scan_bytes - scanner.reading.bytes_scanned
+        if len(chunk) >= room:
+            scanner.feed(chunk[:room])
+            scanner.reading.truncated = True
+            break
+        scanner.feed(chunk)
+    return scanner.close()
+
+
+@dataclass(frozen=True)
+class ObjectiveOutcome:
+    """A trial's objective from its reading: the value, or why there is none."""
+
+    value: float | None
+    intermediate_count: int
+    reason: str | None = None
+    message: str | None = None
+
+
+def objective_outcome(reading: MetricReading, metric: str) -> ObjectiveOutcome:
+    """The objective (`metric`'s last match) of a trial that exited successfully."""
+    count = reading.count.get(metric, 0)
+    text = reading.last.get(metric)
+    if text is None:
+        return ObjectiveOutcome(
+            None, count, "MetricUnavailable", f"no line of the log matched metric {metric}"
+        )
+    value = reading.value(metric)
+    shown = text[:40].decode(errors="replace")
+    if value is None:
+        return ObjectiveOutcome(
+            None,
+            count,
+            "MetricUnavailable",
+            f"the last match of metric {metric} is not a number: {shown!r}",
+        )
+    if not math.isfinite(value):
+        return ObjectiveOutcome(
+            None, count, "ObjectiveNotFinite", f"the last value of metric {metric} is {shown}"
+        )
+    return ObjectiveOutcome(value, count)
+
+
+def compile_metrics(metrics: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Compile `(name, regex)` pairs; raises ValueError naming the metric that fails."""
+    compiled = {}
+    for name, regex in metrics:
+        try:
+            compiled[name] = compile_metric_regex(regex)
+        except ValueError as error:
+            raise ValueError(f"metric {name}: regex {regex!r} {error}") from None
+    return compiled

@@ -1,0 +1,144 @@
+"""Maximising the acquisition over a mixed space: candidates, then local refinement.
+
+1. Candidates (m, d): scrambled-Sobol points over the whole space plus perturbations of
+   the best observed points (exploitation needs candidates near the incumbent; a global
+   design of ~10³ points is coarse in 10 dimensions). All are snapped to valid values.
+2. log EI on every candidate, vectorised.
+3. L-BFGS-B from the best few, over the numeric features (integers relaxed to the
+   continuum, then snapped back), categoricals held fixed; then one coordinate sweep over
+   each categorical's values. The best valid point that is not a known point wins.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.optimize
+from kubetune.optimizer.acquisition import (
+    log_expected_improvement,
+    log_expected_improvement_with_gradient,
+)
+from kubetune.optimizer.encoding import Encoder, FloatArray
+from kubetune.optimizer.gp import GPRegressor
+from kubetune.optimizer.qmc import sobol_unit
+
+# Points closer than this (max-norm over features) count as the same point.
+_SAME_POINT = 1e-9
+_PERTURBATION_SCALES = (0.02, 0.1)
+_CANDIDATE_CHUNK = 2048
+
+
+def _log_ei(gp: GPRegressor, x: FloatArray, best: float) -> FloatArray:
+    out = np.empty(len(x))
+    for start in range(0, len(x), _CANDIDATE_CHUNK):
+        mean, var = gp.posterior(x[start : start + _CANDIDATE_CHUNK])
+        out[start : start + _CANDIDATE_CHUNK] = log_expected_improvement(mean, var, best)
+    return out
+
+
+def _is_known(x: FloatArray, known: FloatArray) -> bool:
+    return bool(len(known)) and bool(np.any(np.max(np.abs(known - x), axis=1) <= _SAME_POINT))
+
+
+def _candidates(
+    encoder: Encoder,
+    incumbents: FloatArray,
+    rng: np.random.Generator,
+    n_global: int,
+    n_local_each: int,
+) -> FloatArray:
+    """Global Sobol points and local perturbations of the incumbents (k, d) -> (m, d)."""
+    d = len(encoder.columns)
+    U = sobol_unit(d, 0, n_global, int(rng.integers(2**31)))
+    parts = [encoder.from_unit(U)]
+    if len(incumbents) and n_local_each:
+        centres = np.repeat(incumbents, n_local_each, axis=0)  # (k·n_local_each, d)
+        scales = rng.choice(_PERTURBATION_SCALES, size=(len(centres), 1))
+        local = centres + scales * rng.standard_normal(centres.shape)
+        # A categorical changes value with probability 1/d (one dimension moved on average).
+        for j in np.flatnonzero(encoder.is_categorical):
+            flip = rng.random(len(local)) < 1.0 / d
+            local[flip, j] = rng.integers(encoder.columns[j].n_choices, size=int(flip.sum()))
+            local[~flip, j] = centres[~flip, j]
+        parts.append(encoder.snap(local))
+    return np.vstack(parts)
+
+
+def _refine(
+    gp: GPRegressor, encoder: Encoder, x0: FloatArray, best: float, max_iterations: int
+) -> FloatArray:
+    """L-BFGS-B on -log EI over the numeric features of x0 (d,); returns a snapped point."""
+    numeric = np.flatnonzero(~encoder.is_categorical)
+    if numeric.size == 0:
+        return x0
+
+    def negative_log_ei(v: FloatArray) -> tuple[float, FloatArray]:
+        x = x0.copy()
+        x[numeric] = v
+        mean, var, dmean, dvar = gp.posterior_with_gradient(x)
+        value, d_dmean, d_dvar = log_expected_improvement_with_gradient(mean, var, best)
+        return -value, -(d_dmean * dmean + d_dvar * dvar)[numeric]
+
+    result = scipy.optimize.minimize(
+        negative_log_ei,
+        x0[numeric],
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0.0, 1.0)] * numeric.size,
+        options={"maxiter": max_iterations},
+    )
+    x = x0.copy()
+    x[numeric] = result.x
+    return np.asarray(encoder.snap(x[None, :])[0], dtype=float)
+
+
+def _sweep_categoricals(
+    gp: GPRegressor, encoder: Encoder, x: FloatArray, best: float
+) -> FloatArray:
+    """Try every value of each categorical in turn, keeping improvements."""
+    for j in np.flatnonzero(encoder.is_categorical):
+        options = np.repeat(x[None, :], encoder.columns[j].n_choices, axis=0)
+        options[:, j] = np.arange(encoder.columns[j].n_choices)
+        x = options[int(np.argmax(_log_ei(gp, options, best)))]
+    return x
+
+
+def maximize_log_ei(
+    gp: GPRegressor,
+    encoder: Encoder,
+    best: float,
+    *,
+    known: FloatArray,
+    incumbents: FloatArray,
+    rng: np.random.Generator,
+    n_global: int = 1024,
+    n_local_each: int = 64,
+    n_refine: int = 4,
+    max_iterations: int = 50,
+) -> FloatArray:
+    """The valid point (d,) maximising log EI that is not among ``known`` (k, d).
+
+    ``incumbents`` (i, d) seed the local candidates. If every candidate is known (a small
+    discrete space nearly exhausted), the best known candidate is returned.
+    """
+    candidates = _candidates(encoder, incumbents, rng, n_global, n_local_each)
+    scores = _log_ei(gp, candidates, best)
+    order = np.argsort(-scores, kind="stable")
+
+    refined: list[FloatArray] = []
+    for i in order[: n_refine * 4]:
+        if len(refined) == n_refine:
+            break
+        if any(np.array_equal(candidates[i], r) for r in refined):
+            continue
+        refined.append(candidates[i])
+    improved = [
+        _sweep_categoricals(gp, encoder, _refine(gp, encoder, x0, best, max_iterations), best)
+        for x0 in refined
+    ]
+    improved_points = np.array(improved).reshape(-1, candidates.shape[1])
+    pool = np.vstack([improved_points, candidates[order]])
+    pool_scores = np.concatenate([_log_ei(gp, improved_points, best), scores[order]])
+    for i in np.argsort(-pool_scores, kind="stable"):
+        if not _is_known(pool[i], known):
+            return np.asarray(pool[i], dtype=float)
+    return np.asarray(pool[int(np.argmax(pool_scores))], dtype=float)

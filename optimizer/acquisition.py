@@ -1,0 +1,74 @@
+"""Log expected improvement (for minimisation), stable far in the tail.
+
+With z = (best - μ) / σ, EI = σ h(z) where h(z) = φ(z) + z Φ(z). In floating point h(z)
+underflows to 0 for z ≲ -38, and even before that 1 + z Φ(z)/φ(z) cancels catastrophically;
+a flat zero acquisition leaves the optimiser blind. Following Ament et al., "Unexpected
+Improvements to Expected Improvement for Bayesian Optimization" (NeurIPS 2023), log h is
+computed in three branches:
+
+- z > -1: log(φ(z) + z Φ(z)) directly.
+- -1/√ε < z ≤ -1: log φ(z) + log(1 - |z| √(π/2) erfcx(-z/√2)), with log1mexp.
+- z ≤ -1/√ε: the asymptote log φ(z) - 2 log|z|.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from kubetune.optimizer.encoding import FloatArray
+from scipy.special import erfcx, log_ndtr, ndtr
+
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+_HALF_LOG_PI_OVER_2 = 0.5 * math.log(math.pi / 2)
+_INV_SQRT_EPS = 1.0 / math.sqrt(np.finfo(float).eps)
+# Variance floor relative to nothing: keeps z finite where the GP interpolates exactly.
+_MIN_VAR = 1e-20
+
+
+def _log1mexp(a: FloatArray) -> FloatArray:
+    """log(1 - exp(a)) for a < 0, accurate on both sides of -log 2 (Mächler 2012)."""
+    return np.where(a > -math.log(2), np.log(-np.expm1(a)), np.log1p(-np.exp(a)))
+
+
+def log_h(z: FloatArray) -> FloatArray:
+    """log(φ(z) + z Φ(z)) elementwise, finite for every finite z."""
+    z = np.asarray(z, dtype=float)
+    out = np.empty_like(z)
+    upper = z > -1
+    zu = z[upper]
+    out[upper] = np.log(np.exp(-0.5 * zu * zu - _LOG_SQRT_2PI) + zu * ndtr(zu))
+    middle = ~upper & (z > -_INV_SQRT_EPS)
+    zm = z[middle]
+    out[middle] = (
+        -0.5 * zm * zm
+        - _LOG_SQRT_2PI
+        + _log1mexp(np.log(erfcx(-zm / math.sqrt(2)) * np.abs(zm)) + _HALF_LOG_PI_OVER_2)
+    )
+    tail = ~upper & ~middle
+    zt = z[tail]
+    out[tail] = -0.5 * zt * zt - _LOG_SQRT_2PI - 2.0 * np.log(np.abs(zt))
+    return out
+
+
+def log_expected_improvement(mean: FloatArray, var: FloatArray, best: float) -> FloatArray:
+    """log EI of improving below ``best`` given the posterior mean (m,) and variance (m,)."""
+    sigma = np.sqrt(np.maximum(var, _MIN_VAR))
+    return np.log(sigma) + log_h((best - mean) / sigma)
+
+
+def log_expected_improvement_with_gradient(
+    mean: float, var: float, best: float
+) -> tuple[float, float, float]:
+    """log EI at one point and its partial derivatives w.r.t. the mean and the variance.
+
+    d log h/dz = Φ(z)/h(z) (because h' = Φ), computed as exp(log Φ(z) - log h(z)).
+    """
+    var = max(var, _MIN_VAR)
+    sigma = math.sqrt(var)
+    z = (best - mean) / sigma
+    log_h_z = float(log_h(np.array([z]))[0])
+    dlogh_dz = math.exp(float(log_ndtr(z)) - log_h_z)
+    d_dmean = -dlogh_dz / sigma
+    d_dsigma = 1.0 / sigma - dlogh_dz * z / sigma
+    return math.log(sigma) + log_h_z, d_dmean, d_dsigma / (2.0 * sigma)

@@ -1,0 +1,222 @@
+"""Gaussian-process regression: MAP hyperparameters and the posterior.
+
+Notation
+--------
+X: training features (n, d); y: standardised training targets (n,).
+θ: hyperparameters in log space, [log ℓ (d), log s², log σ²_noise] (d + 2,).
+K: the training covariance k(X, X) + σ²_noise I (n, n); L its lower Cholesky factor.
+alpha: K⁻¹ y (n,).
+cov_fx_fX: k(x, X) (m, n) for query points x (m, d).
+Algorithms follow Rasmussen & Williams, "Gaussian Processes for Machine Learning" (2006):
+Alg. 2.1 for the posterior and the log marginal likelihood, Eq. 5.9 for its gradient.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+from kubetune.optimizer.encoding import BoolArray, FloatArray
+from kubetune.optimizer.kernel import (
+    matern52,
+    matern52_grad_r2,
+    scaled_squared_distance,
+    squared_differences,
+)
+from kubetune.optimizer.prior import MIN_NOISE_VAR, log_prior, prior_means
+
+# Jitter added to K's diagonal, relative to its mean diagonal, when Cholesky fails.
+_JITTERS = (0.0, 1e-10, 1e-8, 1e-6, 1e-4)
+# Box on θ (log space) for L-BFGS-B: keeps the fit away from degenerate kernels.
+_LOG_LENGTHSCALE_BOUNDS = (math.log(5e-3), math.log(1e3))
+_LOG_SIGNAL_VAR_BOUNDS = (math.log(1e-2), math.log(1e2))
+_LOG_NOISE_VAR_BOUNDS = (math.log(MIN_NOISE_VAR), math.log(2.0))
+
+
+def robust_cholesky(K: FloatArray) -> FloatArray:
+    """Lower Cholesky factor of the symmetric K (n, n), adding diagonal jitter if needed.
+
+    Raises ``numpy.linalg.LinAlgError`` naming the knob (the noise floor) when even the
+    largest jitter fails, which only happens for non-finite or badly scaled inputs.
+    """
+    scale = float(np.mean(np.diag(K))) if K.size else 1.0
+    for jitter in _JITTERS:
+        try:
+            L: FloatArray = scipy.linalg.cholesky(
+                K + jitter * scale * np.eye(len(K)), lower=True, check_finite=False
+            )
+            return L
+        except np.linalg.LinAlgError:
+            continue
+    raise np.linalg.LinAlgError(
+        "GP covariance is not positive definite even with jitter "
+        f"{_JITTERS[-1]:g}×diag; check the inputs are finite or raise MIN_NOISE_VAR."
+    )
+
+
+@dataclass(frozen=True)
+class KernelParams:
+    """Natural-scale hyperparameters: ℓ (d,), s², σ²_noise."""
+
+    lengthscales: FloatArray
+    signal_var: float
+    noise_var: float
+
+    @staticmethod
+    def from_theta(theta: FloatArray) -> KernelParams:
+        return KernelParams(np.exp(theta[:-2]), float(np.exp(theta[-2])), float(np.exp(theta[-1])))
+
+    def to_theta(self) -> FloatArray:
+        return np.concatenate(
+            [np.log(self.lengthscales), [math.log(self.signal_var), math.log(self.noise_var)]]
+        )
+
+
+def log_marginal_likelihood(
+    theta: FloatArray, D: FloatArray, y: FloatArray
+) -> tuple[float, FloatArray]:
+    """log p(y | X, θ) and its gradient w.r.t. θ (d + 2,), with D = squared_differences(X, X).
+
+    R&W Alg. 2.1:  log p = -½ yᵀα - Σ log diag L - (n/2) log 2π.
+    R&W Eq. 5.9:   ∂log p/∂θ_j = ½ tr((ααᵀ - K⁻¹) ∂K/∂θ_j), where
+      ∂K/∂log ℓ_k = -2 dk/d(r2) ⊙ D_k / ℓ_k²,  ∂K/∂log s² = K - σ²_noise I,
+      ∂K/∂log σ²_noise = σ²_noise I.
+    """
+    n = len(y)
+    params = KernelParams.from_theta(theta)
+    inverse_squared_lengthscales = params.lengthscales**-2  # (d,)
+    r2 = D @ inverse_squared_lengthscales  # (n, n)
+    cov_fX_fX = matern52(r2, params.signal_var)
+    L = robust_cholesky(cov_fX_fX + params.noise_var * np.eye(n))
+    alpha = scipy.linalg.cho_solve((L, True), y, check_finite=False)
+    value = (
+        -0.5 * float(y @ alpha)
+        - float(np.sum(np.log(np.diag(L))))
+        - 0.5 * n * math.log(2 * math.pi)
+    )
+    K_inv = scipy.linalg.cho_solve((L, True), np.eye(n), check_finite=False)
+    W = np.outer(alpha, alpha) - K_inv  # (n, n)
+    dk_dr2 = matern52_grad_r2(r2, params.signal_var)
+    grad_log_lengthscales = -np.tensordot(W * dk_dr2, D, axes=([0, 1], [0, 1]))  # (d,)
+    grad_log_lengthscales *= inverse_squared_lengthscales
+    grad = np.concatenate(
+        [
+            grad_log_lengthscales,
+            [0.5 * float(np.sum(W * cov_fX_fX)), 0.5 * params.noise_var * float(np.trace(W))],
+        ]
+    )
+    return value, grad
+
+
+def fit_kernel_params(
+    X: FloatArray,
+    y: FloatArray,
+    is_categorical: BoolArray,
+    *,
+    n_restarts: int = 2,
+    max_iterations: int = 200,
+) -> tuple[KernelParams, float]:
+    """MAP hyperparameters for (X (n, d), y (n,)) and their log posterior (up to a constant).
+
+    Multi-start L-BFGS-B in log space from deterministic starts: the prior mean, then
+    lengthscales e^1.5 times longer (the smooth, nearly linear basin), then e times shorter.
+    A start that fails numerically is skipped; if all fail, the prior mean is returned.
+    """
+    d = X.shape[1]
+    D = squared_differences(X, X, is_categorical)  # (n, n, d), fixed during the fit
+
+    def loss(theta: FloatArray) -> tuple[float, FloatArray]:
+        lml, grad_lml = log_marginal_likelihood(theta, D, y)
+        lp, grad_lp = log_prior(theta)
+        return -(lml + lp), -(grad_lml + grad_lp)
+
+    bounds = [_LOG_LENGTHSCALE_BOUNDS] * d + [_LOG_SIGNAL_VAR_BOUNDS, _LOG_NOISE_VAR_BOUNDS]
+    prior_start = np.clip(prior_means(d), *np.array(bounds).T)
+    starts = [prior_start]
+    for shift in (1.5, -1.0)[: max(0, n_restarts - 1)]:
+        start = prior_start.copy()
+        start[:d] = np.clip(start[:d] + shift, *_LOG_LENGTHSCALE_BOUNDS)
+        starts.append(start)
+
+    best_theta, best_loss = prior_start, math.inf
+    for start in starts:
+        try:
+            result = scipy.optimize.minimize(
+                loss,
+                start,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": max_iterations},
+            )
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+            continue
+        if np.isfinite(result.fun) and result.fun < best_loss:
+            best_theta, best_loss = result.x, float(result.fun)
+    if not math.isfinite(best_loss):
+        warnings.warn("GP hyperparameter fit failed; using the prior mean.", stacklevel=2)
+        best_loss = loss(best_theta)[0]
+    return KernelParams.from_theta(best_theta), -best_loss
+
+
+class GPRegressor:
+    """A GP posterior given fixed hyperparameters (zero prior mean, standardised y)."""
+
+    def __init__(
+        self, X: FloatArray, y: FloatArray, is_categorical: BoolArray, params: KernelParams
+    ) -> None:
+        self.X, self.y, self.is_categorical, self.params = X, y, is_categorical, params
+        K = self.kernel(X, X) + params.noise_var * np.eye(len(X))
+        self.L = robust_cholesky(K)  # (n, n)
+        self.alpha = scipy.linalg.cho_solve((self.L, True), y, check_finite=False)  # (n,)
+
+    def kernel(self, XA: FloatArray, XB: FloatArray) -> FloatArray:
+        """k(XA, XB) (a, b)."""
+        r2 = scaled_squared_distance(XA, XB, self.is_categorical, self.params.lengthscales)
+        return matern52(r2, self.params.signal_var)
+
+    def posterior(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Posterior mean and variance of f at x (m, d): (m,), (m,); variance clipped at 0."""
+        cov_fx_fX = self.kernel(x, self.X)  # (m, n)
+        mean = cov_fx_fX @ self.alpha
+        V = scipy.linalg.solve_triangular(self.L, cov_fx_fX.T, lower=True, check_finite=False)
+        var = self.params.signal_var - np.sum(V * V, axis=0)
+        return mean, np.maximum(var, 0.0)
+
+    def posterior_covariance(self, x: FloatArray) -> FloatArray:
+        """Posterior covariance of f at x (m, d): (m, m), symmetrised (R&W Eq. 2.24)."""
+        V = scipy.linalg.solve_triangular(
+            self.L, self.kernel(x, self.X).T, lower=True, check_finite=False
+        )  # (n, m)
+        cov: FloatArray = self.kernel(x, x) - V.T @ V
+        return 0.5 * (cov + cov.T)
+
+    def posterior_with_gradient(self, x: FloatArray) -> tuple[float, float, FloatArray, FloatArray]:
+        """Mean, variance and their gradients (d,) w.r.t. x (d,) at one point.
+
+        Gradients are zero along categorical features (they are not optimised by gradient).
+          dk(x, X_i)/dx_k = dk/d(r2) · 2 (x_k - X_ik) / ℓ_k²
+          dμ/dx = Jᵀα,  dσ²/dx = -2 Jᵀ K⁻¹k(X, x),  with J = dk(x, X)/dx (n, d).
+        """
+        x2 = x[None, :]
+        r2 = scaled_squared_distance(x2, self.X, self.is_categorical, self.params.lengthscales)[0]
+        cov_fx_fX = matern52(r2, self.params.signal_var)  # (n,)
+        scaled_diff = (x2 - self.X) / self.params.lengthscales**2  # (n, d)
+        scaled_diff[:, self.is_categorical] = 0.0
+        J = 2.0 * matern52_grad_r2(r2, self.params.signal_var)[:, None] * scaled_diff  # (n, d)
+        K_inv_k = scipy.linalg.cho_solve((self.L, True), cov_fx_fX, check_finite=False)
+        mean = float(cov_fx_fX @ self.alpha)
+        var = float(self.params.signal_var - cov_fx_fX @ K_inv_k)
+        return mean, max(var, 0.0), J.T @ self.alpha, -2.0 * (J.T @ K_inv_k)
+
+    def condition_on(self, x: FloatArray, y: FloatArray) -> GPRegressor:
+        """The same GP with extra (fantasy) observations x (p, d), y (p,) appended."""
+        if len(x) == 0:
+            return self
+        return GPRegressor(
+            np.vstack([self.X, x]), np.concatenate([self.y, y]), self.is_categorical, self.params
+        )

@@ -1,0 +1,61 @@
+"""A stand-in trainer for the end-to-end tests: instant, and its objective depends on its
+hyperparameters, so the tests can check what the operator recorded.
+
+Reads `--name=value` arguments (as the operator appends them) and checks that they agree
+with the KUBETUNE_HYPERPARAMETERS environment variable. Prints `epoch <i> loss=<v>` lines
+and finally `loss=<objective>` where objective = (x - 0.3)**2 + 0.01 * n (x and n default
+to 0). The static hyperparameter `mode` picks a behaviour:
+
+  ok (default), nan (prints loss=nan), silent (prints no metric), fail (exits 3),
+  sleep (sleeps `seconds` first), huge (prints `megabytes` MB of noise before the metric),
+  backtrack (prints long lines that make (a+)+$ backtrack catastrophically in a
+  backtracking engine), flaky (exits 3 when x > 0.5).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+
+def objective(x: float, n: int) -> float:
+    return (x - 0.3) ** 2 + 0.01 * n
+
+
+def main() -> int:
+    args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
+    from_env = json.loads(os.environ.get("KUBETUNE_HYPERPARAMETERS", "{}"))
+    if from_env != args:
+        print(f"argv {args} and KUBETUNE_HYPERPARAMETERS {from_env} differ", file=sys.stderr)
+        return 2
+    x = float(args.get("x", 0))
+    n = int(args.get("n", 0))
+    mode = args.get("mode", "ok")
+    value = objective(x, n)
+    if mode == "sleep":
+        time.sleep(float(args.get("seconds", "30")))
+    if mode == "fail" or (mode == "flaky" and x > 0.5):
+        print("training diverged", file=sys.stderr)
+        return 3
+    if mode == "huge":
+        line = "noise " * 20 + "\n"
+        block = line * (1024 * 1024 // len(line))
+        for _ in range(int(args.get("megabytes", "200"))):
+            sys.stdout.write(block)
+    if mode == "backtrack":
+        for _ in range(int(args.get("lines", "20"))):
+            print("a" * 100_000 + "b")
+    for epoch in range(3):
+        print(f"epoch {epoch} loss={value + 1.0 / (epoch + 1)}")
+    if mode == "nan":
+        print("loss=nan")
+    elif mode != "silent":
+        print(f"loss={value!r}")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

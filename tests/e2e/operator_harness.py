@@ -1,0 +1,255 @@
+"""Helpers for the operator's end-to-end tests: the real operator as a child process,
+TuningJob manifests that run `fake_trainer.py`, and waiting on conditions with deadlines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kubernetes import client
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAINER = Path(__file__).with_name("fake_trainer.py")
+OPERATOR = ROOT / ".venv" / "bin" / "kubetune-operator"
+GROUP, VERSION, PLURAL = "kubetune.io", "v1alpha1", "tuningjobs"
+TUNING_JOB_LABEL = "kubetune.io/tuning-job"
+TERMINAL = ("Completed", "Failed", "Stopped")
+
+T = TypeVar("T")
+
+
+def objective(x: float, n: int = 0) -> float:
+    """What fake_trainer.py prints as its final loss."""
+    return (x - 0.3) ** 2 + 0.01 * n
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OperatorProcess:
+    """`kubetune-operator --standalone --namespace NS` as a child process."""
+
+    def __init__(self, kubeconfig: Path, namespaces: list[str], log_dir: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespaces = namespaces
+        self.log_path = log_dir / "operator.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.health_port = 0
+        self.peak_rss_kib = 0
+
+    def start(self) -> None:
+        self.health_port = free_port()
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONSAFEPATH": "1"}
+        argv = [
+            str(OPERATOR),
+            "--standalone",
+            "--metrics-port",
+            str(free_port()),
+            "--health-port",
+            str(self.health_port),
+        ]
+        for ns in self.namespaces:
+            argv += ["--namespace", ns]
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        log.close()
+
+    def rss_kib(self, field: str = "VmHWM") -> int:
+        """Peak (VmHWM) or current (VmRSS) resident memory of the running process."""
+        assert self.proc is not None
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith(field + ":"):
+                    value = int(line.split()[1])
+                    self.peak_rss_kib = max(self.peak_rss_kib, value)
+                    return value
+        return 0
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no graceful shutdown."""
+        assert self.proc is not None
+        self.rss_kib()
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.rss_kib()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no operator log)"
+
+
+def run_operator(
+    kubeconfig_path: Path | str, namespaces: list[str], log_dir: Path
+) -> Iterator[OperatorProcess]:
+    """Body of the test modules' `operator` fixtures: the real operator serving
+    `namespaces`, stopped afterwards (its log tail printed when the test failed)."""
+    process = OperatorProcess(Path(kubeconfig_path), namespaces, log_dir)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        print(f"operator log tail ({process.log_path}):\n{process.log_tail()}")
+
+
+def wait_for(
+    what: str,
+    check: Callable[[], T | None],
+    *,
+    timeout: float = 60.0,
+    operator: OperatorProcess | None = None,
+) -> T:
+    """Poll `check` until it returns something truthy (returned); fail after `timeout` s.
+
+    A deadline-bounded condition wait, not a sleep: the poll interval only bounds how
+    often the API server is asked.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if operator is not None and not operator.alive():
+            raise AssertionError(
+                f"the operator exited while waiting for {what}:\n{operator.log_tail()}"
+            )
+        if time.monotonic() > deadline:
+            tail = f"\noperator log:\n{operator.log_tail()}" if operator else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{tail}")
+        time.sleep(0.2)
+
+
+def tuning_job(
+    name: str,
+    *,
+    strategy: str = "Random",
+    max_trials: int = 4,
+    parallel: int = 2,
+    static: dict[str, str] | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+    regex: str = r"^loss=(\S+)$",
+    **spec: Any,
+) -> dict[str, Any]:
+    """A TuningJob whose trials run fake_trainer.py (minimizing its loss)."""
+    body: dict[str, Any] = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "TuningJob",
+        "metadata": {"name": name},
+        "spec": {
+            "strategy": strategy,
+            "objective": {"metric": "loss", "type": "Minimize"},
+            "metrics": [{"name": "loss", "regex": regex}],
+            "parameters": parameters
+            or [{"name": "x", "type": "Continuous", "min": 0.0, "max": 1.0}],
+            "limits": {"maxTrials": max_trials, "maxParallelTrials": parallel},
+            "randomSeed": 3,
+            "trialTemplate": {
+                "job": {
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "trainer",
+                                    "image": "python:3.11-slim",
+                                    "command": ["python3", str(TRAINER)],
+                                    "resources": {"requests": {"cpu": "10m"}},
+                                }
+                            ]
+                        }
+                    }
+                }
+            },
+        },
+    }
+    if static:
+        body["spec"]["staticHyperparameters"] = static
+    body["spec"].update(spec)
+    return body
+
+
+class Api:
+    """The calls the tests make, on dicts."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.ns = namespace
+        self.custom = client.CustomObjectsApi(api)
+        self.batch = client.BatchV1Api(api)
+        self.core = client.CoreV1Api(api)
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.create_namespaced_custom_object(  # type: ignore[no-any-return]
+            GROUP, VERSION, self.ns, PLURAL, body
+        )
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.custom.get_namespaced_custom_object(  # type: ignore[no-any-return]
+                GROUP, VERSION, self.ns, PLURAL, name
+            )
+        except client.ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def status(self, name: str) -> dict[str, Any]:
+        body = self.get(name)
+        return (body or {}).get("status") or {}
+
+    def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            self.ns,
+            PLURAL,
+            name,
+            {"spec": spec},
+            _content_type="application/merge-patch+json",
+        )
+
+    def delete(self, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name)
+
+    def jobs(self, name: str | None = None) -> list[Any]:
+        selector = f"{TUNING_JOB_LABEL}={name}" if name else TUNING_JOB_LABEL
+        return list(self.batch.list_namespaced_job(self.ns, label_selector=selector).items)
+
+    def pods(self, name: str | None = None) -> list[Any]:
+        selector = f"{TUNING_JOB_LABEL}={name}" if name else TUNING_JOB_LABEL
+        return list(self.core.list_namespaced_pod(self.ns, label_selector=selector).items)
+
+    def events(self, name: str) -> list[Any]:
+        return [
+            e
+            for e in self.core.list_namespaced_event(self.ns).items
+            if e.involved_object.name == name and e.involved_object.kind == "TuningJob"
+        ]
+
+    def terminal(self, name: str) -> dict[str, Any] | None:
+        status = self.status(name)
+        return status if status.get("phase") in TERMINAL else None

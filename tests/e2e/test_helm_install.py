@@ -1,0 +1,188 @@
+"""`helm install` of charts/kubetune into the local cluster, with the real operator.
+
+The node agent runs the Deployment's pod (image kubetune/operator) as the real
+`kubetune-operator` process with a kubeconfig holding the pod's ServiceAccount token, so
+the API server enforces the chart's RBAC exactly as in a real cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from operator_harness import objective, tuning_job
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "kubetune"
+DEFAULT_HELM = Path.home() / ".cache" / "kubetune" / "helm-v4.3.1" / "helm"
+DEFAULT_KUBE_BIN = Path.home() / ".cache" / "kubetune" / "kube-v1.36.3"
+CRD = "tuningjobs.kubetune.io"
+
+
+def _run(argv: list[str], stdin: str | None = None, timeout: float = 240) -> str:
+    done = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, f"{' '.join(argv)}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str
+    kubeconfig: str
+
+    def helm(self, *args: str, timeout: float = 240) -> str:
+        helm = os.environ.get("KUBETUNE_HELM", str(DEFAULT_HELM))
+        return _run(
+            [helm, f"--kubeconfig={self.kubeconfig}", "--namespace", self.namespace, *args],
+            timeout=timeout,
+        )
+
+    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 240) -> str:
+        kube_bin = Path(os.environ.get("KUBETUNE_KUBE_BIN", DEFAULT_KUBE_BIN))
+        return _run(
+            [str(kube_bin / "kubectl"), f"--kubeconfig={self.kubeconfig}", "-n", self.namespace,
+             *args],
+            stdin=stdin,
+            timeout=timeout,
+        )  # fmt: skip
+
+    def get(self, *args: str) -> dict[str, Any]:
+        obj: dict[str, Any] = json.loads(self.kubectl("get", *args, "-o", "json"))
+        return obj
+
+    def exists(self, *args: str) -> bool:
+        out = self.kubectl("get", *args, "--ignore-not-found", "-o", "name")
+        return bool(out.strip())
+
+
+@pytest.fixture
+def release(kubeconfig_path: Path | str, namespace: str) -> Iterator[Release]:
+    """The chart installed (cluster-wide mode) and its operator pod ready."""
+    rel = Release(f"kt-{uuid.uuid4().hex[:6]}", namespace, str(kubeconfig_path))
+    # Pods run as local processes on one host: give each install its own ports.
+    rel.helm(
+        "install", rel.name, str(CHART),
+        "--set", "image.repository=kubetune/operator",
+        "--set", f"operator.healthPort={_free_port()}",
+        "--set", f"operator.metricsPort={_free_port()}",
+        "--wait", "--timeout=180s",
+    )  # fmt: skip
+    try:
+        yield rel
+    finally:
+        subprocess.run(
+            [os.environ.get("KUBETUNE_HELM", str(DEFAULT_HELM)),
+             f"--kubeconfig={rel.kubeconfig}", "-n", namespace, "uninstall", rel.name,
+             "--ignore-not-found", "--wait", "--timeout=120s"],
+            capture_output=True, timeout=180, check=False,
+        )  # fmt: skip
+
+
+def _operator_pod(rel: Release) -> dict[str, Any]:
+    pods = rel.get("pods", "-l", f"app.kubernetes.io/instance={rel.name}")["items"]
+    assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
+    return pods[0]
+
+
+def test_install_tune_uninstall(release: Release) -> None:
+    pod = _operator_pod(release)
+    assert pod["spec"]["serviceAccountName"] == release.name
+    assert pod["status"]["phase"] == "Running"
+    assert pod["spec"]["containers"][0]["image"] == "kubetune/operator:0.1.0"
+
+    # Trials run tests/e2e/fake_trainer.py: instant, loss = (x - 0.3)**2.
+    job = tuning_job("helm-e2e", max_trials=3, parallel=2)
+    release.kubectl("apply", "-f", "-", stdin=json.dumps(job))
+    release.kubectl(
+        "wait", "--for=jsonpath={.status.phase}=Completed", "tuningjob/helm-e2e", "--timeout=240s"
+    )
+    status = release.get("tuningjob", "helm-e2e")["status"]
+    trials = status["trials"]
+    assert len(trials) == 3
+    assert all(t["phase"] == "Completed" for t in trials), trials
+    # Status semantics, not only "pods ran": each recorded objective is what the trainer
+    # computed from the recorded hyperparameters, and the best trial is the minimum.
+    for trial in trials:
+        x = float(trial["hyperparameters"]["x"])
+        assert trial["objective"] == pytest.approx(objective(x)), trial
+    assert status["bestTrial"]["objective"] == pytest.approx(min(t["objective"] for t in trials))
+    # The trial Jobs were created by the operator pod and are owned by the TuningJob.
+    jobs = release.get("jobs", "-l", "kubetune.io/tuning-job=helm-e2e")["items"]
+    assert len(jobs) == 3
+    assert all(j["metadata"]["ownerReferences"][0]["kind"] == "TuningJob" for j in jobs)
+
+    release.helm("uninstall", release.name, "--wait", "--timeout=120s")
+    # Everything the chart templated is gone ...
+    assert not release.exists("deployment", release.name)
+    assert not release.exists("serviceaccount", release.name)
+    assert not release.exists("service", f"{release.name}-metrics")
+    assert not release.exists("clusterrole", release.name)
+    assert not release.exists("clusterrolebinding", release.name)
+    release.kubectl(
+        "wait", "--for=delete", "pod", "-l", f"app.kubernetes.io/instance={release.name}",
+        "--timeout=120s",
+    )  # fmt: skip
+    # ... but Helm never deletes CRDs, so the TuningJob (and its trial history) stays.
+    assert release.exists("crd", CRD)
+    assert release.get("tuningjob", "helm-e2e")["status"]["phase"] == "Completed"
+
+
+def _without_verb(cluster_role: dict[str, Any], group: str, resource: str, verb: str) -> None:
+    for rule in cluster_role["rules"]:
+        if group in rule["apiGroups"] and resource in rule["resources"]:
+            assert verb in rule["verbs"]
+            rule["verbs"].remove(verb)
+            return
+    raise AssertionError(f"no rule for {group}/{resource} in {cluster_role['rules']}")
+
+
+def _permission_errors(rel: Release, name: str) -> list[str]:
+    """Messages about a refused `create jobs`, from the TuningJob's conditions and Events."""
+    tj = rel.get("tuningjob", name)
+    messages = [c.get("message", "") for c in tj.get("status", {}).get("conditions", [])]
+    messages.append(tj.get("status", {}).get("message", ""))
+    events = rel.get("events", "--field-selector", f"involvedObject.name={name}")["items"]
+    messages += [e.get("message", "") for e in events]
+    return [m for m in messages if 'cannot create resource "jobs"' in m]
+
+
+def test_missing_rbac_verb_is_reported(release: Release) -> None:
+    role = release.get("clusterrole", release.name)
+    _without_verb(role, "batch", "jobs", "create")
+    for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields"):
+        role["metadata"].pop(key, None)
+    release.kubectl("replace", "-f", "-", stdin=json.dumps(role))
+
+    job = tuning_job("no-jobs", max_trials=2, parallel=1)
+    release.kubectl("apply", "-f", "-", stdin=json.dumps(job))
+    # A condition, not a sleep: poll the status and Events until the error shows, with a
+    # deadline (the operator must report, not hang or crash-loop).
+    deadline = time.monotonic() + 120
+    errors = _permission_errors(release, "no-jobs")
+    while not errors and time.monotonic() < deadline:
+        time.sleep(0.5)
+        errors = _permission_errors(release, "no-jobs")
+    assert errors, "the operator did not report the refused `create jobs` within 120 s"
+    assert f"system:serviceaccount:{release.namespace}:{release.name}" in errors[0]
+    # No trial Job exists, and the operator is still up (it reports, it does not crash).
+    assert not release.get("jobs")["items"]
+    assert _operator_pod(release)["status"]["phase"] == "Running"

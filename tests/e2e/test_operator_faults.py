@@ -1,0 +1,204 @@
+"""Fault tolerance of the real operator: SIGKILLs at random points, hostile regexes and
+logs, and trainers that misbehave."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from operator_harness import (
+    Api,
+    OperatorProcess,
+    objective,
+    run_operator,
+    tuning_job,
+    wait_for,
+)
+
+TIMEOUT = 180.0
+
+
+@pytest.fixture
+def operator(kubeconfig_path: Path, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    yield from run_operator(kubeconfig_path, [namespace], tmp_path)
+
+
+@pytest.fixture
+def api(kube_api: client.ApiClient, namespace: str) -> Api:
+    return Api(kube_api, namespace)
+
+
+def trials_recorded(api: Api, name: str) -> int:
+    return len(api.status(name).get("trials", []))
+
+
+def test_sigkill_at_random_points_loses_and_duplicates_nothing(
+    api: Api, operator: OperatorProcess
+) -> None:
+    max_trials = 14
+    api.create(
+        tuning_job(
+            "crashy",
+            strategy="Bayesian",
+            max_trials=max_trials,
+            parallel=3,
+            static={"mode": "sleep", "seconds": "0.3"},
+        )
+    )
+    rng = random.Random(5)
+    for kill in range(5):
+        # Let it make some progress (a random amount), then kill it mid-flight.
+        goal = min(max_trials, trials_recorded(api, "crashy") + rng.randint(1, 3))
+        wait_for(
+            f"{goal} trials before kill {kill}",
+            lambda g=goal: trials_recorded(api, "crashy") >= g or api.terminal("crashy"),
+            timeout=TIMEOUT,
+            operator=operator,
+        )
+        if api.terminal("crashy"):
+            break
+        operator.kill()
+        operator.start()
+    status = wait_for(
+        "crashy to finish", lambda: api.terminal("crashy"), timeout=TIMEOUT, operator=operator
+    )
+    assert status["phase"] == "Completed" and status["reason"] == "MaxTrialsReached"
+    names = [t["name"] for t in status["trials"]]
+    assert len(names) == len(set(names)) == max_trials  # exactly maxTrials, recorded once
+    jobs = api.jobs("crashy")
+    assert sorted(j.metadata.name for j in jobs) == sorted(names)  # one Job each, no extra
+    job_uids = {j.metadata.uid for j in jobs}
+    for pod in api.pods("crashy"):  # no orphan pods
+        owners = {o.uid for o in pod.metadata.owner_references or []}
+        assert owners & job_uids, f"pod {pod.metadata.name} has no live Job"
+    assert len(api.pods("crashy")) == max_trials
+    for trial in status["trials"]:
+        assert trial["phase"] == "Succeeded", trial
+        x = float(trial["hyperparameters"]["x"])
+        assert math.isclose(trial["objective"], objective(x), rel_tol=1e-12)
+    assert status["counters"]["completed"] == max_trials
+
+
+def test_hostile_regex_and_huge_log_do_not_stall_or_bloat_the_operator(
+    api: Api, operator: OperatorProcess
+) -> None:
+    # (a+)+$ on 100 kB lines of "aaa...b": exponential in a backtracking engine.
+    api.create(
+        tuning_job(
+            "backtrack",
+            max_trials=2,
+            parallel=2,
+            regex=r"(a+)+$|^loss=(?:\S+)",
+            static={"mode": "backtrack", "lines": "50"},
+        )
+    )
+    api.create(
+        tuning_job("huge", max_trials=1, parallel=1, static={"mode": "huge", "megabytes": "200"})
+    )
+    api.create(tuning_job("neighbour", max_trials=6, parallel=2))
+    wait_for("the operator to start", lambda: operator.rss_kib("VmRSS") > 0, operator=operator)
+    neighbour = wait_for(
+        "the neighbour to finish",
+        lambda: api.terminal("neighbour"),
+        timeout=TIMEOUT,
+        operator=operator,
+    )
+    assert neighbour["phase"] == "Completed" and len(neighbour["trials"]) == 6
+
+    backtrack = wait_for(
+        "backtrack", lambda: api.terminal("backtrack"), timeout=TIMEOUT, operator=operator
+    )
+    # The regex matches the "aaa...b" lines? No: $ needs the end right after a's. Every
+    # trial ends without a numeric last match: a clear reason, and the job completes.
+    assert backtrack["phase"] == "Completed"
+    for trial in backtrack["trials"]:
+        assert trial["phase"] == "Failed" and trial["reason"] == "MetricUnavailable", trial
+
+    huge = wait_for("huge", lambda: api.terminal("huge"), timeout=TIMEOUT, operator=operator)
+    (trial,) = huge["trials"]
+    assert trial["phase"] == "Succeeded"
+    assert math.isclose(trial["objective"], objective(float(trial["hyperparameters"]["x"])))
+    peak_mib = operator.rss_kib("VmHWM") / 1024
+    print(f"operator peak RSS after a 200 MB log: {peak_mib:.0f} MiB")
+    assert peak_mib < 250, f"peak RSS {peak_mib:.0f} MiB: the log was not streamed"
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason", "detail"),
+    [
+        ("nan", "ObjectiveNotFinite", "nan"),
+        ("silent", "MetricUnavailable", "no line"),
+        ("fail", "Error", "code 3"),
+    ],
+)
+def test_misbehaving_trainers_fail_their_trials_with_a_reason(
+    api: Api, operator: OperatorProcess, mode: str, reason: str, detail: str
+) -> None:
+    api.create(tuning_job("bad", max_trials=3, parallel=2, static={"mode": mode}))
+    status = wait_for(
+        "bad to finish", lambda: api.terminal("bad"), timeout=TIMEOUT, operator=operator
+    )
+    assert status["phase"] == "Completed" and len(status["trials"]) == 3  # the job goes on
+    for trial in status["trials"]:
+        assert (trial["phase"], trial["reason"]) == ("Failed", reason), trial
+        assert detail in trial["message"]
+    assert status["counters"]["failed"] == 3
+    assert "TrialFailed" in {e.reason for e in api.events("bad")}
+
+
+def test_trials_deleted_mid_run_fail_clearly_and_the_job_continues(
+    api: Api, operator: OperatorProcess
+) -> None:
+    api.create(
+        tuning_job(
+            "victim",
+            max_trials=3,
+            parallel=1,
+            static={"mode": "sleep", "seconds": "600"},
+            limits={"maxTrials": 3, "maxParallelTrials": 1},
+        )
+    )
+
+    def running_pod() -> Any:
+        pods = [p for p in api.pods("victim") if p.status.phase == "Running"]
+        return pods[0] if pods else None
+
+    first = wait_for("the first trial's pod to run", running_pod, operator=operator)
+    api.core.delete_namespaced_pod(first.metadata.name, api.ns)
+    wait_for(
+        "trial 1 to fail",
+        lambda: any(t["phase"] == "Failed" for t in api.status("victim").get("trials", [])),
+        timeout=TIMEOUT,
+        operator=operator,
+    )
+    second_job = wait_for(
+        "trial 2's Job",
+        lambda: next((j for j in api.jobs("victim") if j.metadata.name == "victim-002"), None),
+        operator=operator,
+    )
+    wait_for(
+        "trial 2's Job to be seen running",
+        lambda: api.status("victim")["trials"][1]["phase"] == "Running",
+        operator=operator,
+    )
+    api.batch.delete_namespaced_job(
+        second_job.metadata.name, api.ns, propagation_policy="Background"
+    )
+    wait_for(
+        "trial 3 to start",
+        lambda: len(api.status("victim")["trials"]) == 3,
+        timeout=TIMEOUT,
+        operator=operator,
+    )
+    trials = api.status("victim")["trials"]
+    assert trials[0]["phase"] == "Failed" and trials[0]["reason"] == "PodDeleted", trials[0]
+    assert trials[1]["phase"] == "Failed" and trials[1]["reason"] == "JobDeleted", trials[1]
+    api.patch_spec(
+        "victim", {"limits": {"maxTrials": 3, "maxParallelTrials": 1, "maxRuntimeSeconds": 1}}
+    )
+    wait_for("victim to stop", lambda: api.terminal("victim"), timeout=TIMEOUT, operator=operator)

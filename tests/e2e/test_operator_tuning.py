@@ -1,0 +1,264 @@
+"""The real operator against the local cluster: strategies, stopping criteria, suspend,
+live limit changes, deletion and invalid specs. Trials run fake_trainer.py as real
+processes; assertions are on status semantics, not only that pods ran.
+"""
+
+from __future__ import annotations
+
+import math
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from operator_harness import (
+    Api,
+    OperatorProcess,
+    objective,
+    run_operator,
+    tuning_job,
+    wait_for,
+)
+
+TIMEOUT = 120.0
+
+
+@pytest.fixture
+def operator(kubeconfig_path: Path, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    yield from run_operator(kubeconfig_path, [namespace], tmp_path)
+
+
+@pytest.fixture
+def api(kube_api: client.ApiClient, namespace: str) -> Api:
+    return Api(kube_api, namespace)
+
+
+def assert_objectives_match_hyperparameters(status: dict[str, Any]) -> None:
+    """Every succeeded trial's objective is what the trainer printed for its values."""
+    for trial in status["trials"]:
+        if trial["phase"] == "Succeeded":
+            hp = trial["hyperparameters"]
+            expected = objective(float(hp.get("x", 0)), int(hp.get("n", 0)))
+            assert math.isclose(trial["objective"], expected, rel_tol=1e-12), trial
+            assert trial["intermediateCount"] == 1  # ^loss=...$ matches only the last line
+
+
+def assert_one_job_per_trial(api: Api, name: str, status: dict[str, Any]) -> None:
+    jobs = sorted(j.metadata.name for j in api.jobs(name))
+    assert jobs == sorted(t["name"] for t in status["trials"]), "a Job per trial, no more"
+
+
+def test_every_strategy_runs_max_trials_and_records_objectives(
+    api: Api, operator: OperatorProcess
+) -> None:
+    grid_params = [
+        {"name": "x", "type": "Categorical", "values": ["0.1", "0.3", "0.9"]},
+        {"name": "n", "type": "Integer", "min": 0, "max": 1},
+    ]
+    jobs = {
+        "bayes": tuning_job("bayes", strategy="Bayesian", max_trials=6, parallel=2),
+        "random": tuning_job("random", strategy="Random", max_trials=5, parallel=3),
+        "sobol": tuning_job("sobol", strategy="Sobol", max_trials=4, parallel=2),
+        # 6 grid points, maxTrials 10: the grid runs out first.
+        "grid": tuning_job(
+            "grid", strategy="Grid", max_trials=10, parallel=3, parameters=grid_params
+        ),
+    }
+    for body in jobs.values():
+        api.create(body)
+    for name, body in jobs.items():
+        status = wait_for(
+            f"{name} to finish", lambda n=name: api.terminal(n), timeout=TIMEOUT, operator=operator
+        )
+        max_trials = body["spec"]["limits"]["maxTrials"]
+        assert status["phase"] == "Completed", status
+        if name == "grid":
+            assert status["reason"] == "SearchSpaceExhausted"
+            points = {
+                (t["hyperparameters"]["x"], t["hyperparameters"]["n"]) for t in status["trials"]
+            }
+            assert len(points) == len(status["trials"]) == 6
+        else:
+            assert status["reason"] == "MaxTrialsReached"
+            assert len(status["trials"]) == max_trials
+            assert status["counters"]["completed"] == max_trials
+        assert_objectives_match_hyperparameters(status)
+        assert_one_job_per_trial(api, name, status)
+        best = min(t["objective"] for t in status["trials"])
+        assert status["bestTrial"]["objective"] == best == status["bestObjective"]
+        conditions = {c["type"]: c for c in status["conditions"]}
+        assert conditions["Succeeded"]["status"] == "True"
+        assert conditions["Succeeded"]["observedGeneration"] == 1
+        assert status["startTime"] and status["completionTime"]
+        reasons = {e.reason for e in api.events(name)}
+        assert {"TrialStarted", "TrialCompleted", status["reason"]} <= reasons
+
+
+def test_stopping_criteria(api: Api, operator: OperatorProcess) -> None:
+    api.create(
+        tuning_job(
+            "target", max_trials=40, parallel=2, completionCriteria={"targetObjective": 0.02}
+        )
+    )
+    api.create(
+        tuning_job(
+            "plateau", max_trials=40, parallel=1, completionCriteria={"maxTrialsNotImproving": 2}
+        )
+    )
+    api.create(
+        tuning_job(
+            "failing",
+            max_trials=10,
+            parallel=2,
+            static={"mode": "fail"},
+            limits={"maxTrials": 10, "maxParallelTrials": 2, "maxFailedTrials": 1},
+        )
+    )
+    api.create(
+        tuning_job(
+            "runtime",
+            max_trials=10,
+            parallel=2,
+            static={"mode": "sleep", "seconds": "600"},
+            limits={"maxTrials": 10, "maxParallelTrials": 2, "maxRuntimeSeconds": 4},
+        )
+    )
+
+    target = wait_for("target", lambda: api.terminal("target"), timeout=TIMEOUT, operator=operator)
+    assert (target["phase"], target["reason"]) == ("Completed", "TargetObjectiveReached")
+    assert target["bestObjective"] <= 0.02  # completed by target => best meets it
+    assert len(target["trials"]) < 40
+
+    plateau = wait_for(
+        "plateau", lambda: api.terminal("plateau"), timeout=TIMEOUT, operator=operator
+    )
+    assert (plateau["phase"], plateau["reason"]) == ("Completed", "MaxTrialsNotImproving")
+    values = [t["objective"] for t in plateau["trials"]]
+    best_index = values.index(min(values))
+    assert len(values) - 1 - best_index >= 2  # the last 2 did not improve on the best
+
+    failing = wait_for(
+        "failing", lambda: api.terminal("failing"), timeout=TIMEOUT, operator=operator
+    )
+    assert (failing["phase"], failing["reason"]) == ("Failed", "MaxFailedTrialsExceeded")
+    assert failing["counters"]["failed"] == 2
+    failed = [t for t in failing["trials"] if t["phase"] == "Failed"]
+    assert all(t["reason"] == "Error" and "code 3" in t["message"] for t in failed)
+
+    runtime = wait_for(
+        "runtime", lambda: api.terminal("runtime"), timeout=TIMEOUT, operator=operator
+    )
+    assert (runtime["phase"], runtime["reason"]) == ("Stopped", "MaxRuntimeExceeded")
+    assert {t["phase"] for t in runtime["trials"]} == {"Stopped"}
+    wait_for(
+        "the stopped trials' pods to go",
+        lambda: not api.pods("runtime"),
+        timeout=60,
+        operator=operator,
+    )
+
+
+def test_suspend_resume_and_live_limits(api: Api, operator: OperatorProcess) -> None:
+    api.create(tuning_job("paused", max_trials=3, parallel=1, suspend=True))
+    generation = api.get("paused")["metadata"]["generation"]  # type: ignore[index]
+
+    def suspended() -> bool:
+        status = api.status("paused")
+        conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
+        return status.get("observedGeneration") == generation and (
+            conditions.get("Suspended") == "True"
+        )
+
+    wait_for("the operator to see the suspended job", suspended, operator=operator)
+    assert api.jobs("paused") == [] and api.status("paused")["phase"] == "InProgress"
+    api.patch_spec("paused", {"suspend": False})
+    status = wait_for(
+        "resumed job to finish", lambda: api.terminal("paused"), timeout=TIMEOUT, operator=operator
+    )
+    assert status["phase"] == "Completed" and len(status["trials"]) == 3
+
+    # Live limits: a long job, one trial at a time, each sleeping until stopped.
+    api.create(
+        tuning_job("live", max_trials=50, parallel=1, static={"mode": "sleep", "seconds": "600"})
+    )
+    wait_for("one trial running", lambda: len(api.jobs("live")) == 1, operator=operator)
+    api.patch_spec("live", {"limits": {"maxTrials": 50, "maxParallelTrials": 3}})
+    wait_for("parallelism raised to 3", lambda: len(api.jobs("live")) == 3, operator=operator)
+    # Lower maxTrials to what exists and a runtime that has passed: the job ends now.
+    api.patch_spec(
+        "live", {"limits": {"maxTrials": 3, "maxParallelTrials": 3, "maxRuntimeSeconds": 1}}
+    )
+    status = wait_for(
+        "live job to stop", lambda: api.terminal("live"), timeout=TIMEOUT, operator=operator
+    )
+    assert status["reason"] == "MaxRuntimeExceeded" and len(status["trials"]) == 3
+
+
+def test_deleting_a_tuning_job_removes_its_jobs_and_pods(
+    api: Api, operator: OperatorProcess
+) -> None:
+    api.create(
+        tuning_job("doomed", max_trials=5, parallel=2, static={"mode": "sleep", "seconds": "600"})
+    )
+    wait_for("two trial pods", lambda: len(api.pods("doomed")) == 2, operator=operator)
+    api.delete("doomed")
+    wait_for(
+        "the TuningJob to go", lambda: api.get("doomed") is None, timeout=60, operator=operator
+    )
+    wait_for(
+        "its Jobs and pods to go",
+        lambda: not api.jobs("doomed") and not api.pods("doomed"),
+        timeout=60,
+        operator=operator,
+    )
+
+
+def test_an_invalid_spec_fails_with_the_field_named_and_the_operator_lives(
+    api: Api, operator: OperatorProcess
+) -> None:
+    # A look-behind passes admission (CEL cannot compile RE2) but not the operator.
+    api.create(tuning_job("invalid", regex=r"(?<=loss=)(\S+)"))
+    api.create(tuning_job("valid-neighbour", max_trials=2))
+    status = wait_for("invalid to fail", lambda: api.terminal("invalid"), operator=operator)
+    assert status["phase"] == "Failed"
+    invalid = {c["type"]: c for c in status["conditions"]}["Invalid"]
+    assert invalid["status"] == "True" and "spec.metrics[0].regex" in invalid["message"]
+    assert api.jobs("invalid") == []
+    done = wait_for(
+        "the neighbour to finish",
+        lambda: api.terminal("valid-neighbour"),
+        timeout=TIMEOUT,
+        operator=operator,
+    )
+    assert done["phase"] == "Completed"
+    with urllib.request.urlopen(f"http://127.0.0.1:{operator.health_port}/healthz") as r:
+        assert r.status == 200
+
+
+def test_static_hyperparameters_and_substitution_reach_the_trainer(
+    api: Api, operator: OperatorProcess, tmp_path: Path
+) -> None:
+    body = tuning_job("subst", max_trials=2, parallel=2, static={"n": "2"})
+    container = body["spec"]["trialTemplate"]["job"]["template"]["spec"]["containers"][0]
+    out = tmp_path / "out"
+    out.mkdir()
+    # The trainer writes nothing itself; a shell-free `tee`-like second program proves the
+    # substitution: python3 -c with the trial name and x as separate argv entries.
+    container["command"] = [
+        "python3",
+        "-c",
+        "import sys, runpy; open(sys.argv[1], 'w').write(sys.argv[2]); "
+        "sys.argv = [sys.argv[3]] + sys.argv[4:]; runpy.run_path(sys.argv[0], run_name='__main__')",
+        f"{out}/${{trial.name}}",
+        "${trialParameters.x}",
+        container["command"][1],
+    ]
+    api.create(body)
+    status = wait_for("subst", lambda: api.terminal("subst"), timeout=TIMEOUT, operator=operator)
+    assert status["phase"] == "Completed"
+    for trial in status["trials"]:
+        assert (out / trial["name"]).read_text() == trial["hyperparameters"]["x"]
+        assert trial["hyperparameters"].keys() == {"x"}  # static ones are not recorded
+    assert_objectives_match_hyperparameters(status)  # n=2 reached the trainer

@@ -1,0 +1,134 @@
+"""charts/kubetune against the real API server: both renders pass a server-side dry-run,
+the pod template meets the `restricted` Pod Security Standard, and the namespaced RBAC
+grants the operator what it needs in the watched namespaces and nothing elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "kubetune"
+RELEASE = "kubetune"
+DEFAULT_HELM = Path.home() / ".cache" / "kubetune" / "helm-v4.3.1" / "helm"
+DEFAULT_KUBE_BIN = Path.home() / ".cache" / "kubetune" / "kube-v1.36.3"
+
+
+def _run(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def helm_template(namespace: str, *set_values: str) -> str:
+    helm = os.environ.get("KUBETUNE_HELM", str(DEFAULT_HELM))
+    argv = [helm, "template", RELEASE, str(CHART), "--namespace", namespace]
+    for value in set_values:
+        argv += ["--set", value]
+    done = _run(argv)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def kubectl(kubeconfig: Path | str, *args: str, stdin: str | None = None, ok: bool = True) -> str:
+    """kubectl against the test cluster; stdout + stderr. Fails the test on error if `ok`."""
+    kube_bin = Path(os.environ.get("KUBETUNE_KUBE_BIN", DEFAULT_KUBE_BIN))
+    done = _run([str(kube_bin / "kubectl"), f"--kubeconfig={kubeconfig}", *args], stdin)
+    if ok:
+        assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture
+def watched(kubeconfig_path: Path | str) -> Iterator[list[str]]:
+    """Two fresh namespaces for the namespaced mode; deleted afterwards."""
+    names = [f"kt-watched-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+    for name in names:
+        kubectl(kubeconfig_path, "create", "namespace", name)
+    yield names
+    kubectl(kubeconfig_path, "delete", "namespace", *names, "--wait=false", ok=False)
+
+
+def _dry_run(kubeconfig: Path | str, manifests: str) -> str:
+    out = kubectl(kubeconfig, "apply", "--dry-run=server", "-f", "-", stdin=manifests)
+    objects = [o for o in yaml.safe_load_all(manifests) if o]
+    # kubectl prints one "<kind>/<name> created (server dry run)" line per object.
+    assert out.count("(server dry run)") == len(objects), out
+    return out
+
+
+def test_default_render_passes_server_dry_run(kubeconfig_path: Path | str, namespace: str) -> None:
+    # Warn (the dry-run then reports) on anything the restricted profile forbids.
+    kubectl(
+        kubeconfig_path,
+        "label",
+        "namespace",
+        namespace,
+        "pod-security.kubernetes.io/warn=restricted",
+        "--overwrite",
+    )
+    out = _dry_run(kubeconfig_path, helm_template(namespace))
+    assert "deployment.apps/kubetune created (server dry run)" in out
+    assert "clusterrole.rbac.authorization.k8s.io/kubetune created (server dry run)" in out
+    assert "would violate PodSecurity" not in out, out
+
+
+def test_namespaced_render_passes_server_dry_run(
+    kubeconfig_path: Path | str, namespace: str, watched: list[str]
+) -> None:
+    manifests = helm_template(namespace, "watchNamespaces={" + ",".join(watched) + "}")
+    out = _dry_run(kubeconfig_path, manifests)
+    lines = out.splitlines()
+    # One Role and one RoleBinding in each watched namespace (they exist, so the server
+    # resolved them), and the small ClusterRole.
+    assert lines.count("role.rbac.authorization.k8s.io/kubetune created (server dry run)") == 2
+    assert (
+        lines.count("rolebinding.rbac.authorization.k8s.io/kubetune created (server dry run)") == 2
+    )
+    assert (
+        "clusterrole.rbac.authorization.k8s.io/kubetune-cluster created (server dry run)" in lines
+    )
+
+
+def test_namespaced_rbac_confines_the_operator(
+    kubeconfig_path: Path | str, namespace: str, watched: list[str]
+) -> None:
+    """Apply the namespaced RBAC for real and ask the API server's authorizer."""
+    release = f"kt-{uuid.uuid4().hex[:6]}"
+    helm = os.environ.get("KUBETUNE_HELM", str(DEFAULT_HELM))
+    done = _run(
+        [helm, "template", release, str(CHART), "--namespace", namespace,
+         "--set", "watchNamespaces={" + ",".join(watched) + "}",
+         "--show-only", "templates/rbac.yaml", "--show-only", "templates/serviceaccount.yaml"]
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    kubectl(kubeconfig_path, "apply", "-f", "-", stdin=done.stdout)
+    sa = f"system:serviceaccount:{namespace}:{release}"
+
+    def can(*args: str) -> bool:
+        out = kubectl(kubeconfig_path, "auth", "can-i", f"--as={sa}", *args, ok=False)
+        return out.strip().splitlines()[0] == "yes"
+
+    try:
+        for name in watched:
+            assert can("create", "jobs.batch", "-n", name)
+            assert can("watch", "tuningjobs.kubetune.io", "-n", name)
+            assert can("patch", "tuningjobs.kubetune.io", "--subresource=status", "-n", name)
+            assert can("get", "pods", "--subresource=log", "-n", name)
+            assert can("create", "events", "-n", name)
+            assert not can("get", "secrets", "-n", name)
+        # Nothing in a namespace it does not watch, nothing cluster-wide but CRD reads.
+        assert not can("create", "jobs.batch", "-n", namespace)
+        assert not can("list", "tuningjobs.kubetune.io", "--all-namespaces")
+        assert not can("list", "namespaces")
+        assert can("watch", "customresourcedefinitions.apiextensions.k8s.io")
+        assert not can("create", "customresourcedefinitions.apiextensions.k8s.io")
+    finally:
+        kubectl(kubeconfig_path, "delete", "-f", "-", "--wait=false", stdin=done.stdout, ok=False)

@@ -1,0 +1,714 @@
+"""The TuningJob CRD on a real API server: examples accepted, invalid specs refused.
+
+Admission is the API server's job (structural schema + CEL rules generated from
+kubetune.operator.models), so these tests create real objects on the local control plane
+and assert on the API server's own error messages.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubetune.operator import models
+from kubetune.operator.crd import CRD_NAME
+
+pytestmark = pytest.mark.cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD_FILE = ROOT / "crds" / "kubetune.io_tuningjobs.yaml"
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+
+Manifest = dict[str, Any]
+
+
+def kubectl_path() -> str:
+    """kubectl from KUBETUNE_KUBE_BIN (set by the Makefile), else the default cache."""
+    kube_bin = os.environ.get("KUBETUNE_KUBE_BIN")
+    if kube_bin:
+        return str(Path(kube_bin) / "kubectl")
+    return str(Path.home() / ".cache" / "kubetune" / "kube-v1.36.3" / "kubectl")
+
+
+def kubectl(kubeconfig: Path | str, *args: str, stdin: str | None = None) -> str:
+    """Run kubectl against the test cluster; raise with its stderr on failure."""
+    result = subprocess.run(
+        [kubectl_path(), f"--kubeconfig={kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def crd_installed(kubeconfig_path: Path | str) -> None:
+    """The committed CRD, applied and Established (idempotent: other tests may share it)."""
+    kubectl(
+        kubeconfig_path,
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=kubetune-tests",
+        "-f",
+        str(CRD_FILE),
+    )
+    kubectl(
+        kubeconfig_path,
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        f"crd/{CRD_NAME}",
+    )
+
+
+@pytest.fixture(scope="module")
+def custom_api(
+    kubeconfig_path: Path | str, crd_installed: None
+) -> Iterator[client.CustomObjectsApi]:
+    api_client = config.new_client_from_config(config_file=str(kubeconfig_path))
+    try:
+        yield client.CustomObjectsApi(api_client)
+    finally:
+        api_client.close()
+
+
+def load(path: Path) -> Manifest:
+    with path.open() as f:
+        manifest: Manifest = yaml.safe_load(f)
+    return manifest
+
+
+def create(api: client.CustomObjectsApi, namespace: str, manifest: Manifest) -> Manifest:
+    created: Manifest = api.create_namespaced_custom_object(
+        models.GROUP, models.VERSION, namespace, models.PLURAL, manifest
+    )
+    return created
+
+
+def rejection(api: client.CustomObjectsApi, namespace: str, manifest: Manifest) -> str:
+    """The API server's message refusing `manifest`; fails the test if it is accepted."""
+    with pytest.raises(ApiException) as caught:
+        create(api, namespace, manifest)
+    assert caught.value.status == 422, caught.value.body
+    message: str = json.loads(caught.value.body)["message"]
+    return message
+
+
+# --------------------------------------------------------------------------- examples
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_is_accepted_by_server_side_apply(
+    path: Path, kubeconfig_path: Path | str, namespace: str, crd_installed: None
+) -> None:
+    kubectl(
+        kubeconfig_path,
+        "apply",
+        "--server-side",
+        "--field-manager=kubetune-tests",
+        f"--namespace={namespace}",
+        "-f",
+        str(path),
+    )
+    name = load(path)["metadata"]["name"]
+    stored = json.loads(kubectl(kubeconfig_path, "get", "tj", name, "-n", namespace, "-o", "json"))
+    # What the API server stored (with its defaults) parses as a spec and validates clean.
+    spec = models.TuningJobSpec.from_api(stored["spec"])
+    assert spec.retry.max_attempts == 1  # a default the CRD applied
+    assert spec.suspend is False
+
+
+def test_examples_exist_for_the_issue() -> None:
+    names = {p.name for p in EXAMPLES}
+    assert {
+        "cifar10-resnet34-bayesian.yaml",
+        "cifar10-resnet34-random.yaml",
+        "digits-cpu.yaml",
+    } <= names
+
+
+def test_defaults_are_applied_by_the_api_server(
+    custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    minimal: Manifest = {
+        "apiVersion": models.API_VERSION,
+        "kind": models.KIND,
+        "metadata": {"name": "minimal"},
+        "spec": {
+            "objective": {"metric": "loss", "type": "Minimize"},
+            "metrics": [{"name": "loss", "regex": "loss=([0-9.]+)"}],
+            "parameters": [{"name": "x", "type": "Continuous", "min": 0, "max": 1}],
+            "trialTemplate": {
+                "job": {"template": {"spec": {"containers": [{"name": "t", "image": "i"}]}}}
+            },
+        },
+    }
+    spec = create(custom_api, namespace, minimal)["spec"]
+    assert spec["strategy"] == "Bayesian"
+    assert spec["limits"] == {"maxTrials": 10, "maxParallelTrials": 1}
+    assert spec["earlyStopping"] == "Off"
+    assert spec["retry"] == {"maxAttempts": 1}
+    assert spec["suspend"] is False
+    assert spec["parameters"][0]["scaling"] == "Auto"
+
+
+# --------------------------------------------------------------------------- invalid specs
+
+
+def base() -> Manifest:
+    """A valid TuningJob to break one way per case."""
+    manifest = load(ROOT / "examples" / "digits-cpu.yaml")
+    manifest["metadata"] = {"name": "invalid"}
+    return manifest
+
+
+Mutation = Callable[[Manifest], None]
+
+
+def param(**fields: Any) -> Mutation:
+    """Replace the parameters with one parameter made of `fields`."""
+
+    def mutate(m: Manifest) -> None:
+        m["spec"]["parameters"] = [{"name": "p", **fields}]
+
+    return mutate
+
+
+def setting(path: str, value: Any) -> Mutation:
+    """Set a dotted path under spec (creating objects on the way); value None deletes it."""
+
+    def mutate(m: Manifest) -> None:
+        *parents, leaf = path.split(".")
+        node = m["spec"]
+        for part in parents:
+            node = node.setdefault(part, {})
+        if value is None:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = copy.deepcopy(value)
+
+    return mutate
+
+
+def containers(value: Any) -> Mutation:
+    def mutate(m: Manifest) -> None:
+        m["spec"]["trialTemplate"]["job"]["template"]["spec"]["containers"] = value
+
+    return mutate
+
+
+def many_parameters(count: int, name_length: int = 8) -> Mutation:
+    def mutate(m: Manifest) -> None:
+        m["spec"]["parameters"] = [
+            {"name": f"p{i:0{name_length - 1}d}", "type": "Continuous", "min": 0, "max": 1}
+            for i in range(count)
+        ]
+
+    return mutate
+
+
+def many_metrics(count: int) -> Mutation:
+    def mutate(m: Manifest) -> None:
+        m["spec"]["metrics"] = [
+            {"name": "validation:accuracy", "regex": "accuracy=([0-9.]+)"},
+            *({"name": f"m{i}", "regex": "m=([0-9.]+)"} for i in range(count - 1)),
+        ]
+
+    return mutate
+
+
+def both(*mutations: Mutation) -> Mutation:
+    def mutate(m: Manifest) -> None:
+        for mutation in mutations:
+            mutation(m)
+
+    return mutate
+
+
+LOG_OK = {"type": "Continuous", "min": 0.1, "max": 1}
+
+# (id, mutation, fragments the API server's message must contain)
+INVALID: list[tuple[str, Mutation, list[str]]] = [
+    (
+        "strategy-unsupported",
+        setting("strategy", "Hyperband"),
+        ["spec.strategy", 'Unsupported value: "Hyperband"'],
+    ),
+    (
+        "objective-undeclared",
+        setting("objective.metric", "validation:acc"),
+        ["spec.objective.metric", 'objective.metric "validation:acc" is not declared in metrics'],
+    ),
+    (
+        "objective-type",
+        setting("objective.type", "Max"),
+        ["spec.objective.type", 'Unsupported value: "Max"'],
+    ),
+    ("objective-missing", setting("objective", None), ["spec.objective", "Required value"]),
+    ("metrics-empty", setting("metrics", []), ["spec.metrics", "at least 1 item"]),
+    ("metrics-41", many_metrics(41), ["spec.metrics", "must have at most 40 items"]),
+    (
+        "metrics-duplicate",
+        setting(
+            "metrics",
+            [
+                {"name": "validation:accuracy", "regex": "a=(1)"},
+                {"name": "validation:accuracy", "regex": "b=(1)"},
+            ],
+        ),
+        ["spec.metrics", "metric names must be unique"],
+    ),
+    (
+        "metric-regex-too-long",
+        setting("metrics", [{"name": "validation:accuracy", "regex": "(" + "a" * 500 + ")"}]),
+        ["spec.metrics[0].regex", "Too long"],
+    ),
+    ("parameters-31", many_parameters(31), ["spec.parameters", "must have at most 30 items"]),
+    (
+        "parameters-duplicate",
+        setting(
+            "parameters",
+            [
+                {"name": "lr", "type": "Continuous", "min": 0, "max": 1},
+                {"name": "lr", "type": "Integer", "min": 0, "max": 1},
+            ],
+        ),
+        ["spec.parameters", "parameter names must be unique"],
+    ),
+    (
+        "parameter-name-pattern",
+        param(name="learning rate", type="Continuous", min=0, max=1),
+        ["spec.parameters[0].name", "should match"],
+    ),
+    (
+        "parameter-type",
+        param(type="Float", min=0, max=1),
+        ["spec.parameters[0].type", 'Unsupported value: "Float"'],
+    ),
+    (
+        "scaling-unsupported",
+        param(type="Continuous", min=0.1, max=1, scaling="Log"),
+        ["spec.parameters[0].scaling", 'Unsupported value: "Log"'],
+    ),
+    (
+        "min-not-below-max",
+        param(type="Continuous", min=1, max=1),
+        ["spec.parameters[0].min", "parameter p: min must be less than max"],
+    ),
+    (
+        "continuous-without-max",
+        param(type="Continuous", min=0),
+        ["spec.parameters[0]", "parameter p: Continuous parameters need both min and max"],
+    ),
+    (
+        "integer-without-bounds",
+        param(type="Integer"),
+        ["spec.parameters[0]", "parameter p: Integer parameters need both min and max"],
+    ),
+    (
+        "continuous-with-values",
+        param(type="Continuous", min=0, max=1, values=["a"]),
+        ["spec.parameters[0].values", "values is only for Categorical parameters"],
+    ),
+    (
+        "integer-fractional-min",
+        param(type="Integer", min=0.5, max=4),
+        ["spec.parameters[0].min", "min of an Integer parameter must be a whole number"],
+    ),
+    (
+        "integer-fractional-max",
+        param(type="Integer", min=1, max=4.25),
+        ["spec.parameters[0].max", "max of an Integer parameter must be a whole number"],
+    ),
+    (
+        "log-min-zero",
+        param(type="Continuous", min=0, max=1, scaling="Logarithmic"),
+        [
+            "spec.parameters[0].scaling",
+            "Logarithmic scaling needs a Continuous or Integer parameter with min > 0",
+        ],
+    ),
+    (
+        "log-categorical",
+        param(type="Categorical", values=["a", "b"], scaling="Logarithmic"),
+        ["spec.parameters[0].scaling", "Logarithmic scaling needs a Continuous or Integer"],
+    ),
+    (
+        "reverse-log-max-one",
+        param(type="Continuous", min=0.5, max=1, scaling="ReverseLogarithmic"),
+        [
+            "spec.parameters[0].scaling",
+            "ReverseLogarithmic scaling needs a Continuous parameter with 0 <= min <= max < 1",
+        ],
+    ),
+    (
+        "reverse-log-negative-min",
+        param(type="Continuous", min=-0.5, max=0.5, scaling="ReverseLogarithmic"),
+        ["spec.parameters[0].scaling", "ReverseLogarithmic scaling"],
+    ),
+    (
+        "reverse-log-integer",
+        param(type="Integer", min=0, max=0, scaling="ReverseLogarithmic"),
+        ["spec.parameters[0].scaling", "ReverseLogarithmic scaling needs a Continuous parameter"],
+    ),
+    (
+        "categorical-without-values",
+        param(type="Categorical"),
+        ["spec.parameters[0]", "parameter p: a Categorical parameter needs values"],
+    ),
+    (
+        "categorical-empty-values",
+        param(type="Categorical", values=[]),
+        ["spec.parameters[0].values", "at least 1 item"],
+    ),
+    (
+        "categorical-with-bounds",
+        param(type="Categorical", values=["a"], min=0, max=1),
+        ["spec.parameters[0]", "min and max are not allowed for Categorical parameters"],
+    ),
+    (
+        "categorical-duplicates",
+        param(type="Categorical", values=["sgd", "adam", "sgd"]),
+        ["spec.parameters[0].values", "values must be distinct"],
+    ),
+    (
+        "categorical-31-values",
+        param(type="Categorical", values=[f"v{i}" for i in range(31)]),
+        ["spec.parameters[0].values", "must have at most 30 items"],
+    ),
+    (
+        "grid-with-continuous",
+        setting("strategy", "Grid"),
+        ["spec.strategy", "strategy Grid needs Categorical or Integer parameters only"],
+    ),
+    (
+        "parallel-above-max",
+        setting("limits", {"maxTrials": 4, "maxParallelTrials": 5}),
+        [
+            "spec.limits.maxParallelTrials",
+            "limits.maxParallelTrials must not exceed limits.maxTrials",
+        ],
+    ),
+    (
+        "max-trials-above-1000",
+        setting("limits.maxTrials", 1001),
+        ["spec.limits.maxTrials", "less than or equal to 1000"],
+    ),
+    (
+        "max-trials-zero",
+        setting("limits.maxTrials", 0),
+        ["spec.limits.maxTrials", "greater than or equal to 1"],
+    ),
+    (
+        "status-would-not-fit",
+        both(many_parameters(30, name_length=30), setting("limits", {"maxTrials": 1000})),
+        ["spec.limits.maxTrials", "limits.maxTrials is too large for these parameters"],
+    ),
+    (
+        "static-key-pattern",
+        setting("staticHyperparameters", {"batch size": "64"}),
+        ["spec.staticHyperparameters", "staticHyperparameters keys must start with a letter"],
+    ),
+    (
+        "static-collides",
+        setting("staticHyperparameters", {"momentum": "0.9"}),
+        ["spec.staticHyperparameters", "a parameter name is also a key of staticHyperparameters"],
+    ),
+    (
+        "early-stopping-unsupported",
+        setting("earlyStopping", "On"),
+        ["spec.earlyStopping", 'Unsupported value: "On"'],
+    ),
+    (
+        "retry-zero-attempts",
+        setting("retry", {"maxAttempts": 0}),
+        ["spec.retry.maxAttempts", "greater than or equal to 1"],
+    ),
+    (
+        "warm-start-bad-name",
+        setting("warmStart", {"parents": ["Not_A_Name"]}),
+        ["spec.warmStart.parents[0]", "should match"],
+    ),
+    (
+        "random-seed-negative",
+        setting("randomSeed", -1),
+        ["spec.randomSeed", "greater than or equal to 0"],
+    ),
+    ("no-containers", containers([]), ["spec.trialTemplate.job", "needs at least one container"]),
+    (
+        "no-pod-template",
+        setting("trialTemplate.job", {"backoffLimit": 0}),
+        ["spec.trialTemplate.job", "needs at least one container"],
+    ),
+    (
+        "primary-container-missing",
+        setting("trialTemplate.primaryContainer", "main"),
+        [
+            "spec.trialTemplate.primaryContainer",
+            'trialTemplate.primaryContainer "main" is not a container',
+        ],
+    ),
+    (
+        "trial-template-missing",
+        setting("trialTemplate", None),
+        ["spec.trialTemplate", "Required value"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutation", "fragments"),
+    [pytest.param(m, f, id=case_id) for case_id, m, f in INVALID],
+)
+def test_invalid_spec_is_rejected_with_a_message_naming_the_field(
+    mutation: Mutation,
+    fragments: list[str],
+    custom_api: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    manifest = base()
+    mutation(manifest)
+    message = rejection(custom_api, namespace, manifest)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in the API server's message: {message}"
+
+
+def test_the_invalid_table_is_large_and_every_base_is_valid(
+    custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    """The table's cases fail for their own reason, not because the base is broken."""
+    assert len(INVALID) >= 25
+    assert len({case_id for case_id, _, _ in INVALID}) == len(INVALID)
+    manifest = base()
+    manifest["metadata"]["name"] = "base-is-valid"
+    assert create(custom_api, namespace, manifest)["spec"]["strategy"] == "Bayesian"
+
+
+# --------------------------------------------------------------------------- updates
+
+IMMUTABLE: list[tuple[str, Mutation]] = [
+    ("strategy", setting("strategy", "Random")),
+    ("objective", setting("objective.type", "Minimize")),
+    ("metrics", setting("metrics", [{"name": "validation:accuracy", "regex": "acc=([0-9.]+)"}])),
+    (
+        "parameters",
+        setting(
+            "parameters", [{"name": "learning_rate", "type": "Continuous", "min": 0.01, "max": 0.5}]
+        ),
+    ),
+    ("trialTemplate", setting("trialTemplate.job.backoffLimit", 3)),
+]
+
+
+def replace_spec(
+    api: client.CustomObjectsApi, namespace: str, name: str, mutation: Mutation
+) -> Manifest:
+    current: Manifest = api.get_namespaced_custom_object(
+        models.GROUP, models.VERSION, namespace, models.PLURAL, name
+    )
+    mutation(current)
+    replaced: Manifest = api.replace_namespaced_custom_object(
+        models.GROUP, models.VERSION, namespace, models.PLURAL, name, current
+    )
+    return replaced
+
+
+@pytest.mark.parametrize(("field", "mutation"), IMMUTABLE, ids=[f for f, _ in IMMUTABLE])
+def test_immutable_field_cannot_change(
+    field: str, mutation: Mutation, custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    manifest = base()
+    manifest["metadata"]["name"] = f"immutable-{field.lower()}"
+    create(custom_api, namespace, manifest)
+    with pytest.raises(ApiException) as caught:
+        replace_spec(custom_api, namespace, manifest["metadata"]["name"], mutation)
+    assert caught.value.status == 422
+    message = json.loads(caught.value.body)["message"]
+    assert f"spec.{field} is immutable; create a new TuningJob to change it" in message
+
+
+def test_limits_completion_criteria_and_suspend_may_change(
+    custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    manifest = base()
+    manifest["metadata"]["name"] = "mutable"
+    created = create(custom_api, namespace, manifest)
+    updated = replace_spec(
+        custom_api,
+        namespace,
+        "mutable",
+        both(
+            setting("limits", {"maxTrials": 40, "maxParallelTrials": 4}),
+            setting("completionCriteria", {"targetObjective": 0.97, "maxTrialsNotImproving": 5}),
+            setting("suspend", True),
+            setting("earlyStopping", "Auto"),
+        ),
+    )
+    assert updated["metadata"]["generation"] == created["metadata"]["generation"] + 1
+    spec = models.TuningJobSpec.from_api(updated["spec"])
+    assert spec.limits.max_trials == 40
+    assert spec.completion_criteria is not None
+    assert spec.completion_criteria.target_objective == 0.97
+    assert spec.suspend is True
+
+
+def test_an_update_is_still_validated(custom_api: client.CustomObjectsApi, namespace: str) -> None:
+    manifest = base()
+    manifest["metadata"]["name"] = "update-validated"
+    create(custom_api, namespace, manifest)
+    with pytest.raises(ApiException) as caught:
+        replace_spec(
+            custom_api,
+            namespace,
+            "update-validated",
+            setting("limits", {"maxTrials": 2, "maxParallelTrials": 3}),
+        )
+    assert "limits.maxParallelTrials must not exceed limits.maxTrials" in caught.value.body
+
+
+# --------------------------------------------------------------------------- status
+
+
+def sample_status() -> models.TuningJobStatus:
+    """A status as the operator writes it mid-run."""
+    t0 = "2025-01-01T10:00:00Z"
+    return models.TuningJobStatus.model_validate(
+        {
+            "observedGeneration": 1,
+            "phase": "InProgress",
+            "reason": "TrialsRunning",
+            "message": "12 of 20 trials done",
+            "conditions": [
+                {
+                    "type": "Running",
+                    "status": "True",
+                    "reason": "TrialsRunning",
+                    "message": "launching trials",
+                    "lastTransitionTime": t0,
+                    "observedGeneration": 1,
+                }
+            ],
+            "startTime": t0,
+            "consumedSeconds": 321,
+            "counters": {"running": 2, "completed": 11, "failed": 1},
+            "bestTrial": {
+                "name": "status-sample-004",
+                "hyperparameters": {"learning_rate": "0.05", "momentum": "0.9", "wd": "1e-05"},
+                "objective": 0.9712,
+            },
+            "bestObjective": 0.9712,
+            "trialsDone": "12/20",
+            "trials": [
+                {
+                    "name": f"status-sample-{i:03d}",
+                    "hyperparameters": {"learning_rate": "0.05", "momentum": "0.9", "wd": "0"},
+                    "objective": 0.9 if i % 3 else None,
+                    "intermediateCount": 10,
+                    "phase": "Succeeded" if i % 3 else "Failed",
+                    "reason": None if i % 3 else "MetricUnavailable",
+                    "attempt": 1,
+                    "startTime": t0,
+                    "endTime": "2025-01-01T10:01:00Z",
+                }
+                for i in range(12)
+            ],
+        }
+    )
+
+
+def test_status_subresource_accepts_the_operators_status_and_the_main_resource_ignores_it(
+    custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    manifest = base()
+    manifest["metadata"]["name"] = "status-sample"
+    manifest["status"] = {"phase": "Completed"}
+    created = create(custom_api, namespace, manifest)
+    assert "status" not in created  # the main resource drops status on create
+
+    status = sample_status()
+    patched = custom_api.patch_namespaced_custom_object_status(
+        models.GROUP,
+        models.VERSION,
+        namespace,
+        models.PLURAL,
+        "status-sample",
+        {"status": status.to_api()},
+    )
+    assert models.TuningJobStatus.from_api(patched["status"]) == status
+
+    # A status change sent to the main resource is ignored, the spec change applied.
+    after = custom_api.patch_namespaced_custom_object(
+        models.GROUP,
+        models.VERSION,
+        namespace,
+        models.PLURAL,
+        "status-sample",
+        {"spec": {"suspend": True}, "status": {"phase": "Failed", "trialsDone": "0/20"}},
+    )
+    assert after["spec"]["suspend"] is True
+    assert after["status"]["phase"] == "InProgress"
+    assert after["status"]["trialsDone"] == "12/20"
+
+
+def test_status_patch_is_validated_against_the_schema(
+    custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    manifest = base()
+    manifest["metadata"]["name"] = "status-invalid"
+    create(custom_api, namespace, manifest)
+    with pytest.raises(ApiException) as caught:
+        custom_api.patch_namespaced_custom_object_status(
+            models.GROUP,
+            models.VERSION,
+            namespace,
+            models.PLURAL,
+            "status-invalid",
+            {"status": {"phase": "Done"}},
+        )
+    assert 'Unsupported value: "Done"' in json.loads(caught.value.body)["message"]
+
+
+def test_kubectl_get_tj_shows_the_printer_columns(
+    kubeconfig_path: Path | str, custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    manifest = base()
+    manifest["metadata"]["name"] = "printed"
+    create(custom_api, namespace, manifest)
+    custom_api.patch_namespaced_custom_object_status(
+        models.GROUP,
+        models.VERSION,
+        namespace,
+        models.PLURAL,
+        "printed",
+        {"status": sample_status().to_api()},
+    )
+    table = kubectl(kubeconfig_path, "get", "tj", "printed", "-n", namespace)
+    header, row = table.strip().splitlines()
+    assert header.split() == ["NAME", "STRATEGY", "PHASE", "BEST", "TRIALS", "RUNNING", "AGE"]
+    assert row.split()[:6] == ["printed", "Bayesian", "InProgress", "0.9712", "12/20", "2"]
+    # The short name and the category work too.
+    assert "printed" in kubectl(kubeconfig_path, "get", "kubetune", "-n", namespace, "-o", "name")
+
+
+def test_kubectl_explain_shows_the_model_docstrings(
+    kubeconfig_path: Path | str, crd_installed: None
+) -> None:
+    explained = kubectl(kubeconfig_path, "explain", "tuningjob.spec.parameters")
+    assert "The hyperparameters to tune" in explained
+    assert "scaling" in explained
+    explained = kubectl(kubeconfig_path, "explain", "tj.spec.trialTemplate.job")
+    assert models.HYPERPARAMETERS_ENV in explained

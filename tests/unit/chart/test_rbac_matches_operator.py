@@ -1,0 +1,139 @@
+"""The chart's RBAC grants exactly what the operator's code uses: every Kubernetes client
+call in operator/kube.py and every resource kopf watches for operator/handlers.py.
+
+A new API call in the operator without a matching rule (or a rule the operator no longer
+needs) fails here, not at 3 a.m. in someone's cluster.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from chart_render import ROOT, Render
+from kubetune.operator import models
+
+OPERATOR = ROOT / "operator"
+Grants = dict[tuple[str, str], set[str]]
+
+# Client method verb -> RBAC verb.
+_VERBS = {
+    "read": "get",
+    "get": "get",
+    "list": "list",
+    "create": "create",
+    "delete": "delete",
+    "patch": "patch",
+    "replace": "update",
+}
+# kubernetes-client method suffix -> (apiGroup, resource). The only custom objects the
+# operator touches are TuningJobs.
+_RESOURCES = {
+    "custom_object": (models.GROUP, models.PLURAL),
+    "custom_object_status": (models.GROUP, f"{models.PLURAL}/status"),
+    "job": ("batch", "jobs"),
+    "job_status": ("batch", "jobs/status"),
+    "pod": ("", "pods"),
+    "pod_log": ("", "pods/log"),
+    "pod_status": ("", "pods/status"),
+    "event": ("", "events"),
+}
+_METHOD = re.compile(
+    r"^(?P<verb>[a-z]+)_(?:namespaced_|cluster_)?(?P<resource>[a-z_]+?)(?:_for_all_namespaces)?$"
+)
+
+
+def _add(grants: Grants, key: tuple[str, str], *verbs: str) -> None:
+    grants.setdefault(key, set()).update(verbs)
+
+
+def client_calls(path: Path) -> Grants:
+    """(group, resource) -> verbs for every `self.<api>.<method>(...)` call in `path`."""
+    grants: Grants = {}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        owner = node.func.value
+        if not (isinstance(owner, ast.Attribute) and owner.attr in {"custom", "batch", "core"}):
+            continue
+        match = _METHOD.match(node.func.attr)
+        assert match, f"unrecognised client call {node.func.attr} in {path.name}"
+        assert match["resource"] in _RESOURCES, f"map {node.func.attr} to a resource here"
+        _add(grants, _RESOURCES[match["resource"]], _VERBS[match["verb"]])
+    return grants
+
+
+def kopf_watches(path: Path) -> Grants:
+    """(group, resource) -> verbs kopf needs for the handlers declared in `path`."""
+    grants: Grants = {}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            if not isinstance(decorator, ast.Call):
+                continue
+            name = ast.unparse(decorator.func)
+            args = [
+                getattr(models, a.id) if isinstance(a, ast.Name) else ast.literal_eval(a)
+                for a in decorator.args
+            ]
+            if name in {"kopf.on.event", "kopf.daemon", "kopf.timer"} or (
+                name.startswith("kopf.on.") and args
+            ):
+                group, resource = ("", args[1]) if args[0] == "v1" else (args[0], args[2])
+                _add(grants, (group, resource), "list", "watch")
+                if name != "kopf.on.event":
+                    # Daemons, timers and change handlers: kopf's finalizer and progress
+                    # annotations are patched onto the object.
+                    _add(grants, (group, resource), "patch")
+    return grants
+
+
+def expected_grants() -> Grants:
+    grants = client_calls(OPERATOR / "kube.py")
+    for key, verbs in kopf_watches(OPERATOR / "handlers.py").items():
+        _add(grants, key, *verbs)
+    # kopf itself: handler errors as core/v1 Events, and CRD observation.
+    _add(grants, ("", "events"), "create")
+    _add(grants, ("apiextensions.k8s.io", "customresourcedefinitions"), "list", "watch")
+    # Trial Jobs are owned with blockOwnerDeletion: update on the owner's finalizers.
+    _add(grants, (models.GROUP, f"{models.PLURAL}/finalizers"), "update")
+    return grants
+
+
+def _granted(render: Render, kind: str) -> Grants:
+    grants: Grants = {}
+    for role in render.of_kind(kind):
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    _add(grants, (group, resource), *rule["verbs"])
+    return grants
+
+
+def test_the_scanner_sees_the_operator_calls() -> None:
+    calls = client_calls(OPERATOR / "kube.py")
+    assert calls[("batch", "jobs")] >= {"create"}
+    assert calls[("", "pods/log")] == {"get"}
+    watches = kopf_watches(OPERATOR / "handlers.py")
+    assert watches[(models.GROUP, models.PLURAL)] >= {"list", "watch", "patch"}
+
+
+def test_cluster_role_grants_exactly_what_the_operator_uses(
+    render: Callable[..., Render],
+) -> None:
+    assert _granted(render(), "ClusterRole") == expected_grants()
+
+
+def test_namespaced_roles_grant_exactly_what_the_operator_uses(
+    render: Callable[..., Render],
+) -> None:
+    rendered = render("watchNamespaces={team-a}")
+    cluster_scoped = {("apiextensions.k8s.io", "customresourcedefinitions")}
+    expected = expected_grants()
+    assert _granted(rendered, "Role") == {
+        k: v for k, v in expected.items() if k not in cluster_scoped
+    }
+    assert _granted(rendered, "ClusterRole") == {k: expected[k] for k in cluster_scoped}

@@ -1,0 +1,379 @@
+"""The engine's decisions, driven through whole tuning jobs against a simulated cluster."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from kubetune.operator.engine import (
+    JobObservation,
+    Plan,
+    format_value,
+    parse_value,
+    plan,
+    trials_not_improving,
+)
+from kubetune.operator.metric_logs import ObjectiveOutcome
+from kubetune.operator.models import (
+    MAX_TRIALS,
+    ObjectiveType,
+    Phase,
+    TrialPhase,
+    TrialStatus,
+    TuningJobSpec,
+    TuningJobStatus,
+)
+from operator_specs import make_spec, spec_dict
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ETCD_LIMIT = 1_572_864
+
+
+def objective(params: dict[str, str]) -> float:
+    return (float(params["lr"]) - 0.3) ** 2 + 0.01 * int(params["layers"])
+
+
+class Sim:
+    """A cluster in a dict: Jobs the plans create, finished on demand."""
+
+    def __init__(self, spec: TuningJobSpec, *, name: str = "tj") -> None:
+        self.spec = spec
+        self.name = name
+        self.status = TuningJobStatus()
+        self.jobs: dict[str, JobObservation] = {}
+        self.created: list[str] = []
+        self.now = T0
+        self.plans: list[Plan] = []
+
+    def step(self, **kw: Any) -> Plan:
+        decided = plan(
+            name=self.name,
+            uid="uid",
+            generation=1,
+            spec=self.spec,
+            invalid=[],
+            status=self.status,
+            jobs=self.jobs,
+            now=self.now,
+            **kw,
+        )
+        self.status = decided.status
+        for launch in decided.launch:
+            if launch.job_name not in self.jobs:
+                self.created.append(launch.job_name)
+                self.jobs[launch.job_name] = JobObservation(
+                    launch.job_name, "Running", started=self.now
+                )
+        for job in decided.delete:
+            self.jobs.pop(job, None)
+        self.plans.append(decided)
+        return decided
+
+    def running(self) -> list[str]:
+        return [n for n, j in self.jobs.items() if j.state == "Running"]
+
+    def finish(self, job: str, value: float | None = None, **kw: Any) -> None:
+        self.now += timedelta(seconds=3)
+        trial = next(t for t in self.status.trials if job.startswith(t.name))
+        if "state" in kw:
+            self.jobs[job] = JobObservation(
+                job, kw.pop("state"), started=T0, finished=self.now, **kw
+            )
+            return
+        v = objective(trial.hyperparameters) if value is None else value
+        self.jobs[job] = JobObservation(
+            job, "Succeeded", started=T0, finished=self.now, outcome=ObjectiveOutcome(v, 5)
+        )
+
+    def run(self, pick: Callable[[list[str]], str] = lambda r: r[0], limit: int = 200) -> None:
+        self.step()
+        for _ in range(limit):
+            if self.status.phase in (Phase.COMPLETED, Phase.FAILED, Phase.STOPPED):
+                return
+            running = self.running()
+            if running:
+                self.finish(pick(running))
+            self.step()
+        raise AssertionError("did not finish")
+
+
+def test_a_job_runs_exactly_max_trials_with_bounded_parallelism() -> None:
+    sim = Sim(make_spec(limits={"maxTrials": 7, "maxParallelTrials": 3}))
+    first = sim.step()
+    assert [t.name for t in first.status.trials] == ["tj-001", "tj-002", "tj-003"]
+    assert all(t.phase is TrialPhase.PENDING for t in first.status.trials)
+    assert first.status.phase is Phase.IN_PROGRESS and first.status.start_time == T0
+    assert [launch.job_name for launch in first.launch] == ["tj-001", "tj-002", "tj-003"]
+    sim.run(pick=lambda r: r[-1])
+    status = sim.status
+    assert len(status.trials) == 7 == len(sim.created) == len(set(sim.created))
+    assert status.phase is Phase.COMPLETED and status.reason == "MaxTrialsReached"
+    assert status.counters.completed == 7 and status.trials_done == "7/7"
+    assert (
+        max(
+            len(p.status.trials) - sum(t.phase.value in ("Succeeded",) for t in p.status.trials)
+            for p in sim.plans
+        )
+        <= 3
+    )
+    best = min(status.trials, key=lambda t: t.objective or math.inf)
+    assert status.best_trial is not None and status.best_trial.name == best.name
+    assert status.best_objective == best.objective
+    cond = {c.type: c for c in status.conditions}
+    assert cond["Succeeded"].status == "True" and cond["Running"].status == "False"
+    assert cond["Succeeded"].observed_generation == 1
+    assert any(e.reason == "MaxTrialsReached" for e in sim.plans[-1].events)
+
+
+@pytest.mark.parametrize("goal", ["Minimize", "Maximize"])
+def test_completed_by_target_means_the_best_meets_the_target(goal: str) -> None:
+    target = 0.1 if goal == "Minimize" else 0.05
+    spec = make_spec(
+        objective={"metric": "loss", "type": goal},
+        limits={"maxTrials": 50, "maxParallelTrials": 2},
+        completionCriteria={"targetObjective": target},
+    )
+    sim = Sim(spec)
+    sim.run()
+    assert sim.status.phase is Phase.COMPLETED
+    assert sim.status.reason == "TargetObjectiveReached"
+    best = sim.status.best_objective
+    assert best is not None
+    assert best <= target if goal == "Minimize" else best >= target
+    assert len(sim.status.trials) < 50
+    assert sim.status.counters.running == sim.status.counters.pending == 0  # let them finish
+
+
+def test_max_trials_not_improving_counts_finished_trials_in_order() -> None:
+    spec = make_spec(
+        limits={"maxTrials": 50, "maxParallelTrials": 1},
+        completionCriteria={"maxTrialsNotImproving": 3},
+    )
+    sim = Sim(spec)
+    values = iter([5.0, 4.0, 4.5, 4.0, 6.0, 1.0, 2.0])
+    sim.step()
+    while sim.status.phase is Phase.IN_PROGRESS:
+        sim.finish(sim.running()[0], next(values))
+        sim.step()
+    assert sim.status.reason == "MaxTrialsNotImproving"
+    assert [t.objective for t in sim.status.trials] == [5.0, 4.0, 4.5, 4.0, 6.0]
+    assert trials_not_improving(sim.status.trials, ObjectiveType.MINIMIZE) == 3
+
+
+def test_max_failed_trials_fails_the_job_and_stops_running_trials() -> None:
+    spec = make_spec(limits={"maxTrials": 10, "maxParallelTrials": 3, "maxFailedTrials": 1})
+    sim = Sim(spec)
+    sim.step()
+    sim.finish("tj-001", state="Failed", reason="Error", message="exit 1")
+    sim.step()
+    assert sim.status.phase is Phase.IN_PROGRESS  # 1 failure is allowed
+    sim.finish("tj-002", state="Failed", reason="OOMKilled", message="exit 137")
+    decided = sim.step()
+    assert decided.status.phase is Phase.FAILED
+    assert decided.status.reason == "MaxFailedTrialsExceeded"
+    assert sorted(decided.delete) == ["tj-003", "tj-004"]
+    phases = {t.name: (t.phase, t.reason) for t in decided.status.trials}
+    assert phases["tj-002"] == (TrialPhase.FAILED, "OOMKilled")
+    assert phases["tj-003"][0] is TrialPhase.STOPPED
+    assert {c.type: c.status for c in decided.status.conditions}["Failed"] == "True"
+    assert not decided.launch
+
+
+def test_max_runtime_stops_running_trials_and_requeues_before() -> None:
+    spec = make_spec(limits={"maxTrials": 10, "maxParallelTrials": 2, "maxRuntimeSeconds": 60})
+    sim = Sim(spec)
+    first = sim.step()
+    assert first.requeue_after == 60
+    sim.now = T0 + timedelta(seconds=61)
+    decided = sim.step()
+    assert decided.status.phase is Phase.STOPPED
+    assert decided.status.reason == "MaxRuntimeExceeded"
+    assert sorted(decided.delete) == ["tj-001", "tj-002"]
+    assert all(t.phase is TrialPhase.STOPPED for t in decided.status.trials)
+    again = sim.step()  # terminal: nothing more happens
+    assert not again.launch and not again.delete and again.status.phase is Phase.STOPPED
+
+
+def test_suspend_pauses_launching_and_resume_continues() -> None:
+    sim = Sim(make_spec(limits={"maxTrials": 4, "maxParallelTrials": 2}))
+    sim.step()
+    sim.spec = make_spec(limits={"maxTrials": 4, "maxParallelTrials": 2}, suspend=True)
+    sim.finish("tj-001")
+    paused = sim.step()
+    assert not paused.launch and len(paused.status.trials) == 2
+    assert {c.type: c.status for c in paused.status.conditions}["Suspended"] == "True"
+    sim.finish("tj-002")
+    assert sim.step().status.phase is Phase.IN_PROGRESS  # suspended, not completed
+    sim.spec = make_spec(limits={"maxTrials": 4, "maxParallelTrials": 2})
+    resumed = sim.step()
+    assert [launch.trial for launch in resumed.launch] == ["tj-003", "tj-004"]
+    assert {c.type: c.status for c in resumed.status.conditions}["Suspended"] == "False"
+
+
+def test_limits_changed_on_a_live_job_take_effect() -> None:
+    sim = Sim(make_spec(limits={"maxTrials": 10, "maxParallelTrials": 1}))
+    sim.step()
+    sim.spec = make_spec(limits={"maxTrials": 10, "maxParallelTrials": 3})
+    assert len(sim.step().launch) == 2  # raised parallelism: two more at once
+    sim.spec = make_spec(limits={"maxTrials": 3, "maxParallelTrials": 3})
+    sim.run()
+    assert len(sim.status.trials) == 3 and sim.status.reason == "MaxTrialsReached"
+
+
+def test_restart_between_record_and_create_creates_the_same_job_once() -> None:
+    sim = Sim(make_spec())
+    recorded = sim.step()
+    # The operator died after writing the status and before creating any Job.
+    sim.jobs.clear()
+    sim.created.clear()
+    again = sim.step()
+    assert [launch.job_name for launch in again.launch] == [
+        launch.job_name for launch in recorded.launch
+    ]
+    assert [t.name for t in again.status.trials] == [t.name for t in recorded.status.trials]
+
+
+def test_a_running_trial_whose_job_vanished_fails_with_a_reason() -> None:
+    sim = Sim(make_spec())
+    sim.step()
+    sim.step()  # observed Running
+    assert sim.status.trials[0].phase is TrialPhase.RUNNING
+    del sim.jobs["tj-001"]
+    decided = sim.step()
+    trial = decided.status.trials[0]
+    assert (trial.phase, trial.reason) == (TrialPhase.FAILED, "JobDeleted")
+    assert [launch.trial for launch in decided.launch] == ["tj-003"]  # the job goes on
+
+
+def test_infrastructure_failures_are_retried_as_new_jobs_trainer_failures_not() -> None:
+    sim = Sim(make_spec(retry={"maxAttempts": 2}))
+    sim.step()
+    sim.finish(
+        "tj-001", state="Failed", reason="Evicted", message="node pressure", infrastructure=True
+    )
+    sim.finish("tj-002", state="Failed", reason="Error", message="exit 1")
+    decided = sim.step()
+    by_name = {t.name: t for t in decided.status.trials}
+    assert by_name["tj-001"].attempt == 2 and by_name["tj-001"].phase is TrialPhase.PENDING
+    assert by_name["tj-002"].phase is TrialPhase.FAILED
+    assert "tj-001-a2" in [launch.job_name for launch in decided.launch]
+    assert decided.status.counters.retried == 1
+    sim.finish("tj-001-a2", state="Failed", reason="Evicted", infrastructure=True)
+    final = sim.step().status.trials[0]
+    assert (final.phase, final.attempt, final.reason) == (TrialPhase.FAILED, 2, "Evicted")
+
+
+def test_metric_problems_fail_the_trial_with_their_reason() -> None:
+    sim = Sim(make_spec())
+    sim.step()
+    sim.jobs["tj-001"] = JobObservation(
+        "tj-001", "Succeeded", outcome=ObjectiveOutcome(None, 0, "MetricUnavailable", "none")
+    )
+    trial = sim.step().status.trials[0]
+    assert (trial.phase, trial.reason, trial.objective) == (
+        TrialPhase.FAILED,
+        "MetricUnavailable",
+        None,
+    )
+
+
+def test_an_invalid_spec_fails_with_the_field_named() -> None:
+    decided = plan(
+        name="tj",
+        uid="u",
+        generation=3,
+        spec=make_spec(),
+        invalid=["spec.metrics[0].regex (metric 'loss'): bad"],
+        status=TuningJobStatus(),
+        jobs={},
+        now=T0,
+    )
+    assert decided.status.phase is Phase.FAILED and decided.terminal
+    invalid = decided.status.condition("Invalid")
+    assert invalid is not None and invalid.status == "True"
+    assert "spec.metrics[0].regex" in invalid.message and invalid.observed_generation == 3
+    assert not decided.launch
+
+
+def test_grid_exhaustion_completes_the_job() -> None:
+    spec = make_spec(
+        strategy="Grid",
+        parameters=[
+            {"name": "layers", "type": "Integer", "min": 1, "max": 2},
+            {"name": "opt", "type": "Categorical", "values": ["sgd", "adam"]},
+        ],
+        limits={"maxTrials": 10, "maxParallelTrials": 3},
+        metrics=[{"name": "loss", "regex": "loss=(.*)"}],
+    )
+    sim = Sim(spec)
+    sim.step()
+    while sim.status.phase is Phase.IN_PROGRESS:
+        sim.finish(sim.running()[0], 1.0)
+        sim.step()
+    assert sim.status.reason == "SearchSpaceExhausted" and sim.status.phase is Phase.COMPLETED
+    combos = {(t.hyperparameters["layers"], t.hyperparameters["opt"]) for t in sim.status.trials}
+    assert len(combos) == 4 == len(sim.status.trials)
+
+
+def test_terminal_job_deletes_leftover_running_jobs() -> None:
+    status = TuningJobStatus(phase=Phase.STOPPED)
+    decided = plan(
+        name="tj",
+        uid="u",
+        generation=1,
+        spec=make_spec(),
+        invalid=[],
+        status=status,
+        jobs={"tj-009": JobObservation("tj-009", "Running")},
+        now=T0,
+    )
+    assert decided.delete == ["tj-009"] and not decided.launch
+
+
+def test_plans_are_deterministic() -> None:
+    a, b = Sim(make_spec(strategy="Bayesian")), Sim(make_spec(strategy="Bayesian"))
+    for sim in (a, b):
+        sim.step()
+        sim.finish("tj-001")
+        sim.step()
+    assert a.status.model_dump() == b.status.model_dump()
+
+
+def test_values_round_trip_through_their_strings() -> None:
+    spec = make_spec()
+    lr, layers, opt = spec.parameters
+    assert parse_value(lr, format_value(lr, 0.1 + 0.2)) == 0.1 + 0.2
+    assert format_value(layers, 3.0) == "3" and parse_value(layers, "3") == 3
+    assert parse_value(opt, format_value(opt, "adam")) == "adam"
+
+
+def test_status_of_the_largest_job_fits_etcd_with_room() -> None:
+    names = [f"hyperparameter_{i:02d}" for i in range(30)]
+    spec = TuningJobSpec.model_validate(
+        spec_dict(
+            parameters=[{"name": n, "type": "Continuous", "min": 0, "max": 1} for n in names[:10]]
+        )
+    )
+    del spec  # the CEL budget bounds parameters × trials; 10 long-named floats is typical
+    trials = [
+        TrialStatus(
+            name=f"{'a' * 50}-{i:04d}",
+            hyperparameters={n: repr(-1.2345678901234567e-100) for n in names[:10]},
+            objective=-1.2345678901234567e-10,
+            intermediate_count=1000,
+            phase=TrialPhase.FAILED,
+            reason="MetricUnavailable",
+            message="m" * 500,
+            attempt=30,
+            start_time=T0,
+            end_time=T0,
+        )
+        for i in range(MAX_TRIALS)
+    ]
+    status = TuningJobStatus(trials=trials)
+    size = len(json.dumps({"status": status.to_api()}))
+    assert size < ETCD_LIMIT * 0.75, f"{size} bytes"

@@ -1,0 +1,128 @@
+"""The GP's mathematics: analytic gradients against finite differences, posterior PSD,
+stable log EI."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from kubetune.optimizer.acquisition import (
+    log_expected_improvement,
+    log_expected_improvement_with_gradient,
+    log_h,
+)
+from kubetune.optimizer.gp import (
+    GPRegressor,
+    KernelParams,
+    fit_kernel_params,
+    log_marginal_likelihood,
+)
+from kubetune.optimizer.kernel import matern52, matern52_grad_r2, squared_differences
+from kubetune.optimizer.prior import log_prior
+from scipy.stats import norm
+
+IS_CATEGORICAL = np.array([False, False, True])
+
+
+def _data(n: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.random((n, 2)), rng.integers(0, 3, n)]).astype(float)
+    y = np.sin(6 * X[:, 0]) + X[:, 1] ** 2 + 0.3 * X[:, 2]
+    return X, (y - y.mean()) / y.std()
+
+
+def _central_difference(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return np.array([(f(x + eps * e) - f(x - eps * e)) / (2 * eps) for e in np.eye(len(x))])
+
+
+def test_matern_derivative_matches_finite_differences() -> None:
+    r2 = np.array([0.0, 1e-4, 0.3, 2.0, 10.0])
+    numeric = (matern52(r2 + 1e-7, 1.7) - matern52(np.maximum(r2 - 1e-7, 0), 1.7)) / (
+        r2 + 1e-7 - np.maximum(r2 - 1e-7, 0)
+    )
+    np.testing.assert_allclose(matern52_grad_r2(r2, 1.7), numeric, rtol=1e-4)
+    assert matern52(np.array([0.0]), 1.7)[0] == pytest.approx(1.7)
+
+
+@pytest.mark.parametrize(
+    "theta",
+    [
+        np.log([0.3, 0.8, 1.5, 1.2, 1e-3]),
+        np.log([2.0, 0.1, 0.5, 0.5, 0.2]),
+        np.log([0.05, 5.0, 10.0, 3.0, 1e-6]),
+    ],
+)
+def test_log_marginal_likelihood_gradient_matches_finite_differences(theta: np.ndarray) -> None:
+    X, y = _data()
+    D = squared_differences(X, X, IS_CATEGORICAL)
+    _, grad = log_marginal_likelihood(theta, D, y)
+    numeric = _central_difference(lambda t: log_marginal_likelihood(t, D, y)[0], theta)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-5)
+
+
+def test_log_prior_gradient_matches_finite_differences() -> None:
+    theta = np.array([0.1, -1.0, 2.0, 0.3, -5.0])
+    np.testing.assert_allclose(
+        log_prior(theta)[1], _central_difference(lambda t: log_prior(t)[0], theta), rtol=1e-6
+    )
+
+
+def test_fit_improves_on_the_prior_and_interpolates() -> None:
+    X, y = _data(30)
+    params, log_posterior = fit_kernel_params(X, y, IS_CATEGORICAL)
+    D = squared_differences(X, X, IS_CATEGORICAL)
+    prior_theta = KernelParams(np.full(3, 4.0), 1.0, math.exp(-4)).to_theta()
+    at_prior = log_marginal_likelihood(prior_theta, D, y)[0] + log_prior(prior_theta)[0]
+    assert log_posterior > at_prior
+    mean, _ = GPRegressor(X, y, IS_CATEGORICAL, params).posterior(X)
+    assert np.max(np.abs(mean - y)) < 0.1
+
+
+def test_posterior_covariance_is_symmetric_psd_and_matches_the_variance() -> None:
+    X, y = _data()
+    gp = GPRegressor(X, y, IS_CATEGORICAL, KernelParams(np.array([0.3, 0.5, 1.0]), 1.2, 1e-4))
+    x = np.vstack([_data(20, seed=1)[0], X[:3]])  # includes training points: variance ≈ 0
+    cov = gp.posterior_covariance(x)
+    np.testing.assert_array_equal(cov, cov.T)
+    assert np.linalg.eigvalsh(cov).min() > -1e-9
+    np.testing.assert_allclose(np.diag(cov), gp.posterior(x)[1], atol=1e-10)
+
+
+def test_posterior_gradient_matches_finite_differences() -> None:
+    X, y = _data()
+    gp = GPRegressor(X, y, IS_CATEGORICAL, KernelParams(np.array([0.3, 0.5, 1.0]), 1.2, 1e-4))
+    x = np.array([0.37, 0.61, 1.0])
+    _, _, dmean, dvar = gp.posterior_with_gradient(x)
+    mean_fd = _central_difference(lambda v: gp.posterior(v[None, :])[0][0], x)
+    var_fd = _central_difference(lambda v: gp.posterior(v[None, :])[1][0], x)
+    np.testing.assert_allclose(dmean[:2], mean_fd[:2], rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(dvar[:2], var_fd[:2], rtol=1e-5, atol=1e-8)
+    assert dmean[2] == 0.0 and dvar[2] == 0.0  # categoricals are not moved by gradient
+
+
+def test_log_h_matches_the_direct_formula_where_representable() -> None:
+    z = np.linspace(-25.0, 8.0, 661)
+    direct = np.log(norm.pdf(z) + z * norm.cdf(z))
+    representable = np.isfinite(direct) & (z > -20)  # beyond, 1 + zΦ/φ loses every digit
+    np.testing.assert_allclose(log_h(z)[representable], direct[representable], rtol=1e-6)
+
+
+def test_log_h_is_finite_decreasing_and_asymptotic_far_in_the_tail() -> None:
+    z = -np.logspace(0, 12, 200)[::-1]  # -1e12 .. -1
+    values = log_h(z)
+    assert np.all(np.isfinite(values))
+    assert np.all(np.diff(values) > 0)  # monotone: h is increasing
+    asymptote = -0.5 * z**2 - 0.5 * math.log(2 * math.pi) - 2 * np.log(-z)
+    # The next term of the expansion is log(1 - 3/z²): negligible beyond |z| = 10³.
+    np.testing.assert_allclose(values[z < -1e3], asymptote[z < -1e3], rtol=1e-10, atol=1e-5)
+
+
+def test_log_ei_gradient_matches_finite_differences() -> None:
+    for mean, var in [(0.3, 0.04), (-0.5, 0.2), (12.0, 0.01)]:
+        _, d_dmean, d_dvar = log_expected_improvement_with_gradient(mean, var, best=0.0)
+        f = lambda m, v: float(log_expected_improvement(np.array([m]), np.array([v]), 0.0)[0])  # noqa: E731
+        assert d_dmean == pytest.approx(
+            (f(mean + 1e-6, var) - f(mean - 1e-6, var)) / 2e-6, rel=1e-4
+        )
+        assert d_dvar == pytest.approx((f(mean, var + 1e-7) - f(mean, var - 1e-7)) / 2e-7, rel=1e-4)

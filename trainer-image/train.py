@@ -1,0 +1,674 @@
+"""kubetune's MXNet trainer: one training run of a tuning trial.
+
+Trains an image classifier with Gluon and SGD and prints, once per epoch,
+
+    epoch 3 train: loss=0.4213 validation: accuracy=0.9312 images/sec=1520.3
+
+so a TuningJob's objective regex `validation: accuracy=([0-9\\.]+)` reads the accuracy.
+
+Datasets: `cifar10` (the real workload, python-pickle batches from a mounted directory,
+ResNet-34 from the Gluon model zoo as in the seed example), `digits` (scikit-learn's
+bundled 8x8 digits, a small CNN: a full run takes seconds on a CPU) and `synthetic-cifar`
+(random CIFAR-shaped images, for measuring images/second on a GPU).
+
+Hyperparameters arrive as `--name=value` arguments, as a JSON object in the environment
+variable KUBETUNE_HYPERPARAMETERS, or in SageMaker's hyperparameters.json; `--help` lists
+them. Input errors end the run with exit status 2 and one line on stderr naming the
+hyperparameter or file, the value and what is expected.
+
+Runs as `python3 train.py [--name=value ...]`; MXNet is imported only after the
+hyperparameters are valid, so a typo fails in milliseconds, not after a GPU warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import json
+import math
+import os
+import pickle
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ENV_HYPERPARAMETERS = "KUBETUNE_HYPERPARAMETERS"
+ENV_SAGEMAKER_CONFIG_DIR = "SM_INPUT_CONFIG_DIR"
+ENV_SAGEMAKER_TRAINING_CHANNEL = "SM_CHANNEL_TRAINING"
+DEFAULT_SAGEMAKER_CONFIG_DIR = "/opt/ml/input/config"
+DEFAULT_DATA_DIR = "/opt/ml/input/data/training"
+EXIT_INPUT_ERROR = 2
+
+DATASETS = ("cifar10", "digits", "synthetic-cifar")
+DEFAULT_MODEL = {"cifar10": "resnet34_v1", "synthetic-cifar": "resnet34_v1", "digits": "small-cnn"}
+OWN_MODELS = ("small-cnn", "mlp")
+CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_TEST_BATCH = "test_batch"
+# Per-channel mean and standard deviation of the CIFAR-10 training images.
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2023, 0.1994, 0.2010)
+# The digits split is fixed, whatever the seed, so every trial of a tuning job is scored
+# on the same validation images and objectives are comparable.
+DIGITS_SPLIT_SEED = 0
+DIGITS_VALIDATION_FRACTION = 0.2
+
+
+class InputError(Exception):
+    """A user mistake (hyperparameter, data): reported as one line, exit status 2."""
+
+
+# --------------------------------------------------------------------------- hyperparameters
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    name: str
+    parse: Callable[[Any], Any]  # raises ValueError when the value has the wrong type
+    valid: Callable[[Any], bool]
+    expected: str  # completes "must be ..."
+    default: Any  # None: decided at run time (see help)
+    help: str
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("not finite")
+    return number
+
+
+def _integer(value: Any) -> int:
+    number = _number(value)
+    if not number.is_integer():
+        raise ValueError("not an integer")
+    return int(number)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    return value
+
+
+HYPERPARAMETERS: dict[str, Hyperparameter] = {
+    hp.name: hp
+    for hp in (
+        Hyperparameter(
+            "learning_rate", _number, lambda v: v > 0, "a number > 0", 0.1, "SGD learning rate"
+        ),
+        Hyperparameter(
+            "momentum", _number, lambda v: 0 <= v < 1, "a number in [0, 1)", 0.9, "SGD momentum"
+        ),
+        Hyperparameter(
+            "wd", _number, lambda v: v >= 0, "a number >= 0", 0.0001, "weight decay (L2)"
+        ),
+        Hyperparameter(
+            "batch_size",
+            _integer,
+            lambda v: v >= 1,
+            "an integer >= 1",
+            128,
+            "images per step, split across the GPUs",
+        ),
+        Hyperparameter(
+            "epochs",
+            _integer,
+            lambda v: v >= 1,
+            "an integer >= 1",
+            10,
+            "passes over the training images",
+        ),
+        Hyperparameter(
+            "dataset",
+            _text,
+            lambda v: v in DATASETS,
+            "one of " + ", ".join(DATASETS),
+            "cifar10",
+            "training data",
+        ),
+        Hyperparameter(
+            "data_dir",
+            _text,
+            lambda v: v != "",
+            "a directory path",
+            None,
+            f"CIFAR-10 python batches (data_batch_1..5, test_batch); default "
+            f"${ENV_SAGEMAKER_TRAINING_CHANNEL} or {DEFAULT_DATA_DIR}",
+        ),
+        Hyperparameter(
+            "model",
+            _text,
+            lambda v: v != "",
+            "a Gluon model-zoo name (e.g. resnet34_v1) or one of " + ", ".join(OWN_MODELS),
+            None,
+            "network; default resnet34_v1 for CIFAR, small-cnn for digits",
+        ),
+        Hyperparameter(
+            "seed",
+            _integer,
+            lambda v: 0 <= v < 2**31,
+            "an integer in [0, 2^31)",
+            42,
+            "seed of weight initialisation and shuffling",
+        ),
+        Hyperparameter(
+            "num_gpus",
+            _integer,
+            lambda v: v >= 0,
+            "an integer >= 0",
+            None,
+            "GPUs to use; default all that MXNet sees, 0 forces the CPU",
+        ),
+        Hyperparameter(
+            "max_train_samples",
+            _integer,
+            lambda v: v >= 0,
+            "an integer >= 0",
+            0,
+            "use only the first N training images (0: all)",
+        ),
+        Hyperparameter(
+            "synthetic_samples",
+            _integer,
+            lambda v: v >= 1,
+            "an integer >= 1",
+            4096,
+            "training images of dataset=synthetic-cifar",
+        ),
+    )
+}
+
+# Keys that SageMaker and its tuner write into hyperparameters.json for their own use.
+SAGEMAKER_RESERVED_PREFIXES = ("sagemaker_", "_")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"command line: {message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="train.py",
+        description="Train an MXNet Gluon image classifier with SGD; print "
+        "'epoch N train: loss=L validation: accuracy=A images/sec=R' after every epoch.",
+        allow_abbrev=False,  # `--learn=0.1` must be an error, not learning_rate
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"""\
+where hyperparameters come from, highest precedence first:
+  1. --name=value (or --name value) arguments; --name-with-dashes also works
+  2. ${ENV_HYPERPARAMETERS}: a JSON object, values strings or numbers,
+     e.g. {{"learning_rate": 0.05, "dataset": "digits"}}
+  3. SageMaker's hyperparameters.json in ${ENV_SAGEMAKER_CONFIG_DIR}
+     (default {DEFAULT_SAGEMAKER_CONFIG_DIR}); keys sagemaker_* and _* are ignored
+  4. the defaults above
+An unknown hyperparameter name is an error (a typo would otherwise waste a GPU run).
+
+Uses the GPU(s) when MXNet sees one, else the CPU; the first line says which.
+Exit status: 0 done, 2 invalid hyperparameter or missing/invalid data (one line on stderr).
+""",
+    )
+    for hp in HYPERPARAMETERS.values():
+        # A default of None is decided at run time; its help text says how.
+        default = "" if hp.default is None else f" (default: {hp.default})"
+        flags = [f"--{hp.name}"]
+        if "_" in hp.name:
+            flags.append(f"--{hp.name.replace('_', '-')}")
+        parser.add_argument(
+            *flags,
+            dest=hp.name,
+            metavar="VALUE",
+            default=argparse.SUPPRESS,  # absent flags stay absent, so lower sources apply
+            help=f"{hp.help}; {hp.expected}{default}",
+        )
+    return parser
+
+
+def _unknown_names_error(names: list[str], source: str) -> InputError:
+    hints = []
+    for name in names:
+        close = difflib.get_close_matches(name, HYPERPARAMETERS, n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    known = ", ".join(HYPERPARAMETERS)
+    return InputError(f"unknown hyperparameter {', '.join(hints)} in {source}; known: {known}")
+
+
+def read_sagemaker_file(environ: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    config_dir = environ.get(ENV_SAGEMAKER_CONFIG_DIR) or DEFAULT_SAGEMAKER_CONFIG_DIR
+    path = Path(config_dir) / "hyperparameters.json"
+    if not path.is_file():
+        return {}, str(path)
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"{path}: not readable JSON ({error}); fix or remove the file") from None
+    if not isinstance(values, dict):
+        raise InputError(f"{path}: must hold a JSON object of hyperparameters, not {values!r}")
+    cleaned = {}
+    for key, value in values.items():
+        if key.startswith(SAGEMAKER_RESERVED_PREFIXES):
+            continue
+        # The SageMaker Python SDK JSON-encodes each value, so a string arrives as '"digits"'.
+        if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(value)  # noqa: PLW2901
+        cleaned[key] = value
+    return cleaned, str(path)
+
+
+def read_env_json(environ: Mapping[str, str]) -> dict[str, Any]:
+    raw = environ.get(ENV_HYPERPARAMETERS, "").strip()
+    if not raw:
+        return {}
+    try:
+        values = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise InputError(
+            f"{ENV_HYPERPARAMETERS} is not valid JSON ({error}): "
+            'expected an object such as {"learning_rate": 0.05}'
+        ) from None
+    if not isinstance(values, dict):
+        raise InputError(
+            f"{ENV_HYPERPARAMETERS} must be a JSON object of hyperparameters, not {raw[:80]!r}"
+        )
+    return values
+
+
+def resolve_hyperparameters(
+    argv: list[str], environ: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Merge the three sources (argv > env JSON > SageMaker file > defaults) and validate.
+
+    Returns (values, source of each value). Raises InputError naming the first problem.
+    """
+    parser = build_parser()
+    namespace, extra = parser.parse_known_args(argv)
+    if extra:
+        if not extra[0].startswith("--"):
+            raise InputError(
+                f"unexpected argument {extra[0]!r}: hyperparameters are given as --name=value"
+            )
+        names = [arg.lstrip("-").split("=", 1)[0].replace("-", "_") for arg in extra]
+        raise _unknown_names_error(names, f"command-line arguments {' '.join(extra)!r}")
+
+    sagemaker_values, sagemaker_path = read_sagemaker_file(environ)
+    layers = [
+        (sagemaker_values, sagemaker_path),
+        (read_env_json(environ), f"${ENV_HYPERPARAMETERS}"),
+        (vars(namespace), "the command line"),
+    ]
+    raw: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for values, source in layers:  # lowest precedence first; later layers overwrite
+        unknown = sorted(set(values) - set(HYPERPARAMETERS))
+        if unknown:
+            raise _unknown_names_error(unknown, source)
+        for name, value in values.items():
+            raw[name] = value
+            sources[name] = source
+
+    resolved: dict[str, Any] = {}
+    for name, hp in HYPERPARAMETERS.items():
+        if name not in raw:
+            resolved[name] = hp.default
+            sources[name] = "default"
+            continue
+        value = raw[name]
+        try:
+            parsed = hp.parse(value)
+            ok = hp.valid(parsed)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InputError(
+                f"hyperparameter {name}={value!r} (from {sources[name]}) is invalid: "
+                f"must be {hp.expected}" + (f", e.g. --{name}={hp.default}" if hp.default else "")
+            )
+        resolved[name] = parsed
+
+    if resolved["model"] is None:
+        resolved["model"] = DEFAULT_MODEL[resolved["dataset"]]
+        sources["model"] = f"default for dataset={resolved['dataset']}"
+    if resolved["data_dir"] is None:
+        resolved["data_dir"] = environ.get(ENV_SAGEMAKER_TRAINING_CHANNEL) or DEFAULT_DATA_DIR
+        sources["data_dir"] = "default"
+    return resolved, sources
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class Dataset:
+    """Images as uint8 or float32 NCHW arrays (normalised per batch), labels as int32."""
+
+    train_x: Any
+    train_y: Any
+    valid_x: Any
+    valid_y: Any
+    description: str
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Loads CIFAR-10 batches but refuses any object other than numpy arrays.
+
+    A pickle can run arbitrary code; the batches come from a mounted volume, so only the
+    few globals that a pickled numpy array needs are allowed.
+    """
+
+    _ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy.core.numeric", "_frombuffer"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        # numpy 2 writes numpy._core; the trainer's numpy 1.x calls the same module numpy.core.
+        if module.startswith("numpy._core"):
+            module = "numpy.core" + module[len("numpy._core") :]
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(path: Path) -> tuple[Any, Any]:
+    try:
+        with path.open("rb") as file:
+            batch = _CifarUnpickler(file, encoding="bytes").load()
+        data = np.asarray(batch[b"data"])
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except (
+        OSError,
+        pickle.UnpicklingError,
+        EOFError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        ImportError,
+        IndexError,
+    ) as error:
+        raise InputError(
+            f"{path} is not a CIFAR-10 python batch (a pickled dict with b'data' and "
+            f"b'labels'): {type(error).__name__}: {error}"
+        ) from None
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise InputError(
+            f"{path}: b'data' must be uint8 of shape (N, 3072), got {data.dtype} {data.shape}"
+        )
+    if labels.shape != (data.shape[0],) or labels.min(initial=0) < 0 or labels.max(initial=0) > 9:
+        raise InputError(f"{path}: b'labels' must be {data.shape[0]} integers in 0..9")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int32)
+
+
+def cifar_directory(data_dir: str) -> Path:
+    """The directory holding the batches: data_dir itself or its cifar-10-batches-py/."""
+    root = Path(data_dir)
+    fix = (
+        "mount the CIFAR-10 python batches there (data_batch_1..5, test_batch) "
+        "or use dataset=digits"
+    )
+    if not root.is_dir():
+        raise InputError(f"dataset directory {root} does not exist: {fix}")
+    for candidate in (root, root / "cifar-10-batches-py"):
+        if (candidate / CIFAR_TRAIN_BATCHES[0]).is_file():
+            if not (candidate / CIFAR_TEST_BATCH).is_file():
+                raise InputError(f"dataset directory {candidate} has no {CIFAR_TEST_BATCH}: {fix}")
+            return candidate
+    raise InputError(f"dataset directory {root} has no {CIFAR_TRAIN_BATCHES[0]}: {fix}")
+
+
+def load_cifar10(data_dir: str) -> Dataset:
+    directory = cifar_directory(data_dir)
+    parts = [
+        _read_cifar_batch(directory / name)
+        for name in CIFAR_TRAIN_BATCHES
+        if (directory / name).is_file()
+    ]
+    valid_x, valid_y = _read_cifar_batch(directory / CIFAR_TEST_BATCH)
+    train_x = np.concatenate([x for x, _ in parts])
+    train_y = np.concatenate([y for _, y in parts])
+    return Dataset(
+        train_x,
+        train_y,
+        valid_x,
+        valid_y,
+        f"CIFAR-10 from {directory} ({len(parts)} of 5 training batches)",
+    )
+
+
+def load_synthetic_cifar(samples: int, seed: int) -> Dataset:
+    rng = np.random.RandomState(seed)
+    valid = max(samples // 8, 1)
+    x = rng.randint(0, 256, size=(samples + valid, 3, 32, 32), dtype=np.uint8)
+    y = rng.randint(0, 10, size=samples + valid).astype(np.int32)
+    return Dataset(
+        x[:samples],
+        y[:samples],
+        x[samples:],
+        y[samples:],
+        "synthetic CIFAR-shaped random images (for throughput, not accuracy)",
+    )
+
+
+def load_digits_dataset() -> Dataset:
+    from sklearn.datasets import load_digits  # noqa: PLC0415 (only this dataset needs it)
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    y = digits.target.astype(np.int32)
+    order = np.random.RandomState(DIGITS_SPLIT_SEED).permutation(len(y))
+    n_valid = int(len(y) * DIGITS_VALIDATION_FRACTION)
+    valid, train = order[:n_valid], order[n_valid:]
+    return Dataset(
+        x[train], y[train], x[valid], y[valid], "scikit-learn digits (8x8 grey, fixed 80/20 split)"
+    )
+
+
+def load_dataset(hp: Mapping[str, Any]) -> Dataset:
+    if hp["dataset"] == "cifar10":
+        data = load_cifar10(hp["data_dir"])
+    elif hp["dataset"] == "synthetic-cifar":
+        data = load_synthetic_cifar(hp["synthetic_samples"], hp["seed"])
+    else:
+        data = load_digits_dataset()
+    if hp["max_train_samples"]:
+        data.train_x = data.train_x[: hp["max_train_samples"]]
+        data.train_y = data.train_y[: hp["max_train_samples"]]
+    return data
+
+
+def prepare_images(x: Any, rng: Any | None) -> Any:
+    """uint8 CIFAR images -> normalised float32; with rng, also flip and pad-crop (train)."""
+    if x.dtype != np.uint8:  # digits: already float32 in [0, 1]
+        return x
+    images = x.astype(np.float32) / 255.0
+    mean = np.array(CIFAR_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.array(CIFAR_STD, dtype=np.float32).reshape(1, 3, 1, 1)
+    images = (images - mean) / std
+    if rng is not None:
+        flip = rng.rand(len(images)) < 0.5
+        images[flip] = images[flip, :, :, ::-1]
+        padded = np.pad(images, ((0, 0), (0, 0), (4, 4), (4, 4)))
+        dy, dx = rng.randint(0, 9, size=2)  # one random crop offset per batch: cheap
+        images = np.ascontiguousarray(padded[:, :, dy : dy + 32, dx : dx + 32])
+    return images
+
+
+def batches(n: int, batch_size: int, order: Any) -> Iterator[Any]:
+    """Index arrays of full batches (the remainder is dropped, unless it is everything)."""
+    if n <= batch_size:
+        yield order
+        return
+    for start in range(0, n - batch_size + 1, batch_size):
+        yield order[start : start + batch_size]
+
+
+# --------------------------------------------------------------------------- model + loop
+
+
+def build_network(name: str) -> Any:
+    from mxnet.gluon import nn  # noqa: PLC0415 (MXNet loads after validation, see train)
+    from mxnet.gluon.model_zoo import vision  # noqa: PLC0415
+
+    if name == "small-cnn":
+        net = nn.HybridSequential()
+        net.add(
+            nn.Conv2D(32, kernel_size=3, padding=1, activation="relu"),
+            nn.Conv2D(32, kernel_size=3, padding=1, activation="relu"),
+            nn.MaxPool2D(pool_size=2),
+            nn.Flatten(),
+            nn.Dense(64, activation="relu"),
+            nn.Dense(10),
+        )
+        return net
+    if name == "mlp":
+        net = nn.HybridSequential()
+        net.add(nn.Flatten(), nn.Dense(64, activation="relu"), nn.Dense(10))
+        return net
+    try:
+        return vision.get_model(name, classes=10)
+    except ValueError:
+        raise InputError(
+            f"hyperparameter model={name!r} is not a Gluon model-zoo network nor one of "
+            f"{', '.join(OWN_MODELS)}: use e.g. model=resnet34_v1"
+        ) from None
+
+
+def choose_contexts(requested: int | None, mx: Any) -> tuple[list[Any], str]:
+    try:
+        visible = mx.context.num_gpus()
+    except mx.base.MXNetError as error:  # a CUDA build on a node without a usable driver
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "?"
+        print(f"MXNet cannot use CUDA here ({first_line}); using the CPU", flush=True)
+        visible = 0
+    if requested is not None and requested > visible:
+        fix = (
+            f"request at most {visible} (0: the CPU)"
+            if visible
+            else "use num_gpus=0 or leave it unset to train on the CPU"
+        )
+        raise InputError(
+            f"hyperparameter num_gpus={requested} but MXNet sees {visible} GPU(s): {fix}, "
+            "or give the pod more nvidia.com/gpu (and use the CUDA image)"
+        )
+    use = visible if requested is None else requested
+    if use == 0:
+        why = "num_gpus=0" if visible else "MXNet sees no GPU"
+        return [mx.cpu()], f"cpu ({why})"
+    contexts = [mx.gpu(i) for i in range(use)]
+    return contexts, f"gpu: {use} of {visible} visible ({', '.join(map(str, contexts))})"
+
+
+def train(hp: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """Import MXNet, train, print one line per epoch. Raises InputError on bad input."""
+    # MXNet takes seconds to import (and to find the GPUs): only after the input is valid.
+    import mxnet as mx  # noqa: PLC0415
+    from mxnet import autograd, gluon  # noqa: PLC0415
+
+    contexts, device = choose_contexts(hp["num_gpus"], mx)
+    print(f"kubetune trainer: running on {device}; MXNet {mx.__version__}", flush=True)
+    if hp["batch_size"] < len(contexts):
+        raise InputError(
+            f"hyperparameter batch_size={hp['batch_size']} is smaller than the "
+            f"{len(contexts)} GPUs it is split across: use batch_size >= {len(contexts)}"
+        )
+    shown = " ".join(f"{name}={'auto' if hp[name] is None else hp[name]}" for name in sorted(hp))
+    overridden = sorted(
+        name for name, source in sources.items() if not source.startswith("default")
+    )
+    print(f"hyperparameters: {shown} (given: {', '.join(overridden) or 'none'})", flush=True)
+
+    mx.random.seed(hp["seed"])
+    rng = np.random.RandomState(hp["seed"])
+    net = build_network(hp["model"])
+    data = load_dataset(hp)
+    n_train = len(data.train_y)
+    print(
+        f"data: {data.description}; {n_train} training, {len(data.valid_y)} validation "
+        f"images of shape {tuple(data.train_x.shape[1:])}; model {hp['model']}",
+        flush=True,
+    )
+
+    net.initialize(mx.init.Xavier(magnitude=2.0), ctx=contexts)
+    net.hybridize(static_alloc=True)
+    trainer = gluon.Trainer(
+        net.collect_params(),
+        "sgd",
+        {"learning_rate": hp["learning_rate"], "momentum": hp["momentum"], "wd": hp["wd"]},
+    )
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+
+    def split(array: Any) -> list[Any]:
+        # A last batch smaller than the number of GPUs goes to fewer of them.
+        return gluon.utils.split_and_load(array, contexts[: len(array)], even_split=False)
+
+    for epoch in range(1, hp["epochs"] + 1):
+        started = time.perf_counter()
+        loss_sum, seen = mx.nd.zeros(1, ctx=contexts[0]), 0
+        for index in batches(n_train, hp["batch_size"], rng.permutation(n_train)):
+            xs = split(mx.nd.array(prepare_images(data.train_x[index], rng)))
+            ys = split(mx.nd.array(data.train_y[index]))
+            with autograd.record():
+                losses = [loss_fn(net(x), y) for x, y in zip(xs, ys, strict=True)]
+            autograd.backward(losses)
+            trainer.step(len(index))
+            for loss in losses:
+                loss_sum += loss.sum().as_in_context(contexts[0])
+            seen += len(index)
+        train_loss = loss_sum.asscalar() / seen  # asscalar waits for the GPU to finish
+        train_seconds = time.perf_counter() - started
+
+        metric = mx.metric.Accuracy()
+        n_valid = len(data.valid_y)
+        for start in range(0, n_valid, hp["batch_size"]):
+            index = np.arange(start, min(start + hp["batch_size"], n_valid))
+            xs = split(mx.nd.array(prepare_images(data.valid_x[index], None)))
+            ys = split(mx.nd.array(data.valid_y[index]))
+            metric.update(ys, [net(x) for x in xs])
+        accuracy = metric.get()[1]
+        print(
+            f"epoch {epoch} train: loss={train_loss:.4f} validation: accuracy={accuracy:.4f} "
+            f"images/sec={seen / train_seconds:.1f}",
+            flush=True,
+        )
+        if not math.isfinite(train_loss):
+            # The objective has been printed; more epochs of NaN weights only burn the GPU.
+            print(
+                f"training diverged at epoch {epoch} (loss={train_loss}): "
+                "stopping early; try a smaller learning_rate",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    try:
+        hp, sources = resolve_hyperparameters(argv, environ)
+        if hp["dataset"] == "cifar10":
+            cifar_directory(hp["data_dir"])  # fail before the slow MXNet import
+        train(hp, sources)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return EXIT_INPUT_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
