@@ -76,10 +76,11 @@ helm-lint: helm ## helm lint --strict the chart, cluster-wide and namespaced
 ##@ Generate
 
 .PHONY: crds
-crds: install ## Generate crds/kubetune.io_tuningjobs.yaml and docs/tuningjob-reference.md from operator/models.py
+crds: install ## Generate crds/kubetune.io_tuningjobs.yaml and docs/tuningjob-reference.md from operator/models.py, and copy the CRDs into the chart
 	$(PY) -m kubetune.operator.crd > crds/kubetune.io_tuningjobs.yaml
 	@mkdir -p docs
 	$(PY) -m kubetune.operator.reference > docs/tuningjob-reference.md
+	@$(MAKE) --no-print-directory chart-crds
 
 ##@ Checks
 
@@ -96,11 +97,12 @@ hadolint: install ## Lint every Dockerfile in the repository with hadolint
 	$(VENV)/bin/hadolint $$files
 
 .PHONY: typecheck
-typecheck: install ## mypy --strict over kubetune.optimizer and kubetune.operator
+typecheck: install ## mypy --strict over kubetune.optimizer, kubetune.operator and the local cluster (hack/cluster)
 	@mkdir -p .typecheck/kubetune
 	@ln -sfn ../../optimizer .typecheck/kubetune/optimizer
 	@ln -sfn ../../operator .typecheck/kubetune/operator
 	MYPYPATH=.typecheck $(VENV)/bin/mypy -p kubetune.optimizer -p kubetune.operator
+	MYPYPATH=hack $(VENV)/bin/mypy -p cluster
 
 .PHONY: unit
 unit: install trainer-venv helm ## Unit tests only (no cluster)
@@ -109,6 +111,23 @@ unit: install trainer-venv helm ## Unit tests only (no cluster)
 .PHONY: test
 test: install trainer-venv kube-binaries helm lint hadolint helm-lint typecheck ## Everything: lint, types, unit, integration and e2e tests on a local cluster
 	$(VENV)/bin/pytest -q
+
+##@ Local cluster
+
+# hack/ (never the repository root, whose operator/ shadows the stdlib) is the import root.
+CLUSTER := PYTHONPATH=hack $(PY) -m cluster
+
+.PHONY: cluster-up
+cluster-up: install kube-binaries ## Start the local control plane + GPU node agent (kubeconfig: .cluster/kubeconfig; KUBETUNE_NODES, KUBETUNE_GPUS_PER_NODE)
+	@$(CLUSTER) up
+
+.PHONY: cluster-down
+cluster-down: ## Stop every process of the local cluster (logs stay in .cluster/)
+	@test ! -x $(PY) || $(CLUSTER) down
+
+.PHONY: cluster-status
+cluster-status: ## Say whether the local cluster answers, and list its processes
+	@$(CLUSTER) status
 
 ##@ Operator
 

@@ -32,11 +32,10 @@ from pathlib import Path
 # Safe-path mode keeps hack/ off sys.path; the sibling package hack/bench is ours.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-from bench.optimizers import Runner, Trace, available_optimizers, kubetune_parallel  # noqa: E402
-from bench.problems import Problem, real_problems, synthetic_problems  # noqa: E402
-
-from kubetune.optimizer import (  # noqa: E402
+import numpy as np
+from bench.optimizers import Runner, Trace, available_optimizers, kubetune_parallel
+from bench.problems import Problem, real_problems, synthetic_problems
+from kubetune.optimizer import (
     Categorical,
     Continuous,
     Integer,
@@ -183,10 +182,10 @@ def measure_latency(sizes: list[int], repeats: int) -> dict[int, float]:
 
 def plot(curves: dict[str, dict[str, list[list[float]]]], path: Path) -> bool:
     try:
-        import matplotlib
+        import matplotlib  # noqa: PLC0415 (optional: the plot is skipped without it)
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # noqa: PLC0415
     except ImportError:
         return False
     n = len(curves)
@@ -207,7 +206,9 @@ def plot(curves: dict[str, dict[str, list[list[float]]]], path: Path) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=3, help="runs per optimizer and problem")
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="runs per optimizer and problem (1: about 15 min)"
+    )
     parser.add_argument("--budget", type=int, default=60, help="evaluations per run")
     parser.add_argument(
         "--quick",

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ import kopf
 from kubetune.operator import metrics
 from kubetune.operator.kube import ConflictError, Kube, load_credentials
 from kubetune.operator.models import GROUP, PLURAL, VERSION
-from kubetune.operator.reconciler import Result, reconcile
+from kubetune.operator.reconciler import Result, post_events, reconcile
 from kubetune.operator.trial_job import TUNING_JOB_LABEL, label_value
 
 RESYNC_SECONDS = 30.0
@@ -39,6 +40,10 @@ RECONCILE_THREADS = 32
 """Worker threads for blocking reconciles. A slow one (a huge log being scanned) holds
 one thread; the other TuningJobs keep theirs."""
 
+SEEN_STATES = 100_000
+"""How many trial Jobs and pods the wake-up de-duplication remembers (a few MB at most)."""
+
+_FINISHED_JOB_CONDITIONS = ("Complete", "Failed", "SuccessCriteriaMet", "FailureTarget")
 _INFRASTRUCTURE_WAITING = ("ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 
 
@@ -51,14 +56,33 @@ class Runtime:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(RECONCILE_THREADS, "reconcile")
     )
+    # Events are posted in the background, in order, so they never delay a reconcile.
+    event_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(2, "events")
+    )
     kube: Kube | None = None
     wakers: dict[tuple[str, str], set[asyncio.Event]] = field(default_factory=dict)
     last_reconcile: float = field(default_factory=time.monotonic)
+    # The last state of each trial Job/pod that woke a daemon (most recent first out), so
+    # that the many updates of one state (ready counts, finalizers...) wake it only once.
+    seen: OrderedDict[str, str] = field(default_factory=OrderedDict)
 
     def wake(self, namespace: str | None, tuning_job_label: str | None) -> None:
         """Wake the daemon(s) of the TuningJob with this label value, if any."""
         for event in self.wakers.get((namespace or "", tuning_job_label or ""), ()):
             event.set()
+
+    def wake_on_change(
+        self, namespace: str | None, tuning_job_label: str | None, uid: str, state: str
+    ) -> None:
+        """Wake the TuningJob's daemon if the object `uid` reached a state not seen yet."""
+        if self.seen.get(uid) == state:
+            return
+        self.seen[uid] = state
+        self.seen.move_to_end(uid)
+        while len(self.seen) > SEEN_STATES:
+            self.seen.popitem(last=False)
+        self.wake(namespace, tuning_job_label)
 
 
 def _runtime(memo: Any) -> Runtime:
@@ -102,7 +126,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 @kopf.on.cleanup()
 def shutdown(memo: kopf.Memo, **_: Any) -> None:
     """Let running reconciles finish (each is bounded by request timeouts)."""
-    _runtime(memo).executor.shutdown(wait=False, cancel_futures=True)
+    runtime = _runtime(memo)
+    runtime.executor.shutdown(wait=False, cancel_futures=True)
+    runtime.event_executor.shutdown(wait=False, cancel_futures=True)
 
 
 @kopf.on.probe(id="seconds_since_last_reconcile")
@@ -116,9 +142,12 @@ async def _reconcile_once(runtime: Runtime, namespace: str, name: str, logger: A
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     try:
-        return await loop.run_in_executor(
+        result = await loop.run_in_executor(
             runtime.executor, reconcile, runtime.kube, namespace, name
         )
+        if result.events and result.body is not None:
+            runtime.event_executor.submit(post_events, runtime.kube, result.body, result.events)
+        return result
     finally:
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
         runtime.last_reconcile = time.monotonic()
@@ -176,13 +205,36 @@ def tuning_job_changed(
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={TUNING_JOB_LABEL: kopf.PRESENT})
-def job_changed(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    """Any change of a trial Job (created, started, finished, deleted) wakes its daemon."""
-    _runtime(memo).wake(namespace, labels.get(TUNING_JOB_LABEL))
+def job_changed(
+    *,
+    type: str | None,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    labels: kopf.Labels,
+    namespace: str | None,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """A trial Job that started, finished or is going wakes its daemon (once per state)."""
+    finished = any(
+        c.get("type") in _FINISHED_JOB_CONDITIONS and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    if type == "DELETED" or meta.get("deletionTimestamp"):
+        state = "deleted"
+    elif finished:
+        state = "finished"
+    elif status.get("active"):
+        state = "active"
+    else:
+        state = "created"
+    _runtime(memo).wake_on_change(namespace, labels.get(TUNING_JOB_LABEL), meta["uid"], state)
 
 
 @kopf.on.event("v1", "pods", labels={TUNING_JOB_LABEL: kopf.PRESENT})
 def pod_changed(
+    *,
+    type: str | None,
     status: kopf.Status,
     meta: kopf.Meta,
     labels: kopf.Labels,
@@ -197,9 +249,12 @@ def pod_changed(
         (c.get("state") or {}).get("waiting", {}).get("reason")
         for c in status.get("containerStatuses") or []
     ]
-    if (
-        phase in ("Succeeded", "Failed")
-        or meta.get("deletionTimestamp")
-        or any(reason in _INFRASTRUCTURE_WAITING for reason in waiting)
-    ):
-        _runtime(memo).wake(namespace, labels.get(TUNING_JOB_LABEL))
+    if type == "DELETED" or meta.get("deletionTimestamp"):
+        state = "deleted"
+    elif phase in ("Succeeded", "Failed"):
+        state = "terminated"
+    elif any(reason in _INFRASTRUCTURE_WAITING for reason in waiting):
+        state = "stuck"
+    else:
+        return
+    _runtime(memo).wake_on_change(namespace, labels.get(TUNING_JOB_LABEL), meta["uid"], state)

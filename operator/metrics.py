@@ -50,6 +50,13 @@ RECONCILE_ERRORS = Counter(
     ["error"],
     registry=REGISTRY,
 )
+API_SECONDS = Histogram(
+    "kubetune_api_request_duration_seconds",
+    "Time of the operator's own API requests, by call (log reads include the scan).",
+    ["call"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+    registry=REGISTRY,
+)
 STATUS_CONFLICTS = Counter(
     "kubetune_status_conflicts",
     "Status writes refused because the TuningJob changed since it was read.",

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator import metrics
-from kubetune.operator.engine import JobObservation, Plan, plan
+from kubetune.operator.engine import Event, JobObservation, Plan, plan
 from kubetune.operator.kube import JobRejectedError, Kube
 from kubetune.operator.metric_logs import (
     TAIL_BYTES,
@@ -50,6 +52,37 @@ class Result:
     gone: bool = False
     requeue_after: float | None = None
     launched: tuple[str, ...] = ()
+    events: tuple[Event, ...] = ()
+    """Events to post on `body` (see `post_events`): off the reconcile's critical path."""
+    body: dict[str, Any] | None = None
+
+
+def post_events(kube: Kube, body: dict[str, Any], events: tuple[Event, ...]) -> None:
+    """Post Events on a TuningJob, best effort: an Event is informational, and a failure
+    to post one is logged, never retried."""
+    meta = body["metadata"]
+    for event in events:
+        try:
+            with timed("post_event"):
+                kube.post_event(body, event.type, event.reason, event.message)
+        except Exception as error:
+            log.warning(
+                "could not post Event %s on %s/%s: %s",
+                event.reason,
+                meta.get("namespace"),
+                meta.get("name"),
+                error,
+            )
+
+
+@contextlib.contextmanager
+def timed(call: str) -> Iterator[None]:
+    """Observe the duration of one API call in `kubetune_api_request_duration_seconds`."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        metrics.API_SECONDS.labels(call).observe(time.perf_counter() - started)
 
 
 def read_outcome(
@@ -88,7 +121,8 @@ def reconcile(
 ) -> Result:
     """Reconcile one TuningJob once (see the module docstring). Raises `kube.ConflictError`
     when the TuningJob changed under it; other API errors propagate too."""
-    body = kube.get_tuning_job(namespace, name)
+    with timed("get"):
+        body = kube.get_tuning_job(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         metrics.forget(namespace, name)
         return Result(terminal=True, gone=True)
@@ -97,8 +131,10 @@ def reconcile(
     status = TuningJobStatus.model_validate(old_status)
     spec, invalid = parse_and_validate_spec(body.get("spec") or {})
 
-    jobs = kube.list_trial_jobs(namespace, name)
-    pods = kube.list_trial_pods(namespace, name)
+    with timed("list_jobs"):
+        jobs = kube.list_trial_jobs(namespace, name)
+    with timed("list_pods"):
+        pods = kube.list_trial_pods(namespace, name)
     container = spec.trial_template.primary_container_name() if spec else None
     observations, sources = observe_jobs(jobs, pods, container, owner_uid=meta["uid"])
 
@@ -111,9 +147,10 @@ def reconcile(
         }
         for job_name, source in sources.items():
             if job_name in unfinished:
-                observations[job_name] = _with_outcome(
-                    observations[job_name], kube, namespace, spec, source
-                )
+                with timed("read_log"):
+                    observations[job_name] = _with_outcome(
+                        observations[job_name], kube, namespace, spec, source
+                    )
 
     decided: Plan = plan(
         name=name,
@@ -130,7 +167,8 @@ def reconcile(
 
     patch = _status_patch(old_status, decided.status)
     if patch != old_status:
-        updated = kube.patch_status(namespace, name, meta["resourceVersion"], patch)
+        with timed("patch_status"):
+            updated = kube.patch_status(namespace, name, meta["resourceVersion"], patch)
         body["metadata"] = updated.get("metadata", meta)
 
     launched = []
@@ -145,7 +183,9 @@ def reconcile(
                 attempt=launch.attempt,
             )
             try:
-                if kube.create_job(namespace, manifest):
+                with timed("create_job"):
+                    created = kube.create_job(namespace, manifest)
+                if created:
                     launched.append(launch.job_name)
             except JobRejectedError as error:
                 # The template makes Jobs the API server refuses: every trial would be
@@ -159,16 +199,13 @@ def reconcile(
                 )
     for job_name in decided.delete:
         kube.delete_job(namespace, job_name)
-    for event in decided.events:
-        try:
-            kube.post_event(body, event.type, event.reason, event.message)
-        except Exception as error:  # an Event is informational; never fail a reconcile on it
-            log.warning(
-                "could not post Event %s on %s/%s: %s", event.reason, namespace, name, error
-            )
     metrics.record_status(namespace, name, decided.status)
     return Result(
-        terminal=decided.terminal, requeue_after=decided.requeue_after, launched=tuple(launched)
+        terminal=decided.terminal,
+        requeue_after=decided.requeue_after,
+        launched=tuple(launched),
+        events=tuple(decided.events),
+        body=body,
     )
 
 
@@ -192,11 +229,8 @@ def _fail_invalid(kube: Kube, namespace: str, name: str, message: str) -> Result
     kube.patch_status(
         namespace, name, meta["resourceVersion"], _status_patch(old_status, decided.status)
     )
-    for event in decided.events:
-        with contextlib.suppress(Exception):
-            kube.post_event(body, event.type, event.reason, event.message)
     metrics.record_status(namespace, name, decided.status)
-    return Result(terminal=True)
+    return Result(terminal=True, events=tuple(decided.events), body=body)
 
 
 def _with_outcome(

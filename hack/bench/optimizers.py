@@ -5,6 +5,9 @@ Baselines get the same scaling information as kubetune: a parameter kubetune log
 default is declared log-scaled to them too (ReverseLogarithmic has no equivalent: linear).
 """
 
+# Optional baselines and scikit-learn are imported where used: the harness runs without them.
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import importlib.util
@@ -13,7 +16,6 @@ from collections.abc import Callable
 
 import numpy as np
 from bench.problems import Params, Problem
-
 from kubetune.optimizer import Categorical, Continuous, Observation, suggest
 from kubetune.optimizer.encoding import default_warp
 

@@ -6,6 +6,9 @@ the noisy problem, which is scored by the true value of the point a user would p
 one with the best observed value).
 """
 
+# Optional baselines and scikit-learn are imported where used: the harness runs without them.
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import math
@@ -15,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from kubetune.optimizer import Categorical, Continuous, Integer, ParamValue, SearchSpace
 
 Params = dict[str, ParamValue]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import importlib.util
 import json
 import os
@@ -28,19 +29,22 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import certs
+from . import certs, components
 from .processes import process_start_time, signal_group_if_same
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = REPO / ".cluster"
-SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
-START_TIMEOUT_S = 90.0
-STOP_GRACE_S = 10.0
+START_TIMEOUT_S = 120.0
+# Seconds from SIGTERM to SIGKILL. The node agent stops its pods first (with their own
+# grace); the API server's ~10 s graceful drain buys nothing for a throwaway cluster.
+STOP_GRACE_S = {"node-agent": 15.0}
+DEFAULT_STOP_GRACE_S = 3.0
+LOCK_FILE = ".lock"
 
 
 class ClusterError(RuntimeError):
@@ -83,9 +87,7 @@ def free_port() -> int:
         return port
 
 
-def write_kubeconfig(
-    path: Path, server: str, ca: Path, user: str, cert: Path | None = None, key: Path | None = None
-) -> None:
+def write_kubeconfig(path: Path, server: str, ca: Path, user: str, pair: certs.KeyPair) -> None:
     """Writes a kubeconfig for one user, authenticated by a client certificate."""
     config = {
         "apiVersion": "v1",
@@ -97,7 +99,10 @@ def write_kubeconfig(
             }
         ],
         "users": [
-            {"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}
+            {
+                "name": user,
+                "user": {"client-certificate": str(pair.cert), "client-key": str(pair.key)},
+            }
         ],
         "contexts": [
             {"name": "kubetune-local", "context": {"cluster": "kubetune-local", "user": user}}
@@ -132,7 +137,7 @@ def read_recorded(directory: Path) -> list[Recorded]:
 
 
 def _record(directory: Path, entry: Recorded) -> None:
-    entries = read_recorded(directory) + [entry]
+    entries = [*read_recorded(directory), entry]
     tmp = _pids_file(directory).with_suffix(".tmp")
     tmp.write_text(json.dumps([e.__dict__ for e in entries], indent=2))
     tmp.replace(_pids_file(directory))
@@ -197,7 +202,7 @@ def wait_until(
         if check():
             return
         for entry in started:
-            if process_start_time(entry.pid) != entry.start_time or _is_zombie(entry.pid):
+            if _exited(entry):
                 raise ClusterError(
                     f"{entry.name} exited while waiting for {what}; its log {entry.log} ends:\n"
                     + _tail(entry.log)
@@ -208,24 +213,27 @@ def wait_until(
         time.sleep(0.1)  # polling interval of a readiness check, not synchronisation
 
 
-def _is_zombie(pid: int) -> bool:
-    # Our own children turn zombie on exit until reaped: reap them so the check sees them.
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return True
-    return False
-
-
 def api_server_healthy(directory: Path) -> bool:
     """True when a cluster recorded in ``directory`` answers /readyz with its admin cert."""
-    state_file = directory / "state.json"
-    if not state_file.exists():
-        return False
-    state = json.loads(state_file.read_text())
-    pki = certs.load(directory / "pki")
-    status, body = ApiProbe(state["server"], pki).get("/readyz")
+    try:
+        server = json.loads((directory / "state.json").read_text())["server"]
+        probe = ApiProbe(server, certs.load(directory / "pki"))
+    except (OSError, ValueError, KeyError, ssl.SSLError):
+        return False  # no cluster recorded, or its files are incomplete
+    status, body = probe.get("/readyz")
     return status == 200 and body == "ok"
+
+
+def _clear(directory: Path) -> None:
+    """Empties the state directory of a previous cluster, keeping the lock file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for entry in directory.iterdir():
+        if entry.name == LOCK_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def up(nodes: int, gpus_per_node: int, cpus_per_node: int, timeout: float) -> None:
@@ -247,146 +255,54 @@ def up(nodes: int, gpus_per_node: int, cpus_per_node: int, timeout: float) -> No
 
     t0 = time.monotonic()
     deadline = t0 + timeout
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
-    (directory / ".gitignore").write_text("*\n")
-    pki = certs.generate(directory / "pki")
-    etcd_port, etcd_peer_port, api_port = free_port(), free_port(), free_port()
-    server = f"https://127.0.0.1:{api_port}"
-    (directory / "state.json").write_text(
-        json.dumps({"server": server, "etcd": f"http://127.0.0.1:{etcd_port}"}, indent=2)
+    _clear(directory)
+    layout = components.Layout(
+        directory=directory,
+        pki=certs.generate(directory / "pki"),
+        etcd_port=free_port(),
+        etcd_peer_port=free_port(),
+        api_port=free_port(),
     )
-    kubeconfig = directory / "kubeconfig"
+    pki, server = layout.pki, layout.server
+    (directory / "state.json").write_text(json.dumps({"server": server}, indent=2))
+    write_kubeconfig(layout.admin_kubeconfig, server, pki.ca.cert, "kubetune-admin", pki.admin)
     write_kubeconfig(
-        kubeconfig, server, pki.ca.cert, "kubetune-admin", pki.admin.cert, pki.admin.key
-    )
-    cm_kubeconfig = directory / "controller-manager.kubeconfig"
-    write_kubeconfig(
-        cm_kubeconfig,
+        layout.kubeconfig("controller-manager"),
         server,
         pki.ca.cert,
         "system:kube-controller-manager",
-        pki.controller_manager.cert,
-        pki.controller_manager.key,
+        pki.controller_manager,
     )
-    sched_kubeconfig = directory / "scheduler.kubeconfig"
     write_kubeconfig(
-        sched_kubeconfig,
-        server,
-        pki.ca.cert,
-        "system:kube-scheduler",
-        pki.scheduler.cert,
-        pki.scheduler.key,
+        layout.kubeconfig("scheduler"), server, pki.ca.cert, "system:kube-scheduler", pki.scheduler
     )
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", str(directory)),
         "PYTHONSAFEPATH": "1",
     }
-    started: list[Recorded] = []
-
-    started.append(
+    started = [
+        start_process(directory, "etcd", components.etcd(etcd, layout), env),
         start_process(
-            directory,
-            "etcd",
-            [
-                str(etcd),
-                "--name=kubetune",
-                f"--data-dir={directory / 'etcd-data'}",
-                f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
-                f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
-                f"--listen-peer-urls=http://127.0.0.1:{etcd_peer_port}",
-                f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer_port}",
-                f"--initial-cluster=kubetune=http://127.0.0.1:{etcd_peer_port}",
-                "--listen-metrics-urls=",
-                # A throwaway test store: durability buys nothing, fsync costs seconds.
-                "--unsafe-no-fsync",
-                "--log-level=warn",
-            ],
-            env,
-        )
-    )
-    started.append(
-        start_process(
-            directory,
-            "kube-apiserver",
-            [
-                str(kube_bin / "kube-apiserver"),
-                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                f"--secure-port={api_port}",
-                f"--tls-cert-file={pki.apiserver.cert}",
-                f"--tls-private-key-file={pki.apiserver.key}",
-                f"--client-ca-file={pki.ca.cert}",
-                "--authorization-mode=Node,RBAC",
-                f"--service-account-key-file={pki.service_account_pub}",
-                f"--service-account-signing-key-file={pki.service_account_key}",
-                f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
-                f"--service-cluster-ip-range={certs.SERVICE_CLUSTER_IP_RANGE}",
-                f"--kubelet-client-certificate={pki.kubelet_client.cert}",
-                f"--kubelet-client-key={pki.kubelet_client.key}",
-                # Nodes have no resolvable hostname: reach the node agent at its InternalIP.
-                "--kubelet-preferred-address-types=InternalIP",
-                # The `kubernetes` Service cannot point at a loopback address; nothing here
-                # routes through Services, so do not maintain its endpoints.
-                "--endpoint-reconciler-type=none",
-                "--allow-privileged=true",
-                "--profiling=false",
-                "--v=1",
-            ],
-            env,
-        )
-    )
+            directory, "kube-apiserver", components.kube_apiserver(kube_bin, layout), env
+        ),
+    ]
     probe = ApiProbe(server, pki)
     wait_until(
         "the API server's /readyz", lambda: probe.get("/readyz")[0] == 200, started, deadline
     )
     t_api = time.monotonic() - t0
 
-    started.append(
+    started += [
         start_process(
             directory,
             "kube-controller-manager",
-            [
-                str(kube_bin / "kube-controller-manager"),
-                f"--kubeconfig={cm_kubeconfig}",
-                f"--authentication-kubeconfig={cm_kubeconfig}",
-                f"--authorization-kubeconfig={cm_kubeconfig}",
-                "--bind-address=127.0.0.1",
-                "--secure-port=0",
-                "--leader-elect=false",
-                "--use-service-account-credentials=true",
-                f"--service-account-private-key-file={pki.service_account_key}",
-                f"--root-ca-file={pki.ca.cert}",
-                f"--service-cluster-ip-range={certs.SERVICE_CLUSTER_IP_RANGE}",
-                # Job pods are tracked through finalizers; faster syncs shorten the time
-                # from a finished pod to a finished Job.
-                "--concurrent-job-syncs=10",
-                "--v=1",
-            ],
+            components.kube_controller_manager(kube_bin, layout),
             env,
-        )
-    )
-    started.append(
+        ),
         start_process(
-            directory,
-            "kube-scheduler",
-            [
-                str(kube_bin / "kube-scheduler"),
-                f"--kubeconfig={sched_kubeconfig}",
-                f"--authentication-kubeconfig={sched_kubeconfig}",
-                f"--authorization-kubeconfig={sched_kubeconfig}",
-                "--bind-address=127.0.0.1",
-                "--secure-port=0",
-                "--leader-elect=false",
-                "--v=1",
-            ],
-            env,
-        )
-    )
-    started.append(
+            directory, "kube-scheduler", components.kube_scheduler(kube_bin, layout), env
+        ),
         start_process(
             directory,
             "node-agent",
@@ -394,15 +310,15 @@ def up(nodes: int, gpus_per_node: int, cpus_per_node: int, timeout: float) -> No
                 sys.executable,
                 "-m",
                 "cluster.node_agent",
-                f"--kubeconfig={kubeconfig}",
+                f"--kubeconfig={layout.admin_kubeconfig}",
                 f"--state-dir={directory}",
                 f"--nodes={nodes}",
                 f"--gpus-per-node={gpus_per_node}",
                 f"--cpus-per-node={cpus_per_node}",
             ],
             {**env, "PYTHONPATH": str(REPO / "hack")},
-        )
-    )
+        ),
+    ]
 
     def default_service_account() -> bool:
         return probe.get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
@@ -431,7 +347,7 @@ def up(nodes: int, gpus_per_node: int, cpus_per_node: int, timeout: float) -> No
         f"cluster up: API ready in {t_api:.1f} s, default ServiceAccount in {t_sa:.1f} s, "
         f"{nodes} nodes × {gpus_per_node} nvidia.com/gpu ready in {t_nodes:.1f} s"
     )
-    print(f"kubeconfig: {kubeconfig}")
+    print(f"kubeconfig: {layout.admin_kubeconfig}")
 
 
 def _stop_pod_processes(directory: Path) -> None:
@@ -444,38 +360,43 @@ def _stop_pod_processes(directory: Path) -> None:
 
 
 def down() -> None:
-    """Ends every recorded process (SIGTERM, SIGKILL after STOP_GRACE_S) and leftover pod
-    processes; keeps the logs. Safe to run when nothing is running."""
+    """Ends every recorded process (SIGTERM, then SIGKILL after its grace period) and any
+    pod process left behind; keeps the logs. Safe to run when nothing is running."""
     directory = state_dir()
     recorded = read_recorded(directory)
-    # The node agent first (it stops its pods), etcd last.
-    for entry in reversed(recorded):
+    started = time.monotonic()
+    for entry in recorded:
         signal_group_if_same(entry.pid, entry.start_time, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
     alive = list(recorded)
-    while alive and time.monotonic() < deadline:
-        alive = [
-            e for e in alive if process_start_time(e.pid) == e.start_time and not _reaped(e.pid)
-        ]
+    while alive:
+        alive = [e for e in alive if not _exited(e)]
+        elapsed = time.monotonic() - started
+        for entry in [e for e in alive if elapsed > STOP_GRACE_S.get(e.name, DEFAULT_STOP_GRACE_S)]:
+            print(f"{entry.name} (pid {entry.pid}) still running: SIGKILL", file=sys.stderr)
+            signal_group_if_same(entry.pid, entry.start_time, signal.SIGKILL)
+            alive.remove(entry)
         if alive:
-            time.sleep(0.05)  # polling for exits, bounded by the deadline
-    for entry in alive:
-        print(f"{entry.name} (pid {entry.pid}) ignored SIGTERM: killing it", file=sys.stderr)
-        signal_group_if_same(entry.pid, entry.start_time, signal.SIGKILL)
+            time.sleep(0.05)  # polling for exits, bounded by the grace periods
     if directory.exists():
         _stop_pod_processes(directory)
     _pids_file(directory).unlink(missing_ok=True)
     (directory / "state.json").unlink(missing_ok=True)
     if recorded:
-        print(f"cluster down: ended {len(recorded)} processes; logs kept in {directory}")
+        print(
+            f"cluster down: ended {len(recorded)} processes in {time.monotonic() - started:.1f} s;"
+            f" logs kept in {directory}"
+        )
 
 
-def _reaped(pid: int) -> bool:
-    """True if the process is a zombie (exited, not yet reaped by its parent)."""
+def _exited(entry: Recorded) -> bool:
+    """True once the recorded process is gone or a zombie (exited, not yet reaped)."""
+    if process_start_time(entry.pid) != entry.start_time:
+        return True
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        state = Path(f"/proc/{entry.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return True
+    return state == "Z"
 
 
 def status() -> int:
@@ -489,6 +410,19 @@ def status() -> int:
         return 0
     print("cluster not running")
     return 1
+
+
+@contextlib.contextmanager
+def exclusive(directory: Path) -> Iterator[None]:
+    """Serialises `up` and `down` on one state directory (several shells, several test
+    sessions) with a lock file in it, which `up` keeps when it clears the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / LOCK_FILE).open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -517,17 +451,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop every process of the cluster")
     sub.add_parser("status", help="say whether the cluster answers")
     args = parser.parse_args(argv)
+    if args.command == "status":
+        return status()
     try:
-        if args.command == "up":
-            try:
-                up(args.nodes, args.gpus_per_node, args.cpus_per_node, args.timeout)
-            except BaseException:
-                down()  # leave nothing half-started behind
-                raise
-        elif args.command == "down":
-            down()
-        else:
-            return status()
+        with exclusive(state_dir()):
+            if args.command == "up":
+                try:
+                    up(args.nodes, args.gpus_per_node, args.cpus_per_node, args.timeout)
+                except BaseException:
+                    down()  # leave nothing half-started behind
+                    raise
+            else:
+                down()
     except ClusterError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

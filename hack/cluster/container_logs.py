@@ -100,7 +100,7 @@ def _selected(lines: list[bytes], query: LogQuery) -> list[bytes]:
 
 
 def stream(
-    path: Path, live: ContainerLog | None, query: LogQuery, write: Callable[[bytes], None]
+    path: Path, live: ContainerLog | None, query: LogQuery, write: Callable[[bytes], object]
 ) -> None:
     """Writes the log at ``path`` through ``write`` as the query asks. With ``follow`` and
     a ``live`` log that has not finished, keeps writing new lines until it finishes."""

@@ -7,13 +7,16 @@ users cannot read pod logs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import ssl
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .certs import ClusterPki
@@ -117,10 +120,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.end_headers()
-        try:
+        # The client may go away mid-stream (e.g. `kubectl logs -f` interrupted).
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, ssl.SSLError):
             stream(path, live, query, self.wfile.write)
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-            pass  # the client went away (e.g. `kubectl logs -f` interrupted)
 
 
 class KubeletServer(ThreadingHTTPServer):
@@ -138,6 +140,10 @@ class KubeletServer(ThreadingHTTPServer):
         self.socket = context.wrap_socket(
             self.socket, server_side=True, do_handshake_on_connect=False
         )
+
+    def handle_error(self, request: object, client_address: Any) -> None:
+        # One line, not a traceback: e.g. a client without a certificate of the cluster CA.
+        log.warning("kubelet API: request from %s failed: %s", client_address, sys.exc_info()[1])
 
     @property
     def port(self) -> int:

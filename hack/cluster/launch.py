@@ -176,6 +176,7 @@ def resolve_program(program: str, path: str, cwd: str) -> str | None:
 def plan_launch(
     pod: Pod,
     container: Container,
+    *,
     images: Mapping[str, LocalImage],
     base_env: Mapping[str, str],
     lookup: DataLookup,

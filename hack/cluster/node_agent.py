@@ -27,7 +27,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-from . import certs
+from . import certs, rest
 from .container_logs import ContainerLog
 from .images import load_images
 from .kubelet_api import KubeletServer, LogNotFoundError
@@ -143,7 +143,7 @@ class NodeAgent:
         self.kubelet_version = version.git_version or self.kubelet_version
         for name, server in self.servers.items():
             server.start()
-            body = {
+            node = {
                 "apiVersion": "v1",
                 "kind": "Node",
                 "metadata": {
@@ -159,12 +159,12 @@ class NodeAgent:
                 },
             }
             try:
-                self.core.create_node(body)
+                self.core.create_node(rest.body(node))
                 log.info("node %s registered (kubelet API on port %d)", name, server.port)
             except ApiException as e:
                 if e.status != 409:
                     raise
-                self.core.patch_node(name, {"metadata": body["metadata"]})
+                self.core.patch_node(name, {"metadata": node["metadata"]})
                 log.info("node %s adopted (kubelet API on port %d)", name, server.port)
             self.post_node_status(name)
             self.lift_not_ready_taint(name)
@@ -216,19 +216,11 @@ class NodeAgent:
     def lift_not_ready_taint(self, name: str) -> None:
         """Removes the taint added at registration: the node lifecycle controller would,
         seconds later; doing it now lets pods schedule as soon as the cluster is up."""
-        node = self.core.read_node(name)
-        taints = node.spec.taints or []
-        kept = [t for t in taints if t.key != NOT_READY_TAINT]
+        node = rest.json_of(self.core.read_node(name, _preload_content=False))
+        taints = node["spec"].get("taints") or []
+        kept = [t for t in taints if t["key"] != NOT_READY_TAINT]
         if len(kept) != len(taints):
-            self.core.patch_node(
-                name,
-                {
-                    "spec": {
-                        "taints": [self.core.api_client.sanitize_for_serialization(t) for t in kept]
-                        or None
-                    }
-                },
-            )
+            self.core.patch_node(name, {"spec": {"taints": kept or None}})
 
     def renew_lease(self, name: str) -> None:
         """Creates or renews the node's Lease in kube-node-lease (the node heartbeat)."""
@@ -242,23 +234,25 @@ class NodeAgent:
         except ApiException as e:
             if e.status != 404:
                 raise
-            node = self.core.read_node(name)
+            node = rest.json_of(self.core.read_node(name, _preload_content=False))
             self.coordination.create_namespaced_lease(
                 "kube-node-lease",
-                {
-                    "metadata": {
-                        "name": name,
-                        "ownerReferences": [
-                            {
-                                "apiVersion": "v1",
-                                "kind": "Node",
-                                "name": name,
-                                "uid": node.metadata.uid,
-                            }
-                        ],
-                    },
-                    "spec": spec,
-                },
+                rest.body(
+                    {
+                        "metadata": {
+                            "name": name,
+                            "ownerReferences": [
+                                {
+                                    "apiVersion": "v1",
+                                    "kind": "Node",
+                                    "name": name,
+                                    "uid": node["metadata"]["uid"],
+                                }
+                            ],
+                        },
+                        "spec": spec,
+                    }
+                ),
             )
 
     def heartbeat_forever(self) -> None:
@@ -295,6 +289,9 @@ class NodeAgent:
                 worker.request_delete(0, gone=True)
                 del self.workers[uid]
             self.finalized.discard(uid)
+            with self.logs_lock:  # its logs stay on disk, no longer served
+                for key in [k for k in self.logs if k[:2] == (meta["namespace"], meta["name"])]:
+                    del self.logs[key]
             return
         if meta.get("deletionTimestamp"):
             grace = float(meta.get("deletionGracePeriodSeconds") or 0)
@@ -323,8 +320,8 @@ class NodeAgent:
             self.core.delete_namespaced_pod(
                 meta["name"],
                 meta["namespace"],
-                grace_period_seconds=0,
-                body={"preconditions": {"uid": meta["uid"]}},
+                # In the body: with a body, the API server ignores the query parameter.
+                body=rest.body({"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}}),
             )
         except ApiException as e:
             if e.status not in (404, 409):
@@ -333,8 +330,7 @@ class NodeAgent:
     def resync(self) -> str:
         """Lists every pod: handles each, stops workers of pods that vanished. Returns the
         list's resourceVersion, to watch from."""
-        response = self.core.list_pod_for_all_namespaces(_preload_content=False)
-        listing = json.loads(response.data)
+        listing = rest.json_of(self.core.list_pod_for_all_namespaces(_preload_content=False))
         present = set()
         for pod in listing["items"]:
             present.add(pod["metadata"]["uid"])
@@ -360,7 +356,7 @@ class NodeAgent:
                     _preload_content=False,
                     _request_timeout=(10, WATCH_TIMEOUT_S + 30),
                 )
-                for line in iter_resp_lines(response):
+                for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
                     event = json.loads(line)
                     kind, obj = event["type"], event["object"]
                     if kind == "ERROR":
@@ -419,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stdout,
     )
     configuration = client.Configuration()
-    config.load_kube_config(config_file=str(args.kubeconfig), client_configuration=configuration)
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=str(args.kubeconfig), client_configuration=configuration
+    )
     # One connection per concurrent pod worker, not urllib3's default of 4.
     configuration.connection_pool_maxsize = 64
     api = client.ApiClient(configuration)

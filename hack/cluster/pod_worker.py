@@ -10,10 +10,8 @@ finished process is reported as soon as it ends.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime
-import json
 import logging
 import os
 import queue
@@ -30,10 +28,12 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from . import pod_config
 from .container_logs import ContainerLog
 from .images import LocalImage
 from .launch import LOCAL_IP, Container, Launch, LaunchError, Pod, plan_launch
 from .processes import process_start_time
+from .rest import body
 
 log = logging.getLogger("pod-worker")
 
@@ -46,7 +46,6 @@ KILL_WAIT_S = 5.0
 # After the main process exits, how long its output pipe may stay open (held by a child)
 # before the exit is reported anyway.
 PIPE_DRAIN_S = 2.0
-TOKEN_EXPIRATION_S = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ class PodWorker(threading.Thread):
         self.uid: str = meta["uid"]
         self.key = f"{self.namespace}/{self.pod_name}"
         self.events: queue.Queue[Exited | DeleteRequested] = queue.Queue()
-        self.pod_dir = agent.pods_dir / self.namespace / self.pod_name
+        self.pod_dir: Path = agent.pods_dir / self.namespace / self.pod_name
         spec = pod["spec"]
         self.restart_policy: str = spec.get("restartPolicy", "Always")
         self.init_runs = [ContainerRun(c, init=True) for c in spec.get("initContainers") or []]
@@ -190,10 +189,10 @@ class PodWorker(threading.Thread):
                 self.launches[run.name] = plan_launch(
                     self.pod,
                     run.spec,
-                    self.agent.images,
-                    base_env,
-                    self._lookup,
-                    str(self.pod_dir / "scratch"),
+                    images=self.agent.images,
+                    base_env=base_env,
+                    lookup=self._lookup,
+                    scratch_dir=str(self.pod_dir / "scratch"),
                 )
         except LaunchError as e:
             log.info("%s: cannot start: %s: %s", self.key, e.reason, e.message)
@@ -201,7 +200,6 @@ class PodWorker(threading.Thread):
             return
 
         for run in self.init_runs:
-            self._post("Pending")
             if not self._run_until_done([run], restart=self._init_restart):
                 return self._finish()
             if run.exit_code != 0:
@@ -257,8 +255,8 @@ class PodWorker(threading.Thread):
         self._terminated(run, event.exit_code, event.reason, event.message)
         log.info("%s: container %s exited with %d", self.key, run.name, event.exit_code)
         if restart(event.exit_code):
+            # The first restart is immediate, later ones back off (2 s doubling to 30 s).
             delay = min(BACKOFF_FIRST_S * 2**run.restart_count, BACKOFF_MAX_S)
-            # Quick exits back off; a container that ran a while restarts at once.
             run.restart_at = time.monotonic() + (delay if run.restart_count else 0.0)
 
     def _terminated(
@@ -307,16 +305,14 @@ class PodWorker(threading.Thread):
                 start_new_session=True,  # its own process group: signals reach its children
             )
         except OSError as e:
-            os.close(write_fd)
-            os.close(read_fd)
+            os.close(read_fd)  # write_fd is closed below, once
             container_log.finished = True
             message = f"starting {launch.argv[0]!r} in {cwd!r}: {e}"
             log.info("%s: container %s: %s", self.key, run.name, message)
             self.events.put(Exited(run.name, run.generation, 128, "StartError", message))
             return
         finally:
-            with contextlib.suppress(OSError):
-                os.close(write_fd)
+            os.close(write_fd)  # the child holds its own copy
         # Recorded for `cluster down`, in case the node agent itself is killed.
         start_time = process_start_time(process.pid) or 0
         (self.pod_dir / f"{run.name}.pgid").write_text(f"{process.pid} {start_time}\n")
@@ -366,11 +362,13 @@ class PodWorker(threading.Thread):
         for run in runs:
             if run.process is not None:  # never reaped in time: report it killed
                 self._terminated(run, 137)
-        # Children that left the group's leader behind still share its group: kill them.
+        # Children that outlived the group's leader still share its group: kill them. Only
+        # while no process holds the leader's pid (else that pid was reused elsewhere).
         for run in runs:
             with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
                 pid = int(run.state["terminated"]["containerID"].split("//", 1)[1])
-                os.killpg(pid, signal.SIGKILL)
+                if process_start_time(pid) is None:
+                    os.killpg(pid, signal.SIGKILL)
 
     def _collect_exits(self, runs: list[ContainerRun], deadline: float) -> None:
         while any(r.process is not None for r in runs):
@@ -404,8 +402,8 @@ class PodWorker(threading.Thread):
             self.agent.core.delete_namespaced_pod(
                 self.pod_name,
                 self.namespace,
-                grace_period_seconds=0,
-                body={"preconditions": {"uid": self.uid}},
+                # In the body: with a body, the API server ignores the query parameter.
+                body=body({"gracePeriodSeconds": 0, "preconditions": {"uid": self.uid}}),
             )
         except ApiException as e:
             if e.status not in (404, 409):
@@ -526,23 +524,7 @@ class PodWorker(threading.Thread):
     # ----- the environment -----
 
     def _lookup(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
-        """A ConfigMap's or Secret's data as text; None if it does not exist."""
-        try:
-            if kind == "configMap":
-                response = self.agent.core.read_namespaced_config_map(
-                    name, namespace, _preload_content=False
-                )
-                data: dict[str, str] = json.loads(response.data).get("data") or {}
-                return data
-            response = self.agent.core.read_namespaced_secret(
-                name, namespace, _preload_content=False
-            )
-            encoded: dict[str, str] = json.loads(response.data).get("data") or {}
-            return {k: base64.b64decode(v).decode(errors="replace") for k, v in encoded.items()}
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        return pod_config.read_data(self.agent.core, kind, namespace, name)
 
     def _base_env(self) -> dict[str, str]:
         """What every container gets before its own env: PATH, HOME, the service host, and
@@ -560,77 +542,16 @@ class PodWorker(threading.Thread):
             "KUBERNETES_SERVICE_PORT": port,
             "KUBERNETES_SERVICE_PORT_HTTPS": port,
         }
-        kubeconfig = self._service_account_kubeconfig()
+        kubeconfig = pod_config.service_account_kubeconfig(
+            self.agent.core,
+            self.pod,
+            self.pod_dir / "kubeconfig",
+            server=self.agent.server,
+            ca_file=self.agent.ca_file,
+        )
         if kubeconfig is not None:
             env["KUBECONFIG"] = str(kubeconfig)
         return env
-
-    def _service_account_kubeconfig(self) -> Path | None:
-        """A kubeconfig holding a token for the pod's ServiceAccount (TokenRequest, bound to
-        the pod), or None when the pod opts out of a token."""
-        spec = self.pod["spec"]
-        account = spec.get("serviceAccountName") or "default"
-        automount = spec.get("automountServiceAccountToken")
-        core = self.agent.core
-        try:
-            if automount is None:
-                response = core.read_namespaced_service_account(
-                    account, self.namespace, _preload_content=False
-                )
-                automount = json.loads(response.data).get("automountServiceAccountToken", True)
-            if automount is False:
-                return None
-            response = core.create_namespaced_service_account_token(
-                account,
-                self.namespace,
-                {
-                    "apiVersion": "authentication.k8s.io/v1",
-                    "kind": "TokenRequest",
-                    "spec": {
-                        "expirationSeconds": TOKEN_EXPIRATION_S,
-                        "boundObjectRef": {
-                            "apiVersion": "v1",
-                            "kind": "Pod",
-                            "name": self.pod_name,
-                            "uid": self.uid,
-                        },
-                    },
-                },
-                _preload_content=False,
-            )
-        except ApiException as e:
-            raise LaunchError(
-                "CreateContainerConfigError",
-                f"token for ServiceAccount {self.namespace}/{account}: {e.status} {e.reason}: "
-                f"{(e.body or '')[:300]}",
-            ) from e
-        token = json.loads(response.data)["status"]["token"]
-        path = self.pod_dir / "kubeconfig"
-        user = f"system:serviceaccount:{self.namespace}:{account}"
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "local",
-                    "cluster": {
-                        "server": self.agent.server,
-                        "certificate-authority": str(self.agent.ca_file),
-                    },
-                }
-            ],
-            "users": [{"name": user, "user": {"token": token}}],
-            "contexts": [
-                {
-                    "name": "in-pod",
-                    "context": {"cluster": "local", "user": user, "namespace": self.namespace},
-                }
-            ],
-            "current-context": "in-pod",
-        }
-        path.write_text(json.dumps(config, indent=2))
-        path.chmod(0o600)
-        return path
 
 
 def timestamp_seconds() -> str:

@@ -9,11 +9,11 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import waiting
 from kubernetes import client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,24 +125,54 @@ def wait_for(
     timeout: float = 60.0,
     operator: OperatorProcess | None = None,
 ) -> T:
-    """Poll `check` until it returns something truthy (returned); fail after `timeout` s.
+    """`waiting.wait_for` that also fails at once if the operator died, and shows the
+    operator's log when the deadline passes."""
 
-    A deadline-bounded condition wait, not a sleep: the poll interval only bounds how
-    often the API server is asked.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
+    def checked() -> T | None:
         if operator is not None and not operator.alive():
             raise AssertionError(
                 f"the operator exited while waiting for {what}:\n{operator.log_tail()}"
             )
-        if time.monotonic() > deadline:
-            tail = f"\noperator log:\n{operator.log_tail()}" if operator else ""
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{tail}")
-        time.sleep(0.2)
+        return check()
+
+    try:
+        return waiting.wait_for(checked, timeout=timeout, what=what, interval=0.2)
+    except waiting.WaitTimeoutError as error:
+        tail = f"\noperator log:\n{operator.log_tail()}" if operator else ""
+        raise waiting.WaitTimeoutError(f"{error}{tail}") from None
+
+
+def install_crds(kubectl: Path, kubeconfig: Path) -> None:
+    """Apply crds/*.yaml (server-side) and wait until the API server serves them."""
+    subprocess.run(
+        [
+            str(kubectl),
+            "--kubeconfig",
+            str(kubeconfig),
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            str(ROOT / "crds"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    subprocess.run(
+        [
+            str(kubectl),
+            "--kubeconfig",
+            str(kubeconfig),
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/tuningjobs.kubetune.io",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=90,
+    )
 
 
 def tuning_job(

@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import subprocess
-import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from operator_harness import objective, tuning_job
+from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "kubetune"
@@ -48,6 +49,8 @@ class Release:
     name: str
     namespace: str
     kubeconfig: str
+    health_port: int
+    metrics_port: int
 
     def helm(self, *args: str, timeout: float = 240) -> str:
         helm = os.environ.get("KUBETUNE_HELM", str(DEFAULT_HELM))
@@ -76,14 +79,18 @@ class Release:
 
 @pytest.fixture
 def release(kubeconfig_path: Path | str, namespace: str) -> Iterator[Release]:
-    """The chart installed (cluster-wide mode) and its operator pod ready."""
-    rel = Release(f"kt-{uuid.uuid4().hex[:6]}", namespace, str(kubeconfig_path))
+    """The chart installed (cluster-wide mode) and its operator pod ready. The release
+    name contains the chart name, so every resource is named exactly after the release."""
     # Pods run as local processes on one host: give each install its own ports.
+    rel = Release(
+        f"kubetune-{uuid.uuid4().hex[:6]}", namespace, str(kubeconfig_path),
+        health_port=_free_port(), metrics_port=_free_port(),
+    )  # fmt: skip
     rel.helm(
         "install", rel.name, str(CHART),
         "--set", "image.repository=kubetune/operator",
-        "--set", f"operator.healthPort={_free_port()}",
-        "--set", f"operator.metricsPort={_free_port()}",
+        "--set", f"operator.healthPort={rel.health_port}",
+        "--set", f"operator.metricsPort={rel.metrics_port}",
         "--wait", "--timeout=180s",
     )  # fmt: skip
     try:
@@ -95,6 +102,23 @@ def release(kubeconfig_path: Path | str, namespace: str) -> Iterator[Release]:
              "--ignore-not-found", "--wait", "--timeout=120s"],
             capture_output=True, timeout=180, check=False,
         )  # fmt: skip
+        # With the operator gone nothing removes its finalizer from the TuningJobs left
+        # behind; drop it so that the test namespace can be deleted.
+        for tj in rel.get("tuningjobs")["items"]:
+            rel.kubectl(
+                "patch", "tuningjob", tj["metadata"]["name"], "--type=merge",
+                "-p", '{"metadata": {"finalizers": null}}',
+            )  # fmt: skip
+
+
+def _http_get(port: int, path: str) -> str | None:
+    """The body of http://127.0.0.1:<port><path> when it answers 200, else None."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            body: str = response.read().decode()
+            return body if response.status == 200 else None
+    except OSError:
+        return None
 
 
 def _operator_pod(rel: Release) -> dict[str, Any]:
@@ -109,6 +133,15 @@ def test_install_tune_uninstall(release: Release) -> None:
     assert pod["status"]["phase"] == "Running"
     assert pod["spec"]["containers"][0]["image"] == "kubetune/operator:0.1.0"
 
+    # The node agent runs no probes, so ask the operator's endpoints directly (its pod is a
+    # local process): the chart's ports reach the real /healthz and /metrics.
+    health = wait_for(
+        lambda: _http_get(release.health_port, "/healthz"), timeout=60, what="/healthz"
+    )
+    assert health is not None
+    metrics = _http_get(release.metrics_port, "/metrics")
+    assert metrics is not None and "# TYPE" in metrics
+
     # Trials run tests/e2e/fake_trainer.py: instant, loss = (x - 0.3)**2.
     job = tuning_job("helm-e2e", max_trials=3, parallel=2)
     release.kubectl("apply", "-f", "-", stdin=json.dumps(job))
@@ -118,7 +151,7 @@ def test_install_tune_uninstall(release: Release) -> None:
     status = release.get("tuningjob", "helm-e2e")["status"]
     trials = status["trials"]
     assert len(trials) == 3
-    assert all(t["phase"] == "Completed" for t in trials), trials
+    assert all(t["phase"] == "Succeeded" for t in trials), trials
     # Status semantics, not only "pods ran": each recorded objective is what the trainer
     # computed from the recorded hyperparameters, and the best trial is the minimum.
     for trial in trials:
@@ -129,6 +162,17 @@ def test_install_tune_uninstall(release: Release) -> None:
     jobs = release.get("jobs", "-l", "kubetune.io/tuning-job=helm-e2e")["items"]
     assert len(jobs) == 3
     assert all(j["metadata"]["ownerReferences"][0]["kind"] == "TuningJob" for j in jobs)
+
+    # Upgrade (as the README says): the Recreate strategy replaces the operator pod, and
+    # the finished TuningJob stays finished.
+    release.helm(
+        "upgrade", release.name, str(CHART), "--reuse-values",
+        "--set", "operator.verbose=true", "--wait", "--timeout=180s",
+    )  # fmt: skip
+    upgraded = _operator_pod(release)
+    assert upgraded["metadata"]["name"] != pod["metadata"]["name"]
+    assert "--verbose" in upgraded["spec"]["containers"][0]["args"]
+    assert release.get("tuningjob", "helm-e2e")["status"]["trials"] == trials
 
     release.helm("uninstall", release.name, "--wait", "--timeout=120s")
     # Everything the chart templated is gone ...
@@ -158,10 +202,11 @@ def _without_verb(cluster_role: dict[str, Any], group: str, resource: str, verb:
 def _permission_errors(rel: Release, name: str) -> list[str]:
     """Messages about a refused `create jobs`, from the TuningJob's conditions and Events."""
     tj = rel.get("tuningjob", name)
-    messages = [c.get("message", "") for c in tj.get("status", {}).get("conditions", [])]
-    messages.append(tj.get("status", {}).get("message", ""))
+    status = tj.get("status") or {}
+    messages = [c.get("message") or "" for c in status.get("conditions") or []]
+    messages.append(status.get("message") or "")
     events = rel.get("events", "--field-selector", f"involvedObject.name={name}")["items"]
-    messages += [e.get("message", "") for e in events]
+    messages += [e.get("message") or "" for e in events]
     return [m for m in messages if 'cannot create resource "jobs"' in m]
 
 
@@ -174,14 +219,13 @@ def test_missing_rbac_verb_is_reported(release: Release) -> None:
 
     job = tuning_job("no-jobs", max_trials=2, parallel=1)
     release.kubectl("apply", "-f", "-", stdin=json.dumps(job))
-    # A condition, not a sleep: poll the status and Events until the error shows, with a
-    # deadline (the operator must report, not hang or crash-loop).
-    deadline = time.monotonic() + 120
-    errors = _permission_errors(release, "no-jobs")
-    while not errors and time.monotonic() < deadline:
-        time.sleep(0.5)
-        errors = _permission_errors(release, "no-jobs")
-    assert errors, "the operator did not report the refused `create jobs` within 120 s"
+    # The operator must report, not hang or crash-loop.
+    errors = wait_for(
+        lambda: _permission_errors(release, "no-jobs"),
+        timeout=120,
+        what="the operator to report the refused `create jobs` on the TuningJob",
+        interval=1.0,  # each check runs kubectl twice
+    )
     assert f"system:serviceaccount:{release.namespace}:{release.name}" in errors[0]
     # No trial Job exists, and the operator is still up (it reports, it does not crash).
     assert not release.get("jobs")["items"]

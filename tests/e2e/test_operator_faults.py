@@ -14,6 +14,7 @@ from kubernetes import client
 from operator_harness import (
     Api,
     OperatorProcess,
+    install_crds,
     objective,
     run_operator,
     tuning_job,
@@ -23,8 +24,15 @@ from operator_harness import (
 TIMEOUT = 180.0
 
 
+@pytest.fixture(scope="module")
+def crds(cluster: Any) -> None:
+    install_crds(cluster.kubectl, cluster.kubeconfig)
+
+
 @pytest.fixture
-def operator(kubeconfig_path: Path, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+def operator(
+    crds: None, kubeconfig_path: Path, namespace: str, tmp_path: Path
+) -> Iterator[OperatorProcess]:
     yield from run_operator(kubeconfig_path, [namespace], tmp_path)
 
 

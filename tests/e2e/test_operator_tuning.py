@@ -16,6 +16,7 @@ from kubernetes import client
 from operator_harness import (
     Api,
     OperatorProcess,
+    install_crds,
     objective,
     run_operator,
     tuning_job,
@@ -25,8 +26,15 @@ from operator_harness import (
 TIMEOUT = 120.0
 
 
+@pytest.fixture(scope="module")
+def crds(cluster: Any) -> None:
+    install_crds(cluster.kubectl, cluster.kubeconfig)
+
+
 @pytest.fixture
-def operator(kubeconfig_path: Path, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+def operator(
+    crds: None, kubeconfig_path: Path, namespace: str, tmp_path: Path
+) -> Iterator[OperatorProcess]:
     yield from run_operator(kubeconfig_path, [namespace], tmp_path)
 
 
@@ -35,11 +43,13 @@ def api(kube_api: client.ApiClient, namespace: str) -> Api:
     return Api(kube_api, namespace)
 
 
-def assert_objectives_match_hyperparameters(status: dict[str, Any]) -> None:
+def assert_objectives_match_hyperparameters(
+    status: dict[str, Any], static: dict[str, str] | None = None
+) -> None:
     """Every succeeded trial's objective is what the trainer printed for its values."""
     for trial in status["trials"]:
         if trial["phase"] == "Succeeded":
-            hp = trial["hyperparameters"]
+            hp = {**(static or {}), **trial["hyperparameters"]}
             expected = objective(float(hp.get("x", 0)), int(hp.get("n", 0)))
             assert math.isclose(trial["objective"], expected, rel_tol=1e-12), trial
             assert trial["intermediateCount"] == 1  # ^loss=...$ matches only the last line
@@ -261,4 +271,4 @@ def test_static_hyperparameters_and_substitution_reach_the_trainer(
     for trial in status["trials"]:
         assert (out / trial["name"]).read_text() == trial["hyperparameters"]["x"]
         assert trial["hyperparameters"].keys() == {"x"}  # static ones are not recorded
-    assert_objectives_match_hyperparameters(status)  # n=2 reached the trainer
+    assert_objectives_match_hyperparameters(status, static={"n": "2"})  # n reached it

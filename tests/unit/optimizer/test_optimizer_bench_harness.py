@@ -1,0 +1,52 @@
+"""The benchmark harness in its smallest form: scoring maths and one tiny run."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+HARNESS = Path(__file__).resolve().parents[3] / "hack" / "bench_optimizer.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_optimizer", HARNESS)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_optimizer"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_best_so_far_reports_the_true_value_of_the_best_observed_point(bench: ModuleType) -> None:
+    trace = [(5.0, 5.5), (3.0, 4.0), (4.0, 1.0), (2.0, 2.5)]
+    assert bench.best_so_far(trace).tolist() == [5.5, 4.0, 4.0, 2.5]
+
+
+def test_normalised_score(bench: ModuleType) -> None:
+    assert bench.normalised_score(best=0.0, optimum=0.0, random_median=4.0) == 100.0
+    assert bench.normalised_score(best=4.0, optimum=0.0, random_median=4.0) == 0.0
+    assert bench.normalised_score(best=1.0, optimum=0.0, random_median=4.0) == 75.0
+    assert bench.normalised_score(best=8.0, optimum=0.0, random_median=4.0) == -100.0
+
+
+def test_tiny_run_scores_every_optimizer(bench: ModuleType) -> None:
+    # Importable only once the harness has put hack/ on sys.path (the fixture).
+    from bench.optimizers import kubetune_parallel, kubetune_runner  # noqa: PLC0415
+    from bench.problems import synthetic_problems  # noqa: PLC0415
+
+    problems = [p for p in synthetic_problems() if p.name == "branin"]
+    runners = {
+        bench.OURS: kubetune_runner("Bayesian"),
+        bench.RANDOM: kubetune_runner("Random"),
+        bench.PARALLEL: kubetune_parallel(4),
+    }
+    curves = bench.run_all(problems, runners, seeds=1, budget=8)
+    scores = bench.score_table(problems, curves, [4, 8])
+    assert set(scores["branin"]) == set(runners)
+    assert scores["branin"][bench.RANDOM] == [0.0, 0.0]  # the median of one run is itself
+    assert all(len(c) == 8 for runs in curves["branin"].values() for c in runs)
