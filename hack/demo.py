@@ -187,9 +187,11 @@ def plot(job: dict[str, Any], path: Path) -> None:
             xs = [float(t["hyperparameters"][name]) for t in trials]
             if parameter.get("scaling") == "Logarithmic":
                 ax.set_xscale("log")
-        ax.scatter(xs, objectives, c=range(len(xs)), cmap="viridis")
+        points = ax.scatter(xs, objectives, c=range(1, len(xs) + 1), cmap="viridis")
         ax.set_xlabel(name)
         ax.set_ylabel(metric)
+    if parameters:
+        figure.colorbar(points, ax=axes[0][-1], label="trial (order of completion)")
     figure.suptitle(f"TuningJob {job['metadata']['name']} ({spec.get('strategy', 'Bayesian')})")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
