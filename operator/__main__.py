@@ -11,6 +11,7 @@ http://0.0.0.0:<metrics-port>/metrics.
 from __future__ import annotations
 
 import argparse
+import secrets
 from collections.abc import Sequence
 
 import kopf
@@ -83,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         namespaces=args.namespace,
         standalone=args.standalone or None,
         peering_name=args.peering,
+        # kopf pauses every replica while two share the highest priority; a random one
+        # per process lets exactly one replica work, and another take over when it dies.
+        priority=secrets.randbelow(2**31 - 1) + 1 if args.peering else None,
         liveness_endpoint=(
             f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
         ),

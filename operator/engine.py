@@ -52,6 +52,7 @@ SEARCH_SPACE_EXHAUSTED = "SearchSpaceExhausted"
 MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
 MAX_FAILED_TRIALS_EXCEEDED = "MaxFailedTrialsExceeded"
 INVALID_SPEC = "InvalidSpec"
+SUGGESTION_FAILED = "SuggestionFailed"
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,32 @@ def search_space(spec: TuningJobSpec) -> SearchSpace:
             assert p.min is not None and p.max is not None
             params.append(Continuous(p.name, float(p.min), float(p.max), scaling=scaling))  # type: ignore[arg-type]
     return SearchSpace(params)
+
+
+def warm_start_observations(
+    spec: TuningJobSpec, parents: Sequence[TuningJobStatus]
+) -> list[tuple[dict[str, Any], float]]:
+    """The succeeded trials of parent TuningJobs as observations for this spec's space.
+
+    Trials whose hyperparameters do not fit (a parameter missing or of another type) are
+    skipped: parents are expected, not guaranteed, to share the parameters.
+    """
+    by_name = {p.name: p for p in spec.parameters}
+    out: list[tuple[dict[str, Any], float]] = []
+    for parent in parents:
+        for trial in parent.trials:
+            if trial.phase is not TrialPhase.SUCCEEDED or trial.objective is None:
+                continue
+            try:
+                params = {n: parse_value(p, trial.hyperparameters[n]) for n, p in by_name.items()}
+            except (KeyError, ValueError):
+                continue
+            if all(
+                p.type is not ParameterType.CATEGORICAL or params[n] in (p.values or [])
+                for n, p in by_name.items()
+            ):
+                out.append((params, trial.objective))
+    return out
 
 
 def seed_for(spec: TuningJobSpec, uid: str) -> int:
@@ -577,15 +604,25 @@ def plan(
             elif trial.phase not in TERMINAL_TRIAL_PHASES:
                 pending.append(params)
         started = time.perf_counter()
-        suggestions = suggest_fn(
-            search_space(spec),
-            observations,
-            strategy=spec.strategy.value,
-            n=slots,
-            pending=pending,
-            seed=(seed_for(spec, uid) + len(status.trials)) % 2**32,
-            goal=goal.value,
-        )
+        try:
+            suggestions = suggest_fn(
+                search_space(spec),
+                observations,
+                strategy=spec.strategy.value,
+                n=slots,
+                pending=pending,
+                seed=(seed_for(spec, uid) + len(status.trials)) % 2**32,
+                goal=goal.value,
+            )
+        except Exception as error:
+            # The optimizer is deterministic: retrying would fail the same way forever.
+            stop_all(SUGGESTION_FAILED)
+            return conclude(
+                Phase.FAILED,
+                SUGGESTION_FAILED,
+                f"the {spec.strategy.value} optimizer failed after {len(status.trials)} "
+                f"trials: {type(error).__name__}: {error}"[:1000],
+            )
         out.suggestion_seconds = time.perf_counter() - started
         for suggestion in suggestions[:slots]:
             index = len(status.trials) + 1

@@ -40,6 +40,8 @@ RECONCILE_THREADS = 32
 """Worker threads for blocking reconciles. A slow one (a huge log being scanned) holds
 one thread; the other TuningJobs keep theirs."""
 
+RUNNING_NEWS_DELAY = 2.0
+"""Seconds by which the news of a trial Job that started is held back (see job_changed)."""
 SEEN_STATES = 100_000
 """How many trial Jobs and pods the wake-up de-duplication remembers (a few MB at most)."""
 
@@ -67,13 +69,24 @@ class Runtime:
     # that the many updates of one state (ready counts, finalizers...) wake it only once.
     seen: OrderedDict[str, str] = field(default_factory=OrderedDict)
 
-    def wake(self, namespace: str | None, tuning_job_label: str | None) -> None:
-        """Wake the daemon(s) of the TuningJob with this label value, if any."""
+    def wake(self, namespace: str | None, tuning_job_label: str | None, delay: float = 0.0) -> None:
+        """Wake the daemon(s) of the TuningJob with this label value, if any, now or after
+        `delay` seconds (so that news that is not urgent joins a reconcile that comes
+        anyway). Call it from the event loop's thread: asyncio events are not
+        thread-safe, which is why the event handlers are async."""
         for event in self.wakers.get((namespace or "", tuning_job_label or ""), ()):
-            event.set()
+            if delay:
+                asyncio.get_running_loop().call_later(delay, event.set)
+            else:
+                event.set()
 
     def wake_on_change(
-        self, namespace: str | None, tuning_job_label: str | None, uid: str, state: str
+        self,
+        namespace: str | None,
+        tuning_job_label: str | None,
+        uid: str,
+        state: str,
+        delay: float = 0.0,
     ) -> None:
         """Wake the TuningJob's daemon if the object `uid` reached a state not seen yet."""
         if self.seen.get(uid) == state:
@@ -82,7 +95,7 @@ class Runtime:
         self.seen.move_to_end(uid)
         while len(self.seen) > SEEN_STATES:
             self.seen.popitem(last=False)
-        self.wake(namespace, tuning_job_label)
+        self.wake(namespace, tuning_job_label, delay)
 
 
 def _runtime(memo: Any) -> Runtime:
@@ -194,7 +207,7 @@ async def tuning_job(
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def tuning_job_changed(
+async def tuning_job_changed(
     body: kopf.Body, namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
     """Wake the daemon when the spec changed (generation moved past the status)."""
@@ -205,7 +218,7 @@ def tuning_job_changed(
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={TUNING_JOB_LABEL: kopf.PRESENT})
-def job_changed(
+async def job_changed(
     *,
     type: str | None,
     status: kopf.Status,
@@ -228,11 +241,16 @@ def job_changed(
         state = "active"
     else:
         state = "created"
-    _runtime(memo).wake_on_change(namespace, labels.get(TUNING_JOB_LABEL), meta["uid"], state)
+    # A started trial only changes its phase in the status: not urgent (a short trial's
+    # start then joins the reconcile of its end). A finished or deleted one is.
+    delay = RUNNING_NEWS_DELAY if state in ("active", "created") else 0.0
+    _runtime(memo).wake_on_change(
+        namespace, labels.get(TUNING_JOB_LABEL), meta["uid"], state, delay
+    )
 
 
 @kopf.on.event("v1", "pods", labels={TUNING_JOB_LABEL: kopf.PRESENT})
-def pod_changed(
+async def pod_changed(
     *,
     type: str | None,
     status: kopf.Status,

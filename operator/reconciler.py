@@ -23,7 +23,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator import metrics
-from kubetune.operator.engine import Event, JobObservation, Plan, plan
+from kubetune.operator.engine import Event, JobObservation, Plan, plan, warm_start_observations
 from kubetune.operator.kube import JobRejectedError, Kube
 from kubetune.operator.metric_logs import (
     TAIL_BYTES,
@@ -33,6 +33,7 @@ from kubetune.operator.metric_logs import (
     scan_log,
 )
 from kubetune.operator.models import (
+    TERMINAL_PHASES,
     TERMINAL_TRIAL_PHASES,
     TuningJobSpec,
     TuningJobStatus,
@@ -161,6 +162,7 @@ def reconcile(
         status=status,
         jobs=observations,
         now=now or datetime.now(UTC),
+        warm_start=_warm_start(kube, namespace, spec, status),
     )
     if decided.suggestion_seconds is not None and spec is not None:
         metrics.SUGGESTION_SECONDS.labels(spec.strategy.value).observe(decided.suggestion_seconds)
@@ -207,6 +209,23 @@ def reconcile(
         events=tuple(decided.events),
         body=body,
     )
+
+
+def _warm_start(
+    kube: Kube, namespace: str, spec: TuningJobSpec | None, status: TuningJobStatus
+) -> list[tuple[dict[str, Any], float]]:
+    """Observations from `spec.warmStart.parents` (read only while the job can launch)."""
+    if spec is None or spec.warm_start is None or status.phase in TERMINAL_PHASES:
+        return []
+    parents = []
+    for parent in spec.warm_start.parents:
+        with timed("get"):
+            body = kube.get_tuning_job(namespace, parent)
+        if body is None:
+            log.warning("warm start parent %s/%s does not exist; ignored", namespace, parent)
+            continue
+        parents.append(TuningJobStatus.model_validate(body.get("status") or {}))
+    return warm_start_observations(spec, parents)
 
 
 def _fail_invalid(kube: Kube, namespace: str, name: str, message: str) -> Result:

@@ -66,28 +66,33 @@ def _candidates(
 def _refine(
     gp: GPRegressor, encoder: Encoder, x0: FloatArray, best: float, max_iterations: int
 ) -> FloatArray:
-    """L-BFGS-B on -log EI over the numeric features of x0 (d,); returns a snapped point."""
+    """L-BFGS-B on -log EI over the numeric features of x0 (d,); returns a snapped point.
+
+    Preconditioned as Optuna's ``optim_mixed`` does: the search runs over z = x / ℓ, in
+    which the kernel is isotropic, so one step size suits every dimension.
+    """
     numeric = np.flatnonzero(~encoder.is_categorical)
     if numeric.size == 0:
         return x0
+    scale = gp.params.lengthscales[numeric]
 
-    def negative_log_ei(v: FloatArray) -> tuple[float, FloatArray]:
+    def negative_log_ei(z: FloatArray) -> tuple[float, FloatArray]:
         x = x0.copy()
-        x[numeric] = v
+        x[numeric] = z * scale
         mean, var, dmean, dvar = gp.posterior_with_gradient(x)
         value, d_dmean, d_dvar = log_expected_improvement_with_gradient(mean, var, best)
-        return -value, -(d_dmean * dmean + d_dvar * dvar)[numeric]
+        return -value, -(d_dmean * dmean + d_dvar * dvar)[numeric] * scale
 
     result = scipy.optimize.minimize(
         negative_log_ei,
-        x0[numeric],
+        x0[numeric] / scale,
         jac=True,
         method="L-BFGS-B",
-        bounds=[(0.0, 1.0)] * numeric.size,
+        bounds=[(0.0, 1.0 / s) for s in scale],
         options={"maxiter": max_iterations},
     )
     x = x0.copy()
-    x[numeric] = result.x
+    x[numeric] = np.clip(result.x * scale, 0.0, 1.0)
     return np.asarray(encoder.snap(x[None, :])[0], dtype=float)
 
 
@@ -110,10 +115,10 @@ def maximize_log_ei(
     known: FloatArray,
     incumbents: FloatArray,
     rng: np.random.Generator,
-    n_global: int = 1024,
-    n_local_each: int = 64,
-    n_refine: int = 4,
-    max_iterations: int = 50,
+    n_global: int = 2048,
+    n_local_each: int = 100,
+    n_refine: int = 6,
+    max_iterations: int = 100,
 ) -> FloatArray:
     """The valid point (d,) maximising log EI that is not among ``known`` (k, d).
 
@@ -124,13 +129,19 @@ def maximize_log_ei(
     scores = _log_ei(gp, candidates, best)
     order = np.argsort(-scores, kind="stable")
 
+    # Starts: the best global candidates (other basins) and the best local ones (the
+    # incumbents' basins), half each, so that neither crowds the other out.
+    is_global = np.arange(len(candidates)) < n_global
     refined: list[FloatArray] = []
-    for i in order[: n_refine * 4]:
-        if len(refined) == n_refine:
-            break
-        if any(np.array_equal(candidates[i], r) for r in refined):
-            continue
-        refined.append(candidates[i])
+    for part, quota in ((is_global, (n_refine + 1) // 2), (~is_global, n_refine)):
+        taken = 0
+        for i in order[part[order]][: quota * 4]:
+            if len(refined) == n_refine or taken == quota:
+                break
+            if any(np.array_equal(candidates[i], r) for r in refined):
+                continue
+            refined.append(candidates[i])
+            taken += 1
     improved = [
         _sweep_categoricals(gp, encoder, _refine(gp, encoder, x0, best, max_iterations), best)
         for x0 in refined

@@ -41,6 +41,7 @@ _WARP_SWITCH_NATS = 2.0
 _MAX_FIT_POINTS = 200
 _N_INCUMBENTS = 5
 _MAX_POINTS_FOR_TWO_STARTS = 80
+_LIE_STDS = 1.0
 
 
 def impute_and_standardise(losses: FloatArray) -> FloatArray:
@@ -106,6 +107,18 @@ def choose_warps(
     return encoder
 
 
+def _lie(gp: GPRegressor, x: FloatArray) -> FloatArray:
+    """The fantasy value (p,) of pending points x (p, d): mean plus one standard deviation.
+
+    A pessimistic believer: the plain mean (kriging believer) only collapses the variance
+    at x, so the next point lands next to it; a value above the mean also lowers EI around
+    x, spreading asynchronous workers over the promising region instead of piling them up.
+    """
+    mean, var = gp.posterior(x)
+    lie: FloatArray = mean + _LIE_STDS * np.sqrt(var)
+    return lie
+
+
 def suggest_bayesian(
     encoder: Encoder,
     history: History,
@@ -146,7 +159,7 @@ def suggest_bayesian(
     # A fantasy below the incumbent becomes the incumbent: otherwise EI ≈ best - μ stays
     # positive at the fantasised point, and the batch would pile up there.
     if len(P):
-        believed = gp.posterior(P)[0]
+        believed = _lie(gp, P)
         gp, best = gp.condition_on(P, believed), min(best, float(np.min(believed)))
 
     chosen: list[FloatArray] = []
@@ -154,6 +167,6 @@ def suggest_bayesian(
         x = maximize_log_ei(gp, encoder, best, known=known, incumbents=incumbents, rng=rng)
         chosen.append(x)
         known = np.vstack([known, x[None, :]])
-        believed = gp.posterior(x[None, :])[0]
+        believed = _lie(gp, x[None, :])
         gp, best = gp.condition_on(x[None, :], believed), min(best, float(believed[0]))
     return encoder.decode_values(np.array(chosen).reshape(-1, X.shape[1]))

@@ -32,7 +32,7 @@ _MAX_SOBOL_SKIPS = 64
 
 def n_initial_points(space: SearchSpace) -> int:
     """How many Sobol points the Bayesian strategy proposes before using the model."""
-    return min(max(_MIN_INITIAL, len(space) + 1), _MAX_INITIAL)
+    return min(max(_MIN_INITIAL, len(space) + 4), _MAX_INITIAL)
 
 
 def _check_arguments(strategy: object, n: object, seed: object, goal: object) -> None:
@@ -84,7 +84,10 @@ def _bayesian(
 ) -> FloatArray:
     d = len(encoder.columns)
     n_finite = int(np.isfinite(history.losses).sum())
-    n_design = max(0, min(n, n_initial_points(encoder.space) - history.n_seen))
+    # The model takes over once enough trials have *finished*: pending ones carry no
+    # information, and a GP fitted on fewer points than the design is unreliable. Until
+    # then the Sobol sequence continues past the pending points (index ``n_seen``).
+    n_design = max(0, min(n, n_initial_points(encoder.space) - len(history.values)))
     if n_finite == 0:
         n_design = n  # nothing to model yet (no trial finished, or all failed)
     known = np.vstack([history.values, history.pending])

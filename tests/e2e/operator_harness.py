@@ -38,10 +38,13 @@ def free_port() -> int:
 
 
 class OperatorProcess:
-    """`kubetune-operator --standalone --namespace NS` as a child process."""
+    """`kubetune-operator --namespace NS (--standalone | --peering NAME)`, a child process."""
 
-    def __init__(self, kubeconfig: Path, namespaces: list[str], log_dir: Path) -> None:
+    def __init__(
+        self, kubeconfig: Path, namespaces: list[str], log_dir: Path, peering: str | None = None
+    ) -> None:
         self.kubeconfig = kubeconfig
+        self.peering = peering
         self.namespaces = namespaces
         self.log_path = log_dir / "operator.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -53,12 +56,12 @@ class OperatorProcess:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONSAFEPATH": "1"}
         argv = [
             str(OPERATOR),
-            "--standalone",
             "--metrics-port",
             str(free_port()),
             "--health-port",
             str(self.health_port),
         ]
+        argv += ["--peering", self.peering] if self.peering else ["--standalone"]
         for ns in self.namespaces:
             argv += ["--namespace", ns]
         log = self.log_path.open("ab")

@@ -212,3 +212,38 @@ def test_trials_deleted_mid_run_fail_clearly_and_the_job_continues(
         "victim", {"limits": {"maxTrials": 3, "maxParallelTrials": 1, "maxRuntimeSeconds": 1}}
     )
     wait_for("victim to stop", lambda: api.terminal("victim"), timeout=TIMEOUT, operator=operator)
+
+
+def test_two_replicas_with_peering_never_double_launch(
+    api: Api, kubeconfig_path: Path, namespace: str, tmp_path: Path, crds: None
+) -> None:
+    api.custom.create_namespaced_custom_object(
+        "kopf.dev",
+        "v1",
+        namespace,
+        "kopfpeerings",
+        {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "kubetune"}},
+    )
+    replicas = []
+    for i in range(2):
+        log_dir = tmp_path / f"replica-{i}"
+        log_dir.mkdir()
+        replica = OperatorProcess(Path(kubeconfig_path), [namespace], log_dir, peering="kubetune")
+        replica.start()
+        replicas.append(replica)
+    try:
+        wait_for(
+            "one replica to pause in favour of the other",
+            lambda: any("Pausing operations in favour of" in r.log_tail(400) for r in replicas),
+            timeout=60,
+        )
+        api.create(tuning_job("shared", max_trials=8, parallel=3))
+        status = wait_for("shared to finish", lambda: api.terminal("shared"), timeout=TIMEOUT)
+        assert status["phase"] == "Completed" and len(status["trials"]) == 8
+        assert sorted(j.metadata.name for j in api.jobs("shared")) == sorted(
+            t["name"] for t in status["trials"]
+        )
+        assert len(api.pods("shared")) == 8
+    finally:
+        for replica in replicas:
+            replica.stop()

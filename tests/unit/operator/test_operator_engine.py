@@ -16,10 +16,12 @@ from kubetune.operator.engine import (
     parse_value,
     plan,
     trials_not_improving,
+    warm_start_observations,
 )
 from kubetune.operator.metric_logs import ObjectiveOutcome
 from kubetune.operator.models import (
     MAX_TRIALS,
+    STATUS_HYPERPARAMETER_BUDGET_BYTES,
     ObjectiveType,
     Phase,
     TrialPhase,
@@ -27,7 +29,7 @@ from kubetune.operator.models import (
     TuningJobSpec,
     TuningJobStatus,
 )
-from operator_specs import make_spec, spec_dict
+from operator_specs import make_spec
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ETCD_LIMIT = 1_572_864
@@ -352,19 +354,17 @@ def test_values_round_trip_through_their_strings() -> None:
 
 
 def test_status_of_the_largest_job_fits_etcd_with_room() -> None:
-    names = [f"hyperparameter_{i:02d}" for i in range(30)]
-    spec = TuningJobSpec.model_validate(
-        spec_dict(
-            parameters=[{"name": n, "type": "Continuous", "min": 0, "max": 1} for n in names[:10]]
-        )
-    )
-    del spec  # the CEL budget bounds parameters × trials; 10 long-named floats is typical
+    """1000 trials, each at the worst case: hyperparameters at the CEL budget
+    (STATUS_HYPERPARAMETER_BUDGET_BYTES / MAX_TRIALS), the longest message, every field."""
+    per_trial = STATUS_HYPERPARAMETER_BUDGET_BYTES // MAX_TRIALS  # bytes of "name":"value",
+    count = per_trial // (16 + 24 + 6)  # 16-character names, 24-character numbers
+    names = [f"hyperparameter{i:02d}" for i in range(count)]
     trials = [
         TrialStatus(
-            name=f"{'a' * 50}-{i:04d}",
-            hyperparameters={n: repr(-1.2345678901234567e-100) for n in names[:10]},
+            name=f"{'a' * 54}-{i:03d}",
+            hyperparameters={n: repr(-1.2345678901234567e-100) for n in names},
             objective=-1.2345678901234567e-10,
-            intermediate_count=1000,
+            intermediate_count=1_000_000,
             phase=TrialPhase.FAILED,
             reason="MetricUnavailable",
             message="m" * 500,
@@ -376,4 +376,66 @@ def test_status_of_the_largest_job_fits_etcd_with_room() -> None:
     ]
     status = TuningJobStatus(trials=trials)
     size = len(json.dumps({"status": status.to_api()}))
-    assert size < ETCD_LIMIT * 0.75, f"{size} bytes"
+    print(f"worst-case status at {MAX_TRIALS} trials: {size} bytes")
+    assert size < ETCD_LIMIT * 0.8, f"{size} bytes"
+
+
+def test_warm_start_trials_seed_the_optimizer_but_not_the_budget() -> None:
+    spec = make_spec(limits={"maxTrials": 2, "maxParallelTrials": 1})
+    parent = TuningJobStatus(
+        trials=[
+            TrialStatus(
+                name="p-001",
+                hyperparameters={"lr": "0.5", "layers": "2", "opt": "sgd"},
+                objective=0.1,
+                phase=TrialPhase.SUCCEEDED,
+            ),
+            TrialStatus(
+                name="p-002",
+                hyperparameters={"lr": "0.5", "layers": "2", "opt": "rmsprop"},
+                objective=0.2,
+                phase=TrialPhase.SUCCEEDED,
+            ),  # not a value of opt here
+            TrialStatus(name="p-003", hyperparameters={"lr": "0.7"}, phase=TrialPhase.FAILED),
+        ]
+    )
+    seen: list[Any] = []
+
+    def spy(space: Any, observations: Any, **kw: Any) -> list[dict[str, Any]]:
+        seen.append(list(observations))
+        return [{"lr": 0.2, "layers": 1, "opt": "adam"}] * kw["n"]
+
+    warm = warm_start_observations(spec, [parent])
+    assert warm == [({"lr": 0.5, "layers": 2, "opt": "sgd"}, 0.1)]
+    decided = plan(
+        name="tj",
+        uid="u",
+        generation=1,
+        spec=spec,
+        invalid=[],
+        status=TuningJobStatus(),
+        jobs={},
+        now=T0,
+        suggest_fn=spy,
+        warm_start=warm,
+    )
+    assert seen == [warm] and len(decided.status.trials) == 1
+
+
+def test_an_optimizer_failure_fails_the_job_instead_of_looping() -> None:
+    def broken(*_: Any, **__: Any) -> list[dict[str, Any]]:
+        raise ValueError("singular matrix")
+
+    decided = plan(
+        name="tj",
+        uid="u",
+        generation=1,
+        spec=make_spec(),
+        invalid=[],
+        status=TuningJobStatus(),
+        jobs={},
+        now=T0,
+        suggest_fn=broken,
+    )
+    assert (decided.status.phase, decided.status.reason) == (Phase.FAILED, "SuggestionFailed")
+    assert "singular matrix" in (decided.status.message or "") and not decided.launch
