@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 from kubetune.operator import metrics
-from kubetune.operator.kube import ConflictError, Kube, load_credentials
+from kubetune.operator.engine import Event
+from kubetune.operator.kube import ConflictError, Kube, api_error_message, load_credentials
 from kubetune.operator.models import GROUP, PLURAL, VERSION
 from kubetune.operator.reconciler import Result, post_events, reconcile
 from kubetune.operator.trial_job import TUNING_JOB_LABEL, label_value
@@ -168,7 +170,12 @@ async def _reconcile_once(runtime: Runtime, namespace: str, name: str, logger: A
 
 @kopf.daemon(GROUP, VERSION, PLURAL, id="tuning-job", cancellation_timeout=5.0)
 async def tuning_job(
-    name: str | None, namespace: str | None, memo: kopf.Memo, logger: Any, **_: Any
+    name: str | None,
+    namespace: str | None,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: Any,
+    **_: Any,
 ) -> None:
     """Reconcile one TuningJob until it is terminal (see the module docstring)."""
     assert name is not None and namespace is not None
@@ -177,6 +184,7 @@ async def tuning_job(
     woken = asyncio.Event()
     runtime.wakers.setdefault(key, set()).add(woken)
     failures = 0
+    reported_forbidden = ""
     try:
         while True:
             woken.clear()
@@ -190,6 +198,10 @@ async def tuning_job(
                 delay = min(MAX_ERROR_DELAY, 2.0**failures)
                 failures += 1
                 logger.exception(f"reconcile failed; retrying in {delay:.0f} s")
+                if isinstance(error, ApiException) and error.status == 403:
+                    reported_forbidden = _report_forbidden(
+                        runtime, body, error, already_reported=reported_forbidden
+                    )
                 await asyncio.sleep(delay)
                 continue
             failures = 0
@@ -204,6 +216,25 @@ async def tuning_job(
             waiting.discard(woken)
             if not waiting:
                 del runtime.wakers[key]
+
+
+def _report_forbidden(
+    runtime: Runtime, body: kopf.Body, error: ApiException, *, already_reported: str
+) -> str:
+    """Tell the user, on the TuningJob, that RBAC refused the operator a call: without
+    this a missing verb only shows in the operator's log while the job silently waits.
+    Posted once per distinct message; the reconcile keeps retrying, so granting the
+    permission is enough to recover. Returns the message now reported."""
+    message = (
+        f"the operator was refused an API call: {api_error_message(error)}; grant it in "
+        "the operator's ClusterRole or Role (charts/kubetune/templates/rbac.yaml); "
+        "retrying with backoff"
+    )
+    if message != already_reported and runtime.kube is not None:
+        tuning_job = {"metadata": dict(body["metadata"])}
+        event = Event("Warning", "Forbidden", message)
+        runtime.event_executor.submit(post_events, runtime.kube, tuning_job, (event,))
+    return message
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)

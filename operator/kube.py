@@ -46,7 +46,7 @@ def load_credentials() -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
-def _api_message(error: ApiException) -> str:
+def api_error_message(error: ApiException) -> str:
     """The `message` of a Status error body, else the HTTP reason."""
     try:
         return str(json.loads(error.body or "")["message"])
@@ -118,7 +118,7 @@ class Kube:
             if error.status == 409:
                 return False
             if error.status in (400, 422):
-                raise JobRejectedError(_api_message(error)) from None
+                raise JobRejectedError(api_error_message(error)) from None
             raise
         return True
 

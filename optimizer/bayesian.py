@@ -11,8 +11,9 @@ Steps, per call (nothing is remembered between calls):
 3. Hyperparameters: MAP by multi-start L-BFGS-B (see :mod:`kubetune.optimizer.gp`); on
    many observations the fit uses a subset, the posterior uses everything.
 4. Pending trials, and each point already chosen in this batch, are added as fantasies
-   whose value is the posterior mean (kriging believer): the mean stays, the variance
-   collapses there, so the next point is chosen elsewhere.
+   (hyperparameters kept, no refit) whose value is the posterior mean plus one standard
+   deviation (a pessimistic kriging believer, see ``_lie``): the variance collapses there
+   and EI drops around them, so the next point is chosen elsewhere.
 5. The incumbent is the lowest posterior mean at an observed point (robust to noise,
    unlike the lowest observed value, which a lucky noisy draw would freeze).
 """

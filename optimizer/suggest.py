@@ -32,7 +32,7 @@ _MAX_SOBOL_SKIPS = 64
 
 def n_initial_points(space: SearchSpace) -> int:
     """How many Sobol points the Bayesian strategy proposes before using the model."""
-    return min(max(_MIN_INITIAL, len(space) + 4), _MAX_INITIAL)
+    return min(max(_MIN_INITIAL, len(space) + 1), _MAX_INITIAL)
 
 
 def _check_arguments(strategy: object, n: object, seed: object, goal: object) -> None:

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,19 +50,22 @@ class OperatorProcess:
         self.log_path = log_dir / "operator.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.health_port = 0
+        self.metrics_port = 0
         self.peak_rss_kib = 0
 
     def start(self) -> None:
         self.health_port = free_port()
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONSAFEPATH": "1"}
+        self.metrics_port = free_port()
         argv = [
             str(OPERATOR),
             "--metrics-port",
-            str(free_port()),
+            str(self.metrics_port),
             "--health-port",
             str(self.health_port),
         ]
-        argv += ["--peering", self.peering] if self.peering else ["--standalone"]
+        # Peering replicas log at debug level: their watch-streams' pauses show who works.
+        argv += ["--peering", self.peering, "--verbose"] if self.peering else ["--standalone"]
         for ns in self.namespaces:
             argv += ["--namespace", ns]
         log = self.log_path.open("ab")
@@ -78,6 +82,27 @@ class OperatorProcess:
                     self.peak_rss_kib = max(self.peak_rss_kib, value)
                     return value
         return 0
+
+    def reconciles(self) -> float:
+        """How many reconciles this process has run (from its /metrics)."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith("kubetune_reconcile_duration_seconds_count"):
+                    return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def serving(self, plural: str = "tuningjobs") -> bool | None:
+        """Whether kopf's watch on `plural` is running (True) or paused by peering (False),
+        from the last such line of the debug log; None before either was logged."""
+        state = None
+        for line in self.log_tail(100_000).splitlines():
+            if f"watch-stream for {plural}." in line:
+                if "Resuming" in line or ("Starting" in line and "(paused)" not in line):
+                    state = True
+                elif "Pausing" in line or "(paused)" in line:
+                    state = False
+        return state
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -224,19 +224,35 @@ def test_two_replicas_with_peering_never_double_launch(
         "kopfpeerings",
         {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "kubetune"}},
     )
-    replicas = []
-    for i in range(2):
-        log_dir = tmp_path / f"replica-{i}"
-        log_dir.mkdir()
-        replica = OperatorProcess(Path(kubeconfig_path), [namespace], log_dir, peering="kubetune")
-        replica.start()
-        replicas.append(replica)
+    replicas: list[OperatorProcess] = []
+
+    def peers() -> int:
+        body = api.custom.get_namespaced_custom_object(
+            "kopf.dev", "v1", namespace, "kopfpeerings", "kubetune"
+        )
+        return len(body.get("status") or {})
+
     try:
+        for i in range(2):  # one after the other, so that the second meets a working first
+            log_dir = tmp_path / f"replica-{i}"
+            log_dir.mkdir()
+            replica = OperatorProcess(
+                Path(kubeconfig_path), [namespace], log_dir, peering="kubetune"
+            )
+            replica.start()
+            replicas.append(replica)
+            wait_for(f"replica {i} to register", lambda n=i + 1: peers() == n, timeout=60)
+            wait_for(
+                f"replica {i} to keep its peering alive",
+                lambda r=replica: "Keep-alive in 'kubetune'" in r.log_tail(100_000),
+                timeout=60,
+            )
         wait_for(
-            "one replica to pause in favour of the other",
-            lambda: any("Pausing operations in favour of" in r.log_tail(400) for r in replicas),
+            "peering to settle: one replica serving, the other paused",
+            lambda: sorted(str(r.serving()) for r in replicas) == ["False", "True"],
             timeout=60,
         )
+        before = [r.reconciles() for r in replicas]
         api.create(tuning_job("shared", max_trials=8, parallel=3))
         status = wait_for("shared to finish", lambda: api.terminal("shared"), timeout=TIMEOUT)
         assert status["phase"] == "Completed" and len(status["trials"]) == 8
@@ -244,6 +260,9 @@ def test_two_replicas_with_peering_never_double_launch(
             t["name"] for t in status["trials"]
         )
         assert len(api.pods("shared")) == 8
+        # Peering let exactly one replica work; the other stayed paused throughout.
+        worked = sorted(r.reconciles() - b for r, b in zip(replicas, before, strict=True))
+        assert worked[0] == 0 and worked[1] > 0, worked
     finally:
         for replica in replicas:
             replica.stop()

@@ -144,6 +144,19 @@ def test_initial_design_then_model() -> None:
     assert suggest(space, [], n=5, seed=9) == sobol  # the design is the Sobol sequence
 
 
+def test_design_continues_past_pending_until_enough_trials_finish() -> None:
+    space = SearchSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
+    sobol = suggest(space, [], strategy="Sobol", n=9, seed=9)
+    # Asynchronous workers: 4 finished, 3 running -> still design, at Sobol index 7.
+    finished = [Observation(p, float(p["x"])) for p in sobol[:4]]  # type: ignore[arg-type]
+    (point,) = suggest(space, finished, pending=sobol[4:7], seed=9)
+    assert point == sobol[7]
+    # Once 5 (the design size) have finished, the model takes over.
+    finished.append(Observation(sobol[4], float(sobol[4]["x"])))  # type: ignore[arg-type]
+    (point,) = suggest(space, finished, pending=sobol[5:7], seed=9)
+    assert point != sobol[7]
+
+
 def _branin(p: dict[str, float | int | str]) -> float:
     x, y = float(p["x"]), float(p["y"])
     b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
