@@ -5,40 +5,18 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from kubernetes import client
 from operator_harness import (
     Api,
     OperatorProcess,
-    install_crds,
     objective,
-    run_operator,
     tuning_job,
     wait_for,
 )
 
 TIMEOUT = 180.0
-
-
-@pytest.fixture(scope="module")
-def crds(cluster: Any) -> None:
-    install_crds(cluster.kubectl, cluster.kubeconfig)
-
-
-@pytest.fixture
-def operator(
-    crds: None, kubeconfig_path: Path, namespace: str, tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    yield from run_operator(kubeconfig_path, [namespace], tmp_path)
-
-
-@pytest.fixture
-def api(kube_api: client.ApiClient, namespace: str) -> Api:
-    return Api(kube_api, namespace)
 
 
 def trials_recorded(api: Api, name: str) -> int:
