@@ -12,9 +12,6 @@ stopped by the Makefile (`make cluster-up` / `make cluster-down`).
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,38 +23,11 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "hack"))  # `cluster`, which PYTHONSAFEPATH=1 keeps off the path
+from cluster.operator_process import OperatorProcess, apply_crds  # noqa: E402
+
 GROUP, VERSION, PLURAL = "kubetune.io", "v1alpha1", "tuningjobs"
 TERMINAL_PHASES = {"Completed", "Failed", "Stopped"}
-
-
-def kubectl(kubeconfig: Path, *args: str) -> None:
-    """Runs the cached kubectl against the local cluster; raises on failure."""
-    binary = Path(os.environ["KUBETUNE_KUBE_BIN"]) / "kubectl"
-    subprocess.run([str(binary), f"--kubeconfig={kubeconfig}", *args], check=True)
-
-
-def start_operator(kubeconfig: Path, namespace: str, log_path: Path) -> subprocess.Popen[bytes]:
-    """Starts the operator watching one namespace; its output goes to log_path."""
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONSAFEPATH": "1"}
-    command = [
-        str(REPO / ".venv/bin/kubetune-operator"),
-        "--standalone",
-        f"--namespace={namespace}",
-    ]
-    command += ["--metrics-port=0", "--health-port=0"]  # any free port: nothing scrapes the demo
-    log = log_path.open("wb")
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-
-
-def stop_process(process: subprocess.Popen[bytes], grace_seconds: float = 10) -> None:
-    """SIGTERM, then SIGKILL if it has not ended within the grace period."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(grace_seconds)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def recreate(api: client.CustomObjectsApi, namespace: str, manifest: dict[str, Any]) -> str:
@@ -91,7 +61,7 @@ def follow(
     api: client.CustomObjectsApi,
     namespace: str,
     name: str,
-    operator: subprocess.Popen[bytes],
+    operator: OperatorProcess,
     timeout_seconds: float,
 ) -> dict[str, Any]:
     """Prints a line for every trial that ends, until the TuningJob reaches a terminal phase.
@@ -126,8 +96,8 @@ def follow(
             )
         if status.get("phase") in TERMINAL_PHASES:
             return job
-        if operator.poll() is not None:
-            raise SystemExit(f"the operator exited with code {operator.returncode}; see its log")
+        if not operator.alive():
+            raise SystemExit(f"the operator exited; see its log {operator.log_path}")
         if time.monotonic() - started > timeout_seconds:
             raise SystemExit(f"the tuning job did not finish within {timeout_seconds:.0f} s")
         time.sleep(1)
@@ -206,14 +176,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before giving up")
     args = parser.parse_args()
 
-    kubectl(args.kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds"))
-    kubectl(
-        args.kubeconfig,
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/tuningjobs.kubetune.io",
-    )
+    apply_crds(args.kubeconfig)
     config.load_kube_config(str(args.kubeconfig))
     core, api = client.CoreV1Api(), client.CustomObjectsApi()
     try:
@@ -223,9 +186,8 @@ def main() -> int:
             raise
 
     log_path = args.kubeconfig.parent / "demo-operator.log"
-    operator = start_operator(args.kubeconfig, args.namespace, log_path)
-    print(f"operator started (pid {operator.pid}), log: {log_path}", flush=True)
-    try:
+    with OperatorProcess(args.kubeconfig, [args.namespace], log_path) as operator:
+        print(f"operator started (pid {operator.pid}), log: {log_path}", flush=True)
         manifest = yaml.safe_load(args.manifest.read_text())
         name = recreate(api, args.namespace, manifest)
         trials = manifest["spec"].get("limits", {}).get("maxTrials", "?")
@@ -235,8 +197,6 @@ def main() -> int:
             flush=True,
         )
         job = follow(api, args.namespace, name, operator, args.timeout)
-    finally:
-        stop_process(operator)
     print_results(job)
     png = REPO / "out" / f"demo-{name}.png"
     plot(job, png)

@@ -6,6 +6,11 @@ trial Job (`JobObservation`, with the metric outcome already read from the logs 
 finished ones) and the time. Out: a `Plan` — the next status, the trial Jobs to create
 (recorded in that status first), the Jobs to delete, and the Events to post.
 
+Early stopping (`spec.earlyStopping: Auto`) is Vizier's median stopping rule, decided
+here from the intermediate objective values ("curves") the adapter read from the trials'
+logs and passes in; see `median_stopping`. Convergence (`completionCriteria.convergence:
+Auto`) asks the optimizer's `has_converged` before launching more trials.
+
 Nothing here talks to Kubernetes, so every rule is a unit test away. The adapter
 (`kubetune.operator.reconciler`) writes `plan.status` first and acts only once that
 write succeeded ("record before you act"): a crash in between leaves a recorded Pending
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,10 +35,13 @@ from kubetune.operator.models import (
     Condition,
     ConditionStatus,
     ConditionType,
+    Convergence,
+    EarlyStopping,
     ObjectiveType,
     Parameter,
     ParameterType,
     Phase,
+    Strategy,
     TrialCounters,
     TrialPhase,
     TrialStatus,
@@ -40,7 +49,14 @@ from kubetune.operator.models import (
     TuningJobStatus,
 )
 from kubetune.operator.trial_job import trial_job_name, trial_name
-from kubetune.optimizer import Categorical, Continuous, Integer, SearchSpace, suggest
+from kubetune.optimizer import (
+    Categorical,
+    Continuous,
+    Integer,
+    SearchSpace,
+    has_converged,
+    suggest,
+)
 
 JobState = Literal["Running", "Succeeded", "Failed"]
 
@@ -53,6 +69,22 @@ MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
 MAX_FAILED_TRIALS_EXCEEDED = "MaxFailedTrialsExceeded"
 INVALID_SPEC = "InvalidSpec"
 SUGGESTION_FAILED = "SuggestionFailed"
+CONVERGED = "Converged"
+EARLY_STOPPED = "EarlyStopped"
+"""The reason of an early-stopped trial (and, as TrialEarlyStopped, of its Event)."""
+
+EARLY_STOPPING_MIN_PEERS = 3
+"""The median stopping rule judges a trial at step s only once this many succeeded trials
+reached step s: the median of one or two curves is too noisy a bar to stop anyone on."""
+EARLY_STOPPING_MIN_STEP = 2
+"""No trial is stopped before its second objective value: a first value alone (one epoch,
+often during warm-up) says little about where a curve is going."""
+EARLY_STOPPING_CHECK_SECONDS = 5.0
+"""How often a job with early stopping and running trials is looked at again, so running
+trials are judged on fresh values even when no Job or pod changes."""
+CONVERGENCE_MIN_TRIALS = 10
+"""Convergence is not tested before max(this, 2 × the number of parameters) trials
+succeeded: a Gaussian process on fewer points judges its own regret badly."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +140,8 @@ class Plan:
     delete: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
-    """Seconds after which time alone may change the decision (maxRuntimeSeconds)."""
+    """Seconds after which time alone may change the decision (maxRuntimeSeconds, or
+    running trials' new intermediate values under early stopping)."""
     suggestion_seconds: float | None = None
 
     @property
@@ -300,9 +333,65 @@ def _finish_trial(
     trial.end_time = end
 
 
+def _observations(
+    spec: TuningJobSpec,
+    status: TuningJobStatus,
+    warm_start: Sequence[tuple[dict[str, Any], float]],
+) -> tuple[list[tuple[dict[str, Any], float]], list[dict[str, Any]]]:
+    """The optimizer's observations (warm start, then this job's finished trials) and the
+    hyperparameters of the trials still pending or running.
+
+    A succeeded trial counts with its objective. An early-stopped one counts with its
+    last intermediate value: a value no better than its peers', which steers the search
+    away from its region. A failed one counts as NaN (the optimizer avoids it).
+    """
+    by_name = {p.name: p for p in spec.parameters}
+    observations: list[tuple[dict[str, Any], float]] = list(warm_start)
+    pending: list[dict[str, Any]] = []
+    for trial in status.trials:
+        params = {
+            k: parse_value(by_name[k], v) for k, v in trial.hyperparameters.items() if k in by_name
+        }
+        if (
+            trial.phase in (TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED)
+            and trial.objective is not None
+        ):
+            observations.append((params, trial.objective))
+        elif trial.phase is TrialPhase.FAILED:
+            observations.append((params, math.nan))
+        elif trial.phase not in TERMINAL_TRIAL_PHASES:
+            pending.append(params)
+    return observations, pending
+
+
 # --------------------------------------------------------------------------- plan
 
 Suggest = Callable[..., list[dict[str, Any]]]
+Converged = Callable[..., bool]
+
+
+def median_stopping(
+    curve: Sequence[float], peers: Sequence[Sequence[float]], goal: ObjectiveType
+) -> tuple[int, float, float, int] | None:
+    """Vizier's median stopping rule for a running trial with intermediate values `curve`.
+
+    At the curve's latest step s, the trial stops when its best value up to s is strictly
+    worse than the median, over the `peers` (succeeded trials' curves) that reached s, of
+    their running averages of values 1..s. Undecided (None) before step
+    `EARLY_STOPPING_MIN_STEP` and with fewer than `EARLY_STOPPING_MIN_PEERS` such peers.
+    Returns (s, best, median, number of peers) when the trial should stop, else None.
+    """
+    step = len(curve)
+    if step < EARLY_STOPPING_MIN_STEP:
+        return None
+    averages = [math.fsum(peer[:step]) / step for peer in peers if len(peer) >= step]
+    if len(averages) < EARLY_STOPPING_MIN_PEERS:
+        return None
+    median = statistics.median(averages)
+    best = max(curve) if goal is ObjectiveType.MAXIMIZE else min(curve)
+    if better(median, best, goal):
+        return step, best, median, len(averages)
+    return None
 
 
 def plan(
@@ -317,11 +406,15 @@ def plan(
     now: datetime,
     suggest_fn: Suggest = suggest,
     warm_start: Sequence[tuple[dict[str, Any], float]] = (),
+    curves: Mapping[str, Sequence[float]] | None = None,
+    converged_fn: Converged = has_converged,
 ) -> Plan:
     """Decide the next status and actions of one TuningJob (see the module docstring).
 
     `status` is not modified; `plan.status` is a new object. `jobs` maps Job names to
-    observations, for the Jobs of this TuningJob that exist.
+    observations, for the Jobs of this TuningJob that exist. `curves` maps trial names to
+    their intermediate objective values (step 1 first), for the running trials and the
+    succeeded ones the adapter has them for; only early stopping reads them.
     """
     status = status.model_copy(deep=True)
     out = Plan(status=status)
@@ -446,8 +539,43 @@ def plan(
             Event("Warning", "TrialFailed", f"trial {trial.name}: {job.reason}: {job.message}")
         )
 
+    # Early stopping: a running trial worse than its succeeded peers at its latest step
+    # ends as EarlyStopped with its last value as objective; its Job is deleted below.
+    if spec.early_stopping is EarlyStopping.AUTO and not terminal_before and curves:
+        peers = [
+            curves[t.name]
+            for t in status.trials
+            if t.phase is TrialPhase.SUCCEEDED and t.name in curves
+        ]
+        for trial in status.trials:
+            curve = curves.get(trial.name)
+            if trial.phase is not TrialPhase.RUNNING or not curve:
+                continue
+            decision = median_stopping(curve, peers, goal)
+            if decision is None:
+                continue
+            step, best, median, count = decision
+            trial.objective = curve[-1]
+            trial.intermediate_count = len(curve)
+            _finish_trial(
+                trial,
+                TrialPhase.EARLY_STOPPED,
+                EARLY_STOPPED,
+                f"step {step}: best {best:.6g} worse than the median {median:.6g} "
+                f"of {count} succeeded trials",
+                now,
+            )
+            out.events.append(
+                Event(
+                    "Normal",
+                    "TrialEarlyStopped",
+                    f"trial {trial.name} at step {step}: best {best!r} is worse than the "
+                    f"median {median!r} of {count} succeeded trials' running averages",
+                )
+            )
+
     # Jobs whose trial is finished but which still run (e.g. an image that never pulls,
-    # a Job left over from before a stop): delete them.
+    # a Job left over from before a stop, an early-stopped trial): delete them.
     finished_trials = {
         trial_job_name(t.name, t.attempt) for t in status.trials if t.phase in TERMINAL_TRIAL_PHASES
     }
@@ -476,6 +604,10 @@ def plan(
     summarise()
     if terminal_before:
         return out
+    if spec.early_stopping is EarlyStopping.AUTO and any(
+        t.phase in (TrialPhase.PENDING, TrialPhase.RUNNING) for t in status.trials
+    ):
+        out.requeue_after = EARLY_STOPPING_CHECK_SECONDS
 
     # 2. Criteria that end the job now, stopping the running trials.
     def stop_all(reason: str) -> None:
@@ -524,11 +656,23 @@ def plan(
                 f"the job ran {int(elapsed)} s, limits.maxRuntimeSeconds is "
                 f"{limits.max_runtime_seconds}; running trials were stopped",
             )
-        out.requeue_after = max(0.5, limits.max_runtime_seconds - elapsed)
+        until = max(0.5, limits.max_runtime_seconds - elapsed)
+        out.requeue_after = min(until, out.requeue_after or until)
 
     # 3. Criteria that stop launching; the job ends once the running trials have finished.
     active = counters.pending + counters.running
+    slots = min(limits.max_parallel_trials - active, limits.max_trials - len(status.trials))
     criteria = spec.completion_criteria
+    converging = (
+        criteria is not None
+        and criteria.convergence is Convergence.AUTO
+        and spec.strategy is Strategy.BAYESIAN
+    )
+    converged_message = (
+        f"the {spec.strategy.value} optimizer judged further trials unlikely to improve "
+        f"the best objective {status.best_objective!r} ({counters.completed} trials "
+        "succeeded)"
+    )
     done: tuple[str, str] | None = None
     best_value = status.best_objective
     if (
@@ -552,11 +696,40 @@ def plan(
             f"{criteria.max_trials_not_improving} finished trials in a row did not improve "
             f"the best objective {best_value!r}",
         )
+    elif converging and status.reason == CONVERGED:
+        done = (CONVERGED, converged_message)  # decided before: let the running ones finish
     elif len(status.trials) >= limits.max_trials:
         done = (
             MAX_TRIALS_REACHED,
             f"{len(status.trials)} trials run (limits.maxTrials {limits.max_trials})",
         )
+    elif (
+        converging
+        and slots > 0
+        and not spec.suspend
+        and counters.completed >= max(CONVERGENCE_MIN_TRIALS, 2 * len(spec.parameters))
+    ):
+        # Asked only when a trial could be launched: that is the decision it informs, and
+        # a Gaussian process fit on every reconcile would cost for nothing.
+        observed, _ = _observations(spec, status, warm_start)
+        try:
+            converged = converged_fn(
+                search_space(spec),
+                observed,
+                goal=goal.value,
+                seed=seed_for(spec, uid),
+            )
+        except Exception as error:
+            # Deterministic like suggest: it would fail the same way on every reconcile.
+            stop_all(SUGGESTION_FAILED)
+            return conclude(
+                Phase.FAILED,
+                SUGGESTION_FAILED,
+                f"the convergence test failed after {len(status.trials)} trials: "
+                f"{type(error).__name__}: {error}"[:1000],
+            )
+        if converged:
+            done = (CONVERGED, converged_message)
 
     status.phase = Phase.IN_PROGRESS
     _set_condition(
@@ -586,23 +759,8 @@ def plan(
         return out
 
     # 4. Launch trials in the free slots.
-    slots = min(limits.max_parallel_trials - active, limits.max_trials - len(status.trials))
     if slots > 0 and not spec.suspend:
-        by_name = {p.name: p for p in spec.parameters}
-        observations: list[tuple[dict[str, Any], float]] = list(warm_start)
-        pending: list[dict[str, Any]] = []
-        for trial in status.trials:
-            params = {
-                k: parse_value(by_name[k], v)
-                for k, v in trial.hyperparameters.items()
-                if k in by_name
-            }
-            if trial.phase is TrialPhase.SUCCEEDED and trial.objective is not None:
-                observations.append((params, trial.objective))
-            elif trial.phase is TrialPhase.FAILED:
-                observations.append((params, math.nan))
-            elif trial.phase not in TERMINAL_TRIAL_PHASES:
-                pending.append(params)
+        observations, pending = _observations(spec, status, warm_start)
         started = time.perf_counter()
         try:
             suggestions = suggest_fn(

@@ -9,6 +9,10 @@
   label) and wake the daemon of their TuningJob at once: a finished trial is replaced
   within one reconcile, never a timer tick.
 - `tuning_job_changed` wakes the daemon when the spec changes (suspend, limits...).
+- `trial_jobs` and `trial_pods` (kopf indices, fed by the same watches) keep every trial
+  Job and pod in memory, and the daemon's `body` is the TuningJob as last watched: a
+  reconcile woken by an event reads them there (`kube.CachedKube`), not with a GET and
+  two LISTs; one on the resync timer reads live.
 
 Handlers only wire: every decision is in `engine`, every API call in `kube`.
 """
@@ -16,39 +20,83 @@ Handlers only wire: every decision is in `engine`, every API call in `kube`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator import metrics
 from kubetune.operator.engine import Event
-from kubetune.operator.kube import ConflictError, Kube, api_error_message, load_credentials
-from kubetune.operator.models import GROUP, PLURAL, VERSION
+from kubetune.operator.kube import (
+    CachedKube,
+    ConflictError,
+    Expectations,
+    Kube,
+    api_error_message,
+    load_credentials,
+)
+from kubetune.operator.models import GROUP, KIND, PLURAL, VERSION
 from kubetune.operator.reconciler import Result, post_events, reconcile
 from kubetune.operator.trial_job import TUNING_JOB_LABEL, label_value
 
 RESYNC_SECONDS = 30.0
-"""A TuningJob is reconciled at least this often even without events: a safety net for a
-missed watch event, and the clock for `maxRuntimeSeconds` (requeued sooner near it)."""
+"""A TuningJob is reconciled at least this often even without events, reading everything
+live: a safety net for a missed watch event, and the clock for `maxRuntimeSeconds`
+(requeued sooner near it)."""
 MAX_ERROR_DELAY = 30.0
 """Backoff cap after failed reconciles (API errors): 1, 2, 4 ... 30 s."""
 RECONCILE_THREADS = 32
 """Worker threads for blocking reconciles. A slow one (a huge log being scanned) holds
 one thread; the other TuningJobs keep theirs."""
 
+EVENT_THREADS = 4
+"""Threads posting Events: enough to keep pace with a few trials a second on a slow API
+server (each Event is one request)."""
+MAX_PENDING_EVENTS = 1000
+"""Batches of Events that may wait to be posted; more are dropped."""
+
 RUNNING_NEWS_DELAY = 2.0
 """Seconds by which the news of a trial Job that started is held back (see job_changed)."""
 SEEN_STATES = 100_000
-"""How many trial Jobs and pods the wake-up de-duplication remembers (a few MB at most)."""
+"""How many trial Jobs and pods the wake-up de-duplication remembers (a few MB at most;
+deleted ones are forgotten at once)."""
+
+TrialIndex = kopf.Index[tuple[str, str], dict[str, Any]]
+"""Trial Jobs (or pods) by (namespace, TuningJob label)."""
 
 _FINISHED_JOB_CONDITIONS = ("Complete", "Failed", "SuccessCriteriaMet", "FailureTarget")
 _INFRASTRUCTURE_WAITING = ("ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
+
+
+class Waker:
+    """Wakes one daemon: at once, or after a delay unless a reconcile starts meanwhile
+    (it sees the news anyway: its snapshot is taken after the news arrived). Use it from
+    the event loop's thread only: asyncio events are not thread-safe, which is why the
+    event handlers are async."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.reconciles = 0
+
+    def wake(self, delay: float = 0.0) -> None:
+        if delay:
+            asyncio.get_running_loop().call_later(delay, self._late, self.reconciles)
+        else:
+            self.event.set()
+
+    def _late(self, reconciles: int) -> None:
+        if self.reconciles == reconciles:  # no reconcile has started since the news
+            self.event.set()
+
+    def reconciling(self) -> None:
+        """A reconcile starts: what was delivered so far needs no wake-up of its own."""
+        self.reconciles += 1
+        self.event.clear()
 
 
 @dataclass
@@ -60,12 +108,15 @@ class Runtime:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(RECONCILE_THREADS, "reconcile")
     )
-    # Events are posted in the background, in order, so they never delay a reconcile.
+    # Events are posted in the background, so they never delay a reconcile.
     event_executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(2, "events")
+        default_factory=lambda: ThreadPoolExecutor(EVENT_THREADS, "events")
+    )
+    events_room: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(MAX_PENDING_EVENTS)
     )
     kube: Kube | None = None
-    wakers: dict[tuple[str, str], set[asyncio.Event]] = field(default_factory=dict)
+    wakers: dict[tuple[str, str], set[Waker]] = field(default_factory=dict)
     last_reconcile: float = field(default_factory=time.monotonic)
     # The last state of each trial Job/pod that woke a daemon (most recent first out), so
     # that the many updates of one state (ready counts, finalizers...) wake it only once.
@@ -74,13 +125,19 @@ class Runtime:
     def wake(self, namespace: str | None, tuning_job_label: str | None, delay: float = 0.0) -> None:
         """Wake the daemon(s) of the TuningJob with this label value, if any, now or after
         `delay` seconds (so that news that is not urgent joins a reconcile that comes
-        anyway). Call it from the event loop's thread: asyncio events are not
-        thread-safe, which is why the event handlers are async."""
-        for event in self.wakers.get((namespace or "", tuning_job_label or ""), ()):
-            if delay:
-                asyncio.get_running_loop().call_later(delay, event.set)
-            else:
-                event.set()
+        anyway)."""
+        for waker in self.wakers.get((namespace or "", tuning_job_label or ""), ()):
+            waker.wake(delay)
+
+    def post_events(self, kube: Kube, body: dict[str, Any], events: tuple[Event, ...]) -> None:
+        """Post Events in the background, best effort: dropped (and counted) while
+        MAX_PENDING_EVENTS are waiting, so that a slow API server cannot make the backlog,
+        and the operator's memory, grow without bound (client-go's recorder drops too)."""
+        if not self.events_room.acquire(blocking=False):
+            metrics.EVENTS_DROPPED.inc(len(events))
+            return
+        future = self.event_executor.submit(post_events, kube, body, events)
+        future.add_done_callback(lambda _: self.events_room.release())
 
     def wake_on_change(
         self,
@@ -88,22 +145,52 @@ class Runtime:
         tuning_job_label: str | None,
         uid: str,
         state: str,
+        *,
         delay: float = 0.0,
+        gone: bool = False,
     ) -> None:
-        """Wake the TuningJob's daemon if the object `uid` reached a state not seen yet."""
-        if self.seen.get(uid) == state:
+        """Wake the TuningJob's daemon if the object `uid` reached a state not seen yet;
+        `gone`: the object is deleted, so forget it."""
+        if self.seen.get(uid) != state:
+            self.wake(namespace, tuning_job_label, delay)
+        if gone:
+            self.seen.pop(uid, None)
             return
         self.seen[uid] = state
         self.seen.move_to_end(uid)
         while len(self.seen) > SEEN_STATES:
             self.seen.popitem(last=False)
-        self.wake(namespace, tuning_job_label, delay)
 
 
 def _runtime(memo: Any) -> Runtime:
     runtime = memo.runtime
     assert isinstance(runtime, Runtime)
     return runtime
+
+
+class _DiffBase(kopf.AnnotationsDiffBaseStorage):
+    """kopf's diff-base storage, which builds an "essence" of every object at every watch
+    event (a deep copy of it all, then the status and most metadata dropped), though only
+    change-detecting handlers use it. Trial Jobs and pods have none: no essence for them.
+    TuningJobs get kopf's essence, without first copying their status (every trial)."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        if body.get("kind") != KIND:
+            return cast(kopf.BodyEssence, {})
+        if extra_fields:  # a handler that watches status fields: kopf's own way
+            return super().build(body=body, extra_fields=extra_fields)
+        slim = kopf.Body(cast(kopf.RawBody, {k: v for k, v in body.items() if k != "status"}))
+        return super().build(body=slim, extra_fields=extra_fields)
+
+
+class _QuietSuccesses(logging.Filter):
+    """Drops kopf's "Handler 'pod_changed' succeeded." line, logged at INFO for every
+    watch event of every trial Job, pod and TuningJob: noise in the operator's log, and
+    CPU on its event loop."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        return not (message.startswith("Handler '") and message.endswith("' succeeded."))
 
 
 @kopf.on.startup()
@@ -113,11 +200,12 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # Our own names for kopf's bookkeeping, not kopf.zalando.org.
     settings.persistence.finalizer = "kubetune.io/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kubetune.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = _DiffBase(
         prefix="kubetune.io", key="last-handled-configuration"
     )
     # kopf would post every INFO log line as an Event; we post our own meaningful ones.
     settings.posting.level = logging.WARNING
+    logging.getLogger("kopf.objects").addFilter(_QuietSuccesses())
     # Watches: reconnect every 5 minutes (API servers end watches at random times in
     # 30-60 min; a stream that silently died is noticed sooner), and give the client a
     # little longer than the server so the server ends it cleanly.
@@ -152,16 +240,13 @@ def last_reconcile(memo: kopf.Memo, **_: Any) -> float:
     return round(time.monotonic() - _runtime(memo).last_reconcile, 1)
 
 
-async def _reconcile_once(runtime: Runtime, namespace: str, name: str, logger: Any) -> Result:
-    assert runtime.kube is not None
+async def _reconcile_once(runtime: Runtime, kube: Kube, namespace: str, name: str) -> Result:
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     try:
-        result = await loop.run_in_executor(
-            runtime.executor, reconcile, runtime.kube, namespace, name
-        )
+        result = await loop.run_in_executor(runtime.executor, reconcile, kube, namespace, name)
         if result.events and result.body is not None:
-            runtime.event_executor.submit(post_events, runtime.kube, result.body, result.events)
+            runtime.post_events(kube, result.body, result.events)
         return result
     finally:
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
@@ -175,25 +260,47 @@ async def tuning_job(
     body: kopf.Body,
     memo: kopf.Memo,
     logger: Any,
-    **_: Any,
+    **kwargs: Any,
 ) -> None:
     """Reconcile one TuningJob until it is terminal (see the module docstring)."""
     assert name is not None and namespace is not None
     runtime = _runtime(memo)
+    assert runtime.kube is not None
+    # kopf passes every index by its id.
+    trial_jobs: TrialIndex = kwargs["trial_jobs"]
+    trial_pods: TrialIndex = kwargs["trial_pods"]
     key = (namespace, label_value(name))
-    woken = asyncio.Event()
-    runtime.wakers.setdefault(key, set()).add(woken)
+    waker = Waker()
+    runtime.wakers.setdefault(key, set()).add(waker)
+    expectations = Expectations()
     failures = 0
     reported_forbidden = ""
+    resync = False
     try:
         while True:
-            woken.clear()
+            waker.reconciling()
+            if resync:
+                # Nothing woke it: read everything live, the safety net for what the watches
+                # missed (kopf's re-listing after a gap in a watch adds objects to its
+                # indices but never drops those deleted meanwhile).
+                expectations.conflicted()
+            # Snapshots on the event loop's thread, where the watches update them.
+            kube = CachedKube(
+                runtime.kube,
+                expectations,
+                _plain(body),
+                None if resync else list(trial_jobs.get(key, ())),
+                None if resync else list(trial_pods.get(key, ())),
+            )
             try:
-                result = await _reconcile_once(runtime, namespace, name, logger)
+                result = await _reconcile_once(runtime, kube, namespace, name)
+                expectations.reconciled()
             except ConflictError:
+                expectations.conflicted()
                 metrics.STATUS_CONFLICTS.inc()
                 continue  # someone changed it meanwhile: re-read and re-plan at once
             except Exception as error:
+                expectations.conflicted()  # it may have written: read live next time
                 metrics.RECONCILE_ERRORS.labels(type(error).__name__).inc()
                 delay = min(MAX_ERROR_DELAY, 2.0**failures)
                 failures += 1
@@ -208,12 +315,15 @@ async def tuning_job(
             if result.terminal:
                 return
             timeout = min(RESYNC_SECONDS, result.requeue_after or RESYNC_SECONDS)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), timeout=timeout)
+            try:
+                await asyncio.wait_for(waker.event.wait(), timeout=timeout)
+                resync = False
+            except TimeoutError:
+                resync = True
     finally:
         waiting = runtime.wakers.get(key)
         if waiting is not None:
-            waiting.discard(woken)
+            waiting.discard(waker)
             if not waiting:
                 del runtime.wakers[key]
 
@@ -233,15 +343,52 @@ def _report_forbidden(
     if message != already_reported and runtime.kube is not None:
         tuning_job = {"metadata": dict(body["metadata"])}
         event = Event("Warning", "Forbidden", message)
-        runtime.event_executor.submit(post_events, runtime.kube, tuning_job, (event,))
+        runtime.post_events(runtime.kube, tuning_job, (event,))
     return message
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    """A watched object as a plain dict (sharing the watch event's parsed JSON, which is
+    never modified), without managedFields: kilobytes per object that nothing reads."""
+    plain = dict(body)
+    plain["metadata"] = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
+    return plain
+
+
+@kopf.index("batch", "v1", "jobs", labels={TUNING_JOB_LABEL: kopf.PRESENT}, id="trial_jobs")
+async def trial_jobs(
+    body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The trial Jobs by (namespace, TuningJob label); kopf drops deleted ones. Without
+    their pod template, the bulk of a Job: the pods themselves are indexed."""
+    job = _plain(body)
+    job["spec"] = {k: v for k, v in (job.get("spec") or {}).items() if k != "template"}
+    return {(namespace or "", labels[TUNING_JOB_LABEL]): job}
+
+
+@kopf.index("v1", "pods", labels={TUNING_JOB_LABEL: kopf.PRESENT}, id="trial_pods")
+async def trial_pods(
+    body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The trial pods by (namespace, TuningJob label); kopf drops deleted ones."""
+    return {(namespace or "", labels[TUNING_JOB_LABEL]): _plain(body)}
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def tuning_job_changed(
-    body: kopf.Body, namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any
+    *,
+    type: str | None,
+    body: kopf.Body,
+    namespace: str | None,
+    name: str | None,
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
-    """Wake the daemon when the spec changed (generation moved past the status)."""
+    """Wake the daemon when the spec changed (generation moved past the status); forget
+    the metrics of a deleted TuningJob (its daemon may have ended long before)."""
+    if type == "DELETED":
+        metrics.forget(namespace or "", name or "")
+        return
     generation = body.get("metadata", {}).get("generation")
     observed = body.get("status", {}).get("observedGeneration")
     if generation != observed:
@@ -276,7 +423,12 @@ async def job_changed(
     # start then joins the reconcile of its end). A finished or deleted one is.
     delay = RUNNING_NEWS_DELAY if state in ("active", "created") else 0.0
     _runtime(memo).wake_on_change(
-        namespace, labels.get(TUNING_JOB_LABEL), meta["uid"], state, delay
+        namespace,
+        labels.get(TUNING_JOB_LABEL),
+        meta["uid"],
+        state,
+        delay=delay,
+        gone=type == "DELETED",
     )
 
 
@@ -306,4 +458,6 @@ async def pod_changed(
         state = "stuck"
     else:
         return
-    _runtime(memo).wake_on_change(namespace, labels.get(TUNING_JOB_LABEL), meta["uid"], state)
+    _runtime(memo).wake_on_change(
+        namespace, labels.get(TUNING_JOB_LABEL), meta["uid"], state, gone=type == "DELETED"
+    )

@@ -14,12 +14,15 @@ A user's regex runs over an untrusted, possibly huge log, so:
   and its intermediate counts are lower bounds.
 
 Each metric keeps only its last match and the number of matches (SageMaker semantics:
-the final value is the last match).
+the final value is the last match). One metric (the objective, for early stopping) may
+also keep its series: the values of its matches in order, match s being "step s", at most
+`MAX_SERIES_STEPS` of them.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +38,10 @@ MAX_SCAN_BYTES = 512 * 1024 * 1024
 """At most this much of a log is scanned from its start; see the module docstring."""
 TAIL_BYTES = 1024 * 1024
 """How much of the end of an over-long log is read to find the final values."""
+MAX_SERIES_STEPS = 1000
+"""A series keeps at most this many values (the first ones): 8 KB per trial, so that the
+curves the early stopping rule compares stay small in memory. Later steps of a longer
+curve are not seen by the rule (a trial is then judged at step 1000 at the latest)."""
 
 
 def _options() -> Any:
@@ -73,6 +80,8 @@ class MetricReading:
     bytes_scanned: int = 0
     truncated: bool = False
     """True when the log was longer than the scan limit (counts are lower bounds)."""
+    series: array[float] = field(default_factory=lambda: array("d"))
+    """The series metric's values in order (see `LogScanner`); empty without one."""
 
     def value(self, metric: str) -> float | None:
         """The metric's final value as a float; None when it never matched or the
@@ -95,7 +104,11 @@ class MetricReading:
 class LogScanner:
     """Feed a log in chunks of any size; `close()` returns the reading.
 
-    Memory is bounded by `block_bytes + max_line_bytes` plus one chunk.
+    With `series_metric`, that metric's values are also kept in order, up to
+    `max_series` of them. The series ends at the first match that is not a finite number:
+    the steps after it could not be compared with other trials' steps.
+
+    Memory is bounded by `block_bytes + max_line_bytes` plus one chunk (and the series).
     """
 
     def __init__(
@@ -104,12 +117,18 @@ class LogScanner:
         *,
         max_line_bytes: int = MAX_LINE_BYTES,
         block_bytes: int = BLOCK_BYTES,
+        series_metric: str | None = None,
+        max_series: int = MAX_SERIES_STEPS,
     ) -> None:
         self._patterns = dict(patterns)
         self._max_line = max_line_bytes
         self._block = block_bytes
         self._buffer = bytearray()
         self._skipping = False  # inside an over-long line, dropping bytes until newline
+        self._series_metric = series_metric
+        self._max_series = max_series
+        self.series_closed = series_metric is None
+        """True once the series takes no more values (full, or ended at a non-number)."""
         self.reading = MetricReading(count=dict.fromkeys(self._patterns, 0))
 
     def _scan(self, text: bytes) -> None:
@@ -118,6 +137,21 @@ class LogScanner:
             if matches:
                 self.reading.count[name] += len(matches)
                 self.reading.last[name] = matches[-1]
+                if name == self._series_metric and not self.series_closed:
+                    self._extend_series(matches)
+
+    def _extend_series(self, matches: list[bytes]) -> None:
+        series = self.reading.series
+        for text in matches[: self._max_series - len(series)]:
+            try:
+                value = float(text.strip())
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value):
+                self.series_closed = True
+                return
+            series.append(value)
+        self.series_closed = len(series) >= self._max_series
 
     def feed(self, chunk: bytes) -> None:
         """Add the next bytes of the log."""
@@ -164,9 +198,11 @@ def scan_log(
     *,
     max_scan_bytes: int = MAX_SCAN_BYTES,
     max_line_bytes: int = MAX_LINE_BYTES,
+    series_metric: str | None = None,
 ) -> MetricReading:
-    """Scan a log given as chunks, stopping after `max_scan_bytes` (then `truncated`)."""
-    scanner = LogScanner(patterns, max_line_bytes=max_line_bytes)
+    """Scan a log given as chunks, stopping after `max_scan_bytes` (then `truncated`).
+    With `series_metric`, the reading's `series` holds that metric's values in order."""
+    scanner = LogScanner(patterns, max_line_bytes=max_line_bytes, series_metric=series_metric)
     for chunk in chunks:
         room = max_scan_bytes - scanner.reading.bytes_scanned
         if len(chunk) >= room:
@@ -175,6 +211,30 @@ def scan_log(
             break
         scanner.feed(chunk)
     return scanner.close()
+
+
+def scan_series(
+    chunks: Iterable[bytes],
+    pattern: Any,
+    *,
+    max_scan_bytes: int,
+    max_series: int = MAX_SERIES_STEPS,
+) -> array[float]:
+    """The series of one metric (`pattern`, compiled) from the start of a log: its values
+    in order, up to `max_series`. Stops reading as soon as the series is complete, and
+    after `max_scan_bytes`; closes `chunks` (a log stream) either way."""
+    scanner = LogScanner({"series": pattern}, series_metric="series", max_series=max_series)
+    try:
+        for chunk in chunks:
+            room = max_scan_bytes - scanner.reading.bytes_scanned
+            scanner.feed(chunk[:room])
+            if scanner.series_closed or len(chunk) >= room:
+                break
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # a log stream: give its connection back now
+    return scanner.close().series
 
 
 @dataclass(frozen=True)

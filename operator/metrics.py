@@ -57,6 +57,19 @@ API_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
     registry=REGISTRY,
 )
+CACHE_HITS = Counter(
+    "kubetune_cache_hits",
+    "Calls of a reconcile answered without the API server: reads of its TuningJob, trial "
+    "Jobs and pods from the watches' cache, creations of a Job created moments ago (they "
+    "count in kubetune_api_request_duration_seconds too).",
+    ["call"],
+    registry=REGISTRY,
+)
+EVENTS_DROPPED = Counter(
+    "kubetune_events_dropped",
+    "Kubernetes Events not posted because too many were waiting (a slow API server).",
+    registry=REGISTRY,
+)
 STATUS_CONFLICTS = Counter(
     "kubetune_status_conflicts",
     "Status writes refused because the TuningJob changed since it was read.",

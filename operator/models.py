@@ -126,9 +126,11 @@ class KubeModel(BaseModel):
 
 
 class StatusModel(KubeModel):
-    """Base of the status models: tolerant of fields written by a newer operator."""
+    """Base of the status models: tolerant of fields written by a newer operator, and
+    validated on assignment too, because the planner edits a status field by field (a
+    long trial message is then cut to its limit, not refused by the API server)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", validate_assignment=True)
 
 
 # --------------------------------------------------------------------------- enums
@@ -477,11 +479,15 @@ class CompletionCriteria(KubeModel):
 
     max_trials_not_improving: int | None = Field(default=None, ge=1, le=MAX_TRIALS)
     """Complete the job once this many consecutive finished trials have not improved on
-    the best objective. Unset: no limit."""
+    the best objective (failed and early-stopped trials never improve it). Unset: no
+    limit."""
 
     convergence: Convergence = Convergence.OFF
-    """Auto: complete the job when the optimizer judges that further trials are unlikely
-    to improve the objective. Off: never complete for this reason."""
+    """Auto: complete the job (reason Converged) when the optimizer judges that further
+    trials are unlikely to improve the objective: a regret bound of its Gaussian process
+    falls below the objective's noise, as in SageMaker AMT. Bayesian strategy only; tested
+    before each launch once at least max(10, 2 × the number of parameters) trials
+    succeeded. Running trials finish. Off: never complete for this reason."""
 
 
 class WarmStart(KubeModel):
@@ -684,9 +690,15 @@ class TuningJobSpec(KubeModel):
     """Trial and time budgets. May change while the job runs."""
 
     early_stopping: EarlyStopping = EarlyStopping.OFF
-    """Auto: stop a running trial whose intermediate objective values are worse than the
-    median of earlier trials at the same step (SageMaker's median rule). Off: let every
-    trial finish."""
+    """Auto: stop a running trial whose best intermediate objective value so far is worse
+    than the median of the succeeded trials' running averages at the same step (the
+    median stopping rule of SageMaker AMT and Google Vizier). The objective regex's
+    matches in a trial's log are its intermediate values, match s being step s (the first
+    1,000 count). A trial is judged about every 5 seconds, from its second step on, once
+    at least 3 succeeded trials reached that step. A stopped trial ends EarlyStopped with
+    its last value as objective: the optimizer learns from it and its slot goes to a new
+    trial; it never counts as failed, as the best trial or for `targetObjective`. Off:
+    let every trial finish."""
 
     completion_criteria: CompletionCriteria | None = None
     """Criteria that complete the job before `limits.maxTrials`. May change while the job
@@ -821,7 +833,8 @@ class TrialStatus(StatusModel):
     exact decimal form, Integer values without a fraction."""
 
     objective: float | None = None
-    """Final objective value (the last regex match); unset until the trial succeeds."""
+    """Final objective value (the last regex match); for an EarlyStopped trial, its last
+    intermediate value. Unset until the trial succeeds or is stopped early."""
 
     intermediate_count: int = Field(default=0, ge=0)
     """Number of objective values seen in the trial's log (matches of the regex)."""
@@ -831,7 +844,7 @@ class TrialStatus(StatusModel):
 
     reason: TrialReason | None = None
     """CamelCase reason for a non-successful end, e.g. MetricUnavailable, Evicted,
-    Error."""
+    Error, EarlyStopped."""
 
     message: Annotated[
         str | None, Field(max_length=MAX_TRIAL_MESSAGE_LENGTH), BeforeValidator(_short_message)
@@ -861,7 +874,8 @@ class TuningJobStatus(StatusModel):
     exceeded or stopped by the user)."""
 
     reason: str | None = Field(default=None, max_length=1024)
-    """CamelCase reason for the phase, e.g. MaxTrialsReached, TargetObjectiveReached."""
+    """CamelCase reason for the phase, e.g. MaxTrialsReached, TargetObjectiveReached,
+    Converged."""
 
     message: str | None = Field(default=None, max_length=32768)
     """Human-readable summary of the job's state."""

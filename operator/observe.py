@@ -2,7 +2,8 @@
 
 `observe_jobs` turns the Jobs and pods of one TuningJob (as plain dicts, the API's JSON)
 into one `JobObservation` per Job for the engine, and says which pod's log holds the
-metrics of each Job that succeeded. A trial counts as finished as soon as its only pod
+metrics of each Job that succeeded or is running (a running trial's log holds its
+intermediate values so far, for early stopping). A trial counts as finished as soon as its only pod
 has terminated (Succeeded, or Failed with `backoffLimit: 0`), without waiting for the Job
 controller's condition, which can trail the pod by a second or more.
 """
@@ -25,7 +26,7 @@ an infrastructure failure (retryable) instead of waiting forever."""
 
 @dataclass(frozen=True)
 class LogSource:
-    """Where a succeeded trial's metrics are: a pod and its primary container."""
+    """Where a trial's metrics are: a pod and its primary container."""
 
     pod: str
     container: str
@@ -164,7 +165,12 @@ def observe_job(
                 message=message,
                 infrastructure=True,
             ), None
-    return JobObservation(name, "Running", started=started), None
+    source = None
+    if last is not None and (last.get("status") or {}).get("phase") == "Running":
+        chosen = _container_status(last, container).get("name") or container
+        if chosen:
+            source = LogSource(last["metadata"]["name"], chosen)
+    return JobObservation(name, "Running", started=started), source
 
 
 def observe_jobs(
@@ -173,7 +179,8 @@ def observe_jobs(
     container: str | None,
     owner_uid: str | None = None,
 ) -> tuple[dict[str, JobObservation], dict[str, LogSource]]:
-    """Observations of all Jobs by name, and the log sources of the succeeded ones.
+    """Observations of all Jobs by name, and the log sources of the succeeded and running
+    ones (tell them apart by the observation's `state`).
 
     Pods are matched to Jobs by owner reference UID. `container` is the primary
     container's name (None: the first). With `owner_uid`, Jobs owned by anything else

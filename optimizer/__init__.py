@@ -6,10 +6,12 @@ Public interface (a contract with the operator)::
             goal="Minimize") -> list[dict[str, float | int | str]]
 
 with ``SearchSpace([Continuous(...), Integer(...), Categorical(...)])``, observations as
-``Observation(params, value)`` or ``(params, value)`` pairs, and ``grid_size(space)`` for the
-number of Grid points. See :func:`kubetune.optimizer.suggest.suggest` for the details.
+``Observation(params, value)`` or ``(params, value)`` pairs, ``grid_size(space)`` for the
+number of Grid points, and ``has_converged(space, observations, goal=...)`` for the
+job-level convergence test. See :func:`kubetune.optimizer.suggest.suggest` for the details.
 """
 
+from kubetune.optimizer.convergence import has_converged
 from kubetune.optimizer.grid import grid_size
 from kubetune.optimizer.observations import GOALS, Goal, Observation
 from kubetune.optimizer.space import (
@@ -39,6 +41,7 @@ __all__ = [
     "SearchSpace",
     "Strategy",
     "grid_size",
+    "has_converged",
     "n_initial_points",
     "suggest",
 ]

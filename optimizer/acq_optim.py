@@ -39,7 +39,7 @@ def _is_known(x: FloatArray, known: FloatArray) -> bool:
     return bool(len(known)) and bool(np.any(np.max(np.abs(known - x), axis=1) <= _SAME_POINT))
 
 
-def _candidates(
+def candidate_points(
     encoder: Encoder,
     incumbents: FloatArray,
     rng: np.random.Generator,
@@ -125,7 +125,7 @@ def maximize_log_ei(
     ``incumbents`` (i, d) seed the local candidates. If every candidate is known (a small
     discrete space nearly exhausted), the best known candidate is returned.
     """
-    candidates = _candidates(encoder, incumbents, rng, n_global, n_local_each)
+    candidates = candidate_points(encoder, incumbents, rng, n_global, n_local_each)
     scores = _log_ei(gp, candidates, best)
     order = np.argsort(-scores, kind="stable")
 

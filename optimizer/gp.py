@@ -131,11 +131,11 @@ def fit_kernel_params(
 
     def loss(theta: FloatArray) -> tuple[float, FloatArray]:
         lml, grad_lml = log_marginal_likelihood(theta, D, y)
-        lp, grad_lp = log_prior(theta)
+        lp, grad_lp = log_prior(theta, is_categorical)
         return -(lml + lp), -(grad_lml + grad_lp)
 
     bounds = [_LOG_LENGTHSCALE_BOUNDS] * d + [_LOG_SIGNAL_VAR_BOUNDS, _LOG_NOISE_VAR_BOUNDS]
-    prior_start = np.clip(prior_means(d), *np.array(bounds).T)
+    prior_start = np.clip(prior_means(d, is_categorical), *np.array(bounds).T)
     starts = [prior_start]
     for shift in (1.5, -1.0)[: max(0, n_restarts - 1)]:
         start = prior_start.copy()

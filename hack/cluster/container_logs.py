@@ -100,10 +100,15 @@ def _selected(lines: list[bytes], query: LogQuery) -> list[bytes]:
 
 
 def stream(
-    path: Path, live: ContainerLog | None, query: LogQuery, write: Callable[[bytes], object]
+    path: Path,
+    live: ContainerLog | None,
+    query: LogQuery,
+    write: Callable[[bytes], object],
+    flush: Callable[[], object] = lambda: None,
 ) -> None:
     """Writes the log at ``path`` through ``write`` as the query asks. With ``follow`` and
-    a ``live`` log that has not finished, keeps writing new lines until it finishes."""
+    a ``live`` log that has not finished, keeps writing new lines until it finishes,
+    calling ``flush`` whenever it has written what there is so far."""
     budget = query.limit_bytes
 
     def send(chunk: bytes) -> bool:
@@ -125,11 +130,13 @@ def stream(
                 return
         if not query.follow or live is None:
             return
+        flush()
         since_filter = LogQuery(since_time=query.since_time, timestamps=query.timestamps)
         for lines in _follow(log, partial, live):
             for line in _selected(lines, since_filter):
                 if not send(_format(line, query)):
                     return
+            flush()
 
 
 def _follow(log: BinaryIO, partial: bytes, live: ContainerLog) -> Iterator[list[bytes]]:

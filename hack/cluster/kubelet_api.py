@@ -7,9 +7,9 @@ users cannot read pod logs.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import logging
+import socket
 import ssl
 import sys
 import threading
@@ -23,6 +23,7 @@ from .certs import ClusterPki
 from .container_logs import ContainerLog, LogQuery, stream, timestamp
 
 log = logging.getLogger("kubelet-api")
+CHUNK_BYTES = 64 * 1024
 
 
 class LogNotFoundError(LookupError):
@@ -77,11 +78,42 @@ def parse_query(query: str) -> LogQuery:
     )
 
 
+class _ChunkedBody:
+    """An HTTP/1.1 chunked response body, written in chunks of up to CHUNK_BYTES (a log
+    is written line by line: one TLS record and syscall per line would be slow)."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.buffer = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) >= CHUNK_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.out.write(b"%x\r\n%s\r\n" % (len(self.buffer), self.buffer))
+            self.buffer.clear()
+
+    def close(self) -> None:
+        """The last chunk and the end of the body, in one write."""
+        last = b"%x\r\n%s\r\n" % (len(self.buffer), self.buffer) if self.buffer else b""
+        self.out.write(last + b"0\r\n\r\n")
+        self.buffer.clear()
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: KubeletServer
-    protocol_version = "HTTP/1.0"  # the body ends when the connection closes: fits follow
+    # Keep-alive, as a kubelet: the API server reuses its connection to the node for the
+    # next log request instead of a new TCP connection and TLS handshake each time.
+    protocol_version = "HTTP/1.1"
+    timeout = 300  # seconds an idle kept-alive connection (and its thread) may wait
 
     def setup(self) -> None:
+        # No Nagle delay (Go servers, the kubelet too, set this): the headers and the body
+        # are separate writes, and the second would wait for the client's delayed ACK.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # The TLS handshake runs here, in the request's thread, not in the accept loop.
         self.request.do_handshake()
         super().setup()
@@ -119,10 +151,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        # The client may go away mid-stream (e.g. `kubectl logs -f` interrupted).
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError, ssl.SSLError):
-            stream(path, live, query, self.wfile.write)
+        body = _ChunkedBody(self.wfile)
+        try:
+            stream(path, live, query, body.write, body.flush)
+            body.close()
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            # The client went away mid-stream (e.g. `kubectl logs -f` interrupted).
+            self.close_connection = True
 
 
 class KubeletServer(ThreadingHTTPServer):

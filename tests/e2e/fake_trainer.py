@@ -9,7 +9,9 @@ to 0). The static hyperparameter `mode` picks a behaviour:
   ok (default), nan (prints loss=nan), silent (prints no metric), fail (exits 3),
   sleep (sleeps `seconds` first), huge (prints `megabytes` MB of noise before the metric),
   backtrack (prints long lines that make (a+)+$ backtrack catastrophically in a
-  backtracking engine), flaky (exits 3 when x > 0.5).
+  backtracking engine), flaky (exits 3 when x > 0.5), curve (a learning curve for early
+  stopping: `steps` lines `loss=<objective + 0.1/step>`, step = 1, 2..., one every
+  `pause` seconds, and nothing else).
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ def objective(x: float, n: int) -> float:
     return (x - 0.3) ** 2 + 0.01 * n
 
 
+def curve_value(x: float, n: int, step: int) -> float:
+    """The loss that mode curve prints at `step` (1-based)."""
+    return objective(x, n) + 0.1 / step
+
+
 def main() -> int:
     args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
     from_env = json.loads(os.environ.get("KUBETUNE_HYPERPARAMETERS", "{}"))
@@ -34,6 +41,11 @@ def main() -> int:
     n = int(args.get("n", 0))
     mode = args.get("mode", "ok")
     value = objective(x, n)
+    if mode == "curve":
+        for step in range(1, int(args.get("steps", "10")) + 1):
+            time.sleep(float(args.get("pause", "0.5")))
+            print(f"loss={curve_value(x, n, step)!r}", flush=True)  # seen while running
+        return 0
     if mode == "sleep":
         time.sleep(float(args.get("seconds", "30")))
     if mode == "fail" or (mode == "flaky" and x > 0.5):

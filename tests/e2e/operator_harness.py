@@ -4,12 +4,7 @@ TuningJob manifests that run `fake_trainer.py`, and waiting on conditions with d
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import urllib.request
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,8 +13,10 @@ import waiting
 from kubernetes import client
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "hack"))  # the local cluster's package, `cluster`
+from cluster import operator_process  # noqa: E402
+
 TRAINER = Path(__file__).with_name("fake_trainer.py")
-OPERATOR = ROOT / ".venv" / "bin" / "kubetune-operator"
 GROUP, VERSION, PLURAL = "kubetune.io", "v1alpha1", "tuningjobs"
 TUNING_JOB_LABEL = "kubetune.io/tuning-job"
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -32,65 +29,20 @@ def objective(x: float, n: int = 0) -> float:
     return (x - 0.3) ** 2 + 0.01 * n
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class OperatorProcess:
-    """`kubetune-operator --namespace NS (--standalone | --peering NAME)`, a child process."""
+class OperatorProcess(operator_process.OperatorProcess):
+    """The operator serving `namespaces`, its log in `log_dir`/operator.log. Peering
+    replicas log at debug level: their watch-streams' pauses show who works."""
 
     def __init__(
         self, kubeconfig: Path, namespaces: list[str], log_dir: Path, peering: str | None = None
     ) -> None:
-        self.kubeconfig = kubeconfig
-        self.peering = peering
-        self.namespaces = namespaces
-        self.log_path = log_dir / "operator.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.health_port = 0
-        self.metrics_port = 0
-        self.peak_rss_kib = 0
-
-    def start(self) -> None:
-        self.health_port = free_port()
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONSAFEPATH": "1"}
-        self.metrics_port = free_port()
-        argv = [
-            str(OPERATOR),
-            "--metrics-port",
-            str(self.metrics_port),
-            "--health-port",
-            str(self.health_port),
-        ]
-        # Peering replicas log at debug level: their watch-streams' pauses show who works.
-        argv += ["--peering", self.peering, "--verbose"] if self.peering else ["--standalone"]
-        for ns in self.namespaces:
-            argv += ["--namespace", ns]
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        log.close()
-
-    def rss_kib(self, field: str = "VmHWM") -> int:
-        """Peak (VmHWM) or current (VmRSS) resident memory of the running process."""
-        assert self.proc is not None
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith(field + ":"):
-                    value = int(line.split()[1])
-                    self.peak_rss_kib = max(self.peak_rss_kib, value)
-                    return value
-        return 0
-
-    def reconciles(self) -> float:
-        """How many reconciles this process has run (from its /metrics)."""
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            for line in response.read().decode().splitlines():
-                if line.startswith("kubetune_reconcile_duration_seconds_count"):
-                    return float(line.rsplit(" ", 1)[1])
-        return 0.0
+        super().__init__(
+            kubeconfig,
+            namespaces,
+            log_dir / "operator.log",
+            peering=peering,
+            verbose=peering is not None,
+        )
 
     def serving(self, plural: str = "tuningjobs") -> bool | None:
         """Whether kopf's watch on `plural` is running (True) or paused by peering (False),
@@ -103,33 +55,6 @@ class OperatorProcess:
                 elif "Pausing" in line or "(paused)" in line:
                     state = False
         return state
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no graceful shutdown."""
-        assert self.proc is not None
-        self.rss_kib()
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.rss_kib()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no operator log)"
 
 
 def run_operator(
@@ -172,35 +97,7 @@ def wait_for(
 
 def install_crds(kubectl: Path, kubeconfig: Path) -> None:
     """Apply crds/*.yaml (server-side) and wait until the API server serves them."""
-    subprocess.run(
-        [
-            str(kubectl),
-            "--kubeconfig",
-            str(kubeconfig),
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            str(ROOT / "crds"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    subprocess.run(
-        [
-            str(kubectl),
-            "--kubeconfig",
-            str(kubeconfig),
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/tuningjobs.kubetune.io",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=90,
-    )
+    operator_process.apply_crds(kubeconfig, kubectl)
 
 
 def tuning_job(

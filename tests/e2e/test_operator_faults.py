@@ -192,6 +192,58 @@ def test_trials_deleted_mid_run_fail_clearly_and_the_job_continues(
     wait_for("victim to stop", lambda: api.terminal("victim"), timeout=TIMEOUT, operator=operator)
 
 
+def test_an_evicted_trial_is_retried_as_a_new_job(api: Api, operator: OperatorProcess) -> None:
+    api.create(
+        tuning_job(
+            "drained",
+            max_trials=1,
+            parallel=1,
+            static={"mode": "sleep", "seconds": "600"},
+            retry={"maxAttempts": 2},
+        )
+    )
+
+    def running_pod(job: str) -> Any:
+        pods = [
+            p
+            for p in api.pods("drained")
+            if p.status.phase == "Running" and p.metadata.labels.get("job-name") == job
+        ]
+        return pods[0] if pods else None
+
+    pod = wait_for("the trial's pod to run", lambda: running_pod("drained-001"), operator=operator)
+    # What `kubectl drain` does: the Eviction API marks the pod DisruptionTarget, then
+    # deletes it; an infrastructure failure, which `retry` covers.
+    api.core.create_namespaced_pod_eviction(
+        pod.metadata.name,
+        api.ns,
+        {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod.metadata.name}},
+    )
+    wait_for("the second attempt to run", lambda: running_pod("drained-001-a2"), operator=operator)
+    trial = wait_for(
+        "the trial to be seen running again",
+        lambda: next(
+            (
+                t
+                for t in api.status("drained").get("trials", [])
+                if t["attempt"] == 2 and t["phase"] == "Running"
+            ),
+            None,
+        ),
+        operator=operator,
+    )
+    # The reason depends on whether the operator saw the terminating pod (its disruption
+    # condition) or only its absence; both are retryable.
+    assert trial["reason"] in ("EvictionByEvictionAPI", "PodDeleted"), trial
+    status = api.status("drained")
+    assert status["counters"]["retried"] == 1 and status["counters"]["failed"] == 0
+    assert "TrialRetried" in {e.reason for e in api.events("drained")}
+    api.patch_spec(
+        "drained", {"limits": {"maxTrials": 1, "maxParallelTrials": 1, "maxRuntimeSeconds": 1}}
+    )
+    wait_for("drained to stop", lambda: api.terminal("drained"), timeout=TIMEOUT, operator=operator)
+
+
 def test_two_replicas_with_peering_never_double_launch(
     api: Api, kubeconfig_path: Path, namespace: str, tmp_path: Path, crds: None
 ) -> None:

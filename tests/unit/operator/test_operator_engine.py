@@ -20,6 +20,7 @@ from kubetune.operator.engine import (
 )
 from kubetune.operator.metric_logs import ObjectiveOutcome
 from kubetune.operator.models import (
+    MAX_TRIAL_MESSAGE_LENGTH,
     MAX_TRIALS,
     STATUS_HYPERPARAMETER_BUDGET_BYTES,
     ObjectiveType,
@@ -267,6 +268,17 @@ def test_infrastructure_failures_are_retried_as_new_jobs_trainer_failures_not() 
     sim.finish("tj-001-a2", state="Failed", reason="Evicted", infrastructure=True)
     final = sim.step().status.trials[0]
     assert (final.phase, final.attempt, final.reason) == (TrialPhase.FAILED, 2, "Evicted")
+
+
+def test_long_failure_messages_are_cut_to_the_schema_limit() -> None:
+    sim = Sim(make_spec(retry={"maxAttempts": 2}))
+    sim.step()
+    long = "image registry.invalid/x:1 is not mapped " * 10
+    sim.finish("tj-001", state="Failed", reason="ErrImagePull", message=long, infrastructure=True)
+    sim.finish("tj-002", state="Failed", reason="Error", message=long)
+    for trial in sim.step().status.trials[:2]:
+        assert trial.message is not None
+        assert len(trial.message) == MAX_TRIAL_MESSAGE_LENGTH and trial.message.endswith("…")
 
 
 def test_metric_problems_fail_the_trial_with_their_reason() -> None:

@@ -13,6 +13,7 @@ from kubetune.operator.metric_logs import (
     compile_metrics,
     objective_outcome,
     scan_log,
+    scan_series,
 )
 
 PATTERNS = compile_metrics([("acc", r"acc=([0-9.]+)"), ("loss", r"^loss: (\S+)$")])
@@ -96,3 +97,45 @@ def test_scan_limit_marks_the_reading_truncated() -> None:
     tail = scan_log([b"acc=2\n"], PATTERNS)
     reading.merge_tail(tail)
     assert reading.value("acc") == 2.0
+
+
+@pytest.mark.parametrize("size", [1, 5, 1 << 20])
+def test_the_series_keeps_the_objective_values_in_order_whatever_the_chunking(
+    size: int,
+) -> None:
+    log = b"loss: 3\nacc=0.1\nloss: 2.5\nnoise\nloss: 2\n"
+    reading = scan_log(chunks(log, size), PATTERNS, series_metric="loss")
+    assert list(reading.series) == [3.0, 2.5, 2.0]
+    assert list(scan_log(chunks(log, size), PATTERNS).series) == []  # only when asked
+
+
+def test_the_series_is_capped_and_ends_at_a_value_that_is_not_a_number() -> None:
+    patterns = compile_metrics([("loss", r"loss=(\S+)")])
+    log = b"".join(b"loss=%d\n" % i for i in range(5000))
+    scanner = LogScanner(patterns, series_metric="loss", max_series=1000)
+    scanner.feed(log)
+    reading = scanner.close()
+    assert list(reading.series) == [float(i) for i in range(1000)]
+    assert reading.count["loss"] == 5000 and reading.value("loss") == 4999  # all still counted
+    ended = scan_log([b"loss=1\nloss=nan\nloss=0.5\n"], patterns, series_metric="loss")
+    assert list(ended.series) == [1.0]  # steps after a non-number are not comparable
+
+
+def test_scan_series_stops_reading_once_full_and_closes_the_stream() -> None:
+    pattern = compile_metrics([("loss", r"loss=(\S+)")])["loss"]
+    read: list[int] = []
+    closed: list[bool] = []
+
+    def stream() -> Iterator[bytes]:
+        try:
+            for i in range(100_000):
+                read.append(i)
+                yield (b"loss=%d\n" % i) * 1000  # 1000 matches (8 KB) per chunk
+        finally:
+            closed.append(True)
+
+    series = scan_series(stream(), pattern, max_scan_bytes=1 << 30, max_series=2500)
+    assert len(series) == 2500 and series[-1] == 2.0
+    assert len(read) < 200 and closed == [True]  # about one 1 MiB block, not 800 MB
+    bounded = scan_series(iter([b"loss=1\n" * 100]), pattern, max_scan_bytes=70)
+    assert len(bounded) == 10

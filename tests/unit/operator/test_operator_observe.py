@@ -94,3 +94,12 @@ def test_running_retrying_and_deleted_jobs() -> None:
     gone["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:05Z"
     obs, _ = observe_jobs([gone], [], None)
     assert "c" not in obs
+
+
+def test_a_running_pod_is_the_log_source_of_its_running_job() -> None:
+    started = {"running": {"startedAt": "2026-01-01T00:00:03Z"}}
+    obs, sources = observe_jobs(
+        [job("a"), job("b")], [pod("a", "Running", state=started), pod("b", "Pending")], None
+    )
+    assert obs["a"].state == "Running" and sources["a"].container == "trainer"
+    assert obs["b"].state == "Running" and "b" not in sources  # nothing logged yet

@@ -32,6 +32,12 @@ def test_normalised_score(bench: ModuleType) -> None:
     assert bench.normalised_score(best=4.0, optimum=0.0, random_median=4.0) == 0.0
     assert bench.normalised_score(best=1.0, optimum=0.0, random_median=4.0) == 75.0
     assert bench.normalised_score(best=8.0, optimum=0.0, random_median=4.0) == -100.0
+    # Random search already optimal, up to the last bits of a cross-validated error.
+    assert (
+        bench.normalised_score(best=0.0150189, optimum=0.0150189, random_median=0.015018903)
+        == 100.0
+    )
+    assert bench.normalised_score(best=0.0175, optimum=0.0150189, random_median=0.015018903) == 0.0
 
 
 def test_tiny_run_scores_every_optimizer(bench: ModuleType) -> None:

@@ -61,10 +61,13 @@ def test_log_marginal_likelihood_gradient_matches_finite_differences(theta: np.n
     np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-5)
 
 
-def test_log_prior_gradient_matches_finite_differences() -> None:
+@pytest.mark.parametrize("is_categorical", [None, np.array([False, True, False])])
+def test_log_prior_gradient_matches_finite_differences(is_categorical: np.ndarray | None) -> None:
     theta = np.array([0.1, -1.0, 2.0, 0.3, -5.0])
     np.testing.assert_allclose(
-        log_prior(theta)[1], _central_difference(lambda t: log_prior(t)[0], theta), rtol=1e-6
+        log_prior(theta, is_categorical)[1],
+        _central_difference(lambda t: log_prior(t, is_categorical)[0], theta),
+        rtol=1e-6,
     )
 
 
