@@ -46,6 +46,7 @@ from kubernetes.watch.watch import iter_resp_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "hack"))  # `cluster`, which PYTHONSAFEPATH=1 keeps off the path
+from cluster.cluster import state_dir  # noqa: E402
 from cluster.operator_process import OperatorProcess, apply_crds  # noqa: E402
 
 LABEL = "kubetune.io/tuning-job"
@@ -359,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=1, help="run the K TuningJobs this many times (memory)"
     )
     parser.add_argument("--timeout", type=float, default=600, help="seconds per round")
-    parser.add_argument("--kubeconfig", type=Path, default=ROOT / ".cluster" / "kubeconfig")
+    parser.add_argument("--kubeconfig", type=Path, default=state_dir() / "kubeconfig")
     parser.add_argument(
         "--operator-kubeconfig",
         type=Path,

@@ -24,6 +24,7 @@ from kubernetes.client.rest import ApiException
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "hack"))  # `cluster`, which PYTHONSAFEPATH=1 keeps off the path
+from cluster.cluster import state_dir  # noqa: E402
 from cluster.operator_process import OperatorProcess, apply_crds  # noqa: E402
 
 GROUP, VERSION, PLURAL = "kubetune.io", "v1alpha1", "tuningjobs"
@@ -170,7 +171,7 @@ def plot(job: dict[str, Any], path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kubeconfig", type=Path, default=REPO / ".cluster/kubeconfig")
+    parser.add_argument("--kubeconfig", type=Path, default=state_dir() / "kubeconfig")
     parser.add_argument("--manifest", type=Path, default=REPO / "examples/digits-cpu.yaml")
     parser.add_argument("--namespace", default="kubetune-demo")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before giving up")
