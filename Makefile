@@ -141,7 +141,7 @@ run-operator: install kube-binaries ## Run the operator in the foreground agains
 .PHONY: demo
 demo: install trainer-venv kube-binaries ## A real tuning job end to end on a local cluster, on the CPU (KEEP_CLUSTER=1 leaves the cluster up)
 	@$(MAKE) --no-print-directory cluster-up
-	@$(PY) hack/demo.py --kubeconfig .cluster/kubeconfig; rc=$$?; \
+	@$(PY) hack/demo.py; rc=$$?; \
 	if [ -z "$(KEEP_CLUSTER)" ]; then $(MAKE) --no-print-directory cluster-down; fi; \
 	exit $$rc
 
