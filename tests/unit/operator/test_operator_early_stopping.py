@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +12,6 @@ from kubetune.operator.engine import (
     JobObservation,
     Plan,
     median_stopping,
-    plan,
 )
 from kubetune.operator.metric_logs import ObjectiveOutcome
 from kubetune.operator.models import (
@@ -21,12 +19,11 @@ from kubetune.operator.models import (
     Phase,
     TrialPhase,
     TuningJobSpec,
-    TuningJobStatus,
 )
 from kubetune.optimizer import suggest
 from operator_specs import make_spec
+from plan_sim import Sim
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MIN = ObjectiveType.MINIMIZE
 MAX = ObjectiveType.MAXIMIZE
 PEERS = [[1.0, 0.8, 0.6], [1.2, 1.0, 0.8], [0.8, 0.6, 0.4]]  # running means at 2: 0.9, 1.1, 0.7
@@ -41,45 +38,23 @@ def fixed_suggest(space: Any, observations: Any, **kw: Any) -> list[dict[str, An
     ]
 
 
-class Job:
-    """One TuningJob driven through plan(), with curves per trial and a fake cluster."""
+class Job(Sim):
+    """A simulated TuningJob whose trials print curves (intermediate values), planned with
+    a fast stand-in for the optimizer."""
 
     def __init__(self, spec: TuningJobSpec, **plan_kw: Any) -> None:
-        self.spec = spec
-        self.status = TuningJobStatus()
-        self.jobs: dict[str, JobObservation] = {}
+        super().__init__(spec)
         self.curves: dict[str, list[float]] = {}
-        self.now = T0
         self.plan_kw = {"suggest_fn": fixed_suggest, **plan_kw}
 
-    def step(self) -> Plan:
-        decided = plan(
-            name="tj",
-            uid="uid",
-            generation=1,
-            spec=self.spec,
-            invalid=[],
-            status=self.status,
-            jobs=self.jobs,
-            now=self.now,
-            curves=self.curves,
-            **self.plan_kw,
-        )
-        self.status = decided.status
-        for launch in decided.launch:
-            self.jobs.setdefault(
-                launch.job_name, JobObservation(launch.job_name, "Running", started=self.now)
-            )
-        for job in decided.delete:
-            del self.jobs[job]
-        return decided
+    def step(self, **kw: Any) -> Plan:
+        return super().step(curves=self.curves, **{**self.plan_kw, **kw})
 
-    def finish(self, trial: str, curve: Sequence[float]) -> None:
+    def finish_curve(self, trial: str, curve: Sequence[float]) -> None:
         """The trial's Job succeeded; its log held `curve` (objective: the last value)."""
-        self.now += timedelta(seconds=1)
         self.curves[trial] = list(curve)
         outcome = ObjectiveOutcome(curve[-1], len(curve))
-        self.jobs[trial] = JobObservation(trial, "Succeeded", finished=self.now, outcome=outcome)
+        self.finish(trial, state="Succeeded", outcome=outcome)
 
     def finish_next(self, curve: Sequence[float]) -> Plan:
         """Finish the first running trial (seeing the pending ones start first if none
@@ -88,7 +63,7 @@ class Job:
         if not running:
             self.step()
             running = [t.name for t in self.status.trials if t.phase is TrialPhase.RUNNING]
-        self.finish(running[0], curve)
+        self.finish_curve(running[0], curve)
         return self.step()
 
     def trial(self, name: str) -> Any:
@@ -111,7 +86,7 @@ def with_peers(
     )
     job.step()
     for i, curve in enumerate(peers, 1):
-        job.finish(f"tj-{i:03d}", curve)
+        job.finish_curve(f"tj-{i:03d}", curve)
     job.step()
     assert job.status.counters.completed == n
     job.step()  # the replacement trials are seen running
@@ -251,7 +226,7 @@ def run_until_terminal(job: Job, limit: int = 100) -> None:
             return
         running = [t.name for t in job.status.trials if t.phase is TrialPhase.RUNNING]
         if running:
-            job.finish(running[0], [float(len(job.status.trials))])
+            job.finish_curve(running[0], [float(len(job.status.trials))])
         job.step()
     raise AssertionError("did not finish")
 
@@ -332,7 +307,7 @@ def test_the_real_convergence_test_is_wired() -> None:
         if trial is None:
             job.step()
             continue
-        job.finish(trial.name, [1.0 if trial.hyperparameters["opt"] == "sgd" else 2.0])
+        job.finish_curve(trial.name, [1.0 if trial.hyperparameters["opt"] == "sgd" else 2.0])
         job.step()
     assert (job.status.phase, job.status.reason) == (Phase.COMPLETED, "Converged")
     assert 10 <= len(job.status.trials) < 40

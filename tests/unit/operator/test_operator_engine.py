@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from kubetune.operator.engine import (
     JobObservation,
-    Plan,
     format_value,
     parse_value,
     plan,
@@ -27,81 +25,12 @@ from kubetune.operator.models import (
     Phase,
     TrialPhase,
     TrialStatus,
-    TuningJobSpec,
     TuningJobStatus,
 )
 from operator_specs import make_spec
+from plan_sim import T0, Sim
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ETCD_LIMIT = 1_572_864
-
-
-def objective(params: dict[str, str]) -> float:
-    return (float(params["lr"]) - 0.3) ** 2 + 0.01 * int(params["layers"])
-
-
-class Sim:
-    """A cluster in a dict: Jobs the plans create, finished on demand."""
-
-    def __init__(self, spec: TuningJobSpec, *, name: str = "tj") -> None:
-        self.spec = spec
-        self.name = name
-        self.status = TuningJobStatus()
-        self.jobs: dict[str, JobObservation] = {}
-        self.created: list[str] = []
-        self.now = T0
-        self.plans: list[Plan] = []
-
-    def step(self, **kw: Any) -> Plan:
-        decided = plan(
-            name=self.name,
-            uid="uid",
-            generation=1,
-            spec=self.spec,
-            invalid=[],
-            status=self.status,
-            jobs=self.jobs,
-            now=self.now,
-            **kw,
-        )
-        self.status = decided.status
-        for launch in decided.launch:
-            if launch.job_name not in self.jobs:
-                self.created.append(launch.job_name)
-                self.jobs[launch.job_name] = JobObservation(
-                    launch.job_name, "Running", started=self.now
-                )
-        for job in decided.delete:
-            self.jobs.pop(job, None)
-        self.plans.append(decided)
-        return decided
-
-    def running(self) -> list[str]:
-        return [n for n, j in self.jobs.items() if j.state == "Running"]
-
-    def finish(self, job: str, value: float | None = None, **kw: Any) -> None:
-        self.now += timedelta(seconds=3)
-        trial = next(t for t in self.status.trials if job.startswith(t.name))
-        if "state" in kw:
-            self.jobs[job] = JobObservation(
-                job, kw.pop("state"), started=T0, finished=self.now, **kw
-            )
-            return
-        v = objective(trial.hyperparameters) if value is None else value
-        self.jobs[job] = JobObservation(
-            job, "Succeeded", started=T0, finished=self.now, outcome=ObjectiveOutcome(v, 5)
-        )
-
-    def run(self, pick: Callable[[list[str]], str] = lambda r: r[0], limit: int = 200) -> None:
-        self.step()
-        for _ in range(limit):
-            if self.status.phase in (Phase.COMPLETED, Phase.FAILED, Phase.STOPPED):
-                return
-            running = self.running()
-            if running:
-                self.finish(pick(running))
-            self.step()
-        raise AssertionError("did not finish")
 
 
 def test_a_job_runs_exactly_max_trials_with_bounded_parallelism() -> None:
