@@ -57,6 +57,7 @@ from kubetune.optimizer import (
     has_converged,
     suggest,
 )
+from kubetune.optimizer.convergence import MIN_OBSERVATIONS as MIN_CONVERGENCE_OBSERVATIONS
 
 JobState = Literal["Running", "Succeeded", "Failed"]
 
@@ -82,9 +83,10 @@ often during warm-up) says little about where a curve is going."""
 EARLY_STOPPING_CHECK_SECONDS = 5.0
 """How often a job with early stopping and running trials is looked at again, so running
 trials are judged on fresh values even when no Job or pod changes."""
-CONVERGENCE_MIN_TRIALS = 10
+CONVERGENCE_MIN_TRIALS = MIN_CONVERGENCE_OBSERVATIONS
 """Convergence is not tested before max(this, 2 × the number of parameters) trials
-succeeded: a Gaussian process on fewer points judges its own regret badly."""
+succeeded: the optimizer's own minimum (a Gaussian process on fewer points judges its own
+regret badly), checked here too so that no reconcile calls it for a foregone answer."""
 
 
 @dataclass(frozen=True)
