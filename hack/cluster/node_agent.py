@@ -60,6 +60,23 @@ def now_seconds() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def container_base_path(state_dir: Path) -> str:
+    """The PATH every container starts from: the node agent's, after a directory whose
+    ``python3`` and ``python`` are the interpreter running the node agent itself, not a
+    version manager's shim. pyenv's shim is a bash script costing about 0.25 s of CPU per
+    start, ten times Python's own start: at 200 trials a minute it took a third of this
+    2-core machine from the cluster under test."""
+    interpreter = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    bin_dir = state_dir / "python-bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in ("python3", "python"):
+        link = bin_dir / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(interpreter)
+    inherited = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+    return os.pathsep.join([str(bin_dir), inherited])
+
+
 class NodeAgent:
     """Registers ``nodes`` fake nodes and runs the pods bound to them."""
 
@@ -90,7 +107,7 @@ class NodeAgent:
             pods_dir=state_dir / "pods",
             server=server,
             ca_file=self.pki.ca.cert,
-            host_path=os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            host_path=container_base_path(state_dir),
             register_log=self.register_log,
         )
 
