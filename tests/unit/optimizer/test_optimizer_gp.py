@@ -82,6 +82,16 @@ def test_fit_improves_on_the_prior_and_interpolates() -> None:
     assert np.max(np.abs(mean - y)) < 0.1
 
 
+def test_values_of_a_categorical_never_become_interchangeable() -> None:
+    """The categorical only shifts the objective a little: unbounded, the fit makes its
+    values 0.99 correlated (ℓ ≈ 10), and EI would never try another value on its own."""
+    X, _ = _data(30)
+    y = np.sin(6 * X[:, 0]) + X[:, 1] ** 2 + 0.05 * X[:, 2]
+    params, _ = fit_kernel_params(X, (y - y.mean()) / y.std(), IS_CATEGORICAL)
+    correlation = matern52(np.array([1.0 / params.lengthscales[2] ** 2]), 1.0)[0]
+    assert correlation <= 0.77
+
+
 def test_posterior_covariance_is_symmetric_psd_and_matches_the_variance() -> None:
     X, y = _data()
     gp = GPRegressor(X, y, IS_CATEGORICAL, KernelParams(np.array([0.3, 0.5, 1.0]), 1.2, 1e-4))
