@@ -191,3 +191,12 @@ def test_bayesian_beats_random_on_branin() -> None:
     bayesian, random = mean_best("Bayesian"), mean_best("Random")
     assert bayesian < random
     assert bayesian < 0.397887 + 0.1  # within 0.1 of the global minimum
+
+
+def test_no_trial_is_spent_on_a_near_copy_of_a_known_point() -> None:
+    """Near the optimum EI would keep proposing the incumbent again, moved by a hair."""
+    observations = _run(BRANIN, _branin, 40, seed=0)
+    points = np.array([[o.params["x"], o.params["y"]] for o in observations]) / 15.0
+    for i in range(1, len(points)):
+        closest = np.min(np.max(np.abs(points[:i] - points[i]), axis=1))
+        assert closest > 0.01, f"trial {i} is {closest:.2g} from an earlier one"
