@@ -198,6 +198,13 @@ class Api:
         selector = f"{TUNING_JOB_LABEL}={name}" if name else TUNING_JOB_LABEL
         return list(self.core.list_namespaced_pod(self.ns, label_selector=selector).items)
 
+    def running_pod(self, name: str, job: str | None = None) -> Any:
+        """A Running pod of the TuningJob `name` (of its Job `job`, if given), or None."""
+        for pod in self.pods(name):
+            if pod.status.phase == "Running" and job in (None, pod.metadata.labels.get("job-name")):
+                return pod
+        return None
+
     def events(self, name: str) -> list[Any]:
         return [
             e

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import random
 from pathlib import Path
-from typing import Any
 
 from operator_harness import (
     Api,
@@ -152,11 +151,9 @@ def test_trials_deleted_mid_run_fail_clearly_and_the_job_continues(
         )
     )
 
-    def running_pod() -> Any:
-        pods = [p for p in api.pods("victim") if p.status.phase == "Running"]
-        return pods[0] if pods else None
-
-    first = wait_for("the first trial's pod to run", running_pod, operator=operator)
+    first = wait_for(
+        "the first trial's pod to run", lambda: api.running_pod("victim"), operator=operator
+    )
     api.core.delete_namespaced_pod(first.metadata.name, api.ns)
     wait_for(
         "trial 1 to fail",
@@ -203,15 +200,11 @@ def test_an_evicted_trial_is_retried_as_a_new_job(api: Api, operator: OperatorPr
         )
     )
 
-    def running_pod(job: str) -> Any:
-        pods = [
-            p
-            for p in api.pods("drained")
-            if p.status.phase == "Running" and p.metadata.labels.get("job-name") == job
-        ]
-        return pods[0] if pods else None
-
-    pod = wait_for("the trial's pod to run", lambda: running_pod("drained-001"), operator=operator)
+    pod = wait_for(
+        "the trial's pod to run",
+        lambda: api.running_pod("drained", "drained-001"),
+        operator=operator,
+    )
     # What `kubectl drain` does: the Eviction API marks the pod DisruptionTarget, then
     # deletes it; an infrastructure failure, which `retry` covers.
     api.core.create_namespaced_pod_eviction(
@@ -219,7 +212,11 @@ def test_an_evicted_trial_is_retried_as_a_new_job(api: Api, operator: OperatorPr
         api.ns,
         {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod.metadata.name}},
     )
-    wait_for("the second attempt to run", lambda: running_pod("drained-001-a2"), operator=operator)
+    wait_for(
+        "the second attempt to run",
+        lambda: api.running_pod("drained", "drained-001-a2"),
+        operator=operator,
+    )
     trial = wait_for(
         "the trial to be seen running again",
         lambda: next(
