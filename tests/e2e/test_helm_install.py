@@ -130,6 +130,12 @@ def _operator_pod(rel: Release) -> dict[str, Any]:
 def test_install_tune_uninstall(release: Release) -> None:
     pod = _operator_pod(release)
     assert pod["spec"]["serviceAccountName"] == release.name
+    # On by default: the admission policy (the admin applying TuningJobs below may create
+    # Jobs, so it admits them) and the user roles.
+    policy = f"{release.name}-tuningjob-needs-job-create"
+    assert release.exists("validatingadmissionpolicy", policy)
+    assert release.exists("validatingadmissionpolicybinding", policy)
+    assert release.exists("clusterrole", f"{release.name}-view")
     assert pod["status"]["phase"] == "Running"
     assert pod["spec"]["containers"][0]["image"] == "kubetune/operator:0.1.0"
 
@@ -181,6 +187,10 @@ def test_install_tune_uninstall(release: Release) -> None:
     assert not release.exists("service", f"{release.name}-metrics")
     assert not release.exists("clusterrole", release.name)
     assert not release.exists("clusterrolebinding", release.name)
+    assert not release.exists("validatingadmissionpolicy", policy)
+    assert not release.exists("validatingadmissionpolicybinding", policy)
+    assert not release.exists("clusterrole", f"{release.name}-view")
+    assert not release.exists("clusterrole", f"{release.name}-edit")
     release.kubectl(
         "wait", "--for=delete", "pod", "-l", f"app.kubernetes.io/instance={release.name}",
         "--timeout=120s",
