@@ -130,6 +130,31 @@ def _operator_pod(rel: Release) -> dict[str, Any]:
 def test_install_tune_uninstall(release: Release) -> None:
     pod = _operator_pod(release)
     assert pod["spec"]["serviceAccountName"] == release.name
+    # On by default: the admission policy (the admin applying TuningJobs below may create
+    # Jobs, so it admits them) and the user roles.
+    policy = f"{release.name}-tuningjob-needs-job-create"
+    assert release.exists("validatingadmissionpolicy", policy)
+    assert release.exists("validatingadmissionpolicybinding", policy)
+    assert release.exists("clusterrole", f"{release.name}-view")
+    # In force (loaded by the API server a moment after the install): a user who may create
+    # TuningJobs but not Jobs is refused, so the operator gets nothing to run for them.
+    # tests/integration/test_admission_policy.py covers the policy in depth.
+    release.kubectl(
+        "create", "role", "tuningjobs-only", "--verb=create,get", f"--resource={CRD}"
+    )  # fmt: skip
+    release.kubectl(
+        "create", "rolebinding", "tuningjobs-only", "--role=tuningjobs-only", "--user=alice"
+    )  # fmt: skip
+    escalation = json.dumps(tuning_job("esc", max_trials=1, parallel=1))
+    wait_for(
+        lambda: policy in _refusal_as(release, "alice", escalation, "--dry-run=server"),
+        timeout=60,
+        what=f"{policy} to refuse alice's TuningJob",
+        interval=0.5,  # each check runs kubectl
+    )
+    refusal = _refusal_as(release, "alice", escalation)
+    assert f"alice may not create jobs.batch in namespace {release.namespace}" in refusal
+    assert not release.exists("tuningjob", "esc")
     assert pod["status"]["phase"] == "Running"
     assert pod["spec"]["containers"][0]["image"] == "kubetune/operator:0.1.0"
 
@@ -181,6 +206,10 @@ def test_install_tune_uninstall(release: Release) -> None:
     assert not release.exists("service", f"{release.name}-metrics")
     assert not release.exists("clusterrole", release.name)
     assert not release.exists("clusterrolebinding", release.name)
+    assert not release.exists("validatingadmissionpolicy", policy)
+    assert not release.exists("validatingadmissionpolicybinding", policy)
+    assert not release.exists("clusterrole", f"{release.name}-view")
+    assert not release.exists("clusterrole", f"{release.name}-edit")
     release.kubectl(
         "wait", "--for=delete", "pod", "-l", f"app.kubernetes.io/instance={release.name}",
         "--timeout=120s",
@@ -188,6 +217,17 @@ def test_install_tune_uninstall(release: Release) -> None:
     # ... but Helm never deletes CRDs, so the TuningJob (and its trial history) stays.
     assert release.exists("crd", CRD)
     assert release.get("tuningjob", "helm-e2e")["status"]["phase"] == "Completed"
+
+
+def _refusal_as(rel: Release, user: str, manifest: str, *args: str) -> str:
+    """kubectl's stderr when `user` applying `manifest` fails ("" when it succeeds)."""
+    kube_bin = Path(os.environ.get("KUBETUNE_KUBE_BIN", DEFAULT_KUBE_BIN))
+    done = subprocess.run(
+        [str(kube_bin / "kubectl"), f"--kubeconfig={rel.kubeconfig}", "-n", rel.namespace,
+         f"--as={user}", "apply", "-f", "-", *args],
+        input=manifest, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return done.stderr if done.returncode != 0 else ""
 
 
 def _without_verb(cluster_role: dict[str, Any], group: str, resource: str, verb: str) -> None:

@@ -104,8 +104,12 @@ def expected_grants() -> Grants:
 
 
 def _granted(render: Render, kind: str) -> Grants:
+    """What the `kind` roles bound to the operator grant (not the users' kubetune-view/-edit)."""
+    bound = {binding["roleRef"]["name"] for binding in render.of_kind(f"{kind}Binding")}
     grants: Grants = {}
     for role in render.of_kind(kind):
+        if role["metadata"]["name"] not in bound:
+            continue
         for rule in role["rules"]:
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:

@@ -24,6 +24,13 @@ def _rules(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
     return out
 
 
+def _operator_cluster_role(render: Render) -> dict[str, Any]:
+    """The ClusterRole bound to the operator (the chart also renders the user roles)."""
+    name = render.one("ClusterRoleBinding")["roleRef"]["name"]
+    [role] = [r for r in render.of_kind("ClusterRole") if r["metadata"]["name"] == name]
+    return role
+
+
 def _container(render: Render) -> dict[str, Any]:
     deployment = render.one("Deployment")
     [container] = deployment["spec"]["template"]["spec"]["containers"]
@@ -43,11 +50,15 @@ def test_helm_lint_strict(run_helm: Helm, values: list[str]) -> None:
 def test_default_render_kinds(render: Callable[..., Render]) -> None:
     kinds = sorted(o["kind"] for o in render().objects)
     assert kinds == [
-        "ClusterRole",
+        "ClusterRole",  # the operator's
+        "ClusterRole",  # kubetune-view
+        "ClusterRole",  # kubetune-edit
         "ClusterRoleBinding",
         "Deployment",
         "Service",
         "ServiceAccount",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     ]
 
 
@@ -94,7 +105,7 @@ def test_default_cluster_role_grants_what_the_operator_uses(
     render: Callable[..., Render],
 ) -> None:
     rendered = render()
-    rules = _rules(rendered.one("ClusterRole"))
+    rules = _rules(_operator_cluster_role(rendered))
     assert rules[("kubetune.io", "tuningjobs")] >= {"list", "watch", "patch"}
     assert rules[("kubetune.io", "tuningjobs/status")] >= {"patch"}
     assert rules[("batch", "jobs")] >= {"create", "list", "watch", "delete"}
@@ -106,7 +117,7 @@ def test_default_cluster_role_grants_what_the_operator_uses(
     assert ("", "secrets") not in rules
     assert ("", "namespaces") not in rules
     binding = rendered.one("ClusterRoleBinding")
-    assert binding["roleRef"]["name"] == rendered.one("ClusterRole")["metadata"]["name"]
+    assert binding["roleRef"]["name"] == _operator_cluster_role(rendered)["metadata"]["name"]
     assert binding["subjects"] == [
         {
             "kind": "ServiceAccount",
@@ -148,7 +159,7 @@ def test_namespaced_mode_uses_roles(render: Callable[..., Render]) -> None:
         assert binding["subjects"][0]["namespace"] == RELEASE_NAMESPACE
 
     # The only cluster-wide grant is the CRD observation a Role cannot give.
-    cluster_rules = _rules(rendered.one("ClusterRole"))
+    cluster_rules = _rules(_operator_cluster_role(rendered))
     crds = ("apiextensions.k8s.io", "customresourcedefinitions")
     assert cluster_rules == {crds: {"list", "watch"}}
     assert rendered.one("ClusterRoleBinding")["roleRef"]["kind"] == "ClusterRole"
@@ -180,7 +191,7 @@ def test_peering(render: Callable[..., Render], values: list[str]) -> None:
             assert _rules(role)[("kopf.dev", "kopfpeerings")] >= {"patch", "watch"}
     else:
         assert rendered.one("ClusterKopfPeering")["metadata"]["name"] == "kubetune"
-        rules = _rules(rendered.one("ClusterRole"))
+        rules = _rules(_operator_cluster_role(rendered))
         assert rules[("kopf.dev", "clusterkopfpeerings")] >= {"patch", "watch"}
 
 
