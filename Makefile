@@ -97,11 +97,13 @@ hadolint: install ## Lint every Dockerfile in the repository with hadolint
 	$(VENV)/bin/hadolint $$files
 
 .PHONY: typecheck
-typecheck: install ## mypy --strict over kubetune.optimizer, kubetune.operator and the local cluster (hack/cluster)
+typecheck: install ## mypy --strict over kubetune.optimizer, .operator, .analytics, .cli and the local cluster (hack/cluster)
 	@mkdir -p .typecheck/kubetune
 	@ln -sfn ../../optimizer .typecheck/kubetune/optimizer
 	@ln -sfn ../../operator .typecheck/kubetune/operator
-	MYPYPATH=.typecheck $(VENV)/bin/mypy -p kubetune.optimizer -p kubetune.operator
+	@ln -sfn ../../analytics .typecheck/kubetune/analytics
+	@ln -sfn ../../cli .typecheck/kubetune/cli
+	MYPYPATH=.typecheck $(VENV)/bin/mypy -p kubetune.optimizer -p kubetune.operator -p kubetune.analytics -p kubetune.cli
 	MYPYPATH=hack $(VENV)/bin/mypy -p cluster
 
 .PHONY: unit
