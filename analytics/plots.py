@@ -106,7 +106,11 @@ def _set_parameter_axis(axis: Axis, parameter: Parameter) -> None:
         set_limits(
             float(_reverse_log_inverse(t_low - pad)), float(_reverse_log_inverse(t_high + pad))
         )
-        axis.set_major_locator(ticker.MaxNLocator(nbins=5))
+        nines = [1 - 10.0**-k for k in range(1, 16) if low <= 1 - 10.0**-k <= high]
+        # 0.9, 0.99, 0.999...: evenly spaced on this axis, as decades are on a log axis.
+        locator = ticker.FixedLocator(nines) if len(nines) >= 2 else ticker.MaxNLocator(nbins=4)
+        axis.set_major_locator(locator)
+        axis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:.12g}"))
         return
     pad = (high - low) * 0.05
     set_limits(low - pad, high + pad)
@@ -297,16 +301,24 @@ def summary_figure(view: TuningJobView) -> Figure:
 
 
 def all_axes(container: Container) -> Iterator[Axes]:
-    """Every visible Axes of a figure, its subfigures' included (colorbars too)."""
-    for ax in container.axes:
-        if ax.get_visible():
-            yield ax
-    for sub in container.subfigs:
-        yield from all_axes(sub)
+    """Every visible Axes of a figure, its subfigures' included (colorbars too), once."""
+    seen: set[int] = set()
+
+    def walk(part: Container) -> Iterator[Axes]:
+        for ax in part.axes:
+            if ax.get_visible() and id(ax) not in seen:
+                seen.add(id(ax))
+                yield ax
+        for sub in part.subfigs:
+            yield from walk(sub)
+
+    yield from walk(container)
 
 
 def drawn_tick_labels(axis: Axis) -> list[Text]:
     """The tick labels an axis draws: non-empty, visible, within its view limits."""
+    if not axis.get_visible():  # e.g. the x axis of a twin
+        return []
     low, high = sorted(axis.get_view_interval())
     labels = []
     for which in ("major", "minor"):
