@@ -158,6 +158,13 @@ bench-operator: install kube-binaries ## Operator latency: K=1 and K=20 TuningJo
 	if [ -z "$(KEEP_CLUSTER)" ]; then $(MAKE) --no-print-directory cluster-down; fi; \
 	exit $$rc
 
+.PHONY: bench-cli
+bench-cli: install kube-binaries ## `kubetune trials` on a 1000-trial TuningJob, wall time beside the 2 s target (BENCH_ARGS="--runs 9")
+	@$(MAKE) --no-print-directory cluster-up
+	@$(PY) hack/bench_cli.py $(BENCH_ARGS); rc=$$?; \
+	if [ -z "$(KEEP_CLUSTER)" ]; then $(MAKE) --no-print-directory cluster-down; fi; \
+	exit $$rc
+
 .PHONY: bench-optimizer
 bench-optimizer: install ## Optimizer vs Optuna TPE/GP and scikit-optimize: scores, parallel, latency (BENCH_ARGS="--quick", "--seeds 5")
 	@$(PY) -c "import optuna, skopt, sklearn, torch" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
