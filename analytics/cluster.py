@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,12 @@ class KubeClient:
         """The default namespace of the kubeconfig's context."""
         self.server = str(api.configuration.host)
         self.custom = client.CustomObjectsApi(api)
-        self.core = client.CoreV1Api(api)
+
+    @cached_property
+    def core(self) -> client.CoreV1Api:
+        """Created on first use: importing the core API's models takes about a second,
+        which `kubetune trials` (custom objects only) does not pay."""
+        return client.CoreV1Api(self.api)
 
     def call(self, target: Target, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """`function(*args, **kwargs)` with timeouts; API and connection errors become
