@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,11 +88,14 @@ def _translate(error: ApiException, target: Target, server: str) -> KubetuneErro
             f'{kind} "{target.name}" not found {target.where()}; `kubetune list` shows '
             "the TuningJobs there (-A: in every namespace, -n NAMESPACE: in another one)."
         )
-    if error.status == 400 and "unknown field" in detail:
+    unknown = re.search(r'unknown field "([^"]+)"', detail)
+    if error.status in (400, 422) and unknown:
+        # The API server's message quotes the whole object; the field is what matters.
         return KubetuneError(
-            f"the API server at {server} refused the change: {detail}. The TuningJob CRD "
-            "installed there predates this kubetune; install this version's CRD (helm "
-            "upgrade, or kubectl apply --server-side -f crds/) and its operator."
+            f'the API server at {server} refused the change: unknown field "{unknown[1]}". '
+            "The TuningJob CRD installed there predates this kubetune; install this "
+            "version's CRD (helm upgrade, or kubectl apply --server-side -f crds/) and its "
+            "operator."
         )
     return KubetuneError(
         f"{target.verb} {target.resource} {target.where()} failed: HTTP {error.status} {detail}"
@@ -263,7 +267,7 @@ class KubeClient:
             container=container,
             follow=True,
             _preload_content=False,
-            _request_timeout=(CONNECT_TIMEOUT_S, None),
+            _request_timeout=None,  # a trainer may print nothing for hours
         )
         try:
             yield from response.stream(4096, decode_content=False)

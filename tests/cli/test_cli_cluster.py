@@ -187,6 +187,7 @@ def test_logs_of_a_trial_by_name_and_by_number(
     assert by_name.returncode == 0, by_name.stderr
     assert by_name.stdout.splitlines()[-1] == f"loss={first['objective']!r}"
     by_number = kubetune(kubeconfig_path, "-n", cli_namespace, "logs", "done", "1", "-f")
+    assert by_number.returncode == 0, by_number.stderr
     assert by_number.stdout == by_name.stdout
     missing = kubetune(kubeconfig_path, "-n", cli_namespace, "logs", "done", "99")
     assert missing.returncode == 1 and 'has no trial "99"' in missing.stderr
