@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -90,7 +91,7 @@ def done(api: Api, operator: Any) -> dict[str, Any]:
 
 
 def test_list_shows_phase_best_and_trials(
-    done: dict[str, Any], kubeconfig_path: Path, cli_namespace: str
+    done: dict[str, Any], kubeconfig_path: Path, cli_namespace: str, cluster: Any
 ) -> None:
     result = kubetune(kubeconfig_path, "list", "-n", cli_namespace)
     assert result.returncode == 0, result.stderr
@@ -98,6 +99,26 @@ def test_list_shows_phase_best_and_trials(
     assert header == ["NAME", "STRATEGY", "PHASE", "BEST", "TRIALS", "RUNNING", "AGE"]
     row = next(r for r in rows if r[0] == "done")
     assert row[1:5] == ["Random", "Completed", f"{done['status']['bestObjective']:.6g}", "5/5"]
+    plugin = subprocess.run(  # kubectl finds kubectl-tune on the PATH
+        [
+            str(cluster.kubectl),
+            "tune",
+            "--kubeconfig",
+            str(kubeconfig_path),
+            "list",
+            "-n",
+            cli_namespace,
+        ],
+        env={**os.environ, "PATH": f"{KUBETUNE.parent}{os.pathsep}{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert plugin.returncode == 0, plugin.stderr
+    plugin_rows = [line.split() for line in plugin.stdout.splitlines()]
+    assert plugin_rows[0] == header
+    assert next(r for r in plugin_rows if r[0] == "done")[:5] == row[:5]  # AGE may tick
     everywhere = kubetune(kubeconfig_path, "list", "-A")  # flags after the command, too
     assert everywhere.stdout.split()[0] == "NAMESPACE"
     assert any(
