@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 import re2
 from conftest import NOW
+from kubetune.analytics.cluster import connect
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import main as cli_main
 from kubetune.cli.watch import ended_line, final_line, last_match, progress_bar, render
@@ -92,3 +93,17 @@ def test_duration_of_a_running_trial_counts_to_now() -> None:
     start = running.start_time
     assert start is not None
     assert running.duration_seconds(datetime(2026, 1, 1, 0, 2, tzinfo=UTC)) == 120 - 90
+
+
+def test_the_namespace_defaults_to_the_kubeconfig_context(tmp_path: object) -> None:
+    kubeconfig = f"{tmp_path}/config"
+    with open(kubeconfig, "w") as file:
+        file.write(
+            "apiVersion: v1\nkind: Config\ncurrent-context: a\n"
+            "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+            "users: [{name: u, user: {token: t}}]\n"
+            "contexts: [{name: a, context: {cluster: c, user: u, namespace: team-a}},"
+            " {name: b, context: {cluster: c, user: u}}]\n"
+        )
+    assert connect(kubeconfig).namespace == "team-a"
+    assert connect(kubeconfig, context="b").namespace == "default"
