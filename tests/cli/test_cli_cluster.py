@@ -13,6 +13,8 @@ import csv
 import io
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
 import uuid
@@ -332,3 +334,31 @@ def test_stop_sets_spec_stop_or_says_the_crd_lacks_it(
             and "predates this kubetune" in result.stderr
         )
         assert "stop" not in (api.get("to-stop") or {})["spec"]
+
+
+def test_watch_on_a_terminal_draws_the_progress_screen(
+    done: dict[str, Any], kubeconfig_path: Path, cli_namespace: str
+) -> None:
+    main, child = pty.openpty()
+    with subprocess.Popen(
+        [str(KUBETUNE), "--kubeconfig", str(kubeconfig_path), "-n", cli_namespace, "watch", "done"],
+        stdout=child,
+        stderr=subprocess.PIPE,
+    ) as process:
+        os.close(child)
+        assert process.wait(timeout=120) == 0
+        screen = b""
+        while select.select([main], [], [], 0)[0]:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the child side is closed: everything was read
+                break
+            if not chunk:
+                break
+            screen += chunk
+    os.close(main)
+    text = screen.decode()
+    assert "trials [##############################] 5/5 ended, 5 launched" in text
+    best = done["status"]["bestTrial"]
+    assert f"best: loss={best['objective']:.6g} ({best['name']}:" in text
+    assert text.rstrip().splitlines()[-1].startswith("TuningJob done: Completed")
