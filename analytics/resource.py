@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kubetune.analytics.errors import KubetuneError
 from kubetune.operator.models import (
     GROUP,
     PLURAL,
@@ -30,6 +31,7 @@ from kubetune.operator.models import (
     TuningJobStatus,
 )
 from kubetune.operator.trial_job import TRIAL_LABEL, TUNING_JOB_LABEL
+from pydantic import ValidationError
 
 __all__ = [
     "GROUP",
@@ -145,9 +147,20 @@ def _metrics(raw_trial: Any) -> dict[str, float]:
 def parse_tuning_job(body: dict[str, Any]) -> TuningJobView:
     """A TuningJob object (as the API server returns it, camelCase) as a view.
 
-    Raises pydantic.ValidationError when the object is not a valid TuningJob.
+    Raises KubetuneError when the object is not a TuningJob these models can read (e.g.
+    one written by a newer kubetune), naming the first field that is not.
     """
-    job = TuningJob.model_validate(body)
+    try:
+        job = TuningJob.model_validate(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        name = (body.get("metadata") or {}).get("name", "?")
+        raise KubetuneError(
+            f'TuningJob "{name}" cannot be read by this kubetune: {where}: {first["msg"]} '
+            f"({error.error_count()} problems). If the cluster runs a newer kubetune, upgrade "
+            "this one."
+        ) from None
     status = job.status or TuningJobStatus()
     raw_trials = ((body.get("status") or {}).get("trials")) or []
     trials = [

@@ -203,3 +203,12 @@ def test_json_turns_nan_into_null() -> None:
         "x": None,
         "y": [None],
     }
+
+
+def test_a_tuning_job_from_a_newer_kubetune_is_an_error_naming_the_field() -> None:
+    body = synthetic_tuning_job("newer", 2)
+    body["spec"]["someFutureField"] = True
+    with pytest.raises(
+        KubetuneError, match=r'"newer" cannot be read by this kubetune: spec.someFutureField'
+    ):
+        parse_tuning_job(body)
