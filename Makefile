@@ -97,11 +97,13 @@ hadolint: install ## Lint every Dockerfile in the repository with hadolint
 	$(VENV)/bin/hadolint $$files
 
 .PHONY: typecheck
-typecheck: install ## mypy --strict over kubetune.optimizer, kubetune.operator and the local cluster (hack/cluster)
+typecheck: install ## mypy --strict over kubetune.optimizer, .operator, .analytics, .cli and the local cluster (hack/cluster)
 	@mkdir -p .typecheck/kubetune
 	@ln -sfn ../../optimizer .typecheck/kubetune/optimizer
 	@ln -sfn ../../operator .typecheck/kubetune/operator
-	MYPYPATH=.typecheck $(VENV)/bin/mypy -p kubetune.optimizer -p kubetune.operator
+	@ln -sfn ../../analytics .typecheck/kubetune/analytics
+	@ln -sfn ../../cli .typecheck/kubetune/cli
+	MYPYPATH=.typecheck $(VENV)/bin/mypy -p kubetune.optimizer -p kubetune.operator -p kubetune.analytics -p kubetune.cli
 	MYPYPATH=hack $(VENV)/bin/mypy -p cluster
 
 .PHONY: unit
@@ -153,6 +155,13 @@ BENCH_ARGS ?=
 bench-operator: install kube-binaries ## Operator latency: K=1 and K=20 TuningJobs x 2 parallel instant trials; completion->next Job delay, trials/min, peak RSS
 	@$(MAKE) --no-print-directory cluster-up
 	@$(PY) hack/bench_operator.py $(BENCH_ARGS); rc=$$?; \
+	if [ -z "$(KEEP_CLUSTER)" ]; then $(MAKE) --no-print-directory cluster-down; fi; \
+	exit $$rc
+
+.PHONY: bench-cli
+bench-cli: install kube-binaries ## `kubetune trials` on a 1000-trial TuningJob, wall time beside the 2 s target (BENCH_ARGS="--runs 9")
+	@$(MAKE) --no-print-directory cluster-up
+	@$(PY) hack/bench_cli.py $(BENCH_ARGS); rc=$$?; \
 	if [ -z "$(KEEP_CLUSTER)" ]; then $(MAKE) --no-print-directory cluster-down; fi; \
 	exit $$rc
 

@@ -12,6 +12,10 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY optimizer/ optimizer/
 COPY operator/ operator/
+# The CLI and analytics are small pure-Python packages of the same wheel; their optional
+# pandas and matplotlib are not installed here.
+COPY analytics/ analytics/
+COPY cli/ cli/
 RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}

@@ -1,10 +1,11 @@
 """`make demo`: one real tuning job, end to end, on the local cluster.
 
-Applies the CRDs, starts the operator as a local process, applies a TuningJob manifest
-(by default examples/digits-cpu.yaml: the MXNet trainer on scikit-learn's digits), prints
-a line per finished trial while it runs, and ends with the trials sorted by objective,
-the best hyperparameters and a plot written to out/. The cluster itself is started and
-stopped by the Makefile (`make cluster-up` / `make cluster-down`).
+Applies the CRDs, starts the operator as a local process and applies a TuningJob manifest
+(by default examples/digits-cpu.yaml: the MXNet trainer on scikit-learn's digits). The
+rest is the `kubetune` CLI, as a user would run it: `kubetune watch` while it runs, then
+`kubetune trials --sort objective`, `kubetune best` and `kubetune plot` (a PNG in out/).
+The cluster itself is started and stopped by the Makefile (`make cluster-up` /
+`make cluster-down`).
 
     .venv/bin/python hack/demo.py --kubeconfig .cluster/kubeconfig [--manifest FILE]
 """
@@ -12,12 +13,12 @@ stopped by the Makefile (`make cluster-up` / `make cluster-down`).
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
@@ -28,7 +29,7 @@ from cluster.cluster import state_dir  # noqa: E402
 from cluster.operator_process import OperatorProcess, apply_crds  # noqa: E402
 
 GROUP, VERSION, PLURAL = "kubetune.io", "v1alpha1", "tuningjobs"
-TERMINAL_PHASES = {"Completed", "Failed", "Stopped"}
+KUBETUNE = REPO / ".venv" / "bin" / "kubetune"
 
 
 def recreate(api: client.CustomObjectsApi, namespace: str, manifest: dict[str, Any]) -> str:
@@ -54,119 +55,33 @@ def recreate(api: client.CustomObjectsApi, namespace: str, manifest: dict[str, A
     return name
 
 
-def describe(params: dict[str, str]) -> str:
-    return " ".join(f"{key}={value}" for key, value in sorted(params.items()))
+def kubetune(kubeconfig: Path, namespace: str, *args: str) -> list[str]:
+    """The `kubetune` command line the demo runs (and shows), as a user would type it."""
+    return [str(KUBETUNE), "--kubeconfig", str(kubeconfig), "-n", namespace, *args]
 
 
-def follow(
-    api: client.CustomObjectsApi,
-    namespace: str,
-    name: str,
-    operator: OperatorProcess,
-    timeout_seconds: float,
-) -> dict[str, Any]:
-    """Prints a line for every trial that ends, until the TuningJob reaches a terminal phase.
-
-    Returns the final TuningJob object. Raises SystemExit if the operator dies or the
-    deadline passes, so the demo never hangs.
-    """
-    started = time.monotonic()
-    reported: set[str] = set()
-    metric = None
-    while True:
-        job = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-        metric = metric or job["spec"]["objective"]["metric"]
-        status = job.get("status") or {}
-        for trial in status.get("trials", []):
-            if trial["name"] in reported or trial.get("phase") in (None, "Pending", "Running"):
-                continue
-            reported.add(trial["name"])
-            outcome = (
-                f"{metric}={trial['objective']:.4f}"
-                if trial.get("objective") is not None
-                else f"{trial.get('reason', '')} {trial.get('message', '')}".strip()
-            )
-            best = status.get("bestObjective")
-            print(
-                f"[{time.monotonic() - started:5.0f}s] {trial['name']:<18} {trial['phase']:<10}"
-                f" {outcome:<30} best={best if best is None else f'{best:.4f}'}"
-                f"  trials {status.get('trialsDone', '?')}, running"
-                f" {status.get('counters', {}).get('running', 0)}"
-                f"  ({describe(trial.get('hyperparameters', {}))})",
-                flush=True,
-            )
-        if status.get("phase") in TERMINAL_PHASES:
-            return job
-        if not operator.alive():
-            raise SystemExit(f"the operator exited; see its log {operator.log_path}")
-        if time.monotonic() - started > timeout_seconds:
-            raise SystemExit(f"the tuning job did not finish within {timeout_seconds:.0f} s")
-        time.sleep(1)
+def show(argv: list[str]) -> int:
+    """Runs a kubetune command with its output on the terminal; returns its exit code."""
+    print(f"\n$ kubetune {' '.join(argv[5:])}", flush=True)
+    return subprocess.run(argv, check=False).returncode
 
 
-def print_results(job: dict[str, Any]) -> None:
-    """Prints the trials sorted by objective (best first) and the best hyperparameters."""
-    spec, status = job["spec"], job["status"]
-    maximize = spec["objective"]["type"] == "Maximize"
-    names = [p["name"] for p in spec["parameters"]]
-    scored = [t for t in status.get("trials", []) if t.get("objective") is not None]
-    scored.sort(key=lambda t: t["objective"], reverse=maximize)
-    unscored = [t for t in status.get("trials", []) if t.get("objective") is None]
-    print(f"\nTuningJob {job['metadata']['name']}: {status['phase']} — {status.get('message', '')}")
-    header = f"{'trial':<18} {'objective':>10}  " + "  ".join(f"{n:>14}" for n in names)
-    print(header)
-    print("-" * len(header))
-    for trial in scored + unscored:
-        objective = "-" if trial.get("objective") is None else f"{trial['objective']:.4f}"
-        values = "  ".join(f"{trial['hyperparameters'].get(n, ''):>14.14}" for n in names)
-        print(f"{trial['name']:<18} {objective:>10}  {values}  {trial.get('reason') or ''}")
-    best = status.get("bestTrial")
-    if best:
-        print(f"\nbest trial {best['name']}: {spec['objective']['metric']} = {best['objective']}")
-        for key, value in sorted(best["hyperparameters"].items()):
-            print(f"  {key} = {value}")
-
-
-def plot(job: dict[str, Any], path: Path) -> None:
-    """Objective per trial in order of completion with the best so far, and objective
-    against each hyperparameter (a log axis for logarithmic ones)."""
-    plt.switch_backend("Agg")  # files only, whether or not a display exists
-    spec, status = job["spec"], job["status"]
-    maximize = spec["objective"]["type"] == "Maximize"
-    metric = spec["objective"]["metric"]
-    trials = [t for t in status.get("trials", []) if t.get("objective") is not None]
-    trials.sort(key=lambda t: t.get("endTime") or "")
-    parameters = spec["parameters"]
-    columns = 1 + len(parameters)
-    figure, axes = plt.subplots(1, columns, figsize=(4.2 * columns, 3.8), squeeze=False)
-    objectives = [t["objective"] for t in trials]
-    best_so_far = [(max if maximize else min)(objectives[: i + 1]) for i in range(len(objectives))]
-    ax = axes[0][0]
-    ax.plot(range(1, len(objectives) + 1), objectives, "o", label="trial")
-    ax.plot(range(1, len(objectives) + 1), best_so_far, "-", label="best so far")
-    ax.set_xlabel("trial (in order of completion)")
-    ax.set_ylabel(metric)
-    ax.legend()
-    for ax, parameter in zip(axes[0][1:], parameters, strict=True):
-        name = parameter["name"]
-        if parameter["type"] == "Categorical":
-            labels = [t["hyperparameters"][name] for t in trials]
-            categories = sorted(set(labels))
-            xs = [categories.index(label) for label in labels]
-            ax.set_xticks(range(len(categories)), categories)
-        else:
-            xs = [float(t["hyperparameters"][name]) for t in trials]
-            if parameter.get("scaling") == "Logarithmic":
-                ax.set_xscale("log")
-        points = ax.scatter(xs, objectives, c=range(1, len(xs) + 1), cmap="viridis")
-        ax.set_xlabel(name)
-        ax.set_ylabel(metric)
-    if parameters:
-        figure.colorbar(points, ax=axes[0][-1], label="trial (order of completion)")
-    figure.suptitle(f"TuningJob {job['metadata']['name']} ({spec.get('strategy', 'Bayesian')})")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+def follow(argv: list[str], operator: OperatorProcess, timeout_seconds: float) -> int:
+    """`kubetune watch` until the job ends; stops it (and the demo) if the operator dies."""
+    print(f"\n$ kubetune {' '.join(argv[5:])}", flush=True)
+    with subprocess.Popen(argv) as watch:
+        deadline = time.monotonic() + timeout_seconds + 30
+        while True:
+            try:
+                return watch.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+            if not operator.alive():
+                watch.kill()
+                raise SystemExit(f"the operator exited; see its log {operator.log_path}")
+            if time.monotonic() > deadline:  # a backstop: watch has its own --timeout
+                watch.kill()
+                raise SystemExit("kubetune watch did not return")
 
 
 def main() -> int:
@@ -197,12 +112,13 @@ def main() -> int:
             f" TuningJob {args.namespace}/{name}, {trials} trials",
             flush=True,
         )
-        job = follow(api, args.namespace, name, operator, args.timeout)
-    print_results(job)
+        command = kubetune(args.kubeconfig, args.namespace, "watch", name)
+        rc = follow([*command, "--timeout", str(args.timeout)], operator, args.timeout)
+    show(kubetune(args.kubeconfig, args.namespace, "trials", name, "--sort", "objective"))
+    show(kubetune(args.kubeconfig, args.namespace, "best", name))
     png = REPO / "out" / f"demo-{name}.png"
-    plot(job, png)
-    print(f"\nplot: {png}")
-    return 0 if job["status"]["phase"] == "Completed" else 1
+    show(kubetune(args.kubeconfig, args.namespace, "plot", name, "-o", str(png)))
+    return rc
 
 
 if __name__ == "__main__":

@@ -1,0 +1,137 @@
+"""kubetune.analytics: a TuningJob's trials for notebooks and scripts, the counterpart of
+SageMaker's `HyperparameterTuningJobAnalytics`.
+
+    from kubetune.analytics import TuningJobAnalytics
+
+    tuning = TuningJobAnalytics("cifar10-resnet34", namespace="team-a")
+    tuning.dataframe()            # one row per trial (needs pandas: kubetune[analytics])
+    tuning.best_hyperparameters() # {"learning_rate": "0.0123", "epochs": "50", ...}
+    tuning.plot_scatter_matrix()  # a matplotlib Figure (needs matplotlib)
+
+The cluster is reached like kubectl does (`kubeconfig`, `context`; the namespace defaults
+to the context's). `TuningJobAnalytics(directory="runs/x")` reads a TuningJob kept in a
+directory instead (`tuningjob.yaml` and `status.yaml`). Nothing is cached but the last
+read: `refresh()` reads again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kubetune.analytics.cluster import KubeClient, connect
+from kubetune.analytics.errors import (
+    ForbiddenError,
+    KubetuneError,
+    NotFoundError,
+    UnreachableError,
+)
+from kubetune.analytics.local import read_directory
+from kubetune.analytics.records import best_hyperparameters, columns, flat_records, nested_records
+from kubetune.analytics.resource import Trial, TuningJobView, parse_tuning_job
+
+if TYPE_CHECKING:
+    import pandas
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "ForbiddenError",
+    "KubetuneError",
+    "NotFoundError",
+    "Trial",
+    "TuningJobAnalytics",
+    "TuningJobView",
+    "UnreachableError",
+    "parse_tuning_job",
+]
+
+
+class TuningJobAnalytics:
+    """The trials of one TuningJob, read from a cluster or a directory."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        namespace: str | None = None,
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        directory: Path | str | None = None,
+        kube: KubeClient | None = None,
+    ) -> None:
+        if (name is None) == (directory is None):
+            raise ValueError("give a TuningJob name (on a cluster) or a directory, not both")
+        self.name = name
+        self.directory = Path(directory) if directory is not None else None
+        self._kube = kube
+        if self.directory is None and kube is None:
+            self._kube = connect(kubeconfig, context)
+        self.namespace = namespace or (self._kube.namespace if self._kube else "")
+        self._view: TuningJobView | None = None
+
+    def refresh(self) -> TuningJobView:
+        """Reads the TuningJob again and returns it."""
+        if self.directory is not None:
+            body = read_directory(self.directory)
+        else:
+            assert self._kube is not None and self.name is not None
+            body = self._kube.get_tuning_job(self.namespace, self.name)
+        self._view = parse_tuning_job(body)
+        return self._view
+
+    @property
+    def view(self) -> TuningJobView:
+        """The TuningJob as last read (read now if it never was)."""
+        return self._view or self.refresh()
+
+    def records(self, *, typed: bool = True) -> list[dict[str, Any]]:
+        """One flat dict per trial, in launch order (see kubetune.analytics.records)."""
+        return flat_records(self.view, datetime.now(UTC), typed=typed)
+
+    def documents(self) -> list[dict[str, Any]]:
+        """One nested dict per trial (hyperparameters and metrics as maps)."""
+        return nested_records(self.view, datetime.now(UTC))
+
+    def dataframe(self) -> pandas.DataFrame:
+        """The trials as a pandas DataFrame: a row per trial, a column per hyperparameter
+        (numbers for Continuous and Integer ones), per metric, and phase, reason,
+        attempt, start and end times and duration."""
+        try:
+            import pandas  # noqa: PLC0415 (an optional extra)
+        except ImportError:
+            raise ImportError(
+                "TuningJobAnalytics.dataframe() needs pandas: pip install 'kubetune[analytics]'"
+            ) from None
+        frame = pandas.DataFrame.from_records(self.records(), columns=self._column_names())
+        for column in ("start", "end"):
+            frame[column] = pandas.to_datetime(frame[column], utc=True)
+        return frame
+
+    def _column_names(self) -> list[str]:
+        return columns(self.view).names()
+
+    def best_hyperparameters(self) -> dict[str, str]:
+        """The best trial's hyperparameters, tuned and static, ready to train with.
+        Raises NotFoundError when no trial has succeeded yet."""
+        return best_hyperparameters(self.view)
+
+    def plot_progress(self) -> Figure:
+        from kubetune.analytics.plots import progress_figure  # noqa: PLC0415 (matplotlib)
+
+        return progress_figure(self.view)
+
+    def plot_parameters(self) -> Figure:
+        from kubetune.analytics.plots import parameters_figure  # noqa: PLC0415
+
+        return parameters_figure(self.view)
+
+    def plot_scatter_matrix(self) -> Figure:
+        from kubetune.analytics.plots import scatter_matrix_figure  # noqa: PLC0415
+
+        return scatter_matrix_figure(self.view)
+
+    def plot_summary(self) -> Figure:
+        from kubetune.analytics.plots import summary_figure  # noqa: PLC0415
+
+        return summary_figure(self.view)

@@ -1,0 +1,283 @@
+"""Reading (and, for `kubetune stop`, patching) TuningJobs through the Kubernetes API,
+with errors a person can act on: which job is missing, which server cannot be reached,
+which verb on which resource is forbidden.
+
+    kube = connect(kubeconfig=None, context=None)   # like kubectl: $KUBECONFIG, ~/.kube/config
+    body = kube.get_tuning_job(kube.namespace, "my-job")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client
+from kubernetes import config as kube_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+from kubetune.analytics.errors import (
+    ForbiddenError,
+    KubetuneError,
+    NotFoundError,
+    UnreachableError,
+)
+from kubetune.analytics.resource import GROUP, PLURAL, TRIAL_LABEL, VERSION
+
+# Fail fast when no server answers (the default retries a refused connection 3 times);
+# reads that the user waits for get a generous read timeout.
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 60.0
+RESOURCE = f"{PLURAL}.{GROUP}"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_config: Any = kube_config  # its loaders are untyped
+_IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a call does, for its error messages: `get tuningjobs.kubetune.io "x"`."""
+
+    verb: str
+    resource: str
+    namespace: str | None
+    name: str | None = None
+
+    def where(self) -> str:
+        return f'in namespace "{self.namespace}"' if self.namespace else "in any namespace"
+
+
+def _status_body(error: ApiException) -> dict[str, Any]:
+    try:
+        body = json.loads(error.body or "")
+    except (TypeError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _translate(error: ApiException, target: Target, server: str) -> KubetuneError:
+    body = _status_body(error)
+    detail = body.get("message") or error.reason or ""
+    if error.status == 403:
+        return ForbiddenError(
+            f"forbidden: you may not {target.verb} {target.resource} {target.where()} "
+            f"(the API server at {server} said: {detail}). Ask a cluster admin for a Role "
+            f"that grants {target.verb} on {target.resource}."
+        )
+    if error.status == 401:
+        return ForbiddenError(
+            f"unauthorized at {server}: the kubeconfig's credentials were refused ({detail}); "
+            "log in again or pick another --context."
+        )
+    if error.status == 404 and target.resource == RESOURCE and body.get("kind") != "Status":
+        return NotFoundError(
+            f"the API server at {server} does not serve {RESOURCE} ({VERSION}): the "
+            "TuningJob CRD is not installed in this cluster (helm install charts/kubetune, "
+            "or kubectl apply -f crds/)."
+        )
+    if error.status == 404 and target.name:
+        kind = "TuningJob" if target.resource == RESOURCE else target.resource
+        return NotFoundError(
+            f'{kind} "{target.name}" not found {target.where()}; `kubetune list` shows '
+            "the TuningJobs there (-A: in every namespace, -n NAMESPACE: in another one)."
+        )
+    unknown = re.search(r'unknown field "([^"]+)"', detail)
+    if error.status in (400, 422) and unknown:
+        # The API server's message quotes the whole object; the field is what matters.
+        return KubetuneError(
+            f'the API server at {server} refused the change: unknown field "{unknown[1]}". '
+            "The TuningJob CRD installed there predates this kubetune; install this "
+            "version's CRD (helm upgrade, or kubectl apply --server-side -f crds/) and its "
+            "operator."
+        )
+    return KubetuneError(
+        f"{target.verb} {target.resource} {target.where()} failed: HTTP {error.status} {detail}"
+    )
+
+
+def _load_configuration(
+    kubeconfig: str | None, context: str | None
+) -> tuple[client.Configuration, str]:
+    """The client configuration and the default namespace, as kubectl picks them."""
+    configuration = client.Configuration()
+    path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+    default_path = Path(path or "~/.kube/config").expanduser()
+    if not default_path.exists() and not kubeconfig and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        _config.load_incluster_config(client_configuration=configuration)
+        namespace = _IN_CLUSTER_NAMESPACE.read_text().strip() or "default"
+        return configuration, namespace
+    if not default_path.exists():
+        raise UnreachableError(
+            f"no kubeconfig at {default_path}: pass --kubeconfig FILE or set KUBECONFIG "
+            "to the file that reaches your cluster."
+        )
+    try:
+        _config.load_kube_config(
+            str(default_path), context=context, client_configuration=configuration
+        )
+        contexts, current = _config.list_kube_config_contexts(str(default_path))
+    except ConfigException as error:
+        raise UnreachableError(f"kubeconfig {default_path}: {error}") from None
+    chosen = next((c for c in contexts if c["name"] == context), current) if context else current
+    namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
+    return configuration, namespace
+
+
+def _event_time(event: Any) -> datetime:
+    return event.last_timestamp or event.event_time or event.metadata.creation_timestamp or _EPOCH
+
+
+class KubeClient:
+    """The calls kubetune makes, on plain dicts, each one's errors translated."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.api = api
+        self.namespace = namespace
+        """The default namespace of the kubeconfig's context."""
+        self.server = str(api.configuration.host)
+        self.custom = client.CustomObjectsApi(api)
+
+    @cached_property
+    def core(self) -> client.CoreV1Api:
+        """Created on first use: importing the core API's models takes about a second,
+        which `kubetune trials` (custom objects only) does not pay."""
+        return client.CoreV1Api(self.api)
+
+    def call(self, target: Target, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`function(*args, **kwargs)` with timeouts; API and connection errors become
+        KubetuneErrors that name `target`."""
+        kwargs.setdefault("_request_timeout", (CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
+        try:
+            return function(*args, **kwargs)
+        except ApiException as error:
+            raise _translate(error, target, self.server) from None
+        except urllib3.exceptions.HTTPError as error:
+            raise UnreachableError(
+                f"cannot reach the Kubernetes API server at {self.server} ({error}). Is the "
+                "cluster running, and is this the right --kubeconfig / --context?"
+            ) from None
+
+    def get_tuning_job(self, namespace: str, name: str) -> dict[str, Any]:
+        target = Target("get", RESOURCE, namespace, name)
+        body: dict[str, Any] = self.call(
+            target,
+            self.custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+        )
+        return body
+
+    def list_tuning_jobs(self, namespace: str | None) -> list[dict[str, Any]]:
+        """The TuningJobs of `namespace`, or of every namespace when it is None."""
+        target = Target("list", RESOURCE, namespace)
+        if namespace is None:
+            body = self.call(target, self.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL)
+        else:
+            body = self.call(
+                target,
+                self.custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+            )
+        return list(body.get("items") or [])
+
+    def patch_spec(self, namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch the TuningJob's spec. Strict field validation: a field that this
+        cluster's CRD does not know is refused (HTTP 400), not silently pruned."""
+        target = Target("patch", RESOURCE, namespace, name)
+        body: dict[str, Any] = self.call(
+            target,
+            self.custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            {"spec": spec},
+            field_validation="Strict",
+            _content_type="application/merge-patch+json",
+        )
+        return body
+
+    def events(self, namespace: str, name: str, uid: str) -> list[Any]:
+        """The Events about the TuningJob (by its uid), oldest first."""
+        target = Target("list", "events", namespace)
+        listing = self.call(
+            target,
+            self.core.list_namespaced_event,
+            namespace,
+            field_selector=f"involvedObject.name={name},involvedObject.uid={uid}",
+        )
+        items = list(listing.items)
+        items.sort(
+            key=lambda e: (
+                e.last_timestamp or e.event_time or e.metadata.creation_timestamp or _EPOCH
+            )
+        )
+        return items
+
+    def trial_pods(self, namespace: str, trial: str) -> list[Any]:
+        """The pods of a trial (every attempt's), oldest first."""
+        target = Target("list", "pods", namespace)
+        listing = self.call(
+            target,
+            self.core.list_namespaced_pod,
+            namespace,
+            label_selector=f"{TRIAL_LABEL}={trial}",
+        )
+        return sorted(listing.items, key=lambda p: p.metadata.creation_timestamp)
+
+    def read_log(
+        self, namespace: str, pod: str, container: str, tail_lines: int | None = None
+    ) -> str:
+        """A container's log (its last `tail_lines` lines when set), decoded leniently."""
+        target = Target("get", "pods/log", namespace, pod)
+        response = self.call(
+            target,
+            self.core.read_namespaced_pod_log,
+            pod,
+            namespace,
+            container=container,
+            tail_lines=tail_lines,
+            _preload_content=False,
+        )
+        data: bytes = response.data
+        return data.decode(errors="replace")
+
+    def follow_log(self, namespace: str, pod: str, container: str) -> Iterator[bytes]:
+        """The container's log as it is written, until the container ends."""
+        target = Target("get", "pods/log", namespace, pod)
+        response = self.call(
+            target,
+            self.core.read_namespaced_pod_log,
+            pod,
+            namespace,
+            container=container,
+            follow=True,
+            _preload_content=False,
+            _request_timeout=None,  # a trainer may print nothing for hours
+        )
+        try:
+            yield from response.stream(4096, decode_content=False)
+        finally:
+            response.release_conn()
+
+
+def connect(kubeconfig: str | None = None, context: str | None = None) -> KubeClient:
+    """A client for the cluster that `kubeconfig` (default: $KUBECONFIG, then
+    ~/.kube/config, then the in-cluster service account) and `context` point at."""
+    configuration, namespace = _load_configuration(kubeconfig, context)
+    configuration.retries = False
+    return KubeClient(client.ApiClient(configuration), namespace)

@@ -1,0 +1,20 @@
+"""Errors kubetune shows the user as they are: each message says what happened and what
+to do about it. The CLI prints them and exits 1."""
+
+from __future__ import annotations
+
+
+class KubetuneError(Exception):
+    """An error to show the user as is."""
+
+
+class NotFoundError(KubetuneError):
+    """The TuningJob (or its trial, pod or best trial) does not exist."""
+
+
+class ForbiddenError(KubetuneError):
+    """The user may not perform a verb on a resource."""
+
+
+class UnreachableError(KubetuneError):
+    """No kubeconfig, or no API server answering at its address."""

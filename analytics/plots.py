@@ -1,0 +1,387 @@
+"""The plots of a tuning job, as matplotlib figures:
+
+- progress: the objective of each trial in order of completion, and the best so far;
+- parameters: the objective against each hyperparameter;
+- scatter matrix: every pair of hyperparameters, each trial a point coloured by its
+  objective (the seed notebooks' picture), the distribution of each one on the diagonal.
+
+An axis is logarithmic where the optimizer searches the parameter on a log scale:
+`Logarithmic`, and `Auto` when the optimizer's default rule makes it Logarithmic (a range
+of at least two decades with min > 0, `kubetune.optimizer.encoding.default_warp`);
+`ReverseLogarithmic` axes are dense near 1 as the search is. Tick labels never overlap:
+after layout, each axis whose labels collide gets fewer ticks (and, for categories,
+rotated or thinned labels) until none do (`fit_tick_labels`).
+
+Only this module imports matplotlib; it uses no pyplot state, so figures can be made in
+threads and without a display.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+from kubetune.analytics.resource import Parameter, ParameterType, Trial, TuningJobView
+from kubetune.optimizer.encoding import default_warp
+from kubetune.optimizer.space import Continuous, Integer
+from matplotlib import ticker
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure, SubFigure
+from matplotlib.text import Text
+
+AxisScale = Literal["categorical", "linear", "log", "reverse-log"]
+Container = Figure | SubFigure
+
+PANEL_INCHES = 3.4
+MATRIX_PANEL_INCHES = 2.1
+PARAMETER_COLUMNS = 4
+MATRIX_MAX_PARAMETERS = 8
+"""The scatter matrix shows the first this many parameters (a panel per pair)."""
+_LABEL_GAP_PIXELS = 2.0
+
+
+def axis_scale(parameter: Parameter) -> AxisScale:
+    """How a parameter's axis is drawn: as the optimizer searches its range."""
+    if parameter.type is ParameterType.CATEGORICAL:
+        return "categorical"
+    low, high = float(parameter.min or 0.0), float(parameter.max or 0.0)
+    scaling: Any = parameter.scaling.value
+    numeric = (
+        Integer(parameter.name, int(low), int(high), scaling=scaling)
+        if parameter.type is ParameterType.INTEGER
+        else Continuous(parameter.name, low, high, scaling=scaling)
+    )
+    warp = default_warp(numeric)
+    return {"Logarithmic": "log", "ReverseLogarithmic": "reverse-log"}.get(warp, "linear")  # type: ignore[return-value]
+
+
+def _reverse_log(x: Any) -> Any:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.log1p(-np.clip(np.asarray(x, dtype=float), None, 1 - 1e-12))
+
+
+def _reverse_log_inverse(t: Any) -> Any:
+    return -np.expm1(-np.asarray(t, dtype=float))
+
+
+def _position(parameter: Parameter, text: str | None) -> float:
+    """Where a trial's value lies on the parameter's axis (NaN when unknown)."""
+    if text is None:
+        return math.nan
+    if parameter.type is ParameterType.CATEGORICAL:
+        values = list(parameter.values or [])
+        return float(values.index(text)) if text in values else math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _set_parameter_axis(axis: Axis, parameter: Parameter) -> None:
+    """Scale, limits and ticks of an axis that shows `parameter`'s range."""
+    scale = axis_scale(parameter)
+    set_scale = axis.axes.set_xscale if axis is axis.axes.xaxis else axis.axes.set_yscale
+    set_limits = axis.axes.set_xlim if axis is axis.axes.xaxis else axis.axes.set_ylim
+    if scale == "categorical":
+        values = list(parameter.values or [])
+        axis.set_major_locator(ticker.FixedLocator(range(len(values))))
+        axis.set_major_formatter(ticker.FixedFormatter(values))
+        set_limits(-0.5, len(values) - 0.5)
+        return
+    low, high = float(parameter.min or 0.0), float(parameter.max or 0.0)
+    if scale == "log":
+        set_scale("log")
+        pad = (high / low) ** 0.05
+        set_limits(low / pad, high * pad)
+        return
+    if scale == "reverse-log":
+        set_scale("function", functions=(_reverse_log, _reverse_log_inverse))
+        t_low, t_high = _reverse_log(low), _reverse_log(high)
+        pad = (t_high - t_low) * 0.05
+        set_limits(
+            float(_reverse_log_inverse(t_low - pad)), float(_reverse_log_inverse(t_high + pad))
+        )
+        nines = [1 - 10.0**-k for k in range(1, 16) if low <= 1 - 10.0**-k <= high]
+        # 0.9, 0.99, 0.999...: evenly spaced on this axis, as decades are on a log axis.
+        locator = ticker.FixedLocator(nines) if len(nines) >= 2 else ticker.MaxNLocator(nbins=4)
+        axis.set_major_locator(locator)
+        axis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:.12g}"))
+        return
+    pad = (high - low) * 0.05
+    set_limits(low - pad, high + pad)
+    formatter = ticker.ScalarFormatter(useMathText=True)
+    formatter.set_powerlimits((-2, 4))  # 0–0.001 reads 0, 2, 4... ×10⁻⁴, not 0.0002, 0.0004...
+    axis.set_major_formatter(formatter)
+    if parameter.type is ParameterType.INTEGER:
+        axis.set_major_locator(ticker.MaxNLocator(integer=True))
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _scored(view: TuningJobView) -> list[Trial]:
+    """Trials with a finite objective, in order of completion."""
+    scored = [t for t in view.trials if t.objective is not None and math.isfinite(t.objective)]
+    order = {t.name: i for i, t in enumerate(view.trials)}
+    # Ended trials by end time (launch order among equal times), then any without one.
+    return sorted(
+        scored,
+        key=lambda t: (
+            t.end_time is None,
+            t.end_time.timestamp() if t.end_time else 0.0,
+            order[t.name],
+        ),
+    )
+
+
+def _objective_cmap(view: TuningJobView) -> str:
+    """Better is always yellow: reversed for a minimized objective."""
+    return "viridis" if view.maximize else "viridis_r"
+
+
+def draw_progress(container: Container, view: TuningJobView) -> Axes:
+    """Objective per trial (in order of completion) and the best so far."""
+    ax = container.add_subplot()
+    trials = _scored(view)
+    x = np.arange(1, len(trials) + 1)
+    y = np.array([t.objective for t in trials], dtype=float)
+    early = np.array([t.phase == "EarlyStopped" for t in trials], dtype=bool)
+    ax.plot(x[~early], y[~early], "o", label="trial")
+    if early.any():
+        ax.plot(x[early], y[early], "x", color="gray", label="stopped early")
+    best: list[float] = []
+    for value, stopped in zip(y, early, strict=True):
+        candidates = [*best[-1:], *([] if stopped else [value])]
+        best.append((max if view.maximize else min)(candidates) if candidates else math.nan)
+    ax.step(x, best, where="post", color="C1", label="best so far")
+    ax.set_title("objective per trial")
+    ax.set_xlabel("trial (in order of completion)")
+    ax.set_ylabel(view.objective_metric)
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    if len(trials):
+        ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def draw_parameters(container: Container, view: TuningJobView) -> list[Axes]:
+    """The objective against each hyperparameter, PARAMETER_COLUMNS panels per row."""
+    parameters = view.spec.parameters
+    rows = math.ceil(len(parameters) / PARAMETER_COLUMNS)
+    columns = min(len(parameters), PARAMETER_COLUMNS)
+    grid: Any = container.subplots(rows, columns, squeeze=False)
+    trials = _scored(view)
+    objectives = np.array([t.objective for t in trials], dtype=float)
+    axes = []
+    for index, ax in enumerate(grid.flat):
+        if index >= len(parameters):
+            ax.set_visible(False)
+            continue
+        parameter = parameters[index]
+        xs = [_position(parameter, t.hyperparameters.get(parameter.name)) for t in trials]
+        ax.scatter(xs, objectives, c=objectives, cmap=_objective_cmap(view), s=18)
+        _set_parameter_axis(ax.xaxis, parameter)
+        ax.set_title(f"objective vs {parameter.name}")
+        ax.set_xlabel(parameter.name)
+        ax.set_ylabel(view.objective_metric)
+        axes.append(ax)
+    return axes
+
+
+def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[Axes]]:
+    """Every pair of the first MATRIX_MAX_PARAMETERS hyperparameters; points coloured by
+    the objective; a histogram of each on the diagonal. Tick labels on the outer panels
+    only, as in pandas' scatter_matrix."""
+    parameters = view.spec.parameters[:MATRIX_MAX_PARAMETERS]
+    d = len(parameters)
+    grid: Any = container.subplots(d, d, squeeze=False)
+    trials = _scored(view)
+    objectives = np.array([t.objective for t in trials], dtype=float)
+    positions = [
+        np.array([_position(p, t.hyperparameters.get(p.name)) for t in trials], dtype=float)
+        for p in parameters
+    ]
+    points = None
+    for i, j in np.ndindex(d, d):
+        ax = grid[i][j]
+        _set_parameter_axis(ax.xaxis, parameters[j])
+        _set_parameter_axis(ax.yaxis, parameters[i])
+        if i == j:  # the y axis keeps the row's scale (for its labels); counts on a twin
+            _draw_histogram(ax.twinx(), parameters[i], positions[i])
+        else:
+            points = ax.scatter(
+                positions[j], positions[i], c=objectives, cmap=_objective_cmap(view), s=12
+            )
+        ax.tick_params(labelbottom=i == d - 1, labelleft=j == 0)
+        if i == d - 1:
+            ax.set_xlabel(parameters[j].name)
+        if j == 0:
+            ax.set_ylabel(parameters[i].name)
+    if points is not None:
+        container.colorbar(points, ax=grid, label=view.objective_metric, shrink=0.8)
+    shown = "" if d == len(view.spec.parameters) else f" (first {d} of {len(view.spec.parameters)})"
+    container.suptitle(f"hyperparameters coloured by {view.objective_metric}{shown}")
+    return [list(row) for row in grid]
+
+
+def _draw_histogram(ax: Axes, parameter: Parameter, values: np.ndarray[Any, Any]) -> None:
+    finite = values[np.isfinite(values)]
+    scale = axis_scale(parameter)
+    if scale == "categorical":
+        bins: Any = np.arange(len(parameter.values or []) + 1) - 0.5
+    elif scale == "log":
+        bins = np.geomspace(float(parameter.min or 1), float(parameter.max or 1), 11)
+    else:
+        bins = np.linspace(float(parameter.min or 0), float(parameter.max or 0), 11)
+    ax.hist(finite, bins=bins, color="C0", alpha=0.6)
+    ax.yaxis.set_major_locator(ticker.NullLocator())
+    ax.yaxis.set_minor_locator(ticker.NullLocator())
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _matrix_inches(view: TuningJobView) -> float:
+    return max(5.0, MATRIX_PANEL_INCHES * min(len(view.spec.parameters), MATRIX_MAX_PARAMETERS))
+
+
+def progress_figure(view: TuningJobView) -> Figure:
+    figure = _new_figure(6.4, 4.2)
+    draw_progress(figure, view)
+    return fit_tick_labels(figure)
+
+
+def parameters_figure(view: TuningJobView) -> Figure:
+    count = len(view.spec.parameters)
+    rows = math.ceil(count / PARAMETER_COLUMNS)
+    figure = _new_figure(PANEL_INCHES * min(count, PARAMETER_COLUMNS), PANEL_INCHES * rows)
+    draw_parameters(figure, view)
+    return fit_tick_labels(figure)
+
+
+def scatter_matrix_figure(view: TuningJobView) -> Figure:
+    size = _matrix_inches(view)
+    figure = _new_figure(size + 1.2, size)
+    draw_scatter_matrix(figure, view)
+    return fit_tick_labels(figure)
+
+
+def summary_figure(view: TuningJobView) -> Figure:
+    """All three in one figure (what `kubetune plot` writes): progress and the objective
+    against each hyperparameter above, the scatter matrix below."""
+    count = len(view.spec.parameters)
+    top_columns = 1 + min(count, PARAMETER_COLUMNS)
+    top_rows = math.ceil(count / PARAMETER_COLUMNS)
+    top_height = PANEL_INCHES * top_rows
+    matrix = _matrix_inches(view)
+    width = max(PANEL_INCHES * top_columns, matrix + 1.2)
+    figure = _new_figure(width, top_height + matrix + 0.6)
+    rows: Any = figure.subfigures(2, 1, height_ratios=[top_height, matrix + 0.6])
+    top, bottom = rows
+    halves: Any = top.subfigures(1, 2, width_ratios=[1, top_columns - 1])
+    left, right = halves
+    draw_progress(left, view)
+    draw_parameters(right, view)
+    draw_scatter_matrix(bottom, view)
+    figure.suptitle(
+        f"TuningJob {view.name}: {view.spec.strategy.value}, {len(_scored(view))} trials "
+        f"with an objective, {view.spec.objective.type.value.lower()} {view.objective_metric}"
+    )
+    return fit_tick_labels(figure)
+
+
+# --------------------------------------------------------------------------- tick labels
+
+
+def all_axes(container: Container) -> Iterator[Axes]:
+    """Every visible Axes of a figure, its subfigures' included (colorbars too), once."""
+    seen: set[int] = set()
+
+    def walk(part: Container) -> Iterator[Axes]:
+        for ax in part.axes:
+            if ax.get_visible() and id(ax) not in seen:
+                seen.add(id(ax))
+                yield ax
+        for sub in part.subfigs:
+            yield from walk(sub)
+
+    yield from walk(container)
+
+
+def drawn_tick_labels(axis: Axis) -> list[Text]:
+    """The tick labels an axis draws: non-empty, visible, within its view limits."""
+    if not axis.get_visible():  # e.g. the x axis of a twin
+        return []
+    low, high = sorted(axis.get_view_interval())
+    labels = []
+    for which in ("major", "minor"):
+        locations = axis.get_majorticklocs() if which == "major" else axis.get_minorticklocs()
+        texts = axis.get_majorticklabels() if which == "major" else axis.get_minorticklabels()
+        for location, text in zip(locations, texts, strict=False):
+            inside = low - 1e-12 * abs(high - low) <= location <= high + 1e-12 * abs(high - low)
+            if inside and text.get_visible() and text.get_text():
+                labels.append(text)
+    return labels
+
+
+def overlapping(labels: Sequence[Text], gap: float = _LABEL_GAP_PIXELS) -> bool:
+    """Whether any two labels' boxes (each grown by `gap`/2 pixels) overlap."""
+    boxes = [label.get_window_extent().expanded(1.0, 1.0).padded(gap / 2) for label in labels]
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def _fewer_ticks(axis: Axis, nbins: int) -> None:
+    if axis.get_scale() == "log":
+        axis.set_major_locator(ticker.LogLocator(numticks=nbins))
+    elif isinstance(locator := axis.get_major_locator(), ticker.FixedLocator):
+        locations = list(locator.tick_values(0, 0))  # a FixedLocator ignores the range
+        formatter = axis.get_major_formatter()
+        seq = list(getattr(formatter, "seq", []))
+        step = math.ceil(len(locations) / max(nbins, 1))
+        axis.set_major_locator(ticker.FixedLocator(locations[::step]))
+        if seq:
+            axis.set_major_formatter(ticker.FixedFormatter(seq[::step]))
+    else:
+        integer = axis.axes.xaxis is axis and axis.axes.get_xlabel().startswith("trial")
+        axis.set_major_locator(ticker.MaxNLocator(nbins=nbins, integer=integer))
+
+
+def _fit_axis(axis: Axis) -> None:
+    """Fewer (or rotated) tick labels on `axis` until none overlap."""
+    if not overlapping(drawn_tick_labels(axis)):
+        return
+    axis.set_minor_formatter(ticker.NullFormatter())
+    is_x = axis is axis.axes.xaxis
+    categorical = isinstance(axis.get_major_locator(), ticker.FixedLocator)
+    if categorical and is_x:
+        axis.axes.tick_params(axis="x", labelrotation=90)
+    nbins = max(len(drawn_tick_labels(axis)) - 1, 1)
+    while overlapping(drawn_tick_labels(axis)) and nbins >= 1:
+        _fewer_ticks(axis, nbins)
+        nbins -= 1
+
+
+def fit_tick_labels(figure: Figure) -> Figure:
+    """Lays the figure out once and freezes that layout (constrained layout is the slow
+    part of a big figure), then thins the tick labels that collide; fewer or rotated labels
+    only free space, so what was checked is what gets saved."""
+    engine = figure.get_layout_engine()
+    if engine is not None:
+        engine.execute(figure)
+        figure.set_layout_engine("none")
+    for ax in all_axes(figure):
+        _fit_axis(ax.xaxis)
+        _fit_axis(ax.yaxis)
+    return figure
+
+
+def figure_panels(figure: Figure) -> list[str]:
+    """Titles of the figure's panels (for tests and for a caption)."""
+    return [ax.get_title() for ax in all_axes(figure) if ax.get_title()]

@@ -1,0 +1,191 @@
+"""The one module of kubetune.analytics and kubetune.cli that imports the operator: the
+TuningJob's API names and its pydantic models, used to parse what the API server (or a
+local directory) holds. Everything else reads the `TuningJobView` built here.
+
+The operator's models are the source of truth for the resource; fields a newer operator
+writes that these models do not know yet (`status.trials[].metrics`) are read from the
+raw object here, so that they show up as soon as the operator records them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kubetune.analytics.errors import KubetuneError
+from kubetune.operator.models import (
+    GROUP,
+    PLURAL,
+    TERMINAL_PHASES,
+    VERSION,
+    ObjectiveType,
+    Parameter,
+    ParameterType,
+    Phase,
+    Scaling,
+    TrialPhase,
+    TuningJob,
+    TuningJobSpec,
+    TuningJobStatus,
+)
+from kubetune.operator.trial_job import TRIAL_LABEL, TUNING_JOB_LABEL
+from pydantic import ValidationError
+
+__all__ = [
+    "GROUP",
+    "PLURAL",
+    "TERMINAL_PHASES",
+    "TRIAL_LABEL",
+    "TUNING_JOB_LABEL",
+    "VERSION",
+    "ObjectiveType",
+    "Parameter",
+    "ParameterType",
+    "Phase",
+    "Scaling",
+    "Trial",
+    "TrialPhase",
+    "TuningJobSpec",
+    "TuningJobView",
+    "parse_tuning_job",
+]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial as the status records it, with its timing resolved."""
+
+    name: str
+    phase: str
+    hyperparameters: dict[str, str]
+    objective: float | None
+    metrics: dict[str, float]
+    """Final values of the non-objective metrics, when the operator records them."""
+    intermediate_count: int
+    reason: str | None
+    message: str | None
+    attempt: int
+    start_time: datetime | None
+    end_time: datetime | None
+
+    def duration_seconds(self, now: datetime) -> float | None:
+        """Seconds from start to end (to `now` while it runs); None before it started."""
+        if self.start_time is None:
+            return None
+        return ((self.end_time or now) - self.start_time).total_seconds()
+
+
+@dataclass(frozen=True)
+class TuningJobView:
+    """A TuningJob as the analytics read it: metadata, the spec model, the status model
+    (defaults when the operator has not written one yet) and the trials."""
+
+    name: str
+    namespace: str
+    uid: str
+    created: datetime | None
+    spec: TuningJobSpec
+    status: TuningJobStatus
+    trials: list[Trial] = field(default_factory=list)
+
+    @property
+    def maximize(self) -> bool:
+        return self.spec.objective.type is ObjectiveType.MAXIMIZE
+
+    @property
+    def objective_metric(self) -> str:
+        return self.spec.objective.metric
+
+    @property
+    def phase(self) -> str:
+        return self.status.phase.value
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.phase in TERMINAL_PHASES
+
+    @property
+    def max_trials(self) -> int:
+        return self.spec.limits.max_trials
+
+    def trials_done(self) -> int:
+        """Trials that have ended, whatever their outcome."""
+        return sum(1 for t in self.trials if t.phase not in _UNFINISHED)
+
+    def best_trial(self) -> Trial | None:
+        """The trial the operator names best (`status.bestTrial`), if any."""
+        best = self.status.best_trial
+        if best is None:
+            return None
+        return next((t for t in self.trials if t.name == best.name), None)
+
+
+_UNFINISHED = frozenset({TrialPhase.PENDING.value, TrialPhase.RUNNING.value})
+
+
+def _timestamp(text: Any) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _metrics(raw_trial: Any) -> dict[str, float]:
+    values = raw_trial.get("metrics") if isinstance(raw_trial, dict) else None
+    if not isinstance(values, dict):
+        return {}
+    metrics = {}
+    for name, value in values.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            metrics[str(name)] = float(value)
+        elif value is None or (isinstance(value, str) and value.lower() == "nan"):
+            metrics[str(name)] = math.nan
+    return metrics
+
+
+def parse_tuning_job(body: dict[str, Any]) -> TuningJobView:
+    """A TuningJob object (as the API server returns it, camelCase) as a view.
+
+    Raises KubetuneError when the object is not a TuningJob these models can read (e.g.
+    one written by a newer kubetune), naming the first field that is not.
+    """
+    try:
+        job = TuningJob.model_validate(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        name = (body.get("metadata") or {}).get("name", "?")
+        raise KubetuneError(
+            f'TuningJob "{name}" cannot be read by this kubetune: {where}: {first["msg"]} '
+            f"({error.error_count()} problems). If the cluster runs a newer kubetune, upgrade "
+            "this one."
+        ) from None
+    status = job.status or TuningJobStatus()
+    raw_trials = ((body.get("status") or {}).get("trials")) or []
+    trials = [
+        Trial(
+            name=t.name,
+            phase=t.phase.value,
+            hyperparameters=dict(t.hyperparameters),
+            objective=t.objective,
+            metrics=_metrics(raw_trials[i] if i < len(raw_trials) else None),
+            intermediate_count=t.intermediate_count,
+            reason=t.reason,
+            message=t.message,
+            attempt=t.attempt,
+            start_time=t.start_time,
+            end_time=t.end_time,
+        )
+        for i, t in enumerate(status.trials)
+    ]
+    metadata = job.metadata
+    return TuningJobView(
+        name=str(metadata.get("name", "")),
+        namespace=str(metadata.get("namespace", "")),
+        uid=str(metadata.get("uid", "")),
+        created=_timestamp(metadata.get("creationTimestamp")),
+        spec=job.spec,
+        status=status,
+        trials=trials,
+    )

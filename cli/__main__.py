@@ -1,0 +1,7 @@
+"""`python -m kubetune.cli ...` is `kubetune ...`."""
+
+import sys
+
+from kubetune.cli.main import main
+
+sys.exit(main())

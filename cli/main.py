@@ -1,0 +1,135 @@
+"""`kubetune` (and `kubectl tune`): the argument parser and the dispatch to commands.
+
+Exit codes follow convention: 0 done, 1 an error (unknown job, no cluster, no
+permission, nothing to show, a job that failed while watched), 2 a usage error, 130
+interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from kubetune.analytics.errors import KubetuneError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+TRIAL_FORMATS = ("table", "csv", "json", "yaml")
+BEST_FORMATS = ("yaml", "json", "args", "env")
+
+
+@dataclass
+class Context:
+    """What every command gets: the parsed options and where to write."""
+
+    args: argparse.Namespace
+    out: TextIO
+    err: TextIO
+
+
+def _prog() -> str:
+    """`kubectl tune` when run as the kubectl plugin, else `kubetune`."""
+    return "kubectl tune" if os.path.basename(sys.argv[0]).startswith("kubectl-") else "kubetune"
+
+
+def _cluster_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """kubectl's flags. Accepted before and after the command; SUPPRESS on the
+    subcommands keeps a flag given before the command from being reset after it."""
+    default = None if defaults else argparse.SUPPRESS
+    parser.add_argument(
+        "-n", "--namespace", default=default, help="namespace (default: the context's)"
+    )
+    parser.add_argument(
+        "-A",
+        "--all-namespaces",
+        action="store_true",
+        default=False if defaults else argparse.SUPPRESS,
+        help="every namespace (list)",
+    )
+    parser.add_argument("--context", default=default, help="kubeconfig context to use")
+    parser.add_argument(
+        "--kubeconfig",
+        default=default,
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
+    )
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_: str
+) -> argparse.ArgumentParser:
+    sub = commands.add_parser(name, help=help_, description=help_)
+    _cluster_options(sub, defaults=False)
+    return sub
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=_prog(),
+        description="Watch, analyse, plot and stop kubetune TuningJobs.",
+        epilog="Exit codes: 0 ok, 1 error, 2 usage error.",
+    )
+    _cluster_options(parser, defaults=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _command(commands, "list", "the TuningJobs: phase, best objective, trials done, age")
+    sub = _command(commands, "describe", "a TuningJob in detail, with its recent Events")
+    sub.add_argument("name", metavar="NAME")
+    sub = _command(commands, "trials", "every trial: hyperparameters, metrics, outcome, timing")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("-o", "--output", choices=TRIAL_FORMATS, default="table")
+    sub.add_argument(
+        "--sort",
+        metavar="FIELD",
+        help="order by a column (objective: best first; -FIELD reverses); default: launch order",
+    )
+    sub.add_argument("--top", type=_positive, metavar="N", help="only the first N trials")
+    sub = _command(commands, "best", "the best trial's hyperparameters (tuned and static)")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("-o", "--output", choices=BEST_FORMATS, default="yaml")
+    sub = _command(commands, "plot", "progress, objective per hyperparameter, scatter matrix")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("-o", "--output", metavar="FILE.png", help="default: NAME.png")
+    sub = _command(commands, "watch", "follow a TuningJob until it ends")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("--interval", type=float, default=2.0, help="seconds between reads")
+    sub.add_argument("--timeout", type=float, help="give up (exit 1) after this many seconds")
+    sub = _command(commands, "logs", "a trial's log (its latest attempt)")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("trial", metavar="TRIAL", help="trial name, or its number (7 for NAME-007)")
+    sub.add_argument("-f", "--follow", action="store_true", help="stream until the trial ends")
+    sub = _command(commands, "stop", "stop a TuningJob: sets spec.stop, the operator does the rest")
+    sub.add_argument("name", metavar="NAME")
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
+    """Parses `argv` and runs the command; returns the exit code."""
+    from kubetune.cli import commands  # noqa: PLC0415 (after parsing: --help stays fast)
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return EXIT_OK if exit_.code in (0, None) else EXIT_USAGE
+    try:
+        return commands.COMMANDS[args.command](Context(args, out, err))
+    except KubetuneError as error:
+        err.write(f"error: {error}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `kubetune trials x | head`
+        return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(sys.argv[1:] if argv is None else argv, sys.stdout, sys.stderr)

@@ -1,0 +1,96 @@
+"""Text output of the CLI: aligned tables, CSV, JSON and YAML, numbers, ages and
+durations. Pure functions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+MISSING = "-"
+
+
+def number(value: float | int | None, digits: int = 6) -> str:
+    """A number for a table: up to `digits` significant digits; `-` when missing."""
+    if value is None:
+        return MISSING
+    if isinstance(value, int) or (
+        math.isfinite(value) and value == int(value) and abs(value) < 1e15
+    ):
+        return str(int(value))
+    return f"{value:.{digits}g}"
+
+
+def hyperparameter(text: str | None, digits: int = 5) -> str:
+    """A hyperparameter's text shortened for a table: numbers to `digits` significant
+    digits (the exact text is in CSV, JSON and YAML), anything else as is."""
+    if text is None:
+        return MISSING
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return text if "." not in text and "e" not in text.lower() else number(value, digits)
+
+
+def duration(seconds: float | None) -> str:
+    """`45s`, `3m05s`, `2h07m`, `3d04h`; `-` when missing."""
+    if seconds is None:
+        return MISSING
+    s = max(int(seconds), 0)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns separated by three spaces, as kubectl prints them (no trailing blanks)."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = []
+    for row in (headers, *rows):
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(headers: Sequence[str], records: Sequence[dict[str, Any]]) -> str:
+    """RFC 4180 CSV with a header row; missing values are empty cells."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(headers), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: "" if v is None else v for k, v in record.items()})
+    return buffer.getvalue()
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities are not JSON: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(_json_safe(data), indent=2) + "\n"
+
+
+def to_yaml(data: Any) -> str:
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    text: str = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True)
+    return text

@@ -1,0 +1,207 @@
+"""What the read-only commands print, as pure functions of a TuningJobView (and the
+time): the trials in four formats, the best hyperparameters in four, and `describe`."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from kubetune.analytics.errors import KubetuneError
+from kubetune.analytics.records import (
+    best_hyperparameters,
+    columns,
+    flat_records,
+    nested_records,
+    sort_records,
+)
+from kubetune.analytics.resource import TuningJobView
+from kubetune.cli import output
+
+HYPERPARAMETERS_ENV = "KUBETUNE_HYPERPARAMETERS"
+"""The variable a trial's container gets its hyperparameters in (the operator's
+HYPERPARAMETERS_ENV); `best -o env` prints it."""
+
+# Columns of the table (CSV, JSON and YAML have them all).
+_TABLE_HIDDEN = {"intermediateCount", "end", "message"}
+
+
+def trials_output(
+    view: TuningJobView, fmt: str, now: datetime, sort: str | None = None, top: int | None = None
+) -> str:
+    """`kubetune trials`: every trial (launch order, or sorted by `sort`; the first `top`)."""
+    names = columns(view).names()
+    flat = flat_records(view, now)
+    if sort:
+        bare = sort.removeprefix("-")
+        sort = sort[: len(sort) - len(bare)] + _SORT_ALIASES.get(bare, bare)
+        try:
+            flat = sort_records(flat, sort, view, names)
+        except KeyError as error:
+            raise KubetuneError(f"--sort {sort}: {error.args[0]}") from None
+    flat = flat[:top] if top else flat
+    if fmt == "csv":
+        return output.to_csv(names, flat)
+    if fmt in ("json", "yaml"):
+        by_name = {d["trial"]: d for d in nested_records(view, now)}
+        documents = [by_name[r["trial"]] for r in flat]
+        return output.to_json(documents) if fmt == "json" else output.to_yaml(documents)
+    return _trials_table(view, flat, names)
+
+
+def _trials_table(view: TuningJobView, flat: Sequence[dict[str, Any]], names: list[str]) -> str:
+    cols = columns(view)
+    hyperparameter_columns = set(cols.hyperparameters.values())
+    shown = [n for n in names if n not in _TABLE_HIDDEN]
+    rows = []
+    for record in flat:
+        row = []
+        for name in shown:
+            value = record[name]
+            if name in hyperparameter_columns:
+                row.append(output.hyperparameter(value))
+            elif name == "durationSeconds":
+                row.append(output.duration(value))
+            elif name == "start":
+                row.append(value.replace("T", " ").rstrip("Z") if value else output.MISSING)
+            elif isinstance(value, float | int):
+                row.append(output.number(value))
+            else:
+                row.append(output.MISSING if value is None else str(value))
+        rows.append(row)
+    # Headers are the column names (what --sort takes), `duration` for durationSeconds.
+    headers = [_SORT_ALIASES_BACK.get(n, n) for n in shown]
+    return output.table(headers, rows)
+
+
+_SORT_ALIASES = {"duration": "durationSeconds"}
+_SORT_ALIASES_BACK = {v: k for k, v in _SORT_ALIASES.items()}
+
+
+def best_output(view: TuningJobView, fmt: str) -> str:
+    """`kubetune best`: the best trial's hyperparameters (tuned and static)."""
+    values = best_hyperparameters(view)
+    if fmt == "json":
+        return output.to_json(values)
+    if fmt == "args":
+        return " ".join(shlex.quote(f"--{k}={v}") for k, v in values.items()) + "\n"
+    if fmt == "env":
+        text = json.dumps(values, separators=(",", ":"))
+        return f"{HYPERPARAMETERS_ENV}={shlex.quote(text)}\n"
+    return output.to_yaml(values)
+
+
+def next_step(view: TuningJobView) -> str:
+    """What happens next to the job, in one sentence."""
+    status, limits = view.status, view.spec.limits
+    if view.terminal:
+        return f"Nothing: the job has ended ({status.phase.value}, {status.reason or 'no reason'})."
+    if status.phase.value == "Pending":
+        return "The operator has not picked the job up yet: is the kubetune operator running?"
+    running = status.counters.running + status.counters.pending
+    left = limits.max_trials - len(view.trials)
+    if view.spec.suspend:
+        return (
+            f"Suspended: {running} trials still running finish, no new trial starts until "
+            "spec.suspend is false."
+        )
+    if left <= 0:
+        return (
+            f"All {limits.max_trials} trials are launched; the job ends when the {running} "
+            "running ones end."
+        )
+    slots = max(limits.max_parallel_trials - running, 0)
+    return (
+        f"{running} trials running; {left} more to launch, {slots} now (maxParallelTrials "
+        f"{limits.max_parallel_trials}), unless a completion criterion ends the job first."
+    )
+
+
+def _budgets(view: TuningJobView, now: datetime) -> list[str]:
+    status, limits = view.status, view.spec.limits
+    launched = f"{len(view.trials)} launched of {limits.max_trials}"
+    lines = [f"  Trials:        {view.trials_done()} ended, {launched}"]
+    if status.start_time is not None:
+        elapsed = ((status.completion_time or now) - status.start_time).total_seconds()
+        cap = (
+            f" of {output.duration(limits.max_runtime_seconds)}"
+            if limits.max_runtime_seconds
+            else ""
+        )
+        lines.append(f"  Runtime:       {output.duration(elapsed)}{cap}")
+    lines.append(f"  Trial-seconds: {output.number(status.consumed_seconds)}")
+    epochs = _epochs(view)
+    if epochs is not None:
+        lines.append(f"  Epochs:        {output.number(epochs)} (over the ended trials)")
+    return lines
+
+
+def _epochs(view: TuningJobView) -> float | None:
+    """Epochs the ended trials trained, where an `epochs` hyperparameter says (static or
+    tuned); None when none does."""
+    static = (view.spec.static_hyperparameters or {}).get("epochs")
+    total, known = 0.0, False
+    for trial in view.trials:
+        text = trial.hyperparameters.get("epochs", static)
+        if trial.phase in ("Pending", "Running") or text is None:
+            continue
+        try:
+            total += float(text)
+            known = True
+        except ValueError:
+            continue
+    return total if known else None
+
+
+def describe_text(view: TuningJobView, events: Sequence[Any], now: datetime) -> str:
+    """`kubetune describe`: phase, budgets, counters, best trial, conditions, Events, next."""
+    spec, status = view.spec, view.status
+    counters = status.counters
+    lines = [
+        f"Name:       {view.name}",
+        f"Namespace:  {view.namespace}",
+        f"Strategy:   {spec.strategy.value}",
+        f"Objective:  {spec.objective.type.value} {view.objective_metric}",
+        f"Phase:      {view.phase}" + (f" ({status.reason})" if status.reason else ""),
+        f"Message:    {status.message or output.MISSING}",
+        "Budgets:",
+        *_budgets(view, now),
+        "Counters:   "
+        + ", ".join(
+            f"{name} {value}"
+            for name, value in (
+                ("pending", counters.pending),
+                ("running", counters.running),
+                ("completed", counters.completed),
+                ("failed", counters.failed),
+                ("early stopped", counters.early_stopped),
+                ("stopped", counters.stopped),
+                ("retried", counters.retried),
+            )
+        ),
+    ]
+    best = status.best_trial
+    if best is None:
+        lines.append("Best trial: none yet")
+    else:
+        lines.append(
+            f"Best trial: {best.name}  {view.objective_metric}={output.number(best.objective)}"
+        )
+        lines += [f"  {k} = {v}" for k, v in best_hyperparameters(view).items()]
+    lines.append("Conditions:")
+    lines += [
+        f"  {c.type:<10} {c.status.value:<6} {c.reason:<24} {c.message}".rstrip()
+        for c in status.conditions
+    ] or ["  none"]
+    lines.append("Events (most recent last):")
+    lines += [_event_line(e, now) for e in list(events)[-10:]] or ["  none"]
+    lines.append(f"Next:       {next_step(view)}")
+    return "\n".join(lines) + "\n"
+
+
+def _event_line(event: Any, now: datetime) -> str:
+    when = event.last_timestamp or event.event_time or event.metadata.creation_timestamp
+    age = output.duration((now - when).total_seconds()) if when else output.MISSING
+    return f"  {age:>7} ago  {event.type:<8} {event.reason:<20} {event.message or ''}".rstrip()

@@ -1,0 +1,156 @@
+"""`kubetune watch NAME`: follow a TuningJob until it ends.
+
+On a terminal the screen shows, redrawn at every read: a progress bar of trials, the best
+so far, and the running trials with their latest intermediate objective value (the last
+match of the objective's regex in the last lines of their log). Elsewhere (a pipe, a CI
+log) it is quiet: one line per trial that ends, and a last line when the job ends.
+Exit code 0 when the job ends Completed or Stopped, 1 when it ends Failed or --timeout
+passes first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import re2
+from kubetune.analytics.cluster import KubeClient
+from kubetune.analytics.errors import KubetuneError
+from kubetune.analytics.resource import Trial, TuningJobView, parse_tuning_job
+from kubetune.cli import output
+from kubetune.cli.main import EXIT_ERROR, EXIT_OK, Context
+
+BAR_WIDTH = 30
+LOG_TAIL_LINES = 200
+"""Lines read from the end of a running trial's log for its latest intermediate value."""
+
+
+def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
+    """`[#########.....................]  9/30`."""
+    total = max(total, 1)
+    filled = min(width, round(width * done / total))
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done:>{len(str(total))}}/{total}"
+
+
+def _best(view: TuningJobView) -> str:
+    best = view.status.best_trial
+    if best is None:
+        return "best: none yet"
+    values = " ".join(f"{k}={output.hyperparameter(v)}" for k, v in best.hyperparameters.items())
+    return f"best: {view.objective_metric}={output.number(best.objective)} ({best.name}: {values})"
+
+
+def render(view: TuningJobView, latest: dict[str, float], now: datetime) -> list[str]:
+    """The terminal screen: progress, best, running trials (latest value when known)."""
+    phase = view.phase + (f" ({view.status.reason})" if view.status.reason else "")
+    lines = [
+        f"TuningJob {view.namespace}/{view.name}: {phase}",
+        f"trials {progress_bar(view.trials_done(), view.max_trials)} ended,"
+        f" {len(view.trials)} launched",
+        _best(view),
+    ]
+    running = [t for t in view.trials if t.phase in ("Pending", "Running")]
+    if running:
+        lines.append("running:")
+    for trial in running:
+        value = latest.get(trial.name)
+        shown = (
+            f"{view.objective_metric}={output.number(value)} (step {trial.intermediate_count})"
+            if value is not None
+            else "no value yet"
+        )
+        lines.append(
+            f"  {trial.name}  {trial.phase:<8} {output.duration(trial.duration_seconds(now)):>7}"
+            f"  {shown}"
+        )
+    return lines
+
+
+def ended_line(view: TuningJobView, trial: Trial) -> str:
+    """The quiet mode's line for a trial that ended."""
+    if trial.objective is not None:
+        outcome = f"{view.objective_metric}={output.number(trial.objective)}"
+    else:
+        outcome = f"{trial.reason or ''} {trial.message or ''}".strip() or output.MISSING
+    best = view.status.best_objective
+    return (
+        f"{trial.name}  {trial.phase}  {outcome}  best={output.number(best)}"
+        f"  {view.trials_done()}/{view.max_trials} ended"
+    )
+
+
+def final_line(view: TuningJobView) -> str:
+    status = view.status
+    best = status.best_trial
+    text = f"TuningJob {view.name}: {view.phase}" + (f" ({status.reason})" if status.reason else "")
+    if best is not None:
+        text += f"; best trial {best.name}: {view.objective_metric}={output.number(best.objective)}"
+    return text + (f". {status.message}" if status.message else "")
+
+
+def last_match(pattern: Any, text: str) -> float | None:
+    """The objective's last value in `text` (None when there is none or it is no number)."""
+    matches: Sequence[Any] = pattern.findall(text)
+    for match in reversed(matches):
+        try:
+            return float(match)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def latest_values(kube: KubeClient, view: TuningJobView) -> dict[str, float]:
+    """The latest intermediate objective value of each running trial whose log has one."""
+    regex = next(m.regex for m in view.spec.metrics if m.name == view.objective_metric)
+    try:
+        pattern = re2.compile("(?m)" + regex)
+    except re2.error:
+        return {}
+    container = view.spec.trial_template.primary_container_name() or ""
+    values = {}
+    for trial in view.trials:
+        if trial.phase != "Running":
+            continue
+        pods = kube.trial_pods(view.namespace, trial.name)
+        if not pods:
+            continue
+        try:
+            text = kube.read_log(view.namespace, pods[-1].metadata.name, container, LOG_TAIL_LINES)
+        except KubetuneError:  # the pod may be gone or not started: no value yet
+            continue
+        value = last_match(pattern, text)
+        if value is not None:
+            values[trial.name] = value
+    return values
+
+
+def watch(ctx: Context, kube: KubeClient, namespace: str, terminal: bool) -> int:
+    """Reads the TuningJob every `--interval` seconds until it ends (see the module doc)."""
+    args = ctx.args
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    reported: set[str] = set()
+    drawn = 0
+    while True:
+        view = parse_tuning_job(kube.get_tuning_job(namespace, args.name))
+        if terminal:
+            lines = render(view, latest_values(kube, view), datetime.now(UTC))
+            clear = f"\x1b[{drawn}F\x1b[J" if drawn else ""
+            ctx.out.write(clear + "\n".join(lines) + "\n")
+            drawn = len(lines)
+        else:
+            for trial in view.trials:
+                if trial.name not in reported and trial.phase not in ("Pending", "Running"):
+                    reported.add(trial.name)
+                    ctx.out.write(ended_line(view, trial) + "\n")
+        ctx.out.flush()
+        if view.terminal:
+            ctx.out.write(final_line(view) + "\n")
+            return EXIT_ERROR if view.phase == "Failed" else EXIT_OK
+        if deadline is not None and time.monotonic() > deadline:
+            raise KubetuneError(
+                f'TuningJob "{view.name}" did not end within --timeout {args.timeout:g} s '
+                f"(phase {view.phase}); it keeps running."
+            )
+        time.sleep(args.interval)  # the poll interval; the job runs for minutes

@@ -1,0 +1,158 @@
+"""The plots: the panels they must contain, the axis scales the optimizer's scaling
+implies, and tick labels that never overlap, checked on the rendered figure's label boxes
+at ranges that crowd them (no cluster)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import write_directory
+from kubetune.analytics import TuningJobAnalytics
+from kubetune.analytics.plots import all_axes, axis_scale, summary_figure
+from kubetune.analytics.resource import Parameter, TuningJobView, parse_tuning_job
+from matplotlib.figure import Figure
+from matplotlib.image import imread
+from synthetic_tuning_job import synthetic_tuning_job
+
+
+def tick_label_boxes(figure: Figure) -> list[tuple[str, Any]]:
+    """(text, window box) of every tick label the saved figure shows."""
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes = []
+    for ax in all_axes(figure):
+        for axis in (a for a in (ax.xaxis, ax.yaxis) if a.get_visible()):
+            low, high = sorted(axis.get_view_interval())
+            ticks = list(
+                zip(axis.get_majorticklocs(), axis.get_majorticklabels(), strict=False)
+            ) + list(zip(axis.get_minorticklocs(), axis.get_minorticklabels(), strict=False))
+            for location, label in ticks:
+                if label.get_visible() and label.get_text() and low <= location <= high:
+                    boxes.append((label.get_text(), label.get_window_extent(renderer)))
+    return boxes
+
+
+def overlaps(figure: Figure, tmp_path: Path) -> list[tuple[str, str]]:
+    figure.savefig(tmp_path / "check.png", dpi=100)  # what a user sees
+    boxes = tick_label_boxes(figure)
+    return [
+        (a, b)
+        for i, (a, box_a) in enumerate(boxes)
+        for b, box_b in boxes[i + 1 :]
+        if box_a.overlaps(box_b)
+    ]
+
+
+def test_summary_has_every_panel(view: TuningJobView, tmp_path: Path) -> None:
+    figure = summary_figure(view)
+    titles = [ax.get_title() for ax in all_axes(figure)]
+    assert "objective per trial" in titles
+    for name in ("learning_rate", "momentum", "wd", "num_layers", "optimizer"):
+        assert f"objective vs {name}" in titles
+    matrix = [
+        ax
+        for ax in all_axes(figure)
+        if ax.get_subplotspec() and ax.get_subplotspec().get_gridspec().get_geometry() == (5, 5)
+    ]
+    cells = {
+        (ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start) for ax in matrix
+    }
+    assert len(cells) == 25  # every pair of the five parameters
+    labels = {ax.get_xlabel() for ax in matrix} | {ax.get_ylabel() for ax in matrix}
+    assert {"learning_rate", "momentum", "wd", "num_layers", "optimizer"} <= labels
+    colorbars = [
+        ax
+        for ax in all_axes(figure)
+        if ax.get_ylabel() == "validation:accuracy" and ax not in matrix and not ax.get_title()
+    ]
+    assert colorbars, "the scatter matrix has a colour bar of the objective"
+    progress = next(ax for ax in all_axes(figure) if ax.get_title() == "objective per trial")
+    assert [line.get_label() for line in progress.get_lines()][-1] == "best so far"
+    assert not overlaps(figure, tmp_path)
+
+
+def test_axis_scales_follow_the_optimizer(view: TuningJobView) -> None:
+    def parameter(**fields: Any) -> Parameter:
+        return Parameter.model_validate({"name": "p", "type": "Continuous", **fields})
+
+    assert axis_scale(parameter(min=1e-4, max=0.5, scaling="Logarithmic")) == "log"
+    assert axis_scale(parameter(min=1e-4, max=0.5)) == "log"  # Auto: 3.7 decades
+    assert axis_scale(parameter(min=0.01, max=0.5)) == "linear"  # Auto: under 2 decades
+    assert axis_scale(parameter(min=0.0, max=0.001)) == "linear"  # Auto: min 0
+    assert axis_scale(parameter(min=0.9, max=0.999, scaling="ReverseLogarithmic")) == "reverse-log"
+    figure = summary_figure(view)
+    panel = next(ax for ax in all_axes(figure) if ax.get_title() == "objective vs learning_rate")
+    assert panel.get_xscale() == "log"
+    panel = next(ax for ax in all_axes(figure) if ax.get_title() == "objective vs wd")
+    assert panel.get_xscale() == "linear"
+
+
+RANGES = {
+    "wd 0-0.001": {"name": "wd", "type": "Continuous", "min": 0.0, "max": 0.001},
+    "tiny": {"name": "wd", "type": "Continuous", "min": 0.0, "max": 3e-9},
+    "huge": {"name": "wd", "type": "Continuous", "min": 1000.0, "max": 9.9e8, "scaling": "Linear"},
+    "narrow log": {
+        "name": "wd",
+        "type": "Continuous",
+        "min": 0.011,
+        "max": 0.013,
+        "scaling": "Logarithmic",
+    },
+    "wide log": {
+        "name": "wd",
+        "type": "Continuous",
+        "min": 1e-12,
+        "max": 1e6,
+        "scaling": "Logarithmic",
+    },
+    "reverse log": {
+        "name": "wd",
+        "type": "Continuous",
+        "min": 0.9,
+        "max": 0.99999,
+        "scaling": "ReverseLogarithmic",
+    },
+    "many integers": {"name": "wd", "type": "Integer", "min": -100000000, "max": 100000000},
+    "long categories": {
+        "name": "wd",
+        "type": "Categorical",
+        "values": [f"configuration-{i:02d}-{'x' * 10}" for i in range(30)],
+    },
+}
+
+
+@pytest.mark.parametrize("parameter", RANGES.values(), ids=RANGES.keys())
+def test_no_tick_labels_overlap(parameter: dict[str, Any], tmp_path: Path) -> None:
+    body = synthetic_tuning_job("ranges", 40)
+    # Two parameters keep the figure small: learning_rate and the one under test.
+    body["spec"]["parameters"] = [body["spec"]["parameters"][0], parameter]
+    rng = random.Random(1)
+    for trial in body["status"]["trials"]:
+        if parameter["type"] == "Categorical":
+            trial["hyperparameters"]["wd"] = rng.choice(parameter["values"])
+        else:
+            low, high = parameter["min"], parameter["max"]
+            value = low + (high - low) * rng.random()
+            trial["hyperparameters"]["wd"] = (
+                str(round(value)) if parameter["type"] == "Integer" else repr(value)
+            )
+    figure = summary_figure(parse_tuning_job(body))
+    assert overlaps(figure, tmp_path) == []
+
+
+def test_analytics_from_a_directory(body: dict[str, Any], tmp_path: Path) -> None:
+    analytics = TuningJobAnalytics(directory=write_directory(body, tmp_path / "job"))
+    frame = analytics.dataframe()
+    assert list(frame["trial"]) == [t["name"] for t in body["status"]["trials"]]
+    assert frame["learning_rate"].dtype == float and frame["num_layers"].dtype == int
+    best = body["status"]["bestTrial"]
+    assert frame.loc[frame["objective"].idxmax(), "trial"] == best["name"]
+    assert (
+        analytics.best_hyperparameters()["learning_rate"]
+        == best["hyperparameters"]["learning_rate"]
+    )
+    path = tmp_path / "matrix.png"
+    analytics.plot_scatter_matrix().savefig(path)
+    assert imread(path).shape[0] > 300

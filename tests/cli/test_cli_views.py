@@ -1,0 +1,214 @@
+"""What the commands print, from a synthetic TuningJob: parsed back and compared with its
+status (no cluster)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shlex
+from typing import Any
+
+import pytest
+import yaml
+from conftest import NOW
+from kubetune.analytics.errors import KubetuneError, NotFoundError
+from kubetune.analytics.records import columns
+from kubetune.analytics.resource import TuningJobView, parse_tuning_job
+from kubetune.cli import output, views
+from synthetic_tuning_job import synthetic_tuning_job
+
+TUNED = ["learning_rate", "momentum", "wd", "num_layers", "optimizer"]
+
+
+def test_csv_has_every_trial_hyperparameter_and_metric_of_the_status(
+    body: dict[str, Any], view: TuningJobView
+) -> None:
+    rows = list(csv.DictReader(io.StringIO(views.trials_output(view, "csv", NOW))))
+    trials = body["status"]["trials"]
+    assert [r["trial"] for r in rows] == [t["name"] for t in trials]
+    for row, trial in zip(rows, trials, strict=True):
+        assert row["phase"] == trial["phase"]
+        assert {k: row[k] for k in TUNED} == trial["hyperparameters"]  # exact text
+        if "objective" in trial:
+            assert float(row["objective"]) == trial["objective"]
+            assert float(row["train:loss"]) == trial["metrics"]["train:loss"]
+        else:
+            assert row["objective"] == row["train:loss"] == ""
+        assert row["reason"] == trial.get("reason", "")
+        assert int(row["attempt"]) == trial["attempt"]
+        assert row["start"] == trial["startTime"]
+
+
+def test_json_and_yaml_documents_match_the_status(
+    body: dict[str, Any], view: TuningJobView
+) -> None:
+    for text, load in (
+        (views.trials_output(view, "json", NOW), json.loads),
+        (views.trials_output(view, "yaml", NOW), yaml.safe_load),
+    ):
+        documents = load(text)
+        for document, trial in zip(documents, body["status"]["trials"], strict=True):
+            assert document["trial"] == trial["name"]
+            assert document["hyperparameters"] == trial["hyperparameters"]
+            assert document["metrics"] == trial.get("metrics", {})
+            assert document["objective"] == trial.get("objective")
+            if trial["phase"] != "Running":
+                assert document["durationSeconds"] == 45 + int(trial["name"][-3:]) % 20
+
+
+def test_sort_objective_puts_the_best_first_and_unscored_last(view: TuningJobView) -> None:
+    rows = list(csv.DictReader(io.StringIO(views.trials_output(view, "csv", NOW, "objective"))))
+    scored = [float(r["objective"]) for r in rows if r["objective"]]
+    assert scored == sorted(scored, reverse=True)  # maximize: largest first
+    assert all(not r["objective"] for r in rows[len(scored) :])
+    assert rows[0]["trial"] == view.status.best_trial.name  # type: ignore[union-attr]
+    worst_first = views.trials_output(view, "csv", NOW, "-objective")
+    assert float(next(iter(csv.DictReader(io.StringIO(worst_first))))["objective"]) == min(scored)
+
+
+def test_minimize_sorts_smallest_first() -> None:
+    body = synthetic_tuning_job("m", 12)
+    body["spec"]["objective"]["type"] = "Minimize"
+    rows = csv.DictReader(
+        io.StringIO(views.trials_output(parse_tuning_job(body), "csv", NOW, "objective"))
+    )
+    scored = [float(r["objective"]) for r in rows if r["objective"]]
+    assert scored == sorted(scored)
+
+
+def test_sort_by_a_hyperparameter_is_numeric_and_top_cuts(view: TuningJobView) -> None:
+    text = views.trials_output(view, "csv", NOW, "momentum", top=5)
+    values = [float(r["momentum"]) for r in csv.DictReader(io.StringIO(text))]
+    every = sorted(float(t.hyperparameters["momentum"]) for t in view.trials)
+    assert values == every[:5]
+
+
+def test_unknown_sort_field_names_the_columns(view: TuningJobView) -> None:
+    with pytest.raises(KubetuneError, match=r"--sort speed: no column 'speed'.*learning_rate"):
+        views.trials_output(view, "table", NOW, "speed")
+
+
+def test_table_shows_names_phases_and_short_numbers(view: TuningJobView) -> None:
+    lines = views.trials_output(view, "table", NOW).splitlines()
+    header = lines[0].split()
+    assert header[:3] == ["trial", "phase", "objective"]
+    assert {*TUNED, "train:loss", "duration"} <= set(header)
+    assert len(lines) == 31
+    first = view.trials[0]
+    assert lines[1].split()[0] == first.name
+    assert output.hyperparameter(first.hyperparameters["momentum"]) in lines[1]
+    assert len(output.hyperparameter(first.hyperparameters["momentum"])) <= 8
+
+
+def test_metrics_columns_only_when_recorded_and_names_that_collide_get_a_prefix() -> None:
+    body = synthetic_tuning_job("c", 3)
+    for trial in body["status"]["trials"]:
+        trial.pop("metrics", None)
+    assert "train:loss" not in columns(parse_tuning_job(body)).names()
+    body = synthetic_tuning_job("c", 3)
+    body["spec"]["parameters"][1]["name"] = "phase"
+    for trial in body["status"]["trials"]:
+        trial["hyperparameters"]["phase"] = trial["hyperparameters"].pop("momentum")
+    names = columns(parse_tuning_job(body)).names()
+    assert "hp:phase" in names and names.count("phase") == 1
+
+
+def test_best_in_every_format_is_the_best_trial_with_the_static_hyperparameters(
+    body: dict[str, Any], view: TuningJobView
+) -> None:
+    expected = {
+        **body["spec"]["staticHyperparameters"],
+        **body["status"]["bestTrial"]["hyperparameters"],
+    }
+    assert yaml.safe_load(views.best_output(view, "yaml")) == expected
+    assert json.loads(views.best_output(view, "json")) == expected
+    args = shlex.split(views.best_output(view, "args"))
+    assert dict(a.removeprefix("--").split("=", 1) for a in args) == expected
+    name, value = shlex.split(views.best_output(view, "env"))[0].split("=", 1)
+    assert name == "KUBETUNE_HYPERPARAMETERS" and json.loads(value) == expected
+
+
+def test_best_of_a_job_without_a_best_trial_says_so() -> None:
+    body = synthetic_tuning_job("empty", 1, running=1)
+    with pytest.raises(NotFoundError, match='"empty" has no best trial yet: 1 trials, 0 ended'):
+        views.best_output(parse_tuning_job(body), "yaml")
+
+
+def test_describe_has_every_section(view: TuningJobView) -> None:
+    text = views.describe_text(view, [], NOW)
+    for heading in (
+        "Phase:",
+        "Budgets:",
+        "Trial-seconds:",
+        "Epochs:",
+        "Counters:",
+        "Best trial:",
+        "Conditions:",
+        "Events",
+        "Next:",
+    ):
+        assert heading in text
+    best = view.status.best_trial
+    assert best is not None and f"Best trial: {best.name}" in text
+    assert "Epochs:        280" in text  # 28 ended trials x static epochs 10
+    assert "2 running ones end" in text
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"status": {"phase": "Pending"}}, "is the kubetune operator running?"),
+        ({"spec": {"suspend": True}}, "Suspended"),
+        (
+            {"status": {"phase": "Completed", "reason": "MaxTrialsReached"}},
+            "Nothing: the job has ended (Completed, MaxTrialsReached)",
+        ),
+        (
+            {"spec": {"limits": {"maxTrials": 40, "maxParallelTrials": 4}}},
+            "10 more to launch, 2 now",
+        ),
+    ],
+)
+def test_next_step(changes: dict[str, dict[str, Any]], expected: str) -> None:
+    body = synthetic_tuning_job("n", 30, running=2)
+    for part, values in changes.items():
+        body[part].update(values)
+    assert expected in views.next_step(parse_tuning_job(body))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "-"), (5.9, "5s"), (185, "3m05s"), (7620, "2h07m"), (273600, "3d04h")],
+)
+def test_duration(seconds: float | None, text: str) -> None:
+    assert output.duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(None, "-"), (3, "3"), (2.0, "2"), (0.123456789, "0.123457"), (float("nan"), "nan")],
+)
+def test_number(value: float | None, text: str) -> None:
+    assert output.number(value) == text
+
+
+def test_table_aligns_columns_without_trailing_blanks() -> None:
+    text = output.table(["A", "LONGER"], [["xyz", "1"], ["q", ""]])
+    assert text == "A     LONGER\nxyz   1\nq\n"
+
+
+def test_json_turns_nan_into_null() -> None:
+    assert json.loads(output.to_json({"x": float("nan"), "y": [float("inf")]})) == {
+        "x": None,
+        "y": [None],
+    }
+
+
+def test_a_tuning_job_from_a_newer_kubetune_is_an_error_naming_the_field() -> None:
+    body = synthetic_tuning_job("newer", 2)
+    body["spec"]["someFutureField"] = True
+    with pytest.raises(
+        KubetuneError, match=r'"newer" cannot be read by this kubetune: spec.someFutureField'
+    ):
+        parse_tuning_job(body)
