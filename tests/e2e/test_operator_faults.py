@@ -7,7 +7,7 @@ import math
 import random
 from pathlib import Path
 
-from operator_harness import (
+from support.operator_harness import (
     Api,
     OperatorProcess,
     objective,

@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from operator_harness import (
+from support.operator_harness import (
     Api,
     OperatorProcess,
     objective,

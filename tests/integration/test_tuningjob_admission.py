@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
+from codegen.crd import CRD_NAME
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
-from kubetune.operator import models
-from kubetune.operator.crd import CRD_NAME
+from kubetune.operator import api as models
 
 pytestmark = pytest.mark.cluster
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from kubetune.operator.models import TuningJobSpec
-from operator_specs import make_spec
+from kubetune.operator.api import TuningJobSpec
+from support.specs import make_spec
 
 
 @pytest.fixture

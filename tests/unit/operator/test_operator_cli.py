@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from kubetune.operator.__main__ import parse_args
+from kubetune.operator.runtime.main import parse_args
 
 
 def test_defaults_serve_all_namespaces_with_metrics_and_health() -> None:

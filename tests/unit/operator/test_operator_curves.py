@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-from kubetune.operator import reconciler
-from kubetune.operator.models import TrialPhase, TrialStatus, TuningJobStatus
-from kubetune.operator.observe import LogSource
-from kubetune.operator.reconciler import REBUILD_READS, CurveCache, JobCurves, _curves
-from operator_specs import make_spec
+from kubetune.operator.api import TrialPhase, TrialStatus, TuningJobStatus
+from kubetune.operator.kube import curves as curves_module
+from kubetune.operator.kube.curves import REBUILD_READS, CurveCache, JobCurves, update_curves
+from kubetune.operator.kube.observe import LogSource
+from kubetune.operator.kube.trial_logs import TrialLogs
+from support.specs import make_spec
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SPEC = make_spec(earlyStopping="Auto")  # objective regex: loss=([-0-9.eE+naif]+)
@@ -50,10 +51,8 @@ def curves(kube: FakeKube, entry: JobCurves, status: TuningJobStatus, **kw: Any)
     sources = {
         t.name: LogSource(f"pod-{t.name}", "trainer") for t in status.trials if t.name != "tj-001"
     }  # tj-001's pod is gone
-    return _curves(
-        kube,  # type: ignore[arg-type]
-        "ns",
-        SPEC,
+    return update_curves(
+        TrialLogs(kube, "ns", SPEC),  # type: ignore[arg-type]
         entry,
         status=status,
         sources=sources,
@@ -95,11 +94,11 @@ def test_a_running_log_is_read_again_after_the_interval(monkeypatch: pytest.Monk
     kube = FakeKube({"pod-tj-013": b"loss=1\n"})
     entry = JobCurves("uid")
     clock = [100.0]
-    monkeypatch.setattr(reconciler.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(curves_module.time, "monotonic", lambda: clock[0])
     curves(kube, entry, status)
     kube.logs["pod-tj-013"] += b"loss=0.5\n"
     assert list(curves(kube, entry, status)["tj-013"]) == [1.0]  # the values read last
-    clock[0] += reconciler.CURVE_READ_SECONDS
+    clock[0] += curves_module.CURVE_READ_SECONDS
     assert list(curves(kube, entry, status)["tj-013"]) == [1.0, 0.5]
     assert kube.reads == ["pod-tj-013", "pod-tj-013"]
 
@@ -107,7 +106,7 @@ def test_a_running_log_is_read_again_after_the_interval(monkeypatch: pytest.Monk
 def test_finished_curves_are_kept_without_a_read_and_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(reconciler, "MAX_PEER_CURVES", 3)
+    monkeypatch.setattr(curves_module, "MAX_PEER_CURVES", 3)
     trials = succeeded(3)
     status = TuningJobStatus(trials=trials)
     kube = FakeKube({})

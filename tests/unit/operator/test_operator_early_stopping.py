@@ -7,22 +7,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from kubetune.operator.engine import (
-    EARLY_STOPPING_CHECK_SECONDS,
-    JobObservation,
-    Plan,
-    median_stopping,
-)
-from kubetune.operator.metric_logs import ObjectiveOutcome
-from kubetune.operator.models import (
+from kubetune.operator.api import (
     ObjectiveType,
     Phase,
     TrialPhase,
     TuningJobSpec,
 )
+from kubetune.operator.controller import JobObservation, ObjectiveOutcome, Optimizer, Plan
+from kubetune.operator.controller.early_stopping import (
+    EARLY_STOPPING_CHECK_SECONDS,
+    median_stopping,
+)
 from kubetune.optimizer import suggest
-from operator_specs import make_spec
-from plan_sim import Sim
+from support.plan_sim import Sim
+from support.specs import make_spec
 
 MIN = ObjectiveType.MINIMIZE
 MAX = ObjectiveType.MAXIMIZE
@@ -45,10 +43,11 @@ class Job(Sim):
     def __init__(self, spec: TuningJobSpec, **plan_kw: Any) -> None:
         super().__init__(spec)
         self.curves: dict[str, list[float]] = {}
-        self.plan_kw = {"suggest_fn": fixed_suggest, **plan_kw}
+        self.plan_kw: dict[str, Any] = {"suggest": fixed_suggest, **plan_kw}
 
-    def step(self, **kw: Any) -> Plan:
-        return super().step(curves=self.curves, **{**self.plan_kw, **kw})
+    def step(self, optimizer: Optimizer | None = None, **snapshot: Any) -> Plan:
+        optimizer = optimizer or Optimizer(**self.plan_kw)
+        return super().step(optimizer, curves=self.curves, **snapshot)
 
     def finish_curve(self, trial: str, curve: Sequence[float]) -> None:
         """The trial's Job succeeded; its log held `curve` (objective: the last value)."""
@@ -180,13 +179,11 @@ def test_the_stopped_value_is_an_observation_for_the_optimizer() -> None:
         return fixed_suggest(space, observations, **kw)
 
     job = with_peers()
-    job.plan_kw["suggest_fn"] = spy
+    job.plan_kw["suggest"] = spy
     bad = next(t for t in job.status.trials if t.phase is TrialPhase.RUNNING)
     job.curves[bad.name] = [2.0, 1.5]
     job.step()
-    params = {"lr": float(bad.hyperparameters["lr"]), "layers": int(bad.hyperparameters["layers"])}
-    params["opt"] = bad.hyperparameters["opt"]
-    assert (params, 1.5) in seen[-1]
+    assert (bad.hyperparameters, 1.5) in seen[-1]  # as recorded; the optimizer parses it
     assert len(seen[-1]) == 4  # 3 succeeded + the early-stopped one
 
 
@@ -215,7 +212,7 @@ def converging_job(converged: Any, strategy: str = "Bayesian", **limits: Any) ->
             limits={"maxTrials": 30, "maxParallelTrials": 2, **limits},
             completionCriteria={"convergence": "Auto"},
         ),
-        converged_fn=converged,
+        converged=converged,
     )
 
 
@@ -274,7 +271,7 @@ def test_convergence_is_asked_only_for_bayesian_and_when_auto() -> None:
 
     for job in (
         converging_job(never, strategy="Random", maxTrials=12),
-        Job(make_spec(strategy="Bayesian", limits={"maxTrials": 12}), converged_fn=never),
+        Job(make_spec(strategy="Bayesian", limits={"maxTrials": 12}), converged=never),
     ):
         run_until_terminal(job)
         assert job.status.reason == "MaxTrialsReached"
@@ -299,7 +296,7 @@ def test_the_real_convergence_test_is_wired() -> None:
             limits={"maxTrials": 40, "maxParallelTrials": 1},
             completionCriteria={"convergence": "Auto"},
         ),
-        suggest_fn=suggest,
+        suggest=suggest,
     )
     job.step()
     while job.status.phase is Phase.IN_PROGRESS:

@@ -8,27 +8,30 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from kubetune.operator.engine import (
-    JobObservation,
-    format_value,
-    parse_value,
-    plan,
-    trials_not_improving,
-    warm_start_observations,
-)
-from kubetune.operator.metric_logs import ObjectiveOutcome
-from kubetune.operator.models import (
-    MAX_TRIAL_MESSAGE_LENGTH,
+from kubetune.operator.api import (
     MAX_TRIALS,
-    STATUS_HYPERPARAMETER_BUDGET_BYTES,
     ObjectiveType,
     Phase,
     TrialPhase,
     TrialStatus,
     TuningJobStatus,
+    format_value,
 )
-from operator_specs import make_spec
-from plan_sim import T0, Sim
+from kubetune.operator.api.constants import (
+    MAX_TRIAL_MESSAGE_LENGTH,
+    STATUS_HYPERPARAMETER_BUDGET_BYTES,
+)
+from kubetune.operator.controller import (
+    JobObservation,
+    ObjectiveOutcome,
+    Optimizer,
+    Snapshot,
+    plan,
+    warm_start_observations,
+)
+from kubetune.operator.controller.summary import trials_not_improving
+from support.plan_sim import T0, Sim
+from support.specs import make_spec
 
 ETCD_LIMIT = 1_572_864
 
@@ -226,14 +229,15 @@ def test_metric_problems_fail_the_trial_with_their_reason() -> None:
 
 def test_an_invalid_spec_fails_with_the_field_named() -> None:
     decided = plan(
-        name="tj",
-        uid="u",
-        generation=3,
-        spec=make_spec(),
-        invalid=["spec.metrics[0].regex (metric 'loss'): bad"],
-        status=TuningJobStatus(),
-        jobs={},
-        now=T0,
+        Snapshot(
+            name="tj",
+            uid="u",
+            generation=3,
+            spec=make_spec(),
+            invalid=["spec.metrics[0].regex (metric 'loss'): bad"],
+            status=TuningJobStatus(),
+        ),
+        T0,
     )
     assert decided.status.phase is Phase.FAILED and decided.terminal
     invalid = decided.status.condition("Invalid")
@@ -265,14 +269,15 @@ def test_grid_exhaustion_completes_the_job() -> None:
 def test_terminal_job_deletes_leftover_running_jobs() -> None:
     status = TuningJobStatus(phase=Phase.STOPPED)
     decided = plan(
-        name="tj",
-        uid="u",
-        generation=1,
-        spec=make_spec(),
-        invalid=[],
-        status=status,
-        jobs={"tj-009": JobObservation("tj-009", "Running")},
-        now=T0,
+        Snapshot(
+            name="tj",
+            uid="u",
+            generation=1,
+            spec=make_spec(),
+            status=status,
+            jobs={"tj-009": JobObservation("tj-009", "Running")},
+        ),
+        T0,
     )
     assert decided.delete == ["tj-009"] and not decided.launch
 
@@ -286,12 +291,28 @@ def test_plans_are_deterministic() -> None:
     assert a.status.model_dump() == b.status.model_dump()
 
 
-def test_values_round_trip_through_their_strings() -> None:
+def test_values_are_recorded_as_exact_text() -> None:
     spec = make_spec()
     lr, layers, opt = spec.parameters
-    assert parse_value(lr, format_value(lr, 0.1 + 0.2)) == 0.1 + 0.2
-    assert format_value(layers, 3.0) == "3" and parse_value(layers, "3") == 3
-    assert parse_value(opt, format_value(opt, "adam")) == "adam"
+    assert float(format_value(lr, 0.1 + 0.2)) == 0.1 + 0.2
+    assert format_value(layers, 3.0) == "3"
+    assert format_value(opt, "adam") == "adam"
+
+
+def test_an_integer_suggestion_is_recorded_rounded_not_truncated() -> None:
+    """Through plan(), the production path: 63.9999 from the optimizer is "64"."""
+    spec = make_spec(
+        parameters=[{"name": "units", "type": "Integer", "min": 1, "max": 128}],
+        limits={"maxTrials": 1, "maxParallelTrials": 1},
+    )
+
+    def almost_64(*_: Any, **kw: Any) -> list[dict[str, Any]]:
+        return [{"units": 63.9999}] * kw["n"]
+
+    snapshot = Snapshot(name="tj", uid="u", generation=1, spec=spec, status=TuningJobStatus())
+    decided = plan(snapshot, T0, Optimizer(suggest=almost_64))
+    assert decided.status.trials[0].hyperparameters == {"units": "64"}
+    assert decided.launch[0].hyperparameters == {"units": "64"}
 
 
 def test_status_of_the_largest_job_fits_etcd_with_room() -> None:
@@ -346,20 +367,17 @@ def test_warm_start_trials_seed_the_optimizer_but_not_the_budget() -> None:
         seen.append(list(observations))
         return [{"lr": 0.2, "layers": 1, "opt": "adam"}] * kw["n"]
 
-    warm = warm_start_observations(spec, [parent])
-    assert warm == [({"lr": 0.5, "layers": 2, "opt": "sgd"}, 0.1)]
-    decided = plan(
-        name="tj",
-        uid="u",
-        generation=1,
-        spec=spec,
-        invalid=[],
-        status=TuningJobStatus(),
-        jobs={},
-        now=T0,
-        suggest_fn=spy,
-        warm_start=warm,
+    warm = warm_start_observations([parent])
+    # Succeeded trials, as recorded: the optimizer parses them and drops what does not
+    # fit its space (p-002's opt).
+    assert warm == [
+        ({"lr": "0.5", "layers": "2", "opt": "sgd"}, 0.1),
+        ({"lr": "0.5", "layers": "2", "opt": "rmsprop"}, 0.2),
+    ]
+    snapshot = Snapshot(
+        name="tj", uid="u", generation=1, spec=spec, status=TuningJobStatus(), warm_start=warm
     )
+    decided = plan(snapshot, T0, Optimizer(suggest=spy))
     assert seen == [warm] and len(decided.status.trials) == 1
 
 
@@ -367,16 +385,9 @@ def test_an_optimizer_failure_fails_the_job_instead_of_looping() -> None:
     def broken(*_: Any, **__: Any) -> list[dict[str, Any]]:
         raise ValueError("singular matrix")
 
-    decided = plan(
-        name="tj",
-        uid="u",
-        generation=1,
-        spec=make_spec(),
-        invalid=[],
-        status=TuningJobStatus(),
-        jobs={},
-        now=T0,
-        suggest_fn=broken,
+    snapshot = Snapshot(
+        name="tj", uid="u", generation=1, spec=make_spec(), status=TuningJobStatus()
     )
+    decided = plan(snapshot, T0, Optimizer(suggest=broken))
     assert (decided.status.phase, decided.status.reason) == (Phase.FAILED, "SuggestionFailed")
     assert "singular matrix" in (decided.status.message or "") and not decided.launch

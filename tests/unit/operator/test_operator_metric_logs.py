@@ -8,7 +8,7 @@ import tracemalloc
 from collections.abc import Iterator
 
 import pytest
-from kubetune.operator.metric_logs import (
+from kubetune.operator.kube.metric_logs import (
     LogScanner,
     compile_metrics,
     objective_outcome,
@@ -57,7 +57,7 @@ def test_outcomes_name_the_problem() -> None:
 def test_invalid_regexes_are_refused_with_the_metric_name() -> None:
     with pytest.raises(ValueError, match=r"metric m: .*not a valid RE2"):
         compile_metrics([("m", r"(?<=x)(\d)")])
-    with pytest.raises(ValueError, match="exactly one capture group, has 2"):
+    with pytest.raises(ValueError, match="has 2 capture groups but needs exactly one"):
         compile_metrics([("m", r"(a)(b)")])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubetune.operator.observe import observe_jobs
+from kubetune.operator.kube.observe import observe_jobs
 
 
 def job(name: str, *, conditions: list[dict[str, str]] | None = None, **spec: Any) -> dict:  # type: ignore[type-arg]

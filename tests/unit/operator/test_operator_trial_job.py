@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 
-from kubetune.operator.models import HYPERPARAMETERS_ENV, TuningJobSpec
-from kubetune.operator.trial_job import (
+from kubetune.operator.api import HYPERPARAMETERS_ENV, TuningJobSpec
+from kubetune.operator.api.naming import (
     TRIAL_LABEL,
     TUNING_JOB_LABEL,
-    build_trial_job,
     label_value,
-    substitute,
     trial_job_name,
     trial_name,
 )
-from operator_specs import make_spec, spec_dict
+from kubetune.operator.kube.trial_job import build_trial_job, substitute
+from support.specs import make_spec, spec_dict
 
 
 def build(spec: TuningJobSpec, **kw: object) -> dict:  # type: ignore[type-arg]

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-from kubetune.operator import crd, models
-from kubetune.operator.reference import render_reference
+from codegen import crd
+from codegen.reference import render_reference
+from kubetune.operator import api as models
 
 ROOT = Path(__file__).resolve().parents[3]
 CRD_FILE = ROOT / "crds" / "kubetune.io_tuningjobs.yaml"

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
-from kubetune.operator import models
-from kubetune.operator.validation import validate_spec
+from kubetune.operator import api as models
+from kubetune.operator.api import constants
+from kubetune.operator.kube.validation import validate_spec
 from pydantic import ValidationError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -126,7 +127,7 @@ def test_status_timestamps_are_rfc3339_utc_seconds() -> None:
 def test_long_trial_message_is_cut_to_the_schema_limit() -> None:
     trial = models.TrialStatus(name="t", message="x" * 1000)
     assert trial.message is not None
-    assert len(trial.message) == models.MAX_TRIAL_MESSAGE_LENGTH
+    assert len(trial.message) == constants.MAX_TRIAL_MESSAGE_LENGTH
     assert trial.message.endswith("…")
 
 
@@ -149,10 +150,10 @@ def test_condition_lookup() -> None:
 
 
 def hyperparameter_bytes_bound(spec: models.TuningJobSpec) -> int:
-    """The CEL rule's per-trial bound, computed in Python (see models._SPEC_RULES)."""
+    """The CEL rule's per-trial bound, computed in Python (see api.cel.SPEC_RULES)."""
     total = 0
     for p in spec.parameters:
-        value = max(map(len, p.values)) if p.values else models.NUMBER_TEXT_MAX_LENGTH
+        value = max(map(len, p.values)) if p.values else constants.NUMBER_TEXT_MAX_LENGTH
         total += len(p.name) + 6 + value
     return total
 
@@ -160,9 +161,9 @@ def hyperparameter_bytes_bound(spec: models.TuningJobSpec) -> int:
 def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit() -> None:
     """maxTrials=1000 with as many 40-character parameters as the size rule lets through,
     every string field at its maximum length: the whole object stays under 1.5 MiB."""
-    width = models.HYPERPARAMETER_NAME_MAX_LENGTH
-    per_parameter = width + 6 + models.NUMBER_TEXT_MAX_LENGTH
-    count = models.STATUS_HYPERPARAMETER_BUDGET_BYTES // (models.MAX_TRIALS * per_parameter)
+    width = constants.HYPERPARAMETER_NAME_MAX_LENGTH
+    per_parameter = width + 6 + constants.NUMBER_TEXT_MAX_LENGTH
+    count = constants.STATUS_HYPERPARAMETER_BUDGET_BYTES // (models.MAX_TRIALS * per_parameter)
     raw = minimal_spec()
     raw["limits"] = {"maxTrials": models.MAX_TRIALS}
     raw["parameters"] = [
@@ -170,12 +171,12 @@ def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit() ->
         for i in range(count)
     ]
     spec = models.TuningJobSpec.from_api(raw)
-    budget = models.STATUS_HYPERPARAMETER_BUDGET_BYTES
+    budget = constants.STATUS_HYPERPARAMETER_BUDGET_BYTES
     assert count >= 10
     assert models.MAX_TRIALS * hyperparameter_bytes_bound(spec) <= budget
 
     value = "-1.2345678901234567e-100"
-    assert len(value) == models.NUMBER_TEXT_MAX_LENGTH
+    assert len(value) == constants.NUMBER_TEXT_MAX_LENGTH
     hps = {p.name: value for p in spec.parameters}
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
     trials = [
@@ -235,9 +236,9 @@ def test_format_hyperparameter_fits_the_status_size_rule(
     parameter: dict[str, Any], value: float | str, text: str | None
 ) -> None:
     p = models.Parameter.model_validate({"name": "p", **parameter})
-    formatted = models.format_hyperparameter(p, value)
+    formatted = models.format_value(p, value)
     if text is not None:
         assert formatted == text
     else:
         assert float(formatted) == value  # exact round trip
-    assert len(formatted) <= models.NUMBER_TEXT_MAX_LENGTH
+    assert len(formatted) <= constants.NUMBER_TEXT_MAX_LENGTH

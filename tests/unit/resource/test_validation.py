@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kubetune.operator.models import TuningJobSpec
-from kubetune.operator.validation import (
+from kubetune.operator.api import TuningJobSpec
+from kubetune.operator.kube.validation import (
     check_metric_regex,
     parse_and_validate_spec,
     validate_spec,

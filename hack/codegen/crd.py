@@ -1,6 +1,6 @@
 """Build the TuningJob CustomResourceDefinition from the pydantic models.
 
-`python -m kubetune.operator.crd` prints it as YAML (`make crds` writes it to
+`PYTHONPATH=hack python -m codegen.crd` prints it as YAML (`make crds` writes it to
 `crds/kubetune.io_tuningjobs.yaml`). The schema is pydantic's JSON schema of the models
 turned into a Kubernetes structural schema: `$ref`s inlined, `Optional` unwrapped, titles
 and `null` defaults dropped, docstrings as one-paragraph descriptions, and the CEL rules
@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 import yaml
-from kubetune.operator import models
+from kubetune.operator import api as models
 
 CRD_NAME = f"{models.PLURAL}.{models.GROUP}"
 
@@ -298,7 +298,7 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str_representer)
 
 HEADER = (
-    "# Generated from operator/models.py by `make crds` (python -m kubetune.operator.crd).\n"
+    "# Generated from operator/api/ by `make crds` (hack/codegen/crd.py).\n"
     "# Do not edit by hand: change the models and regenerate.\n"
 )
 

@@ -4,6 +4,7 @@ The API server refuses most invalid specs at admission. What it cannot check —
 metric regex compiles as RE2 with exactly one capture group (the operator matches logs
 with RE2, so a regex cannot hang it), that the named primary container exists in the
 pod template, and that no tuned hyperparameter is also a static one — is checked here.
+The regex is compiled by `metric_logs.compile_metric_regex`, the log scan's own path.
 The operator calls `validate_spec` before it launches anything; a non-empty result
 means phase Failed with an Invalid condition carrying the messages.
 
@@ -16,36 +17,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import re2
-from kubetune.operator.models import TuningJobSpec
+from kubetune.operator.api import TuningJobSpec
+from kubetune.operator.kube.metric_logs import compile_metric_regex
 from pydantic import ValidationError
-
-
-def re2_options() -> Any:
-    """RE2 options for metric regexes: errors are raised, not also logged to stderr."""
-    options = re2.Options()
-    options.log_errors = False
-    return options
 
 
 def check_metric_regex(regex: str) -> str | None:
     """Why `regex` cannot be a metric regex (no field path), or None when it can."""
     try:
-        compiled = re2.compile(regex, re2_options())
-    except re2.error as exc:
-        detail = exc.args[0] if exc.args else exc
-        if isinstance(detail, bytes):
-            detail = detail.decode("utf-8", "replace")
-        return (
-            f"{regex!r} is not a valid RE2 regular expression ({detail}); fix the pattern "
-            "(RE2 has no look-around and no back-references)"
-        )
-    groups = compiled.groups
-    if groups != 1:
-        return (
-            f"{regex!r} has {groups} capture groups but needs exactly one, around the "
-            "number; make the other groups non-capturing with (?:...)"
-        )
+        compile_metric_regex(regex)
+    except ValueError as error:
+        return str(error)
     return None
 
 

@@ -11,38 +11,44 @@
 - `tuning_job_changed` wakes the daemon when the spec changes (suspend, limits...).
 - `trial_jobs` and `trial_pods` (kopf indices, fed by the same watches) keep every trial
   Job and pod in memory, and the daemon's `body` is the TuningJob as last watched: a
-  reconcile woken by an event reads them there (`kube.CachedKube`), not with a GET and
+  reconcile woken by an event reads them there (`CachedKube`), not with a GET and
   two LISTs; one on the resync timer reads live.
 
-Handlers only wire: every decision is in `engine`, every API call in `kube`.
+Handlers only wire: every decision is in `kubetune.operator.controller`, every API call
+in `kubetune.operator.kube`, the wake-ups in `waker`, the Events in `events`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import kopf
 from kubernetes.client.exceptions import ApiException
-from kubetune.operator import metrics
-from kubetune.operator.engine import Event
+from kubetune.operator.api import GROUP, KIND, PLURAL, VERSION
+from kubetune.operator.api.naming import TUNING_JOB_LABEL, label_value
+from kubetune.operator.controller import Event
 from kubetune.operator.kube import (
     CachedKube,
     ConflictError,
     Expectations,
     Kube,
+    KubeClient,
+    Result,
     api_error_message,
     load_credentials,
+    reconcile,
 )
-from kubetune.operator.models import GROUP, KIND, PLURAL, VERSION
-from kubetune.operator.reconciler import Result, post_events, reconcile
-from kubetune.operator.trial_job import TUNING_JOB_LABEL, label_value
+from kubetune.operator.kube.observe import job_finished, pod_stuck
+from kubetune.operator.runtime import telemetry as metrics
+from kubetune.operator.runtime.events import EventPoster
+from kubetune.operator.runtime.log_filter import QuietSuccesses
+from kubetune.operator.runtime.waker import Waker, Wakers
+from threadpoolctl import threadpool_limits
 
 RESYNC_SECONDS = 30.0
 """A TuningJob is reconciled at least this often even without events, reading everything
@@ -53,50 +59,12 @@ MAX_ERROR_DELAY = 30.0
 RECONCILE_THREADS = 32
 """Worker threads for blocking reconciles. A slow one (a huge log being scanned) holds
 one thread; the other TuningJobs keep theirs."""
-
-EVENT_THREADS = 4
-"""Threads posting Events: enough to keep pace with a few trials a second on a slow API
-server (each Event is one request)."""
-MAX_PENDING_EVENTS = 1000
-"""Batches of Events that may wait to be posted; more are dropped."""
-
+BLAS_THREADS = 1
+"""BLAS threads per GP fit. Up to RECONCILE_THREADS fits may run at once, each on a small
+matrix: a BLAS pool per fit would oversubscribe the cores many times over for no gain
+(Optuna's GP sampler limits them too, `optuna/_gp/thread_limiting.py`)."""
 RUNNING_NEWS_DELAY = 2.0
 """Seconds by which the news of a trial Job that started is held back (see job_changed)."""
-SEEN_STATES = 100_000
-"""How many trial Jobs and pods the wake-up de-duplication remembers (a few MB at most;
-deleted ones are forgotten at once)."""
-
-TrialIndex = kopf.Index[tuple[str, str], dict[str, Any]]
-"""Trial Jobs (or pods) by (namespace, TuningJob label)."""
-
-_FINISHED_JOB_CONDITIONS = ("Complete", "Failed", "SuccessCriteriaMet", "FailureTarget")
-_INFRASTRUCTURE_WAITING = ("ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
-
-
-class Waker:
-    """Wakes one daemon: at once, or after a delay unless a reconcile starts meanwhile
-    (it sees the news anyway: its snapshot is taken after the news arrived). Use it from
-    the event loop's thread only: asyncio events are not thread-safe, which is why the
-    event handlers are async."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.reconciles = 0
-
-    def wake(self, delay: float = 0.0) -> None:
-        if delay:
-            asyncio.get_running_loop().call_later(delay, self._late, self.reconciles)
-        else:
-            self.event.set()
-
-    def _late(self, reconciles: int) -> None:
-        if self.reconciles == reconciles:  # no reconcile has started since the news
-            self.event.set()
-
-    def reconciling(self) -> None:
-        """A reconcile starts: what was delivered so far needs no wake-up of its own."""
-        self.reconciles += 1
-        self.event.clear()
 
 
 @dataclass
@@ -108,64 +76,20 @@ class Runtime:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(RECONCILE_THREADS, "reconcile")
     )
-    # Events are posted in the background, so they never delay a reconcile.
-    event_executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(EVENT_THREADS, "events")
-    )
-    events_room: threading.BoundedSemaphore = field(
-        default_factory=lambda: threading.BoundedSemaphore(MAX_PENDING_EVENTS)
-    )
+    events: EventPoster = field(default_factory=lambda: EventPoster(metrics.TELEMETRY))
     kube: Kube | None = None
-    wakers: dict[tuple[str, str], set[Waker]] = field(default_factory=dict)
+    wakers: Wakers = field(default_factory=Wakers)
     last_reconcile: float = field(default_factory=time.monotonic)
-    # The last state of each trial Job/pod that woke a daemon (most recent first out), so
-    # that the many updates of one state (ready counts, finalizers...) wake it only once.
-    seen: OrderedDict[str, str] = field(default_factory=OrderedDict)
-
-    def wake(self, namespace: str | None, tuning_job_label: str | None, delay: float = 0.0) -> None:
-        """Wake the daemon(s) of the TuningJob with this label value, if any, now or after
-        `delay` seconds (so that news that is not urgent joins a reconcile that comes
-        anyway)."""
-        for waker in self.wakers.get((namespace or "", tuning_job_label or ""), ()):
-            waker.wake(delay)
-
-    def post_events(self, kube: Kube, body: dict[str, Any], events: tuple[Event, ...]) -> None:
-        """Post Events in the background, best effort: dropped (and counted) while
-        MAX_PENDING_EVENTS are waiting, so that a slow API server cannot make the backlog,
-        and the operator's memory, grow without bound (client-go's recorder drops too)."""
-        if not self.events_room.acquire(blocking=False):
-            metrics.EVENTS_DROPPED.inc(len(events))
-            return
-        future = self.event_executor.submit(post_events, kube, body, events)
-        future.add_done_callback(lambda _: self.events_room.release())
-
-    def wake_on_change(
-        self,
-        namespace: str | None,
-        tuning_job_label: str | None,
-        uid: str,
-        state: str,
-        *,
-        delay: float = 0.0,
-        gone: bool = False,
-    ) -> None:
-        """Wake the TuningJob's daemon if the object `uid` reached a state not seen yet;
-        `gone`: the object is deleted, so forget it."""
-        if self.seen.get(uid) != state:
-            self.wake(namespace, tuning_job_label, delay)
-        if gone:
-            self.seen.pop(uid, None)
-            return
-        self.seen[uid] = state
-        self.seen.move_to_end(uid)
-        while len(self.seen) > SEEN_STATES:
-            self.seen.popitem(last=False)
 
 
 def _runtime(memo: Any) -> Runtime:
     runtime = memo.runtime
     assert isinstance(runtime, Runtime)
     return runtime
+
+
+TrialIndex = kopf.Index[tuple[str, str], dict[str, Any]]
+"""Trial Jobs (or pods) by (namespace, TuningJob label)."""
 
 
 class _DiffBase(kopf.AnnotationsDiffBaseStorage):
@@ -183,16 +107,6 @@ class _DiffBase(kopf.AnnotationsDiffBaseStorage):
         return super().build(body=slim, extra_fields=extra_fields)
 
 
-class _QuietSuccesses(logging.Filter):
-    """Drops kopf's "Handler 'pod_changed' succeeded." line, logged at INFO for every
-    watch event of every trial Job, pod and TuningJob: noise in the operator's log, and
-    CPU on its event loop."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = str(record.msg)
-        return not (message.startswith("Handler '") and message.endswith("' succeeded."))
-
-
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Operator settings, credentials and the metrics endpoint."""
@@ -205,7 +119,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     )
     # kopf would post every INFO log line as an Event; we post our own meaningful ones.
     settings.posting.level = logging.WARNING
-    logging.getLogger("kopf.objects").addFilter(_QuietSuccesses())
+    logging.getLogger("kopf.objects").addFilter(QuietSuccesses())
     # Watches: reconnect every 5 minutes (API servers end watches at random times in
     # 30-60 min; a stream that silently died is noticed sooner), and give the client a
     # little longer than the server so the server ends it cleanly.
@@ -222,6 +136,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # A daemon being stopped (deletion, pausing) gets cancelled, not waited for.
     settings.background.cancellation_polling = 1
     runtime.kube = Kube(load_credentials())
+    # Process-wide (BLAS pools are per process): every GP fit gets BLAS_THREADS.
+    threadpool_limits(limits=BLAS_THREADS, user_api="blas")
     if runtime.metrics_port:
         metrics.serve(runtime.metrics_port)
 
@@ -231,7 +147,7 @@ def shutdown(memo: kopf.Memo, **_: Any) -> None:
     """Let running reconciles finish (each is bounded by request timeouts)."""
     runtime = _runtime(memo)
     runtime.executor.shutdown(wait=False, cancel_futures=True)
-    runtime.event_executor.shutdown(wait=False, cancel_futures=True)
+    runtime.events.shutdown()
 
 
 @kopf.on.probe(id="seconds_since_last_reconcile")
@@ -240,13 +156,16 @@ def last_reconcile(memo: kopf.Memo, **_: Any) -> float:
     return round(time.monotonic() - _runtime(memo).last_reconcile, 1)
 
 
-async def _reconcile_once(runtime: Runtime, kube: Kube, namespace: str, name: str) -> Result:
+async def _reconcile_once(runtime: Runtime, kube: KubeClient, namespace: str, name: str) -> Result:
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     try:
-        result = await loop.run_in_executor(runtime.executor, reconcile, kube, namespace, name)
+        result = await loop.run_in_executor(
+            runtime.executor,
+            lambda: reconcile(kube, namespace, name, telemetry=metrics.TELEMETRY),
+        )
         if result.events and result.body is not None:
-            runtime.post_events(kube, result.body, result.events)
+            runtime.events.post(kube, result.body, result.events)
         return result
     finally:
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
@@ -265,67 +184,90 @@ async def tuning_job(
     """Reconcile one TuningJob until it is terminal (see the module docstring)."""
     assert name is not None and namespace is not None
     runtime = _runtime(memo)
-    assert runtime.kube is not None
     # kopf passes every index by its id.
-    trial_jobs: TrialIndex = kwargs["trial_jobs"]
-    trial_pods: TrialIndex = kwargs["trial_pods"]
-    key = (namespace, label_value(name))
-    waker = Waker()
-    runtime.wakers.setdefault(key, set()).add(waker)
-    expectations = Expectations()
-    failures = 0
-    reported_forbidden = ""
-    resync = False
+    daemon = _Daemon(runtime, namespace, name, body, kwargs["trial_jobs"], kwargs["trial_pods"])
+    runtime.wakers.add(daemon.key, daemon.waker)
     try:
+        await daemon.run(logger)
+    finally:
+        runtime.wakers.remove(daemon.key, daemon.waker)
+
+
+@dataclass
+class _Daemon:
+    """The loop of one TuningJob's daemon: reconcile, then sleep until woken, the resync
+    period passes, or a failed reconcile's backoff ends."""
+
+    runtime: Runtime
+    namespace: str
+    name: str
+    body: kopf.Body
+    trial_jobs: TrialIndex
+    trial_pods: TrialIndex
+    waker: Waker = field(default_factory=Waker)
+    expectations: Expectations = field(default_factory=Expectations)
+    failures: int = 0
+    reported_forbidden: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, label_value(self.name))
+
+    def _kube(self, resync: bool) -> CachedKube:
+        """The reconcile's client, with snapshots taken on the event loop's thread, where
+        the watches update them."""
+        assert self.runtime.kube is not None
+        if resync:
+            # Nothing woke it: read everything live, the safety net for what the watches
+            # missed (kopf's re-listing after a gap in a watch adds objects to its
+            # indices but never drops those deleted meanwhile).
+            self.expectations.conflicted()
+        return CachedKube(
+            self.runtime.kube,
+            self.expectations,
+            _plain(self.body),
+            None if resync else list(self.trial_jobs.get(self.key, ())),
+            None if resync else list(self.trial_pods.get(self.key, ())),
+            metrics.TELEMETRY,
+        )
+
+    async def run(self, logger: Any) -> None:
+        resync = False
         while True:
-            waker.reconciling()
-            if resync:
-                # Nothing woke it: read everything live, the safety net for what the watches
-                # missed (kopf's re-listing after a gap in a watch adds objects to its
-                # indices but never drops those deleted meanwhile).
-                expectations.conflicted()
-            # Snapshots on the event loop's thread, where the watches update them.
-            kube = CachedKube(
-                runtime.kube,
-                expectations,
-                _plain(body),
-                None if resync else list(trial_jobs.get(key, ())),
-                None if resync else list(trial_pods.get(key, ())),
-            )
+            self.waker.reconciling()
+            kube = self._kube(resync)
             try:
-                result = await _reconcile_once(runtime, kube, namespace, name)
-                expectations.reconciled()
+                result = await _reconcile_once(self.runtime, kube, self.namespace, self.name)
+                self.expectations.reconciled()
             except ConflictError:
-                expectations.conflicted()
+                self.expectations.conflicted()
                 metrics.STATUS_CONFLICTS.inc()
                 continue  # someone changed it meanwhile: re-read and re-plan at once
             except Exception as error:
-                expectations.conflicted()  # it may have written: read live next time
-                metrics.RECONCILE_ERRORS.labels(type(error).__name__).inc()
-                delay = min(MAX_ERROR_DELAY, 2.0**failures)
-                failures += 1
-                logger.exception(f"reconcile failed; retrying in {delay:.0f} s")
-                if isinstance(error, ApiException) and error.status == 403:
-                    reported_forbidden = _report_forbidden(
-                        runtime, body, error, already_reported=reported_forbidden
-                    )
-                await asyncio.sleep(delay)
+                await asyncio.sleep(self._failed(error, logger))
                 continue
-            failures = 0
+            self.failures = 0
             if result.terminal:
                 return
             timeout = min(RESYNC_SECONDS, result.requeue_after or RESYNC_SECONDS)
             try:
-                await asyncio.wait_for(waker.event.wait(), timeout=timeout)
+                await asyncio.wait_for(self.waker.event.wait(), timeout=timeout)
                 resync = False
             except TimeoutError:
                 resync = True
-    finally:
-        waiting = runtime.wakers.get(key)
-        if waiting is not None:
-            waiting.discard(waker)
-            if not waiting:
-                del runtime.wakers[key]
+
+    def _failed(self, error: Exception, logger: Any) -> float:
+        """Count and log a failed reconcile; returns the backoff before the next one."""
+        self.expectations.conflicted()  # it may have written: read live next time
+        metrics.RECONCILE_ERRORS.labels(type(error).__name__).inc()
+        delay = min(MAX_ERROR_DELAY, 2.0**self.failures)
+        self.failures += 1
+        logger.exception(f"reconcile failed; retrying in {delay:.0f} s")
+        if isinstance(error, ApiException) and error.status == 403:
+            self.reported_forbidden = _report_forbidden(
+                self.runtime, self.body, error, already_reported=self.reported_forbidden
+            )
+        return delay
 
 
 def _report_forbidden(
@@ -343,7 +285,7 @@ def _report_forbidden(
     if message != already_reported and runtime.kube is not None:
         tuning_job = {"metadata": dict(body["metadata"])}
         event = Event("Warning", "Forbidden", message)
-        runtime.post_events(runtime.kube, tuning_job, (event,))
+        runtime.events.post(runtime.kube, tuning_job, (event,))
     return message
 
 
@@ -387,12 +329,12 @@ async def tuning_job_changed(
     """Wake the daemon when the spec changed (generation moved past the status); forget
     the metrics of a deleted TuningJob (its daemon may have ended long before)."""
     if type == "DELETED":
-        metrics.forget(namespace or "", name or "")
+        metrics.TELEMETRY.forget(namespace or "", name or "")
         return
     generation = body.get("metadata", {}).get("generation")
     observed = body.get("status", {}).get("observedGeneration")
     if generation != observed:
-        _runtime(memo).wake(namespace, label_value(name or ""))
+        _runtime(memo).wakers.wake(namespace, label_value(name or ""))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={TUNING_JOB_LABEL: kopf.PRESENT})
@@ -407,13 +349,9 @@ async def job_changed(
     **_: Any,
 ) -> None:
     """A trial Job that started, finished or is going wakes its daemon (once per state)."""
-    finished = any(
-        c.get("type") in _FINISHED_JOB_CONDITIONS and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
     if type == "DELETED" or meta.get("deletionTimestamp"):
         state = "deleted"
-    elif finished:
+    elif job_finished({"status": status}):
         state = "finished"
     elif status.get("active"):
         state = "active"
@@ -422,7 +360,7 @@ async def job_changed(
     # A started trial only changes its phase in the status: not urgent (a short trial's
     # start then joins the reconcile of its end). A finished or deleted one is.
     delay = RUNNING_NEWS_DELAY if state in ("active", "created") else 0.0
-    _runtime(memo).wake_on_change(
+    _runtime(memo).wakers.wake_on_change(
         namespace,
         labels.get(TUNING_JOB_LABEL),
         meta["uid"],
@@ -446,18 +384,14 @@ async def pod_changed(
     """A trial pod that terminated (or can never start, or is being deleted) wakes its
     daemon before the Job controller has updated the Job."""
     phase = status.get("phase")
-    waiting = [
-        (c.get("state") or {}).get("waiting", {}).get("reason")
-        for c in status.get("containerStatuses") or []
-    ]
     if type == "DELETED" or meta.get("deletionTimestamp"):
         state = "deleted"
     elif phase in ("Succeeded", "Failed"):
         state = "terminated"
-    elif any(reason in _INFRASTRUCTURE_WAITING for reason in waiting):
+    elif pod_stuck({"status": status}):
         state = "stuck"
     else:
         return
-    _runtime(memo).wake_on_change(
+    _runtime(memo).wakers.wake_on_change(
         namespace, labels.get(TUNING_JOB_LABEL), meta["uid"], state, gone=type == "DELETED"
     )

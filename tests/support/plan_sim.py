@@ -7,9 +7,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kubetune.operator.engine import JobObservation, Plan, plan
-from kubetune.operator.metric_logs import ObjectiveOutcome
-from kubetune.operator.models import Phase, TuningJobSpec, TuningJobStatus
+from kubetune.operator.api import Phase, TuningJobSpec, TuningJobStatus
+from kubetune.operator.controller import (
+    JobObservation,
+    ObjectiveOutcome,
+    Optimizer,
+    Plan,
+    Snapshot,
+    plan,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -30,17 +36,19 @@ class Sim:
         self.now = T0
         self.plans: list[Plan] = []
 
-    def step(self, **kw: Any) -> Plan:
+    def step(self, optimizer: Optimizer | None = None, **snapshot: Any) -> Plan:
         decided = plan(
-            name=self.name,
-            uid="uid",
-            generation=1,
-            spec=self.spec,
-            invalid=[],
-            status=self.status,
-            jobs=self.jobs,
-            now=self.now,
-            **kw,
+            Snapshot(
+                name=self.name,
+                uid="uid",
+                generation=1,
+                spec=self.spec,
+                status=self.status,
+                jobs=self.jobs,
+                **snapshot,
+            ),
+            self.now,
+            optimizer or Optimizer(),
         )
         self.status = decided.status
         for launch in decided.launch:

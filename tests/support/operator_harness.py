@@ -9,14 +9,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import waiting
 from kubernetes import client
+
+from support import waiting
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "hack"))  # the local cluster's package, `cluster`
 from cluster import operator_process  # noqa: E402
 
-TRAINER = Path(__file__).with_name("fake_trainer.py")
+TRAINER = ROOT / "tests" / "e2e" / "fake_trainer.py"
 GROUP, VERSION, PLURAL = "kubetune.io", "v1alpha1", "tuningjobs"
 TUNING_JOB_LABEL = "kubetune.io/tuning-job"
 TERMINAL = ("Completed", "Failed", "Stopped")

@@ -1,6 +1,6 @@
 """Wait for a condition with a deadline: the one way tests synchronise with the cluster.
 
-    from waiting import wait_for
+    from support.waiting import wait_for
     pod = wait_for(lambda: phase_if_done(api, name), timeout=30, what="pod to finish")
 
 ``wait_for`` calls ``check`` until it returns something truthy and returns that value;

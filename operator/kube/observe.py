@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kubetune.operator.engine import JobObservation
+from kubetune.operator.controller import JobObservation
 
 INFRASTRUCTURE_WAITING_REASONS = frozenset(
     {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 )
 """A container stuck waiting with one of these reasons never starts: the trial fails as
 an infrastructure failure (retryable) instead of waiting forever."""
+SUCCEEDED_JOB_CONDITIONS = ("Complete", "SuccessCriteriaMet")
+FAILED_JOB_CONDITIONS = ("Failed", "FailureTarget")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,22 @@ def _container_status(pod: Mapping[str, Any], container: str | None) -> Mapping[
 
 def _terminated(pod: Mapping[str, Any], container: str | None) -> Mapping[str, Any]:
     return (_container_status(pod, container).get("state") or {}).get("terminated") or {}
+
+
+def job_finished(job: Mapping[str, Any]) -> bool:
+    """Whether the Job controller has marked the Job finished, succeeded or failed."""
+    return _true_condition(job, *SUCCEEDED_JOB_CONDITIONS, *FAILED_JOB_CONDITIONS) is not None
+
+
+def pod_stuck(pod: Mapping[str, Any]) -> bool:
+    """Whether a container of the pod waits for a reason that never resolves by itself
+    (an image that cannot be pulled): its trial fails rather than waits forever."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return any(
+        ((s.get("state") or {}).get("waiting") or {}).get("reason")
+        in INFRASTRUCTURE_WAITING_REASONS
+        for s in statuses
+    )
 
 
 def pod_failure(pod: Mapping[str, Any], container: str | None) -> tuple[str, str, bool]:
@@ -109,7 +127,7 @@ def observe_job(
     succeeded_pod = next(
         (p for p in reversed(pods) if (p.get("status") or {}).get("phase") == "Succeeded"), None
     )
-    if _true_condition(job, "Complete", "SuccessCriteriaMet") or (single and succeeded_pod):
+    if _true_condition(job, *SUCCEEDED_JOB_CONDITIONS) or (single and succeeded_pod):
         finished = parse_time(status.get("completionTime"))
         source = None
         if succeeded_pod is not None:
@@ -123,7 +141,7 @@ def observe_job(
 
     last = pods[-1] if pods else None
     last_failed = last is not None and (last.get("status") or {}).get("phase") == "Failed"
-    failed_condition = _true_condition(job, "Failed", "FailureTarget")
+    failed_condition = _true_condition(job, *FAILED_JOB_CONDITIONS)
     if failed_condition is not None or (single and spec.get("backoffLimit") == 0 and last_failed):
         finished = None
         if failed_condition is not None and failed_condition.get("reason") in (

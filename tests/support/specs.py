@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubetune.operator.models import TuningJobSpec
+from kubetune.operator.api import TuningJobSpec
 
 
 def spec_dict(**overrides: Any) -> dict[str, Any]:

@@ -7,8 +7,10 @@ TuningJob is gone, so the series count does not grow with finished history.
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Iterator
 
-from kubetune.operator.models import TrialCounters, TuningJobStatus
+from kubetune.operator.api import COUNTER_OF_PHASE, TuningJobStatus
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -76,34 +78,44 @@ STATUS_CONFLICTS = Counter(
     registry=REGISTRY,
 )
 
-_PHASES: dict[str, str] = {
-    "Pending": "pending",
-    "Running": "running",
-    "Succeeded": "completed",
-    "Failed": "failed",
-    "EarlyStopped": "early_stopped",
-    "Stopped": "stopped",
-}
+
+class PrometheusTelemetry:
+    """The adapter's `Telemetry` as the metrics above."""
+
+    @contextlib.contextmanager
+    def api_call(self, call: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            API_SECONDS.labels(call).observe(time.perf_counter() - started)
+
+    def cache_hit(self, call: str) -> None:
+        CACHE_HITS.labels(call).inc()
+
+    def suggestion(self, strategy: str, seconds: float) -> None:
+        SUGGESTION_SECONDS.labels(strategy).observe(seconds)
+
+    def tuning_job(self, namespace: str, name: str, status: TuningJobStatus) -> None:
+        """Export one TuningJob's counters and best objective."""
+        counters = status.counters
+        for phase, counter in COUNTER_OF_PHASE.items():
+            TRIALS.labels(namespace, name, phase.value).set(getattr(counters, counter))
+        RUNNING_TRIALS.labels(namespace, name).set(counters.pending + counters.running)
+        if status.best_objective is not None:
+            BEST_OBJECTIVE.labels(namespace, name).set(status.best_objective)
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop the series of a TuningJob that is gone."""
+        for phase in COUNTER_OF_PHASE:
+            with contextlib.suppress(KeyError):
+                TRIALS.remove(namespace, name, phase.value)
+        for gauge in (RUNNING_TRIALS, BEST_OBJECTIVE):
+            with contextlib.suppress(KeyError):
+                gauge.remove(namespace, name)
 
 
-def record_status(namespace: str, name: str, status: TuningJobStatus) -> None:
-    """Export one TuningJob's counters and best objective."""
-    counters: TrialCounters = status.counters
-    for phase, attribute in _PHASES.items():
-        TRIALS.labels(namespace, name, phase).set(getattr(counters, attribute))
-    RUNNING_TRIALS.labels(namespace, name).set(counters.pending + counters.running)
-    if status.best_objective is not None:
-        BEST_OBJECTIVE.labels(namespace, name).set(status.best_objective)
-
-
-def forget(namespace: str, name: str) -> None:
-    """Drop the series of a TuningJob that is gone."""
-    for phase in _PHASES:
-        with contextlib.suppress(KeyError):
-            TRIALS.remove(namespace, name, phase)
-    for gauge in (RUNNING_TRIALS, BEST_OBJECTIVE):
-        with contextlib.suppress(KeyError):
-            gauge.remove(namespace, name)
+TELEMETRY = PrometheusTelemetry()
 
 
 def serve(port: int) -> None:

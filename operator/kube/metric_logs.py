@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import re2
+from kubetune.operator.controller import ObjectiveOutcome
 
 MAX_LINE_BYTES = 64 * 1024
 """An unfinished line that grows past this many bytes (with no newline in the current
@@ -54,10 +55,12 @@ def _options() -> Any:
 
 
 def compile_metric_regex(regex: str) -> Any:
-    """Compile a metric regex for block scanning: RE2, multi-line anchors, bytes.
+    """Compile a metric regex for block scanning: RE2, multi-line anchors, bytes. The one
+    place a metric regex is compiled: validation asks it too, so a regex is accepted at
+    validation exactly when the log scan can use it.
 
-    Raises ValueError with RE2's reason when the pattern is not valid RE2 syntax, and
-    when it does not have exactly one capture group.
+    Raises ValueError, naming the regex, RE2's reason and the fix, when the pattern is not
+    valid RE2 syntax or does not have exactly one capture group.
     """
     try:
         pattern = re2.compile(b"(?m)" + regex.encode(), _options())
@@ -65,9 +68,15 @@ def compile_metric_regex(regex: str) -> Any:
         reason = error.args[0] if error.args else error
         if isinstance(reason, bytes):
             reason = reason.decode(errors="replace")
-        raise ValueError(f"not a valid RE2 regular expression: {reason}") from None
+        raise ValueError(
+            f"{regex!r} is not a valid RE2 regular expression ({reason}); fix the pattern "
+            "(RE2 has no look-around and no back-references)"
+        ) from None
     if pattern.groups != 1:
-        raise ValueError(f"needs exactly one capture group, has {pattern.groups}")
+        raise ValueError(
+            f"{regex!r} has {pattern.groups} capture groups but needs exactly one, around the "
+            "number; make the other groups non-capturing with (?:...)"
+        )
     return pattern
 
 
@@ -237,16 +246,6 @@ def scan_series(
     return scanner.close().series
 
 
-@dataclass(frozen=True)
-class ObjectiveOutcome:
-    """A trial's objective from its reading: the value, or why there is none."""
-
-    value: float | None
-    intermediate_count: int
-    reason: str | None = None
-    message: str | None = None
-
-
 def objective_outcome(reading: MetricReading, metric: str) -> ObjectiveOutcome:
     """The objective (`metric`'s last match) of a trial that exited successfully."""
     count = reading.count.get(metric, 0)
@@ -278,5 +277,5 @@ def compile_metrics(metrics: Sequence[tuple[str, str]]) -> dict[str, Any]:
         try:
             compiled[name] = compile_metric_regex(regex)
         except ValueError as error:
-            raise ValueError(f"metric {name}: regex {regex!r} {error}") from None
+            raise ValueError(f"metric {name}: {error}") from None
     return compiled

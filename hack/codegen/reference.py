@@ -1,6 +1,6 @@
 """Generate docs/tuningjob-reference.md from the models (through the CRD schema).
 
-`python -m kubetune.operator.reference` prints the page (`make crds` writes it); a unit
+`PYTHONPATH=hack python -m codegen.reference` prints the page (`make crds` writes it); a unit
 test fails when the committed page differs, so the reference cannot drift from the
 models.
 """
@@ -11,7 +11,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from kubetune.operator import crd, models
+from kubetune.operator import api as models
+
+from codegen import crd
 
 Row = tuple[str, str, str, str]
 
@@ -111,8 +113,8 @@ def render_reference() -> str:
     status = crd.status_schema()
     conditions = crd._description(models.ConditionType.__doc__ or "")
     lines = [
-        "<!-- Generated from operator/models.py by `make crds` (python -m "
-        "kubetune.operator.reference). Do not edit by hand. -->",
+        "<!-- Generated from operator/api/ by `make crds` (hack/codegen/reference.py). "
+        "Do not edit by hand. -->",
         "",
         "# TuningJob reference",
         "",
@@ -123,7 +125,7 @@ def render_reference() -> str:
         "",
         "The CRD ([`crds/kubetune.io_tuningjobs.yaml`](../crds/kubetune.io_tuningjobs.yaml)) "
         "and this page are generated from the pydantic models in "
-        "[`operator/models.py`](../operator/models.py); `kubectl explain tuningjob.spec` "
+        "[`operator/api/`](../operator/api/); `kubectl explain tuningjob.spec` "
         "shows the same descriptions. Examples: [`examples/`](../examples/).",
         "",
         "## Hyperparameter delivery",

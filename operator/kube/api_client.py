@@ -1,14 +1,9 @@
-"""The Kubernetes adapter: every API call the operator makes, as small blocking functions.
-
-Objects travel as plain dicts (the API's JSON): the engine and `observe` read them
-directly, and skipping the client's model classes keeps large lists cheap. All calls are
-blocking; the kopf handlers run them in a thread pool.
-"""
+"""`Kube`: the `KubeClient` over the API server, every API call the operator makes as a
+small blocking function (thread-safe: urllib3 pools connections)."""
 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,9 +11,9 @@ from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
-from kubetune.operator import metrics
-from kubetune.operator.models import API_VERSION, GROUP, KIND, PLURAL, VERSION
-from kubetune.operator.trial_job import TUNING_JOB_LABEL, label_value
+from kubetune.operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from kubetune.operator.api.naming import TUNING_JOB_LABEL, label_value
+from kubetune.operator.kube.client import ConflictError, JobRejectedError
 
 REQUEST_TIMEOUT = (5.0, 30.0)
 """(connect, read) seconds for ordinary requests: a hung API server must not hang a
@@ -26,19 +21,6 @@ reconcile forever."""
 LOG_TIMEOUT = (5.0, 120.0)
 """Log streams get a longer read timeout between chunks."""
 COMPONENT = "kubetune-operator"
-MAX_UNSEEN_WRITES = 50
-"""Status writes whose watch events have not arrived, after which reads go live."""
-CREATE_EXPECTATION_S = 30.0
-"""How long a Job we created but have not seen yet counts as existing (then it is
-created again, which is an AlreadyExists no-op if it does exist)."""
-
-
-class ConflictError(Exception):
-    """The TuningJob changed since it was read (HTTP 409); read it again and re-plan."""
-
-
-class JobRejectedError(Exception):
-    """The API server refused a Job as invalid (HTTP 400/422); the message says why."""
 
 
 def load_credentials() -> client.ApiClient:
@@ -250,139 +232,3 @@ class Kube:
             meta["namespace"], event, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
         )
         _release(response)
-
-
-class CachedKube(Kube):
-    """The API calls of one reconcile of one TuningJob, whose reads of that TuningJob and
-    of its trial Jobs and pods come from what the operator's watches have already seen
-    (as client-go informers serve controllers) instead of a GET and two LISTs per
-    reconcile: under load each of those is a round trip to a busy API server on the path
-    from a finished trial to the next Job, and the LISTs grow with every trial the
-    TuningJob ever ran.
-
-    Why cached reads are safe here: every status write is conditional on the
-    resourceVersion that was read, so a stale TuningJob costs a `ConflictError` and a
-    live read, never a wrong write. Cached Jobs and pods can lag but never go backwards:
-    a Job is missing only until its creation is seen (creating it again is an
-    AlreadyExists no-op, skipped while `Expectations` remembers it), and kopf starts no
-    handler before the initial listing of the indexed Jobs and pods is complete.
-
-    `watched` is the TuningJob, `jobs` and `pods` its trial objects (None: list them from
-    the API server), all snapshots taken on the event loop's thread, where the watches
-    update them. Other objects' calls go to the API server."""
-
-    def __init__(
-        self,
-        kube: Kube,
-        expectations: Expectations,
-        watched: dict[str, Any],
-        jobs: list[dict[str, Any]] | None,
-        pods: list[dict[str, Any]] | None,
-    ) -> None:
-        self.api, self.custom, self.batch, self.core = kube.api, kube.custom, kube.batch, kube.core
-        meta = watched["metadata"]
-        self.key = (meta["namespace"], meta["name"])
-        self.expectations = expectations
-        self.tuning_job = expectations.start(watched, jobs or [])
-        self.jobs = jobs
-        self.pods = pods
-
-    def get_tuning_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        if self.tuning_job is None or (namespace, name) != self.key:
-            return super().get_tuning_job(namespace, name)
-        metrics.CACHE_HITS.labels("get").inc()
-        # Copied down to metadata, which the reconciler replaces after a write.
-        return {**self.tuning_job, "metadata": dict(self.tuning_job["metadata"])}
-
-    def list_trial_jobs(self, namespace: str, tuning_job: str) -> list[dict[str, Any]]:
-        if self.jobs is None or (namespace, tuning_job) != self.key:
-            return super().list_trial_jobs(namespace, tuning_job)
-        metrics.CACHE_HITS.labels("list_jobs").inc()
-        return list(self.jobs)
-
-    def list_trial_pods(self, namespace: str, tuning_job: str) -> list[dict[str, Any]]:
-        if self.pods is None or (namespace, tuning_job) != self.key:
-            return super().list_trial_pods(namespace, tuning_job)
-        metrics.CACHE_HITS.labels("list_pods").inc()
-        return list(self.pods)
-
-    def patch_status(
-        self, namespace: str, name: str, resource_version: str, status: dict[str, Any]
-    ) -> dict[str, Any]:
-        updated = super().patch_status(namespace, name, resource_version, status)
-        if (namespace, name) == self.key:
-            self.tuning_job = updated
-            self.expectations.wrote(updated)
-        return updated
-
-    def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
-        job = manifest["metadata"]["name"]
-        if namespace == self.key[0] and self.expectations.created(job):
-            metrics.CACHE_HITS.labels("create_job").inc()
-            return False  # created a moment ago, not seen yet: it exists
-        created = super().create_job(namespace, manifest)
-        if namespace == self.key[0]:
-            self.expectations.create(job)
-        return created
-
-
-class Expectations:
-    """One TuningJob's own writes that the watches have not shown yet (client-go's
-    "expectations"), so that a reconcile from the cache neither plans from a status older
-    than its last write nor creates again a Job it created a moment ago.
-
-    resourceVersions are opaque (never compared for order), so this keeps the versions
-    known to be older than our last status write: the watch's version when each write was
-    planned, and our earlier writes. Seeing our last write's version means the watch has
-    caught up; any other version (someone else's change, a watch that skipped ahead)
-    means "not sure": read live, as after a conflict. Used by one daemon, one reconcile
-    at a time."""
-
-    def __init__(self) -> None:
-        self.written: dict[str, Any] | None = None
-        self.older: set[str] = set()
-        self.live = True  # the first reconcile, and the one after a conflict, read live
-        self.planned_from: str | None = None
-        self.jobs: dict[str, float] = {}  # created Job → when (monotonic)
-
-    def start(self, watched: dict[str, Any], jobs: list[dict[str, Any]]) -> dict[str, Any] | None:
-        """A reconcile starts from these snapshots: the TuningJob to plan from (None: read
-        it from the API server)."""
-        seen = {job["metadata"]["name"] for job in jobs}
-        expired = time.monotonic() - CREATE_EXPECTATION_S
-        self.jobs = {n: t for n, t in self.jobs.items() if n not in seen and t > expired}
-        version = watched["metadata"].get("resourceVersion")
-        self.planned_from = version
-        if self.live:
-            return None
-        if self.written is None:
-            return watched
-        if version == self.written["metadata"].get("resourceVersion"):
-            self.written, self.older = None, set()
-            return watched
-        if version in self.older:
-            return self.written
-        self.conflicted()
-        return None
-
-    def wrote(self, written: dict[str, Any]) -> None:
-        """A status write succeeded and returned `written`."""
-        self.older.add(str(self.planned_from))
-        if self.written is not None:
-            self.older.add(self.written["metadata"].get("resourceVersion"))
-        self.written = written
-        if len(self.older) > MAX_UNSEEN_WRITES:  # the watch is not delivering: read live
-            self.conflicted()
-
-    def create(self, job: str) -> None:
-        self.jobs[job] = time.monotonic()
-
-    def created(self, job: str) -> bool:
-        return job in self.jobs
-
-    def reconciled(self) -> None:
-        self.live = False
-
-    def conflicted(self) -> None:
-        """The TuningJob changed under a write, or a reconcile failed midway: read live."""
-        self.written, self.older, self.live = None, set(), True
