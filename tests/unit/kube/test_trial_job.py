@@ -42,7 +42,8 @@ def test_names_are_deterministic_and_fit_label_values() -> None:
     assert len(label_value(long)) <= 63
 
 
-def test_job_is_owned_labelled_and_defaulted(spec: TuningJobSpec) -> None:
+def test_job_is_owned_labelled_and_defaulted() -> None:
+    spec = make_spec()
     job = build(spec)
     meta = job["metadata"]
     assert meta["name"] == "tj-001"
