@@ -114,8 +114,8 @@ typecheck: install .typecheck ## mypy --strict over kubetune.optimizer, kubetune
 ##@ Tests
 
 .PHONY: unit
-unit: install ## Unit tests: no cluster, no helm, no MXNet (well under a minute)
-	$(VENV)/bin/pytest -m 'not cluster and not helm and not trainer' -q
+unit: install ## Unit tests: no cluster, no helm, no MXNet, no slow quality tests (well under a minute)
+	$(VENV)/bin/pytest -m 'not cluster and not helm and not trainer and not slow' -q
 
 .PHONY: test-chart
 test-chart: install helm ## The chart's unit tests (helm template)

@@ -15,7 +15,7 @@ from support import waiting
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "hack"))  # the local cluster's package, `cluster`
-from cluster import operator_process  # noqa: E402
+from cluster import manifests, operator_process  # noqa: E402
 
 TRAINER = ROOT / "tests" / "e2e" / "fake_trainer.py"
 GROUP, VERSION, PLURAL = "kubetune.io", "v1alpha1", "tuningjobs"
@@ -113,40 +113,19 @@ def tuning_job(
     **spec: Any,
 ) -> dict[str, Any]:
     """A TuningJob whose trials run fake_trainer.py (minimizing its loss)."""
-    body: dict[str, Any] = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "TuningJob",
-        "metadata": {"name": name},
-        "spec": {
-            "strategy": strategy,
-            "objective": {"metric": "loss", "type": "Minimize"},
-            "metrics": [{"name": "loss", "regex": regex}],
-            "parameters": parameters
-            or [{"name": "x", "type": "Continuous", "min": 0.0, "max": 1.0}],
-            "limits": {"maxTrials": max_trials, "maxParallelTrials": parallel},
-            "randomSeed": 3,
-            "trialTemplate": {
-                "job": {
-                    "template": {
-                        "spec": {
-                            "containers": [
-                                {
-                                    "name": "trainer",
-                                    "image": "python:3.11-slim",
-                                    "command": ["python3", str(TRAINER)],
-                                    "resources": {"requests": {"cpu": "10m"}},
-                                }
-                            ]
-                        }
-                    }
-                }
-            },
-        },
-    }
-    if static:
-        body["spec"]["staticHyperparameters"] = static
-    body["spec"].update(spec)
-    return body
+    fields = {"randomSeed": 3, "staticHyperparameters": static, **spec}
+    return manifests.tuning_job(
+        name,
+        manifests.tuning_job_spec(
+            ["python3", str(TRAINER)],
+            strategy=strategy,
+            max_trials=max_trials,
+            parallel=parallel,
+            parameters=parameters,
+            regex=regex,
+            **fields,
+        ),
+    )
 
 
 class Api:
