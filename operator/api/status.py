@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from kubetune.operator.api.base import StatusModel
 from kubetune.operator.api.constants import MAX_TRIAL_MESSAGE_LENGTH, MAX_TRIALS
 from kubetune.operator.api.enums import ConditionStatus, ConditionType, Phase, TrialPhase
+from kubetune.operator.api.naming import trial_job_name
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints
 
 
@@ -142,6 +143,11 @@ class TrialStatus(StatusModel):
 
     end_time: Timestamp | None = None
     """When the trial ended."""
+
+    @property
+    def job_name(self) -> str:
+        """The name of the Job that runs this trial's current attempt."""
+        return trial_job_name(self.name, self.attempt)
 
 
 class TuningJobStatus(StatusModel):

@@ -4,7 +4,6 @@ and delete Jobs that still run though their trial is finished (or unknown)."""
 from __future__ import annotations
 
 from kubetune.operator.api import TERMINAL_TRIAL_PHASES, TrialPhase, TrialStatus
-from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.controller.types import (
     Decision,
     JobObservation,
@@ -23,7 +22,7 @@ def observe_trials(d: Decision) -> None:
     for trial in d.status.trials:
         if trial.phase in TERMINAL_TRIAL_PHASES:
             continue
-        job_name = trial_job_name(trial.name, trial.attempt)
+        job_name = trial.job_name
         job = d.snapshot.jobs.get(job_name)
         if job is None:
             _without_job(d, trial, job_name)
@@ -83,10 +82,8 @@ def delete_leftover_jobs(d: Decision) -> None:
     left over from before a stop, an early-stopped trial), or that belong to no recorded
     trial, are deleted."""
     trials = d.status.trials
-    finished = {
-        trial_job_name(t.name, t.attempt) for t in trials if t.phase in TERMINAL_TRIAL_PHASES
-    }
-    current = {trial_job_name(t.name, t.attempt) for t in trials}
+    finished = {t.job_name for t in trials if t.phase in TERMINAL_TRIAL_PHASES}
+    current = {t.job_name for t in trials}
     for job in d.snapshot.jobs.values():
         if job.state == "Running" and (job.job_name in finished or job.job_name not in current):
             d.plan.delete.append(job.job_name)

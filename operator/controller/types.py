@@ -175,7 +175,7 @@ class Decision:
         for trial in self.status.trials:
             if trial.phase not in TERMINAL_TRIAL_PHASES:
                 self.finish_trial(trial, TrialPhase.STOPPED, reason, "the tuning job ended")
-                job_name = trial_job_name(trial.name, trial.attempt)
+                job_name = trial.job_name
                 if job_name in self.snapshot.jobs and job_name not in self.plan.delete:
                     self.plan.delete.append(job_name)
         self.plan.launch = []

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kubetune.operator.api import TrialPhase, TrialStatus, TuningJobStatus
-from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.trial_logs import TrialLogs
 
@@ -134,7 +133,7 @@ def _rebuild_peers(
     """After a restart (or with this job's curves dropped) read the missing peers' logs,
     a few per reconcile, latest first; only while a trial runs, the only time it matters.
     A peer whose Job or pod is gone has no source: it is skipped."""
-    job_of = {t.name: trial_job_name(t.name, t.attempt) for t in succeeded}
+    job_of = {t.name: t.job_name for t in succeeded}
     missing = [
         n
         for n in reversed(peers)

@@ -29,7 +29,6 @@ from kubetune.operator.api import (
     TuningJobSpec,
     TuningJobStatus,
 )
-from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.controller import (
     Event,
     JobObservation,
@@ -185,9 +184,7 @@ def _read_trial_logs(
     """Read the objectives of trials that just succeeded into `observations` (not those
     already recorded); return the curves early stopping needs (None without it)."""
     unfinished = {
-        trial_job_name(t.name, t.attempt): t.name
-        for t in read.status.trials
-        if t.phase not in TERMINAL_TRIAL_PHASES
+        t.job_name: t.name for t in read.status.trials if t.phase not in TERMINAL_TRIAL_PHASES
     }
     just_succeeded: dict[str, array[float]] = {}  # trial name -> curve
     for job_name, source in sources.items():
