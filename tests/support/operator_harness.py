@@ -4,18 +4,16 @@ TuningJob manifests that run `fake_trainer.py`, and waiting on conditions with d
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cluster import manifests, operator_process
 from kubernetes import client
 
 from support import waiting
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "hack"))  # the local cluster's package, `cluster`
-from cluster import manifests, operator_process  # noqa: E402
 
 TRAINER = ROOT / "tests" / "e2e" / "fake_trainer.py"
 GROUP, VERSION, PLURAL = "kubetune.io", "v1alpha1", "tuningjobs"
