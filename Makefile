@@ -76,18 +76,30 @@ helm-lint: helm ## helm lint --strict the chart, cluster-wide and namespaced
 ##@ Generate
 
 .PHONY: crds
-crds: install ## Generate crds/kubetune.io_tuningjobs.yaml and docs/tuningjob-reference.md from operator/models.py, and copy the CRDs into the chart
-	$(PY) -m kubetune.operator.crd > crds/kubetune.io_tuningjobs.yaml
+crds: install ## Generate crds/kubetune.io_tuningjobs.yaml and docs/tuningjob-reference.md from operator/api/, and copy the CRDs into the chart
+	PYTHONPATH=hack $(PY) -m codegen.crd > crds/kubetune.io_tuningjobs.yaml
 	@mkdir -p docs
-	$(PY) -m kubetune.operator.reference > docs/tuningjob-reference.md
-	@$(MAKE) --no-print-directory chart-crds
+	PYTHONPATH=hack $(PY) -m codegen.reference > docs/tuningjob-reference.md
+	rm -f $(CHART)/crds/*.yaml
+	cp crds/*.yaml $(CHART)/crds/
 
 ##@ Checks
 
+# mypy and import-linter cannot follow setuptools' editable-install import hook: both read
+# .typecheck/, a symlink tree that mirrors the installed layout (kubetune/operator -> operator/).
+.PHONY: .typecheck
+.typecheck:
+	@mkdir -p .typecheck/kubetune
+	@ln -sfn ../../optimizer .typecheck/kubetune/optimizer
+	@ln -sfn ../../operator .typecheck/kubetune/operator
+	@ln -sfn ../../analytics .typecheck/kubetune/analytics
+	@ln -sfn ../../cli .typecheck/kubetune/cli
+
 .PHONY: lint
-lint: install ## Ruff lint and format check
+lint: install .typecheck ## Ruff lint and format check; import-linter's layer contracts (pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	PYTHONPATH=.typecheck $(VENV)/bin/lint-imports
 
 .PHONY: hadolint
 hadolint: install ## Lint every Dockerfile in the repository with hadolint
@@ -97,21 +109,34 @@ hadolint: install ## Lint every Dockerfile in the repository with hadolint
 	$(VENV)/bin/hadolint $$files
 
 .PHONY: typecheck
-typecheck: install ## mypy --strict over kubetune.optimizer, .operator, .analytics, .cli and the local cluster (hack/cluster)
-	@mkdir -p .typecheck/kubetune
-	@ln -sfn ../../optimizer .typecheck/kubetune/optimizer
-	@ln -sfn ../../operator .typecheck/kubetune/operator
-	@ln -sfn ../../analytics .typecheck/kubetune/analytics
-	@ln -sfn ../../cli .typecheck/kubetune/cli
+typecheck: install .typecheck ## mypy --strict over kubetune.optimizer, .operator, .analytics, .cli, the local cluster (hack/cluster) and the code generators
 	MYPYPATH=.typecheck $(VENV)/bin/mypy -p kubetune.optimizer -p kubetune.operator -p kubetune.analytics -p kubetune.cli
-	MYPYPATH=hack $(VENV)/bin/mypy -p cluster
+	MYPYPATH=hack:.typecheck $(VENV)/bin/mypy -p cluster -p codegen
+
+##@ Tests
 
 .PHONY: unit
-unit: install trainer-venv helm ## Unit tests only (no cluster)
-	$(VENV)/bin/pytest -m 'not cluster' -q
+unit: install ## Unit tests: no cluster, no helm, no MXNet, no slow quality tests (well under a minute)
+	$(VENV)/bin/pytest -m 'not cluster and not helm and not trainer and not slow' -q
+
+.PHONY: test-chart
+test-chart: install helm ## The chart's unit tests (helm template)
+	$(VENV)/bin/pytest -m 'helm and not cluster' -q
+
+.PHONY: test-trainer
+test-trainer: install trainer-venv ## The MXNet trainer, run for real on small data
+	$(VENV)/bin/pytest -m trainer -q
+
+.PHONY: test-integration
+test-integration: install kube-binaries helm ## Integration tests against the local API server (tests/integration)
+	$(VENV)/bin/pytest tests/integration -q
+
+.PHONY: test-e2e
+test-e2e: install trainer-venv kube-binaries helm ## End-to-end tests: the real operator on the local cluster (tests/e2e)
+	$(VENV)/bin/pytest tests/e2e -q
 
 .PHONY: test
-test: install trainer-venv kube-binaries helm lint hadolint helm-lint typecheck ## Everything: lint, types, unit, integration and e2e tests on a local cluster
+test: install trainer-venv kube-binaries helm lint hadolint helm-lint typecheck ## Everything (the CI entry): lint, types, every test tier
 	$(VENV)/bin/pytest -q
 
 ##@ Local cluster
@@ -142,10 +167,7 @@ run-operator: install kube-binaries ## Run the operator in the foreground agains
 
 .PHONY: demo
 demo: install trainer-venv kube-binaries ## A real tuning job end to end on a local cluster, on the CPU (KEEP_CLUSTER=1 leaves the cluster up)
-	@$(MAKE) --no-print-directory cluster-up
-	@$(PY) hack/demo.py; rc=$$?; \
-	if [ -z "$(KEEP_CLUSTER)" ]; then $(MAKE) --no-print-directory cluster-down; fi; \
-	exit $$rc
+	@KEEP_CLUSTER=$(KEEP_CLUSTER) hack/with-cluster.sh $(PY) hack/demo.py
 
 ##@ Benchmarks
 
@@ -153,17 +175,11 @@ BENCH_ARGS ?=
 
 .PHONY: bench-operator
 bench-operator: install kube-binaries ## Operator latency: K=1 and K=20 TuningJobs x 2 parallel instant trials; completion->next Job delay, trials/min, peak RSS
-	@$(MAKE) --no-print-directory cluster-up
-	@$(PY) hack/bench_operator.py $(BENCH_ARGS); rc=$$?; \
-	if [ -z "$(KEEP_CLUSTER)" ]; then $(MAKE) --no-print-directory cluster-down; fi; \
-	exit $$rc
+	@KEEP_CLUSTER=$(KEEP_CLUSTER) hack/with-cluster.sh $(PY) hack/bench_operator.py $(BENCH_ARGS)
 
 .PHONY: bench-cli
 bench-cli: install kube-binaries ## `kubetune trials` on a 1000-trial TuningJob, wall time beside the 2 s target (BENCH_ARGS="--runs 9")
-	@$(MAKE) --no-print-directory cluster-up
-	@$(PY) hack/bench_cli.py $(BENCH_ARGS); rc=$$?; \
-	if [ -z "$(KEEP_CLUSTER)" ]; then $(MAKE) --no-print-directory cluster-down; fi; \
-	exit $$rc
+	@KEEP_CLUSTER=$(KEEP_CLUSTER) hack/with-cluster.sh $(PY) hack/bench_cli.py $(BENCH_ARGS)
 
 .PHONY: bench-optimizer
 bench-optimizer: install ## Optimizer vs Optuna TPE/GP and scikit-optimize: scores, parallel, latency (BENCH_ARGS="--quick", "--seeds 5")

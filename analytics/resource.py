@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubetune.analytics.errors import KubetuneError
-from kubetune.operator.models import (
+from kubetune.operator.api import (
     GROUP,
     PLURAL,
     TERMINAL_PHASES,
@@ -30,7 +30,7 @@ from kubetune.operator.models import (
     TuningJobSpec,
     TuningJobStatus,
 )
-from kubetune.operator.trial_job import TRIAL_LABEL, TUNING_JOB_LABEL
+from kubetune.operator.api.naming import TRIAL_LABEL, TUNING_JOB_LABEL
 from pydantic import ValidationError
 
 __all__ = [

@@ -46,7 +46,9 @@ from kubernetes.watch.watch import iter_resp_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "hack"))  # `cluster`, which PYTHONSAFEPATH=1 keeps off the path
+from cluster import manifests  # noqa: E402
 from cluster.cluster import state_dir  # noqa: E402
+from cluster.manifests import tuning_job_spec  # noqa: E402
 from cluster.operator_process import OperatorProcess, apply_crds  # noqa: E402
 
 LABEL = "kubetune.io/tuning-job"
@@ -127,34 +129,8 @@ def probe(api: client.ApiClient, ns: str, rtts: list[float], stop: threading.Eve
 
 def tuning_job(name: str, parallel: int, trials: int, trial_seconds: float) -> dict[str, Any]:
     command = ["python3", "-c", TRAINER, str(trial_seconds)]
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "TuningJob",
-        "metadata": {"name": name},
-        "spec": {
-            "strategy": "Random",
-            "objective": {"metric": "loss", "type": "Minimize"},
-            "metrics": [{"name": "loss", "regex": r"loss=(\S+)"}],
-            "parameters": [{"name": "x", "type": "Continuous", "min": 0.0, "max": 1.0}],
-            "limits": {"maxTrials": trials, "maxParallelTrials": parallel},
-            "trialTemplate": {
-                "job": {
-                    "template": {
-                        "spec": {
-                            "containers": [
-                                {
-                                    "name": "trainer",
-                                    "image": "python:3.11-slim",
-                                    "command": command,
-                                    "resources": {"requests": {"cpu": "10m"}},
-                                }
-                            ]
-                        }
-                    }
-                }
-            },
-        },
-    }
+    spec = tuning_job_spec(command, max_trials=trials, parallel=parallel, regex=r"loss=(\S+)")
+    return manifests.tuning_job(name, spec)
 
 
 def delays(seen: Watched, names: list[str], parallel: int) -> list[tuple[float, float]]:

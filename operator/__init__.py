@@ -1,1 +1,3 @@
-"""kubetune operator: the TuningJob resource, the tuning engine and its Kubernetes adapter."""
+"""kubetune operator: the TuningJob API (`api`), the pure controller (`controller`), the
+Kubernetes adapter (`kube`) and the operator process (`runtime`); see docs/architecture.md.
+"""

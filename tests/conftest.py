@@ -9,8 +9,8 @@
 - ``kubeconfig_path`` (admin), ``kube_api`` (an admin ``kubernetes.client.ApiClient``),
   ``namespace`` (a fresh namespace per test, with its ``default`` ServiceAccount; deleted
   afterwards).
-- Waiting for a condition: ``from waiting import wait_for`` (tests/waiting.py); the
-  ``cluster`` fixture's value, with a ``run_kubectl(...)`` method: tests/local_cluster.py.
+- Waiting for a condition: ``from support.waiting import wait_for``; the ``cluster``
+  fixture's value, with a ``run_kubectl(...)`` method: ``support.local_cluster``.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
-from local_cluster import Cluster
-from waiting import wait_for
+from support.local_cluster import Cluster
+from support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTER_TEST_DIRS = (REPO / "tests" / "integration", REPO / "tests" / "e2e")
+TRAINER_TEST_DIR = REPO / "tests" / "trainer"
 START_TIMEOUT_S = 120
 
 
@@ -63,11 +64,17 @@ def _kube_bin() -> Path:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Marks every test under tests/integration/ and tests/e2e/ with ``cluster``."""
+    """Marks the tiers (see the Makefile's test targets): every test under
+    tests/integration/ and tests/e2e/ ``cluster``, under tests/trainer/ ``trainer``, and
+    every test that uses the ``helm`` fixture ``helm``."""
     for item in items:
         path = Path(str(item.path)).resolve()
         if any(path.is_relative_to(d) for d in CLUSTER_TEST_DIRS):
             item.add_marker(pytest.mark.cluster)
+        if path.is_relative_to(TRAINER_TEST_DIR):
+            item.add_marker(pytest.mark.trainer)
+        if "helm" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.helm)
 
 
 @pytest.fixture(scope="session")

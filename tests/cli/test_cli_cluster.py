@@ -25,9 +25,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from operator_harness import Api, install_crds, run_operator, tuning_job, wait_for
+from support.operator_harness import Api, install_crds, run_operator, tuning_job, wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 import re2
-from conftest import NOW
 from kubetune.analytics.cluster import connect
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import main as cli_main
 from kubetune.cli.watch import ended_line, final_line, last_match, progress_bar, render
+from support.cli_data import NOW
 from synthetic_tuning_job import synthetic_tuning_job
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_directory
 from kubetune.analytics import TuningJobAnalytics
 from kubetune.analytics.plots import all_axes, axis_scale, summary_figure
 from kubetune.analytics.resource import Parameter, TuningJobView, parse_tuning_job
 from matplotlib.figure import Figure
 from matplotlib.image import imread
+from support.cli_data import write_directory
 from synthetic_tuning_job import synthetic_tuning_job
 
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import NOW
 from kubetune.analytics.errors import KubetuneError, NotFoundError
 from kubetune.analytics.records import columns
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import output, views
+from support.cli_data import NOW
 from synthetic_tuning_job import synthetic_tuning_job
 
 TUNED = ["learning_rate", "momentum", "wd", "num_layers", "optimizer"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from operator_harness import Api, OperatorProcess, install_crds, run_operator
+from support.operator_harness import Api, OperatorProcess, install_crds, run_operator
 
 
 @pytest.fixture(scope="module")

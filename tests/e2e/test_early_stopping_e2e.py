@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 
-from fake_trainer import curve_value
-from operator_harness import Api, OperatorProcess, tuning_job, wait_for
+from e2e.fake_trainer import curve_value
+from support.operator_harness import Api, OperatorProcess, tuning_job, wait_for
 
 STEPS = 20
 PAUSE = 0.5  # 10 s per trial: running trials are judged every 5 s, so at least once

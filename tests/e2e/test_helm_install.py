@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from operator_harness import objective, tuning_job
-from waiting import wait_for
+from support.operator_harness import objective, tuning_job
+from support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "kubetune"

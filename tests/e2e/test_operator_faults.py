@@ -7,7 +7,7 @@ import math
 import random
 from pathlib import Path
 
-from operator_harness import (
+from support.operator_harness import (
     Api,
     OperatorProcess,
     objective,
@@ -135,7 +135,11 @@ def test_misbehaving_trainers_fail_their_trials_with_a_reason(
             assert (trial["phase"], trial["reason"]) == ("Failed", reason), trial
             assert detail in trial["message"]
         assert status["counters"]["failed"] == 3
-        assert "TrialFailed" in {e.reason for e in api.events(mode)}
+        wait_for(  # Events are posted in the background: they may trail the status
+            f"a TrialFailed Event of {mode}",
+            lambda m=mode: "TrialFailed" in {e.reason for e in api.events(m)},
+            operator=operator,
+        )
 
 
 def test_trials_deleted_mid_run_fail_clearly_and_the_job_continues(
@@ -234,7 +238,11 @@ def test_an_evicted_trial_is_retried_as_a_new_job(api: Api, operator: OperatorPr
     assert trial["reason"] in ("EvictionByEvictionAPI", "PodDeleted"), trial
     status = api.status("drained")
     assert status["counters"]["retried"] == 1 and status["counters"]["failed"] == 0
-    assert "TrialRetried" in {e.reason for e in api.events("drained")}
+    wait_for(  # Events are posted in the background: they may trail the status
+        "a TrialRetried Event",
+        lambda: "TrialRetried" in {e.reason for e in api.events("drained")},
+        operator=operator,
+    )
     api.patch_spec(
         "drained", {"limits": {"maxTrials": 1, "maxParallelTrials": 1, "maxRuntimeSeconds": 1}}
     )

@@ -23,9 +23,9 @@ import pytest
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
-from kubetune.operator import models
-from local_cluster import Cluster
-from waiting import wait_for
+from kubetune.operator.api import GROUP, PLURAL, VERSION
+from support.local_cluster import Cluster
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -132,7 +132,7 @@ class Identities:
 
 def create(api: client.CustomObjectsApi, namespace: str, manifest: Manifest) -> Manifest:
     created: Manifest = api.create_namespaced_custom_object(
-        models.GROUP, models.VERSION, namespace, models.PLURAL, manifest
+        GROUP, VERSION, namespace, PLURAL, manifest
     )
     return created
 
@@ -145,7 +145,7 @@ def patch(
         api.patch_namespaced_custom_object_status if status else api.patch_namespaced_custom_object
     )
     patched: Manifest = method(
-        models.GROUP, models.VERSION, namespace, models.PLURAL, name, body,
+        GROUP, VERSION, namespace, PLURAL, name, body,
         _content_type="application/merge-patch+json",
     )  # fmt: skip
     return patched
@@ -192,7 +192,7 @@ def _wait_until_enforced(cluster: Cluster, kube_api: client.ApiClient) -> None:
         def refused_by_policy() -> bool:
             try:
                 api.create_namespaced_custom_object(
-                    models.GROUP, models.VERSION, namespace, models.PLURAL,
+                    GROUP, VERSION, namespace, PLURAL,
                     tuning_job("probe"), dry_run="All",
                 )  # fmt: skip
             except ApiException as e:
@@ -239,9 +239,7 @@ def test_tuningjob_only_user_is_refused_with_the_fix(
     assert FIX.format(ns=namespace) in text
     # Nothing was stored, so the operator has nothing to run.
     refused(
-        lambda: admin.get_namespaced_custom_object(
-            models.GROUP, models.VERSION, namespace, models.PLURAL, "esc"
-        ),
+        lambda: admin.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "esc"),
         404,
     )
 
@@ -360,9 +358,7 @@ def test_operator_writes_are_never_judged(
     )  # fmt: skip
     assert marked["metadata"]["finalizers"] == ["kubetune.io/finalizer"]
 
-    admin.delete_namespaced_custom_object(
-        models.GROUP, models.VERSION, namespace, models.PLURAL, "reconciled"
-    )
+    admin.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "reconciled")
     patch(api, namespace, "reconciled", {"metadata": {"finalizers": None}})
     wait_for(
         lambda: _absent(admin, namespace, "reconciled"),
@@ -373,9 +369,7 @@ def test_operator_writes_are_never_judged(
 
 def _absent(api: client.CustomObjectsApi, namespace: str, name: str) -> bool:
     try:
-        api.get_namespaced_custom_object(
-            models.GROUP, models.VERSION, namespace, models.PLURAL, name
-        )
+        api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
     except ApiException as e:
         if e.status == 404:
             return True

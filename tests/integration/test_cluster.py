@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from local_cluster import Cluster
-from waiting import wait_for
+from support.local_cluster import Cluster
+from support.waiting import wait_for
 
 JOB_TIMEOUT_S = 60
 

@@ -1,7 +1,7 @@
 """The TuningJob CRD on a real API server: examples accepted, invalid specs refused.
 
 Admission is the API server's job (structural schema + CEL rules generated from
-kubetune.operator.models), so these tests create real objects on the local control plane
+kubetune.operator.api), so these tests create real objects on the local control plane
 and assert on the API server's own error messages.
 """
 
@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
+from codegen.crd import CRD_NAME
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
-from kubetune.operator import models
-from kubetune.operator.crd import CRD_NAME
+from kubetune.operator import api as models
 
 pytestmark = pytest.mark.cluster
 

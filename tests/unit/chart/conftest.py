@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chart_render import CHART, DEFAULT_HELM, RELEASE, RELEASE_NAMESPACE, Render
+from support.chart_render import CHART, DEFAULT_HELM, RELEASE, RELEASE_NAMESPACE, Render
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_render import CHART, ROOT, Render
+from support.chart_render import CHART, ROOT, Render
 
 MANIFESTS = ROOT / "manifests"
 POLICY = "kubetune-tuningjob-needs-job-create"

@@ -1,5 +1,6 @@
 """The chart's RBAC grants exactly what the operator's code uses: every Kubernetes client
-call in operator/kube.py and every resource kopf watches for operator/handlers.py.
+call in operator/kube/api_client.py and every resource kopf watches for
+operator/runtime/handlers.py.
 
 A new API call in the operator without a matching rule (or a rule the operator no longer
 needs) fails here, not at 3 a.m. in someone's cluster.
@@ -12,8 +13,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from chart_render import ROOT, Render
-from kubetune.operator import models
+from kubetune.operator import api as models
+from support.chart_render import ROOT, Render
 
 OPERATOR = ROOT / "operator"
 Grants = dict[tuple[str, str], set[str]]
@@ -92,8 +93,8 @@ def kopf_watches(path: Path) -> Grants:
 
 
 def expected_grants() -> Grants:
-    grants = client_calls(OPERATOR / "kube.py")
-    for key, verbs in kopf_watches(OPERATOR / "handlers.py").items():
+    grants = client_calls(OPERATOR / "kube" / "api_client.py")
+    for key, verbs in kopf_watches(OPERATOR / "runtime" / "handlers.py").items():
         _add(grants, key, *verbs)
     # kopf itself: handler errors as core/v1 Events, and CRD observation.
     _add(grants, ("", "events"), "create")
@@ -118,10 +119,10 @@ def _granted(render: Render, kind: str) -> Grants:
 
 
 def test_the_scanner_sees_the_operator_calls() -> None:
-    calls = client_calls(OPERATOR / "kube.py")
+    calls = client_calls(OPERATOR / "kube" / "api_client.py")
     assert calls[("batch", "jobs")] >= {"create"}
     assert calls[("", "pods/log")] == {"get"}
-    watches = kopf_watches(OPERATOR / "handlers.py")
+    watches = kopf_watches(OPERATOR / "runtime" / "handlers.py")
     assert watches[(models.GROUP, models.PLURAL)] >= {"list", "watch", "patch"}
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from chart_render import CHART, RELEASE_NAMESPACE, Render
+from support.chart_render import CHART, RELEASE_NAMESPACE, Render
 
 Helm = Callable[..., subprocess.CompletedProcess[str]]
 NAMESPACED = "watchNamespaces={team-a,team-b}"

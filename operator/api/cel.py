@@ -1,0 +1,253 @@
+"""The CEL rules (`x-kubernetes-validations`) the API server enforces at admission.
+
+Each rule's message is written once. A message may name the offending value with a
+placeholder `{cel|fallback}`: the rule's `messageExpression` (evaluated by the API server
+when the rule fails) inserts the CEL expression's value there, and the plain `message`
+(shown when the expression cannot be evaluated) the fallback text. Rules of a parameter
+start their message with the parameter's name.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kubetune.operator.api.constants import (
+    HYPERPARAMETER_NAME_MAX_LENGTH,
+    HYPERPARAMETER_NAME_PATTERN,
+    INTEGRAL_BOUND,
+    NUMBER_TEXT_MAX_LENGTH,
+    STATUS_HYPERPARAMETER_BUDGET_BYTES,
+)
+
+_PLACEHOLDER = re.compile(r"\{([^{}|]+)\|([^{}]*)\}")
+PARAMETER_PREFIX = "parameter {self.name|}: "
+"""Starts the message expression of a parameter's rules: its name."""
+
+
+def _cel_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _message_expression(message: str) -> str | None:
+    """The CEL concatenation of the message's text and its placeholders' values; None
+    when the message has no placeholder (it is the same for every value)."""
+    parts = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(message):
+        if match.start() > position:
+            parts.append(_cel_string(message[position : match.start()]))
+        parts.append(match.group(1))
+        position = match.end()
+    if not parts:
+        return None
+    if position < len(message):
+        parts.append(_cel_string(message[position:]))
+    return " + ".join(parts)
+
+
+def rule(
+    expression: str,
+    message: str,
+    *,
+    prefix: str | None = None,
+    field_path: str | None = None,
+    reason: str | None = None,
+) -> dict[str, str]:
+    """One CEL rule for `x-kubernetes-validations`.
+
+    `message` may hold `{cel|fallback}` placeholders (see the module docstring); `prefix`
+    (a message of the same kind) starts the message expression only, e.g. with the
+    parameter's name. `field_path`
+    (e.g. `.objective.metric`) points the error at a child field. `reason` is one of
+    FieldValueInvalid (default), FieldValueForbidden, FieldValueRequired,
+    FieldValueDuplicate.
+    """
+    out = {"rule": expression, "message": _PLACEHOLDER.sub(lambda m: m.group(2), message)}
+    message_expression = _message_expression((prefix or "") + message)
+    if message_expression is not None:
+        out["messageExpression"] = message_expression
+    if field_path is not None:
+        out["fieldPath"] = field_path
+    if reason is not None:
+        out["reason"] = reason
+    return out
+
+
+def immutable(field: str) -> dict[str, str]:
+    """A transition rule that refuses any change to `field` after creation."""
+    return rule(
+        "self == oldSelf",
+        f"spec.{field} is immutable; create a new TuningJob to change it",
+    )
+
+
+def cel(*rules: dict[str, str]) -> dict[str, Any]:
+    """`json_schema_extra` carrying CEL rules into the generated CRD schema."""
+    return {"x-kubernetes-validations": list(rules)}
+
+
+def _whole_number_rule(bound: str) -> dict[str, str]:
+    return rule(
+        f"self.type != 'Integer' || !has(self.{bound}) || "
+        f"(self.{bound} >= -{INTEGRAL_BOUND} && self.{bound} <= {INTEGRAL_BOUND} "
+        f"&& double(int(self.{bound})) == self.{bound})",
+        f"{bound} of an Integer parameter must be a whole number between -1e15 and 1e15",
+        prefix=PARAMETER_PREFIX,
+        field_path=f".{bound}",
+    )
+
+
+PARAMETER_RULES = (
+    rule(
+        "self.type == 'Categorical' || (has(self.min) && has(self.max))",
+        "{self.type|Continuous and Integer} parameters need both min and max; set them, or "
+        "use type: Categorical with values",
+        prefix=PARAMETER_PREFIX,
+        reason="FieldValueRequired",
+    ),
+    rule(
+        "self.type == 'Categorical' || !has(self.values)",
+        "values is only for Categorical parameters; remove values or set type: Categorical",
+        prefix=PARAMETER_PREFIX,
+        field_path=".values",
+        reason="FieldValueForbidden",
+    ),
+    rule(
+        "self.type != 'Categorical' || (has(self.values) && size(self.values) >= 1)",
+        "a Categorical parameter needs values (1 to 30 distinct strings)",
+        prefix=PARAMETER_PREFIX,
+        reason="FieldValueRequired",
+    ),
+    rule(
+        "self.type != 'Categorical' || (!has(self.min) && !has(self.max))",
+        "min and max are not allowed for Categorical parameters; list the choices in values",
+        prefix=PARAMETER_PREFIX,
+        reason="FieldValueForbidden",
+    ),
+    rule(
+        "!has(self.min) || !has(self.max) || self.min < self.max",
+        "min must be less than max; swap or widen the range",
+        prefix=PARAMETER_PREFIX,
+        field_path=".min",
+    ),
+    _whole_number_rule("min"),
+    _whole_number_rule("max"),
+    rule(
+        "self.scaling != 'Logarithmic' || (self.type != 'Categorical' && "
+        "(!has(self.min) || self.min > 0.0))",
+        "Logarithmic scaling needs a Continuous or Integer parameter with min > 0; raise min "
+        "or use scaling: Linear",
+        prefix=PARAMETER_PREFIX,
+        field_path=".scaling",
+    ),
+    rule(
+        "self.scaling != 'ReverseLogarithmic' || (self.type == 'Continuous' && "
+        "has(self.min) && has(self.max) && self.min >= 0.0 && self.min <= self.max "
+        "&& self.max < 1.0)",
+        "ReverseLogarithmic scaling needs a Continuous parameter with 0 <= min <= max < 1; fix "
+        "the range or use scaling: Linear",
+        prefix=PARAMETER_PREFIX,
+        field_path=".scaling",
+    ),
+)
+
+CATEGORICAL_VALUES_DISTINCT = rule(
+    "self.all(v, self.exists_one(w, w == v))",
+    "values must be distinct; remove the duplicates",
+)
+
+LIMITS_RULES = (
+    rule(
+        "!has(self.maxParallelTrials) || !has(self.maxTrials) "
+        "|| self.maxParallelTrials <= self.maxTrials",
+        "limits.maxParallelTrials must not exceed limits.maxTrials; lower "
+        "maxParallelTrials or raise maxTrials",
+        field_path=".maxParallelTrials",
+    ),
+)
+
+TRIAL_TEMPLATE_RULES = (
+    rule(
+        "!has(self.primaryContainer) || !has(self.job.template) "
+        "|| !has(self.job.template.spec) || !has(self.job.template.spec.containers) "
+        "|| self.job.template.spec.containers.exists(c, c.name == self.primaryContainer)",
+        "trialTemplate.primaryContainer {'\"' + self.primaryContainer + '\" '|}is not a "
+        "container of trialTemplate.job.template.spec.containers; use one of their names or "
+        "leave primaryContainer unset to use the first",
+        field_path=".primaryContainer",
+    ),
+)
+
+JOB_RULES = (
+    rule(
+        "has(self.template) && has(self.template.spec) "
+        "&& has(self.template.spec.containers) && size(self.template.spec.containers) >= 1",
+        "trialTemplate.job.template.spec.containers needs at least one container; add the "
+        "trainer container",
+        reason="FieldValueRequired",
+    ),
+)
+
+STATIC_HYPERPARAMETER_RULES = (
+    rule(
+        f"self.all(k, size(k) <= {HYPERPARAMETER_NAME_MAX_LENGTH} "
+        f"&& k.matches('{HYPERPARAMETER_NAME_PATTERN}'))",
+        "staticHyperparameters keys must start with a letter or _ and contain only "
+        "letters, digits, _, . and - (at most 40 characters); rename the offending keys",
+    ),
+)
+
+
+def _status_hyperparameter_bytes_cel() -> str:
+    """CEL: an upper bound on the status bytes one trial's hyperparameters take."""
+    # Per entry: the JSON `"name":"value",` is len(name) + len(value) + 6 bytes; a number's
+    # text is at most NUMBER_TEXT_MAX_LENGTH; a categorical value at most its longest value.
+    return (
+        "self.parameters.map(p, size(p.name) + 6 + "
+        "(p.type == 'Categorical' && has(p.values) && size(p.values) > 0 "
+        f"? p.values.map(v, size(v)).max() : {NUMBER_TEXT_MAX_LENGTH})).sum()"
+    )
+
+
+SPEC_RULES = (
+    rule(
+        "self.metrics.exists(m, m.name == self.objective.metric)",
+        "objective.metric {'\"' + self.objective.metric + '\" '|}is not declared in metrics; "
+        "add a metric with that name or fix the spelling",
+        field_path=".objective.metric",
+    ),
+    rule(
+        "self.strategy != 'Grid' || self.parameters.all(p, p.type != 'Continuous')",
+        "strategy Grid needs Categorical or Integer parameters only; use another strategy "
+        "or make the Continuous parameters Integer or Categorical",
+        field_path=".strategy",
+    ),
+    rule(
+        "!has(self.staticHyperparameters) || "
+        "self.parameters.all(p, !(p.name in self.staticHyperparameters))",
+        "a parameter name is also a key of staticHyperparameters; a hyperparameter is either "
+        "tuned or static, remove it from one of the two",
+        field_path=".staticHyperparameters",
+    ),
+    rule(
+        "!has(self.limits) || !has(self.limits.maxTrials) || "
+        f"self.limits.maxTrials * {_status_hyperparameter_bytes_cel()} "
+        f"<= {STATUS_HYPERPARAMETER_BUDGET_BYTES}",
+        "limits.maxTrials is too large for these parameters: every trial's hyperparameters "
+        "are kept in the status, which must stay under etcd's object size limit (about "
+        f"{STATUS_HYPERPARAMETER_BUDGET_BYTES // 1000} kB for maxTrials x (per parameter: "
+        f"name length + {NUMBER_TEXT_MAX_LENGTH}, or its longest value if Categorical, + 6)); "
+        "lower maxTrials, or use fewer or shorter-named parameters",
+        field_path=".limits.maxTrials",
+    ),
+)
+
+PARAMETER_NAMES_UNIQUE = rule(
+    "self.all(p, self.exists_one(q, q.name == p.name))",
+    "parameter names must be unique; rename or remove the duplicate parameters",
+)
+METRIC_NAMES_UNIQUE = rule(
+    "self.all(m, self.exists_one(n, n.name == m.name))",
+    "metric names must be unique; rename or remove the duplicate metrics",
+)

@@ -1,0 +1,53 @@
+"""Names, limits and reasons of the TuningJob API (kubetune.io/v1alpha1): plain values
+shared by the models, the CEL rules, the controller and the adapter."""
+
+from __future__ import annotations
+
+GROUP = "kubetune.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "TuningJob"
+PLURAL = "tuningjobs"
+SINGULAR = "tuningjob"
+SHORT_NAMES = ("tj",)
+CATEGORIES = ("all", "kubetune")
+
+HYPERPARAMETERS_ENV = "KUBETUNE_HYPERPARAMETERS"
+"""Environment variable of the primary container that holds the trial's hyperparameters
+(tuned and static) as one JSON object of strings, e.g. `{"learning_rate": "0.01"}`."""
+
+MAX_PARAMETERS = 30
+MAX_METRICS = 40
+MAX_CATEGORICAL_VALUES = 30
+MAX_TRIALS = 1000
+MAX_STATIC_HYPERPARAMETERS = 100
+MAX_TRIAL_MESSAGE_LENGTH = 128
+"""Trial messages longer than this are cut (with an ellipsis) so the status stays small."""
+
+HYPERPARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+HYPERPARAMETER_NAME_MAX_LENGTH = 40
+CATEGORICAL_VALUE_MAX_LENGTH = 64
+NUMBER_TEXT_MAX_LENGTH = 24
+"""Longest text of a number in `status.trials[].hyperparameters` (Python's `repr` of a
+float, e.g. `-1.2345678901234567e-100`, never exceeds it)."""
+
+STATUS_HYPERPARAMETER_BUDGET_BYTES = 700_000
+"""Upper bound on the bytes all trials' hyperparameters may take in the status at
+`limits.maxTrials`. With ~400 bytes of other fields per trial this keeps a TuningJob at
+1,000 trials well under etcd's 1.5 MiB object limit (see the CEL rule on `spec`)."""
+
+INTEGRAL_BOUND = 1e15
+"""Integer parameter bounds must lie within ±1e15 (exactly representable as doubles)."""
+
+# Reasons of the TuningJob's terminal phase (also the condition reasons).
+MAX_TRIALS_REACHED = "MaxTrialsReached"
+TARGET_OBJECTIVE_REACHED = "TargetObjectiveReached"
+MAX_TRIALS_NOT_IMPROVING = "MaxTrialsNotImproving"
+SEARCH_SPACE_EXHAUSTED = "SearchSpaceExhausted"
+MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
+MAX_FAILED_TRIALS_EXCEEDED = "MaxFailedTrialsExceeded"
+INVALID_SPEC = "InvalidSpec"
+SUGGESTION_FAILED = "SuggestionFailed"
+CONVERGED = "Converged"
+EARLY_STOPPED = "EarlyStopped"
+"""The reason of an early-stopped trial (and, as TrialEarlyStopped, of its Event)."""

@@ -1,0 +1,323 @@
+"""The TuningJob's spec: what to tune, how to measure it, how to search, the budgets.
+
+These models are the one source of truth for the resource. `hack/codegen/crd.py` builds
+the CustomResourceDefinition from them (field docstrings become the schema descriptions
+that `kubectl explain` shows; the rules of `kubetune.operator.api.cel` attached here become
+the CEL rules the API server enforces at admission), and `docs/tuningjob-reference.md` is
+generated from them too.
+
+Field names are snake_case in Python and camelCase on the wire (`limits.max_trials` is
+`spec.limits.maxTrials`). Parse what the API server sends with `TuningJobSpec.from_api`
+(or `model_validate`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from kubetune.operator.api.base import KubeModel
+from kubetune.operator.api.cel import (
+    CATEGORICAL_VALUES_DISTINCT,
+    JOB_RULES,
+    LIMITS_RULES,
+    METRIC_NAMES_UNIQUE,
+    PARAMETER_NAMES_UNIQUE,
+    PARAMETER_RULES,
+    SPEC_RULES,
+    STATIC_HYPERPARAMETER_RULES,
+    TRIAL_TEMPLATE_RULES,
+    cel,
+    immutable,
+)
+from kubetune.operator.api.constants import (
+    CATEGORICAL_VALUE_MAX_LENGTH,
+    HYPERPARAMETER_NAME_MAX_LENGTH,
+    HYPERPARAMETER_NAME_PATTERN,
+    MAX_CATEGORICAL_VALUES,
+    MAX_METRICS,
+    MAX_PARAMETERS,
+    MAX_STATIC_HYPERPARAMETERS,
+    MAX_TRIALS,
+)
+from kubetune.operator.api.enums import (
+    Convergence,
+    EarlyStopping,
+    ObjectiveType,
+    ParameterType,
+    Scaling,
+    Strategy,
+)
+from pydantic import ConfigDict, Field, StringConstraints
+
+HyperparameterName = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=HYPERPARAMETER_NAME_MAX_LENGTH,
+        pattern=HYPERPARAMETER_NAME_PATTERN,
+    ),
+]
+CategoricalValue = Annotated[
+    str, StringConstraints(min_length=1, max_length=CATEGORICAL_VALUE_MAX_LENGTH)
+]
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+ResourceName = Annotated[
+    str, StringConstraints(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+]
+
+
+class Objective(KubeModel):
+    """The metric the tuning job optimizes."""
+
+    metric: str = Field(min_length=1, max_length=255)
+    """Name of the objective metric; must be the `name` of one of `spec.metrics`."""
+
+    type: ObjectiveType
+    """Maximize or Minimize the objective metric."""
+
+
+class Metric(KubeModel):
+    """A metric read from a trial's logs with a regular expression."""
+
+    name: str = Field(min_length=1, max_length=255, pattern=r"^[^\s]+$")
+    """Name of the metric, e.g. `validation:accuracy`; unique within `spec.metrics`."""
+
+    regex: str = Field(min_length=1, max_length=500)
+    """RE2 regular expression with exactly one capture group that captures the metric's
+    number, e.g. `validation: accuracy=([0-9\\.]+)`. It is applied to every line of the
+    trial's primary container log; each match is an intermediate value and the last match
+    is the trial's final value (SageMaker semantics)."""
+
+
+class Parameter(KubeModel):
+    """A hyperparameter to tune and the range it is searched in."""
+
+    model_config = ConfigDict(json_schema_extra=cel(*PARAMETER_RULES))
+
+    name: HyperparameterName
+    """Hyperparameter name as the trainer receives it (`--name=value`, the
+    `KUBETUNE_HYPERPARAMETERS` JSON and `${trialParameters.name}`). Letters, digits, `_`,
+    `.` and `-`, starting with a letter or `_`; at most 40 characters; unique within
+    `spec.parameters` and not also a key of `spec.staticHyperparameters`."""
+
+    type: ParameterType
+    """Continuous (a real number in [min, max]), Integer (a whole number in [min, max]) or
+    Categorical (one of `values`)."""
+
+    min: float | None = None
+    """Lower bound, inclusive. Required for Continuous and Integer parameters (a whole
+    number for Integer); not allowed for Categorical ones."""
+
+    max: float | None = None
+    """Upper bound, inclusive; greater than `min`. Required for Continuous and Integer
+    parameters (a whole number for Integer); not allowed for Categorical ones."""
+
+    values: (
+        Annotated[
+            list[CategoricalValue],
+            Field(
+                min_length=1,
+                max_length=MAX_CATEGORICAL_VALUES,
+                json_schema_extra=cel(CATEGORICAL_VALUES_DISTINCT),
+            ),
+        ]
+        | None
+    ) = None
+    """The choices of a Categorical parameter: 1 to 30 distinct strings of at most 64
+    characters. Not allowed for Continuous and Integer parameters."""
+
+    scaling: Scaling = Scaling.AUTO
+    """How the range is searched: Auto (the optimizer decides; Linear unless told
+    otherwise), Linear, Logarithmic (for ranges spanning orders of magnitude; needs
+    min > 0) or ReverseLogarithmic (for values close to 1 such as a momentum; Continuous
+    only, needs 0 <= min <= max < 1)."""
+
+
+class Limits(KubeModel):
+    """Budgets of the tuning job. May be changed on a live TuningJob; the operator applies
+    the new values at its next reconciliation."""
+
+    model_config = ConfigDict(json_schema_extra=cel(*LIMITS_RULES))
+
+    max_trials: int = Field(default=10, ge=1, le=MAX_TRIALS)
+    """Total number of trials to run (1 to 1000). The job completes when this many trials
+    have finished, unless another criterion ends it first."""
+
+    max_parallel_trials: int = Field(default=1, ge=1, le=MAX_TRIALS)
+    """Trials that may run at the same time; at most `maxTrials`. Fewer in parallel gives
+    the Bayesian strategy more finished trials to learn from per suggestion."""
+
+    max_runtime_seconds: int | None = Field(default=None, ge=1)
+    """Wall-clock budget of the whole tuning job, counted from `status.startTime`. When it
+    is exceeded, running trials are stopped and the job ends as Stopped. Unset: no limit."""
+
+    max_failed_trials: int | None = Field(default=None, ge=0, le=MAX_TRIALS)
+    """The job fails (phase Failed) once more than this many trials have failed. Unset:
+    failed trials never fail the job by themselves; they count towards `maxTrials`."""
+
+
+class CompletionCriteria(KubeModel):
+    """Criteria that end the job before `limits.maxTrials` trials. May be changed on a live
+    TuningJob."""
+
+    target_objective: float | None = None
+    """Complete the job once a trial's objective reaches this value (at least it when
+    maximizing, at most it when minimizing). Unset: no target."""
+
+    max_trials_not_improving: int | None = Field(default=None, ge=1, le=MAX_TRIALS)
+    """Complete the job once this many consecutive finished trials have not improved on
+    the best objective (failed and early-stopped trials never improve it). Unset: no
+    limit."""
+
+    convergence: Convergence = Convergence.OFF
+    """Auto: complete the job (reason Converged) when the optimizer judges that further
+    trials are unlikely to improve the objective: a regret bound of its Gaussian process
+    falls below the objective's noise, as in SageMaker AMT. Bayesian strategy only; tested
+    before each launch once at least max(10, 2 × the number of parameters) trials
+    succeeded. Running trials finish. Off: never complete for this reason."""
+
+
+class WarmStart(KubeModel):
+    """Earlier tuning jobs whose finished trials seed the optimizer."""
+
+    parents: list[ResourceName] = Field(
+        min_length=1,
+        max_length=5,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    """Names of 1 to 5 TuningJobs in the same namespace with the same parameters and
+    objective. Their finished trials count as observations for the optimizer (not towards
+    this job's `maxTrials`)."""
+
+
+class Retry(KubeModel):
+    """Re-running trials whose pod failed for reasons outside the trainer."""
+
+    max_attempts: int = Field(default=1, ge=1, le=30)
+    """Total attempts per trial, the first included: 1 (the default) never retries. A
+    trial is retried, as a new Job, only when its pod failed for an infrastructure reason
+    (evicted, node lost, image pull error), never when the trainer itself failed."""
+
+
+class TrialTemplate(KubeModel):
+    """The Job each trial runs."""
+
+    model_config = ConfigDict(json_schema_extra=cel(*TRIAL_TEMPLATE_RULES))
+
+    primary_container: str | None = Field(default=None, min_length=1, max_length=63)
+    """Name of the container that trains and receives the hyperparameters. Unset: the
+    first container."""
+
+    job: dict[str, Any] = Field(json_schema_extra=cel(*JOB_RULES))
+    """A batch/v1 JobSpec (`template`, `backoffLimit`, `activeDeadlineSeconds`, ...). Each
+    trial becomes a Job with this spec, owned by the TuningJob and labelled with the job
+    and trial names. The primary container receives the hyperparameters (tuned and
+    static) three ways, never through a shell: appended `--name=value` arguments; the
+    environment variable `KUBETUNE_HYPERPARAMETERS`, a JSON object of strings; and
+    `${trialParameters.<name>}` substituted in the template's strings (`${trial.name}`
+    gives the trial's name, e.g. for a per-trial output path). Only the template's
+    `spec.containers` is checked at admission; the rest is checked when the Job is
+    created."""
+
+    def containers(self) -> list[dict[str, Any]]:
+        """The pod template's containers (empty when the template has none)."""
+        template = self.job.get("template") or {}
+        spec = template.get("spec") or {} if isinstance(template, dict) else {}
+        containers = spec.get("containers") if isinstance(spec, dict) else None
+        if not isinstance(containers, list):
+            return []
+        return [c for c in containers if isinstance(c, dict)]
+
+    def primary_container_name(self) -> str | None:
+        """`primaryContainer`, or the first container's name; None when there is none."""
+        if self.primary_container is not None:
+            return self.primary_container
+        containers = self.containers()
+        name = containers[0].get("name") if containers else None
+        return name if isinstance(name, str) else None
+
+
+class TuningJobSpec(KubeModel):
+    """The desired tuning job: what to tune, how to measure it, how to search, and the
+    budgets. `strategy`, `objective`, `metrics`, `parameters` and `trialTemplate` are
+    immutable; `limits`, `completionCriteria`, `earlyStopping`, `retry` and `suspend` may
+    change while the job runs."""
+
+    model_config = ConfigDict(json_schema_extra=cel(*SPEC_RULES))
+
+    strategy: Strategy = Field(
+        default=Strategy.BAYESIAN, json_schema_extra=cel(immutable("strategy"))
+    )
+    """Search strategy: Bayesian (a Gaussian process with expected improvement; the
+    default), Random, Grid (Categorical and Integer parameters only) or Sobol (a
+    quasi-random sequence that covers the space evenly). Immutable."""
+
+    objective: Objective = Field(json_schema_extra=cel(immutable("objective")))
+    """The metric to optimize and its direction. Immutable."""
+
+    metrics: list[Metric] = Field(
+        min_length=1,
+        max_length=MAX_METRICS,
+        json_schema_extra=cel(METRIC_NAMES_UNIQUE, immutable("metrics")),
+    )
+    """Metrics read from each trial's logs (1 to 40, unique names); one of them is the
+    objective, the others are recorded. Immutable."""
+
+    parameters: list[Parameter] = Field(
+        min_length=1,
+        max_length=MAX_PARAMETERS,
+        json_schema_extra=cel(PARAMETER_NAMES_UNIQUE, immutable("parameters")),
+    )
+    """The hyperparameters to tune (1 to 30, unique names). Immutable."""
+
+    static_hyperparameters: dict[str, str] | None = Field(
+        default=None,
+        max_length=MAX_STATIC_HYPERPARAMETERS,
+        json_schema_extra=cel(*STATIC_HYPERPARAMETER_RULES),
+    )
+    """Hyperparameters passed to every trial unchanged, as strings (e.g.
+    `epochs: "50"`); at most 100, keys named like parameters and distinct from them."""
+
+    limits: Limits = Field(default_factory=Limits, json_schema_extra={"default": {}})
+    """Trial and time budgets. May change while the job runs."""
+
+    early_stopping: EarlyStopping = EarlyStopping.OFF
+    """Auto: stop a running trial whose best intermediate objective value so far is worse
+    than the median of the succeeded trials' running averages at the same step (the
+    median stopping rule of SageMaker AMT and Google Vizier). The objective regex's
+    matches in a trial's log are its intermediate values, match s being step s (the first
+    1,000 count). A trial is judged about every 5 seconds, from its second step on, once
+    at least 3 succeeded trials reached that step. A stopped trial ends EarlyStopped with
+    its last value as objective: the optimizer learns from it and its slot goes to a new
+    trial; it never counts as failed, as the best trial or for `targetObjective`. Off:
+    let every trial finish."""
+
+    completion_criteria: CompletionCriteria | None = None
+    """Criteria that complete the job before `limits.maxTrials`. May change while the job
+    runs."""
+
+    warm_start: WarmStart | None = None
+    """Earlier TuningJobs whose trials seed the optimizer."""
+
+    retry: Retry = Field(default_factory=Retry, json_schema_extra={"default": {}})
+    """Retries of trials that failed for infrastructure reasons."""
+
+    random_seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    """Seed of the optimizer's random numbers, for reproducible suggestions. Unset: a
+    seed derived from the TuningJob's UID."""
+
+    suspend: bool = False
+    """True pauses the job: no new trial is launched (running trials finish). Set it back
+    to false to resume."""
+
+    trial_template: TrialTemplate = Field(json_schema_extra=cel(immutable("trialTemplate")))
+    """The Job each trial runs and the container that trains. Immutable."""
+
+    def objective_metric(self) -> Metric:
+        """The metric named by `objective.metric` (admission guarantees there is one)."""
+        for metric in self.metrics:
+            if metric.name == self.objective.metric:
+                return metric
+        raise LookupError(
+            f"spec.objective.metric {self.objective.metric!r} is not declared in spec.metrics"
+        )

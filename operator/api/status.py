@@ -1,0 +1,266 @@
+"""The TuningJob's status, written by the operator through the status subresource, and
+its typed helpers: `set_condition` (owns the transition time and the find-or-append) and
+`COUNTER_OF_PHASE` (which counter each trial phase counts in).
+
+Write status with `TuningJobStatus.to_api()`, which produces the camelCase JSON the status
+subresource expects, without `null`s.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from kubetune.operator.api.base import StatusModel
+from kubetune.operator.api.constants import MAX_TRIAL_MESSAGE_LENGTH, MAX_TRIALS
+from kubetune.operator.api.enums import ConditionStatus, ConditionType, Phase, TrialPhase
+from kubetune.operator.api.naming import trial_job_name
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC; the wire format has second precision."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(_as_utc),
+    PlainSerializer(lambda v: v.strftime("%Y-%m-%dT%H:%M:%SZ"), return_type=str, when_used="json"),
+]
+"""An RFC 3339 time in UTC with second precision, like metav1.Time."""
+
+
+def _short_message(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_TRIAL_MESSAGE_LENGTH:
+        return value[: MAX_TRIAL_MESSAGE_LENGTH - 1] + "…"
+    return value
+
+
+REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+Reason = Annotated[str, StringConstraints(max_length=1024, pattern=REASON_PATTERN)]
+TrialReason = Annotated[str, StringConstraints(max_length=64, pattern=REASON_PATTERN)]
+
+
+class Condition(StatusModel):
+    """One observation of the TuningJob's state, as metav1.Condition."""
+
+    type: str = Field(min_length=1, max_length=316)
+    """Running, Succeeded, Failed, Suspended or Invalid (see ConditionType in the
+    reference)."""
+
+    status: ConditionStatus
+    """True, False or Unknown."""
+
+    reason: Reason
+    """CamelCase reason for the last transition, e.g. MaxTrialsReached."""
+
+    message: str = Field(default="", max_length=32768)
+    """Human-readable details; for Invalid, names the field and the fix."""
+
+    last_transition_time: Timestamp
+    """When `status` last changed."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    """`metadata.generation` of the spec this condition was computed from."""
+
+
+class TrialCounters(StatusModel):
+    """How many trials are in each state."""
+
+    pending: int = Field(default=0, ge=0)
+    """Trials recorded whose Job has not started running yet."""
+
+    running: int = Field(default=0, ge=0)
+    """Trials whose Job is running."""
+
+    completed: int = Field(default=0, ge=0)
+    """Trials that succeeded with an objective value."""
+
+    failed: int = Field(default=0, ge=0)
+    """Trials that failed (including those without a parsable objective)."""
+
+    early_stopped: int = Field(default=0, ge=0)
+    """Trials stopped early by `spec.earlyStopping`."""
+
+    retried: int = Field(default=0, ge=0)
+    """Attempts re-run after an infrastructure failure (see `spec.retry`)."""
+
+    stopped: int = Field(default=0, ge=0)
+    """Trials stopped because the job ended (runtime exceeded, job stopped)."""
+
+
+class BestTrial(StatusModel):
+    """The finished trial with the best objective so far."""
+
+    name: str
+    """Trial name."""
+
+    hyperparameters: dict[str, str] = Field(default_factory=dict)
+    """The trial's tuned hyperparameters, as strings."""
+
+    objective: float
+    """The trial's final objective value."""
+
+
+class TrialStatus(StatusModel):
+    """One trial: its hyperparameters, outcome and timing. Kept compact: 1,000 of them
+    must fit in the status."""
+
+    name: str = Field(min_length=1, max_length=63)
+    """Trial name (also the name of its Job), e.g. `cifar10-resnet34-007`."""
+
+    hyperparameters: dict[str, str] = Field(default_factory=dict)
+    """Tuned hyperparameters (not the static ones) as strings: numbers in their shortest
+    exact decimal form, Integer values without a fraction."""
+
+    objective: float | None = None
+    """Final objective value (the last regex match); for an EarlyStopped trial, its last
+    intermediate value. Unset until the trial succeeds or is stopped early."""
+
+    intermediate_count: int = Field(default=0, ge=0)
+    """Number of objective values seen in the trial's log (matches of the regex)."""
+
+    phase: TrialPhase = TrialPhase.PENDING
+    """Pending, Running, Succeeded, Failed, EarlyStopped or Stopped."""
+
+    reason: TrialReason | None = None
+    """CamelCase reason for a non-successful end, e.g. MetricUnavailable, Evicted,
+    Error, EarlyStopped."""
+
+    message: Annotated[
+        str | None, Field(max_length=MAX_TRIAL_MESSAGE_LENGTH), BeforeValidator(_short_message)
+    ] = None
+    """Short human detail (at most 128 characters; longer ones are cut)."""
+
+    attempt: int = Field(default=1, ge=1)
+    """Attempt number, starting at 1; above 1 after retries."""
+
+    start_time: Timestamp | None = None
+    """When the trial's Job started running."""
+
+    end_time: Timestamp | None = None
+    """When the trial ended."""
+
+    @property
+    def job_name(self) -> str:
+        """The name of the Job that runs this trial's current attempt."""
+        return trial_job_name(self.name, self.attempt)
+
+
+class TuningJobStatus(StatusModel):
+    """Observed state of the tuning job, written by the operator through the status
+    subresource."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    """`metadata.generation` of the spec the operator last acted on."""
+
+    phase: Phase = Phase.PENDING
+    """Pending (not started), InProgress, Completed (a completion criterion or maxTrials
+    was reached), Failed (invalid spec or too many failed trials) or Stopped (runtime
+    exceeded or stopped by the user)."""
+
+    reason: str | None = Field(default=None, max_length=1024)
+    """CamelCase reason for the phase, e.g. MaxTrialsReached, TargetObjectiveReached,
+    Converged."""
+
+    message: str | None = Field(default=None, max_length=32768)
+    """Human-readable summary of the job's state."""
+
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+    """Running, Succeeded, Failed, Suspended and Invalid conditions, each with
+    `observedGeneration` so GitOps tools can judge health."""
+
+    start_time: Timestamp | None = None
+    """When the operator started the job."""
+
+    completion_time: Timestamp | None = None
+    """When the job reached a terminal phase."""
+
+    consumed_seconds: int | None = Field(default=None, ge=0)
+    """Sum of the trials' running times, in seconds."""
+
+    counters: TrialCounters = Field(default_factory=TrialCounters)
+    """Trials per state."""
+
+    best_trial: BestTrial | None = None
+    """The best finished trial so far."""
+
+    best_objective: float | None = None
+    """The best objective value so far (same as `bestTrial.objective`; for the printer
+    column)."""
+
+    trials_done: str | None = Field(default=None, max_length=32)
+    """Finished trials over `spec.limits.maxTrials`, e.g. `12/30` (for the printer
+    column)."""
+
+    trials: list[TrialStatus] = Field(default_factory=list, max_length=MAX_TRIALS)
+    """Every trial, in launch order."""
+
+    def condition(self, type_: str) -> Condition | None:
+        """The condition of the given type, if set."""
+        for condition in self.conditions:
+            if condition.type == type_:
+                return condition
+        return None
+
+
+COUNTER_OF_PHASE: dict[TrialPhase, str] = {
+    TrialPhase.PENDING: "pending",
+    TrialPhase.RUNNING: "running",
+    TrialPhase.SUCCEEDED: "completed",
+    TrialPhase.FAILED: "failed",
+    TrialPhase.EARLY_STOPPED: "early_stopped",
+    TrialPhase.STOPPED: "stopped",
+}
+"""The `TrialCounters` field that counts the trials of each phase (the status and the
+metrics both read it from here)."""
+
+
+def count_trials(trials: list[TrialStatus], retried: int) -> TrialCounters:
+    """The counters of `trials`, with `retried` attempts re-run so far."""
+    counts = dict.fromkeys(COUNTER_OF_PHASE.values(), 0)
+    for trial in trials:
+        counts[COUNTER_OF_PHASE[trial.phase]] += 1
+    return TrialCounters(retried=retried, **counts)
+
+
+def set_condition(
+    status: TuningJobStatus,
+    type_: ConditionType,
+    value: ConditionStatus,
+    reason: str,
+    message: str,
+    *,
+    now: datetime,
+) -> None:
+    """Set a condition, as Kubernetes' meta.SetStatusCondition: find it or append it;
+    `lastTransitionTime` moves (to `now`) only when its status changes; its
+    `observedGeneration` is the status's own."""
+    existing = status.condition(type_.value)
+    if existing is None:
+        status.conditions.append(
+            Condition(
+                type=type_.value,
+                status=value,
+                reason=reason,
+                message=message,
+                last_transition_time=now,
+                observed_generation=status.observed_generation,
+            )
+        )
+        return
+    if existing.status != value:
+        existing.last_transition_time = now
+    existing.status = value
+    existing.reason = reason
+    existing.message = message
+    existing.observed_generation = status.observed_generation

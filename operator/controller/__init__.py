@@ -1,0 +1,31 @@
+"""The pure controller: from a snapshot of a TuningJob and the time, the plan of what to
+write and do. No Kubernetes, no clock, no I/O: `plan()` and its steps are plain functions
+of values (see `plan.py`)."""
+
+from kubetune.operator.controller.optimizer_input import warm_start_observations
+from kubetune.operator.controller.plan import plan
+from kubetune.operator.controller.types import (
+    Event,
+    JobObservation,
+    JobState,
+    ObjectiveOutcome,
+    Observation,
+    Optimizer,
+    Plan,
+    Snapshot,
+    TrialLaunch,
+)
+
+__all__ = [
+    "Event",
+    "JobObservation",
+    "JobState",
+    "ObjectiveOutcome",
+    "Observation",
+    "Optimizer",
+    "Plan",
+    "Snapshot",
+    "TrialLaunch",
+    "plan",
+    "warm_start_observations",
+]

@@ -1,0 +1,179 @@
+"""Steps 2 and 3 of a plan: the limits that end the job now (too many failed trials, the
+runtime budget), and the completion criteria that stop launching (target reached, no
+improvement, convergence, maxTrials); the job then ends once its running trials end."""
+
+from __future__ import annotations
+
+from kubetune.operator.api import (
+    CONVERGED,
+    MAX_FAILED_TRIALS_EXCEEDED,
+    MAX_RUNTIME_EXCEEDED,
+    MAX_TRIALS_NOT_IMPROVING,
+    MAX_TRIALS_REACHED,
+    TARGET_OBJECTIVE_REACHED,
+    Convergence,
+    Phase,
+    Strategy,
+)
+from kubetune.operator.controller.optimizer_input import observations, search_space, seed_for
+from kubetune.operator.controller.summary import conclude, meets_target, trials_not_improving
+from kubetune.operator.controller.types import Decision, Optimizer, OptimizerError
+from kubetune.optimizer.convergence import MIN_OBSERVATIONS
+
+Done = tuple[str, str]
+"""Why the job completes: its reason and message."""
+
+CONVERGENCE_MIN_TRIALS = MIN_OBSERVATIONS
+"""Convergence is not tested before max(this, 2 × the number of parameters) trials
+succeeded: the optimizer's own minimum, checked here too so that no reconcile calls it
+for a foregone answer."""
+
+
+def end_now(d: Decision) -> bool:
+    """Too many failed trials (Failed) or the runtime budget spent (Stopped) end the job
+    now, stopping its running trials. Returns whether the job ended; otherwise asks to be
+    reconciled again when the runtime budget runs out."""
+    limits, status = d.spec.limits, d.status
+    failed = status.counters.failed
+    if limits.max_failed_trials is not None and failed > limits.max_failed_trials:
+        d.stop_all(MAX_FAILED_TRIALS_EXCEEDED)
+        conclude(
+            d,
+            Phase.FAILED,
+            MAX_FAILED_TRIALS_EXCEEDED,
+            f"{failed} trials failed, more than limits.maxFailedTrials "
+            f"({limits.max_failed_trials})",
+        )
+        return True
+    if limits.max_runtime_seconds is None or status.start_time is None:
+        return False
+    elapsed = (d.now - status.start_time).total_seconds()
+    if elapsed >= limits.max_runtime_seconds:
+        d.stop_all(MAX_RUNTIME_EXCEEDED)
+        conclude(
+            d,
+            Phase.STOPPED,
+            MAX_RUNTIME_EXCEEDED,
+            f"the job ran {int(elapsed)} s, limits.maxRuntimeSeconds is "
+            f"{limits.max_runtime_seconds}; running trials were stopped",
+        )
+        return True
+    until = max(0.5, limits.max_runtime_seconds - elapsed)
+    d.plan.requeue_after = min(until, d.plan.requeue_after or until)
+    return False
+
+
+def active_trials(d: Decision) -> int:
+    """Trials recorded and not finished (pending or running)."""
+    return d.status.counters.pending + d.status.counters.running
+
+
+def free_slots(d: Decision) -> int:
+    """How many trials may be launched now (parallelism and maxTrials allowing)."""
+    limits = d.spec.limits
+    return min(
+        limits.max_parallel_trials - active_trials(d),
+        limits.max_trials - len(d.status.trials),
+    )
+
+
+def completion(d: Decision, optimizer: Optimizer) -> Done | None:
+    """The first completion criterion met, if any. Raises OptimizerError when the
+    convergence test fails."""
+    for check in (_target_reached, _not_improving, _converged_before, _max_trials_reached):
+        done = check(d)
+        if done is not None:
+            return done
+    return _converged_now(d, optimizer)
+
+
+def _target_reached(d: Decision) -> Done | None:
+    criteria, status = d.spec.completion_criteria, d.status
+    best = status.best_objective
+    if (
+        criteria is None
+        or criteria.target_objective is None
+        or best is None
+        or not meets_target(best, criteria.target_objective, d.spec.objective.type)
+    ):
+        return None
+    name = status.best_trial.name if status.best_trial else "?"
+    return (
+        TARGET_OBJECTIVE_REACHED,
+        f"trial {name} reached {best!r}, target {criteria.target_objective!r}",
+    )
+
+
+def _not_improving(d: Decision) -> Done | None:
+    criteria = d.spec.completion_criteria
+    if (
+        criteria is None
+        or criteria.max_trials_not_improving is None
+        or trials_not_improving(d.status.trials, d.spec.objective.type)
+        < criteria.max_trials_not_improving
+    ):
+        return None
+    return (
+        MAX_TRIALS_NOT_IMPROVING,
+        f"{criteria.max_trials_not_improving} finished trials in a row did not improve "
+        f"the best objective {d.status.best_objective!r}",
+    )
+
+
+def _converging(d: Decision) -> bool:
+    criteria = d.spec.completion_criteria
+    return (
+        criteria is not None
+        and criteria.convergence is Convergence.AUTO
+        and d.spec.strategy is Strategy.BAYESIAN
+    )
+
+
+def _converged_message(d: Decision) -> str:
+    return (
+        f"the {d.spec.strategy.value} optimizer judged further trials unlikely to improve "
+        f"the best objective {d.status.best_objective!r} ({d.status.counters.completed} "
+        "trials succeeded)"
+    )
+
+
+def _converged_before(d: Decision) -> Done | None:
+    """Decided by an earlier reconcile: let the running trials finish."""
+    if _converging(d) and d.status.reason == CONVERGED:
+        return CONVERGED, _converged_message(d)
+    return None
+
+
+def _max_trials_reached(d: Decision) -> Done | None:
+    count, limit = len(d.status.trials), d.spec.limits.max_trials
+    if count < limit:
+        return None
+    return MAX_TRIALS_REACHED, f"{count} trials run (limits.maxTrials {limit})"
+
+
+def _converged_now(d: Decision, optimizer: Optimizer) -> Done | None:
+    # Asked only when a trial could be launched: that is the decision it informs, and a
+    # Gaussian process fit on every reconcile would cost for nothing.
+    spec = d.spec
+    if (
+        not _converging(d)
+        or free_slots(d) <= 0
+        or spec.suspend
+        or d.status.counters.completed < max(CONVERGENCE_MIN_TRIALS, 2 * len(spec.parameters))
+    ):
+        return None
+    observed, _ = observations(d.status, d.snapshot.warm_start)
+    try:
+        converged = optimizer.converged(
+            search_space(spec),
+            observed,
+            goal=spec.objective.type.value,
+            seed=seed_for(spec, d.snapshot.uid),
+        )
+    except Exception as error:
+        # Deterministic like suggest: it would fail the same way on every reconcile.
+        raise OptimizerError(
+            f"the convergence test failed after {len(d.status.trials)} trials: "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    return (CONVERGED, _converged_message(d)) if converged else None

@@ -1,0 +1,88 @@
+"""Step 4 of a plan: ask the optimizer for the free slots' hyperparameters and record a
+trial for each (the adapter creates their Jobs after writing the status)."""
+
+from __future__ import annotations
+
+from kubetune.operator.api import (
+    SEARCH_SPACE_EXHAUSTED,
+    ConditionStatus,
+    ConditionType,
+    Phase,
+    TrialStatus,
+    format_value,
+)
+from kubetune.operator.api.naming import trial_name
+from kubetune.operator.controller.criteria import Done, active_trials, free_slots
+from kubetune.operator.controller.optimizer_input import observations, search_space, seed_for
+from kubetune.operator.controller.summary import conclude, summarise
+from kubetune.operator.controller.types import Decision, Optimizer, OptimizerError, TrialLaunch
+
+
+def launch_trials(d: Decision, optimizer: Optimizer) -> None:
+    """Record a trial per suggestion in the free slots (none while suspended); complete
+    the job when the strategy has nothing left to suggest and nothing runs. Raises
+    OptimizerError when the optimizer fails."""
+    spec, status = d.spec, d.status
+    slots = free_slots(d)
+    if slots <= 0 or spec.suspend:
+        return
+    active = active_trials(d)
+    observed, pending = observations(status, d.snapshot.warm_start)
+    try:
+        suggestions = optimizer.suggest(
+            search_space(spec),
+            observed,
+            strategy=spec.strategy.value,
+            n=slots,
+            pending=pending,
+            seed=(seed_for(spec, d.snapshot.uid) + len(status.trials)) % 2**32,
+            goal=spec.objective.type.value,
+        )
+    except Exception as error:
+        raise OptimizerError(
+            f"the {spec.strategy.value} optimizer failed after {len(status.trials)} "
+            f"trials: {type(error).__name__}: {error}"
+        ) from error
+    for suggestion in suggestions[:slots]:
+        trial = TrialStatus(
+            name=trial_name(d.snapshot.name, len(status.trials) + 1),
+            hyperparameters={p.name: format_value(p, suggestion[p.name]) for p in spec.parameters},
+        )
+        status.trials.append(trial)
+        d.plan.launch.append(TrialLaunch(trial.name, 1, trial.hyperparameters))
+        d.event("Normal", "TrialStarted", f"trial {trial.name}: {trial.hyperparameters}")
+    if not suggestions and active == 0 and not d.plan.launch:
+        conclude(
+            d,
+            Phase.COMPLETED,
+            SEARCH_SPACE_EXHAUSTED,
+            f"the {spec.strategy.value} strategy has no untried hyperparameters "
+            f"left after {len(status.trials)} trials",
+        )
+        return
+    summarise(d)
+
+
+def finish_running(d: Decision, done: Done) -> None:
+    """A completion criterion is met: complete now if nothing runs, else launch nothing
+    more and say what the job waits for."""
+    active = active_trials(d)
+    if active == 0 and not d.plan.launch:
+        conclude(d, Phase.COMPLETED, *done)
+        return
+    d.status.reason = done[0]
+    d.status.message = f"{done[1]}; waiting for {active} running trials"
+    d.condition(ConditionType.RUNNING, ConditionStatus.TRUE, "Finishing", d.status.message)
+
+
+def report_progress(d: Decision) -> None:
+    """The reason, message and Running condition of a job that goes on."""
+    status, suspended = d.status, d.spec.suspend
+    running = status.counters.pending + status.counters.running
+    status.reason = "Suspended" if suspended else "TrialsRunning"
+    status.message = (
+        f"suspended; {running} trials still running"
+        if suspended
+        else f"{running} trials running, {status.trials_done} finished"
+    )
+    d.condition(ConditionType.RUNNING, ConditionStatus.TRUE, status.reason, status.message)

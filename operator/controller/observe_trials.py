@@ -1,0 +1,89 @@
+"""Step 1 of a plan: bring every unfinished trial up to date with what its Job shows,
+and delete Jobs that still run though their trial is finished (or unknown)."""
+
+from __future__ import annotations
+
+from kubetune.operator.api import TERMINAL_TRIAL_PHASES, TrialPhase, TrialStatus
+from kubetune.operator.controller.types import (
+    Decision,
+    JobObservation,
+    ObjectiveOutcome,
+    TrialLaunch,
+)
+
+_NO_LOG = ObjectiveOutcome(None, 0, "MetricUnavailable", "the trial's log could not be read")
+
+
+def observe_trials(d: Decision) -> None:
+    """Each unfinished trial takes the state of its Job: Running, Succeeded (with the
+    objective from its log), Failed (retried when the cause was the infrastructure), or
+    Failed as JobDeleted when the Job of a running trial is gone. A recorded trial whose
+    Job does not exist yet is launched (record before you act: this is the second half)."""
+    for trial in d.status.trials:
+        if trial.phase in TERMINAL_TRIAL_PHASES:
+            continue
+        job_name = trial.job_name
+        job = d.snapshot.jobs.get(job_name)
+        if job is None:
+            _without_job(d, trial, job_name)
+            continue
+        if trial.start_time is None:
+            trial.start_time = job.started or d.now
+        if job.state == "Running":
+            trial.phase = TrialPhase.RUNNING
+        elif job.state == "Succeeded":
+            _succeeded(d, trial, job)
+        else:
+            _failed(d, trial, job)
+
+
+def _without_job(d: Decision, trial: TrialStatus, job_name: str) -> None:
+    if trial.phase is TrialPhase.RUNNING:
+        message = f"Job {job_name} was deleted before it finished"
+        d.finish_trial(trial, TrialPhase.FAILED, "JobDeleted", message)
+        d.event("Warning", "TrialFailed", f"trial {trial.name}: JobDeleted")
+    elif not d.terminal_before:
+        d.plan.launch.append(TrialLaunch(trial.name, trial.attempt, trial.hyperparameters))
+
+
+def _succeeded(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
+    outcome = job.outcome or _NO_LOG
+    trial.intermediate_count = outcome.intermediate_count
+    end = job.finished or d.now
+    if outcome.value is not None:
+        trial.objective = outcome.value
+        d.finish_trial(trial, TrialPhase.SUCCEEDED, None, None, end)
+        d.event("Normal", "TrialCompleted", f"trial {trial.name}: objective {outcome.value!r}")
+        return
+    d.finish_trial(trial, TrialPhase.FAILED, outcome.reason, outcome.message, end)
+    d.event("Warning", "TrialFailed", f"trial {trial.name}: {outcome.reason}: {outcome.message}")
+
+
+def _failed(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
+    if job.infrastructure and trial.attempt < d.spec.retry.max_attempts and not d.terminal_before:
+        trial.attempt += 1
+        trial.phase = TrialPhase.PENDING
+        trial.reason = job.reason
+        trial.message = f"retrying after: {job.message or job.reason}"
+        d.retried += 1
+        d.plan.launch.append(TrialLaunch(trial.name, trial.attempt, trial.hyperparameters))
+        d.event(
+            "Warning", "TrialRetried", f"trial {trial.name}: {job.reason}; attempt {trial.attempt}"
+        )
+        return
+    d.finish_trial(
+        trial, TrialPhase.FAILED, job.reason or "Failed", job.message, job.finished or d.now
+    )
+    d.event("Warning", "TrialFailed", f"trial {trial.name}: {job.reason}: {job.message}")
+
+
+def delete_leftover_jobs(d: Decision) -> None:
+    """Jobs whose trial is finished but which still run (an image that never pulls, a Job
+    left over from before a stop, an early-stopped trial), or that belong to no recorded
+    trial, are deleted."""
+    trials = d.status.trials
+    finished = {t.job_name for t in trials if t.phase in TERMINAL_TRIAL_PHASES}
+    current = {t.job_name for t in trials}
+    for job in d.snapshot.jobs.values():
+        if job.state == "Running" and (job.job_name in finished or job.job_name not in current):
+            d.plan.delete.append(job.job_name)

@@ -1,0 +1,84 @@
+"""What the planner hands the optimizer: the search space, the observations, the seed.
+
+Hyperparameters travel as the text recorded in the status (`api.values.format_value`);
+the optimizer parses them, and drops those that do not fit its space (a warm-start
+parent with other parameters, a value outside the range), so this module never does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from kubetune.operator.api import (
+    TERMINAL_TRIAL_PHASES,
+    ParameterType,
+    TrialPhase,
+    TuningJobSpec,
+    TuningJobStatus,
+)
+from kubetune.operator.controller.types import Observation
+from kubetune.optimizer import Categorical, Continuous, Integer, SearchSpace
+
+
+def search_space(spec: TuningJobSpec) -> SearchSpace:
+    """The optimizer's search space for the spec's parameters."""
+    params: list[Continuous | Integer | Categorical] = []
+    for p in spec.parameters:
+        scaling = p.scaling.value
+        if p.type is ParameterType.CATEGORICAL:
+            params.append(Categorical(p.name, list(p.values or [])))
+        elif p.type is ParameterType.INTEGER:
+            assert p.min is not None and p.max is not None  # admission requires both
+            params.append(Integer(p.name, int(p.min), int(p.max), scaling=scaling))  # type: ignore[arg-type]
+        else:
+            assert p.min is not None and p.max is not None
+            params.append(Continuous(p.name, float(p.min), float(p.max), scaling=scaling))  # type: ignore[arg-type]
+    return SearchSpace(params)
+
+
+def warm_start_observations(parents: Sequence[TuningJobStatus]) -> list[Observation]:
+    """The succeeded trials of parent TuningJobs as observations (the optimizer skips those
+    whose hyperparameters do not fit this job's space: parents are expected, not
+    guaranteed, to share the parameters)."""
+    return [
+        (dict(trial.hyperparameters), trial.objective)
+        for parent in parents
+        for trial in parent.trials
+        if trial.phase is TrialPhase.SUCCEEDED and trial.objective is not None
+    ]
+
+
+def observations(
+    status: TuningJobStatus, warm_start: Sequence[Observation]
+) -> tuple[list[Observation], list[dict[str, Any]]]:
+    """The optimizer's observations (warm start, then this job's finished trials) and the
+    hyperparameters of the trials still pending or running.
+
+    A succeeded trial counts with its objective. An early-stopped one counts with its
+    last intermediate value: a value no better than its peers', which steers the search
+    away from its region. A failed one counts as NaN (the optimizer avoids it).
+    """
+    observed: list[Observation] = list(warm_start)
+    pending: list[dict[str, Any]] = []
+    for trial in status.trials:
+        params: dict[str, Any] = dict(trial.hyperparameters)
+        if (
+            trial.phase in (TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED)
+            and trial.objective is not None
+        ):
+            observed.append((params, trial.objective))
+        elif trial.phase is TrialPhase.FAILED:
+            observed.append((params, math.nan))
+        elif trial.phase not in TERMINAL_TRIAL_PHASES:
+            pending.append(params)
+    return observed, pending
+
+
+def seed_for(spec: TuningJobSpec, uid: str) -> int:
+    """`spec.randomSeed`, or a seed derived from the TuningJob's UID."""
+    if spec.random_seed is not None:
+        return spec.random_seed
+    return int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16)

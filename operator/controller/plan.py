@@ -1,0 +1,117 @@
+"""`plan()`: the whole reconcile decision, as a short sequence of named steps.
+
+In: a `Snapshot` of the TuningJob (its spec, or the validation messages that make it
+invalid; its recorded status; what the cluster shows about each trial Job, with the
+metric outcome already read from the logs for finished ones) and the time. Out: a
+`Plan`: the next status, the trial Jobs to create (recorded in that status first), the
+Jobs to delete, and the Events to post.
+
+Nothing here talks to Kubernetes or reads the clock, so every rule is a unit test away.
+The adapter (`kubetune.operator.kube.reconcile`) writes `plan.status` first and acts only
+once that write succeeded ("record before you act"): a crash in between leaves a recorded
+Pending trial whose deterministic Job name makes the next reconcile create it exactly
+once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from kubetune.operator.api import (
+    INVALID_SPEC,
+    SUGGESTION_FAILED,
+    TERMINAL_PHASES,
+    ConditionStatus,
+    ConditionType,
+    Phase,
+    TuningJobStatus,
+    set_condition,
+)
+from kubetune.operator.controller.criteria import completion, end_now
+from kubetune.operator.controller.early_stopping import schedule_checks, stop_early
+from kubetune.operator.controller.launch import finish_running, launch_trials, report_progress
+from kubetune.operator.controller.observe_trials import delete_leftover_jobs, observe_trials
+from kubetune.operator.controller.summary import conclude, summarise
+from kubetune.operator.controller.types import (
+    Decision,
+    Event,
+    Optimizer,
+    OptimizerError,
+    Plan,
+    Snapshot,
+)
+
+DEFAULT_OPTIMIZER = Optimizer()
+
+
+def plan(snapshot: Snapshot, now: datetime, optimizer: Optimizer = DEFAULT_OPTIMIZER) -> Plan:
+    """Decide the next status and actions of one TuningJob (see the module docstring).
+    `snapshot.status` is not modified; `plan.status` is a new object."""
+    status = snapshot.status.model_copy(deep=True)
+    status.observed_generation = snapshot.generation
+    if status.start_time is None:
+        status.start_time = now
+    if snapshot.spec is None or snapshot.invalid:
+        return _invalid(Plan(status=status), snapshot, now)
+    d = Decision(
+        spec=snapshot.spec,
+        snapshot=snapshot,
+        now=now,
+        plan=Plan(status=status),
+        retried=status.counters.retried,
+        terminal_before=status.phase in TERMINAL_PHASES,
+    )
+    observe_trials(d)
+    stop_early(d)
+    delete_leftover_jobs(d)
+    summarise(d)
+    if d.terminal_before:
+        return d.plan
+    schedule_checks(d)
+    if end_now(d):
+        return d.plan
+    try:
+        _go_on(d, optimizer)
+    except OptimizerError as error:
+        d.stop_all(SUGGESTION_FAILED)
+        conclude(d, Phase.FAILED, SUGGESTION_FAILED, str(error)[:1000])
+    return d.plan
+
+
+def _go_on(d: Decision, optimizer: Optimizer) -> None:
+    """The job is not over: complete it, or wait for its running trials, or launch."""
+    done = completion(d, optimizer)
+    d.status.phase = Phase.IN_PROGRESS
+    suspended = d.spec.suspend
+    d.condition(
+        ConditionType.SUSPENDED,
+        ConditionStatus.TRUE if suspended else ConditionStatus.FALSE,
+        "Suspended" if suspended else "NotSuspended",
+        "spec.suspend is true: no new trial is launched" if suspended else "",
+    )
+    if done is not None:
+        finish_running(d, done)
+        return
+    launch_trials(d, optimizer)
+    if not d.plan.terminal:
+        report_progress(d)
+
+
+def _invalid(out: Plan, snapshot: Snapshot, now: datetime) -> Plan:
+    """An invalid spec: Failed, with the field in the condition; never a crash loop."""
+    status: TuningJobStatus = out.status
+    message = "; ".join(snapshot.invalid) or "the spec could not be read"
+    if status.phase is not Phase.FAILED:
+        out.events.append(Event("Warning", INVALID_SPEC, message))
+    status.phase = Phase.FAILED
+    status.reason = INVALID_SPEC
+    status.message = message
+    status.completion_time = status.completion_time or now
+    for type_, value in (
+        (ConditionType.INVALID, ConditionStatus.TRUE),
+        (ConditionType.FAILED, ConditionStatus.TRUE),
+        (ConditionType.RUNNING, ConditionStatus.FALSE),
+    ):
+        set_condition(status, type_, value, INVALID_SPEC, message, now=now)
+    out.delete = [j.job_name for j in snapshot.jobs.values() if j.state == "Running"]
+    return out

@@ -1,0 +1,186 @@
+"""The planner's value types: what it reads (`Snapshot`, `JobObservation`), what it decides
+(`Plan`, `TrialLaunch`, `Event`), and the optimizer it asks (`Optimizer`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from kubetune.operator.api import (
+    TERMINAL_PHASES,
+    TERMINAL_TRIAL_PHASES,
+    ConditionStatus,
+    ConditionType,
+    TrialPhase,
+    TrialStatus,
+    TuningJobSpec,
+    TuningJobStatus,
+    set_condition,
+)
+from kubetune.operator.api.naming import trial_job_name
+from kubetune.optimizer import has_converged, suggest
+
+JobState = Literal["Running", "Succeeded", "Failed"]
+Observation = tuple[dict[str, Any], float]
+"""An optimizer observation: a trial's hyperparameters (as recorded) and its value."""
+Suggest = Callable[..., list[dict[str, Any]]]
+Converged = Callable[..., bool]
+
+
+@dataclass(frozen=True)
+class ObjectiveOutcome:
+    """A succeeded trial's objective, read from its log: the value, or why there is none."""
+
+    value: float | None
+    intermediate_count: int
+    reason: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class JobObservation:
+    """What the cluster shows about one trial Job.
+
+    `state` is Running until the Job (or, faster, its only pod) has finished. For a
+    Succeeded Job, `outcome` carries the objective read from the primary container's log.
+    For a Failed one, `reason`/`message` say why (the container's reason and exit code,
+    the pod's eviction, the Job's condition) and `infrastructure` whether the failure
+    came from outside the trainer (evicted, node lost, image pull, pod deleted), which
+    `spec.retry` may re-run.
+    """
+
+    job_name: str
+    state: JobState
+    started: datetime | None = None
+    finished: datetime | None = None
+    outcome: ObjectiveOutcome | None = None
+    reason: str | None = None
+    message: str | None = None
+    infrastructure: bool = False
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one reconcile read about a TuningJob, as the planner takes it.
+
+    `spec` is None when it does not parse; `invalid` holds the validation messages that
+    make it invalid. `jobs` maps Job names to observations, for the Jobs of this TuningJob
+    that exist. `warm_start` are the parents' observations. `curves` maps trial names to
+    their intermediate objective values (step 1 first), for the running trials and the
+    succeeded ones the adapter has them for; only early stopping reads them.
+    """
+
+    name: str
+    uid: str
+    generation: int | None
+    spec: TuningJobSpec | None
+    status: TuningJobStatus
+    jobs: Mapping[str, JobObservation] = field(default_factory=dict)
+    invalid: Sequence[str] = ()
+    warm_start: Sequence[Observation] = ()
+    curves: Mapping[str, Sequence[float]] | None = None
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """The optimizer's two questions, replaceable in tests."""
+
+    suggest: Suggest = suggest
+    converged: Converged = has_converged
+
+
+@dataclass(frozen=True)
+class TrialLaunch:
+    """A recorded trial whose Job (for `attempt`) must exist."""
+
+    trial: str
+    attempt: int
+    hyperparameters: dict[str, str]
+
+    @property
+    def job_name(self) -> str:
+        return trial_job_name(self.trial, self.attempt)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to post on the TuningJob."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass
+class Plan:
+    """What one reconcile decided: the next status, the trial Jobs to create (recorded in
+    that status first), the Jobs to delete, and the Events to post."""
+
+    status: TuningJobStatus
+    launch: list[TrialLaunch] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    requeue_after: float | None = None
+    """Seconds after which time alone may change the decision (maxRuntimeSeconds, or
+    running trials' new intermediate values under early stopping)."""
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.phase in TERMINAL_PHASES
+
+
+@dataclass
+class Decision:
+    """One plan in the making, shared by the steps of `plan()`: the spec, the time, the
+    status being edited (a copy of the recorded one) and the plan being built."""
+
+    spec: TuningJobSpec
+    snapshot: Snapshot
+    now: datetime
+    plan: Plan
+    retried: int
+    terminal_before: bool
+    """The job was already terminal when read: trials are brought up to date, nothing
+    is launched."""
+
+    @property
+    def status(self) -> TuningJobStatus:
+        return self.plan.status
+
+    def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
+        self.plan.events.append(Event(type_, reason, message))
+
+    def condition(
+        self, type_: ConditionType, value: ConditionStatus, reason: str, message: str
+    ) -> None:
+        set_condition(self.status, type_, value, reason, message, now=self.now)
+
+    def finish_trial(
+        self,
+        trial: TrialStatus,
+        phase: TrialPhase,
+        reason: str | None,
+        message: str | None,
+        end: datetime | None = None,
+    ) -> None:
+        trial.phase = phase
+        trial.reason = reason
+        trial.message = message
+        trial.end_time = end or self.now
+
+    def stop_all(self, reason: str) -> None:
+        """End every unfinished trial as Stopped, delete its Job, launch nothing."""
+        for trial in self.status.trials:
+            if trial.phase not in TERMINAL_TRIAL_PHASES:
+                self.finish_trial(trial, TrialPhase.STOPPED, reason, "the tuning job ended")
+                job_name = trial.job_name
+                if job_name in self.snapshot.jobs and job_name not in self.plan.delete:
+                    self.plan.delete.append(job_name)
+        self.plan.launch = []
+
+
+class OptimizerError(Exception):
+    """The optimizer failed. It is deterministic, so it would fail the same way on every
+    reconcile: the job fails (SuggestionFailed) with this message."""

@@ -1,0 +1,234 @@
+"""`Kube`: the `KubeClient` over the API server, every API call the operator makes as a
+small blocking function (thread-safe: urllib3 pools connections)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubetune.operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from kubetune.operator.api.naming import TUNING_JOB_LABEL, label_value
+from kubetune.operator.kube.client import ConflictError, JobRejectedError
+
+REQUEST_TIMEOUT = (5.0, 30.0)
+"""(connect, read) seconds for ordinary requests: a hung API server must not hang a
+reconcile forever."""
+LOG_TIMEOUT = (5.0, 120.0)
+"""Log streams get a longer read timeout between chunks."""
+COMPONENT = "kubetune-operator"
+
+
+def load_credentials() -> client.ApiClient:
+    """An API client: in-cluster credentials, else `KUBECONFIG` / `~/.kube/config`."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    # One connection per concurrent reconcile thread, without "pool is full" churn.
+    configuration.connection_pool_maxsize = 64
+    return client.ApiClient(configuration)
+
+
+def api_error_message(error: ApiException) -> str:
+    """The `message` of a Status error body, else the HTTP reason."""
+    try:
+        return str(json.loads(error.body or "")["message"])
+    except (TypeError, ValueError, KeyError):
+        return str(error.reason)
+
+
+def _json(response: Any) -> Any:
+    return json.loads(response.data)
+
+
+def _release(response: Any) -> None:
+    """Read an unneeded response body to its end, which puts the connection back in the
+    pool. Without it the connection is dropped and the next request pays a new TLS
+    handshake (client certificate included) on both ends."""
+    response.drain_conn()
+    response.release_conn()
+
+
+class Kube:
+    """The API calls of one operator process (thread-safe: urllib3 pools connections)."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.custom = client.CustomObjectsApi(api)
+        self.batch = client.BatchV1Api(api)
+        self.core = client.CoreV1Api(api)
+
+    def get_tuning_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The TuningJob as the API server has it now; None when it is gone."""
+        try:
+            response = self.custom.get_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return _json(response)  # type: ignore[no-any-return]
+
+    def list_trial_jobs(self, namespace: str, tuning_job: str) -> list[dict[str, Any]]:
+        """The TuningJob's trial Jobs (by label; a consistent read from the API server)."""
+        response = self.batch.list_namespaced_job(
+            namespace,
+            label_selector=f"{TUNING_JOB_LABEL}={label_value(tuning_job)}",
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+        return _json(response)["items"]  # type: ignore[no-any-return]
+
+    def list_trial_pods(self, namespace: str, tuning_job: str) -> list[dict[str, Any]]:
+        """The pods of the TuningJob's trial Jobs (by label)."""
+        response = self.core.list_namespaced_pod(
+            namespace,
+            label_selector=f"{TUNING_JOB_LABEL}={label_value(tuning_job)}",
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+        return _json(response)["items"]  # type: ignore[no-any-return]
+
+    def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
+        """Create a Job; False when it already exists (idempotent by deterministic name)."""
+        try:
+            response = self.batch.create_namespaced_job(
+                namespace,
+                cast(Any, manifest),  # a dict is sent as is
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+            _release(response)
+        except ApiException as error:
+            if error.status == 409:
+                return False
+            if error.status in (400, 422):
+                raise JobRejectedError(api_error_message(error)) from None
+            raise
+        return True
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        """Delete a Job and (by garbage collection) its pods; a missing Job is fine."""
+        try:
+            response = self.batch.delete_namespaced_job(
+                name,
+                namespace,
+                propagation_policy="Background",
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+            _release(response)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    def patch_status(
+        self, namespace: str, name: str, resource_version: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch the status through the status subresource, only if the TuningJob
+        is still at `resource_version` (else `ConflictError`). Returns the updated object.
+
+        A merge patch replaces lists (`trials`, `conditions`) whole and keeps top-level
+        keys it leaves out; send None for a key to remove it."""
+        body = {"metadata": {"resourceVersion": resource_version}, "status": status}
+        try:
+            response = self.custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                body,
+                _content_type="application/merge-patch+json",
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as error:
+            if error.status == 409:
+                raise ConflictError(
+                    f"TuningJob {namespace}/{name} changed; re-reading it"
+                ) from None
+            raise
+        return _json(response)  # type: ignore[no-any-return]
+
+    def stream_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+        chunk_bytes: int = 256 * 1024,
+    ) -> Iterator[bytes]:
+        """A container's log as a stream of byte chunks (never the whole log in memory)."""
+        kwargs: dict[str, Any] = {}
+        if tail_lines is not None:
+            kwargs["tail_lines"] = tail_lines
+        if limit_bytes is not None:
+            kwargs["limit_bytes"] = limit_bytes
+        response: Any = self.core.read_namespaced_pod_log(
+            pod,
+            namespace,
+            container=container,
+            _preload_content=False,
+            _request_timeout=LOG_TIMEOUT,
+            **kwargs,
+        )
+        try:
+            yield from response.stream(chunk_bytes, decode_content=True)
+        finally:
+            response.release_conn()
+
+    def post_event(
+        self,
+        tuning_job: dict[str, Any],
+        type_: str,
+        reason: str,
+        message: str,
+    ) -> None:
+        """A core/v1 Event on the TuningJob (best effort: failures are the caller's to log)."""
+        meta = tuning_job["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        event: Any = {
+            "metadata": {
+                "name": f"{meta['name']}.{uuid.uuid4().hex[:16]}",
+                "namespace": meta["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": COMPONENT,
+            "firstTimestamp": now[:19] + "Z",
+            "lastTimestamp": now[:19] + "Z",
+            "eventTime": now,
+            "action": reason,
+            "count": 1,
+        }
+        response = self.core.create_namespaced_event(
+            meta["namespace"], event, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+        )
+        _release(response)

@@ -1,0 +1,70 @@
+"""The seam between the reconcile and Kubernetes: the `KubeClient` protocol, the calls one
+reconcile makes. `api_client.Kube` implements it against the API server, `cache.CachedKube`
+in front of it from the watches' cache; tests implement it over dicts.
+
+Objects travel as plain dicts (the API's JSON): the controller's inputs are built from them
+directly, and skipping the client's model classes keeps large lists cheap. All calls are
+blocking; the kopf handlers run reconciles in a thread pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+
+class ConflictError(Exception):
+    """The TuningJob changed since it was read (HTTP 409); read it again and re-plan."""
+
+
+class JobRejectedError(Exception):
+    """The API server refused a Job as invalid (HTTP 400/422); the message says why."""
+
+
+class KubeClient(Protocol):
+    """The API calls of a reconcile. Errors other than those named are the API's own
+    (`kubernetes.client.exceptions.ApiException`, urllib3 and OS errors)."""
+
+    def get_tuning_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The TuningJob; None when it is gone."""
+        ...
+
+    def list_trial_jobs(self, namespace: str, tuning_job: str) -> list[dict[str, Any]]:
+        """The TuningJob's trial Jobs (by label)."""
+        ...
+
+    def list_trial_pods(self, namespace: str, tuning_job: str) -> list[dict[str, Any]]:
+        """The pods of the TuningJob's trial Jobs (by label)."""
+        ...
+
+    def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
+        """Create a Job; False when it already exists. Raises JobRejectedError when the
+        API server refuses it as invalid."""
+        ...
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        """Delete a Job and its pods; a missing Job is fine."""
+        ...
+
+    def patch_status(
+        self, namespace: str, name: str, resource_version: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch the status if the TuningJob is still at `resource_version` (else
+        ConflictError); returns the updated TuningJob."""
+        ...
+
+    def stream_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+    ) -> Iterator[bytes]:
+        """A container's log as byte chunks (never the whole log in memory)."""
+        ...
+
+    def post_event(self, tuning_job: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """A core/v1 Event on the TuningJob."""
+        ...

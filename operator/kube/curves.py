@@ -1,0 +1,150 @@
+"""The intermediate objective values ("curves") early stopping judges trials on.
+
+Running trials' logs are re-read every few seconds (from their start, bounded), and the
+curves of succeeded trials are kept in this process's memory (`CURVES`), never in the
+status, which must stay small at 1,000 trials. After a restart they are read again, a
+few logs per reconcile, from the succeeded trials whose pods still exist.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from array import array
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from kubetune.operator.api import TrialPhase, TrialStatus, TuningJobStatus
+from kubetune.operator.kube.observe import LogSource
+from kubetune.operator.kube.trial_logs import TrialLogs
+
+CURVE_READ_SECONDS = 2.5
+"""A running trial's log is read at most this often; reconciles in between judge it on
+the values read last. Half of the controller's EARLY_STOPPING_CHECK_SECONDS, so that
+each periodic check sees fresh values."""
+MAX_PEER_CURVES = 200
+"""Curves of succeeded trials kept per TuningJob, those of the latest finished: the
+median of 200 is a steady bar, and 200 x 8 KB (kube.metric_logs.MAX_SERIES_STEPS) bounds one
+job's memory."""
+MAX_CACHED_JOBS = 64
+"""TuningJobs whose curves are kept; the least recently reconciled are dropped first (and
+their curves read again from the logs if they need them)."""
+REBUILD_READS = 8
+"""Logs of succeeded trials read per reconcile to refill a job's curves after a restart:
+the reconcile stays short, and the next ones read the rest."""
+
+
+@dataclass
+class JobCurves:
+    """The intermediate objective values this process knows for one TuningJob."""
+
+    uid: str
+    succeeded: dict[str, array[float]] = field(default_factory=dict)
+    """By trial name: the curves of succeeded trials, the rule's peers."""
+    unreadable: set[str] = field(default_factory=set)
+    """Succeeded trials whose log could not be read: not tried again."""
+    running: dict[str, tuple[float, array[float]]] = field(default_factory=dict)
+    """By Job name: when (time.monotonic) the running trial's curve was read, and it."""
+
+
+class CurveCache:
+    """`JobCurves` per TuningJob, for at most `max_jobs` of them (thread-safe: reconciles
+    of different TuningJobs run in parallel threads; one TuningJob's never do)."""
+
+    def __init__(self, max_jobs: int = MAX_CACHED_JOBS) -> None:
+        self._max_jobs = max_jobs
+        self._jobs: OrderedDict[tuple[str, str], JobCurves] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, namespace: str, name: str, uid: str) -> JobCurves:
+        """The TuningJob's curves (empty for a new one, or one recreated under its name)."""
+        key = (namespace, name)
+        with self._lock:
+            entry = self._jobs.get(key)
+            if entry is None or entry.uid != uid:
+                entry = self._jobs[key] = JobCurves(uid)
+            self._jobs.move_to_end(key)
+            while len(self._jobs) > self._max_jobs:
+                self._jobs.popitem(last=False)
+            return entry
+
+    def forget(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._jobs.pop((namespace, name), None)
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+
+CURVES = CurveCache()
+
+
+def update_curves(
+    logs: TrialLogs,
+    entry: JobCurves,
+    *,
+    status: TuningJobStatus,
+    sources: Mapping[str, LogSource],
+    just_succeeded: Mapping[str, array[float]],
+    running: Mapping[str, str],
+) -> dict[str, array[float]]:
+    """The curves the controller's early stopping rule needs, by trial name: the running
+    trials' (`running`: Job name -> trial name), read at most every
+    `CURVE_READ_SECONDS`, and the succeeded trials' from `entry`, kept up to date."""
+    # Peers: the latest MAX_PEER_CURVES succeeded trials (those that just succeeded last).
+    succeeded = sorted(
+        (t for t in status.trials if t.phase is TrialPhase.SUCCEEDED),
+        key=lambda t: (t.end_time is None, t.end_time or datetime.min.replace(tzinfo=UTC)),
+    )
+    peers = ([t.name for t in succeeded] + list(just_succeeded))[-MAX_PEER_CURVES:]
+    keep = set(peers)
+    entry.succeeded.update((n, c) for n, c in just_succeeded.items() if n in keep)
+    for trial in [n for n in entry.succeeded if n not in keep]:
+        del entry.succeeded[trial]
+    entry.unreadable &= keep
+    for job_name in [j for j in entry.running if j not in running]:
+        del entry.running[job_name]
+
+    now = time.monotonic()
+    out: dict[str, array[float]] = {}
+    for job_name, trial in running.items():
+        seen = entry.running.get(job_name)
+        if seen is None or now - seen[0] >= CURVE_READ_SECONDS:
+            curve = logs.curve(sources[job_name])
+            if curve is not None:
+                seen = entry.running[job_name] = (now, curve)
+        if seen is not None:
+            out[trial] = seen[1]
+    if running:
+        _rebuild_peers(logs, entry, succeeded, peers, sources)
+    out.update(entry.succeeded)
+    return out
+
+
+def _rebuild_peers(
+    logs: TrialLogs,
+    entry: JobCurves,
+    succeeded: list[TrialStatus],
+    peers: list[str],
+    sources: Mapping[str, LogSource],
+) -> None:
+    """After a restart (or with this job's curves dropped) read the missing peers' logs,
+    a few per reconcile, latest first; only while a trial runs, the only time it matters.
+    A peer whose Job or pod is gone has no source: it is skipped."""
+    job_of = {t.name: t.job_name for t in succeeded}
+    missing = [
+        n
+        for n in reversed(peers)
+        if n not in entry.succeeded
+        and n not in entry.unreadable
+        and n in job_of
+        and job_of[n] in sources
+    ]
+    for trial in missing[:REBUILD_READS]:
+        curve = logs.curve(sources[job_of[trial]])
+        if curve is None:
+            entry.unreadable.add(trial)
+        else:
+            entry.succeeded[trial] = curve

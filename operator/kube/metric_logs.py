@@ -1,0 +1,281 @@
+"""Metric values from a trial's log: RE2 patterns over a bounded stream.
+
+A user's regex runs over an untrusted, possibly huge log, so:
+
+- patterns are RE2 (`google-re2`): matching is linear in the input, no catastrophic
+  backtracking, and constructs that need backtracking (look-around, back-references)
+  are refused when the TuningJob is validated;
+- the log is streamed in chunks and scanned in blocks of whole lines; memory stays at
+  about `BLOCK_BYTES + MAX_LINE_BYTES` whatever the log's size;
+- a line that grows past `MAX_LINE_BYTES` without a newline is scanned up to that length
+  only; the rest of it is skipped;
+- at most `MAX_SCAN_BYTES` are scanned from the start of the log. A longer log's final
+  values then come from its last `TAIL_BYTES` (the adapter reads the tail separately)
+  and its intermediate counts are lower bounds.
+
+Each metric keeps only its last match and the number of matches (SageMaker semantics:
+the final value is the last match). One metric (the objective, for early stopping) may
+also keep its series: the values of its matches in order, match s being "step s", at most
+`MAX_SERIES_STEPS` of them.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import re2
+from kubetune.operator.controller import ObjectiveOutcome
+
+MAX_LINE_BYTES = 64 * 1024
+"""An unfinished line that grows past this many bytes (with no newline in the current
+block) is scanned up to here and the rest of it skipped."""
+BLOCK_BYTES = 1024 * 1024
+"""Lines are scanned in blocks of about this size (one RE2 call per metric per block)."""
+MAX_SCAN_BYTES = 512 * 1024 * 1024
+"""At most this much of a log is scanned from its start; see the module docstring."""
+TAIL_BYTES = 1024 * 1024
+"""How much of the end of an over-long log is read to find the final values."""
+MAX_SERIES_STEPS = 1000
+"""A series keeps at most this many values (the first ones): 8 KB per trial, so that the
+curves the early stopping rule compares stay small in memory. Later steps of a longer
+curve are not seen by the rule (a trial is then judged at step 1000 at the latest)."""
+
+
+def _options() -> Any:
+    options = re2.Options()
+    options.log_errors = False
+    # Never match across a newline: blocks of many lines are scanned at once, and each
+    # match must lie within one line, as if the lines were scanned one by one.
+    options.never_nl = True
+    return options
+
+
+def compile_metric_regex(regex: str) -> Any:
+    """Compile a metric regex for block scanning: RE2, multi-line anchors, bytes. The one
+    place a metric regex is compiled: validation asks it too, so a regex is accepted at
+    validation exactly when the log scan can use it.
+
+    Raises ValueError, naming the regex, RE2's reason and the fix, when the pattern is not
+    valid RE2 syntax or does not have exactly one capture group.
+    """
+    try:
+        pattern = re2.compile(b"(?m)" + regex.encode(), _options())
+    except re2.error as error:
+        reason = error.args[0] if error.args else error
+        if isinstance(reason, bytes):
+            reason = reason.decode(errors="replace")
+        raise ValueError(
+            f"{regex!r} is not a valid RE2 regular expression ({reason}); fix the pattern "
+            "(RE2 has no look-around and no back-references)"
+        ) from None
+    if pattern.groups != 1:
+        raise ValueError(
+            f"{regex!r} has {pattern.groups} capture groups but needs exactly one, around the "
+            "number; make the other groups non-capturing with (?:...)"
+        )
+    return pattern
+
+
+@dataclass
+class MetricReading:
+    """What the log said about each metric: last captured text and number of matches."""
+
+    last: dict[str, bytes] = field(default_factory=dict)
+    count: dict[str, int] = field(default_factory=dict)
+    bytes_scanned: int = 0
+    truncated: bool = False
+    """True when the log was longer than the scan limit (counts are lower bounds)."""
+    series: array[float] = field(default_factory=lambda: array("d"))
+    """The series metric's values in order (see `LogScanner`); empty without one."""
+
+    def value(self, metric: str) -> float | None:
+        """The metric's final value as a float; None when it never matched or the
+        captured text is not a number. May be NaN or infinite (callers decide)."""
+        text = self.last.get(metric)
+        if text is None:
+            return None
+        try:
+            return float(text.strip())
+        except ValueError:
+            return None
+
+    def merge_tail(self, tail: MetricReading) -> None:
+        """Take final values from a reading of the log's tail (for a truncated log)."""
+        self.last.update(tail.last)
+        for name, count in tail.count.items():
+            self.count[name] = max(self.count.get(name, 0), count)
+
+
+class LogScanner:
+    """Feed a log in chunks of any size; `close()` returns the reading.
+
+    With `series_metric`, that metric's values are also kept in order, up to
+    `max_series` of them. The series ends at the first match that is not a finite number:
+    the steps after it could not be compared with other trials' steps.
+
+    Memory is bounded by `block_bytes + max_line_bytes` plus one chunk (and the series).
+    """
+
+    def __init__(
+        self,
+        patterns: Mapping[str, Any],
+        *,
+        max_line_bytes: int = MAX_LINE_BYTES,
+        block_bytes: int = BLOCK_BYTES,
+        series_metric: str | None = None,
+        max_series: int = MAX_SERIES_STEPS,
+    ) -> None:
+        self._patterns = dict(patterns)
+        self._max_line = max_line_bytes
+        self._block = block_bytes
+        self._buffer = bytearray()
+        self._skipping = False  # inside an over-long line, dropping bytes until newline
+        self._series_metric = series_metric
+        self._max_series = max_series
+        self.series_closed = series_metric is None
+        """True once the series takes no more values (full, or ended at a non-number)."""
+        self.reading = MetricReading(count=dict.fromkeys(self._patterns, 0))
+
+    def _scan(self, text: bytes) -> None:
+        for name, pattern in self._patterns.items():
+            matches = pattern.findall(text)
+            if matches:
+                self.reading.count[name] += len(matches)
+                self.reading.last[name] = matches[-1]
+                if name == self._series_metric and not self.series_closed:
+                    self._extend_series(matches)
+
+    def _extend_series(self, matches: list[bytes]) -> None:
+        series = self.reading.series
+        for text in matches[: self._max_series - len(series)]:
+            try:
+                value = float(text.strip())
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value):
+                self.series_closed = True
+                return
+            series.append(value)
+        self.series_closed = len(series) >= self._max_series
+
+    def feed(self, chunk: bytes) -> None:
+        """Add the next bytes of the log."""
+        self.reading.bytes_scanned += len(chunk)
+        if self._skipping:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                return
+            self._skipping = False
+            chunk = chunk[newline + 1 :]
+        if b"\n" not in chunk:
+            # Part of one line: keep at most what a line may have.
+            room = max(0, self._max_line + 1 - len(self._buffer))
+            self._buffer += chunk[:room]
+        else:
+            self._buffer += chunk
+            if len(self._buffer) < self._block:
+                return
+        end = self._buffer.rfind(b"\n")
+        if end >= 0:
+            self._scan(bytes(self._buffer[: end + 1]))
+            del self._buffer[: end + 1]
+        if len(self._buffer) > self._max_line:
+            # The unfinished line is too long: scan its head, skip the rest of it.
+            self._scan(bytes(self._buffer[: self._max_line]))
+            self._buffer.clear()
+            self._skipping = True
+
+    def close(self) -> MetricReading:
+        """Scan what is left (a last line without a newline) and return the reading."""
+        end = self._buffer.rfind(b"\n")
+        if end >= 0:
+            self._scan(bytes(self._buffer[: end + 1]))
+            del self._buffer[: end + 1]
+        if self._buffer:  # a last line without a newline
+            self._scan(bytes(self._buffer[: self._max_line]))
+            self._buffer.clear()
+        return self.reading
+
+
+def scan_log(
+    chunks: Iterable[bytes],
+    patterns: Mapping[str, Any],
+    *,
+    max_scan_bytes: int = MAX_SCAN_BYTES,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    series_metric: str | None = None,
+) -> MetricReading:
+    """Scan a log given as chunks, stopping after `max_scan_bytes` (then `truncated`).
+    With `series_metric`, the reading's `series` holds that metric's values in order."""
+    scanner = LogScanner(patterns, max_line_bytes=max_line_bytes, series_metric=series_metric)
+    for chunk in chunks:
+        room = max_scan_bytes - scanner.reading.bytes_scanned
+        if len(chunk) >= room:
+            scanner.feed(chunk[:room])
+            scanner.reading.truncated = True
+            break
+        scanner.feed(chunk)
+    return scanner.close()
+
+
+def scan_series(
+    chunks: Iterable[bytes],
+    pattern: Any,
+    *,
+    max_scan_bytes: int,
+    max_series: int = MAX_SERIES_STEPS,
+) -> array[float]:
+    """The series of one metric (`pattern`, compiled) from the start of a log: its values
+    in order, up to `max_series`. Stops reading as soon as the series is complete, and
+    after `max_scan_bytes`; closes `chunks` (a log stream) either way."""
+    scanner = LogScanner({"series": pattern}, series_metric="series", max_series=max_series)
+    try:
+        for chunk in chunks:
+            room = max_scan_bytes - scanner.reading.bytes_scanned
+            scanner.feed(chunk[:room])
+            if scanner.series_closed or len(chunk) >= room:
+                break
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # a log stream: give its connection back now
+    return scanner.close().series
+
+
+def objective_outcome(reading: MetricReading, metric: str) -> ObjectiveOutcome:
+    """The objective (`metric`'s last match) of a trial that exited successfully."""
+    count = reading.count.get(metric, 0)
+    text = reading.last.get(metric)
+    if text is None:
+        return ObjectiveOutcome(
+            None, count, "MetricUnavailable", f"no line of the log matched metric {metric}"
+        )
+    value = reading.value(metric)
+    shown = text[:40].decode(errors="replace")
+    if value is None:
+        return ObjectiveOutcome(
+            None,
+            count,
+            "MetricUnavailable",
+            f"the last match of metric {metric} is not a number: {shown!r}",
+        )
+    if not math.isfinite(value):
+        return ObjectiveOutcome(
+            None, count, "ObjectiveNotFinite", f"the last value of metric {metric} is {shown}"
+        )
+    return ObjectiveOutcome(value, count)
+
+
+def compile_metrics(metrics: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Compile `(name, regex)` pairs; raises ValueError naming the metric that fails."""
+    compiled = {}
+    for name, regex in metrics:
+        try:
+            compiled[name] = compile_metric_regex(regex)
+        except ValueError as error:
+            raise ValueError(f"metric {name}: {error}") from None
+    return compiled

@@ -1,0 +1,227 @@
+"""What the cluster shows about trial Jobs: pure functions from Job and pod objects.
+
+`observe_jobs` turns the Jobs and pods of one TuningJob (as plain dicts, the API's JSON)
+into one `JobObservation` per Job for the engine, and says which pod's log holds the
+metrics of each Job that succeeded or is running (a running trial's log holds its
+intermediate values so far, for early stopping). A trial counts as finished as soon as its only pod
+has terminated (Succeeded, or Failed with `backoffLimit: 0`), without waiting for the Job
+controller's condition, which can trail the pod by a second or more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubetune.operator.controller import JobObservation
+
+INFRASTRUCTURE_WAITING_REASONS = frozenset(
+    {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+)
+"""A container stuck waiting with one of these reasons never starts: the trial fails as
+an infrastructure failure (retryable) instead of waiting forever."""
+SUCCEEDED_JOB_CONDITIONS = ("Complete", "SuccessCriteriaMet")
+FAILED_JOB_CONDITIONS = ("Failed", "FailureTarget")
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """Where a trial's metrics are: a pod and its primary container."""
+
+    pod: str
+    container: str
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp from the API, or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _true_condition(obj: Mapping[str, Any], *types: str) -> Mapping[str, Any] | None:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") in types and condition.get("status") == "True":
+            return condition  # type: ignore[no-any-return]
+    return None
+
+
+def _container_status(pod: Mapping[str, Any], container: str | None) -> Mapping[str, Any]:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    for status in statuses:
+        if container is None or status.get("name") == container:
+            return status  # type: ignore[no-any-return]
+    return statuses[0] if statuses else {}
+
+
+def _terminated(pod: Mapping[str, Any], container: str | None) -> Mapping[str, Any]:
+    return (_container_status(pod, container).get("state") or {}).get("terminated") or {}
+
+
+def job_finished(job: Mapping[str, Any]) -> bool:
+    """Whether the Job controller has marked the Job finished, succeeded or failed."""
+    return _true_condition(job, *SUCCEEDED_JOB_CONDITIONS, *FAILED_JOB_CONDITIONS) is not None
+
+
+def pod_stuck(pod: Mapping[str, Any]) -> bool:
+    """Whether a container of the pod waits for a reason that never resolves by itself
+    (an image that cannot be pulled): its trial fails rather than waits forever."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return any(
+        ((s.get("state") or {}).get("waiting") or {}).get("reason")
+        in INFRASTRUCTURE_WAITING_REASONS
+        for s in statuses
+    )
+
+
+def pod_failure(pod: Mapping[str, Any], container: str | None) -> tuple[str, str, bool]:
+    """Why a pod failed: (reason, message, whether it is an infrastructure failure)."""
+    status = pod.get("status") or {}
+    name = (pod.get("metadata") or {}).get("name", "?")
+    if status.get("reason") == "Evicted":
+        return "Evicted", status.get("message") or f"pod {name} was evicted", True
+    disruption = _true_condition(pod, "DisruptionTarget")
+    if disruption is not None:
+        reason = disruption.get("reason") or "Disrupted"
+        return reason, disruption.get("message") or f"pod {name} was disrupted", True
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return "PodDeleted", f"pod {name} was deleted while the trial ran", True
+    waiting = (_container_status(pod, container).get("state") or {}).get("waiting") or {}
+    if waiting.get("reason") in INFRASTRUCTURE_WAITING_REASONS:
+        return waiting["reason"], waiting.get("message") or f"pod {name} cannot start", True
+    terminated = _terminated(pod, container)
+    if terminated:
+        code = terminated.get("exitCode")
+        reason = terminated.get("reason") or "Error"
+        detail = (
+            f"container {_container_status(pod, container).get('name', container)} "
+            f"exited with code {code}"
+        )
+        if terminated.get("message"):
+            detail += f": {terminated['message']}"
+        return reason, detail, False
+    return status.get("reason") or "PodFailed", status.get("message") or f"pod {name} failed", False
+
+
+def _created(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def observe_job(
+    job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]], container: str | None
+) -> tuple[JobObservation, LogSource | None]:
+    """One Job (and its pods, oldest first) as the engine sees it, and its log source."""
+    name = job["metadata"]["name"]
+    spec = job.get("spec") or {}
+    status = job.get("status") or {}
+    pods = sorted(pods, key=_created)
+    single = spec.get("completions") in (None, 1) and spec.get("parallelism") in (None, 1)
+    started = parse_time(status.get("startTime")) or parse_time(_created(job))
+
+    succeeded_pod = next(
+        (p for p in reversed(pods) if (p.get("status") or {}).get("phase") == "Succeeded"), None
+    )
+    if _true_condition(job, *SUCCEEDED_JOB_CONDITIONS) or (single and succeeded_pod):
+        finished = parse_time(status.get("completionTime"))
+        source = None
+        if succeeded_pod is not None:
+            finished = (
+                parse_time(_terminated(succeeded_pod, container).get("finishedAt")) or finished
+            )
+            chosen = _container_status(succeeded_pod, container).get("name") or container
+            if chosen:
+                source = LogSource(succeeded_pod["metadata"]["name"], chosen)
+        return JobObservation(name, "Succeeded", started=started, finished=finished), source
+
+    last = pods[-1] if pods else None
+    last_failed = last is not None and (last.get("status") or {}).get("phase") == "Failed"
+    failed_condition = _true_condition(job, *FAILED_JOB_CONDITIONS)
+    if failed_condition is not None or (single and spec.get("backoffLimit") == 0 and last_failed):
+        finished = None
+        if failed_condition is not None and failed_condition.get("reason") in (
+            "DeadlineExceeded",
+            "PodFailurePolicy",
+            "MaxFailedIndexesExceeded",
+        ):
+            reason = failed_condition["reason"]
+            message = failed_condition.get("message") or reason
+            infrastructure = False
+        elif last is None:
+            reason, message, infrastructure = (
+                "PodDeleted",
+                f"the pod of Job {name} was deleted while the trial ran",
+                True,
+            )
+        else:
+            reason, message, infrastructure = pod_failure(last, container)
+            finished = parse_time(_terminated(last, container).get("finishedAt"))
+        return JobObservation(
+            name,
+            "Failed",
+            started=started,
+            finished=finished,
+            reason=reason,
+            message=message,
+            infrastructure=infrastructure,
+        ), None
+
+    if last is not None:
+        # A pod that can never start (an image that does not exist) fails the trial.
+        reason, message, infrastructure = pod_failure(last, container)
+        if infrastructure and reason in INFRASTRUCTURE_WAITING_REASONS:
+            return JobObservation(
+                name,
+                "Failed",
+                started=started,
+                reason=reason,
+                message=message,
+                infrastructure=True,
+            ), None
+    source = None
+    if last is not None and (last.get("status") or {}).get("phase") == "Running":
+        chosen = _container_status(last, container).get("name") or container
+        if chosen:
+            source = LogSource(last["metadata"]["name"], chosen)
+    return JobObservation(name, "Running", started=started), source
+
+
+def observe_jobs(
+    jobs: Iterable[Mapping[str, Any]],
+    pods: Iterable[Mapping[str, Any]],
+    container: str | None,
+    owner_uid: str | None = None,
+) -> tuple[dict[str, JobObservation], dict[str, LogSource]]:
+    """Observations of all Jobs by name, and the log sources of the succeeded and running
+    ones (tell them apart by the observation's `state`).
+
+    Pods are matched to Jobs by owner reference UID. `container` is the primary
+    container's name (None: the first). With `owner_uid`, Jobs owned by anything else
+    (e.g. a deleted TuningJob of the same name whose Jobs are still being collected)
+    are ignored.
+    """
+    pods_by_owner: dict[str, list[Mapping[str, Any]]] = {}
+    for pod in pods:
+        for owner in (pod.get("metadata") or {}).get("ownerReferences") or []:
+            if owner.get("kind") == "Job":
+                pods_by_owner.setdefault(owner.get("uid", ""), []).append(pod)
+    observations: dict[str, JobObservation] = {}
+    sources: dict[str, LogSource] = {}
+    for job in jobs:
+        owners = {o.get("uid") for o in (job.get("metadata") or {}).get("ownerReferences") or []}
+        if owner_uid is not None and owner_uid not in owners:
+            continue
+        if (job.get("metadata") or {}).get("deletionTimestamp"):
+            # Being deleted (stopped by us, or by someone): its trial no longer runs.
+            continue
+        uid = job["metadata"].get("uid", "")
+        observation, source = observe_job(job, pods_by_owner.get(uid, []), container)
+        observations[observation.job_name] = observation
+        if source is not None:
+            sources[observation.job_name] = source
+    return observations, sources

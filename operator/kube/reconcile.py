@@ -1,0 +1,309 @@
+"""One reconcile of one TuningJob: read, observe, read finished trials' logs, plan, act.
+
+Blocking (it runs in a worker thread): the kopf handlers call `reconcile` whenever a
+TuningJob, one of its Jobs or one of its pods changes, and on a resync timer.
+
+Order of effects, which is what keeps a crash at any point harmless:
+1. write the planned status (conditional on the resourceVersion that was read; a
+   concurrent change raises `ConflictError` and nothing else happens);
+2. create the Jobs of recorded trials (deterministic names; AlreadyExists is success);
+3. delete the Jobs of stopped trials (early-stopped ones included: the status that says
+   EarlyStopped is written first, and a Job of a finished trial that still runs is
+   deleted by the next plan if the operator died before deleting it);
+4. return the Events for the caller to post (best effort, off the critical path).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from array import array
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubetune.operator.api import (
+    TERMINAL_PHASES,
+    TERMINAL_TRIAL_PHASES,
+    EarlyStopping,
+    TuningJobSpec,
+    TuningJobStatus,
+)
+from kubetune.operator.controller import (
+    Event,
+    JobObservation,
+    Observation,
+    Optimizer,
+    Plan,
+    Snapshot,
+    plan,
+    warm_start_observations,
+)
+from kubetune.operator.kube.client import JobRejectedError, KubeClient
+from kubetune.operator.kube.curves import CURVES, update_curves
+from kubetune.operator.kube.observe import LogSource, observe_jobs
+from kubetune.operator.kube.telemetry import NO_TELEMETRY, Telemetry
+from kubetune.operator.kube.trial_job import build_trial_job
+from kubetune.operator.kube.trial_logs import TrialLogs
+from kubetune.operator.kube.validation import parse_and_validate_spec
+from kubetune.optimizer import suggest
+
+log = logging.getLogger("kubetune.operator")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the caller needs from a reconcile: stop watching? when to look again?"""
+
+    terminal: bool
+    gone: bool = False
+    requeue_after: float | None = None
+    launched: tuple[str, ...] = ()
+    events: tuple[Event, ...] = ()
+    """Events to post on `body`: off the reconcile's critical path."""
+    body: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Read:
+    """The TuningJob as read: its object, recorded status, spec and what is wrong with it."""
+
+    namespace: str
+    name: str
+    body: dict[str, Any]
+    old_status: dict[str, Any]
+    status: TuningJobStatus
+    spec: TuningJobSpec | None
+    invalid: list[str]
+
+    @property
+    def usable(self) -> bool:
+        return self.spec is not None and not self.invalid
+
+
+def reconcile(
+    kube: KubeClient,
+    namespace: str,
+    name: str,
+    *,
+    telemetry: Telemetry = NO_TELEMETRY,
+    now: datetime | None = None,
+) -> Result:
+    """Reconcile one TuningJob once (see the module docstring). Raises `ConflictError`
+    when the TuningJob changed under it; other API errors propagate too."""
+    with telemetry.api_call("get"):
+        body = kube.get_tuning_job(namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        telemetry.forget(namespace, name)
+        CURVES.forget(namespace, name)
+        return Result(terminal=True, gone=True)
+    status_dict: dict[str, Any] = body.get("status") or {}
+    spec, invalid = parse_and_validate_spec(body.get("spec") or {})
+    read = _Read(
+        namespace,
+        name,
+        body,
+        status_dict,
+        TuningJobStatus.model_validate(status_dict),
+        spec,
+        invalid,
+    )
+    snapshot = _snapshot(kube, namespace, name, read, telemetry)
+    decided = plan(snapshot, now or datetime.now(UTC), Optimizer(suggest=_timed_suggest(telemetry)))
+    if decided.terminal:
+        CURVES.forget(namespace, name)
+    _write_status(kube, read, decided.status, telemetry)
+    if read.spec is not None:
+        launched, rejected = _create_jobs(kube, read, decided, telemetry)
+        if rejected is not None:
+            return _fail_invalid(kube, namespace, name, rejected, telemetry)
+    else:
+        launched = []
+    for job_name in decided.delete:
+        kube.delete_job(namespace, job_name)
+    telemetry.tuning_job(namespace, name, decided.status)
+    return Result(
+        terminal=decided.terminal,
+        requeue_after=decided.requeue_after,
+        launched=tuple(launched),
+        events=tuple(decided.events),
+        body=body,
+    )
+
+
+def _timed_suggest(telemetry: Telemetry) -> Any:
+    """The optimizer's `suggest`, reporting how long each successful call took."""
+
+    def timed(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        started = time.perf_counter()
+        suggestions = suggest(*args, **kwargs)
+        telemetry.suggestion(str(kwargs.get("strategy")), time.perf_counter() - started)
+        return suggestions
+
+    return timed
+
+
+def _snapshot(
+    kube: KubeClient, namespace: str, name: str, read: _Read, telemetry: Telemetry
+) -> Snapshot:
+    """What the planner needs: the trial Jobs as observations (succeeded ones with their
+    objective read from the log), the curves for early stopping, the warm start."""
+    meta = read.body["metadata"]
+    with telemetry.api_call("list_jobs"):
+        jobs = kube.list_trial_jobs(namespace, name)
+    with telemetry.api_call("list_pods"):
+        pods = kube.list_trial_pods(namespace, name)
+    container = read.spec.trial_template.primary_container_name() if read.spec else None
+    observations, sources = observe_jobs(jobs, pods, container, owner_uid=meta["uid"])
+    curves = None
+    if read.spec is not None and read.usable:
+        logs = TrialLogs(kube, namespace, read.spec, telemetry)
+        curves = _read_trial_logs(logs, name, read, observations, sources)
+    else:
+        CURVES.forget(namespace, name)
+    return Snapshot(
+        name=name,
+        uid=meta["uid"],
+        generation=meta.get("generation"),
+        spec=read.spec,
+        invalid=read.invalid,
+        status=read.status,
+        jobs=observations,
+        warm_start=_warm_start(kube, namespace, read, telemetry),
+        curves=curves,
+    )
+
+
+def _read_trial_logs(
+    logs: TrialLogs,
+    name: str,
+    read: _Read,
+    observations: dict[str, JobObservation],
+    sources: dict[str, LogSource],
+) -> dict[str, array[float]] | None:
+    """Read the objectives of trials that just succeeded into `observations` (not those
+    already recorded); return the curves early stopping needs (None without it)."""
+    unfinished = {
+        t.job_name: t.name for t in read.status.trials if t.phase not in TERMINAL_TRIAL_PHASES
+    }
+    just_succeeded: dict[str, array[float]] = {}  # trial name -> curve
+    for job_name, source in sources.items():
+        if job_name in unfinished and observations[job_name].state == "Succeeded":
+            observation, curve = logs.with_outcome(observations[job_name], source)
+            observations[job_name] = observation
+            if observation.outcome is not None and observation.outcome.value is not None:
+                just_succeeded[unfinished[job_name]] = curve
+    if logs.spec.early_stopping is not EarlyStopping.AUTO or read.status.phase in TERMINAL_PHASES:
+        CURVES.forget(logs.namespace, name)
+        return None
+    running = {
+        job_name: unfinished[job_name]
+        for job_name in sources
+        if job_name in unfinished and observations[job_name].state == "Running"
+    }
+    return update_curves(
+        logs,
+        CURVES.get(logs.namespace, name, read.body["metadata"]["uid"]),
+        status=read.status,
+        sources=sources,
+        just_succeeded=just_succeeded,
+        running=running,
+    )
+
+
+def _warm_start(
+    kube: KubeClient, namespace: str, read: _Read, telemetry: Telemetry
+) -> list[Observation]:
+    """Observations from `spec.warmStart.parents` (read only while the job can launch)."""
+    spec = read.spec
+    if spec is None or spec.warm_start is None or read.status.phase in TERMINAL_PHASES:
+        return []
+    parents = []
+    for parent in spec.warm_start.parents:
+        with telemetry.api_call("get"):
+            body = kube.get_tuning_job(namespace, parent)
+        if body is None:
+            log.warning("warm start parent %s/%s does not exist; ignored", namespace, parent)
+            continue
+        parents.append(TuningJobStatus.model_validate(body.get("status") or {}))
+    return warm_start_observations(parents)
+
+
+def status_patch(old: dict[str, Any], new: TuningJobStatus) -> dict[str, Any]:
+    """The merge patch that turns `old` into `new` (keys `new` drops become null)."""
+    patch: dict[str, Any] = dict(new.to_api())
+    for key in old:
+        if key not in patch:
+            patch[key] = None
+    return patch
+
+
+def _write_status(
+    kube: KubeClient, read: _Read, status: TuningJobStatus, telemetry: Telemetry
+) -> None:
+    """Write the planned status if it changed (record before you act)."""
+    patch = status_patch(read.old_status, status)
+    if patch == read.old_status:
+        return
+    meta = read.body["metadata"]
+    with telemetry.api_call("patch_status"):
+        updated = kube.patch_status(read.namespace, read.name, meta["resourceVersion"], patch)
+    read.body["metadata"] = updated.get("metadata", meta)
+
+
+def _create_jobs(
+    kube: KubeClient, read: _Read, decided: Plan, telemetry: Telemetry
+) -> tuple[list[str], str | None]:
+    """Create the planned trial Jobs. Returns the Jobs created, and why the API server
+    refused one, if it did (then the template is invalid: every trial would be refused
+    the same way, the template being immutable)."""
+    assert read.spec is not None
+    meta = read.body["metadata"]
+    launched: list[str] = []
+    for launch in decided.launch:
+        manifest = build_trial_job(
+            tuning_job_name=read.name,
+            tuning_job_uid=meta["uid"],
+            spec=read.spec,
+            trial=launch.trial,
+            hyperparameters=launch.hyperparameters,
+            attempt=launch.attempt,
+        )
+        try:
+            with telemetry.api_call("create_job"):
+                created = kube.create_job(read.namespace, manifest)
+        except JobRejectedError as error:
+            return launched, (
+                f"spec.trialTemplate.job: the API server refused trial Job "
+                f"{launch.job_name}: {error}; fix the template in a new TuningJob"
+            )
+        if created:
+            launched.append(launch.job_name)
+    return launched, None
+
+
+def _fail_invalid(
+    kube: KubeClient, namespace: str, name: str, message: str, telemetry: Telemetry
+) -> Result:
+    """Record an invalid spec found only when acting (phase Failed, condition Invalid)."""
+    body = kube.get_tuning_job(namespace, name)
+    if body is None:
+        return Result(terminal=True, gone=True)
+    meta = body["metadata"]
+    old_status: dict[str, Any] = body.get("status") or {}
+    decided = plan(
+        Snapshot(
+            name=name,
+            uid=meta["uid"],
+            generation=meta.get("generation"),
+            spec=None,
+            invalid=[message],
+            status=TuningJobStatus.model_validate(old_status),
+        ),
+        datetime.now(UTC),
+    )
+    kube.patch_status(
+        namespace, name, meta["resourceVersion"], status_patch(old_status, decided.status)
+    )
+    telemetry.tuning_job(namespace, name, decided.status)
+    return Result(terminal=True, events=tuple(decided.events), body=body)

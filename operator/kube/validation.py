@@ -1,0 +1,91 @@
+"""Checks of a TuningJob spec that the CRD's schema and CEL rules cannot make.
+
+The API server refuses most invalid specs at admission. What it cannot check — that each
+metric regex compiles as RE2 with exactly one capture group (the operator matches logs
+with RE2, so a regex cannot hang it), that the named primary container exists in the
+pod template, and that no tuned hyperparameter is also a static one — is checked here.
+The regex is compiled by `metric_logs.compile_metric_regex`, the log scan's own path.
+The operator calls `validate_spec` before it launches anything; a non-empty result
+means phase Failed with an Invalid condition carrying the messages.
+
+Every message starts with the field path, names the offending value and says the fix,
+in the style of the CEL messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kubetune.operator.api import TuningJobSpec
+from kubetune.operator.kube.metric_logs import compile_metric_regex
+from pydantic import ValidationError
+
+
+def check_metric_regex(regex: str) -> str | None:
+    """Why `regex` cannot be a metric regex (no field path), or None when it can."""
+    try:
+        compile_metric_regex(regex)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def validate_spec(spec: TuningJobSpec) -> list[str]:
+    """Messages for everything wrong with `spec` that admission cannot catch; [] if none."""
+    messages: list[str] = []
+    for i, metric in enumerate(spec.metrics):
+        problem = check_metric_regex(metric.regex)
+        if problem is not None:
+            messages.append(f"spec.metrics[{i}].regex (metric {metric.name!r}): {problem}")
+
+    template = spec.trial_template
+    names = [c.get("name") for c in template.containers()]
+    if not names:
+        messages.append(
+            "spec.trialTemplate.job.template.spec.containers: the trial template has no "
+            "container; add the trainer container"
+        )
+    elif template.primary_container is not None and template.primary_container not in names:
+        listed = ", ".join(repr(n) for n in names)
+        messages.append(
+            f"spec.trialTemplate.primaryContainer: {template.primary_container!r} is not a "
+            f"container of spec.trialTemplate.job.template.spec.containers ({listed}); use "
+            "one of those names, or leave primaryContainer unset to use the first"
+        )
+
+    static = spec.static_hyperparameters or {}
+    for i, parameter in enumerate(spec.parameters):
+        if parameter.name in static:
+            messages.append(
+                f"spec.parameters[{i}].name: {parameter.name!r} is also a key of "
+                "spec.staticHyperparameters; a hyperparameter is either tuned or static, "
+                "remove it from one of the two"
+            )
+    return messages
+
+
+def _error_path(loc: tuple[int | str, ...]) -> str:
+    path = "spec"
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def parse_and_validate_spec(raw: Mapping[str, Any]) -> tuple[TuningJobSpec | None, list[str]]:
+    """Parse the camelCase `spec` of a TuningJob and validate it.
+
+    Returns the parsed spec and [] when it is valid; otherwise the spec (None when it does
+    not even parse, e.g. an object stored before a CRD upgrade) and the messages, each
+    starting with the field path.
+    """
+    try:
+        spec = TuningJobSpec.from_api(raw)
+    except ValidationError as exc:
+        messages = []
+        for error in exc.errors(include_url=False):
+            value = error.get("input")
+            shown = "" if isinstance(value, Mapping | list) else f" (value {value!r})"
+            messages.append(f"{_error_path(error['loc'])}: {error['msg']}{shown}")
+        return None, messages
+    return spec, validate_spec(spec)

@@ -1,0 +1,397 @@
+"""kopf wiring: one reconciling daemon per TuningJob, woken by watch events.
+
+- `tuning_job` (a kopf daemon, one asyncio task per TuningJob) reconciles in a worker
+  thread, then sleeps until woken or until the resync period passes. kopf starts it for
+  every TuningJob it sees, stops it when the TuningJob is deleted (a finalizer makes
+  sure it has stopped first) and when peering pauses this operator, so two replicas
+  never reconcile the same TuningJob at once. It returns once the TuningJob is terminal.
+- `job_changed` and `pod_changed` watch the trial Jobs and pods (server-side selected by
+  label) and wake the daemon of their TuningJob at once: a finished trial is replaced
+  within one reconcile, never a timer tick.
+- `tuning_job_changed` wakes the daemon when the spec changes (suspend, limits...).
+- `trial_jobs` and `trial_pods` (kopf indices, fed by the same watches) keep every trial
+  Job and pod in memory, and the daemon's `body` is the TuningJob as last watched: a
+  reconcile woken by an event reads them there (`CachedKube`), not with a GET and
+  two LISTs; one on the resync timer reads live.
+
+Handlers only wire: every decision is in `kubetune.operator.controller`, every API call
+in `kubetune.operator.kube`, the wake-ups in `waker`, the Events in `events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+from kubetune.operator.api import GROUP, KIND, PLURAL, VERSION
+from kubetune.operator.api.naming import TUNING_JOB_LABEL, label_value
+from kubetune.operator.controller import Event
+from kubetune.operator.kube import (
+    CachedKube,
+    ConflictError,
+    Expectations,
+    Kube,
+    KubeClient,
+    Result,
+    api_error_message,
+    load_credentials,
+    reconcile,
+)
+from kubetune.operator.kube.observe import job_finished, pod_stuck
+from kubetune.operator.runtime import telemetry as metrics
+from kubetune.operator.runtime.events import EventPoster
+from kubetune.operator.runtime.log_filter import QuietSuccesses
+from kubetune.operator.runtime.waker import Waker, Wakers
+from threadpoolctl import threadpool_limits
+
+RESYNC_SECONDS = 30.0
+"""A TuningJob is reconciled at least this often even without events, reading everything
+live: a safety net for a missed watch event, and the clock for `maxRuntimeSeconds`
+(requeued sooner near it)."""
+MAX_ERROR_DELAY = 30.0
+"""Backoff cap after failed reconciles (API errors): 1, 2, 4 ... 30 s."""
+RECONCILE_THREADS = 32
+"""Worker threads for blocking reconciles. A slow one (a huge log being scanned) holds
+one thread; the other TuningJobs keep theirs."""
+BLAS_THREADS = 1
+"""BLAS threads per GP fit. Up to RECONCILE_THREADS fits may run at once, each on a small
+matrix: a BLAS pool per fit would oversubscribe the cores many times over for no gain
+(Optuna's GP sampler limits them too, `optuna/_gp/thread_limiting.py`)."""
+RUNNING_NEWS_DELAY = 2.0
+"""Seconds by which the news of a trial Job that started is held back (see job_changed)."""
+
+
+@dataclass
+class Runtime:
+    """The operator's shared state, kept in kopf's memo (`memo.runtime`)."""
+
+    metrics_port: int = 9090
+    peering_mandatory: bool = False
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(RECONCILE_THREADS, "reconcile")
+    )
+    events: EventPoster = field(default_factory=lambda: EventPoster(metrics.TELEMETRY))
+    kube: Kube | None = None
+    wakers: Wakers = field(default_factory=Wakers)
+    last_reconcile: float = field(default_factory=time.monotonic)
+
+
+def _runtime(memo: Any) -> Runtime:
+    runtime = memo.runtime
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+TrialIndex = kopf.Index[tuple[str, str], dict[str, Any]]
+"""Trial Jobs (or pods) by (namespace, TuningJob label)."""
+
+
+class _DiffBase(kopf.AnnotationsDiffBaseStorage):
+    """kopf's diff-base storage, which builds an "essence" of every object at every watch
+    event (a deep copy of it all, then the status and most metadata dropped), though only
+    change-detecting handlers use it. Trial Jobs and pods have none: no essence for them.
+    TuningJobs get kopf's essence, without first copying their status (every trial)."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        if body.get("kind") != KIND:
+            return cast(kopf.BodyEssence, {})
+        if extra_fields:  # a handler that watches status fields: kopf's own way
+            return super().build(body=body, extra_fields=extra_fields)
+        slim = kopf.Body(cast(kopf.RawBody, {k: v for k, v in body.items() if k != "status"}))
+        return super().build(body=slim, extra_fields=extra_fields)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Operator settings, credentials and the metrics endpoint."""
+    runtime = _runtime(memo)
+    # Our own names for kopf's bookkeeping, not kopf.zalando.org.
+    settings.persistence.finalizer = "kubetune.io/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kubetune.io")
+    settings.persistence.diffbase_storage = _DiffBase(
+        prefix="kubetune.io", key="last-handled-configuration"
+    )
+    # kopf would post every INFO log line as an Event; we post our own meaningful ones.
+    settings.posting.level = logging.WARNING
+    logging.getLogger("kopf.objects").addFilter(QuietSuccesses())
+    # Watches: reconnect every 5 minutes (API servers end watches at random times in
+    # 30-60 min; a stream that silently died is noticed sooner), and give the client a
+    # little longer than the server so the server ends it cleanly.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    # Plain requests (patches, lists): fail in a minute rather than hang a handler.
+    settings.networking.request_timeout = 60
+    settings.networking.connect_timeout = 10
+    # Watch only our Jobs and pods, selected by the API server, not the whole cluster.
+    settings.watching.label_selectors["batch", "v1", "jobs"] = TUNING_JOB_LABEL
+    settings.watching.label_selectors["v1", "pods"] = TUNING_JOB_LABEL
+    settings.peering.mandatory = runtime.peering_mandatory
+    # A daemon being stopped (deletion, pausing) gets cancelled, not waited for.
+    settings.background.cancellation_polling = 1
+    runtime.kube = Kube(load_credentials())
+    # Process-wide (BLAS pools are per process): every GP fit gets BLAS_THREADS.
+    threadpool_limits(limits=BLAS_THREADS, user_api="blas")
+    if runtime.metrics_port:
+        metrics.serve(runtime.metrics_port)
+
+
+@kopf.on.cleanup()
+def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    """Let running reconciles finish (each is bounded by request timeouts)."""
+    runtime = _runtime(memo)
+    runtime.executor.shutdown(wait=False, cancel_futures=True)
+    runtime.events.shutdown()
+
+
+@kopf.on.probe(id="seconds_since_last_reconcile")
+def last_reconcile(memo: kopf.Memo, **_: Any) -> float:
+    """Liveness detail: seconds since a reconcile last finished (any TuningJob)."""
+    return round(time.monotonic() - _runtime(memo).last_reconcile, 1)
+
+
+async def _reconcile_once(runtime: Runtime, kube: KubeClient, namespace: str, name: str) -> Result:
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    try:
+        result = await loop.run_in_executor(
+            runtime.executor,
+            lambda: reconcile(kube, namespace, name, telemetry=metrics.TELEMETRY),
+        )
+        if result.events and result.body is not None:
+            runtime.events.post(kube, result.body, result.events)
+        return result
+    finally:
+        metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+        runtime.last_reconcile = time.monotonic()
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, id="tuning-job", cancellation_timeout=5.0)
+async def tuning_job(
+    name: str | None,
+    namespace: str | None,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: Any,
+    **kwargs: Any,
+) -> None:
+    """Reconcile one TuningJob until it is terminal (see the module docstring)."""
+    assert name is not None and namespace is not None
+    runtime = _runtime(memo)
+    # kopf passes every index by its id.
+    daemon = _Daemon(runtime, namespace, name, body, kwargs["trial_jobs"], kwargs["trial_pods"])
+    runtime.wakers.add(daemon.key, daemon.waker)
+    try:
+        await daemon.run(logger)
+    finally:
+        runtime.wakers.remove(daemon.key, daemon.waker)
+
+
+@dataclass
+class _Daemon:
+    """The loop of one TuningJob's daemon: reconcile, then sleep until woken, the resync
+    period passes, or a failed reconcile's backoff ends."""
+
+    runtime: Runtime
+    namespace: str
+    name: str
+    body: kopf.Body
+    trial_jobs: TrialIndex
+    trial_pods: TrialIndex
+    waker: Waker = field(default_factory=Waker)
+    expectations: Expectations = field(default_factory=Expectations)
+    failures: int = 0
+    reported_forbidden: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, label_value(self.name))
+
+    def _kube(self, resync: bool) -> CachedKube:
+        """The reconcile's client, with snapshots taken on the event loop's thread, where
+        the watches update them."""
+        assert self.runtime.kube is not None
+        if resync:
+            # Nothing woke it: read everything live, the safety net for what the watches
+            # missed (kopf's re-listing after a gap in a watch adds objects to its
+            # indices but never drops those deleted meanwhile).
+            self.expectations.conflicted()
+        return CachedKube(
+            self.runtime.kube,
+            self.expectations,
+            _plain(self.body),
+            None if resync else list(self.trial_jobs.get(self.key, ())),
+            None if resync else list(self.trial_pods.get(self.key, ())),
+            metrics.TELEMETRY,
+        )
+
+    async def run(self, logger: Any) -> None:
+        resync = False
+        while True:
+            self.waker.reconciling()
+            kube = self._kube(resync)
+            try:
+                result = await _reconcile_once(self.runtime, kube, self.namespace, self.name)
+                self.expectations.reconciled()
+            except ConflictError:
+                self.expectations.conflicted()
+                metrics.STATUS_CONFLICTS.inc()
+                continue  # someone changed it meanwhile: re-read and re-plan at once
+            except Exception as error:
+                await asyncio.sleep(self._failed(error, logger))
+                continue
+            self.failures = 0
+            if result.terminal:
+                return
+            timeout = min(RESYNC_SECONDS, result.requeue_after or RESYNC_SECONDS)
+            try:
+                await asyncio.wait_for(self.waker.event.wait(), timeout=timeout)
+                resync = False
+            except TimeoutError:
+                resync = True
+
+    def _failed(self, error: Exception, logger: Any) -> float:
+        """Count and log a failed reconcile; returns the backoff before the next one."""
+        self.expectations.conflicted()  # it may have written: read live next time
+        metrics.RECONCILE_ERRORS.labels(type(error).__name__).inc()
+        delay = min(MAX_ERROR_DELAY, 2.0**self.failures)
+        self.failures += 1
+        logger.exception(f"reconcile failed; retrying in {delay:.0f} s")
+        if isinstance(error, ApiException) and error.status == 403:
+            self.reported_forbidden = _report_forbidden(
+                self.runtime, self.body, error, already_reported=self.reported_forbidden
+            )
+        return delay
+
+
+def _report_forbidden(
+    runtime: Runtime, body: kopf.Body, error: ApiException, *, already_reported: str
+) -> str:
+    """Tell the user, on the TuningJob, that RBAC refused the operator a call: without
+    this a missing verb only shows in the operator's log while the job silently waits.
+    Posted once per distinct message; the reconcile keeps retrying, so granting the
+    permission is enough to recover. Returns the message now reported."""
+    message = (
+        f"the operator was refused an API call: {api_error_message(error)}; grant it in "
+        "the operator's ClusterRole or Role (charts/kubetune/templates/rbac.yaml); "
+        "retrying with backoff"
+    )
+    if message != already_reported and runtime.kube is not None:
+        tuning_job = {"metadata": dict(body["metadata"])}
+        event = Event("Warning", "Forbidden", message)
+        runtime.events.post(runtime.kube, tuning_job, (event,))
+    return message
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    """A watched object as a plain dict (sharing the watch event's parsed JSON, which is
+    never modified), without managedFields: kilobytes per object that nothing reads."""
+    plain = dict(body)
+    plain["metadata"] = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
+    return plain
+
+
+@kopf.index("batch", "v1", "jobs", labels={TUNING_JOB_LABEL: kopf.PRESENT}, id="trial_jobs")
+async def trial_jobs(
+    body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The trial Jobs by (namespace, TuningJob label); kopf drops deleted ones. Without
+    their pod template, the bulk of a Job: the pods themselves are indexed."""
+    job = _plain(body)
+    job["spec"] = {k: v for k, v in (job.get("spec") or {}).items() if k != "template"}
+    return {(namespace or "", labels[TUNING_JOB_LABEL]): job}
+
+
+@kopf.index("v1", "pods", labels={TUNING_JOB_LABEL: kopf.PRESENT}, id="trial_pods")
+async def trial_pods(
+    body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The trial pods by (namespace, TuningJob label); kopf drops deleted ones."""
+    return {(namespace or "", labels[TUNING_JOB_LABEL]): _plain(body)}
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def tuning_job_changed(
+    *,
+    type: str | None,
+    body: kopf.Body,
+    namespace: str | None,
+    name: str | None,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """Wake the daemon when the spec changed (generation moved past the status); forget
+    the metrics of a deleted TuningJob (its daemon may have ended long before)."""
+    if type == "DELETED":
+        metrics.TELEMETRY.forget(namespace or "", name or "")
+        return
+    generation = body.get("metadata", {}).get("generation")
+    observed = body.get("status", {}).get("observedGeneration")
+    if generation != observed:
+        _runtime(memo).wakers.wake(namespace, label_value(name or ""))
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={TUNING_JOB_LABEL: kopf.PRESENT})
+async def job_changed(
+    *,
+    type: str | None,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    labels: kopf.Labels,
+    namespace: str | None,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """A trial Job that started, finished or is going wakes its daemon (once per state)."""
+    if type == "DELETED" or meta.get("deletionTimestamp"):
+        state = "deleted"
+    elif job_finished({"status": status}):
+        state = "finished"
+    elif status.get("active"):
+        state = "active"
+    else:
+        state = "created"
+    # A started trial only changes its phase in the status: not urgent (a short trial's
+    # start then joins the reconcile of its end). A finished or deleted one is.
+    delay = RUNNING_NEWS_DELAY if state in ("active", "created") else 0.0
+    _runtime(memo).wakers.wake_on_change(
+        namespace,
+        labels.get(TUNING_JOB_LABEL),
+        meta["uid"],
+        state,
+        delay=delay,
+        gone=type == "DELETED",
+    )
+
+
+@kopf.on.event("v1", "pods", labels={TUNING_JOB_LABEL: kopf.PRESENT})
+async def pod_changed(
+    *,
+    type: str | None,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    labels: kopf.Labels,
+    namespace: str | None,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """A trial pod that terminated (or can never start, or is being deleted) wakes its
+    daemon before the Job controller has updated the Job."""
+    phase = status.get("phase")
+    if type == "DELETED" or meta.get("deletionTimestamp"):
+        state = "deleted"
+    elif phase in ("Succeeded", "Failed"):
+        state = "terminated"
+    elif pod_stuck({"status": status}):
+        state = "stuck"
+    else:
+        return
+    _runtime(memo).wakers.wake_on_change(
+        namespace, labels.get(TUNING_JOB_LABEL), meta["uid"], state, gone=type == "DELETED"
+    )

@@ -1,0 +1,244 @@
+"""The TuningJob pydantic models: parsing, defaults, wire format and status size."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubetune.operator import api as models
+from kubetune.operator.api import constants
+from kubetune.operator.kube.validation import validate_spec
+from pydantic import ValidationError
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+ETCD_OBJECT_LIMIT = 1_572_864  # 1.5 MiB
+
+
+def load(path: Path) -> dict[str, Any]:
+    with path.open() as f:
+        manifest: dict[str, Any] = yaml.safe_load(f)
+    return manifest
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_parses_and_passes_the_operators_validation(path: Path) -> None:
+    job = models.TuningJob.model_validate(load(path))
+    assert job.api_version == models.API_VERSION
+    assert job.kind == models.KIND
+    assert validate_spec(job.spec) == []
+    assert job.spec.objective_metric().name == job.spec.objective.metric
+
+
+def test_seed_example_matches_the_issue() -> None:
+    spec = models.TuningJob.model_validate(
+        load(ROOT / "examples" / "cifar10-resnet34-bayesian.yaml")
+    ).spec
+    assert spec.strategy is models.Strategy.BAYESIAN
+    assert spec.objective == models.Objective(metric="validation:accuracy", type="Maximize")
+    assert spec.objective_metric().regex == r"validation: accuracy=([0-9\.]+)"
+    ranges = {p.name: (p.min, p.max) for p in spec.parameters}
+    assert ranges == {"learning_rate": (0.001, 0.5), "momentum": (0.0, 0.99), "wd": (0.0, 0.001)}
+    assert spec.static_hyperparameters is not None
+    assert spec.static_hyperparameters["batch_size"] == "1024"
+    assert spec.static_hyperparameters["epochs"] == "50"
+    assert (spec.limits.max_trials, spec.limits.max_parallel_trials) == (30, 2)
+    (container,) = spec.trial_template.containers()
+    assert container["image"] == "kubetune/mxnet-trainer:0.1.0"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+
+
+def test_random_twin_differs_only_in_strategy_and_budget() -> None:
+    bayes = load(ROOT / "examples" / "cifar10-resnet34-bayesian.yaml")["spec"]
+    random = load(ROOT / "examples" / "cifar10-resnet34-random.yaml")["spec"]
+    assert random["strategy"] == "Random"
+    assert random["limits"] == {"maxTrials": 120, "maxParallelTrials": 8}
+    for key in ("objective", "metrics", "parameters", "staticHyperparameters", "trialTemplate"):
+        assert random[key] == bayes[key], key
+
+
+def test_digits_cpu_example_needs_no_gpu() -> None:
+    spec = models.TuningJob.model_validate(load(ROOT / "examples" / "digits-cpu.yaml")).spec
+    assert spec.static_hyperparameters is not None
+    assert spec.static_hyperparameters["dataset"] == "digits"
+    assert spec.limits.max_parallel_trials == 2
+    assert "nvidia.com/gpu" not in json.dumps(spec.trial_template.job)
+
+
+def minimal_spec() -> dict[str, Any]:
+    return {
+        "objective": {"metric": "loss", "type": "Minimize"},
+        "metrics": [{"name": "loss", "regex": "loss=([0-9.]+)"}],
+        "parameters": [{"name": "x", "type": "Continuous", "min": 0, "max": 1}],
+        "trialTemplate": {"job": {"template": {"spec": {"containers": [{"name": "t"}]}}}},
+    }
+
+
+def test_defaults_match_the_documented_ones() -> None:
+    spec = models.TuningJobSpec.from_api(minimal_spec())
+    assert spec.strategy is models.Strategy.BAYESIAN
+    assert (spec.limits.max_trials, spec.limits.max_parallel_trials) == (10, 1)
+    assert spec.limits.max_runtime_seconds is None
+    assert spec.early_stopping is models.EarlyStopping.OFF
+    assert spec.retry.max_attempts == 1
+    assert spec.suspend is False
+    assert spec.parameters[0].scaling is models.Scaling.AUTO
+    assert spec.trial_template.primary_container_name() == "t"
+
+
+def test_to_api_is_camel_case_without_nulls_and_round_trips() -> None:
+    spec = models.TuningJobSpec.from_api(minimal_spec())
+    wire = spec.to_api()
+    assert wire["limits"] == {"maxTrials": 10, "maxParallelTrials": 1}
+    assert "completionCriteria" not in wire
+    assert "null" not in json.dumps(wire)
+    assert models.TuningJobSpec.from_api(wire) == spec
+
+
+def test_unknown_spec_field_is_an_error_naming_it() -> None:
+    raw = minimal_spec()
+    raw["limits"] = {"maxTrial": 5}
+    with pytest.raises(ValidationError, match="maxTrial"):
+        models.TuningJobSpec.from_api(raw)
+
+
+def test_status_ignores_fields_written_by_a_newer_operator() -> None:
+    status = models.TuningJobStatus.from_api({"phase": "InProgress", "futureField": 1})
+    assert status.phase is models.Phase.IN_PROGRESS
+
+
+def test_status_timestamps_are_rfc3339_utc_seconds() -> None:
+    cet = timezone(timedelta(hours=1))
+    trial = models.TrialStatus(
+        name="t-001",
+        start_time=datetime(2025, 1, 1, 11, 0, 0, 123456, tzinfo=cet),
+        end_time=datetime(2025, 1, 1, 10, 5, 0),  # naive: taken as UTC
+    )
+    wire = trial.to_api()
+    assert wire["startTime"] == "2025-01-01T10:00:00Z"
+    assert wire["endTime"] == "2025-01-01T10:05:00Z"
+    assert models.TrialStatus.from_api(wire).start_time == datetime(2025, 1, 1, 10, tzinfo=UTC)
+
+
+def test_long_trial_message_is_cut_to_the_schema_limit() -> None:
+    trial = models.TrialStatus(name="t", message="x" * 1000)
+    assert trial.message is not None
+    assert len(trial.message) == constants.MAX_TRIAL_MESSAGE_LENGTH
+    assert trial.message.endswith("…")
+
+
+def test_condition_lookup() -> None:
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    status = models.TuningJobStatus(
+        conditions=[
+            models.Condition(
+                type=models.ConditionType.SUSPENDED,
+                status=models.ConditionStatus.TRUE,
+                reason="Suspended",
+                last_transition_time=now,
+            )
+        ]
+    )
+    suspended = status.condition(models.ConditionType.SUSPENDED)
+    assert suspended is not None
+    assert suspended.status is models.ConditionStatus.TRUE
+    assert status.condition(models.ConditionType.FAILED) is None
+
+
+def hyperparameter_bytes_bound(spec: models.TuningJobSpec) -> int:
+    """The CEL rule's per-trial bound, computed in Python (see api.cel.SPEC_RULES)."""
+    total = 0
+    for p in spec.parameters:
+        value = max(map(len, p.values)) if p.values else constants.NUMBER_TEXT_MAX_LENGTH
+        total += len(p.name) + 6 + value
+    return total
+
+
+def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit() -> None:
+    """maxTrials=1000 with as many 40-character parameters as the size rule lets through,
+    every string field at its maximum length: the whole object stays under 1.5 MiB."""
+    width = constants.HYPERPARAMETER_NAME_MAX_LENGTH
+    per_parameter = width + 6 + constants.NUMBER_TEXT_MAX_LENGTH
+    count = constants.STATUS_HYPERPARAMETER_BUDGET_BYTES // (models.MAX_TRIALS * per_parameter)
+    raw = minimal_spec()
+    raw["limits"] = {"maxTrials": models.MAX_TRIALS}
+    raw["parameters"] = [
+        {"name": f"p{i:0{width - 1}d}", "type": "Continuous", "min": -1, "max": 1}
+        for i in range(count)
+    ]
+    spec = models.TuningJobSpec.from_api(raw)
+    budget = constants.STATUS_HYPERPARAMETER_BUDGET_BYTES
+    assert count >= 10
+    assert models.MAX_TRIALS * hyperparameter_bytes_bound(spec) <= budget
+
+    value = "-1.2345678901234567e-100"
+    assert len(value) == constants.NUMBER_TEXT_MAX_LENGTH
+    hps = {p.name: value for p in spec.parameters}
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    trials = [
+        models.TrialStatus(
+            name=f"{'j' * 58}-{i:04d}",
+            hyperparameters=hps,
+            objective=-1.2345678901234567e-100,
+            intermediate_count=10_000,
+            phase=models.TrialPhase.EARLY_STOPPED,
+            reason="R" * 64,
+            message="m" * 500,
+            attempt=30,
+            start_time=t0,
+            end_time=t0,
+        )
+        for i in range(models.MAX_TRIALS)
+    ]
+    status = models.TuningJobStatus(
+        observed_generation=12,
+        phase=models.Phase.IN_PROGRESS,
+        reason="TrialsRunning",
+        message="x" * 1000,
+        conditions=[
+            models.Condition(
+                type=t,
+                status="True",
+                reason="Reason",
+                message="c" * 1000,
+                last_transition_time=t0,
+                observed_generation=12,
+            )
+            for t in models.ConditionType
+        ],
+        start_time=t0,
+        counters=models.TrialCounters(completed=1000),
+        best_trial=models.BestTrial(name=trials[0].name, hyperparameters=hps, objective=1.0),
+        best_objective=1.0,
+        trials_done="1000/1000",
+        trials=trials,
+    )
+    job = models.TuningJob(metadata={"name": "j" * 58}, spec=spec, status=status)
+    size = len(json.dumps(job.to_api(), separators=(",", ":")))
+    assert size < 0.85 * ETCD_OBJECT_LIMIT, size
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "text"),
+    [
+        ({"type": "Continuous", "min": 0, "max": 1}, 0.1, "0.1"),
+        ({"type": "Continuous", "min": -1, "max": 1}, -1.2345678901234567e-100, None),
+        ({"type": "Integer", "min": 1, "max": 1024}, 63.9999, "64"),
+        ({"type": "Integer", "min": -5, "max": 5}, -3.0, "-3"),
+        ({"type": "Categorical", "values": ["sgd", "adam"]}, "adam", "adam"),
+    ],
+)
+def test_format_hyperparameter_fits_the_status_size_rule(
+    parameter: dict[str, Any], value: float | str, text: str | None
+) -> None:
+    p = models.Parameter.model_validate({"name": "p", **parameter})
+    formatted = models.format_value(p, value)
+    if text is not None:
+        assert formatted == text
+    else:
+        assert float(formatted) == value  # exact round trip
+    assert len(formatted) <= constants.NUMBER_TEXT_MAX_LENGTH

@@ -1,0 +1,81 @@
+"""Step 1: trials take the state of their Jobs; leftover Jobs are deleted."""
+
+from __future__ import annotations
+
+from kubetune.operator.api import Phase, TrialPhase, TrialStatus, TuningJobStatus
+from kubetune.operator.controller import JobObservation, ObjectiveOutcome
+from kubetune.operator.controller.observe_trials import delete_leftover_jobs, observe_trials
+from support.decisions import T0, decision
+from support.specs import make_spec
+
+
+def pending(name: str, **kw: object) -> TrialStatus:
+    return TrialStatus(name=name, hyperparameters={"lr": "0.1"}, **kw)  # type: ignore[arg-type]
+
+
+def test_running_succeeded_and_unreadable_jobs() -> None:
+    d = decision(
+        make_spec(),
+        [pending("tj-001"), pending("tj-002"), pending("tj-003")],
+        [
+            JobObservation("tj-001", "Running", started=T0),
+            JobObservation("tj-002", "Succeeded", outcome=ObjectiveOutcome(0.25, 3)),
+            JobObservation("tj-003", "Succeeded"),  # its log could not be read
+        ],
+    )
+    observe_trials(d)
+    one, two, three = d.status.trials
+    assert (one.phase, one.start_time) == (TrialPhase.RUNNING, T0)
+    assert (two.phase, two.objective, two.intermediate_count) == (TrialPhase.SUCCEEDED, 0.25, 3)
+    assert (three.phase, three.reason) == (TrialPhase.FAILED, "MetricUnavailable")
+    assert [e.reason for e in d.plan.events] == ["TrialCompleted", "TrialFailed"]
+    assert not d.plan.launch
+
+
+def test_an_infrastructure_failure_is_retried_while_attempts_remain() -> None:
+    evicted = JobObservation("tj-001", "Failed", reason="Evicted", infrastructure=True)
+    d = decision(make_spec(retry={"maxAttempts": 2}), [pending("tj-001")], [evicted])
+    observe_trials(d)
+    trial = d.status.trials[0]
+    assert (trial.phase, trial.attempt, d.retried) == (TrialPhase.PENDING, 2, 1)
+    assert [launch.job_name for launch in d.plan.launch] == ["tj-001-a2"]
+
+    again = JobObservation("tj-001-a2", "Failed", reason="Evicted", infrastructure=True)
+    d = decision(make_spec(retry={"maxAttempts": 2}), [trial], [again])
+    observe_trials(d)
+    assert (d.status.trials[0].phase, d.plan.launch) == (TrialPhase.FAILED, [])
+
+
+def test_a_trainer_failure_is_never_retried() -> None:
+    crashed = JobObservation("tj-001", "Failed", reason="Error", message="exit 3")
+    d = decision(make_spec(retry={"maxAttempts": 3}), [pending("tj-001")], [crashed])
+    observe_trials(d)
+    assert (d.status.trials[0].phase, d.status.trials[0].reason) == (TrialPhase.FAILED, "Error")
+
+
+def test_a_missing_job_is_created_for_a_pending_trial_and_fails_a_running_one() -> None:
+    d = decision(make_spec(), [pending("tj-001"), pending("tj-002", phase=TrialPhase.RUNNING)])
+    observe_trials(d)
+    assert [launch.job_name for launch in d.plan.launch] == ["tj-001"]
+    assert d.status.trials[1].reason == "JobDeleted"
+
+    stopped = TuningJobStatus(phase=Phase.STOPPED)
+    d = decision(make_spec(), [pending("tj-001")], status=stopped)
+    observe_trials(d)
+    assert not d.plan.launch  # a terminal job launches nothing
+
+
+def test_jobs_of_finished_or_unknown_trials_are_deleted() -> None:
+    done = pending("tj-001", phase=TrialPhase.SUCCEEDED, objective=1.0)
+    d = decision(
+        make_spec(),
+        [done, pending("tj-002")],
+        [
+            JobObservation("tj-001", "Running"),
+            JobObservation("tj-002", "Running"),
+            JobObservation("stray", "Running"),
+            JobObservation("tj-009", "Succeeded"),
+        ],
+    )
+    delete_leftover_jobs(d)
+    assert d.plan.delete == ["tj-001", "stray"]

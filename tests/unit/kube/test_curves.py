@@ -1,0 +1,135 @@
+"""The adapter's curves for early stopping: read bounded, cached per TuningJob in memory,
+rebuilt after a restart from the logs that still exist."""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+from kubetune.operator.api import TrialPhase, TrialStatus, TuningJobStatus
+from kubetune.operator.kube import curves as curves_module
+from kubetune.operator.kube.curves import REBUILD_READS, CurveCache, JobCurves, update_curves
+from kubetune.operator.kube.observe import LogSource
+from kubetune.operator.kube.trial_logs import TrialLogs
+from support.specs import make_spec
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+SPEC = make_spec(earlyStopping="Auto")  # objective regex: loss=([-0-9.eE+naif]+)
+
+
+class FakeKube:
+    """Pod logs by pod name; a missing one answers 404 like the API server."""
+
+    def __init__(self, logs: dict[str, bytes]) -> None:
+        self.logs = logs
+        self.reads: list[str] = []
+
+    def stream_log(self, namespace: str, pod: str, container: str, **_: Any) -> Iterator[bytes]:
+        self.reads.append(pod)
+        if pod not in self.logs:
+            raise ApiException(status=404, reason="Not Found")
+        yield self.logs[pod]
+
+
+def succeeded(count: int) -> list[TrialStatus]:
+    return [
+        TrialStatus(
+            name=f"tj-{i:03d}",
+            phase=TrialPhase.SUCCEEDED,
+            objective=1.0,
+            end_time=T0 + timedelta(seconds=i),
+        )
+        for i in range(1, count + 1)
+    ]
+
+
+def curves(kube: FakeKube, entry: JobCurves, status: TuningJobStatus, **kw: Any) -> Any:
+    sources = {
+        t.name: LogSource(f"pod-{t.name}", "trainer") for t in status.trials if t.name != "tj-001"
+    }  # tj-001's pod is gone
+    return update_curves(
+        TrialLogs(kube, "ns", SPEC),  # type: ignore[arg-type]
+        entry,
+        status=status,
+        sources=sources,
+        just_succeeded=kw.get("just_succeeded", {}),
+        running=kw.get("running", {"tj-013": "tj-013"}),
+    )
+
+
+def test_after_a_restart_peers_are_read_again_a_few_per_reconcile() -> None:
+    status = TuningJobStatus(
+        trials=[*succeeded(12), TrialStatus(name="tj-013", phase=TrialPhase.RUNNING)]
+    )
+    logs = {f"pod-tj-{i:03d}": b"loss=%d\nloss=%d\n" % (i, i) for i in range(2, 12)}  # 012 gone
+    logs["pod-tj-013"] = b"loss=9\nloss=8\nloss=7\n"
+    kube = FakeKube(logs)
+    entry = JobCurves("uid")
+
+    first = curves(kube, entry, status)
+    assert list(first["tj-013"]) == [9.0, 8.0, 7.0]  # the running trial's values so far
+    assert kube.reads[0] == "pod-tj-013"
+    assert kube.reads[1:] == [f"pod-tj-{i:03d}" for i in range(12, 12 - REBUILD_READS, -1)]
+    assert list(first["tj-011"]) == [11.0, 11.0] and "tj-012" not in first  # latest first
+
+    kube.reads.clear()
+    second = curves(kube, entry, status)
+    # The running log was read just now: not again. The unreadable one is not retried;
+    # tj-001, whose pod is gone, is never tried.
+    assert kube.reads == ["pod-tj-004", "pod-tj-003", "pod-tj-002"]
+    assert set(second) == {f"tj-{i:03d}" for i in range(2, 12)} | {"tj-013"}
+    assert entry.unreadable == {"tj-012"}
+
+    kube.reads.clear()
+    curves(kube, entry, status, running={})
+    assert kube.reads == [] and entry.running == {}  # nothing runs: nothing read
+
+
+def test_a_running_log_is_read_again_after_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    status = TuningJobStatus(trials=[TrialStatus(name="tj-013", phase=TrialPhase.RUNNING)])
+    kube = FakeKube({"pod-tj-013": b"loss=1\n"})
+    entry = JobCurves("uid")
+    clock = [100.0]
+    monkeypatch.setattr(curves_module.time, "monotonic", lambda: clock[0])
+    curves(kube, entry, status)
+    kube.logs["pod-tj-013"] += b"loss=0.5\n"
+    assert list(curves(kube, entry, status)["tj-013"]) == [1.0]  # the values read last
+    clock[0] += curves_module.CURVE_READ_SECONDS
+    assert list(curves(kube, entry, status)["tj-013"]) == [1.0, 0.5]
+    assert kube.reads == ["pod-tj-013", "pod-tj-013"]
+
+
+def test_finished_curves_are_kept_without_a_read_and_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(curves_module, "MAX_PEER_CURVES", 3)
+    trials = succeeded(3)
+    status = TuningJobStatus(trials=trials)
+    kube = FakeKube({})
+    entry = JobCurves("uid")
+    for trial in trials:
+        entry.succeeded[trial.name] = array("d", [1.0])
+    new = {"tj-004": array("d", [0.5, 0.4])}
+    out = curves(kube, entry, status, just_succeeded=new, running={})
+    assert kube.reads == []
+    assert set(entry.succeeded) == {"tj-002", "tj-003", "tj-004"}  # the latest 3 finished
+    assert list(out["tj-004"]) == [0.5, 0.4]
+
+
+def test_the_cache_holds_a_bounded_number_of_jobs_and_resets_on_a_new_uid() -> None:
+    cache = CurveCache(max_jobs=2)
+    a = cache.get("ns", "a", "uid-a")
+    a.succeeded["tj-001"] = array("d", [1.0])
+    assert cache.get("ns", "a", "uid-a") is a
+    assert cache.get("ns", "a", "uid-a2").succeeded == {}  # same name, a new TuningJob
+    cache.get("ns", "a", "uid-a2").succeeded["tj-001"] = array("d", [1.0])
+    cache.get("ns", "b", "uid-b")
+    cache.get("ns", "c", "uid-c")  # the least recently reconciled, a, is dropped
+    assert len(cache) == 2 and cache.get("ns", "a", "uid-a2").succeeded == {}
+    cache.forget("ns", "a")
+    cache.forget("ns", "zzz")  # unknown: fine
+    assert len(cache) == 1

@@ -1,0 +1,105 @@
+"""Job and pod objects as the engine sees them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubetune.operator.kube.observe import observe_jobs
+
+
+def job(name: str, *, conditions: list[dict[str, str]] | None = None, **spec: Any) -> dict:  # type: ignore[type-arg]
+    return {
+        "metadata": {
+            "name": name,
+            "uid": f"uid-{name}",
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        },
+        "spec": {"backoffLimit": 0, **spec},
+        "status": {"startTime": "2026-01-01T00:00:01Z", "conditions": conditions or []},
+    }
+
+
+def pod(
+    job_name: str,
+    phase: str,
+    *,
+    created: str = "2026-01-01T00:00:02Z",
+    state: dict[str, Any] | None = None,
+    **status: Any,
+) -> dict:  # type: ignore[type-arg]
+    return {
+        "metadata": {
+            "name": f"{job_name}-x",
+            "creationTimestamp": created,
+            "ownerReferences": [{"kind": "Job", "uid": f"uid-{job_name}"}],
+        },
+        "status": {
+            "phase": phase,
+            "containerStatuses": [{"name": "trainer", "state": state or {}}],
+            **status,
+        },
+    }
+
+
+def test_a_succeeded_pod_finishes_the_trial_before_the_job_condition() -> None:
+    done = {"terminated": {"exitCode": 0, "finishedAt": "2026-01-01T00:00:09Z"}}
+    obs, sources = observe_jobs([job("a")], [pod("a", "Succeeded", state=done)], "trainer")
+    assert obs["a"].state == "Succeeded"
+    assert obs["a"].finished is not None and obs["a"].finished.second == 9
+    assert sources["a"].pod == "a-x" and sources["a"].container == "trainer"
+
+
+def test_failures_carry_reason_exit_code_and_whether_to_retry() -> None:
+    crashed = {"terminated": {"exitCode": 3, "reason": "Error"}}
+    obs, _ = observe_jobs([job("a")], [pod("a", "Failed", state=crashed)], None)
+    assert (obs["a"].state, obs["a"].reason, obs["a"].infrastructure) == ("Failed", "Error", False)
+    assert "exited with code 3" in (obs["a"].message or "")
+
+    evicted = pod("b", "Failed", reason="Evicted", message="The node was low on memory.")
+    obs, _ = observe_jobs([job("b")], [evicted], None)
+    assert (obs["b"].reason, obs["b"].infrastructure) == ("Evicted", True)
+
+    failed = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+    obs, _ = observe_jobs([job("c", conditions=failed)], [], None)
+    assert (obs["c"].reason, obs["c"].infrastructure) == ("PodDeleted", True)
+
+    deadline = [
+        {
+            "type": "Failed",
+            "status": "True",
+            "reason": "DeadlineExceeded",
+            "message": "Job was active longer than specified deadline",
+        }
+    ]
+    obs, _ = observe_jobs([job("d", conditions=deadline)], [], None)
+    assert (obs["d"].reason, obs["d"].infrastructure) == ("DeadlineExceeded", False)
+
+
+def test_an_image_that_never_pulls_fails_the_trial() -> None:
+    waiting = {"waiting": {"reason": "ImagePullBackOff", "message": "no such image"}}
+    obs, _ = observe_jobs([job("a")], [pod("a", "Pending", state=waiting)], None)
+    assert (obs["a"].state, obs["a"].reason, obs["a"].infrastructure) == (
+        "Failed",
+        "ImagePullBackOff",
+        True,
+    )
+
+
+def test_running_retrying_and_deleted_jobs() -> None:
+    running = pod("a", "Running")
+    obs, _ = observe_jobs([job("a"), job("b", backoffLimit=2)], [running, pod("b", "Failed")], None)
+    assert obs["a"].state == "Running"
+    assert obs["b"].state == "Running"  # the Job controller will start another pod
+    gone = job("c")
+    gone["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:05Z"
+    obs, _ = observe_jobs([gone], [], None)
+    assert "c" not in obs
+
+
+def test_a_running_pod_is_the_log_source_of_its_running_job() -> None:
+    started = {"running": {"startedAt": "2026-01-01T00:00:03Z"}}
+    obs, sources = observe_jobs(
+        [job("a"), job("b")], [pod("a", "Running", state=started), pod("b", "Pending")], None
+    )
+    assert obs["a"].state == "Running" and sources["a"].container == "trainer"
+    assert obs["b"].state == "Running" and "b" not in sources  # nothing logged yet

@@ -1,0 +1,48 @@
+"""The operator's command line (a contract with the chart and the Dockerfile)."""
+
+from __future__ import annotations
+
+import pytest
+from kubetune.operator.runtime.main import parse_args
+
+
+def test_defaults_serve_all_namespaces_with_metrics_and_health() -> None:
+    args = parse_args([])
+    assert (args.namespace, args.metrics_port, args.health_port) == ([], 9090, 8080)
+    assert args.peering is None and not args.standalone and not args.verbose
+
+
+def test_namespaces_peering_and_ports() -> None:
+    args = parse_args(
+        [
+            "--namespace",
+            "a",
+            "-n",
+            "b",
+            "--peering",
+            "kubetune",
+            "--metrics-port",
+            "0",
+            "--health-port",
+            "8081",
+            "--verbose",
+        ]
+    )
+    assert args.namespace == ["a", "b"] and args.peering == "kubetune"
+    assert (args.metrics_port, args.health_port, args.verbose) == (0, 8081, True)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--peering", "x", "--standalone"],
+        ["--namespace", "a", "--all-namespaces"],
+        ["--metrics-port", "70000"],
+    ],
+)
+def test_conflicting_or_bad_options_are_refused(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert "error" in capsys.readouterr().err
