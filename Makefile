@@ -57,6 +57,12 @@ kube-binaries: ## Build (or reuse) kube-apiserver, controller-manager, scheduler
 helm: ## Build (or reuse) helm at HELM_VERSION from the Go module proxy
 	hack/build-helm.sh $(HELM_VERSION) $(HELM_DIR)
 
+##@ Images
+
+.PHONY: images
+images: ## Build the operator image and the CPU trainer image with podman (hack/images.sh; base image made from Debian's archive when absent; cached)
+	hack/images.sh
+
 ##@ Helm chart
 
 .PHONY: chart-crds
@@ -106,10 +112,10 @@ typecheck: install ## mypy --strict over kubetune.optimizer, kubetune.operator a
 
 .PHONY: unit
 unit: install trainer-venv helm ## Unit tests only (no cluster)
-	$(VENV)/bin/pytest -m 'not cluster' -q
+	$(VENV)/bin/pytest -m 'not cluster and not containers' -q
 
 .PHONY: test
-test: install trainer-venv kube-binaries helm lint hadolint helm-lint typecheck ## Everything: lint, types, unit, integration and e2e tests on a local cluster
+test: install trainer-venv kube-binaries helm images lint hadolint helm-lint typecheck ## Everything: lint, types, unit, integration and e2e tests on a local cluster
 	$(VENV)/bin/pytest -q
 
 ##@ Local cluster
