@@ -124,11 +124,13 @@ test: install trainer-venv kube-binaries helm images lint hadolint helm-lint typ
 CLUSTER := PYTHONPATH=hack $(PY) -m cluster
 
 .PHONY: cluster-up
-cluster-up: install kube-binaries ## Start the local control plane + GPU node agent (kubeconfig: .cluster/kubeconfig; KUBETUNE_NODES, KUBETUNE_GPUS_PER_NODE)
+cluster-up: install kube-binaries ## Start the local control plane + GPU node agent (kubeconfig: .cluster/kubeconfig; KUBETUNE_NODES, KUBETUNE_GPUS_PER_NODE; KUBETUNE_REAL_NODE=1 adds a real kubelet node)
 	@$(CLUSTER) up
+	@if [ "$$KUBETUNE_REAL_NODE" = 1 ]; then hack/real-node.sh up; fi
 
 .PHONY: cluster-down
-cluster-down: ## Stop every process of the local cluster (logs stay in .cluster/)
+cluster-down: ## Stop every process of the local cluster (logs stay in .cluster/) and the real node if any
+	@hack/real-node.sh down
 	@test ! -x $(PY) || $(CLUSTER) down
 
 .PHONY: cluster-status
