@@ -165,13 +165,15 @@ up() {
   start kubelet "$node_bin/kubelet" --config "$dir/kubelet.yaml" --kubeconfig "$dir/kubelet.kubeconfig" \
     --hostname-override "$node" --node-ip "$node_ip" --root-dir "$dir/kubelet" \
     --cert-dir "$dir/kubelet-pki" --node-labels kubetune.io/node-kind=real
+  local proxy_health; proxy_health=$(free_port)
   start kube-proxy "$node_bin/kube-proxy" --kubeconfig "$dir/kube-proxy.kubeconfig" \
     --hostname-override "$node" --proxy-mode iptables --cluster-cidr "$pod_cidr" \
-    --metrics-bind-address 127.0.0.1:0 --healthz-bind-address 127.0.0.1:0 \
+    --metrics-bind-address "127.0.0.1:$(free_port)" --healthz-bind-address "127.0.0.1:$proxy_health" \
     --iptables-localhost-nodeports=false --conntrack-max-per-core=0 \
     --conntrack-tcp-timeout-established=0 --conntrack-tcp-timeout-close-wait=0
   wait_for 120 "node $node Ready" "$kubectl" --kubeconfig "$state/kubeconfig" wait --for=condition=Ready \
     "node/$node" --timeout=2s
+  wait_for 60 "kube-proxy's first sync" curl -sf "http://127.0.0.1:$proxy_health/healthz"
   # GPUs as an extended resource, the documented way: a PATCH of the node's status
   # capacity (the kubelet then copies it to allocatable). Nothing backs them here.
   "$kubectl" --kubeconfig "$state/kubeconfig" patch node "$node" --subresource=status --type=json \
