@@ -154,7 +154,7 @@ up() {
     "$root/hack/build-kube.sh" "$version" "$node_bin" kubelet kube-proxy
   install_tools
   mkdir -p "$dir"
-  for s in "${sysctls[@]}"; do echo "$s=$(sysctl -n "$s" 2>/dev/null || echo 0)"; done >"$dir/sysctls.saved"
+  for s in "${sysctls[@]}"; do v=$(sysctl -n "$s" 2>/dev/null) && echo "$s=$v"; done >"$dir/sysctls.saved"
   for cmd in iptables ip6tables; do "$cmd-save" >"$dir/$cmd.saved"; done
   write_configs
   issue_cert kubelet "/O=system:nodes/CN=system:node:$node" && kubeconfig kubelet
