@@ -57,6 +57,12 @@ kube-binaries: ## Build (or reuse) kube-apiserver, controller-manager, scheduler
 helm: ## Build (or reuse) helm at HELM_VERSION from the Go module proxy
 	hack/build-helm.sh $(HELM_VERSION) $(HELM_DIR)
 
+##@ Images
+
+.PHONY: images
+images: ## Build the operator image and the CPU trainer image with podman (hack/images.sh; base image made from Debian's archive when absent; cached)
+	hack/images.sh
+
 ##@ Helm chart
 
 .PHONY: chart-crds
@@ -116,8 +122,8 @@ typecheck: install .typecheck ## mypy --strict over kubetune.optimizer, .operato
 ##@ Tests
 
 .PHONY: unit
-unit: install ## Unit tests: no cluster, no helm, no MXNet, no slow quality tests (well under a minute)
-	$(VENV)/bin/pytest -m 'not cluster and not helm and not trainer and not slow' -q
+unit: install ## Unit tests: no cluster, no helm, no MXNet, no images, no slow quality tests (well under a minute)
+	$(VENV)/bin/pytest -m 'not cluster and not helm and not trainer and not slow and not containers' -q
 
 .PHONY: test-chart
 test-chart: install helm ## The chart's unit tests (helm template)
@@ -126,6 +132,10 @@ test-chart: install helm ## The chart's unit tests (helm template)
 .PHONY: test-trainer
 test-trainer: install trainer-venv ## The MXNet trainer, run for real on small data
 	$(VENV)/bin/pytest -m trainer -q
+
+.PHONY: test-containers
+test-containers: install kube-binaries helm images ## The container images run under podman (tests/containers)
+	$(VENV)/bin/pytest -m containers -q
 
 .PHONY: test-integration
 test-integration: install kube-binaries helm ## Integration tests against the local API server (tests/integration)
@@ -136,7 +146,7 @@ test-e2e: install trainer-venv kube-binaries helm ## End-to-end tests: the real 
 	$(VENV)/bin/pytest tests/e2e -q
 
 .PHONY: test
-test: install trainer-venv kube-binaries helm lint hadolint helm-lint typecheck ## Everything (the CI entry): lint, types, every test tier
+test: install trainer-venv kube-binaries helm images lint hadolint helm-lint typecheck ## Everything (the CI entry): lint, types, every test tier
 	$(VENV)/bin/pytest -q
 
 ##@ Local cluster
@@ -145,11 +155,13 @@ test: install trainer-venv kube-binaries helm lint hadolint helm-lint typecheck 
 CLUSTER := PYTHONPATH=hack $(PY) -m cluster
 
 .PHONY: cluster-up
-cluster-up: install kube-binaries ## Start the local control plane + GPU node agent (kubeconfig: .cluster/kubeconfig; KUBETUNE_NODES, KUBETUNE_GPUS_PER_NODE)
+cluster-up: install kube-binaries ## Start the local control plane + GPU node agent (kubeconfig: .cluster/kubeconfig; KUBETUNE_NODES, KUBETUNE_GPUS_PER_NODE; KUBETUNE_REAL_NODE=1 adds a real kubelet node)
 	@$(CLUSTER) up
+	@if [ "$$KUBETUNE_REAL_NODE" = 1 ]; then hack/real-node.sh up; fi
 
 .PHONY: cluster-down
-cluster-down: ## Stop every process of the local cluster (logs stay in .cluster/)
+cluster-down: ## Stop every process of the local cluster (logs stay in .cluster/) and the real node if any
+	@hack/real-node.sh down
 	@test ! -x $(PY) || $(CLUSTER) down
 
 .PHONY: cluster-status

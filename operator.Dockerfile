@@ -7,7 +7,11 @@ ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 # Build the kubetune wheel (pure Python) in a throw-away stage, so the run-time image
 # carries neither the sources nor the build backend.
 FROM ${PYTHON_IMAGE} AS wheel
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1
+# `python -m pip` run in /src would put /src on sys.path, where operator/ shadows the
+# standard library's `operator` (pip then fails at start-up); safe-path mode (3.11+)
+# keeps the current directory off sys.path, as the Makefile does.
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONSAFEPATH=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY optimizer/ optimizer/
@@ -22,15 +26,23 @@ FROM ${PYTHON_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# The wheel and its dependencies (numpy, scipy, kopf, kubernetes, pydantic, google-re2,
-# prometheus-client: all ship manylinux wheels, so no compiler is needed).
-RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
-    python -m pip install --no-cache-dir /wheels/kubetune-*.whl
-
 # A numeric non-root user, so the pod's `runAsNonRoot: true` can verify it without
 # reading /etc/passwd. The chart runs the root filesystem read-only with /tmp in memory.
 RUN useradd --no-log-init --no-create-home --home-dir /tmp --shell /usr/sbin/nologin \
         --uid 10001 --user-group kubetune
+# The dependencies (numpy, scipy, kopf, kubernetes, pydantic, google-re2, prometheus-client:
+# all ship manylinux wheels, so no compiler is needed) first, in a layer that only a change
+# to pyproject.toml rebuilds: a change to the sources then rebuilds the image in seconds.
+COPY pyproject.toml /tmp/pyproject.toml
+RUN python -c 'import tomllib; print(*tomllib.load(open("/tmp/pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' \
+        > /tmp/requirements.txt \
+    && python -m pip install --no-cache-dir -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+# Then the wheel. COPY, not a bind mount from the stage: buildah's layer cache (podman 4)
+# does not notice when a bind-mounted stage changes, and would keep the old wheel.
+COPY --from=wheel /wheels/ /wheels/
+RUN python -m pip install --no-cache-dir --no-deps /wheels/kubetune-*.whl
+
 USER 10001:10001
 WORKDIR /tmp
 

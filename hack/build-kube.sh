@@ -4,10 +4,13 @@
 # A second run with the binaries present does nothing.
 #
 #   hack/build-kube.sh <version> <dest-dir>      e.g. hack/build-kube.sh v1.36.3 ~/.cache/kubetune/kube-v1.36.3
+#   hack/build-kube.sh <version> <dest-dir> <component>...   other commands of the release,
+#                                            e.g. kubelet kube-proxy for a real node
 set -euo pipefail
 version=${1:?kubernetes version, e.g. v1.36.3}
 dest=${2:?destination directory}
-components=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+components=("${@:3}")
+((${#components[@]})) || components=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 
 missing=0
 for c in "${components[@]}"; do [[ -x "$dest/$c" ]] || missing=1; done
