@@ -34,10 +34,13 @@ from kubetune.optimizer.suggest import n_initial_points, suggest
 
 Sampler: TypeAlias = Literal["Bayesian", "Random"]
 SAMPLERS: tuple[Sampler, ...] = ("Bayesian", "Random")
+Fit: TypeAlias = Literal["rank", "level"]
 # The static hyperparameters that name the number of epochs (SageMaker AMT's keys), in the
 # order they are looked up.
 MAX_RESOURCE_KEYS = ("epochs", "num_epochs", "n_epochs", "numepochs", "n-epochs")
 MAX_RESOURCE_LIMIT = 20000
+# Trials the Bayesian sampler fits at most (beyond the deepest level): a GP costs O(n³).
+_MAX_MODEL_TRIALS = 64
 
 
 def rung_levels(min_resource: int, max_resource: int, reduction_factor: int = 3) -> list[int]:
@@ -186,6 +189,41 @@ def model_level(space: SearchSpace, trials: Sequence[HyperbandTrial], n_levels: 
     return 0
 
 
+def _rank_observations(
+    trials: Sequence[HyperbandTrial], goal: Goal
+) -> tuple[list[Observation], list[Mapping[str, object]]]:
+    """Ended trials as observations of their rank (0 = best, 1 = worst) by the level they
+    reached (deeper is better: they beat their peers on the way), then by their value at
+    that level; ties share their average rank. Whole levels are taken from the deepest
+    down while at most ``_MAX_MODEL_TRIALS`` trials are in (the deepest always is), which
+    bounds the cost of the GP. Failed trials are NaN (avoided), running ones pending."""
+    ended = [t for t in trials if t.values and not t.running]
+    depths = sorted({len(t.values) for t in ended}, reverse=True)
+    shallowest = depths[0] if depths else 0
+    for depth in depths:
+        if sum(len(t.values) >= depth for t in ended) > _MAX_MODEL_TRIALS:
+            break
+        shallowest = depth
+    ended = [t for t in ended if len(t.values) >= shallowest]
+    keys = [(-len(t.values), _loss(t.values[-1], goal)) for t in ended]
+    order = sorted(range(len(ended)), key=lambda i: keys[i])
+    rank = [0.0] * len(ended)
+    start = 0
+    while start < len(order):
+        stop = start
+        while stop + 1 < len(order) and keys[order[stop + 1]] == keys[order[start]]:
+            stop += 1
+        for i in order[start : stop + 1]:
+            rank[i] = (start + stop) / 2 / max(1, len(ended) - 1)
+        start = stop + 1
+    observations = [Observation(t.params, r) for t, r in zip(ended, rank, strict=True)]
+    observations += [
+        Observation(t.params, math.nan) for t in trials if not t.values and not t.running
+    ]
+    pending = [t.params for t in trials if t.running]
+    return observations, pending
+
+
 def suggest_hyperband(
     space: SearchSpace,
     trials: Sequence[HyperbandTrial],
@@ -195,6 +233,7 @@ def suggest_hyperband(
     n: int = 1,
     seed: int = 0,
     goal: Goal = "Minimize",
+    fit: Fit = "rank",
 ) -> list[dict[str, ParamValue]]:
     """Propose ``n`` configurations for new trials (see the module docstring).
 
@@ -212,16 +251,19 @@ def suggest_hyperband(
         # mixes in the number of observations).
         seen = [Observation(t.params, math.nan) for t in trials]
         return suggest(space, seen, strategy="Random", n=n, seed=seed, goal=goal)
+    if fit == "rank":
+        observations, pending = _rank_observations(trials, goal)
+        return suggest(space, observations, strategy="Bayesian", n=n, pending=pending, seed=seed)
     level = model_level(space, trials, n_levels)
-    observations: list[Observation] = []
-    pending: list[Mapping[str, object]] = []
+    observations = []
+    pending = []
     for trial in trials:
         if len(trial.values) > level:
             observations.append(Observation(trial.params, trial.values[level]))
         elif not trial.running and not trial.values:
             observations.append(Observation(trial.params, math.nan))  # failed: avoided
-        else:
-            pending.append(trial.params)  # running, or stopped below this level
+        elif trial.running:
+            pending.append(trial.params)
     return suggest(
         space, observations, strategy="Bayesian", n=n, pending=pending, seed=seed, goal=goal
     )

@@ -297,3 +297,26 @@ def test_best_ties_go_to_the_earlier_trial_and_nan_loses() -> None:
     trials = [_trial(0.1, [math.nan]), _trial(0.2, [0.5]), _trial(0.3, [0.5])]
     assert best_trial(trials, goal="Maximize") == (1, 0)
     assert best_trial(trials, goal="Minimize") == (1, 0)
+
+
+def test_rank_fit_orders_trials_by_level_reached_then_value() -> None:
+    from kubetune.optimizer.hyperband import _rank_observations  # noqa: PLC0415
+
+    trials = [
+        _trial(0.1, [0.2]),  # stopped at the first rung with a good value
+        _trial(0.2, [0.5, 0.4, 0.3]),  # ran furthest
+        _trial(0.3, [0.6, 0.5]),
+        _trial(0.4, [0.4, 0.3]),
+        _trial(0.5, [0.1], running=True),
+        _trial(0.6, []),  # failed
+    ]
+    observations, pending = _rank_observations(trials, "Minimize")
+    ranks = {o.params["lr"]: o.value for o in observations}
+    assert ranks[0.2] == 0.0 and ranks[0.4] == pytest.approx(1 / 3)
+    assert ranks[0.3] == pytest.approx(2 / 3) and ranks[0.1] == 1.0
+    assert math.isnan(ranks[0.6])
+    assert pending == [trials[4].params]
+    # Maximize flips the order within a level, not across levels.
+    observations, _ = _rank_observations(trials, "Maximize")
+    ranks = {o.params["lr"]: o.value for o in observations}
+    assert ranks[0.2] == 0.0 and ranks[0.3] == pytest.approx(1 / 3) and ranks[0.1] == 1.0
