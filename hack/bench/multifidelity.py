@@ -194,10 +194,9 @@ class Hyperband:
         *,
         brackets: int = 1,
         fit: str = "rank",
-        strict: bool = False,
     ):
         self.problem, self.sampler, self.seed, self.brackets = problem, sampler, seed, brackets
-        self.fit, self.strict = fit, strict
+        self.fit = fit
         self.levels = rung_levels(1, problem.max_resource, REDUCTION_FACTOR)
         self.recorded: dict[tuple[int, int], list[float]] = {}  # (bracket, rung) -> values
         self.values: dict[int, list[float]] = {}  # trial -> its values at each level
@@ -228,11 +227,7 @@ class Hyperband:
         value = float(trial.losses[-1])
         self.values.setdefault(trial.number, []).append(value)
         earlier = self.recorded.setdefault((bracket, self.levels.index(trial.epochs)), [])
-        if self.strict:  # Optuna's rule: rank <= max(1, floor(n/η))
-            rank = 1 + sum(v < value for v in earlier)
-            keep_going = rank <= max(1, (len(earlier) + 1) // REDUCTION_FACTOR)
-        else:
-            keep_going = continues_at_rung(value, earlier, reduction_factor=REDUCTION_FACTOR)
+        keep_going = continues_at_rung(value, earlier, reduction_factor=REDUCTION_FACTOR)
         earlier.append(value)
         return keep_going
 
@@ -323,8 +318,6 @@ METHODS: dict[str, TunerFactory] = {
 # Design variants, compared on the development seeds only.
 VARIANTS: dict[str, TunerFactory] = {
     "HB-Bayesian-level": lambda p, s: Hyperband(p, "Bayesian", s, fit="level"),
-    "HB-Bayesian-strict": lambda p, s: Hyperband(p, "Bayesian", s, strict=True),
-    "HB-Random-strict": lambda p, s: Hyperband(p, "Random", s, strict=True),
     "Hyperband-Random-2brackets": lambda p, s: Hyperband(p, "Random", s, brackets=2),
     "Hyperband-Random-3brackets": lambda p, s: Hyperband(p, "Random", s, brackets=3),
 }

@@ -110,13 +110,15 @@ def test_the_first_trial_at_a_rung_continues() -> None:
 @pytest.mark.parametrize(
     ("value", "earlier", "eta", "expected"),
     [
-        (0.5, [0.4], 3, False),  # n=2: only the best of two continues (⌈2/3⌉ = 1)
+        (0.5, [0.4], 3, False),  # n=2: only the best so far continues
         (0.3, [0.4], 3, True),
         (0.4, [0.4], 3, True),  # a tie favours the newcomer
-        (0.35, [0.3, 0.4, 0.5], 3, True),  # n=4: ⌈4/3⌉ = 2, rank 2
-        (0.45, [0.3, 0.4, 0.5], 3, False),  # rank 3
-        (0.45, [0.3, 0.4, 0.5], 2, False),  # η=2: rank 3 > ⌈4/2⌉ = 2
-        (0.35, [0.3, 0.4, 0.5, 0.6], 2, True),  # η=2: rank 2 <= ⌈5/2⌉ = 3
+        (0.35, [0.3, 0.4, 0.5], 3, False),  # n=4: rank 2 > max(1, ⌊4/3⌋) = 1
+        (0.35, [0.3, 0.4, 0.5, 0.6, 0.7], 3, True),  # n=6: rank 2 <= ⌊6/3⌋ = 2
+        (0.45, [0.3, 0.4, 0.5, 0.6, 0.7], 3, False),  # rank 3
+        (0.45, [0.3, 0.4, 0.5], 2, False),  # η=2: rank 3 > ⌊4/2⌋ = 2
+        (0.35, [0.3, 0.4, 0.5, 0.6], 2, True),  # η=2: rank 2 <= ⌊5/2⌋ = 2
+        (0.45, [0.3, 0.4, 0.5, 0.6], 2, False),  # η=2: rank 3
     ],
 )
 def test_continues_when_in_the_top_one_over_eta_minimize(
@@ -131,14 +133,14 @@ def test_maximize_mirrors_minimize() -> None:
         assert continues_at_rung(value, earlier, goal="Maximize") == continues_at_rung(
             -value, [-v for v in earlier], goal="Minimize"
         )
-    assert continues_at_rung(0.96, earlier, goal="Maximize")  # rank 2 of 6, ⌈6/3⌉ = 2
+    assert continues_at_rung(0.96, earlier, goal="Maximize")  # rank 2 of 6, ⌊6/3⌋ = 2
     assert not continues_at_rung(0.92, earlier, goal="Maximize")  # rank 3
 
 
 def test_non_finite_values_are_the_worst() -> None:
     assert not continues_at_rung(math.nan, [1.0, 2.0], goal="Minimize")
     assert not continues_at_rung(math.inf, [1.0, 2.0], goal="Maximize")
-    assert continues_at_rung(5.0, [math.nan, math.nan], goal="Minimize")
+    assert continues_at_rung(5.0, [math.nan, math.nan], goal="Minimize")  # the best so far
     assert continues_at_rung(-5.0, [math.nan, math.inf], goal="Maximize")
 
 
