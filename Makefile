@@ -167,5 +167,5 @@ bench-hyperband: install ## Hyperband vs Random, Bayesian (+ median rule) and Op
 	OMP_NUM_THREADS=1 $(PY) hack/bench_hyperband.py $(BENCH_ARGS)
 
 .PHONY: record-learning-curves
-record-learning-curves: trainer-venv ## Re-record the digits learning-curve table of bench-hyperband from the real MXNet trainer (~40 min of one core; resumes a partial table)
-	OMP_NUM_THREADS=1 MXNET_CPU_WORKER_NTHREADS=1 nice -n 15 $(TRAINER_VENV)/bin/python hack/record_learning_curves.py --configs 500 --epochs 27
+record-learning-curves: trainer-venv ## Record the digits learning-curve table of bench-hyperband from the real MXNet trainer (delete hack/bench/data/digits-curves.jsonl.gz first to re-record; ~15 min of one core; resumes a partial table)
+	OMP_NUM_THREADS=1 MXNET_CPU_WORKER_NTHREADS=1 nice -n 15 $(TRAINER_VENV)/bin/python hack/record_learning_curves.py --configs 317 --epochs 27

@@ -12,7 +12,7 @@ rerun continues where it stopped.
 Usage (the trainer's virtual environment, MXNet + numpy<1.24)::
 
     nice -n 15 .venv-trainer/bin/python hack/record_learning_curves.py \
-        [--configs 400] [--epochs 27] [--out hack/bench/data/digits-curves.jsonl.gz]
+        [--configs 317] [--epochs 27] [--out hack/bench/data/digits-curves.jsonl.gz]
 
 Each record: ``{"index", "params", "accuracy": [per epoch], "loss": [per epoch],
 "seconds": [CPU seconds per epoch]}``. A diverged run stops early (the trainer ends after
@@ -129,7 +129,7 @@ def recorded_indices(path: Path) -> set[int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", type=int, default=400)
+    parser.add_argument("--configs", type=int, default=317)
     parser.add_argument("--epochs", type=int, default=27)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
