@@ -15,10 +15,13 @@ operator restarted after SIGKILL takes exactly the decisions it took (or would h
 before, from the same records, in the same order.
 
 New configurations (:func:`suggest_hyperband`): ``sampler="Bayesian"`` fits kubetune's
-GP on one level of the rung data (the highest level, ``max_resource`` included, that holds
-at least ``n_initial_points(space)`` values: as in BOHB) with every other trial pending,
-so running ones are not proposed twice and stopped ones steer the search away from them;
-``sampler="Random"`` draws uniformly.
+GP to the ended trials' ranks, ordered by the level they reached and then by their value
+there (``fit="rank"``, the default: every trial informs the model, and one stopped at the
+first rung counts as worse than one that was promoted, as Optuna's TPE orders pruned
+trials), or to the values at one level (``fit="level"``: the highest level, with
+``max_resource`` as the last, holding ``n_initial_points(space)`` values, as BOHB does);
+running trials are pending, so they are not proposed twice. ``sampler="Random"`` draws
+uniformly.
 
 Values are objective values as the trainer prints them; ``goal`` says which way is better.
 A non-finite value (NaN, inf) is the worst possible value.
@@ -244,12 +247,14 @@ def suggest_hyperband(
     In: every trial of the job so far (running, stopped, finished, failed: a failed trial
     has no values and is not running); ``n_levels`` = len(rung_levels(...)) + 1.
     Out: ``n`` parameter dicts, as :func:`kubetune.optimizer.suggest` returns them.
-    Deterministic in its inputs; raises ValueError for an unknown sampler.
+    Deterministic in its inputs; raises ValueError for an unknown sampler or fit.
     """
     if sampler not in SAMPLERS:
         raise ValueError(
             f"hyperband: sampler={sampler!r} is not one of {list(SAMPLERS)}; use one of those."
         )
+    if fit not in ("rank", "level"):
+        raise ValueError(f"hyperband: fit={fit!r} is not 'rank' or 'level'.")
     if sampler == "Random":
         # Every trial counts as observed so that each call draws afresh (suggest's seed
         # mixes in the number of observations).

@@ -227,16 +227,21 @@ def test_model_level_is_the_highest_with_enough_values() -> None:
     assert model_level(SPACE, [], n_levels=4) == 0
 
 
-@pytest.mark.parametrize("sampler", ["Bayesian", "Random"])
-def test_samplers_propose_valid_new_configurations_deterministically(sampler: str) -> None:
+@pytest.mark.parametrize(
+    ("sampler", "fit"), [("Bayesian", "rank"), ("Bayesian", "level"), ("Random", "rank")]
+)
+def test_samplers_propose_valid_new_configurations_deterministically(
+    sampler: str, fit: str
+) -> None:
     rng = random.Random(5)
     trials = []
     for i in range(14):
         lr = 10 ** rng.uniform(-4, 0)
         values = [abs(math.log10(lr) + 2) + 0.1 * k for k in range(1 + i % 3)]
         trials.append(_trial(lr, values, running=i % 4 == 0))
-    first = suggest_hyperband(SPACE, trials, n_levels=4, sampler=sampler, n=2, seed=9)  # type: ignore[arg-type]
-    again = suggest_hyperband(SPACE, trials, n_levels=4, sampler=sampler, n=2, seed=9)  # type: ignore[arg-type]
+    kwargs = {"n_levels": 4, "sampler": sampler, "n": 2, "seed": 9, "fit": fit}
+    first = suggest_hyperband(SPACE, trials, **kwargs)  # type: ignore[arg-type]
+    again = suggest_hyperband(SPACE, trials, **kwargs)  # type: ignore[arg-type]
     assert first == again
     assert len(first) == 2
     known = [dict(t.params) for t in trials]
@@ -273,9 +278,11 @@ def test_the_bayesian_sampler_moves_towards_the_good_region() -> None:
     assert sum(abs(math.log10(float(lr)) + 2) < 1.0 for lr in proposals) >= 4, proposals
 
 
-def test_unknown_sampler_is_refused() -> None:
+def test_unknown_sampler_or_fit_is_refused() -> None:
     with pytest.raises(ValueError, match="sampler='TPE'"):
         suggest_hyperband(SPACE, [], n_levels=3, sampler="TPE")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fit='joint'"):
+        suggest_hyperband(SPACE, [], n_levels=3, fit="joint")  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- best trial
@@ -322,3 +329,19 @@ def test_rank_fit_orders_trials_by_level_reached_then_value() -> None:
     observations, _ = _rank_observations(trials, "Maximize")
     ranks = {o.params["lr"]: o.value for o in observations}
     assert ranks[0.2] == 0.0 and ranks[0.3] == pytest.approx(1 / 3) and ranks[0.1] == 1.0
+
+
+def test_rank_fit_takes_whole_levels_from_the_deepest_while_at_most_64_trials() -> None:
+    from kubetune.optimizer.hyperband import _rank_observations  # noqa: PLC0415
+
+    def trials(counts: dict[int, int]) -> list[HyperbandTrial]:
+        return [
+            _trial(0.001 * (i + 1), [0.5] * depth)
+            for depth, count in counts.items()
+            for i in range(count)
+        ]
+
+    observations, _ = _rank_observations(trials({1: 100, 2: 40, 3: 10}), "Minimize")
+    assert len(observations) == 50  # depths 3 and 2; adding depth 1 would make 150
+    observations, _ = _rank_observations(trials({1: 5, 2: 80}), "Minimize")
+    assert len(observations) == 80  # the deepest level always counts
