@@ -21,7 +21,9 @@ first rung counts as worse than one that was promoted, as Optuna's TPE orders pr
 trials), or to the values at one level (``fit="level"``: the highest level, with
 ``max_resource`` as the last, holding ``n_initial_points(space)`` values, as BOHB does);
 running trials are pending, so they are not proposed twice. ``sampler="Random"`` draws
-uniformly.
+uniformly; it is the default because it won ``make bench-hyperband`` overall (20 held-out
+seeds: reached Random search's 120-trial best in 48 of 60 runs within a third of its
+epochs, against 36 for the Bayesian sampler, which won only on the crossing-curves family).
 
 Values are objective values as the trainer prints them; ``goal`` says which way is better.
 A non-finite value (NaN, inf) is the worst possible value.
@@ -236,7 +238,7 @@ def suggest_hyperband(
     trials: Sequence[HyperbandTrial],
     *,
     n_levels: int,
-    sampler: Sampler = "Bayesian",
+    sampler: Sampler = "Random",
     n: int = 1,
     seed: int = 0,
     goal: Goal = "Minimize",
