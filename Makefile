@@ -197,3 +197,12 @@ bench-cli: install kube-binaries ## `kubetune trials` on a 1000-trial TuningJob,
 bench-optimizer: install ## Optimizer vs Optuna TPE/GP and scikit-optimize: scores, parallel, latency (BENCH_ARGS="--quick", "--seeds 5")
 	@$(PY) -c "import optuna, skopt, sklearn, torch" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
 	OMP_NUM_THREADS=1 $(PY) hack/bench_optimizer.py $(BENCH_ARGS)
+
+.PHONY: bench-hyperband
+bench-hyperband: install ## Hyperband vs Random, Bayesian (+ median rule) and Optuna TPE + SHA/Hyperband pruners on recorded and synthetic learning curves, 4 simulated workers (BENCH_ARGS="--seeds 5", "--dev")
+	@$(PY) -c "import optuna" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
+	OMP_NUM_THREADS=1 $(PY) hack/bench_hyperband.py $(BENCH_ARGS)
+
+.PHONY: record-learning-curves
+record-learning-curves: trainer-venv ## Record the digits learning-curve table of bench-hyperband from the real MXNet trainer (delete hack/bench/data/digits-curves.jsonl.gz first to re-record; ~15 min of one core; resumes a partial table)
+	OMP_NUM_THREADS=1 MXNET_CPU_WORKER_NTHREADS=1 nice -n 15 $(TRAINER_VENV)/bin/python hack/record_learning_curves.py --configs 317 --epochs 27

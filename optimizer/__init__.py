@@ -9,10 +9,28 @@ with ``SearchSpace([Continuous(...), Integer(...), Categorical(...)])``, observa
 ``Observation(params, value)`` or ``(params, value)`` pairs, ``grid_size(space)`` for the
 number of Grid points, and ``has_converged(space, observations, goal=...)`` for the
 job-level convergence test. See :func:`kubetune.optimizer.suggest.suggest` for the details.
+
+Hyperband (asynchronous successive halving): ``rung_levels``, ``continues_at_rung`` and
+``rung_decisions`` (the stopping rule, replayable from recorded ``RungRecord``s),
+``infer_max_resource``, ``suggest_hyperband`` and ``best_trial``; see
+:mod:`kubetune.optimizer.hyperband`.
 """
 
 from kubetune.optimizer.convergence import has_converged
 from kubetune.optimizer.grid import grid_size
+from kubetune.optimizer.hyperband import (
+    MAX_RESOURCE_KEYS,
+    SAMPLERS,
+    HyperbandTrial,
+    RungRecord,
+    Sampler,
+    best_trial,
+    continues_at_rung,
+    infer_max_resource,
+    rung_decisions,
+    rung_levels,
+    suggest_hyperband,
+)
 from kubetune.optimizer.observations import GOALS, Goal, Observation
 from kubetune.optimizer.space import (
     SCALINGS,
@@ -28,20 +46,31 @@ from kubetune.optimizer.suggest import STRATEGIES, Strategy, n_initial_points, s
 
 __all__ = [
     "GOALS",
+    "MAX_RESOURCE_KEYS",
+    "SAMPLERS",
     "SCALINGS",
     "STRATEGIES",
     "Categorical",
     "Continuous",
     "Goal",
+    "HyperbandTrial",
     "Integer",
     "Observation",
     "ParamValue",
     "Parameter",
+    "RungRecord",
+    "Sampler",
     "Scaling",
     "SearchSpace",
     "Strategy",
+    "best_trial",
+    "continues_at_rung",
     "grid_size",
     "has_converged",
+    "infer_max_resource",
     "n_initial_points",
+    "rung_decisions",
+    "rung_levels",
     "suggest",
+    "suggest_hyperband",
 ]

@@ -1,0 +1,323 @@
+"""The simulator and the tuners of ``hack/bench_hyperband.py``.
+
+The simulator replays tuning runs on learning-curve problems (``bench.curves``) with
+asynchronous workers and a simulated clock, as Syne Tune's blackbox-repository simulation
+does: a free worker asks the tuner for a configuration, the trial then reports its loss
+after each epoch at the simulated time that epoch ends, and after every report the tuner
+says whether it continues. Nothing sleeps; a run of hundreds of trials takes seconds, and
+the same seed gives the same run.
+"""
+
+# Optuna is optional (the `bench` extra) and imported where used.
+# ruff: noqa: PLC0415
+
+from __future__ import annotations
+
+import heapq
+import math
+import statistics
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from bench.curves import Curve, CurveProblem, Params
+from kubetune.optimizer import (
+    Categorical,
+    Continuous,
+    HyperbandTrial,
+    Observation,
+    continues_at_rung,
+    rung_levels,
+    suggest,
+    suggest_hyperband,
+)
+from kubetune.optimizer.encoding import default_warp
+
+WORKERS = 4
+REDUCTION_FACTOR = 3
+
+
+@dataclass
+class Trial:
+    number: int
+    params: Params
+    curve: Curve
+    epochs: int = 0  # epochs done so far
+    stopped: bool = False
+
+    @property
+    def losses(self) -> np.ndarray:
+        """The observed losses so far (epochs,)."""
+        return self.curve.observed[: self.epochs]
+
+
+class Tuner(Protocol):
+    def propose(self, trials: list[Trial]) -> Params: ...
+
+    def report(self, trial: Trial) -> bool:
+        """The trial has just finished epoch ``trial.epochs``: continue?"""
+        ...
+
+    def finished(self, trial: Trial) -> None:
+        """It ran to the end of its curve, or was stopped (``trial.stopped``)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """After a trial ran to the end: epochs spent by all trials so far, simulated
+    seconds, and the true final loss of the best trial that ran to the end (by its
+    observed final loss: the one a user would pick)."""
+
+    resource: int
+    seconds: float
+    best_true: float
+
+
+@dataclass
+class Run:
+    progress: list[Progress] = field(default_factory=list)
+    trials: int = 0
+    resource: int = 0
+    seconds: float = 0.0
+
+
+def simulate(
+    problem: CurveProblem,
+    tuner: Tuner,
+    seed: int,
+    *,
+    stop: Callable[[Run], bool],
+    workers: int = WORKERS,
+) -> Run:
+    """Run ``tuner`` on ``problem`` until ``stop(run)`` (checked after every epoch)."""
+    run = Run()
+    trials: list[Trial] = []
+    events: list[tuple[float, int]] = []  # (time the next epoch ends, trial number)
+    best_observed = best_true = math.inf
+
+    def start(now: float) -> None:
+        params = tuner.propose(trials)
+        noise = np.random.default_rng([seed, len(trials), 7])  # this trial's noise draw
+        trial = Trial(len(trials), params, problem.curve(params, noise))
+        trials.append(trial)
+        heapq.heappush(events, (now + float(trial.curve.seconds[0]), trial.number))
+
+    for _ in range(workers):
+        start(0.0)
+    while events and not stop(run):
+        now, number = heapq.heappop(events)
+        trial = trials[number]
+        trial.epochs += 1
+        run.resource += 1
+        run.seconds = now
+        keep_going = tuner.report(trial)
+        if keep_going and trial.epochs < len(trial.curve.observed):
+            heapq.heappush(events, (now + float(trial.curve.seconds[trial.epochs]), number))
+            continue
+        trial.stopped = not keep_going and trial.epochs < problem.max_resource
+        tuner.finished(trial)
+        run.trials += 1
+        if not trial.stopped:
+            final = float(trial.curve.observed[trial.epochs - 1])
+            if final < best_observed or not run.progress:
+                best_observed = final
+                best_true = float(trial.curve.true[trial.epochs - 1])
+            run.progress.append(Progress(run.resource, now, best_true))
+        start(now)
+    return run
+
+
+# --------------------------------------------------------------------------- kubetune
+
+
+class FullBudget:
+    """kubetune's Random or Bayesian strategy; every trial runs to the end, unless
+    ``median`` applies the median stopping rule."""
+
+    def __init__(self, problem: CurveProblem, strategy: str, seed: int, median: bool = False):
+        self.problem, self.strategy, self.seed, self.median = problem, strategy, seed, median
+        self.observations: list[Observation] = []
+        self.peers: list[np.ndarray] = []  # completed trials' observed curves
+
+    def propose(self, trials: list[Trial]) -> Params:
+        running = [t.params for t in trials if t.epochs < len(t.curve.observed) and not t.stopped]
+        (params,) = suggest(
+            self.problem.space,
+            self.observations,
+            strategy=self.strategy,  # type: ignore[arg-type]
+            pending=running,
+            seed=self.seed,
+        )
+        return params
+
+    def report(self, trial: Trial) -> bool:
+        return not (self.median and median_stops(trial.losses, self.peers))
+
+    def finished(self, trial: Trial) -> None:
+        # As the operator does: an early-stopped trial counts with its last value.
+        self.observations.append(Observation(trial.params, float(trial.losses[-1])))
+        if not trial.stopped:
+            self.peers.append(trial.losses)
+
+
+# The operator's median rule (`median_stopping` in operator/engine.py, with its constants
+# EARLY_STOPPING_MIN_STEP = 2 and EARLY_STOPPING_MIN_PEERS = 3), re-implemented here for
+# minimisation because the benchmark must not import the operator; keep the two in step
+# until the rule moves into the optimizer.
+MEDIAN_MIN_STEP, MEDIAN_MIN_PEERS = 2, 3
+
+
+def median_stops(curve: np.ndarray, peers: list[np.ndarray]) -> bool:
+    step = len(curve)
+    if step < MEDIAN_MIN_STEP:
+        return False
+    averages = [float(np.mean(peer[:step])) for peer in peers if len(peer) >= step]
+    if len(averages) < MEDIAN_MIN_PEERS:
+        return False
+    return statistics.median(averages) < float(np.min(curve))
+
+
+class Hyperband:
+    """kubetune's Hyperband: the ASHA stopping rule of ``kubetune.optimizer`` at each
+    rung, and ``suggest_hyperband`` for new configurations. ``brackets`` > 1 is the
+    asynchronous Hyperband of Li et al. (trial i starts in bracket i mod brackets, whose
+    first rung is min_resource·η^bracket), tried with the Random sampler only."""
+
+    def __init__(
+        self,
+        problem: CurveProblem,
+        sampler: str,
+        seed: int,
+        *,
+        brackets: int = 1,
+        fit: str = "rank",
+    ):
+        self.problem, self.sampler, self.seed, self.brackets = problem, sampler, seed, brackets
+        self.fit = fit
+        self.levels = rung_levels(1, problem.max_resource, REDUCTION_FACTOR)
+        self.recorded: dict[tuple[int, int], list[float]] = {}  # (bracket, rung) -> values
+        self.values: dict[int, list[float]] = {}  # trial -> its values at each level
+
+    def propose(self, trials: list[Trial]) -> Params:
+        views = [
+            HyperbandTrial(
+                t.params,
+                self.values.get(t.number, []),
+                running=t.epochs < len(t.curve.observed) and not t.stopped,
+            )
+            for t in trials
+        ]
+        (params,) = suggest_hyperband(
+            self.problem.space,
+            views,
+            n_levels=len(self.levels) + 1,
+            sampler=self.sampler,  # type: ignore[arg-type]
+            seed=self.seed,
+            fit=self.fit,  # type: ignore[arg-type]
+        )
+        return params
+
+    def report(self, trial: Trial) -> bool:
+        bracket = trial.number % self.brackets
+        if trial.epochs not in self.levels[bracket:]:
+            return True
+        value = float(trial.losses[-1])
+        self.values.setdefault(trial.number, []).append(value)
+        earlier = self.recorded.setdefault((bracket, self.levels.index(trial.epochs)), [])
+        keep_going = continues_at_rung(value, earlier, reduction_factor=REDUCTION_FACTOR)
+        earlier.append(value)
+        return keep_going
+
+    def finished(self, trial: Trial) -> None:
+        if not trial.stopped and trial.epochs == self.problem.max_resource:
+            self.values.setdefault(trial.number, []).append(float(trial.losses[-1]))
+
+
+# --------------------------------------------------------------------------- Optuna
+
+
+def _optuna_distributions(problem: CurveProblem) -> dict[str, Any]:
+    import optuna
+
+    distributions: dict[str, Any] = {}
+    for p in problem.space.parameters:
+        if isinstance(p, Categorical):
+            distributions[p.name] = optuna.distributions.CategoricalDistribution(p.values)
+        else:
+            log = default_warp(p) == "Logarithmic"
+            cls: Any = (
+                optuna.distributions.FloatDistribution
+                if isinstance(p, Continuous)
+                else optuna.distributions.IntDistribution
+            )
+            distributions[p.name] = cls(p.min, p.max, log=log)
+    return distributions
+
+
+class OptunaTPE:
+    """Optuna's TPE sampler with its SuccessiveHalving or Hyperband pruner, through the
+    ask-and-tell interface (the same asynchronous workers)."""
+
+    def __init__(self, problem: CurveProblem, pruner: str, seed: int):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        chosen: Any = (
+            optuna.pruners.SuccessiveHalvingPruner(
+                min_resource=1, reduction_factor=REDUCTION_FACTOR
+            )
+            if pruner == "SuccessiveHalving"
+            else optuna.pruners.HyperbandPruner(
+                min_resource=1,
+                max_resource=problem.max_resource,
+                reduction_factor=REDUCTION_FACTOR,
+            )
+        )
+        self.study = optuna.create_study(
+            sampler=optuna.samplers.TPESampler(seed=seed), pruner=chosen
+        )
+        self.distributions = _optuna_distributions(problem)
+        self.live: dict[int, Any] = {}
+
+    def propose(self, trials: list[Trial]) -> Params:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trial = self.study.ask(self.distributions)
+        self.live[len(trials)] = trial
+        return dict(trial.params)
+
+    def report(self, trial: Trial) -> bool:
+        live = self.live[trial.number]
+        live.report(float(trial.losses[-1]), trial.epochs)
+        return not live.should_prune()
+
+    def finished(self, trial: Trial) -> None:
+        import optuna
+
+        live = self.live.pop(trial.number)
+        if trial.stopped:
+            self.study.tell(live, state=optuna.trial.TrialState.PRUNED)
+        else:
+            self.study.tell(live, float(trial.losses[-1]))
+
+
+TunerFactory = Callable[[CurveProblem, int], Tuner]
+
+METHODS: dict[str, TunerFactory] = {
+    "Random": lambda p, s: FullBudget(p, "Random", s),
+    "Bayesian": lambda p, s: FullBudget(p, "Bayesian", s),
+    "Bayesian+median": lambda p, s: FullBudget(p, "Bayesian", s, median=True),
+    "Hyperband-Random": lambda p, s: Hyperband(p, "Random", s),
+    "Hyperband-Bayesian": lambda p, s: Hyperband(p, "Bayesian", s),
+    "TPE+SHA": lambda p, s: OptunaTPE(p, "SuccessiveHalving", s),
+    "TPE+Hyperband": lambda p, s: OptunaTPE(p, "Hyperband", s),
+}
+# Design variants, compared on the development seeds only.
+VARIANTS: dict[str, TunerFactory] = {
+    "HB-Bayesian-level": lambda p, s: Hyperband(p, "Bayesian", s, fit="level"),
+    "Hyperband-Random-2brackets": lambda p, s: Hyperband(p, "Random", s, brackets=2),
+    "Hyperband-Random-3brackets": lambda p, s: Hyperband(p, "Random", s, brackets=3),
+}

@@ -1,0 +1,163 @@
+"""Record the learning-curve table that ``make bench-hyperband`` replays.
+
+Runs the real MXNet trainer (``trainer-image/train.py``, its ``digits`` CPU task) for
+random configurations of its hyperparameters, each for the full number of epochs, and
+reads the per-epoch line it prints (``epoch N train: loss=L validation: accuracy=A ...``).
+One process imports MXNet once and calls the trainer's ``main`` per configuration (the
+same code path as ``python3 train.py --name=value ...``), which saves the seconds of MXNet
+start-up per run. Each finished configuration is appended at once, as one gzip member
+holding one JSON line, so an interrupted recording leaves a usable partial table and a
+rerun continues where it stopped.
+
+Usage (the trainer's virtual environment, MXNet + numpy<1.24)::
+
+    nice -n 15 .venv-trainer/bin/python hack/record_learning_curves.py \
+        [--configs 317] [--epochs 27] [--out hack/bench/data/digits-curves.jsonl.gz]
+
+Each record: ``{"index", "params", "accuracy": [per epoch], "loss": [per epoch],
+"seconds": [CPU seconds per epoch]}``. A diverged run stops early (the trainer ends after
+the epoch whose loss is not finite), so its lists are shorter than ``epochs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import importlib.util
+import io
+import json
+import math
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAINER = ROOT / "trainer-image" / "train.py"
+DEFAULT_OUT = ROOT / "hack" / "bench" / "data" / "digits-curves.jsonl.gz"
+EPOCH_LINE = re.compile(r"^epoch (\d+) train: loss=(\S+) validation: accuracy=([0-9.]+)")
+# The search space of the table (hack/bench/curves.py declares the same one to the tuners).
+BATCH_SIZES = (16, 256)  # log-uniform integers
+LEARNING_RATES = (1e-3, 1.0)  # log-uniform
+WEIGHT_DECAYS = (1e-6, 1e-2)  # log-uniform
+MOMENTA = (0.0, 0.99)
+MODELS = ("small-cnn", "mlp")
+# Fewer training images than digits has: a CPU-sized task where the hyperparameters and
+# the number of epochs matter (on all 1438 images nearly every configuration ends > 97%).
+TRAIN_SAMPLES = 500
+TABLE_SEED = 2026
+
+
+def sample_configs(n: int) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(TABLE_SEED)
+
+    def log_uniform(low: float, high: float) -> float:
+        return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+    configs = []
+    for _ in range(n):
+        configs.append(
+            {
+                "learning_rate": log_uniform(*LEARNING_RATES),
+                "momentum": float(rng.uniform(*MOMENTA)),
+                "wd": log_uniform(*WEIGHT_DECAYS),
+                "batch_size": round(log_uniform(BATCH_SIZES[0] - 0.5, BATCH_SIZES[1] + 0.5)),
+                "model": MODELS[int(rng.integers(len(MODELS)))],
+            }
+        )
+    return configs
+
+
+class _TimedLines(io.TextIOBase):
+    """A stdout that keeps each complete line with the process CPU time it was printed at
+    (CPU time, not wall time: the machine is shared, wall time depends on the neighbours)."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[float, str]] = []
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        self._partial += text
+        *complete, self._partial = self._partial.split("\n")
+        now = time.process_time()
+        self.lines.extend((now, line) for line in complete)
+        return len(text)
+
+
+def run_trainer(trainer: Any, params: dict[str, Any], epochs: int) -> dict[str, list[float]]:
+    argv = [f"--{name}={value}" for name, value in params.items()]
+    argv += [
+        "--dataset=digits",
+        f"--epochs={epochs}",
+        "--num_gpus=0",
+        f"--max_train_samples={TRAIN_SAMPLES}",
+    ]
+    out = _TimedLines()
+    started = time.process_time()
+    with contextlib.redirect_stdout(out):
+        status = trainer.main(argv, environ={})
+    if status != 0:
+        raise RuntimeError(f"trainer exited {status} for {argv}")
+    curve: dict[str, list[float]] = {"accuracy": [], "loss": [], "seconds": []}
+    previous = None
+    for at, line in out.lines:
+        match = EPOCH_LINE.match(line)
+        if match is None:
+            if line.startswith("data: "):
+                previous = at  # epoch 1 starts after the data is loaded
+            continue
+        curve["accuracy"].append(float(match.group(3)))
+        curve["loss"].append(float(match.group(2)))
+        curve["seconds"].append(round(at - (previous if previous is not None else started), 4))
+        previous = at
+    return curve
+
+
+def recorded_indices(path: Path) -> set[int]:
+    if not path.exists():
+        return set()
+    try:
+        with gzip.open(path, "rt") as file:
+            return {json.loads(line)["index"] for line in file if line.strip()}
+    except (EOFError, OSError):  # a member cut short by a kill: keep what reads
+        return set()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", type=int, default=317)
+    parser.add_argument("--epochs", type=int, default=27)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+
+    spec = importlib.util.spec_from_file_location("kubetune_trainer", TRAINER)
+    assert spec is not None and spec.loader is not None
+    trainer = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = trainer  # its dataclasses look their module up there
+    spec.loader.exec_module(trainer)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    done = recorded_indices(args.out)
+    for index, params in enumerate(sample_configs(args.configs)):
+        if index in done:
+            continue
+        started = time.monotonic()
+        curve = run_trainer(trainer, params, args.epochs)
+        record = {"index": index, "params": params, **curve}
+        with gzip.open(args.out, "at") as file:  # one gzip member per record
+            file.write(json.dumps(record) + "\n")
+        print(
+            f"{index}: {params} -> final accuracy {curve['accuracy'][-1]:.4f} after "
+            f"{len(curve['accuracy'])} epochs, {sum(curve['seconds']):.1f} s CPU "
+            f"({time.monotonic() - started:.1f} s wall)",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

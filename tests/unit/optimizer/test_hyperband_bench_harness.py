@@ -1,0 +1,111 @@
+"""The Hyperband benchmark's simulator and problems in their smallest form: the recorded
+table, the synthetic optima, and simulated runs that are deterministic and stop where the
+rules say."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "hack"))
+
+from bench.curves import (
+    DIGITS_TABLE,
+    crossing_problem,
+    digits_problem,
+    load_table,
+    powerlaw_problem,
+)
+from bench.multifidelity import (
+    FullBudget,
+    Hyperband,
+    Run,
+    median_stops,
+    simulate,
+)
+
+
+def test_the_recorded_table_is_shipped_small_and_complete() -> None:
+    assert DIGITS_TABLE.stat().st_size < 1_000_000
+    records = load_table()
+    assert len(records) >= 300
+    epochs = max(len(r["accuracy"]) for r in records)  # type: ignore[arg-type]
+    assert epochs == 27
+    for r in records:
+        assert len(r["accuracy"]) == len(r["seconds"]) <= epochs  # type: ignore[arg-type]
+    finals = [r["accuracy"][-1] for r in records if len(r["accuracy"]) == epochs]  # type: ignore[index, arg-type]
+    # A task where the hyperparameters matter: a wide spread of final accuracies.
+    assert max(finals) > 0.95 and float(np.median(finals)) < max(finals) - 0.03
+
+
+def test_a_recorded_configuration_replays_its_own_curve() -> None:
+    records = load_table()
+    problem = digits_problem(records)
+    record = records[7]
+    curve = problem.curve(record["params"], np.random.default_rng(0))  # type: ignore[arg-type]
+    assert np.allclose(curve.observed, 1.0 - np.array(record["accuracy"]))
+
+
+@pytest.mark.parametrize("make", [powerlaw_problem, crossing_problem])
+def test_synthetic_optimum_is_a_lower_bound_reached_at_the_last_epoch(make: object) -> None:
+    problem = make()  # type: ignore[operator]
+    rng = np.random.default_rng(0)
+    from kubetune.optimizer import suggest  # noqa: PLC0415
+
+    for params in suggest(problem.space, [], strategy="Random", n=200, seed=3):
+        curve = problem.curve(params, rng)
+        assert len(curve.true) == problem.max_resource
+        assert curve.true[-1] >= problem.optimum - 1e-4
+        assert curve.true[0] > curve.true[-1]  # loss falls with training
+
+
+def test_the_crossing_family_optimum_is_where_the_docstring_says() -> None:
+    problem = crossing_problem()
+    best = {"u": (np.pi + 5) / 15, "v": 2.275 / 15, "learning_rate": 0.01, "batch_size": 16}
+    curve = problem.curve(best, np.random.default_rng(0))
+    assert curve.true[-1] == pytest.approx(problem.optimum, abs=1e-5)
+
+
+def _stop_after(resource: int):  # type: ignore[no-untyped-def]
+    return lambda run: run.resource >= resource
+
+
+def test_simulation_is_deterministic_and_counts_epochs() -> None:
+    problem = powerlaw_problem()
+    runs: list[Run] = [
+        simulate(problem, FullBudget(problem, "Random", 5), 5, stop=_stop_after(200))
+        for _ in range(2)
+    ]
+    assert runs[0].progress == runs[1].progress
+    assert runs[0].resource == 200
+    # Random never stops a trial: every finished trial ran max_resource epochs.
+    assert [p.resource for p in runs[0].progress][:1] >= [problem.max_resource]
+
+
+def test_hyperband_trials_end_at_a_rung_or_the_full_budget() -> None:
+    problem = powerlaw_problem()
+    tuner = Hyperband(problem, "Random", 1)
+    ended: list[int] = []
+    finished = tuner.finished
+
+    def spy(trial):  # type: ignore[no-untyped-def]
+        ended.append(trial.epochs)
+        finished(trial)
+
+    tuner.finished = spy  # type: ignore[method-assign]
+    simulate(problem, tuner, 1, stop=_stop_after(600))
+    assert set(ended) <= {1, 3, 9, 27}
+    reached = [sum(e >= rung for e in ended) for rung in (1, 3, 9, 27)]
+    assert reached[0] > reached[1] > reached[2] > reached[3] > 0, reached
+    assert reached[1] < reached[0] / 2  # about a third continue past the first rung
+
+
+def test_median_rule_stops_a_curve_worse_than_the_peers_median() -> None:
+    peers = [np.array([0.5, 0.4, 0.3]), np.array([0.6, 0.5, 0.4]), np.array([0.7, 0.6, 0.5])]
+    assert not median_stops(np.array([0.9]), peers)  # step 1: too early
+    assert median_stops(np.array([0.9, 0.8]), peers)  # best 0.8 > median average 0.55
+    assert not median_stops(np.array([0.9, 0.5]), peers)
+    assert not median_stops(np.array([0.9, 0.8]), peers[:2])  # too few peers

@@ -1,0 +1,347 @@
+"""Hyperband (asynchronous successive halving): rungs, the stopping rule and its replay from
+recorded data, the inference of maxResource, the samplers and the best trial."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from kubetune.optimizer import (
+    Categorical,
+    Continuous,
+    HyperbandTrial,
+    Integer,
+    RungRecord,
+    SearchSpace,
+    best_trial,
+    continues_at_rung,
+    infer_max_resource,
+    rung_decisions,
+    rung_levels,
+    suggest_hyperband,
+)
+from kubetune.optimizer.hyperband import model_level
+
+SPACE = SearchSpace(
+    [
+        Continuous("lr", 1e-4, 1.0, "Logarithmic"),
+        Integer("batch", 16, 256),
+        Categorical("model", ["a", "b"]),
+    ]
+)
+
+
+# --------------------------------------------------------------------------- rungs
+
+
+@pytest.mark.parametrize(
+    ("min_resource", "max_resource", "eta", "expected"),
+    [
+        (1, 27, 3, [1, 3, 9]),
+        (1, 28, 3, [1, 3, 9, 27]),
+        (1, 81, 3, [1, 3, 9, 27]),
+        (2, 50, 2, [2, 4, 8, 16, 32]),
+        (5, 6, 3, [5]),
+        (1, 2, 4, [1]),
+        (3, 20000, 10, [3, 30, 300, 3000]),
+    ],
+)
+def test_rung_levels_are_min_times_eta_powers_below_max(
+    min_resource: int, max_resource: int, eta: int, expected: list[int]
+) -> None:
+    assert rung_levels(min_resource, max_resource, eta) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ((0, 27, 3), "min_resource=0"),
+        ((27, 27, 3), "min_resource=27"),
+        ((1, 20001, 3), "max_resource=20001"),
+        ((1, 27, 1), "reduction_factor=1"),
+        ((1.5, 27, 3), "min_resource=1.5"),
+        ((1, 27, True), "reduction_factor=True"),
+    ],
+)
+def test_rung_levels_refuse_bad_arguments_naming_them(
+    args: tuple[int, int, int], field: str
+) -> None:
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        rung_levels(*args)
+
+
+# --------------------------------------------------------------------------- maxResource
+
+
+@pytest.mark.parametrize(
+    ("static", "expected"),
+    [
+        ({"epochs": "27"}, 27),
+        ({"num_epochs": "81", "lr": "0.1"}, 81),
+        ({"n_epochs": 10}, 10),
+        ({"numepochs": "12.0"}, 12),
+        ({"n-epochs": " 9 "}, 9),
+        ({"epochs": "5", "num_epochs": "7"}, 5),  # the first key in MAX_RESOURCE_KEYS wins
+        ({"batch_size": "128"}, None),
+        ({}, None),
+    ],
+)
+def test_max_resource_is_inferred_from_the_epoch_keys(
+    static: dict[str, object], expected: int | None
+) -> None:
+    assert infer_max_resource(static) == expected
+
+
+@pytest.mark.parametrize("value", ["ten", "2.5", "0", "1", "20001", "", "nan", True])
+def test_max_resource_refuses_a_bad_epoch_count_naming_the_key(value: object) -> None:
+    with pytest.raises(ValueError, match=r"staticHyperparameters\.num_epochs=.*maxResource"):
+        infer_max_resource({"num_epochs": value})
+
+
+# --------------------------------------------------------------------------- the rule
+
+
+def test_the_first_trial_at_a_rung_continues() -> None:
+    assert continues_at_rung(123.0, [], reduction_factor=3)
+    assert continues_at_rung(math.nan, [], reduction_factor=3)
+
+
+@pytest.mark.parametrize(
+    ("value", "earlier", "eta", "expected"),
+    [
+        (0.5, [0.4], 3, False),  # n=2: only the best so far continues
+        (0.3, [0.4], 3, True),
+        (0.4, [0.4], 3, True),  # a tie favours the newcomer
+        (0.35, [0.3, 0.4, 0.5], 3, False),  # n=4: rank 2 > max(1, ⌊4/3⌋) = 1
+        (0.35, [0.3, 0.4, 0.5, 0.6, 0.7], 3, True),  # n=6: rank 2 <= ⌊6/3⌋ = 2
+        (0.45, [0.3, 0.4, 0.5, 0.6, 0.7], 3, False),  # rank 3
+        (0.45, [0.3, 0.4, 0.5], 2, False),  # η=2: rank 3 > ⌊4/2⌋ = 2
+        (0.35, [0.3, 0.4, 0.5, 0.6], 2, True),  # η=2: rank 2 <= ⌊5/2⌋ = 2
+        (0.45, [0.3, 0.4, 0.5, 0.6], 2, False),  # η=2: rank 3
+    ],
+)
+def test_continues_when_in_the_top_one_over_eta_minimize(
+    value: float, earlier: list[float], eta: int, expected: bool
+) -> None:
+    assert continues_at_rung(value, earlier, reduction_factor=eta, goal="Minimize") is expected
+
+
+def test_maximize_mirrors_minimize() -> None:
+    earlier = [0.91, 0.95, 0.80, 0.85, 0.97]
+    for value in [0.5, 0.9, 0.95, 0.96, 0.99]:
+        assert continues_at_rung(value, earlier, goal="Maximize") == continues_at_rung(
+            -value, [-v for v in earlier], goal="Minimize"
+        )
+    assert continues_at_rung(0.96, earlier, goal="Maximize")  # rank 2 of 6, ⌊6/3⌋ = 2
+    assert not continues_at_rung(0.92, earlier, goal="Maximize")  # rank 3
+
+
+def test_non_finite_values_are_the_worst() -> None:
+    assert not continues_at_rung(math.nan, [1.0, 2.0], goal="Minimize")
+    assert not continues_at_rung(math.inf, [1.0, 2.0], goal="Maximize")
+    assert continues_at_rung(5.0, [math.nan, math.nan], goal="Minimize")  # the best so far
+    assert continues_at_rung(-5.0, [math.nan, math.inf], goal="Maximize")
+
+
+def test_about_one_in_eta_continues_on_random_arrivals() -> None:
+    rng = random.Random(0)
+    for eta in (2, 3, 4):
+        earlier: list[float] = []
+        continued = 0
+        for _ in range(3000):
+            value = rng.random()
+            continued += continues_at_rung(value, earlier, reduction_factor=eta)
+            earlier.append(value)
+        assert abs(continued / 3000 - 1 / eta) < 0.03, (eta, continued)
+
+
+def test_unknown_goal_is_refused() -> None:
+    with pytest.raises(ValueError, match="goal='Max'"):
+        continues_at_rung(1.0, [], goal="Max")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def _log(n_trials: int, seed: int) -> list[RungRecord]:
+    """A log as an operator writes it: trials arrive at rungs in an interleaved order."""
+    rng = random.Random(seed)
+    arrivals = [
+        (rng.random() + rung, f"trial-{t}", rung) for t in range(n_trials) for rung in (0, 1)
+    ]
+    arrivals.sort()
+    return [
+        RungRecord(seq, trial, rung, rng.random()) for seq, (_, trial, rung) in enumerate(arrivals)
+    ]
+
+
+def test_replay_judges_each_record_against_the_earlier_ones_at_its_rung() -> None:
+    log = _log(40, seed=1)
+    decisions = rung_decisions(log, goal="Maximize")
+    assert len(decisions) == len(log)
+    for i, record in enumerate(log):
+        earlier = [r.value for r in log[:i] if r.rung == record.rung]
+        assert decisions[record.trial, record.rung] == continues_at_rung(
+            record.value, earlier, goal="Maximize"
+        )
+
+
+def test_replay_does_not_depend_on_the_order_records_are_read_in() -> None:
+    log = _log(60, seed=2)
+    shuffled = list(log)
+    random.Random(3).shuffle(shuffled)
+    assert rung_decisions(shuffled) == rung_decisions(log)
+
+
+def test_a_restart_takes_the_decisions_it_took_before() -> None:
+    """An operator killed after any prefix of the log and restarted from the records
+    decides every recorded value as the uninterrupted run did, and the next ones too."""
+    log = _log(50, seed=4)
+    full = rung_decisions(log, reduction_factor=3, goal="Minimize")
+    for cut in range(0, len(log) + 1, 7):
+        before_crash = rung_decisions(log[:cut])
+        assert before_crash == {k: full[k] for k in before_crash}
+        assert rung_decisions(log[:cut] + log[cut:]) == full
+
+
+def test_replay_refuses_an_ambiguous_log() -> None:
+    with pytest.raises(ValueError, match="repeats"):
+        rung_decisions([RungRecord(0, "a", 0, 1.0), RungRecord(0, "b", 0, 2.0)])
+    with pytest.raises(ValueError, match="repeats"):
+        rung_decisions([RungRecord(0, "a", 0, 1.0), RungRecord(1, "a", 0, 2.0)])
+
+
+# --------------------------------------------------------------------------- samplers
+
+
+def _trial(lr: float, values: list[float], running: bool = False) -> HyperbandTrial:
+    return HyperbandTrial({"lr": lr, "batch": 64, "model": "a"}, values, running)
+
+
+def test_model_level_is_the_highest_with_enough_values() -> None:
+    # n_initial_points for 3 parameters is 5.
+    trials = [_trial(0.001 * (i + 1), [0.5] * (1 + (i < 6) + (i < 3))) for i in range(12)]
+    assert model_level(SPACE, trials, n_levels=4) == 1  # 6 values at level 1, 3 at level 2
+    assert model_level(SPACE, trials[:4], n_levels=4) == 0
+    assert model_level(SPACE, [], n_levels=4) == 0
+
+
+@pytest.mark.parametrize(
+    ("sampler", "fit"), [("Bayesian", "rank"), ("Bayesian", "level"), ("Random", "rank")]
+)
+def test_samplers_propose_valid_new_configurations_deterministically(
+    sampler: str, fit: str
+) -> None:
+    rng = random.Random(5)
+    trials = []
+    for i in range(14):
+        lr = 10 ** rng.uniform(-4, 0)
+        values = [abs(math.log10(lr) + 2) + 0.1 * k for k in range(1 + i % 3)]
+        trials.append(_trial(lr, values, running=i % 4 == 0))
+    kwargs = {"n_levels": 4, "sampler": sampler, "n": 2, "seed": 9, "fit": fit}
+    first = suggest_hyperband(SPACE, trials, **kwargs)  # type: ignore[arg-type]
+    again = suggest_hyperband(SPACE, trials, **kwargs)  # type: ignore[arg-type]
+    assert first == again
+    assert len(first) == 2
+    known = [dict(t.params) for t in trials]
+    for params in first:
+        assert params not in known
+        assert 1e-4 <= float(params["lr"]) <= 1.0
+        assert isinstance(params["batch"], int) and 16 <= params["batch"] <= 256
+        assert params["model"] in ("a", "b")
+
+
+def test_successive_random_proposals_differ() -> None:
+    trials: list[HyperbandTrial] = []
+    for _ in range(5):
+        (params,) = suggest_hyperband(SPACE, trials, n_levels=3, sampler="Random", seed=1)
+        assert all(params != t.params for t in trials)
+        trials.append(HyperbandTrial(params, [], running=True))
+
+
+def test_the_bayesian_sampler_moves_towards_the_good_region() -> None:
+    """On a 1-d problem whose loss at every level is |log10 lr + 2|, proposals after a
+    design concentrate near lr = 0.01."""
+    space = SearchSpace([Continuous("lr", 1e-4, 1.0, "Logarithmic")])
+    rng = random.Random(6)
+    trials = []
+    for _ in range(12):
+        lr = 10 ** rng.uniform(-4, 0)
+        depth = 1 + rng.randrange(3)
+        trials.append(HyperbandTrial({"lr": lr}, [abs(math.log10(lr) + 2)] * depth))
+    proposals = [
+        p["lr"]
+        for seed in range(5)
+        for p in suggest_hyperband(space, trials, n_levels=4, sampler="Bayesian", seed=seed)
+    ]
+    assert sum(abs(math.log10(float(lr)) + 2) < 1.0 for lr in proposals) >= 4, proposals
+
+
+def test_unknown_sampler_or_fit_is_refused() -> None:
+    with pytest.raises(ValueError, match="sampler='TPE'"):
+        suggest_hyperband(SPACE, [], n_levels=3, sampler="TPE")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fit='joint'"):
+        suggest_hyperband(SPACE, [], n_levels=3, fit="joint")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- best trial
+
+
+def test_best_is_among_the_trials_at_the_highest_level_reached() -> None:
+    trials = [
+        _trial(0.1, [0.99]),  # great after one epoch, stopped there
+        _trial(0.2, [0.50, 0.60, 0.70]),
+        _trial(0.3, [0.60, 0.65, 0.80]),
+        _trial(0.4, [0.40, 0.45], running=True),
+    ]
+    assert best_trial(trials, goal="Maximize") == (2, 2)
+    assert best_trial(trials, goal="Minimize") == (1, 2)
+    assert best_trial(trials[:1] + trials[3:], goal="Maximize") == (1, 1)
+    assert best_trial([], goal="Maximize") is None
+    assert best_trial([_trial(0.1, [])], goal="Maximize") is None
+
+
+def test_best_ties_go_to_the_earlier_trial_and_nan_loses() -> None:
+    trials = [_trial(0.1, [math.nan]), _trial(0.2, [0.5]), _trial(0.3, [0.5])]
+    assert best_trial(trials, goal="Maximize") == (1, 0)
+    assert best_trial(trials, goal="Minimize") == (1, 0)
+
+
+def test_rank_fit_orders_trials_by_level_reached_then_value() -> None:
+    from kubetune.optimizer.hyperband import _rank_observations  # noqa: PLC0415
+
+    trials = [
+        _trial(0.1, [0.2]),  # stopped at the first rung with a good value
+        _trial(0.2, [0.5, 0.4, 0.3]),  # ran furthest
+        _trial(0.3, [0.6, 0.5]),
+        _trial(0.4, [0.4, 0.3]),
+        _trial(0.5, [0.1], running=True),
+        _trial(0.6, []),  # failed
+    ]
+    observations, pending = _rank_observations(trials, "Minimize")
+    ranks = {o.params["lr"]: o.value for o in observations}
+    assert ranks[0.2] == 0.0 and ranks[0.4] == pytest.approx(1 / 3)
+    assert ranks[0.3] == pytest.approx(2 / 3) and ranks[0.1] == 1.0
+    assert math.isnan(ranks[0.6])
+    assert pending == [trials[4].params]
+    # Maximize flips the order within a level, not across levels.
+    observations, _ = _rank_observations(trials, "Maximize")
+    ranks = {o.params["lr"]: o.value for o in observations}
+    assert ranks[0.2] == 0.0 and ranks[0.3] == pytest.approx(1 / 3) and ranks[0.1] == 1.0
+
+
+def test_rank_fit_takes_whole_levels_from_the_deepest_while_at_most_64_trials() -> None:
+    from kubetune.optimizer.hyperband import _rank_observations  # noqa: PLC0415
+
+    def trials(counts: dict[int, int]) -> list[HyperbandTrial]:
+        return [
+            _trial(0.001 * (i + 1), [0.5] * depth)
+            for depth, count in counts.items()
+            for i in range(count)
+        ]
+
+    observations, _ = _rank_observations(trials({1: 100, 2: 40, 3: 10}), "Minimize")
+    assert len(observations) == 50  # depths 3 and 2; adding depth 1 would make 150
+    observations, _ = _rank_observations(trials({1: 5, 2: 80}), "Minimize")
+    assert len(observations) == 80  # the deepest level always counts
