@@ -21,6 +21,7 @@ from kubetune.optimizer.grid import grid_size
 from kubetune.optimizer.hyperband import (
     MAX_RESOURCE_KEYS,
     SAMPLERS,
+    HyperbandSampler,
     HyperbandTrial,
     RungRecord,
     Sampler,
@@ -53,6 +54,7 @@ __all__ = [
     "Categorical",
     "Continuous",
     "Goal",
+    "HyperbandSampler",
     "HyperbandTrial",
     "Integer",
     "Observation",

@@ -176,6 +176,19 @@ def rung_decisions(
     return out
 
 
+class HyperbandSampler(NamedTuple):
+    """How new configurations are proposed: ``kind`` Random (the default: it won
+    ``make bench-hyperband``) or Bayesian; for Bayesian, ``fit`` says what the GP is
+    fitted on: "rank" (trials ordered by the level they reached, then their value there)
+    or "level" (BOHB's: the values at the highest level with enough points)."""
+
+    kind: Sampler = "Random"
+    fit: Fit = "rank"
+
+
+DEFAULT_SAMPLER = HyperbandSampler()
+
+
 class HyperbandTrial(NamedTuple):
     """A trial as the sampler sees it.
 
@@ -240,11 +253,10 @@ def suggest_hyperband(
     trials: Sequence[HyperbandTrial],
     *,
     n_levels: int,
-    sampler: Sampler = "Random",
+    sampler: HyperbandSampler = DEFAULT_SAMPLER,
     n: int = 1,
     seed: int = 0,
     goal: Goal = "Minimize",
-    fit: Fit = "rank",
 ) -> list[dict[str, ParamValue]]:
     """Propose ``n`` configurations for new trials (see the module docstring).
 
@@ -253,18 +265,18 @@ def suggest_hyperband(
     Out: ``n`` parameter dicts, as :func:`kubetune.optimizer.suggest` returns them.
     Deterministic in its inputs; raises ValueError for an unknown sampler or fit.
     """
-    if sampler not in SAMPLERS:
+    if sampler.kind not in SAMPLERS:
         raise ValueError(
-            f"hyperband: sampler={sampler!r} is not one of {list(SAMPLERS)}; use one of those."
+            f"hyperband: sampler={sampler.kind!r} is not one of {list(SAMPLERS)}; use one of those."
         )
-    if fit not in ("rank", "level"):
-        raise ValueError(f"hyperband: fit={fit!r} is not 'rank' or 'level'.")
-    if sampler == "Random":
+    if sampler.fit not in ("rank", "level"):
+        raise ValueError(f"hyperband: fit={sampler.fit!r} is not 'rank' or 'level'.")
+    if sampler.kind == "Random":
         # Every trial counts as observed so that each call draws afresh (suggest's seed
         # mixes in the number of observations).
         seen = [Observation(t.params, math.nan) for t in trials]
         return suggest(space, seen, strategy="Random", n=n, seed=seed, goal=goal)
-    if fit == "rank":
+    if sampler.fit == "rank":
         observations, pending = _rank_observations(trials, goal)
         return suggest(space, observations, strategy="Bayesian", n=n, pending=pending, seed=seed)
     level = model_level(space, trials, n_levels)

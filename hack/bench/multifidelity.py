@@ -26,6 +26,7 @@ from bench.curves import Curve, CurveProblem, Params
 from kubetune.optimizer import (
     Categorical,
     Continuous,
+    HyperbandSampler,
     HyperbandTrial,
     Observation,
     continues_at_rung,
@@ -214,9 +215,8 @@ class Hyperband:
             self.problem.space,
             views,
             n_levels=len(self.levels) + 1,
-            sampler=self.sampler,  # type: ignore[arg-type]
+            sampler=HyperbandSampler(self.sampler, self.fit),  # type: ignore[arg-type]
             seed=self.seed,
-            fit=self.fit,  # type: ignore[arg-type]
         )
         return params
 

@@ -4,14 +4,8 @@ rules say."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "hack"))
-
 from bench.curves import (
     DIGITS_TABLE,
     crossing_problem,

@@ -10,6 +10,7 @@ import pytest
 from kubetune.optimizer import (
     Categorical,
     Continuous,
+    HyperbandSampler,
     HyperbandTrial,
     Integer,
     RungRecord,
@@ -239,9 +240,9 @@ def test_samplers_propose_valid_new_configurations_deterministically(
         lr = 10 ** rng.uniform(-4, 0)
         values = [abs(math.log10(lr) + 2) + 0.1 * k for k in range(1 + i % 3)]
         trials.append(_trial(lr, values, running=i % 4 == 0))
-    kwargs = {"n_levels": 4, "sampler": sampler, "n": 2, "seed": 9, "fit": fit}
-    first = suggest_hyperband(SPACE, trials, **kwargs)  # type: ignore[arg-type]
-    again = suggest_hyperband(SPACE, trials, **kwargs)  # type: ignore[arg-type]
+    choice = HyperbandSampler(sampler, fit)  # type: ignore[arg-type]
+    first = suggest_hyperband(SPACE, trials, n_levels=4, sampler=choice, n=2, seed=9)
+    again = suggest_hyperband(SPACE, trials, n_levels=4, sampler=choice, n=2, seed=9)
     assert first == again
     assert len(first) == 2
     known = [dict(t.params) for t in trials]
@@ -255,7 +256,9 @@ def test_samplers_propose_valid_new_configurations_deterministically(
 def test_successive_random_proposals_differ() -> None:
     trials: list[HyperbandTrial] = []
     for _ in range(5):
-        (params,) = suggest_hyperband(SPACE, trials, n_levels=3, sampler="Random", seed=1)
+        (params,) = suggest_hyperband(
+            SPACE, trials, n_levels=3, sampler=HyperbandSampler("Random"), seed=1
+        )
         assert all(params != t.params for t in trials)
         trials.append(HyperbandTrial(params, [], running=True))
 
@@ -273,16 +276,18 @@ def test_the_bayesian_sampler_moves_towards_the_good_region() -> None:
     proposals = [
         p["lr"]
         for seed in range(5)
-        for p in suggest_hyperband(space, trials, n_levels=4, sampler="Bayesian", seed=seed)
+        for p in suggest_hyperband(
+            space, trials, n_levels=4, sampler=HyperbandSampler("Bayesian"), seed=seed
+        )
     ]
     assert sum(abs(math.log10(float(lr)) + 2) < 1.0 for lr in proposals) >= 4, proposals
 
 
 def test_unknown_sampler_or_fit_is_refused() -> None:
     with pytest.raises(ValueError, match="sampler='TPE'"):
-        suggest_hyperband(SPACE, [], n_levels=3, sampler="TPE")  # type: ignore[arg-type]
+        suggest_hyperband(SPACE, [], n_levels=3, sampler=HyperbandSampler("TPE"))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="fit='joint'"):
-        suggest_hyperband(SPACE, [], n_levels=3, fit="joint")  # type: ignore[arg-type]
+        suggest_hyperband(SPACE, [], n_levels=3, sampler=HyperbandSampler(fit="joint"))  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- best trial
