@@ -419,6 +419,11 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
         ["spec.limits.maxTrials", "limits.maxTrials is too large for these parameters"],
     ),
     (
+        "recorded-metrics-would-not-fit",
+        both(many_metrics(40), setting("limits", {"maxTrials": 1000})),
+        ["spec.limits.maxTrials", "too large for these parameters and metrics"],
+    ),
+    (
         "static-key-pattern",
         setting("staticHyperparameters", {"batch size": "64"}),
         ["spec.staticHyperparameters", "staticHyperparameters keys must start with a letter"],
@@ -496,6 +501,10 @@ def test_the_invalid_table_is_large_and_every_base_is_valid(
     manifest = base()
     manifest["metadata"]["name"] = "base-is-valid"
     assert create(custom_api, namespace, manifest)["spec"]["strategy"] == "Bayesian"
+    forty_metrics = base()
+    forty_metrics["metadata"]["name"] = "forty-metrics-fewer-trials"
+    both(many_metrics(40), setting("limits", {"maxTrials": 300}))(forty_metrics)
+    assert len(create(custom_api, namespace, forty_metrics)["spec"]["metrics"]) == 40
 
 
 # --------------------------------------------------------------------------- updates
