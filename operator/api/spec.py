@@ -324,7 +324,8 @@ class TuningJobSpec(KubeModel):
     """True stops the job for good (SageMaker's StopHyperParameterTuningJob; `kubetune
     stop`): the running trials are stopped (their Jobs deleted; phase Stopped), nothing
     more is launched, and the job ends Stopped with reason StoppedByUser. Everything
-    recorded stays. Cannot be set back to false."""
+    recorded stays; a job that already ended keeps its phase. Cannot be set back to
+    false."""
 
     trial_template: TrialTemplate = Field(json_schema_extra=cel(immutable("trialTemplate")))
     """The Job each trial runs and the container that trains. Immutable."""
