@@ -228,3 +228,26 @@ def test_stop_stops_the_running_trials_and_ends_the_job_stopped_by_user() -> Non
     assert sorted(kube.called("delete_job")) == ["tj-002", "tj-003"]
     assert not kube.jobs or all(name not in {"tj-002", "tj-003"} for _, name in kube.jobs)
     assert status["bestTrial"]["name"] == "tj-001"
+
+
+def test_stop_on_a_job_that_already_ended_keeps_its_phase() -> None:
+    kube = new_job(limits={"maxTrials": 1, "maxParallelTrials": 1})
+    reconcile(kube, NS, NAME, now=NOW)
+    kube.finish_job(NS, "tj-001", b"loss=0.5\n")
+    reconcile(kube, NS, NAME, now=NOW)
+    assert kube.status(NS, NAME)["reason"] == "MaxTrialsReached"
+    kube.tuning_jobs[(NS, NAME)]["spec"]["stop"] = True
+    reconcile(kube, NS, NAME, now=NOW)
+    status = kube.status(NS, NAME)
+    assert (status["phase"], status["reason"]) == ("Completed", "MaxTrialsReached")
+    assert status["trials"][0]["phase"] == "Succeeded"
+
+
+def test_stop_beats_suspend_and_launches_nothing() -> None:
+    kube = new_job(suspend=True)
+    kube.tuning_jobs[(NS, NAME)]["spec"]["stop"] = True
+    result = reconcile(kube, NS, NAME, now=NOW)
+    status = kube.status(NS, NAME)
+    assert result.terminal and not kube.called("create_job")
+    assert (status["phase"], status["reason"]) == ("Stopped", "StoppedByUser")
+    assert status.get("trials", []) == []
