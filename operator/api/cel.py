@@ -17,7 +17,7 @@ from kubetune.operator.api.constants import (
     HYPERPARAMETER_NAME_PATTERN,
     INTEGRAL_BOUND,
     NUMBER_TEXT_MAX_LENGTH,
-    STATUS_HYPERPARAMETER_BUDGET_BYTES,
+    STATUS_TRIAL_VALUES_BUDGET_BYTES,
 )
 
 _PLACEHOLDER = re.compile(r"\{([^{}|]+)\|([^{}]*)\}")
@@ -80,6 +80,36 @@ def immutable(field: str) -> dict[str, str]:
         "self == oldSelf",
         f"spec.{field} is immutable; create a new TuningJob to change it",
     )
+
+
+def immutable_once_set(field: str, fix: str) -> dict[str, str]:
+    """A transition rule on `spec` refusing any change to the optional `field`: setting,
+    changing or removing it (a rule on the field itself would miss setting and removing,
+    since transition rules run only where the old and the new object both have it)."""
+    return rule(
+        f"has(self.{field}) == has(oldSelf.{field}) && "
+        f"(!has(self.{field}) || self.{field} == oldSelf.{field})",
+        f"spec.{field} is immutable; {fix}",
+        field_path=f".{field}",
+    )
+
+
+STOP_IS_FINAL = rule(
+    "self || !oldSelf",
+    "spec.stop cannot be set back to false: a stopped TuningJob stays stopped (as in "
+    "SageMaker); to tune further, create a new TuningJob with warmStart.parents naming this "
+    "one",
+)
+
+NEW_JOB_WARM_STARTED = (
+    "create a new TuningJob to change it, with warmStart.parents naming this one to reuse "
+    "its trials"
+)
+SPEC_TRANSITION_RULES = (
+    immutable_once_set("staticHyperparameters", NEW_JOB_WARM_STARTED),
+    immutable_once_set("randomSeed", NEW_JOB_WARM_STARTED),
+    immutable_once_set("warmStart", "create a new TuningJob to change it"),
+)
 
 
 def cel(*rules: dict[str, str]) -> dict[str, Any]:
@@ -199,14 +229,18 @@ STATIC_HYPERPARAMETER_RULES = (
 )
 
 
-def _status_hyperparameter_bytes_cel() -> str:
-    """CEL: an upper bound on the status bytes one trial's hyperparameters take."""
+def _status_trial_values_bytes_cel() -> str:
+    """CEL: an upper bound on the status bytes one trial's hyperparameters and recorded
+    metrics take."""
     # Per entry: the JSON `"name":"value",` is len(name) + len(value) + 6 bytes; a number's
     # text is at most NUMBER_TEXT_MAX_LENGTH; a categorical value at most its longest value.
+    # Every metric but the objective is recorded (`status.trials[].metrics`).
     return (
         "self.parameters.map(p, size(p.name) + 6 + "
         "(p.type == 'Categorical' && has(p.values) && size(p.values) > 0 "
-        f"? p.values.map(v, size(v)).max() : {NUMBER_TEXT_MAX_LENGTH})).sum()"
+        f"? p.values.map(v, size(v)).max() : {NUMBER_TEXT_MAX_LENGTH})).sum() + "
+        "self.metrics.filter(m, m.name != self.objective.metric)"
+        f".map(m, size(m.name) + 6 + {NUMBER_TEXT_MAX_LENGTH}).sum()"
     )
 
 
@@ -232,13 +266,15 @@ SPEC_RULES = (
     ),
     rule(
         "!has(self.limits) || !has(self.limits.maxTrials) || "
-        f"self.limits.maxTrials * {_status_hyperparameter_bytes_cel()} "
-        f"<= {STATUS_HYPERPARAMETER_BUDGET_BYTES}",
-        "limits.maxTrials is too large for these parameters: every trial's hyperparameters "
-        "are kept in the status, which must stay under etcd's object size limit (about "
-        f"{STATUS_HYPERPARAMETER_BUDGET_BYTES // 1000} kB for maxTrials x (per parameter: "
-        f"name length + {NUMBER_TEXT_MAX_LENGTH}, or its longest value if Categorical, + 6)); "
-        "lower maxTrials, or use fewer or shorter-named parameters",
+        f"self.limits.maxTrials * ({_status_trial_values_bytes_cel()}) "
+        f"<= {STATUS_TRIAL_VALUES_BUDGET_BYTES}",
+        "limits.maxTrials is too large for these parameters and metrics: every trial's "
+        "hyperparameters and metric values are kept in the status, which must stay under "
+        f"etcd's object size limit (about {STATUS_TRIAL_VALUES_BUDGET_BYTES // 1000} kB for "
+        f"maxTrials x (per parameter: name length + {NUMBER_TEXT_MAX_LENGTH}, or its longest "
+        "value if Categorical, + 6; per metric other than the objective: name length + "
+        f"{NUMBER_TEXT_MAX_LENGTH + 6})); lower maxTrials, or use fewer or shorter-named "
+        "parameters or metrics",
         field_path=".limits.maxTrials",
     ),
 )

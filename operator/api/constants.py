@@ -31,8 +31,9 @@ NUMBER_TEXT_MAX_LENGTH = 24
 """Longest text of a number in `status.trials[].hyperparameters` (Python's `repr` of a
 float, e.g. `-1.2345678901234567e-100`, never exceeds it)."""
 
-STATUS_HYPERPARAMETER_BUDGET_BYTES = 700_000
-"""Upper bound on the bytes all trials' hyperparameters may take in the status at
+STATUS_TRIAL_VALUES_BUDGET_BYTES = 700_000
+"""Upper bound on the bytes all trials' hyperparameters and recorded metrics
+(`status.trials[].hyperparameters` and `.metrics`) may take in the status at
 `limits.maxTrials`. With ~400 bytes of other fields per trial this keeps a TuningJob at
 1,000 trials well under etcd's 1.5 MiB object limit (see the CEL rule on `spec`)."""
 
@@ -45,6 +46,7 @@ TARGET_OBJECTIVE_REACHED = "TargetObjectiveReached"
 MAX_TRIALS_NOT_IMPROVING = "MaxTrialsNotImproving"
 SEARCH_SPACE_EXHAUSTED = "SearchSpaceExhausted"
 MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
+STOPPED_BY_USER = "StoppedByUser"
 MAX_FAILED_TRIALS_EXCEEDED = "MaxFailedTrialsExceeded"
 INVALID_SPEC = "InvalidSpec"
 SUGGESTION_FAILED = "SuggestionFailed"

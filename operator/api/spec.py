@@ -24,7 +24,9 @@ from kubetune.operator.api.cel import (
     PARAMETER_NAMES_UNIQUE,
     PARAMETER_RULES,
     SPEC_RULES,
+    SPEC_TRANSITION_RULES,
     STATIC_HYPERPARAMETER_RULES,
+    STOP_IS_FINAL,
     TRIAL_TEMPLATE_RULES,
     cel,
     immutable,
@@ -127,10 +129,13 @@ class Parameter(KubeModel):
     characters. Not allowed for Continuous and Integer parameters."""
 
     scaling: Scaling = Scaling.AUTO
-    """How the range is searched: Auto (the optimizer decides; Linear unless told
-    otherwise), Linear, Logarithmic (for ranges spanning orders of magnitude; needs
-    min > 0) or ReverseLogarithmic (for values close to 1 such as a momentum; Continuous
-    only, needs 0 <= min <= max < 1)."""
+    """How the range is searched: Auto, Linear, Logarithmic (for ranges spanning orders of
+    magnitude; needs min > 0) or ReverseLogarithmic (for values close to 1 such as a
+    momentum; Continuous only, needs 0 <= min <= max < 1). Auto is Logarithmic when
+    min > 0 and max/min >= 100 (two decades, as in SageMaker AMT), Linear otherwise;
+    with the Bayesian strategy, a range with min > 0 and max/min >= 10 may then switch
+    between Linear and Logarithmic, from 10 finished trials on, where the Gaussian
+    process fits the results clearly better the other way. Categorical: no effect."""
 
 
 class Limits(KubeModel):
@@ -239,11 +244,12 @@ class TrialTemplate(KubeModel):
 
 class TuningJobSpec(KubeModel):
     """The desired tuning job: what to tune, how to measure it, how to search, and the
-    budgets. `strategy`, `objective`, `metrics`, `parameters` and `trialTemplate` are
-    immutable; `limits`, `completionCriteria`, `earlyStopping`, `retry` and `suspend` may
-    change while the job runs."""
+    budgets. `strategy`, `objective`, `metrics`, `parameters`, `staticHyperparameters`,
+    `randomSeed`, `warmStart` and `trialTemplate` are immutable (trials run under other
+    values could not be compared); `limits`, `completionCriteria`, `earlyStopping`,
+    `retry` and `suspend` may change while the job runs; `stop` may only be set to true."""
 
-    model_config = ConfigDict(json_schema_extra=cel(*SPEC_RULES))
+    model_config = ConfigDict(json_schema_extra=cel(*SPEC_RULES, *SPEC_TRANSITION_RULES))
 
     strategy: Strategy = Field(
         default=Strategy.BAYESIAN, json_schema_extra=cel(immutable("strategy"))
@@ -261,7 +267,9 @@ class TuningJobSpec(KubeModel):
         json_schema_extra=cel(METRIC_NAMES_UNIQUE, immutable("metrics")),
     )
     """Metrics read from each trial's logs (1 to 40, unique names); one of them is the
-    objective, the others are recorded. Immutable."""
+    objective, the others' final values are recorded in `status.trials[].metrics`. Their
+    names count in the status-size rule (see `limits.maxTrials`): many or long-named
+    metrics lower the largest `maxTrials` admitted. Immutable."""
 
     parameters: list[Parameter] = Field(
         min_length=1,
@@ -276,7 +284,9 @@ class TuningJobSpec(KubeModel):
         json_schema_extra=cel(*STATIC_HYPERPARAMETER_RULES),
     )
     """Hyperparameters passed to every trial unchanged, as strings (e.g.
-    `epochs: "50"`); at most 100, keys named like parameters and distinct from them."""
+    `epochs: "50"`); at most 100, keys named like parameters and distinct from them.
+    Immutable: trials trained with other values (e.g. other `epochs`) could not be
+    compared; create a new TuningJob, warm-started from this one, instead."""
 
     limits: Limits = Field(default_factory=Limits, json_schema_extra={"default": {}})
     """Trial and time budgets. May change while the job runs."""
@@ -297,18 +307,25 @@ class TuningJobSpec(KubeModel):
     runs."""
 
     warm_start: WarmStart | None = None
-    """Earlier TuningJobs whose trials seed the optimizer."""
+    """Earlier TuningJobs whose trials seed the optimizer. Immutable."""
 
     retry: Retry = Field(default_factory=Retry, json_schema_extra={"default": {}})
     """Retries of trials that failed for infrastructure reasons."""
 
     random_seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     """Seed of the optimizer's random numbers, for reproducible suggestions. Unset: a
-    seed derived from the TuningJob's UID."""
+    seed derived from the TuningJob's UID. Immutable."""
 
     suspend: bool = False
     """True pauses the job: no new trial is launched (running trials finish). Set it back
     to false to resume."""
+
+    stop: bool = Field(default=False, json_schema_extra=cel(STOP_IS_FINAL))
+    """True stops the job for good (SageMaker's StopHyperParameterTuningJob; `kubetune
+    stop`): the running trials are stopped (their Jobs deleted; phase Stopped), nothing
+    more is launched, and the job ends Stopped with reason StoppedByUser. Everything
+    recorded stays; a job that already ended keeps its phase. Cannot be set back to
+    false."""
 
     trial_template: TrialTemplate = Field(json_schema_extra=cel(immutable("trialTemplate")))
     """The Job each trial runs and the container that trains. Immutable."""

@@ -120,6 +120,11 @@ class TrialStatus(StatusModel):
     """Final objective value (the last regex match); for an EarlyStopped trial, its last
     intermediate value. Unset until the trial succeeds or is stopped early."""
 
+    metrics: dict[str, float] | None = None
+    """Final values (last regex match) of the other `spec.metrics`, by name; the objective
+    is in `objective`. A metric that never matched, or whose last match is not a finite
+    number, is left out. Their size counts in the status-size rule on `spec`."""
+
     intermediate_count: int = Field(default=0, ge=0)
     """Number of objective values seen in the trial's log (matches of the regex)."""
 

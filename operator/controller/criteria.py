@@ -11,10 +11,12 @@ from kubetune.operator.api import (
     MAX_TRIALS_NOT_IMPROVING,
     MAX_TRIALS_REACHED,
     TARGET_OBJECTIVE_REACHED,
+    TERMINAL_TRIAL_PHASES,
     Convergence,
     Phase,
     Strategy,
 )
+from kubetune.operator.api.constants import STOPPED_BY_USER
 from kubetune.operator.controller.optimizer_input import observations, search_space, seed_for
 from kubetune.operator.controller.summary import conclude, meets_target, trials_not_improving
 from kubetune.operator.controller.types import Decision, Optimizer, OptimizerError
@@ -30,10 +32,20 @@ for a foregone answer."""
 
 
 def end_now(d: Decision) -> bool:
-    """Too many failed trials (Failed) or the runtime budget spent (Stopped) end the job
-    now, stopping its running trials. Returns whether the job ended; otherwise asks to be
-    reconciled again when the runtime budget runs out."""
+    """`spec.stop` (Stopped), too many failed trials (Failed) or the runtime budget spent
+    (Stopped) end the job now, stopping its running trials. Returns whether the job ended;
+    otherwise asks to be reconciled again when the runtime budget runs out."""
     limits, status = d.spec.limits, d.status
+    if d.spec.stop:
+        running = sum(t.phase not in TERMINAL_TRIAL_PHASES for t in status.trials)
+        d.stop_all(STOPPED_BY_USER)
+        conclude(
+            d,
+            Phase.STOPPED,
+            STOPPED_BY_USER,
+            f"spec.stop is true: stopped by the user; {running} unfinished trials were stopped",
+        )
+        return True
     failed = status.counters.failed
     if limits.max_failed_trials is not None and failed > limits.max_failed_trials:
         d.stop_all(MAX_FAILED_TRIALS_EXCEEDED)

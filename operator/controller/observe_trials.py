@@ -49,6 +49,7 @@ def _without_job(d: Decision, trial: TrialStatus, job_name: str) -> None:
 def _succeeded(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
     outcome = job.outcome or _NO_LOG
     trial.intermediate_count = outcome.intermediate_count
+    trial.metrics = dict(outcome.metrics) or None
     end = job.finished or d.now
     if outcome.value is not None:
         trial.objective = outcome.value

@@ -31,12 +31,14 @@ Converged = Callable[..., bool]
 
 @dataclass(frozen=True)
 class ObjectiveOutcome:
-    """A succeeded trial's objective, read from its log: the value, or why there is none."""
+    """A succeeded trial's objective, read from its log: the value, or why there is none;
+    and the final values of the other metrics (`metrics`, by name)."""
 
     value: float | None
     intermediate_count: int
     reason: str | None = None
     message: str | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

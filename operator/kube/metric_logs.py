@@ -246,13 +246,27 @@ def scan_series(
     return scanner.close().series
 
 
+def recorded_metrics(reading: MetricReading, objective: str) -> dict[str, float]:
+    """The final values of the metrics other than the objective, in declaration order;
+    a metric that never matched or whose last match is not a finite number is left out
+    (JSON has no NaN, and a missing value says "unknown" more honestly than a guess)."""
+    values = {}
+    for name in reading.count:
+        value = reading.value(name) if name != objective else None
+        if value is not None and math.isfinite(value):
+            values[name] = value
+    return values
+
+
 def objective_outcome(reading: MetricReading, metric: str) -> ObjectiveOutcome:
-    """The objective (`metric`'s last match) of a trial that exited successfully."""
+    """The objective (`metric`'s last match) of a trial that exited successfully, with
+    the final values of the other metrics."""
     count = reading.count.get(metric, 0)
     text = reading.last.get(metric)
+    others = recorded_metrics(reading, metric)
     if text is None:
         return ObjectiveOutcome(
-            None, count, "MetricUnavailable", f"no line of the log matched metric {metric}"
+            None, count, "MetricUnavailable", f"no line of the log matched metric {metric}", others
         )
     value = reading.value(metric)
     shown = text[:40].decode(errors="replace")
@@ -262,12 +276,17 @@ def objective_outcome(reading: MetricReading, metric: str) -> ObjectiveOutcome:
             count,
             "MetricUnavailable",
             f"the last match of metric {metric} is not a number: {shown!r}",
+            others,
         )
     if not math.isfinite(value):
         return ObjectiveOutcome(
-            None, count, "ObjectiveNotFinite", f"the last value of metric {metric} is {shown}"
+            None,
+            count,
+            "ObjectiveNotFinite",
+            f"the last value of metric {metric} is {shown}",
+            others,
         )
-    return ObjectiveOutcome(value, count)
+    return ObjectiveOutcome(value, count, metrics=others)
 
 
 def compile_metrics(metrics: Sequence[tuple[str, str]]) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from kubetune.operator.kube.observe import LogSource, observe_jobs
 from kubetune.operator.kube.telemetry import NO_TELEMETRY, Telemetry
 from kubetune.operator.kube.trial_job import build_trial_job
 from kubetune.operator.kube.trial_logs import TrialLogs
-from kubetune.operator.kube.validation import parse_and_validate_spec
+from kubetune.operator.kube.validation import check_warm_start_parent, parse_and_validate_spec
 from kubetune.optimizer import suggest
 
 log = logging.getLogger("kubetune.operator")
@@ -161,15 +161,16 @@ def _snapshot(
         curves = _read_trial_logs(logs, name, read, observations, sources)
     else:
         CURVES.forget(namespace, name)
+    warm_start, mismatched_parents = _warm_start(kube, namespace, read, telemetry)
     return Snapshot(
         name=name,
         uid=meta["uid"],
         generation=meta.get("generation"),
         spec=read.spec,
-        invalid=read.invalid,
+        invalid=[*read.invalid, *mismatched_parents],
         status=read.status,
         jobs=observations,
-        warm_start=_warm_start(kube, namespace, read, telemetry),
+        warm_start=warm_start,
         curves=curves,
     )
 
@@ -213,20 +214,25 @@ def _read_trial_logs(
 
 def _warm_start(
     kube: KubeClient, namespace: str, read: _Read, telemetry: Telemetry
-) -> list[Observation]:
-    """Observations from `spec.warmStart.parents` (read only while the job can launch)."""
+) -> tuple[list[Observation], list[str]]:
+    """Observations from `spec.warmStart.parents` (read only while the job can launch),
+    and why the parents that do not match this job cannot warm-start it."""
     spec = read.spec
     if spec is None or spec.warm_start is None or read.status.phase in TERMINAL_PHASES:
-        return []
-    parents = []
+        return [], []
+    parents, mismatches = [], []
     for parent in spec.warm_start.parents:
         with telemetry.api_call("get"):
             body = kube.get_tuning_job(namespace, parent)
         if body is None:
             log.warning("warm start parent %s/%s does not exist; ignored", namespace, parent)
             continue
+        mismatch = check_warm_start_parent(spec, parent, body.get("spec") or {})
+        if mismatch is not None:
+            mismatches.append(mismatch)
+            continue
         parents.append(TuningJobStatus.model_validate(body.get("status") or {}))
-    return warm_start_observations(parents)
+    return warm_start_observations(parents), mismatches
 
 
 def status_patch(old: dict[str, Any], new: TuningJobStatus) -> dict[str, Any]:

@@ -65,6 +65,41 @@ def validate_spec(spec: TuningJobSpec) -> list[str]:
     return messages
 
 
+def _signature(spec: TuningJobSpec) -> tuple[str, str]:
+    """What a warm-start parent must share, as text: parameters (name: type) and objective."""
+    parameters = ", ".join(f"{p.name}: {p.type.value}" for p in spec.parameters)
+    return parameters, f"{spec.objective.type.value} {spec.objective.metric}"
+
+
+def check_warm_start_parent(
+    spec: TuningJobSpec, parent: str, parent_spec: Mapping[str, Any]
+) -> str | None:
+    """Why the TuningJob `parent` (its raw spec) cannot warm-start `spec`, or None when it
+    can: it must have the same parameter names and types and the same objective metric
+    and direction (its trials' hyperparameters and objectives must mean the same)."""
+    where = f"spec.warmStart.parents: parent {parent!r}"
+    fix = "warm-start only from TuningJobs with the same parameters and objective"
+    try:
+        theirs = TuningJobSpec.from_api(parent_spec)
+    except ValidationError:
+        return f"{where}: its spec could not be read; {fix}"
+    (our_parameters, our_objective), (their_parameters, their_objective) = (
+        _signature(spec),
+        _signature(theirs),
+    )
+    if sorted(our_parameters.split(", ")) != sorted(their_parameters.split(", ")):
+        return (
+            f"{where} has other parameters ({their_parameters}) than this job "
+            f"({our_parameters}); {fix}"
+        )
+    if our_objective != their_objective:
+        return (
+            f"{where} has another objective ({their_objective}) than this job "
+            f"({our_objective}); {fix}"
+        )
+    return None
+
+
 def _error_path(loc: tuple[int | str, ...]) -> str:
     path = "spec"
     for part in loc:

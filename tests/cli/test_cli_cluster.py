@@ -82,7 +82,17 @@ def api(kube_api: client.ApiClient, cli_namespace: str) -> Api:
 def done(api: Api, operator: Any) -> dict[str, Any]:
     """A TuningJob that ran its 5 trials; its object as the API server returns it."""
     api.create(
-        tuning_job("done", max_trials=5, parallel=2, parameters=PARAMETERS, static={"epochs": "3"})
+        tuning_job(
+            "done",
+            max_trials=5,
+            parallel=2,
+            parameters=PARAMETERS,
+            static={"epochs": "3"},
+            metrics=[
+                {"name": "loss", "regex": r"^loss=(\S+)$"},
+                {"name": "epoch:loss", "regex": r"^epoch \d+ loss=(\S+)$"},
+            ],
+        )
     )
     wait_for("done to finish", lambda: api.terminal("done"), timeout=TIMEOUT, operator=operator)
     body = api.get("done")
@@ -137,6 +147,9 @@ def test_trials_csv_and_json_match_the_status(
     for row, trial in zip(rows, trials, strict=True):
         assert {k: row[k] for k in ("x", "n", "lr")} == trial["hyperparameters"]
         assert float(row["objective"]) == trial["objective"]
+        # The trainer prints two metrics: the second one's last value is recorded too.
+        assert trial["metrics"] == {"epoch:loss": pytest.approx(trial["objective"] + 1 / 3)}
+        assert float(row["epoch:loss"]) == trial["metrics"]["epoch:loss"]
         assert (row["phase"], row["start"], row["end"]) == (
             trial["phase"],
             trial["startTime"],
@@ -311,27 +324,45 @@ def test_no_permission_names_the_verb_and_resource(
     assert token.status.token not in result.stderr
 
 
-def test_stop_sets_spec_stop_or_says_the_crd_lacks_it(
-    api: Api, operator: Any, kube_api: client.ApiClient, kubeconfig_path: Path, cli_namespace: str
+def test_stop_stops_the_running_trials_and_ends_the_job_stopped_by_user(
+    api: Api, operator: Any, kubeconfig_path: Path, cli_namespace: str
 ) -> None:
-    """The operator side of `stop` (spec.stop -> phase Stopped, reason StoppedByUser) is not
-    built yet: until the CRD has spec.stop, the command must say so instead of pretending."""
-    api.create(tuning_job("to-stop", max_trials=3, parallel=1, suspend=True))
-    crd = client.ApiextensionsV1Api(kube_api).read_custom_resource_definition(
-        "tuningjobs.kubetune.io"
+    """AMT's StopHyperParameterTuningJob: the running trials are stopped (their Jobs
+    deleted), the job ends Stopped (StoppedByUser), and what was recorded stays."""
+    api.create(
+        tuning_job("to-stop", max_trials=6, parallel=2, static={"mode": "sleep", "seconds": "600"})
     )
-    spec_schema = crd.spec.versions[0].schema.open_apiv3_schema.properties["spec"]
+    wait_for(
+        "two running trials",
+        lambda: (
+            (api.get("to-stop") or {}).get("status", {}).get("counters", {}).get("running") == 2
+        ),
+        timeout=TIMEOUT,
+        operator=operator,
+    )
     result = kubetune(kubeconfig_path, "-n", cli_namespace, "stop", "to-stop")
-    if "stop" in spec_schema.properties:
-        assert result.returncode == 0, result.stderr
-        assert (api.get("to-stop") or {})["spec"]["stop"] is True
-    else:
-        assert result.returncode == 1
-        assert (
-            'unknown field "spec.stop"' in result.stderr
-            and "predates this kubetune" in result.stderr
-        )
-        assert "stop" not in (api.get("to-stop") or {})["spec"]
+    assert result.returncode == 0, result.stderr
+    wait_for("to-stop to end", lambda: api.terminal("to-stop"), timeout=TIMEOUT, operator=operator)
+    body = api.get("to-stop") or {}
+    status = body["status"]
+    assert body["spec"]["stop"] is True
+    assert (status["phase"], status["reason"]) == ("Stopped", "StoppedByUser")
+    assert [(t["phase"], t["reason"]) for t in status["trials"]] == [
+        ("Stopped", "StoppedByUser")
+    ] * 2
+    assert status["counters"]["stopped"] == 2 and status["counters"]["running"] == 0
+    assert status["trialsDone"] == "2/6"
+    wait_for(
+        "the stopped trials' Jobs to be deleted",
+        lambda: all(j.metadata.deletion_timestamp is not None for j in api.jobs("to-stop")),
+        timeout=TIMEOUT,
+    )
+    # A stopped job stays stopped: the API server refuses to unset spec.stop.
+    with pytest.raises(client.ApiException) as refused:
+        api.patch_spec("to-stop", {"stop": False})
+    assert refused.value.status == 422
+    assert "spec.stop cannot be set back to false" in json.loads(refused.value.body)["message"]
+    assert (api.get("to-stop") or {})["status"]["trials"] == status["trials"]
 
 
 def test_watch_on_a_terminal_draws_the_progress_screen(

@@ -255,3 +255,32 @@ def test_static_hyperparameters_and_substitution_reach_the_trainer(
         assert (out / trial["name"]).read_text() == trial["hyperparameters"]["x"]
         assert trial["hyperparameters"].keys() == {"x"}  # static ones are not recorded
     assert_objectives_match_hyperparameters(status, static={"n": "2"})  # n reached it
+
+
+def test_warm_start_checks_its_parents(api: Api, operator: OperatorProcess) -> None:
+    """A parent with the same parameters and objective seeds the child; one with other
+    parameters makes the child Invalid, naming the parent and the mismatch."""
+    api.create(tuning_job("wp-parent", max_trials=2))
+    api.create(tuning_job("wp-other", max_trials=1, parallel=1, suspend=True, parameters=[
+        {"name": "y", "type": "Continuous", "min": 0.0, "max": 1.0}]))  # fmt: skip
+    wait_for("wp-parent to finish", lambda: api.terminal("wp-parent"), timeout=TIMEOUT,
+             operator=operator)  # fmt: skip
+    api.create(
+        tuning_job("wp-child", max_trials=1, parallel=1, warmStart={"parents": ["wp-parent"]})
+    )
+    api.create(
+        tuning_job("wp-mismatch", max_trials=1, parallel=1, warmStart={"parents": ["wp-other"]})
+    )
+    bad = wait_for("wp-mismatch to fail", lambda: api.terminal("wp-mismatch"), operator=operator)
+    assert bad["phase"] == "Failed"
+    invalid = {c["type"]: c for c in bad["conditions"]}["Invalid"]
+    assert invalid["status"] == "True"
+    assert invalid["message"].startswith(
+        "spec.warmStart.parents: parent 'wp-other' has other parameters (y: Continuous) than "
+        "this job (x: Continuous)"
+    )
+    assert api.jobs("wp-mismatch") == []
+    good = wait_for(
+        "wp-child to finish", lambda: api.terminal("wp-child"), timeout=TIMEOUT, operator=operator
+    )
+    assert good["phase"] == "Completed"

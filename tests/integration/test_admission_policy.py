@@ -3,8 +3,8 @@ manifests/ on the real API server, judged as users and ServiceAccounts of differ
 (impersonated by the admin; the API server authorizes an impersonated request as that user,
 and so does the policy's `authorizer`).
 
-- Creating a TuningJob needs create on jobs.batch in its namespace; so does changing its
-  spec.staticHyperparameters. The trial template cannot change after creation.
+- Creating a TuningJob needs create on jobs.batch in its namespace. The trial template and
+  the static hyperparameters cannot change after creation (CEL rules of the CRD).
 - Raising limits, and the operator's status, finalizer and annotation writes, need nothing
   more than the TuningJob's own RBAC.
 - `view`, `edit` and `admin` include TuningJobs through kubetune-view and kubetune-edit.
@@ -308,24 +308,23 @@ def test_updater_may_raise_limits_but_not_change_what_trials_run(
         "hostPID": True, "containers": [{"name": "trainer", "image": "evil"}]}}}}}}  # fmt: skip
     text = refused(lambda: patch(carol, namespace, "running", new_template), 422)
     assert "spec.trialTemplate is immutable; create a new TuningJob to change it" in text
-    # ... and static hyperparameters, substituted into it, need Job create to change or
-    # to remove.
+    # ... and so are the static hyperparameters substituted into it, for everyone, also
+    # for whoever may create Jobs (the policy judges creation only).
     static = {"spec": {"staticHyperparameters": {"epochs": "99"}}}
-    text = refused(lambda: patch(carol, namespace, "running", static), 403)
-    assert f"carol may not create jobs.batch in namespace {namespace}" in text
-    assert "spec.staticHyperparameters reach every trial Job" in text
-    assert FIX.format(ns=namespace) in text
-    no_static = {"spec": {"staticHyperparameters": None}}
-    refused(lambda: patch(carol, namespace, "running", no_static), 403)
-
-    # Whoever may create Jobs there may change them.
+    text = refused(lambda: patch(carol, namespace, "running", static), 422)
+    assert "spec.staticHyperparameters is immutable; create a new TuningJob" in text
+    refused(
+        lambda: patch(carol, namespace, "running", {"spec": {"staticHyperparameters": None}}), 422
+    )
     bot = identities.service_account("tuning-bot")
     identities.grant(
         bot, rule("kubetune.io", "tuningjobs", "get", "patch"), rule("batch", "jobs", "create")
     )
-    changed = patch(identities.custom_api(bot), namespace, "running", static)
-    assert changed["spec"]["staticHyperparameters"]["epochs"] == "99"
-    assert changed["spec"]["limits"]["maxTrials"] == 40
+    text = refused(lambda: patch(identities.custom_api(bot), namespace, "running", static), 422)
+    assert "spec.staticHyperparameters is immutable" in text
+    # Stopping the job needs no Job rights: it runs nothing new.
+    stopped = patch(carol, namespace, "running", {"spec": {"stop": True}})
+    assert stopped["spec"]["stop"] is True and stopped["spec"]["limits"]["maxTrials"] == 40
 
 
 def test_operator_writes_are_never_judged(
@@ -334,7 +333,6 @@ def test_operator_writes_are_never_judged(
     """The operator's writes, by a ServiceAccount that may not create Jobs at all: status,
     the finalizer and an annotation, and the finalizer's removal on deletion."""
     manifest = tuning_job("reconciled")
-    del manifest["spec"]["staticHyperparameters"]  # none before, none after: not judged
     create(admin, namespace, manifest)
     writer = identities.service_account("status-writer")
     identities.grant(

@@ -419,6 +419,11 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
         ["spec.limits.maxTrials", "limits.maxTrials is too large for these parameters"],
     ),
     (
+        "recorded-metrics-would-not-fit",
+        both(many_metrics(40), setting("limits", {"maxTrials": 1000})),
+        ["spec.limits.maxTrials", "too large for these parameters and metrics"],
+    ),
+    (
         "static-key-pattern",
         setting("staticHyperparameters", {"batch size": "64"}),
         ["spec.staticHyperparameters", "staticHyperparameters keys must start with a letter"],
@@ -496,6 +501,10 @@ def test_the_invalid_table_is_large_and_every_base_is_valid(
     manifest = base()
     manifest["metadata"]["name"] = "base-is-valid"
     assert create(custom_api, namespace, manifest)["spec"]["strategy"] == "Bayesian"
+    forty_metrics = base()
+    forty_metrics["metadata"]["name"] = "forty-metrics-fewer-trials"
+    both(many_metrics(40), setting("limits", {"maxTrials": 300}))(forty_metrics)
+    assert len(create(custom_api, namespace, forty_metrics)["spec"]["metrics"]) == 40
 
 
 # --------------------------------------------------------------------------- updates
@@ -511,6 +520,9 @@ IMMUTABLE: list[tuple[str, Mutation]] = [
         ),
     ),
     ("trialTemplate", setting("trialTemplate.job.backoffLimit", 3)),
+    ("staticHyperparameters", setting("staticHyperparameters.epochs", "50")),
+    ("randomSeed", setting("randomSeed", None)),  # removing counts as changing
+    ("warmStart", setting("warmStart", {"parents": ["an-earlier-job"]})),  # so does setting
 ]
 
 
@@ -539,6 +551,23 @@ def test_immutable_field_cannot_change(
     assert caught.value.status == 422
     message = json.loads(caught.value.body)["message"]
     assert f"spec.{field} is immutable; create a new TuningJob to change it" in message
+
+
+def test_stop_may_be_set_but_never_unset(
+    custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    manifest = base()
+    manifest["metadata"]["name"] = "stop-once"
+    assert create(custom_api, namespace, manifest)["spec"]["stop"] is False  # the default
+    stopped = replace_spec(custom_api, namespace, "stop-once", setting("stop", True))
+    assert stopped["spec"]["stop"] is True
+    for unset in (setting("stop", False), setting("stop", None)):
+        with pytest.raises(ApiException) as caught:
+            replace_spec(custom_api, namespace, "stop-once", unset)
+        assert caught.value.status == 422
+        message = json.loads(caught.value.body)["message"]
+        assert "spec.stop cannot be set back to false" in message
+        assert "create a new TuningJob with warmStart.parents naming this one" in message
 
 
 def test_limits_completion_criteria_and_suspend_may_change(

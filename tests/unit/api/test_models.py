@@ -149,41 +149,66 @@ def test_condition_lookup() -> None:
     assert status.condition(models.ConditionType.FAILED) is None
 
 
-def hyperparameter_bytes_bound(spec: models.TuningJobSpec) -> int:
+def trial_values_bytes_bound(spec: models.TuningJobSpec) -> int:
     """The CEL rule's per-trial bound, computed in Python (see api.cel.SPEC_RULES)."""
     total = 0
     for p in spec.parameters:
         value = max(map(len, p.values)) if p.values else constants.NUMBER_TEXT_MAX_LENGTH
         total += len(p.name) + 6 + value
+    for m in spec.metrics:
+        if m.name != spec.objective.metric:
+            total += len(m.name) + 6 + constants.NUMBER_TEXT_MAX_LENGTH
     return total
 
 
-def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit() -> None:
-    """maxTrials=1000 with as many 40-character parameters as the size rule lets through,
-    every string field at its maximum length: the whole object stays under 1.5 MiB."""
+def largest_admitted_spec(parameters: int, metrics: int, metric_name_length: int) -> Any:
+    """40-character parameters and metrics with names of the given length, with the
+    largest maxTrials the size rule admits for them."""
     width = constants.HYPERPARAMETER_NAME_MAX_LENGTH
-    per_parameter = width + 6 + constants.NUMBER_TEXT_MAX_LENGTH
-    count = constants.STATUS_HYPERPARAMETER_BUDGET_BYTES // (models.MAX_TRIALS * per_parameter)
     raw = minimal_spec()
-    raw["limits"] = {"maxTrials": models.MAX_TRIALS}
     raw["parameters"] = [
         {"name": f"p{i:0{width - 1}d}", "type": "Continuous", "min": -1, "max": 1}
-        for i in range(count)
+        for i in range(parameters)
     ]
+    raw["metrics"] = [
+        {"name": f"m{i:0{metric_name_length - 1}d}", "regex": "m=([0-9.]+)"} for i in range(metrics)
+    ]
+    raw["objective"]["metric"] = raw["metrics"][0]["name"]
     spec = models.TuningJobSpec.from_api(raw)
-    budget = constants.STATUS_HYPERPARAMETER_BUDGET_BYTES
-    assert count >= 10
-    assert models.MAX_TRIALS * hyperparameter_bytes_bound(spec) <= budget
+    budget = constants.STATUS_TRIAL_VALUES_BUDGET_BYTES
+    spec.limits.max_trials = min(models.MAX_TRIALS, budget // trial_values_bytes_bound(spec))
+    return spec
 
+
+@pytest.mark.parametrize(
+    ("parameters", "metrics", "metric_name_length"),
+    [
+        (10, 1, 1),  # the most 40-character parameters at 1000 trials
+        (5, 5, 40),  # parameters and recorded metrics, at 1000 trials
+        (1, 40, 255),  # the most and longest metrics the schema allows: fewer trials
+        (30, 40, 255),
+    ],
+)
+def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit(
+    parameters: int, metrics: int, metric_name_length: int
+) -> None:
+    """The largest maxTrials the size rule lets through for these parameters and metrics,
+    every string field at its maximum length: the whole object stays under 1.5 MiB."""
+    spec = largest_admitted_spec(parameters, metrics, metric_name_length)
+    assert spec.limits.max_trials * trial_values_bytes_bound(spec) <= (
+        constants.STATUS_TRIAL_VALUES_BUDGET_BYTES
+    )
     value = "-1.2345678901234567e-100"
     assert len(value) == constants.NUMBER_TEXT_MAX_LENGTH
     hps = {p.name: value for p in spec.parameters}
+    recorded = {m.name: float(value) for m in spec.metrics[1:]}
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
     trials = [
         models.TrialStatus(
             name=f"{'j' * 58}-{i:04d}",
             hyperparameters=hps,
             objective=-1.2345678901234567e-100,
+            metrics=recorded or None,
             intermediate_count=10_000,
             phase=models.TrialPhase.EARLY_STOPPED,
             reason="R" * 64,
@@ -192,7 +217,7 @@ def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit() ->
             start_time=t0,
             end_time=t0,
         )
-        for i in range(models.MAX_TRIALS)
+        for i in range(spec.limits.max_trials)
     ]
     status = models.TuningJobStatus(
         observed_generation=12,
@@ -219,7 +244,15 @@ def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit() ->
     )
     job = models.TuningJob(metadata={"name": "j" * 58}, spec=spec, status=status)
     size = len(json.dumps(job.to_api(), separators=(",", ":")))
+    print(f"{parameters} parameters, {metrics} metrics: {len(trials)} trials, {size} bytes")
     assert size < 0.85 * ETCD_OBJECT_LIMIT, size
+
+
+def test_forty_metrics_lower_the_admitted_max_trials_and_1000_needs_few() -> None:
+    """The size rule is what bounds the recorded metrics: 40 long-named ones admit far
+    fewer than 1000 trials, while a typical job (a few short metrics) admits 1000."""
+    assert largest_admitted_spec(30, 40, 255).limits.max_trials < 100
+    assert largest_admitted_spec(5, 5, 20).limits.max_trials == models.MAX_TRIALS
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,9 @@ def test_policy_judges_creation_by_the_requesting_users_job_rights() -> None:
     [rule] = spec["matchConstraints"]["resourceRules"]
     # No subresource: the operator's status writes are never judged.
     assert rule["resources"] == ["tuningjobs"]
-    assert rule["operations"] == ["CREATE", "UPDATE"]
+    # CREATE only: what the trials run (trialTemplate, staticHyperparameters) is immutable.
+    assert rule["operations"] == ["CREATE"]
+    assert "matchConditions" not in spec
     [validation] = spec["validations"]
     assert validation["expression"] == (
         "authorizer.group('batch').resource('jobs').namespace(object.metadata.namespace)"

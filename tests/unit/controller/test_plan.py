@@ -19,7 +19,7 @@ from kubetune.operator.api import (
 )
 from kubetune.operator.api.constants import (
     MAX_TRIAL_MESSAGE_LENGTH,
-    STATUS_HYPERPARAMETER_BUDGET_BYTES,
+    STATUS_TRIAL_VALUES_BUDGET_BYTES,
 )
 from kubetune.operator.controller import (
     JobObservation,
@@ -317,8 +317,8 @@ def test_an_integer_suggestion_is_recorded_rounded_not_truncated() -> None:
 
 def test_status_of_the_largest_job_fits_etcd_with_room() -> None:
     """1000 trials, each at the worst case: hyperparameters at the CEL budget
-    (STATUS_HYPERPARAMETER_BUDGET_BYTES / MAX_TRIALS), the longest message, every field."""
-    per_trial = STATUS_HYPERPARAMETER_BUDGET_BYTES // MAX_TRIALS  # bytes of "name":"value",
+    (STATUS_TRIAL_VALUES_BUDGET_BYTES / MAX_TRIALS), the longest message, every field."""
+    per_trial = STATUS_TRIAL_VALUES_BUDGET_BYTES // MAX_TRIALS  # bytes of "name":"value",
     count = per_trial // (16 + 24 + 6)  # 16-character names, 24-character numbers
     names = [f"hyperparameter{i:02d}" for i in range(count)]
     trials = [

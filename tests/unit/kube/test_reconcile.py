@@ -105,3 +105,149 @@ def test_a_deleted_tuning_job_is_gone() -> None:
     kube = MemoryKube()
     result = reconcile(kube, NS, NAME, now=NOW)
     assert result.gone and result.terminal and kube.calls == [("get_tuning_job", NAME)]
+
+
+def test_every_metric_of_a_succeeded_trial_is_recorded_from_its_log() -> None:
+    """Log scan -> plan -> status: the objective in `objective`, the other metrics' last
+    finite values in `metrics`; one that never matched, or is not a number, is left out."""
+    kube = new_job(
+        metrics=[
+            {"name": "loss", "regex": r"loss=(\S+)"},
+            {"name": "train:accuracy", "regex": r"acc=(\S+)"},
+            {"name": "seconds", "regex": r"took=(\S+)"},
+            {"name": "never", "regex": r"never=(\S+)"},
+            {"name": "broken", "regex": r"broken=(\S+)"},
+        ]
+    )
+    reconcile(kube, NS, NAME, now=NOW)
+    log = b"acc=0.5 loss=0.9\nacc=0.75 loss=0.25 took=12\nbroken=nan\n"
+    kube.finish_job(NS, "tj-001", log)
+    reconcile(kube, NS, NAME, now=NOW)
+    first = kube.status(NS, NAME)["trials"][0]
+    assert first["phase"] == "Succeeded" and first["objective"] == 0.25
+    assert first["metrics"] == {"train:accuracy": 0.75, "seconds": 12.0}
+    running = kube.status(NS, NAME)["trials"][1]
+    assert "metrics" not in running
+
+
+def test_the_metrics_of_a_trial_without_an_objective_are_kept() -> None:
+    kube = new_job(
+        metrics=[
+            {"name": "loss", "regex": r"loss=(\S+)"},
+            {"name": "accuracy", "regex": r"acc=(\S+)"},
+        ]
+    )
+    reconcile(kube, NS, NAME, now=NOW)
+    kube.finish_job(NS, "tj-001", b"acc=0.5\n")
+    reconcile(kube, NS, NAME, now=NOW)
+    first = kube.status(NS, NAME)["trials"][0]
+    assert (first["phase"], first["reason"]) == ("Failed", "MetricUnavailable")
+    assert first["metrics"] == {"accuracy": 0.5}
+
+
+def parent_job(kube: MemoryKube, name: str, **overrides: object) -> None:
+    kube.add_tuning_job(NS, name, spec_dict(**overrides))
+    kube.tuning_jobs[(NS, name)]["status"] = {
+        "phase": "Completed",
+        "trials": [
+            {
+                "name": f"{name}-001",
+                "phase": "Succeeded",
+                "objective": 0.1,
+                "hyperparameters": {"lr": "0.5", "layers": "2", "opt": "sgd"},
+            },
+        ],
+    }
+
+
+def test_a_matching_warm_start_parent_is_used() -> None:
+    kube = MemoryKube()
+    parent_job(kube, "parent")
+    kube.add_tuning_job(NS, NAME, spec_dict(warmStart={"parents": ["parent"]}))
+    result = reconcile(kube, NS, NAME, now=NOW)
+    assert not result.terminal and kube.status(NS, NAME)["phase"] == "InProgress"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        (
+            {"parameters": [{"name": "lr", "type": "Continuous", "min": 0.001, "max": 1.0}]},
+            "parent 'parent' has other parameters (lr: Continuous) than this job "
+            "(lr: Continuous, layers: Integer, opt: Categorical)",
+        ),
+        (
+            {
+                "parameters": [
+                    {"name": "lr", "type": "Continuous", "min": 0.001, "max": 1.0},
+                    {"name": "layers", "type": "Continuous", "min": 1, "max": 4},
+                    {"name": "opt", "type": "Categorical", "values": ["sgd", "adam"]},
+                ]
+            },
+            "layers: Continuous",
+        ),
+        (
+            {"objective": {"metric": "loss", "type": "Maximize"}},
+            "parent 'parent' has another objective (Maximize loss) than this job (Minimize loss)",
+        ),
+    ],
+    ids=["parameter-names", "parameter-type", "objective-direction"],
+)
+def test_a_warm_start_parent_that_does_not_match_makes_the_job_invalid(
+    overrides: dict[str, object], fragment: str
+) -> None:
+    kube = MemoryKube()
+    parent_job(kube, "parent", **overrides)
+    kube.add_tuning_job(NS, NAME, spec_dict(warmStart={"parents": ["parent"]}))
+    result = reconcile(kube, NS, NAME, now=NOW)
+    status = kube.status(NS, NAME)
+    assert result.terminal and status["phase"] == "Failed" and not kube.jobs
+    invalid = next(c for c in status["conditions"] if c["type"] == "Invalid")
+    assert invalid["message"].startswith("spec.warmStart.parents: parent 'parent'")
+    assert fragment in invalid["message"]
+    assert "same parameters and objective" in invalid["message"]
+
+
+def test_stop_stops_the_running_trials_and_ends_the_job_stopped_by_user() -> None:
+    kube = new_job(limits={"maxTrials": 4, "maxParallelTrials": 2})
+    reconcile(kube, NS, NAME, now=NOW)
+    kube.finish_job(NS, "tj-001", b"loss=0.5\n")
+    reconcile(kube, NS, NAME, now=NOW)  # tj-001 recorded, tj-003 launched
+    kube.tuning_jobs[(NS, NAME)]["spec"]["stop"] = True
+    result = reconcile(kube, NS, NAME, now=NOW)
+    status = kube.status(NS, NAME)
+    assert result.terminal and not result.launched
+    assert (status["phase"], status["reason"]) == ("Stopped", "StoppedByUser")
+    phases = {t["name"]: (t["phase"], t.get("reason")) for t in status["trials"]}
+    assert phases == {
+        "tj-001": ("Succeeded", None),
+        "tj-002": ("Stopped", "StoppedByUser"),
+        "tj-003": ("Stopped", "StoppedByUser"),
+    }
+    assert status["counters"]["stopped"] == 2 and status["counters"]["completed"] == 1
+    assert sorted(kube.called("delete_job")) == ["tj-002", "tj-003"]
+    assert not kube.jobs or all(name not in {"tj-002", "tj-003"} for _, name in kube.jobs)
+    assert status["bestTrial"]["name"] == "tj-001"
+
+
+def test_stop_on_a_job_that_already_ended_keeps_its_phase() -> None:
+    kube = new_job(limits={"maxTrials": 1, "maxParallelTrials": 1})
+    reconcile(kube, NS, NAME, now=NOW)
+    kube.finish_job(NS, "tj-001", b"loss=0.5\n")
+    reconcile(kube, NS, NAME, now=NOW)
+    assert kube.status(NS, NAME)["reason"] == "MaxTrialsReached"
+    kube.tuning_jobs[(NS, NAME)]["spec"]["stop"] = True
+    reconcile(kube, NS, NAME, now=NOW)
+    status = kube.status(NS, NAME)
+    assert (status["phase"], status["reason"]) == ("Completed", "MaxTrialsReached")
+    assert status["trials"][0]["phase"] == "Succeeded"
+
+
+def test_stop_beats_suspend_and_launches_nothing() -> None:
+    kube = new_job(suspend=True)
+    kube.tuning_jobs[(NS, NAME)]["spec"]["stop"] = True
+    result = reconcile(kube, NS, NAME, now=NOW)
+    status = kube.status(NS, NAME)
+    assert result.terminal and not kube.called("create_job")
+    assert (status["phase"], status["reason"]) == ("Stopped", "StoppedByUser")
+    assert status.get("trials", []) == []
