@@ -2,9 +2,9 @@
 TuningJob's API names and its pydantic models, used to parse what the API server (or a
 local directory) holds. Everything else reads the `TuningJobView` built here.
 
-The operator's models are the source of truth for the resource; fields a newer operator
-writes that these models do not know yet (`status.trials[].metrics`) are read from the
-raw object here, so that they show up as soon as the operator records them.
+The operator's models are the source of truth for the resource. The trials' metrics
+(`status.trials[].metrics`) are read from the raw object, leniently (a value that is not a
+number shows as NaN), so that a status written by another kubetune version still shows them.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Trial:
     hyperparameters: dict[str, str]
     objective: float | None
     metrics: dict[str, float]
-    """Final values of the non-objective metrics, when the operator records them."""
+    """Final values of the non-objective metrics, as the operator records them."""
     intermediate_count: int
     reason: str | None
     message: str | None
