@@ -90,20 +90,25 @@ def normalised_score(best: float, optimum: float, random_median: float) -> float
     return 100.0 * (1.0 - (best - optimum) / gap)
 
 
+# Read once at start: a run keeps using the code it imported even if the files change.
+_PROBLEMS_CODE = (Path(__file__).parent / "bench" / "problems.py").read_bytes()
+_OPTIMIZER_DIGEST = hashlib.sha256(
+    b"".join(f.read_bytes() for f in sorted(OPTIMIZER_SOURCES.glob("*.py")))
+).digest()
+
+
 def cache_key(problem: Problem, optimizer: str, seed: int, budget: int) -> str:
     """A file name that changes whenever a cached trace could: the problem code, the seed,
     the budget, the versions of the libraries involved, and for kubetune's own runs the
     optimizer's source."""
-    problems_code = (Path(__file__).parent / "bench" / "problems.py").read_bytes()
-    if optimizer.startswith("kubetune"):
-        problems_code += b"".join(f.read_bytes() for f in sorted(OPTIMIZER_SOURCES.glob("*.py")))
+    code = _PROBLEMS_CODE + (_OPTIMIZER_DIGEST if optimizer.startswith("kubetune") else b"")
     versions = []
     for package in ("optuna", "scikit-optimize", "scikit-learn", "numpy", "scipy", "torch"):
         try:
             versions.append(importlib.metadata.version(package))
         except importlib.metadata.PackageNotFoundError:
             versions.append("-")
-    digest = hashlib.sha256(problems_code + repr(versions).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(code + repr(versions).encode()).hexdigest()[:16]
     return f"{problem.name}-{optimizer}-s{seed}-b{budget}-{digest}.json"
 
 
