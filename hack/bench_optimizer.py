@@ -3,7 +3,7 @@
 Usage (from the repository root; ``make bench-optimizer`` does this)::
 
     PYTHONSAFEPATH=1 .venv/bin/python hack/bench_optimizer.py [--seeds N] [--quick]
-        [--half development|held-out|all] [--baselines-only]
+        [--half dev|held-out|all] [--baselines-only]
 
 The problems are split once, at random with a fixed seed (``SPLIT_SEED``), into a
 *development* half, on which design changes are chosen, and a *held-out* half, which only
@@ -52,14 +52,14 @@ from kubetune.optimizer import (
 )
 
 OURS, RANDOM, PARALLEL = "kubetune-Bayesian", "kubetune-Random", "kubetune-Bayesian×4"
-HALVES = ("development", "held-out")
+HALVES = ("dev", "held-out")
 # Fixed once (issue 12): which problems design changes may be tuned on.
 SPLIT_SEED = 12
 OPTIMIZER_SOURCES = Path(__file__).resolve().parents[1] / "optimizer"
 
 
 def split_problems(names: list[str], seed: int = SPLIT_SEED) -> dict[str, str]:
-    """name -> "development" or "held-out": a seeded permutation of the sorted names, the
+    """name -> "dev" (development) or "held-out": a seeded permutation of the sorted names, the
     first half (rounded down) for development."""
     ordered = sorted(names)
     permutation = np.random.default_rng(seed).permutation(len(ordered))
@@ -95,13 +95,24 @@ _PROBLEMS_CODE = (Path(__file__).parent / "bench" / "problems.py").read_bytes()
 _OPTIMIZER_DIGEST = hashlib.sha256(
     b"".join(f.read_bytes() for f in sorted(OPTIMIZER_SOURCES.glob("*.py")))
 ).digest()
+# Random search reads only these: its traces survive changes to the Bayesian strategy.
+_RANDOM_DIGEST = hashlib.sha256(
+    b"".join(
+        (OPTIMIZER_SOURCES / f).read_bytes()
+        for f in ("encoding.py", "observations.py", "space.py", "suggest.py")
+    )
+).digest()
 
 
 def cache_key(problem: Problem, optimizer: str, seed: int, budget: int) -> str:
     """A file name that changes whenever a cached trace could: the problem code, the seed,
     the budget, the versions of the libraries involved, and for kubetune's own runs the
     optimizer's source."""
-    code = _PROBLEMS_CODE + (_OPTIMIZER_DIGEST if optimizer.startswith("kubetune") else b"")
+    code = _PROBLEMS_CODE
+    if optimizer == RANDOM:
+        code += _RANDOM_DIGEST
+    elif optimizer.startswith("kubetune"):
+        code += _OPTIMIZER_DIGEST
     versions = []
     for package in ("optuna", "scikit-optimize", "scikit-learn", "numpy", "scipy", "torch"):
         try:
@@ -206,8 +217,8 @@ def print_scores(
 ) -> None:
     """The per-problem table: mean score over seeds at each budget, losses included."""
     width = max(22, 7 * len(budgets) + 1)
-    header = f"{'problem':20s}{'half':>9s}" + "".join(f"{n:>{width}s}" for n in optimizers)
-    sub = f"{'':29s}" + "".join(
+    header = f"{'problem':20s}{'half':>10s}" + "".join(f"{n:>{width}s}" for n in optimizers)
+    sub = f"{'':30s}" + "".join(
         f"{'@' + '/@'.join(map(str, budgets)):>{width}s}" for _ in optimizers
     )
     print(
@@ -221,7 +232,7 @@ def print_scores(
             else f"{'-':>{width}s}"
             for n in optimizers
         )
-        print(f"{problem:20s}{halves[problem][:8]:>9s}{cells}")
+        print(f"{problem:20s}{halves[problem]:>10s}{cells}")
 
 
 def summarise(
@@ -390,7 +401,9 @@ def _arguments() -> argparse.Namespace:
         help="smoke mode: 2 synthetic problems, 1 seed, 20 evaluations",
     )
     parser.add_argument("--problems", default="", help="comma-separated names to keep")
-    parser.add_argument("--half", choices=[*HALVES, "all"], default="all", help="problems to run")
+    parser.add_argument(
+        "--half", choices=[*HALVES, "all"], default="all", help="problems to run (dev: development)"
+    )
     parser.add_argument("--optimizers", default="", help="comma-separated names to keep")
     parser.add_argument(
         "--baselines-only", action="store_true", help="fill the cache: skip kubetune-Bayesian"
