@@ -279,6 +279,40 @@ def print_summary(
         print(f"{name:22s}{cells}")
 
 
+def markdown(
+    scores: dict[str, dict[str, list[float]]],
+    summary: dict[str, dict[str, list[tuple[float, float]]]],
+    budgets: list[int],
+    halves: dict[str, str],
+) -> str:
+    """The summary and the per-problem table as Markdown, for the README."""
+    names = list(dict.fromkeys(n for group in summary.values() for n in group))
+    groups = [g for g in summary if summary[g]]
+    lines = [
+        "| optimizer | " + " | ".join(f"{g} @{b}" for g in groups for b in budgets) + " |",
+        "|---" * (1 + len(groups) * len(budgets)) + "|",
+    ]
+    for name in names:
+        cells = [
+            f"{m:.1f} ± {se:.1f}" if not math.isnan(se) else f"{m:.1f}"
+            for g in groups
+            for m, se in summary[g].get(name, [(math.nan, math.nan)] * len(budgets))
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| problem | half | " + " | ".join(names) + " |",
+        "|---" * (2 + len(names)) + "|",
+    ]
+    for problem in sorted(scores, key=lambda p: (halves[p], p)):
+        cells = [
+            " / ".join(f"{s:.0f}" for s in scores[problem][n]) if n in scores[problem] else "-"
+            for n in names
+        ]
+        lines.append(f"| {problem} | {halves[problem]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def latency_space() -> SearchSpace:
     return SearchSpace(
         [Continuous(f"x{i}", 0.0, 1.0) for i in range(7)]
@@ -411,6 +445,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--no-real", action="store_true", help="skip the scikit-learn problems")
     parser.add_argument("--no-parallel", action="store_true", help="skip the 4-worker runs")
     parser.add_argument("--no-latency", action="store_true", help="skip suggest timings")
+    parser.add_argument("--latency-only", action="store_true", help="only the suggest timings")
     parser.add_argument("--out", default="out", help="folder for the JSON and the PNG")
     parser.add_argument(
         "--cache",
@@ -459,6 +494,10 @@ def _runners(args: argparse.Namespace) -> dict[str, Runner]:
 
 def main() -> None:
     args = _arguments()
+    if args.latency_only:
+        with_optuna = "optuna-GP" in available_optimizers()[0]
+        measure_latency([50, 100, 500], 3 if args.quick else 5, with_optuna=with_optuna)
+        return
     budgets = [args.budget // 2, args.budget]
     problems, halves = _problems(args)
     runners = _runners(args)
@@ -511,7 +550,10 @@ def main() -> None:
             indent=1,
         )
     )
-    print(f"\nresults: {out / 'bench-optimizer.json'}")
+    if PARALLEL in runners:
+        summary = {g: {**summary[g], **summarise(per_seed, [PARALLEL], halves)[g]} for g in summary}
+    (out / "bench-optimizer.md").write_text(markdown(scores, summary, budgets, halves) + "\n")
+    print(f"\nresults: {out / 'bench-optimizer.json'}, {out / 'bench-optimizer.md'}")
     if plot(curves, out / "bench-optimizer.png"):
         print(f"plot: {out / 'bench-optimizer.png'}")
 

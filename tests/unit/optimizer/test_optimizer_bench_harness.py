@@ -77,3 +77,13 @@ def test_summary_is_the_mean_over_problems_with_its_standard_error_over_seeds(
     assert summary["dev"]["opt"] == [(20.0, 10.0)]  # std([10, 30], ddof=1)/√2 = 10
     assert summary["held-out"]["opt"] == [(60.0, 10.0)]
     assert summary["total"]["opt"] == [(40.0, 10.0)]  # per-seed means 30, 50
+
+
+def test_markdown_tables_list_every_group_optimizer_and_problem(bench: ModuleType) -> None:
+    per_seed = {"a": {"opt": [[10.0], [30.0]]}, "b": {"opt": [[50.0], [70.0]]}}
+    halves = {"a": "dev", "b": "held-out"}
+    summary = bench.summarise(per_seed, ["opt"], halves)
+    scores = {"a": {"opt": [20.0]}, "b": {"opt": [60.0]}}
+    text = bench.markdown(scores, summary, [60], halves)
+    assert "| opt | 20.0 ± 10.0 | 60.0 ± 10.0 | 40.0 ± 10.0 |" in text
+    assert "| a | dev | 20 |" in text and "| b | held-out | 60 |" in text
