@@ -363,30 +363,34 @@ def _optuna_ask_seconds(history: list[Observation], seed: int) -> float:
                 for o in history
             ]
         )
-        start = time.perf_counter()
+        start = time.process_time()
         study.ask(distributions)  # type: ignore[arg-type]
-        return time.perf_counter() - start
+        return time.process_time() - start
 
 
 def measure_latency(
     sizes: list[int], repeats: int, with_optuna: bool
 ) -> dict[str, dict[int, float]]:
     """Median seconds of one Bayesian suggest at each number of observations (10 params),
-    and of Optuna GPSampler's ask on the same histories (fewer repeats: it is slower)."""
+    and of Optuna GPSampler's ask on the same histories (fewer repeats: it is slower).
+
+    CPU seconds of this process (one thread with OMP_NUM_THREADS=1), not wall time: on a
+    shared machine the wall clock measures the neighbours too.
+    """
     space = latency_space()
     medians: dict[str, dict[int, float]] = {"kubetune": {}, "optuna-GP": {}}
     for n_obs in sizes:
         times, optuna_times = [], []
         for rep in range(repeats):
             history = _latency_history(n_obs, rep)
-            start = time.perf_counter()
+            start = time.process_time()
             suggest(space, history, seed=rep)
-            times.append(time.perf_counter() - start)
+            times.append(time.process_time() - start)
             if with_optuna and rep < max(1, repeats // 2):
                 optuna_times.append(_optuna_ask_seconds(history, rep))
         medians["kubetune"][n_obs] = float(np.median(times))
         line = (
-            f"latency: {n_obs:4d} observations × 10 params: kubetune median "
+            f"latency (CPU): {n_obs:4d} observations × 10 params: kubetune median "
             f"{medians['kubetune'][n_obs]:.3f} s over {repeats} calls"
         )
         if optuna_times:
