@@ -157,6 +157,6 @@ bench-operator: install kube-binaries ## Operator latency: K=1 and K=20 TuningJo
 	exit $$rc
 
 .PHONY: bench-optimizer
-bench-optimizer: install ## Optimizer vs Optuna TPE/GP and scikit-optimize: scores, parallel, latency (BENCH_ARGS="--quick", "--seeds 5")
+bench-optimizer: install ## Optimizer vs Optuna TPE/GP and scikit-optimize on 25 problems (dev/held-out halves): scores, parallel, latency (BENCH_ARGS="--quick", "--seeds 2", "--half held-out", "--latency-only")
 	@$(PY) -c "import optuna, skopt, sklearn, torch, greenlet" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
 	OMP_NUM_THREADS=1 $(PY) hack/bench_optimizer.py $(BENCH_ARGS)
