@@ -6,21 +6,22 @@
 2. log EI on every candidate, vectorised.
 3. L-BFGS-B from the best few, over the numeric features (integers relaxed to the
    continuum, then snapped back), categoricals held fixed; then one coordinate sweep over
-   each categorical's values. The best valid point that is not (within ``_SAME_POINT``) a
-   known point wins.
+   each categorical's values. The best valid point that is not (within ``SAME_POINT``, or
+   the caller's radius) a known point wins.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.optimize
-from kubetune.optimizer.acquisition import (
-    log_expected_improvement,
-    log_expected_improvement_with_gradient,
-)
+from kubetune.optimizer.acquisition import FantasyLogEI, LogEI
 from kubetune.optimizer.encoding import Encoder, FloatArray
-from kubetune.optimizer.gp import GPRegressor
 from kubetune.optimizer.qmc import sobol_unit
+
+Acquisition = LogEI | FantasyLogEI
 
 # Points closer than this in every feature (1% of each warped range) count as the same
 # point: a trial there costs as much as any other and teaches next to nothing. With an
@@ -29,21 +30,27 @@ from kubetune.optimizer.qmc import sobol_unit
 # with `hack/bench_optimizer.py --seeds 5`: overall 70.8/74.3 -> 71.1/77.1 at 30/60
 # evaluations (random forest 60 -> 73 and MLP 21 -> 40 at 60); noisy Hartmann-3, where
 # sampling again next to the incumbent does inform, lost 8-9.
-_SAME_POINT = 1e-2
+SAME_POINT = 1e-2
 _PERTURBATION_SCALES = (0.02, 0.1)
-_CANDIDATE_CHUNK = 2048
 
 
-def _log_ei(gp: GPRegressor, x: FloatArray, best: float) -> FloatArray:
-    out = np.empty(len(x))
-    for start in range(0, len(x), _CANDIDATE_CHUNK):
-        mean, var = gp.posterior(x[start : start + _CANDIDATE_CHUNK])
-        out[start : start + _CANDIDATE_CHUNK] = log_expected_improvement(mean, var, best)
-    return out
+@dataclass(frozen=True)
+class SearchEffort:
+    """How hard the acquisition is maximised: Sobol candidates over the whole space, local
+    perturbations per incumbent, L-BFGS-B starts and their iteration cap."""
+
+    n_global: int = 2048
+    n_local_each: int = 100
+    n_refine: int = 6
+    max_iterations: int = 100
 
 
-def _is_known(x: FloatArray, known: FloatArray) -> bool:
-    return bool(len(known)) and bool(np.any(np.max(np.abs(known - x), axis=1) <= _SAME_POINT))
+def _is_known(x: FloatArray, known: Sequence[tuple[FloatArray, float]]) -> bool:
+    """Whether x (d,) is within the radius (every feature) of a point of some group."""
+    return any(
+        len(points) and bool(np.any(np.max(np.abs(points - x), axis=1) <= radius))
+        for points, radius in known
+    )
 
 
 def candidate_points(
@@ -71,9 +78,9 @@ def candidate_points(
 
 
 def _refine(
-    gp: GPRegressor, encoder: Encoder, x0: FloatArray, best: float, max_iterations: int
+    acquisition: Acquisition, encoder: Encoder, x0: FloatArray, max_iterations: int
 ) -> FloatArray:
-    """L-BFGS-B on -log EI over the numeric features of x0 (d,); returns a snapped point.
+    """L-BFGS-B on -acquisition over the numeric features of x0 (d,); returns a snapped point.
 
     Preconditioned as Optuna's ``optim_mixed`` does: the search runs over z = x / ℓ, in
     which the kernel is isotropic, so one step size suits every dimension.
@@ -81,17 +88,16 @@ def _refine(
     numeric = np.flatnonzero(~encoder.is_categorical)
     if numeric.size == 0:
         return x0
-    scale = gp.params.lengthscales[numeric]
+    scale = acquisition.lengthscales[numeric]
 
-    def negative_log_ei(z: FloatArray) -> tuple[float, FloatArray]:
+    def negative(z: FloatArray) -> tuple[float, FloatArray]:
         x = x0.copy()
         x[numeric] = z * scale
-        mean, var, dmean, dvar = gp.posterior_with_gradient(x)
-        value, d_dmean, d_dvar = log_expected_improvement_with_gradient(mean, var, best)
-        return -value, -(d_dmean * dmean + d_dvar * dvar)[numeric] * scale
+        value, gradient = acquisition.with_gradient(x)
+        return -value, -gradient[numeric] * scale
 
     result = scipy.optimize.minimize(
-        negative_log_ei,
+        negative,
         x0[numeric] / scale,
         jac=True,
         method="L-BFGS-B",
@@ -103,59 +109,62 @@ def _refine(
     return np.asarray(encoder.snap(x[None, :])[0], dtype=float)
 
 
-def _sweep_categoricals(
-    gp: GPRegressor, encoder: Encoder, x: FloatArray, best: float
-) -> FloatArray:
+def _sweep_categoricals(acquisition: Acquisition, encoder: Encoder, x: FloatArray) -> FloatArray:
     """Try every value of each categorical in turn, keeping improvements."""
     for j in np.flatnonzero(encoder.is_categorical):
         options = np.repeat(x[None, :], encoder.columns[j].n_choices, axis=0)
         options[:, j] = np.arange(encoder.columns[j].n_choices)
-        x = options[int(np.argmax(_log_ei(gp, options, best)))]
+        x = options[int(np.argmax(acquisition(options)))]
     return x
 
 
+def _starts(
+    candidates: FloatArray, scores: FloatArray, n_global: int, n_refine: int
+) -> list[FloatArray]:
+    """Starting points for L-BFGS-B: the best global candidates (other basins) and the best
+    local ones (the incumbents' basins), half each, so that neither crowds the other out."""
+    order = np.argsort(-scores, kind="stable")
+    is_global = np.arange(len(candidates)) < n_global
+    starts: list[FloatArray] = []
+    for part, quota in ((is_global, (n_refine + 1) // 2), (~is_global, n_refine)):
+        taken = 0
+        for i in order[part[order]][: quota * 4]:
+            if len(starts) == n_refine or taken == quota:
+                break
+            if any(np.array_equal(candidates[i], r) for r in starts):
+                continue
+            starts.append(candidates[i])
+            taken += 1
+    return starts
+
+
 def maximize_log_ei(
-    gp: GPRegressor,
+    acquisition: Acquisition,
     encoder: Encoder,
-    best: float,
     *,
-    known: FloatArray,
+    known: Sequence[tuple[FloatArray, float]],
     incumbents: FloatArray,
     rng: np.random.Generator,
-    n_global: int = 2048,
-    n_local_each: int = 100,
-    n_refine: int = 6,
-    max_iterations: int = 100,
+    effort: SearchEffort = SearchEffort(),
 ) -> FloatArray:
-    """The valid point (d,) maximising log EI that is not among ``known`` (k, d).
+    """The valid point (d,) maximising the acquisition (a log EI) that is not known: within
+    the radius, in every feature, of a point of a ``known`` group (points (k, d), radius).
 
     ``incumbents`` (i, d) seed the local candidates. If every candidate is known (a small
     discrete space nearly exhausted), the best known candidate is returned.
     """
-    candidates = candidate_points(encoder, incumbents, rng, n_global, n_local_each)
-    scores = _log_ei(gp, candidates, best)
-    order = np.argsort(-scores, kind="stable")
-
-    # Starts: the best global candidates (other basins) and the best local ones (the
-    # incumbents' basins), half each, so that neither crowds the other out.
-    is_global = np.arange(len(candidates)) < n_global
-    refined: list[FloatArray] = []
-    for part, quota in ((is_global, (n_refine + 1) // 2), (~is_global, n_refine)):
-        taken = 0
-        for i in order[part[order]][: quota * 4]:
-            if len(refined) == n_refine or taken == quota:
-                break
-            if any(np.array_equal(candidates[i], r) for r in refined):
-                continue
-            refined.append(candidates[i])
-            taken += 1
-    improved = [
-        _sweep_categoricals(gp, encoder, _refine(gp, encoder, x0, best, max_iterations), best)
-        for x0 in refined
-    ]
-    improved_points = np.array(improved).reshape(-1, candidates.shape[1])
-    pool = np.vstack([improved_points, candidates[order]])
-    pool_scores = np.concatenate([_log_ei(gp, improved_points, best), scores[order]])
+    candidates = candidate_points(encoder, incumbents, rng, effort.n_global, effort.n_local_each)
+    scores = acquisition(candidates)
+    improved = np.array(
+        [
+            _sweep_categoricals(
+                acquisition, encoder, _refine(acquisition, encoder, x0, effort.max_iterations)
+            )
+            for x0 in _starts(candidates, scores, effort.n_global, effort.n_refine)
+        ]
+    ).reshape(-1, candidates.shape[1])
+    pool = np.vstack([improved, candidates])
+    pool_scores = np.concatenate([acquisition(improved), scores])
     for i in np.argsort(-pool_scores, kind="stable"):
         if not _is_known(pool[i], known):
             return np.asarray(pool[i], dtype=float)

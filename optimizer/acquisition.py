@@ -1,4 +1,5 @@
-"""Log expected improvement (for minimisation), stable far in the tail.
+"""Log expected improvement (for minimisation), stable far in the tail, and the
+acquisition objects built on it (:class:`LogEI`, :class:`FantasyLogEI` for pending trials).
 
 With z = (best - μ) / σ, EI = σ h(z) where h(z) = φ(z) + z Φ(z). In floating point h(z)
 underflows to 0 for z ≲ -38, and even before that 1 + z Φ(z)/φ(z) cancels catastrophically;
@@ -17,6 +18,7 @@ import math
 
 import numpy as np
 from kubetune.optimizer.encoding import FloatArray
+from kubetune.optimizer.gp import GPRegressor
 from scipy.special import erfcx, log_ndtr, ndtr
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -72,3 +74,64 @@ def log_expected_improvement_with_gradient(
     d_dmean = -dlogh_dz / sigma
     d_dsigma = 1.0 / sigma - dlogh_dz * z / sigma
     return math.log(sigma) + log_h_z, d_dmean, d_dsigma / (2.0 * sigma)
+
+
+# Candidates scored per posterior call: bounds the (m, n) cross-covariance in memory.
+_CANDIDATE_CHUNK = 2048
+
+
+class LogEI:
+    """log EI of one GP posterior below ``best``: the sequential acquisition.
+
+    In: a GP posterior and the incumbent value ``best`` (standardised loss).
+    """
+
+    def __init__(self, gp: GPRegressor, best: float) -> None:
+        self.gp, self.best = gp, best
+        self.lengthscales: FloatArray = gp.params.lengthscales
+
+    def __call__(self, x: FloatArray) -> FloatArray:
+        """log EI at x (m, d) -> (m,)."""
+        out = np.empty(len(x))
+        for start in range(0, len(x), _CANDIDATE_CHUNK):
+            mean, var = self.gp.posterior(x[start : start + _CANDIDATE_CHUNK])
+            out[start : start + _CANDIDATE_CHUNK] = log_expected_improvement(mean, var, self.best)
+        return out
+
+    def with_gradient(self, x: FloatArray) -> tuple[float, FloatArray]:
+        """log EI at one point x (d,) and its gradient (d,)."""
+        mean, var, dmean, dvar = self.gp.posterior_with_gradient(x)
+        value, d_dmean, d_dvar = log_expected_improvement_with_gradient(mean, var, self.best)
+        return value, d_dmean * dmean + d_dvar * dvar
+
+
+class FantasyLogEI:
+    """log of the mean EI over fantasised outcomes of the pending points.
+
+    Each fantasy conditions the GP on one joint posterior sample at the pending points; EI
+    averaged over fantasies is the expected improvement of x given that the pending trials
+    will return *some* plausible values (the one-point marginal of Ginsbourger's q-EI).
+    Unlike a single constant lie, it neither pins the pending points' neighbourhood to one
+    guessed value nor lets the batch pile up: near a pending point the fantasies disagree
+    only as much as the posterior does.
+    """
+
+    def __init__(self, members: list[LogEI]) -> None:
+        self.members = members
+        self.lengthscales = members[0].lengthscales
+        self._log_k = math.log(len(members))
+
+    def __call__(self, x: FloatArray) -> FloatArray:
+        values = np.stack([m(x) for m in self.members])  # (k, m)
+        top = np.max(values, axis=0)
+        out: FloatArray = top + np.log(np.sum(np.exp(values - top), axis=0)) - self._log_k
+        return out
+
+    def with_gradient(self, x: FloatArray) -> tuple[float, FloatArray]:
+        parts = [m.with_gradient(x) for m in self.members]
+        values = np.array([v for v, _ in parts])  # (k,)
+        top = float(np.max(values))
+        weights = np.exp(values - top)
+        total = float(np.sum(weights))
+        gradient: FloatArray = (weights / total) @ np.array([g for _, g in parts])  # (d,)
+        return top + math.log(total) - self._log_k, gradient

@@ -10,12 +10,14 @@ Steps, per call (nothing is remembered between calls):
    (``_WARP_SWITCH_NATS``). This is input warping chosen by evidence, one column at a time.
 3. Hyperparameters: MAP by multi-start L-BFGS-B (see :mod:`kubetune.optimizer.gp`); on
    many observations the fit uses a subset, the posterior uses everything.
-4. Pending trials, and each point already chosen in this batch, are added as fantasies
-   (hyperparameters kept, no refit) whose value is the posterior mean plus one standard
-   deviation (a pessimistic kriging believer, see ``_lie``): the variance collapses there
-   and EI drops around them, so the next point is chosen elsewhere.
+4. Pending trials, and each point already chosen in this batch, are integrated out: EI
+   is averaged over ``_N_FANTASIES`` joint posterior draws of their outcomes
+   (hyperparameters kept, no refit; see ``_acquisition``), so the next point goes where
+   it pays whatever the running trials return.
 5. The incumbent is the lowest posterior mean at an observed point (robust to noise,
-   unlike the lowest observed value, which a lucky noisy draw would freeze).
+   unlike the lowest observed value, which a lucky noisy draw would freeze). A point
+   within 1 % of a known one is not proposed again, unless the fit says the objective is
+   noisy (then measuring next to it is information); an exact repeat never is.
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from kubetune.optimizer.acq_optim import maximize_log_ei
+import scipy.stats
+from kubetune.optimizer.acq_optim import SAME_POINT, maximize_log_ei
+from kubetune.optimizer.acquisition import FantasyLogEI, LogEI
 from kubetune.optimizer.encoding import Encoder, FloatArray, IntArray, Warp, is_warp_learnable
 from kubetune.optimizer.gp import (
     GPRegressor,
     KernelParams,
     fit_kernel_params,
     log_marginal_likelihood,
+    robust_cholesky,
 )
 from kubetune.optimizer.kernel import squared_differences
 from kubetune.optimizer.observations import History
@@ -41,15 +46,35 @@ _WARP_SWITCH_NATS = 2.0
 # Above this many observations the hyperparameters are fitted on a subset (O(n³) per step).
 _MAX_FIT_POINTS = 200
 _N_INCUMBENTS = 5
+# Fewer losses than this cannot tell a skewed distribution from a sample of a Gaussian.
+_MIN_POINTS_FOR_POWER_TRANSFORM = 5
 _MAX_POINTS_FOR_TWO_STARTS = 80
-_LIE_STDS = 1.0
+# Pending trials are integrated out over this many joint posterior draws (see _acquisition).
+_N_FANTASIES = 8
+# Noise std above this fraction of the signal std makes the objective "noisy" (see _noisy):
+# well above the noise prior's mean (std ratio e^-2 ≈ 0.14), where deterministic objectives
+# sit. Noisy Hartmann-6 (σ = 0.1) fits at about 0.13 too: only a clearly noisy fit counts.
+_NOISY_STD_RATIO = 0.3
+# The no-repeat radius on a noisy objective: only an exact repeat counts as measured (a
+# failed trial, or a point of a discrete space, is still never proposed twice).
+_EXACT_REPEATS_ONLY = 0.0
 
 
 def impute_and_standardise(losses: FloatArray) -> FloatArray:
-    """Losses (n,) with NaN for failures -> standardised targets (n,), failures at the worst."""
+    """Losses (n,) with NaN for failures -> standardised targets (n,), failures at the worst.
+
+    Between the two, a Yeo-Johnson power transform (maximum likelihood λ) makes the losses
+    look Gaussian, as HEBO does (Cowen-Rivers et al., JAIR 2022): a few huge losses (a
+    diverged run, a corner of Styblinski-Tang) otherwise dominate the fit, which then
+    explains them with tiny lengthscales and models the good region as noise.
+    """
     finite = np.isfinite(losses)
     worst = float(np.max(losses[finite])) if finite.any() else 0.0
     y = np.where(finite, losses, worst)
+    if len(y) >= _MIN_POINTS_FOR_POWER_TRANSFORM and np.ptp(y) > 0:
+        centred = (y - np.mean(y)) / np.std(y)
+        transformed = np.asarray(scipy.stats.yeojohnson(centred)[0], dtype=float)
+        y = transformed if np.all(np.isfinite(transformed)) else centred
     std = float(np.std(y))
     standardised: FloatArray = (y - np.mean(y)) / (std if std > 0 else 1.0)
     return standardised
@@ -108,16 +133,30 @@ def choose_warps(
     return encoder
 
 
-def _lie(gp: GPRegressor, x: FloatArray) -> FloatArray:
-    """The fantasy value (p,) of pending points x (p, d): mean plus one standard deviation.
+def _noisy(params: KernelParams) -> bool:
+    """Whether the fit says the objective is noisy: noise std above ``_NOISY_STD_RATIO`` of
+    the signal std."""
+    return params.noise_var > _NOISY_STD_RATIO**2 * params.signal_var
 
-    A pessimistic believer: the plain mean (kriging believer) only collapses the variance
-    at x, so the next point lands next to it; a value above the mean also lowers EI around
-    x, spreading asynchronous workers over the promising region instead of piling them up.
+
+def _acquisition(
+    gp: GPRegressor, best: float, pending: FloatArray, rng: np.random.Generator
+) -> LogEI | FantasyLogEI:
+    """log EI below ``best``; with pending points (p, d), averaged over fantasies of them.
+
+    Each fantasy is a joint posterior draw of f at the pending points, conditioned on
+    exactly (no noise): next to a pending point the fantasy GP is then as sure as the draw,
+    so EI there is the improvement beyond what that trial will bring (the increment of
+    q-EI), not a second look at it. A fantasy below the incumbent becomes its incumbent.
     """
-    mean, var = gp.posterior(x)
-    lie: FloatArray = mean + _LIE_STDS * np.sqrt(var)
-    return lie
+    if len(pending) == 0:
+        return LogEI(gp, best)
+    mean, _ = gp.posterior(pending)
+    factor = robust_cholesky(gp.posterior_covariance(pending))  # (p, p)
+    draws = mean + rng.standard_normal((_N_FANTASIES, len(pending))) @ factor.T  # (k, p)
+    return FantasyLogEI(
+        [LogEI(gp.condition_on(pending, f), min(best, float(np.min(f)))) for f in draws]
+    )
 
 
 def suggest_bayesian(
@@ -134,6 +173,35 @@ def suggest_bayesian(
     out because the warps chosen here are private to this call.
     """
     y = impute_and_standardise(history.losses)
+    encoder, gp = _fit(encoder, history, y, rng)
+    X = gp.X
+    finite = np.isfinite(history.losses)
+    best = float(np.min(gp.posterior(X[finite])[0])) if finite.any() else float(np.min(y))
+    incumbents = X[np.argsort(np.where(finite, y, np.inf), kind="stable")[:_N_INCUMBENTS]]
+    # On a noisy objective a second measurement near a finished trial is information, not
+    # waste; next to a running one it is not (yet), so pending points keep the 1 % rule.
+    same_point = _EXACT_REPEATS_ONLY if _noisy(gp.params) else SAME_POINT
+
+    pending = np.vstack([history.pending, extra_pending]).reshape(-1, history.values.shape[1])
+    P = encoder.encode_values(pending) if len(pending) else np.empty((0, X.shape[1]))
+    chosen: list[FloatArray] = []
+    for _ in range(n):
+        x = maximize_log_ei(
+            _acquisition(gp, best, P, rng),
+            encoder,
+            known=[(X, same_point), (P, SAME_POINT)],
+            incumbents=incumbents,
+            rng=rng,
+        )
+        chosen.append(x)
+        P = np.vstack([P, x[None, :]])
+    return encoder.decode_values(np.array(chosen).reshape(-1, X.shape[1]))
+
+
+def _fit(
+    encoder: Encoder, history: History, y: FloatArray, rng: np.random.Generator
+) -> tuple[Encoder, GPRegressor]:
+    """MAP hyperparameters, warps chosen by evidence, and the GP on every observation."""
     subset = _fit_subset(len(y), y, rng)
     X = encoder.encode_values(history.values)
     # A second start pays off while the fit is cheap; above that, latency wins.
@@ -146,28 +214,4 @@ def suggest_bayesian(
         encoder = warped
         X = encoder.encode_values(history.values)
         params, _ = fit_kernel_params(X[subset], y[subset], encoder.is_categorical, n_restarts=1)
-
-    gp = GPRegressor(X, y, encoder.is_categorical, params)
-    finite = np.isfinite(history.losses)
-    best = float(np.min(gp.posterior(X[finite])[0])) if finite.any() else float(np.min(y))
-    incumbents = X[np.argsort(np.where(finite, y, np.inf), kind="stable")[:_N_INCUMBENTS]]
-
-    pending = (
-        np.vstack([history.pending, extra_pending]) if len(extra_pending) else (history.pending)
-    )
-    P = encoder.encode_values(pending) if len(pending) else np.empty((0, X.shape[1]))
-    known = np.vstack([X, P])
-    # A fantasy below the incumbent becomes the incumbent: otherwise EI ≈ best - μ stays
-    # positive at the fantasised point, and the batch would pile up there.
-    if len(P):
-        believed = _lie(gp, P)
-        gp, best = gp.condition_on(P, believed), min(best, float(np.min(believed)))
-
-    chosen: list[FloatArray] = []
-    for _ in range(n):
-        x = maximize_log_ei(gp, encoder, best, known=known, incumbents=incumbents, rng=rng)
-        chosen.append(x)
-        known = np.vstack([known, x[None, :]])
-        believed = _lie(gp, x[None, :])
-        gp, best = gp.condition_on(x[None, :], believed), min(best, float(believed[0]))
-    return encoder.decode_values(np.array(chosen).reshape(-1, X.shape[1]))
+    return encoder, GPRegressor(X, y, encoder.is_categorical, params)

@@ -49,6 +49,13 @@ AUTO_LOG_MIN_RATIO = 100.0
 LEARNABLE_LOG_MIN_RATIO = 10.0
 # Observed values may have been rounded by a trainer or a YAML round trip.
 _RANGE_TOLERANCE = 1e-9
+# Significant digits of a suggested Continuous value: a person reads ``0.99``, not the
+# ``0.9899999999999999`` that exp/log round trips leave; 10 digits are far finer than any
+# model can tell apart (the no-repeat rule already treats 1 % of a range as one point).
+SIGNIFICANT_DIGITS = 10
+# A value this close to a bound (relative to the range) is the bound: 9e-15 on [0, 0.9999]
+# has 10 readable digits but means 0.
+_AT_BOUND = 1e-10
 
 
 def default_warp(param: Continuous | Integer) -> Warp:
@@ -86,6 +93,20 @@ def _unwarp(warp: Warp, t: FloatArray) -> FloatArray:
     return t
 
 
+def readable(x: FloatArray, lo: float, hi: float) -> FloatArray:
+    """Values (m,) as a person would write them: within ``_AT_BOUND`` of the range of a
+    bound, the bound itself; otherwise rounded to ``SIGNIFICANT_DIGITS`` significant digits
+    and clipped to [lo, hi] (clipping last keeps a bound exact).
+
+    Decimal formatting rounds correctly at every magnitude, where scaling by a power of
+    ten would not (10^k is inexact in binary beyond 10^22); m is small (decoded points).
+    """
+    rounded = np.array([float(f"{v:.{SIGNIFICANT_DIGITS}g}") for v in np.ravel(x)])
+    rounded = np.clip(rounded.reshape(np.shape(x)), lo, hi)
+    tolerance = _AT_BOUND * (hi - lo)
+    return np.where(rounded - lo <= tolerance, lo, np.where(hi - rounded <= tolerance, hi, rounded))
+
+
 @dataclass(frozen=True)
 class ColumnCodec:
     """Encoding of one parameter: value ↔ feature."""
@@ -120,8 +141,8 @@ class ColumnCodec:
         lo, hi = self._warped_bounds()
         x = _unwarp(self.warp, lo + np.clip(features, 0.0, 1.0) * (hi - lo))
         if isinstance(param, Integer):
-            x = np.rint(x)
-        return np.clip(x, param.min, param.max)
+            return np.clip(np.rint(x), param.min, param.max)
+        return readable(x, param.min, param.max)
 
     def from_unit(self, u: FloatArray) -> FloatArray:
         """Points of the unit interval (m,) (e.g. Sobol) -> valid features (m,)."""

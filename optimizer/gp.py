@@ -171,13 +171,23 @@ def fit_kernel_params(
 
 
 class GPRegressor:
-    """A GP posterior given fixed hyperparameters (zero prior mean, standardised y)."""
+    """A GP posterior given fixed hyperparameters (zero prior mean, standardised y).
+
+    ``noise`` (n,) overrides the observation noise variance per point (default: every point
+    has ``params.noise_var``); fantasies of f itself are conditioned on with none.
+    """
 
     def __init__(
-        self, X: FloatArray, y: FloatArray, is_categorical: BoolArray, params: KernelParams
+        self,
+        X: FloatArray,
+        y: FloatArray,
+        is_categorical: BoolArray,
+        params: KernelParams,
+        noise: FloatArray | None = None,
     ) -> None:
         self.X, self.y, self.is_categorical, self.params = X, y, is_categorical, params
-        K = self.kernel(X, X) + params.noise_var * np.eye(len(X))
+        self.noise = np.full(len(X), params.noise_var) if noise is None else noise  # (n,)
+        K = self.kernel(X, X) + np.diag(self.noise)
         self.L = robust_cholesky(K)  # (n, n)
         self.alpha = scipy.linalg.cho_solve((self.L, True), y, check_finite=False)  # (n,)
 
@@ -220,10 +230,14 @@ class GPRegressor:
         var = float(self.params.signal_var - cov_fx_fX @ K_inv_k)
         return mean, max(var, 0.0), J.T @ self.alpha, -2.0 * (J.T @ K_inv_k)
 
-    def condition_on(self, x: FloatArray, y: FloatArray) -> GPRegressor:
-        """The same GP with extra (fantasy) observations x (p, d), y (p,) appended."""
+    def condition_on(self, x: FloatArray, f: FloatArray) -> GPRegressor:
+        """The same GP with extra noise-free (fantasy) values f (p,) of f at x (p, d)."""
         if len(x) == 0:
             return self
         return GPRegressor(
-            np.vstack([self.X, x]), np.concatenate([self.y, y]), self.is_categorical, self.params
+            np.vstack([self.X, x]),
+            np.concatenate([self.y, f]),
+            self.is_categorical,
+            self.params,
+            np.concatenate([self.noise, np.full(len(x), MIN_NOISE_VAR)]),
         )

@@ -59,7 +59,7 @@ def kubetune_parallel(workers: int = 4) -> Runner:
     return run
 
 
-def _optuna_distributions(problem: Problem) -> dict[str, object]:
+def optuna_distributions(problem: Problem) -> dict[str, object]:
     import optuna
 
     distributions: dict[str, object] = {}
@@ -91,7 +91,7 @@ def optuna_runner(sampler_name: str) -> Runner:
             )
             study = optuna.create_study(sampler=sampler)
             evaluate, trace = _evaluator(problem, seed), []
-            distributions = _optuna_distributions(problem)
+            distributions = optuna_distributions(problem)
             while len(trace) < budget:
                 trial = study.ask(distributions)  # type: ignore[arg-type]
                 observed, true = evaluate(dict(trial.params))

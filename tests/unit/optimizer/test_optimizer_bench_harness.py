@@ -56,3 +56,34 @@ def test_tiny_run_scores_every_optimizer(bench: ModuleType) -> None:
     assert set(scores["branin"]) == set(runners)
     assert scores["branin"][bench.RANDOM] == [0.0, 0.0]  # the median of one run is itself
     assert all(len(c) == 8 for runs in curves["branin"].values() for c in runs)
+
+
+def test_split_is_fixed_disjoint_and_half_half(bench: ModuleType) -> None:
+    names = [f"p{i}" for i in range(25)]
+    halves = bench.split_problems(names)
+    development = [n for n in names if halves[n] == "dev"]
+    assert len(development) == 12 and set(halves.values()) == {"dev", "held-out"}
+    assert bench.split_problems(list(reversed(names))) == halves  # order does not matter
+    assert bench.split_problems(names, seed=bench.SPLIT_SEED + 1) != halves
+
+
+def test_summary_is_the_mean_over_problems_with_its_standard_error_over_seeds(
+    bench: ModuleType,
+) -> None:
+    # Two problems, one per half; two seeds; one budget.
+    per_seed = {"a": {"opt": [[10.0], [30.0]]}, "b": {"opt": [[50.0], [70.0]]}}
+    halves = {"a": "dev", "b": "held-out"}
+    summary = bench.summarise(per_seed, ["opt"], halves)
+    assert summary["dev"]["opt"] == [(20.0, 10.0)]  # std([10, 30], ddof=1)/√2 = 10
+    assert summary["held-out"]["opt"] == [(60.0, 10.0)]
+    assert summary["total"]["opt"] == [(40.0, 10.0)]  # per-seed means 30, 50
+
+
+def test_markdown_tables_list_every_group_optimizer_and_problem(bench: ModuleType) -> None:
+    per_seed = {"a": {"opt": [[10.0], [30.0]]}, "b": {"opt": [[50.0], [70.0]]}}
+    halves = {"a": "dev", "b": "held-out"}
+    summary = bench.summarise(per_seed, ["opt"], halves)
+    scores = {"a": {"opt": [20.0]}, "b": {"opt": [60.0]}}
+    text = bench.markdown(scores, summary, [60], halves)
+    assert "| opt | 20.0 ± 10.0 | 60.0 ± 10.0 | 40.0 ± 10.0 |" in text
+    assert "| a | dev | 20 |" in text and "| b | held-out | 60 |" in text

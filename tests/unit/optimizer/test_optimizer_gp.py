@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 from kubetune.optimizer.acquisition import (
+    FantasyLogEI,
+    LogEI,
     log_expected_improvement,
     log_expected_improvement_with_gradient,
     log_h,
@@ -139,3 +141,30 @@ def test_log_ei_gradient_matches_finite_differences() -> None:
             (f(mean + 1e-6, var) - f(mean - 1e-6, var)) / 2e-6, rel=1e-4
         )
         assert d_dvar == pytest.approx((f(mean, var + 1e-7) - f(mean, var - 1e-7)) / 2e-7, rel=1e-4)
+
+
+def _fantasy_acquisition() -> FantasyLogEI:
+    X, y = _data()
+    gp = GPRegressor(X, y, IS_CATEGORICAL, KernelParams(np.array([0.3, 0.5, 1.0]), 1.2, 1e-4))
+    pending = np.array([[0.2, 0.8, 1.0], [0.7, 0.1, 0.0]])
+    draws = [np.array([-0.5, 0.3]), np.array([0.4, -1.2]), np.array([0.0, 0.0])]
+    return FantasyLogEI([LogEI(gp.condition_on(pending, f), min(-1.0, *f)) for f in draws])
+
+
+def test_fantasy_log_ei_is_the_log_mean_of_the_members_ei_and_its_gradient_matches() -> None:
+    acquisition = _fantasy_acquisition()
+    x = np.array([[0.37, 0.61, 1.0], [0.9, 0.9, 2.0]])
+    members = np.exp([m(x) for m in acquisition.members])
+    np.testing.assert_allclose(acquisition(x), np.log(members.mean(axis=0)), rtol=1e-10)
+    value, gradient = acquisition.with_gradient(x[0])
+    assert value == pytest.approx(acquisition(x[:1])[0], rel=1e-10)
+    fd = _central_difference(lambda v: acquisition(v[None, :])[0], x[0])
+    np.testing.assert_allclose(gradient[:2], fd[:2], rtol=1e-4, atol=1e-8)
+
+
+def test_conditioning_on_a_fantasy_of_f_pins_the_posterior_there() -> None:
+    X, y = _data()
+    gp = GPRegressor(X, y, IS_CATEGORICAL, KernelParams(np.array([0.3, 0.5, 1.0]), 1.2, 1e-2))
+    x = np.array([[0.2, 0.8, 1.0]])
+    mean, var = gp.condition_on(x, np.array([0.7])).posterior(x)
+    assert mean[0] == pytest.approx(0.7, abs=1e-4) and var[0] < 1e-5  # noise-free, unlike y
