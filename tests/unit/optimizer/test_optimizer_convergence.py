@@ -43,6 +43,7 @@ def bowl_trials() -> Trials:
     return bayesian_trials(bowl, 30)
 
 
+@pytest.mark.slow
 def test_a_smooth_bowl_searched_to_its_minimum_has_converged(bowl_trials: Trials) -> None:
     assert min(value for _, value in bowl_trials) < 1e-2
     assert has_converged(SPACE, bowl_trials)

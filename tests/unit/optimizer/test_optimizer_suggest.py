@@ -177,6 +177,7 @@ def test_pending_points_make_a_batch_diverse() -> None:
     assert abs(next_one["x"] - alone["x"]) + abs(next_one["y"] - alone["y"]) > 0.3  # type: ignore[operator]
 
 
+@pytest.mark.slow
 def test_bayesian_beats_random_on_branin() -> None:
     def mean_best(strategy: str) -> float:
         return float(
@@ -193,6 +194,7 @@ def test_bayesian_beats_random_on_branin() -> None:
     assert bayesian < 0.397887 + 0.1  # within 0.1 of the global minimum
 
 
+@pytest.mark.slow
 def test_no_trial_is_spent_on_a_near_copy_of_a_known_point() -> None:
     """Near the optimum EI would keep proposing the incumbent again, moved by a hair."""
     observations = _run(BRANIN, _branin, 40, seed=0)
