@@ -158,22 +158,32 @@ def hyperparameter_bytes_bound(spec: models.TuningJobSpec) -> int:
     return total
 
 
-def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit() -> None:
+@pytest.mark.parametrize("strategy", ["Bayesian", "Hyperband"])
+def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit(
+    strategy: str,
+) -> None:
     """maxTrials=1000 with as many 40-character parameters as the size rule lets through,
-    every string field at its maximum length: the whole object stays under 1.5 MiB."""
+    every string field at its maximum length (with Hyperband: a value and a seq at each of
+    the most rungs admission allows, and the epochs): the whole object stays under 1.5 MiB."""
+    hyperband = strategy == "Hyperband"
+    reserved = constants.HYPERBAND_TRIAL_STATUS_BYTES if hyperband else 0
     width = constants.HYPERPARAMETER_NAME_MAX_LENGTH
     per_parameter = width + 6 + constants.NUMBER_TEXT_MAX_LENGTH
-    count = constants.STATUS_HYPERPARAMETER_BUDGET_BYTES // (models.MAX_TRIALS * per_parameter)
+    budget = constants.STATUS_HYPERPARAMETER_BUDGET_BYTES
+    count = (budget - models.MAX_TRIALS * reserved) // (models.MAX_TRIALS * per_parameter)
     raw = minimal_spec()
+    raw["strategy"] = strategy
+    if hyperband:
+        raw["hyperband"] = {"minResource": 1, "maxResource": 6561}
     raw["limits"] = {"maxTrials": models.MAX_TRIALS}
     raw["parameters"] = [
         {"name": f"p{i:0{width - 1}d}", "type": "Continuous", "min": -1, "max": 1}
         for i in range(count)
     ]
     spec = models.TuningJobSpec.from_api(raw)
-    budget = constants.STATUS_HYPERPARAMETER_BUDGET_BYTES
-    assert count >= 10
-    assert models.MAX_TRIALS * hyperparameter_bytes_bound(spec) <= budget
+    assert count >= 5
+    assert models.MAX_TRIALS * (hyperparameter_bytes_bound(spec) + reserved) <= budget
+    rungs = constants.MAX_HYPERBAND_RUNGS if hyperband else 0
 
     value = "-1.2345678901234567e-100"
     assert len(value) == constants.NUMBER_TEXT_MAX_LENGTH
@@ -189,6 +199,9 @@ def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit() ->
             reason="R" * 64,
             message="m" * 500,
             attempt=30,
+            rung_values=[-1.2345678901234567e-100] * rungs if hyperband else None,
+            rung_seqs=[7999 - k for k in range(rungs)] if hyperband else None,
+            epochs=20000 if hyperband else None,
             start_time=t0,
             end_time=t0,
         )
@@ -215,6 +228,7 @@ def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit() ->
         best_trial=models.BestTrial(name=trials[0].name, hyperparameters=hps, objective=1.0),
         best_objective=1.0,
         trials_done="1000/1000",
+        epochs_consumed=20_000_000 if hyperband else None,
         trials=trials,
     )
     job = models.TuningJob(metadata={"name": "j" * 58}, spec=spec, status=status)
