@@ -19,6 +19,7 @@ from typing import Any
 from kubetune.operator.api import (
     HYPERBAND_RUNG_STOPPED,
     TERMINAL_TRIAL_PHASES,
+    BestTrial,
     Hyperband,
     ObjectiveType,
     Strategy,
@@ -37,6 +38,9 @@ from kubetune.optimizer import (
     infer_max_resource,
     rung_decisions,
     rung_levels,
+)
+from kubetune.optimizer import (
+    best_trial as optimizer_best_trial,
 )
 
 RUNG_CHECK_SECONDS = 5.0
@@ -166,6 +170,34 @@ def _count_epochs(d: Decision) -> None:
             curve = curves.get(trial.name)
             trial.epochs = len(curve) if curve is not None else trial.intermediate_count
     d.status.epochs_consumed = sum(t.epochs or 0 for t in d.status.trials)
+
+
+def provisional_best(d: Decision) -> None:
+    """Before any trial ran its full `maxResource`: the best trial at the highest rung
+    reached becomes `bestTrial` (not `bestObjective`, which `targetObjective` and the Best
+    column read: a value after a few epochs is no final objective), and the status
+    message says so. A succeeded trial replaces it (`summary.summarise`)."""
+    status = d.status
+    if d.spec.strategy is not Strategy.HYPERBAND or any(
+        t.phase is TrialPhase.SUCCEEDED and t.objective is not None for t in status.trials
+    ):
+        return
+    found = optimizer_best_trial(
+        [HyperbandTrial({}, t.rung_values or []) for t in status.trials], goal=_goal(d.spec)
+    )
+    if found is None:
+        return
+    index, rung = found
+    trial = status.trials[index]
+    value = (trial.rung_values or [])[rung]
+    status.best_trial = BestTrial(
+        name=trial.name, hyperparameters=trial.hyperparameters, objective=value
+    )
+    note = (
+        f"; best so far at rung {rung} ({levels(d.spec)[rung]} epochs, no trial has run "
+        f"its {max_resource(d.spec)} yet): {trial.name} with {value:.6g}"
+    )
+    status.message = (status.message or "") + note
 
 
 def schedule_rung_checks(d: Decision) -> None:

@@ -29,7 +29,11 @@ from kubetune.operator.api import (
 )
 from kubetune.operator.controller.criteria import completion, end_now
 from kubetune.operator.controller.early_stopping import schedule_checks, stop_early
-from kubetune.operator.controller.hyperband import schedule_rung_checks, stop_at_rungs
+from kubetune.operator.controller.hyperband import (
+    provisional_best,
+    schedule_rung_checks,
+    stop_at_rungs,
+)
 from kubetune.operator.controller.launch import finish_running, launch_trials, report_progress
 from kubetune.operator.controller.observe_trials import delete_leftover_jobs, observe_trials
 from kubetune.operator.controller.summary import conclude, summarise
@@ -98,6 +102,7 @@ def _go_on(d: Decision, optimizer: Optimizer) -> None:
     launch_trials(d, optimizer)
     if not d.plan.terminal:
         report_progress(d)
+        provisional_best(d)
 
 
 def _invalid(out: Plan, snapshot: Snapshot, now: datetime) -> Plan:

@@ -74,14 +74,20 @@ def _hyperband_problems(spec: TuningJobSpec) -> list[str]:
     if spec.strategy is not Strategy.HYPERBAND:
         return []
     hb = spec.hyperband or Hyperband()
-    maximum = hb.max_resource
+    try:
+        inferred = infer_max_resource(spec.static_hyperparameters or {})
+    except ValueError as error:
+        return [f"spec.{error}"]
+    maximum = hb.max_resource if hb.max_resource is not None else inferred
     if maximum is None:
-        try:
-            maximum = infer_max_resource(spec.static_hyperparameters or {})
-        except ValueError as error:
-            return [f"spec.{error}"]
-        if maximum is None:
-            return ["spec.hyperband.maxResource: unset and not inferable; set it"]
+        return ["spec.hyperband.maxResource: unset and not inferable; set it"]
+    if inferred is not None and inferred != maximum:
+        # The trainer must be started with the full budget the rungs are cut from.
+        return [
+            f"spec.hyperband.maxResource: {maximum} differs from the {inferred} epochs of "
+            "spec.staticHyperparameters the trainer is started with; make them equal or "
+            "unset maxResource"
+        ]
     try:
         rungs = rung_levels(hb.min_resource, maximum, hb.reduction_factor)
     except ValueError as error:

@@ -158,3 +158,26 @@ def test_other_strategies_record_nothing() -> None:
     status: TuningJobStatus = sim.status
     assert status.epochs_consumed is None
     assert all(t.rung_values is None for t in status.trials)
+
+
+def test_before_a_full_trial_the_best_at_the_highest_rung_is_shown_as_such() -> None:
+    job = started()
+    a, b, c = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5, 0.4, 0.2], b: [0.1], c: [0.6]}
+    job.step()
+    # a reached rung 1 (3 epochs): it is the best though b's value at rung 0 is lower.
+    best = job.status.best_trial
+    assert best is not None
+    assert (best.name, best.objective) == (a, 0.2)
+    assert job.status.best_objective is None  # no final objective: targetObjective waits
+    assert job.status.message is not None
+    assert f"best so far at rung 1 (3 epochs, no trial has run its 9 yet): {a}" in (
+        job.status.message
+    )
+    # A trial that ran its full budget replaces it.
+    job.curves[a] = [0.5, 0.4, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.15]
+    job.finish(a, state="Succeeded", outcome=ObjectiveOutcome(0.15, 9))
+    job.step()
+    assert job.status.best_trial is not None
+    assert (job.status.best_trial.name, job.status.best_objective) == (a, 0.15)
+    assert "best so far" not in (job.status.message or "")

@@ -155,3 +155,10 @@ def test_hyperband_with_an_inferable_max_resource_is_valid() -> None:
 
 def test_the_admission_rule_knows_the_optimizers_epoch_keys() -> None:
     assert cel.EPOCH_KEYS == MAX_RESOURCE_KEYS
+
+
+def test_hyperband_max_resource_must_match_the_epochs_the_trainer_gets() -> None:
+    (message,) = messages_for(
+        strategy="Hyperband", staticHyperparameters={"epochs": "10"}, hyperband={"maxResource": 27}
+    )
+    assert message.startswith("spec.hyperband.maxResource: 27 differs from the 10 epochs")
