@@ -83,7 +83,7 @@ class TrialCounters(StatusModel):
     """Trials that failed (including those without a parsable objective)."""
 
     early_stopped: int = Field(default=0, ge=0)
-    """Trials stopped early by `spec.earlyStopping`."""
+    """Trials stopped early by `spec.earlyStopping`, or by Hyperband at a rung."""
 
     retried: int = Field(default=0, ge=0)
     """Attempts re-run after an infrastructure failure (see `spec.retry`)."""
