@@ -34,10 +34,11 @@ class Job(Sim):
 
     def step(self, optimizer: Optimizer | None = None, **snapshot: Any) -> Plan:
         def spy(*args: Any, **kw: Any) -> list[dict[str, Any]]:
-            self.suggested.append(kw)
+            self.suggested.append({"trials": args[1], **kw})
             return suggest_hyperband(*args, **kw)
 
-        return super().step(optimizer or Optimizer(suggest_hyperband=spy), curves=self.curves)
+        optimizer = optimizer or Optimizer(suggest_hyperband=spy)
+        return super().step(optimizer, curves=self.curves, **snapshot)
 
     def trial(self, i: int) -> Any:
         return self.status.trials[i]
@@ -181,3 +182,18 @@ def test_before_a_full_trial_the_best_at_the_highest_rung_is_shown_as_such() -> 
     assert job.status.best_trial is not None
     assert (job.status.best_trial.name, job.status.best_objective) == (a, 0.15)
     assert "best so far" not in (job.status.message or "")
+
+
+def test_the_sampler_sees_every_trial_at_the_levels_it_reached_and_the_warm_start() -> None:
+    job = started()
+    a, b, c = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5], b: [0.7]}
+    job.finish(c, state="Failed", reason="Error")
+    job.step(warm_start=[({"lr": "0.5", "layers": "2", "opt": "sgd"}, 0.05)])
+    trials = job.suggested[-1]["trials"]
+    parent, ta, tb, tc, *new = trials
+    assert (list(parent.values), parent.running) == ([0.05] * 3, False)  # ran to the end
+    assert (list(ta.values), ta.running) == ([0.5], True)
+    assert (list(tb.values), tb.running) == ([0.7], False)  # stopped at rung 0
+    assert (list(tc.values), tc.running) == ([], False)  # failed
+    assert all(t.running and not t.values for t in new)  # launched, pending
