@@ -73,6 +73,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "description": "Trials running now.",
     },
     {
+        "name": "Epochs",
+        "type": "integer",
+        "jsonPath": ".status.epochsConsumed",
+        "description": "Hyperband: epochs consumed by all trials.",
+    },
+    {
         "name": "Age",
         "type": "date",
         "jsonPath": ".metadata.creationTimestamp",

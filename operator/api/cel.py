@@ -13,9 +13,11 @@ import re
 from typing import Any
 
 from kubetune.operator.api.constants import (
+    HYPERBAND_TRIAL_STATUS_BYTES,
     HYPERPARAMETER_NAME_MAX_LENGTH,
     HYPERPARAMETER_NAME_PATTERN,
     INTEGRAL_BOUND,
+    MAX_HYPERBAND_RUNGS,
     NUMBER_TEXT_MAX_LENGTH,
     STATUS_TRIAL_VALUES_BUDGET_BYTES,
 )
@@ -266,14 +268,16 @@ SPEC_RULES = (
     ),
     rule(
         "!has(self.limits) || !has(self.limits.maxTrials) || "
-        f"self.limits.maxTrials * ({_status_trial_values_bytes_cel()}) "
+        f"self.limits.maxTrials * ({_status_trial_values_bytes_cel()} + "
+        f"(self.strategy == 'Hyperband' ? {HYPERBAND_TRIAL_STATUS_BYTES} : 0)) "
         f"<= {STATUS_TRIAL_VALUES_BUDGET_BYTES}",
         "limits.maxTrials is too large for these parameters and metrics: every trial's "
         "hyperparameters and metric values are kept in the status, which must stay under "
         f"etcd's object size limit (about {STATUS_TRIAL_VALUES_BUDGET_BYTES // 1000} kB for "
         f"maxTrials x (per parameter: name length + {NUMBER_TEXT_MAX_LENGTH}, or its longest "
         "value if Categorical, + 6; per metric other than the objective: name length + "
-        f"{NUMBER_TEXT_MAX_LENGTH + 6})); lower maxTrials, or use fewer or shorter-named "
+        f"{NUMBER_TEXT_MAX_LENGTH + 6}; + {HYPERBAND_TRIAL_STATUS_BYTES} per trial with "
+        "strategy Hyperband)); lower maxTrials, or use fewer or shorter-named "
         "parameters or metrics",
         field_path=".limits.maxTrials",
     ),
@@ -286,4 +290,51 @@ PARAMETER_NAMES_UNIQUE = rule(
 METRIC_NAMES_UNIQUE = rule(
     "self.all(m, self.exists_one(n, n.name == m.name))",
     "metric names must be unique; rename or remove the duplicate metrics",
+)
+
+EPOCH_KEYS = ("epochs", "num_epochs", "n_epochs", "numepochs", "n-epochs")
+"""kubetune.optimizer.hyperband.MAX_RESOURCE_KEYS (a test checks they are the same)."""
+_HAS_EPOCH_KEY = " || ".join(f"'{k}' in self.staticHyperparameters" for k in EPOCH_KEYS)
+_RUNG_PRODUCT = " * ".join(
+    ["double(self.minResource)"] + ["double(self.reductionFactor)"] * MAX_HYPERBAND_RUNGS
+)
+
+HYPERBAND_RULES = (
+    rule(
+        "!has(self.maxResource) || self.minResource < self.maxResource",
+        "hyperband.minResource must be less than hyperband.maxResource; lower minResource "
+        "or raise maxResource",
+        field_path=".minResource",
+    ),
+    rule(
+        f"!has(self.maxResource) || {_RUNG_PRODUCT} >= double(self.maxResource)",
+        f"hyperband has more than {MAX_HYPERBAND_RUNGS} rungs (minResource x "
+        f"reductionFactor^{MAX_HYPERBAND_RUNGS} < maxResource): every trial's rung values "
+        "are kept in the status; raise minResource or reductionFactor, or lower maxResource",
+        field_path=".maxResource",
+    ),
+)
+
+HYPERBAND_SPEC_RULES = (
+    rule(
+        "self.strategy == 'Hyperband' || !has(self.hyperband)",
+        "hyperband is only for strategy: Hyperband; remove hyperband or set the strategy",
+        field_path=".hyperband",
+        reason="FieldValueForbidden",
+    ),
+    rule(
+        "self.strategy != 'Hyperband' || !has(self.earlyStopping) || self.earlyStopping == 'Off'",
+        "earlyStopping must be Off with strategy Hyperband, which stops trials at its "
+        "rungs itself; set earlyStopping: Off",
+        field_path=".earlyStopping",
+    ),
+    rule(
+        "self.strategy != 'Hyperband' || (has(self.hyperband) && "
+        "has(self.hyperband.maxResource)) || (has(self.staticHyperparameters) && "
+        f"({_HAS_EPOCH_KEY}))",
+        "strategy Hyperband needs hyperband.maxResource, or a staticHyperparameters key "
+        f"naming the epochs ({', '.join(EPOCH_KEYS)}) to infer it from; set one",
+        field_path=".hyperband",
+        reason="FieldValueRequired",
+    ),
 )

@@ -37,6 +37,15 @@ STATUS_TRIAL_VALUES_BUDGET_BYTES = 700_000
 `limits.maxTrials`. With ~400 bytes of other fields per trial this keeps a TuningJob at
 1,000 trials well under etcd's 1.5 MiB object limit (see the CEL rule on `spec`)."""
 
+MAX_HYPERBAND_RUNGS = 8
+"""Most rungs a Hyperband job may have (minResource·η^8 >= maxResource): each trial keeps
+its value at every rung it reached in the status, and 1,000 trials must fit."""
+MAX_HYPERBAND_REDUCTION_FACTOR = 100
+HYPERBAND_TRIAL_STATUS_BYTES = 300
+"""Status bytes a Hyperband trial's rung values, their seqs and its epochs may take
+(8 x (a number's 24 characters + a seq's 5 + 2 separators) + the keys); the size rule on
+`spec` reserves them per trial."""
+
 INTEGRAL_BOUND = 1e15
 """Integer parameter bounds must lie within ±1e15 (exactly representable as doubles)."""
 
@@ -53,3 +62,5 @@ SUGGESTION_FAILED = "SuggestionFailed"
 CONVERGED = "Converged"
 EARLY_STOPPED = "EarlyStopped"
 """The reason of an early-stopped trial (and, as TrialEarlyStopped, of its Event)."""
+HYPERBAND_RUNG_STOPPED = "StoppedAtRung"
+"""With the rung's index (StoppedAtRung0): the reason of a trial Hyperband stopped."""

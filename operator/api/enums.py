@@ -12,6 +12,14 @@ class Strategy(StrEnum):
     RANDOM = "Random"
     GRID = "Grid"
     SOBOL = "Sobol"
+    HYPERBAND = "Hyperband"
+
+
+class HyperbandSampler(StrEnum):
+    """How Hyperband proposes new configurations."""
+
+    RANDOM = "Random"
+    BAYESIAN = "Bayesian"
 
 
 class ObjectiveType(StrEnum):

@@ -18,6 +18,8 @@ from typing import Annotated, Any
 from kubetune.operator.api.base import KubeModel
 from kubetune.operator.api.cel import (
     CATEGORICAL_VALUES_DISTINCT,
+    HYPERBAND_RULES,
+    HYPERBAND_SPEC_RULES,
     JOB_RULES,
     LIMITS_RULES,
     METRIC_NAMES_UNIQUE,
@@ -36,6 +38,7 @@ from kubetune.operator.api.constants import (
     HYPERPARAMETER_NAME_MAX_LENGTH,
     HYPERPARAMETER_NAME_PATTERN,
     MAX_CATEGORICAL_VALUES,
+    MAX_HYPERBAND_REDUCTION_FACTOR,
     MAX_METRICS,
     MAX_PARAMETERS,
     MAX_STATIC_HYPERPARAMETERS,
@@ -44,6 +47,7 @@ from kubetune.operator.api.constants import (
 from kubetune.operator.api.enums import (
     Convergence,
     EarlyStopping,
+    HyperbandSampler,
     ObjectiveType,
     ParameterType,
     Scaling,
@@ -204,6 +208,34 @@ class Retry(KubeModel):
     (evicted, node lost, image pull error), never when the trainer itself failed."""
 
 
+class Hyperband(KubeModel):
+    """Settings of `strategy: Hyperband` (asynchronous successive halving, one bracket):
+    every trial is started with `maxResource` epochs and judged at each rung
+    `minResource`·η^k < `maxResource` (η = `reductionFactor`); it continues only if its
+    value there is in the top 1/η of the values recorded at that rung so far, else it
+    ends EarlyStopped. The trainer must print the objective once per epoch: match s of
+    the objective regex is the value after s epochs."""
+
+    model_config = ConfigDict(json_schema_extra=cel(*HYPERBAND_RULES))
+
+    min_resource: int = Field(default=1, ge=1, le=20000)
+    """Epochs at the first rung (default 1); less than `maxResource`."""
+
+    max_resource: int | None = Field(default=None, ge=2, le=20000)
+    """Epochs of a full trial (2 to 20000). Unset: read from the first of the
+    staticHyperparameters `epochs`, `num_epochs`, `n_epochs`, `numepochs`, `n-epochs`.
+    Every trial is started with this budget and stopped at a rung if it does badly; at
+    most 8 rungs (minResource × reductionFactor^8 >= maxResource)."""
+
+    reduction_factor: int = Field(default=3, ge=2, le=MAX_HYPERBAND_REDUCTION_FACTOR)
+    """η: a trial continues past a rung only if in the top 1/η there (default 3)."""
+
+    sampler: HyperbandSampler = HyperbandSampler.RANDOM
+    """How new configurations are proposed: Random (the default: it won
+    `make bench-hyperband` on held-out problems) or Bayesian (a Gaussian process fitted
+    to the trials' ranks by the rung they reached and their value there)."""
+
+
 class TrialTemplate(KubeModel):
     """The Job each trial runs."""
 
@@ -249,14 +281,17 @@ class TuningJobSpec(KubeModel):
     values could not be compared); `limits`, `completionCriteria`, `earlyStopping`,
     `retry` and `suspend` may change while the job runs; `stop` may only be set to true."""
 
-    model_config = ConfigDict(json_schema_extra=cel(*SPEC_RULES, *SPEC_TRANSITION_RULES))
+    model_config = ConfigDict(
+        json_schema_extra=cel(*SPEC_RULES, *SPEC_TRANSITION_RULES, *HYPERBAND_SPEC_RULES)
+    )
 
     strategy: Strategy = Field(
         default=Strategy.BAYESIAN, json_schema_extra=cel(immutable("strategy"))
     )
     """Search strategy: Bayesian (a Gaussian process with expected improvement; the
     default), Random, Grid (Categorical and Integer parameters only) or Sobol (a
-    quasi-random sequence that covers the space evenly). Immutable."""
+    quasi-random sequence that covers the space evenly) or Hyperband (successive halving
+    of trials at rungs of epochs, see `hyperband`). Immutable."""
 
     objective: Objective = Field(json_schema_extra=cel(immutable("objective")))
     """The metric to optimize and its direction. Immutable."""
@@ -301,6 +336,9 @@ class TuningJobSpec(KubeModel):
     its last value as objective: the optimizer learns from it and its slot goes to a new
     trial; it never counts as failed, as the best trial or for `targetObjective`. Off:
     let every trial finish."""
+
+    hyperband: Hyperband | None = None
+    """Settings of `strategy: Hyperband` (only with it); unset: the defaults."""
 
     completion_criteria: CompletionCriteria | None = None
     """Criteria that complete the job before `limits.maxTrials`. May change while the job

@@ -83,7 +83,7 @@ class TrialCounters(StatusModel):
     """Trials that failed (including those without a parsable objective)."""
 
     early_stopped: int = Field(default=0, ge=0)
-    """Trials stopped early by `spec.earlyStopping`."""
+    """Trials stopped early by `spec.earlyStopping`, or by Hyperband at a rung."""
 
     retried: int = Field(default=0, ge=0)
     """Attempts re-run after an infrastructure failure (see `spec.retry`)."""
@@ -140,6 +140,18 @@ class TrialStatus(StatusModel):
     ] = None
     """Short human detail (at most 128 characters; longer ones are cut)."""
 
+    rung_values: list[float] | None = None
+    """Hyperband: the objective at each rung the trial reached (rung 0 first), as read
+    from its log and recorded before any decision taken on it."""
+
+    rung_seqs: list[int] | None = None
+    """Hyperband: the job-wide order in which each of `rungValues` was recorded; the
+    rung decisions are replayed from these two lists, so a restarted operator takes the
+    same ones."""
+
+    epochs: int | None = Field(default=None, ge=0)
+    """Hyperband: epochs (units of resource) the trial consumed."""
+
     attempt: int = Field(default=1, ge=1)
     """Attempt number, starting at 1; above 1 after retries."""
 
@@ -192,6 +204,9 @@ class TuningJobStatus(StatusModel):
 
     consumed_seconds: int | None = Field(default=None, ge=0)
     """Sum of the trials' running times, in seconds."""
+
+    epochs_consumed: int | None = Field(default=None, ge=0)
+    """Hyperband: epochs consumed by all trials (for the printer column)."""
 
     counters: TrialCounters = Field(default_factory=TrialCounters)
     """Trials per state."""

@@ -8,11 +8,13 @@ from kubetune.operator.api import (
     ConditionStatus,
     ConditionType,
     Phase,
+    Strategy,
     TrialStatus,
     format_value,
 )
 from kubetune.operator.api.naming import trial_name
 from kubetune.operator.controller.criteria import Done, active_trials, free_slots
+from kubetune.operator.controller.hyperband import suggest_configurations
 from kubetune.operator.controller.optimizer_input import observations, search_space, seed_for
 from kubetune.operator.controller.summary import conclude, summarise
 from kubetune.operator.controller.types import Decision, Optimizer, OptimizerError, TrialLaunch
@@ -28,16 +30,20 @@ def launch_trials(d: Decision, optimizer: Optimizer) -> None:
         return
     active = active_trials(d)
     observed, pending = observations(status, d.snapshot.warm_start)
+    seed = (seed_for(spec, d.snapshot.uid) + len(status.trials)) % 2**32
     try:
-        suggestions = optimizer.suggest(
-            search_space(spec),
-            observed,
-            strategy=spec.strategy.value,
-            n=slots,
-            pending=pending,
-            seed=(seed_for(spec, d.snapshot.uid) + len(status.trials)) % 2**32,
-            goal=spec.objective.type.value,
-        )
+        if spec.strategy is Strategy.HYPERBAND:
+            suggestions = suggest_configurations(d, slots, seed, optimizer.suggest_hyperband)
+        else:
+            suggestions = optimizer.suggest(
+                search_space(spec),
+                observed,
+                strategy=spec.strategy.value,
+                n=slots,
+                pending=pending,
+                seed=seed,
+                goal=spec.objective.type.value,
+            )
     except Exception as error:
         raise OptimizerError(
             f"the {spec.strategy.value} optimizer failed after {len(status.trials)} "

@@ -29,6 +29,11 @@ from kubetune.operator.api import (
 )
 from kubetune.operator.controller.criteria import completion, end_now
 from kubetune.operator.controller.early_stopping import schedule_checks, stop_early
+from kubetune.operator.controller.hyperband import (
+    provisional_best,
+    schedule_rung_checks,
+    stop_at_rungs,
+)
 from kubetune.operator.controller.launch import finish_running, launch_trials, report_progress
 from kubetune.operator.controller.observe_trials import delete_leftover_jobs, observe_trials
 from kubetune.operator.controller.summary import conclude, summarise
@@ -63,11 +68,13 @@ def plan(snapshot: Snapshot, now: datetime, optimizer: Optimizer = DEFAULT_OPTIM
     )
     observe_trials(d)
     stop_early(d)
+    stop_at_rungs(d)
     delete_leftover_jobs(d)
     summarise(d)
     if d.terminal_before:
         return d.plan
     schedule_checks(d)
+    schedule_rung_checks(d)
     if end_now(d):
         return d.plan
     try:
@@ -95,6 +102,7 @@ def _go_on(d: Decision, optimizer: Optimizer) -> None:
     launch_trials(d, optimizer)
     if not d.plan.terminal:
         report_progress(d)
+        provisional_best(d)
 
 
 def _invalid(out: Plan, snapshot: Snapshot, now: datetime) -> Plan:

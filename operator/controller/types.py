@@ -20,7 +20,7 @@ from kubetune.operator.api import (
     set_condition,
 )
 from kubetune.operator.api.naming import trial_job_name
-from kubetune.optimizer import has_converged, suggest
+from kubetune.optimizer import has_converged, suggest, suggest_hyperband
 
 JobState = Literal["Running", "Succeeded", "Failed"]
 Observation = tuple[dict[str, Any], float]
@@ -87,10 +87,11 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Optimizer:
-    """The optimizer's two questions, replaceable in tests."""
+    """The optimizer's questions, replaceable in tests."""
 
     suggest: Suggest = suggest
     converged: Converged = has_converged
+    suggest_hyperband: Suggest = suggest_hyperband
 
 
 @dataclass(frozen=True)

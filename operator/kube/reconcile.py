@@ -26,6 +26,7 @@ from kubetune.operator.api import (
     TERMINAL_PHASES,
     TERMINAL_TRIAL_PHASES,
     EarlyStopping,
+    Strategy,
     TuningJobSpec,
     TuningJobStatus,
 )
@@ -194,7 +195,10 @@ def _read_trial_logs(
             observations[job_name] = observation
             if observation.outcome is not None and observation.outcome.value is not None:
                 just_succeeded[unfinished[job_name]] = curve
-    if logs.spec.early_stopping is not EarlyStopping.AUTO or read.status.phase in TERMINAL_PHASES:
+    judged = (
+        logs.spec.early_stopping is EarlyStopping.AUTO or logs.spec.strategy is Strategy.HYPERBAND
+    )
+    if not judged or read.status.phase in TERMINAL_PHASES:
         CURVES.forget(logs.namespace, name)
         return None
     running = {

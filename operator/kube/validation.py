@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kubetune.operator.api import TuningJobSpec
+from kubetune.operator.api import Hyperband, Strategy, TuningJobSpec
+from kubetune.operator.api.constants import MAX_HYPERBAND_RUNGS
 from kubetune.operator.kube.metric_logs import compile_metric_regex
+from kubetune.optimizer import infer_max_resource, rung_levels
 from pydantic import ValidationError
 
 
@@ -62,6 +64,7 @@ def validate_spec(spec: TuningJobSpec) -> list[str]:
                 "spec.staticHyperparameters; a hyperparameter is either tuned or static, "
                 "remove it from one of the two"
             )
+    messages += _hyperband_problems(spec)
     return messages
 
 
@@ -98,6 +101,38 @@ def check_warm_start_parent(
             f"({our_objective}); {fix}"
         )
     return None
+
+
+def _hyperband_problems(spec: TuningJobSpec) -> list[str]:
+    """What CEL cannot check of `strategy: Hyperband`: the maxResource read from the
+    static hyperparameters (a number in a string) and the rungs it makes."""
+    if spec.strategy is not Strategy.HYPERBAND:
+        return []
+    hb = spec.hyperband or Hyperband()
+    try:
+        inferred = infer_max_resource(spec.static_hyperparameters or {})
+    except ValueError as error:
+        return [f"spec.{error}"]
+    maximum = hb.max_resource if hb.max_resource is not None else inferred
+    if maximum is None:
+        return ["spec.hyperband.maxResource: unset and not inferable; set it"]
+    if inferred is not None and inferred != maximum:
+        # The trainer must be started with the full budget the rungs are cut from.
+        return [
+            f"spec.hyperband.maxResource: {maximum} differs from the {inferred} epochs of "
+            "spec.staticHyperparameters the trainer is started with; make them equal or "
+            "unset maxResource"
+        ]
+    try:
+        rungs = rung_levels(hb.min_resource, maximum, hb.reduction_factor)
+    except ValueError as error:
+        return [f"spec.hyperband (maxResource {maximum}): {error}"]
+    if len(rungs) > MAX_HYPERBAND_RUNGS:
+        return [
+            f"spec.hyperband: {len(rungs)} rungs ({rungs}) for maxResource {maximum}, at most "
+            f"{MAX_HYPERBAND_RUNGS}: raise minResource or reductionFactor"
+        ]
+    return []
 
 
 def _error_path(loc: tuple[int | str, ...]) -> str:

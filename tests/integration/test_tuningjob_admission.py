@@ -138,6 +138,7 @@ def test_examples_exist_for_the_issue() -> None:
         "cifar10-resnet34-bayesian.yaml",
         "cifar10-resnet34-random.yaml",
         "digits-cpu.yaml",
+        "digits-cpu-hyperband.yaml",
     } <= names
 
 
@@ -245,8 +246,8 @@ LOG_OK = {"type": "Continuous", "min": 0.1, "max": 1}
 INVALID: list[tuple[str, Mutation, list[str]]] = [
     (
         "strategy-unsupported",
-        setting("strategy", "Hyperband"),
-        ["spec.strategy", 'Unsupported value: "Hyperband"'],
+        setting("strategy", "Hyperopt"),
+        ["spec.strategy", 'Unsupported value: "Hyperopt"'],
     ),
     (
         "objective-undeclared",
@@ -452,6 +453,50 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
         "random-seed-negative",
         setting("randomSeed", -1),
         ["spec.randomSeed", "greater than or equal to 0"],
+    ),
+    (
+        "hyperband-min-not-below-max",
+        both(
+            setting("strategy", "Hyperband"),
+            setting("hyperband", {"minResource": 9, "maxResource": 9}),
+        ),
+        [
+            "spec.hyperband.minResource",
+            "hyperband.minResource must be less than hyperband.maxResource",
+        ],
+    ),
+    (
+        "hyperband-reduction-factor-1",
+        both(setting("strategy", "Hyperband"), setting("hyperband", {"reductionFactor": 1})),
+        ["spec.hyperband.reductionFactor", "greater than or equal to 2"],
+    ),
+    (
+        "hyperband-max-above-20000",
+        both(setting("strategy", "Hyperband"), setting("hyperband", {"maxResource": 20001})),
+        ["spec.hyperband.maxResource", "less than or equal to 20000"],
+    ),
+    (
+        "hyperband-too-many-rungs",
+        both(
+            setting("strategy", "Hyperband"),
+            setting("hyperband", {"maxResource": 20000, "reductionFactor": 2}),
+        ),
+        ["spec.hyperband.maxResource", "hyperband has more than 8 rungs"],
+    ),
+    (
+        "hyperband-with-early-stopping",
+        both(setting("strategy", "Hyperband"), setting("earlyStopping", "Auto")),
+        ["spec.earlyStopping", "earlyStopping must be Off with strategy Hyperband"],
+    ),
+    (
+        "hyperband-max-not-inferable",
+        both(setting("strategy", "Hyperband"), setting("staticHyperparameters.epochs", None)),
+        ["spec.hyperband", "strategy Hyperband needs hyperband.maxResource"],
+    ),
+    (
+        "hyperband-without-its-strategy",
+        setting("hyperband", {"maxResource": 27}),
+        ["spec.hyperband", "hyperband is only for strategy: Hyperband"],
     ),
     ("no-containers", containers([]), ["spec.trialTemplate.job", "needs at least one container"]),
     (
@@ -727,7 +772,16 @@ def test_kubectl_get_tj_shows_the_printer_columns(
     )
     table = kubectl(kubeconfig_path, "get", "tj", "printed", "-n", namespace)
     header, row = table.strip().splitlines()
-    assert header.split() == ["NAME", "STRATEGY", "PHASE", "BEST", "TRIALS", "RUNNING", "AGE"]
+    assert header.split() == [
+        "NAME",
+        "STRATEGY",
+        "PHASE",
+        "BEST",
+        "TRIALS",
+        "RUNNING",
+        "EPOCHS",
+        "AGE",
+    ]
     assert row.split()[:6] == ["printed", "Bayesian", "InProgress", "0.9712", "12/20", "2"]
     # The short name and the category work too.
     assert "printed" in kubectl(kubeconfig_path, "get", "kubetune", "-n", namespace, "-o", "name")

@@ -161,11 +161,17 @@ def trial_values_bytes_bound(spec: models.TuningJobSpec) -> int:
     return total
 
 
-def largest_admitted_spec(parameters: int, metrics: int, metric_name_length: int) -> Any:
+def largest_admitted_spec(
+    parameters: int, metrics: int, metric_name_length: int, strategy: str
+) -> Any:
     """40-character parameters and metrics with names of the given length, with the
-    largest maxTrials the size rule admits for them."""
+    largest maxTrials the size rule admits for them (with Hyperband, less the bytes the
+    rule reserves for each trial's rung values and epochs)."""
     width = constants.HYPERPARAMETER_NAME_MAX_LENGTH
     raw = minimal_spec()
+    raw["strategy"] = strategy
+    if strategy == "Hyperband":
+        raw["hyperband"] = {"minResource": 1, "maxResource": 6561}
     raw["parameters"] = [
         {"name": f"p{i:0{width - 1}d}", "type": "Continuous", "min": -1, "max": 1}
         for i in range(parameters)
@@ -176,28 +182,39 @@ def largest_admitted_spec(parameters: int, metrics: int, metric_name_length: int
     raw["objective"]["metric"] = raw["metrics"][0]["name"]
     spec = models.TuningJobSpec.from_api(raw)
     budget = constants.STATUS_TRIAL_VALUES_BUDGET_BYTES
-    spec.limits.max_trials = min(models.MAX_TRIALS, budget // trial_values_bytes_bound(spec))
+    per_trial = trial_values_bytes_bound(spec) + reserved_bytes(spec)
+    spec.limits.max_trials = min(models.MAX_TRIALS, budget // per_trial)
     return spec
 
 
+def reserved_bytes(spec: models.TuningJobSpec) -> int:
+    hyperband = spec.strategy is models.Strategy.HYPERBAND
+    return constants.HYPERBAND_TRIAL_STATUS_BYTES if hyperband else 0
+
+
 @pytest.mark.parametrize(
-    ("parameters", "metrics", "metric_name_length"),
+    ("parameters", "metrics", "metric_name_length", "strategy"),
     [
-        (10, 1, 1),  # the most 40-character parameters at 1000 trials
-        (5, 5, 40),  # parameters and recorded metrics, at 1000 trials
-        (1, 40, 255),  # the most and longest metrics the schema allows: fewer trials
-        (30, 40, 255),
+        (10, 1, 1, "Bayesian"),  # the most 40-character parameters at 1000 trials
+        (5, 5, 40, "Bayesian"),  # parameters and recorded metrics, at 1000 trials
+        (1, 40, 255, "Bayesian"),  # the most and longest metrics the schema allows
+        (30, 40, 255, "Bayesian"),
+        (5, 1, 1, "Hyperband"),  # with rung values at the most rungs, at 1000 trials
+        (30, 40, 255, "Hyperband"),
     ],
 )
 def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit(
-    parameters: int, metrics: int, metric_name_length: int
+    parameters: int, metrics: int, metric_name_length: int, strategy: str
 ) -> None:
     """The largest maxTrials the size rule lets through for these parameters and metrics,
-    every string field at its maximum length: the whole object stays under 1.5 MiB."""
-    spec = largest_admitted_spec(parameters, metrics, metric_name_length)
-    assert spec.limits.max_trials * trial_values_bytes_bound(spec) <= (
+    every string field at its maximum length (with Hyperband: a value and a seq at each of
+    the most rungs admission allows, and the epochs): the whole object stays under 1.5 MiB."""
+    spec = largest_admitted_spec(parameters, metrics, metric_name_length, strategy)
+    assert spec.limits.max_trials * (trial_values_bytes_bound(spec) + reserved_bytes(spec)) <= (
         constants.STATUS_TRIAL_VALUES_BUDGET_BYTES
     )
+    hyperband = strategy == "Hyperband"
+    rungs = constants.MAX_HYPERBAND_RUNGS if hyperband else 0
     value = "-1.2345678901234567e-100"
     assert len(value) == constants.NUMBER_TEXT_MAX_LENGTH
     hps = {p.name: value for p in spec.parameters}
@@ -214,6 +231,9 @@ def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit(
             reason="R" * 64,
             message="m" * 500,
             attempt=30,
+            rung_values=[-1.2345678901234567e-100] * rungs if hyperband else None,
+            rung_seqs=[7999 - k for k in range(rungs)] if hyperband else None,
+            epochs=20000 if hyperband else None,
             start_time=t0,
             end_time=t0,
         )
@@ -240,6 +260,7 @@ def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit(
         best_trial=models.BestTrial(name=trials[0].name, hyperparameters=hps, objective=1.0),
         best_objective=1.0,
         trials_done="1000/1000",
+        epochs_consumed=20_000_000 if hyperband else None,
         trials=trials,
     )
     job = models.TuningJob(metadata={"name": "j" * 58}, spec=spec, status=status)
@@ -251,8 +272,8 @@ def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit(
 def test_forty_metrics_lower_the_admitted_max_trials_and_1000_needs_few() -> None:
     """The size rule is what bounds the recorded metrics: 40 long-named ones admit far
     fewer than 1000 trials, while a typical job (a few short metrics) admits 1000."""
-    assert largest_admitted_spec(30, 40, 255).limits.max_trials < 100
-    assert largest_admitted_spec(5, 5, 20).limits.max_trials == models.MAX_TRIALS
+    assert largest_admitted_spec(30, 40, 255, "Bayesian").limits.max_trials < 100
+    assert largest_admitted_spec(5, 5, 20, "Bayesian").limits.max_trials == models.MAX_TRIALS
 
 
 @pytest.mark.parametrize(

@@ -88,6 +88,7 @@ def test_names_scope_and_subresources() -> None:
         ("Best", ".status.bestObjective"),
         ("Trials", ".status.trialsDone"),
         ("Running", ".status.counters.running"),
+        ("Epochs", ".status.epochsConsumed"),
         ("Age", ".metadata.creationTimestamp"),
     ]
 

@@ -251,3 +251,37 @@ def test_stop_beats_suspend_and_launches_nothing() -> None:
     assert result.terminal and not kube.called("create_job")
     assert (status["phase"], status["reason"]) == ("Stopped", "StoppedByUser")
     assert status.get("trials", []) == []
+
+
+def run_pod(kube: MemoryKube, job: str, log: bytes) -> None:
+    """The Job's pod is running and has printed `log` so far."""
+    kube.finish_job(NS, job, log)
+    pod = kube.pods[(NS, f"{job}-pod")]
+    pod["status"] = {
+        "phase": "Running",
+        "containerStatuses": [{"name": "trainer", "state": {"running": {}}}],
+    }
+
+
+def test_hyperband_reads_running_logs_records_the_rung_values_then_deletes_the_loser() -> None:
+    kube = new_job(
+        strategy="Hyperband",
+        staticHyperparameters={"epochs": "9"},
+        limits={"maxTrials": 4, "maxParallelTrials": 2},
+    )
+    reconcile(kube, NS, NAME, now=NOW)
+    run_pod(kube, "tj-001", b"loss=0.5\n")
+    run_pod(kube, "tj-002", b"loss=0.9\nloss=0.8\n")
+    kube.calls.clear()
+    reconcile(kube, NS, NAME, now=NOW)
+    first, second = kube.status(NS, NAME)["trials"][:2]
+    assert (first["rungValues"], first["rungSeqs"], first["phase"]) == ([0.5], [0], "Running")
+    assert (second["rungValues"], second["rungSeqs"]) == ([0.9], [1])
+    assert (second["phase"], second["reason"], second["epochs"]) == (
+        "EarlyStopped",
+        "StoppedAtRung0",
+        2,
+    )
+    assert kube.status(NS, NAME)["epochsConsumed"] == 2
+    verbs = [(verb, name) for verb, name in kube.calls if verb in ("patch_status", "delete_job")]
+    assert verbs[:2] == [("patch_status", NAME), ("delete_job", "tj-002")]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kubetune.operator.api import TuningJobSpec
+from kubetune.operator.api import TuningJobSpec, cel
 from kubetune.operator.kube.validation import (
     check_metric_regex,
     parse_and_validate_spec,
     validate_spec,
 )
+from kubetune.optimizer.hyperband import MAX_RESOURCE_KEYS
 
 
 def spec(**overrides: Any) -> dict[str, Any]:
@@ -128,3 +129,36 @@ def test_parse_and_validate_returns_the_spec_and_its_messages() -> None:
     assert parsed is not None
     assert parsed.parameters[1].name == "momentum"
     assert len(messages) == 1
+
+
+@pytest.mark.parametrize(
+    ("static", "hyperband", "fragment"),
+    [
+        ({"epochs": "ten"}, {}, "staticHyperparameters.epochs='ten' is not a whole number"),
+        ({"epochs": "1"}, {}, "staticHyperparameters.epochs='1' is not a whole number"),
+        ({"epochs": "9"}, {"minResource": 9}, "need 1 <= min_resource < max_resource"),
+        ({"epochs": "20000"}, {"reductionFactor": 2}, "15 rungs"),
+    ],
+)
+def test_hyperband_max_resource_read_from_the_static_epochs_is_checked(
+    static: dict[str, str], hyperband: dict[str, Any], fragment: str
+) -> None:
+    messages = messages_for(strategy="Hyperband", staticHyperparameters=static, hyperband=hyperband)
+    assert len(messages) == 1
+    assert messages[0].startswith("spec.")
+    assert fragment in messages[0], messages
+
+
+def test_hyperband_with_an_inferable_max_resource_is_valid() -> None:
+    assert messages_for(strategy="Hyperband", staticHyperparameters={"num_epochs": "27"}) == []
+
+
+def test_the_admission_rule_knows_the_optimizers_epoch_keys() -> None:
+    assert cel.EPOCH_KEYS == MAX_RESOURCE_KEYS
+
+
+def test_hyperband_max_resource_must_match_the_epochs_the_trainer_gets() -> None:
+    (message,) = messages_for(
+        strategy="Hyperband", staticHyperparameters={"epochs": "10"}, hyperband={"maxResource": 27}
+    )
+    assert message.startswith("spec.hyperband.maxResource: 27 differs from the 10 epochs")

@@ -1,0 +1,241 @@
+"""`strategy: Hyperband` (asynchronous successive halving): the rung decisions and the
+new configurations, as steps of `plan()`.
+
+Crash safety: a running trial's value at each rung it reached is recorded in its status
+entry (`rungValues`, with the job-wide order `rungSeqs`) in the same status write as the
+decision taken on it, and the Job is deleted only after that write. Decisions are
+`kubetune.optimizer.rung_decisions` replayed over all recorded values, so an operator
+restarted at any moment takes exactly the same ones. The values come from the curves the
+adapter reads for early stopping (`Snapshot.curves`: match s of the objective regex is
+the value after s epochs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from kubetune.operator.api import (
+    HYPERBAND_RUNG_STOPPED,
+    TERMINAL_TRIAL_PHASES,
+    BestTrial,
+    Hyperband,
+    ObjectiveType,
+    Strategy,
+    TrialPhase,
+    TrialStatus,
+    TuningJobSpec,
+)
+from kubetune.operator.controller.optimizer_input import search_space
+from kubetune.operator.controller.types import Decision
+from kubetune.optimizer import (
+    Goal,
+    HyperbandSampler,
+    HyperbandTrial,
+    RungRecord,
+    continues_at_rung,
+    infer_max_resource,
+    rung_decisions,
+    rung_levels,
+)
+from kubetune.optimizer import (
+    best_trial as optimizer_best_trial,
+)
+
+RUNG_CHECK_SECONDS = 5.0
+"""How often a Hyperband job with running trials is looked at again, so a trial is
+judged soon after it reaches a rung even when no Job or pod changes."""
+
+
+def settings(spec: TuningJobSpec) -> Hyperband:
+    return spec.hyperband or Hyperband()
+
+
+def max_resource(spec: TuningJobSpec) -> int:
+    """`hyperband.maxResource`, or the epochs named by the static hyperparameters
+    (admission and `kube.validation` guarantee one of them)."""
+    explicit = settings(spec).max_resource
+    if explicit is not None:
+        return explicit
+    inferred = infer_max_resource(spec.static_hyperparameters or {})
+    if inferred is None:
+        raise ValueError("hyperband: no maxResource and none to infer")
+    return inferred
+
+
+def _goal(spec: TuningJobSpec) -> Goal:
+    return "Maximize" if spec.objective.type is ObjectiveType.MAXIMIZE else "Minimize"
+
+
+def levels(spec: TuningJobSpec) -> list[int]:
+    """The rungs, in epochs."""
+    hb = settings(spec)
+    return rung_levels(hb.min_resource, max_resource(spec), hb.reduction_factor)
+
+
+def rung_records(trials: Sequence[TrialStatus]) -> list[RungRecord]:
+    """Every recorded rung value of the job."""
+    return [
+        RungRecord(seq, trial.name, rung, value)
+        for trial in trials
+        for rung, (seq, value) in enumerate(
+            zip(trial.rung_seqs or [], trial.rung_values or [], strict=True)
+        )
+    ]
+
+
+def stop_at_rungs(d: Decision) -> None:
+    """Record the running trials' values at the rungs they reached, then stop (EarlyStopped,
+    Job deleted as a leftover) every running trial that is not in the top 1/η at one of
+    its recorded rungs. A trial that just succeeded has its missing rung values recorded
+    too (it ran to the end; later trials are compared with it)."""
+    if d.spec.strategy is not Strategy.HYPERBAND:
+        return
+    if not d.terminal_before:
+        _record(d)
+        _stop(d)
+    _count_epochs(d)
+
+
+def _record(d: Decision) -> None:
+    curves = d.snapshot.curves or {}
+    hb = settings(d.spec)
+    rungs = levels(d.spec)
+    records = rung_records(d.status.trials)
+    next_seq = max((r.seq for r in records), default=-1) + 1
+    at_rung: dict[int, list[float]] = {}
+    for record in sorted(records, key=lambda r: r.seq):
+        at_rung.setdefault(record.rung, []).append(record.value)
+    goal = _goal(d.spec)
+    for trial in d.status.trials:
+        curve = curves.get(trial.name)
+        if trial.phase not in (TrialPhase.RUNNING, TrialPhase.SUCCEEDED) or not curve:
+            continue
+        values = list(trial.rung_values or [])
+        seqs = list(trial.rung_seqs or [])
+        for rung in range(len(values), len(rungs)):
+            if len(curve) < rungs[rung]:
+                break
+            value = float(curve[rungs[rung] - 1])
+            earlier = at_rung.setdefault(rung, [])
+            goes_on = continues_at_rung(
+                value, earlier, reduction_factor=hb.reduction_factor, goal=goal
+            )
+            values.append(value)
+            seqs.append(next_seq)
+            earlier.append(value)
+            next_seq += 1
+            if not goes_on and trial.phase is TrialPhase.RUNNING:
+                break
+        if len(values) > len(trial.rung_values or []):
+            trial.rung_values, trial.rung_seqs = values, seqs
+
+
+def _stop(d: Decision) -> None:
+    """Stop the running trials the replayed log says do not continue."""
+    hb = settings(d.spec)
+    rungs = levels(d.spec)
+    records = rung_records(d.status.trials)
+    decisions = rung_decisions(records, reduction_factor=hb.reduction_factor, goal=_goal(d.spec))
+    for trial in d.status.trials:
+        if trial.phase is not TrialPhase.RUNNING:
+            continue
+        values = trial.rung_values or []
+        stopped_at = next((k for k in range(len(values)) if not decisions[(trial.name, k)]), None)
+        if stopped_at is None:
+            continue
+        value = values[stopped_at]
+        peers = sum(r.rung == stopped_at for r in records)
+        curve = (d.snapshot.curves or {}).get(trial.name) or []
+        trial.objective = value
+        trial.intermediate_count = max(len(curve), rungs[stopped_at])
+        trial.epochs = trial.intermediate_count
+        message = (
+            f"rung {stopped_at} ({rungs[stopped_at]} epochs): {value:.6g} not in the top "
+            f"1/{hb.reduction_factor} of {peers} values there"
+        )
+        d.finish_trial(
+            trial, TrialPhase.EARLY_STOPPED, f"{HYPERBAND_RUNG_STOPPED}{stopped_at}", message
+        )
+        d.event("Normal", "TrialEarlyStopped", f"trial {trial.name} at {message}")
+
+
+def _count_epochs(d: Decision) -> None:
+    """Each finished trial's epochs (once: a running trial's would change on every
+    reconcile and cost a status write), and the job's total."""
+    curves = d.snapshot.curves or {}
+    for trial in d.status.trials:
+        if trial.phase in TERMINAL_TRIAL_PHASES and trial.epochs is None:
+            curve = curves.get(trial.name)
+            trial.epochs = len(curve) if curve is not None else trial.intermediate_count
+    d.status.epochs_consumed = sum(t.epochs or 0 for t in d.status.trials)
+
+
+def provisional_best(d: Decision) -> None:
+    """Before any trial ran its full `maxResource`: the best trial at the highest rung
+    reached becomes `bestTrial` (not `bestObjective`, which `targetObjective` and the Best
+    column read: a value after a few epochs is no final objective), and the status
+    message says so. A succeeded trial replaces it (`summary.summarise`)."""
+    status = d.status
+    if d.spec.strategy is not Strategy.HYPERBAND or any(
+        t.phase is TrialPhase.SUCCEEDED and t.objective is not None for t in status.trials
+    ):
+        return
+    found = optimizer_best_trial(
+        [HyperbandTrial({}, t.rung_values or []) for t in status.trials], goal=_goal(d.spec)
+    )
+    if found is None:
+        return
+    index, rung = found
+    trial = status.trials[index]
+    value = (trial.rung_values or [])[rung]
+    status.best_trial = BestTrial(
+        name=trial.name, hyperparameters=trial.hyperparameters, objective=value
+    )
+    note = (
+        f"; best so far at rung {rung} ({levels(d.spec)[rung]} epochs, no trial has run "
+        f"its {max_resource(d.spec)} yet): {trial.name} with {value:.6g}"
+    )
+    status.message = (status.message or "") + note
+
+
+def schedule_rung_checks(d: Decision) -> None:
+    """With trials still to judge at their rungs, look again in a few seconds."""
+    if d.spec.strategy is Strategy.HYPERBAND and any(
+        t.phase in (TrialPhase.PENDING, TrialPhase.RUNNING) for t in d.status.trials
+    ):
+        d.plan.requeue_after = min(d.plan.requeue_after or RUNG_CHECK_SECONDS, RUNG_CHECK_SECONDS)
+
+
+def sampler_trials(d: Decision) -> list[HyperbandTrial]:
+    """The job's trials (after the warm start's, as trials that ran to the end) as the
+    Hyperband sampler sees them: their values at the levels they reached."""
+    n_levels = len(levels(d.spec)) + 1
+    out = [HyperbandTrial(params, [value] * n_levels) for params, value in d.snapshot.warm_start]
+    for trial in d.status.trials:
+        params: dict[str, Any] = dict(trial.hyperparameters)
+        values = list(trial.rung_values or [])
+        if trial.phase is TrialPhase.SUCCEEDED and trial.objective is not None:
+            # Rungs it passed before its values could be read (a restart) are unknown.
+            values += [math.nan] * (n_levels - 1 - len(values)) + [trial.objective]
+        elif trial.phase is TrialPhase.FAILED:
+            values = []
+        out.append(HyperbandTrial(params, values, running=trial.phase not in TERMINAL_TRIAL_PHASES))
+    return out
+
+
+def suggest_configurations(d: Decision, n: int, seed: int, suggest: Any) -> list[dict[str, Any]]:
+    """`n` new configurations from the Hyperband sampler (`suggest`: the optimizer's
+    `suggest_hyperband`, replaceable in tests); pending and running trials count."""
+    hb = settings(d.spec)
+    result: list[dict[str, Any]] = suggest(
+        search_space(d.spec),
+        sampler_trials(d),
+        n_levels=len(levels(d.spec)) + 1,
+        sampler=HyperbandSampler(hb.sampler.value),
+        n=n,
+        seed=seed,
+        goal=d.spec.objective.type.value,
+    )
+    return result

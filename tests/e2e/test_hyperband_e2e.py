@@ -1,0 +1,160 @@
+"""Hyperband with the real operator: trials print one loss per epoch (fake_trainer.py mode
+curve); at each rung a trial goes on only if it is in the top 1/η of the values recorded
+there so far, else its Job is deleted and it ends EarlyStopped at that rung. The recorded
+rung values are the printed ones, the decisions are those the optimizer's replay gives
+from the records, and `kubectl get tj` shows the epochs consumed."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from typing import Any
+
+from e2e.fake_trainer import curve_value
+from kubetune.optimizer import RungRecord, rung_decisions
+from support.operator_harness import Api, OperatorProcess, tuning_job, wait_for
+
+EPOCHS = 9
+RUNGS = [1, 3]  # minResource 1, reductionFactor 3, maxResource 9
+PAUSE = 1.0  # 9 s per full trial: running trials are judged every 5 s, several times
+
+
+def records(trials: list[dict[str, Any]]) -> list[RungRecord]:
+    return [
+        RungRecord(seq, t["name"], rung, value)
+        for t in trials
+        for rung, (seq, value) in enumerate(
+            zip(t.get("rungSeqs", []), t.get("rungValues", []), strict=True)
+        )
+    ]
+
+
+def test_trials_stop_exactly_at_their_rungs_and_the_epochs_are_counted(
+    api: Api, operator: OperatorProcess, cluster: Any, namespace: str
+) -> None:
+    api.create(
+        tuning_job(
+            "hb",
+            strategy="Hyperband",
+            max_trials=9,
+            parallel=3,
+            static={"mode": "curve", "steps": str(EPOCHS), "pause": str(PAUSE)},
+            hyperband={"minResource": 1, "maxResource": EPOCHS, "reductionFactor": 3},
+        )
+    )
+    status = wait_for("hb to finish", lambda: api.terminal("hb"), timeout=150, operator=operator)
+    assert (status["phase"], status["reason"]) == ("Completed", "MaxTrialsReached"), status
+    trials = status["trials"]
+    for t in trials:
+        print(t["name"], t["hyperparameters"], t["phase"], t.get("rungValues"), t.get("epochs"))
+    assert len(trials) == 9
+    stopped = [t for t in trials if t["phase"] == "EarlyStopped"]
+    finished = [t for t in trials if t["phase"] == "Succeeded"]
+    assert stopped, "no trial was stopped at a rung"
+    assert len(stopped) + len(finished) == 9
+
+    assert_decisions_replay(trials)
+    assert status["epochsConsumed"] == sum(t["epochs"] for t in trials)
+    assert status["bestTrial"]["name"] in {t["name"] for t in finished}
+
+    gone = {t["name"] for t in stopped}
+    wait_for(
+        "the stopped trials' Jobs to go",
+        lambda: not gone & {j.metadata.name for j in api.jobs("hb")},
+        timeout=30,
+        operator=operator,
+    )
+    table = subprocess.run(
+        [
+            str(cluster.kubectl),
+            f"--kubeconfig={cluster.kubeconfig}",
+            "get",
+            "tj",
+            "hb",
+            "-n",
+            namespace,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    header, row = table.strip().splitlines()
+    columns = dict(zip(header.split(), row.split(), strict=False))
+    assert columns["EPOCHS"] == str(status["epochsConsumed"])
+
+
+def assert_decisions_replay(trials: list[dict[str, Any]], *, judged_live: bool = True) -> None:
+    """The recorded rung values are the printed ones, at the rungs' epochs, each recorded
+    once; every decision is the replay's: a stopped trial lost at its last recorded rung
+    and won at the ones before; a trial that ran on won at every rung (`judged_live`: it
+    was running when its values were read; a trial that finished while the operator was
+    down has its values recorded afterwards, for the comparisons, and is not stopped)."""
+    stopped = [t for t in trials if t["phase"] == "EarlyStopped"]
+    finished = [t for t in trials if t["phase"] == "Succeeded"]
+    for t in trials:
+        x = float(t["hyperparameters"]["x"])
+        for rung, value in enumerate(t.get("rungValues", [])):
+            assert value == curve_value(x, 0, RUNGS[rung]), (t["name"], rung)
+    decisions = rung_decisions(records(trials), reduction_factor=3, goal="Minimize")
+    seqs = sorted(r.seq for r in records(trials))
+    assert seqs == list(range(len(seqs)))  # each value recorded once
+    for t in stopped:
+        last = len(t["rungValues"]) - 1
+        assert t["reason"] == f"StoppedAtRung{last}", t
+        assert decisions[(t["name"], last)] is False
+        assert all(decisions[(t["name"], k)] for k in range(last))
+        assert t["objective"] == t["rungValues"][last]
+        assert RUNGS[last] <= t["epochs"] < EPOCHS
+    for t in finished:
+        assert t["rungValues"] == [
+            curve_value(float(t["hyperparameters"]["x"]), 0, r) for r in RUNGS
+        ]
+        assert t["epochs"] == EPOCHS
+        if judged_live:
+            assert all(decisions[(t["name"], k)] for k in range(len(RUNGS))), t
+        assert math.isclose(
+            t["objective"], curve_value(float(t["hyperparameters"]["x"]), 0, EPOCHS)
+        )
+
+
+def test_sigkill_at_rungs_changes_no_decision(api: Api, operator: OperatorProcess) -> None:
+    """The operator is killed (SIGKILL) and restarted whenever a new rung value has been
+    recorded, five times: values are still recorded once each, in one job-wide order, and
+    every stop is the one the replay of the records gives; nothing is stopped twice or
+    left running."""
+    api.create(
+        tuning_job(
+            "hbkill",
+            strategy="Hyperband",
+            max_trials=9,
+            parallel=3,
+            static={"mode": "curve", "steps": str(EPOCHS), "pause": str(PAUSE)},
+            hyperband={"minResource": 1, "maxResource": EPOCHS, "reductionFactor": 3},
+        )
+    )
+    for kill in range(5):
+        seen = len(records(api.status("hbkill").get("trials", [])))
+        wait_for(
+            f"a new rung value before kill {kill}",
+            lambda n=seen: (
+                len(records(api.status("hbkill").get("trials", []))) > n or api.terminal("hbkill")
+            ),
+            timeout=120,
+            operator=operator,
+        )
+        if api.terminal("hbkill"):
+            break
+        operator.kill()
+        operator.start()
+    status = wait_for(
+        "hbkill to finish", lambda: api.terminal("hbkill"), timeout=150, operator=operator
+    )
+    assert (status["phase"], status["reason"]) == ("Completed", "MaxTrialsReached"), status
+    trials = status["trials"]
+    assert len(trials) == 9
+    assert {t["phase"] for t in trials} <= {"Succeeded", "EarlyStopped"}
+    assert any(t["phase"] == "EarlyStopped" for t in trials)
+    assert_decisions_replay(trials, judged_live=False)
+    stopped_events = [e.reason for e in api.events("hbkill")].count("TrialEarlyStopped")
+    assert stopped_events <= sum(t["phase"] == "EarlyStopped" for t in trials)

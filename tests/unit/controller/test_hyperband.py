@@ -1,0 +1,199 @@
+"""`strategy: Hyperband` in the controller: rung values recorded in the trials' status,
+stops decided by the optimizer's replayable rung decisions, configurations from the
+Hyperband sampler, epochs counted; driven through plan()."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubetune.operator.api import Phase, Strategy, TrialPhase, TuningJobStatus
+from kubetune.operator.controller import ObjectiveOutcome, Optimizer, Plan, Snapshot, plan
+from kubetune.operator.controller.hyperband import levels, rung_records
+from kubetune.optimizer import suggest_hyperband
+from support.plan_sim import Sim
+from support.specs import make_spec
+
+
+def hyperband_spec(**overrides: Any) -> Any:
+    fields: dict[str, Any] = {
+        "strategy": "Hyperband",
+        "hyperband": {"minResource": 1, "maxResource": 9, "reductionFactor": 3},
+        "limits": {"maxTrials": 6, "maxParallelTrials": 3},
+        **overrides,
+    }
+    return make_spec(**fields)
+
+
+class Job(Sim):
+    """A Hyperband job whose running trials have printed `curves` so far."""
+
+    def __init__(self, **overrides: Any) -> None:
+        super().__init__(hyperband_spec(**overrides))
+        self.curves: dict[str, list[float]] = {}
+        self.suggested: list[dict[str, Any]] = []
+
+    def step(self, optimizer: Optimizer | None = None, **snapshot: Any) -> Plan:
+        def spy(*args: Any, **kw: Any) -> list[dict[str, Any]]:
+            self.suggested.append({"trials": args[1], **kw})
+            return suggest_hyperband(*args, **kw)
+
+        optimizer = optimizer or Optimizer(suggest_hyperband=spy)
+        return super().step(optimizer, curves=self.curves, **snapshot)
+
+    def trial(self, i: int) -> Any:
+        return self.status.trials[i]
+
+
+def started() -> Job:
+    """Three trials launched and running."""
+    job = Job()
+    job.step()
+    job.step()
+    assert [t.phase for t in job.status.trials] == [TrialPhase.RUNNING] * 3
+    return job
+
+
+def test_the_rungs_come_from_the_spec_or_the_static_epochs() -> None:
+    assert levels(hyperband_spec()) == [1, 3]
+    inferred = make_spec(strategy="Hyperband", staticHyperparameters={"epochs": "27"})
+    assert levels(inferred) == [1, 3, 9]
+
+
+def test_launches_come_from_the_hyperband_sampler_with_the_running_trials_pending() -> None:
+    job = Job()
+    job.step()
+    assert len(job.status.trials) == 3
+    assert job.suggested[0]["n"] == 3
+    assert job.suggested[0]["n_levels"] == 3
+    assert job.spec.strategy is Strategy.HYPERBAND
+
+
+def test_a_trial_outside_the_top_third_at_a_rung_is_stopped_with_its_job_deleted() -> None:
+    job = started()
+    a, b, c = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5], b: [0.7, 0.69], c: [0.3]}
+    decided = job.step()
+    # Recorded in trial order: a first (alone: continues), b worse than a (rank 2 of 2 >
+    # max(1, 2 // 3)): stopped at rung 0, c best so far: continues.
+    assert [job.trial(i).rung_values for i in range(3)] == [[0.5], [0.7], [0.3]]
+    assert [job.trial(i).rung_seqs for i in range(3)] == [[0], [1], [2]]
+    stopped = job.trial(1)
+    assert stopped.phase is TrialPhase.EARLY_STOPPED
+    assert stopped.reason == "StoppedAtRung0"
+    assert stopped.message is not None and "rung 0 (1 epochs)" in stopped.message
+    assert stopped.objective == 0.7
+    assert stopped.epochs == 2
+    assert stopped.job_name in decided.delete
+    assert job.trial(0).phase is TrialPhase.RUNNING
+    assert job.trial(2).phase is TrialPhase.RUNNING
+    # Its slot goes to a new configuration.
+    assert len(job.status.trials) == 4
+    assert job.status.epochs_consumed == 2
+
+
+def test_a_value_is_recorded_once_and_decisions_replay_from_the_records_alone() -> None:
+    job = started()
+    a, b, c = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5], b: [0.7], c: [0.3]}
+    job.step()
+    recorded = job.status.model_copy(deep=True)
+    # Same curves again, and a restart that has not read any log yet: nothing changes.
+    for curves in (job.curves, {}):
+        again = plan(Snapshot("tj", "uid", 1, job.spec, recorded, job.jobs, curves=curves), job.now)
+        assert rung_records(again.status.trials) == rung_records(recorded.trials)
+        before = [(t.phase, t.reason) for t in recorded.trials[:3]]
+        assert [(t.phase, t.reason) for t in again.status.trials[:3]] == before
+        assert again.launch == []
+
+
+def test_a_recorded_losing_value_stops_a_trial_that_still_runs() -> None:
+    """The record was written but the trial is still Running (written by an older
+    operator, or by hand): the replay stops it, at that rung, from the records."""
+    job = started()
+    status = job.status.model_copy(deep=True)
+    status.trials[0].rung_values, status.trials[0].rung_seqs = [0.2], [0]
+    status.trials[1].rung_values, status.trials[1].rung_seqs = [0.9], [1]
+    decided = plan(Snapshot("tj", "uid", 1, job.spec, status, job.jobs), job.now)
+    assert decided.status.trials[1].phase is TrialPhase.EARLY_STOPPED
+    assert decided.status.trials[1].reason == "StoppedAtRung0"
+    assert decided.status.trials[0].phase is TrialPhase.RUNNING
+
+
+def test_a_trial_past_several_rungs_in_one_read_is_judged_at_each_in_turn() -> None:
+    job = started()
+    a, b, _ = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5, 0.4, 0.3]}
+    job.step()
+    assert job.trial(0).rung_values == [0.5, 0.3]  # values after 1 and 3 epochs
+    assert job.trial(0).phase is TrialPhase.RUNNING
+    # b: best at rung 0 (continues), worse than a at rung 1: stopped there.
+    job.curves[b] = [0.45, 0.44, 0.43, 0.42]
+    job.step()
+    assert job.trial(1).rung_values == [0.45, 0.43]
+    assert job.trial(1).phase is TrialPhase.EARLY_STOPPED
+    assert job.trial(1).reason == "StoppedAtRung1"
+    assert job.trial(1).epochs == 4
+
+
+def test_a_succeeded_trial_counts_its_epochs_and_the_job_ends_at_max_trials() -> None:
+    job = started()
+    for _ in range(20):
+        running = job.running()
+        if not running:
+            break
+        name = next(t.name for t in job.status.trials if running[0].startswith(t.name))
+        job.curves[name] = [0.1] * 9
+        job.finish(running[0], state="Succeeded", outcome=ObjectiveOutcome(0.1, 9))
+        job.step()
+    assert job.status.phase is Phase.COMPLETED
+    assert len(job.status.trials) == 6
+    assert all(t.epochs == 9 for t in job.status.trials)
+    assert job.status.epochs_consumed == 54
+    # Succeeded trials' rung values are recorded too: later trials are compared with them.
+    assert all(t.rung_values == [0.1, 0.1] for t in job.status.trials)
+
+
+def test_other_strategies_record_nothing() -> None:
+    sim = Sim(make_spec(limits={"maxTrials": 2, "maxParallelTrials": 1}))
+    sim.step(curves={})
+    status: TuningJobStatus = sim.status
+    assert status.epochs_consumed is None
+    assert all(t.rung_values is None for t in status.trials)
+
+
+def test_before_a_full_trial_the_best_at_the_highest_rung_is_shown_as_such() -> None:
+    job = started()
+    a, b, c = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5, 0.4, 0.2], b: [0.1], c: [0.6]}
+    job.step()
+    # a reached rung 1 (3 epochs): it is the best though b's value at rung 0 is lower.
+    best = job.status.best_trial
+    assert best is not None
+    assert (best.name, best.objective) == (a, 0.2)
+    assert job.status.best_objective is None  # no final objective: targetObjective waits
+    assert job.status.message is not None
+    assert f"best so far at rung 1 (3 epochs, no trial has run its 9 yet): {a}" in (
+        job.status.message
+    )
+    # A trial that ran its full budget replaces it.
+    job.curves[a] = [0.5, 0.4, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.15]
+    job.finish(a, state="Succeeded", outcome=ObjectiveOutcome(0.15, 9))
+    job.step()
+    assert job.status.best_trial is not None
+    assert (job.status.best_trial.name, job.status.best_objective) == (a, 0.15)
+    assert "best so far" not in (job.status.message or "")
+
+
+def test_the_sampler_sees_every_trial_at_the_levels_it_reached_and_the_warm_start() -> None:
+    job = started()
+    a, b, c = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5], b: [0.7]}
+    job.finish(c, state="Failed", reason="Error")
+    job.step(warm_start=[({"lr": "0.5", "layers": "2", "opt": "sgd"}, 0.05)])
+    trials = job.suggested[-1]["trials"]
+    parent, ta, tb, tc, *new = trials
+    assert (list(parent.values), parent.running) == ([0.05] * 3, False)  # ran to the end
+    assert (list(ta.values), ta.running) == ([0.5], True)
+    assert (list(tb.values), tb.running) == ([0.7], False)  # stopped at rung 0
+    assert (list(tc.values), tc.running) == ([], False)  # failed
+    assert all(t.running and not t.values for t in new)  # launched, pending
