@@ -136,7 +136,11 @@ def test_stopping_criteria(api: Api, operator: OperatorProcess) -> None:
         "failing", lambda: api.terminal("failing"), timeout=TIMEOUT, operator=operator
     )
     assert (failing["phase"], failing["reason"]) == ("Failed", "MaxFailedTrialsExceeded")
-    assert failing["counters"]["failed"] == 2
+    # The job fails at the second failure. With 2 in parallel, the first failure frees a
+    # slot for a third trial, which may fail too before the operator sees the second
+    # (seen under load): 2 or 3 failures, but no trial is launched once the limit is past.
+    assert 2 <= failing["counters"]["failed"] <= 3
+    assert len(failing["trials"]) <= 3
     failed = [t for t in failing["trials"] if t["phase"] == "Failed"]
     assert all(t["reason"] == "Error" and "code 3" in t["message"] for t in failed)
 
