@@ -20,12 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import re2
 import yaml
 from kubetune.analytics.errors import KubetuneError
 from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context
-from kubetune.cli.watch import ended_line, final_line
+from kubetune.cli.watch import LOG_TAIL_LINES, ended_line, final_line, last_match, render
 from kubetune.operator.api import KIND, TuningJobSpec
+from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.kube.client import JobRejectedError
 from kubetune.operator.kube.local import (
     MANIFEST,
@@ -110,8 +112,35 @@ def prepare_directory(body: dict[str, Any], directory: Path) -> None:
     write_atomically(manifest, body)
 
 
-def _report(ctx: Context, kube: LocalKube, reported: set[str]) -> Any:
+def _latest_values(kube: LocalKube, view: Any) -> dict[str, float]:
+    """The latest objective value in each running trial's log (as `kubetune watch`)."""
+    regex = next(m.regex for m in view.spec.metrics if m.name == view.objective_metric)
+    pattern = re2.compile("(?m)" + regex)
+    values = {}
+    for trial in view.trials:
+        if trial.phase == "Running":
+            job = trial_job_name(trial.name, trial.attempt)
+            try:
+                text = b"".join(kube.stream_log(NAMESPACE, job, "", tail_lines=LOG_TAIL_LINES))
+            except OSError:  # not started yet: no value yet
+                continue
+            value = last_match(pattern, text.decode(errors="replace"))
+            if value is not None:
+                values[trial.name] = value
+    return values
+
+
+def _report(ctx: Context, kube: LocalKube, reported: set[str], drawn: list[int]) -> Any:
+    """Progress as `kubetune watch` shows it: the redrawn screen on a terminal, else a
+    line per trial that ends."""
     view = parse_tuning_job(kube.get_tuning_job(NAMESPACE, kube.body["metadata"]["name"]) or {})
+    if ctx.out.isatty():
+        lines = render(view, _latest_values(kube, view), datetime.now(UTC))
+        clear = f"\x1b[{drawn[0]}F\x1b[J" if drawn[0] else ""
+        ctx.out.write(clear + "\n".join(lines) + "\n")
+        drawn[0] = len(lines)
+        ctx.out.flush()
+        return view
     for trial in view.trials:
         if trial.name not in reported and trial.phase not in ("Pending", "Running"):
             reported.add(trial.name)
@@ -132,6 +161,7 @@ def run_local(ctx: Context) -> int:
     prepare_directory(body, directory)
     kube = LocalKube(directory, images)
     reported: set[str] = set()
+    drawn = [0]  # lines of the screen drawn last (terminal only)
     ctx.err.write(f"run directory: {directory} (logs in {directory / 'logs'})\n")
     try:
         restarted = kube.resume()
@@ -139,7 +169,7 @@ def run_local(ctx: Context) -> int:
             ctx.err.write(f"resumed; started again: {', '.join(restarted)}\n")
         while True:
             result = reconcile(kube, NAMESPACE, name)
-            view = _report(ctx, kube, reported)
+            view = _report(ctx, kube, reported, drawn)
             if result.terminal:
                 ctx.out.write(final_line(view) + "\n")
                 return EXIT_ERROR if view.phase == "Failed" else EXIT_OK
