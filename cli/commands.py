@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kubetune.analytics.cluster import KubeClient, connect
 from kubetune.analytics.errors import KubetuneError, NotFoundError
+from kubetune.analytics.local import read_directory
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import output, views
 from kubetune.cli.main import EXIT_OK, Context
@@ -27,6 +28,14 @@ def load(ctx: Context) -> tuple[KubeClient, TuningJobView]:
     """The client and the TuningJob named on the command line."""
     kube = _kube(ctx)
     return kube, parse_tuning_job(kube.get_tuning_job(_namespace(ctx, kube), ctx.args.name))
+
+
+def load_view(ctx: Context) -> TuningJobView:
+    """The TuningJob named on the command line, or kept in the directory given instead of
+    a name (a local run's `--out`)."""
+    if Path(ctx.args.name).is_dir():
+        return parse_tuning_job(read_directory(ctx.args.name))
+    return load(ctx)[1]
 
 
 def _no_trials(ctx: Context, view: TuningJobView) -> bool:
@@ -79,7 +88,7 @@ def describe_command(ctx: Context) -> int:
 
 
 def trials_command(ctx: Context) -> int:
-    _, view = load(ctx)
+    view = load_view(ctx)
     if _no_trials(ctx, view) and ctx.args.output == "table":
         return EXIT_OK
     args = ctx.args
@@ -88,13 +97,13 @@ def trials_command(ctx: Context) -> int:
 
 
 def best_command(ctx: Context) -> int:
-    _, view = load(ctx)
+    view = load_view(ctx)
     ctx.out.write(views.best_output(view, ctx.args.output))
     return EXIT_OK
 
 
 def plot_command(ctx: Context) -> int:
-    _, view = load(ctx)
+    view = load_view(ctx)
     try:
         from kubetune.analytics.plots import summary_figure  # noqa: PLC0415 (optional)
     except ImportError:
@@ -177,6 +186,12 @@ def watch_command(ctx: Context) -> int:
     return watch(ctx, kube, _namespace(ctx, kube), sys.stdout.isatty() and ctx.out is sys.stdout)
 
 
+def _run_local(ctx: Context) -> int:
+    from kubetune.cli.local_run import run_local  # noqa: PLC0415 (imports the operator)
+
+    return run_local(ctx)
+
+
 COMMANDS: dict[str, Callable[[Context], int]] = {
     "list": list_command,
     "describe": describe_command,
@@ -186,4 +201,5 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "watch": watch_command,
     "logs": logs_command,
     "stop": stop_command,
+    "run": _run_local,
 }

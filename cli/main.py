@@ -101,7 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("-f", "--follow", action="store_true", help="stream until the trial ends")
     sub = _command(commands, "stop", "stop a TuningJob: sets spec.stop, the operator does the rest")
     sub.add_argument("name", metavar="NAME")
+    sub = commands.add_parser("run", help=RUN_HELP, description=RUN_HELP)
+    sub.add_argument("file", metavar="FILE.yaml", help="a TuningJob manifest")
+    sub.add_argument("--local", action="store_true", required=True, help="run on this machine")
+    sub.add_argument("--parallel", type=_positive, metavar="N", help="at most N trials at once")
+    sub.add_argument("--out", metavar="DIR", help="run directory (default: ./NAME); resumes")
+    sub.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="NAME=CMD",
+        help="run containers of image NAME without a command as CMD (split like a shell)",
+    )
     return parser
+
+
+RUN_HELP = "run a TuningJob's trials as local processes (no cluster)"
 
 
 def _positive(text: str) -> int:

@@ -1,0 +1,181 @@
+"""`kubetune run --local FILE.yaml`: a TuningJob's trials as local processes, no cluster.
+
+The operator's `reconcile()` runs in a loop against `LocalKube` (its trial Jobs are
+processes; see `kubetune.operator.kube.local`), so validation, planning, the optimizer,
+stopping criteria and metric reading are the operator's own. The spec is checked before
+anything runs, as at admission: the pydantic models (which hold the CEL rules' checks that
+the models repeat) and `validate_spec` (the checks the operator makes itself). Rules only
+the API server evaluates (CEL on the raw object) are not run locally.
+
+Ctrl-C stops the running trials (their process groups) and leaves DIR as the status last
+recorded it; the same command on the same DIR resumes: the trials that were running are
+started again under the same names, so the run has exactly the trials it would have had.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import re2
+import yaml
+from kubetune.analytics.errors import KubetuneError
+from kubetune.analytics.resource import parse_tuning_job
+from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context
+from kubetune.cli.watch import LOG_TAIL_LINES, ended_line, final_line, last_match, render
+from kubetune.operator.api import KIND, TuningJobSpec
+from kubetune.operator.api.naming import trial_job_name
+from kubetune.operator.kube.client import JobRejectedError
+from kubetune.operator.kube.local import (
+    MANIFEST,
+    LocalKube,
+    local_argv,
+    local_env,
+    primary_container,
+    write_atomically,
+)
+from kubetune.operator.kube.reconcile import reconcile
+from kubetune.operator.kube.trial_job import build_trial_job
+from kubetune.operator.kube.validation import parse_and_validate_spec
+
+NAMESPACE = "local"
+IDLE_SECONDS = 1.0
+"""The longest wait between two reconciles when nothing ends (timers: runtime limits)."""
+
+
+def _images(pairs: list[str]) -> dict[str, str]:
+    images = {}
+    for pair in pairs:
+        image, sep, command = pair.partition("=")
+        if not sep or not image or not command:
+            raise KubetuneError(
+                f"--image {pair!r}: write it NAME=CMD, e.g. trainer:1='python t.py'"
+            )
+        images[image] = command
+    return images
+
+
+def _read_manifest(path: str, parallel: int | None) -> dict[str, Any]:
+    try:
+        body = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise KubetuneError(f"cannot read {path}: {error}") from None
+    if not isinstance(body, dict) or body.get("kind") != KIND:
+        raise KubetuneError(f"{path} is not a {KIND} manifest (kind: {KIND})")
+    if parallel is not None:
+        body.setdefault("spec", {}).setdefault("limits", {})["maxParallelTrials"] = parallel
+    return body
+
+
+def check_runnable(body: dict[str, Any], images: dict[str, str]) -> TuningJobSpec:
+    """The spec, validated as the operator does, and its primary container runnable here."""
+    spec, problems = parse_and_validate_spec(body.get("spec") or {})
+    if spec is None or problems:
+        raise KubetuneError("invalid TuningJob:\n  " + "\n  ".join(problems))
+    probe = build_trial_job(
+        tuning_job_name=body["metadata"]["name"],
+        tuning_job_uid="probe",
+        spec=spec,
+        trial="probe",
+        hyperparameters={},
+    )
+    try:
+        container = primary_container(probe)
+        local_argv(container, images)
+        local_env(container)
+    except JobRejectedError as error:
+        raise KubetuneError(str(error)) from None
+    return spec
+
+
+def prepare_directory(body: dict[str, Any], directory: Path) -> None:
+    """DIR/tuningjob.yaml: written on the first run, compared on a resume."""
+    manifest = directory / MANIFEST
+    if manifest.is_file():
+        stored = yaml.safe_load(manifest.read_text())
+        if stored.get("spec") != body.get("spec"):
+            raise KubetuneError(
+                f"{directory} holds a run of a different spec; give another --out to start anew"
+            )
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = body.setdefault("metadata", {})
+    meta.update(
+        namespace=NAMESPACE,
+        uid=str(uuid.uuid4()),
+        generation=1,
+        creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    write_atomically(manifest, body)
+
+
+def _latest_values(kube: LocalKube, view: Any) -> dict[str, float]:
+    """The latest objective value in each running trial's log (as `kubetune watch`)."""
+    regex = next(m.regex for m in view.spec.metrics if m.name == view.objective_metric)
+    pattern = re2.compile("(?m)" + regex)
+    values = {}
+    for trial in view.trials:
+        if trial.phase == "Running":
+            job = trial_job_name(trial.name, trial.attempt)
+            try:
+                text = b"".join(kube.stream_log(NAMESPACE, job, "", tail_lines=LOG_TAIL_LINES))
+            except OSError:  # not started yet: no value yet
+                continue
+            value = last_match(pattern, text.decode(errors="replace"))
+            if value is not None:
+                values[trial.name] = value
+    return values
+
+
+def _report(ctx: Context, kube: LocalKube, reported: set[str], drawn: list[int]) -> Any:
+    """Progress as `kubetune watch` shows it: the redrawn screen on a terminal, else a
+    line per trial that ends."""
+    view = parse_tuning_job(kube.get_tuning_job(NAMESPACE, kube.body["metadata"]["name"]) or {})
+    if ctx.out.isatty():
+        lines = render(view, _latest_values(kube, view), datetime.now(UTC))
+        clear = f"\x1b[{drawn[0]}F\x1b[J" if drawn[0] else ""
+        ctx.out.write(clear + "\n".join(lines) + "\n")
+        drawn[0] = len(lines)
+        ctx.out.flush()
+        return view
+    for trial in view.trials:
+        if trial.name not in reported and trial.phase not in ("Pending", "Running"):
+            reported.add(trial.name)
+            ctx.out.write(ended_line(view, trial) + "\n")
+    ctx.out.flush()
+    return view
+
+
+def run_local(ctx: Context) -> int:
+    args = ctx.args
+    images = _images(args.image)
+    body = _read_manifest(args.file, args.parallel)
+    name = (body.get("metadata") or {}).get("name")
+    if not name:
+        raise KubetuneError(f"{args.file}: metadata.name is missing")
+    check_runnable(body, images)
+    directory = Path(args.out or name)
+    prepare_directory(body, directory)
+    kube = LocalKube(directory, images)
+    reported: set[str] = set()
+    drawn = [0]  # lines of the screen drawn last (terminal only)
+    ctx.err.write(f"run directory: {directory} (logs in {directory / 'logs'})\n")
+    try:
+        restarted = kube.resume()
+        if restarted:
+            ctx.err.write(f"resumed; started again: {', '.join(restarted)}\n")
+        while True:
+            result = reconcile(kube, NAMESPACE, name)
+            view = _report(ctx, kube, reported, drawn)
+            if result.terminal:
+                ctx.out.write(final_line(view) + "\n")
+                return EXIT_ERROR if view.phase == "Failed" else EXIT_OK
+            kube.wait(min(result.requeue_after or IDLE_SECONDS, IDLE_SECONDS))
+    except KeyboardInterrupt:
+        kube.stop_all()
+        sys.stderr.flush()
+        ctx.err.write("interrupted: running trials stopped; resume with the same command\n")
+        return EXIT_INTERRUPTED

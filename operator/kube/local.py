@@ -1,0 +1,323 @@
+"""`LocalKube`: a `KubeClient` whose trial Jobs are local processes (`kubetune run --local`).
+
+The operator's own `reconcile()` runs against it, so a local run validates, plans, records
+and reads metrics exactly as on a cluster. What it keeps in the run directory:
+
+- `tuningjob.yaml`: the TuningJob (its spec, and a UID given once);
+- `status.yaml`: the status, replaced atomically at every status write (the reconcile
+  writes it before it launches anything: record before you act);
+- `logs/<job>.job.yaml`: each Job's manifest; `logs/<job>.log` the primary container's
+  stdout and stderr; `logs/<job>.exit` its exit code, written when the process ends. A
+  Job without an exit code was interrupted: `resume()` starts its process again (as a
+  Job controller would start a new pod), so the run keeps exactly its trials.
+
+A Job runs only its primary container (the one that receives the hyperparameters): its
+`command` + `args`, env and `workingDir` as `build_trial_job` rendered them, never through
+a shell, in its own process group. A container without a `command` runs the command its
+image is mapped to (`--image NAME=CMD`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubetune.operator.api import HYPERPARAMETERS_ENV
+from kubetune.operator.kube.client import ConflictError, JobRejectedError
+
+MANIFEST = "tuningjob.yaml"
+STATUS = "status.yaml"
+LOGS = "logs"
+CHUNK_BYTES = 64 * 1024
+STOP_GRACE_SECONDS = 10.0
+"""How long a stopped trial's process group gets between SIGTERM and SIGKILL."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_atomically(path: Path, data: Any) -> None:
+    """YAML to `path` through a temporary file and a rename: a reader never sees half."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(yaml.safe_dump(data, sort_keys=False))
+    os.replace(temporary, path)
+
+
+def primary_container(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The container that receives the hyperparameters (`build_trial_job` gives it the
+    KUBETUNE_HYPERPARAMETERS variable)."""
+    containers = manifest["spec"]["template"]["spec"].get("containers") or []
+    for container in containers:
+        if any(e.get("name") == HYPERPARAMETERS_ENV for e in container.get("env", [])):
+            return dict(container)
+    raise JobRejectedError("the trial template has no container")
+
+
+def local_argv(container: Mapping[str, Any], images: Mapping[str, str]) -> list[str]:
+    """The argv of a container run locally: its `command` (or its image's mapped command)
+    followed by its `args`. Raises JobRejectedError naming the container and image."""
+    name, image = container.get("name", "?"), container.get("image", "?")
+    command = list(container.get("command") or [])
+    if not command:
+        if image not in images:
+            raise JobRejectedError(
+                f"container {name!r} has no command and its image {image!r} cannot run "
+                f"locally; give the command it runs with --image {image}=CMD "
+                f"(e.g. --image {image}='python train.py')"
+            )
+        command = shlex.split(images[image])
+    return [*command, *(str(a) for a in container.get("args") or [])]
+
+
+def local_env(container: Mapping[str, Any]) -> dict[str, str]:
+    """This process's environment plus the container's literal `env` values."""
+    env = dict(os.environ)
+    for item in container.get("env") or []:
+        if "value" not in item:
+            raise JobRejectedError(
+                f"container {container.get('name', '?')!r}: env {item.get('name')!r} uses "
+                "valueFrom, which a local run cannot resolve; give it a literal value"
+            )
+        env[item["name"]] = str(item["value"])
+    return env
+
+
+@dataclass
+class _Job:
+    manifest: dict[str, Any]
+    created: str
+    process: subprocess.Popen[bytes] | None = None
+    exit_code: int | None = None
+    finished: str | None = None
+
+
+class LocalKube:
+    """A `KubeClient` for one TuningJob kept in `directory` (see the module docstring)."""
+
+    def __init__(self, directory: Path, images: Mapping[str, str] | None = None) -> None:
+        self.directory = directory
+        self.logs = directory / LOGS
+        self.images = dict(images or {})
+        self.body: dict[str, Any] = yaml.safe_load((directory / MANIFEST).read_text())
+        status_file = directory / STATUS
+        if status_file.is_file():
+            self.body["status"] = yaml.safe_load(status_file.read_text()) or {}
+        self.body["metadata"]["resourceVersion"] = "1"
+        self.jobs: dict[str, _Job] = {}
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self._recover_finished_jobs()
+
+    @property
+    def uid(self) -> str:
+        return str(self.body["metadata"]["uid"])
+
+    def resume(self) -> list[str]:
+        """Start again the Jobs that were interrupted (a manifest, no exit code); their
+        names."""
+        interrupted = []
+        for manifest_file in sorted(self.logs.glob("*.job.yaml")):
+            name = manifest_file.name.removesuffix(".job.yaml")
+            if name not in self.jobs:
+                self._start(name, yaml.safe_load(manifest_file.read_text()))
+                interrupted.append(name)
+        return interrupted
+
+    def _recover_finished_jobs(self) -> None:
+        """Jobs whose process ended before a restart (an exit code on disk)."""
+        for exit_file in sorted(self.logs.glob("*.exit")):
+            record = yaml.safe_load(exit_file.read_text())
+            self.jobs[exit_file.stem] = _Job(
+                manifest=record["manifest"],
+                created=record["created"],
+                exit_code=int(record["exitCode"]),
+                finished=record["finished"],
+            )
+
+    # ------------------------------------------------------------------ processes
+
+    def poll(self) -> bool:
+        """Notice processes that ended (their exit codes go to disk); True if any did."""
+        changed = False
+        for name, job in self.jobs.items():
+            if job.process is None or job.exit_code is not None:
+                continue
+            code = job.process.poll()
+            if code is None:
+                continue
+            job.exit_code, job.finished = code, _now()
+            record = {
+                "exitCode": code,
+                "created": job.created,
+                "finished": job.finished,
+                "manifest": job.manifest,
+            }
+            write_atomically(self.logs / f"{name}.exit", record)
+            changed = True
+        return changed
+
+    def wait(self, timeout: float) -> None:
+        """Until a trial process ends or `timeout` seconds pass."""
+        deadline = time.monotonic() + timeout
+        while not self.poll() and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling child processes: there is no portable wait-any
+
+    def running(self) -> list[str]:
+        return [n for n, j in self.jobs.items() if j.process is not None and j.exit_code is None]
+
+    def _terminate(self, job: _Job) -> None:
+        """SIGTERM the process group, SIGKILL it after a grace period."""
+        process = job.process
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def stop_all(self) -> None:
+        """Stop every running trial without recording an end: they count as interrupted."""
+        for name in self.running():
+            self._terminate(self.jobs.pop(name))
+
+    # ------------------------------------------------------------------ KubeClient
+
+    def get_tuning_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        if name != self.body["metadata"]["name"]:
+            return None
+        return yaml.safe_load(yaml.safe_dump(self.body))  # type: ignore[no-any-return]
+
+    def list_trial_jobs(self, namespace: str, tuning_job: str) -> list[dict[str, Any]]:
+        self.poll()
+        jobs = []
+        for name, job in self.jobs.items():
+            meta = {
+                **job.manifest["metadata"],
+                "uid": f"job-{name}",
+                "creationTimestamp": job.created,
+            }
+            jobs.append({**job.manifest, "metadata": meta, "status": {"startTime": job.created}})
+        return jobs
+
+    def list_trial_pods(self, namespace: str, tuning_job: str) -> list[dict[str, Any]]:
+        pods = []
+        for name, job in self.jobs.items():
+            container = primary_container(job.manifest)["name"]
+            state: dict[str, Any]
+            if job.exit_code is None:
+                phase, state = "Running", {"running": {"startedAt": job.created}}
+            else:
+                phase = "Succeeded" if job.exit_code == 0 else "Failed"
+                state = {"terminated": {"exitCode": job.exit_code, "finishedAt": job.finished}}
+            pods.append(
+                {
+                    "metadata": {
+                        "name": name,
+                        "uid": f"pod-{name}",
+                        "labels": dict(job.manifest["metadata"]["labels"]),
+                        "ownerReferences": [{"kind": "Job", "uid": f"job-{name}"}],
+                        "creationTimestamp": job.created,
+                    },
+                    "status": {
+                        "phase": phase,
+                        "containerStatuses": [{"name": container, "state": state}],
+                    },
+                }
+            )
+        return pods
+
+    def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
+        name = manifest["metadata"]["name"]
+        if name in self.jobs:
+            return False
+        self._start(name, manifest)
+        write_atomically(self.logs / f"{name}.job.yaml", manifest)
+        return True
+
+    def _start(self, name: str, manifest: dict[str, Any]) -> None:
+        container = primary_container(manifest)
+        argv, env = local_argv(container, self.images), local_env(container)
+        with (self.logs / f"{name}.log").open("wb") as log_file:
+            try:
+                process = subprocess.Popen(
+                    argv,
+                    env=env,
+                    cwd=container.get("workingDir"),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group, stopped as one
+                )
+            except OSError as error:
+                raise JobRejectedError(
+                    f"container {container.get('name')!r}: cannot run {argv[0]!r}: {error}"
+                ) from None
+        self.jobs[name] = _Job(manifest=manifest, created=_now(), process=process)
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        job = self.jobs.pop(name, None)
+        if job is not None:
+            self._terminate(job)
+        for suffix in (".exit", ".job.yaml"):
+            (self.logs / f"{name}{suffix}").unlink(missing_ok=True)
+
+    def patch_status(
+        self, namespace: str, name: str, resource_version: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        meta = self.body["metadata"]
+        if meta["resourceVersion"] != resource_version:
+            raise ConflictError(f"TuningJob {name} changed; re-reading it")
+        merged = dict(self.body.get("status") or {})
+        for key, value in status.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        write_atomically(self.directory / STATUS, merged)
+        self.body["status"] = merged
+        meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
+        return self.get_tuning_job(namespace, name) or {}
+
+    def stream_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+    ) -> Iterator[bytes]:
+        path = self.logs / f"{pod}.log"
+        with path.open("rb") as log_file:
+            if tail_lines is not None:
+                size = path.stat().st_size
+                limit = limit_bytes or size
+                log_file.seek(max(0, size - limit))
+                lines = log_file.read().splitlines(keepends=True)[-tail_lines:]
+                yield b"".join(lines)
+                return
+            left = limit_bytes
+            while left is None or left > 0:
+                chunk = log_file.read(CHUNK_BYTES if left is None else min(CHUNK_BYTES, left))
+                if not chunk:
+                    return
+                if left is not None:
+                    left -= len(chunk)
+                yield chunk
+
+    def post_event(self, tuning_job: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """Events of a local run are not kept (the status says what matters)."""

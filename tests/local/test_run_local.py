@@ -1,0 +1,213 @@
+"""`kubetune run --local`: real trial processes (tests/e2e/fake_trainer.py), no cluster."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubetune.cli.main import run
+from kubetune.operator.api.naming import trial_job_name
+
+FAKE_TRAINER = str(Path(__file__).resolve().parents[1] / "e2e" / "fake_trainer.py")
+
+
+def manifest(tmp_path: Path, strategy: str = "Random", **extra: Any) -> Path:
+    container: dict[str, Any] = {
+        "name": "trainer",
+        "image": "fake:1",
+        "command": [sys.executable, FAKE_TRAINER],
+    }
+    container.update(extra.pop("container", {}))
+    spec: dict[str, Any] = {
+        "strategy": strategy,
+        "objective": {"metric": "loss", "type": "Minimize"},
+        "metrics": [{"name": "loss", "regex": "^loss=([-+0-9.eE]+)"}],
+        "parameters": [
+            {"name": "x", "type": "Continuous", "min": 0.0, "max": 1.0},
+            {"name": "n", "type": "Integer", "min": 0, "max": 3},
+        ],
+        "limits": {"maxTrials": 4, "maxParallelTrials": 2},
+        "randomSeed": 5,
+        "trialTemplate": {
+            "primaryContainer": "trainer",
+            "job": {"template": {"spec": {"containers": [container]}}},
+        },
+    }
+    spec.update(extra)
+    path = tmp_path / "job.yaml"
+    body = {"apiVersion": "kubetune.io/v1alpha1", "kind": "TuningJob"}
+    path.write_text(yaml.safe_dump({**body, "metadata": {"name": "local"}, "spec": spec}))
+    return path
+
+
+def kubetune(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(list(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def status(directory: Path) -> dict[str, Any]:
+    return yaml.safe_load((directory / "status.yaml").read_text())  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("strategy", ["Random", "Sobol", "Bayesian", "Grid"])
+def test_strategy_runs_max_trials_and_records_everything(tmp_path: Path, strategy: str) -> None:
+    out_dir = tmp_path / "run"
+    extra: dict[str, Any] = {}
+    if strategy == "Grid":  # Grid enumerates only Integer and Categorical parameters
+        extra["parameters"] = [
+            {"name": "x", "type": "Categorical", "values": ["0.1", "0.3"]},
+            {"name": "n", "type": "Integer", "min": 0, "max": 1},
+        ]
+    path = manifest(tmp_path, strategy, **extra)
+    code, out, err = kubetune("run", "--local", str(path), "--out", str(out_dir))
+    assert code == 0, out + err
+    recorded = status(out_dir)
+    assert recorded["phase"] == "Completed", recorded
+    trials = recorded["trials"]
+    assert len(trials) == 4
+    assert all(t["phase"] == "Succeeded" for t in trials), trials
+    for trial in trials:
+        log = (out_dir / "logs" / f"{trial['name']}.log").read_text()
+        # fake_trainer exits 2 if argv and KUBETUNE_HYPERPARAMETERS disagree: both delivered.
+        x, n = float(trial["hyperparameters"]["x"]), int(trial["hyperparameters"]["n"])
+        assert f"loss={(x - 0.3) ** 2 + 0.01 * n!r}" in log
+    code, best, _ = kubetune("best", str(out_dir), "-o", "args")
+    assert code == 0 and f"--x={recorded['bestTrial']['hyperparameters']['x']}" in best, best
+    code, table, _ = kubetune("trials", str(out_dir))
+    assert code == 0 and all(t["name"] in table for t in trials)
+
+
+def test_failing_and_metric_less_trials_are_recorded(tmp_path: Path) -> None:
+    for mode, reason in (("fail", "Error"), ("silent", None)):
+        out_dir = tmp_path / mode
+        path = manifest(tmp_path, staticHyperparameters={"mode": mode}, limits={"maxTrials": 2})
+        kubetune("run", "--local", str(path), "--out", str(out_dir))
+        trials = status(out_dir)["trials"]
+        assert trials and all(t["phase"] == "Failed" for t in trials), trials
+        if reason:
+            assert trials[0]["reason"] == reason
+        else:
+            assert trials[0]["reason"] != "Error", trials[0]
+
+
+def test_placeholders_are_substituted_in_args(tmp_path: Path) -> None:
+    out_dir = tmp_path / "run"
+    container = {
+        "command": [sys.executable, "-c", "import sys; print(sys.argv[1:]); print('loss=1')"],
+        "args": ["${trial.name}", "x is ${trialParameters.x}"],
+    }
+    path = manifest(tmp_path, container=container, limits={"maxTrials": 1})
+    assert kubetune("run", "--local", str(path), "--out", str(out_dir))[0] == 0
+    trial = status(out_dir)["trials"][0]
+    log = (out_dir / "logs" / f"{trial['name']}.log").read_text()
+    assert f"'{trial['name']}', 'x is {trial['hyperparameters']['x']}'" in log
+
+
+def test_an_image_without_command_must_be_mapped(tmp_path: Path) -> None:
+    path = manifest(tmp_path, container={"command": None})
+    code, _, err = kubetune("run", "--local", str(path), "--out", str(tmp_path / "run"))
+    assert code == 1
+    assert "'trainer'" in err and "'fake:1'" in err and "--image fake:1=CMD" in err
+    assert not (tmp_path / "run").exists()
+    code, _, err = kubetune(
+        "run",
+        "--local",
+        str(path),
+        "--out",
+        str(tmp_path / "run"),
+        "--image",
+        f"fake:1={sys.executable} {FAKE_TRAINER}",
+    )
+    assert code == 0, err
+    assert status(tmp_path / "run")["phase"] == "Completed"
+
+
+def wait_for(condition: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_interrupted_run_resumes_with_exact_trial_count(tmp_path: Path) -> None:
+    out_dir = tmp_path / "run"
+    path = manifest(
+        tmp_path,
+        staticHyperparameters={"mode": "curve", "steps": "6", "pause": "0.3"},
+        limits={"maxTrials": 3, "maxParallelTrials": 1},
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "kubetune.cli",
+        "run",
+        "--local",
+        str(path),
+        "--out",
+        str(out_dir),
+    ]
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def second_running() -> bool:
+        if not (out_dir / "status.yaml").exists():
+            return False
+        return any(t["phase"] == "Running" for t in status(out_dir).get("trials", [])[1:])
+
+    wait_for(second_running)
+    first.send_signal(signal.SIGINT)
+    assert first.wait(60) == 130
+    interrupted = status(out_dir)
+    running = [t for t in interrupted["trials"] if t["phase"] == "Running"]
+    assert running, interrupted
+    for trial in running:  # stopped, not recorded as ended: it runs again on resume
+        assert not (out_dir / "logs" / f"{trial_job_name(trial['name'])}.exit").exists()
+    second = subprocess.run(argv, check=False, env=env, capture_output=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    final = status(out_dir)
+    assert final["phase"] == "Completed"
+    assert [t["name"] for t in final["trials"]] == ["local-001", "local-002", "local-003"]
+    assert all(t["phase"] == "Succeeded" for t in final["trials"])
+
+
+def test_hyperband_stops_trials_at_rungs(tmp_path: Path) -> None:
+    out_dir = tmp_path / "run"
+    path = manifest(
+        tmp_path,
+        "Hyperband",
+        hyperband={"minResource": 1, "maxResource": 9, "reductionFactor": 3},
+        staticHyperparameters={"mode": "curve", "steps": "9", "pause": "0.2"},
+        limits={"maxTrials": 6, "maxParallelTrials": 3},
+    )
+    code, out, err = kubetune("run", "--local", str(path), "--out", str(out_dir))
+    assert code == 0, out + err
+    trials = status(out_dir)["trials"]
+    assert len(trials) == 6
+    phases = {t["phase"] for t in trials}
+    assert "Succeeded" in phases and "EarlyStopped" in phases, trials
+    for trial in trials:  # a stopped trial's Job was deleted: its process group terminated
+        if trial["phase"] == "EarlyStopped":
+            assert not (out_dir / "logs" / f"{trial_job_name(trial['name'])}.exit").exists()
+
+
+def test_target_objective_ends_the_run_early(tmp_path: Path) -> None:
+    out_dir = tmp_path / "run"
+    path = manifest(
+        tmp_path,
+        completionCriteria={"targetObjective": 10.0},  # every trial reaches it
+        limits={"maxTrials": 20, "maxParallelTrials": 1},
+    )
+    code, out, err = kubetune("run", "--local", str(path), "--out", str(out_dir))
+    assert code == 0, out + err
+    recorded = status(out_dir)
+    assert recorded["phase"] == "Completed" and recorded["reason"] != "MaxTrialsReached"
+    assert len(recorded["trials"]) == 1, recorded["trials"]
