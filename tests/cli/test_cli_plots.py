@@ -17,6 +17,9 @@ from matplotlib.image import imread
 from support.cli_data import write_directory
 from synthetic_tuning_job import synthetic_tuning_job
 
+# Rendering figures takes seconds each: these run in make test, not in make unit.
+pytestmark = pytest.mark.slow
+
 
 def tick_label_boxes(figure: Figure) -> list[tuple[str, Any]]:
     """(text, window box) of every tick label the saved figure shows."""

@@ -16,6 +16,9 @@ import yaml
 from kubetune.cli.main import run
 from kubetune.operator.api.naming import trial_job_name
 
+# Real trainer processes, seconds each: these run in make test, not in make unit.
+pytestmark = pytest.mark.slow
+
 FAKE_TRAINER = str(Path(__file__).resolve().parents[1] / "e2e" / "fake_trainer.py")
 
 
