@@ -243,36 +243,30 @@ class KubeClient:
         self, namespace: str, pod: str, container: str, tail_lines: int | None = None
     ) -> str:
         """A container's log (its last `tail_lines` lines when set), decoded leniently."""
-        target = Target("get", "pods/log", namespace, pod)
-        response = self.call(
-            target,
-            self.core.read_namespaced_pod_log,
-            pod,
-            namespace,
-            container=container,
-            tail_lines=tail_lines,
-            _preload_content=False,
-        )
+        response = self._pod_log(namespace, pod, container, tail_lines=tail_lines)
         data: bytes = response.data
         return data.decode(errors="replace")
 
     def follow_log(self, namespace: str, pod: str, container: str) -> Iterator[bytes]:
         """The container's log as it is written, until the container ends."""
-        target = Target("get", "pods/log", namespace, pod)
-        response = self.call(
-            target,
-            self.core.read_namespaced_pod_log,
-            pod,
-            namespace,
-            container=container,
-            follow=True,
-            _preload_content=False,
-            _request_timeout=None,  # a trainer may print nothing for hours
-        )
+        # No request timeout: a trainer may print nothing for hours.
+        response = self._pod_log(namespace, pod, container, follow=True, _request_timeout=None)
         try:
             yield from response.stream(4096, decode_content=False)
         finally:
             response.release_conn()
+
+    def _pod_log(self, namespace: str, pod: str, container: str, **options: Any) -> Any:
+        """The raw (not preloaded) response of a pod-log read with `options`."""
+        return self.call(
+            Target("get", "pods/log", namespace, pod),
+            self.core.read_namespaced_pod_log,
+            pod,
+            namespace,
+            container=container,
+            _preload_content=False,
+            **options,
+        )
 
 
 def connect(kubeconfig: str | None = None, context: str | None = None) -> KubeClient:
