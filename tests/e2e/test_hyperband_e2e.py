@@ -7,9 +7,13 @@ from the records, and `kubectl get tj` shows the epochs consumed."""
 from __future__ import annotations
 
 import math
+import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
 from e2e.fake_trainer import curve_value
 from kubetune.optimizer import RungRecord, rung_decisions
 from support.operator_harness import Api, OperatorProcess, tuning_job, wait_for
@@ -17,6 +21,9 @@ from support.operator_harness import Api, OperatorProcess, tuning_job, wait_for
 EPOCHS = 9
 RUNGS = [1, 3]  # minResource 1, reductionFactor 3, maxResource 9
 PAUSE = 1.0  # 9 s per full trial: running trials are judged every 5 s, several times
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits-cpu-hyperband.yaml"
 
 
 def records(trials: list[dict[str, Any]]) -> list[RungRecord]:
@@ -64,24 +71,68 @@ def test_trials_stop_exactly_at_their_rungs_and_the_epochs_are_counted(
         timeout=30,
         operator=operator,
     )
+    assert epochs_column(cluster, namespace, "hb") == str(status["epochsConsumed"])
+
+
+def epochs_column(cluster: Any, namespace: str, name: str) -> str:
+    """The EPOCHS column of `kubectl get tj NAME`."""
+    kubeconfig = f"--kubeconfig={cluster.kubeconfig}"
     table = subprocess.run(
-        [
-            str(cluster.kubectl),
-            f"--kubeconfig={cluster.kubeconfig}",
-            "get",
-            "tj",
-            "hb",
-            "-n",
-            namespace,
-        ],
+        [str(cluster.kubectl), kubeconfig, "get", "tj", name, "-n", namespace],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     ).stdout
     header, row = table.strip().splitlines()
-    columns = dict(zip(header.split(), row.split(), strict=False))
-    assert columns["EPOCHS"] == str(status["epochsConsumed"])
+    return dict(zip(header.split(), row.split(), strict=False))["EPOCHS"]
+
+
+@pytest.mark.slow
+def test_the_mxnet_example_stops_trials_at_its_rungs(
+    api: Api, operator: OperatorProcess, cluster: Any, namespace: str
+) -> None:
+    """examples/digits-cpu-hyperband.yaml with 8 trials instead of 30 (about 1.5 min):
+    the real MXNet trainer, 27 epochs, rungs at 1, 3 and 9. Every stop is the replay's,
+    at a rung; the values recorded at the rungs are those the trainer printed after 1, 3
+    and 9 epochs; the best is a trial that ran all 27; the EPOCHS column sums them."""
+    manifest = yaml.safe_load(EXAMPLE.read_text())
+    manifest["spec"]["limits"]["maxTrials"] = 8
+    name = manifest["metadata"]["name"]
+    api.create(manifest)
+    status = wait_for(
+        f"{name} to finish", lambda: api.terminal(name), timeout=600, operator=operator
+    )
+    assert (status["phase"], status["reason"]) == ("Completed", "MaxTrialsReached"), status
+    trials = status["trials"]
+    decisions = rung_decisions(records(trials), reduction_factor=3, goal="Maximize")
+    finished = [t for t in trials if t["phase"] == "Succeeded"]
+    assert finished and {t["phase"] for t in trials} <= {"Succeeded", "EarlyStopped"}
+    for t in trials:
+        reached = len(t["rungValues"])
+        passed = [decisions[(t["name"], k)] for k in range(reached)]
+        if t["phase"] == "EarlyStopped":
+            assert t["reason"] == f"StoppedAtRung{reached - 1}", t
+            assert passed == [True] * (reached - 1) + [False], t
+            if "judged only after it ended" in t["message"]:  # passed its rung unseen
+                assert t["epochs"] == 27, t
+            else:
+                assert [1, 3, 9][reached - 1] <= t["epochs"] < 27, t
+        else:
+            assert (passed, t["epochs"]) == ([True] * 3, 27), t
+    assert status["bestTrial"]["name"] in {t["name"] for t in finished}
+    assert status["bestObjective"] == max(t["objective"] for t in finished)
+    for t in finished:  # their pods are kept: the printed values can be read back
+        log = api.core.read_namespaced_pod_log(
+            next(p.metadata.name for p in api.pods(name) if p.metadata.name.startswith(t["name"])),
+            namespace,
+        )
+        printed = [float(v) for v in re.findall(r"validation: accuracy=([0-9.]+)", log)]
+        assert len(printed) == 27
+        assert t["rungValues"] == [printed[0], printed[2], printed[8]], t["name"]
+        assert t["objective"] == printed[-1]
+    assert status["epochsConsumed"] == sum(t["epochs"] for t in trials)
+    assert epochs_column(cluster, namespace, name) == str(status["epochsConsumed"])
 
 
 def assert_decisions_replay(trials: list[dict[str, Any]]) -> None:
