@@ -227,3 +227,46 @@ def down_until_the_running_trials_end(api: Api, name: str) -> None:
         ),
         timeout=60,
     )
+
+
+def test_a_retried_trial_keeps_its_recorded_rung_values(
+    api: Api, operator: OperatorProcess
+) -> None:
+    """A trial's pod is evicted after the trial passed both rungs: attempt 2 starts from
+    epoch 1, is not recorded or judged again at those rungs (same values, same seqs, no
+    new record) and runs to the end."""
+    api.create(
+        tuning_job(
+            "hbretry",
+            strategy="Hyperband",
+            max_trials=1,
+            parallel=1,
+            # 3 s per epoch: the pod still runs for a while after rung 1 (3 epochs) is recorded
+            static={"mode": "curve", "steps": str(EPOCHS), "pause": "3"},
+            hyperband={"minResource": 1, "maxResource": EPOCHS, "reductionFactor": 3},
+            retry={"maxAttempts": 2},
+        )
+    )
+    passed = wait_for(
+        "the trial to pass both rungs",
+        lambda: next(
+            (t for t in api.status("hbretry").get("trials", []) if len(t.get("rungSeqs", [])) == 2),
+            None,
+        ),
+        timeout=120,
+        operator=operator,
+    )
+    pod = api.running_pod("hbretry", "hbretry-001")
+    assert pod is not None, "the trial ended before its pod could be evicted"
+    api.core.create_namespaced_pod_eviction(
+        pod.metadata.name,
+        api.ns,
+        {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod.metadata.name}},
+    )
+    status = wait_for(
+        "hbretry to finish", lambda: api.terminal("hbretry"), timeout=150, operator=operator
+    )
+    (trial,) = status["trials"]
+    assert (trial["phase"], trial["attempt"]) == ("Succeeded", 2), trial
+    assert (trial["rungValues"], trial["rungSeqs"]) == (passed["rungValues"], [0, 1])
+    assert trial["epochs"] == EPOCHS
