@@ -108,7 +108,7 @@ def main() -> int:
         name = recreate(api, args.namespace, manifest)
         trials = manifest["spec"].get("limits", {}).get("maxTrials", "?")
         print(
-            f"applied {args.manifest.relative_to(REPO)}:"
+            f"applied {args.manifest.resolve().relative_to(REPO)}:"
             f" TuningJob {args.namespace}/{name}, {trials} trials",
             flush=True,
         )

@@ -142,7 +142,10 @@ class TrialStatus(StatusModel):
 
     rung_values: list[float] | None = None
     """Hyperband: the objective at each rung the trial reached (rung 0 first), as read
-    from its log and recorded before any decision taken on it."""
+    from its log and recorded before any decision taken on it. Never rewritten: a retried
+    trial keeps the values of the rungs an earlier attempt passed (other trials were
+    judged against them) and is not judged there again; its new attempt's values are
+    recorded from the next rung on."""
 
     rung_seqs: list[int] | None = None
     """Hyperband: the job-wide order in which each of `rungValues` was recorded; the

@@ -88,8 +88,15 @@ def rung_records(trials: Sequence[TrialStatus]) -> list[RungRecord]:
 def stop_at_rungs(d: Decision) -> None:
     """Record the running trials' values at the rungs they reached, then stop (EarlyStopped,
     Job deleted as a leftover) every running trial that is not in the top 1/η at one of
-    its recorded rungs. A trial that just succeeded has its missing rung values recorded
-    too (it ran to the end; later trials are compared with it)."""
+    its recorded rungs.
+
+    A trial that succeeded since the last reconcile is judged the same way, from its log:
+    it may have passed its last rungs unjudged (it finished while the operator was down,
+    or between two looks). If it should have stopped at a rung, it ends EarlyStopped
+    there, as it would have without the gap: its full-budget value is neither the best
+    nor a full-budget observation for the sampler. A trial that succeeded earlier and
+    lacks rung values (its log was unreadable then) has them all recorded, for the
+    comparisons only."""
     if d.spec.strategy is not Strategy.HYPERBAND:
         return
     if not d.terminal_before:
@@ -108,6 +115,7 @@ def _record(d: Decision) -> None:
     for record in sorted(records, key=lambda r: r.seq):
         at_rung.setdefault(record.rung, []).append(record.value)
     goal = _goal(d.spec)
+    judged = _judged(d)
     for trial in d.status.trials:
         curve = curves.get(trial.name)
         if trial.phase not in (TrialPhase.RUNNING, TrialPhase.SUCCEEDED) or not curve:
@@ -126,20 +134,33 @@ def _record(d: Decision) -> None:
             seqs.append(next_seq)
             earlier.append(value)
             next_seq += 1
-            if not goes_on and trial.phase is TrialPhase.RUNNING:
+            if not goes_on and trial.name in judged:
                 break
         if len(values) > len(trial.rung_values or []):
             trial.rung_values, trial.rung_seqs = values, seqs
 
 
+def _judged(d: Decision) -> dict[str, bool]:
+    """The trials whose rung decisions are acted on, by name: the running ones (False)
+    and those that succeeded since the last reconcile (True: judged after they ended)."""
+    unfinished = {t.name for t in d.snapshot.status.trials if t.phase not in TERMINAL_TRIAL_PHASES}
+    return {
+        t.name: t.phase is TrialPhase.SUCCEEDED
+        for t in d.status.trials
+        if t.phase is TrialPhase.RUNNING
+        or (t.phase is TrialPhase.SUCCEEDED and t.name in unfinished)
+    }
+
+
 def _stop(d: Decision) -> None:
-    """Stop the running trials the replayed log says do not continue."""
+    """Stop the judged trials the replayed log says do not continue."""
     hb = settings(d.spec)
     rungs = levels(d.spec)
     records = rung_records(d.status.trials)
     decisions = rung_decisions(records, reduction_factor=hb.reduction_factor, goal=_goal(d.spec))
+    judged = _judged(d)
     for trial in d.status.trials:
-        if trial.phase is not TrialPhase.RUNNING:
+        if trial.name not in judged:
             continue
         values = trial.rung_values or []
         stopped_at = next((k for k in range(len(values)) if not decisions[(trial.name, k)]), None)
@@ -149,15 +170,17 @@ def _stop(d: Decision) -> None:
         peers = sum(r.rung == stopped_at for r in records)
         curve = (d.snapshot.curves or {}).get(trial.name) or []
         trial.objective = value
-        trial.intermediate_count = max(len(curve), rungs[stopped_at])
+        trial.intermediate_count = max(len(curve), rungs[stopped_at], trial.intermediate_count)
         trial.epochs = trial.intermediate_count
+        late = judged[trial.name]
         message = (
             f"rung {stopped_at} ({rungs[stopped_at]} epochs): {value:.6g} not in the top "
             f"1/{hb.reduction_factor} of {peers} values there"
+            + ("; judged only after it ended (operator down?)" if late else "")
         )
-        d.finish_trial(
-            trial, TrialPhase.EARLY_STOPPED, f"{HYPERBAND_RUNG_STOPPED}{stopped_at}", message
-        )
+        end = trial.end_time if late else None
+        reason = f"{HYPERBAND_RUNG_STOPPED}{stopped_at}"
+        d.finish_trial(trial, TrialPhase.EARLY_STOPPED, reason, message, end)
         d.event("Normal", "TrialEarlyStopped", f"trial {trial.name} at {message}")
 
 

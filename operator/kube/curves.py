@@ -3,7 +3,10 @@
 Running trials' logs are re-read every few seconds (from their start, bounded), and the
 curves of succeeded trials are kept in this process's memory (`CURVES`), never in the
 status, which must stay small at 1,000 trials. After a restart they are read again, a
-few logs per reconcile, from the succeeded trials whose pods still exist.
+few logs per reconcile, from the succeeded trials whose pods still exist; until all of
+those are read, the median rule judges nobody (it gets no running curve), so a restarted
+operator takes the decisions it would have taken without the restart, never one against
+part of the peers. A peer whose pod is gone (or whose log cannot be read) is lost.
 """
 
 from __future__ import annotations
@@ -89,10 +92,15 @@ def update_curves(
     sources: Mapping[str, LogSource],
     just_succeeded: Mapping[str, array[float]],
     running: Mapping[str, str],
+    judged_on_peers: bool = True,
 ) -> dict[str, array[float]]:
     """The curves the controller's early stopping rule needs, by trial name: the running
     trials' (`running`: Job name -> trial name), read at most every
-    `CURVE_READ_SECONDS`, and the succeeded trials' from `entry`, kept up to date."""
+    `CURVE_READ_SECONDS`, and the succeeded trials' from `entry`, kept up to date.
+
+    `judged_on_peers` (the median rule; not Hyperband, whose rung values are in the
+    status): while peers are still to be read again after a restart, the running trials'
+    curves are left out, so none is judged against part of its peers."""
     # Peers: the latest MAX_PEER_CURVES succeeded trials (those that just succeeded last).
     succeeded = sorted(
         (t for t in status.trials if t.phase is TrialPhase.SUCCEEDED),
@@ -117,8 +125,8 @@ def update_curves(
                 seen = entry.running[job_name] = (now, curve)
         if seen is not None:
             out[trial] = seen[1]
-    if running:
-        _rebuild_peers(logs, entry, succeeded, peers, sources)
+    if running and not _rebuild_peers(logs, entry, succeeded, peers, sources) and judged_on_peers:
+        out.clear()
     out.update(entry.succeeded)
     return out
 
@@ -129,10 +137,11 @@ def _rebuild_peers(
     succeeded: list[TrialStatus],
     peers: list[str],
     sources: Mapping[str, LogSource],
-) -> None:
+) -> bool:
     """After a restart (or with this job's curves dropped) read the missing peers' logs,
     a few per reconcile, latest first; only while a trial runs, the only time it matters.
-    A peer whose Job or pod is gone has no source: it is skipped."""
+    A peer whose Job or pod is gone has no source: it is skipped. Returns whether every
+    peer that can be read has been."""
     job_of = {t.name: t.job_name for t in succeeded}
     missing = [
         n
@@ -148,3 +157,4 @@ def _rebuild_peers(
             entry.unreadable.add(trial)
         else:
             entry.succeeded[trial] = curve
+    return len(missing) <= REBUILD_READS

@@ -213,6 +213,7 @@ def _read_trial_logs(
         sources=sources,
         just_succeeded=just_succeeded,
         running=running,
+        judged_on_peers=logs.spec.strategy is not Strategy.HYPERBAND,
     )
 
 

@@ -7,9 +7,13 @@ from the records, and `kubectl get tj` shows the epochs consumed."""
 from __future__ import annotations
 
 import math
+import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
 from e2e.fake_trainer import curve_value
 from kubetune.optimizer import RungRecord, rung_decisions
 from support.operator_harness import Api, OperatorProcess, tuning_job, wait_for
@@ -17,6 +21,9 @@ from support.operator_harness import Api, OperatorProcess, tuning_job, wait_for
 EPOCHS = 9
 RUNGS = [1, 3]  # minResource 1, reductionFactor 3, maxResource 9
 PAUSE = 1.0  # 9 s per full trial: running trials are judged every 5 s, several times
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits-cpu-hyperband.yaml"
 
 
 def records(trials: list[dict[str, Any]]) -> list[RungRecord]:
@@ -64,32 +71,76 @@ def test_trials_stop_exactly_at_their_rungs_and_the_epochs_are_counted(
         timeout=30,
         operator=operator,
     )
+    assert epochs_column(cluster, namespace, "hb") == str(status["epochsConsumed"])
+
+
+def epochs_column(cluster: Any, namespace: str, name: str) -> str:
+    """The EPOCHS column of `kubectl get tj NAME`."""
+    kubeconfig = f"--kubeconfig={cluster.kubeconfig}"
     table = subprocess.run(
-        [
-            str(cluster.kubectl),
-            f"--kubeconfig={cluster.kubeconfig}",
-            "get",
-            "tj",
-            "hb",
-            "-n",
-            namespace,
-        ],
+        [str(cluster.kubectl), kubeconfig, "get", "tj", name, "-n", namespace],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     ).stdout
     header, row = table.strip().splitlines()
-    columns = dict(zip(header.split(), row.split(), strict=False))
-    assert columns["EPOCHS"] == str(status["epochsConsumed"])
+    return dict(zip(header.split(), row.split(), strict=False))["EPOCHS"]
 
 
-def assert_decisions_replay(trials: list[dict[str, Any]], *, judged_live: bool = True) -> None:
+@pytest.mark.slow
+def test_the_mxnet_example_stops_trials_at_its_rungs(
+    api: Api, operator: OperatorProcess, cluster: Any, namespace: str
+) -> None:
+    """examples/digits-cpu-hyperband.yaml with 8 trials instead of 30 (about 1.5 min):
+    the real MXNet trainer, 27 epochs, rungs at 1, 3 and 9. Every stop is the replay's,
+    at a rung; the values recorded at the rungs are those the trainer printed after 1, 3
+    and 9 epochs; the best is a trial that ran all 27; the EPOCHS column sums them."""
+    manifest = yaml.safe_load(EXAMPLE.read_text())
+    manifest["spec"]["limits"]["maxTrials"] = 8
+    name = manifest["metadata"]["name"]
+    api.create(manifest)
+    status = wait_for(
+        f"{name} to finish", lambda: api.terminal(name), timeout=600, operator=operator
+    )
+    assert (status["phase"], status["reason"]) == ("Completed", "MaxTrialsReached"), status
+    trials = status["trials"]
+    decisions = rung_decisions(records(trials), reduction_factor=3, goal="Maximize")
+    finished = [t for t in trials if t["phase"] == "Succeeded"]
+    assert finished and {t["phase"] for t in trials} <= {"Succeeded", "EarlyStopped"}
+    for t in trials:
+        reached = len(t["rungValues"])
+        passed = [decisions[(t["name"], k)] for k in range(reached)]
+        if t["phase"] == "EarlyStopped":
+            assert t["reason"] == f"StoppedAtRung{reached - 1}", t
+            assert passed == [True] * (reached - 1) + [False], t
+            if "judged only after it ended" in t["message"]:  # passed its rung unseen
+                assert t["epochs"] == 27, t
+            else:
+                assert [1, 3, 9][reached - 1] <= t["epochs"] < 27, t
+        else:
+            assert (passed, t["epochs"]) == ([True] * 3, 27), t
+    assert status["bestTrial"]["name"] in {t["name"] for t in finished}
+    assert status["bestObjective"] == max(t["objective"] for t in finished)
+    for t in finished:  # their pods are kept: the printed values can be read back
+        log = api.core.read_namespaced_pod_log(
+            next(p.metadata.name for p in api.pods(name) if p.metadata.name.startswith(t["name"])),
+            namespace,
+        )
+        printed = [float(v) for v in re.findall(r"validation: accuracy=([0-9.]+)", log)]
+        assert len(printed) == 27
+        assert t["rungValues"] == [printed[0], printed[2], printed[8]], t["name"]
+        assert t["objective"] == printed[-1]
+    assert status["epochsConsumed"] == sum(t["epochs"] for t in trials)
+    assert epochs_column(cluster, namespace, name) == str(status["epochsConsumed"])
+
+
+def assert_decisions_replay(trials: list[dict[str, Any]]) -> None:
     """The recorded rung values are the printed ones, at the rungs' epochs, each recorded
     once; every decision is the replay's: a stopped trial lost at its last recorded rung
-    and won at the ones before; a trial that ran on won at every rung (`judged_live`: it
-    was running when its values were read; a trial that finished while the operator was
-    down has its values recorded afterwards, for the comparisons, and is not stopped)."""
+    and won at the ones before; a trial that ran on won at every rung. A trial that ended
+    before it was judged at a rung (the operator was down) is judged from its log
+    afterwards, the same way: stopped there if it lost, its epochs all consumed."""
     stopped = [t for t in trials if t["phase"] == "EarlyStopped"]
     finished = [t for t in trials if t["phase"] == "Succeeded"]
     for t in trials:
@@ -105,14 +156,16 @@ def assert_decisions_replay(trials: list[dict[str, Any]], *, judged_live: bool =
         assert decisions[(t["name"], last)] is False
         assert all(decisions[(t["name"], k)] for k in range(last))
         assert t["objective"] == t["rungValues"][last]
-        assert RUNGS[last] <= t["epochs"] < EPOCHS
+        if "judged only after it ended" in t["message"]:
+            assert t["epochs"] == EPOCHS, t
+        else:
+            assert RUNGS[last] <= t["epochs"] < EPOCHS, t
     for t in finished:
         assert t["rungValues"] == [
             curve_value(float(t["hyperparameters"]["x"]), 0, r) for r in RUNGS
         ]
         assert t["epochs"] == EPOCHS
-        if judged_live:
-            assert all(decisions[(t["name"], k)] for k in range(len(RUNGS))), t
+        assert all(decisions[(t["name"], k)] for k in range(len(RUNGS))), t
         assert math.isclose(
             t["objective"], curve_value(float(t["hyperparameters"]["x"]), 0, EPOCHS)
         )
@@ -120,9 +173,10 @@ def assert_decisions_replay(trials: list[dict[str, Any]], *, judged_live: bool =
 
 def test_sigkill_at_rungs_changes_no_decision(api: Api, operator: OperatorProcess) -> None:
     """The operator is killed (SIGKILL) and restarted whenever a new rung value has been
-    recorded, five times: values are still recorded once each, in one job-wide order, and
-    every stop is the one the replay of the records gives; nothing is stopped twice or
-    left running."""
+    recorded, five times, once staying down until the trials that ran have ended: values
+    are still recorded once each, in one job-wide order, and every stop is the one the
+    replay of the records gives, for the trials that ended unjudged too; nothing is
+    stopped twice or left running."""
     api.create(
         tuning_job(
             "hbkill",
@@ -146,6 +200,8 @@ def test_sigkill_at_rungs_changes_no_decision(api: Api, operator: OperatorProces
         if api.terminal("hbkill"):
             break
         operator.kill()
+        if kill == 2:
+            down_until_the_running_trials_end(api, "hbkill")
         operator.start()
     status = wait_for(
         "hbkill to finish", lambda: api.terminal("hbkill"), timeout=150, operator=operator
@@ -155,6 +211,62 @@ def test_sigkill_at_rungs_changes_no_decision(api: Api, operator: OperatorProces
     assert len(trials) == 9
     assert {t["phase"] for t in trials} <= {"Succeeded", "EarlyStopped"}
     assert any(t["phase"] == "EarlyStopped" for t in trials)
-    assert_decisions_replay(trials, judged_live=False)
+    assert_decisions_replay(trials)
     stopped_events = [e.reason for e in api.events("hbkill")].count("TrialEarlyStopped")
     assert stopped_events <= sum(t["phase"] == "EarlyStopped" for t in trials)
+
+
+def down_until_the_running_trials_end(api: Api, name: str) -> None:
+    """With the operator down, wait until every trial pod that runs has ended (the
+    trials pass their remaining rungs unjudged and succeed)."""
+    wait_for(
+        "the running trials to end with the operator down",
+        lambda: all(
+            p.status.phase in ("Succeeded", "Failed") or p.metadata.deletion_timestamp
+            for p in api.pods(name)
+        ),
+        timeout=60,
+    )
+
+
+def test_a_retried_trial_keeps_its_recorded_rung_values(
+    api: Api, operator: OperatorProcess
+) -> None:
+    """A trial's pod is evicted after the trial passed both rungs: attempt 2 starts from
+    epoch 1, is not recorded or judged again at those rungs (same values, same seqs, no
+    new record) and runs to the end."""
+    api.create(
+        tuning_job(
+            "hbretry",
+            strategy="Hyperband",
+            max_trials=1,
+            parallel=1,
+            # 3 s per epoch: the pod still runs for a while after rung 1 (3 epochs) is recorded
+            static={"mode": "curve", "steps": str(EPOCHS), "pause": "3"},
+            hyperband={"minResource": 1, "maxResource": EPOCHS, "reductionFactor": 3},
+            retry={"maxAttempts": 2},
+        )
+    )
+    passed = wait_for(
+        "the trial to pass both rungs",
+        lambda: next(
+            (t for t in api.status("hbretry").get("trials", []) if len(t.get("rungSeqs", [])) == 2),
+            None,
+        ),
+        timeout=120,
+        operator=operator,
+    )
+    pod = api.running_pod("hbretry", "hbretry-001")
+    assert pod is not None, "the trial ended before its pod could be evicted"
+    api.core.create_namespaced_pod_eviction(
+        pod.metadata.name,
+        api.ns,
+        {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod.metadata.name}},
+    )
+    status = wait_for(
+        "hbretry to finish", lambda: api.terminal("hbretry"), timeout=150, operator=operator
+    )
+    (trial,) = status["trials"]
+    assert (trial["phase"], trial["attempt"]) == ("Succeeded", 2), trial
+    assert (trial["rungValues"], trial["rungSeqs"]) == (passed["rungValues"], [0, 1])
+    assert trial["epochs"] == EPOCHS

@@ -197,3 +197,81 @@ def test_the_sampler_sees_every_trial_at_the_levels_it_reached_and_the_warm_star
     assert (list(tb.values), tb.running) == ([0.7], False)  # stopped at rung 0
     assert (list(tc.values), tc.running) == ([], False)  # failed
     assert all(t.running and not t.values for t in new)  # launched, pending
+
+
+def test_a_trial_that_ended_unjudged_is_stopped_at_the_rung_it_lost_with_its_end() -> None:
+    """b passed rung 0 while the operator was down and ran to the end; on the first look
+    afterwards it is judged from its log as it would have been live: worse than a at rung
+    0, so EarlyStopped there, its full-budget value neither the best nor an observation
+    at the full budget."""
+    job = started()
+    a, b, _ = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5]}
+    job.step()
+    assert job.trial(0).rung_values == [0.5]
+    job.curves[b] = [0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1]
+    job.finish(job.trial(1).job_name, state="Succeeded", outcome=ObjectiveOutcome(0.1, 9))
+    ended = job.now
+    decided = job.step()
+    stopped = job.trial(1)
+    assert (stopped.phase, stopped.reason) == (TrialPhase.EARLY_STOPPED, "StoppedAtRung0")
+    assert stopped.message is not None and "judged only after it ended" in stopped.message
+    assert stopped.rung_values == [0.7]  # not its later values: it lost at rung 0
+    assert stopped.objective == 0.7
+    assert (stopped.epochs, stopped.end_time) == (9, ended)
+    assert job.status.best_objective is None
+    assert job.status.best_trial is not None and job.status.best_trial.name != b
+    assert "TrialEarlyStopped" in [e.reason for e in decided.events]
+    sampled = job.suggested[-1]["trials"][1]
+    assert (list(sampled.values), sampled.running) == ([0.7], False)
+    # The decision stands on every later look, with or without the curves.
+    for curves in (job.curves, {}):
+        again = plan(
+            Snapshot("tj", "uid", 1, job.spec, job.status, job.jobs, curves=curves), job.now
+        )
+        assert again.status.trials[1] == stopped
+        assert "TrialEarlyStopped" not in [e.reason for e in again.events]
+
+
+def test_a_trial_that_ended_unjudged_but_won_its_rungs_succeeds() -> None:
+    job = started()
+    a, b, _ = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5]}
+    job.step()
+    job.curves[b] = [0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.08, 0.05]
+    job.finish(job.trial(1).job_name, state="Succeeded", outcome=ObjectiveOutcome(0.05, 9))
+    job.step()
+    assert job.trial(1).phase is TrialPhase.SUCCEEDED
+    assert job.trial(1).rung_values == [0.4, 0.3]
+    assert job.status.best_objective == 0.05
+
+
+def test_a_retried_trial_keeps_the_rung_decisions_taken_on_its_earlier_attempt() -> None:
+    """Attempt 1 of a passed rung 0 with 0.5, then its pod was evicted. The log is never
+    rewritten: a's value there stays (b was judged against it) and attempt 2 is not judged
+    there again, even on a value that would lose; it is judged at rung 1 on its own."""
+    job = Job(retry={"maxAttempts": 2})
+    job.step()
+    job.step()
+    a, b, c = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5], b: [0.3]}
+    job.step()
+    assert [job.trial(i).rung_values for i in range(2)] == [[0.5], [0.3]]
+    first = job.trial(0).job_name
+    job.finish(first, state="Failed", reason="Evicted", infrastructure=True)
+    del job.curves[a]
+    job.step()
+    retried = job.trial(0)
+    assert (retried.phase, retried.attempt) == (TrialPhase.PENDING, 2)
+    assert (retried.rung_values, retried.rung_seqs) == ([0.5], [0])
+    assert retried.job_name != first and retried.job_name in job.jobs
+    job.step()
+    job.curves[a] = [0.9]  # attempt 2, epoch 1: worse than b's 0.3, not judged again
+    job.step()
+    assert job.trial(0).phase is TrialPhase.RUNNING
+    assert (job.trial(0).rung_values, job.trial(0).rung_seqs) == ([0.5], [0])
+    job.curves[a] = [0.9, 0.5, 0.2]  # rung 1, first there: recorded from attempt 2
+    job.step()
+    assert (job.trial(0).rung_values, job.trial(0).rung_seqs) == ([0.5, 0.2], [0, 2])
+    assert job.trial(0).phase is TrialPhase.RUNNING
+    assert job.trial(1).phase is TrialPhase.RUNNING and job.trial(2).name == c

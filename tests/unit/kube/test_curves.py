@@ -58,6 +58,7 @@ def curves(kube: FakeKube, entry: JobCurves, status: TuningJobStatus, **kw: Any)
         sources=sources,
         just_succeeded=kw.get("just_succeeded", {}),
         running=kw.get("running", {"tj-013": "tj-013"}),
+        judged_on_peers=kw.get("judged_on_peers", True),
     )
 
 
@@ -71,7 +72,8 @@ def test_after_a_restart_peers_are_read_again_a_few_per_reconcile() -> None:
     entry = JobCurves("uid")
 
     first = curves(kube, entry, status)
-    assert list(first["tj-013"]) == [9.0, 8.0, 7.0]  # the running trial's values so far
+    # Some peers are still to be read: the median rule gets no running curve to judge.
+    assert "tj-013" not in first
     assert kube.reads[0] == "pod-tj-013"
     assert kube.reads[1:] == [f"pod-tj-{i:03d}" for i in range(12, 12 - REBUILD_READS, -1)]
     assert list(first["tj-011"]) == [11.0, 11.0] and "tj-012" not in first  # latest first
@@ -82,6 +84,7 @@ def test_after_a_restart_peers_are_read_again_a_few_per_reconcile() -> None:
     # tj-001, whose pod is gone, is never tried.
     assert kube.reads == ["pod-tj-004", "pod-tj-003", "pod-tj-002"]
     assert set(second) == {f"tj-{i:03d}" for i in range(2, 12)} | {"tj-013"}
+    assert list(second["tj-013"]) == [9.0, 8.0, 7.0]  # judged now, against all its peers
     assert entry.unreadable == {"tj-012"}
 
     kube.reads.clear()
@@ -133,3 +136,15 @@ def test_the_cache_holds_a_bounded_number_of_jobs_and_resets_on_a_new_uid() -> N
     cache.forget("ns", "a")
     cache.forget("ns", "zzz")  # unknown: fine
     assert len(cache) == 1
+
+
+def test_hyperband_gets_the_running_curves_while_peers_are_read_again() -> None:
+    """Hyperband's decisions rest on the rung values in the status, not on peers' curves:
+    its running trials are judged at once after a restart."""
+    status = TuningJobStatus(
+        trials=[*succeeded(12), TrialStatus(name="tj-013", phase=TrialPhase.RUNNING)]
+    )
+    logs = {f"pod-tj-{i:03d}": b"loss=%d\n" % i for i in range(2, 13)}
+    logs["pod-tj-013"] = b"loss=9\nloss=8\n"
+    out = curves(FakeKube(logs), JobCurves("uid"), status, judged_on_peers=False)
+    assert list(out["tj-013"]) == [9.0, 8.0]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator.kube import ConflictError, reconcile
+from kubetune.operator.kube.curves import CURVES
 from support.memory_kube import MemoryKube
 from support.specs import spec_dict
 
@@ -285,3 +286,33 @@ def test_hyperband_reads_running_logs_records_the_rung_values_then_deletes_the_l
     assert kube.status(NS, NAME)["epochsConsumed"] == 2
     verbs = [(verb, name) for verb, name in kube.calls if verb in ("patch_status", "delete_job")]
     assert verbs[:2] == [("patch_status", NAME), ("delete_job", "tj-002")]
+
+
+def test_after_a_restart_the_median_rule_judges_only_with_all_its_peers_read_again() -> None:
+    """The succeeded trials' curves (the median rule's peers) live in memory: a restarted
+    operator reads them again, 8 logs per reconcile, and judges nobody until it has them
+    all, so it decides as it would have without the restart. On the latest 8 peers alone
+    (median 3) it would stop the running trial (best 4); on all 10 (median 5) it does not."""
+    CURVES.forget(NS, NAME)
+    kube = new_job(earlyStopping="Auto", limits={"maxTrials": 11, "maxParallelTrials": 11})
+    reconcile(kube, NS, NAME, now=NOW)
+    for i, value in enumerate([5, 5, 1, 1, 1, 1, 5, 5, 5, 5], start=1):
+        kube.finish_job(NS, f"tj-{i:03d}", b"loss=%d\nloss=%d\n" % (value, value))
+    reconcile(kube, NS, NAME, now=NOW)
+    assert kube.status(NS, NAME)["counters"]["completed"] == 10
+    run_pod(kube, "tj-011", b"loss=4\nloss=4\n")
+
+    def running() -> bool:
+        return bool(kube.status(NS, NAME)["trials"][10]["phase"] == "Running")
+
+    reconcile(kube, NS, NAME, now=NOW)
+    assert running()  # without a restart: judged against all 10 peers, goes on
+    CURVES.forget(NS, NAME)  # a restart: the peers' curves are gone
+    kube.calls.clear()
+    reconcile(kube, NS, NAME, now=NOW)
+    assert len(kube.called("stream_log")) == 1 + 8  # the running log and 8 peers'
+    assert running()  # not judged on the 8 latest peers
+    reconcile(kube, NS, NAME, now=NOW)
+    assert running()  # judged on all 10 again: goes on, as without the restart
+    assert {f"tj-{i:03d}-pod" for i in range(1, 11)} <= set(kube.called("stream_log"))
+    CURVES.forget(NS, NAME)
