@@ -150,12 +150,16 @@ def best_so_far(view: TuningJobView) -> list[float]:
     return best
 
 
-def comparison_figure(curves: Mapping[str, Sequence[Sequence[float]]], ylabel: str) -> Figure:
+def comparison_figure(
+    curves: Mapping[str, Sequence[Sequence[float]]], ylabel: str, zoom_from: int = 1
+) -> Figure:
     """Best so far against trials for several searches (label -> one `best_so_far` curve per
     repetition): each repetition a thin line, their mean a thick one (at each trial, over
-    the repetitions that reached it)."""
+    the repetitions that reached it). The value axis starts at the lowest mean from trial
+    `zoom_from` on, so that the first, poor trials do not flatten the differences."""
     figure = _new_figure(6.4, 4.2)
     ax = figure.add_subplot()
+    lowest = math.inf
     for index, (label, runs) in enumerate(curves.items()):
         color = f"C{index}"
         for run in runs:
@@ -171,7 +175,13 @@ def comparison_figure(curves: Mapping[str, Sequence[Sequence[float]]], ylabel: s
             linewidth=2.0,
             label=f"{label} (mean of {len(runs)})",
         )
-    ax.set_title("best so far")
+        lowest = min([lowest, *mean[zoom_from - 1 :]])
+    top = max((max(run) for runs in curves.values() for run in runs if run), default=math.nan)
+    if zoom_from > 1 and math.isfinite(lowest) and math.isfinite(top) and top > lowest:
+        margin = 0.05 * (top - lowest)
+        ax.set_ylim(lowest - margin, top + margin)
+    title = f"best so far (from trial {zoom_from})" if zoom_from > 1 else "best so far"
+    ax.set_title(title)
     ax.set_xlabel("trial (in order of completion)")
     ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))

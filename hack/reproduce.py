@@ -8,13 +8,17 @@ TuningJob (30 trials, 2 at a time, scaling Auto) and its Random twin (120 trials
 time, uniform on each range), both at once, then the next seed. It prints progress while
 it runs, then the seed's comparison table (best validation accuracy, mean ± sd over the
 seeds; the trainers' CPU-seconds, which each trial prints and the TuningJob records as the
-metric `cpu:seconds`), and writes out/reproduce/{best-so-far.png,results.json}.
+metric `cpu:seconds`), the spread of the uniform random configurations' accuracies (how
+much the hyperparameters matter), and each search's best configurations trained again
+with other trainer seeds (how much of a best is the luck of one training run); it writes
+out/reproduce/{best-so-far.png,results.json}.
 
 On the local cluster (started by hack/with-cluster.sh) with the operator as a local
 process, or with --local through `kubetune run --local` (no cluster):
 
     .venv/bin/python hack/reproduce.py [--kubeconfig .cluster/kubeconfig] [--seeds 1 2 3]
     .venv/bin/python hack/reproduce.py --local
+    .venv/bin/python hack/reproduce.py --from-json tj.json   # `kubectl get tj -o json`
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ TRAINER_IMAGE = "kubetune/mxnet-trainer:0.1.0"
 TRAINER_COMMAND = f"{REPO / '.venv-trainer/bin/python'} {REPO / 'trainer-image/train.py'}"
 OBJECTIVE, CPU_METRIC = "validation:accuracy", "cpu:seconds"
 PROGRESS_SECONDS = 15.0
+ZOOM_FROM = 5
+"""The plot's accuracy axis starts at the lowest mean best-so-far from this trial on."""
 # The seed notebook's result (CIFAR-10, ResNet-34, 50 epochs on a GPU per trial).
 SEED_TABLE = (
     ("Random (seed)", "120", "73.7 %"),
@@ -169,10 +175,8 @@ def _done(view: TuningJobView | None) -> str:
     return f"{view.trials_done()}/{view.max_trials} trials, best {shown}"
 
 
-def run_repetition(
-    runner: Runner, seed: int, args: argparse.Namespace, started: float
-) -> list[str]:
-    """Runs one seed's two TuningJobs at once until both end; their names."""
+def run_repetition(runner: Runner, seed: int, args: argparse.Namespace, started: float) -> None:
+    """Runs one seed's two TuningJobs at once until both end."""
     names = []
     for manifest in manifests(seed, args.trials):
         runner.start(manifest)
@@ -337,7 +341,7 @@ def report(
         )
     curves = {s: [r["curve"] for r in runs] for s, runs in results.items()}
     png = OUT / "best-so-far.png"
-    comparison_figure(curves, OBJECTIVE).savefig(png, dpi=100)
+    comparison_figure(curves, OBJECTIVE, zoom_from=ZOOM_FROM).savefig(png, dpi=100)
     (OUT / "results.json").write_text(json.dumps(results, indent=1))
     print(f"wrote {png} and {OUT / 'results.json'}")
 
@@ -359,7 +363,7 @@ def main() -> int:
     parser.add_argument(
         "--retrain",
         type=int,
-        default=5,
+        default=3,
         metavar="N",
         help="train each best configuration again with N trainer seeds (0: skip)",
     )
