@@ -11,7 +11,8 @@ seeds; the trainers' CPU-seconds, which each trial prints and the TuningJob reco
 metric `cpu:seconds`), the spread of the uniform random configurations' accuracies (how
 much the hyperparameters matter), and each search's best configurations trained again
 with other trainer seeds (how much of a best is the luck of one training run); it writes
-out/reproduce/{best-so-far.png,results.json}.
+out/reproduce/{best-so-far.png,results.json} (and, from the cluster, tuningjobs.json, which
+--from-json reads back).
 
 On the local cluster (started by hack/with-cluster.sh) with the operator as a local
 process, or with --local through `kubetune run --local` (no cluster):
@@ -73,12 +74,13 @@ def manifests(seed: int, trials: tuple[int, int]) -> list[dict[str, Any]]:
     """The Bayesian TuningJob of hack/reproduce/bayesian.yaml and its Random twin."""
     bayesian = yaml.safe_load(BAYESIAN.read_text())
     bayesian["spec"]["randomSeed"] = seed
-    bayesian["spec"]["limits"]["maxTrials"] = trials[0]
+    limits = bayesian["spec"]["limits"]
+    limits.update(maxTrials=trials[0], maxParallelTrials=min(2, trials[0]))
     bayesian["metadata"]["name"] = f"seed-bayesian-{seed}"
     random = copy.deepcopy(bayesian)
     random["metadata"]["name"] = f"seed-random-{seed}"
     random["spec"]["strategy"] = "Random"
-    random["spec"]["limits"].update(maxTrials=trials[1], maxParallelTrials=8)
+    random["spec"]["limits"].update(maxTrials=trials[1], maxParallelTrials=min(8, trials[1]))
     for parameter in random["spec"]["parameters"]:
         # Auto would sample learning_rate (0.001-0.5, over two decades) log-uniformly; the
         # seed's random-search helper drew every hyperparameter uniformly.
@@ -111,6 +113,11 @@ class ClusterRunner:
                 return None
             raise
         return parse_tuning_job(body)
+
+    def save(self, path: Path) -> None:
+        """The TuningJobs, as `kubectl get tj -o json` lists them (for --from-json)."""
+        listed = self.api.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
+        path.write_text(json.dumps(listed))
 
     def check(self) -> None:
         if not self.operator.alive():
@@ -394,6 +401,8 @@ def main() -> int:
     with local or cluster_runner(args.kubeconfig, args.namespace) as runner:
         for seed in args.seeds:
             run_repetition(runner, seed, args, started)
+        if isinstance(runner, ClusterRunner):
+            runner.save(OUT / "tuningjobs.json")
         report(runner, names, time.monotonic() - started, load, args.retrain)
     return 0
 
