@@ -181,6 +181,16 @@ run-operator: install kube-binaries ## Run the operator in the foreground agains
 demo: install trainer-venv kube-binaries ## A real tuning job end to end on a local cluster, on the CPU (KEEP_CLUSTER=1 leaves the cluster up)
 	@KEEP_CLUSTER=$(KEEP_CLUSTER) hack/with-cluster.sh $(PY) hack/demo.py
 
+REPRODUCE_ARGS ?=
+
+.PHONY: reproduce
+reproduce: install trainer-venv kube-binaries ## The seed's headline at CPU scale: Bayesian 30 trials x 2 vs Random 120 x 8, 3 seeds, on the local cluster; table + out/reproduce/best-so-far.png (REPRODUCE_ARGS=--local: no cluster)
+	@if [[ " $(REPRODUCE_ARGS) " == *" --local "* ]]; then \
+		$(PY) hack/reproduce.py $(REPRODUCE_ARGS); \
+	else \
+		KEEP_CLUSTER=$(KEEP_CLUSTER) hack/with-cluster.sh $(PY) hack/reproduce.py $(REPRODUCE_ARGS); \
+	fi
+
 ##@ Benchmarks
 
 BENCH_ARGS ?=

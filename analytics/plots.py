@@ -19,7 +19,7 @@ threads and without a display.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -137,6 +137,57 @@ def _scored(view: TuningJobView) -> list[Trial]:
             order[t.name],
         ),
     )
+
+
+def best_so_far(view: TuningJobView) -> list[float]:
+    """The best objective after each scored trial, in order of completion (a trial stopped
+    early counts as a trial but not as a value)."""
+    pick = max if view.maximize else min
+    best: list[float] = []
+    for trial in _scored(view):
+        candidates = [*best[-1:], *([] if trial.phase == "EarlyStopped" else [trial.objective])]
+        best.append(pick(c for c in candidates if c is not None) if candidates else math.nan)
+    return best
+
+
+def comparison_figure(
+    curves: Mapping[str, Sequence[Sequence[float]]], ylabel: str, zoom_from: int = 1
+) -> Figure:
+    """Best so far against trials for several searches (label -> one `best_so_far` curve per
+    repetition): each repetition a thin line, their mean a thick one (at each trial, over
+    the repetitions that reached it). The value axis starts at the lowest mean from trial
+    `zoom_from` on, so that the first, poor trials do not flatten the differences."""
+    figure = _new_figure(6.4, 4.2)
+    ax = figure.add_subplot()
+    lowest = math.inf
+    for index, (label, runs) in enumerate(curves.items()):
+        color = f"C{index}"
+        for run in runs:
+            x = np.arange(1, len(run) + 1)
+            ax.step(x, run, where="post", color=color, alpha=0.35, linewidth=0.8)
+        length = max((len(run) for run in runs), default=0)
+        mean = [float(np.mean([run[k] for run in runs if len(run) > k])) for k in range(length)]
+        ax.step(
+            np.arange(1, length + 1),
+            mean,
+            where="post",
+            color=color,
+            linewidth=2.0,
+            label=f"{label} (mean of {len(runs)})",
+        )
+        lowest = min([lowest, *mean[zoom_from - 1 :]])
+    top = max((max(run) for runs in curves.values() for run in runs if run), default=math.nan)
+    if zoom_from > 1 and math.isfinite(lowest) and math.isfinite(top) and top > lowest:
+        margin = 0.05 * (top - lowest)
+        ax.set_ylim(lowest - margin, top + margin)
+    title = f"best so far (from trial {zoom_from})" if zoom_from > 1 else "best so far"
+    ax.set_title(title)
+    ax.set_xlabel("trial (in order of completion)")
+    ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    if curves:
+        ax.legend(loc="lower right", fontsize="small")
+    return fit_tick_labels(figure)
 
 
 def _objective_cmap(view: TuningJobView) -> str:

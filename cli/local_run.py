@@ -35,6 +35,7 @@ from kubetune.operator.kube.local import (
     local_argv,
     local_env,
     primary_container,
+    read_run,
     write_atomically,
 )
 from kubetune.operator.kube.reconcile import reconcile
@@ -112,6 +113,36 @@ def prepare_directory(body: dict[str, Any], directory: Path) -> None:
     write_atomically(manifest, body)
 
 
+def warm_start_parents(spec: TuningJobSpec, directory: Path, given: list[str]) -> dict[str, Path]:
+    """The run directory of each `spec.warmStart.parents` name: one given with --parent
+    (its tuningjob.yaml names it), else the directory of that name beside `directory`
+    (where `kubetune run --local` puts a run by default)."""
+    if spec.warm_start is None:
+        if given:
+            raise KubetuneError("--parent given but the spec has no warmStart.parents")
+        return {}
+    by_name: dict[str, Path] = {}
+    for parent_dir in map(Path, given):
+        if not (parent_dir / MANIFEST).is_file():
+            raise KubetuneError(f"--parent {parent_dir}: no {MANIFEST}; not a local run directory")
+        by_name[read_run(parent_dir)["metadata"]["name"]] = parent_dir
+    parents = {}
+    for name in spec.warm_start.parents:
+        parent_dir = by_name.pop(name, directory.absolute().parent / name)
+        if not (parent_dir / MANIFEST).is_file():
+            raise KubetuneError(
+                f"spec.warmStart.parents: parent {name!r} has no local run at {parent_dir}; "
+                "give its run directory with --parent DIR"
+            )
+        parents[name] = parent_dir
+    if by_name:
+        raise KubetuneError(
+            f"--parent: {', '.join(map(repr, by_name))} not in spec.warmStart.parents "
+            f"({', '.join(spec.warm_start.parents)})"
+        )
+    return parents
+
+
 def _latest_values(kube: LocalKube, view: Any) -> dict[str, float]:
     """The latest objective value in each running trial's log (as `kubetune watch`)."""
     regex = next(m.regex for m in view.spec.metrics if m.name == view.objective_metric)
@@ -156,10 +187,11 @@ def run_local(ctx: Context) -> int:
     name = (body.get("metadata") or {}).get("name")
     if not name:
         raise KubetuneError(f"{args.file}: metadata.name is missing")
-    check_runnable(body, images)
+    spec = check_runnable(body, images)
     directory = Path(args.out or name)
+    parents = warm_start_parents(spec, directory, args.parent)
     prepare_directory(body, directory)
-    kube = LocalKube(directory, images)
+    kube = LocalKube(directory, images, parents)
     reported: set[str] = set()
     drawn = [0]  # lines of the screen drawn last (terminal only)
     ctx.err.write(f"run directory: {directory} (logs in {directory / 'logs'})\n")

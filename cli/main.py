@@ -113,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=CMD",
         help="run containers of image NAME without a command as CMD (split like a shell)",
     )
+    sub.add_argument(
+        "--parent",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="run directory of a spec.warmStart parent (default: the directory named after "
+        "the parent beside --out)",
+    )
     return parser
 
 

@@ -24,7 +24,7 @@ RUN python3 -m pip install --no-cache-dir -r requirements.txt
 # A numeric non-root user, so a pod's `runAsNonRoot: true` can verify it.
 RUN useradd --no-log-init --create-home --uid 1000 --user-group trainer \
     && mkdir -p /opt/ml/input/data/training /opt/ml/input/config
-COPY train.py ./
+COPY train.py prepare_cifar10.py ./
 USER 1000:1000
 
 # Hyperparameters are appended as --name=value arguments (a pod's `args`); see README.md.

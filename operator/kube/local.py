@@ -15,6 +15,10 @@ A Job runs only its primary container (the one that receives the hyperparameters
 `command` + `args`, env and `workingDir` as `build_trial_job` rendered them, never through
 a shell, in its own process group. A container without a `command` runs the command its
 image is mapped to (`--image NAME=CMD`).
+
+Warm start: `spec.warmStart.parents` names TuningJobs; locally each name maps to the run
+directory of an earlier local run (`parents`), read as the operator reads a parent from
+the API server (its spec from `tuningjob.yaml`, its trials from `status.yaml`).
 """
 
 from __future__ import annotations
@@ -102,17 +106,30 @@ class _Job:
     finished: str | None = None
 
 
-class LocalKube:
-    """A `KubeClient` for one TuningJob kept in `directory` (see the module docstring)."""
+def read_run(directory: Path) -> dict[str, Any]:
+    """The TuningJob of a local run directory: its manifest with the status last written."""
+    body: dict[str, Any] = yaml.safe_load((directory / MANIFEST).read_text())
+    status_file = directory / STATUS
+    if status_file.is_file():
+        body["status"] = yaml.safe_load(status_file.read_text()) or {}
+    return body
 
-    def __init__(self, directory: Path, images: Mapping[str, str] | None = None) -> None:
+
+class LocalKube:
+    """A `KubeClient` for one TuningJob kept in `directory` (see the module docstring);
+    `parents` maps warm-start parent names to their run directories."""
+
+    def __init__(
+        self,
+        directory: Path,
+        images: Mapping[str, str] | None = None,
+        parents: Mapping[str, Path] | None = None,
+    ) -> None:
         self.directory = directory
         self.logs = directory / LOGS
         self.images = dict(images or {})
-        self.body: dict[str, Any] = yaml.safe_load((directory / MANIFEST).read_text())
-        status_file = directory / STATUS
-        if status_file.is_file():
-            self.body["status"] = yaml.safe_load(status_file.read_text()) or {}
+        self.parents = dict(parents or {})
+        self.body = read_run(directory)
         self.body["metadata"]["resourceVersion"] = "1"
         self.jobs: dict[str, _Job] = {}
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -198,7 +215,8 @@ class LocalKube:
 
     def get_tuning_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         if name != self.body["metadata"]["name"]:
-            return None
+            parent = self.parents.get(name)
+            return None if parent is None else read_run(parent)
         return yaml.safe_load(yaml.safe_dump(self.body))  # type: ignore[no-any-return]
 
     def list_trial_jobs(self, namespace: str, tuning_job: str) -> list[dict[str, Any]]:

@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 from kubetune.analytics import TuningJobAnalytics
-from kubetune.analytics.plots import all_axes, axis_scale, summary_figure
+from kubetune.analytics.plots import (
+    all_axes,
+    axis_scale,
+    best_so_far,
+    comparison_figure,
+    summary_figure,
+)
 from kubetune.analytics.resource import Parameter, TuningJobView, parse_tuning_job
 from matplotlib.figure import Figure
 from matplotlib.image import imread
@@ -159,3 +165,19 @@ def test_analytics_from_a_directory(body: dict[str, Any], tmp_path: Path) -> Non
     path = tmp_path / "matrix.png"
     analytics.plot_scatter_matrix().savefig(path)
     assert imread(path).shape[0] > 300
+
+
+def test_best_so_far_and_the_comparison_figure(view: TuningJobView, tmp_path: Path) -> None:
+    curve = best_so_far(view)
+    scored = [t for t in view.trials if t.objective is not None]
+    assert len(curve) == len(scored) > 20  # running and failed trials have no value
+    assert curve == sorted(curve, reverse=not view.maximize)  # never worse than before
+    best = (max if view.maximize else min)(t.objective for t in scored if t.objective)
+    assert curve[-1] == best
+    figure = comparison_figure({"Bayesian": [curve, curve[:10]], "Random": [[0.5, 0.7]]}, "acc")
+    (ax,) = list(all_axes(figure))
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["Bayesian (mean of 2)", "Random (mean of 1)"]
+    # Two thin lines and a mean for Bayesian, one and a mean for Random.
+    assert len(ax.get_lines()) == 5
+    assert not overlaps(figure, tmp_path)

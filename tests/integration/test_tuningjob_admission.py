@@ -132,6 +132,22 @@ def test_example_is_accepted_by_server_side_apply(
     assert spec.suspend is False
 
 
+def test_cifar10_data_manifest_is_accepted_by_the_api_server(
+    kubeconfig_path: Path | str, namespace: str
+) -> None:
+    # A server-side dry run: the API server validates the PVC and the Job in full.
+    out = kubectl(
+        kubeconfig_path,
+        "apply",
+        "--dry-run=server",
+        f"--namespace={namespace}",
+        "-f",
+        str(ROOT / "examples" / "data" / "cifar10-prepare.yaml"),
+    )
+    assert "persistentvolumeclaim/cifar10-data created (server dry run)" in out
+    assert "job.batch/cifar10-prepare created (server dry run)" in out
+
+
 def test_examples_exist_for_the_issue() -> None:
     names = {p.name for p in EXAMPLES}
     assert {

@@ -214,3 +214,43 @@ def test_target_objective_ends_the_run_early(tmp_path: Path) -> None:
     recorded = status(out_dir)
     assert recorded["phase"] == "Completed" and recorded["reason"] != "MaxTrialsReached"
     assert len(recorded["trials"]) == 1, recorded["trials"]
+
+
+def test_warm_start_from_an_earlier_local_run(tmp_path: Path) -> None:
+    # Grid skips points already observed, the parents' included: the child's trials are
+    # exactly the grid points its parent did not try, counted as the child's own.
+    grid = [{"name": "n", "type": "Integer", "min": 0, "max": 3}]
+    limits = {"maxTrials": 2, "maxParallelTrials": 1}
+    parent_path = manifest(tmp_path, "Grid", parameters=grid, limits=limits)
+    parent_dir = tmp_path / "local"  # the parent's default run directory: its name
+    assert kubetune("run", "--local", str(parent_path), "--out", str(parent_dir))[0] == 0
+    parent = status(parent_dir)
+    assert [t["hyperparameters"]["n"] for t in parent["trials"]] == ["0", "1"]
+
+    child = yaml.safe_load(parent_path.read_text())
+    child["metadata"]["name"] = "child"
+    child["spec"]["limits"] = {"maxTrials": 4, "maxParallelTrials": 1}
+    child["spec"]["warmStart"] = {"parents": ["local"]}
+    child_path = tmp_path / "child.yaml"
+    child_path.write_text(yaml.safe_dump(child))
+    child_dir = tmp_path / "child"
+    code, out, err = kubetune("run", "--local", str(child_path), "--out", str(child_dir))
+    assert code == 0, out + err
+    recorded = status(child_dir)
+    assert [t["hyperparameters"]["n"] for t in recorded["trials"]] == ["2", "3"], recorded
+    assert [t["name"] for t in recorded["trials"]] == ["child-001", "child-002"]
+    assert recorded["reason"] == "SearchSpaceExhausted", recorded
+    assert status(parent_dir) == parent  # the parent's run is read, never written
+
+    # A parent given by --parent wherever it lies; a missing one is named with the fix.
+    moved = tmp_path / "elsewhere"
+    parent_dir.rename(moved)
+    code, _, err = kubetune("run", "--local", str(child_path), "--out", str(tmp_path / "c2"))
+    assert code == 1
+    assert "spec.warmStart.parents: parent 'local' has no local run" in err
+    assert "--parent DIR" in err
+    code, out, err = kubetune(
+        "run", "--local", str(child_path), "--out", str(tmp_path / "c2"), "--parent", str(moved)
+    )
+    assert code == 0, out + err
+    assert [t["hyperparameters"]["n"] for t in status(tmp_path / "c2")["trials"]] == ["2", "3"]

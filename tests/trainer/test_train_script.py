@@ -109,6 +109,9 @@ def test_digits_two_epochs_print_parsable_lines_and_learn(run_trainer) -> None:
     assert run.stdout.splitlines()[0].startswith("kubetune trainer: running on ")
     assert "cpu" in run.stdout.splitlines()[0] or "gpu" in run.stdout.splitlines()[0]
     assert accuracies[-1] > 0.3  # 10 classes: chance is 0.1
+    # The last line: the run's CPU time, which `make reproduce` records as a metric.
+    cpu = re.fullmatch(r"trainer: cpu_seconds=([0-9.]+)", run.stdout.splitlines()[-1])
+    assert cpu and float(cpu.group(1)) > 0, run.stdout.splitlines()[-1]
 
 
 def test_different_hyperparameters_give_different_accuracies(run_trainer) -> None:

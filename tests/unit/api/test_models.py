@@ -11,7 +11,9 @@ import pytest
 import yaml
 from kubetune.operator import api as models
 from kubetune.operator.api import constants
+from kubetune.operator.controller.optimizer_input import search_space
 from kubetune.operator.kube.validation import validate_spec
+from kubetune.optimizer.suggest import suggest
 from pydantic import ValidationError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -57,8 +59,49 @@ def test_random_twin_differs_only_in_strategy_and_budget() -> None:
     random = load(ROOT / "examples" / "cifar10-resnet34-random.yaml")["spec"]
     assert random["strategy"] == "Random"
     assert random["limits"] == {"maxTrials": 120, "maxParallelTrials": 8}
-    for key in ("objective", "metrics", "parameters", "staticHyperparameters", "trialTemplate"):
+    for key in ("objective", "metrics", "staticHyperparameters", "trialTemplate"):
         assert random[key] == bayes[key], key
+    # The seed's scalings: AMT's default (Auto) for Bayesian; uniform draws for Random.
+    assert all("scaling" not in p for p in bayes["parameters"])
+    assert [{**p, "scaling": "Linear"} for p in bayes["parameters"]] == random["parameters"]
+
+
+@pytest.mark.parametrize(("example", "median"), [("bayesian", 0.022), ("random", 0.25)])
+def test_random_draws_of_the_cifar10_examples(example: str, median: float) -> None:
+    # Our Random strategy samples each parameter in its scaled range: with Auto the seed's
+    # learning_rate range (0.001-0.5) is log-uniform (median sqrt(0.001 * 0.5) = 0.022),
+    # with Linear uniform (median 0.25), as the seed's random search drew it.
+    path = ROOT / "examples" / f"cifar10-resnet34-{example}.yaml"
+    space = search_space(models.TuningJob.model_validate(load(path)).spec)
+    draws = suggest(space, [], strategy="Random", n=4000, seed=1)
+    rates = sorted(float(d["learning_rate"]) for d in draws)
+    assert rates[len(rates) // 2] == pytest.approx(median, rel=0.1)
+
+
+def test_cifar10_data_job_fills_the_claim_the_examples_mount() -> None:
+    claim, job = yaml.safe_load_all((ROOT / "examples" / "data" / "cifar10-prepare.yaml").open())
+    assert (claim["kind"], job["kind"]) == ("PersistentVolumeClaim", "Job")
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (mount,) = container["volumeMounts"]
+    claim_name = claim["metadata"]["name"]
+    assert pod["volumes"] == [
+        {"name": mount["name"], "persistentVolumeClaim": {"claimName": claim_name}}
+    ]
+    # The script the trainer images copy next to train.py, writing where the claim is.
+    assert container["command"] == [
+        "python3",
+        "/opt/kubetune/prepare_cifar10.py",
+        "--out",
+        mount["mountPath"],
+    ]
+    for dockerfile in ("Dockerfile", "cpu.Dockerfile"):
+        text = (ROOT / "trainer-image" / dockerfile).read_text()
+        assert "COPY train.py prepare_cifar10.py ./" in text, dockerfile
+    for example in ("bayesian", "random"):
+        spec = load(ROOT / "examples" / f"cifar10-resnet34-{example}.yaml")["spec"]
+        volumes = spec["trialTemplate"]["job"]["template"]["spec"]["volumes"]
+        assert volumes[0]["persistentVolumeClaim"]["claimName"] == claim_name
 
 
 def test_digits_cpu_example_needs_no_gpu() -> None:
