@@ -143,8 +143,10 @@ def run_all(
     seeds: int,
     budget: int,
     cache: Path | None = None,
+    first_seed: int = 0,
 ) -> dict[str, dict[str, list[list[float]]]]:
-    """curves[problem][optimizer] = one best-so-far curve (budget,) per seed.
+    """curves[problem][optimizer] = one best-so-far curve (budget,) per seed, for seeds
+    ``first_seed`` .. ``first_seed + seeds - 1``.
 
     Seed by seed over all problems, so that an interrupted run leaves whole seeds in the
     cache. With ``cache``, every trace (seeded, so a rerun gives the same one) is stored
@@ -155,7 +157,7 @@ def run_all(
         p.name: {name: [] for name in runners} for p in problems
     }
     total, done = len(problems) * len(runners) * seeds, 0
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         for problem in problems:
             for name, runner in runners.items():
                 start = time.perf_counter()
@@ -432,6 +434,12 @@ def plot(curves: dict[str, dict[str, list[list[float]]]], path: Path) -> bool:
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=10, help="runs per optimizer and problem")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds run are first-seed .. first-seed + seeds - 1 (fill the cache in parts)",
+    )
     parser.add_argument("--budget", type=int, default=60, help="evaluations per run")
     parser.add_argument(
         "--quick",
@@ -512,7 +520,12 @@ def main() -> None:
     for half in HALVES:
         print(f"{half}: {', '.join(sorted(n for n, h in halves.items() if h == half))}")
     curves = run_all(
-        problems, runners, args.seeds, args.budget, Path(args.cache) if args.cache else None
+        problems,
+        runners,
+        args.seeds,
+        args.budget,
+        Path(args.cache) if args.cache else None,
+        first_seed=args.first_seed,
     )
     per_seed = seed_scores(problems, curves, budgets)
     scores = score_table(problems, curves, budgets)

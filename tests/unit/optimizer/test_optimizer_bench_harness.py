@@ -58,6 +58,29 @@ def test_tiny_run_scores_every_optimizer(bench: ModuleType) -> None:
     assert all(len(c) == 8 for runs in curves["branin"].values() for c in runs)
 
 
+def test_first_seed_runs_the_later_seeds_alone_and_reuses_the_cache(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    """``--first-seed`` fills the cache in parts: seeds 1..2 alone, then 0..2 finds them."""
+    from bench.optimizers import kubetune_runner  # noqa: PLC0415
+    from bench.problems import Problem, synthetic_problems  # noqa: PLC0415
+
+    problems = [p for p in synthetic_problems() if p.name == "branin"]
+    calls: list[int] = []
+    random_search = kubetune_runner("Random")
+
+    def counted(problem: Problem, seed: int, budget: int) -> list[tuple[float, float]]:
+        calls.append(seed)
+        return random_search(problem, seed, budget)
+
+    runners = {bench.RANDOM: counted}
+    later = bench.run_all(problems, runners, seeds=2, budget=4, cache=tmp_path, first_seed=1)
+    assert calls == [1, 2]
+    every = bench.run_all(problems, runners, seeds=3, budget=4, cache=tmp_path)
+    assert calls == [1, 2, 0]  # seeds 1 and 2 came from the cache
+    assert every["branin"][bench.RANDOM][1:] == later["branin"][bench.RANDOM]
+
+
 def test_split_is_fixed_disjoint_and_half_half(bench: ModuleType) -> None:
     names = [f"p{i}" for i in range(25)]
     halves = bench.split_problems(names)
