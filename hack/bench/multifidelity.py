@@ -195,9 +195,10 @@ class Hyperband:
         *,
         brackets: int = 1,
         fit: str = "rank",
+        random_fraction: float = 0.0,
     ):
-        self.problem, self.sampler, self.seed, self.brackets = problem, sampler, seed, brackets
-        self.fit = fit
+        self.problem, self.seed, self.brackets = problem, seed, brackets
+        self.sampler = HyperbandSampler(sampler, fit, random_fraction)  # type: ignore[arg-type]
         self.levels = rung_levels(1, problem.max_resource, REDUCTION_FACTOR)
         self.recorded: dict[tuple[int, int], list[float]] = {}  # (bracket, rung) -> values
         self.values: dict[int, list[float]] = {}  # trial -> its values at each level
@@ -215,7 +216,7 @@ class Hyperband:
             self.problem.space,
             views,
             n_levels=len(self.levels) + 1,
-            sampler=HyperbandSampler(self.sampler, self.fit),  # type: ignore[arg-type]
+            sampler=self.sampler,
             seed=self.seed,
         )
         return params
@@ -318,6 +319,10 @@ METHODS: dict[str, TunerFactory] = {
 # Design variants, compared on the development seeds only.
 VARIANTS: dict[str, TunerFactory] = {
     "HB-Bayesian-level": lambda p, s: Hyperband(p, "Bayesian", s, fit="level"),
+    "HB-rank-random1/3": lambda p, s: Hyperband(p, "Bayesian", s, random_fraction=1 / 3),
+    "HB-level-random1/3": lambda p, s: Hyperband(
+        p, "Bayesian", s, fit="level", random_fraction=1 / 3
+    ),
     "Hyperband-Random-2brackets": lambda p, s: Hyperband(p, "Random", s, brackets=2),
     "Hyperband-Random-3brackets": lambda p, s: Hyperband(p, "Random", s, brackets=3),
 }

@@ -290,6 +290,51 @@ def test_unknown_sampler_or_fit_is_refused() -> None:
         suggest_hyperband(SPACE, [], n_levels=3, sampler=HyperbandSampler(fit="joint"))  # type: ignore[arg-type]
 
 
+def _one_d_trials() -> tuple[SearchSpace, list[HyperbandTrial]]:
+    space = SearchSpace([Continuous("lr", 1e-4, 1.0, "Logarithmic")])
+    rng = random.Random(6)
+    trials = []
+    for _ in range(12):
+        lr = 10 ** rng.uniform(-4, 0)
+        trials.append(
+            HyperbandTrial({"lr": lr}, [abs(math.log10(lr) + 2)] * (1 + rng.randrange(3)))
+        )
+    return space, trials
+
+
+def test_random_fraction_one_draws_what_the_random_sampler_draws() -> None:
+    space, trials = _one_d_trials()
+    all_random = HyperbandSampler("Bayesian", random_fraction=1.0)
+    for seed in range(3):
+        assert suggest_hyperband(
+            space, trials, n_levels=4, sampler=all_random, n=2, seed=seed
+        ) == suggest_hyperband(
+            space, trials, n_levels=4, sampler=HyperbandSampler(), n=2, seed=seed
+        )
+
+
+def test_random_fraction_draws_about_that_share_at_random() -> None:
+    """With random_fraction 1/3, about a third of the proposals are the Random sampler's
+    draw, the rest the model's (which differ from it), deterministically per seed."""
+    space, trials = _one_d_trials()
+    bohb = HyperbandSampler("Bayesian", random_fraction=1 / 3)
+    random_draws = 0
+    for seed in range(24):
+        (proposal,) = suggest_hyperband(space, trials, n_levels=4, sampler=bohb, seed=seed)
+        assert [proposal] == suggest_hyperband(space, trials, n_levels=4, sampler=bohb, seed=seed)
+        (drawn,) = suggest_hyperband(space, trials, n_levels=4, seed=seed)
+        random_draws += proposal == drawn
+    assert 3 <= random_draws <= 14, random_draws
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.5, math.nan])
+def test_a_random_fraction_outside_zero_one_is_refused(fraction: float) -> None:
+    with pytest.raises(ValueError, match="random_fraction"):
+        suggest_hyperband(
+            SPACE, [], n_levels=3, sampler=HyperbandSampler("Bayesian", random_fraction=fraction)
+        )
+
+
 # --------------------------------------------------------------------------- best trial
 
 
