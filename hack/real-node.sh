@@ -136,7 +136,15 @@ claim_machine() {  # the owner file (one real node per machine), or exit 1 namin
   local reason
   if ! reason=$(why_not); then log "cannot start: $reason"; exit 1; fi
   mkdir -p "$(dirname "$owner_file")"
-  echo "$dir" >"$owner_file"
+  # noclobber: of two starts at once, one creates the file; the other finds it and is
+  # refused unless the node it names has stopped (a killed run's leftover).
+  if ! (set -o noclobber; echo "$dir" >"$owner_file") 2>/dev/null; then
+    local other; other=$(cat "$owner_file")
+    if [[ $other != "$dir" ]] && owner_alive "$other"; then
+      log "cannot start: another real node runs on this machine (${other%/real-node})"; exit 1
+    fi
+    echo "$dir" >"$owner_file"
+  fi
 }
 
 release_machine() {
@@ -227,9 +235,9 @@ up() {
     exit 1
   fi
   if [[ -d $dir ]]; then log "a previous real node was not stopped: stopping it first"; down; fi
-  claim_machine
   [[ -x $node_bin/kubelet && -x $node_bin/kube-proxy ]] || \
     "$root/hack/build-kube.sh" "$version" "$node_bin" kubelet kube-proxy
+  claim_machine
   mkdir -p "$dir"
   for s in "${sysctls[@]}"; do v=$(sysctl -n "$s" 2>/dev/null) && echo "$s=$v"; done >"$dir/sysctls.saved"
   for cmd in iptables ip6tables; do "$cmd-save" >"$dir/$cmd.saved"; done
