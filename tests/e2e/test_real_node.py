@@ -33,7 +33,9 @@ POD_SUBNET = "10.244.77."  # hack/real-node.sh's pod CIDR
 TRAINER_IMAGE = "localhost/kubetune/mxnet-trainer:0.1.0-cpu"
 OBJECTIVE_REGEX = r"validation: accuracy=([0-9\.]+)"
 
-pytestmark = pytest.mark.containers
+# The first test also waits for the node to start (minutes under load; `up` has its own
+# time limit), which pytest-timeout would count against that test.
+pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800)]
 
 
 def _node_ready(cluster: Any) -> bool:
