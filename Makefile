@@ -57,6 +57,10 @@ kube-binaries: ## Build (or reuse) kube-apiserver, controller-manager, scheduler
 helm: ## Build (or reuse) helm at HELM_VERSION from the Go module proxy
 	hack/build-helm.sh $(HELM_VERSION) $(HELM_DIR)
 
+.PHONY: real-node-prereqs
+real-node-prereqs: ## Where the machine can run a real node (root, cgroups; hack/real-node.sh check): containerd, runc, CNI plugins (apt-get) and the kubelet + kube-proxy at KUBE_VERSION (cached); otherwise say why and go on
+	KUBETUNE_CACHE_DIR=$(CACHE_DIR) hack/real-node.sh prepare
+
 ##@ Images
 
 .PHONY: images
@@ -145,9 +149,13 @@ test-integration: install kube-binaries helm ## Integration tests against the lo
 test-e2e: install trainer-venv kube-binaries helm ## End-to-end tests: the real operator on the local cluster (tests/e2e)
 	$(VENV)/bin/pytest tests/e2e -q
 
+.PHONY: test-real-node
+test-real-node: install kube-binaries helm images real-node-prereqs ## Trials and the chart's operator as real containers on a real kubelet node (tests/e2e/test_real_node.py; skips, saying why, where the machine cannot)
+	$(VENV)/bin/pytest tests/e2e/test_real_node.py -q -rs
+
 .PHONY: test
-test: install trainer-venv kube-binaries helm images lint hadolint helm-lint typecheck ## Everything (the CI entry): lint, types, every test tier
-	$(VENV)/bin/pytest -q
+test: install trainer-venv kube-binaries helm images real-node-prereqs lint hadolint helm-lint typecheck ## Everything (the CI entry): lint, types, every test tier (the real-node tests where the machine can run them)
+	$(VENV)/bin/pytest -q -rs
 
 ##@ Local cluster
 
@@ -157,10 +165,10 @@ CLUSTER := PYTHONPATH=hack $(PY) -m cluster
 .PHONY: cluster-up
 cluster-up: install kube-binaries ## Start the local control plane + GPU node agent (kubeconfig: .cluster/kubeconfig; KUBETUNE_NODES, KUBETUNE_GPUS_PER_NODE; KUBETUNE_REAL_NODE=1 adds a real kubelet node)
 	@$(CLUSTER) up
-	@if [ "$$KUBETUNE_REAL_NODE" = 1 ]; then hack/real-node.sh up; fi
+	@if [ "$$KUBETUNE_REAL_NODE" = 1 ]; then KUBETUNE_CACHE_DIR=$(CACHE_DIR) hack/real-node.sh up; fi
 
 .PHONY: cluster-down
-cluster-down: ## Stop every process of the local cluster (logs stay in .cluster/) and the real node if any
+cluster-down: ## Stop every process of the local cluster (logs stay in .cluster/) and the real node if any (its mounts, bridge, iptables rules and sysctls too)
 	@hack/real-node.sh down
 	@test ! -x $(PY) || $(CLUSTER) down
 

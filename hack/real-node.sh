@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
 # A real Kubernetes node beside the local control plane (hack/cluster, `make cluster-up`):
 # containerd + runc, a CNI bridge, and the kubelet and kube-proxy built from the control
-# plane's release (hack/build-kube.sh). Experimental and opt-in: the process node agent
-# stays the default. Its node is tainted kubetune.io/real-node=true:NoSchedule, so only
-# pods that tolerate it (and select it) run there.
+# plane's release (hack/build-kube.sh). Its node is tainted
+# kubetune.io/real-node=true:NoSchedule, so only pods that tolerate it (and select it) run
+# there; the process node agent's nodes stay the default for everything else.
 #
-#   hack/real-node.sh up      start it (images from `make images` are imported)
-#   hack/real-node.sh down    stop it; remove its mounts, bridge, iptables rules, and put
-#                             the sysctls it changed back
+#   hack/real-node.sh check    can this machine run it? Says why not (exit 1): root,
+#                              cgroups, overlayfs, a routable address, the tools (containerd,
+#                              runc and the CNI plugins are installed with apt-get if
+#                              missing), no other real node running on this machine
+#   hack/real-node.sh prepare  check, then build the kubelet and kube-proxy if not cached;
+#                              exit 0 with the reason when the machine cannot (CI's step)
+#   hack/real-node.sh up       start it (images from `make images` are imported)
+#   hack/real-node.sh down     stop it; remove its mounts, bridge, iptables rules, and put
+#                              the sysctls it changed back (`python -m cluster down` runs
+#                              it too)
+#
+# Pods reach the API server through the `kubernetes` Service: the control plane
+# advertises this machine's primary address (hack/cluster/components.py), and kube-proxy
+# writes the Service's iptables rules. One real node per machine (the bridge, its subnet
+# and the iptables rules are machine-wide): /run/kubetune/real-node.owner names the
+# cluster folder of the one running.
 #
 # State, logs and configuration: $KUBETUNE_CLUSTER_DIR/real-node (default .cluster/real-node).
 set -euo pipefail
@@ -20,13 +33,12 @@ node_bin=$cache/kube-node-$version
 kubectl=$cache/kube-$version/kubectl
 node=kubetune-real-0
 bridge=kt-real0
+cni_network=kubetune-real
 pod_cidr=10.244.77.0/24
 gpus=${KUBETUNE_GPUS_PER_NODE:-8}
 pause_image=localhost/kubetune/pause:3.10
 sock=$dir/containerd/containerd.sock
-# The kubelet refuses a loopback node IP: the machine's first global address, which the
-# API server dials for logs and exec (--kubelet-preferred-address-types=InternalIP).
-node_ip=$(ip -4 -o addr show scope global | awk '{sub("/.*", "", $4); print $4; exit}')
+owner_file=/run/kubetune/real-node.owner
 # What the kubelet changes unless protectKernelDefaults, and what the CNI bridge needs.
 sysctls=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops net.ipv4.ip_forward
   net.bridge.bridge-nf-call-iptables net.ipv4.conf.all.route_localnet)
@@ -55,8 +67,12 @@ issue_cert() {  # issue_cert STEM SUBJECT: a client certificate signed by the cl
     -CAcreateserial -days 30 -out "$dir/$1.crt" 2>/dev/null
 }
 
+cluster_state() {  # cluster_state KEY: a value of the control plane's state.json
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$state/state.json" "$1"
+}
+
 kubeconfig() {  # kubeconfig STEM: a kubeconfig for the certificate STEM
-  local server; server=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["server"])' "$state/state.json")
+  local server; server=$(cluster_state server)
   cat >"$dir/$1.kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
@@ -68,10 +84,72 @@ EOF
 }
 
 install_tools() {
-  command -v containerd >/dev/null && [[ -x /usr/lib/cni/bridge ]] && return 0
-  log "installing containerd and the CNI plugins with apt-get"
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends containerd containernetworking-plugins
+  command -v containerd >/dev/null && command -v runc >/dev/null && [[ -x /usr/lib/cni/bridge ]] && return 0
+  command -v apt-get >/dev/null || { echo "containerd, runc or the CNI plugins are missing, and there is no apt-get to install them"; return 1; }
+  log "installing containerd, runc and the CNI plugins with apt-get"
+  if ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      containerd runc containernetworking-plugins; } >"${TMPDIR:-/tmp}/kubetune-real-node-apt.log" 2>&1; then
+    echo "apt-get could not install containerd, runc and containernetworking-plugins (log: ${TMPDIR:-/tmp}/kubetune-real-node-apt.log)"
+    return 1
+  fi
+}
+
+owner_alive() {  # owner_alive DIR: a real node of the cluster folder DIR is running
+  local pid
+  pid=$(cat "$1/containerd.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null
+}
+
+# Why this machine cannot run the real node (one line on stdout, exit 1), or nothing.
+why_not() {
+  ((EUID == 0)) || { echo "needs root (containerd, mounts, iptables, sysctls); running as uid $EUID"; return 1; }
+  grep -q '^cgroup' /proc/mounts || grep -q ' cgroup2\? ' /proc/mounts || { echo "no cgroup filesystem mounted"; return 1; }
+  grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || { echo "the kernel has no overlayfs (containerd's snapshotter)"; return 1; }
+  [[ -n $(ip -4 -o addr show scope global 2>/dev/null) ]] || { echo "no routable IPv4 address: pods could not reach the API server"; return 1; }
+  local cmd
+  for cmd in go iptables iptables-save ip openssl curl podman; do
+    command -v "$cmd" >/dev/null || { echo "$cmd is not installed"; return 1; }
+  done
+  if [[ -s $owner_file ]]; then
+    local other; other=$(cat "$owner_file")
+    if [[ $other != "$dir" ]] && owner_alive "$other"; then
+      echo "another real node runs on this machine (cluster folder ${other%/real-node}); one at a time"; return 1
+    fi
+  fi
+  install_tools
+}
+
+check() {
+  local reason
+  if reason=$(why_not); then echo "real-node: this machine can run the real node"; return 0; fi
+  echo "$reason"
+  return 1
+}
+
+prepare() {  # check, then the kubelet and kube-proxy (cached); never fails for an unfit machine
+  local reason
+  if ! reason=$(why_not); then log "skipped: $reason"; return 0; fi
+  [[ -x $node_bin/kubelet && -x $node_bin/kube-proxy ]] || \
+    "$root/hack/build-kube.sh" "$version" "$node_bin" kubelet kube-proxy
+}
+
+claim_machine() {  # the owner file (one real node per machine), or exit 1 naming the owner
+  local reason
+  if ! reason=$(why_not); then log "cannot start: $reason"; exit 1; fi
+  mkdir -p "$(dirname "$owner_file")"
+  # noclobber: of two starts at once, one creates the file; the other finds it and is
+  # refused unless the node it names has stopped (a killed run's leftover).
+  if ! (set -o noclobber; echo "$dir" >"$owner_file") 2>/dev/null; then
+    local other; other=$(cat "$owner_file")
+    if [[ $other != "$dir" ]] && owner_alive "$other"; then
+      log "cannot start: another real node runs on this machine (${other%/real-node})"; exit 1
+    fi
+    echo "$dir" >"$owner_file"
+  fi
+}
+
+release_machine() {
+  [[ "$(cat "$owner_file" 2>/dev/null)" == "$dir" ]] && rm -f "$owner_file"
+  rmdir "$(dirname "$owner_file")" 2>/dev/null || true
 }
 
 import_images() {  # the pause image (made here) and the images of `make images`
@@ -91,7 +169,7 @@ import_images() {  # the pause image (made here) and the images of `make images`
 write_configs() {
   mkdir -p "$dir/cni" "$dir/containerd"
   cat >"$dir/cni/10-kubetune.conflist" <<EOF
-{"cniVersion": "0.4.0", "name": "kubetune-real",
+{"cniVersion": "0.4.0", "name": "$cni_network",
  "plugins": [
   {"type": "bridge", "bridge": "$bridge", "isGateway": true, "ipMasq": true, "hairpinMode": true,
    "ipam": {"type": "host-local", "ranges": [[{"subnet": "$pod_cidr"}]], "routes": [{"dst": "0.0.0.0/0"}],
@@ -150,9 +228,16 @@ EOF
 
 up() {
   [[ -s $state/state.json ]] || { log "no local cluster in $state: run make cluster-up first"; exit 1; }
+  # The kubelet's node IP is the address the API server advertises (and dials for logs).
+  node_ip=$(cluster_state advertise_address)
+  if [[ -z $node_ip || $node_ip == 127.* ]]; then
+    log "the API server advertises ${node_ip:-nothing} (no routable address when it started): pods could not reach it; restart the cluster"
+    exit 1
+  fi
+  if [[ -d $dir ]]; then log "a previous real node was not stopped: stopping it first"; down; fi
   [[ -x $node_bin/kubelet && -x $node_bin/kube-proxy ]] || \
     "$root/hack/build-kube.sh" "$version" "$node_bin" kubelet kube-proxy
-  install_tools
+  claim_machine
   mkdir -p "$dir"
   for s in "${sysctls[@]}"; do v=$(sysctl -n "$s" 2>/dev/null) && echo "$s=$v"; done >"$dir/sysctls.saved"
   for cmd in iptables ip6tables; do "$cmd-save" >"$dir/$cmd.saved"; done
@@ -183,16 +268,24 @@ up() {
 
 chains() { grep -o '^:[A-Z][A-Z0-9_-]*' | cut -c2- | sort; }
 
-# Every KUBE-* and CNI-* chain that was not there at `up` (the kubelet's canaries, the
-# bridge plugin's masquerade chains of pods whose CNI DEL never ran, kube-proxy's leftovers),
-# with the rules that jump to them.
+# The CNI-* chains of our bridge network: the jump rules the bridge plugin writes carry
+# the network's name in a comment (other CNI users, such as podman, have their own).
+our_cni_chains() {  # our_cni_chains CMD TABLE
+  "$1-save" -t "$2" | grep '^-A' | grep -F "name: \\\"$cni_network\\\"" \
+    | grep -oE -- ' -j CNI-[A-Za-z0-9_-]+' | cut -c5- | sort -u
+}
+
+# Every KUBE-* chain that was not there at `up` (the kubelet's canaries, kube-proxy's
+# leftovers) and our bridge network's CNI-* chains (masquerade chains of pods whose CNI
+# DEL never ran), with the rules that jump to them.
 remove_new_chains() {
   local cmd table new pattern
   for cmd in iptables ip6tables; do
     [[ -e $dir/$cmd.saved ]] || continue
     for table in filter nat mangle; do
-      new=$(comm -13 <(sed -n "/^\*$table\$/,/^COMMIT/p" "$dir/$cmd.saved" | chains) \
-                     <("$cmd-save" -t "$table" | chains) | grep -E '^(KUBE|CNI)-' || true)
+      new=$( { comm -13 <(sed -n "/^\*$table\$/,/^COMMIT/p" "$dir/$cmd.saved" | chains) \
+                       <("$cmd-save" -t "$table" | chains) | grep -E '^KUBE-' || true
+               our_cni_chains "$cmd" "$table" || true; } | sort -u)
       [[ -n $new ]] || continue
       pattern=" -j ($(tr '\n' '|' <<<"$new" | sed 's/|$//'))( |$)"
       { "$cmd-save" -t "$table" | grep '^-A' | grep -E -- "$pattern" || true; } | while IFS= read -r rule; do
@@ -227,6 +320,7 @@ down() {
   if [[ -s $dir/sysctls.saved ]]; then sysctl -q -p "$dir/sysctls.saved"; fi
   "$kubectl" --kubeconfig "$state/kubeconfig" delete node "$node" --ignore-not-found >/dev/null 2>&1 || true
   rm -rf "$dir"
+  release_machine
   # Empty folders containerd's shims and the CNI library make at fixed places.
   rmdir /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd/s /run/containerd \
     /var/lib/cni/results /var/lib/cni/networks /var/lib/cni 2>/dev/null || true
@@ -234,7 +328,9 @@ down() {
 }
 
 case ${1:-} in
+  check) check ;;
+  prepare) prepare ;;
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+  *) echo "usage: $0 check|prepare|up|down" >&2; exit 2 ;;
 esac

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,8 +151,10 @@ def _issue(
     return pair
 
 
-def generate(directory: Path) -> ClusterPki:
+def generate(directory: Path, api_server_ips: Sequence[str] = ()) -> ClusterPki:
     """Creates a fresh CA and every certificate and key of one cluster in ``directory``.
+    The API server's serving certificate names 127.0.0.1, the `kubernetes` Service's
+    ClusterIP and ``api_server_ips`` (the address it advertises).
 
     Client identities (CN = user, O = group) follow the bootstrap RBAC policy: the admin
     and the node agent are in ``system:masters``; the controller manager and the scheduler
@@ -226,7 +229,7 @@ def generate(directory: Path) -> ClusterPki:
             "apiserver",
             _name("kube-apiserver"),
             server_names=API_SERVER_DNS_NAMES,
-            server_ips=["127.0.0.1", SERVICE_CLUSTER_IP],
+            server_ips=list(dict.fromkeys(["127.0.0.1", SERVICE_CLUSTER_IP, *api_server_ips])),
         ),
         admin=issue("admin", _name("kubetune-admin", "system:masters"), client=True),
         controller_manager=issue(

@@ -256,15 +256,19 @@ def up(nodes: int, gpus_per_node: int, cpus_per_node: int, timeout: float) -> No
     t0 = time.monotonic()
     deadline = t0 + timeout
     _clear(directory)
+    advertise = components.host_address()
     layout = components.Layout(
         directory=directory,
-        pki=certs.generate(directory / "pki"),
+        pki=certs.generate(directory / "pki", [advertise]),
         etcd_port=free_port(),
         etcd_peer_port=free_port(),
         api_port=free_port(),
+        advertise_address=advertise,
     )
     pki, server = layout.pki, layout.server
-    (directory / "state.json").write_text(json.dumps({"server": server}, indent=2))
+    # hack/real-node.sh reads both: its kubelet's node IP is the advertised address.
+    state = {"server": server, "advertise_address": advertise}
+    (directory / "state.json").write_text(json.dumps(state, indent=2))
     write_kubeconfig(layout.admin_kubeconfig, server, pki.ca.cert, "kubetune-admin", pki.admin)
     write_kubeconfig(
         layout.kubeconfig("controller-manager"),
@@ -359,10 +363,31 @@ def _stop_pod_processes(directory: Path) -> None:
         record.unlink(missing_ok=True)
 
 
+def _stop_real_node(directory: Path) -> None:
+    """Stops the real node of hack/real-node.sh, if this cluster has one, while the API
+    server still answers (it deletes the node's pods first); it restores the iptables
+    rules and sysctls it changed from files in real-node/, which `up` would clear."""
+    if not (directory / "real-node").is_dir():
+        return
+    env = {**os.environ, "KUBETUNE_CLUSTER_DIR": str(directory)}
+    done = subprocess.run(
+        [str(REPO / "hack" / "real-node.sh"), "down"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        print(f"hack/real-node.sh down failed:\n{done.stderr}", file=sys.stderr)
+
+
 def down() -> None:
     """Ends every recorded process (SIGTERM, then SIGKILL after its grace period) and any
-    pod process left behind; keeps the logs. Safe to run when nothing is running."""
+    pod process left behind, after the real node if there is one; keeps the logs. Safe to
+    run when nothing is running."""
     directory = state_dir()
+    _stop_real_node(directory)
     recorded = read_recorded(directory)
     started = time.monotonic()
     for entry in recorded:

@@ -79,12 +79,14 @@ def _failed(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
 
 
 def delete_leftover_jobs(d: Decision) -> None:
-    """Jobs whose trial is finished but which still run (an image that never pulls, a Job
-    left over from before a stop, an early-stopped trial), or that belong to no recorded
-    trial, are deleted."""
+    """Jobs whose trial is finished but which still run or keep a pod (an image that never
+    pulls, whose pod would wait forever; a Job left over from before a stop; an
+    early-stopped trial), or that belong to no recorded trial (an earlier attempt of a
+    retried one), are deleted."""
     trials = d.status.trials
     finished = {t.job_name for t in trials if t.phase in TERMINAL_TRIAL_PHASES}
     current = {t.job_name for t in trials}
     for job in d.snapshot.jobs.values():
-        if job.state == "Running" and (job.job_name in finished or job.job_name not in current):
+        still_there = job.state == "Running" or job.pod_left
+        if still_there and (job.job_name in finished or job.job_name not in current):
             d.plan.delete.append(job.job_name)

@@ -50,7 +50,8 @@ class JobObservation:
     For a Failed one, `reason`/`message` say why (the container's reason and exit code,
     the pod's eviction, the Job's condition) and `infrastructure` whether the failure
     came from outside the trainer (evicted, node lost, image pull, pod deleted), which
-    `spec.retry` may re-run.
+    `spec.retry` may re-run. `pod_left` marks a Failed Job whose pod is still there,
+    stuck waiting (an image that never pulls): nothing else would ever delete it.
     """
 
     job_name: str
@@ -61,6 +62,7 @@ class JobObservation:
     reason: str | None = None
     message: str | None = None
     infrastructure: bool = False
+    pod_left: bool = False
 
 
 @dataclass(frozen=True)

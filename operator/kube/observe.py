@@ -182,6 +182,7 @@ def observe_job(
                 reason=reason,
                 message=message,
                 infrastructure=True,
+                pod_left=True,
             ), None
     source = None
     if last is not None and (last.get("status") or {}).get("phase") == "Running":

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,12 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.chart_release import (
+    CHART,
+    drop_tuning_job_finalizers,
+    free_port,
+    helm_binary,
+    http_get,
+)
+from support.local_cluster import Cluster
 from support.operator_harness import objective, tuning_job
 from support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "kubetune"
-DEFAULT_HELM = Path.home() / ".cache" / "kubetune" / "helm-v4.3.1" / "helm"
 DEFAULT_KUBE_BIN = Path.home() / ".cache" / "kubetune" / "kube-v1.36.3"
 CRD = "tuningjobs.kubetune.io"
 
@@ -37,13 +41,6 @@ def _run(argv: list[str], stdin: str | None = None, timeout: float = 240) -> str
     return done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @dataclass(frozen=True)
 class Release:
     name: str
@@ -53,9 +50,14 @@ class Release:
     metrics_port: int
 
     def helm(self, *args: str, timeout: float = 240) -> str:
-        helm = os.environ.get("KUBETUNE_HELM", str(DEFAULT_HELM))
         return _run(
-            [helm, f"--kubeconfig={self.kubeconfig}", "--namespace", self.namespace, *args],
+            [
+                helm_binary(),
+                f"--kubeconfig={self.kubeconfig}",
+                "--namespace",
+                self.namespace,
+                *args,
+            ],
             timeout=timeout,
         )
 
@@ -78,13 +80,13 @@ class Release:
 
 
 @pytest.fixture
-def release(kubeconfig_path: Path | str, namespace: str) -> Iterator[Release]:
+def release(cluster: Cluster, namespace: str) -> Iterator[Release]:
     """The chart installed (cluster-wide mode) and its operator pod ready. The release
     name contains the chart name, so every resource is named exactly after the release."""
     # Pods run as local processes on one host: give each install its own ports.
     rel = Release(
-        f"kubetune-{uuid.uuid4().hex[:6]}", namespace, str(kubeconfig_path),
-        health_port=_free_port(), metrics_port=_free_port(),
+        f"kubetune-{uuid.uuid4().hex[:6]}", namespace, str(cluster.kubeconfig),
+        health_port=free_port(), metrics_port=free_port(),
     )  # fmt: skip
     rel.helm(
         "install", rel.name, str(CHART),
@@ -97,28 +99,16 @@ def release(kubeconfig_path: Path | str, namespace: str) -> Iterator[Release]:
         yield rel
     finally:
         subprocess.run(
-            [os.environ.get("KUBETUNE_HELM", str(DEFAULT_HELM)),
+            [helm_binary(),
              f"--kubeconfig={rel.kubeconfig}", "-n", namespace, "uninstall", rel.name,
              "--ignore-not-found", "--wait", "--timeout=120s"],
             capture_output=True, timeout=180, check=False,
         )  # fmt: skip
-        # With the operator gone nothing removes its finalizer from the TuningJobs left
-        # behind; drop it so that the test namespace can be deleted.
-        for tj in rel.get("tuningjobs")["items"]:
-            rel.kubectl(
-                "patch", "tuningjob", tj["metadata"]["name"], "--type=merge",
-                "-p", '{"metadata": {"finalizers": null}}',
-            )  # fmt: skip
+        drop_tuning_job_finalizers(cluster, namespace)
 
 
 def _http_get(port: int, path: str) -> str | None:
-    """The body of http://127.0.0.1:<port><path> when it answers 200, else None."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            body: str = response.read().decode()
-            return body if response.status == 200 else None
-    except OSError:
-        return None
+    return http_get(f"http://127.0.0.1:{port}{path}")
 
 
 def _operator_pod(rel: Release) -> dict[str, Any]:

@@ -13,9 +13,7 @@ from the chart rendered by `helm template`. Its trials run on the local node age
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import subprocess
 import urllib.parse
 import urllib.request
@@ -27,6 +25,13 @@ from typing import Any
 
 import pytest
 import yaml
+from support.chart_release import (
+    CHART,
+    drop_tuning_job_finalizers,
+    free_port,
+    helm_binary,
+    http_get,
+)
 from support.operator_harness import Api, objective, tuning_job
 from support.podman_cli import built_image, podman
 from support.waiting import wait_for
@@ -35,26 +40,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.containers
 
-CHART = ROOT / "charts" / "kubetune"
-DEFAULT_HELM = Path.home() / ".cache" / "kubetune" / "helm-v4.3.1" / "helm"
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # Everything the chart renders except what the kubelet would run (the Deployment, here
 # replaced by podman) and the metrics Service (no Service proxy on the process node).
 APPLIED_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def render_chart(release: str, namespace: str, health_port: int, metrics_port: int) -> list[Any]:
     """The chart's manifests, namespaced mode (the operator sees only `namespace`)."""
-    helm = os.environ.get("KUBETUNE_HELM", str(DEFAULT_HELM))
     done = subprocess.run(
-        [helm, "template", release, str(CHART), "--namespace", namespace,
+        [helm_binary(), "template", release, str(CHART), "--namespace", namespace,
          "--set", f"watchNamespaces={{{namespace}}}",
          "--set", f"operator.healthPort={health_port}",
          "--set", f"operator.metricsPort={metrics_port}"],
@@ -125,13 +120,7 @@ class OperatorContainer:
 
 
 def _http_get(port: int, path: str) -> str | None:
-    """The body of http://127.0.0.1:<port><path> when it answers 200, else None."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            body: str = response.read().decode()
-            return body if response.status == 200 else None
-    except OSError:
-        return None
+    return http_get(f"http://127.0.0.1:{port}{path}")
 
 
 def _api_server(cluster: Any) -> tuple[urllib.parse.SplitResult, Path]:
@@ -160,7 +149,7 @@ def operator_container(
 ) -> Iterator[OperatorContainer]:
     image = built_image("kubetune/operator")
     release = f"kubetune-{uuid.uuid4().hex[:6]}"
-    health_port, metrics_port = _free_port(), _free_port()
+    health_port, metrics_port = free_port(), free_port()
     manifests = render_chart(release, namespace, health_port, metrics_port)
     applied = [m for m in manifests if m["kind"] in APPLIED_KINDS]
     cluster.run_kubectl("apply", "-f", "-", stdin=_as_list(applied))
@@ -185,14 +174,7 @@ def operator_container(
     finally:
         print(f"operator container log tail:\n{container.logs()}")
         podman("rm", "--force", "--time=10", container.name, check=False)
-        # With the operator gone nothing removes its finalizer from the TuningJobs left
-        # behind; drop it so that the test namespace can be deleted.
-        tuning_jobs = cluster.run_kubectl("get", "tuningjobs", "-n", namespace, "-o", "name")
-        for tj in tuning_jobs.stdout.split():
-            cluster.run_kubectl(
-                "patch", tj, "-n", namespace, "--type=merge",
-                "-p", '{"metadata": {"finalizers": null}}',
-            )  # fmt: skip
+        drop_tuning_job_finalizers(cluster, namespace)
         cluster.run_kubectl(
             "delete", "-f", "-", "--ignore-not-found", "--wait=false",
             stdin=_as_list(applied),

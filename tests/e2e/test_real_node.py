@@ -1,37 +1,41 @@
-"""Trials as real containers: the kubelet and containerd of hack/real-node.sh run the
-trial pods of a TuningJob (the operator runs as a local process, as in the other e2e
-tests). Opt-in: KUBETUNE_REAL_NODE=1 (the node is started for this module if it is not
-running, and stopped after). The node is tainted, so trials tolerate and select it.
+"""Trials and the operator as real containers: the kubelet and containerd of
+hack/real-node.sh run the trial pods of TuningJobs (the operator runs as a local process,
+as in the other e2e tests) and, last, the chart's operator as a real pod.
+
+The node is started for this module if it is not running, and stopped after (also when a
+test fails). It runs wherever `hack/real-node.sh check` says the machine can (root,
+cgroups, containerd from apt, no other real node on the machine); elsewhere the tests
+skip with its reason. KUBETUNE_REAL_NODE=1 turns that skip into a failure (a machine
+that must run them), KUBETUNE_REAL_NODE=0 skips them. The node is tainted, so trials
+tolerate and select it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
 import subprocess
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from support import waiting
+from support.chart_release import CHART, drop_tuning_job_finalizers, helm_binary, http_get
 from support.operator_harness import Api, OperatorProcess, tuning_job, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_NODE = ROOT / "hack" / "real-node.sh"
-CHART = ROOT / "charts" / "kubetune"
-DEFAULT_HELM = Path.home() / ".cache" / "kubetune" / "helm-v4.3.1" / "helm"
 NODE = "kubetune-real-0"
+POD_SUBNET = "10.244.77."  # hack/real-node.sh's pod CIDR
 TRAINER_IMAGE = "localhost/kubetune/mxnet-trainer:0.1.0-cpu"
 OBJECTIVE_REGEX = r"validation: accuracy=([0-9\.]+)"
 
-pytestmark = pytest.mark.containers
+# The first test also waits for the node to start (minutes under load; `up` has its own
+# time limit), which pytest-timeout would count against that test.
+pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800)]
 
 
 def _node_ready(cluster: Any) -> bool:
@@ -42,21 +46,41 @@ def _node_ready(cluster: Any) -> bool:
     return done.stdout.strip() == "True"
 
 
+def _real_node(cluster: Any, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBETUNE_CLUSTER_DIR": str(cluster.state_dir)}
+    return subprocess.run(
+        [str(REAL_NODE), command], env=env, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def _skip_unless_machine_can(cluster: Any) -> None:
+    switch = os.environ.get("KUBETUNE_REAL_NODE", "")
+    if switch == "0":
+        pytest.skip("the real node is switched off: KUBETUNE_REAL_NODE=0")
+    done = _real_node(cluster, "check", timeout=600)  # may apt-get install containerd
+    if done.returncode != 0:
+        reason = f"this machine cannot run the real node: {done.stdout.strip()}"
+        if switch == "1":
+            pytest.fail(f"{reason} (KUBETUNE_REAL_NODE=1 requires it)", pytrace=False)
+        pytest.skip(reason)
+
+
 @pytest.fixture(scope="module")
 def real_node(cluster: Any) -> Iterator[str]:
-    if os.environ.get("KUBETUNE_REAL_NODE") != "1":
-        pytest.skip("the real node is opt-in: KUBETUNE_REAL_NODE=1 (hack/real-node.sh)")
     started = not _node_ready(cluster)
     if started:
-        done = subprocess.run(
-            [str(REAL_NODE), "up"], capture_output=True, text=True, timeout=900, check=False
-        )
-        assert done.returncode == 0, f"hack/real-node.sh up failed:\n{done.stderr}"
+        _skip_unless_machine_can(cluster)
     try:
+        if started:
+            # Builds the kubelet and kube-proxy first if they are not cached (~10 min).
+            done = _real_node(cluster, "up", timeout=1500)
+            assert done.returncode == 0, f"hack/real-node.sh up failed:\n{done.stderr}"
         yield NODE
     finally:
+        # Also after a failed `up`: it may have changed iptables rules and sysctls.
         if started:
-            subprocess.run([str(REAL_NODE), "down"], capture_output=True, timeout=300, check=False)
+            _real_node(cluster, "down", timeout=300)
 
 
 def on_real_node(
@@ -150,55 +174,68 @@ def test_missing_image_fails_the_trial_as_infrastructure(
     assert trials[0].get("attempt", 1) == 2, trials[0]
 
 
-def _free_port() -> int:
+def _closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (containerd dials it from the host)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
-        return port
+    return port  # closed again: a connection to it is refused
 
 
-def _http_get(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            body: str = response.read().decode()
-            return body if response.status == 200 else None
-    except OSError:
-        return None
+def test_image_on_an_unreachable_registry_backs_off_then_fails_the_trial(
+    real_node: str, operator: OperatorProcess, api: Api
+) -> None:
+    # A real pull: containerd dials the registry, is refused (ErrImagePull), and the
+    # kubelet backs off (ImagePullBackOff). AMT fails a training job whose image cannot
+    # be pulled rather than waiting; a registry may come back, so the trial counts as an
+    # infrastructure failure: retried as a new Job per `spec.retry`, then Failed with the
+    # kubelet's reason and message. No pod may be left waiting for the image.
+    image = f"127.0.0.1:{_closed_port()}/kubetune/missing:1"
+    unreachable = {"image": image, "imagePullPolicy": "IfNotPresent", "args": ["--epochs=1"]}
+    api.create(on_real_node("unpullable", unreachable, max_trials=1, retry={"maxAttempts": 2}))
+    backing_off = waiting.wait_for(
+        lambda: [
+            p for p in api.pods("unpullable")
+            for c in p.status.container_statuses or []
+            if c.state.waiting and c.state.waiting.reason == "ImagePullBackOff"
+        ],
+        timeout=120, what="a trial pod in ImagePullBackOff", interval=0.5,
+    )  # fmt: skip
+    assert backing_off[0].spec.node_name == real_node
+    status = wait_for(
+        "the unpullable TuningJob to finish", lambda: finished(api, "unpullable"),
+        timeout=180, operator=operator,
+    )  # fmt: skip
+    (trial,) = status["trials"]
+    assert (trial["phase"], trial["reason"], trial.get("attempt")) == (
+        "Failed", "ImagePullBackOff", 2,
+    ), trial  # fmt: skip
+    assert image in trial["message"], trial
+    counters = status["counters"]
+    assert (counters["failed"], counters["retried"]) == (1, 1), status
+    # Both attempts' Jobs were deleted with their waiting pods (the operator's doing:
+    # the Job controller would keep a pod that waits for its image forever).
+    waiting.wait_for(
+        lambda: not api.pods("unpullable") and not api.jobs("unpullable"), timeout=60,
+        what="no Job or pod left of the unpullable TuningJob", interval=0.5,
+    )  # fmt: skip
 
 
 @pytest.fixture
 def operator_release(real_node: str, crds: None, cluster: Any, namespace: str) -> Iterator[str]:
-    """`helm install` of the chart, its operator pod on the real node (namespaced mode).
-
-    The local API server listens and advertises on 127.0.0.1 only, so the `kubernetes`
-    Service has no endpoints and a pod's own network namespace cannot reach it: the pod
-    gets the host's network (one patch to the chart's Deployment) and, through the
-    chart's `operator.extraEnv`, KUBERNETES_SERVICE_HOST/PORT pointing at 127.0.0.1.
-    Credentials are still the ServiceAccount's token, mounted by the real kubelet."""
+    """`helm install` of the chart, its operator pod on the real node (namespaced mode),
+    with the chart's defaults otherwise: the pod's own network namespace (no
+    hostNetwork), the API server reached through the `kubernetes` Service's ClusterIP
+    (kube-proxy's rules) with the ServiceAccount's token mounted by the real kubelet."""
     release = f"kubetune-{uuid.uuid4().hex[:6]}"
-    server = urllib.parse.urlsplit(
-        yaml.safe_load(cluster.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
-    )
-    env = [
-        {"name": "KUBERNETES_SERVICE_HOST", "value": server.hostname},
-        {"name": "KUBERNETES_SERVICE_PORT", "value": str(server.port)},
-    ]
-    helm = os.environ.get("KUBETUNE_HELM", str(DEFAULT_HELM))
+    helm = helm_binary()
     subprocess.run(
         [helm, f"--kubeconfig={cluster.kubeconfig}", "-n", namespace, "install", release,
          str(CHART), "--set", "image.repository=localhost/kubetune/operator",
          "--set", "image.pullPolicy=Never", "--set", f"watchNamespaces={{{namespace}}}",
-         "--set", f"operator.healthPort={_free_port()}",
-         "--set", f"operator.metricsPort={_free_port()}",
          "--set-json", 'nodeSelector={"kubetune.io/node-kind": "real"}',
-         "--set-json", 'tolerations=[{"key": "kubetune.io/real-node", "operator": "Exists"}]',
-         "--set-json", f"operator.extraEnv={json.dumps(env)}"],
+         "--set-json", 'tolerations=[{"key": "kubetune.io/real-node", "operator": "Exists"}]'],
         check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    cluster.run_kubectl(
-        "-n", namespace, "patch", "deployment", release, "--type=merge", "-p",
-        '{"spec": {"template": {"spec": {"hostNetwork": true,'
-        ' "dnsPolicy": "ClusterFirstWithHostNet"}}}}',
     )  # fmt: skip
     try:
         yield release
@@ -208,12 +245,7 @@ def operator_release(real_node: str, crds: None, cluster: Any, namespace: str) -
              "--wait", "--timeout=120s"],
             capture_output=True, timeout=180, check=False,
         )  # fmt: skip
-        tuning_jobs = cluster.run_kubectl("get", "tuningjobs", "-n", namespace, "-o", "name")
-        for tj in tuning_jobs.stdout.split():
-            cluster.run_kubectl(
-                "patch", tj, "-n", namespace, "--type=merge",
-                "-p", '{"metadata": {"finalizers": null}}',
-            )  # fmt: skip
+        drop_tuning_job_finalizers(cluster, namespace)
 
 
 def _ready_operator_pod(api: Api, release: str) -> Any:
@@ -238,11 +270,16 @@ def test_operator_pod_survives_deletion_mid_job(
     )  # fmt: skip
     assert pod.spec.node_name == real_node
     assert pod.spec.service_account_name == operator_release
+    # Its own network namespace: it reached the API server (Ready needs its first watch)
+    # through the `kubernetes` Service, whose endpoint is the advertised address.
+    assert not pod.spec.host_network and pod.status.pod_ip.startswith(POD_SUBNET), pod.status
+    env = {e.name: e.value for e in pod.spec.containers[0].env or []}
+    assert "KUBERNETES_SERVICE_HOST" not in env, env
     assert pod.spec.containers[0].security_context.read_only_root_filesystem is True
     # /metrics through the metrics Service (kube-proxy sends the ClusterIP to the pod).
     service = api.core.read_namespaced_service(f"{operator_release}-metrics", api.ns)
     metrics = waiting.wait_for(
-        lambda: _http_get(f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}/metrics"),
+        lambda: http_get(f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}/metrics"),
         timeout=60, what="/metrics through the metrics Service",
     )  # fmt: skip
     assert "# TYPE" in metrics

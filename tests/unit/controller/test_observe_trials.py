@@ -79,3 +79,24 @@ def test_jobs_of_finished_or_unknown_trials_are_deleted() -> None:
     )
     delete_leftover_jobs(d)
     assert d.plan.delete == ["tj-001", "stray"]
+
+
+def test_jobs_whose_pod_never_starts_are_deleted_once_their_trial_is_done() -> None:
+    stuck = {"state": "Failed", "reason": "ImagePullBackOff", "infrastructure": True}
+    d = decision(
+        make_spec(),
+        [
+            pending("tj-001", phase=TrialPhase.FAILED, reason="ImagePullBackOff"),
+            pending("tj-002", attempt=2),  # retried: its first attempt's Job is left over
+            pending("tj-003"),
+        ],
+        [
+            JobObservation("tj-001", pod_left=True, **stuck),  # type: ignore[arg-type]
+            JobObservation("tj-002", pod_left=True, **stuck),  # type: ignore[arg-type]
+            JobObservation("tj-003", pod_left=True, **stuck),  # type: ignore[arg-type]
+            JobObservation("tj-004", **stuck),  # type: ignore[arg-type]
+        ],
+    )
+    delete_leftover_jobs(d)
+    # tj-003's trial is not finished yet (observe_trials decides first); tj-004 has no pod.
+    assert d.plan.delete == ["tj-001", "tj-002"]

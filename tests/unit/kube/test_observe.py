@@ -83,6 +83,10 @@ def test_an_image_that_never_pulls_fails_the_trial() -> None:
         "ImagePullBackOff",
         True,
     )
+    assert obs["a"].pod_left  # its pod waits on: the Job must be deleted
+    exited = {"terminated": {"exitCode": 1, "reason": "Error"}}
+    obs, _ = observe_jobs([job("b")], [pod("b", "Failed", state=exited)], None)
+    assert (obs["b"].state, obs["b"].pod_left) == ("Failed", False)
 
 
 def test_running_retrying_and_deleted_jobs() -> None:
