@@ -126,6 +126,30 @@ def test_different_hyperparameters_give_different_accuracies(run_trainer) -> Non
     assert again == good
 
 
+def test_cv_folds_scores_every_digit_once_over_k_models(run_trainer) -> None:
+    common = ("--dataset=digits", "--model=mlp", "--epochs=2", "--learning_rate=0.3")
+    run = run_trainer(*common, "--cv_folds=5")
+    accuracies = assert_trained(run, epochs=2)
+    assert "5-fold cross-validation" in run.stdout, run.stdout
+    assert "1437 training, 360 validation images of shape (1, 8, 8) per fold (5 folds)" in (
+        run.stdout
+    )
+    # The accuracy over all 1797 images: a count of right answers divided by 1797.
+    assert abs(accuracies[-1] * 1797 - round(accuracies[-1] * 1797)) < 0.1, accuracies
+    assert accuracies[-1] > 0.5
+    assert assert_trained(run_trainer(*common, "--cv_folds=5"), 2) == accuracies  # seeded
+    # The default is the fixed 80/20 split, scored differently.
+    split = run_trainer(*common)
+    assert "fixed 80/20 split); 1438 training, 359 validation" in split.stdout, split.stdout
+    assert assert_trained(split, 2) != accuracies
+
+
+def test_cv_folds_is_for_digits_only(run_trainer) -> None:
+    run = run_trainer("--dataset=synthetic-cifar", "--cv_folds=5")
+    assert_input_error(run, "cv_folds=5", "dataset=digits only", "dataset=synthetic-cifar")
+    assert "kubetune trainer: running on" not in run.stdout  # refused before MXNet loads
+
+
 def test_hyperparameters_from_the_environment_json(run_trainer) -> None:
     env = {
         "KUBETUNE_HYPERPARAMETERS": json.dumps(
@@ -200,6 +224,7 @@ def test_help_states_the_precedence(run_trainer) -> None:
         "--model",
         "--seed",
         "--num_gpus",
+        "--cv_folds",
     ):
         assert name in text
 
@@ -227,6 +252,7 @@ def assert_input_error(run: Run, *fragments: str) -> None:
         ("--batch_size=0", ("batch_size='0'", "integer >= 1")),
         ("--epochs=2.5", ("epochs='2.5'", "integer >= 1")),
         ("--dataset=imagenet", ("dataset='imagenet'", "cifar10, digits")),
+        ("--cv_folds=1", ("cv_folds='1'", "0 or an integer >= 2")),
         ("--learning_rat=0.1", ("'learning_rat'", "did you mean 'learning_rate'")),
         ("--epochs", ("--epochs", "expected one argument")),
         ("stray", ("'stray'", "--name=value")),

@@ -29,5 +29,7 @@ def test_reproduce_jobs_mirror_the_seed() -> None:
     assert random["spec"]["limits"] == {"maxTrials": 120, "maxParallelTrials": 8}
     assert all("scaling" not in p for p in bayes["spec"]["parameters"])  # Auto
     assert {p["scaling"] for p in random["spec"]["parameters"]} == {"Linear"}  # uniform
+    # Scored by 5-fold cross-validation: a less noisy objective than one 359-image split.
+    assert bayes["spec"]["staticHyperparameters"]["cv_folds"] == "5"
     for key in ("objective", "metrics", "staticHyperparameters", "trialTemplate"):
         assert random["spec"][key] == bayes["spec"][key], key
