@@ -113,6 +113,29 @@ def _created(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("creationTimestamp") or "")
 
 
+def _phase(pod: Mapping[str, Any]) -> str | None:
+    phase = (pod.get("status") or {}).get("phase")
+    return None if phase is None else str(phase)
+
+
+def _succeeded(
+    job: Mapping[str, Any],
+    pod: Mapping[str, Any] | None,
+    container: str | None,
+    started: datetime | None,
+) -> tuple[JobObservation, LogSource | None]:
+    """A succeeded Job, and its succeeded pod's log (None when no pod is left to read)."""
+    finished = parse_time((job.get("status") or {}).get("completionTime"))
+    source = None
+    if pod is not None:
+        finished = parse_time(_terminated(pod, container).get("finishedAt")) or finished
+        chosen = _container_status(pod, container).get("name") or container
+        if chosen:
+            source = LogSource(pod["metadata"]["name"], chosen)
+    job_name = job["metadata"]["name"]
+    return JobObservation(job_name, "Succeeded", started=started, finished=finished), source
+
+
 def observe_job(
     job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]], container: str | None
 ) -> tuple[JobObservation, LogSource | None]:
@@ -124,20 +147,14 @@ def observe_job(
     single = spec.get("completions") in (None, 1) and spec.get("parallelism") in (None, 1)
     started = parse_time(status.get("startTime")) or parse_time(_created(job))
 
-    succeeded_pod = next(
-        (p for p in reversed(pods) if (p.get("status") or {}).get("phase") == "Succeeded"), None
-    )
+    succeeded_pod = next((p for p in reversed(pods) if _phase(p) == "Succeeded"), None)
     if _true_condition(job, *SUCCEEDED_JOB_CONDITIONS) or (single and succeeded_pod):
-        finished = parse_time(status.get("completionTime"))
-        source = None
-        if succeeded_pod is not None:
-            finished = (
-                parse_time(_terminated(succeeded_pod, container).get("finishedAt")) or finished
-            )
-            chosen = _container_status(succeeded_pod, container).get("name") or container
-            if chosen:
-                source = LogSource(succeeded_pod["metadata"]["name"], chosen)
-        return JobObservation(name, "Succeeded", started=started, finished=finished), source
+        if succeeded_pod is None and any(_phase(p) in ("Pending", "Running") for p in pods):
+            # The Job's condition arrived before its pod's last update (two watches, no
+            # order between them): wait for the pod, whose log has the objective, rather
+            # than fail the trial for a log it has.
+            return JobObservation(name, "Running", started=started), None
+        return _succeeded(job, succeeded_pod, container, started)
 
     last = pods[-1] if pods else None
     last_failed = last is not None and (last.get("status") or {}).get("phase") == "Failed"

@@ -107,3 +107,19 @@ def test_a_running_pod_is_the_log_source_of_its_running_job() -> None:
     )
     assert obs["a"].state == "Running" and sources["a"].container == "trainer"
     assert obs["b"].state == "Running" and "b" not in sources  # nothing logged yet
+
+
+def test_a_complete_job_whose_pod_update_has_not_arrived_waits_for_it() -> None:
+    complete = [{"type": "Complete", "status": "True"}]
+    # The Job watch delivered the condition; the pod watch still shows the pod running.
+    obs, sources = observe_jobs([job("a", conditions=complete)], [pod("a", "Running")], "trainer")
+    assert obs["a"].state == "Running" and "a" not in sources
+    # Once the pod's update arrives, the trial succeeds with its log as the source.
+    done = {"terminated": {"exitCode": 0}}
+    obs, sources = observe_jobs(
+        [job("a", conditions=complete)], [pod("a", "Succeeded", state=done)], "trainer"
+    )
+    assert obs["a"].state == "Succeeded" and sources["a"].pod == "a-x"
+    # With no pod left at all, the Job's condition is all there is: it succeeded, no log.
+    obs, sources = observe_jobs([job("a", conditions=complete)], [], "trainer")
+    assert obs["a"].state == "Succeeded" and "a" not in sources
