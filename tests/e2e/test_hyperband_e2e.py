@@ -117,7 +117,9 @@ def test_the_mxnet_example_stops_trials_at_its_rungs(
             if "judged only after it ended" in t["message"]:  # passed its rung unseen
                 assert t["epochs"] == 27, t
             else:
-                assert [1, 3, 9][reached - 1] <= t["epochs"] < 27, t
+                # A fast trainer may print its last epochs before the operator's next look,
+                # while its process still runs: it is stopped then, having run up to 27.
+                assert [1, 3, 9][reached - 1] <= t["epochs"] <= 27, t
         else:
             assert (passed, t["epochs"]) == ([True] * 3, 27), t
     assert status["bestTrial"]["name"] in {t["name"] for t in finished}
