@@ -475,36 +475,39 @@ def load_synthetic_cifar(samples: int, seed: int) -> Dataset:
     )
 
 
-def load_digits_dataset() -> Dataset:
+def _digits_in_fixed_order() -> tuple[Any, Any]:
+    """All 1797 digits (images scaled to [0, 1], labels), shuffled by DIGITS_SPLIT_SEED:
+    the same order whatever the trainer's seed, so every trial is scored alike."""
     from sklearn.datasets import load_digits  # noqa: PLC0415 (only this dataset needs it)
 
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
     y = digits.target.astype(np.int32)
     order = np.random.RandomState(DIGITS_SPLIT_SEED).permutation(len(y))
+    return x[order], y[order]
+
+
+def load_digits_dataset() -> Dataset:
+    x, y = _digits_in_fixed_order()
     n_valid = int(len(y) * DIGITS_VALIDATION_FRACTION)
-    valid, train = order[:n_valid], order[n_valid:]
     return Dataset(
-        x[train], y[train], x[valid], y[valid], "scikit-learn digits (8x8 grey, fixed 80/20 split)"
+        x[n_valid:],
+        y[n_valid:],
+        x[:n_valid],
+        y[:n_valid],
+        "scikit-learn digits (8x8 grey, fixed 80/20 split)",
     )
 
 
 def digits_folds(k: int) -> list[Dataset]:
-    """k-fold cross-validation of all 1797 digits: fold i validates the i-th of k parts.
-
-    The parts are fixed (DIGITS_SPLIT_SEED) whatever the trainer's seed, so every trial is
-    scored on the same folds; every image is validated exactly once.
-    """
-    from sklearn.datasets import load_digits  # noqa: PLC0415 (only this dataset needs it)
-
-    digits = load_digits()
-    x = (digits.images / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-    y = digits.target.astype(np.int32)
-    parts = np.array_split(np.random.RandomState(DIGITS_SPLIT_SEED).permutation(len(y)), k)
+    """k-fold cross-validation of all 1797 digits: fold i validates the i-th of k parts
+    of the fixed order, so every image is validated exactly once."""
+    x, y = _digits_in_fixed_order()
+    parts = np.array_split(np.arange(len(y)), k)
+    description = f"scikit-learn digits (8x8 grey, {k}-fold cross-validation)"
     folds = []
     for i, valid in enumerate(parts):
         train = np.concatenate(parts[:i] + parts[i + 1 :])
-        description = f"scikit-learn digits (8x8 grey, {k}-fold cross-validation)"
         folds.append(Dataset(x[train], y[train], x[valid], y[valid], description))
     return folds
 
