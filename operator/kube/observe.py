@@ -157,7 +157,7 @@ def observe_job(
         return _succeeded(job, succeeded_pod, container, started)
 
     last = pods[-1] if pods else None
-    last_failed = last is not None and (last.get("status") or {}).get("phase") == "Failed"
+    last_failed = last is not None and _phase(last) == "Failed"
     failed_condition = _true_condition(job, *FAILED_JOB_CONDITIONS)
     if failed_condition is not None or (single and spec.get("backoffLimit") == 0 and last_failed):
         finished = None
@@ -202,7 +202,7 @@ def observe_job(
                 pod_left=True,
             ), None
     source = None
-    if last is not None and (last.get("status") or {}).get("phase") == "Running":
+    if last is not None and _phase(last) == "Running":
         chosen = _container_status(last, container).get("name") or container
         if chosen:
             source = LogSource(last["metadata"]["name"], chosen)
