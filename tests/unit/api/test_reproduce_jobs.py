@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from pathlib import Path
+from types import ModuleType
 
+import numpy as np
 import reproduce
 from kubetune.operator import api as models
 from kubetune.operator.kube.validation import validate_spec
@@ -33,3 +37,44 @@ def test_reproduce_jobs_mirror_the_seed() -> None:
     assert bayes["spec"]["staticHyperparameters"]["cv_folds"] == "5"
     for key in ("objective", "metrics", "staticHyperparameters", "trialTemplate"):
         assert random["spec"][key] == bayes["spec"][key], key
+
+
+def _choose_task() -> ModuleType:
+    """hack/reproduce/choose_task.py (`reproduce` is hack/reproduce.py, not the folder)."""
+    path = Path(reproduce.__file__).parent / "reproduce" / "choose_task.py"
+    spec = importlib.util.spec_from_file_location("choose_task", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_task_candidates_are_valid_trainer_options_on_the_seeds_ranges() -> None:
+    choose = _choose_task()
+    assert choose.RANGES == SEED_RANGES
+    config = {"learning_rate": "0.1", "momentum": "0.9", "wd": "0.0001"}
+    for name, task in choose.CANDIDATES.items():
+        hp, _ = choose.train.resolve_hyperparameters(
+            choose.argv({**choose.STATIC, **task, **config}), {}
+        )
+        choose.train.check_cv_folds(hp)
+        assert (hp["dataset"], hp["cv_folds"]) == ("digits", 5), name
+    # The task `make reproduce` tunes is the measured candidate named for it (its batch
+    # size is the trainer's default).
+    static = reproduce.manifests(seed=1, trials=(30, 120))[0]["spec"]["staticHyperparameters"]
+    measured = {**choose.STATIC, **choose.CANDIDATES["mlp-2ep-b128"]}
+    assert choose.train.HYPERPARAMETERS["batch_size"].default == int(measured.pop("batch_size"))
+    assert static == measured
+
+
+def test_task_criterion_separates_a_plateau_from_a_peak() -> None:
+    choose = _choose_task()
+    rng = np.random.RandomState(0)
+    plateau = np.concatenate([rng.uniform(0.1, 0.89, 100), rng.uniform(0.90, 0.905, 20)])
+    peak = np.linspace(0.1, 0.95, 120)
+    assert not choose.criterion(plateau, noise_sd=0.004)[1]
+    spread, passes = choose.criterion(peak, noise_sd=0.01)
+    assert passes and spread > 0.07
+    thirty = choose.expected_best(peak, 30, np.random.RandomState(1))
+    hundred_twenty = choose.expected_best(peak, 120, np.random.RandomState(1))
+    assert thirty[0] < hundred_twenty[0] <= peak.max()
