@@ -474,9 +474,14 @@ def _problems(args: argparse.Namespace) -> tuple[list[Problem], dict[str, str]]:
     problems = synthetic_problems()
     try:
         problems += real_problems()
-    except ImportError:
-        if not args.no_real:
-            print("scikit-learn not installed: real problems skipped (pip install '.[bench]')")
+    except ImportError as error:
+        # Even with --no-real: the split is over every problem, and without the scikit-learn
+        # names it would silently put other problems in each half.
+        sys.exit(
+            f"bench-optimizer: the scikit-learn problems need {error.name}, also with --no-real"
+            " (the development/held-out split is over all problems); run"
+            " `pip install -e '.[bench]'` (make bench-optimizer does)."
+        )
     # The split is over every problem, whatever this run keeps.
     halves = split_problems([p.name for p in problems])
     if args.no_real:
