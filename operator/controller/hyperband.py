@@ -208,8 +208,9 @@ def count_epochs(d: Decision) -> None:
 def _attempt_epochs(d: Decision, trial: TrialStatus, before: TrialStatus) -> int:
     """The epochs the attempt that `before` records ran: the values the operator read
     from its log (a failed attempt's: the last read while it ran, `Snapshot.curves`),
-    or as many as it printed, and for a first attempt at least its highest recorded rung.
-    An attempt that failed unread (the operator down throughout) counts from its rungs."""
+    or as many as it printed, and for a first attempt at least its highest recorded rung
+    (all its rung values are its own). A later attempt that failed unread (the operator
+    down throughout) counts 0: its rung values cannot be told from its predecessors'."""
     curve = (d.snapshot.curves or {}).get(trial.name) or ()
     counted = max(len(curve), trial.intermediate_count)
     values = before.rung_values or []
