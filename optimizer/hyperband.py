@@ -28,15 +28,15 @@ against a confidently wrong model). ``sampler="Random"`` draws uniformly; it is 
 default because it did at least as well overall on ``make bench-hyperband``: within a
 third of Random search's 120-trial budget (1,080 of 3,240 epochs) it reached that search's
 final best in 48 of 60 held-out runs (seeds 0-19 on 3 problems: digits 15, powerlaw 18,
-crossing 15); on seeds 0-4, 9 of 15 for both samplers, the Random one faster on digits
-and powerlaw (median epochs 694 vs >1080, 923 vs >1046), the Bayesian one on crossing
-curves (410 vs 735). BOHB proper (level fit,
-random_fraction 1/3) did not beat it on 4 development seeds either: median epochs to the
-level 532 vs 520 on digits, 218 vs 256 and 454 vs 468 on the synthetic families, all 12
-runs reached; the rank fit with 1/3 random won on crossing curves (324) but reached the
-level in only 1 of 4 digits runs. On digits the early epochs do not rank the good
-configurations (``bench-hyperband --diagnose``), so a model of rung values has little to
-learn where it matters.
+crossing 15); on seeds 0-8, 19 of 27 against 18 for the Bayesian sampler, the Random one
+faster on digits and powerlaw (median epochs >694 vs >1080, >592 vs >812), the Bayesian
+one on crossing curves (>372 vs >759; ">": some seeds never reached the level). BOHB
+proper (level fit, random_fraction 1/3) did not beat it on 4 development seeds either:
+median epochs to the level 532 vs 520 on digits, 218 vs 256 and 454 vs 468 on the
+synthetic families, all 12 runs reached; the rank fit with 1/3 random won on crossing
+curves (324) but reached the level in only 1 of 4 digits runs. On digits the early
+epochs do not rank the good configurations (``bench-hyperband --diagnose``), so a model
+of rung values has little to learn where it matters.
 
 Values are objective values as the trainer prints them; ``goal`` says which way is better.
 A non-finite value (NaN, inf) is the worst possible value.
