@@ -2,7 +2,7 @@
 
 Usage (from the repository root; ``make bench-hyperband`` does this)::
 
-    PYTHONSAFEPATH=1 .venv/bin/python hack/bench_hyperband.py [--seeds 20] [--dev]
+    PYTHONSAFEPATH=1 .venv/bin/python hack/bench_hyperband.py [--seeds 20] [--first-seed 0] [--dev]
 
 On each learning-curve problem (``hack/bench/curves.py``: a table recorded once from the
 real MXNet trainer on digits, and two synthetic families with known optima), with 4
@@ -28,8 +28,9 @@ than chance (best tenth: -0.50, -0.19, -0.04 at epochs 1, 3, 9; the synthetic fa
 +0.25 to +0.98), so there Hyperband's rungs can only discard the bad configurations.
 
 ``--dev`` runs the development seeds (1000, 1001, ...) and the design variants (more
-brackets): the design was chosen there; the default seeds (0, 1, ...) are the held-out
-report.
+brackets, BOHB's level fit and random share, a MOBSTER-style sampler): the design was
+chosen there; the default seeds (0, 1, ...) are the held-out report. ``--first-seed``
+runs a later part of the seeds (e.g. one slow method on more seeds).
 """
 
 from __future__ import annotations
@@ -186,6 +187,9 @@ def diagnose(problem: CurveProblem) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="run seeds first..first+seeds-1 (in parts)"
+    )
     parser.add_argument("--dev", action="store_true", help="development seeds and variants")
     parser.add_argument("--problems", nargs="*", help="names (default: all)")
     parser.add_argument("--methods", nargs="*", help="names (default: all)")
@@ -201,7 +205,7 @@ def main() -> int:
     methods = dict(METHODS) | (dict(VARIANTS) if args.dev else {})
     if args.methods:
         methods = {n: f for n, f in methods.items() if n in args.methods or n == "Random"}
-    seeds = [DEV_SEED_BASE * args.dev + s for s in range(args.seeds)]
+    seeds = [DEV_SEED_BASE * args.dev + args.first_seed + s for s in range(args.seeds)]
     report: dict[str, list[dict[str, dict[str, float | bool]]]] = {}
     for problem in problems():
         if args.problems and problem.name not in args.problems:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from bench.curves import Curve, CurveProblem, Params
+from bench.mobster import suggest_mobster
 from kubetune.optimizer import (
     Categorical,
     Continuous,
@@ -237,6 +238,26 @@ class Hyperband:
             self.values.setdefault(trial.number, []).append(float(trial.losses[-1]))
 
 
+class Mobster(Hyperband):
+    """kubetune's Hyperband stopping rule with a MOBSTER-style sampler (``bench.mobster``:
+    one GP over configuration and log resource, EI at the full resource)."""
+
+    def __init__(self, problem: CurveProblem, seed: int):
+        super().__init__(problem, "Random", seed)
+
+    def propose(self, trials: list[Trial]) -> Params:
+        views = [
+            HyperbandTrial(
+                t.params,
+                self.values.get(t.number, []),
+                running=t.epochs < len(t.curve.observed) and not t.stopped,
+            )
+            for t in trials
+        ]
+        resources = [*self.levels, self.problem.max_resource]
+        return suggest_mobster(self.problem.space, views, resources, self.seed)
+
+
 # --------------------------------------------------------------------------- Optuna
 
 
@@ -325,4 +346,5 @@ VARIANTS: dict[str, TunerFactory] = {
     ),
     "Hyperband-Random-2brackets": lambda p, s: Hyperband(p, "Random", s, brackets=2),
     "Hyperband-Random-3brackets": lambda p, s: Hyperband(p, "Random", s, brackets=3),
+    "HB-MOBSTER": Mobster,
 }

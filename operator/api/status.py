@@ -153,7 +153,10 @@ class TrialStatus(StatusModel):
     same ones."""
 
     epochs: int | None = Field(default=None, ge=0)
-    """Hyperband: epochs (units of resource) the trial consumed."""
+    """Hyperband: epochs (units of resource) the trial consumed, over all its attempts:
+    set when it ends. While a retried trial runs again, the epochs of its earlier attempts
+    (each counted from the values the operator last read from its log, at least the
+    highest rung a first attempt reached); the running attempt's are added when it ends."""
 
     attempt: int = Field(default=1, ge=1)
     """Attempt number, starting at 1; above 1 after retries."""
@@ -209,7 +212,9 @@ class TuningJobStatus(StatusModel):
     """Sum of the trials' running times, in seconds."""
 
     epochs_consumed: int | None = Field(default=None, ge=0)
-    """Hyperband: epochs consumed by all trials (for the printer column)."""
+    """Hyperband: epochs consumed by all trials, the sum of `trials[].epochs` (every
+    attempt of a retried trial included; running attempts once they end), for the
+    printer column."""
 
     counters: TrialCounters = Field(default_factory=TrialCounters)
     """Trials per state."""

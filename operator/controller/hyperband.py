@@ -102,7 +102,6 @@ def stop_at_rungs(d: Decision) -> None:
     if not d.terminal_before:
         _record(d)
         _stop(d)
-    _count_epochs(d)
 
 
 def _record(d: Decision) -> None:
@@ -171,7 +170,6 @@ def _stop(d: Decision) -> None:
         curve = (d.snapshot.curves or {}).get(trial.name) or []
         trial.objective = value
         trial.intermediate_count = max(len(curve), rungs[stopped_at], trial.intermediate_count)
-        trial.epochs = trial.intermediate_count
         late = judged[trial.name]
         message = (
             f"rung {stopped_at} ({rungs[stopped_at]} epochs): {value:.6g} not in the top "
@@ -184,15 +182,41 @@ def _stop(d: Decision) -> None:
         d.event("Normal", "TrialEarlyStopped", f"trial {trial.name} at {message}")
 
 
-def _count_epochs(d: Decision) -> None:
-    """Each finished trial's epochs (once: a running trial's would change on every
-    reconcile and cost a status write), and the job's total."""
-    curves = d.snapshot.curves or {}
+def count_epochs(d: Decision) -> None:
+    """Each trial's epochs, summed over its attempts (all of them were trained), and the
+    job's total. A retried trial keeps its earlier attempts' epochs in `epochs` while it
+    runs again; when it ends, its last attempt's are added. Both are computed from the
+    recorded status (`d.snapshot`), so every step that ends a trial may call this again
+    and nothing is counted twice. A running attempt's epochs are not counted until it
+    ends: they would change the status, and cost a write, on every reconcile."""
+    if d.spec.strategy is not Strategy.HYPERBAND:
+        return
+    recorded = {t.name: t for t in d.snapshot.status.trials}
     for trial in d.status.trials:
-        if trial.phase in TERMINAL_TRIAL_PHASES and trial.epochs is None:
-            curve = curves.get(trial.name)
-            trial.epochs = len(curve) if curve is not None else trial.intermediate_count
+        before = recorded.get(trial.name)
+        if before is None:
+            continue
+        unfinished = before.phase not in TERMINAL_TRIAL_PHASES
+        retried = trial.attempt > before.attempt
+        ended = trial.phase in TERMINAL_TRIAL_PHASES and (unfinished or before.epochs is None)
+        if retried or ended:
+            earlier = (before.epochs or 0) if unfinished else 0
+            trial.epochs = earlier + _attempt_epochs(d, trial, before)
     d.status.epochs_consumed = sum(t.epochs or 0 for t in d.status.trials)
+
+
+def _attempt_epochs(d: Decision, trial: TrialStatus, before: TrialStatus) -> int:
+    """The epochs the attempt that `before` records ran: the values the operator read
+    from its log (a failed attempt's: the last read while it ran, `Snapshot.curves`),
+    or as many as it printed, and for a first attempt at least its highest recorded rung
+    (all its rung values are its own). A later attempt that failed unread (the operator
+    down throughout) counts 0: its rung values cannot be told from its predecessors'."""
+    curve = (d.snapshot.curves or {}).get(trial.name) or ()
+    counted = max(len(curve), trial.intermediate_count)
+    values = before.rung_values or []
+    if before.attempt == 1 and values:
+        counted = max(counted, levels(d.spec)[len(values) - 1])
+    return counted
 
 
 def provisional_best(d: Decision) -> None:

@@ -17,6 +17,7 @@ from kubetune.operator.api import (
     TrialStatus,
     count_trials,
 )
+from kubetune.operator.controller.hyperband import count_epochs
 from kubetune.operator.controller.types import Decision, Plan
 
 
@@ -70,7 +71,8 @@ def _seconds(start: datetime | None, end: datetime | None) -> int:
 
 
 def summarise(d: Decision) -> None:
-    """Counters, best trial, trials done and consumed seconds, from the trials."""
+    """Counters, best trial, trials done, consumed seconds and (Hyperband) epochs, from the
+    trials."""
     status = d.status
     counters = count_trials(status.trials, d.retried)
     status.counters = counters
@@ -85,6 +87,7 @@ def summarise(d: Decision) -> None:
     # Finished trials only: a running trial's share would change the status (and cost a
     # write) on every reconcile.
     status.consumed_seconds = sum(_seconds(t.start_time, t.end_time) for t in status.trials)
+    count_epochs(d)
 
 
 def conclude(d: Decision, phase: Phase, reason: str, message: str) -> Plan:

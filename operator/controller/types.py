@@ -72,8 +72,9 @@ class Snapshot:
     `spec` is None when it does not parse; `invalid` holds the validation messages that
     make it invalid. `jobs` maps Job names to observations, for the Jobs of this TuningJob
     that exist. `warm_start` are the parents' observations. `curves` maps trial names to
-    their intermediate objective values (step 1 first), for the running trials and the
-    succeeded ones the adapter has them for; only early stopping reads them.
+    their intermediate objective values (step 1 first), for the running trials, the
+    succeeded ones the adapter has them for, and the attempts that just failed (the
+    values last read while they ran); early stopping and Hyperband read them.
     """
 
     name: str

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from kubetune.operator.api import TrialPhase, TrialStatus, TuningJobStatus
+from kubetune.operator.api import TERMINAL_TRIAL_PHASES, TrialPhase, TrialStatus, TuningJobStatus
 from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.trial_logs import TrialLogs
 
@@ -112,7 +112,10 @@ def update_curves(
     for trial in [n for n in entry.succeeded if n not in keep]:
         del entry.succeeded[trial]
     entry.unreadable &= keep
-    for job_name in [j for j in entry.running if j not in running]:
+    # A Job that no longer runs keeps its last curve while its trial is unfinished: its
+    # pod may vanish before the Job is seen Failed, and `last_read_curves` then needs it.
+    current = {t.job_name for t in status.trials if t.phase not in TERMINAL_TRIAL_PHASES}
+    for job_name in [j for j in entry.running if j not in running and j not in current]:
         del entry.running[job_name]
 
     now = time.monotonic()
@@ -129,6 +132,15 @@ def update_curves(
         out.clear()
     out.update(entry.succeeded)
     return out
+
+
+def last_read_curves(entry: JobCurves, failed: Mapping[str, str]) -> dict[str, array[float]]:
+    """By trial name: the curves last read (at most `CURVE_READ_SECONDS` old) of the
+    attempts that just failed (`failed`: Job name -> trial name), the epochs they
+    consumed. A failed pod's log may be gone with it (evicted, deleted): the values read
+    while it ran are what is known. `update_curves` forgets them once the trial has moved
+    on to its next attempt or ended."""
+    return {trial: entry.running[job][1] for job, trial in failed.items() if job in entry.running}
 
 
 def _rebuild_peers(

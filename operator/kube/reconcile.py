@@ -41,7 +41,7 @@ from kubetune.operator.controller import (
     warm_start_observations,
 )
 from kubetune.operator.kube.client import JobRejectedError, KubeClient
-from kubetune.operator.kube.curves import CURVES, update_curves
+from kubetune.operator.kube.curves import CURVES, last_read_curves, update_curves
 from kubetune.operator.kube.observe import LogSource, observe_jobs
 from kubetune.operator.kube.telemetry import NO_TELEMETRY, Telemetry
 from kubetune.operator.kube.trial_job import build_trial_job
@@ -184,7 +184,8 @@ def _read_trial_logs(
     sources: dict[str, LogSource],
 ) -> dict[str, array[float]] | None:
     """Read the objectives of trials that just succeeded into `observations` (not those
-    already recorded); return the curves early stopping needs (None without it)."""
+    already recorded); return the curves early stopping and Hyperband need (None without
+    either), with those last read of attempts that just failed (their epochs count)."""
     unfinished = {
         t.job_name: t.name for t in read.status.trials if t.phase not in TERMINAL_TRIAL_PHASES
     }
@@ -206,9 +207,16 @@ def _read_trial_logs(
         for job_name in sources
         if job_name in unfinished and observations[job_name].state == "Running"
     }
-    return update_curves(
+    entry = CURVES.get(logs.namespace, name, read.body["metadata"]["uid"])
+    failed = {
+        job_name: trial
+        for job_name, trial in unfinished.items()
+        if job_name in observations and observations[job_name].state == "Failed"
+    }
+    just_failed = last_read_curves(entry, failed)
+    return just_failed | update_curves(
         logs,
-        CURVES.get(logs.namespace, name, read.body["metadata"]["uid"]),
+        entry,
         status=read.status,
         sources=sources,
         just_succeeded=just_succeeded,

@@ -236,7 +236,7 @@ def test_a_retried_trial_keeps_its_recorded_rung_values(
 ) -> None:
     """A trial's pod is evicted after the trial passed both rungs: attempt 2 starts from
     epoch 1, is not recorded or judged again at those rungs (same values, same seqs, no
-    new record) and runs to the end."""
+    new record) and runs to the end; its epochs are both attempts'."""
     api.create(
         tuning_job(
             "hbretry",
@@ -271,4 +271,6 @@ def test_a_retried_trial_keeps_its_recorded_rung_values(
     (trial,) = status["trials"]
     assert (trial["phase"], trial["attempt"]) == ("Succeeded", 2), trial
     assert (trial["rungValues"], trial["rungSeqs"]) == (passed["rungValues"], [0, 1])
-    assert trial["epochs"] == EPOCHS
+    # Both attempts were trained: attempt 1 got past rung 1 (3 epochs) before its eviction.
+    assert RUNGS[1] + EPOCHS <= trial["epochs"] <= 2 * EPOCHS, trial
+    assert status["epochsConsumed"] == trial["epochs"]

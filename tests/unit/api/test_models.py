@@ -251,7 +251,8 @@ def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit(
 ) -> None:
     """The largest maxTrials the size rule lets through for these parameters and metrics,
     every string field at its maximum length (with Hyperband: a value and a seq at each of
-    the most rungs admission allows, and the epochs): the whole object stays under 1.5 MiB."""
+    the most rungs admission allows, and the epochs of 30 full attempts): the whole object
+    stays under 1.5 MiB."""
     spec = largest_admitted_spec(parameters, metrics, metric_name_length, strategy)
     assert spec.limits.max_trials * (trial_values_bytes_bound(spec) + reserved_bytes(spec)) <= (
         constants.STATUS_TRIAL_VALUES_BUDGET_BYTES
@@ -276,7 +277,7 @@ def test_the_largest_status_admission_allows_fits_well_under_the_etcd_limit(
             attempt=30,
             rung_values=[-1.2345678901234567e-100] * rungs if hyperband else None,
             rung_seqs=[7999 - k for k in range(rungs)] if hyperband else None,
-            epochs=20000 if hyperband else None,
+            epochs=30 * 20000 if hyperband else None,  # 30 attempts of maxResource each
             start_time=t0,
             end_time=t0,
         )

@@ -275,3 +275,66 @@ def test_a_retried_trial_keeps_the_rung_decisions_taken_on_its_earlier_attempt()
     assert (job.trial(0).rung_values, job.trial(0).rung_seqs) == ([0.5, 0.2], [0, 2])
     assert job.trial(0).phase is TrialPhase.RUNNING
     assert job.trial(1).phase is TrialPhase.RUNNING and job.trial(2).name == c
+
+
+def test_a_retried_trial_counts_the_epochs_of_every_attempt() -> None:
+    """Attempt 1 of a ran 4 epochs (the values the adapter last read while it ran) and
+    was evicted; attempt 2 ran all 9. Both were trained: a's epochs are 4 + 9, counted once
+    however often the job is reconciled, and the job's total includes the 4 while attempt 2
+    runs."""
+    job = Job(retry={"maxAttempts": 2})
+    job.step()
+    job.step()
+    a, b, _ = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5, 0.45, 0.4, 0.38], b: [0.6]}
+    job.step()
+    job.finish(job.trial(0).job_name, state="Failed", reason="Evicted", infrastructure=True)
+    job.step()  # the failed attempt's last-read curve is still in the snapshot
+    assert (job.trial(0).phase, job.trial(0).attempt) == (TrialPhase.PENDING, 2)
+    assert job.trial(0).epochs == 4
+    assert job.status.epochs_consumed == 4 + 1  # b stopped at rung 0 after 1 epoch
+    del job.curves[a]
+    for _ in range(3):  # nothing is added again while attempt 2 starts and runs
+        job.step()
+        assert job.trial(0).epochs == 4
+    job.curves[a] = [0.3] * 9
+    job.finish(job.trial(0).job_name, state="Succeeded", outcome=ObjectiveOutcome(0.3, 9))
+    job.step()
+    job.step()
+    assert (job.trial(0).phase, job.trial(0).epochs) == (TrialPhase.SUCCEEDED, 4 + 9)
+    assert job.status.epochs_consumed == sum(t.epochs or 0 for t in job.status.trials)
+    assert job.status.epochs_consumed >= 4 + 9 + 1
+
+
+def test_an_attempt_that_failed_unread_counts_at_least_its_highest_rung() -> None:
+    """The operator never read the failed attempt's log after rung 1 (it was down): the
+    recorded rung 1 (3 epochs) says the attempt ran at least that far."""
+    job = Job(retry={"maxAttempts": 2})
+    job.step()
+    job.step()
+    a = job.trial(0).name
+    job.curves = {a: [0.5, 0.4, 0.3]}
+    job.step()
+    assert job.trial(0).rung_values == [0.5, 0.3]
+    job.finish(job.trial(0).job_name, state="Failed", reason="PodDeleted", infrastructure=True)
+    job.curves = {}
+    job.step()
+    assert (job.trial(0).attempt, job.trial(0).epochs) == (2, 3)
+
+
+def test_a_failed_trial_and_trials_stopped_with_the_job_count_their_epochs() -> None:
+    """A trial that fails for good, and running trials stopped when the job ends, count
+    the epochs they ran (not 0): the values read from their logs."""
+    job = started()
+    a, b, c = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5, 0.4], b: [0.4, 0.35], c: [0.3, 0.2]}
+    job.step()
+    job.finish(job.trial(0).job_name, state="Failed", reason="Error")
+    job.step()
+    assert (job.trial(0).phase, job.trial(0).epochs) == (TrialPhase.FAILED, 2)
+    job.spec = job.spec.model_copy(update={"stop": True})
+    job.step()
+    assert job.status.phase is Phase.STOPPED
+    assert [(t.phase, t.epochs) for t in job.status.trials[1:3]] == [(TrialPhase.STOPPED, 2)] * 2
+    job.step()  # the job is over: nothing counted again
+    assert job.status.epochs_consumed == 6 + sum(t.epochs or 0 for t in job.status.trials[3:])

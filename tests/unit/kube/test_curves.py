@@ -12,7 +12,13 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import TrialPhase, TrialStatus, TuningJobStatus
 from kubetune.operator.kube import curves as curves_module
-from kubetune.operator.kube.curves import REBUILD_READS, CurveCache, JobCurves, update_curves
+from kubetune.operator.kube.curves import (
+    REBUILD_READS,
+    CurveCache,
+    JobCurves,
+    last_read_curves,
+    update_curves,
+)
 from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.trial_logs import TrialLogs
 from support.specs import make_spec
@@ -89,7 +95,11 @@ def test_after_a_restart_peers_are_read_again_a_few_per_reconcile() -> None:
 
     kube.reads.clear()
     curves(kube, entry, status, running={})
-    assert kube.reads == [] and entry.running == {}  # nothing runs: nothing read
+    assert kube.reads == []  # nothing runs: nothing read
+    assert set(entry.running) == {"tj-013"}  # its trial is unfinished: the curve is kept
+    status.trials[-1].phase = TrialPhase.SUCCEEDED
+    curves(kube, entry, status, running={})
+    assert entry.running == {}
 
 
 def test_a_running_log_is_read_again_after_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,3 +158,25 @@ def test_hyperband_gets_the_running_curves_while_peers_are_read_again() -> None:
     logs["pod-tj-013"] = b"loss=9\nloss=8\n"
     out = curves(FakeKube(logs), JobCurves("uid"), status, judged_on_peers=False)
     assert list(out["tj-013"]) == [9.0, 8.0]
+
+
+def test_an_attempt_that_just_failed_keeps_the_curve_last_read_while_it_ran() -> None:
+    """Its pod may be gone with its log (evicted): the values read while it ran are the
+    epochs it consumed."""
+    status = TuningJobStatus(trials=[TrialStatus(name="tj-013", phase=TrialPhase.RUNNING)])
+    entry = JobCurves("uid")
+    kube = FakeKube({"pod-tj-013": b"loss=9\nloss=8\nloss=7\n"})
+    curves(kube, entry, status, judged_on_peers=False)
+    del kube.logs["pod-tj-013"]  # evicted: pod and log gone
+    failed = {"tj-013": "tj-013"}  # Job name -> trial name
+    assert {t: list(c) for t, c in last_read_curves(entry, failed).items()} == {
+        "tj-013": [9.0, 8.0, 7.0]
+    }
+    assert last_read_curves(entry, {"tj-099": "tj-099"}) == {}
+    # Kept while the trial is unfinished (its pod gone before its Job is seen Failed) ...
+    curves(kube, entry, status, running={}, judged_on_peers=False)
+    assert list(last_read_curves(entry, failed)["tj-013"]) == [9.0, 8.0, 7.0]
+    # ... forgotten once it moved on to its next attempt (another Job name).
+    status.trials[0].attempt = 2
+    curves(kube, entry, status, running={}, judged_on_peers=False)
+    assert last_read_curves(entry, failed) == {}

@@ -120,3 +120,43 @@ def test_early_epochs_do_not_rank_the_best_digits_configurations() -> None:
     rho = rung_rank_correlations(digits_problem(load_table()))
     assert rho[1][0] > 0.4 and rho[9][0] > 0.85
     assert rho[1][2] < 0.1 and rho[9][2] < 0.3
+
+
+def test_the_mobster_sampler_proposes_in_the_space_deterministically_and_runs() -> None:
+    """The bench-only MOBSTER sampler: its EI is the joint GP's at the full resource, the
+    proposals are valid and repeatable, and a short simulated run goes through."""
+    from bench.mobster import AtMaxResource, suggest_mobster  # noqa: PLC0415
+    from bench.multifidelity import Mobster  # noqa: PLC0415
+    from kubetune.optimizer import HyperbandTrial, suggest  # noqa: PLC0415
+    from kubetune.optimizer.encoding import Encoder  # noqa: PLC0415
+
+    class Inner:
+        lengthscales = np.array([1.0, 2.0, 3.0])
+
+        def __call__(self, x: np.ndarray) -> np.ndarray:
+            return x[:, 0] + 10 * x[:, 2]
+
+        def with_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+            return float(x[0] + 10 * x[2]), np.array([1.0, 0.0, 10.0])
+
+    wrapped = AtMaxResource(Inner())
+    assert list(wrapped(np.array([[0.5, 0.2]]))) == [10.5]
+    assert wrapped.with_gradient(np.array([0.5, 0.2]))[0] == 10.5
+    assert list(wrapped.with_gradient(np.array([0.5, 0.2]))[1]) == [1.0, 0.0]
+    assert list(wrapped.lengthscales) == [1.0, 2.0]
+
+    problem = crossing_problem()
+    rng = np.random.default_rng(0)
+    trials = []
+    for i, params in enumerate(suggest(problem.space, [], strategy="Random", n=12, seed=5)):
+        curve = problem.curve(params, rng)
+        depth = 1 + i % 4  # values at the first `depth` levels (1, 3, 9 epochs, then 27)
+        trials.append(
+            HyperbandTrial(params, [float(curve.observed[r - 1]) for r in (1, 3, 9, 27)][:depth])
+        )
+    trials.append(HyperbandTrial(trials[0].params, [], running=True))
+    first = suggest_mobster(problem.space, trials, [1, 3, 9, 27], seed=3)
+    assert first == suggest_mobster(problem.space, trials, [1, 3, 9, 27], seed=3)
+    assert Encoder(problem.space).parse(first) is not None
+    run = simulate(problem, Mobster(problem, 0), 0, stop=lambda r: r.resource >= 60)
+    assert run.resource == 60 and run.trials > 4
