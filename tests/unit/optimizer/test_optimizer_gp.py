@@ -168,3 +168,14 @@ def test_conditioning_on_a_fantasy_of_f_pins_the_posterior_there() -> None:
     x = np.array([[0.2, 0.8, 1.0]])
     mean, var = gp.condition_on(x, np.array([0.7])).posterior(x)
     assert mean[0] == pytest.approx(0.7, abs=1e-4) and var[0] < 1e-5  # noise-free, unlike y
+
+
+def test_lengthscale_prior_peaks_at_one_whatever_the_dimension_with_heavy_tails() -> None:
+    """Optuna's prior on a numeric lengthscale: its mode is ℓ = 1 in 2 and in 20 dimensions,
+    ℓ and 1/ℓ cost the same, and a lengthscale 10 times off costs about 10 nats."""
+    for d in (2, 20):
+        theta = np.concatenate([np.zeros(d), [0.0, -4.0]])
+        assert np.allclose(log_prior(theta)[1][:d], 0.0)
+    at = {s: log_prior(np.array([s, 0.0, -4.0]))[0] for s in (0.0, np.log(10), -np.log(10))}
+    assert at[np.log(10)] == pytest.approx(at[-np.log(10)])
+    assert 9.0 < at[0.0] - at[np.log(10)] < 11.0
