@@ -27,7 +27,7 @@ from kubetune.optimizer.kernel import (
     scaled_squared_distance,
     squared_differences,
 )
-from kubetune.optimizer.prior import MIN_NOISE_VAR, log_prior, prior_means
+from kubetune.optimizer.prior import MIN_NOISE_VAR, fit_start, log_prior
 
 # Jitter added to K's diagonal, relative to its mean diagonal, when Cholesky fails.
 _JITTERS = (0.0, 1e-10, 1e-8, 1e-6, 1e-4)
@@ -128,9 +128,10 @@ def fit_kernel_params(
 ) -> tuple[KernelParams, float]:
     """MAP hyperparameters for (X (n, d), y (n,)) and their log posterior (up to a constant).
 
-    Multi-start L-BFGS-B in log space from deterministic starts: the prior mean, then
-    lengthscales e^1.5 times longer (the smooth, nearly linear basin), then e times shorter.
-    A start that fails numerically is skipped; if all fail, the prior mean is returned.
+    Multi-start L-BFGS-B in log space from deterministic starts: the priors' modes
+    (:func:`fit_start`), then lengthscales e^1.5 times longer (the smooth, nearly linear
+    basin), then e times shorter.
+    A start that fails numerically is skipped; if all fail, the first start is returned.
     """
     d = X.shape[1]
     D = squared_differences(X, X, is_categorical)  # (n, n, d), fixed during the fit
@@ -142,14 +143,14 @@ def fit_kernel_params(
 
     bounds = [_CAT_LOG_LENGTHSCALE_BOUNDS if c else _LOG_LENGTHSCALE_BOUNDS for c in is_categorical]
     bounds += [_LOG_SIGNAL_VAR_BOUNDS, _LOG_NOISE_VAR_BOUNDS]
-    prior_start = np.clip(prior_means(d, is_categorical), *np.array(bounds).T)
-    starts = [prior_start]
+    first_start = np.clip(fit_start(d, is_categorical), *np.array(bounds).T)
+    starts = [first_start]
     for shift in (1.5, -1.0)[: max(0, n_restarts - 1)]:
-        start = prior_start.copy()
+        start = first_start.copy()
         start[:d] = np.clip(start[:d] + shift, *np.array(bounds[:d]).T)
         starts.append(start)
 
-    best_theta, best_loss = prior_start, math.inf
+    best_theta, best_loss = first_start, math.inf
     for start in starts:
         try:
             result = scipy.optimize.minimize(
@@ -165,7 +166,7 @@ def fit_kernel_params(
         if np.isfinite(result.fun) and result.fun < best_loss:
             best_theta, best_loss = result.x, float(result.fun)
     if not math.isfinite(best_loss):
-        warnings.warn("GP hyperparameter fit failed; using the prior mean.", stacklevel=2)
+        warnings.warn("GP hyperparameter fit failed; using the first start.", stacklevel=2)
         best_loss = loss(best_theta)[0]
     return KernelParams.from_theta(best_theta), -best_loss
 

@@ -45,7 +45,7 @@ CAT_LOG_LENGTHSCALE_MEAN, CAT_LOG_LENGTHSCALE_VAR = 0.0, 0.5
 START_LOG_NOISE_VAR = -4.0
 
 
-def prior_means(n_features: int, is_categorical: BoolArray | None = None) -> FloatArray:
+def fit_start(n_features: int, is_categorical: BoolArray | None = None) -> FloatArray:
     """The fit's first start, θ = [log ℓ (d), log s², log σ²_noise] (d + 2,): the modes of
     the lengthscale and signal priors, and a little noise."""
     means = np.zeros(n_features)
@@ -65,7 +65,7 @@ def _log_gamma(log_x: float, shape: float, rate: float) -> tuple[float, float]:
 def log_prior(
     theta: FloatArray, is_categorical: BoolArray | None = None
 ) -> tuple[float, FloatArray]:
-    """log p(θ) up to a constant and its gradient (d + 2,), for θ as in :func:`prior_means`."""
+    """log p(θ) up to a constant and its gradient (d + 2,), for θ as in :func:`fit_start`."""
     n_features = theta.size - 2
     categorical = np.zeros(n_features, bool) if is_categorical is None else is_categorical
     grad = np.zeros_like(theta)
