@@ -162,9 +162,14 @@ def test_interrupted_run_resumes_with_exact_trial_count(tmp_path: Path) -> None:
     first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def second_running() -> bool:
+        # Exactly the second of three trials running (one at a time): the third has not
+        # started, so at least one whole trial is left when the signal arrives. Seeing any
+        # later trial "Running" was not enough: the third's process may already have ended
+        # before the status said so, and the run then finished before the SIGINT (exit 0).
         if not (out_dir / "status.yaml").exists():
             return False
-        return any(t["phase"] == "Running" for t in status(out_dir).get("trials", [])[1:])
+        trials = status(out_dir).get("trials", [])
+        return len(trials) == 2 and trials[1]["phase"] == "Running"
 
     wait_for(second_running)
     first.send_signal(signal.SIGINT)
