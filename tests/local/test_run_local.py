@@ -159,13 +159,21 @@ def test_interrupted_run_resumes_with_exact_trial_count(tmp_path: Path) -> None:
         str(out_dir),
     ]
     env = {**os.environ, "PYTHONSAFEPATH": "1"}
-    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Ctrl-C as a terminal delivers it: tests started in the background by a
+    # non-interactive shell inherit SIGINT ignored, an exec keeps it ignored, and the run
+    # then never sees KeyboardInterrupt (it went on to exit 0). Not ignored in the child:
+    inherited = signal.getsignal(signal.SIGINT)
+    if inherited == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    finally:
+        if inherited == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def second_running() -> bool:
         # Exactly the second of three trials running (one at a time): the third has not
-        # started, so at least one whole trial is left when the signal arrives. Seeing any
-        # later trial "Running" was not enough: the third's process may already have ended
-        # before the status said so, and the run then finished before the SIGINT (exit 0).
+        # started, so at least one whole trial is left when the signal arrives.
         if not (out_dir / "status.yaml").exists():
             return False
         trials = status(out_dir).get("trials", [])
