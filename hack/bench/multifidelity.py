@@ -204,8 +204,10 @@ class Hyperband:
         self.recorded: dict[tuple[int, int], list[float]] = {}  # (bracket, rung) -> values
         self.values: dict[int, list[float]] = {}  # trial -> its values at each level
 
-    def propose(self, trials: list[Trial]) -> Params:
-        views = [
+    def views(self, trials: list[Trial]) -> list[HyperbandTrial]:
+        """The trials as the samplers see them: parameters, values at the levels reached,
+        and whether they still run."""
+        return [
             HyperbandTrial(
                 t.params,
                 self.values.get(t.number, []),
@@ -213,9 +215,11 @@ class Hyperband:
             )
             for t in trials
         ]
+
+    def propose(self, trials: list[Trial]) -> Params:
         (params,) = suggest_hyperband(
             self.problem.space,
-            views,
+            self.views(trials),
             n_levels=len(self.levels) + 1,
             sampler=self.sampler,
             seed=self.seed,
@@ -246,16 +250,8 @@ class Mobster(Hyperband):
         super().__init__(problem, "Random", seed)
 
     def propose(self, trials: list[Trial]) -> Params:
-        views = [
-            HyperbandTrial(
-                t.params,
-                self.values.get(t.number, []),
-                running=t.epochs < len(t.curve.observed) and not t.stopped,
-            )
-            for t in trials
-        ]
         resources = [*self.levels, self.problem.max_resource]
-        return suggest_mobster(self.problem.space, views, resources, self.seed)
+        return suggest_mobster(self.problem.space, self.views(trials), resources, self.seed)
 
 
 # --------------------------------------------------------------------------- Optuna
