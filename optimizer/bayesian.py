@@ -8,6 +8,8 @@ Steps, per call (nothing is remembered between calls):
    decades, min > 0); where the range spans at least a decade the model then tries the
    other warp and keeps it when the marginal likelihood prefers it by a clear margin
    (``_WARP_SWITCH_NATS``). This is input warping chosen by evidence, one column at a time.
+   Fixed default warps instead (issue 12, 12 development problems, seeds 0-3): -0.3 ± 0.1
+   / +0.0 ± 0.1 points at 30 / 60 evaluations (only log-Rosenbrock-4 moved, -3 at 30).
 3. Hyperparameters: MAP by multi-start L-BFGS-B (see :mod:`kubetune.optimizer.gp`); on
    many observations the fit uses a subset, the posterior uses everything.
 4. Pending trials, and each point already chosen in this batch, are integrated out: EI
