@@ -1,9 +1,10 @@
 """The diagnosis `simulate.py report` prints: where the searches' trials go and why.
 
-Reads the searches simulate.py wrote (out/reproduce/simulate/NAME.json); with
---neighbours, trains each of the best configurations' ±1 % neighbours (through
-simulate.py's cached trainer) to measure how rough the seed-42 objective is where the
-good configurations are.
+Reads the searches simulate.py wrote (out/reproduce/simulate/NAME.json); with --train,
+trains (through simulate.py's cached trainer) each of the best configurations' ±1 %
+neighbours, to measure how rough the seed-42 objective is where the good configurations
+are, and each search's best again with other trainer seeds, to measure how much of a best
+is the luck of seed 42.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import itertools
 import json
 import math
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,11 +24,12 @@ LR_EDGES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 LOW_LR = 0.02  # below it, 2 epochs learn little (the uniform landscape's accuracy drops)
 CHECKPOINTS = (5, 10, 15, 20, 25, 30)
 TOP = 10
+RETRAIN_SEEDS = (1, 2, 3)
 RIDGE, RIDGE_LR = (1.4, 2.6), (0.1, 0.2, 0.3, 0.4, 0.5001)
 RANGES = {"learning_rate": (0.001, 0.5), "momentum": (0.0, 0.99), "wd": (0.0, 0.001)}
 
 
-def _pm(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+def _pm(values: Sequence[float], scale: float = 1.0, digits: int = 1) -> str:
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{scale * statistics.mean(values):.{digits}f} ± {scale * sd:.{digits}f}"
 
@@ -156,7 +159,7 @@ def roughness(trainer: Trainer, searches: dict[str, dict[str, Any]]) -> None:
     )
 
 
-def diagnose(searches: dict[str, dict[str, Any]], *, neighbours: bool) -> None:
+def diagnose(searches: dict[str, dict[str, Any]], *, train: bool) -> None:
     """Prints the diagnosis of `searches` (NAME -> seed -> search, as simulate.py saves)."""
     runs = searches
     print("\nlearning rates of the trials (mean count per seed) in bins " + str(LR_EDGES))
@@ -177,11 +180,33 @@ def diagnose(searches: dict[str, dict[str, Any]], *, neighbours: bool) -> None:
     print("\nGP fits")
     for name, r in runs.items():
         fits(name, r)
-    if neighbours:
-        print("\nroughness: the best configurations of all searches and their ±1 % neighbours")
+    if train:
         static = yaml.safe_load(MANIFEST.read_text())["spec"]["staticHyperparameters"]
         trainer = Trainer(static)
         try:
+            print("\nroughness: the best configurations of all searches and their ±1 % neighbours")
             roughness(trainer, searches)
+            print(f"\neach seed's best configuration trained again, trainer seeds {RETRAIN_SEEDS}")
+            for name, budget in (("auto", 30), ("random", 30), ("random", 120)):
+                if name in searches:
+                    retrained(name, searches[name], budget, trainer)
         finally:
             trainer.close()
+
+
+def retrained(name: str, runs: dict[str, Any], budget: int, trainer: Trainer) -> None:
+    """A best's accuracy at seed 42 against its accuracy with other trainer seeds: how
+    much of the best is the luck of seed 42 (the winner's curse of a rough objective)."""
+    found, again = [], []
+    for r in runs.values():
+        if len(r["trials"]) < budget:
+            return
+        best = max(r["trials"][:budget], key=lambda t: t["accuracy"])
+        found.append(best["accuracy"])
+        again.append(
+            statistics.mean(trainer.accuracy({**best["hp"], "seed": str(s)}) for s in RETRAIN_SEEDS)
+        )
+    print(
+        f"  {name}@{budget}: found {_pm(found, 100, 2)}, trained again {_pm(again, 100, 2)} "
+        f"(mean of {len(RETRAIN_SEEDS)} seeds; ± over {len(found)} searches)"
+    )

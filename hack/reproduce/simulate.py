@@ -1,8 +1,9 @@
 """Why does Bayesian@30 not beat Random on `make reproduce`'s task? A simulator that asks.
 
 `make reproduce` runs the searches through the operator on the local cluster (about 30
-minutes for 3 seeds). This script runs the same searches in-process in a minute or two a
-seed, so that seeds 1-10 and counterfactual searches are affordable:
+minutes for 3 seeds). This script runs the same searches in-process (about a minute for
+a 30-trial search on the shared 2-core machine, nothing once cached), so that seeds 1-10
+and counterfactual searches are affordable:
 
 - kubetune's `suggest` is called as the operator calls it (operator/controller/launch.py):
   the manifest's search space (hack/reproduce/bayesian.yaml, scaling Auto), seed
@@ -17,10 +18,17 @@ seed, so that seeds 1-10 and counterfactual searches are affordable:
 - A variant changes ONE general thing (never a knob fitted to this task); `VARIANTS` lists
   them. Each GP fit is recorded (warps chosen, noise std / signal std) for the diagnosis.
 
-    PYTHONSAFEPATH=1 nice -n 15 .venv/bin/python hack/reproduce/simulate.py run \
-        [--seeds 1 .. 10] [--variants auto linear ...]     # searches -> out/reproduce/simulate
-    .venv/bin/python hack/reproduce/simulate.py check out/reproduce/tuningjobs.json
-    .venv/bin/python hack/reproduce/simulate.py report  # table, plot, diagnosis
+    export PYTHONSAFEPATH=1   # and .venv-trainer must exist (make trainer-venv)
+    nice -n 15 .venv/bin/python hack/reproduce/simulate.py run \
+        [--seeds 1 .. 10] [--variants auto random linear ...] [--trials N] [--suffix S]
+    nice -n 15 .venv/bin/python hack/reproduce/simulate.py report [--train]
+    nice -n 15 .venv/bin/python hack/reproduce/simulate.py check out/reproduce/tuningjobs.json
+
+`run` writes out/reproduce/simulate/NAME.json (seed -> trials, GP fits); `report` prints
+best-after-30 (and after all trials) mean ± sd over the seeds for every NAME.json, writes
+best-so-far.png (auto against random) and variants.png, and the diagnosis
+(hack/reproduce/diagnose.py). To simulate another optimizer, put a tree with
+kubetune/optimizer first on PYTHONPATH and name its searches with --suffix.
 
 `check` replays a cluster run: for each recorded trial, whether `suggest` in some operator
 state consistent with the trials' start and end times (which trials had ended, which ran;
@@ -52,7 +60,7 @@ import yaml
 from kubetune.operator.api import format_value
 from kubetune.operator.api.spec import TuningJobSpec
 from kubetune.operator.controller.optimizer_input import search_space
-from kubetune.optimizer import bayesian, suggest
+from kubetune.optimizer import bayesian, n_initial_points, suggest
 
 # The package's `suggest` is the function; the variants patch the module's constants.
 suggest_module = importlib.import_module("kubetune.optimizer.suggest")
@@ -76,6 +84,7 @@ class Variant:
     parallel: int = 2
     scaling: str | None = None  # learning_rate's scaling instead of the manifest's (Auto)
     patches: tuple[tuple[Any, str, Any], ...] = ()  # (module, name, value) while it runs
+    random_every: int = 0  # every k-th trial after the Sobol design drawn by Random
     about: str = ""
 
 
@@ -88,6 +97,7 @@ VARIANTS = {
     "init10": Variant(
         patches=((suggest_module, "_MIN_INITIAL", 10),), about="10 Sobol points, not 5"
     ),
+    "third": Variant(random_every=3, about="every 3rd trial Random (BOHB's 1/3 safeguard)"),
     "repeats": Variant(
         patches=((bayesian, "SAME_POINT", 0.0),), about="no 1 % no-repeat radius (exact only)"
     ),
@@ -158,7 +168,7 @@ def operator_suggest(
         n=n,
         pending=pending,
         seed=(spec.random_seed + len(trials)) % 2**32,
-        goal=spec.objective.type.value,  # type: ignore[arg-type]
+        goal=spec.objective.type.value,
     )
     return [{p.name: format_value(p, s[p.name]) for p in spec.parameters} for s in suggestions]
 
@@ -185,7 +195,8 @@ def patched(variant: Variant, fits: list[dict[str, Any]]) -> Iterator[None]:
     try:
         for module, name, value in variant.patches:
             setattr(module, name, value)
-        bayesian._fit = recording
+        # The wrapper takes and returns what _fit does, untyped.
+        bayesian._fit = recording  # type: ignore[assignment]
         yield
     finally:
         bayesian._fit = fit
@@ -198,6 +209,7 @@ def search(variant: Variant, seed: int, trainer: Trainer) -> dict[str, Any]:
     raw = load_spec(variant.scaling)
     raw.update(strategy=variant.strategy, randomSeed=seed)
     spec = TuningJobSpec.from_api(raw)
+    at_random = TuningJobSpec.from_api({**raw, "strategy": "Random"})
     trials: list[tuple[Hyperparameters, float | None]] = []
     done: list[bool] = []
     fits: list[dict[str, Any]] = []
@@ -206,7 +218,10 @@ def search(variant: Variant, seed: int, trainer: Trainer) -> dict[str, Any]:
             running = done.count(False)
             if running < variant.parallel and len(trials) < variant.trials:
                 n = min(variant.parallel - running, variant.trials - len(trials))
-                for hyperparameters in operator_suggest(spec, trials, done, n)[:n]:
+                every = variant.random_every
+                after_design = len(trials) >= n_initial_points(search_space(spec))
+                use = at_random if every and after_design and len(trials) % every == 0 else spec
+                for hyperparameters in operator_suggest(use, trials, done, n)[:n]:
                     trials.append((hyperparameters, None))
                     done.append(False)
             else:
@@ -381,7 +396,7 @@ def report(args: argparse.Namespace) -> None:
         picked = {k: v for k, v in curves.items() if shown is None or k.split(":")[0] in shown}
         comparison_figure(picked, "validation:accuracy", zoom_from=5).savefig(OUT / png, dpi=100)
         print(f"wrote {OUT / png}")
-    diagnose(searches, neighbours=args.neighbours)
+    diagnose(searches, train=args.train)
 
 
 def main() -> None:
@@ -398,7 +413,9 @@ def main() -> None:
     check_parser.add_argument("file", type=Path, help="`kubectl get tj -o json` output")
     check_parser.add_argument("--only", help="only this strategy's TuningJobs")
     report_parser = commands.add_parser("report", help="table, plot and diagnosis")
-    report_parser.add_argument("--neighbours", action="store_true", help="train ±1 % neighbours")
+    report_parser.add_argument(
+        "--train", action="store_true", help="train ±1 % neighbours and the bests again"
+    )
     args = parser.parse_args()
     {"run": run, "check": check, "report": report}[args.command](args)
 
