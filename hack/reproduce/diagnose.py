@@ -165,9 +165,10 @@ def diagnose(searches: dict[str, dict[str, Any]], *, train: bool) -> None:
     print("\nlearning rates of the trials (mean count per seed) in bins " + str(LR_EDGES))
     for name, r in runs.items():
         where_trials_go(name, r, 30)
-        trials = len(next(iter(r.values()))["trials"])
+        trials = max(len(search["trials"]) for search in r.values())
         if trials > 30:
-            where_trials_go(name, r, trials)
+            longest = {k: search for k, search in r.items() if len(search["trials"]) == trials}
+            where_trials_go(name, longest, trials)
     print("\nbest so far (%) after k trials, mean ± sd over seeds")
     for name, r in runs.items():
         growth(name, r)
@@ -200,12 +201,14 @@ def retrained(name: str, runs: dict[str, Any], budget: int, trainer: Trainer) ->
     found, again = [], []
     for r in runs.values():
         if len(r["trials"]) < budget:
-            return
+            continue
         best = max(r["trials"][:budget], key=lambda t: t["accuracy"])
         found.append(best["accuracy"])
         again.append(
             statistics.mean(trainer.accuracy({**best["hp"], "seed": str(s)}) for s in RETRAIN_SEEDS)
         )
+    if not found:
+        return
     print(
         f"  {name}@{budget}: found {_pm(found, 100, 2)}, trained again {_pm(again, 100, 2)} "
         f"(mean of {len(RETRAIN_SEEDS)} seeds; ± over {len(found)} searches)"

@@ -334,12 +334,23 @@ class Summary:
     budget: int
     bests: list[float] = field(default_factory=list)
 
-    def line(self) -> str:
+    def line(self, against: Summary | None) -> str:
         sd = statistics.stdev(self.bests) if len(self.bests) > 1 else 0.0
-        return (
+        text = (
             f"{self.name}@{self.budget}: {100 * statistics.mean(self.bests):.2f} ± "
             f"{100 * sd:.2f} % over {len(self.bests)} seeds"
         )
+        same = against is not None and (against.name, against.budget) == (self.name, self.budget)
+        if against is None or same or len(self.bests) < 2:
+            return text
+        # Seeds of different strategies draw unrelated streams: unpaired, standard errors.
+        difference = statistics.mean(self.bests) - statistics.mean(against.bests)
+        error = math.hypot(
+            statistics.stdev(self.bests) / math.sqrt(len(self.bests)),
+            statistics.stdev(against.bests) / math.sqrt(len(against.bests)),
+        )
+        versus = f"{against.name}@{against.budget}"
+        return f"{text}; vs {versus} {100 * difference:+.2f} ± {100 * error:.2f}"
 
 
 def load_runs(name: str) -> dict[str, Any]:
@@ -373,16 +384,20 @@ def report(args: argparse.Namespace) -> None:
 
     searches = saved_searches()
     table, curves = [], {}
+    random30 = Summary("random", 30)
+    for run_ in searches.get("random", {}).values():
+        random30.bests.append(max(t["accuracy"] for t in run_["trials"][:30]))
     for name, runs in searches.items():
         variant = variant_of(name)
         assert variant is not None
-        trials = min(len(r["trials"]) for r in runs.values())
+        trials = max(len(r["trials"]) for r in runs.values())
         budgets = (30, trials) if trials > 30 else (trials,)
-        for budget in budgets:
+        for budget in budgets:  # over the seeds whose search has that many trials
             summary = Summary(name, budget)
             for run_ in runs.values():
-                summary.bests.append(max(t["accuracy"] for t in run_["trials"][:budget]))
-            table.append(f"{summary.line()}  ({variant.about})")
+                if len(run_["trials"]) >= budget:
+                    summary.bests.append(max(t["accuracy"] for t in run_["trials"][:budget]))
+            table.append(f"{summary.line(random30 if random30.bests else None)}  ({variant.about})")
         label = f"{name}: {variant.about}"
         curves[label] = [best_so_far([t["accuracy"] for t in r["trials"]]) for r in runs.values()]
     print("\n".join(table))
