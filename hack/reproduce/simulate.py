@@ -261,42 +261,44 @@ def _ended(trial: dict[str, Any]) -> datetime:
     return _time(trial.get("endTime", "9999-12-31T00:00:00Z"))
 
 
+def _launch_states(
+    recorded: list[dict[str, Any]], k: int, parallel: int, by_count: bool
+) -> Iterator[tuple[int, list[bool]]]:
+    """(first trial of the launch, which earlier trials had ended) for each operator state
+    consistent with the recorded times that could have launched trial k.
+
+    A launch creates up to `parallel` trials; start and end times are the pods', seconds
+    apart from the operator's looks, so a trial that ended within JITTER of the launch may
+    or may not have been seen as ended. With `by_count` one state per number of ended
+    trials (Random's draws depend on how many ended, not on which)."""
+    window = range(max(0, k - parallel + 1), k + 1)
+    started = _time(recorded[k]["startTime"])
+    for first in [j for j in window if started - _time(recorded[j]["startTime"]) <= JITTER]:
+        launch = _time(recorded[first]["startTime"])
+        ended = [_ended(t) < launch - JITTER for t in recorded[:first]]
+        maybe = [j for j, t in enumerate(recorded[:first]) if abs(_ended(t) - launch) <= JITTER]
+        for r in range(len(maybe) + 1):
+            for chosen in itertools.islice(
+                itertools.combinations(maybe, r), 1 if by_count else None
+            ):
+                yield first, [e or j in chosen for j, e in enumerate(ended)]
+
+
 def replay(job: dict[str, Any], trainer: Trainer) -> tuple[list[int], int, int]:
     """(the trials (1-based) whose values no consistent operator state reproduces, trials
     whose accuracy the trainer here reproduces, trials) for one recorded TuningJob."""
     spec = TuningJobSpec.from_api(job["spec"])
     recorded = job["status"]["trials"]
     trials = [(t["hyperparameters"], t.get("objective")) for t in recorded]
+    by_count = spec.strategy.value == "Random"
     missed, same_accuracy = [], 0
     for k, trial in enumerate(recorded):
-        # The launch that created trial k may have created up to parallel - 1 trials
-        # before it; a trial's start and end times are its pod's, seconds apart from the
-        # operator's looks: one that ended within JITTER of the launch may or may not have
-        # been seen as ended.
-        window = range(max(0, k - spec.limits.max_parallel_trials + 1), k + 1)
-        firsts = [
-            j
-            for j in window
-            if _time(trial["startTime"]) - _time(recorded[j]["startTime"]) <= JITTER
-        ]
-        found = False
-        for first in firsts:
-            start = _time(recorded[first]["startTime"])
-            ended = [_ended(t) < start - JITTER for t in recorded[:first]]
-            maybe = [j for j, t in enumerate(recorded[:first]) if abs(_ended(t) - start) <= JITTER]
-            # Random's draws depend on how many trials ended, not on which.
-            per_count = 1 if spec.strategy.value == "Random" else None
-            for chosen in itertools.chain.from_iterable(
-                itertools.islice(itertools.combinations(maybe, r), per_count)
-                for r in range(len(maybe) + 1)
-            ):
-                done = [e or j in chosen for j, e in enumerate(ended)]
-                got = operator_suggest(spec, trials[:first], done, k - first + 1)
-                if got[k - first] == trial["hyperparameters"]:
-                    found = True
-                    break
-            if found:
-                break
+        states = _launch_states(recorded, k, spec.limits.max_parallel_trials, by_count)
+        found = any(
+            operator_suggest(spec, trials[:first], done, k - first + 1)[k - first]
+            == trial["hyperparameters"]
+            for first, done in states
+        )
         if not found:
             missed.append(k + 1)
         if trial.get("objective") is not None:
