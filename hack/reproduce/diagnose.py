@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import yaml
-from simulate import MANIFEST, Trainer
+from simulate import Trainer, load_spec
 
 LR_EDGES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 LOW_LR = 0.02  # below it, 2 epochs learn little (the uniform landscape's accuracy drops)
@@ -26,7 +25,8 @@ CHECKPOINTS = (5, 10, 15, 20, 25, 30)
 TOP = 10
 RETRAIN_SEEDS = (1, 2, 3)
 RIDGE, RIDGE_LR = (1.4, 2.6), (0.1, 0.2, 0.3, 0.4, 0.5001)
-RANGES = {"learning_rate": (0.001, 0.5), "momentum": (0.0, 0.99), "wd": (0.0, 0.001)}
+# The tuned parameters' ranges, as the manifest declares them.
+RANGES = {p["name"]: (p["min"], p["max"]) for p in load_spec()["parameters"]}
 
 
 def _pm(values: Sequence[float], scale: float = 1.0, digits: int = 1) -> str:
@@ -182,8 +182,7 @@ def diagnose(searches: dict[str, dict[str, Any]], *, train: bool) -> None:
     for name, r in runs.items():
         fits(name, r)
     if train:
-        static = yaml.safe_load(MANIFEST.read_text())["spec"]["staticHyperparameters"]
-        trainer = Trainer(static)
+        trainer = Trainer.for_manifest()
         try:
             print("\nroughness: the best configurations of all searches and their ±1 % neighbours")
             roughness(trainer, searches)

@@ -132,6 +132,11 @@ class Trainer:
                 cache.write(json.dumps({"key": key, "accuracy": self.cache[key]}) + "\n")
         return self.cache[key]
 
+    @classmethod
+    def for_manifest(cls) -> Trainer:
+        """The trainer with the manifest's static hyperparameters, as every trial has them."""
+        return cls(load_spec()["staticHyperparameters"])
+
     def close(self) -> None:
         if self.worker is not None:
             assert self.worker.stdin is not None
@@ -233,7 +238,7 @@ def search(variant: Variant, seed: int, trainer: Trainer) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(yaml.safe_load(MANIFEST.read_text())["spec"]["staticHyperparameters"])
+    trainer = Trainer.for_manifest()
     try:
         for name in args.variants:
             path = OUT / f"{name}{args.suffix}.json"
@@ -308,7 +313,7 @@ def replay(job: dict[str, Any], trainer: Trainer) -> tuple[list[int], int, int]:
 
 def check(args: argparse.Namespace) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(yaml.safe_load(MANIFEST.read_text())["spec"]["staticHyperparameters"])
+    trainer = Trainer.for_manifest()
     try:
         for job in json.loads(args.file.read_text())["items"]:
             if args.only and job["spec"]["strategy"] != args.only:
