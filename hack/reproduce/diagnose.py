@@ -187,9 +187,10 @@ def diagnose(searches: dict[str, dict[str, Any]], *, train: bool) -> None:
             print("\nroughness: the best configurations of all searches and their ±1 % neighbours")
             roughness(trainer, searches)
             print(f"\neach seed's best configuration trained again, trainer seeds {RETRAIN_SEEDS}")
-            for name, budget in (("auto", 30), ("linear", 30), ("random", 30), ("random", 120)):
-                if name in searches:
-                    retrained(name, searches[name], budget, trainer)
+            for name, runs in searches.items():
+                retrained(name, runs, 30, trainer)
+            if "random" in searches:
+                retrained("random", searches["random"], 120, trainer)
         finally:
             trainer.close()
 

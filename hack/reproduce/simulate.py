@@ -17,6 +17,9 @@ and counterfactual searches are affordable:
   reruns and variants that revisit a configuration are free.
 - A variant changes ONE general thing (never a knob fitted to this task); `VARIANTS` lists
   them. Each GP fit is recorded (warps chosen, noise std / signal std) for the diagnosis.
+- The optuna_* variants propose with another peer's optimizer instead (Optuna's GPSampler
+  or TPESampler with their defaults, on the same schedule and the same trainer); they need
+  Optuna, a benchmark dependency (`.venv/bin/pip install -e '.[bench]'`).
 
     export PYTHONSAFEPATH=1   # and .venv-trainer must exist (make trainer-venv)
     nice -n 15 .venv/bin/python hack/reproduce/simulate.py run \
@@ -25,7 +28,9 @@ and counterfactual searches are affordable:
     nice -n 15 .venv/bin/python hack/reproduce/simulate.py check out/reproduce/tuningjobs.json
 
 `run` writes out/reproduce/simulate/NAME.json (seed -> trials, GP fits); `report` prints
-best-after-30 (and after all trials) mean ± sd over the seeds for every NAME.json, writes
+best-after-30 (and after all trials) mean ± sd over the seeds for every NAME.json, the
+same paired per seed against Random@120 and Auto, the best seed-42 accuracy in the cache,
+writes
 best-so-far.png (auto against random) and variants.png, and the diagnosis
 (hack/reproduce/diagnose.py). To simulate another optimizer, put a tree with
 kubetune/optimizer first on PYTHONPATH and name its searches with --suffix.
@@ -48,7 +53,8 @@ import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -85,6 +91,7 @@ class Variant:
     scaling: str | None = None  # learning_rate's scaling instead of the manifest's (Auto)
     patches: tuple[tuple[Any, str, Any], ...] = ()  # (module, name, value) while it runs
     random_every: int = 0  # every k-th trial after the Sobol design drawn by Random
+    sampler: str = ""  # "GP" or "TPE": that Optuna sampler proposes instead of kubetune
     about: str = ""
 
 
@@ -100,6 +107,16 @@ VARIANTS = {
     "third": Variant(random_every=3, about="every 3rd trial Random (BOHB's 1/3 safeguard)"),
     "repeats": Variant(
         patches=((bayesian, "SAME_POINT", 0.0),), about="no 1 % no-repeat radius (exact only)"
+    ),
+    # Other peers' optimizers on the same schedule, with their defaults (Optuna 5). No
+    # scaling: every range linear, as Optuna samples a float unless told log=True.
+    "optuna_gp": Variant(sampler="GP", about="Optuna GPSampler, every range linear"),
+    "optuna_gp_log": Variant(
+        sampler="GP", scaling="Logarithmic", about="Optuna GPSampler, learning_rate log"
+    ),
+    "optuna_tpe": Variant(sampler="TPE", about="Optuna TPESampler, every range linear"),
+    "optuna_tpe_log": Variant(
+        sampler="TPE", scaling="Logarithmic", about="Optuna TPESampler, learning_rate log"
     ),
 }
 
@@ -209,31 +226,91 @@ def patched(variant: Variant, fits: list[dict[str, Any]]) -> Iterator[None]:
             setattr(module, name, value)
 
 
+Trials = list[tuple[Hyperparameters, float | None]]
+# (trials so far, which have ended, how many new ones) -> the new trials' values
+Propose = Callable[[Trials, list[bool], int], list[Hyperparameters]]
+
+
+def schedule(
+    variant: Variant,
+    trainer: Trainer,
+    propose: Propose,
+    told: Callable[[int, float], None] = lambda trial, accuracy: None,
+) -> Trials:
+    """A TuningJob's trials, first-started first-ended, `variant.parallel` at a time: new
+    trials are proposed whenever fewer run; `told(k, accuracy)` as trial k ends."""
+    trials: Trials = []
+    done: list[bool] = []
+    while len(trials) < variant.trials or not all(done):
+        running = done.count(False)
+        if running < variant.parallel and len(trials) < variant.trials:
+            n = min(variant.parallel - running, variant.trials - len(trials))
+            for hyperparameters in propose(trials, done, n)[:n]:
+                trials.append((hyperparameters, None))
+                done.append(False)
+        else:
+            oldest = done.index(False)
+            accuracy = trainer.accuracy(trials[oldest][0])
+            trials[oldest] = (trials[oldest][0], accuracy)
+            done[oldest] = True
+            told(oldest, accuracy)
+    return trials
+
+
 def search(variant: Variant, seed: int, trainer: Trainer) -> dict[str, Any]:
-    """One TuningJob's trials, first-started first-ended, `variant.parallel` at a time."""
+    """One TuningJob's trials as the operator would run them (or an Optuna study)."""
+    if variant.sampler:
+        trials = optuna_search(variant, seed, trainer)
+        return {"seed": seed, "trials": [{"hp": h, "accuracy": a} for h, a in trials], "fits": []}
     raw = load_spec(variant.scaling)
     raw.update(strategy=variant.strategy, randomSeed=seed)
     spec = TuningJobSpec.from_api(raw)
     at_random = TuningJobSpec.from_api({**raw, "strategy": "Random"})
-    trials: list[tuple[Hyperparameters, float | None]] = []
-    done: list[bool] = []
+
+    def propose(trials: Trials, done: list[bool], n: int) -> list[Hyperparameters]:
+        every = variant.random_every
+        after_design = len(trials) >= n_initial_points(search_space(spec))
+        use = at_random if every and after_design and len(trials) % every == 0 else spec
+        return operator_suggest(use, trials, done, n)
+
     fits: list[dict[str, Any]] = []
     with patched(variant, fits):
-        while len(trials) < variant.trials or not all(done):
-            running = done.count(False)
-            if running < variant.parallel and len(trials) < variant.trials:
-                n = min(variant.parallel - running, variant.trials - len(trials))
-                every = variant.random_every
-                after_design = len(trials) >= n_initial_points(search_space(spec))
-                use = at_random if every and after_design and len(trials) % every == 0 else spec
-                for hyperparameters in operator_suggest(use, trials, done, n)[:n]:
-                    trials.append((hyperparameters, None))
-                    done.append(False)
-            else:
-                oldest = done.index(False)
-                trials[oldest] = (trials[oldest][0], trainer.accuracy(trials[oldest][0]))
-                done[oldest] = True
+        trials = schedule(variant, trainer, propose)
     return {"seed": seed, "trials": [{"hp": h, "accuracy": a} for h, a in trials], "fits": fits}
+
+
+def optuna_search(variant: Variant, seed: int, trainer: Trainer) -> Trials:
+    """An Optuna study with the sampler's defaults on the same schedule: ask as many as the
+    free slots, tell each trial as it ends (Optuna 5's GP and TPE samplers see the running
+    trials themselves). Values are recorded as the operator formats them (exact repr)."""
+    try:
+        import optuna  # noqa: PLC0415 (a benchmark dependency: pip install -e '.[bench]')
+    except ImportError:
+        sys.exit(f"variant with sampler {variant.sampler} needs Optuna: pip install -e '.[bench]'")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    raw = load_spec(variant.scaling)
+    parameters = TuningJobSpec.from_api({**raw, "randomSeed": seed}).parameters
+    distributions: dict[str, optuna.distributions.BaseDistribution] = {
+        p["name"]: optuna.distributions.FloatDistribution(
+            p["min"], p["max"], log=p.get("scaling") == "Logarithmic"
+        )
+        for p in raw["parameters"]
+    }
+    samplers = {"GP": optuna.samplers.GPSampler, "TPE": optuna.samplers.TPESampler}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # GPSampler's experimental-feature warning
+        sampler = samplers[variant.sampler](seed=seed)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+    asked: list[Any] = []
+
+    def propose(trials: Trials, done: list[bool], n: int) -> list[Hyperparameters]:
+        asked.extend(study.ask(distributions) for _ in range(n))
+        return [{p.name: format_value(p, t.params[p.name]) for p in parameters} for t in asked[-n:]]
+
+    def told(trial: int, accuracy: float) -> None:
+        study.tell(asked[trial], accuracy)
+
+    return schedule(variant, trainer, propose, told)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -383,6 +460,54 @@ def expected_best(pool: list[float], budget: int) -> str:
     return f"{100 * best.mean():.2f} ± {100 * best.std():.2f} %"
 
 
+def best_at(search: dict[str, Any], budget: int) -> float | None:
+    """A search's best accuracy in its first `budget` trials (None: it has fewer)."""
+    trials = search["trials"]
+    return max(t["accuracy"] for t in trials[:budget]) if len(trials) >= budget else None
+
+
+def paired(searches: dict[str, dict[str, Any]]) -> None:
+    """Each search's best@30 against Random@120's and Auto's, seed by seed (the seeds both
+    ran): mean difference ± its standard error."""
+    references = [("random", 120), ("auto", 30)]
+    references = [(name, budget) for name, budget in references if name in searches]
+    if not references:
+        return
+    print("\npaired per seed: best@30 minus the reference's best on the same seed")
+    for name, runs in searches.items():
+        cells = []
+        for reference, budget in references:
+            differences = []
+            for seed in runs.keys() & searches[reference].keys():
+                mine = best_at(runs[seed], 30)
+                theirs = best_at(searches[reference][seed], budget)
+                if mine is not None and theirs is not None:
+                    differences.append(mine - theirs)
+            if len(differences) > 1 and (name, 30) != (reference, budget):
+                error = statistics.stdev(differences) / math.sqrt(len(differences))
+                cells.append(
+                    f"vs {reference}@{budget} {100 * statistics.mean(differences):+.2f} ± "
+                    f"{100 * error:.2f} ({len(differences)} seeds)"
+                )
+        if cells:
+            print(f"  {name}@30: " + "; ".join(cells))
+
+
+def oracle() -> str:
+    """The best seed-42 accuracy among every configuration the cache holds (all searches,
+    the neighbours the diagnosis trained): what a search could find at best."""
+    seed42 = []
+    for line in (OUT / "cache.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        if "seed" not in json.loads(entry["key"]):  # the trainer's default: 42
+            seed42.append(entry["accuracy"])
+    top = sorted(seed42, reverse=True)
+    return (
+        f"oracle: the best seed-42 accuracy of the {len(top)} configurations in the cache "
+        f"{100 * top[0]:.2f} % (10th best {100 * top[9]:.2f} %, 100th {100 * top[99]:.2f} %)"
+    )
+
+
 def report(args: argparse.Namespace) -> None:
     # Imported here: the diagnosis is a separate concern (and a longer read).
     sys.path.insert(0, str(Path(__file__).parent))
@@ -414,6 +539,8 @@ def report(args: argparse.Namespace) -> None:
             f"best of k uniform configurations, bootstrap from all {len(pool)} Random trials:"
             f" k=30 {expected_best(pool, 30)}, k=120 {expected_best(pool, 120)}"
         )
+    paired(searches)
+    print(oracle())
     for png, shown in (("best-so-far.png", ("auto", "random")), ("variants.png", None)):
         picked = {k: v for k, v in curves.items() if shown is None or k.split(":")[0] in shown}
         comparison_figure(picked, "validation:accuracy", zoom_from=5).savefig(OUT / png, dpi=100)

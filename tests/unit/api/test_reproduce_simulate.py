@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 import reproduce
 from kubetune.operator.api import format_value
 from kubetune.operator.api.spec import TuningJobSpec
@@ -67,3 +68,32 @@ def test_a_simulated_search_calls_suggest_as_the_operator_does() -> None:
     assert operator(5, [5], 1) == [trials[6]]
     assert len(result["fits"]) == 1 and result["fits"][0]["observations"] == 5
     assert simulate.bayesian._fit is fit  # the fit recorder is removed afterwards
+
+
+def test_an_optuna_search_asks_for_free_slots_and_tells_in_start_order() -> None:
+    """Optuna is a benchmark dependency (.[bench]): skipped where it is not installed."""
+    pytest.importorskip("optuna")
+    simulate = _simulate()
+    objective = Momentum()
+    told: list[int] = []
+    variant = dataclasses.replace(simulate.VARIANTS["optuna_tpe_log"], trials=5)
+
+    def propose(trials: list[object], done: list[bool], n: int) -> list[dict[str, str]]:
+        # The schedule's calls: 2 free slots at first, then 1 each time the oldest ends.
+        assert (len(trials), done.count(False), n) in {(0, 0, 2), (2, 1, 1), (3, 1, 1), (4, 1, 1)}
+        return [{"momentum": str(len(trials) + k)} for k in range(n)]
+
+    trials = simulate.schedule(variant, objective, propose, lambda k, _: told.append(k))
+    assert [float(h["momentum"]) for h, _ in trials] == [0, 1, 2, 3, 4]
+    assert told == [0, 1, 2, 3, 4]
+
+    result = simulate.search(variant, 3, objective)
+    recorded = [t["hp"] for t in result["trials"]]
+    assert len(recorded) == 5 and objective.asked[5:] == recorded
+    spec = simulate.load_spec("Logarithmic")
+    for hyperparameters in recorded:
+        for parameter in spec["parameters"]:
+            value = float(hyperparameters[parameter["name"]])
+            assert parameter["min"] <= value <= parameter["max"]
+    # Each recorded value is the text the operator would write for it (exact repr).
+    assert all(repr(float(v)) == v for h in recorded for v in h.values())
