@@ -187,29 +187,46 @@ def diagnose(searches: dict[str, dict[str, Any]], *, train: bool) -> None:
             print("\nroughness: the best configurations of all searches and their ±1 % neighbours")
             roughness(trainer, searches)
             print(f"\neach seed's best configuration trained again, trainer seeds {RETRAIN_SEEDS}")
-            for name, runs in searches.items():
-                retrained(name, runs, 30, trainer)
+            again = {name: retrained(name, runs, 30, trainer) for name, runs in searches.items()}
             if "random" in searches:
-                retrained("random", searches["random"], 120, trainer)
+                reference = retrained("random", searches["random"], 120, trainer)
+                paired_again(again, reference)
         finally:
             trainer.close()
 
 
-def retrained(name: str, runs: dict[str, Any], budget: int, trainer: Trainer) -> None:
+def retrained(name: str, runs: dict[str, Any], budget: int, trainer: Trainer) -> dict[str, float]:
     """A best's accuracy at seed 42 against its accuracy with other trainer seeds: how
-    much of the best is the luck of seed 42 (the winner's curse of a rough objective)."""
-    found, again = [], []
-    for r in runs.values():
+    much of the best is the luck of seed 42 (the winner's curse of a rough objective).
+    Returns each search's best trained again (mean of the seeds), by the search's seed."""
+    found, again = [], {}
+    for seed, r in runs.items():
         if len(r["trials"]) < budget:
             continue
         best = max(r["trials"][:budget], key=lambda t: t["accuracy"])
         found.append(best["accuracy"])
-        again.append(
-            statistics.mean(trainer.accuracy({**best["hp"], "seed": str(s)}) for s in RETRAIN_SEEDS)
+        again[seed] = statistics.mean(
+            trainer.accuracy({**best["hp"], "seed": str(s)}) for s in RETRAIN_SEEDS
         )
-    if not found:
-        return
-    print(
-        f"  {name}@{budget}: found {_pm(found, 100, 2)}, trained again {_pm(again, 100, 2)} "
-        f"(mean of {len(RETRAIN_SEEDS)} seeds; ± over {len(found)} searches)"
-    )
+    if found:
+        print(
+            f"  {name}@{budget}: found {_pm(found, 100, 2)}, trained again "
+            f"{_pm(list(again.values()), 100, 2)} (mean of {len(RETRAIN_SEEDS)} seeds; ± over "
+            f"{len(found)} searches)"
+        )
+    return again
+
+
+def paired_again(again: dict[str, dict[str, float]], reference: dict[str, float]) -> None:
+    """Each search's retrained best@30 minus Random@120's on the same seed."""
+    print("  paired per seed, trained again, minus random@120's (mean ± s.e.):")
+    cells = []
+    for name, bests in again.items():
+        differences = [bests[seed] - reference[seed] for seed in bests.keys() & reference.keys()]
+        if len(differences) > 1:
+            error = statistics.stdev(differences) / math.sqrt(len(differences))
+            cells.append(
+                f"{name}@30 {100 * statistics.mean(differences):+.2f} ± {100 * error:.2f} "
+                f"({len(differences)})"
+            )
+    print("    " + "; ".join(cells))
