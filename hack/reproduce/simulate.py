@@ -20,6 +20,9 @@ and counterfactual searches are affordable:
 - The optuna_* variants propose with another peer's optimizer instead (Optuna's GPSampler
   or TPESampler with their defaults, on the same schedule and the same trainer); they need
   Optuna, a benchmark dependency (`.venv/bin/pip install -e '.[bench]'`).
+- kubetune's searches depend on BLAS's thread count (float rounding in the GP fit can
+  change which point EI picks): the recorded ones ran without OMP_NUM_THREADS; with
+  OMP_NUM_THREADS=1, 2 of 4 searches checked differ. Optuna's were the same either way.
 
     export PYTHONSAFEPATH=1   # and .venv-trainer must exist (make trainer-venv)
     nice -n 15 .venv/bin/python hack/reproduce/simulate.py run \
@@ -30,8 +33,7 @@ and counterfactual searches are affordable:
 `run` writes out/reproduce/simulate/NAME.json (seed -> trials, GP fits); `report` prints
 best-after-30 (and after all trials) mean ± sd over the seeds for every NAME.json, the
 same paired per seed against Random@120 and Auto, the best seed-42 accuracy in the cache,
-writes
-best-so-far.png (auto against random) and variants.png, and the diagnosis
+writes best-so-far.png (auto against random) and variants.png, and the diagnosis
 (hack/reproduce/diagnose.py). To simulate another optimizer, put a tree with
 kubetune/optimizer first on PYTHONPATH and name its searches with --suffix.
 
