@@ -44,7 +44,7 @@ BENCH_SEEDS = 20  # hack/bench_hyperband.py's held-out seeds 0-19
 
 def select(records: list[dict[str, object]]) -> tuple[list[int], list[int]]:
     """The TOP best by final accuracy (ties by index) and RANDOM others at random."""
-    ranked = sorted(records, key=lambda r: (-float(r["accuracy"][-1]), int(r["index"])))  # type: ignore[index]
+    ranked = sorted(records, key=lambda r: (-float(r["accuracy"][-1]), int(r["index"])))  # type: ignore[index, call-overload]
     top = [int(r["index"]) for r in ranked[:TOP]]  # type: ignore[call-overload]
     rest = sorted(int(r["index"]) for r in ranked[TOP:])  # type: ignore[call-overload]
     drawn = np.random.default_rng(SELECTION_SEED).choice(rest, size=RANDOM, replace=False)
@@ -70,7 +70,7 @@ def table_cells(records: list[dict[str, object]]) -> dict[tuple[float, ...], lis
     """{a recorded curve (losses): the table indices with that curve}."""
     cells: dict[tuple[float, ...], list[int]] = {}
     for r in records:
-        loss = tuple(1.0 - np.array(r["accuracy"], dtype=float))  # type: ignore[arg-type]
+        loss = tuple(1.0 - np.array(r["accuracy"], dtype=float))
         cells.setdefault(loss, []).append(int(r["index"]))  # type: ignore[call-overload]
     return cells
 
