@@ -13,10 +13,17 @@ Usage (the trainer's virtual environment, MXNet + numpy<1.24)::
 
     nice -n 15 .venv-trainer/bin/python hack/record_learning_curves.py \
         [--configs 317] [--epochs 27] [--out hack/bench/data/digits-curves.jsonl.gz]
+        [--indices FILE --trainer-seeds 1 2 3]
 
 Each record: ``{"index", "params", "accuracy": [per epoch], "loss": [per epoch],
 "seconds": [CPU seconds per epoch]}``. A diverged run stops early (the trainer ends after
 the epoch whose loss is not finite), so its lists are shorter than ``epochs``.
+
+The table was recorded at the trainer's default seed (42). To measure how much of a
+configuration's accuracy is that seed's draw, ``--indices FILE`` (table indices, one per
+line) re-records only those configurations and ``--trainer-seeds`` at other trainer seeds
+(weight initialisation and shuffling; the validation split never changes); such records
+carry ``"trainer_seed"``. ``hack/digits_seed_noise.py`` chooses the indices and reports.
 """
 
 from __future__ import annotations
@@ -88,8 +95,12 @@ class _TimedLines(io.TextIOBase):
         return len(text)
 
 
-def run_trainer(trainer: Any, params: dict[str, Any], epochs: int) -> dict[str, list[float]]:
+def run_trainer(
+    trainer: Any, params: dict[str, Any], epochs: int, seed: int | None = None
+) -> dict[str, list[float]]:
     argv = [f"--{name}={value}" for name, value in params.items()]
+    if seed is not None:  # else the trainer's default, as the table was recorded
+        argv.append(f"--seed={seed}")
     argv += [
         "--dataset=digits",
         f"--epochs={epochs}",
@@ -117,14 +128,20 @@ def run_trainer(trainer: Any, params: dict[str, Any], epochs: int) -> dict[str, 
     return curve
 
 
-def recorded_indices(path: Path) -> set[int]:
+def recorded_runs(path: Path) -> set[tuple[int, int | None]]:
+    """(index, trainer seed or None for the default) of every complete record."""
     if not path.exists():
         return set()
+    done = set()
     try:
         with gzip.open(path, "rt") as file:
-            return {json.loads(line)["index"] for line in file if line.strip()}
-    except (EOFError, OSError):  # a member cut short by a kill: keep what reads
-        return set()
+            for line in file:
+                if line.strip():
+                    record = json.loads(line)
+                    done.add((record["index"], record.get("trainer_seed")))
+    except (EOFError, OSError):  # a member cut short by a kill: keep what read
+        pass
+    return done
 
 
 def main() -> int:
@@ -132,7 +149,18 @@ def main() -> int:
     parser.add_argument("--configs", type=int, default=317)
     parser.add_argument("--epochs", type=int, default=27)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--indices", type=Path, help="record only these table indices (a file, one a line)"
+    )
+    parser.add_argument(
+        "--trainer-seeds", type=int, nargs="+", help="trainer seeds (default: its own, 42)"
+    )
     args = parser.parse_args()
+    configs = sample_configs(args.configs)
+    wanted = list(range(len(configs)))
+    if args.indices is not None:
+        wanted = [int(word) for word in args.indices.read_text().split()]
+    seeds: list[int | None] = list(args.trainer_seeds or [None])
 
     spec = importlib.util.spec_from_file_location("kubetune_trainer", TRAINER)
     assert spec is not None and spec.loader is not None
@@ -141,17 +169,21 @@ def main() -> int:
     spec.loader.exec_module(trainer)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    done = recorded_indices(args.out)
-    for index, params in enumerate(sample_configs(args.configs)):
-        if index in done:
+    done = recorded_runs(args.out)
+    for index, seed in ((i, s) for i in wanted for s in seeds):
+        if (index, seed) in done:
             continue
+        params = configs[index]
         started = time.monotonic()
-        curve = run_trainer(trainer, params, args.epochs)
+        curve = run_trainer(trainer, params, args.epochs, seed)
         record = {"index": index, "params": params, **curve}
+        if seed is not None:
+            record["trainer_seed"] = seed
         with gzip.open(args.out, "at") as file:  # one gzip member per record
             file.write(json.dumps(record) + "\n")
         print(
-            f"{index}: {params} -> final accuracy {curve['accuracy'][-1]:.4f} after "
+            f"{index} (seed {'default' if seed is None else seed}): {params} -> final accuracy "
+            f"{curve['accuracy'][-1]:.4f} after "
             f"{len(curve['accuracy'])} epochs, {sum(curve['seconds']):.1f} s CPU "
             f"({time.monotonic() - started:.1f} s wall)",
             flush=True,
