@@ -98,17 +98,22 @@ def best_at(run: Run, resource: int) -> float:
     return best
 
 
-def run_seed(
-    problem: CurveProblem, seed: int, methods: dict[str, TunerFactory]
-) -> dict[str, dict[str, float | bool]]:
-    budget = RANDOM_TRIALS * problem.max_resource
-    quality_at, cap = budget // QUALITY_SHARE, budget // CAP_SHARE
-    random_run = simulate(
+def random_search(problem: CurveProblem, seed: int) -> Run:
+    """Random search with RANDOM_TRIALS full trials: its final best is the level."""
+    return simulate(
         problem,
         METHODS["Random"](problem, seed),
         seed,
         stop=lambda run: len(run.progress) >= RANDOM_TRIALS,
     )
+
+
+def run_seed(
+    problem: CurveProblem, seed: int, methods: dict[str, TunerFactory]
+) -> dict[str, dict[str, float | bool]]:
+    budget = RANDOM_TRIALS * problem.max_resource
+    quality_at, cap = budget // QUALITY_SHARE, budget // CAP_SHARE
+    random_run = random_search(problem, seed)
     level = random_run.progress[-1].best_true
     out: dict[str, dict[str, float | bool]] = {}
     for name, factory in methods.items():

@@ -79,8 +79,7 @@ def random_search_bests(records: list[dict[str, object]], seeds: range) -> list[
     """Per seed, the table indices of the configurations whose final accuracy is Random
     search's level (its best after 120 full trials, as ``hack/bench_hyperband.py``
     computes it): several where trials of different configurations tie at the level."""
-    from bench.multifidelity import METHODS, simulate  # noqa: PLC0415 (imports the optimizer)
-    from bench_hyperband import RANDOM_TRIALS  # noqa: PLC0415
+    from bench_hyperband import random_search  # noqa: PLC0415 (imports the optimizer)
 
     problem, cells = digits_problem(records), table_cells(records)
     bests = []
@@ -92,13 +91,7 @@ def random_search_bests(records: list[dict[str, object]], seeds: range) -> list[
             started.append(tuple(found.true))  # noqa: B023 (used before the next seed)
             return found
 
-        tracked = dataclasses.replace(problem, curve=curve)
-        run = simulate(
-            tracked,
-            METHODS["Random"](tracked, seed),
-            seed,
-            stop=lambda run: len(run.progress) >= RANDOM_TRIALS,
-        )
+        run = random_search(dataclasses.replace(problem, curve=curve), seed)
         level = run.progress[-1].best_true
         bests.append(sorted({i for c in started if abs(c[-1] - level) < 1e-12 for i in cells[c]}))
     return bests
