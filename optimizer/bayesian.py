@@ -3,7 +3,8 @@
 Steps, per call (nothing is remembered between calls):
 
 1. Losses: failed trials (NaN) take the worst finite loss, so the model steers away from
-   them without being distorted by a made-up number; then standardise.
+   them without being distorted by a made-up number; then standardise, and shift so that
+   the GP's constant prior mean is the worst loss seen (see :func:`pessimistic_targets`).
 2. Warps: each "Auto" parameter starts with the AMT rule (log when the range spans two
    decades, min > 0); where the range spans at least a decade the model then tries the
    other warp and keeps it when the marginal likelihood prefers it by a clear margin
@@ -87,6 +88,31 @@ def impute_and_standardise(losses: FloatArray) -> FloatArray:
     std = float(np.std(y))
     standardised: FloatArray = (y - np.mean(y)) / (std if std > 0 else 1.0)
     return standardised
+
+
+def pessimistic_targets(losses: FloatArray) -> FloatArray:
+    """Targets (n,) for the GP, whose prior mean is 0: the standardised losses shifted so
+    that 0 is the worst of them.
+
+    Where the GP has no data it reverts to its prior mean. At the data's mean, as usual,
+    an unexplored corner of the box looks average with the largest variance there is, and
+    EI keeps paying for corners (on Hartmann-6, 14 of 60 trials at a corner of the unit
+    cube while the search was stuck in one basin). At the worst value seen, unexplored
+    space is assumed bad until measured, which favours the regions the data point to. De
+    Ath, Fieldsend & Everson, "What do you Mean? The Role of the Mean Function in Bayesian
+    Optimisation" (GECCO 2020), found this the best of eight mean functions with EI in 5
+    or more dimensions. Measured (issue 12, seeds 0-7, paired per seed against the data's
+    mean, at 30 / 60 evaluations): 9 synthetic development problems +7.3 ± 2.7 / +9.9 ±
+    2.0, all 12 development problems +2.8 ± 2.5 / +4.0 ± 2.8, the 13 held-out problems
+    (after the choice) +17.2 ± 6.6 / +7.6 ± 6.2. The losses are on scikit-learn tasks with
+    discrete inputs whose best values sit at the bounds, where this prior plausibly
+    discourages going, and on two noisy problems (README, bench-optimizer). The signal
+    variance is fitted around the worst value, so it comes out larger than around the
+    mean, and ``_noisy``'s threshold applies to that larger signal (as measured above).
+    """
+    y = impute_and_standardise(losses)
+    shifted: FloatArray = y - np.max(y)
+    return shifted
 
 
 def _fit_subset(n: int, y: FloatArray, rng: np.random.Generator) -> IntArray:
@@ -181,7 +207,7 @@ def suggest_bayesian(
     chosen earlier in this batch (e.g. initial-design points). Raw values, not features, go
     out because the warps chosen here are private to this call.
     """
-    y = impute_and_standardise(history.losses)
+    y = pessimistic_targets(history.losses)
     encoder, gp = _fit(encoder, history, y, rng)
     X = gp.X
     finite = np.isfinite(history.losses)

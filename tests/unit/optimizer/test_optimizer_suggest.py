@@ -17,6 +17,8 @@ from kubetune.optimizer import (
     n_initial_points,
     suggest,
 )
+from kubetune.optimizer.bayesian import pessimistic_targets
+from kubetune.optimizer.gp import GPRegressor, KernelParams
 
 MIXED = SearchSpace(
     [
@@ -192,6 +194,19 @@ def test_bayesian_beats_random_on_branin() -> None:
     bayesian, random = mean_best("Bayesian"), mean_best("Random")
     assert bayesian < random
     assert bayesian < 0.397887 + 0.1  # within 0.1 of the global minimum
+
+
+def test_the_model_assumes_unexplored_space_as_bad_as_the_worst_trial() -> None:
+    """The GP's prior mean is the worst loss seen (failures count as the worst), so far
+    from the data the posterior mean is the worst target, not the average one."""
+    losses = np.array([3.0, 1.0, 2.0, np.nan, 0.5, 1.5])
+    y = pessimistic_targets(losses)
+    assert y.max() == 0.0 and y[0] == y[3] == 0.0 and np.argmin(y) == 4
+    X = 0.1 * np.random.default_rng(0).random((len(y), 2))  # all in one corner
+    params = KernelParams(np.array([0.05, 0.05]), signal_var=1.0, noise_var=1e-6)
+    far_mean, _ = GPRegressor(X, y, np.zeros(2, bool), params).posterior(np.array([[1.0, 1.0]]))
+    assert far_mean[0] == pytest.approx(0.0, abs=1e-3)
+    assert far_mean[0] > np.mean(y) + 0.5
 
 
 @pytest.mark.slow
