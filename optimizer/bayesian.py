@@ -105,10 +105,11 @@ def pessimistic_targets(losses: FloatArray) -> FloatArray:
     mean, at 30 / 60 evaluations): 9 synthetic development problems +7.3 ± 2.7 / +9.9 ±
     2.0, all 12 development problems +2.8 ± 2.5 / +4.0 ± 2.8, the 13 held-out problems
     (after the choice) +17.2 ± 6.6 / +7.6 ± 6.2. The losses are on scikit-learn tasks with
-    discrete inputs whose best values sit at the bounds, where this prior plausibly
-    discourages going, and on two noisy problems (README, bench-optimizer). The signal
-    variance is fitted around the worst value, so it comes out larger than around the
-    mean, and ``_noisy``'s threshold applies to that larger signal (as measured above).
+    discrete inputs and step-like errors, where favouring exploitation plausibly keeps the
+    search on the first good plateau, and on two noisy problems (README, bench-optimizer).
+    The signal variance is fitted around the worst value, so it comes out larger than
+    around the mean, and ``_noisy``'s threshold applies to that larger signal (as measured
+    above).
     """
     y = impute_and_standardise(losses)
     shifted: FloatArray = y - np.max(y)
