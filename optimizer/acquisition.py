@@ -80,14 +80,27 @@ def log_expected_improvement_with_gradient(
 _CANDIDATE_CHUNK = 2048
 
 
+def log_noise_factor(var: FloatArray, noise_var: float) -> FloatArray:
+    """log(1 - σ_n / √(σ²(x) + σ_n²)): augmented EI's penalty (Huang et al., "Global
+    Optimization of Stochastic Black-Box Systems via Sequential Kriging Meta-Models", J.
+    Global Optim. 2006). Near 0 where the posterior is far less sure than one measurement,
+    very negative where repeated measurements already pinned f down: a further measurement
+    there cannot teach more than the noise allows. 0 when ``noise_var`` is 0."""
+    if noise_var <= 0:
+        return np.zeros_like(var)
+    ratio = np.sqrt(noise_var / (np.maximum(var, _MIN_VAR) + noise_var))
+    return np.log1p(-ratio)
+
+
 class LogEI:
     """log EI of one GP posterior below ``best``: the sequential acquisition.
 
-    In: a GP posterior and the incumbent value ``best`` (standardised loss).
+    In: a GP posterior, the incumbent value ``best`` (standardised loss) and the noise
+    variance ``noise_var`` for augmented EI's penalty (0: plain EI).
     """
 
-    def __init__(self, gp: GPRegressor, best: float) -> None:
-        self.gp, self.best = gp, best
+    def __init__(self, gp: GPRegressor, best: float, noise_var: float = 0.0) -> None:
+        self.gp, self.best, self.noise_var = gp, best, noise_var
         self.lengthscales: FloatArray = gp.params.lengthscales
 
     def __call__(self, x: FloatArray) -> FloatArray:
@@ -95,13 +108,21 @@ class LogEI:
         out = np.empty(len(x))
         for start in range(0, len(x), _CANDIDATE_CHUNK):
             mean, var = self.gp.posterior(x[start : start + _CANDIDATE_CHUNK])
-            out[start : start + _CANDIDATE_CHUNK] = log_expected_improvement(mean, var, self.best)
+            out[start : start + _CANDIDATE_CHUNK] = log_expected_improvement(
+                mean, var, self.best
+            ) + log_noise_factor(var, self.noise_var)
         return out
 
     def with_gradient(self, x: FloatArray) -> tuple[float, FloatArray]:
         """log EI at one point x (d,) and its gradient (d,)."""
         mean, var, dmean, dvar = self.gp.posterior_with_gradient(x)
         value, d_dmean, d_dvar = log_expected_improvement_with_gradient(mean, var, self.best)
+        if self.noise_var > 0:
+            # d/dv log(1 - r), r = √(σ_n² / (v + σ_n²)): r / (2 (1 - r) (v + σ_n²)).
+            v = max(var, _MIN_VAR)
+            ratio = math.sqrt(self.noise_var / (v + self.noise_var))
+            value += math.log1p(-ratio)
+            d_dvar += ratio / (2.0 * (1.0 - ratio) * (v + self.noise_var))
         return value, d_dmean * dmean + d_dvar * dvar
 
 

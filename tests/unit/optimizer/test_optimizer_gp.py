@@ -13,6 +13,7 @@ from kubetune.optimizer.acquisition import (
     log_expected_improvement,
     log_expected_improvement_with_gradient,
     log_h,
+    log_noise_factor,
 )
 from kubetune.optimizer.gp import (
     GPRegressor,
@@ -141,6 +142,43 @@ def test_log_ei_gradient_matches_finite_differences() -> None:
             (f(mean + 1e-6, var) - f(mean - 1e-6, var)) / 2e-6, rel=1e-4
         )
         assert d_dvar == pytest.approx((f(mean, var + 1e-7) - f(mean, var - 1e-7)) / 2e-7, rel=1e-4)
+
+
+def test_augmented_log_ei_gradient_matches_finite_differences() -> None:
+    X, y = _data()
+    gp = GPRegressor(X, y, IS_CATEGORICAL, KernelParams(np.array([0.3, 0.5, 1.0]), 1.2, 0.3))
+    acquisition = LogEI(gp, float(np.min(y)), noise_var=0.3)
+    for x in (X[0] + np.array([0.01, -0.02, 0.0]), np.array([0.37, 0.61, 1.0])):
+        value, gradient = acquisition.with_gradient(x)
+        assert value == pytest.approx(acquisition(x[None, :])[0], rel=1e-10)
+        fd = _central_difference(lambda v: acquisition(v[None, :])[0], x)
+        np.testing.assert_allclose(gradient[:2], fd[:2], rtol=1e-4, atol=1e-8)
+
+
+def _repeated_incumbent_gp(repeats: int, noise_var: float) -> GPRegressor:
+    """A 1-d GP: ``repeats`` measurements of -1 at x = 0.5 amid a grid of 0s (worst = 0)."""
+    X = np.vstack([np.full((repeats, 1), 0.5), np.linspace(0.0, 1.0, 11)[:, None]])
+    y = np.concatenate([np.full(repeats, -1.0), np.zeros(11)])
+    y[repeats + 5] = -1.0  # the grid's 0.5
+    return GPRegressor(X, y, np.zeros(1, bool), KernelParams(np.array([0.1]), 1.0, noise_var))
+
+
+def test_augmented_ei_stops_paying_for_a_point_measured_over_and_over() -> None:
+    """On a noisy fit, each repeat at the incumbent pins f down a little more: plain EI
+    keeps proposing (next to) it, augmented EI discounts it by how far below the noise the
+    posterior already is, and looks further away."""
+    noise_var, at, grid = 0.3, np.array([[0.5]]), np.linspace(0.0, 1.0, 201)[:, None]
+    discount = {}
+    for repeats in (1, 20):
+        gp = _repeated_incumbent_gp(repeats, noise_var)
+        best = float(gp.posterior(at)[0][0])
+        plain, augmented = LogEI(gp, best), LogEI(gp, best, noise_var)
+        discount[repeats] = augmented(at)[0] - plain(at)[0]
+    # 2 measurements (one repeat and the grid's) against 21: about -1.9 against -3.7.
+    assert discount[20] < discount[1] - 1.5 and discount[20] < -3.0
+    from_incumbent = [abs(grid[np.argmax(a(grid))][0] - 0.5) for a in (plain, augmented)]
+    assert from_incumbent[1] > from_incumbent[0]
+    np.testing.assert_array_equal(log_noise_factor(np.array([0.0, 0.1, 5.0]), 0.0), 0.0)
 
 
 def _fantasy_acquisition() -> FantasyLogEI:
