@@ -212,8 +212,8 @@ bench-cli: install kube-binaries ## `kubetune trials` on a 1000-trial TuningJob,
 	@KEEP_CLUSTER=$(KEEP_CLUSTER) hack/with-cluster.sh $(PY) hack/bench_cli.py $(BENCH_ARGS)
 
 .PHONY: bench-optimizer
-bench-optimizer: install ## Optimizer vs Optuna TPE/GP and scikit-optimize on 25 problems (dev/held-out halves): scores, parallel, latency (BENCH_ARGS="--quick", "--seeds 2", "--half held-out", "--latency-only")
-	@$(PY) -c "import optuna, skopt, sklearn, torch, greenlet" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
+bench-optimizer: install ## Optimizer vs Optuna TPE/GP, scikit-optimize and BoTorch on 25 problems (dev/held-out halves): scores, parallel, latency (BENCH_ARGS="--quick", "--seeds 2", "--half held-out", "--latency-only")
+	@$(PY) -c "import optuna, skopt, sklearn, torch, greenlet, botorch" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
 	OMP_NUM_THREADS=1 $(PY) hack/bench_optimizer.py $(BENCH_ARGS)
 
 .PHONY: bench-hyperband

@@ -1,4 +1,4 @@
-"""Benchmark kubetune's optimizer against Optuna (TPE, GP) and scikit-optimize.
+"""Benchmark kubetune's optimizer against Optuna (TPE, GP), scikit-optimize and BoTorch.
 
 Usage (from the repository root; ``make bench-optimizer`` does this)::
 
@@ -113,6 +113,9 @@ def cache_key(problem: Problem, optimizer: str, seed: int, budget: int) -> str:
         code += _RANDOM_DIGEST
     elif optimizer.startswith("kubetune"):
         code += _OPTIMIZER_DIGEST
+    elif optimizer.startswith("botorch"):
+        # Added after the list below had keyed every cached trace: only its own runs change.
+        code += importlib.metadata.version("botorch").encode()
     versions = []
     for package in ("optuna", "scikit-optimize", "scikit-learn", "numpy", "scipy", "torch"):
         try:

@@ -196,9 +196,9 @@ def _acquisition(
     measurements already pinned f down to well below the noise. Without it, EI on a noisy
     fit has no reason to leave the incumbent: its posterior mean is the best and its
     variance never quite 0. On the random forest problem (step-like cross-validated
-    errors, fitted as noisy) the search spent its last 25 trials on one configuration
-    (max_features 0.0500-0.0548, the same 1 feature of 30) and scored 32 at 60
-    evaluations. Measured (issue 12, seeds 0-7, paired per seed against plain EI, at 30 /
+    errors, fitted as noisy) the search spent 25 of its last 26 trials on two
+    configurations (max_depth 10 or 11; max_features 0.0500-0.0548, the same 1 feature
+    of 30), and scored 32 at 60 evaluations. Measured (issue 12, seeds 0-7, paired per seed against plain EI, at 30 /
     60 evaluations): development half -0.8 ± 1.5 / +4.1 ± 3.5 (random forest +4 / +36,
     MLP +9 / +25; Michalewicz-5 -10 / -7, a deterministic needle function fitted as
     noisy, where refining next to the incumbent pays), held-out half -1.9 ± 3.0 / +3.5 ±

@@ -11,12 +11,13 @@ default is declared log-scaled to them too (ReverseLogarithmic has no equivalent
 from __future__ import annotations
 
 import importlib.util
+import math
 import warnings
 from collections.abc import Callable
 
 import numpy as np
 from bench.problems import Params, Problem
-from kubetune.optimizer import Categorical, Continuous, Observation, suggest
+from kubetune.optimizer import Categorical, Continuous, Integer, Observation, suggest
 from kubetune.optimizer.encoding import default_warp
 
 Trace = list[tuple[float, float]]
@@ -140,6 +141,94 @@ def skopt_runner(problem: Problem, seed: int, budget: int) -> Trace:
     return trace
 
 
+class _UnitCube:
+    """A search space as the unit cube, for BoTorch: one column per numeric parameter
+    (kubetune's default warp), one-hot columns per categorical; decoding rounds integers
+    and takes a categorical's argmax (the simple mixed handling)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.parameters = problem.space.parameters
+        widths = [len(p.values) if isinstance(p, Categorical) else 1 for p in self.parameters]
+        self.starts = np.cumsum([0, *widths])[:-1]
+        self.widths, self.dim = widths, sum(widths)
+
+    @staticmethod
+    def _range(p: Continuous | Integer) -> tuple[float, float, bool]:
+        lo, hi = float(p.min), float(p.max)
+        if default_warp(p) == "Logarithmic":
+            return math.log(lo), math.log(hi), True
+        return lo, hi, False
+
+    def decode(self, u: np.ndarray) -> Params:
+        params: Params = {}
+        for p, start, width in zip(self.parameters, self.starts, self.widths, strict=True):
+            if isinstance(p, Categorical):
+                params[p.name] = p.values[int(np.argmax(u[start : start + width]))]
+                continue
+            lo, hi, log = self._range(p)
+            value = lo + float(np.clip(u[start], 0.0, 1.0)) * (hi - lo)
+            value = math.exp(value) if log else value
+            params[p.name] = (
+                int(np.clip(round(value), p.min, p.max)) if isinstance(p, Integer) else value
+            )
+        return params
+
+    def encode(self, params: Params) -> np.ndarray:
+        u = np.zeros(self.dim)
+        for p, start in zip(self.parameters, self.starts, strict=True):
+            if isinstance(p, Categorical):
+                u[start + list(p.values).index(params[p.name])] = 1.0
+                continue
+            lo, hi, log = self._range(p)
+            value = float(params[p.name])
+            u[start] = ((math.log(value) if log else value) - lo) / (hi - lo)
+        return u
+
+
+def _botorch_next(X: list[np.ndarray], Y: list[float]) -> np.ndarray:
+    """One BoTorch step: fit SingleTaskGP on (X, Y) (maximised), maximise LogEI."""
+    import torch
+    from botorch.acquisition import LogExpectedImprovement
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskGP
+    from botorch.models.transforms.outcome import Standardize
+    from botorch.optim import optimize_acqf
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    train_X = torch.tensor(np.array(X), dtype=torch.double)
+    train_Y = torch.tensor(Y, dtype=torch.double)[:, None]
+    model = SingleTaskGP(train_X, train_Y, outcome_transform=Standardize(m=1))
+    cube = torch.stack([torch.zeros(train_X.shape[1]), torch.ones(train_X.shape[1])]).double()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fit and optimiser warnings
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        acquisition = LogExpectedImprovement(model, best_f=train_Y.max())
+        candidate, _ = optimize_acqf(acquisition, bounds=cube, q=1, num_restarts=4, raw_samples=256)
+    return np.asarray(candidate[0].numpy())
+
+
+def botorch_runner(problem: Problem, seed: int, budget: int) -> Trace:
+    """BoTorch's standard loop, as its tutorials write it: SingleTaskGP (its default priors,
+    outcomes standardised) + LogExpectedImprovement, ``optimize_acqf`` over the unit cube
+    (:class:`_UnitCube`), 10 scrambled-Sobol points first."""
+    import torch
+
+    torch.manual_seed(seed)
+    cube = _UnitCube(problem)
+    design = torch.quasirandom.SobolEngine(cube.dim, scramble=True, seed=seed).draw(10)
+    evaluate, trace = _evaluator(problem, seed), []
+    X: list[np.ndarray] = []
+    Y: list[float] = []
+    while len(trace) < budget:
+        u = design[len(trace)].double().numpy() if len(trace) < len(design) else _botorch_next(X, Y)
+        params = cube.decode(u)
+        observed, true = evaluate(params)
+        X.append(cube.encode(params))
+        Y.append(-observed)  # BoTorch maximises
+        trace.append((observed, true))
+    return trace
+
+
 def available_optimizers() -> tuple[dict[str, Runner], list[str]]:
     """Optimizers that can run here, and a note for each one left out."""
     runners: dict[str, Runner] = {
@@ -159,4 +248,8 @@ def available_optimizers() -> tuple[dict[str, Runner], list[str]]:
         runners["skopt-GP"] = skopt_runner
     else:
         missing.append("skopt-GP (pip install scikit-optimize)")
+    if importlib.util.find_spec("botorch"):
+        runners["botorch-LogEI"] = botorch_runner
+    else:
+        missing.append("botorch-LogEI (pip install botorch)")
     return runners, missing

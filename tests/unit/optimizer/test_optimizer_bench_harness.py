@@ -58,6 +58,29 @@ def test_tiny_run_scores_every_optimizer(bench: ModuleType) -> None:
     assert all(len(c) == 8 for runs in curves["branin"].values() for c in runs)
 
 
+def test_botorch_unit_cube_round_trips_mixed_points(bench: ModuleType) -> None:
+    """The BoTorch baseline's encoding: a decoded point is valid and encodes back to the
+    cube position it decodes from again (log warp, integers, one-hot categoricals)."""
+    import numpy as np  # noqa: PLC0415
+    from bench.optimizers import _UnitCube  # noqa: PLC0415
+    from bench.problems import synthetic_problems  # noqa: PLC0415
+    from kubetune.optimizer import Categorical, Integer  # noqa: PLC0415
+
+    problem = next(p for p in synthetic_problems() if p.name == "mixed-int-cat")
+    cube = _UnitCube(problem)
+    rng = np.random.default_rng(0)
+    for u in rng.random((20, cube.dim)):
+        params = cube.decode(u)
+        for p in problem.space.parameters:
+            value = params[p.name]
+            if isinstance(p, Categorical):
+                assert value in p.values
+            else:
+                assert p.min <= value <= p.max  # type: ignore[operator]
+                assert isinstance(value, int) == isinstance(p, Integer)
+        assert cube.decode(cube.encode(params)) == params
+
+
 def test_first_seed_runs_the_later_seeds_alone_and_reuses_the_cache(
     bench: ModuleType, tmp_path: Path
 ) -> None:
