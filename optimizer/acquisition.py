@@ -92,6 +92,18 @@ def log_noise_factor(var: FloatArray, noise_var: float) -> FloatArray:
     return np.log1p(-ratio)
 
 
+def log_noise_factor_with_gradient(var: float, noise_var: float) -> tuple[float, float]:
+    """:func:`log_noise_factor` at one point and its derivative w.r.t. the variance.
+
+    With r = √(σ_n² / (v + σ_n²)): d log(1 - r)/dv = r / (2 (1 - r) (v + σ_n²)).
+    """
+    if noise_var <= 0:
+        return 0.0, 0.0
+    v = max(var, _MIN_VAR)
+    ratio = math.sqrt(noise_var / (v + noise_var))
+    return math.log1p(-ratio), ratio / (2.0 * (1.0 - ratio) * (v + noise_var))
+
+
 class LogEI:
     """log EI of one GP posterior below ``best``: the sequential acquisition.
 
@@ -117,13 +129,8 @@ class LogEI:
         """log EI at one point x (d,) and its gradient (d,)."""
         mean, var, dmean, dvar = self.gp.posterior_with_gradient(x)
         value, d_dmean, d_dvar = log_expected_improvement_with_gradient(mean, var, self.best)
-        if self.noise_var > 0:
-            # d/dv log(1 - r), r = √(σ_n² / (v + σ_n²)): r / (2 (1 - r) (v + σ_n²)).
-            v = max(var, _MIN_VAR)
-            ratio = math.sqrt(self.noise_var / (v + self.noise_var))
-            value += math.log1p(-ratio)
-            d_dvar += ratio / (2.0 * (1.0 - ratio) * (v + self.noise_var))
-        return value, d_dmean * dmean + d_dvar * dvar
+        factor, d_factor_dvar = log_noise_factor_with_gradient(var, self.noise_var)
+        return value + factor, d_dmean * dmean + (d_dvar + d_factor_dvar) * dvar
 
 
 class FantasyLogEI:
