@@ -28,9 +28,11 @@ against a confidently wrong model). ``sampler="Random"`` draws uniformly; it is 
 default because it did at least as well overall on ``make bench-hyperband``: within a
 third of Random search's 120-trial budget (1,080 of 3,240 epochs) it reached that search's
 final best in 48 of 60 held-out runs (seeds 0-19 on 3 problems: digits 15, powerlaw 18,
-crossing 15); on seeds 0-8, 19 of 27 against 18 for the Bayesian sampler, the Random one
-faster on digits and powerlaw (median epochs >694 vs >1080, >592 vs >812), the Bayesian
-one on crossing curves (>372 vs >759; ">": some seeds never reached the level). BOHB
+crossing 15), against 39 for the Bayesian sampler (digits 5, powerlaw 15, crossing 19):
+the Random one faster on digits (median epochs >684 vs >1080), level on powerlaw (>338 vs
+>348), slower on crossing curves (>760 vs >374; ">": some seeds never reached the level).
+On the development seeds 1000-1011 a random half in the Bayesian sampler traded the same
+way (28 of 36 runs against the Random sampler's 27). BOHB
 proper (level fit, random_fraction 1/3) did not beat it on 4 development seeds either:
 median epochs to the level 532 vs 520 on digits, 218 vs 256 and 454 vs 468 on the
 synthetic families, all 12 runs reached; the rank fit with 1/3 random won on crossing
