@@ -1,9 +1,9 @@
-"""Why does Bayesian@30 not beat Random on `make reproduce`'s task? A simulator that asks.
+"""`make reproduce`'s searches on more seeds, and why they end as they do: a simulator.
 
-`make reproduce` runs the searches through the operator on the local cluster (about 30
-minutes for 3 seeds). This script runs the same searches in-process (about a minute for
-a 30-trial search on the shared 2-core machine, nothing once cached), so that seeds 1-10
-and counterfactual searches are affordable:
+`make reproduce` runs the searches through the operator on the local cluster (about 17
+minutes for 3 seeds). This script runs the same searches in-process (seconds for a
+30-trial search on the 2-core machine, nothing once cached), so that seeds 1-10 and
+counterfactual searches are affordable:
 
 - kubetune's `suggest` is called as the operator calls it (operator/controller/launch.py):
   the manifest's search space (hack/reproduce/bayesian.yaml, scaling Auto), seed
