@@ -193,19 +193,21 @@ def test_image_on_an_unreachable_registry_backs_off_then_fails_the_trial(
     image = f"127.0.0.1:{_closed_port()}/kubetune/missing:1"
     unreachable = {"image": image, "imagePullPolicy": "IfNotPresent", "args": ["--epochs=1"]}
     api.create(on_real_node("unpullable", unreachable, max_trials=1, retry={"maxAttempts": 2}))
-    backing_off = waiting.wait_for(
-        lambda: [
-            p for p in api.pods("unpullable")
-            for c in p.status.container_statuses or []
-            if c.state.waiting and c.state.waiting.reason == "ImagePullBackOff"
-        ],
-        timeout=120, what="a trial pod in ImagePullBackOff", interval=0.5,
-    )  # fmt: skip
-    assert backing_off[0].spec.node_name == real_node
     status = wait_for(
         "the unpullable TuningJob to finish", lambda: finished(api, "unpullable"),
         timeout=180, operator=operator,
     )  # fmt: skip
+    # The real kubelet backed off: its events outlive the pods (a pod is in ImagePullBackOff
+    # only until the operator sees it and deletes its Job, too briefly to poll for).
+    backoffs = waiting.wait_for(
+        lambda: [
+            e for e in api.core.list_namespaced_event(api.ns).items
+            if e.involved_object.kind == "Pod" and e.reason == "BackOff"
+            and image in (e.message or "")
+        ],
+        timeout=60, what="the kubelet's image pull back-off events", interval=0.5,
+    )  # fmt: skip
+    assert {e.source.host or e.reporting_instance for e in backoffs} == {real_node}, backoffs
     (trial,) = status["trials"]
     assert (trial["phase"], trial["reason"], trial.get("attempt")) == (
         "Failed", "ImagePullBackOff", 2,
