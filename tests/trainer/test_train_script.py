@@ -146,14 +146,14 @@ def test_cv_folds_scores_every_digit_once_over_k_models(run_trainer) -> None:
 
 def test_a_batch_larger_than_the_data_is_gradient_descent(run_trainer) -> None:
     # `make reproduce`'s task: batch 2048 > a fold's 1,438 images, one step an epoch.
-    common = ("--dataset=digits", "--model=mlp", "--epochs=20", "--batch_size=2048")
-    run = run_trainer(*common, "--cv_folds=5", "--learning_rate=0.5", "--momentum=0.9")
-    accuracies = assert_trained(run, epochs=20)
+    common = (
+        *("--dataset=digits", "--model=mlp", "--epochs=20", "--batch_size=2048"),
+        *("--cv_folds=5", "--learning_rate=0.5"),
+    )
+    accuracies = assert_trained(run_trainer(*common, "--momentum=0.9"), epochs=20)
     assert accuracies[-1] > 0.9, accuracies  # 0.9549 when measured
     # One step an epoch learns slowly: the same step size needs momentum to get far.
-    slow = assert_trained(
-        run_trainer(*common, "--cv_folds=5", "--learning_rate=0.5", "--momentum=0"), 20
-    )
+    slow = assert_trained(run_trainer(*common, "--momentum=0"), epochs=20)
     assert slow[-1] < accuracies[-1] - 0.05, (slow, accuracies)
 
 
