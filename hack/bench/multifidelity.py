@@ -226,11 +226,15 @@ class Hyperband:
         )
         return params
 
+    def rung_value(self, trial: Trial) -> float:
+        """The value a trial is judged on at a rung: its loss after the rung's epochs."""
+        return float(trial.losses[-1])
+
     def report(self, trial: Trial) -> bool:
         bracket = trial.number % self.brackets
         if trial.epochs not in self.levels[bracket:]:
             return True
-        value = float(trial.losses[-1])
+        value = self.rung_value(trial)
         self.values.setdefault(trial.number, []).append(value)
         earlier = self.recorded.setdefault((bracket, self.levels.index(trial.epochs)), [])
         keep_going = continues_at_rung(value, earlier, reduction_factor=REDUCTION_FACTOR)
@@ -240,6 +244,20 @@ class Hyperband:
     def finished(self, trial: Trial) -> None:
         if not trial.stopped and trial.epochs == self.problem.max_resource:
             self.values.setdefault(trial.number, []).append(float(trial.losses[-1]))
+
+
+class PerfectRungs(Hyperband):
+    """A reference, not a tuner: Hyperband with the Random sampler whose rungs judge each
+    trial by its true final loss, as if the early epochs ranked configurations without a
+    mistake. Where it still needs more than a target allows, uniform sampling cannot meet
+    that target with any stopping rule: the rest must come from the sampler. (Not a bound
+    seed by seed: other stopping decisions change the run's timing and its noise draws.)"""
+
+    def __init__(self, problem: CurveProblem, seed: int):
+        super().__init__(problem, "Random", seed)
+
+    def rung_value(self, trial: Trial) -> float:
+        return float(trial.curve.true[-1])
 
 
 class Mobster(Hyperband):
@@ -330,6 +348,7 @@ METHODS: dict[str, TunerFactory] = {
     "Bayesian+median": lambda p, s: FullBudget(p, "Bayesian", s, median=True),
     "Hyperband-Random": lambda p, s: Hyperband(p, "Random", s),
     "Hyperband-Bayesian": lambda p, s: Hyperband(p, "Bayesian", s),
+    "Hyperband-perfect-rungs": PerfectRungs,  # a reference, not a tuner
     "TPE+SHA": lambda p, s: OptunaTPE(p, "SuccessiveHalving", s),
     "TPE+Hyperband": lambda p, s: OptunaTPE(p, "Hyperband", s),
 }

@@ -16,6 +16,7 @@ from bench.curves import (
 from bench.multifidelity import (
     FullBudget,
     Hyperband,
+    PerfectRungs,
     Run,
     median_stops,
     simulate,
@@ -96,6 +97,27 @@ def test_hyperband_trials_end_at_a_rung_or_the_full_budget() -> None:
     reached = [sum(e >= rung for e in ended) for rung in (1, 3, 9, 27)]
     assert reached[0] > reached[1] > reached[2] > reached[3] > 0, reached
     assert reached[1] < reached[0] / 2  # about a third continue past the first rung
+
+
+def test_perfect_rungs_never_stop_the_best_configuration() -> None:
+    """On crossing curves the early epochs mislead, so plain Hyperband may stop the
+    eventual best; the reference judges on the true final loss, so the best configuration is
+    best so far at every rung and is never stopped (it runs to the end)."""
+    problem = crossing_problem()
+    tuner = PerfectRungs(problem, 2)
+    seen: list[list] = []  # type: ignore[type-arg]
+    propose = tuner.propose
+
+    def spy(trials):  # type: ignore[no-untyped-def]
+        seen[:] = [trials]
+        return propose(trials)
+
+    tuner.propose = spy  # type: ignore[method-assign]
+    simulate(problem, tuner, 2, stop=_stop_after(600))
+    (trials,) = seen
+    best = min(trials, key=lambda t: float(t.curve.true[-1]))
+    assert not best.stopped
+    assert sum(t.stopped for t in trials) > len(trials) / 2  # the rungs did stop most
 
 
 def test_median_rule_stops_a_curve_worse_than_the_peers_median() -> None:
