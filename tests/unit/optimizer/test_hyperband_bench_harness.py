@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from bench.curves import (
     DIGITS_TABLE,
+    Params,
     crossing_problem,
     digits_problem,
     load_table,
@@ -18,6 +19,7 @@ from bench.multifidelity import (
     Hyperband,
     PerfectRungs,
     Run,
+    Trial,
     median_stops,
     simulate,
 )
@@ -102,13 +104,13 @@ def test_hyperband_trials_end_at_a_rung_or_the_full_budget() -> None:
 def test_perfect_rungs_never_stop_the_best_configuration() -> None:
     """On crossing curves the early epochs mislead, so plain Hyperband may stop the
     eventual best; the reference judges on the true final loss, so the best configuration is
-    best so far at every rung and is never stopped (it runs to the end)."""
+    the best so far at every rung it reaches and is never stopped."""
     problem = crossing_problem()
     tuner = PerfectRungs(problem, 2)
-    seen: list[list] = []  # type: ignore[type-arg]
+    seen: list[list[Trial]] = []  # the simulation's list of trials, as propose sees it
     propose = tuner.propose
 
-    def spy(trials):  # type: ignore[no-untyped-def]
+    def spy(trials: list[Trial]) -> Params:
         seen[:] = [trials]
         return propose(trials)
 
