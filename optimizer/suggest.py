@@ -138,7 +138,10 @@ def suggest(
     if strategy == "Random":
         values = encoder.decode_values(encoder.from_unit(rng.random((n, len(space)))))
     elif strategy == "Sobol":
-        values = _sobol_values(encoder, seed, history.n_seen, n)
+        # Skipping known points keeps the sequence from repeating a running trial's when
+        # the caller left out a trial that had used an earlier index.
+        known = np.vstack([history.values, history.pending])
+        values = _sobol_values(encoder, seed, history.n_seen, n, known)
     else:
         values = _bayesian(encoder, history, n, seed, rng)
     return encoder.values_to_params(values)

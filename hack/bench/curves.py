@@ -196,3 +196,126 @@ def crossing_problem(max_resource: int = 27) -> CurveProblem:
         return _noisy(true, seconds, rng)
 
     return CurveProblem("crossing-branin", space, max_resource, curve, BRANIN_MIN / 10.0)
+
+
+# --------------------------------------------------------------------------- held out
+# Three more families, added after the samplers were designed and never used to tune
+# them (`bench_hyperband.py --heldout-problems`): other test functions, more dimensions,
+# categorical parameters and a longer budget than the families above.
+
+_HARTMANN6_A = np.array(
+    [
+        [10, 3, 17, 3.5, 1.7, 8],
+        [0.05, 10, 17, 0.1, 8, 14],
+        [3, 3.5, 1.7, 10, 17, 8],
+        [17, 8, 0.05, 10, 0.1, 14],
+    ]
+)
+_HARTMANN6_P = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)
+HARTMANN6_MIN = -3.32237
+_OPTIMIZER_PENALTY = {"sgd": 0.0, "adam": 0.15, "rmsprop": 0.4}
+
+
+def _hartmann6(x: np.ndarray) -> float:
+    alpha = np.array([1.0, 1.2, 3.0, 3.2])
+    return float(-np.sum(alpha * np.exp(-np.sum(_HARTMANN6_A * (x - _HARTMANN6_P) ** 2, axis=1))))
+
+
+def powerlaw6_problem(max_resource: int = 81) -> CurveProblem:
+    """Hartmann-6 plus a categorical optimizer's penalty, reached along a power law as in
+    :func:`powerlaw_problem` (adam learns faster), over 81 epochs (rungs 1, 3, 9, 27)."""
+    space = SearchSpace(
+        [
+            *(Continuous(f"x{i}", 0.0, 1.0) for i in range(6)),
+            Categorical("optimizer", list(_OPTIMIZER_PENALTY)),
+        ]
+    )
+    epochs = np.arange(1, max_resource + 1, dtype=float)
+
+    def curve(params: Params, rng: np.random.Generator) -> Curve:
+        x = np.array([float(params[f"x{i}"]) for i in range(6)])
+        optimizer = str(params["optimizer"])
+        final = _hartmann6(x) + _OPTIMIZER_PENALTY[optimizer]
+        beta = 0.3 + 1.2 * x[3] + (0.5 if optimizer == "adam" else 0.0)
+        head = 1.0 + 2.0 * (1.0 - x[5]) ** 2
+        excess = head * ((max_resource / epochs) ** beta - 1.0) / (max_resource**beta - 1.0)
+        return _noisy(final + excess, np.ones(max_resource), rng)
+
+    return CurveProblem("heldout-powerlaw-hartmann6", space, max_resource, curve, HARTMANN6_MIN)
+
+
+def _levy(x: np.ndarray) -> float:
+    w = 1.0 + (x - 1.0) / 4.0
+    inner = np.sum((w[:-1] - 1) ** 2 * (1 + 10 * np.sin(math.pi * w[:-1] + 1) ** 2))
+    last = (w[-1] - 1) ** 2 * (1 + np.sin(2 * math.pi * w[-1]) ** 2)
+    return float(np.sin(math.pi * w[0]) ** 2 + inner + last)
+
+
+def crossing_levy_problem(max_resource: int = 27) -> CurveProblem:
+    """Levy-3 on [-10, 10]³ (many local minima) with crossing curves as in
+    :func:`crossing_problem`, a wider learning-rate range and another best rate (10^-2.5)."""
+    space = SearchSpace(
+        [
+            *(Continuous(f"x{i}", -10.0, 10.0) for i in range(3)),
+            Continuous("learning_rate", 1e-5, 1.0, "Logarithmic"),
+            Integer("batch_size", 8, 512, "Logarithmic"),
+        ]
+    )
+    epochs = np.arange(1, max_resource + 1, dtype=float)
+
+    def curve(params: Params, rng: np.random.Generator) -> Curve:
+        decade = math.log10(float(params["learning_rate"]))
+        batch = int(params["batch_size"])
+        x = np.array([float(params[f"x{i}"]) for i in range(3)])
+        final = _levy(x) / 10 + (decade + 2.5) ** 2 / 6 + 0.03 * math.log2(batch / 8)
+        tau = max_resource * 10.0 ** (-(decade + 5.0) / 5.0)
+        true = final + 3.0 * (np.exp(-epochs / tau) - math.exp(-max_resource / tau))
+        return _noisy(true, np.full(max_resource, 0.3 + 16.0 / batch), rng)
+
+    return CurveProblem("heldout-crossing-levy3", space, max_resource, curve, 0.0)
+
+
+# model -> (final-loss penalty, slowness): the best model learns slowest.
+_MODELS = {"resnet": (0.0, 2.0), "cnn": (0.25, 1.0), "mlp": (0.6, 0.4)}
+
+
+def slowstart_ackley_problem(max_resource: int = 27) -> CurveProblem:
+    """Ackley-2 on [-5, 5]² (a narrow basin among bumps) plus a categorical model and a
+    dropout rate; the best model and high dropout learn slowest."""
+    space = SearchSpace(
+        [
+            Continuous("a", -5.0, 5.0),
+            Continuous("b", -5.0, 5.0),
+            Continuous("dropout", 0.0, 0.9),
+            Categorical("model", list(_MODELS)),
+        ]
+    )
+    epochs = np.arange(1, max_resource + 1, dtype=float)
+
+    def curve(params: Params, rng: np.random.Generator) -> Curve:
+        a, b = float(params["a"]), float(params["b"])
+        ackley = (
+            -20 * math.exp(-0.2 * math.sqrt(0.5 * (a * a + b * b)))
+            - math.exp(0.5 * (math.cos(2 * math.pi * a) + math.cos(2 * math.pi * b)))
+            + math.e
+            + 20
+        )
+        penalty, slowness = _MODELS[str(params["model"])]
+        dropout = float(params["dropout"])
+        final = ackley / 5 + penalty + 2 * (dropout - 0.3) ** 2
+        tau = 2 + max_resource * slowness * (0.3 + dropout) / 1.2
+        true = final + 2.5 * (np.exp(-epochs / tau) - math.exp(-max_resource / tau))
+        return _noisy(true, np.full(max_resource, 0.5 + slowness), rng)
+
+    return CurveProblem("heldout-slowstart-ackley2", space, max_resource, curve, 0.0)
+
+
+def heldout_problems() -> list[CurveProblem]:
+    return [slowstart_ackley_problem(), powerlaw6_problem(), crossing_levy_problem()]

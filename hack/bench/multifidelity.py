@@ -346,6 +346,7 @@ METHODS: dict[str, TunerFactory] = {
     "Random": lambda p, s: FullBudget(p, "Random", s),
     "Bayesian": lambda p, s: FullBudget(p, "Bayesian", s),
     "Bayesian+median": lambda p, s: FullBudget(p, "Bayesian", s, median=True),
+    "Hyperband-Sobol": lambda p, s: Hyperband(p, "Sobol", s),
     "Hyperband-Random": lambda p, s: Hyperband(p, "Random", s),
     "Hyperband-Bayesian": lambda p, s: Hyperband(p, "Bayesian", s),
     "Hyperband-perfect-rungs": PerfectRungs,  # a reference, not a tuner

@@ -7,7 +7,7 @@ counterfactual searches are affordable:
 
 - kubetune's `suggest` is called as the operator calls it (operator/controller/launch.py):
   the manifest's search space (hack/reproduce/bayesian.yaml, scaling Auto), seed
-  `spec.randomSeed + number of trials so far`, the finished trials as observations in
+  `spec.randomSeed` (the job's seed), the finished trials as observations in
   trial order, the running ones as pending, values recorded as the operator formats them.
   Trials end in the order they started (equal durations): Bayesian starts 2, then one
   each time one ends (pending: the other); the Random twin (Linear, uniform) the same with 8.
@@ -191,7 +191,7 @@ def operator_suggest(
         strategy=spec.strategy.value,  # type: ignore[arg-type]
         n=n,
         pending=pending,
-        seed=(spec.random_seed + len(trials)) % 2**32,
+        seed=spec.random_seed,
         goal=spec.objective.type.value,
     )
     return [{p.name: format_value(p, s[p.name]) for p in spec.parameters} for s in suggestions]

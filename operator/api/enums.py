@@ -18,6 +18,7 @@ class Strategy(StrEnum):
 class HyperbandSampler(StrEnum):
     """How Hyperband proposes new configurations."""
 
+    SOBOL = "Sobol"
     RANDOM = "Random"
     BAYESIAN = "Bayesian"
 

@@ -30,7 +30,11 @@ def launch_trials(d: Decision, optimizer: Optimizer) -> None:
         return
     active = active_trials(d)
     observed, pending = observations(status, d.snapshot.warm_start)
-    seed = (seed_for(spec, d.snapshot.uid) + len(status.trials)) % 2**32
+    # One seed per job: the optimizer mixes the number of trials it is shown into its random
+    # draws itself, and its Sobol sequences (the Sobol strategy, the Bayesian design,
+    # Hyperband's default sampler) are one sequence per seed walked by that number, which a
+    # seed that changed with every trial would turn into independent draws.
+    seed = seed_for(spec, d.snapshot.uid)
     try:
         if spec.strategy is Strategy.HYPERBAND:
             suggestions = suggest_configurations(d, slots, seed, optimizer.suggest_hyperband)

@@ -28,8 +28,9 @@ PEERS = [[1.0, 0.8, 0.6], [1.2, 1.0, 0.8], [0.8, 0.6, 0.4]]  # running means at 
 
 
 def fixed_suggest(space: Any, observations: Any, **kw: Any) -> list[dict[str, Any]]:
-    """A fast stand-in for the optimizer: distinct points, never the same twice."""
-    rng = random.Random(kw["seed"])
+    """A fast stand-in for the optimizer: distinct points, never the same twice (the seed
+    is the job's; like the optimizer, it mixes in how many trials it is shown)."""
+    rng = random.Random(f"{kw['seed']}/{len(observations)}/{len(kw['pending'])}")
     return [
         {"lr": rng.uniform(0.001, 1.0), "layers": rng.randint(1, 4), "opt": "sgd"}
         for _ in range(kw["n"])

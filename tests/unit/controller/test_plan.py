@@ -29,7 +29,9 @@ from kubetune.operator.controller import (
     plan,
     warm_start_observations,
 )
+from kubetune.operator.controller.optimizer_input import search_space
 from kubetune.operator.controller.summary import trials_not_improving
+from kubetune.optimizer import suggest
 from support.plan_sim import T0, Sim
 from support.specs import make_spec
 
@@ -340,6 +342,19 @@ def test_status_of_the_largest_job_fits_etcd_with_room() -> None:
     size = len(json.dumps({"status": status.to_api()}))
     print(f"worst-case status at {MAX_TRIALS} trials: {size} bytes")
     assert size < ETCD_LIMIT * 0.8, f"{size} bytes"
+
+
+def test_the_sobol_strategy_walks_one_sequence_across_the_job() -> None:
+    """The optimizer gets one seed per job, so a Sobol job's trials are the first points of
+    one scrambled Sobol sequence, however its launches are batched (a seed that changed
+    with every trial made them independent draws)."""
+    spec = make_spec(strategy="Sobol", limits={"maxTrials": 8, "maxParallelTrials": 3})
+    sim = Sim(spec)
+    sim.run(pick=lambda r: r[-1])
+    sequence = suggest(search_space(spec), [], strategy="Sobol", n=8, seed=spec.random_seed or 0)
+    parameters = {p.name: p for p in spec.parameters}
+    expected = [{k: format_value(parameters[k], v) for k, v in p.items()} for p in sequence]
+    assert [dict(t.hyperparameters) for t in sim.status.trials] == expected
 
 
 def test_warm_start_trials_seed_the_optimizer_but_not_the_budget() -> None:

@@ -9,10 +9,13 @@ import pytest
 from bench.curves import (
     DIGITS_TABLE,
     Params,
+    crossing_levy_problem,
     crossing_problem,
     digits_problem,
     load_table,
+    powerlaw6_problem,
     powerlaw_problem,
+    slowstart_ackley_problem,
 )
 from bench.multifidelity import (
     FullBudget,
@@ -47,7 +50,16 @@ def test_a_recorded_configuration_replays_its_own_curve() -> None:
     assert np.allclose(curve.observed, 1.0 - np.array(record["accuracy"]))
 
 
-@pytest.mark.parametrize("make", [powerlaw_problem, crossing_problem])
+@pytest.mark.parametrize(
+    "make",
+    [
+        powerlaw_problem,
+        crossing_problem,
+        slowstart_ackley_problem,
+        powerlaw6_problem,
+        crossing_levy_problem,
+    ],
+)
 def test_synthetic_optimum_is_a_lower_bound_reached_at_the_last_epoch(make: object) -> None:
     problem = make()  # type: ignore[operator]
     rng = np.random.default_rng(0)
@@ -65,6 +77,35 @@ def test_the_crossing_family_optimum_is_where_the_docstring_says() -> None:
     best = {"u": (np.pi + 5) / 15, "v": 2.275 / 15, "learning_rate": 0.01, "batch_size": 16}
     curve = problem.curve(best, np.random.default_rng(0))
     assert curve.true[-1] == pytest.approx(problem.optimum, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("make", "best"),
+    [
+        (slowstart_ackley_problem, {"a": 0.0, "b": 0.0, "dropout": 0.3, "model": "resnet"}),
+        (
+            powerlaw6_problem,
+            {
+                **dict(
+                    zip(
+                        [f"x{i}" for i in range(6)],
+                        [0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573],
+                        strict=True,
+                    )
+                ),
+                "optimizer": "sgd",
+            },
+        ),
+        (
+            crossing_levy_problem,
+            {"x0": 1.0, "x1": 1.0, "x2": 1.0, "learning_rate": 10**-2.5, "batch_size": 8},
+        ),
+    ],
+)
+def test_the_held_out_optima_are_where_the_docstrings_say(make: object, best: Params) -> None:
+    problem = make()  # type: ignore[operator]
+    curve = problem.curve(best, np.random.default_rng(0))
+    assert curve.true[-1] == pytest.approx(problem.optimum, abs=1e-4)
 
 
 def _stop_after(resource: int):  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from kubetune.optimizer import (
     rung_levels,
     suggest_hyperband,
 )
-from kubetune.optimizer.hyperband import model_level
+from kubetune.optimizer.hyperband import Sampler, model_level
 
 SPACE = SearchSpace(
     [
@@ -229,7 +229,8 @@ def test_model_level_is_the_highest_with_enough_values() -> None:
 
 
 @pytest.mark.parametrize(
-    ("sampler", "fit"), [("Bayesian", "rank"), ("Bayesian", "level"), ("Random", "rank")]
+    ("sampler", "fit"),
+    [("Bayesian", "rank"), ("Bayesian", "level"), ("Random", "rank"), ("Sobol", "rank")],
 )
 def test_samplers_propose_valid_new_configurations_deterministically(
     sampler: str, fit: str
@@ -253,14 +254,35 @@ def test_samplers_propose_valid_new_configurations_deterministically(
         assert params["model"] in ("a", "b")
 
 
-def test_successive_random_proposals_differ() -> None:
+@pytest.mark.parametrize("sampler", ["Random", "Sobol"])
+def test_successive_proposals_differ(sampler: Sampler) -> None:
     trials: list[HyperbandTrial] = []
     for _ in range(5):
         (params,) = suggest_hyperband(
-            SPACE, trials, n_levels=3, sampler=HyperbandSampler("Random"), seed=1
+            SPACE, trials, n_levels=3, sampler=HyperbandSampler(sampler), seed=1
         )
         assert all(params != t.params for t in trials)
         trials.append(HyperbandTrial(params, [], running=True))
+
+
+def test_the_default_sampler_walks_one_sobol_sequence_one_trial_at_a_time() -> None:
+    """Sobol is the default. The k-th trial gets point k of the seed's sequence, however
+    the proposals are batched and whatever the earlier trials' values and states (so a
+    restarted operator proposes what it would have), and the points are more evenly
+    spread than independent draws: 16 of them fill more of 16 equal bins."""
+    assert HyperbandSampler().kind == "Sobol"
+    space = SearchSpace([Continuous("u", 0.0, 1.0)])
+    at_once = suggest_hyperband(space, [], n_levels=3, n=16, seed=4)
+    trials: list[HyperbandTrial] = []
+    for k in range(16):
+        (params,) = suggest_hyperband(space, trials, n_levels=3, seed=4)
+        assert params == at_once[k]
+        state = k % 3  # stopped at the first rung, running, or succeeded: all count alike
+        trials.append(HyperbandTrial(params, [0.5] * (1 + 2 * (state == 2)), running=state == 1))
+    bins = {int(16 * float(p["u"])) for p in at_once}
+    uniform = HyperbandSampler("Random")
+    drawn = suggest_hyperband(space, [], n_levels=3, sampler=uniform, n=16, seed=4)
+    assert len(bins) == 16 > len({int(16 * float(p["u"])) for p in drawn})
 
 
 def test_the_bayesian_sampler_moves_towards_the_good_region() -> None:
@@ -312,7 +334,7 @@ def test_random_fraction_one_draws_what_the_random_sampler_draws() -> None:
         assert suggest_hyperband(
             space, trials, n_levels=4, sampler=all_random, n=2, seed=seed
         ) == suggest_hyperband(
-            space, trials, n_levels=4, sampler=HyperbandSampler(), n=2, seed=seed
+            space, trials, n_levels=4, sampler=HyperbandSampler("Random"), n=2, seed=seed
         )
 
 
@@ -325,7 +347,9 @@ def test_random_fraction_draws_about_that_share_at_random() -> None:
     for seed in range(24):
         (proposal,) = suggest_hyperband(space, trials, n_levels=4, sampler=bohb, seed=seed)
         assert [proposal] == suggest_hyperband(space, trials, n_levels=4, sampler=bohb, seed=seed)
-        (drawn,) = suggest_hyperband(space, trials, n_levels=4, seed=seed)
+        (drawn,) = suggest_hyperband(
+            space, trials, n_levels=4, sampler=HyperbandSampler("Random"), seed=seed
+        )
         random_draws += proposal == drawn
     assert 3 <= random_draws <= 14, random_draws
 

@@ -146,6 +146,15 @@ def test_initial_design_then_model() -> None:
     assert suggest(space, [], n=5, seed=9) == sobol  # the design is the Sobol sequence
 
 
+def test_the_sobol_strategy_skips_a_point_already_running() -> None:
+    """A caller that leaves a trial out (the operator drops stopped ones) makes the index
+    lag behind the trials that used the sequence; the point a running trial has is not
+    proposed again, the next one is."""
+    space = SearchSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
+    sobol = suggest(space, [], strategy="Sobol", n=3, seed=9)
+    assert suggest(space, [], strategy="Sobol", pending=[sobol[1]], seed=9) == [sobol[2]]
+
+
 def test_design_continues_past_pending_until_enough_trials_finish() -> None:
     space = SearchSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
     sobol = suggest(space, [], strategy="Sobol", n=9, seed=9)
