@@ -19,9 +19,11 @@ Printed per problem and method: the epochs (summed over all trials) and the simu
 minutes needed to reach the level (median and mean over seeds; a seed that never reached it
 counts with the epochs spent, marked ">"), how many seeds reached it, and the mean regret
 (true final loss − optimum, in loss units ×100) at a sixth of Random's epochs. Random's
-own row gives the epochs it needed to first reach its own final best. The row
-Hyperband-perfect-rungs is a reference, not a tuner: uniform sampling with rungs that
-judge by the true final loss; where it misses a target, only a better sampler can meet it.
+own row gives the epochs it needed to first reach its own final best. The rows
+Hyperband-perfect-rungs and Hyperband-Sobol-perfect-rungs are references, not tuners:
+uniform draws or the Sobol sequence with rungs that judge by the true final loss; where
+one misses a target, only a better sampler can meet it; where it meets one that the real
+rungs miss, the early epochs' ranking is what stands in the way.
 
 ``--diagnose`` prints only how well each rung's values rank the configurations by their
 final loss (Spearman, over 600 random configurations; among all, the best third and the

@@ -247,14 +247,14 @@ class Hyperband:
 
 
 class PerfectRungs(Hyperband):
-    """A reference, not a tuner: Hyperband with the Random sampler whose rungs judge each
-    trial by its true final loss, as if the early epochs ranked configurations without a
-    mistake. Where it still needs more than a target allows, uniform sampling cannot meet
-    that target with any stopping rule: the rest must come from the sampler. (Not a bound
-    seed by seed: other stopping decisions change the run's timing and its noise draws.)"""
+    """A reference, not a tuner: Hyperband whose rungs judge each trial by its true final
+    loss, as if the early epochs ranked configurations without a mistake. Where it still
+    needs more than a target allows, its sampler cannot meet that target with any stopping
+    rule: the rest must come from sampling. (Not a bound seed by seed: other stopping
+    decisions change the run's timing and its noise draws.)"""
 
-    def __init__(self, problem: CurveProblem, seed: int):
-        super().__init__(problem, "Random", seed)
+    def __init__(self, problem: CurveProblem, seed: int, sampler: str = "Random"):
+        super().__init__(problem, sampler, seed)
 
     def rung_value(self, trial: Trial) -> float:
         return float(trial.curve.true[-1])
@@ -349,7 +349,9 @@ METHODS: dict[str, TunerFactory] = {
     "Hyperband-Sobol": lambda p, s: Hyperband(p, "Sobol", s),
     "Hyperband-Random": lambda p, s: Hyperband(p, "Random", s),
     "Hyperband-Bayesian": lambda p, s: Hyperband(p, "Bayesian", s),
-    "Hyperband-perfect-rungs": PerfectRungs,  # a reference, not a tuner
+    # References, not tuners: the rungs judge by the true final loss.
+    "Hyperband-perfect-rungs": PerfectRungs,
+    "Hyperband-Sobol-perfect-rungs": lambda p, s: PerfectRungs(p, s, "Sobol"),
     "TPE+SHA": lambda p, s: OptunaTPE(p, "SuccessiveHalving", s),
     "TPE+Hyperband": lambda p, s: OptunaTPE(p, "Hyperband", s),
 }

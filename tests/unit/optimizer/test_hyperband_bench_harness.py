@@ -142,12 +142,13 @@ def test_hyperband_trials_end_at_a_rung_or_the_full_budget() -> None:
     assert reached[1] < reached[0] / 2  # about a third continue past the first rung
 
 
-def test_perfect_rungs_never_stop_the_best_configuration() -> None:
+@pytest.mark.parametrize("sampler", ["Random", "Sobol"])
+def test_perfect_rungs_never_stop_the_best_configuration(sampler: str) -> None:
     """On crossing curves the early epochs mislead, so plain Hyperband may stop the
     eventual best; the reference judges on the true final loss, so the best configuration is
     the best so far at every rung it reaches and is never stopped."""
     problem = crossing_problem()
-    tuner = PerfectRungs(problem, 2)
+    tuner = PerfectRungs(problem, 2, sampler)
     seen: list[list[Trial]] = []  # the simulation's list of trials, as propose sees it
     propose = tuner.propose
 
