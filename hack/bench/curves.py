@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from bench.problems import hartmann6, levy
 from kubetune.optimizer import Categorical, Continuous, Integer, ParamValue, SearchSpace
 
 Params = dict[str, ParamValue]
@@ -203,29 +204,7 @@ def crossing_problem(max_resource: int = 27) -> CurveProblem:
 # them (`bench_hyperband.py --heldout-problems`): other test functions, more dimensions,
 # categorical parameters and a longer budget than the families above.
 
-_HARTMANN6_A = np.array(
-    [
-        [10, 3, 17, 3.5, 1.7, 8],
-        [0.05, 10, 17, 0.1, 8, 14],
-        [3, 3.5, 1.7, 10, 17, 8],
-        [17, 8, 0.05, 10, 0.1, 14],
-    ]
-)
-_HARTMANN6_P = 1e-4 * np.array(
-    [
-        [1312, 1696, 5569, 124, 8283, 5886],
-        [2329, 4135, 8307, 3736, 1004, 9991],
-        [2348, 1451, 3522, 2883, 3047, 6650],
-        [4047, 8828, 8732, 5743, 1091, 381],
-    ]
-)
-HARTMANN6_MIN = -3.32237
 _OPTIMIZER_PENALTY = {"sgd": 0.0, "adam": 0.15, "rmsprop": 0.4}
-
-
-def _hartmann6(x: np.ndarray) -> float:
-    alpha = np.array([1.0, 1.2, 3.0, 3.2])
-    return float(-np.sum(alpha * np.exp(-np.sum(_HARTMANN6_A * (x - _HARTMANN6_P) ** 2, axis=1))))
 
 
 def powerlaw6_problem(max_resource: int = 81) -> CurveProblem:
@@ -240,22 +219,14 @@ def powerlaw6_problem(max_resource: int = 81) -> CurveProblem:
     epochs = np.arange(1, max_resource + 1, dtype=float)
 
     def curve(params: Params, rng: np.random.Generator) -> Curve:
-        x = np.array([float(params[f"x{i}"]) for i in range(6)])
         optimizer = str(params["optimizer"])
-        final = _hartmann6(x) + _OPTIMIZER_PENALTY[optimizer]
-        beta = 0.3 + 1.2 * x[3] + (0.5 if optimizer == "adam" else 0.0)
-        head = 1.0 + 2.0 * (1.0 - x[5]) ** 2
+        final = hartmann6(params) + _OPTIMIZER_PENALTY[optimizer]
+        beta = 0.3 + 1.2 * float(params["x3"]) + (0.5 if optimizer == "adam" else 0.0)
+        head = 1.0 + 2.0 * (1.0 - float(params["x5"])) ** 2
         excess = head * ((max_resource / epochs) ** beta - 1.0) / (max_resource**beta - 1.0)
         return _noisy(final + excess, np.ones(max_resource), rng)
 
-    return CurveProblem("heldout-powerlaw-hartmann6", space, max_resource, curve, HARTMANN6_MIN)
-
-
-def _levy(x: np.ndarray) -> float:
-    w = 1.0 + (x - 1.0) / 4.0
-    inner = np.sum((w[:-1] - 1) ** 2 * (1 + 10 * np.sin(math.pi * w[:-1] + 1) ** 2))
-    last = (w[-1] - 1) ** 2 * (1 + np.sin(2 * math.pi * w[-1]) ** 2)
-    return float(np.sin(math.pi * w[0]) ** 2 + inner + last)
+    return CurveProblem("heldout-powerlaw-hartmann6", space, max_resource, curve, -3.32237)
 
 
 def crossing_levy_problem(max_resource: int = 27) -> CurveProblem:
@@ -274,7 +245,7 @@ def crossing_levy_problem(max_resource: int = 27) -> CurveProblem:
         decade = math.log10(float(params["learning_rate"]))
         batch = int(params["batch_size"])
         x = np.array([float(params[f"x{i}"]) for i in range(3)])
-        final = _levy(x) / 10 + (decade + 2.5) ** 2 / 6 + 0.03 * math.log2(batch / 8)
+        final = levy(x) / 10 + (decade + 2.5) ** 2 / 6 + 0.03 * math.log2(batch / 8)
         tau = max_resource * 10.0 ** (-(decade + 5.0) / 5.0)
         true = final + 3.0 * (np.exp(-epochs / tau) - math.exp(-max_resource / tau))
         return _noisy(true, np.full(max_resource, 0.3 + 16.0 / batch), rng)
