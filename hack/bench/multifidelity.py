@@ -253,11 +253,22 @@ class PerfectRungs(Hyperband):
     rule: the rest must come from sampling. (Not a bound seed by seed: other stopping
     decisions change the run's timing and its noise draws.)"""
 
-    def __init__(self, problem: CurveProblem, seed: int, sampler: str = "Random"):
+    def __init__(
+        self,
+        problem: CurveProblem,
+        seed: int,
+        sampler: str = "Random",
+        perfect: frozenset[int] | None = None,
+    ):
         super().__init__(problem, sampler, seed)
+        # The rungs (indices into self.levels) that judge by the true final loss; the
+        # others judge as Hyperband does. All of them by default.
+        self.perfect = frozenset(range(len(self.levels))) if perfect is None else perfect
 
     def rung_value(self, trial: Trial) -> float:
-        return float(trial.curve.true[-1])
+        if self.levels.index(trial.epochs) in self.perfect:
+            return float(trial.curve.true[-1])
+        return super().rung_value(trial)
 
 
 class Mobster(Hyperband):
@@ -365,4 +376,10 @@ VARIANTS: dict[str, TunerFactory] = {
     "Hyperband-Random-2brackets": lambda p, s: Hyperband(p, "Random", s, brackets=2),
     "Hyperband-Random-3brackets": lambda p, s: Hyperband(p, "Random", s, brackets=3),
     "HB-MOBSTER": Mobster,
+    # Which rungs' mistakes cost the Sobol sampler most: perfect at the first rung only, or
+    # at all the later ones only.
+    "HB-Sobol-perfect-first-rung": lambda p, s: PerfectRungs(p, s, "Sobol", frozenset({0})),
+    "HB-Sobol-perfect-later-rungs": lambda p, s: PerfectRungs(
+        p, s, "Sobol", frozenset(range(1, len(rung_levels(1, p.max_resource, REDUCTION_FACTOR))))
+    ),
 }

@@ -164,6 +164,32 @@ def test_perfect_rungs_never_stop_the_best_configuration(sampler: str) -> None:
     assert sum(t.stopped for t in trials) > len(trials) / 2  # the rungs did stop most
 
 
+def test_perfect_rungs_can_be_perfect_at_some_rungs_only() -> None:
+    """The diagnostic rows: perfect at the later rungs only, the first rung judges on the
+    observed loss after one epoch, the later rungs on the true final loss."""
+    problem = crossing_problem()
+    tuner = PerfectRungs(problem, 3, "Sobol", frozenset({1, 2}))
+    seen: list[list[Trial]] = []
+    propose = tuner.propose
+
+    def spy(trials: list[Trial]) -> Params:
+        seen[:] = [trials]
+        return propose(trials)
+
+    tuner.propose = spy  # type: ignore[method-assign]
+    simulate(problem, tuner, 3, stop=_stop_after(400))
+    (trials,) = seen
+    later = 0
+    for trial in trials:
+        values = tuner.values.get(trial.number, [])
+        if values:
+            assert values[0] == float(trial.curve.observed[0])
+        for value in values[1:3]:
+            assert value == float(trial.curve.true[-1])
+            later += 1
+    assert later > 0
+
+
 def test_median_rule_stops_a_curve_worse_than_the_peers_median() -> None:
     peers = [np.array([0.5, 0.4, 0.3]), np.array([0.6, 0.5, 0.4]), np.array([0.7, 0.6, 0.5])]
     assert not median_stops(np.array([0.9]), peers)  # step 1: too early
