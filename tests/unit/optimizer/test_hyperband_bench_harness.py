@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from bench.curves import (
     DIGITS_TABLE,
+    CurveProblem,
     Params,
     crossing_levy_problem,
     crossing_problem,
@@ -142,14 +143,11 @@ def test_hyperband_trials_end_at_a_rung_or_the_full_budget() -> None:
     assert reached[1] < reached[0] / 2  # about a third continue past the first rung
 
 
-@pytest.mark.parametrize("sampler", ["Random", "Sobol"])
-def test_perfect_rungs_never_stop_the_best_configuration(sampler: str) -> None:
-    """On crossing curves the early epochs mislead, so plain Hyperband may stop the
-    eventual best; the reference judges on the true final loss, so the best configuration is
-    the best so far at every rung it reaches and is never stopped."""
-    problem = crossing_problem()
-    tuner = PerfectRungs(problem, 2, sampler)
-    seen: list[list[Trial]] = []  # the simulation's list of trials, as propose sees it
+def _trials_of_a_run(
+    problem: CurveProblem, tuner: Hyperband, seed: int, epochs: int
+) -> list[Trial]:
+    """Simulate ``epochs`` epochs and return the run's trials (as the tuner saw them last)."""
+    seen: list[list[Trial]] = []
     propose = tuner.propose
 
     def spy(trials: list[Trial]) -> Params:
@@ -157,8 +155,18 @@ def test_perfect_rungs_never_stop_the_best_configuration(sampler: str) -> None:
         return propose(trials)
 
     tuner.propose = spy  # type: ignore[method-assign]
-    simulate(problem, tuner, 2, stop=_stop_after(600))
+    simulate(problem, tuner, seed, stop=_stop_after(epochs))
     (trials,) = seen
+    return trials
+
+
+@pytest.mark.parametrize("sampler", ["Random", "Sobol"])
+def test_perfect_rungs_never_stop_the_best_configuration(sampler: str) -> None:
+    """On crossing curves the early epochs mislead, so plain Hyperband may stop the
+    eventual best; the reference judges on the true final loss, so the best configuration is
+    the best so far at every rung it reaches and is never stopped."""
+    problem = crossing_problem()
+    trials = _trials_of_a_run(problem, PerfectRungs(problem, 2, sampler), 2, 600)
     best = min(trials, key=lambda t: float(t.curve.true[-1]))
     assert not best.stopped
     assert sum(t.stopped for t in trials) > len(trials) / 2  # the rungs did stop most
@@ -169,16 +177,7 @@ def test_perfect_rungs_can_be_perfect_at_some_rungs_only() -> None:
     observed loss after one epoch, the later rungs on the true final loss."""
     problem = crossing_problem()
     tuner = PerfectRungs(problem, 3, "Sobol", frozenset({1, 2}))
-    seen: list[list[Trial]] = []
-    propose = tuner.propose
-
-    def spy(trials: list[Trial]) -> Params:
-        seen[:] = [trials]
-        return propose(trials)
-
-    tuner.propose = spy  # type: ignore[method-assign]
-    simulate(problem, tuner, 3, stop=_stop_after(400))
-    (trials,) = seen
+    trials = _trials_of_a_run(problem, tuner, 3, 400)
     later = 0
     for trial in trials:
         values = tuner.values.get(trial.number, [])
