@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
@@ -26,29 +27,41 @@ CRDS = REPO / "crds"
 STOP_GRACE_S = 15.0
 
 
-def apply_crds(kubeconfig: Path, kubectl: Path | None = None) -> None:
+class KubectlError(subprocess.CalledProcessError):
+    """CalledProcessError whose message includes kubectl's stderr."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}: {(self.stderr or '').strip() or '(no output)'}"
+
+
+def _kubectl(command: list[str], timeout: float) -> None:
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout)
+    if result.returncode:
+        raise KubectlError(result.returncode, command, result.stdout, result.stderr)
+
+
+def apply_crds(kubeconfig: Path, kubectl: Path | None = None, timeout: float = 180.0) -> None:
     """Apply crds/*.yaml (server-side, so a changed CRD is updated too) and wait until the
-    API server serves TuningJobs. Raises CalledProcessError with kubectl's output."""
+    API server serves TuningJobs, for up to ``timeout`` seconds.
+
+    `kubectl wait` is tried again until the deadline when it fails: on an API server that
+    had just started, one CI run saw it end with exit status 1 (its output was not kept)
+    while the next test module's wait, moments later, succeeded. Raises
+    CalledProcessError (KubectlError) whose message carries kubectl's own output."""
     binary = str(kubectl or kube_bin_dir() / "kubectl")
     base = [binary, "--kubeconfig", str(kubeconfig)]
-    subprocess.run(
-        [*base, "apply", "--server-side", "--force-conflicts", "-f", str(CRDS)],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    subprocess.run(
-        [
-            *base,
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/tuningjobs.kubetune.io",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=90,
-    )
+    _kubectl([*base, "apply", "--server-side", "--force-conflicts", "-f", str(CRDS)], 60)
+    deadline = time.monotonic() + timeout
+    while True:
+        left = max(1, int(deadline - time.monotonic()))
+        wait = [*base, "wait", "--for=condition=Established", f"--timeout={min(left, 60)}s"]
+        try:
+            _kubectl([*wait, "crd/tuningjobs.kubetune.io"], min(left, 60) + 30)
+            return
+        except subprocess.CalledProcessError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(1.0)  # a pause between tries, not a synchronisation
 
 
 class OperatorProcess:
