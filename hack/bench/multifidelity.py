@@ -258,12 +258,12 @@ class PerfectRungs(Hyperband):
         problem: CurveProblem,
         seed: int,
         sampler: str = "Random",
-        perfect: frozenset[int] | None = None,
+        perfect: slice = slice(None),
     ):
         super().__init__(problem, sampler, seed)
-        # The rungs (indices into self.levels) that judge by the true final loss; the
-        # others judge as Hyperband does. All of them by default.
-        self.perfect = frozenset(range(len(self.levels))) if perfect is None else perfect
+        # The rungs (a slice of self.levels) that judge by the true final loss; the others
+        # judge as Hyperband does. All of them by default.
+        self.perfect = range(len(self.levels))[perfect]
 
     def rung_value(self, trial: Trial) -> float:
         if self.levels.index(trial.epochs) in self.perfect:
@@ -378,8 +378,6 @@ VARIANTS: dict[str, TunerFactory] = {
     "HB-MOBSTER": Mobster,
     # Which rungs' mistakes cost the Sobol sampler most: perfect at the first rung only, or
     # at all the later ones only.
-    "HB-Sobol-perfect-first-rung": lambda p, s: PerfectRungs(p, s, "Sobol", frozenset({0})),
-    "HB-Sobol-perfect-later-rungs": lambda p, s: PerfectRungs(
-        p, s, "Sobol", frozenset(range(1, len(rung_levels(1, p.max_resource, REDUCTION_FACTOR))))
-    ),
+    "HB-Sobol-perfect-first-rung": lambda p, s: PerfectRungs(p, s, "Sobol", slice(0, 1)),
+    "HB-Sobol-perfect-later-rungs": lambda p, s: PerfectRungs(p, s, "Sobol", slice(1, None)),
 }

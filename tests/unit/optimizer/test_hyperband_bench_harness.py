@@ -176,7 +176,7 @@ def test_perfect_rungs_can_be_perfect_at_some_rungs_only() -> None:
     """The diagnostic rows: perfect at the later rungs only, the first rung judges on the
     observed loss after one epoch, the later rungs on the true final loss."""
     problem = crossing_problem()
-    tuner = PerfectRungs(problem, 3, "Sobol", frozenset({1, 2}))
+    tuner = PerfectRungs(problem, 3, "Sobol", slice(1, None))
     trials = _trials_of_a_run(problem, tuner, 3, 400)
     later = 0
     for trial in trials:
