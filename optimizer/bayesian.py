@@ -28,6 +28,7 @@ Steps, per call (nothing is remembered between calls):
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import scipy.stats
@@ -216,6 +217,42 @@ def _acquisition(
     )
 
 
+class _Model(NamedTuple):
+    """The fitted GP and what EI needs from it (see :func:`_model`)."""
+
+    encoder: Encoder  # with the warps chosen by this fit
+    gp: GPRegressor
+    best: float  # the incumbent: the lowest posterior mean at an observed point
+    noise_var: float  # > 0 only on a noisy fit (augmented EI)
+    same_point: float  # the no-repeat radius around observed points
+
+
+def _model(encoder: Encoder, history: History, rng: np.random.Generator) -> _Model:
+    """Steps 1-3 and 5 of the module docstring: the GP and its incumbent."""
+    y = pessimistic_targets(history.losses)
+    encoder, gp = _fit(encoder, history, y, rng)
+    finite = np.isfinite(history.losses)
+    best = float(np.min(gp.posterior(gp.X[finite])[0])) if finite.any() else float(np.min(y))
+    # On a noisy objective a second measurement near a finished trial is information, not
+    # waste; next to a running one it is not (yet), so pending points keep the 1 % rule.
+    noisy = _noisy(gp.params)
+    return _Model(
+        encoder,
+        gp,
+        best,
+        gp.params.noise_var if noisy else 0.0,
+        _EXACT_REPEATS_ONLY if noisy else SAME_POINT,
+    )
+
+
+def _pending_features(model: _Model, history: History, extra: FloatArray) -> FloatArray:
+    """The running trials' and ``extra`` (q, d) raw values as the model's features."""
+    pending = np.vstack([history.pending, extra]).reshape(-1, history.values.shape[1])
+    if len(pending) == 0:
+        return np.empty((0, model.gp.X.shape[1]))
+    return model.encoder.encode_values(pending)
+
+
 def suggest_bayesian(
     encoder: Encoder,
     history: History,
@@ -229,32 +266,42 @@ def suggest_bayesian(
     chosen earlier in this batch (e.g. initial-design points). Raw values, not features, go
     out because the warps chosen here are private to this call.
     """
-    y = pessimistic_targets(history.losses)
-    encoder, gp = _fit(encoder, history, y, rng)
-    X = gp.X
+    model = _model(encoder, history, rng)
+    X = model.gp.X
     finite = np.isfinite(history.losses)
-    best = float(np.min(gp.posterior(X[finite])[0])) if finite.any() else float(np.min(y))
-    incumbents = X[np.argsort(np.where(finite, y, np.inf), kind="stable")[:_N_INCUMBENTS]]
-    # On a noisy objective a second measurement near a finished trial is information, not
-    # waste; next to a running one it is not (yet), so pending points keep the 1 % rule.
-    noisy = _noisy(gp.params)
-    same_point = _EXACT_REPEATS_ONLY if noisy else SAME_POINT
-    noise_var = gp.params.noise_var if noisy else 0.0
-
-    pending = np.vstack([history.pending, extra_pending]).reshape(-1, history.values.shape[1])
-    P = encoder.encode_values(pending) if len(pending) else np.empty((0, X.shape[1]))
+    ranked = np.argsort(np.where(finite, model.gp.y, np.inf), kind="stable")
+    incumbents = X[ranked[:_N_INCUMBENTS]]
+    P = _pending_features(model, history, extra_pending)
     chosen: list[FloatArray] = []
     for _ in range(n):
         x = maximize_log_ei(
-            _acquisition(gp, best, P, rng, noise_var),
-            encoder,
-            known=[(X, same_point), (P, SAME_POINT)],
+            _acquisition(model.gp, model.best, P, rng, model.noise_var),
+            model.encoder,
+            known=[(X, model.same_point), (P, SAME_POINT)],
             incumbents=incumbents,
             rng=rng,
         )
         chosen.append(x)
         P = np.vstack([P, x[None, :]])
-    return encoder.decode_values(np.array(chosen).reshape(-1, X.shape[1]))
+    return model.encoder.decode_values(np.array(chosen).reshape(-1, X.shape[1]))
+
+
+def choose_by_ei(
+    encoder: Encoder, history: History, blocks: FloatArray, rng: np.random.Generator
+) -> FloatArray:
+    """From each block of candidates (raw values (n, k, d)), the one with the highest EI,
+    each choice pending for the next block's: (n, d) raw values. EI as in
+    :func:`suggest_bayesian`, but over a few given points instead of the whole space."""
+    model = _model(encoder, history, rng)
+    P = _pending_features(model, history, np.empty((0, blocks.shape[2])))
+    chosen: list[FloatArray] = []
+    for block in blocks:
+        acquisition = _acquisition(model.gp, model.best, P, rng, model.noise_var)
+        features = model.encoder.encode_values(block)
+        best = int(np.argmax(acquisition(features)))
+        chosen.append(block[best])
+        P = np.vstack([P, features[best][None, :]])
+    return np.array(chosen).reshape(-1, blocks.shape[2])
 
 
 def _fit(

@@ -14,39 +14,33 @@ trial's value at each rung it reached, with a job-wide sequence number (``RungRe
 operator restarted after SIGKILL takes exactly the decisions it took (or would have taken)
 before, from the same records, in the same order.
 
-New configurations (:func:`suggest_hyperband`): ``sampler="Bayesian"`` fits kubetune's
-GP to the ended trials' ranks, ordered by the level they reached and then by their value
-there (``fit="rank"``, the default: every trial informs the model, and one stopped at the
+New configurations (:func:`suggest_hyperband`): ``sampler="SobolBayesian"`` (the default)
+gives trial k of the job the better, by expected improvement, of the points 2k and
+2k + 1 of a scrambled Sobol sequence, under kubetune's GP fitted to the ended trials'
+ranks (the rank fit below; running trials pending); the first of the two until
+``n_initial_points(space)`` trials have ended. The model steers, the sequence keeps the
+proposals spread and distinct: a model left to roam the whole space (the Bayesian
+sampler) keeps proposing next to a configuration that passed every rung, which on the
+benchmark's digits table re-runs a few recorded configurations (see the README). Two
+candidates won on the development seeds against four and eight (more steering, fewer
+digits runs reaching the level) and against the first four unused points of the
+sequence; see the README's bench-hyperband notes for the measurements on held-out seeds
+and problems. ``sampler="Sobol"`` walks the sequence (point k for the k-th trial of the
+job), which covers the space more evenly than independent draws and so reaches a small
+good region sooner; it was the default before. ``sampler="Random"`` draws uniformly.
+``sampler="Bayesian"`` maximises EI over the whole space under the GP fitted to the
+ended trials' ranks, ordered by the level they reached and then by their value there
+(``fit="rank"``, the default: every trial informs the model, and one stopped at the
 first rung counts as worse than one that was promoted, as Optuna's TPE orders pruned
 trials), or to the values at one level (``fit="level"``: the highest level, with
 ``max_resource`` as the last, holding ``n_initial_points(space)`` values, as BOHB does;
-on 4 development seeds the rank fit reached the target in 9 of 12 runs against 6, with
-mean epochs 274 vs 380 and 403 vs 911 on the synthetic families, 899 vs 794 on digits);
+on 4 development seeds the rank fit reached the target in 9 of 12 runs against 6);
 running trials are pending, so they are not proposed twice. ``random_fraction`` makes the
 Bayesian sampler draw that share of configurations at random instead (BOHB's 1/3 guards
-against a confidently wrong model). ``sampler="Random"`` draws uniformly;
-``sampler="Sobol"`` walks a scrambled Sobol sequence (point k for the k-th trial of the
-job), which covers the space more evenly than independent draws and so reaches a small
-good region sooner. Sobol is the default: on ``make bench-hyperband``'s held-out seeds
-0-19 it reached Random search's final best within a third of that search's 120-trial
-budget (1,080 of 3,240 epochs) in 51 of 60 runs (digits 20, powerlaw 15, crossing 16),
-the Random sampler in 48 (15, 18, 15), the Bayesian sampler in 39 (5, 15, 19), with a
-lower mean regret at a sixth of the budget than the Random sampler on all three tables;
-on 60 more seeds (5000-5059) Sobol was the faster of the two in 93 runs and the slower
-in 68, and on three problems held out from the design (``bench_hyperband.py
---heldout-problems``) 54 against 53, with as many runs reaching the level or more. The
-Random sampler had been the default before for the same reason against the Bayesian
-one (48 runs against 39: faster on digits, median epochs >684 vs >1080, level on
-powerlaw, >338 vs >348, slower on crossing curves, >760 vs >374; ">": some seeds never
-reached the level).
-On the development seeds 1000-1011 a random half in the Bayesian sampler traded the same
-way (28 of 36 runs against the Random sampler's 27). BOHB
-proper (level fit, random_fraction 1/3) did not beat it on 4 development seeds either:
-median epochs to the level 532 vs 520 on digits, 218 vs 256 and 454 vs 468 on the
-synthetic families, all 12 runs reached; the rank fit with 1/3 random won on crossing
-curves (324) but reached the level in only 1 of 4 digits runs. On digits the early
-epochs do not rank the good configurations (``bench-hyperband --diagnose``), so a model
-of rung values has little to learn where it matters.
+against a confidently wrong model; on the development seeds it traded digits runs for
+synthetic ones, not a win). On digits the early epochs do not rank the good
+configurations (``bench-hyperband --diagnose``), so a model of rung values has little to
+learn where it matters there.
 
 Values are objective values as the trainer prints them; ``goal`` says which way is better.
 A non-finite value (NaN, inf) is the worst possible value.
@@ -59,12 +53,15 @@ from collections.abc import Mapping, Sequence
 from typing import Literal, NamedTuple, TypeAlias
 
 import numpy as np
-from kubetune.optimizer.observations import GOALS, Goal, Observation
+from kubetune.optimizer.bayesian import choose_by_ei
+from kubetune.optimizer.encoding import Encoder
+from kubetune.optimizer.observations import GOALS, Goal, Observation, parse_history
+from kubetune.optimizer.qmc import sobol_unit
 from kubetune.optimizer.space import ParamValue, SearchSpace
 from kubetune.optimizer.suggest import n_initial_points, suggest
 
-Sampler: TypeAlias = Literal["Bayesian", "Random", "Sobol"]
-SAMPLERS: tuple[Sampler, ...] = ("Bayesian", "Random", "Sobol")
+Sampler: TypeAlias = Literal["SobolBayesian", "Sobol", "Random", "Bayesian"]
+SAMPLERS: tuple[Sampler, ...] = ("SobolBayesian", "Sobol", "Random", "Bayesian")
 Fit: TypeAlias = Literal["rank", "level"]
 # The static hyperparameters that name the number of epochs (SageMaker AMT's keys), in the
 # order they are looked up.
@@ -72,8 +69,13 @@ MAX_RESOURCE_KEYS = ("epochs", "num_epochs", "n_epochs", "numepochs", "n-epochs"
 MAX_RESOURCE_LIMIT = 20000
 # Trials the Bayesian sampler fits at most (beyond the deepest level): a GP costs O(n³).
 _MAX_MODEL_TRIALS = 64
-# Separates the coin that picks random draws from the other streams of the same seed.
+# Separate the coin that picks random draws, and the fantasies of the SobolBayesian
+# sampler, from the other streams of the same seed.
 _RANDOM_SHARE_STREAM = 4
+_SOBOL_CHOICE_STREAM = 5
+# The SobolBayesian sampler's candidates per trial: trial k chooses between Sobol points
+# 2k and 2k + 1.
+_SOBOL_CANDIDATES = 2
 
 
 def rung_levels(min_resource: int, max_resource: int, reduction_factor: int = 3) -> list[int]:
@@ -201,12 +203,13 @@ def rung_decisions(
 
 
 class HyperbandSampler(NamedTuple):
-    """How new configurations are proposed: ``kind`` Sobol (the default: it won
-    ``make bench-hyperband``), Random or Bayesian; for Bayesian, ``fit`` says what the GP is
-    fitted on: "rank" (trials ordered by the level they reached, then their value there)
-    or "level" (BOHB's: the values at the highest level with enough points)."""
+    """How new configurations are proposed: ``kind`` SobolBayesian (the default: it won
+    ``make bench-hyperband``), Sobol, Random or Bayesian; for Bayesian, ``fit`` says what
+    the GP is fitted on: "rank" (trials ordered by the level they reached, then their
+    value there) or "level" (BOHB's: the values at the highest level with enough points).
+    SobolBayesian always uses the rank fit."""
 
-    kind: Sampler = "Sobol"
+    kind: Sampler = "SobolBayesian"
     fit: Fit = "rank"
     # Bayesian only: the share of configurations drawn at random instead (BOHB's
     # safeguard against a model that is confidently wrong; 1/3 there).
@@ -307,6 +310,8 @@ def suggest_hyperband(
     seen = [Observation(t.params, math.nan) for t in trials]
     if sampler.kind in ("Random", "Sobol"):
         return suggest(space, seen, strategy=sampler.kind, n=n, seed=seed, goal=goal)
+    if sampler.kind == "SobolBayesian":
+        return _suggest_sobol_choice(space, trials, n, seed, goal)
     coin = np.random.default_rng([seed % 2**64, len(trials), _RANDOM_SHARE_STREAM])
     n_random = int((coin.random(n) < sampler.random_fraction).sum())
     drawn = suggest(space, seen, strategy="Random", n=n_random, seed=seed, goal=goal)
@@ -341,6 +346,27 @@ def _suggest_model(
     return suggest(
         space, observations, strategy="Bayesian", n=n, pending=pending, seed=seed, goal=goal
     )
+
+
+def _suggest_sobol_choice(
+    space: SearchSpace, trials: Sequence[HyperbandTrial], n: int, seed: int, goal: Goal
+) -> list[dict[str, ParamValue]]:
+    """Trial k (of the job, the new ones included) gets the one of Sobol points 2k and
+    2k + 1 with the higher EI under the rank fit's GP (``_rank_observations``); the first
+    of the two while fewer than ``n_initial_points(space)`` trials have ended with a value.
+    """
+    encoder = Encoder(space)
+    d = len(encoder.columns)
+    start = _SOBOL_CANDIDATES * len(trials)
+    unit = sobol_unit(d, start, _SOBOL_CANDIDATES * n, seed % 2**32)
+    blocks = encoder.decode_values(encoder.from_unit(unit)).reshape(n, _SOBOL_CANDIDATES, d)
+    observations, pending = _rank_observations(trials, goal)
+    # Ranks: 0 is the best whatever the goal.
+    history = parse_history(encoder, observations, pending, "Minimize")
+    if n == 0 or np.isfinite(history.losses).sum() < n_initial_points(space):
+        return encoder.values_to_params(blocks[:, 0])
+    rng = np.random.default_rng([seed % 2**64, len(trials), _SOBOL_CHOICE_STREAM])
+    return encoder.values_to_params(choose_by_ei(encoder, history, blocks, rng))
 
 
 def best_trial(

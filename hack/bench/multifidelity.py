@@ -357,6 +357,7 @@ METHODS: dict[str, TunerFactory] = {
     "Random": lambda p, s: FullBudget(p, "Random", s),
     "Bayesian": lambda p, s: FullBudget(p, "Bayesian", s),
     "Bayesian+median": lambda p, s: FullBudget(p, "Bayesian", s, median=True),
+    "Hyperband-SobolBayesian": lambda p, s: Hyperband(p, "SobolBayesian", s),
     "Hyperband-Sobol": lambda p, s: Hyperband(p, "Sobol", s),
     "Hyperband-Random": lambda p, s: Hyperband(p, "Random", s),
     "Hyperband-Bayesian": lambda p, s: Hyperband(p, "Bayesian", s),

@@ -18,6 +18,7 @@ class Strategy(StrEnum):
 class HyperbandSampler(StrEnum):
     """How Hyperband proposes new configurations."""
 
+    SOBOL_BAYESIAN = "SobolBayesian"
     SOBOL = "Sobol"
     RANDOM = "Random"
     BAYESIAN = "Bayesian"

@@ -230,11 +230,14 @@ class Hyperband(KubeModel):
     reduction_factor: int = Field(default=3, ge=2, le=MAX_HYPERBAND_REDUCTION_FACTOR)
     """η: a trial continues past a rung only if in the top 1/η there (default 3)."""
 
-    sampler: HyperbandSampler = HyperbandSampler.SOBOL
-    """How new configurations are proposed: Sobol (the default: a scrambled Sobol
-    sequence, which covers the space more evenly than independent draws; it won
-    `make bench-hyperband`), Random (uniform draws) or Bayesian (a Gaussian process
-    fitted to the trials' ranks by the rung they reached and their value there)."""
+    sampler: HyperbandSampler = HyperbandSampler.SOBOL_BAYESIAN
+    """How new configurations are proposed: SobolBayesian (the default; it won
+    `make bench-hyperband`: trial k takes the better, by expected improvement under a
+    Gaussian process fitted to the trials' ranks by the rung they reached and their value
+    there, of the points 2k and 2k + 1 of a scrambled Sobol sequence), Sobol (point k of
+    that sequence, which covers the space more evenly than independent draws), Random
+    (uniform draws) or Bayesian (the point of highest expected improvement under that
+    Gaussian process, anywhere in the space)."""
 
 
 class TrialTemplate(KubeModel):

@@ -65,7 +65,7 @@ def test_launches_come_from_the_hyperband_sampler_with_the_running_trials_pendin
     assert len(job.status.trials) == 3
     assert job.suggested[0]["n"] == 3
     assert job.suggested[0]["n_levels"] == 3
-    assert job.suggested[0]["sampler"].kind == "Sobol"  # the default
+    assert job.suggested[0]["sampler"].kind == "SobolBayesian"  # the default
     assert job.spec.strategy is Strategy.HYPERBAND
 
 
