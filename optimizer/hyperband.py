@@ -56,9 +56,8 @@ import numpy as np
 from kubetune.optimizer.bayesian import choose_by_ei
 from kubetune.optimizer.encoding import Encoder
 from kubetune.optimizer.observations import GOALS, Goal, Observation, parse_history
-from kubetune.optimizer.qmc import sobol_unit
 from kubetune.optimizer.space import ParamValue, SearchSpace
-from kubetune.optimizer.suggest import n_initial_points, suggest
+from kubetune.optimizer.suggest import n_initial_points, sobol_values, suggest
 
 Sampler: TypeAlias = Literal["SobolBayesian", "Sobol", "Random", "Bayesian"]
 SAMPLERS: tuple[Sampler, ...] = ("SobolBayesian", "Sobol", "Random", "Bayesian")
@@ -356,10 +355,8 @@ def _suggest_sobol_choice(
     of the two while fewer than ``n_initial_points(space)`` trials have ended with a value.
     """
     encoder = Encoder(space)
-    d = len(encoder.columns)
-    start = _SOBOL_CANDIDATES * len(trials)
-    unit = sobol_unit(d, start, _SOBOL_CANDIDATES * n, seed % 2**32)
-    blocks = encoder.decode_values(encoder.from_unit(unit)).reshape(n, _SOBOL_CANDIDATES, d)
+    points = sobol_values(encoder, seed, _SOBOL_CANDIDATES * len(trials), _SOBOL_CANDIDATES * n)
+    blocks = points.reshape(n, _SOBOL_CANDIDATES, len(encoder.columns))
     observations, pending = _rank_observations(trials, goal)
     # Ranks: 0 is the best whatever the goal.
     history = parse_history(encoder, observations, pending, "Minimize")

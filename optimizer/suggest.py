@@ -54,7 +54,7 @@ def _rng(seed: int, history: History, strategy: Strategy) -> np.random.Generator
     )
 
 
-def _sobol_values(
+def sobol_values(
     encoder: Encoder, seed: int, start: int, n: int, known: FloatArray | None = None
 ) -> FloatArray:
     """Raw values (n, d) of Sobol points from index ``start``; with ``known`` (k, d), points
@@ -91,7 +91,7 @@ def _bayesian(
     if n_finite == 0:
         n_design = n  # nothing to model yet (no trial finished, or all failed)
     known = np.vstack([history.values, history.pending])
-    design = _sobol_values(encoder, seed, history.n_seen, n_design, known)
+    design = sobol_values(encoder, seed, history.n_seen, n_design, known)
     if n_design == n:
         return design
     model_points = suggest_bayesian(encoder, history, design, n - n_design, rng)
@@ -141,7 +141,7 @@ def suggest(
         # Skipping known points keeps the sequence from repeating a running trial's when
         # the caller left out a trial that had used an earlier index.
         known = np.vstack([history.values, history.pending])
-        values = _sobol_values(encoder, seed, history.n_seen, n, known)
+        values = sobol_values(encoder, seed, history.n_seen, n, known)
     else:
         values = _bayesian(encoder, history, n, seed, rng)
     return encoder.values_to_params(values)
