@@ -290,7 +290,7 @@ def markdown(
     budgets: list[int],
     halves: dict[str, str],
 ) -> str:
-    """The summary and the per-problem table as Markdown, for the README."""
+    """The summary and the per-problem table as Markdown, for docs/benchmarks.md."""
     names = list(dict.fromkeys(n for group in summary.values() for n in group))
     groups = [g for g in summary if summary[g]]
     lines = [

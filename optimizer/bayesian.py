@@ -109,7 +109,8 @@ def pessimistic_targets(losses: FloatArray) -> FloatArray:
     2.0, all 12 development problems +2.8 ± 2.5 / +4.0 ± 2.8, the 13 held-out problems
     (after the choice) +17.2 ± 6.6 / +7.6 ± 6.2. The losses are on scikit-learn tasks with
     discrete inputs and step-like errors, where favouring exploitation plausibly keeps the
-    search on the first good plateau, and on two noisy problems (README, bench-optimizer).
+    search on the first good plateau, and on two noisy problems (docs/benchmarks.md,
+    bench-optimizer).
     The signal variance is fitted around the worst value, so it comes out larger than
     around the mean, and ``_noisy``'s threshold applies to that larger signal (as measured
     above).
@@ -205,7 +206,7 @@ def _acquisition(
     needle function fitted as noisy, where refining next to the incumbent pays),
     held-out half -1.9 ± 3.0 / +3.5 ± 3.8 (noisy Hartmann-3 +2 / +36, decision tree
     -15 / +22, k-NN -13 / -12). At 10 seeds the harness has no problem more than 15
-    points behind Optuna's GPSampler at 60 evaluations (README, bench-optimizer).
+    points behind Optuna's GPSampler at 60 evaluations (docs/benchmarks.md, bench-optimizer).
     """
     if len(pending) == 0:
         return LogEI(gp, best, noise_var)

@@ -21,10 +21,10 @@ ranks (the rank fit below; running trials pending); the first of the two until
 ``n_initial_points(space)`` trials have ended. The model steers, the sequence keeps the
 proposals spread and distinct: a model left to roam the whole space (the Bayesian
 sampler) keeps proposing next to a configuration that passed every rung, which on the
-benchmark's digits table re-runs a few recorded configurations (see the README). Two
+benchmark's digits table re-runs a few recorded configurations (docs/benchmarks.md). Two
 candidates won on the development seeds against four and eight (more steering, fewer
 digits runs reaching the level) and against the first four unused points of the
-sequence; see the README's bench-hyperband notes for the measurements on held-out seeds
+sequence; see docs/benchmarks.md, bench-hyperband, for the measurements on held-out seeds
 and problems. ``sampler="Sobol"`` walks the sequence (point k for the k-th trial of the
 job), which covers the space more evenly than independent draws and so reaches a small
 good region sooner; it was the default before. ``sampler="Random"`` draws uniformly.
