@@ -66,7 +66,9 @@ Fit: TypeAlias = Literal["rank", "level"]
 # order they are looked up.
 MAX_RESOURCE_KEYS = ("epochs", "num_epochs", "n_epochs", "numepochs", "n-epochs")
 MAX_RESOURCE_LIMIT = 20000
-# Trials the Bayesian sampler fits at most (beyond the deepest level): a GP costs O(n³).
+# Trials the rank fit takes at most (beyond the deepest level): a GP costs O(n³). The
+# SobolBayesian sampler keeps it too: fitting every ended trial reached the digits level
+# more often but was slower on the other five families (docs/benchmarks.md, bench-hyperband).
 _MAX_MODEL_TRIALS = 64
 # Separate the coin that picks random draws, and the fantasies of the SobolBayesian
 # sampler, from the other streams of the same seed.
