@@ -35,7 +35,8 @@ from kubetune.optimizer import (
     suggest,
     suggest_hyperband,
 )
-from kubetune.optimizer.encoding import default_warp
+from kubetune.optimizer.encoding import Encoder, default_warp
+from kubetune.optimizer.suggest import sobol_values
 
 WORKERS = 4
 REDUCTION_FACTOR = 3
@@ -271,6 +272,28 @@ class PerfectRungs(Hyperband):
         return super().rung_value(trial)
 
 
+class OracleChoice(Hyperband):
+    """A reference, not a tuner: trial k takes, of the Sobol points c·k ... c·k + c − 1
+    (the SobolBayesian sampler's candidates when c = 2), the one with the lowest true
+    final loss, as if the model that chooses among them never erred. With c = 2 it bounds
+    what any choice rule can gain over the shipped EI choice; with more candidates it
+    shows what steering harder does to the rungs (docs/benchmarks.md, bench-hyperband)."""
+
+    def __init__(self, problem: CurveProblem, seed: int, candidates: int):
+        super().__init__(problem, "SobolBayesian", seed)
+        self.candidates = candidates
+        self.encoder = Encoder(problem.space)
+
+    def propose(self, trials: list[Trial]) -> Params:
+        c = self.candidates
+        points = self.encoder.values_to_params(
+            sobol_values(self.encoder, self.seed, c * len(trials), c)
+        )
+        # The true curve does not depend on the noise generator.
+        finals = [self.problem.curve(p, np.random.default_rng(0)).true[-1] for p in points]
+        return points[int(np.argmin(finals))]
+
+
 class Mobster(Hyperband):
     """kubetune's Hyperband stopping rule with a MOBSTER-style sampler (``bench.mobster``:
     one GP over configuration and log resource, EI at the full resource)."""
@@ -381,4 +404,8 @@ VARIANTS: dict[str, TunerFactory] = {
     # at all the later ones only.
     "HB-Sobol-perfect-first-rung": lambda p, s: PerfectRungs(p, s, "Sobol", slice(0, 1)),
     "HB-Sobol-perfect-later-rungs": lambda p, s: PerfectRungs(p, s, "Sobol", slice(1, None)),
+    # How much choosing among the SobolBayesian sampler's candidates can gain, and what
+    # choosing among more of them does: the choice by the true final loss.
+    "HB-oracle-choice-of-2": lambda p, s: OracleChoice(p, s, 2),
+    "HB-oracle-choice-of-4": lambda p, s: OracleChoice(p, s, 4),
 }

@@ -21,6 +21,7 @@ from bench.curves import (
 from bench.multifidelity import (
     FullBudget,
     Hyperband,
+    OracleChoice,
     PerfectRungs,
     Run,
     Trial,
@@ -28,6 +29,8 @@ from bench.multifidelity import (
     simulate,
 )
 from bench_hyperband import rung_rank_correlations
+from kubetune.optimizer.encoding import Encoder
+from kubetune.optimizer.suggest import sobol_values
 
 
 def test_the_recorded_table_is_shipped_small_and_complete() -> None:
@@ -187,6 +190,26 @@ def test_perfect_rungs_can_be_perfect_at_some_rungs_only() -> None:
             assert value == float(trial.curve.true[-1])
             later += 1
     assert later > 0
+
+
+def test_the_oracle_choice_takes_the_truly_best_of_the_sobol_bayesian_candidates() -> None:
+    """The reference's two candidates are those the shipped SobolBayesian sampler chooses
+    between (it proposes one of them), and it takes the one with the lower true final loss;
+    with four it chooses among four, so never worse than among the first two."""
+    problem = crossing_problem()
+    trials = _trials_of_a_run(problem, Hyperband(problem, "SobolBayesian", 4), 4, 300)
+    encoder = Encoder(problem.space)
+
+    def final(params: Params) -> float:
+        return float(problem.curve(params, np.random.default_rng(0)).true[-1])
+
+    for k in (3, 20, len(trials)):
+        pair = encoder.values_to_params(sobol_values(encoder, 4, 2 * k, 2))
+        shipped = Hyperband(problem, "SobolBayesian", 4).propose(trials[:k])
+        assert shipped in pair
+        assert OracleChoice(problem, 4, 2).propose(trials[:k]) == min(pair, key=final)
+        four = encoder.values_to_params(sobol_values(encoder, 4, 4 * k, 4))
+        assert OracleChoice(problem, 4, 4).propose(trials[:k]) == min(four, key=final)
 
 
 def test_median_rule_stops_a_curve_worse_than_the_peers_median() -> None:
