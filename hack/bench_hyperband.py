@@ -40,6 +40,10 @@ runs a later part of the seeds (e.g. one slow method on more seeds).
 ``hack/bench/curves.py``: Hartmann-6 over 81 epochs, Levy-3, Ackley-2 with a slow best
 model), added after the samplers were designed, to check that a choice made on the three
 above holds elsewhere.
+``--more-digits`` runs only the digits table, with the 1,683 configurations recorded
+after its 317 the same way (``hack/bench/data/digits-curves-more.jsonl.gz``, 2,000 in
+all): the same trainer's task sampled six times as densely, added after the samplers were
+designed.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ import numpy as np
 import scipy.stats
 from bench.curves import (
     DIGITS_TABLE,
+    DIGITS_TABLE_MORE,
     CurveProblem,
     crossing_problem,
     digits_problem,
@@ -85,9 +90,12 @@ DEV_SEED_BASE = 1000
 OUT = Path("out") / "bench-hyperband.json"
 
 
-def problems(heldout: bool = False) -> list[CurveProblem]:
+def problems(heldout: bool = False, more_digits: bool = False) -> list[CurveProblem]:
     if heldout:
         return heldout_problems()
+    if more_digits:
+        records = load_table() + load_table(DIGITS_TABLE_MORE)
+        return [digits_problem(records, name="digits-mxnet-2000")]
     found = [powerlaw_problem(), crossing_problem()]
     if DIGITS_TABLE.exists():
         found.insert(0, digits_problem(load_table()))
@@ -214,13 +222,18 @@ def main() -> int:
         action="store_true",
         help="three other families instead, never used to design the samplers",
     )
+    parser.add_argument(
+        "--more-digits",
+        action="store_true",
+        help="only the digits table, with the 1,683 configurations recorded after its 317",
+    )
     parser.add_argument("--methods", nargs="*", help="names (default: all)")
     parser.add_argument(
         "--diagnose", action="store_true", help="only the rank correlations by rung"
     )
     args = parser.parse_args()
     if args.diagnose:
-        for problem in problems(args.heldout_problems):
+        for problem in problems(args.heldout_problems, args.more_digits):
             diagnose(problem)
         return 0
 
@@ -234,7 +247,7 @@ def main() -> int:
         methods = {n: f for n, f in known.items() if n in args.methods or n == "Random"}
     seeds = [DEV_SEED_BASE * args.dev + args.first_seed + s for s in range(args.seeds)]
     report: dict[str, list[dict[str, dict[str, float | bool]]]] = {}
-    for problem in problems(args.heldout_problems):
+    for problem in problems(args.heldout_problems, args.more_digits):
         if args.problems and problem.name not in args.problems:
             continue
         report[problem.name] = [run_seed(problem, seed, methods) for seed in seeds]

@@ -13,11 +13,16 @@ Usage (the trainer's virtual environment, MXNet + numpy<1.24)::
 
     nice -n 15 .venv-trainer/bin/python hack/record_learning_curves.py \
         [--configs 317] [--epochs 27] [--out hack/bench/data/digits-curves.jsonl.gz]
-        [--indices FILE --trainer-seeds 1 2 3]
+        [--indices FILE --trainer-seeds 1 2 3] [--first-index 317]
 
 Each record: ``{"index", "params", "accuracy": [per epoch], "loss": [per epoch],
 "seconds": [CPU seconds per epoch]}``. A diverged run stops early (the trainer ends after
 the epoch whose loss is not finite), so its lists are shorter than ``epochs``.
+
+The configurations are drawn in one sequence from a fixed seed, so ``--configs 2000
+--first-index 317 --out hack/bench/data/digits-curves-more.jsonl.gz`` recorded the
+configurations that follow the table's 317 (``bench_hyperband.py --more-digits`` replays
+the 2,000 together).
 
 The table was recorded at the trainer's default seed (42). To measure how much of a
 configuration's accuracy is that seed's draw, ``--indices FILE`` (table indices, one per
@@ -155,9 +160,12 @@ def main() -> int:
     parser.add_argument(
         "--trainer-seeds", type=int, nargs="+", help="trainer seeds (default: its own, 42)"
     )
+    parser.add_argument(
+        "--first-index", type=int, default=0, help="skip the configurations before this one"
+    )
     args = parser.parse_args()
     configs = sample_configs(args.configs)
-    wanted = list(range(len(configs)))
+    wanted = list(range(args.first_index, len(configs)))
     if args.indices is not None:
         wanted = [int(word) for word in args.indices.read_text().split()]
     seeds: list[int | None] = list(args.trainer_seeds or [None])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from bench.curves import (
     DIGITS_TABLE,
+    DIGITS_TABLE_MORE,
     CurveProblem,
     Params,
     crossing_levy_problem,
@@ -31,6 +32,7 @@ from bench.multifidelity import (
 from bench_hyperband import rung_rank_correlations
 from kubetune.optimizer.encoding import Encoder
 from kubetune.optimizer.suggest import sobol_values
+from record_learning_curves import sample_configs
 
 
 def test_the_recorded_table_is_shipped_small_and_complete() -> None:
@@ -44,6 +46,18 @@ def test_the_recorded_table_is_shipped_small_and_complete() -> None:
     finals = [r["accuracy"][-1] for r in records if len(r["accuracy"]) == epochs]  # type: ignore[index, arg-type]
     # A task where the hyperparameters matter: a wide spread of final accuracies.
     assert max(finals) > 0.95 and float(np.median(finals)) < max(finals) - 0.03
+
+
+def test_the_more_digits_table_continues_the_table_with_the_same_sampling() -> None:
+    """The 1,683 extra records are the configurations that follow the table's 317 in the
+    recorder's one sequence, each recorded over the full budget or until it diverged."""
+    table, more = load_table(), load_table(DIGITS_TABLE_MORE)
+    assert DIGITS_TABLE_MORE.stat().st_size < 1_000_000
+    assert [r["index"] for r in table] == list(range(317))
+    assert [r["index"] for r in more] == list(range(317, 2000))
+    configs = sample_configs(2000)
+    assert [r["params"] for r in table + more] == configs
+    assert all(0 < len(r["accuracy"]) <= 27 for r in more)  # type: ignore[arg-type]
 
 
 def test_a_recorded_configuration_replays_its_own_curve() -> None:
