@@ -32,10 +32,11 @@ than chance (best tenth: -0.50, -0.19, -0.04 at epochs 1, 3, 9; the synthetic fa
 +0.25 to +0.98), so there Hyperband's rungs can only discard the bad configurations.
 
 ``--dev`` runs the development seeds (1000, 1001, ...) and the design variants (more
-brackets, BOHB's level fit and random share, a MOBSTER-style sampler): the design was
-chosen there; the default seeds (0, 1, ...) are the held-out report. A variant named in
-``--methods`` runs on any seeds (its check on the held-out ones). ``--first-seed``
-runs a later part of the seeds (e.g. one slow method on more seeds).
+brackets, BOHB's level fit and random share, a MOBSTER-style sampler, the oracle-choice
+references): the design was chosen there; the default seeds (0, 1, ...) are the held-out
+report. A variant named in ``--methods`` runs on any seeds (its check on the held-out
+ones). ``--first-seed`` runs a later part of the seeds (e.g. one slow method on more
+seeds).
 ``--heldout-problems`` runs three other families instead (``heldout_problems`` in
 ``hack/bench/curves.py``: Hartmann-6 over 81 epochs, Levy-3, Ackley-2 with a slow best
 model), added after the samplers were designed, to check that a choice made on the three
@@ -217,12 +218,14 @@ def main() -> int:
     )
     parser.add_argument("--dev", action="store_true", help="development seeds and variants")
     parser.add_argument("--problems", nargs="*", help="names (default: all)")
-    parser.add_argument(
+    # Each replaces the default problems: one or the other.
+    other_problems = parser.add_mutually_exclusive_group()
+    other_problems.add_argument(
         "--heldout-problems",
         action="store_true",
         help="three other families instead, never used to design the samplers",
     )
-    parser.add_argument(
+    other_problems.add_argument(
         "--more-digits",
         action="store_true",
         help="only the digits table, with the 1,683 configurations recorded after its 317",

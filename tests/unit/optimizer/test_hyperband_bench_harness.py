@@ -209,7 +209,7 @@ def test_perfect_rungs_can_be_perfect_at_some_rungs_only() -> None:
 def test_the_oracle_choice_takes_the_truly_best_of_the_sobol_bayesian_candidates() -> None:
     """The reference's two candidates are those the shipped SobolBayesian sampler chooses
     between (it proposes one of them), and it takes the one with the lower true final loss;
-    with four it chooses among four, so never worse than among the first two."""
+    with four, the one with the lowest of the points 4k ... 4k + 3."""
     problem = crossing_problem()
     trials = _trials_of_a_run(problem, Hyperband(problem, "SobolBayesian", 4), 4, 300)
     encoder = Encoder(problem.space)
