@@ -16,7 +16,8 @@ bundled 8x8 digits, a small CNN: a full run takes seconds on a CPU) and `synthet
 Hyperparameters arrive as `--name=value` arguments, as a JSON object in the environment
 variable KUBETUNE_HYPERPARAMETERS, or in SageMaker's hyperparameters.json; `--help` lists
 them. Input errors end the run with exit status 2 and one line on stderr naming the
-hyperparameter or file, the value and what is expected.
+hyperparameter or file, the value and what is expected; so does a GPU its MXNet has no
+kernels for (Hopper and later, for the GPU image's MXNet 1.9.1).
 
 Runs as `python3 train.py [--name=value ...]`; MXNet is imported only after the
 hyperparameters are valid, so a typo fails in milliseconds, not after a GPU warm-up.
@@ -26,11 +27,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import difflib
 import json
 import math
 import os
 import pickle
+import struct
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -594,6 +597,129 @@ def build_network(name: str) -> Any:
         ) from None
 
 
+# --------------------------------------------------------------------------- GPU kernels
+# MXNet's CUDA kernels are compiled ahead of time for some GPU architectures, kept in its
+# library's .nv_fatbin section: a GPU of compute capability X.Y runs a cubin built for
+# sm_XZ with Z <= Y, or PTX of a version <= XY, which its driver compiles. The GPU image's
+# mxnet-cu117 1.9.1 carries cubins for sm_50, 60, 70, 80 and 86 and no PTX, so on Hopper
+# (9.0: H100, H200) and later every kernel would fail with "no kernel image is available
+# for execution on the device". The trainer says so before training instead.
+
+FATBIN_MAGIC = 0xBA55ED50
+FATBIN_PTX, FATBIN_CUBIN = 1, 2
+CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
+CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
+
+
+def kernel_architectures(library: Path) -> tuple[set[int], set[int]] | None:
+    """(cubin SM versions, PTX versions) of the CUDA kernels in a shared library, e.g.
+    ({50, 60, 70, 80, 86}, set()); two empty sets without CUDA kernels (a CPU build), None
+    where the file cannot be read as a 64-bit ELF library. Reads the headers only (the
+    kernels of a CUDA build of MXNet take half a gigabyte)."""
+    try:
+        with library.open("rb") as file:
+            ident = file.read(64)
+            if ident[:5] != b"\x7fELF\x02":
+                return None
+            (shoff,) = struct.unpack_from("<Q", ident, 0x28)
+            shentsize, shnum, shstrndx = struct.unpack_from("<HHH", ident, 0x3A)
+            file.seek(shoff)
+            table = file.read(shentsize * shnum)
+            sections = [struct.unpack_from("<IIQQQQ", table, i * shentsize) for i in range(shnum)]
+            _, _, _, _, names_at, names_size = sections[shstrndx]
+            file.seek(names_at)
+            names = file.read(names_size)
+            fatbin = None
+            for name_at, _, _, _, offset, size in sections:
+                if names[name_at : names.index(b"\0", name_at)] == b".nv_fatbin":
+                    fatbin = (offset, size)
+            cubins: set[int] = set()
+            ptx: set[int] = set()
+            if fatbin is None:
+                return cubins, ptx
+            # The section is a run of fat binaries, each a header and entries (one cubin or
+            # PTX each, with a header naming its kind and architecture). Anything else is
+            # a format this code does not know: it cannot tell.
+            position, end = fatbin[0], fatbin[0] + fatbin[1]
+            while position < end:
+                file.seek(position)
+                magic, _, header_size, size = struct.unpack("<IHHQ", file.read(16))
+                if magic != FATBIN_MAGIC:
+                    return None
+                entry, container_end = position + header_size, position + header_size + size
+                while entry < container_end:
+                    file.seek(entry)
+                    header = file.read(32)
+                    kind, _, entry_header_size, payload_size = struct.unpack_from("<HHIQ", header)
+                    (sm,) = struct.unpack_from("<I", header, 28)
+                    if entry_header_size < len(header):
+                        return None
+                    if kind == FATBIN_PTX:
+                        ptx.add(sm)
+                    elif kind == FATBIN_CUBIN:
+                        cubins.add(sm)
+                    entry += entry_header_size + payload_size
+                position = container_end
+            return cubins, ptx
+    except (OSError, struct.error, ValueError, IndexError):
+        return None
+
+
+def runs_on(capability: tuple[int, int], cubins: set[int], ptx: set[int]) -> bool:
+    major, minor = capability
+    return any(sm // 10 == major and sm % 10 <= minor for sm in cubins) or any(
+        version <= 10 * major + minor for version in ptx
+    )
+
+
+def cuda_devices() -> list[tuple[str, tuple[int, int]]]:
+    """Name and compute capability of each GPU the NVIDIA driver shows this process
+    (CUDA_VISIBLE_DEVICES applied, in CUDA's order, as MXNet numbers them); empty
+    without a driver."""
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return []
+    count = ctypes.c_int()
+    if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return []
+    devices = []
+    for ordinal in range(count.value):
+        device, major, minor = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+        name = ctypes.create_string_buffer(256)
+        cuda.cuDeviceGet(ctypes.byref(device), ordinal)
+        cuda.cuDeviceGetName(name, len(name), device)
+        cuda.cuDeviceGetAttribute(
+            ctypes.byref(major), CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device
+        )
+        cuda.cuDeviceGetAttribute(
+            ctypes.byref(minor), CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device
+        )
+        devices.append((name.value.decode(errors="replace"), (major.value, minor.value)))
+    return devices
+
+
+def check_kernels_run(library: Path, devices: list[tuple[str, tuple[int, int]]], use: int) -> None:
+    """Raises InputError when the library has CUDA kernels but none for one of the first
+    ``use`` GPUs. Says nothing where it cannot tell (an unreadable library)."""
+    found = kernel_architectures(library)
+    if found is None or not any(found):
+        return
+    cubins, ptx = found
+    for index, (name, capability) in enumerate(devices[:use]):
+        if runs_on(capability, cubins, ptx):
+            continue
+        version = ".".join(map(str, capability))
+        carried = ", ".join(f"sm_{sm}" for sm in sorted(cubins)) or "no cubins"
+        carried += f", PTX {', '.join(map(str, sorted(ptx)))}" if ptx else " and no PTX"
+        raise InputError(
+            f"GPU {index} ({name}) has compute capability {version}, but {library} has "
+            f"CUDA kernels for {carried} (sm_XY runs on compute capability X.Y to X.9): "
+            "schedule the trial on such GPUs (e.g. a node affinity on the label "
+            "nvidia.com/gpu.compute.major), or use num_gpus=0 to train on the CPU"
+        )
+
+
 def choose_contexts(requested: int | None, mx: Any) -> tuple[list[Any], str]:
     try:
         visible = mx.context.num_gpus()
@@ -615,6 +741,7 @@ def choose_contexts(requested: int | None, mx: Any) -> tuple[list[Any], str]:
     if use == 0:
         why = "num_gpus=0" if visible else "MXNet sees no GPU"
         return [mx.cpu()], f"cpu ({why})"
+    check_kernels_run(Path(mx.libinfo.find_lib_path()[0]), cuda_devices(), use)
     contexts = [mx.gpu(i) for i in range(use)]
     return contexts, f"gpu: {use} of {visible} visible ({', '.join(map(str, contexts))})"
 
