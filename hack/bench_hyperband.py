@@ -45,6 +45,9 @@ above holds elsewhere.
 after its 317 the same way (``hack/bench/data/digits-curves-more.jsonl.gz``, 2,000 in
 all): the same trainer's task sampled six times as densely, added after the samplers were
 designed.
+``--digits200`` runs only a second task recorded from the trainer after the samplers were
+designed (``DIGITS_200`` in ``hack/bench/tables.py``: 200 training images, wider ranges,
+1,000 configurations; ``hack/bench/data/digits200-curves.jsonl.gz``).
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ from bench.multifidelity import (
     TunerFactory,
     simulate,
 )
+from bench.tables import DIGITS_200
 from kubetune.optimizer import rung_levels, suggest
 
 RANDOM_TRIALS = 120
@@ -91,9 +95,13 @@ DEV_SEED_BASE = 1000
 OUT = Path("out") / "bench-hyperband.json"
 
 
-def problems(heldout: bool = False, more_digits: bool = False) -> list[CurveProblem]:
+def problems(
+    heldout: bool = False, more_digits: bool = False, digits200: bool = False
+) -> list[CurveProblem]:
     if heldout:
         return heldout_problems()
+    if digits200:
+        return [digits_problem(load_table(DIGITS_200.path), DIGITS_200)]
     if more_digits:
         records = load_table() + load_table(DIGITS_TABLE_MORE)
         return [digits_problem(records, name="digits-mxnet-2000")]
@@ -230,13 +238,18 @@ def main() -> int:
         action="store_true",
         help="only the digits table, with the 1,683 configurations recorded after its 317",
     )
+    other_problems.add_argument(
+        "--digits200",
+        action="store_true",
+        help="only the second task recorded from the trainer (200 training images)",
+    )
     parser.add_argument("--methods", nargs="*", help="names (default: all)")
     parser.add_argument(
         "--diagnose", action="store_true", help="only the rank correlations by rung"
     )
     args = parser.parse_args()
     if args.diagnose:
-        for problem in problems(args.heldout_problems, args.more_digits):
+        for problem in problems(args.heldout_problems, args.more_digits, args.digits200):
             diagnose(problem)
         return 0
 
@@ -250,7 +263,7 @@ def main() -> int:
         methods = {n: f for n, f in known.items() if n in args.methods or n == "Random"}
     seeds = [DEV_SEED_BASE * args.dev + args.first_seed + s for s in range(args.seeds)]
     report: dict[str, list[dict[str, dict[str, float | bool]]]] = {}
-    for problem in problems(args.heldout_problems, args.more_digits):
+    for problem in problems(args.heldout_problems, args.more_digits, args.digits200):
         if args.problems and problem.name not in args.problems:
             continue
         report[problem.name] = [run_seed(problem, seed, methods) for seed in seeds]

@@ -12,8 +12,12 @@ rerun continues where it stopped.
 Usage (the trainer's virtual environment, MXNet + numpy<1.24)::
 
     nice -n 15 .venv-trainer/bin/python hack/record_learning_curves.py \
-        [--configs 317] [--epochs 27] [--out hack/bench/data/digits-curves.jsonl.gz]
+        [--task digits-mxnet] [--configs 317] [--epochs 27] [--out FILE]
         [--indices FILE --trainer-seeds 1 2 3] [--first-index 317]
+
+A task (``hack/bench/tables.py``: ``digits-mxnet``, the default, or ``digits200-mxnet``)
+fixes the training images, the search space and the sequence's seed; ``--out`` defaults
+to its table.
 
 Each record: ``{"index", "params", "accuracy": [per epoch], "loss": [per epoch],
 "seconds": [CPU seconds per epoch]}``. A diverged run stops early (the trainer ends after
@@ -48,37 +52,32 @@ from typing import Any
 
 import numpy as np
 
+# Safe-path mode keeps hack/ off sys.path; the sibling package hack/bench is ours.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench.tables import DIGITS, TASKS, TableTask
+
 ROOT = Path(__file__).resolve().parent.parent
 TRAINER = ROOT / "trainer-image" / "train.py"
-DEFAULT_OUT = ROOT / "hack" / "bench" / "data" / "digits-curves.jsonl.gz"
 EPOCH_LINE = re.compile(r"^epoch (\d+) train: loss=(\S+) validation: accuracy=([0-9.]+)")
-# The search space of the table (hack/bench/curves.py declares the same one to the tuners).
-BATCH_SIZES = (16, 256)  # log-uniform integers
-LEARNING_RATES = (1e-3, 1.0)  # log-uniform
-WEIGHT_DECAYS = (1e-6, 1e-2)  # log-uniform
-MOMENTA = (0.0, 0.99)
-MODELS = ("small-cnn", "mlp")
-# Fewer training images than digits has: a CPU-sized task where the hyperparameters and
-# the number of epochs matter (on all 1438 images nearly every configuration ends > 97%).
-TRAIN_SAMPLES = 500
-TABLE_SEED = 2026
 
 
-def sample_configs(n: int) -> list[dict[str, Any]]:
-    rng = np.random.default_rng(TABLE_SEED)
+def sample_configs(n: int, task: TableTask = DIGITS) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(task.seed)
 
     def log_uniform(low: float, high: float) -> float:
         return float(math.exp(rng.uniform(math.log(low), math.log(high))))
 
+    low_batch, high_batch = task.batch_size
     configs = []
     for _ in range(n):
         configs.append(
             {
-                "learning_rate": log_uniform(*LEARNING_RATES),
-                "momentum": float(rng.uniform(*MOMENTA)),
-                "wd": log_uniform(*WEIGHT_DECAYS),
-                "batch_size": round(log_uniform(BATCH_SIZES[0] - 0.5, BATCH_SIZES[1] + 0.5)),
-                "model": MODELS[int(rng.integers(len(MODELS)))],
+                "learning_rate": log_uniform(*task.learning_rate),
+                "momentum": float(rng.uniform(*task.momentum)),
+                "wd": log_uniform(*task.wd),
+                "batch_size": round(log_uniform(low_batch - 0.5, high_batch + 0.5)),
+                "model": task.models[int(rng.integers(len(task.models)))],
             }
         )
     return configs
@@ -101,7 +100,11 @@ class _TimedLines(io.TextIOBase):
 
 
 def run_trainer(
-    trainer: Any, params: dict[str, Any], epochs: int, seed: int | None = None
+    trainer: Any,
+    params: dict[str, Any],
+    epochs: int,
+    train_samples: int,
+    seed: int | None = None,
 ) -> dict[str, list[float]]:
     argv = [f"--{name}={value}" for name, value in params.items()]
     if seed is not None:  # else the trainer's default, as the table was recorded
@@ -110,7 +113,7 @@ def run_trainer(
         "--dataset=digits",
         f"--epochs={epochs}",
         "--num_gpus=0",
-        f"--max_train_samples={TRAIN_SAMPLES}",
+        f"--max_train_samples={train_samples}",
     ]
     out = _TimedLines()
     started = time.process_time()
@@ -151,9 +154,10 @@ def recorded_runs(path: Path) -> set[tuple[int, int | None]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", choices=TASKS, default=DIGITS.name)
     parser.add_argument("--configs", type=int, default=317)
     parser.add_argument("--epochs", type=int, default=27)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, help="default: the task's table")
     parser.add_argument(
         "--indices", type=Path, help="record only these table indices (a file, one a line)"
     )
@@ -164,7 +168,9 @@ def main() -> int:
         "--first-index", type=int, default=0, help="skip the configurations before this one"
     )
     args = parser.parse_args()
-    configs = sample_configs(args.configs)
+    task = TASKS[args.task]
+    out: Path = args.out or task.path
+    configs = sample_configs(args.configs, task)
     wanted = list(range(args.first_index, len(configs)))
     if args.indices is not None:
         wanted = [int(word) for word in args.indices.read_text().split()]
@@ -176,18 +182,18 @@ def main() -> int:
     sys.modules[spec.name] = trainer  # its dataclasses look their module up there
     spec.loader.exec_module(trainer)
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    done = recorded_runs(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = recorded_runs(out)
     for index, seed in ((i, s) for i in wanted for s in seeds):
         if (index, seed) in done:
             continue
         params = configs[index]
         started = time.monotonic()
-        curve = run_trainer(trainer, params, args.epochs, seed)
+        curve = run_trainer(trainer, params, args.epochs, task.train_samples, seed)
         record = {"index": index, "params": params, **curve}
         if seed is not None:
             record["trainer_seed"] = seed
-        with gzip.open(args.out, "at") as file:  # one gzip member per record
+        with gzip.open(out, "at") as file:  # one gzip member per record
             file.write(json.dumps(record) + "\n")
         print(
             f"{index} (seed {'default' if seed is None else seed}): {params} -> final accuracy "

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 from bench.problems import hartmann6, levy
+from bench.tables import DATA, DIGITS, DIGITS_MORE_FILE, TableTask
 from kubetune.optimizer import Categorical, Continuous, Integer, ParamValue, SearchSpace
 
 Params = dict[str, ParamValue]
-DATA = Path(__file__).resolve().parent / "data"
-DIGITS_TABLE = DATA / "digits-curves.jsonl.gz"
+DIGITS_TABLE = DIGITS.path
 # The 1,683 configurations recorded after the table's 317, the same way (2,000 in all).
-DIGITS_TABLE_MORE = DATA / "digits-curves-more.jsonl.gz"
+DIGITS_TABLE_MORE = DATA / DIGITS_MORE_FILE
 # The synthetic families' observation noise (standard deviation of the loss per epoch).
 NOISE = 0.02
 
@@ -59,41 +59,46 @@ def load_table(path: Path = DIGITS_TABLE) -> list[dict[str, object]]:
     return sorted(records, key=lambda r: int(r["index"]))
 
 
-DIGITS_SPACE = SearchSpace(
-    [
-        Continuous("learning_rate", 1e-3, 1.0, "Logarithmic"),
-        Continuous("momentum", 0.0, 0.99, "Linear"),
-        Continuous("wd", 1e-6, 1e-2, "Logarithmic"),
-        Integer("batch_size", 16, 256, "Logarithmic"),
-        Categorical("model", ["small-cnn", "mlp"]),
-    ]
-)
+def table_space(task: TableTask) -> SearchSpace:
+    """The space the task's configurations were drawn from, declared to the tuners."""
+    return SearchSpace(
+        [
+            Continuous("learning_rate", *task.learning_rate, "Logarithmic"),
+            Continuous("momentum", *task.momentum, "Linear"),
+            Continuous("wd", *task.wd, "Logarithmic"),
+            Integer("batch_size", *task.batch_size, "Logarithmic"),
+            Categorical("model", list(task.models)),
+        ]
+    )
 
 
-def _digits_unit(params: Params) -> np.ndarray:
+def _unit(params: Params, task: TableTask) -> np.ndarray:
     """The numeric parameters in [0, 1]^4, log-scaled where the table was sampled so."""
 
     def log_unit(value: object, low: float, high: float) -> float:
         return (math.log(float(value)) - math.log(low)) / (math.log(high) - math.log(low))  # type: ignore[arg-type]
 
+    low_momentum, high_momentum = task.momentum
     return np.array(
         [
-            log_unit(params["learning_rate"], 1e-3, 1.0),
-            float(params["momentum"]) / 0.99,
-            log_unit(params["wd"], 1e-6, 1e-2),
-            log_unit(params["batch_size"], 16, 256),
+            log_unit(params["learning_rate"], *task.learning_rate),
+            (float(params["momentum"]) - low_momentum) / (high_momentum - low_momentum),  # type: ignore[arg-type]
+            log_unit(params["wd"], *task.wd),
+            log_unit(params["batch_size"], *task.batch_size),
         ]
     )
 
 
-def digits_problem(records: list[dict[str, object]], name: str = "digits-mxnet") -> CurveProblem:
-    """The recorded table as a problem: a configuration gets the curve of the nearest
+def digits_problem(
+    records: list[dict[str, object]], task: TableTask = DIGITS, name: str | None = None
+) -> CurveProblem:
+    """A recorded table as a problem: a configuration gets the curve of the nearest
     recorded one with the same model (Syne Tune's nearest-neighbour surrogate on a
     tabulated benchmark), so every tuner can search the continuous space."""
     by_model: dict[str, tuple[np.ndarray, list[Curve]]] = {}
-    for model in ("small-cnn", "mlp"):
+    for model in task.models:
         rows = [r for r in records if r["params"]["model"] == model]  # type: ignore[index]
-        points = np.array([_digits_unit(r["params"]) for r in rows]).reshape(-1, 4)  # type: ignore[arg-type]
+        points = np.array([_unit(r["params"], task) for r in rows]).reshape(-1, 4)  # type: ignore[arg-type]
         curves = []
         for r in rows:
             loss = 1.0 - np.array(r["accuracy"], dtype=float)  # error rate
@@ -102,7 +107,7 @@ def digits_problem(records: list[dict[str, object]], name: str = "digits-mxnet")
 
     def curve(params: Params, rng: np.random.Generator) -> Curve:
         points, curves = by_model[str(params["model"])]
-        nearest = int(np.argmin(((points - _digits_unit(params)) ** 2).sum(axis=1)))
+        nearest = int(np.argmin(((points - _unit(params, task)) ** 2).sum(axis=1)))
         return curves[nearest]
 
     max_resource = max(len(r["accuracy"]) for r in records)  # type: ignore[arg-type]
@@ -111,7 +116,7 @@ def digits_problem(records: list[dict[str, object]], name: str = "digits-mxnet")
         for r in records
         if len(r["accuracy"]) == max_resource  # type: ignore[arg-type]
     ]
-    return CurveProblem(name, DIGITS_SPACE, max_resource, curve, min(finals))
+    return CurveProblem(name or task.name, table_space(task), max_resource, curve, min(finals))
 
 
 # --------------------------------------------------------------------------- synthetic

@@ -29,6 +29,7 @@ from bench.multifidelity import (
     median_stops,
     simulate,
 )
+from bench.tables import DIGITS_200, TableTask
 from bench_hyperband import rung_rank_correlations
 from kubetune.optimizer.encoding import Encoder
 from kubetune.optimizer.suggest import sobol_values
@@ -60,10 +61,28 @@ def test_the_more_digits_table_continues_the_table_with_the_same_sampling() -> N
     assert all(0 < len(r["accuracy"]) <= 27 for r in more)  # type: ignore[arg-type]
 
 
-def test_a_recorded_configuration_replays_its_own_curve() -> None:
-    records = load_table()
-    problem = digits_problem(records)
-    record = records[7]
+def test_the_second_task_is_its_own_sequence_recorded_in_full() -> None:
+    """digits200: 1,000 configurations drawn from its own space and seed, each recorded
+    over the full budget or until it diverged, on a task where the hyperparameters
+    matter."""
+    records = load_table(DIGITS_200.path)
+    assert DIGITS_200.path.stat().st_size < 1_000_000
+    assert [r["index"] for r in records] == list(range(1000))
+    assert [r["params"] for r in records] == sample_configs(1000, DIGITS_200)
+    assert all(0 < len(r["accuracy"]) == len(r["seconds"]) <= 27 for r in records)  # type: ignore[arg-type]
+    finals = [r["accuracy"][-1] for r in records if len(r["accuracy"]) == 27]  # type: ignore[index, arg-type]
+    assert max(finals) > 0.95 and float(np.median(finals)) < max(finals) - 0.3
+
+
+@pytest.mark.parametrize(("task", "index"), [(None, 7), (DIGITS_200, 7), (DIGITS_200, 993)])
+def test_a_recorded_configuration_replays_its_own_curve(task: TableTask | None, index: int) -> None:
+    if task is None:
+        records = load_table()
+        problem = digits_problem(records)
+    else:
+        records = load_table(DIGITS_200.path)
+        problem = digits_problem(records, DIGITS_200)
+    record = records[index]
     curve = problem.curve(record["params"], np.random.default_rng(0))  # type: ignore[arg-type]
     assert np.allclose(curve.observed, 1.0 - np.array(record["accuracy"]))
 
