@@ -29,7 +29,7 @@ from bench.multifidelity import (
     median_stops,
     simulate,
 )
-from bench.tables import DIGITS_200, TableTask
+from bench.tables import DIGITS, DIGITS_200, TableTask
 from bench_hyperband import rung_rank_correlations
 from kubetune.optimizer.encoding import Encoder
 from kubetune.optimizer.suggest import sobol_values
@@ -74,14 +74,10 @@ def test_the_second_task_is_its_own_sequence_recorded_in_full() -> None:
     assert max(finals) > 0.95 and float(np.median(finals)) < max(finals) - 0.3
 
 
-@pytest.mark.parametrize(("task", "index"), [(None, 7), (DIGITS_200, 7), (DIGITS_200, 993)])
-def test_a_recorded_configuration_replays_its_own_curve(task: TableTask | None, index: int) -> None:
-    if task is None:
-        records = load_table()
-        problem = digits_problem(records)
-    else:
-        records = load_table(DIGITS_200.path)
-        problem = digits_problem(records, DIGITS_200)
+@pytest.mark.parametrize(("task", "index"), [(DIGITS, 7), (DIGITS_200, 7), (DIGITS_200, 993)])
+def test_a_recorded_configuration_replays_its_own_curve(task: TableTask, index: int) -> None:
+    records = load_table(task.path)
+    problem = digits_problem(records, task)
     record = records[index]
     curve = problem.curve(record["params"], np.random.default_rng(0))  # type: ignore[arg-type]
     assert np.allclose(curve.observed, 1.0 - np.array(record["accuracy"]))
