@@ -33,10 +33,10 @@ than chance (best tenth: -0.50, -0.19, -0.04 at epochs 1, 3, 9; the synthetic fa
 
 ``--dev`` runs the development seeds (1000, 1001, ...) and the design variants (more
 brackets, BOHB's level fit and random share, a MOBSTER-style sampler, the oracle-choice
-references): the design was chosen there; the default seeds (0, 1, ...) are the held-out
-report. A variant named in ``--methods`` runs on any seeds (its check on the held-out
-ones). ``--first-seed`` runs a later part of the seeds (e.g. one slow method on more
-seeds).
+references, a first rung chosen from the job's own probes): the design was chosen there;
+the default seeds (0, 1, ...) are the held-out report. A variant named in ``--methods``
+runs on any seeds (its check on the held-out ones). ``--first-seed`` runs a later part of
+the seeds (e.g. one slow method on more seeds).
 ``--heldout-problems`` runs three other families instead (``heldout_problems`` in
 ``hack/bench/curves.py``: Hartmann-6 over 81 epochs, Levy-3, Ackley-2 with a slow best
 model), added after the samplers were designed, to check that a choice made on the three

@@ -294,6 +294,74 @@ class OracleChoice(Hyperband):
         return points[int(np.argmin(finals))]
 
 
+class AdaptiveFirstRung(Hyperband):
+    """Hyperband whose first judgement moves from epoch 1 to epoch η when the job's own
+    curves say epoch 1 misjudges (a design variant, measured in docs/benchmarks.md).
+
+    Every ``probe_every``-th trial is a probe, first judged at epoch η (its own bracket,
+    as in asynchronous Hyperband). A probe that ran to the end is evidence: would the
+    first rung have stopped it (is its epoch-1 value outside the top 1/η of every other
+    trial's)? While most of at least ``min_probes`` such probes would have been stopped,
+    every new trial is first judged at epoch η; the evidence is read again at every
+    proposal, so the choice is a function of the recorded values, as crash safety asks.
+    """
+
+    def __init__(
+        self,
+        problem: CurveProblem,
+        sampler: str,
+        seed: int,
+        probe_every: int = 4,
+        min_probes: int = 2,
+    ):
+        super().__init__(problem, sampler, seed)
+        self.probe_every, self.min_probes = probe_every, min_probes
+        self.bracket: dict[int, int] = {}  # trial -> 0 (first judged at epoch 1) or 1
+        self.epoch1: dict[int, float] = {}  # trial -> its loss after one epoch
+        self.ran_to_end: set[int] = set()
+
+    def first_rung_misleads(self) -> bool:
+        probes = [n for n in self.ran_to_end if self.bracket[n] == 1]
+        if len(probes) < self.min_probes:
+            return False
+        would_stop = sum(
+            not continues_at_rung(
+                self.epoch1[n],
+                [v for m, v in self.epoch1.items() if m != n],
+                reduction_factor=REDUCTION_FACTOR,
+            )
+            for n in probes
+        )
+        return 2 * would_stop > len(probes)
+
+    def propose(self, trials: list[Trial]) -> Params:
+        k = len(trials)
+        probe = k % self.probe_every == self.probe_every - 1
+        self.bracket[k] = 1 if probe or self.first_rung_misleads() else 0
+        return super().propose(trials)
+
+    def report(self, trial: Trial) -> bool:
+        if trial.epochs == 1:
+            self.epoch1[trial.number] = float(trial.losses[-1])
+        if trial.epochs not in self.levels:
+            return True
+        # Every level's value goes to the sampler, judged or not, so its levels line up.
+        value = self.rung_value(trial)
+        self.values.setdefault(trial.number, []).append(value)
+        bracket = self.bracket[trial.number]
+        if trial.epochs not in self.levels[bracket:]:
+            return True
+        earlier = self.recorded.setdefault((bracket, self.levels.index(trial.epochs)), [])
+        keep_going = continues_at_rung(value, earlier, reduction_factor=REDUCTION_FACTOR)
+        earlier.append(value)
+        return keep_going
+
+    def finished(self, trial: Trial) -> None:
+        super().finished(trial)
+        if not trial.stopped and trial.epochs == self.problem.max_resource:
+            self.ran_to_end.add(trial.number)
+
+
 class Mobster(Hyperband):
     """kubetune's Hyperband stopping rule with a MOBSTER-style sampler (``bench.mobster``:
     one GP over configuration and log resource, EI at the full resource)."""
@@ -408,4 +476,6 @@ VARIANTS: dict[str, TunerFactory] = {
     # choosing among more of them does: the choice by the true final loss.
     "HB-oracle-choice-of-2": lambda p, s: OracleChoice(p, s, 2),
     "HB-oracle-choice-of-4": lambda p, s: OracleChoice(p, s, 4),
+    # The first judgement at epoch 1 or η, chosen from the job's own probes.
+    "HB-adaptive-first-rung": lambda p, s: AdaptiveFirstRung(p, "SobolBayesian", s),
 }

@@ -20,6 +20,7 @@ from bench.curves import (
     slowstart_ackley_problem,
 )
 from bench.multifidelity import (
+    AdaptiveFirstRung,
     FullBudget,
     Hyperband,
     OracleChoice,
@@ -239,6 +240,35 @@ def test_the_oracle_choice_takes_the_truly_best_of_the_sobol_bayesian_candidates
         assert OracleChoice(problem, 4, 2).propose(trials[:k]) == min(pair, key=final)
         four = encoder.values_to_params(sobol_values(encoder, 4, 4 * k, 4))
         assert OracleChoice(problem, 4, 4).propose(trials[:k]) == min(four, key=final)
+
+
+def test_adaptive_first_rung_judges_probes_first_at_epoch_eta() -> None:
+    """Every fourth trial is a probe, first judged at epoch 3: no probe ends before it,
+    while trials first judged at epoch 1 do end there."""
+    problem = crossing_problem()
+    tuner = AdaptiveFirstRung(problem, "Sobol", 5)
+    trials = _trials_of_a_run(problem, tuner, 5, 500)
+    ended = [t for t in trials if t.stopped or t.epochs == problem.max_resource]
+    assert all(tuner.bracket[t.number] == 1 for t in trials if t.number % 4 == 3)
+    assert sum(tuner.bracket[n] for n in tuner.ran_to_end) >= 2  # probes ran to the end
+    assert all(t.epochs >= 3 for t in ended if tuner.bracket[t.number] == 1)
+    assert any(t.epochs == 1 for t in ended if tuner.bracket[t.number] == 0)
+
+
+def test_adaptive_first_rung_moves_when_most_probes_would_have_stopped() -> None:
+    """The evidence: probes that ran to the end, and whether their epoch-1 value is in
+    the top third of every other trial's. Two of three would have stopped: judge later."""
+    tuner = AdaptiveFirstRung(crossing_problem(), "Sobol", 0)
+    tuner.epoch1 = {n: float(n) for n in range(9)}  # trial n's loss after one epoch: n
+    tuner.bracket = dict.fromkeys(range(9), 0) | {3: 1, 7: 1, 8: 1}
+    tuner.ran_to_end = {0, 3}
+    assert not tuner.first_rung_misleads()  # one probe: not enough
+    tuner.ran_to_end = {0, 3, 7}
+    assert tuner.first_rung_misleads()  # 3 and 7 are outside the top third of 8 others
+    tuner.epoch1[7] = -1.0
+    assert not tuner.first_rung_misleads()  # now one of two would have stopped
+    tuner.ran_to_end = {0, 3, 7, 8}
+    assert tuner.first_rung_misleads()  # two of three
 
 
 def test_median_rule_stops_a_curve_worse_than_the_peers_median() -> None:
