@@ -231,8 +231,12 @@ class Hyperband:
         """The value a trial is judged on at a rung: its loss after the rung's epochs."""
         return float(trial.losses[-1])
 
+    def first_rung(self, trial: Trial) -> int:
+        """The index of the first rung that judges ``trial`` (its bracket)."""
+        return trial.number % self.brackets
+
     def report(self, trial: Trial) -> bool:
-        bracket = trial.number % self.brackets
+        bracket = self.first_rung(trial)
         if trial.epochs not in self.levels[bracket:]:
             return True
         value = self.rung_value(trial)
@@ -317,7 +321,6 @@ class AdaptiveFirstRung(Hyperband):
         super().__init__(problem, sampler, seed)
         self.probe_every, self.min_probes = probe_every, min_probes
         self.bracket: dict[int, int] = {}  # trial -> 0 (first judged at epoch 1) or 1
-        self.epoch1: dict[int, float] = {}  # trial -> its loss after one epoch
         self.ran_to_end: set[int] = set()
 
     def first_rung_misleads(self) -> bool:
@@ -326,8 +329,8 @@ class AdaptiveFirstRung(Hyperband):
             return False
         would_stop = sum(
             not continues_at_rung(
-                self.epoch1[n],
-                [v for m, v in self.epoch1.items() if m != n],
+                self.values[n][0],
+                [values[0] for m, values in self.values.items() if m != n],
                 reduction_factor=REDUCTION_FACTOR,
             )
             for n in probes
@@ -340,21 +343,17 @@ class AdaptiveFirstRung(Hyperband):
         self.bracket[k] = 1 if probe or self.first_rung_misleads() else 0
         return super().propose(trials)
 
+    def first_rung(self, trial: Trial) -> int:
+        return self.bracket[trial.number]
+
     def report(self, trial: Trial) -> bool:
-        if trial.epochs == 1:
-            self.epoch1[trial.number] = float(trial.losses[-1])
-        if trial.epochs not in self.levels:
+        # A level below the trial's first rung is not judged, but its value still goes to
+        # the sampler, so that every trial's values line up with the levels (values[0] is
+        # the loss after one epoch: the evidence).
+        if trial.epochs in self.levels[: self.first_rung(trial)]:
+            self.values.setdefault(trial.number, []).append(self.rung_value(trial))
             return True
-        # Every level's value goes to the sampler, judged or not, so its levels line up.
-        value = self.rung_value(trial)
-        self.values.setdefault(trial.number, []).append(value)
-        bracket = self.bracket[trial.number]
-        if trial.epochs not in self.levels[bracket:]:
-            return True
-        earlier = self.recorded.setdefault((bracket, self.levels.index(trial.epochs)), [])
-        keep_going = continues_at_rung(value, earlier, reduction_factor=REDUCTION_FACTOR)
-        earlier.append(value)
-        return keep_going
+        return super().report(trial)
 
     def finished(self, trial: Trial) -> None:
         super().finished(trial)

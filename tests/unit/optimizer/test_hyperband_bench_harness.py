@@ -259,13 +259,13 @@ def test_adaptive_first_rung_moves_when_most_probes_would_have_stopped() -> None
     """The evidence: probes that ran to the end, and whether their epoch-1 value is in
     the top third of every other trial's. Two of three would have stopped: judge later."""
     tuner = AdaptiveFirstRung(crossing_problem(), "Sobol", 0)
-    tuner.epoch1 = {n: float(n) for n in range(9)}  # trial n's loss after one epoch: n
+    tuner.values = {n: [float(n)] for n in range(9)}  # trial n's loss after one epoch: n
     tuner.bracket = dict.fromkeys(range(9), 0) | {3: 1, 7: 1, 8: 1}
     tuner.ran_to_end = {0, 3}
     assert not tuner.first_rung_misleads()  # one probe: not enough
     tuner.ran_to_end = {0, 3, 7}
     assert tuner.first_rung_misleads()  # 3 and 7 are outside the top third of 8 others
-    tuner.epoch1[7] = -1.0
+    tuner.values[7] = [-1.0]
     assert not tuner.first_rung_misleads()  # now one of two would have stopped
     tuner.ran_to_end = {0, 3, 7, 8}
     assert tuner.first_rung_misleads()  # two of three
