@@ -96,7 +96,8 @@ class TuningJobAnalytics:
     def dataframe(self) -> pandas.DataFrame:
         """The trials as a pandas DataFrame: a row per trial, a column per hyperparameter
         (numbers for Continuous and Integer ones), per metric, and phase, reason,
-        attempt, start and end times and duration."""
+        attempt, start and end times and duration; for a Hyperband job also the epochs
+        each trial consumed and its value at each rung (`objective@1`, ...)."""
         try:
             import pandas  # noqa: PLC0415 (an optional extra)
         except ImportError:
@@ -130,6 +131,12 @@ class TuningJobAnalytics:
         from kubetune.analytics.plots import scatter_matrix_figure  # noqa: PLC0415
 
         return scatter_matrix_figure(self.view)
+
+    def plot_rungs(self) -> Figure:
+        """Hyperband: each trial's objective at the rungs it reached."""
+        from kubetune.analytics.plots import rungs_figure  # noqa: PLC0415
+
+        return rungs_figure(self.view)
 
     def plot_summary(self) -> Figure:
         from kubetune.analytics.plots import summary_figure  # noqa: PLC0415

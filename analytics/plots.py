@@ -1,6 +1,7 @@
 """The plots of a tuning job, as matplotlib figures:
 
 - progress: the objective of each trial in order of completion, and the best so far;
+- rungs (Hyperband jobs): each trial's objective at the rungs it reached, against epochs;
 - parameters: the objective against each hyperparameter;
 - scatter matrix: every pair of hyperparameters, each trial a point coloured by its
   objective (the seed notebooks' picture), the distribution of each one on the diagonal.
@@ -219,6 +220,55 @@ def draw_progress(container: Container, view: TuningJobView) -> Axes:
     return ax
 
 
+def rung_curve(view: TuningJobView, trial: Trial) -> tuple[list[int], list[float]]:
+    """Hyperband: a trial's values at the rungs it reached and, once it trained every
+    epoch (Succeeded), its final objective at maxResource."""
+    epochs = list(view.rungs[: len(trial.rung_values)])
+    values = list(trial.rung_values[: len(epochs)])
+    if trial.phase == "Succeeded" and trial.objective is not None and view.max_resource:
+        epochs.append(view.max_resource)
+        values.append(trial.objective)
+    return epochs, values
+
+
+def draw_rungs(container: Container, view: TuningJobView) -> Axes:
+    """Hyperband: each trial's objective at the rungs it reached, on a log axis of epochs:
+    the trials stopped at a rung in grey (an x where they stopped), those trained to the
+    end in colour, the best one marked."""
+    ax = container.add_subplot()
+    best = view.status.best_trial.name if view.status.best_trial else None
+    # The trained-to-the-end curves over the stopped ones, the stops and the best on top.
+    styles = {  # phase -> label, colour, alpha, zorder
+        "EarlyStopped": ("stopped at a rung", "gray", 0.5, 1),
+        "Succeeded": ("trained to the end", "C0", 0.8, 2),
+    }
+    other = ("running or ended otherwise", "C2", 0.6, 2)
+    labelled: set[str] = set()
+    for trial in view.trials:
+        epochs, values = rung_curve(view, trial)
+        if not epochs:
+            continue
+        label, color, alpha, zorder = styles.get(trial.phase, other)
+        shown = None if label in labelled else label
+        labelled.add(label)
+        ax.plot(epochs, values, color=color, alpha=alpha, zorder=zorder, lw=0.9, label=shown)
+        if trial.phase == "EarlyStopped":
+            ax.plot(epochs[-1:], values[-1:], "x", color="dimgray", zorder=3)
+        if trial.name == best:
+            ax.plot(epochs[-1:], values[-1:], "*", color="C1", ms=12, zorder=4, label="best")
+    ticks = [*view.rungs, *([view.max_resource] if view.max_resource else [])]
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(ticker.FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(ticker.FixedFormatter([str(t) for t in ticks]))
+    ax.xaxis.set_minor_locator(ticker.NullLocator())
+    ax.set_title("objective at each rung")
+    ax.set_xlabel("epochs")
+    ax.set_ylabel(view.objective_metric)
+    if labelled:
+        ax.legend(loc="best", fontsize="small")
+    return ax
+
+
 def draw_parameters(container: Container, view: TuningJobView) -> list[Axes]:
     """The objective against each hyperparameter, PARAMETER_COLUMNS panels per row."""
     parameters = view.spec.parameters
@@ -324,11 +374,19 @@ def scatter_matrix_figure(view: TuningJobView) -> Figure:
     return fit_tick_labels(figure)
 
 
+def rungs_figure(view: TuningJobView) -> Figure:
+    figure = _new_figure(6.4, 4.2)
+    draw_rungs(figure, view)
+    return fit_tick_labels(figure)
+
+
 def summary_figure(view: TuningJobView) -> Figure:
-    """All three in one figure (what `kubetune plot` writes): progress and the objective
-    against each hyperparameter above, the scatter matrix below."""
+    """All in one figure (what `kubetune plot` writes): progress (and for a Hyperband job
+    the objective at each rung) and the objective against each hyperparameter above, the
+    scatter matrix below."""
     count = len(view.spec.parameters)
-    top_columns = 1 + min(count, PARAMETER_COLUMNS)
+    left_columns = 2 if view.rungs else 1
+    top_columns = left_columns + min(count, PARAMETER_COLUMNS)
     top_rows = math.ceil(count / PARAMETER_COLUMNS)
     top_height = PANEL_INCHES * top_rows
     matrix = _matrix_inches(view)
@@ -336,9 +394,14 @@ def summary_figure(view: TuningJobView) -> Figure:
     figure = _new_figure(width, top_height + matrix + 0.6)
     rows: Any = figure.subfigures(2, 1, height_ratios=[top_height, matrix + 0.6])
     top, bottom = rows
-    halves: Any = top.subfigures(1, 2, width_ratios=[1, top_columns - 1])
+    halves: Any = top.subfigures(1, 2, width_ratios=[left_columns, top_columns - left_columns])
     left, right = halves
-    draw_progress(left, view)
+    if view.rungs:
+        progress, rungs = left.subfigures(1, 2)
+        draw_progress(progress, view)
+        draw_rungs(rungs, view)
+    else:
+        draw_progress(left, view)
     draw_parameters(right, view)
     draw_scatter_matrix(bottom, view)
     figure.suptitle(

@@ -2,10 +2,12 @@
 columns they have, and their order: what `kubetune trials` prints and what the
 DataFrame holds. Pure functions over a `TuningJobView`.
 
-Columns, in order: `trial`, `phase`, `objective`, one per tuned hyperparameter (its name),
-one per recorded metric other than the objective (its name), `reason`, `attempt`,
-`intermediateCount`, `start`, `end`, `durationSeconds`, `message`. A hyperparameter or
-metric whose name is already taken gets a `hp:` or `metric:` prefix.
+Columns, in order: `trial`, `phase`, `objective`, for a Hyperband job `epochs` (consumed
+by the trial) and `objective@E` for each rung at E epochs (the value the trial was judged
+by there), one per tuned hyperparameter (its name), one per recorded metric other than the
+objective (its name), `reason`, `attempt`, `intermediateCount`, `start`, `end`,
+`durationSeconds`, `message`. A hyperparameter or metric whose name is already taken gets
+a `hp:` or `metric:` prefix.
 """
 
 from __future__ import annotations
@@ -30,19 +32,29 @@ class Columns:
     """The record's column names: fixed ones and, for each hyperparameter and metric, the
     column it is shown in."""
 
+    rungs: dict[int, str]
+    """Hyperband: a rung's epochs → the column of the values recorded there."""
     hyperparameters: dict[str, str]
     """Hyperparameter name → column name."""
     metrics: dict[str, str]
     """Metric name → column name (the objective metric is the `objective` column)."""
 
     def names(self) -> list[str]:
-        return [*BEFORE, *self.hyperparameters.values(), *self.metrics.values(), *AFTER]
+        resource = ["epochs", *self.rungs.values()] if self.rungs else []
+        return [
+            *BEFORE,
+            *resource,
+            *self.hyperparameters.values(),
+            *self.metrics.values(),
+            *AFTER,
+        ]
 
 
 def columns(view: TuningJobView) -> Columns:
     """The columns of `view`'s records: every declared parameter, and every metric that
     is declared or recorded (in declaration order, recorded extras last)."""
-    taken = set(BEFORE) | set(AFTER)
+    rungs = {epochs: f"objective@{epochs}" for epochs in view.rungs}
+    taken = set(BEFORE) | set(AFTER) | set(rungs.values()) | ({"epochs"} if rungs else set())
     hyperparameters = {}
     for parameter in view.spec.parameters:
         column = parameter.name if parameter.name not in taken else f"hp:{parameter.name}"
@@ -58,7 +70,7 @@ def columns(view: TuningJobView) -> Columns:
         column = name if name not in taken else f"metric:{name}"
         metrics[name] = column
         taken.add(column)
-    return Columns(hyperparameters, metrics)
+    return Columns(rungs, hyperparameters, metrics)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -92,6 +104,11 @@ def flat_records(view: TuningJobView, now: datetime, *, typed: bool = False) -> 
     records = []
     for trial in view.trials:
         record: Record = {"trial": trial.name, "phase": trial.phase, "objective": trial.objective}
+        if cols.rungs:
+            record["epochs"] = trial.epochs
+            reached = dict(zip(cols.rungs, trial.rung_values, strict=False))
+            for epochs, column in cols.rungs.items():
+                record[column] = reached.get(epochs)
         for name, column in cols.hyperparameters.items():
             text = trial.hyperparameters.get(name)
             record[column] = _number(text, kinds[name]) if typed else text
@@ -112,12 +129,15 @@ def flat_records(view: TuningJobView, now: datetime, *, typed: bool = False) -> 
 
 def nested_records(view: TuningJobView, now: datetime) -> list[Record]:
     """One document per trial in launch order, for JSON and YAML: hyperparameters and
-    metrics as maps with their original names (nothing renamed)."""
+    metrics as maps with their original names (nothing renamed); for a Hyperband job also
+    `epochs` and `rungs`, the value recorded at each rung the trial reached
+    (`[{epochs: 1, objective: 0.42}, ...]`)."""
     return [
         {
             "trial": t.name,
             "phase": t.phase,
             "objective": t.objective,
+            **_hyperband_fields(view, t),
             "hyperparameters": dict(t.hyperparameters),
             "metrics": dict(t.metrics),
             "reason": t.reason,
@@ -130,6 +150,16 @@ def nested_records(view: TuningJobView, now: datetime) -> list[Record]:
         }
         for t in view.trials
     ]
+
+
+def _hyperband_fields(view: TuningJobView, trial: Trial) -> Record:
+    if not view.rungs:
+        return {}
+    rungs = [
+        {"epochs": epochs, "objective": value}
+        for epochs, value in zip(view.rungs, trial.rung_values, strict=False)
+    ]
+    return {"epochs": trial.epochs, "rungs": rungs}
 
 
 def _sort_value(value: Any) -> tuple[int, float | str]:

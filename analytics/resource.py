@@ -1,6 +1,7 @@
 """The one module of kubetune.analytics and kubetune.cli that imports the operator: the
 TuningJob's API names and its pydantic models, used to parse what the API server (or a
-local directory) holds. Everything else reads the `TuningJobView` built here.
+local directory) holds, and where a Hyperband job's rungs are. Everything else reads the
+`TuningJobView` built here.
 
 The operator's models are the source of truth for the resource. The trials' metrics
 (`status.trials[].metrics`) are read from the raw object, leniently (a value that is not a
@@ -25,12 +26,15 @@ from kubetune.operator.api import (
     ParameterType,
     Phase,
     Scaling,
+    Strategy,
     TrialPhase,
     TuningJob,
     TuningJobSpec,
     TuningJobStatus,
 )
 from kubetune.operator.api.naming import TRIAL_LABEL, TUNING_JOB_LABEL
+from kubetune.operator.controller.hyperband import levels as hyperband_levels
+from kubetune.operator.controller.hyperband import max_resource as hyperband_max_resource
 from pydantic import ValidationError
 
 __all__ = [
@@ -69,6 +73,10 @@ class Trial:
     attempt: int
     start_time: datetime | None
     end_time: datetime | None
+    epochs: int | None = None
+    """Hyperband: the epochs the trial consumed (set when it ends)."""
+    rung_values: tuple[float, ...] = ()
+    """Hyperband: the objective at each rung the trial reached, the first rung first."""
 
     def duration_seconds(self, now: datetime) -> float | None:
         """Seconds from start to end (to `now` while it runs); None before it started."""
@@ -93,6 +101,27 @@ class TuningJobView:
     @property
     def maximize(self) -> bool:
         return self.spec.objective.type is ObjectiveType.MAXIMIZE
+
+    @property
+    def hyperband(self) -> bool:
+        return self.spec.strategy is Strategy.HYPERBAND
+
+    @property
+    def rungs(self) -> list[int]:
+        """Hyperband: the epochs at which trials are judged; empty for other strategies,
+        and for a job whose maxResource cannot be known (admission refuses one, but a
+        manifest kept in a directory was never admitted)."""
+        return hyperband_levels(self.spec) if self.max_resource is not None else []
+
+    @property
+    def max_resource(self) -> int | None:
+        """Hyperband: the epochs a trial that is never stopped trains."""
+        if not self.hyperband:
+            return None
+        try:
+            return hyperband_max_resource(self.spec)
+        except ValueError:
+            return None
 
     @property
     def objective_metric(self) -> str:
@@ -176,6 +205,8 @@ def parse_tuning_job(body: dict[str, Any]) -> TuningJobView:
             attempt=t.attempt,
             start_time=t.start_time,
             end_time=t.end_time,
+            epochs=t.epochs,
+            rung_values=tuple(t.rung_values or ()),
         )
         for i, t in enumerate(status.trials)
     ]

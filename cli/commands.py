@@ -81,8 +81,11 @@ def list_command(ctx: Context) -> int:
 
 
 def describe_command(ctx: Context) -> int:
-    kube, view = load(ctx)
-    events = kube.events(view.namespace, view.name, view.uid)
+    if Path(ctx.args.name).is_dir():  # a local run: it keeps no Events
+        view, events = load_view(ctx), None
+    else:
+        kube, view = load(ctx)
+        events = kube.events(view.namespace, view.name, view.uid)
     ctx.out.write(views.describe_text(view, events, datetime.now(UTC)))
     return EXIT_OK
 

@@ -132,15 +132,20 @@ def _budgets(view: TuningJobView, now: datetime) -> list[str]:
         )
         lines.append(f"  Runtime:       {output.duration(elapsed)}{cap}")
     lines.append(f"  Trial-seconds: {output.number(status.consumed_seconds)}")
-    epochs = _epochs(view)
-    if epochs is not None:
+    if view.hyperband:
+        rungs = ", ".join(str(r) for r in view.rungs)
+        where = f"; rungs at {rungs} of {view.max_resource} epochs" if view.rungs else ""
+        consumed = output.number(status.epochs_consumed or 0)
+        lines.append(f"  Epochs:        {consumed} (over the ended trials{where})")
+    elif (epochs := _epochs(view)) is not None:
         lines.append(f"  Epochs:        {output.number(epochs)} (over the ended trials)")
     return lines
 
 
 def _epochs(view: TuningJobView) -> float | None:
     """Epochs the ended trials trained, where an `epochs` hyperparameter says (static or
-    tuned); None when none does."""
+    tuned); None when none does. (A Hyperband job counts them itself: a trial stopped at
+    a rung trained fewer.)"""
     static = (view.spec.static_hyperparameters or {}).get("epochs")
     total, known = 0.0, False
     for trial in view.trials:
@@ -155,8 +160,9 @@ def _epochs(view: TuningJobView) -> float | None:
     return total if known else None
 
 
-def describe_text(view: TuningJobView, events: Sequence[Any], now: datetime) -> str:
-    """`kubetune describe`: phase, budgets, counters, best trial, conditions, Events, next."""
+def describe_text(view: TuningJobView, events: Sequence[Any] | None, now: datetime) -> str:
+    """`kubetune describe`: phase, budgets, counters, best trial, conditions, Events (None:
+    a local run, which keeps none), next."""
     spec, status = view.spec, view.status
     counters = status.counters
     lines = [
@@ -196,7 +202,10 @@ def describe_text(view: TuningJobView, events: Sequence[Any], now: datetime) -> 
         for c in status.conditions
     ] or ["  none"]
     lines.append("Events (most recent last):")
-    lines += [_event_line(e, now) for e in list(events)[-10:]] or ["  none"]
+    if events is None:
+        lines.append("  none kept (a local run)")
+    else:
+        lines += [_event_line(e, now) for e in list(events)[-10:]] or ["  none"]
     lines.append(f"Next:       {next_step(view)}")
     return "\n".join(lines) + "\n"
 

@@ -8,6 +8,7 @@ a second metric recorded per trial, and every trial phase.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from datetime import UTC, datetime, timedelta
@@ -102,7 +103,7 @@ def synthetic_tuning_job(name: str, trials: int, running: int = 0, seed: int = 0
                 {"name": "validation:accuracy", "regex": "validation: accuracy=([0-9.]+)"},
                 {"name": "train:loss", "regex": "train: loss=([0-9.]+)"},
             ],
-            "parameters": PARAMETERS,
+            "parameters": copy.deepcopy(PARAMETERS),  # a test may rename one
             "staticHyperparameters": {"epochs": "10", "batch_size": "128"},
             "limits": {"maxTrials": trials, "maxParallelTrials": max(running, 1)},
             "trialTemplate": {

@@ -1,12 +1,13 @@
 """The intermediate objective values ("curves") early stopping judges trials on.
 
-Running trials' logs are re-read every few seconds (from their start, bounded), and the
-curves of succeeded trials are kept in this process's memory (`CURVES`), never in the
-status, which must stay small at 1,000 trials. After a restart they are read again, a
-few logs per reconcile, from the succeeded trials whose pods still exist; until all of
-those are read, the median rule judges nobody (it gets no running curve), so a restarted
-operator takes the decisions it would have taken without the restart, never one against
-part of the peers. A peer whose pod is gone (or whose log cannot be read) is lost.
+Running trials' logs are re-read every few seconds (`TrialLogs.curve_read_seconds`; from
+their start, bounded), and the curves of succeeded trials are kept in this process's
+memory (`CURVES`), never in the status, which must stay small at 1,000 trials. After a
+restart they are read again, a few logs per reconcile, from the succeeded trials whose
+pods still exist; until all of those are read, the median rule judges nobody (it gets no
+running curve), so a restarted operator takes the decisions it would have taken without
+the restart, never one against part of the peers. A peer whose pod is gone (or whose log
+cannot be read) is lost.
 """
 
 from __future__ import annotations
@@ -23,10 +24,6 @@ from kubetune.operator.api import TERMINAL_TRIAL_PHASES, TrialPhase, TrialStatus
 from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.trial_logs import TrialLogs
 
-CURVE_READ_SECONDS = 2.5
-"""A running trial's log is read at most this often; reconciles in between judge it on
-the values read last. Half of the controller's EARLY_STOPPING_CHECK_SECONDS, so that
-each periodic check sees fresh values."""
 MAX_PEER_CURVES = 200
 """Curves of succeeded trials kept per TuningJob, those of the latest finished: the
 median of 200 is a steady bar, and 200 x 8 KB (kube.metric_logs.MAX_SERIES_STEPS) bounds one
@@ -96,7 +93,7 @@ def update_curves(
 ) -> dict[str, array[float]]:
     """The curves the controller's early stopping rule needs, by trial name: the running
     trials' (`running`: Job name -> trial name), read at most every
-    `CURVE_READ_SECONDS`, and the succeeded trials' from `entry`, kept up to date.
+    `logs.curve_read_seconds`, and the succeeded trials' from `entry`, kept up to date.
 
     `judged_on_peers` (the median rule; not Hyperband, whose rung values are in the
     status): while peers are still to be read again after a restart, the running trials'
@@ -122,7 +119,7 @@ def update_curves(
     out: dict[str, array[float]] = {}
     for job_name, trial in running.items():
         seen = entry.running.get(job_name)
-        if seen is None or now - seen[0] >= CURVE_READ_SECONDS:
+        if seen is None or now - seen[0] >= logs.curve_read_seconds:
             curve = logs.curve(sources[job_name])
             if curve is not None:
                 seen = entry.running[job_name] = (now, curve)
@@ -135,7 +132,7 @@ def update_curves(
 
 
 def last_read_curves(entry: JobCurves, failed: Mapping[str, str]) -> dict[str, array[float]]:
-    """By trial name: the curves last read (at most `CURVE_READ_SECONDS` old) of the
+    """By trial name: the curves last read (at most `curve_read_seconds` old) of the
     attempts that just failed (`failed`: Job name -> trial name), the epochs they
     consumed. A failed pod's log may be gone with it (evicted, deleted): the values read
     while it ran are what is known. `update_curves` forgets them once the trial has moved

@@ -183,11 +183,23 @@ class LocalKube:
             changed = True
         return changed
 
-    def wait(self, timeout: float) -> None:
-        """Until a trial process ends or `timeout` seconds pass."""
+    def wait(self, timeout: float, *, on_output: bool = False) -> None:
+        """Until a trial process ends or `timeout` seconds pass, or with `on_output` until
+        a running trial writes to its log (a new value to judge at a rung, or by the median
+        rule, as soon as it is printed)."""
         deadline = time.monotonic() + timeout
+        sizes = self._log_sizes() if on_output else {}
         while not self.poll() and time.monotonic() < deadline:
+            if on_output and self._log_sizes() != sizes:
+                return
             time.sleep(0.05)  # polling child processes: there is no portable wait-any
+
+    def _log_sizes(self) -> dict[str, int]:
+        sizes = {}
+        for name in self.running():
+            with contextlib.suppress(FileNotFoundError):
+                sizes[name] = (self.logs / f"{name}.log").stat().st_size
+        return sizes
 
     def running(self) -> list[str]:
         return [n for n, j in self.jobs.items() if j.process is not None and j.exit_code is None]

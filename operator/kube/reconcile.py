@@ -45,7 +45,7 @@ from kubetune.operator.kube.curves import CURVES, last_read_curves, update_curve
 from kubetune.operator.kube.observe import LogSource, observe_jobs
 from kubetune.operator.kube.telemetry import NO_TELEMETRY, Telemetry
 from kubetune.operator.kube.trial_job import build_trial_job
-from kubetune.operator.kube.trial_logs import TrialLogs
+from kubetune.operator.kube.trial_logs import CURVE_READ_SECONDS, TrialLogs
 from kubetune.operator.kube.validation import check_warm_start_parent, parse_and_validate_spec
 from kubetune.optimizer import suggest
 
@@ -89,9 +89,12 @@ def reconcile(
     *,
     telemetry: Telemetry = NO_TELEMETRY,
     now: datetime | None = None,
+    curve_read_seconds: float = CURVE_READ_SECONDS,
 ) -> Result:
     """Reconcile one TuningJob once (see the module docstring). Raises `ConflictError`
-    when the TuningJob changed under it; other API errors propagate too."""
+    when the TuningJob changed under it; other API errors propagate too.
+    `curve_read_seconds`: how often a running trial's log is read again (for early
+    stopping and Hyperband)."""
     with telemetry.api_call("get"):
         body = kube.get_tuning_job(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
@@ -109,7 +112,7 @@ def reconcile(
         spec,
         invalid,
     )
-    snapshot = _snapshot(kube, namespace, name, read, telemetry)
+    snapshot = _snapshot(kube, namespace, name, read, telemetry, curve_read_seconds)
     decided = plan(snapshot, now or datetime.now(UTC), Optimizer(suggest=_timed_suggest(telemetry)))
     if decided.terminal:
         CURVES.forget(namespace, name)
@@ -145,7 +148,12 @@ def _timed_suggest(telemetry: Telemetry) -> Any:
 
 
 def _snapshot(
-    kube: KubeClient, namespace: str, name: str, read: _Read, telemetry: Telemetry
+    kube: KubeClient,
+    namespace: str,
+    name: str,
+    read: _Read,
+    telemetry: Telemetry,
+    curve_read_seconds: float,
 ) -> Snapshot:
     """What the planner needs: the trial Jobs as observations (succeeded ones with their
     objective read from the log), the curves for early stopping, the warm start."""
@@ -158,7 +166,7 @@ def _snapshot(
     observations, sources = observe_jobs(jobs, pods, container, owner_uid=meta["uid"])
     curves = None
     if read.spec is not None and read.usable:
-        logs = TrialLogs(kube, namespace, read.spec, telemetry)
+        logs = TrialLogs(kube, namespace, read.spec, telemetry, curve_read_seconds)
         curves = _read_trial_logs(logs, name, read, observations, sources)
     else:
         CURVES.forget(namespace, name)

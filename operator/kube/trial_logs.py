@@ -30,6 +30,11 @@ CURVE_SCAN_BYTES = 16 * 1024 * 1024
 read again every few seconds); later values of a longer log are not judged."""
 TAIL_LINES = 10_000
 """Lines of the tail read for the final values of a log longer than the scan limit."""
+CURVE_READ_SECONDS = 2.5
+"""A running trial's log is read at most this often for early stopping and Hyperband;
+reconciles in between judge it on the values read last. Half of the controller's
+EARLY_STOPPING_CHECK_SECONDS, so that each periodic check sees fresh values. A local run
+reads its log files at every reconcile (`reconcile(curve_read_seconds=0)`)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class TrialLogs:
     namespace: str
     spec: TuningJobSpec
     telemetry: Telemetry = NO_TELEMETRY
+    curve_read_seconds: float = CURVE_READ_SECONDS
 
     def outcome(self, source: LogSource) -> tuple[ObjectiveOutcome, array[float]]:
         """The objective of a succeeded trial and its curve (the objective's values in

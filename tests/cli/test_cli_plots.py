@@ -15,12 +15,14 @@ from kubetune.analytics.plots import (
     axis_scale,
     best_so_far,
     comparison_figure,
+    rung_curve,
+    rungs_figure,
     summary_figure,
 )
 from kubetune.analytics.resource import Parameter, TuningJobView, parse_tuning_job
 from matplotlib.figure import Figure
 from matplotlib.image import imread
-from support.cli_data import write_directory
+from support.cli_data import HYPERBAND_RUNGS, hyperband_tuning_job, write_directory
 from synthetic_tuning_job import synthetic_tuning_job
 
 # Rendering figures takes seconds each: these run in make test, not in make unit.
@@ -180,4 +182,28 @@ def test_best_so_far_and_the_comparison_figure(view: TuningJobView, tmp_path: Pa
     assert labels == ["Bayesian (mean of 2)", "Random (mean of 1)"]
     # Two thin lines and a mean for Bayesian, one and a mean for Random.
     assert len(ax.get_lines()) == 5
+    assert not overlaps(figure, tmp_path)
+
+
+def test_a_hyperband_job_plots_each_trial_at_the_rungs_it_reached(tmp_path: Path) -> None:
+    body = hyperband_tuning_job(30)
+    view = parse_tuning_job(body)
+    titles = [ax.get_title() for ax in all_axes(summary_figure(view))]
+    assert "objective at each rung" in titles and "objective per trial" in titles
+    figure = rungs_figure(view)
+    (ax,) = list(all_axes(figure))
+    curves = {(tuple(line.get_xdata()), tuple(line.get_ydata())) for line in ax.get_lines()}
+    for trial in body["status"]["trials"]:
+        values = trial["rungValues"]
+        epochs = HYPERBAND_RUNGS[: len(values)]
+        if trial["phase"] == "Succeeded":  # and its final value after all 27 epochs
+            epochs, values = [*epochs, 27], [*values, trial["objective"]]
+        assert (tuple(epochs), tuple(values)) in curves
+        assert rung_curve(view, view.trials[body["status"]["trials"].index(trial)]) == (
+            epochs,
+            values,
+        )
+    stops = [line for line in ax.get_lines() if line.get_marker() == "x"]
+    assert len(stops) == sum(t["phase"] == "EarlyStopped" for t in body["status"]["trials"])
+    assert [t.get_text() for t in ax.xaxis.get_majorticklabels()] == ["1", "3", "9", "27"]
     assert not overlaps(figure, tmp_path)

@@ -15,7 +15,7 @@ from kubetune.analytics.errors import KubetuneError, NotFoundError
 from kubetune.analytics.records import columns
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import output, views
-from support.cli_data import NOW
+from support.cli_data import HYPERBAND_RUNGS, NOW, hyperband_tuning_job
 from synthetic_tuning_job import synthetic_tuning_job
 
 TUNED = ["learning_rate", "momentum", "wd", "num_layers", "optimizer"]
@@ -112,6 +112,39 @@ def test_metrics_columns_only_when_recorded_and_names_that_collide_get_a_prefix(
         trial["hyperparameters"]["phase"] = trial["hyperparameters"].pop("momentum")
     names = columns(parse_tuning_job(body)).names()
     assert "hp:phase" in names and names.count("phase") == 1
+
+
+def test_hyperband_trials_show_their_epochs_and_the_value_at_each_rung() -> None:
+    body = hyperband_tuning_job(30)
+    view = parse_tuning_job(body)
+    rung_columns = [f"objective@{e}" for e in HYPERBAND_RUNGS]
+    assert columns(view).names()[:7] == ["trial", "phase", "objective", "epochs", *rung_columns]
+    rows = list(csv.DictReader(io.StringIO(views.trials_output(view, "csv", NOW))))
+    documents = json.loads(views.trials_output(view, "json", NOW))
+    for row, document, trial in zip(rows, documents, body["status"]["trials"], strict=True):
+        values = trial["rungValues"]
+        assert [float(row[c]) for c in rung_columns[: len(values)]] == values
+        assert all(row[c] == "" for c in rung_columns[len(values) :])
+        assert row["epochs"] == str(trial.get("epochs", ""))
+        assert document["epochs"] == trial.get("epochs")
+        assert document["rungs"] == [
+            {"epochs": e, "objective": v} for e, v in zip(HYPERBAND_RUNGS, values, strict=False)
+        ]
+    header = views.trials_output(view, "table", NOW).splitlines()[0].split()
+    assert header[3:7] == ["epochs", *rung_columns]
+    stopped = [r for r in rows if r["phase"] == "EarlyStopped"]
+    assert {r["epochs"] for r in stopped} == {"1", "3"}  # both kinds of stop are shown
+    # Other strategies have no such columns.
+    assert "epochs" not in columns(parse_tuning_job(synthetic_tuning_job("b", 3))).names()
+
+
+def test_describe_of_a_hyperband_job_counts_the_epochs_it_consumed() -> None:
+    body = hyperband_tuning_job(30)
+    text = views.describe_text(parse_tuning_job(body), [], NOW)
+    consumed = body["status"]["epochsConsumed"]
+    ended = sum(1 for t in body["status"]["trials"] if t["phase"] != "Running")
+    assert consumed < 27 * ended  # trials stopped at a rung trained fewer epochs
+    assert f"Epochs:        {consumed} (over the ended trials; rungs at 1, 3, 9 of 27" in text
 
 
 def test_best_in_every_format_is_the_best_trial_with_the_static_hyperparameters(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -195,26 +196,38 @@ def test_interrupted_run_resumes_with_exact_trial_count(tmp_path: Path) -> None:
     assert all(t["phase"] == "Succeeded" for t in final["trials"])
 
 
-def test_hyperband_stops_trials_at_rungs(tmp_path: Path) -> None:
+def test_hyperband_stops_trials_at_their_rungs_and_the_cli_shows_where(tmp_path: Path) -> None:
+    # A value a second: a run reads its logs as they are written, so a stopped trial
+    # trains at most one epoch past its last rung (one if it printed again meanwhile).
     out_dir = tmp_path / "run"
     path = manifest(
         tmp_path,
         "Hyperband",
         hyperband={"minResource": 1, "maxResource": 9, "reductionFactor": 3},
-        staticHyperparameters={"mode": "curve", "steps": "9", "pause": "0.2"},
+        staticHyperparameters={"mode": "curve", "steps": "9", "pause": "1.0"},
         limits={"maxTrials": 6, "maxParallelTrials": 3},
     )
     code, out, err = kubetune("run", "--local", str(path), "--out", str(out_dir))
     assert code == 0, out + err
     trials = status(out_dir)["trials"]
     assert len(trials) == 6
-    phases = {t["phase"] for t in trials}
-    assert "Succeeded" in phases and "EarlyStopped" in phases, trials
-    for trial in trials:  # a stopped trial's Job was deleted: its process group terminated
-        # (unless it had already exited when it was judged: it is stopped all the same)
-        exited_first = "judged only after it ended" in trial.get("message", "")
-        if trial["phase"] == "EarlyStopped" and not exited_first:
-            assert not (out_dir / "logs" / f"{trial_job_name(trial['name'])}.exit").exists()
+    assert {t["phase"] for t in trials} == {"Succeeded", "EarlyStopped"}, trials
+    for trial in (t for t in trials if t["phase"] == "EarlyStopped"):
+        last_rung = [1, 3][len(trial["rungValues"]) - 1]
+        assert last_rung <= trial["epochs"] <= last_rung + 1, trial
+        # Its Job was deleted: its process group terminated before it could exit.
+        assert not (out_dir / "logs" / f"{trial_job_name(trial['name'])}.exit").exists()
+    code, out, err = kubetune("trials", str(out_dir), "-o", "json")
+    assert code == 0, err
+    for document, trial in zip(json.loads(out), trials, strict=True):
+        assert document["epochs"] == trial["epochs"]
+        assert [r["objective"] for r in document["rungs"]] == trial["rungValues"]
+        assert [r["epochs"] for r in document["rungs"]] == [1, 3][: len(trial["rungValues"])]
+    code, out, err = kubetune("describe", str(out_dir))
+    assert code == 0, err
+    consumed = status(out_dir)["epochsConsumed"]
+    assert consumed == sum(t["epochs"] for t in trials) < 9 * len(trials)
+    assert f"Epochs:        {consumed} (over the ended trials; rungs at 1, 3 of 9 epochs)" in out
 
 
 def test_target_objective_ends_the_run_early(tmp_path: Path) -> None:

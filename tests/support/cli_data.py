@@ -19,3 +19,52 @@ def write_directory(body: dict[str, Any], directory: Path) -> Path:
     (directory / "tuningjob.yaml").write_text(yaml.safe_dump(manifest))
     (directory / "status.yaml").write_text(yaml.safe_dump(body["status"]))
     return directory
+
+
+HYPERBAND_RUNGS = [1, 3, 9]
+"""The rungs of `hyperband_tuning_job` (minResource 1, η 3, 27 epochs)."""
+
+
+def hyperband_tuning_job(trials: int = 12) -> dict[str, Any]:
+    """A synthetic TuningJob turned into a Hyperband job: 27 epochs, rungs at 1, 3 and 9;
+    every third trial that succeeded there stopped at a rung instead, and each trial's rung
+    values, their order and its epochs made consistent with its phase (Succeeded: every
+    rung and 27 epochs; EarlyStopped: stopped at the first or the second rung; Failed: one
+    rung, 2 epochs; Running: two rungs so far, no epochs yet)."""
+    from synthetic_tuning_job import synthetic_tuning_job  # noqa: PLC0415 (hack/, a test path)
+
+    body = synthetic_tuning_job("hb", trials, running=1)
+    for index, trial in enumerate(body["status"]["trials"]):
+        if trial["phase"] == "Succeeded" and index % 3 == 1:
+            trial.update(phase="EarlyStopped", reason="EarlyStopped")
+    counters = body["status"]["counters"]
+    phases = [t["phase"] for t in body["status"]["trials"]]
+    counters.update(completed=phases.count("Succeeded"), earlyStopped=phases.count("EarlyStopped"))
+    body["spec"]["strategy"] = "Hyperband"
+    body["spec"]["hyperband"] = {"minResource": 1, "reductionFactor": 3}
+    body["spec"]["staticHyperparameters"]["epochs"] = "27"
+    seq = 0
+    for index, trial in enumerate(body["status"]["trials"]):
+        final = trial.get("objective", 0.5)
+        reached, epochs = {
+            "Succeeded": (3, 27),
+            "EarlyStopped": (1 + index % 2, [1, 3][index % 2]),
+            "Failed": (1, 2),
+            "Running": (2, None),
+        }[trial["phase"]]
+        # A learning curve that rises towards the trial's final value.
+        trial["rungValues"] = [round(final * (1 - 0.5 / (r + 1)), 6) for r in range(reached)]
+        trial["rungSeqs"] = list(range(seq, seq + reached))
+        seq += reached
+        if epochs is not None:
+            trial["epochs"] = epochs
+        if trial["phase"] == "EarlyStopped":
+            trial["objective"] = trial["rungValues"][-1]
+    status = body["status"]
+    status["epochsConsumed"] = sum(t.get("epochs", 0) for t in status["trials"])
+    best = max(
+        (t for t in status["trials"] if t["phase"] == "Succeeded"), key=lambda t: t["objective"]
+    )
+    status["bestTrial"] = {k: best[k] for k in ("name", "hyperparameters", "objective")}
+    status["bestObjective"] = best["objective"]
+    return body

@@ -20,7 +20,7 @@ from kubetune.operator.kube.curves import (
     update_curves,
 )
 from kubetune.operator.kube.observe import LogSource
-from kubetune.operator.kube.trial_logs import TrialLogs
+from kubetune.operator.kube.trial_logs import CURVE_READ_SECONDS, TrialLogs
 from support.specs import make_spec
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -111,7 +111,7 @@ def test_a_running_log_is_read_again_after_the_interval(monkeypatch: pytest.Monk
     curves(kube, entry, status)
     kube.logs["pod-tj-013"] += b"loss=0.5\n"
     assert list(curves(kube, entry, status)["tj-013"]) == [1.0]  # the values read last
-    clock[0] += curves_module.CURVE_READ_SECONDS
+    clock[0] += CURVE_READ_SECONDS
     assert list(curves(kube, entry, status)["tj-013"]) == [1.0, 0.5]
     assert kube.reads == ["pod-tj-013", "pod-tj-013"]
 
