@@ -45,10 +45,11 @@ def _best(view: TuningJobView) -> str:
 def render(view: TuningJobView, latest: dict[str, float], now: datetime) -> list[str]:
     """The terminal screen: progress, best, running trials (latest value when known)."""
     phase = view.phase + (f" ({view.status.reason})" if view.status.reason else "")
+    epochs = f", {view.status.epochs_consumed or 0} epochs" if view.hyperband else ""
     lines = [
         f"TuningJob {view.namespace}/{view.name}: {phase}",
         f"trials {progress_bar(view.trials_done(), view.max_trials)} ended,"
-        f" {len(view.trials)} launched",
+        f" {len(view.trials)} launched{epochs}",
         _best(view),
     ]
     running = [t for t in view.trials if t.phase in ("Pending", "Running")]
@@ -72,6 +73,8 @@ def ended_line(view: TuningJobView, trial: Trial) -> str:
     """The quiet mode's line for a trial that ended."""
     if trial.objective is not None:
         outcome = f"{view.objective_metric}={output.number(trial.objective)}"
+        if trial.epochs is not None:  # Hyperband: where it stopped, or that it did not
+            outcome += f" after {trial.epochs} epoch{'' if trial.epochs == 1 else 's'}"
     else:
         outcome = f"{trial.reason or ''} {trial.message or ''}".strip() or output.MISSING
     best = view.status.best_objective

@@ -11,8 +11,9 @@ import re2
 from kubetune.analytics.cluster import connect
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import main as cli_main
+from kubetune.cli import output
 from kubetune.cli.watch import ended_line, final_line, last_match, progress_bar, render
-from support.cli_data import NOW
+from support.cli_data import NOW, hyperband_tuning_job
 from synthetic_tuning_job import synthetic_tuning_job
 
 
@@ -79,6 +80,18 @@ def test_quiet_lines() -> None:
     failed = next(t for t in view.trials if t.phase == "Failed")
     assert ended_line(view, failed).startswith("q-005  Failed  Error training diverged")
     assert final_line(view).startswith("TuningJob q: Completed (MaxTrialsReached); best trial q-")
+
+
+def test_watch_shows_a_hyperband_jobs_epochs() -> None:
+    body = hyperband_tuning_job(12)
+    view = parse_tuning_job(body)
+    assert render(view, {}, NOW)[1].endswith(f"{body['status']['epochsConsumed']} epochs")
+    stopped = next(t for t in view.trials if t.phase == "EarlyStopped" and t.epochs == 3)
+    assert f"={output.number(stopped.objective)} after 3 epochs  best=" in (
+        ended_line(view, stopped)
+    )
+    first_rung = next(t for t in view.trials if t.phase == "EarlyStopped" and t.epochs == 1)
+    assert " after 1 epoch  best=" in ended_line(view, first_rung)
 
 
 def test_latest_value_is_the_last_number_the_regex_matched() -> None:
