@@ -32,6 +32,7 @@ from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.text import Text
 
@@ -236,35 +237,42 @@ def draw_rungs(container: Container, view: TuningJobView) -> Axes:
     the trials stopped at a rung in grey (an x where they stopped), those trained to the
     end in colour, the best one marked."""
     ax = container.add_subplot()
+    ax.set_xscale("log")
     best = view.status.best_trial.name if view.status.best_trial else None
-    # The trained-to-the-end curves over the stopped ones, the stops and the best on top.
+    # One collection of lines per kind of trial (a thousand trials draw fast): the
+    # trained-to-the-end curves over the stopped ones, the stops and the best on top.
     styles = {  # phase -> label, colour, alpha, zorder
         "EarlyStopped": ("stopped at a rung", "gray", 0.5, 1),
         "Succeeded": ("trained to the end", "C0", 0.8, 2),
     }
     other = ("running or ended otherwise", "C2", 0.6, 2)
-    labelled: set[str] = set()
+    curves: dict[tuple[str, str, float, int], list[list[tuple[int, float]]]] = {}
+    stops: list[tuple[int, float]] = []
     for trial in view.trials:
         epochs, values = rung_curve(view, trial)
         if not epochs:
             continue
-        label, color, alpha, zorder = styles.get(trial.phase, other)
-        shown = None if label in labelled else label
-        labelled.add(label)
-        ax.plot(epochs, values, color=color, alpha=alpha, zorder=zorder, lw=0.9, label=shown)
+        points = list(zip(epochs, values, strict=True))
+        curves.setdefault(styles.get(trial.phase, other), []).append(points)
         if trial.phase == "EarlyStopped":
-            ax.plot(epochs[-1:], values[-1:], "x", color="dimgray", zorder=3)
+            stops.append(points[-1])
         if trial.name == best:
-            ax.plot(epochs[-1:], values[-1:], "*", color="C1", ms=12, zorder=4, label="best")
+            ax.plot(*points[-1], "*", color="C1", ms=12, zorder=4, label="best")
+    for (label, color, alpha, zorder), lines in curves.items():
+        collection = LineCollection(lines, colors=color, alpha=alpha, zorder=zorder, lw=0.9)
+        ax.add_collection(collection, autolim=True)
+        collection.set_label(label)
+    if stops:
+        ax.plot(*zip(*stops, strict=True), "x", color="dimgray", zorder=3, linestyle="none")
+    ax.autoscale_view()
     ticks = [*view.rungs, *([view.max_resource] if view.max_resource else [])]
-    ax.set_xscale("log")
     ax.xaxis.set_major_locator(ticker.FixedLocator(ticks))
     ax.xaxis.set_major_formatter(ticker.FixedFormatter([str(t) for t in ticks]))
     ax.xaxis.set_minor_locator(ticker.NullLocator())
     ax.set_title("objective at each rung")
     ax.set_xlabel("epochs")
     ax.set_ylabel(view.objective_metric)
-    if labelled:
+    if curves:
         ax.legend(loc="best", fontsize="small")
     return ax
 

@@ -192,7 +192,12 @@ def test_a_hyperband_job_plots_each_trial_at_the_rungs_it_reached(tmp_path: Path
     assert "objective at each rung" in titles and "objective per trial" in titles
     figure = rungs_figure(view)
     (ax,) = list(all_axes(figure))
-    curves = {(tuple(line.get_xdata()), tuple(line.get_ydata())) for line in ax.get_lines()}
+    curves = [
+        (tuple(segment[:, 0]), tuple(segment[:, 1]))
+        for collection in ax.collections
+        for segment in collection.get_segments()  # type: ignore[attr-defined]
+    ]
+    assert len(curves) == len(body["status"]["trials"])  # every trial reached a rung
     for trial in body["status"]["trials"]:
         values = trial["rungValues"]
         epochs = HYPERBAND_RUNGS[: len(values)]
@@ -203,7 +208,8 @@ def test_a_hyperband_job_plots_each_trial_at_the_rungs_it_reached(tmp_path: Path
             epochs,
             values,
         )
-    stops = [line for line in ax.get_lines() if line.get_marker() == "x"]
-    assert len(stops) == sum(t["phase"] == "EarlyStopped" for t in body["status"]["trials"])
+    (stops,) = [line for line in ax.get_lines() if line.get_marker() == "x"]
+    stopped = [t for t in body["status"]["trials"] if t["phase"] == "EarlyStopped"]
+    assert list(stops.get_ydata()) == [t["rungValues"][-1] for t in stopped]
     assert [t.get_text() for t in ax.xaxis.get_majorticklabels()] == ["1", "3", "9", "27"]
     assert not overlaps(figure, tmp_path)
