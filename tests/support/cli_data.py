@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from synthetic_tuning_job import synthetic_tuning_job
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
@@ -31,8 +32,6 @@ def hyperband_tuning_job(trials: int = 12) -> dict[str, Any]:
     values, their order and its epochs made consistent with its phase (Succeeded: every
     rung and 27 epochs; EarlyStopped: stopped at the first or the second rung; Failed: one
     rung, 2 epochs; Running: two rungs so far, no epochs yet)."""
-    from synthetic_tuning_job import synthetic_tuning_job  # noqa: PLC0415 (hack/, a test path)
-
     body = synthetic_tuning_job("hb", trials, running=1)
     for index, trial in enumerate(body["status"]["trials"]):
         if trial["phase"] == "Succeeded" and index % 3 == 1:
