@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from kubetune.analytics.errors import KubetuneError
@@ -106,14 +107,14 @@ class TuningJobView:
     def hyperband(self) -> bool:
         return self.spec.strategy is Strategy.HYPERBAND
 
-    @property
+    @cached_property  # read for every trial by the records and the plots
     def rungs(self) -> list[int]:
         """Hyperband: the epochs at which trials are judged; empty for other strategies,
         and for a job whose maxResource cannot be known (admission refuses one, but a
         manifest kept in a directory was never admitted)."""
         return hyperband_levels(self.spec) if self.max_resource is not None else []
 
-    @property
+    @cached_property
     def max_resource(self) -> int | None:
         """Hyperband: the epochs a trial that is never stopped trains."""
         if not self.hyperband:
