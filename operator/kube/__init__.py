@@ -9,6 +9,7 @@ from kubetune.operator.kube.client import ConflictError, JobRejectedError, KubeC
 from kubetune.operator.kube.expectations import Expectations
 from kubetune.operator.kube.reconcile import Result, reconcile
 from kubetune.operator.kube.telemetry import NO_TELEMETRY, Telemetry
+from kubetune.operator.kube.trial_logs import LogFollowing
 
 __all__ = [
     "NO_TELEMETRY",
@@ -18,6 +19,7 @@ __all__ = [
     "JobRejectedError",
     "Kube",
     "KubeClient",
+    "LogFollowing",
     "Result",
     "Telemetry",
     "api_error_message",

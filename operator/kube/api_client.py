@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from kubetune.operator.api.naming import TUNING_JOB_LABEL, label_value
 from kubetune.operator.kube.client import ConflictError, JobRejectedError
+from kubetune.operator.kube.log_follower import MAX_FOLLOWED_LOGS
 
 REQUEST_TIMEOUT = (5.0, 30.0)
 """(connect, read) seconds for ordinary requests: a hung API server must not hang a
@@ -30,8 +31,10 @@ def load_credentials() -> client.ApiClient:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    # One connection per concurrent reconcile thread, without "pool is full" churn.
-    configuration.connection_pool_maxsize = 64
+    # One connection per concurrent reconcile thread and per followed log, without
+    # "pool is full" churn (a connection given back to a full pool is closed, with a
+    # warning).
+    configuration.connection_pool_maxsize = 64 + MAX_FOLLOWED_LOGS
     return client.ApiClient(configuration)
 
 
@@ -172,9 +175,11 @@ class Kube:
         *,
         tail_lines: int | None = None,
         limit_bytes: int | None = None,
+        follow: bool = False,
         chunk_bytes: int = 256 * 1024,
     ) -> Iterator[bytes]:
-        """A container's log as a stream of byte chunks (never the whole log in memory)."""
+        """A container's log as a stream of byte chunks (never the whole log in memory);
+        with `follow`, each chunk as soon as the API server sends it."""
         kwargs: dict[str, Any] = {}
         if tail_lines is not None:
             kwargs["tail_lines"] = tail_lines
@@ -184,6 +189,7 @@ class Kube:
             pod,
             namespace,
             container=container,
+            follow=follow,
             _preload_content=False,
             _request_timeout=LOG_TIMEOUT,
             **kwargs,

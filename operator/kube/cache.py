@@ -96,9 +96,10 @@ class CachedKube:
         *,
         tail_lines: int | None = None,
         limit_bytes: int | None = None,
+        follow: bool = False,
     ) -> Iterator[bytes]:
         return self.live.stream_log(
-            namespace, pod, container, tail_lines=tail_lines, limit_bytes=limit_bytes
+            namespace, pod, container, tail_lines=tail_lines, limit_bytes=limit_bytes, follow=follow
         )
 
     def post_event(self, tuning_job: dict[str, Any], type_: str, reason: str, message: str) -> None:

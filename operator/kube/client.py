@@ -61,8 +61,10 @@ class KubeClient(Protocol):
         *,
         tail_lines: int | None = None,
         limit_bytes: int | None = None,
+        follow: bool = False,
     ) -> Iterator[bytes]:
-        """A container's log as byte chunks (never the whole log in memory)."""
+        """A container's log as byte chunks (never the whole log in memory); with `follow`,
+        chunks keep coming as the container writes them, until it ends."""
         ...
 
     def post_event(self, tuning_job: dict[str, Any], type_: str, reason: str, message: str) -> None:

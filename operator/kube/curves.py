@@ -1,13 +1,14 @@
 """The intermediate objective values ("curves") early stopping judges trials on.
 
-Running trials' logs are re-read every few seconds (`TrialLogs.curve_read_seconds`; from
-their start, bounded), and the curves of succeeded trials are kept in this process's
-memory (`CURVES`), never in the status, which must stay small at 1,000 trials. After a
-restart they are read again, a few logs per reconcile, from the succeeded trials whose
-pods still exist; until all of those are read, the median rule judges nobody (it gets no
-running curve), so a restarted operator takes the decisions it would have taken without
-the restart, never one against part of the peers. A peer whose pod is gone (or whose log
-cannot be read) is lost.
+The operator follows running trials' logs as streams (`log_follower`; elsewhere, or
+beyond the followers' limit, they are read again from their start, bounded, every
+`TrialLogs.curve_read_seconds`), and the curves of succeeded trials are kept in this
+process's memory (`CURVES`), never in the status, which must stay small at 1,000 trials.
+After a restart they are read again, a few logs per reconcile, from the succeeded trials
+whose pods still exist; until all of those are read, the median rule judges nobody (it
+gets no running curve), so a restarted operator takes the decisions it would have taken
+without the restart, never one against part of the peers. A peer whose pod is gone (or
+whose log cannot be read) is lost.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kubetune.operator.api import TERMINAL_TRIAL_PHASES, TrialPhase, TrialStatus, TuningJobStatus
+from kubetune.operator.kube.log_follower import LogFollower
 from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.trial_logs import TrialLogs
 
@@ -47,6 +49,15 @@ class JobCurves:
     """Succeeded trials whose log could not be read: not tried again."""
     running: dict[str, tuple[float, array[float]]] = field(default_factory=dict)
     """By Job name: when (time.monotonic) the running trial's curve was read, and it."""
+    followers: dict[str, LogFollower] = field(default_factory=dict)
+    """By Job name: the running trials' followed logs."""
+
+    def stop_following(self, job_name: str | None = None) -> None:
+        """Stop following one Job's log (None: every Job's)."""
+        for name in [job_name] if job_name is not None else list(self.followers):
+            follower = self.followers.pop(name, None)
+            if follower is not None:
+                follower.stop()
 
 
 class CurveCache:
@@ -64,15 +75,19 @@ class CurveCache:
         with self._lock:
             entry = self._jobs.get(key)
             if entry is None or entry.uid != uid:
+                if entry is not None:
+                    entry.stop_following()
                 entry = self._jobs[key] = JobCurves(uid)
             self._jobs.move_to_end(key)
             while len(self._jobs) > self._max_jobs:
-                self._jobs.popitem(last=False)
+                self._jobs.popitem(last=False)[1].stop_following()
             return entry
 
     def forget(self, namespace: str, name: str) -> None:
         with self._lock:
-            self._jobs.pop((namespace, name), None)
+            entry = self._jobs.pop((namespace, name), None)
+        if entry is not None:
+            entry.stop_following()
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -114,30 +129,65 @@ def update_curves(
     current = {t.job_name for t in status.trials if t.phase not in TERMINAL_TRIAL_PHASES}
     for job_name in [j for j in entry.running if j not in running and j not in current]:
         del entry.running[job_name]
+    for job_name in [j for j in entry.followers if j not in running]:
+        entry.stop_following(job_name)
 
     now = time.monotonic()
     out: dict[str, array[float]] = {}
     for job_name, trial in running.items():
-        seen = entry.running.get(job_name)
-        if seen is None or now - seen[0] >= logs.curve_read_seconds:
-            curve = logs.curve(sources[job_name])
-            if curve is not None:
-                seen = entry.running[job_name] = (now, curve)
-        if seen is not None:
-            out[trial] = seen[1]
+        curve = _running_curve(logs, entry, job_name, sources[job_name], now)
+        if curve is not None:
+            out[trial] = curve
     if running and not _rebuild_peers(logs, entry, succeeded, peers, sources) and judged_on_peers:
         out.clear()
     out.update(entry.succeeded)
     return out
 
 
+def _running_curve(
+    logs: TrialLogs, entry: JobCurves, job_name: str, source: LogSource, now: float
+) -> array[float] | None:
+    """A running trial's curve: from its followed log; else read from the log's start
+    (at most every `logs.curve_read_seconds` where logs are not followed), and followed
+    from there on. A follower whose stream ended early is replaced the same way, so a
+    log that cannot be followed is still read once per reconcile. None while the log
+    has never been read."""
+    seen = entry.running.get(job_name)
+    follower = entry.followers.get(job_name)
+    if follower is not None and (not follower.ended or follower.complete):
+        seen = entry.running[job_name] = (now, follower.curve())
+        return seen[1]
+    if seen is None or follower is not None or now - seen[0] >= logs.curve_read_seconds:
+        curve = logs.curve(source)
+        if curve is not None:
+            seen = entry.running[job_name] = (now, curve)
+    if logs.following is not None:
+        read = [seen[1]] if seen is not None else []
+        if follower is not None:
+            read.append(follower.curve())  # what it published since the last reconcile
+        known = max(read, key=len, default=array("d"))
+        entry.followers.pop(job_name, None)
+        if (follower := logs.follow(source, known)) is not None:
+            entry.followers[job_name] = follower
+        if known and (seen is None or len(known) > len(seen[1])):
+            seen = entry.running[job_name] = (now, known)
+    return seen[1] if seen is not None else None
+
+
 def last_read_curves(entry: JobCurves, failed: Mapping[str, str]) -> dict[str, array[float]]:
-    """By trial name: the curves last read (at most `curve_read_seconds` old) of the
-    attempts that just failed (`failed`: Job name -> trial name), the epochs they
-    consumed. A failed pod's log may be gone with it (evicted, deleted): the values read
-    while it ran are what is known. `update_curves` forgets them once the trial has moved
-    on to its next attempt or ended."""
-    return {trial: entry.running[job][1] for job, trial in failed.items() if job in entry.running}
+    """By trial name: the curves last read (followed, or at most `curve_read_seconds`
+    old) of the attempts that just failed (`failed`: Job name -> trial name), the epochs
+    they consumed. A failed pod's log may be gone with it (evicted, deleted): the values
+    read while it ran are what is known. `update_curves` forgets them once the trial has
+    moved on to its next attempt or ended."""
+    out = {}
+    for job, trial in failed.items():
+        read = [entry.running[job][1]] if job in entry.running else []
+        if job in entry.followers:
+            read.append(entry.followers[job].curve())
+        if read:
+            out[trial] = max(read, key=len)
+    return out
 
 
 def _rebuild_peers(

@@ -330,7 +330,10 @@ class LocalKube:
         *,
         tail_lines: int | None = None,
         limit_bytes: int | None = None,
+        follow: bool = False,
     ) -> Iterator[bytes]:
+        if follow:  # the run loop reads the files at every reconcile instead
+            raise ValueError("a local run does not follow logs")
         path = self.logs / f"{pod}.log"
         with path.open("rb") as log_file:
             if tail_lines is not None:

@@ -45,7 +45,7 @@ from kubetune.operator.kube.curves import CURVES, last_read_curves, update_curve
 from kubetune.operator.kube.observe import LogSource, observe_jobs
 from kubetune.operator.kube.telemetry import NO_TELEMETRY, Telemetry
 from kubetune.operator.kube.trial_job import build_trial_job
-from kubetune.operator.kube.trial_logs import CURVE_READ_SECONDS, TrialLogs
+from kubetune.operator.kube.trial_logs import CURVE_READ_SECONDS, LogFollowing, TrialLogs
 from kubetune.operator.kube.validation import check_warm_start_parent, parse_and_validate_spec
 from kubetune.optimizer import suggest
 
@@ -90,11 +90,13 @@ def reconcile(
     telemetry: Telemetry = NO_TELEMETRY,
     now: datetime | None = None,
     curve_read_seconds: float = CURVE_READ_SECONDS,
+    following: LogFollowing | None = None,
 ) -> Result:
     """Reconcile one TuningJob once (see the module docstring). Raises `ConflictError`
     when the TuningJob changed under it; other API errors propagate too.
     `curve_read_seconds`: how often a running trial's log is read again (for early
-    stopping and Hyperband)."""
+    stopping and Hyperband) where it is not followed; `following` (the operator's
+    daemon): follow them instead (`TrialLogs.following`)."""
     with telemetry.api_call("get"):
         body = kube.get_tuning_job(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
@@ -112,7 +114,10 @@ def reconcile(
         spec,
         invalid,
     )
-    snapshot = _snapshot(kube, namespace, name, read, telemetry, curve_read_seconds)
+    logs = (
+        TrialLogs(kube, namespace, spec, telemetry, curve_read_seconds, following) if spec else None
+    )
+    snapshot = _snapshot(kube, namespace, name, read, telemetry, logs)
     decided = plan(snapshot, now or datetime.now(UTC), Optimizer(suggest=_timed_suggest(telemetry)))
     if decided.terminal:
         CURVES.forget(namespace, name)
@@ -153,7 +158,7 @@ def _snapshot(
     name: str,
     read: _Read,
     telemetry: Telemetry,
-    curve_read_seconds: float,
+    logs: TrialLogs | None,
 ) -> Snapshot:
     """What the planner needs: the trial Jobs as observations (succeeded ones with their
     objective read from the log), the curves for early stopping, the warm start."""
@@ -165,8 +170,7 @@ def _snapshot(
     container = read.spec.trial_template.primary_container_name() if read.spec else None
     observations, sources = observe_jobs(jobs, pods, container, owner_uid=meta["uid"])
     curves = None
-    if read.spec is not None and read.usable:
-        logs = TrialLogs(kube, namespace, read.spec, telemetry, curve_read_seconds)
+    if logs is not None and read.usable:
         curves = _read_trial_logs(logs, name, read, observations, sources)
     else:
         CURVES.forget(namespace, name)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import logging
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import urllib3
 from kubernetes.client.exceptions import ApiException
-from kubetune.operator.api import TuningJobSpec
+from kubetune.operator.api import Strategy, TuningJobSpec
 from kubetune.operator.controller import JobObservation, ObjectiveOutcome
+from kubetune.operator.controller.hyperband import levels as hyperband_rungs
 from kubetune.operator.kube.client import KubeClient
+from kubetune.operator.kube.log_follower import LogFollower, follow_log
 from kubetune.operator.kube.metric_logs import (
     TAIL_BYTES,
     compile_metric_regex,
@@ -31,10 +34,23 @@ read again every few seconds); later values of a longer log are not judged."""
 TAIL_LINES = 10_000
 """Lines of the tail read for the final values of a log longer than the scan limit."""
 CURVE_READ_SECONDS = 2.5
-"""A running trial's log is read at most this often for early stopping and Hyperband;
-reconciles in between judge it on the values read last. Half of the controller's
-EARLY_STOPPING_CHECK_SECONDS, so that each periodic check sees fresh values. A local run
-reads its log files at every reconcile (`reconcile(curve_read_seconds=0)`)."""
+"""Where a running trial's log is not followed (`TrialLogs.following`), it is read at most
+this often for early stopping and Hyperband; reconciles in between judge it on the
+values read last. Half of the controller's EARLY_STOPPING_CHECK_SECONDS, so that each
+periodic check sees fresh values. A local run reads its log files at every reconcile
+(`reconcile(curve_read_seconds=0)`)."""
+
+
+@dataclass(frozen=True)
+class LogFollowing:
+    """How the operator's daemon follows running trials' logs (`log_follower`)."""
+
+    kube: KubeClient
+    """The client that opens the streams: the live one, not a reconcile's snapshot (a
+    follower outlives the reconcile that started it)."""
+    wake: Callable[[], None]
+    """Called from a follower's thread when a trial prints its value at a Hyperband
+    rung, to reconcile at once."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,9 @@ class TrialLogs:
     spec: TuningJobSpec
     telemetry: Telemetry = NO_TELEMETRY
     curve_read_seconds: float = CURVE_READ_SECONDS
+    following: LogFollowing | None = None
+    """Given by the operator's daemon: running trials' logs are then followed as streams
+    (`follow`) instead of read again every `curve_read_seconds`."""
 
     def outcome(self, source: LogSource) -> tuple[ObjectiveOutcome, array[float]]:
         """The objective of a succeeded trial and its curve (the objective's values in
@@ -88,6 +107,28 @@ class TrialLogs:
                 f"the log of pod {source.pod} could not be read (HTTP {error.status})",
             )
         return replace(observation, outcome=outcome), curve
+
+    def follow(self, source: LogSource, known: array[float]) -> LogFollower | None:
+        """Start following a running trial's log (see `log_follower`); `known`: its values
+        read before. None when no more logs can be followed: read it instead."""
+        spec, following = self.spec, self.following
+        assert following is not None
+        rungs = hyperband_rungs(spec) if spec.strategy is Strategy.HYPERBAND else []
+        return follow_log(
+            lambda: following.kube.stream_log(
+                self.namespace,
+                source.pod,
+                source.container,
+                limit_bytes=CURVE_SCAN_BYTES,
+                follow=True,
+            ),
+            compile_metric_regex(spec.objective_metric().regex),
+            known=known,
+            max_scan_bytes=CURVE_SCAN_BYTES,
+            wake_at=frozenset(rungs),
+            wake=following.wake,
+            name=f"{self.namespace}/{source.pod}",
+        )
 
     def curve(self, source: LogSource) -> array[float] | None:
         """A trial's curve from the start of its log (bounded by `CURVE_SCAN_BYTES`); None

@@ -21,6 +21,7 @@ in `kubetune.operator.kube`, the wake-ups in `waker`, the Events in `events`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ from kubetune.operator.kube import (
     Expectations,
     Kube,
     KubeClient,
+    LogFollowing,
     Result,
     api_error_message,
     load_credentials,
@@ -158,11 +160,22 @@ def last_reconcile(memo: kopf.Memo, **_: Any) -> float:
 
 async def _reconcile_once(runtime: Runtime, kube: KubeClient, namespace: str, name: str) -> Result:
     loop = asyncio.get_running_loop()
+    label = label_value(name)
+
+    def wake() -> None:
+        """From a log follower's thread: a trial reached a Hyperband rung."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the operator stops
+            loop.call_soon_threadsafe(runtime.wakers.wake, namespace, label)
+
+    assert runtime.kube is not None
+    following = LogFollowing(runtime.kube, wake)
     started = time.perf_counter()
     try:
         result = await loop.run_in_executor(
             runtime.executor,
-            lambda: reconcile(kube, namespace, name, telemetry=metrics.TELEMETRY),
+            lambda: reconcile(
+                kube, namespace, name, telemetry=metrics.TELEMETRY, following=following
+            ),
         )
         if result.events and result.body is not None:
             runtime.events.post(kube, result.body, result.events)
@@ -235,6 +248,7 @@ class _Daemon:
         resync = False
         while True:
             self.waker.reconciling()
+            self.waker.judging = judges_running_trials(self.body.get("spec") or {})
             kube = self._kube(resync)
             try:
                 result = await _reconcile_once(self.runtime, kube, self.namespace, self.name)
@@ -268,6 +282,11 @@ class _Daemon:
                 self.runtime, self.body, error, already_reported=self.reported_forbidden
             )
         return delay
+
+
+def judges_running_trials(spec: dict[str, Any]) -> bool:
+    """Whether a TuningJob's running trials are judged on their logs as they train."""
+    return spec.get("strategy") == "Hyperband" or spec.get("earlyStopping") == "Auto"
 
 
 def _report_forbidden(
@@ -382,7 +401,8 @@ async def pod_changed(
     **_: Any,
 ) -> None:
     """A trial pod that terminated (or can never start, or is being deleted) wakes its
-    daemon before the Job controller has updated the Job."""
+    daemon before the Job controller has updated the Job; one that started running wakes
+    it if it judges running trials (Hyperband, `earlyStopping: Auto`)."""
     phase = status.get("phase")
     if type == "DELETED" or meta.get("deletionTimestamp"):
         state = "deleted"
@@ -390,8 +410,18 @@ async def pod_changed(
         state = "terminated"
     elif pod_stuck({"status": status}):
         state = "stuck"
+    elif phase == "Running":
+        state = "running"
     else:
         return
     _runtime(memo).wakers.wake_on_change(
-        namespace, labels.get(TUNING_JOB_LABEL), meta["uid"], state, gone=type == "DELETED"
+        namespace,
+        labels.get(TUNING_JOB_LABEL),
+        meta["uid"],
+        state,
+        gone=type == "DELETED",
+        # A trial that starts: only a daemon that judges running trials needs it now, to
+        # follow its log from the first epoch (a short trial may pass its first rungs
+        # before any other news wakes the daemon).
+        judging_only=state == "running",
     )

@@ -23,6 +23,9 @@ class Waker:
     def __init__(self) -> None:
         self.event = asyncio.Event()
         self.reconciles = 0
+        self.judging = False
+        """Its TuningJob judges running trials on their logs (news of a trial that starts
+        running matters to it)."""
 
     def wake(self, delay: float = 0.0) -> None:
         if delay:
@@ -60,12 +63,20 @@ class Wakers:
             if not waiting:
                 del self.wakers[key]
 
-    def wake(self, namespace: str | None, tuning_job_label: str | None, delay: float = 0.0) -> None:
+    def wake(
+        self,
+        namespace: str | None,
+        tuning_job_label: str | None,
+        delay: float = 0.0,
+        *,
+        judging_only: bool = False,
+    ) -> None:
         """Wake the daemon(s) of the TuningJob with this label value, if any, now or after
         `delay` seconds (so that news that is not urgent joins a reconcile that comes
-        anyway)."""
+        anyway); `judging_only`: only if it judges running trials (`Waker.judging`)."""
         for waker in self.wakers.get((namespace or "", tuning_job_label or ""), ()):
-            waker.wake(delay)
+            if waker.judging or not judging_only:
+                waker.wake(delay)
 
     def wake_on_change(
         self,
@@ -76,11 +87,12 @@ class Wakers:
         *,
         delay: float = 0.0,
         gone: bool = False,
+        judging_only: bool = False,
     ) -> None:
         """Wake the TuningJob's daemon if the object `uid` reached a state not seen yet;
-        `gone`: the object is deleted, so forget it."""
+        `gone`: the object is deleted, so forget it; `judging_only`: see `wake`."""
         if self.seen.get(uid) != state:
-            self.wake(namespace, tuning_job_label, delay)
+            self.wake(namespace, tuning_job_label, delay, judging_only=judging_only)
         if gone:
             self.seen.pop(uid, None)
             return

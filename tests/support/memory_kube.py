@@ -162,6 +162,7 @@ class MemoryKube:
         *,
         tail_lines: int | None = None,
         limit_bytes: int | None = None,
+        follow: bool = False,
     ) -> Iterator[bytes]:
         self.calls.append(("stream_log", pod))
         if (namespace, pod) not in self.logs:

@@ -67,3 +67,19 @@ def test_the_memory_of_seen_states_is_bounded() -> None:
     for i in range(5):
         wakers.wake_on_change("ns", "tj", f"uid-{i}", "active")
     assert list(wakers.seen) == ["uid-2", "uid-3", "uid-4"]
+
+
+def test_a_trial_that_starts_running_wakes_only_a_daemon_that_judges_running_trials() -> None:
+    async def scenario() -> None:
+        wakers = Wakers()
+        judging, plain = Waker(), Waker()
+        judging.judging = True  # Hyperband or earlyStopping: Auto
+        wakers.add(("ns", "hb"), judging)
+        wakers.add(("ns", "bo"), plain)
+        wakers.wake_on_change("ns", "hb", "pod-1", "running", judging_only=True)
+        wakers.wake_on_change("ns", "bo", "pod-2", "running", judging_only=True)
+        assert judging.event.is_set() and not plain.event.is_set()
+        wakers.wake_on_change("ns", "bo", "pod-2", "terminated")
+        assert plain.event.is_set()
+
+    asyncio.run(scenario())

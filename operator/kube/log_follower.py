@@ -1,0 +1,144 @@
+"""Following a running trial's log as a stream (`follow=true`): the operator sees each value
+of the objective when the trainer prints it, and reads the log once instead of again
+from its start at every look.
+
+One daemon thread per followed log, at most `MAX_FOLLOWED_LOGS` in the process (beyond
+that, running logs are re-read every `TrialLogs.curve_read_seconds` as without
+followers). A follower only reads: when its stream ends (the pod ended, the connection
+dropped, a read timed out, the container had not started yet) it stops, and the next
+reconcile that still sees the trial running starts another. That one reads the log
+from its start again and skips the values already known (a log's start never changes),
+so the curve goes on where it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from array import array
+from collections.abc import Callable, Collection, Iterator
+from typing import Any
+
+import urllib3
+from kubernetes.client.exceptions import ApiException
+from kubetune.operator.kube.metric_logs import LogScanner
+
+log = logging.getLogger("kubetune.operator")
+
+MAX_FOLLOWED_LOGS = 256
+"""Logs followed at once by one operator process: a thread and a connection to the API
+server each (idle in a blocking read, a few tens of KB)."""
+
+_slots = threading.BoundedSemaphore(MAX_FOLLOWED_LOGS)
+
+
+class LogFollower:
+    """The objective's values in one running container's log, as they are printed."""
+
+    def __init__(
+        self,
+        open_log: Callable[[], Iterator[bytes]],
+        pattern: Any,
+        *,
+        known: array[float],
+        max_scan_bytes: int,
+        wake_at: Collection[int],
+        wake: Callable[[], None] | None,
+        name: str,
+    ) -> None:
+        self._curve = array("d", known)
+        self._lock = threading.Lock()
+        self._wake_at = wake_at
+        self._wake = wake
+        self._stopped = False
+        self.ended = False
+        """The stream has ended: nothing more will come from this follower."""
+        self.complete = False
+        """It ended having read all there is to read (the series closed or the scan limit
+        reached): following again would add nothing."""
+        self._thread = threading.Thread(
+            target=self._follow,
+            args=(open_log, pattern, max_scan_bytes),
+            name=f"follow-{name}",
+            daemon=True,
+        )
+
+    def start(self) -> LogFollower:
+        self._thread.start()
+        return self
+
+    def curve(self) -> array[float]:
+        """A copy of the values so far."""
+        with self._lock:
+            return array("d", self._curve)
+
+    def stop(self) -> None:
+        """Stop publishing and waking (its thread ends with its stream: the pod is going)."""
+        self._stopped = True
+
+    def _follow(self, open_log: Callable[[], Iterator[bytes]], pattern: Any, limit: int) -> None:
+        # Scan every chunk at once (block_bytes=0): a value is seen as soon as its line
+        # ends, not when a megabyte of log has arrived.
+        scanner = LogScanner({"series": pattern}, series_metric="series", block_bytes=0)
+        chunks = open_log()
+        try:
+            for chunk in chunks:
+                room = limit - scanner.reading.bytes_scanned
+                scanner.feed(chunk[:room])
+                self._publish(scanner.reading.series)
+                if scanner.series_closed or len(chunk) >= room:
+                    self.complete = True
+                    return
+                if self._stopped:
+                    return
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
+            log.info("stopped following a log (%s): %s", self._thread.name, error)
+        except Exception:  # a bug: logged, and the next reconcile reads the log instead
+            log.exception("following a log (%s) failed", self._thread.name)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # the stream's connection, at once
+            self.ended = True
+            _slots.release()
+
+    def _publish(self, series: array[float]) -> None:
+        with self._lock:
+            before = len(self._curve)
+            self._curve.extend(series[before:])
+            after = len(self._curve)
+        reached = any(n in self._wake_at for n in range(before + 1, after + 1))
+        if reached and self._wake is not None and not self._stopped:
+            self._wake()
+
+
+def follow_log(
+    open_log: Callable[[], Iterator[bytes]],
+    pattern: Any,
+    *,
+    known: array[float],
+    max_scan_bytes: int,
+    wake_at: Collection[int] = (),
+    wake: Callable[[], None] | None = None,
+    name: str = "log",
+) -> LogFollower | None:
+    """Start following a log (`open_log()` opens the stream, in the follower's thread);
+    `known`: the values already read from it, not published again; `wake()` is called
+    when the curve reaches one of the lengths `wake_at`. None when `MAX_FOLLOWED_LOGS`
+    are followed already."""
+    if not _slots.acquire(blocking=False):
+        return None
+    follower = LogFollower(
+        open_log,
+        pattern,
+        known=known,
+        max_scan_bytes=max_scan_bytes,
+        wake_at=wake_at,
+        wake=wake,
+        name=name,
+    )
+    try:
+        return follower.start()
+    except RuntimeError:  # no thread could be started
+        _slots.release()
+        return None

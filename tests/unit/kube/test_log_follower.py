@@ -1,0 +1,198 @@
+"""Following a running trial's log: values published as their lines end, a wake-up at the
+Hyperband rungs, a replaced follower that continues the curve, and the fallback to
+reading the log when it cannot be followed. The log stream is a queue fed by the test
+(the API server's follow stream is exercised by tests/e2e/test_hyperband_e2e.py)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from array import array
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+from kubetune.operator.api import TrialPhase, TrialStatus, TuningJobStatus
+from kubetune.operator.kube import log_follower
+from kubetune.operator.kube.curves import JobCurves, last_read_curves, update_curves
+from kubetune.operator.kube.log_follower import LogFollower, follow_log
+from kubetune.operator.kube.metric_logs import compile_metric_regex
+from kubetune.operator.kube.observe import LogSource
+from kubetune.operator.kube.trial_logs import LogFollowing, TrialLogs
+from support.specs import make_spec
+from support.waiting import wait_for
+
+PATTERN = compile_metric_regex(r"loss=([-0-9.eE+naif]+)")
+END = b""
+
+
+class Stream:
+    """A followed log: chunks the test puts, until `END` (the pod ended) or an error."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks: queue.Queue[bytes | Exception] = queue.Queue()
+        for chunk in chunks:
+            self.chunks.put(chunk)
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            while (chunk := self.chunks.get(timeout=30)) != END:
+                if isinstance(chunk, Exception):
+                    raise chunk
+                yield chunk
+        finally:
+            self.closed.set()
+
+
+class Wakes:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+
+
+def follow(stream: Stream, known: tuple[float, ...] = (), **kw: Any) -> LogFollower:
+    follower = follow_log(
+        lambda: iter(stream),
+        PATTERN,
+        known=array("d", known),
+        max_scan_bytes=kw.pop("max_scan_bytes", 1 << 20),
+        **kw,
+    )
+    assert follower is not None
+    return follower
+
+
+def curve_of(follower: LogFollower, length: int) -> list[float]:
+    return list(
+        wait_for(lambda: len(follower.curve()) >= length and follower.curve(), 10, "values")
+    )
+
+
+def test_values_are_published_as_their_lines_end_and_wake_at_the_rungs() -> None:
+    stream, wakes = Stream(b"epoch 1 loss=0.9\nepoch 2 lo"), Wakes()
+    follower = follow(stream, wake_at={1, 3}, wake=wakes)
+    assert curve_of(follower, 1) == [0.9]  # epoch 2's line is not finished
+    wait_for(lambda: wakes.count == 1, 10, "a wake-up at rung 1")
+    stream.chunks.put(b"ss=0.8\nloss=0.7\nloss=0.6\n")  # epochs 2-4 in one chunk
+    assert curve_of(follower, 4) == [0.9, 0.8, 0.7, 0.6]
+    assert not follower.ended
+    stream.chunks.put(END)
+    wait_for(lambda: follower.ended, 10, "the follower to end with its stream")
+    assert wakes.count == 2  # rung 3 once; epochs 2 and 4 none
+    assert not follower.complete  # the stream ended: a running trial is followed again
+
+
+def test_a_new_follower_continues_the_known_values_without_waking_again() -> None:
+    stream, wakes = Stream(b"loss=9\nloss=8\nloss=7\n", END), Wakes()
+    follower = follow(stream, known=(9.0, 8.0), wake_at={1, 2, 3}, wake=wakes)
+    wait_for(lambda: follower.ended, 10, "the follower to end")
+    assert list(follower.curve()) == [9.0, 8.0, 7.0]
+    assert wakes.count == 1  # only epoch 3 is new
+
+
+def test_a_stopped_follower_wakes_no_one_and_frees_its_connection() -> None:
+    stream, wakes = Stream(b"loss=1\n"), Wakes()
+    follower = follow(stream, wake_at={1, 2}, wake=wakes)
+    curve_of(follower, 1)
+    follower.stop()
+    stream.chunks.put(b"loss=2\n")  # the pod's last line before it goes
+    assert stream.closed.wait(10)
+    assert wakes.count == 1 and follower.ended
+
+
+def test_a_log_past_the_scan_limit_or_a_closed_series_completes_the_follower() -> None:
+    limited = follow(Stream(b"loss=1\nloss=2\nloss=3\n"), max_scan_bytes=14)
+    wait_for(lambda: limited.ended, 10, "the follower to end")
+    assert (list(limited.curve()), limited.complete) == ([1.0, 2.0], True)
+    closed = follow(Stream(b"loss=1\nloss=nan\n"))  # the series ends at a non-number
+    wait_for(lambda: closed.ended, 10, "the follower to end")
+    assert (list(closed.curve()), closed.complete) == ([1.0], True)
+
+
+def test_an_error_ends_the_follower_and_frees_its_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(log_follower, "_slots", threading.BoundedSemaphore(1))
+    failing = Stream(ApiException(status=400, reason="container is waiting to start"))  # type: ignore[arg-type]
+    first = follow(failing)
+    wait_for(lambda: first.ended, 10, "the follower to end")
+    assert not first.complete
+    stream = Stream()
+    second = follow(stream)  # the slot is free again
+    assert follow_log(lambda: iter(()), PATTERN, known=array("d"), max_scan_bytes=1) is None
+    stream.chunks.put(END)
+    wait_for(lambda: second.ended, 10, "the follower to end")
+    assert follow(Stream(END))
+
+
+SPEC = make_spec(strategy="Hyperband", hyperband={"minResource": 1, "maxResource": 9})
+
+
+class FollowedKube:
+    """Logs by pod: `streams` answer follow requests, `logs` plain reads."""
+
+    def __init__(self) -> None:
+        self.logs: dict[str, bytes] = {}
+        self.streams: dict[str, list[Stream]] = {}
+        self.reads: list[tuple[str, bool]] = []
+
+    def stream_log(self, namespace: str, pod: str, container: str, **kw: Any) -> Iterator[bytes]:
+        self.reads.append((pod, kw.get("follow", False)))
+        if kw.get("follow"):
+            yield from self.streams[pod].pop(0)
+        else:
+            yield self.logs[pod]
+
+
+def running_curves(kube: FollowedKube, entry: JobCurves, wakes: Wakes) -> dict[str, list[float]]:
+    status = TuningJobStatus(trials=[TrialStatus(name="tj-001", phase=TrialPhase.RUNNING)])
+    out = update_curves(
+        TrialLogs(kube, "ns", SPEC, following=LogFollowing(kube, wakes)),  # type: ignore[arg-type]
+        entry,
+        status=status,
+        sources={"tj-001": LogSource("pod-1", "trainer")},
+        just_succeeded={},
+        running={"tj-001": "tj-001"},
+        judged_on_peers=False,
+    )
+    return {trial: list(curve) for trial, curve in out.items()}
+
+
+def test_the_operator_reads_a_running_log_once_then_follows_it_and_again_if_it_drops() -> None:
+    kube, entry, wakes = FollowedKube(), JobCurves("uid"), Wakes()
+    first, second = Stream(b"loss=5\n"), Stream(b"loss=5\nloss=4\nloss=3\n")
+    kube.logs["pod-1"] = b"loss=5\n"
+    kube.streams["pod-1"] = [first, second]
+    assert running_curves(kube, entry, wakes) == {"tj-001": [5.0]}  # read, then followed
+    follower = entry.followers["tj-001"]
+    first.chunks.put(b"loss=4\n")
+    curve_of(follower, 2)
+    assert running_curves(kube, entry, wakes) == {"tj-001": [5.0, 4.0]}  # no read
+    assert kube.reads == [("pod-1", False), ("pod-1", True)]
+    first.chunks.put(ConnectionResetError("dropped"))  # type: ignore[arg-type]
+    wait_for(lambda: follower.ended, 10, "the follower to end")
+    kube.logs["pod-1"] = b"loss=5\nloss=4\nloss=3\n"
+    # Read again (what it printed meanwhile), and followed again from there.
+    assert running_curves(kube, entry, wakes) == {"tj-001": [5.0, 4.0, 3.0]}
+    assert kube.reads[2:] == [("pod-1", False), ("pod-1", True)]
+    assert entry.followers["tj-001"] is not follower
+    # Epochs 1 and 3 (the rungs) came in reads, which the reconcile judges itself.
+    assert wakes.count == 0
+    assert {t: list(c) for t, c in last_read_curves(entry, {"tj-001": "tj"}).items()} == {
+        "tj": [5.0, 4.0, 3.0]
+    }
+    entry.stop_following()
+    second.chunks.put(END)
+
+
+def test_beyond_the_followers_limit_running_logs_are_read_as_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(log_follower, "_slots", threading.BoundedSemaphore(1))
+    assert log_follower._slots.acquire(blocking=False)
+    kube, entry = FollowedKube(), JobCurves("uid")
+    kube.logs["pod-1"] = b"loss=5\n"
+    assert running_curves(kube, entry, Wakes()) == {"tj-001": [5.0]}
+    assert entry.followers == {} and kube.reads == [("pod-1", False)]
