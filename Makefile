@@ -207,6 +207,10 @@ BENCH_ARGS ?=
 bench-operator: install kube-binaries ## Operator latency: K=1 and K=20 TuningJobs x 2 parallel instant trials; completion->next Job delay, trials/min, peak RSS
 	@KEEP_CLUSTER=$(KEEP_CLUSTER) hack/with-cluster.sh $(PY) hack/bench_operator.py $(BENCH_ARGS)
 
+.PHONY: bench-log-reading
+bench-log-reading: install kube-binaries ## Judging running trials: 25 TuningJobs x 4 trials, logs followed vs read again every 2.5 s; operator RSS, threads, CPU, API server CPU, reads/s
+	@KEEP_CLUSTER=$(KEEP_CLUSTER) hack/with-cluster.sh $(PY) hack/bench_log_reading.py $(BENCH_ARGS)
+
 .PHONY: bench-cli
 bench-cli: install kube-binaries ## `kubetune trials` on a 1000-trial TuningJob, wall time beside the 2 s target (BENCH_ARGS="--runs 9")
 	@KEEP_CLUSTER=$(KEEP_CLUSTER) hack/with-cluster.sh $(PY) hack/bench_cli.py $(BENCH_ARGS)

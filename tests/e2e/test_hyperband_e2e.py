@@ -74,7 +74,7 @@ def test_trials_stop_exactly_at_their_rungs_and_the_epochs_are_counted(
     assert epochs_column(cluster, namespace, "hb") == str(status["epochsConsumed"])
 
 
-def test_fast_trials_are_stopped_within_an_epoch_or_two_of_their_rung(
+def test_fast_trials_are_stopped_as_soon_as_they_print_their_rung_value(
     api: Api, operator: OperatorProcess
 ) -> None:
     """Epochs of 0.2 s, rungs at 1, 3 and 9 of 27: the operator follows each running
