@@ -27,7 +27,8 @@ log = logging.getLogger("kubetune.operator")
 
 MAX_FOLLOWED_LOGS = 256
 """Logs followed at once by one operator process: a thread and a connection to the API
-server each (idle in a blocking read, a few tens of KB)."""
+server each, idle in a blocking read (100 followed logs: 3-10 MiB more than reading them
+again, `make bench-log-reading`)."""
 
 _slots = threading.BoundedSemaphore(MAX_FOLLOWED_LOGS)
 
