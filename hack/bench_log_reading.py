@@ -34,14 +34,13 @@ from cluster.cluster import free_port, state_dir  # noqa: E402
 from cluster.manifests import tuning_job_spec  # noqa: E402
 from cluster.operator_process import apply_crds  # noqa: E402
 
-# The operator, with every follower slot taken in "read" mode: each running log is then
-# read again from its start every 2.5 s (the code path beyond MAX_FOLLOWED_LOGS).
+# The operator, in "read" mode with no log to be followed: each running log is then read
+# again from its start every 2.5 s (the code path beyond MAX_FOLLOWED_LOGS).
 LAUNCH = """
-import sys, threading
+import sys
 if sys.argv.pop(1) == "read":
     from kubetune.operator.kube import log_follower
-    log_follower._slots = threading.BoundedSemaphore(1)
-    log_follower._slots.acquire()
+    log_follower.MAX_FOLLOWED_LOGS = 0
 from kubetune.operator.runtime.main import main
 main(sys.argv[1:])
 """

@@ -30,7 +30,33 @@ MAX_FOLLOWED_LOGS = 256
 server each, idle in a blocking read (100 followed logs: 3-10 MiB more than reading them
 again, `make bench-log-reading`)."""
 
-_slots = threading.BoundedSemaphore(MAX_FOLLOWED_LOGS)
+
+class _Slots:
+    """The logs followed now, at most `MAX_FOLLOWED_LOGS` (read at every take, so that a
+    test or a benchmark may lower it)."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.taken >= MAX_FOLLOWED_LOGS:
+                return False
+            self.taken += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.taken -= 1
+
+
+_SLOTS = _Slots()
+
+
+def followed_logs() -> int:
+    """How many logs this process follows now (a metric)."""
+    return _SLOTS.taken
 
 
 class LogFollower:
@@ -100,8 +126,8 @@ class LogFollower:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()  # the stream's connection, at once
+            _SLOTS.give_back()  # first: a follower seen ended has given its slot back
             self.ended = True
-            _slots.release()
 
     def _publish(self, series: array[float]) -> None:
         with self._lock:
@@ -127,7 +153,7 @@ def follow_log(
     `known`: the values already read from it, not published again; `wake()` is called
     when the curve reaches one of the lengths `wake_at`. None when `MAX_FOLLOWED_LOGS`
     are followed already."""
-    if not _slots.acquire(blocking=False):
+    if not _SLOTS.take():
         return None
     follower = LogFollower(
         open_log,
@@ -141,5 +167,5 @@ def follow_log(
     try:
         return follower.start()
     except RuntimeError:  # no thread could be started
-        _slots.release()
+        _SLOTS.give_back()
         return None

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 from kubetune.operator.api import COUNTER_OF_PHASE, TuningJobStatus
+from kubetune.operator.kube.log_follower import MAX_FOLLOWED_LOGS, followed_logs
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -72,6 +73,13 @@ EVENTS_DROPPED = Counter(
     "Kubernetes Events not posted because too many were waiting (a slow API server).",
     registry=REGISTRY,
 )
+FOLLOWED_LOGS = Gauge(
+    "kubetune_followed_logs",
+    "Running trials' logs the operator follows as streams now (at most "
+    f"{MAX_FOLLOWED_LOGS}; beyond that they are read again every few seconds).",
+    registry=REGISTRY,
+)
+FOLLOWED_LOGS.set_function(followed_logs)
 STATUS_CONFLICTS = Counter(
     "kubetune_status_conflicts",
     "Status writes refused because the TuningJob changed since it was read.",

@@ -16,10 +16,11 @@ from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import TrialPhase, TrialStatus, TuningJobStatus
 from kubetune.operator.kube import log_follower
 from kubetune.operator.kube.curves import JobCurves, last_read_curves, update_curves
-from kubetune.operator.kube.log_follower import LogFollower, follow_log
+from kubetune.operator.kube.log_follower import LogFollower, follow_log, followed_logs
 from kubetune.operator.kube.metric_logs import compile_metric_regex
 from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.trial_logs import LogFollowing, TrialLogs
+from kubetune.operator.runtime.telemetry import REGISTRY
 from support.specs import make_spec
 from support.waiting import wait_for
 
@@ -101,7 +102,8 @@ def test_a_stopped_follower_wakes_no_one_and_frees_its_connection() -> None:
     follower.stop()
     stream.chunks.put(b"loss=2\n")  # the pod's last line before it goes
     assert stream.closed.wait(10)
-    assert wakes.count == 1 and follower.ended
+    wait_for(lambda: follower.ended, 10, "the follower to end")
+    assert wakes.count == 1
 
 
 def test_a_log_past_the_scan_limit_or_a_closed_series_completes_the_follower() -> None:
@@ -114,7 +116,7 @@ def test_a_log_past_the_scan_limit_or_a_closed_series_completes_the_follower() -
 
 
 def test_an_error_ends_the_follower_and_frees_its_slot(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(log_follower, "_slots", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(log_follower, "MAX_FOLLOWED_LOGS", log_follower.followed_logs() + 1)
     failing = Stream(ApiException(status=400, reason="container is waiting to start"))  # type: ignore[arg-type]
     first = follow(failing)
     wait_for(lambda: first.ended, 10, "the follower to end")
@@ -183,15 +185,26 @@ def test_the_operator_reads_a_running_log_once_then_follows_it_and_again_if_it_d
     assert {t: list(c) for t, c in last_read_curves(entry, {"tj-001": "tj"}).items()} == {
         "tj": [5.0, 4.0, 3.0]
     }
+    follower = entry.followers["tj-001"]
     entry.stop_following()
     second.chunks.put(END)
+    wait_for(lambda: follower.ended, 10, "the follower to end")
+
+
+def test_the_logs_followed_now_are_a_metric() -> None:
+    before = followed_logs()
+    stream = Stream()
+    follower = follow(stream)
+    assert REGISTRY.get_sample_value("kubetune_followed_logs") == before + 1
+    stream.chunks.put(END)
+    wait_for(lambda: follower.ended, 10, "the follower to end")
+    assert REGISTRY.get_sample_value("kubetune_followed_logs") == before
 
 
 def test_beyond_the_followers_limit_running_logs_are_read_as_before(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(log_follower, "_slots", threading.BoundedSemaphore(1))
-    assert log_follower._slots.acquire(blocking=False)
+    monkeypatch.setattr(log_follower, "MAX_FOLLOWED_LOGS", log_follower.followed_logs())
     kube, entry = FollowedKube(), JobCurves("uid")
     kube.logs["pod-1"] = b"loss=5\n"
     assert running_curves(kube, entry, Wakes()) == {"tj-001": [5.0]}
