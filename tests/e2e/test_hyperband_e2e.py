@@ -7,6 +7,7 @@ from the records, and `kubectl get tj` shows the epochs consumed."""
 from __future__ import annotations
 
 import math
+import random
 import re
 import subprocess
 from pathlib import Path
@@ -173,18 +174,21 @@ def test_the_mxnet_example_stops_trials_at_its_rungs(
     assert epochs_column(cluster, namespace, name) == str(status["epochsConsumed"])
 
 
-def assert_decisions_replay(trials: list[dict[str, Any]]) -> None:
+def assert_decisions_replay(
+    trials: list[dict[str, Any]], rungs: list[int] = RUNGS, epochs: int = EPOCHS
+) -> None:
     """The recorded rung values are the printed ones, at the rungs' epochs, each recorded
     once; every decision is the replay's: a stopped trial lost at its last recorded rung
     and won at the ones before; a trial that ran on won at every rung. A trial that ended
     before it was judged at a rung (the operator was down) is judged from its log
-    afterwards, the same way: stopped there if it lost, its epochs all consumed."""
+    afterwards, the same way: stopped there if it lost, its epochs all consumed. One
+    judged late while its process still ran may have printed every value by then."""
     stopped = [t for t in trials if t["phase"] == "EarlyStopped"]
     finished = [t for t in trials if t["phase"] == "Succeeded"]
     for t in trials:
         x = float(t["hyperparameters"]["x"])
         for rung, value in enumerate(t.get("rungValues", [])):
-            assert value == curve_value(x, 0, RUNGS[rung]), (t["name"], rung)
+            assert value == curve_value(x, 0, rungs[rung]), (t["name"], rung)
     decisions = rung_decisions(records(trials), reduction_factor=3, goal="Minimize")
     seqs = sorted(r.seq for r in records(trials))
     assert seqs == list(range(len(seqs)))  # each value recorded once
@@ -195,17 +199,17 @@ def assert_decisions_replay(trials: list[dict[str, Any]]) -> None:
         assert all(decisions[(t["name"], k)] for k in range(last))
         assert t["objective"] == t["rungValues"][last]
         if "judged only after it ended" in t["message"]:
-            assert t["epochs"] == EPOCHS, t
+            assert t["epochs"] == epochs, t
         else:
-            assert RUNGS[last] <= t["epochs"] < EPOCHS, t
+            assert rungs[last] <= t["epochs"] <= epochs, t
     for t in finished:
         assert t["rungValues"] == [
-            curve_value(float(t["hyperparameters"]["x"]), 0, r) for r in RUNGS
+            curve_value(float(t["hyperparameters"]["x"]), 0, r) for r in rungs
         ]
-        assert t["epochs"] == EPOCHS
-        assert all(decisions[(t["name"], k)] for k in range(len(RUNGS))), t
+        assert t["epochs"] == epochs
+        assert all(decisions[(t["name"], k)] for k in range(len(rungs))), t
         assert math.isclose(
-            t["objective"], curve_value(float(t["hyperparameters"]["x"]), 0, EPOCHS)
+            t["objective"], curve_value(float(t["hyperparameters"]["x"]), 0, epochs)
         )
 
 
@@ -252,6 +256,85 @@ def test_sigkill_at_rungs_changes_no_decision(api: Api, operator: OperatorProces
     assert_decisions_replay(trials)
     stopped_events = [e.reason for e in api.events("hbkill")].count("TrialEarlyStopped")
     assert stopped_events <= sum(t["phase"] == "EarlyStopped" for t in trials)
+
+
+def test_sigkill_at_random_moments_of_followed_fast_trials_changes_no_decision(
+    api: Api, operator: OperatorProcess
+) -> None:
+    """Epochs of 0.2 s, so the operator follows every running log and is woken at the
+    rungs: it is killed six times at random moments (right after a restart, when a trial
+    pod starts, after one or two new rung values), each restart reading the running logs
+    again and following them. Every value is still recorded once and every stop is the
+    replay's; no trial is stopped twice, no Job or pod is left behind."""
+    api.create(
+        tuning_job(
+            "hbfastkill",
+            strategy="Hyperband",
+            max_trials=12,
+            parallel=3,
+            static={"mode": "curve", "steps": "27", "pause": "0.2"},
+            hyperband={"minResource": 1, "maxResource": 27, "reductionFactor": 3},
+        )
+    )
+    rng = random.Random(11)
+
+    def progress() -> tuple[int, int]:
+        trials = api.status("hbfastkill").get("trials", [])
+        running = sum(p.status.phase == "Running" for p in api.pods("hbfastkill"))
+        return len(records(trials)), running
+
+    for kill in range(6):
+        values, _ = progress()
+        moment = rng.choice(["at once", "a pod starts", "one value", "two values"])
+        if moment == "a pod starts":
+            started = {p.metadata.name for p in api.pods("hbfastkill")}
+            wait_for(
+                f"a new trial pod running before kill {kill}",
+                lambda s=started: (
+                    any(
+                        p.status.phase == "Running" and p.metadata.name not in s
+                        for p in api.pods("hbfastkill")
+                    )
+                    or api.terminal("hbfastkill")
+                ),
+                timeout=60,
+                operator=operator,
+            )
+        elif moment != "at once":
+            more = 1 if moment == "one value" else 2
+            wait_for(
+                f"{more} new rung value(s) before kill {kill}",
+                lambda n=values + more: progress()[0] >= n or api.terminal("hbfastkill"),
+                timeout=60,
+                operator=operator,
+            )
+        if api.terminal("hbfastkill"):
+            break
+        print(f"kill {kill}: {moment}, {progress()[0]} rung values recorded")
+        operator.kill()
+        operator.start()
+    status = wait_for(
+        "hbfastkill to finish", lambda: api.terminal("hbfastkill"), timeout=150, operator=operator
+    )
+    assert (status["phase"], status["reason"]) == ("Completed", "MaxTrialsReached"), status
+    trials = status["trials"]
+    assert len(trials) == 12
+    assert {t["phase"] for t in trials} <= {"Succeeded", "EarlyStopped"}
+    assert_decisions_replay(trials, rungs=[1, 3, 9], epochs=27)
+    stopped_events = [e.reason for e in api.events("hbfastkill")].count("TrialEarlyStopped")
+    assert stopped_events <= sum(t["phase"] == "EarlyStopped" for t in trials)
+    wait_for(
+        "the stopped trials' Jobs and pods to go",
+        lambda: (
+            not any(
+                j.metadata.name in {t["name"] for t in trials if t["phase"] == "EarlyStopped"}
+                for j in api.jobs("hbfastkill")
+            )
+            and all(p.status.phase != "Running" for p in api.pods("hbfastkill"))
+        ),
+        timeout=60,
+        operator=operator,
+    )
 
 
 def down_until_the_running_trials_end(api: Api, name: str) -> None:
