@@ -107,11 +107,9 @@ def main() -> int:
         manifest = yaml.safe_load(args.manifest.read_text())
         name = recreate(api, args.namespace, manifest)
         trials = manifest["spec"].get("limits", {}).get("maxTrials", "?")
-        print(
-            f"applied {args.manifest.resolve().relative_to(REPO)}:"
-            f" TuningJob {args.namespace}/{name}, {trials} trials",
-            flush=True,
-        )
+        path = args.manifest.resolve()
+        shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+        print(f"applied {shown}: TuningJob {args.namespace}/{name}, {trials} trials", flush=True)
         command = kubetune(args.kubeconfig, args.namespace, "watch", name)
         rc = follow([*command, "--timeout", str(args.timeout)], operator, args.timeout)
     show(kubetune(args.kubeconfig, args.namespace, "trials", name, "--sort", "objective"))
