@@ -75,6 +75,18 @@ def test_trials_stop_exactly_at_their_rungs_and_the_epochs_are_counted(
     assert epochs_column(cluster, namespace, "hb") == str(status["epochsConsumed"])
 
 
+def fast_tuning_job(name: str) -> dict[str, Any]:
+    """12 trials, 3 at a time, printing a loss every 0.2 s for 27 epochs; rungs at 1, 3, 9."""
+    return tuning_job(
+        name,
+        strategy="Hyperband",
+        max_trials=12,
+        parallel=3,
+        static={"mode": "curve", "steps": "27", "pause": "0.2"},
+        hyperband={"minResource": 1, "maxResource": 27, "reductionFactor": 3},
+    )
+
+
 def test_fast_trials_are_stopped_as_soon_as_they_print_their_rung_value(
     api: Api, operator: OperatorProcess
 ) -> None:
@@ -83,16 +95,7 @@ def test_fast_trials_are_stopped_as_soon_as_they_print_their_rung_value(
     trial has printed at most three values past its rung (0.6 s) when the stop is
     recorded; it was 0 or 1 here, and 8 or more when the operator read the logs every
     2.5 s instead of following them."""
-    api.create(
-        tuning_job(
-            "hbfast",
-            strategy="Hyperband",
-            max_trials=12,
-            parallel=3,
-            static={"mode": "curve", "steps": "27", "pause": "0.2"},
-            hyperband={"minResource": 1, "maxResource": 27, "reductionFactor": 3},
-        )
-    )
+    api.create(fast_tuning_job("hbfast"))
     status = wait_for(
         "hbfast to finish", lambda: api.terminal("hbfast"), timeout=150, operator=operator
     )
@@ -245,17 +248,7 @@ def test_sigkill_at_rungs_changes_no_decision(api: Api, operator: OperatorProces
         if kill == 2:
             down_until_the_running_trials_end(api, "hbkill")
         operator.start()
-    status = wait_for(
-        "hbkill to finish", lambda: api.terminal("hbkill"), timeout=150, operator=operator
-    )
-    assert (status["phase"], status["reason"]) == ("Completed", "MaxTrialsReached"), status
-    trials = status["trials"]
-    assert len(trials) == 9
-    assert {t["phase"] for t in trials} <= {"Succeeded", "EarlyStopped"}
-    assert any(t["phase"] == "EarlyStopped" for t in trials)
-    assert_decisions_replay(trials)
-    stopped_events = [e.reason for e in api.events("hbkill")].count("TrialEarlyStopped")
-    assert stopped_events <= sum(t["phase"] == "EarlyStopped" for t in trials)
+    assert_ended_as_replayed(api, operator, "hbkill", 9)
 
 
 def test_sigkill_at_random_moments_of_followed_fast_trials_changes_no_decision(
@@ -266,16 +259,7 @@ def test_sigkill_at_random_moments_of_followed_fast_trials_changes_no_decision(
     pod starts, after one or two new rung values), each restart reading the running logs
     again and following them. Every value is still recorded once and every stop is the
     replay's; no trial is stopped twice, no Job or pod is left behind."""
-    api.create(
-        tuning_job(
-            "hbfastkill",
-            strategy="Hyperband",
-            max_trials=12,
-            parallel=3,
-            static={"mode": "curve", "steps": "27", "pause": "0.2"},
-            hyperband={"minResource": 1, "maxResource": 27, "reductionFactor": 3},
-        )
-    )
+    api.create(fast_tuning_job("hbfastkill"))
     rng = random.Random(11)
 
     def progress() -> tuple[int, int]:
@@ -313,16 +297,7 @@ def test_sigkill_at_random_moments_of_followed_fast_trials_changes_no_decision(
         print(f"kill {kill}: {moment}, {progress()[0]} rung values recorded")
         operator.kill()
         operator.start()
-    status = wait_for(
-        "hbfastkill to finish", lambda: api.terminal("hbfastkill"), timeout=150, operator=operator
-    )
-    assert (status["phase"], status["reason"]) == ("Completed", "MaxTrialsReached"), status
-    trials = status["trials"]
-    assert len(trials) == 12
-    assert {t["phase"] for t in trials} <= {"Succeeded", "EarlyStopped"}
-    assert_decisions_replay(trials, rungs=[1, 3, 9], epochs=27)
-    stopped_events = [e.reason for e in api.events("hbfastkill")].count("TrialEarlyStopped")
-    assert stopped_events <= sum(t["phase"] == "EarlyStopped" for t in trials)
+    trials = assert_ended_as_replayed(api, operator, "hbfastkill", 12, rungs=[1, 3, 9], epochs=27)
     wait_for(
         "the stopped trials' Jobs and pods to go",
         lambda: (
@@ -335,6 +310,31 @@ def test_sigkill_at_random_moments_of_followed_fast_trials_changes_no_decision(
         timeout=60,
         operator=operator,
     )
+
+
+def assert_ended_as_replayed(
+    api: Api,
+    operator: OperatorProcess,
+    name: str,
+    max_trials: int,
+    rungs: list[int] = RUNGS,
+    epochs: int = EPOCHS,
+) -> list[dict[str, Any]]:
+    """After the operator's kills: the job completes with every trial stopped or finished
+    as the replay of its records says (`assert_decisions_replay`), and no trial was
+    stopped twice (no more TrialEarlyStopped Events than stopped trials). Its trials."""
+    status = wait_for(
+        f"{name} to finish", lambda: api.terminal(name), timeout=150, operator=operator
+    )
+    assert (status["phase"], status["reason"]) == ("Completed", "MaxTrialsReached"), status
+    trials: list[dict[str, Any]] = status["trials"]
+    assert len(trials) == max_trials
+    assert {t["phase"] for t in trials} <= {"Succeeded", "EarlyStopped"}
+    assert any(t["phase"] == "EarlyStopped" for t in trials)
+    assert_decisions_replay(trials, rungs, epochs)
+    stopped_events = [e.reason for e in api.events(name)].count("TrialEarlyStopped")
+    assert stopped_events <= sum(t["phase"] == "EarlyStopped" for t in trials)
+    return trials
 
 
 def down_until_the_running_trials_end(api: Api, name: str) -> None:
