@@ -29,8 +29,9 @@ from kubetune.operator.kube.telemetry import NO_TELEMETRY, Telemetry
 log = logging.getLogger("kubetune.operator")
 
 CURVE_SCAN_BYTES = 16 * 1024 * 1024
-"""At most this much of the start of a log is read for a curve (a running trial's log is
-read again every few seconds); later values of a longer log are not judged."""
+"""At most this much of the start of a log is read, or followed, for a curve (a running
+trial's log may be read again from its start); later values of a longer log are not
+judged."""
 TAIL_LINES = 10_000
 """Lines of the tail read for the final values of a log longer than the scan limit."""
 CURVE_READ_SECONDS = 2.5
