@@ -26,7 +26,7 @@ from kubetune.analytics.errors import KubetuneError
 from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context
 from kubetune.cli.watch import LOG_TAIL_LINES, ended_line, final_line, last_match, render
-from kubetune.operator.api import KIND, EarlyStopping, Strategy, TuningJobSpec
+from kubetune.operator.api import KIND, TuningJobSpec
 from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.kube.client import JobRejectedError
 from kubetune.operator.kube.local import (
@@ -194,9 +194,9 @@ def run_local(ctx: Context) -> int:
     kube = LocalKube(directory, images, parents)
     # Hyperband and the median rule judge trials by the values they print: here the logs
     # are files, read at every reconcile, and a reconcile follows every line a trial
-    # writes, so even a trial of a few seconds is stopped where the rule says (a cluster
-    # reads pods' logs every few seconds, which suits epochs of minutes).
-    judges_curves = spec.strategy is Strategy.HYPERBAND or spec.early_stopping is EarlyStopping.AUTO
+    # writes, so even a trial of a few seconds is stopped where the rule says (on a
+    # cluster the operator follows the pods' logs as streams instead).
+    judges_curves = spec.judges_running_trials
     reported: set[str] = set()
     drawn = [0]  # lines of the screen drawn last (terminal only)
     ctx.err.write(f"run directory: {directory} (logs in {directory / 'logs'})\n")

@@ -377,6 +377,12 @@ class TuningJobSpec(KubeModel):
     trial_template: TrialTemplate = Field(json_schema_extra=cel(immutable("trialTemplate")))
     """The Job each trial runs and the container that trains. Immutable."""
 
+    @property
+    def judges_running_trials(self) -> bool:
+        """Whether running trials are judged on the values they print (the median rule,
+        Hyperband's rungs): their logs are then read while they train."""
+        return self.early_stopping is EarlyStopping.AUTO or self.strategy is Strategy.HYPERBAND
+
     def objective_metric(self) -> Metric:
         """The metric named by `objective.metric` (admission guarantees there is one)."""
         for metric in self.metrics:

@@ -25,7 +25,6 @@ from typing import Any
 from kubetune.operator.api import (
     TERMINAL_PHASES,
     TERMINAL_TRIAL_PHASES,
-    EarlyStopping,
     Strategy,
     TuningJobSpec,
     TuningJobStatus,
@@ -63,6 +62,9 @@ class Result:
     events: tuple[Event, ...] = ()
     """Events to post on `body`: off the reconcile's critical path."""
     body: dict[str, Any] | None = None
+    judges_running_trials: bool = False
+    """The TuningJob's running trials are judged on the values they print (`TuningJobSpec.
+    judges_running_trials`): news of a trial that starts running matters to it."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ def reconcile(
         launched=tuple(launched),
         events=tuple(decided.events),
         body=body,
+        judges_running_trials=read.spec is not None and read.spec.judges_running_trials,
     )
 
 
@@ -208,10 +211,7 @@ def _read_trial_logs(
             observations[job_name] = observation
             if observation.outcome is not None and observation.outcome.value is not None:
                 just_succeeded[unfinished[job_name]] = curve
-    judged = (
-        logs.spec.early_stopping is EarlyStopping.AUTO or logs.spec.strategy is Strategy.HYPERBAND
-    )
-    if not judged or read.status.phase in TERMINAL_PHASES:
+    if not logs.spec.judges_running_trials or read.status.phase in TERMINAL_PHASES:
         CURVES.forget(logs.namespace, name)
         return None
     running = {

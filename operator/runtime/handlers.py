@@ -248,7 +248,6 @@ class _Daemon:
         resync = False
         while True:
             self.waker.reconciling()
-            self.waker.judging = judges_running_trials(self.body.get("spec") or {})
             kube = self._kube(resync)
             try:
                 result = await _reconcile_once(self.runtime, kube, self.namespace, self.name)
@@ -263,6 +262,7 @@ class _Daemon:
             self.failures = 0
             if result.terminal:
                 return
+            self.waker.judging = result.judges_running_trials
             timeout = min(RESYNC_SECONDS, result.requeue_after or RESYNC_SECONDS)
             try:
                 await asyncio.wait_for(self.waker.event.wait(), timeout=timeout)
@@ -282,11 +282,6 @@ class _Daemon:
                 self.runtime, self.body, error, already_reported=self.reported_forbidden
             )
         return delay
-
-
-def judges_running_trials(spec: dict[str, Any]) -> bool:
-    """Whether a TuningJob's running trials are judged on their logs as they train."""
-    return spec.get("strategy") == "Hyperband" or spec.get("earlyStopping") == "Auto"
 
 
 def _report_forbidden(
