@@ -20,31 +20,47 @@ EARLY_STOPPING_MIN_STEP = 2
 often during warm-up) says little about where a curve is going."""
 EARLY_STOPPING_CHECK_SECONDS = 5.0
 """How often a job with early stopping and running trials is looked at again, so running
-trials are judged on fresh values even when no Job or pod changes."""
+trials are judged on fresh values even when no Job or pod changes. (The operator is also
+woken as soon as a followed log prints a value the rule stops its trial on: `kube.curves`;
+this check serves the logs read again instead.)"""
 
 
-def median_stopping(
-    curve: Sequence[float], peers: Sequence[Sequence[float]], goal: ObjectiveType
-) -> tuple[int, float, float, int] | None:
-    """Vizier's median stopping rule for a running trial with intermediate values `curve`.
+class MedianRule:
+    """Vizier's median stopping rule against one set of peers (succeeded trials' curves),
+    each step's median computed once: a followed log asks at every value it reads
+    (`kube.curves`), the controller for every running trial. Safe to share between
+    threads (a median two threads compute at once is the same number)."""
 
-    At the curve's latest step s, the trial stops when its best value up to s is strictly
-    worse than the median, over the `peers` (succeeded trials' curves) that reached s, of
-    their running averages of values 1..s. Undecided (None) before step
-    `EARLY_STOPPING_MIN_STEP` and with fewer than `EARLY_STOPPING_MIN_PEERS` such peers.
-    Returns (s, best, median, number of peers) when the trial should stop, else None.
-    """
-    step = len(curve)
-    if step < EARLY_STOPPING_MIN_STEP:
+    def __init__(self, peers: Sequence[Sequence[float]], goal: ObjectiveType) -> None:
+        self._peers = peers
+        self._goal = goal
+        self._medians: dict[int, tuple[float, int] | None] = {}
+
+    def _median(self, step: int) -> tuple[float, int] | None:
+        """The median of the peers' running averages at `step`, and their number; None
+        with fewer than `EARLY_STOPPING_MIN_PEERS` peers that reached it."""
+        if step not in self._medians:
+            averages = [math.fsum(p[:step]) / step for p in self._peers if len(p) >= step]
+            enough = len(averages) >= EARLY_STOPPING_MIN_PEERS
+            self._medians[step] = (statistics.median(averages), len(averages)) if enough else None
+        return self._medians[step]
+
+    def judge(self, curve: Sequence[float]) -> tuple[int, float, float, int] | None:
+        """At the curve's latest step s, the trial stops when its best value up to s is
+        strictly worse than the median, over the peers that reached s, of their running
+        averages of values 1..s. Undecided (None) before step `EARLY_STOPPING_MIN_STEP`
+        and with fewer than `EARLY_STOPPING_MIN_PEERS` such peers. Returns (s, best,
+        median, number of peers) when the trial should stop, else None."""
+        step = len(curve)
+        if step < EARLY_STOPPING_MIN_STEP:
+            return None
+        median = self._median(step)
+        if median is None:
+            return None
+        best = max(curve) if self._goal is ObjectiveType.MAXIMIZE else min(curve)
+        if better(median[0], best, self._goal):
+            return step, best, median[0], median[1]
         return None
-    averages = [math.fsum(peer[:step]) / step for peer in peers if len(peer) >= step]
-    if len(averages) < EARLY_STOPPING_MIN_PEERS:
-        return None
-    median = statistics.median(averages)
-    best = max(curve) if goal is ObjectiveType.MAXIMIZE else min(curve)
-    if better(median, best, goal):
-        return step, best, median, len(averages)
-    return None
 
 
 def stop_early(d: Decision) -> None:
@@ -55,11 +71,12 @@ def stop_early(d: Decision) -> None:
         return
     trials = d.status.trials
     peers = [curves[t.name] for t in trials if t.phase is TrialPhase.SUCCEEDED and t.name in curves]
+    rule = MedianRule(peers, d.spec.objective.type)
     for trial in trials:
         curve = curves.get(trial.name)
         if trial.phase is not TrialPhase.RUNNING or not curve:
             continue
-        decision = median_stopping(curve, peers, d.spec.objective.type)
+        decision = rule.judge(curve)
         if decision is None:
             continue
         step, best, median, count = decision

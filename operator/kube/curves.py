@@ -21,8 +21,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from kubetune.operator.api import TERMINAL_TRIAL_PHASES, TrialPhase, TrialStatus, TuningJobStatus
-from kubetune.operator.kube.log_follower import LogFollower
+from kubetune.operator.api import (
+    TERMINAL_TRIAL_PHASES,
+    Strategy,
+    TrialPhase,
+    TrialStatus,
+    TuningJobStatus,
+)
+from kubetune.operator.controller.early_stopping import MedianRule
+from kubetune.operator.controller.hyperband import levels as hyperband_rungs
+from kubetune.operator.kube.log_follower import LogFollower, WakeWhen
 from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.trial_logs import TrialLogs
 
@@ -51,6 +59,25 @@ class JobCurves:
     """By Job name: when (time.monotonic) the running trial's curve was read, and it."""
     followers: dict[str, LogFollower] = field(default_factory=dict)
     """By Job name: the running trials' followed logs."""
+    median_rule: MedianRule | None = None
+    """The median rule against `succeeded` (None while peers are still to be read
+    again, or without the rule): a follower wakes the operator when a value it reads
+    stops its trial by this rule, the one the controller then applies."""
+    median_peers: tuple[str, ...] = ()
+    """The peers `median_rule` was built on: it is built again when they change."""
+
+    def wake_when(self, logs: TrialLogs) -> WakeWhen:
+        """When a follower of this job's logs wakes the operator: when a trial reaches a
+        Hyperband rung, or prints a value the median rule stops it on."""
+        if logs.spec.strategy is Strategy.HYPERBAND:
+            rungs = frozenset(hyperband_rungs(logs.spec))
+            return lambda curve, before: any(n in rungs for n in range(before + 1, len(curve) + 1))
+
+        def stopped_by_median_rule(curve: array[float], before: int) -> bool:
+            rule = self.median_rule  # read at every value: it changes with the peers
+            return rule is not None and rule.judge(curve) is not None
+
+        return stopped_by_median_rule
 
     def stop_following(self, job_name: str | None = None) -> None:
         """Stop following one Job's log (None: every Job's)."""
@@ -138,10 +165,23 @@ def update_curves(
         curve = _running_curve(logs, entry, job_name, sources[job_name], now)
         if curve is not None:
             out[trial] = curve
-    if running and not _rebuild_peers(logs, entry, succeeded, peers, sources) and judged_on_peers:
+    peers_read = not running or _rebuild_peers(logs, entry, succeeded, peers, sources)
+    if judged_on_peers and not peers_read:
         out.clear()
+    _update_median_rule(logs, entry, judged_on_peers and peers_read)
     out.update(entry.succeeded)
     return out
+
+
+def _update_median_rule(logs: TrialLogs, entry: JobCurves, judged: bool) -> None:
+    """The rule the followers wake the operator by: the controller's (the same peers,
+    those in `entry.succeeded`, the same goal), or none while it judges nobody."""
+    if not judged:
+        entry.median_rule, entry.median_peers = None, ()
+    elif entry.median_rule is None or entry.median_peers != tuple(entry.succeeded):
+        peers = list(entry.succeeded.values())
+        entry.median_rule = MedianRule(peers, logs.spec.objective.type)
+        entry.median_peers = tuple(entry.succeeded)
 
 
 def _running_curve(
@@ -167,7 +207,7 @@ def _running_curve(
             read.append(follower.curve())  # what it published since the last reconcile
         known = max(read, key=len, default=array("d"))
         entry.followers.pop(job_name, None)
-        if (follower := logs.follow(source, known)) is not None:
+        if (follower := logs.follow(source, known, entry.wake_when(logs))) is not None:
             entry.followers[job_name] = follower
         if known and (seen is None or len(known) > len(seen[1])):
             seen = entry.running[job_name] = (now, known)

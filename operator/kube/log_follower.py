@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from array import array
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import urllib3
@@ -29,6 +29,12 @@ MAX_FOLLOWED_LOGS = 256
 """Logs followed at once by one operator process: a thread and a connection to the API
 server each, idle in a blocking read (100 followed logs: 3-10 MiB more than reading them
 again, `make bench-log-reading`)."""
+
+
+WakeWhen = Callable[["array[float]", int], bool]
+"""Called, in a follower's thread, with its curve after new values came (the first
+`int` values were there before): whether they need a judgement now (a Hyperband rung
+reached, the median rule's stop), so that the follower wakes the operator."""
 
 
 class _Slots:
@@ -69,13 +75,13 @@ class LogFollower:
         *,
         known: array[float],
         max_scan_bytes: int,
-        wake_at: Collection[int],
+        wake_when: WakeWhen | None,
         wake: Callable[[], None] | None,
         name: str,
     ) -> None:
         self._curve = array("d", known)
         self._lock = threading.Lock()
-        self._wake_at = wake_at
+        self._wake_when = wake_when
         self._wake = wake
         self._stopped = False
         self.ended = False
@@ -132,10 +138,13 @@ class LogFollower:
     def _publish(self, series: array[float]) -> None:
         with self._lock:
             before = len(self._curve)
+            if len(series) <= before:
+                return
             self._curve.extend(series[before:])
-            after = len(self._curve)
-        reached = any(n in self._wake_at for n in range(before + 1, after + 1))
-        if reached and self._wake is not None and not self._stopped:
+        # Only this thread writes the curve: it can be read without the lock.
+        if self._wake is None or self._wake_when is None or self._stopped:
+            return
+        if self._wake_when(self._curve, before):
             self._wake()
 
 
@@ -145,14 +154,14 @@ def follow_log(
     *,
     known: array[float],
     max_scan_bytes: int,
-    wake_at: Collection[int] = (),
+    wake_when: WakeWhen | None = None,
     wake: Callable[[], None] | None = None,
     name: str = "log",
 ) -> LogFollower | None:
     """Start following a log (`open_log()` opens the stream, in the follower's thread);
     `known`: the values already read from it, not published again; `wake()` is called
-    when the curve reaches one of the lengths `wake_at`. None when `MAX_FOLLOWED_LOGS`
-    are followed already."""
+    when `wake_when(curve, before)` says the values after the first `before` need a
+    judgement now. None when `MAX_FOLLOWED_LOGS` are followed already."""
     if not _SLOTS.take():
         return None
     follower = LogFollower(
@@ -160,7 +169,7 @@ def follow_log(
         pattern,
         known=known,
         max_scan_bytes=max_scan_bytes,
-        wake_at=wake_at,
+        wake_when=wake_when,
         wake=wake,
         name=name,
     )

@@ -10,11 +10,10 @@ from dataclasses import dataclass, replace
 
 import urllib3
 from kubernetes.client.exceptions import ApiException
-from kubetune.operator.api import Strategy, TuningJobSpec
+from kubetune.operator.api import TuningJobSpec
 from kubetune.operator.controller import JobObservation, ObjectiveOutcome
-from kubetune.operator.controller.hyperband import levels as hyperband_rungs
 from kubetune.operator.kube.client import KubeClient
-from kubetune.operator.kube.log_follower import LogFollower, follow_log
+from kubetune.operator.kube.log_follower import LogFollower, WakeWhen, follow_log
 from kubetune.operator.kube.metric_logs import (
     TAIL_BYTES,
     compile_metric_regex,
@@ -50,8 +49,9 @@ class LogFollowing:
     """The client that opens the streams: the live one, not a reconcile's snapshot (a
     follower outlives the reconcile that started it)."""
     wake: Callable[[], None]
-    """Called from a follower's thread when a trial prints its value at a Hyperband
-    rung, to reconcile at once."""
+    """Called from a follower's thread when a trial prints a value that needs a judgement
+    (its value at a Hyperband rung, or one the median rule stops it on), to reconcile at
+    once."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +109,14 @@ class TrialLogs:
             )
         return replace(observation, outcome=outcome), curve
 
-    def follow(self, source: LogSource, known: array[float]) -> LogFollower | None:
+    def follow(
+        self, source: LogSource, known: array[float], wake_when: WakeWhen
+    ) -> LogFollower | None:
         """Start following a running trial's log (see `log_follower`); `known`: its values
-        read before. None when no more logs can be followed: read it instead."""
+        read before; `wake_when`: which new values wake the operator. None when no more
+        logs can be followed: read it instead."""
         spec, following = self.spec, self.following
         assert following is not None
-        rungs = hyperband_rungs(spec) if spec.strategy is Strategy.HYPERBAND else []
         return follow_log(
             lambda: following.kube.stream_log(
                 self.namespace,
@@ -126,7 +128,7 @@ class TrialLogs:
             compile_metric_regex(spec.objective_metric().regex),
             known=known,
             max_scan_bytes=CURVE_SCAN_BYTES,
-            wake_at=frozenset(rungs),
+            wake_when=wake_when,
             wake=following.wake,
             name=f"{self.namespace}/{source.pod}",
         )

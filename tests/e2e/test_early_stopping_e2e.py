@@ -6,8 +6,11 @@ the same step are stopped, their Jobs deleted, and the job still runs exactly ma
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from e2e.fake_trainer import curve_value
+from kubetune.operator.api import ObjectiveType
+from kubetune.operator.controller.early_stopping import MedianRule
 from support.operator_harness import Api, OperatorProcess, tuning_job, wait_for
 
 STEPS = 20
@@ -72,3 +75,48 @@ def test_worse_trials_are_stopped_early_and_the_job_completes(
         lambda: [e.reason for e in api.events("early")].count("TrialEarlyStopped") == len(stopped),
         operator=operator,
     )
+
+
+def test_a_fast_trial_is_stopped_at_the_value_that_condemns_it(
+    api: Api, operator: OperatorProcess
+) -> None:
+    """Values every 0.2 s: the operator follows each running trial's log and is woken at
+    the value by which the median rule stops it, so a stopped trial has printed at most
+    three values past the first step at which its peers condemned it (0.6 s). Reading
+    the logs every 2.5 s and judging every 5 s, it would print up to 25 more."""
+    api.create(
+        tuning_job(
+            "esfast",
+            max_trials=12,
+            parallel=3,
+            static={"mode": "curve", "steps": "27", "pause": "0.2"},
+            earlyStopping="Auto",
+        )
+    )
+    status = wait_for(
+        "esfast to finish", lambda: api.terminal("esfast"), timeout=150, operator=operator
+    )
+    assert (status["phase"], status["reason"]) == ("Completed", "MaxTrialsReached"), status
+    trials = status["trials"]
+    stopped = [t for t in trials if t["phase"] == "EarlyStopped"]
+    succeeded = [t for t in trials if t["phase"] == "Succeeded"]
+    assert stopped, "no trial was stopped early"
+
+    def curve(trial: dict[str, Any], steps: int) -> list[float]:
+        x = float(trial["hyperparameters"]["x"])
+        return [curve_value(x, 0, s) for s in range(1, steps + 1)]
+
+    checked = 0
+    for t in stopped:
+        # Its peers: the trials that had succeeded when it started (the reconcile that
+        # launched it had recorded them), if the stop was judged against as many.
+        peers = [curve(p, 27) for p in succeeded if p["endTime"] <= t["startTime"]]
+        step, count = t["intermediateCount"], int(t["message"].split(" of ")[1].split()[0])
+        print(t["name"], t["message"], f"peers at start: {len(peers)}")
+        if count != len(peers):
+            continue  # another peer arrived while it ran: the replay would be a guess
+        rule = MedianRule(peers, ObjectiveType.MINIMIZE)
+        first = next(s for s in range(2, 28) if rule.judge(curve(t, s)) is not None)
+        assert first <= step <= first + 3, (t, first)
+        checked += 1
+    assert checked, "no stopped trial's peers were known when it started"

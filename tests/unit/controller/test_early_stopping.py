@@ -16,7 +16,7 @@ from kubetune.operator.api import (
 from kubetune.operator.controller import JobObservation, ObjectiveOutcome, Optimizer, Plan
 from kubetune.operator.controller.early_stopping import (
     EARLY_STOPPING_CHECK_SECONDS,
-    median_stopping,
+    MedianRule,
 )
 from kubetune.optimizer import suggest
 from support.plan_sim import Sim
@@ -94,24 +94,24 @@ def with_peers(
 
 
 def test_the_rule_stops_a_curve_worse_than_the_median_of_running_averages() -> None:
-    assert median_stopping([1.0, 0.95], PEERS, MIN) == (2, 0.95, pytest.approx(0.9), 3)
-    assert median_stopping([1.0, 0.85], PEERS, MIN) is None  # better than the median 0.9
-    assert median_stopping([0.9, 0.9], PEERS, MIN) is None  # equal is not worse
-    assert median_stopping([5.0], PEERS, MIN) is None  # step 1: never
-    assert median_stopping([1.0, 0.95], PEERS[:2], MIN) is None  # 2 peers: too few
+    assert MedianRule(PEERS, MIN).judge([1.0, 0.95]) == (2, 0.95, pytest.approx(0.9), 3)
+    assert MedianRule(PEERS, MIN).judge([1.0, 0.85]) is None  # better than the median 0.9
+    assert MedianRule(PEERS, MIN).judge([0.9, 0.9]) is None  # equal is not worse
+    assert MedianRule(PEERS, MIN).judge([5.0]) is None  # step 1: never
+    assert MedianRule(PEERS[:2], MIN).judge([1.0, 0.95]) is None  # 2 peers: too few
     # A peer that did not reach the step does not count.
-    assert median_stopping([1.0, 0.95], [*PEERS[:2], [0.1]], MIN) is None
+    assert MedianRule([*PEERS[:2], [0.1]], MIN).judge([1.0, 0.95]) is None
     # Its best so far counts, not its latest value: 0.5 at step 1 beats the median.
-    assert median_stopping([0.5, 2.0], PEERS, MIN) is None
+    assert MedianRule(PEERS, MIN).judge([0.5, 2.0]) is None
 
 
 def test_maximize_mirrors_minimize() -> None:
     peers = [[-v for v in curve] for curve in PEERS]  # running means at 2: -0.9 -1.1 -0.7
-    assert median_stopping([-1.0, -0.95], peers, MAX) == (2, -0.95, pytest.approx(-0.9), 3)
-    assert median_stopping([-1.0, -0.85], peers, MAX) is None
+    assert MedianRule(peers, MAX).judge([-1.0, -0.95]) == (2, -0.95, pytest.approx(-0.9), 3)
+    assert MedianRule(peers, MAX).judge([-1.0, -0.85]) is None
     # The same curve is judged the other way round under the other goal.
-    assert median_stopping([-0.8, -0.85], peers, MAX) is None  # best -0.8 beats -0.9
-    assert median_stopping([-0.8, -0.85], peers, MIN) is not None  # best -0.85 does not
+    assert MedianRule(peers, MAX).judge([-0.8, -0.85]) is None  # best -0.8 beats -0.9
+    assert MedianRule(peers, MIN).judge([-0.8, -0.85]) is not None  # best -0.85 does not
 
 
 @pytest.mark.parametrize("goal", ["Minimize", "Maximize"])

@@ -1,7 +1,8 @@
 """Following a running trial's log: values published as their lines end, a wake-up at the
-Hyperband rungs, a replaced follower that continues the curve, and the fallback to
-reading the log when it cannot be followed. The log stream is a queue fed by the test
-(the API server's follow stream is exercised by tests/e2e/test_hyperband_e2e.py)."""
+Hyperband rungs or at a value the median rule stops the trial on, a replaced follower
+that continues the curve, and the fallback to reading the log when it cannot be followed.
+The log stream is a queue fed by the test (the API server's follow stream is exercised
+by tests/e2e/test_hyperband_e2e.py and test_early_stopping_e2e.py)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,11 @@ def follow(stream: Stream, known: tuple[float, ...] = (), **kw: Any) -> LogFollo
     return follower
 
 
+SPEC = make_spec(strategy="Hyperband", hyperband={"minResource": 1, "maxResource": 9})
+AT_RUNGS = JobCurves("uid").wake_when(TrialLogs(None, "ns", SPEC))  # type: ignore[arg-type]
+"""Wakes when a curve reaches a rung of SPEC: 1 or 3 values."""
+
+
 def curve_of(follower: LogFollower, length: int) -> list[float]:
     return list(
         wait_for(lambda: len(follower.curve()) >= length and follower.curve(), 10, "values")
@@ -75,7 +81,7 @@ def curve_of(follower: LogFollower, length: int) -> list[float]:
 
 def test_values_are_published_as_their_lines_end_and_wake_at_the_rungs() -> None:
     stream, wakes = Stream(b"epoch 1 loss=0.9\nepoch 2 lo"), Wakes()
-    follower = follow(stream, wake_at={1, 3}, wake=wakes)
+    follower = follow(stream, wake_when=AT_RUNGS, wake=wakes)
     assert curve_of(follower, 1) == [0.9]  # epoch 2's line is not finished
     wait_for(lambda: wakes.count == 1, 10, "a wake-up at rung 1")
     stream.chunks.put(b"ss=0.8\nloss=0.7\nloss=0.6\n")  # epochs 2-4 in one chunk
@@ -89,7 +95,7 @@ def test_values_are_published_as_their_lines_end_and_wake_at_the_rungs() -> None
 
 def test_a_new_follower_continues_the_known_values_without_waking_again() -> None:
     stream, wakes = Stream(b"loss=9\nloss=8\nloss=7\n", END), Wakes()
-    follower = follow(stream, known=(9.0, 8.0), wake_at={1, 2, 3}, wake=wakes)
+    follower = follow(stream, known=(9.0, 8.0), wake_when=AT_RUNGS, wake=wakes)
     wait_for(lambda: follower.ended, 10, "the follower to end")
     assert list(follower.curve()) == [9.0, 8.0, 7.0]
     assert wakes.count == 1  # only epoch 3 is new
@@ -97,10 +103,10 @@ def test_a_new_follower_continues_the_known_values_without_waking_again() -> Non
 
 def test_a_stopped_follower_wakes_no_one_and_frees_its_connection() -> None:
     stream, wakes = Stream(b"loss=1\n"), Wakes()
-    follower = follow(stream, wake_at={1, 2}, wake=wakes)
+    follower = follow(stream, wake_when=AT_RUNGS, wake=wakes)
     curve_of(follower, 1)
     follower.stop()
-    stream.chunks.put(b"loss=2\n")  # the pod's last line before it goes
+    stream.chunks.put(b"loss=2\nloss=3\n")  # the pod's last lines (rung 3) before it goes
     assert stream.closed.wait(10)
     wait_for(lambda: follower.ended, 10, "the follower to end")
     assert wakes.count == 1
@@ -127,9 +133,6 @@ def test_an_error_ends_the_follower_and_frees_its_slot(monkeypatch: pytest.Monke
     stream.chunks.put(END)
     wait_for(lambda: second.ended, 10, "the follower to end")
     assert follow(Stream(END))
-
-
-SPEC = make_spec(strategy="Hyperband", hyperband={"minResource": 1, "maxResource": 9})
 
 
 class FollowedKube:
@@ -209,3 +212,40 @@ def test_beyond_the_followers_limit_running_logs_are_read_as_before(
     kube.logs["pod-1"] = b"loss=5\n"
     assert running_curves(kube, entry, Wakes()) == {"tj-001": [5.0]}
     assert entry.followers == {} and kube.reads == [("pod-1", False)]
+
+
+def test_a_followed_trial_wakes_the_operator_when_the_median_rule_stops_it() -> None:
+    """With `earlyStopping: Auto` a follower wakes the operator at the value that stops
+    its trial by the controller's rule against the job's succeeded peers, and at no
+    other value (the periodic check judges the logs that are read instead)."""
+    spec = make_spec(earlyStopping="Auto")
+    peers = {  # running averages at step 4: 0.55, 0.625, 0.7; the median 0.625
+        "tj-001": array("d", [1.0, 0.5, 0.4, 0.3]),
+        "tj-002": array("d", [1.0, 0.6, 0.5, 0.4]),
+        "tj-003": array("d", [1.0, 0.7, 0.6, 0.5]),
+    }
+    kube, entry, wakes = FollowedKube(), JobCurves("uid"), Wakes()
+    stream = Stream(b"loss=1.0\n")
+    kube.logs["pod-4"] = b""
+    kube.streams["pod-4"] = [stream]
+    trials = [TrialStatus(name=n, phase=TrialPhase.SUCCEEDED) for n in peers]
+    trials.append(TrialStatus(name="tj-004", phase=TrialPhase.RUNNING))
+    update_curves(
+        TrialLogs(kube, "ns", spec, following=LogFollowing(kube, wakes)),  # type: ignore[arg-type]
+        entry,
+        status=TuningJobStatus(trials=trials),
+        sources={"tj-004": LogSource("pod-4", "trainer")},
+        just_succeeded=peers,
+        running={"tj-004": "tj-004"},
+    )
+    follower = entry.followers["tj-004"]
+    stream.chunks.put(b"loss=0.7\nloss=0.69\n")  # better than the median at steps 2 and 3
+    assert curve_of(follower, 3) == [1.0, 0.7, 0.69]
+    assert wakes.count == 0
+    stream.chunks.put(b"loss=0.65\n")  # best 0.65, worse than 0.625 at step 4: stopped
+    wait_for(lambda: wakes.count == 1, 10, "a wake-up at step 4")
+    assert entry.median_rule is not None
+    assert entry.median_rule.judge(follower.curve()) == (4, 0.65, 0.625, 3)
+    entry.stop_following()
+    stream.chunks.put(END)
+    wait_for(lambda: follower.ended, 10, "the follower to end")
