@@ -65,9 +65,9 @@ def apply_crds(kubeconfig: Path, kubectl: Path | None = None, timeout: float = 1
 
 
 class OperatorProcess:
-    """`kubetune-operator --namespace NS ... (--standalone | --peering NAME)`, a child
-    process with its output in `log_path` (truncated by the first start, appended to by a
-    restart). Metrics and health ports are picked anew at each start."""
+    """`kubetune-operator --namespace NS ... (--standalone | --peering NAME [--priority
+    N])`, a child process with its output in `log_path` (truncated by the first start,
+    appended to by a restart). Metrics and health ports are picked anew at each start."""
 
     def __init__(
         self,
@@ -76,12 +76,14 @@ class OperatorProcess:
         log_path: Path,
         *,
         peering: str | None = None,
+        priority: int | None = None,
         verbose: bool = False,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.namespaces = namespaces
         self.log_path = log_path
         self.peering = peering
+        self.priority = priority
         self.verbose = verbose
         self.proc: subprocess.Popen[bytes] | None = None
         self.health_port = 0
@@ -100,6 +102,8 @@ class OperatorProcess:
             str(self.health_port),
         ]
         argv += ["--peering", self.peering] if self.peering else ["--standalone"]
+        if self.priority is not None:
+            argv += ["--priority", str(self.priority)]
         if self.verbose:
             argv.append("--verbose")
         for ns in self.namespaces:

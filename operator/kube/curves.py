@@ -110,6 +110,16 @@ class CurveCache:
                 self._jobs.popitem(last=False)[1].stop_following()
             return entry
 
+    def stop_following(self, namespace: str, name: str) -> None:
+        """Stop following a TuningJob's logs (its daemon stopped: peering paused this
+        replica), keeping its curves. Safe while a reconcile of it runs: the followers are
+        only told to stop, and the reconcile follows a stopped one's log again."""
+        with self._lock:
+            entry = self._jobs.get((namespace, name))
+        if entry is not None:
+            for follower in list(entry.followers.values()):
+                follower.stop()
+
     def forget(self, namespace: str, name: str) -> None:
         with self._lock:
             entry = self._jobs.pop((namespace, name), None)
@@ -194,7 +204,7 @@ def _running_curve(
     has never been read."""
     seen = entry.running.get(job_name)
     follower = entry.followers.get(job_name)
-    if follower is not None and (not follower.ended or follower.complete):
+    if follower is not None and (not (follower.ended or follower.stopped) or follower.complete):
         seen = entry.running[job_name] = (now, follower.curve())
         return seen[1]
     if seen is None or follower is not None or now - seen[0] >= logs.curve_read_seconds:

@@ -83,7 +83,8 @@ class LogFollower:
         self._lock = threading.Lock()
         self._wake_when = wake_when
         self._wake = wake
-        self._stopped = False
+        self.stopped = False
+        """Told to stop: it no longer wakes anyone, and ends at its stream's next chunk."""
         self.ended = False
         """The stream has ended: nothing more will come from this follower."""
         self.complete = False
@@ -106,8 +107,9 @@ class LogFollower:
             return array("d", self._curve)
 
     def stop(self) -> None:
-        """Stop publishing and waking (its thread ends with its stream: the pod is going)."""
-        self._stopped = True
+        """Stop publishing and waking (its thread ends when its stream next sends a chunk,
+        or ends: the pod is going)."""
+        self.stopped = True
 
     def _follow(self, open_log: Callable[[], Iterator[bytes]], pattern: Any, limit: int) -> None:
         # Scan every chunk at once (block_bytes=0): a value is seen as soon as its line
@@ -122,7 +124,7 @@ class LogFollower:
                 if scanner.series_closed or len(chunk) >= room:
                     self.complete = True
                     return
-                if self._stopped:
+                if self.stopped:
                     return
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
             log.info("stopped following a log (%s): %s", self._thread.name, error)
@@ -142,7 +144,7 @@ class LogFollower:
                 return
             self._curve.extend(series[before:])
         # Only this thread writes the curve: it can be read without the lock.
-        if self._wake is None or self._wake_when is None or self._stopped:
+        if self._wake is None or self._wake_when is None or self.stopped:
             return
         if self._wake_when(self._curve, before):
             self._wake()

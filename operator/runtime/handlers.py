@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -45,6 +45,7 @@ from kubetune.operator.kube import (
     load_credentials,
     reconcile,
 )
+from kubetune.operator.kube.curves import CURVES
 from kubetune.operator.kube.observe import job_finished, pod_stuck
 from kubetune.operator.runtime import telemetry as metrics
 from kubetune.operator.runtime.events import EventPoster
@@ -158,33 +159,6 @@ def last_reconcile(memo: kopf.Memo, **_: Any) -> float:
     return round(time.monotonic() - _runtime(memo).last_reconcile, 1)
 
 
-async def _reconcile_once(runtime: Runtime, kube: KubeClient, namespace: str, name: str) -> Result:
-    loop = asyncio.get_running_loop()
-    label = label_value(name)
-
-    def wake() -> None:
-        """From a log follower's thread: a trial reached a Hyperband rung."""
-        with contextlib.suppress(RuntimeError):  # the loop is closed: the operator stops
-            loop.call_soon_threadsafe(runtime.wakers.wake, namespace, label)
-
-    assert runtime.kube is not None
-    following = LogFollowing(runtime.kube, wake)
-    started = time.perf_counter()
-    try:
-        result = await loop.run_in_executor(
-            runtime.executor,
-            lambda: reconcile(
-                kube, namespace, name, telemetry=metrics.TELEMETRY, following=following
-            ),
-        )
-        if result.events and result.body is not None:
-            runtime.events.post(kube, result.body, result.events)
-        return result
-    finally:
-        metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-        runtime.last_reconcile = time.monotonic()
-
-
 @kopf.daemon(GROUP, VERSION, PLURAL, id="tuning-job", cancellation_timeout=5.0)
 async def tuning_job(
     name: str | None,
@@ -204,6 +178,18 @@ async def tuning_job(
         await daemon.run(logger)
     finally:
         runtime.wakers.remove(daemon.key, daemon.waker)
+        # Stopped (peering paused this replica, the TuningJob ended or went): no log of
+        # its trials stays followed here, where nothing would judge what it reads. A
+        # reconcile's thread cannot be cancelled: the one in flight may start followers
+        # yet, so they are stopped once it has ended.
+        daemon.in_flight.add_done_callback(lambda _: CURVES.stop_following(namespace, name))
+
+
+def _no_reconcile() -> Future[Result]:
+    """A done future: no reconcile in flight yet."""
+    future: Future[Result] = Future()
+    future.cancel()
+    return future
 
 
 @dataclass
@@ -221,6 +207,8 @@ class _Daemon:
     expectations: Expectations = field(default_factory=Expectations)
     failures: int = 0
     reported_forbidden: str = ""
+    in_flight: Future[Result] = field(default_factory=_no_reconcile)
+    """The last reconcile's thread (done once it has ended)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -250,7 +238,7 @@ class _Daemon:
             self.waker.reconciling()
             kube = self._kube(resync)
             try:
-                result = await _reconcile_once(self.runtime, kube, self.namespace, self.name)
+                result = await self._reconcile(kube)
                 self.expectations.reconciled()
             except ConflictError:
                 self.expectations.conflicted()
@@ -269,6 +257,31 @@ class _Daemon:
                 resync = False
             except TimeoutError:
                 resync = True
+
+    async def _reconcile(self, kube: KubeClient) -> Result:
+        runtime, namespace, name = self.runtime, self.namespace, self.name
+        loop = asyncio.get_running_loop()
+        label = label_value(name)
+
+        def wake() -> None:
+            """From a log follower's thread: a trial printed a value to judge now."""
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the operator stops
+                loop.call_soon_threadsafe(runtime.wakers.wake, namespace, label)
+
+        assert runtime.kube is not None
+        following = LogFollowing(runtime.kube, wake)
+        started = time.perf_counter()
+        try:
+            self.in_flight = runtime.executor.submit(
+                reconcile, kube, namespace, name, telemetry=metrics.TELEMETRY, following=following
+            )
+            result = await asyncio.wrap_future(self.in_flight)
+            if result.events and result.body is not None:
+                runtime.events.post(kube, result.body, result.events)
+            return result
+        finally:
+            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+            runtime.last_reconcile = time.monotonic()
 
     def _failed(self, error: Exception, logger: Any) -> float:
         """Count and log a failed reconcile; returns the backoff before the next one."""

@@ -1,7 +1,8 @@
 """`kubetune-operator` (or `python -m kubetune.operator`): run the operator.
 
     kubetune-operator [--namespace NS ...] [--all-namespaces] [--metrics-port 9090]
-                      [--health-port 8080] [--peering NAME | --standalone] [--verbose]
+                      [--health-port 8080] [--peering NAME [--priority N] | --standalone]
+                      [--verbose]
 
 Credentials: the pod's service account in a cluster, else `KUBECONFIG` (or
 ~/.kube/config). Liveness: http://0.0.0.0:<health-port>/healthz. Metrics:
@@ -63,13 +64,32 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="no peering: the only replica (development, tests)",
     )
+    parser.add_argument(
+        "--priority",
+        type=int,
+        metavar="N",
+        help="with --peering: this replica's priority; the highest works, the others wait "
+        "(default: a random one per process)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
+    if args.priority is not None and args.peering is None:
+        parser.error(f"--priority {args.priority}: only replicas with --peering NAME have one")
     for port_option in ("metrics_port", "health_port"):
         port = getattr(args, port_option)
         if not 0 <= port <= 65535:
             parser.error(f"--{port_option.replace('_', '-')} {port}: use a port in 0-65535")
     return args
+
+
+def _priority(args: argparse.Namespace) -> int | None:
+    if args.peering is None:
+        return None
+    if args.priority is not None:
+        return int(args.priority)
+    # kopf pauses every replica while two share the highest priority; a random one per
+    # process lets exactly one replica work, and another take over when it dies.
+    return secrets.randbelow(2**31 - 1) + 1
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -85,9 +105,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         namespaces=args.namespace,
         standalone=args.standalone or None,
         peering_name=args.peering,
-        # kopf pauses every replica while two share the highest priority; a random one
-        # per process lets exactly one replica work, and another take over when it dies.
-        priority=secrets.randbelow(2**31 - 1) + 1 if args.peering else None,
+        priority=_priority(args),
         liveness_endpoint=(
             f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
         ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 from support.operator_harness import (
@@ -249,9 +250,8 @@ def test_an_evicted_trial_is_retried_as_a_new_job(api: Api, operator: OperatorPr
     wait_for("drained to stop", lambda: api.terminal("drained"), timeout=TIMEOUT, operator=operator)
 
 
-def test_two_replicas_with_peering_never_double_launch(
-    api: Api, kubeconfig_path: Path, namespace: str, tmp_path: Path, crds: None
-) -> None:
+def create_peering(api: Api, namespace: str) -> Callable[[], int]:
+    """The KopfPeering "kubetune"; returns how many replicas have registered in it."""
     api.custom.create_namespaced_custom_object(
         "kopf.dev",
         "v1",
@@ -259,7 +259,6 @@ def test_two_replicas_with_peering_never_double_launch(
         "kopfpeerings",
         {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "kubetune"}},
     )
-    replicas: list[OperatorProcess] = []
 
     def peers() -> int:
         body = api.custom.get_namespaced_custom_object(
@@ -267,6 +266,14 @@ def test_two_replicas_with_peering_never_double_launch(
         )
         return len(body.get("status") or {})
 
+    return peers
+
+
+def test_two_replicas_with_peering_never_double_launch(
+    api: Api, kubeconfig_path: Path, namespace: str, tmp_path: Path, crds: None
+) -> None:
+    peers = create_peering(api, namespace)
+    replicas: list[OperatorProcess] = []
     try:
         for i in range(2):  # one after the other, so that the second meets a working first
             log_dir = tmp_path / f"replica-{i}"
@@ -298,6 +305,70 @@ def test_two_replicas_with_peering_never_double_launch(
         # Peering let exactly one replica work; the other stayed paused throughout.
         worked = sorted(r.reconciles() - b for r, b in zip(replicas, before, strict=True))
         assert worked[0] == 0 and worked[1] > 0, worked
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+
+def followed_logs(replica: OperatorProcess) -> float:
+    return replica.metrics().get("kubetune_followed_logs", 0.0)
+
+
+def test_a_paused_replica_lets_go_of_the_logs_it_followed(
+    api: Api, kubeconfig_path: Path, namespace: str, tmp_path: Path, crds: None
+) -> None:
+    """Peering pauses a replica that follows its trials' logs: it closes their streams at
+    once (the replica that takes over follows them), not when the trials end."""
+    peers = create_peering(api, namespace)
+    replicas: list[OperatorProcess] = []
+    try:
+        for priority in (1, 2):  # the second, higher, takes over from the first
+            log_dir = tmp_path / f"priority-{priority}"
+            log_dir.mkdir()
+            replica = OperatorProcess(
+                Path(kubeconfig_path), [namespace], log_dir, peering="kubetune", priority=priority
+            )
+            replica.start()
+            replicas.append(replica)
+            wait_for(f"replica {priority} to register", lambda n=priority: peers() == n, timeout=60)
+            if priority == 1:
+                wait_for("replica 1 to serve", lambda r=replica: r.serving(), timeout=60)
+                # Two trials printing a value every 0.2 s for two minutes, followed.
+                api.create(
+                    tuning_job(
+                        "followed",
+                        max_trials=2,
+                        parallel=2,
+                        static={"mode": "curve", "steps": "600", "pause": "0.2"},
+                        earlyStopping="Auto",
+                    )
+                )
+                wait_for(
+                    "replica 1 to follow both trials' logs",
+                    lambda r=replica: followed_logs(r) == 2,
+                    timeout=90,
+                    operator=replica,
+                )
+        low, high = replicas
+        wait_for(
+            "replica 2 to take over",
+            lambda: (low.serving(), high.serving()) == (False, True),
+            timeout=60,
+        )
+        wait_for(
+            "the paused replica to let go of the logs",
+            lambda: followed_logs(low) == 0,
+            timeout=20,
+            operator=low,
+        )
+        wait_for(
+            "the serving replica to follow them",
+            lambda: followed_logs(high) == 2,
+            timeout=60,
+            operator=high,
+        )
+        # Still running: the streams were closed by the pause, not by the trials' end.
+        assert api.status("followed")["counters"]["running"] == 2
     finally:
         for replica in replicas:
             replica.stop()

@@ -33,13 +33,19 @@ class OperatorProcess(operator_process.OperatorProcess):
     replicas log at debug level: their watch-streams' pauses show who works."""
 
     def __init__(
-        self, kubeconfig: Path, namespaces: list[str], log_dir: Path, peering: str | None = None
+        self,
+        kubeconfig: Path,
+        namespaces: list[str],
+        log_dir: Path,
+        peering: str | None = None,
+        priority: int | None = None,
     ) -> None:
         super().__init__(
             kubeconfig,
             namespaces,
             log_dir / "operator.log",
             peering=peering,
+            priority=priority,
             verbose=peering is not None,
         )
 

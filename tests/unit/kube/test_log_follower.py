@@ -16,7 +16,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import TrialPhase, TrialStatus, TuningJobStatus
 from kubetune.operator.kube import log_follower
-from kubetune.operator.kube.curves import JobCurves, last_read_curves, update_curves
+from kubetune.operator.kube.curves import CurveCache, JobCurves, last_read_curves, update_curves
 from kubetune.operator.kube.log_follower import LogFollower, follow_log, followed_logs
 from kubetune.operator.kube.metric_logs import compile_metric_regex
 from kubetune.operator.kube.observe import LogSource
@@ -189,6 +189,33 @@ def test_the_operator_reads_a_running_log_once_then_follows_it_and_again_if_it_d
         "tj": [5.0, 4.0, 3.0]
     }
     follower = entry.followers["tj-001"]
+    entry.stop_following()
+    second.chunks.put(END)
+    wait_for(lambda: follower.ended, 10, "the follower to end")
+
+
+def test_a_job_whose_daemon_stopped_lets_go_of_its_logs_and_a_resumed_one_follows_again() -> None:
+    """Peering paused the replica: its followers of the job's logs stop (the curves are
+    kept) and end at their stream's next chunk; a follower told to stop is not trusted
+    even before it ends: the next reconcile reads the log and follows it again."""
+    kube, wakes, cache = FollowedKube(), Wakes(), CurveCache()
+    entry = cache.get("ns", "tj", "uid")
+    first, second = Stream(b"loss=5\n"), Stream(b"loss=5\nloss=4\n")
+    kube.logs["pod-1"] = b"loss=5\n"
+    kube.streams["pod-1"] = [first, second]
+    assert running_curves(kube, entry, wakes) == {"tj-001": [5.0]}
+    stopped = entry.followers["tj-001"]
+    cache.stop_following("ns", "tj")
+    cache.stop_following("ns", "unknown")  # a job this replica never reconciled: fine
+    assert stopped.stopped and not stopped.ended
+    kube.logs["pod-1"] = b"loss=5\nloss=4\n"
+    assert running_curves(kube, entry, wakes) == {"tj-001": [5.0, 4.0]}
+    assert kube.reads[2:] == [("pod-1", False), ("pod-1", True)]  # read, followed again
+    follower = entry.followers["tj-001"]
+    assert follower is not stopped and not follower.stopped
+    first.chunks.put(b"loss=4\n")  # its next chunk ends the stopped one, its stream closed
+    wait_for(lambda: first.closed.is_set() and stopped.ended, 10, "the stream to close")
+    assert wakes.count == 0
     entry.stop_following()
     second.chunks.put(END)
     wait_for(lambda: follower.ended, 10, "the follower to end")

@@ -26,9 +26,11 @@ def test_namespaces_peering_and_ports() -> None:
             "--health-port",
             "8081",
             "--verbose",
+            "--priority",
+            "7",
         ]
     )
-    assert args.namespace == ["a", "b"] and args.peering == "kubetune"
+    assert args.namespace == ["a", "b"] and args.peering == "kubetune" and args.priority == 7
     assert (args.metrics_port, args.health_port, args.verbose) == (0, 8081, True)
 
 
@@ -38,6 +40,7 @@ def test_namespaces_peering_and_ports() -> None:
         ["--peering", "x", "--standalone"],
         ["--namespace", "a", "--all-namespaces"],
         ["--metrics-port", "70000"],
+        ["--priority", "7"],  # a priority only among peering replicas
     ],
 )
 def test_conflicting_or_bad_options_are_refused(
