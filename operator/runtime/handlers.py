@@ -76,6 +76,8 @@ class Runtime:
 
     metrics_port: int = 9090
     peering_mandatory: bool = False
+    exact_namespaces: bool = False
+    """Serving namespaces given by name (no patterns), as the chart's watchNamespaces."""
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(RECONCILE_THREADS, "reconcile")
     )
@@ -136,6 +138,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.label_selectors["batch", "v1", "jobs"] = TUNING_JOB_LABEL
     settings.watching.label_selectors["v1", "pods"] = TUNING_JOB_LABEL
     settings.peering.mandatory = runtime.peering_mandatory
+    # Namespaces given by name: kopf's scanning would list namespaces to match patterns
+    # (refused by the chart's namespaced RBAC: a minute of retries before kopf falls back
+    # to the names) and watch CRDs (a cluster-wide grant). Without it kopf serves the
+    # names at once and finds the CRDs at start; one installed later needs a restart.
+    settings.scanning.disabled = runtime.exact_namespaces
     # A daemon being stopped (deletion, pausing) gets cancelled, not waited for.
     settings.background.cancellation_polling = 1
     runtime.kube = Kube(load_credentials())

@@ -82,6 +82,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def names_only(namespaces: Sequence[str]) -> bool:
+    """Whether namespaces are given, all by name: none is a kopf pattern (a glob, a
+    negation or a list)."""
+    return bool(namespaces) and not any(set(ns) & set("*?[]!,") for ns in namespaces)
+
+
 def _priority(args: argparse.Namespace) -> int | None:
     if args.peering is None:
         return None
@@ -98,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     kopf.configure(verbose=args.verbose)
     runtime = handlers.Runtime(
-        metrics_port=args.metrics_port, peering_mandatory=args.peering is not None
+        metrics_port=args.metrics_port,
+        peering_mandatory=args.peering is not None,
+        exact_namespaces=names_only(args.namespace),
     )
     kopf.run(
         clusterwide=not args.namespace,

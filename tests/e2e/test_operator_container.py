@@ -214,8 +214,6 @@ def test_operator_container_runs_a_tuning_job(
         status = api.status("container-e2e")
         return status if status.get("phase") in ("Completed", "Failed", "Stopped") else None
 
-    # With the chart's namespaced RBAC, kopf first retries listing namespaces (refused)
-    # with back-off for about a minute, then watches the namespace it was given.
     status = wait_for(finished, timeout=240, what="the TuningJob to finish", interval=0.5)
     assert status["phase"] == "Completed", status
     trials = status["trials"]

@@ -96,7 +96,7 @@ def expected_grants() -> Grants:
     grants = client_calls(OPERATOR / "kube" / "api_client.py")
     for key, verbs in kopf_watches(OPERATOR / "runtime" / "handlers.py").items():
         _add(grants, key, *verbs)
-    # kopf itself: handler errors as core/v1 Events, and CRD observation.
+    # kopf itself: handler errors as core/v1 Events, and CRD observation (cluster-wide).
     _add(grants, ("", "events"), "create")
     _add(grants, ("apiextensions.k8s.io", "customresourcedefinitions"), "list", "watch")
     # Trial Jobs are owned with blockOwnerDeletion: update on the owner's finalizers.
@@ -135,10 +135,10 @@ def test_cluster_role_grants_exactly_what_the_operator_uses(
 def test_namespaced_roles_grant_exactly_what_the_operator_uses(
     render: Callable[..., Render],
 ) -> None:
+    """Given namespaces by name, the operator turns kopf's cluster scanning off
+    (`Runtime.exact_namespaces`): no CRD observation, nothing cluster-wide."""
     rendered = render("watchNamespaces={team-a}")
-    cluster_scoped = {("apiextensions.k8s.io", "customresourcedefinitions")}
+    crd_observation = ("apiextensions.k8s.io", "customresourcedefinitions")
     expected = expected_grants()
-    assert _granted(rendered, "Role") == {
-        k: v for k, v in expected.items() if k not in cluster_scoped
-    }
-    assert _granted(rendered, "ClusterRole") == {k: expected[k] for k in cluster_scoped}
+    assert _granted(rendered, "Role") == {k: v for k, v in expected.items() if k != crd_observation}
+    assert _granted(rendered, "ClusterRole") == {}

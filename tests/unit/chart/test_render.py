@@ -158,11 +158,12 @@ def test_namespaced_mode_uses_roles(render: Callable[..., Render]) -> None:
         }
         assert binding["subjects"][0]["namespace"] == RELEASE_NAMESPACE
 
-    # The only cluster-wide grant is the CRD observation a Role cannot give.
-    cluster_rules = _rules(_operator_cluster_role(rendered))
-    crds = ("apiextensions.k8s.io", "customresourcedefinitions")
-    assert cluster_rules == {crds: {"list", "watch"}}
-    assert rendered.one("ClusterRoleBinding")["roleRef"]["kind"] == "ClusterRole"
+    # Nothing cluster-wide: the operator, given names, turns kopf's cluster scanning off.
+    assert rendered.of_kind("ClusterRoleBinding") == []
+    assert {r["metadata"]["name"] for r in rendered.of_kind("ClusterRole")} == {
+        "kubetune-view",
+        "kubetune-edit",
+    }  # the user roles, bound by nobody here
 
 
 def test_namespace_patterns_are_refused(run_helm: Helm) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from kubetune.operator.runtime.main import parse_args
+from kubetune.operator.runtime.main import names_only, parse_args
 
 
 def test_defaults_serve_all_namespaces_with_metrics_and_health() -> None:
@@ -49,3 +49,10 @@ def test_conflicting_or_bad_options_are_refused(
     with pytest.raises(SystemExit):
         parse_args(argv)
     assert "error" in capsys.readouterr().err
+
+
+def test_namespaces_given_by_name_only_turn_kopfs_scanning_off() -> None:
+    assert names_only(["team-a", "team-b"])
+    assert not names_only([])  # every namespace: kopf watches cluster-wide
+    for pattern in ("ml-*", "team-?", "!kube-system", "a,b", "team-[ab]"):
+        assert not names_only(["team-a", pattern]), pattern
