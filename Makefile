@@ -226,6 +226,7 @@ bench-hyperband: install ## Hyperband vs Random, Bayesian (+ median rule) and Op
 	OMP_NUM_THREADS=1 $(PY) hack/bench_hyperband.py $(BENCH_ARGS)
 
 .PHONY: record-learning-curves
-record-learning-curves: trainer-venv ## Record bench-hyperband's two digits learning-curve tables from the real MXNet trainer (delete hack/bench/data/digits*-curves.jsonl.gz first to re-record; ~15 + ~20 min of one core; resumes a partial table)
+record-learning-curves: trainer-venv ## Record bench-hyperband's three digits learning-curve tables from the real MXNet trainer (delete hack/bench/data/digits*-curves.jsonl.gz first to re-record; ~15 + ~20 + ~15 min of one core; resumes a partial table)
 	OMP_NUM_THREADS=1 MXNET_CPU_WORKER_NTHREADS=1 nice -n 15 $(TRAINER_VENV)/bin/python hack/record_learning_curves.py --configs 317 --epochs 27
 	OMP_NUM_THREADS=1 MXNET_CPU_WORKER_NTHREADS=1 nice -n 15 $(TRAINER_VENV)/bin/python hack/record_learning_curves.py --task digits200-mxnet --configs 1000 --epochs 27
+	OMP_NUM_THREADS=1 MXNET_CPU_WORKER_NTHREADS=1 nice -n 15 $(TRAINER_VENV)/bin/python hack/record_learning_curves.py --task digits1000-mxnet --configs 600 --epochs 27

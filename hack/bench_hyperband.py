@@ -48,6 +48,9 @@ designed.
 ``--digits200`` runs only a second task recorded from the trainer after the samplers were
 designed (``DIGITS_200`` in ``hack/bench/tables.py``: 200 training images, wider ranges,
 1,000 configurations; ``hack/bench/data/digits200-curves.jsonl.gz``).
+``--digits1000`` runs only a third such task, recorded after SobolBayesian became the
+default (``DIGITS_1000``: 1,000 training images, 600 configurations;
+``hack/bench/data/digits1000-curves.jsonl.gz``).
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ from bench.multifidelity import (
     TunerFactory,
     simulate,
 )
-from bench.tables import DIGITS_200
+from bench.tables import DIGITS_200, DIGITS_1000, TableTask
 from kubetune.optimizer import rung_levels, suggest
 
 RANDOM_TRIALS = 120
@@ -96,12 +99,12 @@ OUT = Path("out") / "bench-hyperband.json"
 
 
 def problems(
-    heldout: bool = False, more_digits: bool = False, digits200: bool = False
+    heldout: bool = False, more_digits: bool = False, table: TableTask | None = None
 ) -> list[CurveProblem]:
     if heldout:
         return heldout_problems()
-    if digits200:
-        return [digits_problem(load_table(DIGITS_200.path), DIGITS_200)]
+    if table:
+        return [digits_problem(load_table(table.path), table)]
     if more_digits:
         records = load_table() + load_table(DIGITS_TABLE_MORE)
         return [digits_problem(records, name="digits-mxnet-2000")]
@@ -240,8 +243,17 @@ def main() -> int:
     )
     other_problems.add_argument(
         "--digits200",
-        action="store_true",
+        action="store_const",
+        dest="table",
+        const=DIGITS_200,
         help="only the second task recorded from the trainer (200 training images)",
+    )
+    other_problems.add_argument(
+        "--digits1000",
+        action="store_const",
+        dest="table",
+        const=DIGITS_1000,
+        help="only the third task recorded from the trainer (1,000 training images)",
     )
     parser.add_argument("--methods", nargs="*", help="names (default: all)")
     parser.add_argument(
@@ -249,7 +261,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.diagnose:
-        for problem in problems(args.heldout_problems, args.more_digits, args.digits200):
+        for problem in problems(args.heldout_problems, args.more_digits, args.table):
             diagnose(problem)
         return 0
 
@@ -263,7 +275,7 @@ def main() -> int:
         methods = {n: f for n, f in known.items() if n in args.methods or n == "Random"}
     seeds = [DEV_SEED_BASE * args.dev + args.first_seed + s for s in range(args.seeds)]
     report: dict[str, list[dict[str, dict[str, float | bool]]]] = {}
-    for problem in problems(args.heldout_problems, args.more_digits, args.digits200):
+    for problem in problems(args.heldout_problems, args.more_digits, args.table):
         if args.problems and problem.name not in args.problems:
             continue
         report[problem.name] = [run_seed(problem, seed, methods) for seed in seeds]

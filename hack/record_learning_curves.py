@@ -15,7 +15,8 @@ Usage (the trainer's virtual environment, MXNet + numpy<1.24)::
         [--task digits-mxnet] [--configs 317] [--epochs 27] [--out FILE]
         [--indices FILE --trainer-seeds 1 2 3] [--first-index 317]
 
-A task (``hack/bench/tables.py``: ``digits-mxnet``, the default, or ``digits200-mxnet``)
+A task (``hack/bench/tables.py``: ``digits-mxnet``, the default, ``digits200-mxnet`` or
+``digits1000-mxnet``)
 fixes the training images, the search space and the sequence's seed; ``--out`` defaults
 to its table.
 

@@ -61,4 +61,18 @@ DIGITS_200 = TableTask(
     batch_size=(8, 128),
 )
 
-TASKS = {task.name: task for task in (DIGITS, DIGITS_200)}
+# A third task, declared before any tuner ran on it, to check on a larger training set
+# what the first two decided: 1,000 training images, the learning rate down to 1e-4, the
+# first task's other ranges, and another sequence.
+DIGITS_1000 = TableTask(
+    name="digits1000-mxnet",
+    file="digits1000-curves.jsonl.gz",
+    train_samples=1000,
+    seed=2028,
+    learning_rate=(1e-4, 1.0),
+    momentum=(0.0, 0.99),
+    wd=(1e-6, 1e-2),
+    batch_size=(16, 256),
+)
+
+TASKS = {task.name: task for task in (DIGITS, DIGITS_200, DIGITS_1000)}

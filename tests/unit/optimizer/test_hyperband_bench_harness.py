@@ -30,7 +30,7 @@ from bench.multifidelity import (
     median_stops,
     simulate,
 )
-from bench.tables import DIGITS, DIGITS_200, TableTask
+from bench.tables import DIGITS, DIGITS_200, DIGITS_1000, TableTask
 from bench_hyperband import rung_rank_correlations
 from kubetune.optimizer.encoding import Encoder
 from kubetune.optimizer.suggest import sobol_values
@@ -75,7 +75,19 @@ def test_the_second_task_is_its_own_sequence_recorded_in_full() -> None:
     assert max(finals) > 0.95 and float(np.median(finals)) < max(finals) - 0.3
 
 
-@pytest.mark.parametrize(("task", "index"), [(DIGITS, 7), (DIGITS_200, 7), (DIGITS_200, 993)])
+def test_the_third_task_is_its_own_sequence_recorded_in_full() -> None:
+    """digits1000: 600 configurations drawn from its own space and seed, each recorded
+    over the full budget or until it diverged."""
+    records = load_table(DIGITS_1000.path)
+    assert DIGITS_1000.path.stat().st_size < 1_000_000
+    assert [r["index"] for r in records] == list(range(600))
+    assert [r["params"] for r in records] == sample_configs(600, DIGITS_1000)
+    assert all(0 < len(r["accuracy"]) == len(r["seconds"]) <= 27 for r in records)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("task", "index"), [(DIGITS, 7), (DIGITS_200, 7), (DIGITS_200, 993), (DIGITS_1000, 7)]
+)
 def test_a_recorded_configuration_replays_its_own_curve(task: TableTask, index: int) -> None:
     records = load_table(task.path)
     problem = digits_problem(records, task)
