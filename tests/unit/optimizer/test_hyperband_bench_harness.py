@@ -77,12 +77,15 @@ def test_the_second_task_is_its_own_sequence_recorded_in_full() -> None:
 
 def test_the_third_task_is_its_own_sequence_recorded_in_full() -> None:
     """digits1000: 600 configurations drawn from its own space and seed, each recorded
-    over the full budget or until it diverged."""
+    over the full budget or until it diverged, on a task where the hyperparameters
+    matter."""
     records = load_table(DIGITS_1000.path)
     assert DIGITS_1000.path.stat().st_size < 1_000_000
     assert [r["index"] for r in records] == list(range(600))
     assert [r["params"] for r in records] == sample_configs(600, DIGITS_1000)
     assert all(0 < len(r["accuracy"]) == len(r["seconds"]) <= 27 for r in records)  # type: ignore[arg-type]
+    finals = [r["accuracy"][-1] for r in records if len(r["accuracy"]) == 27]  # type: ignore[index, arg-type]
+    assert max(finals) > 0.95 and float(np.median(finals)) < max(finals) - 0.2
 
 
 @pytest.mark.parametrize(
