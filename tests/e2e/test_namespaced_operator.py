@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from support.chart_release import CHART, drop_tuning_job_finalizers, helm_binary
+from support.chart_release import (
+    CHART,
+    drop_tuning_job_finalizers,
+    helm_binary,
+    service_account_token,
+)
 from support.operator_harness import Api, OperatorProcess, tuning_job, wait_for
 
 
@@ -28,9 +33,7 @@ def namespaced_rbac(namespace: str) -> str:
 def service_account_kubeconfig(cluster: Any, namespace: str, account: str, path: Path) -> Path:
     """A kubeconfig holding only the account's token (from the TokenRequest API)."""
     admin = yaml.safe_load(cluster.kubeconfig.read_text())
-    token = cluster.run_kubectl(
-        "create", "token", account, "-n", namespace, "--duration=3600s"
-    ).stdout.strip()
+    token = service_account_token(cluster, namespace, account)
     path.write_text(
         yaml.safe_dump(
             {

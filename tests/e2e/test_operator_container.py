@@ -31,6 +31,7 @@ from support.chart_release import (
     free_port,
     helm_binary,
     http_get,
+    service_account_token,
 )
 from support.operator_harness import Api, objective, tuning_job
 from support.podman_cli import built_image, podman
@@ -131,9 +132,7 @@ def _api_server(cluster: Any) -> tuple[urllib.parse.SplitResult, Path]:
 
 def _service_account_files(cluster: Any, namespace: str, account: str, into: Path) -> Path:
     """What the kubelet projects at /var/run/secrets/kubernetes.io/serviceaccount."""
-    token = cluster.run_kubectl(
-        "create", "token", account, "-n", namespace, "--duration=3600s"
-    ).stdout.strip()
+    token = service_account_token(cluster, namespace, account)
     into.mkdir(mode=0o755)
     (into / "token").write_text(token)
     (into / "ca.crt").write_bytes(_api_server(cluster)[1].read_bytes())

@@ -1,6 +1,7 @@
 """What the tests that run the chart's operator share (tests/e2e/test_helm_install.py,
-test_operator_container.py, test_real_node.py): helm, free ports for the operator's
-endpoints, plain HTTP GETs of them, and the clean-up after an operator is gone."""
+test_operator_container.py, test_namespaced_operator.py, test_real_node.py): helm, a
+ServiceAccount's token, free ports for the operator's endpoints, plain HTTP GETs of them,
+and the clean-up after an operator is gone."""
 
 from __future__ import annotations
 
@@ -19,6 +20,13 @@ DEFAULT_HELM = Path.home() / ".cache" / "kubetune" / "helm-v4.3.1" / "helm"
 def helm_binary() -> str:
     """$KUBETUNE_HELM (exported by the Makefile), else the cached helm of the pinned version."""
     return os.environ.get("KUBETUNE_HELM", str(DEFAULT_HELM))
+
+
+def service_account_token(cluster: Cluster, namespace: str, account: str) -> str:
+    """A token for the account, from the TokenRequest API, valid for an hour."""
+    return cluster.run_kubectl(
+        "create", "token", account, "-n", namespace, "--duration=3600s"
+    ).stdout.strip()
 
 
 def free_port() -> int:
