@@ -3,9 +3,10 @@ small blocking function (thread-safe: urllib3 pools connections)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -56,6 +57,33 @@ def _release(response: Any) -> None:
     handshake (client certificate included) on both ends."""
     response.drain_conn()
     response.release_conn()
+
+
+class LogStream(Iterator[bytes]):
+    """A log's chunks as the API server sends them. `interrupt()`, from another thread,
+    ends a read that waits for the next chunk: a followed log whose trainer is silent
+    would otherwise hold its thread and connection until `LOG_TIMEOUT`."""
+
+    def __init__(self, response: Any, chunk_bytes: int) -> None:
+        self._response = response
+        self._chunks = self._read(chunk_bytes)
+
+    def _read(self, chunk_bytes: int) -> Generator[bytes]:
+        try:
+            yield from self._response.stream(chunk_bytes, decode_content=True)
+        finally:
+            self._response.release_conn()
+
+    def __next__(self) -> bytes:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        self._chunks.close()
+
+    def interrupt(self) -> None:
+        # ValueError, RuntimeError: the stream has already ended and let go of its socket.
+        with contextlib.suppress(ValueError, RuntimeError, OSError):
+            self._response.shutdown()  # the socket's reading side: the blocked read ends
 
 
 class Kube:
@@ -194,10 +222,7 @@ class Kube:
             _request_timeout=LOG_TIMEOUT,
             **kwargs,
         )
-        try:
-            yield from response.stream(chunk_bytes, decode_content=True)
-        finally:
-            response.release_conn()
+        return LogStream(response, chunk_bytes)
 
     def post_event(
         self,

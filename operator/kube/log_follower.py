@@ -84,12 +84,14 @@ class LogFollower:
         self._wake_when = wake_when
         self._wake = wake
         self.stopped = False
-        """Told to stop: it no longer wakes anyone, and ends at its stream's next chunk."""
+        """Told to stop: it no longer wakes anyone, and ends at once (an API server's
+        stream) or at its stream's next chunk."""
         self.ended = False
         """The stream has ended: nothing more will come from this follower."""
         self.complete = False
         """It ended having read all there is to read (the series closed or the scan limit
         reached): following again would add nothing."""
+        self._stream: Iterator[bytes] | None = None
         self._thread = threading.Thread(
             target=self._follow,
             args=(open_log, pattern, max_scan_bytes),
@@ -107,15 +109,19 @@ class LogFollower:
             return array("d", self._curve)
 
     def stop(self) -> None:
-        """Stop publishing and waking (its thread ends when its stream next sends a chunk,
-        or ends: the pod is going)."""
+        """Stop publishing and waking, and end the stream's read now where it can be
+        interrupted (the API server's, `api_client.LogStream`); else the thread ends
+        when the stream next sends a chunk, or ends: the pod is going."""
         self.stopped = True
+        _interrupt(self._stream)
 
     def _follow(self, open_log: Callable[[], Iterator[bytes]], pattern: Any, limit: int) -> None:
         # Scan every chunk at once (block_bytes=0): a value is seen as soon as its line
         # ends, not when a megabyte of log has arrived.
         scanner = LogScanner({"series": pattern}, series_metric="series", block_bytes=0)
-        chunks = open_log()
+        chunks = self._stream = open_log()
+        if self.stopped:  # stopped while the stream was being opened
+            _interrupt(chunks)
         try:
             for chunk in chunks:
                 room = limit - scanner.reading.bytes_scanned
@@ -127,7 +133,8 @@ class LogFollower:
                 if self.stopped:
                     return
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
-            log.info("stopped following a log (%s): %s", self._thread.name, error)
+            if not self.stopped:  # else the error is the interrupted read
+                log.info("stopped following a log (%s): %s", self._thread.name, error)
         except Exception:  # a bug: logged, and the next reconcile reads the log instead
             log.exception("following a log (%s) failed", self._thread.name)
         finally:
@@ -148,6 +155,12 @@ class LogFollower:
             return
         if self._wake_when(self._curve, before):
             self._wake()
+
+
+def _interrupt(stream: Iterator[bytes] | None) -> None:
+    interrupt = getattr(stream, "interrupt", None)
+    if interrupt is not None:
+        interrupt()
 
 
 def follow_log(

@@ -317,8 +317,9 @@ def followed_logs(replica: OperatorProcess) -> float:
 def test_a_paused_replica_lets_go_of_the_logs_it_followed(
     api: Api, kubeconfig_path: Path, namespace: str, tmp_path: Path, crds: None
 ) -> None:
-    """Peering pauses a replica that follows its trials' logs: it closes their streams at
-    once (the replica that takes over follows them), not when the trials end."""
+    """Peering pauses a replica that follows its silent trials' logs: it closes their
+    streams at once (the replica that takes over follows them), not when the trials end
+    or the streams' reads time out."""
     peers = create_peering(api, namespace)
     replicas: list[OperatorProcess] = []
     try:
@@ -333,13 +334,14 @@ def test_a_paused_replica_lets_go_of_the_logs_it_followed(
             wait_for(f"replica {priority} to register", lambda n=priority: peers() == n, timeout=60)
             if priority == 1:
                 wait_for("replica 1 to serve", lambda r=replica: r.serving(), timeout=60)
-                # Two trials printing a value every 0.2 s for two minutes, followed.
+                # Two trials silent for three minutes (longer than a stream's read
+                # timeout), followed: only closing the streams frees them early.
                 api.create(
                     tuning_job(
                         "followed",
                         max_trials=2,
                         parallel=2,
-                        static={"mode": "curve", "steps": "600", "pause": "0.2"},
+                        static={"mode": "sleep", "seconds": "180"},
                         earlyStopping="Auto",
                     )
                 )

@@ -2,7 +2,8 @@
 
 Real kube-apiserver, controller manager, scheduler and our node agent (hack/cluster):
 Jobs on fake GPU nodes run real local processes, report real exit codes, serve their logs
-through the API (``follow`` included), deletion ends processes, RBAC applies to pods, and
+through the API (``follow`` included, and a followed stream ends at once when the
+operator lets go of it), deletion ends processes, RBAC applies to pods, and
 CRDs with a status subresource work.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import textwrap
 import uuid
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from kubetune.operator.kube.api_client import Kube
+from kubetune.operator.kube.log_follower import follow_log, followed_logs
+from kubetune.operator.kube.metric_logs import compile_metric_regex
 from support.local_cluster import Cluster
 from support.waiting import wait_for
 
@@ -156,6 +161,35 @@ def test_gpu_job_runs_a_local_command_and_its_logs_stream(
     assert ready["PodScheduled"] == "True" and ready["Ready"] == "False"
     after = core.read_namespaced_pod_log(name, namespace)
     assert after.splitlines() == [*first, "done"]
+
+
+def test_a_followed_log_of_a_silent_container_is_let_go_of_at_once(
+    core: client.CoreV1Api, batch: client.BatchV1Api, kube_api: client.ApiClient, namespace: str
+) -> None:
+    """The operator's follower of a trainer that prints nothing for minutes: stopped, it
+    gives its thread and connection back at once, not at the stream's read timeout."""
+    script = """
+        import time
+        print("loss=0.5", flush=True)
+        time.sleep(300)
+    """
+    batch.create_namespaced_job(namespace, python_job("silent", script, gpus=0))
+    pod = job_pod(core, namespace, "silent", phase="Running")
+    kube = Kube(kube_api)
+    follower = follow_log(
+        lambda: kube.stream_log(namespace, pod.metadata.name, "main", follow=True),
+        compile_metric_regex(r"loss=([0-9.]+)"),
+        known=array("d"),
+        max_scan_bytes=1 << 20,
+        name="silent",
+    )
+    assert follower is not None
+    wait_for(lambda: list(follower.curve()) == [0.5], JOB_TIMEOUT_S, "the first value")
+    following = followed_logs()
+    follower.stop()
+    wait_for(lambda: follower.ended, 10, "the stopped follower to end")  # not after 120 s
+    assert followed_logs() == following - 1
+    assert not follower.complete  # a running trial's log is followed again when asked
 
 
 def test_exit_code_3_fails_the_pod_and_the_job(

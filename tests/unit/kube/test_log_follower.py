@@ -196,7 +196,7 @@ def test_the_operator_reads_a_running_log_once_then_follows_it_and_again_if_it_d
 
 def test_a_job_whose_daemon_stopped_lets_go_of_its_logs_and_a_resumed_one_follows_again() -> None:
     """Peering paused the replica: its followers of the job's logs stop (the curves are
-    kept) and end at their stream's next chunk; a follower told to stop is not trusted
+    kept) and end (this queue stream at its next chunk); a follower told to stop is not trusted
     even before it ends: the next reconcile reads the log and follows it again."""
     kube, wakes, cache = FollowedKube(), Wakes(), CurveCache()
     entry = cache.get("ns", "tj", "uid")
