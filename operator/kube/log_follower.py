@@ -119,10 +119,11 @@ class LogFollower:
         # Scan every chunk at once (block_bytes=0): a value is seen as soon as its line
         # ends, not when a megabyte of log has arrived.
         scanner = LogScanner({"series": pattern}, series_metric="series", block_bytes=0)
-        chunks = self._stream = open_log()
-        if self.stopped:  # stopped while the stream was being opened
-            _interrupt(chunks)
+        chunks: Iterator[bytes] = iter(())
         try:
+            chunks = self._stream = open_log()  # may fail: the container has not started
+            if self.stopped:  # stopped while the stream was being opened
+                _interrupt(chunks)
             for chunk in chunks:
                 room = limit - scanner.reading.bytes_scanned
                 scanner.feed(chunk[:room])

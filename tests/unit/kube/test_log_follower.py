@@ -127,6 +127,13 @@ def test_an_error_ends_the_follower_and_frees_its_slot(monkeypatch: pytest.Monke
     first = follow(failing)
     wait_for(lambda: first.ended, 10, "the follower to end")
     assert not first.complete
+
+    def refused() -> Iterator[bytes]:  # the API server's answer to the request itself
+        raise ApiException(status=400, reason="container is waiting to start")
+
+    at_open = follow_log(refused, PATTERN, known=array("d"), max_scan_bytes=1 << 20)
+    assert at_open is not None
+    wait_for(lambda: at_open.ended, 10, "the follower that could not open its log to end")
     stream = Stream()
     second = follow(stream)  # the slot is free again
     assert follow_log(lambda: iter(()), PATTERN, known=array("d"), max_scan_bytes=1) is None
