@@ -7,7 +7,6 @@ from the records, and `kubectl get tj` shows the epochs consumed."""
 from __future__ import annotations
 
 import math
-import random
 import re
 import subprocess
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 import yaml
 from e2e.fake_trainer import curve_value
 from kubetune.optimizer import RungRecord, rung_decisions
-from support.operator_harness import Api, OperatorProcess, tuning_job, wait_for
+from support.operator_harness import Api, OperatorProcess, fault_rng, tuning_job, wait_for
 
 EPOCHS = 9
 RUNGS = [1, 3]  # minResource 1, reductionFactor 3, maxResource 9
@@ -260,7 +259,7 @@ def test_sigkill_at_random_moments_of_followed_fast_trials_changes_no_decision(
     again and following them. Every value is still recorded once and every stop is the
     replay's; no trial is stopped twice, no Job or pod is left behind."""
     api.create(fast_tuning_job("hbfastkill"))
-    rng = random.Random(11)
+    rng = fault_rng(11)
 
     def progress() -> tuple[int, int]:
         trials = api.status("hbfastkill").get("trials", [])

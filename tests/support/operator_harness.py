@@ -4,6 +4,8 @@ TuningJob manifests that run `fake_trainer.py`, and waiting on conditions with d
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +23,13 @@ TUNING_JOB_LABEL = "kubetune.io/tuning-job"
 TERMINAL = ("Completed", "Failed", "Stopped")
 
 T = TypeVar("T")
+
+
+def fault_rng(default_seed: int) -> random.Random:
+    """The random source of a fault test's kill moments: seeded with `default_seed`, or
+    with KUBETUNE_FAULT_SEED when set, to replay the test under other fault timings
+    (README.md, Development)."""
+    return random.Random(int(os.environ.get("KUBETUNE_FAULT_SEED", default_seed)))
 
 
 def objective(x: float, n: int = 0) -> float:
