@@ -93,18 +93,23 @@ def _unwarp(warp: Warp, t: FloatArray) -> FloatArray:
     return t
 
 
-def readable(x: FloatArray, lo: float, hi: float) -> FloatArray:
+def readable(x: FloatArray, lo: float, hi: float, position: FloatArray | None = None) -> FloatArray:
     """Values (m,) as a person would write them: within ``_AT_BOUND`` of the range of a
     bound, the bound itself; otherwise rounded to ``SIGNIFICANT_DIGITS`` significant digits
-    and clipped to [lo, hi] (clipping last keeps a bound exact).
+    and clipped to [lo, hi] (clipping last keeps a bound exact). ``position`` (m,) is where
+    the values lie in the range as it is searched (0 at lo, 1 at hi: on a log scale the
+    bottom decades of [1e-12, 1] are far from lo, though within 1e-10 of it); by default
+    the linear one.
 
     Decimal formatting rounds correctly at every magnitude, where scaling by a power of
     ten would not (10^k is inexact in binary beyond 10^22); m is small (decoded points).
     """
     rounded = np.array([float(f"{v:.{SIGNIFICANT_DIGITS}g}") for v in np.ravel(x)])
     rounded = np.clip(rounded.reshape(np.shape(x)), lo, hi)
-    tolerance = _AT_BOUND * (hi - lo)
-    return np.where(rounded - lo <= tolerance, lo, np.where(hi - rounded <= tolerance, hi, rounded))
+    if position is None:
+        # Halved, so that a range as wide as [-1e308, 1e308] does not overflow.
+        position = (rounded / 2 - lo / 2) / (hi / 2 - lo / 2)
+    return np.where(position <= _AT_BOUND, lo, np.where(position >= 1 - _AT_BOUND, hi, rounded))
 
 
 @dataclass(frozen=True)
@@ -139,10 +144,11 @@ class ColumnCodec:
         if isinstance(param, Categorical):
             return np.clip(np.rint(features), 0, len(param.values) - 1)
         lo, hi = self._warped_bounds()
-        x = _unwarp(self.warp, lo + np.clip(features, 0.0, 1.0) * (hi - lo))
+        position = np.clip(features, 0.0, 1.0)
+        x = _unwarp(self.warp, lo + position * (hi - lo))
         if isinstance(param, Integer):
             return np.clip(np.rint(x), param.min, param.max)
-        return readable(x, param.min, param.max)
+        return readable(x, param.min, param.max, position)
 
     def from_unit(self, u: FloatArray) -> FloatArray:
         """Points of the unit interval (m,) (e.g. Sobol) -> valid features (m,)."""

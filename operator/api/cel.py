@@ -111,6 +111,8 @@ SPEC_TRANSITION_RULES = (
     immutable_once_set("staticHyperparameters", NEW_JOB_WARM_STARTED),
     immutable_once_set("randomSeed", NEW_JOB_WARM_STARTED),
     immutable_once_set("warmStart", "create a new TuningJob to change it"),
+    # The recorded rung values are only comparable under the rungs they were judged at.
+    immutable_once_set("hyperband", NEW_JOB_WARM_STARTED),
 )
 
 
@@ -258,6 +260,14 @@ SPEC_RULES = (
         "strategy Grid needs Categorical or Integer parameters only; use another strategy "
         "or make the Continuous parameters Integer or Categorical",
         field_path=".strategy",
+    ),
+    rule(
+        "self.strategy == 'Bayesian' || !has(self.completionCriteria) || "
+        "!has(self.completionCriteria.convergence) || "
+        "self.completionCriteria.convergence == 'Off'",
+        "completionCriteria.convergence Auto needs strategy Bayesian (it asks the Gaussian "
+        "process); set it to Off or remove it",
+        field_path=".completionCriteria.convergence",
     ),
     rule(
         "!has(self.staticHyperparameters) || "

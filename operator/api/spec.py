@@ -157,12 +157,15 @@ class Limits(KubeModel):
     the Bayesian strategy more finished trials to learn from per suggestion."""
 
     max_runtime_seconds: int | None = Field(default=None, ge=1)
-    """Wall-clock budget of the whole tuning job, counted from `status.startTime`. When it
-    is exceeded, running trials are stopped and the job ends as Stopped. Unset: no limit."""
+    """Wall-clock budget of the whole tuning job, counted from `status.startTime` (a job
+    created suspended starts when resumed; time suspended after that counts). When it is
+    exceeded, running trials are stopped and the job ends as Stopped. Unset: no limit."""
 
     max_failed_trials: int | None = Field(default=None, ge=0, le=MAX_TRIALS)
     """The job fails (phase Failed) once more than this many trials have failed. Unset:
-    failed trials never fail the job by themselves; they count towards `maxTrials`."""
+    failed trials fail the job only if no trial succeeded by its end (reason
+    NoTrialSucceeded, as a metric regex that never matches would); they count towards
+    `maxTrials`."""
 
 
 class CompletionCriteria(KubeModel):
@@ -196,7 +199,8 @@ class WarmStart(KubeModel):
     )
     """Names of 1 to 5 TuningJobs in the same namespace with the same parameters and
     objective. Their finished trials count as observations for the optimizer (not towards
-    this job's `maxTrials`)."""
+    this job's `maxTrials`). A parent that does not exist when the job starts, or that
+    names the job itself, fails it (InvalidSpec); one deleted later is let go of."""
 
 
 class Retry(KubeModel):
@@ -286,8 +290,8 @@ class TrialTemplate(KubeModel):
 class TuningJobSpec(KubeModel):
     """The desired tuning job: what to tune, how to measure it, how to search, and the
     budgets. `strategy`, `objective`, `metrics`, `parameters`, `staticHyperparameters`,
-    `randomSeed`, `warmStart` and `trialTemplate` are immutable (trials run under other
-    values could not be compared); `limits`, `completionCriteria`, `earlyStopping`,
+    `hyperband`, `randomSeed`, `warmStart` and `trialTemplate` are immutable (trials run
+    under other values could not be compared); `limits`, `completionCriteria`, `earlyStopping`,
     `retry` and `suspend` may change while the job runs; `stop` may only be set to true."""
 
     model_config = ConfigDict(
@@ -347,7 +351,9 @@ class TuningJobSpec(KubeModel):
     let every trial finish."""
 
     hyperband: Hyperband | None = None
-    """Settings of `strategy: Hyperband` (only with it); unset: the defaults."""
+    """Settings of `strategy: Hyperband` (only with it); unset: the defaults. Immutable:
+    the values recorded at the rungs are only comparable under the rungs they were
+    judged at."""
 
     completion_criteria: CompletionCriteria | None = None
     """Criteria that complete the job before `limits.maxTrials`. May change while the job

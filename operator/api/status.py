@@ -182,8 +182,8 @@ class TuningJobStatus(StatusModel):
 
     phase: Phase = Phase.PENDING
     """Pending (not started), InProgress, Completed (a completion criterion or maxTrials
-    was reached), Failed (invalid spec or too many failed trials) or Stopped (runtime
-    exceeded or stopped by the user)."""
+    was reached), Failed (invalid spec, too many failed trials, or none succeeded) or
+    Stopped (runtime exceeded or stopped by the user)."""
 
     reason: str | None = Field(default=None, max_length=1024)
     """CamelCase reason for the phase, e.g. MaxTrialsReached, TargetObjectiveReached,
@@ -203,7 +203,7 @@ class TuningJobStatus(StatusModel):
     `observedGeneration` so GitOps tools can judge health."""
 
     start_time: Timestamp | None = None
-    """When the operator started the job."""
+    """When the operator started the job: first saw it with `suspend` false."""
 
     completion_time: Timestamp | None = None
     """When the job reached a terminal phase."""

@@ -5,6 +5,7 @@ of values (see `plan.py`)."""
 from kubetune.operator.controller.optimizer_input import warm_start_observations
 from kubetune.operator.controller.plan import plan
 from kubetune.operator.controller.types import (
+    WAITING_FOR_A_NODE,
     Event,
     JobObservation,
     JobState,
@@ -17,6 +18,7 @@ from kubetune.operator.controller.types import (
 )
 
 __all__ = [
+    "WAITING_FOR_A_NODE",
     "Event",
     "JobObservation",
     "JobState",

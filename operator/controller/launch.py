@@ -4,11 +4,13 @@ trial for each (the adapter creates their Jobs after writing the status)."""
 from __future__ import annotations
 
 from kubetune.operator.api import (
+    NO_TRIAL_SUCCEEDED,
     SEARCH_SPACE_EXHAUSTED,
     ConditionStatus,
     ConditionType,
     Phase,
     Strategy,
+    TrialPhase,
     TrialStatus,
     format_value,
 )
@@ -78,11 +80,26 @@ def finish_running(d: Decision, done: Done) -> None:
     more and say what the job waits for."""
     active = active_trials(d)
     if active == 0 and not d.plan.launch:
-        conclude(d, Phase.COMPLETED, *done)
+        if d.status.counters.completed == 0:
+            # Nothing was found: a job "Completed" with no result would pass health checks
+            # and CI, so a trainer or regex that never works fails it, as in SageMaker.
+            conclude(d, Phase.FAILED, NO_TRIAL_SUCCEEDED, _no_success(d, done))
+        else:
+            conclude(d, Phase.COMPLETED, *done)
         return
     d.status.reason = done[0]
     d.status.message = f"{done[1]}; waiting for {active} running trials"
     d.condition(ConditionType.RUNNING, ConditionStatus.TRUE, "Finishing", d.status.message)
+
+
+def _no_success(d: Decision, done: Done) -> str:
+    """Why a job that met `done` failed: no trial succeeded; the first failure's reason."""
+    failed = [t for t in d.status.trials if t.phase is TrialPhase.FAILED]
+    why = f" (first: {failed[0].name}: {failed[0].reason}: {failed[0].message})" if failed else ""
+    return (
+        f"{done[1]}, but no trial succeeded{why}; fix what made them fail (the trainer, "
+        "spec.metrics' regex), then create a new TuningJob"
+    )
 
 
 def report_progress(d: Decision) -> None:

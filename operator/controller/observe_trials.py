@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kubetune.operator.api import TERMINAL_TRIAL_PHASES, TrialPhase, TrialStatus
 from kubetune.operator.controller.types import (
+    WAITING_FOR_A_NODE,
     Decision,
     JobObservation,
     ObjectiveOutcome,
@@ -27,6 +28,11 @@ def observe_trials(d: Decision) -> None:
         if job is None:
             _without_job(d, trial, job_name)
             continue
+        if job.state == "Waiting":
+            _waiting(trial, job)
+            continue
+        if (trial.message or "").startswith(WAITING_FOR_A_NODE):
+            trial.reason = trial.message = None
         if trial.start_time is None:
             trial.start_time = job.started or d.now
         if job.state == "Running":
@@ -35,6 +41,14 @@ def observe_trials(d: Decision) -> None:
             _succeeded(d, trial, job)
         else:
             _failed(d, trial, job)
+
+
+def _waiting(trial: TrialStatus, job: JobObservation) -> None:
+    """The trial's Job exists, its pod has not started: Pending, saying why if the
+    scheduler said (until the pod runs)."""
+    trial.phase = TrialPhase.PENDING
+    if job.message is not None:
+        trial.reason, trial.message = job.reason, job.message
 
 
 def _without_job(d: Decision, trial: TrialStatus, job_name: str) -> None:

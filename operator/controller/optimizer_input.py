@@ -32,7 +32,10 @@ def search_space(spec: TuningJobSpec) -> SearchSpace:
             params.append(Categorical(p.name, list(p.values or [])))
         elif p.type is ParameterType.INTEGER:
             assert p.min is not None and p.max is not None  # admission requires both
-            params.append(Integer(p.name, int(p.min), int(p.max), scaling=scaling))  # type: ignore[arg-type]
+            # Admission refuses bounds that are not whole; where none ran (local mode),
+            # round inwards, so that no trial gets a value outside the declared range.
+            low, high = math.ceil(p.min), math.floor(p.max)
+            params.append(Integer(p.name, low, high, scaling=scaling))  # type: ignore[arg-type]
         else:
             assert p.min is not None and p.max is not None
             params.append(Continuous(p.name, float(p.min), float(p.max), scaling=scaling))  # type: ignore[arg-type]

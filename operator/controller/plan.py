@@ -21,10 +21,13 @@ from kubetune.operator.api import (
     INVALID_SPEC,
     SUGGESTION_FAILED,
     TERMINAL_PHASES,
+    TERMINAL_TRIAL_PHASES,
     ConditionStatus,
     ConditionType,
     Phase,
+    TrialPhase,
     TuningJobStatus,
+    count_trials,
     set_condition,
 )
 from kubetune.operator.controller.criteria import completion, end_now
@@ -54,7 +57,8 @@ def plan(snapshot: Snapshot, now: datetime, optimizer: Optimizer = DEFAULT_OPTIM
     `snapshot.status` is not modified; `plan.status` is a new object."""
     status = snapshot.status.model_copy(deep=True)
     status.observed_generation = snapshot.generation
-    if status.start_time is None:
+    if status.start_time is None and not (snapshot.spec is not None and snapshot.spec.suspend):
+        # A job created suspended has not started: its runtime budget waits for it.
         status.start_time = now
     if snapshot.spec is None or snapshot.invalid:
         return _invalid(Plan(status=status), snapshot, now)
@@ -121,5 +125,15 @@ def _invalid(out: Plan, snapshot: Snapshot, now: datetime) -> Plan:
         (ConditionType.RUNNING, ConditionStatus.FALSE),
     ):
         set_condition(status, type_, value, INVALID_SPEC, message, now=now)
-    out.delete = [j.job_name for j in snapshot.jobs.values() if j.state == "Running"]
+    # The job is over: its unfinished trials end now (recorded ones whose Job the API
+    # server refused included), so that none is left Pending or Running for ever.
+    unfinished = [t for t in status.trials if t.phase not in TERMINAL_TRIAL_PHASES]
+    for trial in unfinished:
+        trial.phase = TrialPhase.STOPPED
+        trial.reason = INVALID_SPEC
+        trial.message = "the tuning job's spec is invalid"
+        trial.end_time = now
+    status.counters = count_trials(status.trials, status.counters.retried)
+    running = [j.job_name for j in snapshot.jobs.values() if j.state == "Running"]
+    out.delete = list(dict.fromkeys([*running, *(t.job_name for t in unfinished)]))
     return out

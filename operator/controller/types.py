@@ -22,7 +22,10 @@ from kubetune.operator.api import (
 from kubetune.operator.api.naming import trial_job_name
 from kubetune.optimizer import has_converged, suggest, suggest_hyperband
 
-JobState = Literal["Running", "Succeeded", "Failed"]
+JobState = Literal["Waiting", "Running", "Succeeded", "Failed"]
+WAITING_FOR_A_NODE = "waiting for a node: "
+"""How the message of a Waiting Job the scheduler could not place starts (then the
+scheduler's message); a trial carries it while Pending and drops it once it runs."""
 Observation = tuple[dict[str, Any], float]
 """An optimizer observation: a trial's hyperparameters (as recorded) and its value."""
 Suggest = Callable[..., list[dict[str, Any]]]
@@ -45,7 +48,10 @@ class ObjectiveOutcome:
 class JobObservation:
     """What the cluster shows about one trial Job.
 
-    `state` is Running until the Job (or, faster, its only pod) has finished. For a
+    `state` is Waiting while the Job's pod has not started (not created yet, not
+    scheduled, its image being pulled), with the scheduler's reason in `reason`/`message`
+    when it said why; then Running until the Job (or, faster, its only pod) has finished,
+    `started` being when the pod started. For a
     Succeeded Job, `outcome` carries the objective read from the primary container's log.
     For a Failed one, `reason`/`message` say why (the container's reason and exit code,
     the pod's eviction, the Job's condition) and `infrastructure` whether the failure

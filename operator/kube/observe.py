@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kubetune.operator.controller import JobObservation
+from kubetune.operator.controller import WAITING_FOR_A_NODE, JobObservation
 
 INFRASTRUCTURE_WAITING_REASONS = frozenset(
     {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
@@ -201,12 +201,26 @@ def observe_job(
                 infrastructure=True,
                 pod_left=True,
             ), None
+    if last is None or _phase(last) == "Pending":
+        return _waiting(name, last), None
     source = None
-    if last is not None and _phase(last) == "Running":
+    if _phase(last) == "Running":
         chosen = _container_status(last, container).get("name") or container
         if chosen:
             source = LogSource(last["metadata"]["name"], chosen)
-    return JobObservation(name, "Running", started=started), source
+    pod_started = parse_time((last.get("status") or {}).get("startTime"))
+    return JobObservation(name, "Running", started=pod_started or started), source
+
+
+def _waiting(job_name: str, pod: Mapping[str, Any] | None) -> JobObservation:
+    """A Job whose pod has not started: waiting, with the scheduler's word on why when
+    it could not place the pod (no node with the GPUs asked for, say)."""
+    for condition in ((pod or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            reason = condition.get("reason") or "Unschedulable"
+            message = WAITING_FOR_A_NODE + (condition.get("message") or reason)
+            return JobObservation(job_name, "Waiting", reason=reason, message=message)
+    return JobObservation(job_name, "Waiting")
 
 
 def observe_jobs(

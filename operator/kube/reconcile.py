@@ -247,8 +247,19 @@ def _warm_start(
         return [], []
     parents, mismatches = [], []
     for parent in spec.warm_start.parents:
+        where = f"spec.warmStart.parents: parent {parent!r}"
+        if parent == read.name:
+            mismatches.append(f"{where} is this TuningJob itself; name earlier TuningJobs")
+            continue
         with telemetry.api_call("get"):
             body = kube.get_tuning_job(namespace, parent)
+        if body is None and not read.status.trials:
+            # Before the first trial a missing parent is a mistake in the name (local
+            # mode refuses it too); later it was deleted, and the job goes on without it.
+            mismatches.append(
+                f"{where}: no TuningJob {namespace}/{parent}; fix the name or remove it"
+            )
+            continue
         if body is None:
             log.warning("warm start parent %s/%s does not exist; ignored", namespace, parent)
             continue

@@ -4,13 +4,13 @@ logs, and trainers that misbehave."""
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
 from pathlib import Path
 
 from support.operator_harness import (
     Api,
     OperatorProcess,
+    fault_rng,
     objective,
     tuning_job,
     wait_for,
@@ -36,7 +36,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
             static={"mode": "sleep", "seconds": "0.3"},
         )
     )
-    rng = random.Random(5)
+    rng = fault_rng(5)
     for kill in range(5):
         # Let it make some progress (a random amount), then kill it mid-flight.
         goal = min(max_trials, trials_recorded(api, "crashy") + rng.randint(1, 3))
@@ -100,8 +100,9 @@ def test_hostile_regex_and_huge_log_do_not_stall_or_bloat_the_operator(
         "backtrack", lambda: api.terminal("backtrack"), timeout=TIMEOUT, operator=operator
     )
     # The regex matches the "aaa...b" lines? No: $ needs the end right after a's. Every
-    # trial ends without a numeric last match: a clear reason, and the job completes.
-    assert backtrack["phase"] == "Completed"
+    # trial ends without a numeric last match: a clear reason, and the job ends, failed
+    # since none succeeded.
+    assert (backtrack["phase"], backtrack["reason"]) == ("Failed", "NoTrialSucceeded")
     for trial in backtrack["trials"]:
         assert trial["phase"] == "Failed" and trial["reason"] == "MetricUnavailable", trial
 
@@ -131,7 +132,9 @@ def test_misbehaving_trainers_fail_their_trials_with_a_reason(
         status = wait_for(
             f"{mode} to finish", lambda m=mode: api.terminal(m), timeout=TIMEOUT, operator=operator
         )
-        assert status["phase"] == "Completed" and len(status["trials"]) == 3  # it goes on
+        assert len(status["trials"]) == 3  # it goes on to maxTrials, then fails:
+        assert (status["phase"], status["reason"]) == ("Failed", "NoTrialSucceeded")
+        assert reason in status["message"]  # the first trial's reason
         for trial in status["trials"]:
             assert (trial["phase"], trial["reason"]) == ("Failed", reason), trial
             assert detail in trial["message"]

@@ -275,6 +275,12 @@ def test_warm_start_checks_its_parents(api: Api, operator: OperatorProcess) -> N
     api.create(
         tuning_job("wp-mismatch", max_trials=1, parallel=1, warmStart={"parents": ["wp-other"]})
     )
+    api.create(
+        tuning_job("wp-typo", max_trials=1, parallel=1, warmStart={"parents": ["wp-parnet"]})
+    )
+    typo = wait_for("wp-typo to fail", lambda: api.terminal("wp-typo"), operator=operator)
+    assert (typo["phase"], typo["reason"]) == ("Failed", "InvalidSpec")
+    assert "parent 'wp-parnet': no TuningJob" in typo["message"] and not api.jobs("wp-typo")
     bad = wait_for("wp-mismatch to fail", lambda: api.terminal("wp-mismatch"), operator=operator)
     assert bad["phase"] == "Failed"
     invalid = {c["type"]: c for c in bad["conditions"]}["Invalid"]
@@ -288,3 +294,29 @@ def test_warm_start_checks_its_parents(api: Api, operator: OperatorProcess) -> N
         "wp-child to finish", lambda: api.terminal("wp-child"), timeout=TIMEOUT, operator=operator
     )
     assert good["phase"] == "Completed"
+
+
+def test_a_trial_waiting_for_gpus_is_pending_with_the_schedulers_reason(
+    api: Api, operator: OperatorProcess
+) -> None:
+    """A trial asking for more GPUs than any node has is Pending (not Running), without a
+    start time, its message the scheduler's; stopping the job ends it and deletes its Job."""
+    job = tuning_job("queued", max_trials=1, parallel=1)
+    (container,) = job["spec"]["trialTemplate"]["job"]["template"]["spec"]["containers"]
+    container["resources"]["limits"] = {"nvidia.com/gpu": "64"}
+    api.create(job)
+
+    def waiting_trial() -> dict[str, Any] | None:
+        trials = api.status("queued").get("trials", [])
+        return next((t for t in trials if t.get("reason") == "Unschedulable"), None)
+
+    trial = wait_for("the trial to wait for a node", waiting_trial, operator=operator)
+    assert trial["phase"] == "Pending" and "startTime" not in trial
+    assert trial["message"].startswith("waiting for a node: ")
+    assert "nvidia.com/gpu" in trial["message"]
+    counters = api.status("queued")["counters"]
+    assert (counters["pending"], counters["running"]) == (1, 0)
+    api.patch_spec("queued", {"stop": True})
+    stopped = wait_for("queued to stop", lambda: api.terminal("queued"), operator=operator)
+    assert stopped["phase"] == "Stopped" and stopped["trials"][0]["phase"] == "Stopped"
+    wait_for("its Job to go", lambda: not api.jobs("queued"), operator=operator)

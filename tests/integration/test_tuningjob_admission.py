@@ -500,6 +500,14 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
         ["spec.hyperband.maxResource", "hyperband has more than 8 rungs"],
     ),
     (
+        "convergence-without-bayesian",
+        both(setting("strategy", "Random"), setting("completionCriteria", {"convergence": "Auto"})),
+        [
+            "spec.completionCriteria.convergence",
+            "completionCriteria.convergence Auto needs strategy Bayesian",
+        ],
+    ),
+    (
         "hyperband-with-early-stopping",
         both(setting("strategy", "Hyperband"), setting("earlyStopping", "Auto")),
         ["spec.earlyStopping", "earlyStopping must be Off with strategy Hyperband"],
@@ -584,6 +592,7 @@ IMMUTABLE: list[tuple[str, Mutation]] = [
     ("staticHyperparameters", setting("staticHyperparameters.epochs", "50")),
     ("randomSeed", setting("randomSeed", None)),  # removing counts as changing
     ("warmStart", setting("warmStart", {"parents": ["an-earlier-job"]})),  # so does setting
+    ("hyperband", setting("hyperband.reductionFactor", 4)),  # on the Hyperband example
 ]
 
 
@@ -604,8 +613,9 @@ def replace_spec(
 def test_immutable_field_cannot_change(
     field: str, mutation: Mutation, custom_api: client.CustomObjectsApi, namespace: str
 ) -> None:
-    manifest = base()
-    manifest["metadata"]["name"] = f"immutable-{field.lower()}"
+    example = "digits-cpu-hyperband.yaml" if field == "hyperband" else "digits-cpu.yaml"
+    manifest = load(ROOT / "examples" / example)
+    manifest["metadata"] = {"name": f"immutable-{field.lower()}"}
     create(custom_api, namespace, manifest)
     with pytest.raises(ApiException) as caught:
         replace_spec(custom_api, namespace, manifest["metadata"]["name"], mutation)

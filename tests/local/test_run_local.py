@@ -94,9 +94,12 @@ def test_failing_and_metric_less_trials_are_recorded(tmp_path: Path) -> None:
     for mode, reason in (("fail", "Error"), ("silent", None)):
         out_dir = tmp_path / mode
         path = manifest(tmp_path, staticHyperparameters={"mode": mode}, limits={"maxTrials": 2})
-        kubetune("run", "--local", str(path), "--out", str(out_dir))
-        trials = status(out_dir)["trials"]
+        code, _, _ = kubetune("run", "--local", str(path), "--out", str(out_dir))
+        recorded = status(out_dir)
+        trials = recorded["trials"]
         assert trials and all(t["phase"] == "Failed" for t in trials), trials
+        # No trial succeeded: the job fails, and so does the command (CI must notice).
+        assert (recorded["phase"], recorded["reason"], code) == ("Failed", "NoTrialSucceeded", 1)
         if reason:
             assert trials[0]["reason"] == reason
         else:

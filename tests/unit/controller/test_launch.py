@@ -42,6 +42,28 @@ def test_a_met_criterion_waits_for_the_running_trials() -> None:
     finish_running(d, ("MaxTrialsReached", "4 trials run"))
     assert d.status.phase is not Phase.COMPLETED
     assert d.status.message == "4 trials run; waiting for 1 running trials"
-    d = decision(make_spec())
+    succeeded = TrialStatus(name="tj-001", phase=TrialPhase.SUCCEEDED, objective=0.5)
+    d = decision(make_spec(), [succeeded])
     finish_running(d, ("MaxTrialsReached", "4 trials run"))
     assert d.status.phase is Phase.COMPLETED
+
+
+def test_a_job_that_ends_with_no_succeeded_trial_fails_saying_why() -> None:
+    """A regex that never matches, a trainer that always crashes: no result was found,
+    so the job fails rather than completing, with the first failure's reason."""
+    trials = [
+        TrialStatus(
+            name=f"tj-00{i}",
+            phase=TrialPhase.FAILED,
+            reason="MetricUnavailable",
+            message="no line of the log matched metric loss",
+        )
+        for i in (1, 2)
+    ]
+    d = decision(make_spec(), trials)
+    finish_running(d, ("MaxTrialsReached", "2 trials run"))
+    assert (d.status.phase, d.status.reason) == (Phase.FAILED, "NoTrialSucceeded")
+    assert d.status.message.startswith(
+        "2 trials run, but no trial succeeded (first: tj-001: MetricUnavailable: no line of "
+        "the log matched metric loss)"
+    )

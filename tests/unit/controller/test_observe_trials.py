@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from kubetune.operator.api import Phase, TrialPhase, TrialStatus, TuningJobStatus
 from kubetune.operator.controller import JobObservation, ObjectiveOutcome
 from kubetune.operator.controller.observe_trials import delete_leftover_jobs, observe_trials
@@ -30,6 +32,35 @@ def test_running_succeeded_and_unreadable_jobs() -> None:
     assert (three.phase, three.reason) == (TrialPhase.FAILED, "MetricUnavailable")
     assert [e.reason for e in d.plan.events] == ["TrialCompleted", "TrialFailed"]
     assert not d.plan.launch
+
+
+def test_a_trial_whose_pod_waits_for_a_node_stays_pending_saying_why() -> None:
+    """Queued GPU trials are Pending, not Running: no start time, the scheduler's reason
+    shown, and both dropped once the pod runs (its start is the trial's)."""
+    why = "waiting for a node: 0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
+    waiting = JobObservation("tj-001", "Waiting", reason="Unschedulable", message=why)
+    d = decision(make_spec(), [pending("tj-001")], [waiting])
+    observe_trials(d)
+    (trial,) = d.status.trials
+    assert (trial.phase, trial.start_time, trial.reason, trial.message) == (
+        TrialPhase.PENDING,
+        None,
+        "Unschedulable",
+        why,
+    )
+    assert d.status.counters.pending == 1 and not d.plan.launch  # its Job exists
+    started = T0 + timedelta(minutes=5)
+    d = decision(
+        make_spec(), [trial], [JobObservation("tj-001", "Running", started=started)], now=started
+    )
+    observe_trials(d)
+    (trial,) = d.status.trials
+    assert (trial.phase, trial.start_time, trial.reason, trial.message) == (
+        TrialPhase.RUNNING,
+        started,
+        None,
+        None,
+    )
 
 
 def test_an_infrastructure_failure_is_retried_while_attempts_remain() -> None:

@@ -40,3 +40,13 @@ def test_search_space_and_seed() -> None:
     assert seed_for(spec, "uid") == 1  # spec.randomSeed
     unseeded = make_spec(randomSeed=None)
     assert seed_for(unseeded, "uid-a") == seed_for(unseeded, "uid-a") != seed_for(unseeded, "uid-b")
+
+
+def test_integer_bounds_that_are_not_whole_are_rounded_inwards() -> None:
+    """Admission refuses them; local mode has no admission, and truncating min 0.5 to 0
+    would give trials a value below the declared range."""
+    spec = make_spec(
+        parameters=[{"name": "layers", "type": "Integer", "min": 0.5, "max": 4.9}],
+    )
+    (layers,) = search_space(spec).parameters
+    assert isinstance(layers, Integer) and (layers.min, layers.max) == (1, 4)

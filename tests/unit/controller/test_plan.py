@@ -151,6 +151,18 @@ def test_suspend_pauses_launching_and_resume_continues() -> None:
     assert {c.type: c.status for c in resumed.status.conditions}["Suspended"] == "False"
 
 
+def test_a_job_created_suspended_starts_its_runtime_budget_when_resumed() -> None:
+    limits = {"maxTrials": 2, "maxParallelTrials": 1, "maxRuntimeSeconds": 6}
+    sim = Sim(make_spec(limits=limits, suspend=True))
+    assert sim.step().status.start_time is None
+    sim.now += timedelta(hours=1)
+    waiting = sim.step()
+    assert waiting.status.phase is Phase.IN_PROGRESS and waiting.status.start_time is None
+    sim.spec = make_spec(limits=limits)
+    resumed = sim.step()
+    assert resumed.status.start_time == sim.now and len(resumed.launch) == 1
+
+
 def test_limits_changed_on_a_live_job_take_effect() -> None:
     sim = Sim(make_spec(limits={"maxTrials": 10, "maxParallelTrials": 1}))
     sim.step()
@@ -246,6 +258,34 @@ def test_an_invalid_spec_fails_with_the_field_named() -> None:
     assert invalid is not None and invalid.status == "True"
     assert "spec.metrics[0].regex" in invalid.message and invalid.observed_generation == 3
     assert not decided.launch
+
+
+def test_a_job_found_invalid_ends_its_unfinished_trials() -> None:
+    """A spec found invalid while trials run (a parent that does not match, a template the
+    API server refused) ends the job and its unfinished trials: the running one and the
+    recorded one whose Job was never created end Stopped, and both Jobs are deleted."""
+    first = Sim(make_spec(limits={"maxTrials": 3, "maxParallelTrials": 2})).step()
+    running, never_created = first.status.trials
+    decided = plan(
+        Snapshot(
+            name="tj",
+            uid="u",
+            generation=2,
+            spec=None,
+            invalid=["spec.trialTemplate.job: the API server refused trial Job tj-002"],
+            status=first.status,
+            jobs={running.job_name: JobObservation(running.job_name, "Running", started=T0)},
+        ),
+        T0 + timedelta(seconds=30),
+    )
+    assert decided.status.phase is Phase.FAILED
+    assert [(t.phase, t.reason) for t in decided.status.trials] == [
+        (TrialPhase.STOPPED, "InvalidSpec")
+    ] * 2
+    assert all(t.end_time == T0 + timedelta(seconds=30) for t in decided.status.trials)
+    counters = decided.status.counters
+    assert (counters.pending, counters.running, counters.stopped) == (0, 0, 2)
+    assert sorted(decided.delete) == sorted([running.job_name, never_created.job_name])
 
 
 def test_grid_exhaustion_completes_the_job() -> None:

@@ -106,7 +106,28 @@ def test_a_running_pod_is_the_log_source_of_its_running_job() -> None:
         [job("a"), job("b")], [pod("a", "Running", state=started), pod("b", "Pending")], None
     )
     assert obs["a"].state == "Running" and sources["a"].container == "trainer"
-    assert obs["b"].state == "Running" and "b" not in sources  # nothing logged yet
+    assert obs["b"].state == "Waiting" and "b" not in sources  # nothing logged yet
+
+
+def test_a_job_whose_pod_has_not_started_waits_saying_why_and_runs_from_its_pod_start() -> None:
+    unschedulable = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": "0/2 nodes are available: 2 Insufficient nvidia.com/gpu.",
+    }
+    obs, _ = observe_jobs(
+        [job("a"), job("b")], [pod("a", "Pending", conditions=[unschedulable])], None
+    )
+    assert (obs["a"].state, obs["a"].reason, obs["a"].started) == ("Waiting", "Unschedulable", None)
+    assert obs["a"].message == (
+        "waiting for a node: 0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
+    )
+    assert (obs["b"].state, obs["b"].message) == ("Waiting", None)  # no pod yet
+    running = pod("a", "Running", startTime="2026-01-01T00:05:00Z")
+    obs, _ = observe_jobs([job("a")], [running], None)
+    started = obs["a"].started
+    assert obs["a"].state == "Running" and started is not None and started.minute == 5
 
 
 def test_a_complete_job_whose_pod_update_has_not_arrived_waits_for_it() -> None:

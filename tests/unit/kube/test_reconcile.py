@@ -209,6 +209,36 @@ def test_a_warm_start_parent_that_does_not_match_makes_the_job_invalid(
     assert "same parameters and objective" in invalid["message"]
 
 
+@pytest.mark.parametrize(
+    ("parent", "fragment"),
+    [
+        ("no-such-job", "parent 'no-such-job': no TuningJob ns/no-such-job; fix the name"),
+        (NAME, f"parent '{NAME}' is this TuningJob itself"),
+    ],
+    ids=["missing", "itself"],
+)
+def test_a_warm_start_parent_that_is_missing_or_the_job_itself_makes_it_invalid(
+    parent: str, fragment: str
+) -> None:
+    kube = MemoryKube()
+    kube.add_tuning_job(NS, NAME, spec_dict(warmStart={"parents": [parent]}))
+    result = reconcile(kube, NS, NAME, now=NOW)
+    status = kube.status(NS, NAME)
+    assert result.terminal and status["phase"] == "Failed" and not kube.jobs
+    invalid = next(c for c in status["conditions"] if c["type"] == "Invalid")
+    assert fragment in invalid["message"]
+
+
+def test_a_warm_start_parent_deleted_after_the_first_trial_is_let_go() -> None:
+    kube = MemoryKube()
+    parent_job(kube, "parent")
+    kube.add_tuning_job(NS, NAME, spec_dict(warmStart={"parents": ["parent"]}))
+    reconcile(kube, NS, NAME, now=NOW)
+    del kube.tuning_jobs[(NS, "parent")]
+    result = reconcile(kube, NS, NAME, now=NOW)
+    assert not result.terminal and kube.status(NS, NAME)["phase"] == "InProgress"
+
+
 def test_stop_stops_the_running_trials_and_ends_the_job_stopped_by_user() -> None:
     kube = new_job(limits={"maxTrials": 4, "maxParallelTrials": 2})
     reconcile(kube, NS, NAME, now=NOW)

@@ -42,6 +42,16 @@ def test_decoded_values_have_at_most_ten_significant_digits(
         assert param.min <= value <= param.max
 
 
+def test_the_bottom_decades_of_a_wide_log_range_are_not_taken_for_its_bound() -> None:
+    """Closeness to a bound is measured in the searched (log) range: below 1e-10 lie two
+    of the twelve decades of [1e-12, 1], which a linear tolerance of 1e-10 of the range
+    turned into 1e-12 itself (a sixth of all draws)."""
+    space = SearchSpace([Continuous("x", 1e-12, 1.0, "Logarithmic")])
+    values = [p["x"] for p in suggest(space, [], strategy="Random", n=400, seed=3)]
+    assert values.count(1e-12) == 0
+    assert 40 <= sum(v < 1e-10 for v in values) <= 95  # a sixth of 400, give or take
+
+
 @pytest.mark.parametrize(
     ("value", "lo", "hi", "expected"),
     [
