@@ -190,7 +190,7 @@ class CompletionCriteria(KubeModel):
 
 
 class WarmStart(KubeModel):
-    """Earlier tuning jobs whose finished trials seed the optimizer."""
+    """Earlier tuning jobs whose succeeded trials seed the optimizer."""
 
     parents: list[ResourceName] = Field(
         min_length=1,
@@ -198,7 +198,7 @@ class WarmStart(KubeModel):
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     """Names of 1 to 5 TuningJobs in the same namespace with the same parameters and
-    objective. Their finished trials count as observations for the optimizer (not towards
+    objective. Their succeeded trials count as observations for the optimizer (not towards
     this job's `maxTrials`). A parent that does not exist when the job starts, or that
     names the job itself, fails it (InvalidSpec); one deleted later is let go of."""
 
@@ -265,9 +265,12 @@ class TrialTemplate(KubeModel):
     static) three ways, never through a shell: appended `--name=value` arguments; the
     environment variable `KUBETUNE_HYPERPARAMETERS`, a JSON object of strings; and
     `${trialParameters.<name>}` substituted in the template's strings (`${trial.name}`
-    gives the trial's name, e.g. for a per-trial output path). Only the template's
+    gives the trial's name, e.g. for a per-trial output path; any other `${trial...}`
+    fails the job, InvalidSpec, as a misspelled placeholder). Only the template's
     `spec.containers` is checked at admission; the rest is checked when the Job is
-    created."""
+    created. Where a container leaves them unset, the operator sets
+    `allowPrivilegeEscalation: false` (not beside `privileged` or CAP_SYS_ADMIN) and
+    drops every capability."""
 
     def containers(self) -> list[dict[str, Any]]:
         """The pod template's containers (empty when the template has none)."""

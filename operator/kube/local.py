@@ -240,7 +240,13 @@ class LocalKube:
                 "uid": f"job-{name}",
                 "creationTimestamp": job.created,
             }
-            jobs.append({**job.manifest, "metadata": meta, "status": {"startTime": job.created}})
+            status: dict[str, Any] = {"startTime": job.created}
+            if job.exit_code is not None:
+                # The Job controller's verdict, at once: local mode runs a trainer once
+                # (backoffLimit has no say), so its exit ends the trial either way.
+                condition = "Complete" if job.exit_code == 0 else "Failed"
+                status["conditions"] = [{"type": condition, "status": "True"}]
+            jobs.append({**job.manifest, "metadata": meta, "status": status})
         return jobs
 
     def list_trial_pods(self, namespace: str, tuning_job: str) -> list[dict[str, Any]]:

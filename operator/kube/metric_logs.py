@@ -141,6 +141,10 @@ class LogScanner:
         self.reading = MetricReading(count=dict.fromkeys(self._patterns, 0))
 
     def _scan(self, text: bytes) -> None:
+        # A carriage return ends a line as a terminal shows it: Windows line ends, and
+        # progress bars (tqdm, Keras) that rewrite their line, would otherwise keep an
+        # anchored regex (^loss=(\S+)$) from matching the value printed after them.
+        text = text.replace(b"\r", b"\n")
         for name, pattern in self._patterns.items():
             matches = pattern.findall(text)
             if matches:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kubetune.operator.api import API_VERSION, HYPERPARAMETERS_ENV, KIND, TuningJobSpec
@@ -23,6 +23,28 @@ from kubetune.operator.api.naming import (
 )
 
 _SUBSTITUTION = re.compile(r"\$\{(trialParameters\.([A-Za-z0-9_.-]+)|trial\.name)\}")
+# What a user may have meant as a placeholder: ${trial.nam}, ${trialParameter.lr}, ...
+_PLACEHOLDER_LIKE = re.compile(r"\$\{(trial[A-Za-z]*\.[^}]*)\}")
+
+
+def unknown_placeholders(value: Any, names: Iterable[str], path: str = "") -> list[str]:
+    """`path: ${...}` for each placeholder-like text in the strings of `value` that
+    `substitute` would leave as it is, given the hyperparameter `names` (a misspelled
+    placeholder would reach every trial literally: one "per-trial" path for all)."""
+    if isinstance(value, str):
+        known = {"trial.name", *(f"trialParameters.{n}" for n in names)}
+        return [
+            f"{path}: ${{{m.group(1)}}}"
+            for m in _PLACEHOLDER_LIKE.finditer(value)
+            if m.group(1) not in known
+        ]
+    if isinstance(value, dict):
+        items: Iterable[tuple[str, Any]] = ((f"{path}.{k}", v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return []
+    return [found for p, v in items for found in unknown_placeholders(v, names, p)]
 
 
 def substitute(value: Any, replacements: Mapping[str, str]) -> Any:
@@ -51,9 +73,14 @@ def trial_hyperparameters(spec: TuningJobSpec, tuned: Mapping[str, str]) -> dict
 
 
 def _harden_container(container: dict[str, Any]) -> None:
-    """Restricted-profile defaults wherever the template leaves the field unset."""
+    """Restricted-profile defaults wherever the template leaves the field unset, except
+    where the template asks for more: a privileged container, or one adding SYS_ADMIN,
+    escalates by definition, and the API server refuses allowPrivilegeEscalation: false
+    beside them (such a template is the user's choice, admitted by the policy)."""
     context = container.setdefault("securityContext", {})
-    context.setdefault("allowPrivilegeEscalation", False)
+    added = {c.removeprefix("CAP_") for c in (context.get("capabilities") or {}).get("add") or []}
+    if not (context.get("privileged") or "SYS_ADMIN" in added):
+        context.setdefault("allowPrivilegeEscalation", False)
     context.setdefault("capabilities", {"drop": ["ALL"]})
 
 

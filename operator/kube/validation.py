@@ -3,7 +3,8 @@
 The API server refuses most invalid specs at admission. What it cannot check — that each
 metric regex compiles as RE2 with exactly one capture group (the operator matches logs
 with RE2, so a regex cannot hang it), that the named primary container exists in the
-pod template, and that no tuned hyperparameter is also a static one — is checked here.
+pod template, that no tuned hyperparameter is also a static one, and that every
+`${trial...}` in the template is a placeholder the operator fills in — is checked here.
 The regex is compiled by `metric_logs.compile_metric_regex`, the log scan's own path.
 The operator calls `validate_spec` before it launches anything; a non-empty result
 means phase Failed with an Invalid condition carrying the messages.
@@ -20,6 +21,7 @@ from typing import Any
 from kubetune.operator.api import Hyperband, Strategy, TuningJobSpec
 from kubetune.operator.api.constants import MAX_HYPERBAND_RUNGS
 from kubetune.operator.kube.metric_logs import compile_metric_regex
+from kubetune.operator.kube.trial_job import unknown_placeholders
 from kubetune.optimizer import infer_max_resource, rung_levels
 from pydantic import ValidationError
 
@@ -64,6 +66,12 @@ def validate_spec(spec: TuningJobSpec) -> list[str]:
                 "spec.staticHyperparameters; a hyperparameter is either tuned or static, "
                 "remove it from one of the two"
             )
+    hyperparameters = [p.name for p in spec.parameters] + sorted(static)
+    for found in unknown_placeholders(template.job, hyperparameters, "spec.trialTemplate.job"):
+        messages.append(
+            f"{found} is not a placeholder: use ${{trial.name}} or ${{trialParameters.<name>}} "
+            f"with one of {', '.join(hyperparameters)}; fix the name"
+        )
     messages += _hyperband_problems(spec)
     return messages
 

@@ -19,10 +19,13 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from kubetune.operator.api import TuningJobSpec
 from kubetune.operator.kube.api_client import Kube
 from kubetune.operator.kube.log_follower import follow_log, followed_logs
 from kubetune.operator.kube.metric_logs import compile_metric_regex
+from kubetune.operator.kube.trial_job import build_trial_job
 from support.local_cluster import Cluster
+from support.specs import spec_dict
 from support.waiting import wait_for
 
 JOB_TIMEOUT_S = 60
@@ -190,6 +193,30 @@ def test_a_followed_log_of_a_silent_container_is_let_go_of_at_once(
     wait_for(lambda: follower.ended, 10, "the stopped follower to end")  # not after 120 s
     assert followed_logs() == following - 1
     assert not follower.complete  # a running trial's log is followed again when asked
+
+
+@pytest.mark.parametrize(
+    "context",
+    [{}, {"privileged": True}, {"capabilities": {"add": ["CAP_SYS_ADMIN"]}}],
+    ids=["default", "privileged", "sys-admin"],
+)
+def test_the_api_server_accepts_the_hardened_trial_job(
+    batch: client.BatchV1Api, namespace: str, context: dict[str, Any]
+) -> None:
+    """The defaults the operator adds to a trial container never contradict what the
+    template asks for (allowPrivilegeEscalation: false beside privileged is refused)."""
+    raw = spec_dict()
+    raw["trialTemplate"]["job"]["template"]["spec"]["containers"][0]["securityContext"] = context
+    job = build_trial_job(
+        tuning_job_name="tj",
+        tuning_job_uid=str(uuid.uuid4()),
+        spec=TuningJobSpec.model_validate(raw),
+        trial="tj-001",
+        hyperparameters={"lr": "0.1", "layers": "2", "opt": "adam"},
+    )
+    job["metadata"].pop("ownerReferences")  # no TuningJob of that uid here
+    created = batch.create_namespaced_job(namespace, job, dry_run="All")
+    assert created.metadata.name == "tj-001"
 
 
 def test_exit_code_3_fails_the_pod_and_the_job(

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,29 @@ def test_failing_and_metric_less_trials_are_recorded(tmp_path: Path) -> None:
             assert trials[0]["reason"] == reason
         else:
             assert trials[0]["reason"] != "Error", trials[0]
+
+
+def test_a_failing_trainer_ends_its_trial_whatever_the_jobs_backoff_limit(
+    tmp_path: Path,
+) -> None:
+    """Local mode runs a trainer once: with backoffLimit 3 (common in Job manifests) its
+    failure ends the trial at once, as backoffLimit 0 does, instead of waiting for ever
+    for retries that never come."""
+    path = manifest(tmp_path, staticHyperparameters={"mode": "fail"}, limits={"maxTrials": 1})
+    body = yaml.safe_load(path.read_text())
+    body["spec"]["trialTemplate"]["job"]["backoffLimit"] = 3
+    path.write_text(yaml.safe_dump(body))
+    done = threading.Event()
+    result: list[int] = []
+
+    def run_it() -> None:
+        result.append(kubetune("run", "--local", str(path), "--out", str(tmp_path / "run"))[0])
+        done.set()
+
+    threading.Thread(target=run_it, daemon=True).start()
+    assert done.wait(60), "the run did not end within 60 s"
+    (trial,) = status(tmp_path / "run")["trials"]
+    assert (trial["phase"], trial["reason"], result) == ("Failed", "Error", [1])
 
 
 def test_placeholders_are_substituted_in_args(tmp_path: Path) -> None:

@@ -39,6 +39,17 @@ def test_matches_never_span_lines() -> None:
     assert reading.count == {"m": 1} and reading.value("m") == 6
 
 
+@pytest.mark.parametrize("size", [1, 5, 1 << 20])
+def test_carriage_returns_end_lines_as_a_terminal_shows_them(size: int) -> None:
+    """Windows line ends and a progress bar rewriting its line with \r: the anchored
+    regex matches the value as it appears on the screen."""
+    crlf = b"epoch 1\r\nloss: 0.5\r\n"
+    tqdm = b"\r  0%|    | 0/9\r 50%|##  | 4/9\r100%|####| 9/9\rloss: 0.25\n"
+    for log, value in ((crlf, 0.5), (tqdm, 0.25)):
+        reading = scan_log(chunks(log, size), PATTERNS)
+        assert reading.count["loss"] == 1 and reading.value("loss") == value, log
+
+
 def test_outcomes_name_the_problem() -> None:
     patterns = compile_metrics([("loss", r"loss=(\S+)")])
     ok = objective_outcome(scan_log([b"loss=1\nloss=0.25\n"], patterns), "loss")

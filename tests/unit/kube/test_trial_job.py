@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from kubetune.operator.api import HYPERPARAMETERS_ENV, TuningJobSpec
 from kubetune.operator.api.naming import (
     TRIAL_LABEL,
@@ -108,6 +109,26 @@ def test_template_settings_win_and_the_spec_is_not_mutated() -> None:
     got = job["spec"]["template"]["spec"]["containers"][0]["securityContext"]
     assert got["allowPrivilegeEscalation"] is True
     assert spec.model_dump() == before
+
+
+@pytest.mark.parametrize(
+    "context",
+    [{"privileged": True}, {"capabilities": {"add": ["SYS_ADMIN"]}}],
+    ids=["privileged", "sys-admin"],
+)
+def test_a_container_that_escalates_by_definition_gets_no_contradicting_default(
+    context: dict[str, object],
+) -> None:
+    """The API server refuses allowPrivilegeEscalation: false beside privileged: true or
+    an added SYS_ADMIN, so the default would make a valid template fail every trial."""
+    raw = spec_dict()
+    raw["trialTemplate"]["job"]["template"]["spec"]["containers"][0]["securityContext"] = context
+    job = build(TuningJobSpec.model_validate(raw))
+    got = job["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+    assert "allowPrivilegeEscalation" not in got and got == {
+        "capabilities": {"drop": ["ALL"]},
+        **context,
+    }
 
 
 def test_substitution_never_interprets_values() -> None:

@@ -115,6 +115,23 @@ def test_static_hyperparameter_colliding_with_a_tuned_one_is_reported() -> None:
     )
 
 
+def test_a_misspelled_placeholder_is_reported_with_its_path() -> None:
+    """A typo would reach every trial literally: one "per-trial" path shared by all."""
+    args = ["--out=/ckpt/${trial.name}/${trialParameters.epochs}", "--lr=${trialParameters.lr}"]
+    env = [{"name": "RUN", "value": "${trial.nam}"}]
+    container = {"name": "trainer", "args": args, "env": env}
+    template = {"job": {"template": {"spec": {"containers": [container]}}}}
+    first, second = messages_for(trialTemplate=template)
+    assert first == (
+        "spec.trialTemplate.job.template.spec.containers[0].args[1]: ${trialParameters.lr} is "
+        "not a placeholder: use ${trial.name} or ${trialParameters.<name>} with one of "
+        "learning_rate, momentum, epochs; fix the name"
+    )
+    assert second.startswith(
+        "spec.trialTemplate.job.template.spec.containers[0].env[0].value: ${trial.nam} is not"
+    )
+
+
 def test_parse_and_validate_reports_schema_errors_with_paths() -> None:
     raw = spec(limits={"maxTrials": 0})
     raw["parameters"][0]["type"] = "Float"
