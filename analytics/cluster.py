@@ -130,8 +130,11 @@ def _load_configuration(
     return configuration, namespace
 
 
-def _event_time(event: Any) -> datetime:
-    return event.last_timestamp or event.event_time or event.metadata.creation_timestamp or _EPOCH
+def event_order(event: Any) -> tuple[datetime, datetime]:
+    """When an Event last happened; ties broken by its eventTime: lastTimestamp has whole
+    seconds only, and events of one second would keep the API's order (by name)."""
+    when = event.last_timestamp or event.event_time or event.metadata.creation_timestamp
+    return when or _EPOCH, event.event_time or _EPOCH
 
 
 class KubeClient:
@@ -220,13 +223,7 @@ class KubeClient:
             namespace,
             field_selector=f"involvedObject.name={name},involvedObject.uid={uid}",
         )
-        items = list(listing.items)
-        items.sort(
-            key=lambda e: (
-                e.last_timestamp or e.event_time or e.metadata.creation_timestamp or _EPOCH
-            )
-        )
-        return items
+        return sorted(listing.items, key=event_order)
 
     def trial_pods(self, namespace: str, trial: str) -> list[Any]:
         """The pods of a trial (every attempt's), oldest first."""

@@ -1,6 +1,7 @@
 """A TuningJob kept in a directory instead of a cluster (for local runs, issue 15):
 `tuningjob.yaml` holds the object (apiVersion, kind, metadata, spec, optionally status)
-and `status.yaml`, when present, its status (camelCase, as the operator writes it).
+and `status.yaml`, when present, its status (camelCase, as the operator writes it);
+`logs/` each trial Job's output (`logs/<job>.log`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from kubetune.analytics.errors import KubetuneError, NotFoundError
 
 MANIFEST = "tuningjob.yaml"
 STATUS = "status.yaml"
+LOGS = "logs"
 
 
 def _mapping(path: Path) -> dict[str, Any]:

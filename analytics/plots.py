@@ -147,8 +147,12 @@ def best_so_far(view: TuningJobView) -> list[float]:
     pick = max if view.maximize else min
     best: list[float] = []
     for trial in _scored(view):
-        candidates = [*best[-1:], *([] if trial.phase == "EarlyStopped" else [trial.objective])]
-        best.append(pick(c for c in candidates if c is not None) if candidates else math.nan)
+        # nan: no best yet (only trials stopped early so far); min/max would keep it for
+        # ever, as every comparison with nan is false.
+        candidates = [b for b in best[-1:] if not math.isnan(b)]
+        if trial.phase != "EarlyStopped" and trial.objective is not None:
+            candidates.append(trial.objective)
+        best.append(pick(candidates) if candidates else math.nan)
     return best
 
 
@@ -207,11 +211,7 @@ def draw_progress(container: Container, view: TuningJobView) -> Axes:
     ax.plot(x[~early], y[~early], "o", label="trial")
     if early.any():
         ax.plot(x[early], y[early], "x", color="gray", label="stopped early")
-    best: list[float] = []
-    for value, stopped in zip(y, early, strict=True):
-        candidates = [*best[-1:], *([] if stopped else [value])]
-        best.append((max if view.maximize else min)(candidates) if candidates else math.nan)
-    ax.step(x, best, where="post", color="C1", label="best so far")
+    ax.step(x, best_so_far(view), where="post", color="C1", label="best so far")
     ax.set_title("objective per trial")
     ax.set_xlabel("trial (in order of completion)")
     ax.set_ylabel(view.objective_metric)

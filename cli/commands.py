@@ -3,6 +3,7 @@ the exit code. Errors are raised as KubetuneErrors (printed by `main`)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -10,10 +11,13 @@ from pathlib import Path
 
 from kubetune.analytics.cluster import KubeClient, connect
 from kubetune.analytics.errors import KubetuneError, NotFoundError
-from kubetune.analytics.local import read_directory
+from kubetune.analytics.local import LOGS, MANIFEST, read_directory
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import output, views
 from kubetune.cli.main import EXIT_OK, Context
+
+CLUSTER_OPTIONS = ("namespace", "context", "kubeconfig")
+"""The options that, given, make a bare NAME the TuningJob on the cluster."""
 
 
 def _kube(ctx: Context) -> KubeClient:
@@ -25,17 +29,80 @@ def _namespace(ctx: Context, kube: KubeClient) -> str:
 
 
 def load(ctx: Context) -> tuple[KubeClient, TuningJobView]:
-    """The client and the TuningJob named on the command line."""
+    """The client and the TuningJob named on the command line, on the cluster."""
     kube = _kube(ctx)
     return kube, parse_tuning_job(kube.get_tuning_job(_namespace(ctx, kube), ctx.args.name))
 
 
+def _written_as_path(name: str) -> bool:
+    return "/" in name or os.sep in name or name.startswith(".")
+
+
+def _local_path(ctx: Context) -> Path | None:
+    """The local path NAME stands for, or None for the TuningJob on the cluster (the rule
+    in `kubetune --help`). `kubetune run --local` writes ./NAME by default, so a bare NAME
+    reads that run directory unless a cluster option asks for the cluster; a directory
+    without tuningjob.yaml (a source folder named like the job) never hides the job."""
+    name = ctx.args.name
+    path = Path(name)
+    if path.is_file() and (_written_as_path(name) or path.suffix in (".yaml", ".yml", ".json")):
+        return path  # a manifest given instead of a name: an error, said as such
+    if not (path / MANIFEST).is_file():
+        return None
+    if _written_as_path(name) or not any(getattr(ctx.args, o, None) for o in CLUSTER_OPTIONS):
+        return path
+    return None
+
+
+def _cluster_instead(name: str) -> str:
+    return f"for the TuningJob {name} on the cluster, give -n NAMESPACE, --context or --kubeconfig"
+
+
+def _read(ctx: Context) -> tuple[KubeClient | None, TuningJobView]:
+    """The TuningJob named on the command line, from the cluster (with its client) or from
+    the local run directory NAME stands for (client None)."""
+    name, path = ctx.args.name, _local_path(ctx)
+    if path is None:
+        return load(ctx)
+    if path.is_file():
+        raise KubetuneError(
+            f"{name} is a file: give the TuningJob's name (`kubectl apply -f {name}` creates "
+            f"it), or a local run directory (`kubetune run --local {name}` writes one)."
+        )
+    if not _written_as_path(name):  # a bare name could also be the cluster's job: say which
+        ctx.err.write(f"Reading the local run directory ./{name}; {_cluster_instead(name)}.\n")
+    return None, parse_tuning_job(read_directory(path))
+
+
 def load_view(ctx: Context) -> TuningJobView:
-    """The TuningJob named on the command line, or kept in the directory given instead of
-    a name (a local run's `--out`)."""
-    if Path(ctx.args.name).is_dir():
-        return parse_tuning_job(read_directory(ctx.args.name))
-    return load(ctx)[1]
+    """The TuningJob named on the command line, or kept in the local run directory given
+    instead of a name (a local run's `--out`)."""
+    return _read(ctx)[1]
+
+
+def _cluster_only(ctx: Context, trial: str | None = None) -> None:
+    """logs, watch and stop act on the cluster: NAME standing for a local path is an error
+    that says so, and where a local run's logs are."""
+    name, path = ctx.args.name, _local_path(ctx)
+    if path is None:
+        return
+    command = f"`kubetune {ctx.args.command}` works on TuningJobs on the cluster only"
+    if path.is_file():
+        raise KubetuneError(f"{name} is a file: {command}, by name.")
+    logs = path / LOGS
+    if trial is not None:
+        from kubetune.operator.api.naming import trial_job_name  # noqa: PLC0415 (rare path)
+
+        try:
+            view = parse_tuning_job(read_directory(path))
+            found = next(t for t in view.trials if t.name == _trial_name(view, trial))
+            logs = logs / f"{trial_job_name(found.name, found.attempt)}.log"
+        except KubetuneError:  # no such trial: the folder of every log then
+            pass
+    hint = "" if _written_as_path(name) else f" ({_cluster_instead(name)})"
+    raise KubetuneError(
+        f"{name} is a local run directory: {command}; its logs are in {logs}{hint}."
+    )
 
 
 def _no_trials(ctx: Context, view: TuningJobView) -> bool:
@@ -81,11 +148,9 @@ def list_command(ctx: Context) -> int:
 
 
 def describe_command(ctx: Context) -> int:
-    if Path(ctx.args.name).is_dir():  # a local run: it keeps no Events
-        view, events = load_view(ctx), None
-    else:
-        kube, view = load(ctx)
-        events = kube.events(view.namespace, view.name, view.uid)
+    kube, view = _read(ctx)
+    # A local run keeps no Events.
+    events = None if kube is None else kube.events(view.namespace, view.name, view.uid)
     ctx.out.write(views.describe_text(view, events, datetime.now(UTC)))
     return EXIT_OK
 
@@ -143,6 +208,7 @@ def _trial_name(view: TuningJobView, given: str) -> str:
 
 
 def logs_command(ctx: Context) -> int:
+    _cluster_only(ctx, ctx.args.trial)
     kube, view = load(ctx)
     trial = _trial_name(view, ctx.args.trial)
     pods = kube.trial_pods(view.namespace, trial)
@@ -170,6 +236,7 @@ def logs_command(ctx: Context) -> int:
 def stop_command(ctx: Context) -> int:
     """Sets `spec.stop: true`; the operator stops the running trials and ends the job
     Stopped (reason StoppedByUser), keeping everything recorded."""
+    _cluster_only(ctx)
     kube, view = load(ctx)
     if view.terminal:
         ctx.out.write(f'TuningJob "{view.name}" has already ended ({view.phase}).\n')
@@ -185,6 +252,7 @@ def stop_command(ctx: Context) -> int:
 def watch_command(ctx: Context) -> int:
     from kubetune.cli.watch import watch  # noqa: PLC0415
 
+    _cluster_only(ctx)
     kube = _kube(ctx)
     return watch(ctx, kube, _namespace(ctx, kube), sys.stdout.isatty() and ctx.out is sys.stdout)
 

@@ -14,11 +14,13 @@ started again under the same names, so the run has exactly the trials it would h
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import re2
 import yaml
@@ -43,6 +45,7 @@ from kubetune.operator.kube.trial_job import build_trial_job
 from kubetune.operator.kube.validation import parse_and_validate_spec
 
 NAMESPACE = "local"
+LOCK = ".lock"
 IDLE_SECONDS = 1.0
 """The longest wait between two reconciles when nothing ends (timers: runtime limits)."""
 
@@ -111,6 +114,28 @@ def prepare_directory(body: dict[str, Any], directory: Path) -> None:
         creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     write_atomically(manifest, body)
+
+
+def lock_directory(directory: Path) -> IO[str]:
+    """DIR/.lock, locked for as long as the returned file stays open: two runs on one
+    directory would each run every trial. flock is released by the kernel when the
+    process ends, however it ends, so a killed run leaves no stale lock."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = (directory / LOCK).open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "unknown"
+        lock.close()
+        raise KubetuneError(
+            f"{directory} is in use by another kubetune run (pid {holder}); wait for it to "
+            "end or stop it first, or give another --out"
+        ) from None
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
 
 
 def warm_start_parents(spec: TuningJobSpec, directory: Path, given: list[str]) -> dict[str, Path]:
@@ -190,16 +215,22 @@ def run_local(ctx: Context) -> int:
     spec = check_runnable(body, images)
     directory = Path(args.out or name)
     parents = warm_start_parents(spec, directory, args.parent)
-    prepare_directory(body, directory)
-    kube = LocalKube(directory, images, parents)
-    # Hyperband and the median rule judge trials by the values they print: here the logs
-    # are files, read at every reconcile, and a reconcile follows every line a trial
-    # writes, so even a trial of a few seconds is stopped where the rule says (on a
-    # cluster the operator follows the pods' logs as streams instead).
-    judges_curves = spec.judges_running_trials
+    with lock_directory(directory):
+        prepare_directory(body, directory)
+        return _run(ctx, LocalKube(directory, images, parents), name, spec.judges_running_trials)
+
+
+def _shown(directory: Path) -> str:
+    """`./NAME` for a directory in the current one: the form `kubetune trials` reads as a
+    local run whatever the options (a bare NAME may mean the cluster's job)."""
+    return str(directory) if directory.parent != Path() else f".{os.sep}{directory}"
+
+
+def _run(ctx: Context, kube: LocalKube, name: str, judges_curves: bool) -> int:
+    directory = kube.directory
     reported: set[str] = set()
     drawn = [0]  # lines of the screen drawn last (terminal only)
-    ctx.err.write(f"run directory: {directory} (logs in {directory / 'logs'})\n")
+    ctx.err.write(f"run directory: {_shown(directory)} (logs in {directory / 'logs'})\n")
     try:
         restarted = kube.resume()
         if restarted:
@@ -210,6 +241,10 @@ def run_local(ctx: Context) -> int:
             if result.terminal:
                 ctx.out.write(final_line(view) + "\n")
                 return EXIT_ERROR if view.phase == "Failed" else EXIT_OK
+            # Hyperband and the median rule judge trials by the values they print: here the logs
+            # are files, read at every reconcile, and a reconcile follows every line a trial
+            # writes, so even a trial of a few seconds is stopped where the rule says (on a
+            # cluster the operator follows the pods' logs as streams instead).
             kube.wait(
                 min(result.requeue_after or IDLE_SECONDS, IDLE_SECONDS),
                 on_output=judges_curves,

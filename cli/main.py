@@ -69,15 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_prog(),
         description="Watch, analyse, plot and stop kubetune TuningJobs.",
-        epilog="Exit codes: 0 ok, 1 error, 2 usage error.",
+        epilog=NAME_HELP + " Exit codes: 0 ok, 1 error, 2 usage error.",
     )
     _cluster_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _command(commands, "list", "the TuningJobs: phase, best objective, trials done, age")
     sub = _command(commands, "describe", "a TuningJob in detail, with its recent Events")
-    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("name", metavar="NAME", help=NAME_ARG_HELP)
     sub = _command(commands, "trials", "every trial: hyperparameters, metrics, outcome, timing")
-    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("name", metavar="NAME", help=NAME_ARG_HELP)
     sub.add_argument("-o", "--output", choices=TRIAL_FORMATS, default="table")
     sub.add_argument(
         "--sort",
@@ -86,21 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--top", type=_positive, metavar="N", help="only the first N trials")
     sub = _command(commands, "best", "the best trial's hyperparameters (tuned and static)")
-    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("name", metavar="NAME", help=NAME_ARG_HELP)
     sub.add_argument("-o", "--output", choices=BEST_FORMATS, default="yaml")
     sub = _command(commands, "plot", "progress, objective per hyperparameter, scatter matrix")
-    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("name", metavar="NAME", help=NAME_ARG_HELP)
     sub.add_argument("-o", "--output", metavar="FILE.png", help="default: NAME.png")
     sub = _command(commands, "watch", "follow a TuningJob until it ends")
-    sub.add_argument("name", metavar="NAME")
-    sub.add_argument("--interval", type=float, default=2.0, help="seconds between reads")
+    sub.add_argument("name", metavar="NAME", help="a TuningJob on the cluster")
+    sub.add_argument("--interval", type=_positive_float, default=2.0, help="seconds between reads")
     sub.add_argument("--timeout", type=float, help="give up (exit 1) after this many seconds")
     sub = _command(commands, "logs", "a trial's log (its latest attempt)")
-    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("name", metavar="NAME", help="a TuningJob on the cluster")
     sub.add_argument("trial", metavar="TRIAL", help="trial name, or its number (7 for NAME-007)")
     sub.add_argument("-f", "--follow", action="store_true", help="stream until the trial ends")
     sub = _command(commands, "stop", "stop a TuningJob: sets spec.stop, the operator does the rest")
-    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("name", metavar="NAME", help="a TuningJob on the cluster")
     sub = commands.add_parser("run", help=RUN_HELP, description=RUN_HELP)
     sub.add_argument("file", metavar="FILE.yaml", help="a TuningJob manifest")
     sub.add_argument("--local", action="store_true", required=True, help="run on this machine")
@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 RUN_HELP = "run a TuningJob's trials as local processes (no cluster)"
+NAME_ARG_HELP = "a TuningJob, or a local run directory (see kubetune --help)"
+NAME_HELP = (
+    "NAME is a TuningJob on the cluster, or a local run directory (one holding "
+    "tuningjob.yaml) when written as a path (runs/NAME, ./NAME) or when it is one and no "
+    "-n/--context/--kubeconfig is given; logs, watch and stop work on the cluster only."
+)
 
 
 def _positive(text: str) -> int:
@@ -134,13 +140,31 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _sort_value_attached(argv: Sequence[str]) -> list[str]:
+    """`--sort -FIELD` as `--sort=-FIELD`: argparse would take -FIELD for an option."""
+    argv = list(argv)
+    for i, arg in enumerate(argv[:-1]):
+        following = argv[i + 1]
+        if arg == "--sort" and following.startswith("-") and not following.startswith("--"):
+            argv[i : i + 2] = [f"--sort={following}"]
+            break
+    return argv
+
+
 def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     """Parses `argv` and runs the command; returns the exit code."""
     from kubetune.cli import commands  # noqa: PLC0415 (after parsing: --help stays fast)
 
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_sort_value_attached(argv))
     except SystemExit as exit_:
         return EXIT_OK if exit_.code in (0, None) else EXIT_USAGE
     try:

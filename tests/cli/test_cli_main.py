@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import re2
@@ -13,7 +15,7 @@ from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import main as cli_main
 from kubetune.cli import output
 from kubetune.cli.watch import ended_line, final_line, last_match, progress_bar, render
-from support.cli_data import NOW, hyperband_tuning_job
+from support.cli_data import NOW, hyperband_tuning_job, write_directory
 from synthetic_tuning_job import synthetic_tuning_job
 
 
@@ -34,7 +36,15 @@ def test_cluster_flags_go_before_or_after_the_command() -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["trials"], ["trials", "x", "-o", "xml"], ["trials", "x", "--top", "0"], ["fly"]],
+    [
+        [],
+        ["trials"],
+        ["trials", "x", "-o", "xml"],
+        ["trials", "x", "--top", "0"],
+        ["fly"],
+        ["watch", "x", "--interval", "0"],  # a busy loop of reads against the API server
+        ["watch", "x", "--interval", "-1"],
+    ],
 )
 def test_usage_errors_exit_2(argv: list[str]) -> None:
     assert run(*argv)[0] == cli_main.EXIT_USAGE
@@ -120,3 +130,74 @@ def test_the_namespace_defaults_to_the_kubeconfig_context(tmp_path: object) -> N
         )
     assert connect(kubeconfig).namespace == "team-a"
     assert connect(kubeconfig, context="b").namespace == "default"
+
+
+def test_sort_minus_field_reverses_written_with_a_space(tmp_path: Path) -> None:
+    run_dir = str(write_directory(synthetic_tuning_job("s", 12), tmp_path / "s"))
+    for field in ("objective", "learning_rate"):
+        code, spaced, err = run("trials", run_dir, "--sort", f"-{field}", "--top", "3")
+        assert code == cli_main.EXIT_OK, err
+        assert spaced == run("trials", run_dir, f"--sort=-{field}", "--top", "3")[1]
+        assert spaced != run("trials", run_dir, "--sort", field, "--top", "3")[1]
+
+
+@pytest.fixture
+def in_run_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The current directory holds ./demo, a local run (as `kubetune run --local` leaves
+    it by default), and no cluster is reachable: the cluster's answer is an error."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    return write_directory(synthetic_tuning_job("demo", 6), tmp_path / "demo")
+
+
+def test_a_bare_name_reads_the_local_run_only_without_cluster_options_and_says_so(
+    in_run_folder: Path,
+) -> None:
+    code, out, err = run("trials", "demo")
+    assert code == cli_main.EXIT_OK and "demo-006" in out
+    assert err.count("Reading the local run directory ./demo") == 1, err
+    assert "give -n NAMESPACE, --context or --kubeconfig" in err
+    for option in (["-n", "default"], ["--context", "c"], ["--kubeconfig", "none"]):
+        code, out, err = run("trials", "demo", *option)
+        assert (code, out) == (cli_main.EXIT_ERROR, ""), option  # the cluster's job
+        assert "kubeconfig" in err and "local run" not in err, err
+    # Written as a path, it is the local run whatever the options, and needs no note.
+    for name in ("./demo", str(in_run_folder)):
+        code, out, err = run("describe", name, "-n", "team-a")
+        assert code == cli_main.EXIT_OK and "Namespace:" in out and err == "", err
+
+
+def test_a_folder_named_like_the_job_without_a_run_does_not_hide_the_cluster_job(
+    in_run_folder: Path,
+) -> None:
+    (in_run_folder.parent / "hb4").mkdir()  # e.g. a source folder
+    code, _, err = run("trials", "hb4")
+    assert code == cli_main.EXIT_ERROR and err.startswith("error: no kubeconfig at"), err
+
+
+def test_a_manifest_given_instead_of_a_name_is_said_to_be_a_file(in_run_folder: Path) -> None:
+    (in_run_folder.parent / "demo.yaml").write_text("kind: TuningJob\n")
+    for command in ("trials", "logs", "stop"):
+        argv = [command, "./demo.yaml", *(["1"] if command == "logs" else [])]
+        code, _, err = run(*argv)
+        assert code == cli_main.EXIT_ERROR and "./demo.yaml is a file" in err, err
+
+
+@pytest.mark.parametrize("command", ["logs", "watch", "stop"])
+def test_cluster_only_commands_on_a_local_run_say_so_and_where_its_logs_are(
+    in_run_folder: Path, command: str
+) -> None:
+    trial = ["3"] if command == "logs" else []
+    logs = os.path.join("demo", "logs")
+    code, _, err = run(command, "./demo", *trial)
+    assert code == cli_main.EXIT_ERROR
+    assert "works on TuningJobs on the cluster only" in err, err
+    if command == "logs":  # the very trial's log
+        assert f"its logs are in {os.path.join(logs, 'demo-003.log')}." in err, err
+    else:
+        assert f"its logs are in {logs}." in err, err
+    # A bare name: also how to reach the cluster's job instead.
+    code, _, err = run(command, "demo", *trial)
+    assert code == cli_main.EXIT_ERROR and "give -n NAMESPACE, --context or --kubeconfig" in err, (
+        err
+    )

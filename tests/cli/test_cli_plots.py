@@ -4,6 +4,7 @@ at ranges that crowd them (no cluster)."""
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from kubetune.analytics.plots import (
     axis_scale,
     best_so_far,
     comparison_figure,
+    progress_figure,
     rung_curve,
     rungs_figure,
     summary_figure,
@@ -182,6 +184,26 @@ def test_best_so_far_and_the_comparison_figure(view: TuningJobView, tmp_path: Pa
     assert labels == ["Bayesian (mean of 2)", "Random (mean of 1)"]
     # Two thin lines and a mean for Bayesian, one and a mean for Random.
     assert len(ax.get_lines()) == 5
+    assert not overlaps(figure, tmp_path)
+
+
+def test_best_so_far_starts_at_the_first_trial_not_stopped_early(tmp_path: Path) -> None:
+    # Hyperband: the first trials to end are typically stopped at the first rung.
+    body = hyperband_tuning_job(12)
+    trials = body["status"]["trials"]
+    for trial in trials:
+        if trial["phase"] == "EarlyStopped":
+            trial["endTime"] = "2025-12-31T00:00:00Z"  # before every other trial ended
+    view = parse_tuning_job(body)
+    stopped = sum(t["phase"] == "EarlyStopped" for t in trials)
+    succeeded = [t["objective"] for t in trials if t["phase"] == "Succeeded"]
+    curve = best_so_far(view)
+    assert stopped >= 2 and all(math.isnan(value) for value in curve[:stopped])
+    assert curve[stopped:] == sorted(curve[stopped:]) and curve[-1] == max(succeeded)
+    figure = progress_figure(view)
+    (ax,) = list(all_axes(figure))
+    (line,) = [line for line in ax.get_lines() if line.get_label() == "best so far"]
+    assert list(line.get_ydata())[stopped:] == curve[stopped:]  # drawn, not all nan
     assert not overlaps(figure, tmp_path)
 
 

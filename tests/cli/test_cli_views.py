@@ -6,11 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shlex
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from kubernetes.client import CoreV1Event, V1ObjectMeta, V1ObjectReference
+from kubetune.analytics.cluster import event_order
 from kubetune.analytics.errors import KubetuneError, NotFoundError
 from kubetune.analytics.records import columns
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
@@ -188,6 +193,41 @@ def test_describe_has_every_section(view: TuningJobView) -> None:
     assert "2 running ones end" in text
 
 
+def test_events_of_one_second_are_shown_in_the_order_they_happened() -> None:
+    # The operator writes lastTimestamp in whole seconds and eventTime in microseconds;
+    # the API lists Events by name, which is random.
+    second = datetime(2026, 1, 2, 10, 0, 5, tzinfo=UTC)
+    happened = [
+        ("TrialFailed", "z", 263000),
+        ("TrialStarted", "b", 269000),
+        ("TrialFailed", "y", 334000),
+        ("MaxFailedTrialsExceeded", "a", 383000),
+    ]
+    listed = sorted(
+        (
+            CoreV1Event(
+                metadata=V1ObjectMeta(name=f"crash.{name}"),
+                involved_object=V1ObjectReference(name="crash"),
+                reason=reason,
+                type="Normal",
+                last_timestamp=second,
+                event_time=second.replace(microsecond=micros),
+            )
+            for reason, name, micros in happened
+        ),
+        key=lambda e: e.metadata.name,
+    )
+    ordered = sorted(listed, key=event_order)
+    assert [e.reason for e in ordered] == [reason for reason, _, _ in happened]
+    later = CoreV1Event(
+        metadata=V1ObjectMeta(name="crash.0"),
+        involved_object=V1ObjectReference(name="crash"),
+        last_timestamp=second.replace(second=6),
+        event_time=second.replace(microsecond=0),  # first seen earlier, repeated later
+    )
+    assert sorted([later, *listed], key=event_order)[-1] is later
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
@@ -245,3 +285,10 @@ def test_a_tuning_job_from_a_newer_kubetune_is_an_error_naming_the_field() -> No
         KubetuneError, match=r'"newer" cannot be read by this kubetune: spec.someFutureField'
     ):
         parse_tuning_job(body)
+
+
+def test_readme_examples_of_output_show_the_output() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for block in re.findall(r"```console\n(.*?)```", readme, flags=re.DOTALL):
+        lines = block.splitlines()
+        assert not lines or not lines[-1].startswith("$ "), f"no output after {lines[-1]!r}"

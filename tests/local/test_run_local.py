@@ -223,6 +223,38 @@ def test_interrupted_run_resumes_with_exact_trial_count(tmp_path: Path) -> None:
     assert all(t["phase"] == "Succeeded" for t in final["trials"])
 
 
+def test_a_second_run_on_a_directory_in_use_is_refused_naming_the_first(tmp_path: Path) -> None:
+    out_dir = tmp_path / "run"
+    path = manifest(
+        tmp_path,
+        staticHyperparameters={"mode": "sleep", "seconds": "3"},
+        limits={"maxTrials": 1, "maxParallelTrials": 1},
+    )
+    argv = ["run", "--local", str(path), "--out", str(out_dir)]
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "kubetune.cli", *argv],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: (out_dir / "status.yaml").exists() and status(out_dir).get("trials"))
+        code, _, err = kubetune(*argv)
+        assert code == 1
+        assert err == (
+            f"error: {out_dir} is in use by another kubetune run (pid {first.pid}); wait for "
+            "it to end or stop it first, or give another --out\n"
+        )
+    finally:
+        first.wait(60)
+    assert first.returncode == 0
+    # Only the first run ran the trial; once it has ended the directory is free again.
+    (trial,) = status(out_dir)["trials"]
+    assert trial["phase"] == "Succeeded"
+    assert kubetune(*argv)[0] == 0
+
+
 def test_hyperband_stops_trials_at_their_rungs_and_the_cli_shows_where(tmp_path: Path) -> None:
     # A value a second: a run reads its logs as they are written, so a stopped trial
     # trains at most one epoch past its last rung (one if it printed again meanwhile).
