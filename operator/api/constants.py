@@ -66,3 +66,6 @@ EARLY_STOPPED = "EarlyStopped"
 """The reason of an early-stopped trial (and, as TrialEarlyStopped, of its Event)."""
 HYPERBAND_RUNG_STOPPED = "StoppedAtRung"
 """With the rung's index (StoppedAtRung0): the reason of a trial Hyperband stopped."""
+OBJECTIVE_NOT_FINITE = "ObjectiveNotFinite"
+"""The reason of a trial that failed because its objective was nan or infinite: at its
+end, or while it ran where running trials are judged (it diverged)."""

@@ -350,8 +350,10 @@ class TuningJobSpec(KubeModel):
     1,000 count). A trial is judged about every 5 seconds, from its second step on, once
     at least 3 succeeded trials reached that step. A stopped trial ends EarlyStopped with
     its last value as objective: the optimizer learns from it and its slot goes to a new
-    trial; it never counts as failed, as the best trial or for `targetObjective`. Off:
-    let every trial finish."""
+    trial; it never counts as failed, as the best trial or for `targetObjective`. A
+    running trial whose objective turns nan or infinite ends at once as Failed
+    (ObjectiveNotFinite: a diverged model does not recover), here and with Hyperband.
+    Off: let every trial finish."""
 
     hyperband: Hyperband | None = None
     """Settings of `strategy: Hyperband` (only with it); unset: the defaults. Immutable:

@@ -8,9 +8,15 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from kubetune.operator.api import EARLY_STOPPED, EarlyStopping, ObjectiveType, TrialPhase
+from kubetune.operator.api import (
+    EARLY_STOPPED,
+    OBJECTIVE_NOT_FINITE,
+    EarlyStopping,
+    ObjectiveType,
+    TrialPhase,
+)
 from kubetune.operator.controller.summary import better
-from kubetune.operator.controller.types import Decision
+from kubetune.operator.controller.types import Decision, diverged, finite_values
 
 EARLY_STOPPING_MIN_PEERS = 3
 """The median stopping rule judges a trial at step s only once this many succeeded trials
@@ -32,7 +38,7 @@ class MedianRule:
     threads (a median two threads compute at once is the same number)."""
 
     def __init__(self, peers: Sequence[Sequence[float]], goal: ObjectiveType) -> None:
-        self._peers = peers
+        self._peers = [finite_values(p) for p in peers]
         self._goal = goal
         self._medians: dict[int, tuple[float, int] | None] = {}
 
@@ -50,7 +56,9 @@ class MedianRule:
         strictly worse than the median, over the peers that reached s, of their running
         averages of values 1..s. Undecided (None) before step `EARLY_STOPPING_MIN_STEP`
         and with fewer than `EARLY_STOPPING_MIN_PEERS` such peers. Returns (s, best,
-        median, number of peers) when the trial should stop, else None."""
+        median, number of peers) when the trial should stop, else None. A diverged
+        curve is judged on its values before it diverged (`stop_diverged` stops it)."""
+        curve = finite_values(curve)
         step = len(curve)
         if step < EARLY_STOPPING_MIN_STEP:
             return None
@@ -61,6 +69,26 @@ class MedianRule:
         if better(median[0], best, self._goal):
             return step, best, median[0], median[1]
         return None
+
+
+def stop_diverged(d: Decision) -> None:
+    """Where running trials are judged on the values they print (the median rule,
+    Hyperband), a running trial that printed an objective that is not a finite number
+    ends at once as Failed (ObjectiveNotFinite), as it would at its end, without training
+    its remaining epochs: a diverged model does not recover. Decided from the log, so an
+    operator restarted before the status write decides it again."""
+    curves = d.snapshot.curves
+    if not d.spec.judges_running_trials or d.terminal_before or not curves:
+        return
+    metric = d.spec.objective.metric
+    for trial in d.status.trials:
+        curve = curves.get(trial.name)
+        if trial.phase is not TrialPhase.RUNNING or not curve or not diverged(curve):
+            continue
+        trial.intermediate_count = len(curve)
+        message = f"step {len(curve)}: {metric} is not a finite number (diverged); stopped"
+        d.finish_trial(trial, TrialPhase.FAILED, OBJECTIVE_NOT_FINITE, message)
+        d.event("Warning", "TrialFailed", f"trial {trial.name}: {OBJECTIVE_NOT_FINITE}: {message}")
 
 
 def stop_early(d: Decision) -> None:
@@ -80,7 +108,7 @@ def stop_early(d: Decision) -> None:
         if decision is None:
             continue
         step, best, median, count = decision
-        trial.objective = curve[-1]
+        trial.objective = finite_values(curve)[-1]
         trial.intermediate_count = len(curve)
         d.finish_trial(
             trial,

@@ -28,7 +28,7 @@ from kubetune.operator.api import (
     TuningJobSpec,
 )
 from kubetune.operator.controller.optimizer_input import search_space
-from kubetune.operator.controller.types import Decision
+from kubetune.operator.controller.types import Decision, finite_values
 from kubetune.optimizer import (
     Goal,
     HyperbandSampler,
@@ -116,7 +116,7 @@ def _record(d: Decision) -> None:
     goal = _goal(d.spec)
     judged = _judged(d)
     for trial in d.status.trials:
-        curve = curves.get(trial.name)
+        curve = finite_values(curves.get(trial.name) or ())
         if trial.phase not in (TrialPhase.RUNNING, TrialPhase.SUCCEEDED) or not curve:
             continue
         values = list(trial.rung_values or [])

@@ -31,7 +31,11 @@ from kubetune.operator.api import (
     set_condition,
 )
 from kubetune.operator.controller.criteria import completion, end_now
-from kubetune.operator.controller.early_stopping import schedule_checks, stop_early
+from kubetune.operator.controller.early_stopping import (
+    schedule_checks,
+    stop_diverged,
+    stop_early,
+)
 from kubetune.operator.controller.hyperband import (
     provisional_best,
     schedule_rung_checks,
@@ -73,6 +77,7 @@ def plan(snapshot: Snapshot, now: datetime, optimizer: Optimizer = DEFAULT_OPTIM
     observe_trials(d)
     stop_early(d)
     stop_at_rungs(d)
+    stop_diverged(d)  # after the rules, which judge it on its values before it diverged
     delete_leftover_jobs(d)
     summarise(d)
     if d.terminal_before:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,19 @@ JobState = Literal["Waiting", "Running", "Succeeded", "Failed"]
 WAITING_FOR_A_NODE = "waiting for a node: "
 """How the message of a Waiting Job the scheduler could not place starts (then the
 scheduler's message); a trial carries it while Pending and drops it once it runs."""
+
+
+def diverged(curve: Sequence[float]) -> bool:
+    """Whether a curve ends where its trial printed an objective that is not a finite
+    number (nan, inf): read from a log, such a curve ends with one nan."""
+    return bool(curve) and math.isnan(curve[-1])
+
+
+def finite_values(curve: Sequence[float]) -> Sequence[float]:
+    """The curve's values before its trial diverged (all of them if it did not)."""
+    return curve[:-1] if diverged(curve) else curve
+
+
 Observation = tuple[dict[str, Any], float]
 """An optimizer observation: a trial's hyperparameters (as recorded) and its value."""
 Suggest = Callable[..., list[dict[str, Any]]]
@@ -80,7 +94,8 @@ class Snapshot:
     that exist. `warm_start` are the parents' observations. `curves` maps trial names to
     their intermediate objective values (step 1 first), for the running trials, the
     succeeded ones the adapter has them for, and the attempts that just failed (the
-    values last read while they ran); early stopping and Hyperband read them.
+    values last read while they ran); early stopping and Hyperband read them. A curve
+    ends with nan where its trial diverged (`diverged`).
     """
 
     name: str

@@ -30,6 +30,7 @@ from kubetune.operator.api import (
 )
 from kubetune.operator.controller.early_stopping import MedianRule
 from kubetune.operator.controller.hyperband import levels as hyperband_rungs
+from kubetune.operator.controller.types import diverged
 from kubetune.operator.kube.log_follower import LogFollower, WakeWhen
 from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.trial_logs import TrialLogs
@@ -68,14 +69,16 @@ class JobCurves:
 
     def wake_when(self, logs: TrialLogs) -> WakeWhen:
         """When a follower of this job's logs wakes the operator: when a trial reaches a
-        Hyperband rung, or prints a value the median rule stops it on."""
+        Hyperband rung, or prints a value the median rule stops it on, or diverges."""
         if logs.spec.strategy is Strategy.HYPERBAND:
             rungs = frozenset(hyperband_rungs(logs.spec))
-            return lambda curve, before: any(n in rungs for n in range(before + 1, len(curve) + 1))
+            return lambda curve, before: (
+                diverged(curve) or any(n in rungs for n in range(before + 1, len(curve) + 1))
+            )
 
         def stopped_by_median_rule(curve: array[float], before: int) -> bool:
             rule = self.median_rule  # read at every value: it changes with the peers
-            return rule is not None and rule.judge(curve) is not None
+            return diverged(curve) or (rule is not None and rule.judge(curve) is not None)
 
         return stopped_by_median_rule
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import re2
+from kubetune.operator.api import OBJECTIVE_NOT_FINITE
 from kubetune.operator.controller import ObjectiveOutcome
 
 MAX_LINE_BYTES = 64 * 1024
@@ -115,7 +116,8 @@ class LogScanner:
 
     With `series_metric`, that metric's values are also kept in order, up to
     `max_series` of them. The series ends at the first match that is not a finite number:
-    the steps after it could not be compared with other trials' steps.
+    the steps after it could not be compared with other trials' steps. A nan or inf is
+    kept, as a last nan (the trial diverged there: `controller.types.diverged`).
 
     Memory is bounded by `block_bytes + max_line_bytes` plus one chunk (and the series).
     """
@@ -158,9 +160,11 @@ class LogScanner:
         for text in matches[: self._max_series - len(series)]:
             try:
                 value = float(text.strip())
-            except ValueError:
-                value = math.nan
-            if not math.isfinite(value):
+            except ValueError:  # not a number: nothing to judge on from here
+                self.series_closed = True
+                return
+            if not math.isfinite(value):  # nan or inf: diverged
+                series.append(math.nan)
                 self.series_closed = True
                 return
             series.append(value)
@@ -286,7 +290,7 @@ def objective_outcome(reading: MetricReading, metric: str) -> ObjectiveOutcome:
         return ObjectiveOutcome(
             None,
             count,
-            "ObjectiveNotFinite",
+            OBJECTIVE_NOT_FINITE,
             f"the last value of metric {metric} is {shown}",
             others,
         )

@@ -11,15 +11,20 @@ to 0). The static hyperparameter `mode` picks a behaviour:
   backtrack (prints long lines that make (a+)+$ backtrack catastrophically in a
   backtracking engine), flaky (exits 3 when x > 0.5), curve (a learning curve for early
   stopping: `steps` lines `loss=<objective + 0.1/step>`, step = 1, 2..., one every
-  `pause` seconds, and nothing else).
+  `pause` seconds, and nothing else; with `diverge_above`, a trial whose x is above it
+  prints loss=nan from step 2 on, as a diverged model does).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
+
+DIVERGED_FROM = 2
+"""The step from which a diverging curve (mode curve, diverge_above) prints nan."""
 
 
 def objective(x: float, n: int) -> float:
@@ -42,9 +47,11 @@ def main() -> int:
     mode = args.get("mode", "ok")
     value = objective(x, n)
     if mode == "curve":
+        diverges = x > float(args.get("diverge_above", "inf"))
         for step in range(1, int(args.get("steps", "10")) + 1):
             time.sleep(float(args.get("pause", "0.5")))
-            print(f"loss={curve_value(x, n, step)!r}", flush=True)  # seen while running
+            loss = math.nan if diverges and step >= DIVERGED_FROM else curve_value(x, n, step)
+            print(f"loss={loss!r}", flush=True)  # seen while running
         return 0
     if mode == "sleep":
         time.sleep(float(args.get("seconds", "30")))

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e.fake_trainer import curve_value
+from e2e.fake_trainer import DIVERGED_FROM, curve_value
 from kubetune.optimizer import RungRecord, rung_decisions
 from support.operator_harness import Api, OperatorProcess, fault_rng, tuning_job, wait_for
 
@@ -174,6 +174,56 @@ def test_the_mxnet_example_stops_trials_at_its_rungs(
         assert t["objective"] == printed[-1]
     assert status["epochsConsumed"] == sum(t["epochs"] for t in trials)
     assert epochs_column(cluster, namespace, name) == str(status["epochsConsumed"])
+
+
+def test_a_diverged_trial_fails_at_once_instead_of_training_on(
+    api: Api, operator: OperatorProcess
+) -> None:
+    """Trials with x above 0.6 print loss=nan from their second epoch on, before their
+    first rung (3 epochs): each ends Failed (ObjectiveNotFinite) as soon as the operator
+    reads the nan, its Job deleted, instead of training its 9 epochs; the job goes on to
+    complete with the trials that did not diverge, judged at their rung as usual."""
+    api.create(
+        tuning_job(
+            "hbnan",
+            strategy="Hyperband",
+            max_trials=9,
+            parallel=3,
+            static={
+                "mode": "curve",
+                "steps": str(EPOCHS),
+                "pause": str(PAUSE),
+                "diverge_above": "0.6",
+            },
+            hyperband={"minResource": 3, "maxResource": EPOCHS, "reductionFactor": 3},
+        )
+    )
+    status = wait_for(
+        "hbnan to finish", lambda: api.terminal("hbnan"), timeout=150, operator=operator
+    )
+    assert (status["phase"], status["reason"]) == ("Completed", "MaxTrialsReached"), status
+    trials = status["trials"]
+    for t in trials:
+        print(t["name"], t["hyperparameters"], t["phase"], t.get("reason"), t.get("epochs"))
+    diverging = [t for t in trials if float(t["hyperparameters"]["x"]) > 0.6]
+    assert len(diverging) >= 2, "too few trials diverged: choose another diverge_above"
+    for t in diverging:
+        assert (t["phase"], t["reason"]) == ("Failed", "ObjectiveNotFinite"), t
+        assert "step 2: loss is not a finite number" in t["message"], t
+        # Read when it printed nan (epochs of 1 s), not after its 9 epochs.
+        assert DIVERGED_FROM <= t["epochs"] <= DIVERGED_FROM + 1, t
+        assert not t.get("rungValues"), t
+    others = [t for t in trials if t not in diverging]
+    assert {t["phase"] for t in others} <= {"Succeeded", "EarlyStopped"}
+    assert_decisions_replay(others, rungs=[3])
+    assert status["epochsConsumed"] == sum(t["epochs"] for t in trials)
+    gone = {t["name"] for t in diverging}
+    wait_for(
+        "the diverged trials' Jobs to go",
+        lambda: not gone & {j.metadata.name for j in api.jobs("hbnan")},
+        timeout=30,
+        operator=operator,
+    )
 
 
 def assert_decisions_replay(

@@ -309,3 +309,25 @@ def test_the_real_convergence_test_is_wired() -> None:
         job.step()
     assert (job.status.phase, job.status.reason) == (Phase.COMPLETED, "Converged")
     assert 10 <= len(job.status.trials) < 40
+
+
+def test_a_diverged_trial_fails_at_once_and_diverged_peers_count_up_to_their_divergence() -> None:
+    nan = float("nan")
+    # A peer that diverged at step 3 counts at steps 1 and 2 only: at step 3 two peers.
+    assert MedianRule([*PEERS[:2], [0.8, 0.6, nan]], MIN).judge([1.0, 0.95, 0.97]) is None
+    assert MedianRule([*PEERS[:2], [0.8, 0.6, nan]], MIN).judge([1.0, 0.95]) is not None
+    assert MedianRule(PEERS, MIN).judge([0.5, 0.4, nan]) is None  # judged on [0.5, 0.4]
+    job = with_peers()
+    running = [t.name for t in job.status.trials if t.phase is TrialPhase.RUNNING]
+    job.curves[running[0]] = [nan]  # from its first value: no peers needed
+    decided = job.step()
+    trial = job.trial(running[0])
+    assert (trial.phase, trial.reason) == (TrialPhase.FAILED, "ObjectiveNotFinite")
+    assert trial.objective is None and trial.intermediate_count == 1
+    assert decided.delete == [running[0]] and len(decided.launch) == 1
+    # Where running trials are not judged, a diverged trial trains on to its end.
+    job = with_peers()
+    job.spec = job.spec.model_copy(update={"early_stopping": "Off"})
+    running = [t.name for t in job.status.trials if t.phase is TrialPhase.RUNNING]
+    job.curves[running[0]] = [1.0, nan]
+    assert not job.step().delete and job.trial(running[0]).phase is TrialPhase.RUNNING

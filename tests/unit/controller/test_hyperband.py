@@ -339,3 +339,31 @@ def test_a_failed_trial_and_trials_stopped_with_the_job_count_their_epochs() -> 
     assert [(t.phase, t.epochs) for t in job.status.trials[1:3]] == [(TrialPhase.STOPPED, 2)] * 2
     job.step()  # the job is over: nothing counted again
     assert job.status.epochs_consumed == 6 + sum(t.epochs or 0 for t in job.status.trials[3:])
+
+
+def test_a_diverged_trial_fails_at_once_keeping_its_rungs_and_counting_its_epochs() -> None:
+    """A trial that prints nan is not trained on to maxResource (F5 of the QA pass): it
+    fails ObjectiveNotFinite at the step it diverged, its Job deleted and its slot given
+    to a new configuration; the rungs it passed before stay recorded and judged."""
+    job = started()
+    a, b, c = (job.trial(i).name for i in range(3))
+    nan = float("nan")
+    job.curves = {a: [0.5, 0.45, nan], b: [nan], c: [0.3, 0.2]}
+    decided = job.step()
+    for i, (rungs, epochs) in enumerate([([0.5], 3), (None, 1)]):
+        trial = job.trial(i)
+        assert (trial.phase, trial.reason) == (TrialPhase.FAILED, "ObjectiveNotFinite")
+        assert trial.message is not None and f"step {epochs}: " in trial.message
+        assert (trial.rung_values, trial.epochs, trial.objective) == (rungs, epochs, None)
+        assert trial.job_name in decided.delete
+    assert job.trial(2).phase is TrialPhase.RUNNING and job.trial(2).rung_values == [0.3]
+    assert len(job.status.trials) == 5 and job.status.epochs_consumed == 4
+    assert [e.reason for e in decided.events].count("TrialFailed") == 2
+    # The same curves again (a restart that read the logs before its Jobs went): the same.
+    again = plan(
+        Snapshot("tj", "uid", 1, job.spec, job.status, job.jobs, curves=job.curves), job.now
+    )
+    assert [(t.phase, t.reason, t.rung_values) for t in again.status.trials[:3]] == [
+        (t.phase, t.reason, t.rung_values) for t in job.status.trials[:3]
+    ]
+    assert again.launch == [] and again.status.counters.failed == 2

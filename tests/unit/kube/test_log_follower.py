@@ -6,6 +6,7 @@ by tests/e2e/test_hyperband_e2e.py and test_early_stopping_e2e.py)."""
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from array import array
@@ -116,9 +117,10 @@ def test_a_log_past_the_scan_limit_or_a_closed_series_completes_the_follower() -
     limited = follow(Stream(b"loss=1\nloss=2\nloss=3\n"), max_scan_bytes=14)
     wait_for(lambda: limited.ended, 10, "the follower to end")
     assert (list(limited.curve()), limited.complete) == ([1.0, 2.0], True)
-    closed = follow(Stream(b"loss=1\nloss=nan\n"))  # the series ends at a non-number
+    closed = follow(Stream(b"loss=1\nloss=nan\nloss=2\n"))  # the series ends at a non-number
     wait_for(lambda: closed.ended, 10, "the follower to end")
-    assert (list(closed.curve()), closed.complete) == ([1.0], True)
+    curve = list(closed.curve())
+    assert (curve[0], len(curve), math.isnan(curve[-1]), closed.complete) == (1.0, 2, True, True)
 
 
 def test_an_error_ends_the_follower_and_frees_its_slot(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,7 @@ import tracemalloc
 from collections.abc import Iterator
 
 import pytest
+from kubetune.operator.controller.types import diverged, finite_values
 from kubetune.operator.kube.metric_logs import (
     LogScanner,
     compile_metrics,
@@ -128,8 +129,15 @@ def test_the_series_is_capped_and_ends_at_a_value_that_is_not_a_number() -> None
     reading = scanner.close()
     assert list(reading.series) == [float(i) for i in range(1000)]
     assert reading.count["loss"] == 5000 and reading.value("loss") == 4999  # all still counted
-    ended = scan_log([b"loss=1\nloss=nan\nloss=0.5\n"], patterns, series_metric="loss")
-    assert list(ended.series) == [1.0]  # steps after a non-number are not comparable
+    # Steps after a non-number are not comparable: the series ends there; a nan or inf is
+    # kept as a last nan (the trial diverged at step 2).
+    for bad in (b"nan", b"-inf", b"Infinity"):
+        ended = scan_log([b"loss=1\nloss=%s\nloss=0.5\n" % bad], patterns, series_metric="loss")
+        assert len(ended.series) == 2 and ended.series[0] == 1.0 and math.isnan(ended.series[1])
+    assert diverged(ended.series) and list(finite_values(ended.series)) == [1.0]
+    word = scan_log([b"loss=1\nloss=n/a\nloss=0.5\n"], patterns, series_metric="loss")
+    assert list(word.series) == [1.0] and not diverged(word.series)  # not a number: no verdict
+    assert not diverged(reading.series) and finite_values(reading.series) == reading.series
 
 
 def test_scan_series_stops_reading_once_full_and_closes_the_stream() -> None:
