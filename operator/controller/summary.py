@@ -83,7 +83,10 @@ def summarise(d: Decision) -> None:
         )
         status.best_objective = best.objective
     finished = counters.completed + counters.failed + counters.early_stopped + counters.stopped
-    status.trials_done = f"{finished}/{d.spec.limits.max_trials}"
+    if not d.terminal_before or status.trials_done is None:
+        # An ended job keeps the limit it ended under: a limit edited afterwards runs
+        # nothing more and must not show as if it did (8/12 beside MaxTrialsReached).
+        status.trials_done = f"{finished}/{d.spec.limits.max_trials}"
     # Finished trials only: a running trial's share would change the status (and cost a
     # write) on every reconcile.
     status.consumed_seconds = sum(_seconds(t.start_time, t.end_time) for t in status.trials)

@@ -173,6 +173,17 @@ def test_limits_changed_on_a_live_job_take_effect() -> None:
     assert len(sim.status.trials) == 3 and sim.status.reason == "MaxTrialsReached"
 
 
+def test_limits_changed_on_an_ended_job_run_nothing_and_show_nothing_new() -> None:
+    sim = Sim(make_spec(limits={"maxTrials": 3, "maxParallelTrials": 3}))
+    sim.run()
+    assert (sim.status.phase, sim.status.trials_done) == (Phase.COMPLETED, "3/3")
+    for raised in (12, 1):
+        sim.spec = make_spec(limits={"maxTrials": raised, "maxParallelTrials": 3})
+        decided = sim.step()
+        assert decided.launch == [] and len(sim.status.trials) == 3
+        assert (sim.status.phase, sim.status.trials_done) == (Phase.COMPLETED, "3/3")
+
+
 def test_restart_between_record_and_create_creates_the_same_job_once() -> None:
     sim = Sim(make_spec())
     recorded = sim.step()
