@@ -192,7 +192,7 @@ class CompletionCriteria(KubeModel):
 
 
 class WarmStart(KubeModel):
-    """Earlier tuning jobs whose succeeded trials seed the optimizer."""
+    """Earlier tuning jobs whose finished trials seed the optimizer."""
 
     parents: list[ResourceName] = Field(
         min_length=1,
@@ -200,9 +200,11 @@ class WarmStart(KubeModel):
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     """Names of 1 to 5 TuningJobs in the same namespace with the same parameters and
-    objective. Their succeeded trials count as observations for the optimizer (not towards
-    this job's `maxTrials`). A parent that does not exist when the job starts, or that
-    names the job itself, fails it (InvalidSpec); one deleted later is let go of."""
+    objective. Their finished trials count as observations for the optimizer as in their
+    own jobs (succeeded: the objective; early-stopped: the last value read; failed:
+    avoided), not towards this job's `maxTrials`. A parent that does not exist when the
+    job starts, or that names the job itself, fails it (InvalidSpec); one deleted later
+    is let go of."""
 
 
 class Retry(KubeModel):

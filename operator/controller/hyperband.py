@@ -259,7 +259,10 @@ def sampler_trials(d: Decision) -> list[HyperbandTrial]:
     """The job's trials (after the warm start's, as trials that ran to the end) as the
     Hyperband sampler sees them: their values at the levels they reached."""
     n_levels = len(levels(d.spec)) + 1
-    out = [HyperbandTrial(params, [value] * n_levels) for params, value in d.snapshot.warm_start]
+    out = [  # a parent's failed trial (nan) as a failed one: no value at any level
+        HyperbandTrial(params, [value] * n_levels if math.isfinite(value) else [])
+        for params, value in d.snapshot.warm_start
+    ]
     for trial in d.status.trials:
         params: dict[str, Any] = dict(trial.hyperparameters)
         values = list(trial.rung_values or [])

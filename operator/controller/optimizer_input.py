@@ -16,6 +16,7 @@ from kubetune.operator.api import (
     TERMINAL_TRIAL_PHASES,
     ParameterType,
     TrialPhase,
+    TrialStatus,
     TuningJobSpec,
     TuningJobStatus,
 )
@@ -42,15 +43,28 @@ def search_space(spec: TuningJobSpec) -> SearchSpace:
     return SearchSpace(params)
 
 
+def _observation(trial: TrialStatus) -> Observation | None:
+    """A finished trial as the optimizer sees it: a succeeded one with its objective; an
+    early-stopped one with its last intermediate value (no better than its peers', which
+    steers the search away from its region); a failed one as NaN (avoided). None for an
+    unfinished or stopped trial, which says nothing of its point."""
+    params: dict[str, Any] = dict(trial.hyperparameters)
+    if trial.phase in (TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED):
+        return None if trial.objective is None else (params, trial.objective)
+    if trial.phase is TrialPhase.FAILED:
+        return params, math.nan
+    return None
+
+
 def warm_start_observations(parents: Sequence[TuningJobStatus]) -> list[Observation]:
-    """The succeeded trials of parent TuningJobs as observations (the optimizer skips those
-    whose hyperparameters do not fit this job's space: parents are expected, not
-    guaranteed, to share the parameters)."""
+    """The finished trials of parent TuningJobs as observations, as they count in their
+    own jobs (the optimizer skips those whose hyperparameters do not fit this job's
+    space: parents are expected, not guaranteed, to share the parameters)."""
     return [
-        (dict(trial.hyperparameters), trial.objective)
+        observation
         for parent in parents
         for trial in parent.trials
-        if trial.phase is TrialPhase.SUCCEEDED and trial.objective is not None
+        if (observation := _observation(trial)) is not None
     ]
 
 
@@ -58,25 +72,15 @@ def observations(
     status: TuningJobStatus, warm_start: Sequence[Observation]
 ) -> tuple[list[Observation], list[dict[str, Any]]]:
     """The optimizer's observations (warm start, then this job's finished trials) and the
-    hyperparameters of the trials still pending or running.
-
-    A succeeded trial counts with its objective. An early-stopped one counts with its
-    last intermediate value: a value no better than its peers', which steers the search
-    away from its region. A failed one counts as NaN (the optimizer avoids it).
-    """
+    hyperparameters of the trials still pending or running."""
     observed: list[Observation] = list(warm_start)
     pending: list[dict[str, Any]] = []
     for trial in status.trials:
-        params: dict[str, Any] = dict(trial.hyperparameters)
-        if (
-            trial.phase in (TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED)
-            and trial.objective is not None
-        ):
-            observed.append((params, trial.objective))
-        elif trial.phase is TrialPhase.FAILED:
-            observed.append((params, math.nan))
+        observation = _observation(trial)
+        if observation is not None:
+            observed.append(observation)
         elif trial.phase not in TERMINAL_TRIAL_PHASES:
-            pending.append(params)
+            pending.append(dict(trial.hyperparameters))
     return observed, pending
 
 
