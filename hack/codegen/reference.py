@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kubetune.operator import api as models
+from kubetune.operator.api.schema import description, spec_schema, status_schema
 
 from codegen import crd
 
@@ -109,9 +110,9 @@ def _table(rows: Iterator[Row]) -> list[str]:
 
 def render_reference() -> str:
     """The Markdown reference page."""
-    spec = crd.spec_schema()
-    status = crd.status_schema()
-    conditions = crd._description(models.ConditionType.__doc__ or "")
+    spec = spec_schema()
+    status = status_schema()
+    conditions = description(models.ConditionType.__doc__ or "")
     lines = [
         "<!-- Generated from operator/api/ by `make crds` (hack/codegen/reference.py). "
         "Do not edit by hand. -->",
@@ -121,7 +122,7 @@ def render_reference() -> str:
         f"`apiVersion: {models.API_VERSION}`, `kind: {models.KIND}` (plural "
         f"`{models.PLURAL}`, short name `{models.SHORT_NAMES[0]}`, categories "
         f"{', '.join(f'`{c}`' for c in models.CATEGORIES)}), namespaced. "
-        + crd._description(models.TuningJob.__doc__ or ""),
+        + description(models.TuningJob.__doc__ or ""),
         "",
         "The CRD ([`crds/kubetune.io_tuningjobs.yaml`](../crds/kubetune.io_tuningjobs.yaml)) "
         "and this page are generated from the pydantic models in "

@@ -1,0 +1,190 @@
+"""The structural schema of the TuningJob's spec and status, as the CRD declares it
+(`hack/codegen/crd.py` writes the CRD; `kubetune run --local` checks a manifest's CEL
+rules against it, as the API server would): pydantic's JSON schema of the models with
+`$ref`s inlined, `Optional` unwrapped, titles and `null` defaults dropped, docstrings as
+one-paragraph descriptions, and the CEL rules declared on the models kept as
+`x-kubernetes-validations`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from kubetune.operator.api.spec import TuningJobSpec
+from kubetune.operator.api.status import TuningJobStatus
+
+# Keys of a pydantic JSON schema that a CRD's JSONSchemaProps accepts unchanged.
+_PASSTHROUGH = frozenset(
+    {
+        "type",
+        "description",
+        "default",
+        "enum",
+        "format",
+        "pattern",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "minProperties",
+        "maxProperties",
+        "required",
+        "nullable",
+    }
+)
+
+
+def description(text: str) -> str:
+    """Docstring -> one paragraph: single line breaks become spaces, blank lines stay."""
+    paragraphs = re.split(r"\n\s*\n", text.strip())
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+
+
+class _Converter:
+    """Turns one pydantic JSON schema (with `$defs`) into a structural schema."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self._defs: dict[str, Any] = schema.get("$defs", {})
+
+    def convert(self, node: dict[str, Any]) -> dict[str, Any]:
+        node = self._resolve(node)
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key in _PASSTHROUGH or key.startswith("x-kubernetes-"):
+                out[key] = copy.deepcopy(value)
+        if "description" in out:
+            out["description"] = description(out["description"])
+        if "x-kubernetes-validations" in out:
+            out["x-kubernetes-validations"] = [
+                {k: r[k] for k in _RULE_KEY_ORDER if k in r}
+                for r in out["x-kubernetes-validations"]
+            ]
+        if out.get("default", 0) is None:
+            del out["default"]
+        if "properties" in node:
+            out["properties"] = {
+                name: self.convert(child) for name, child in node["properties"].items()
+            }
+        if "items" in node:
+            out["items"] = self.convert(node["items"])
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            out["additionalProperties"] = self.convert(extra)
+        elif extra is True and "properties" not in node:
+            # An open map of arbitrary values (dict[str, Any]): keep it as written.
+            out["x-kubernetes-preserve-unknown-fields"] = True
+        return _ordered(out)
+
+    def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        """Inline `$ref` and unwrap `anyOf: [X, null]`; sibling keys win over the target's."""
+        node = dict(node)
+        if "anyOf" in node:
+            options = [o for o in node.pop("anyOf") if o.get("type") != "null"]
+            if len(options) != 1:
+                raise ValueError(f"union types have no structural schema: {options}")
+            node = {**self._resolve(options[0]), **node}
+        if "$ref" in node:
+            target = self._defs[node.pop("$ref").rsplit("/", 1)[-1]]
+            node = {**self._resolve(target), **node}
+            rules = self._resolve(target).get("x-kubernetes-validations", [])
+            # A field's own rules add to its type's rules rather than replace them.
+            own = node.get("x-kubernetes-validations", [])
+            if own is not rules:
+                node["x-kubernetes-validations"] = [*rules, *[r for r in own if r not in rules]]
+            if not node["x-kubernetes-validations"]:
+                del node["x-kubernetes-validations"]
+        return node
+
+
+_RULE_KEY_ORDER = ("rule", "message", "messageExpression", "fieldPath", "reason")
+
+_KEY_ORDER = (
+    "description",
+    "type",
+    "format",
+    "enum",
+    "default",
+    "pattern",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "maxProperties",
+    "required",
+    "properties",
+    "items",
+    "additionalProperties",
+)
+
+
+def _ordered(node: dict[str, Any]) -> dict[str, Any]:
+    """Stable, readable key order: description and type first, x-kubernetes-* last."""
+    head = [k for k in _KEY_ORDER if k in node]
+    tail = sorted(k for k in node if k not in _KEY_ORDER)
+    return {k: node[k] for k in [*head, *tail]}
+
+
+def _job_spec_schema(description: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """trialTemplate.job: a JobSpec kept open, with only the containers' names typed.
+
+    The API server validates the full JobSpec when the operator creates each trial's Job;
+    the CRD types just enough for CEL to see the containers (count and names).
+    """
+    container = {
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": True,
+        "properties": {
+            "name": {"type": "string", "maxLength": 63, "description": "Container name."}
+        },
+    }
+    return {
+        "description": description,
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": True,
+        "x-kubernetes-validations": rules,
+        "properties": {
+            "template": {
+                "description": "The pod template of each trial (a PodTemplateSpec).",
+                "type": "object",
+                "x-kubernetes-preserve-unknown-fields": True,
+                "properties": {
+                    "spec": {
+                        "description": "The trial pod's spec (a PodSpec).",
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                        "properties": {
+                            "containers": {
+                                "description": "The trial pod's containers; at least one.",
+                                "type": "array",
+                                "maxItems": 20,
+                                "items": container,
+                            }
+                        },
+                    }
+                },
+            }
+        },
+    }
+
+
+def spec_schema() -> dict[str, Any]:
+    """The structural schema of `spec`."""
+    raw = TuningJobSpec.model_json_schema(by_alias=True, mode="validation")
+    schema = _Converter(raw).convert(raw)
+    job = schema["properties"]["trialTemplate"]["properties"]["job"]
+    schema["properties"]["trialTemplate"]["properties"]["job"] = _job_spec_schema(
+        job["description"], job["x-kubernetes-validations"]
+    )
+    return schema
+
+
+def status_schema() -> dict[str, Any]:
+    """The structural schema of `status`."""
+    raw = TuningJobStatus.model_json_schema(by_alias=True, mode="validation")
+    return _Converter(raw).convert(raw)
