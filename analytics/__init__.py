@@ -97,20 +97,25 @@ class TuningJobAnalytics:
         """The trials as a pandas DataFrame: a row per trial, a column per hyperparameter
         (numbers for Continuous and Integer ones), per metric, and phase, reason,
         attempt, start and end times and duration; for a Hyperband job also the epochs
-        each trial consumed and its value at each rung (`objective@1`, ...)."""
+        each trial consumed and its value at each rung (`objective@1`, ...). The values
+        measured (objective, metrics, rungs, epochs, durationSeconds) are floats, NaN
+        where a trial has none."""
         try:
             import pandas  # noqa: PLC0415 (an optional extra)
         except ImportError:
             raise ImportError(
                 "TuningJobAnalytics.dataframe() needs pandas: pip install 'kubetune[analytics]'"
             ) from None
-        frame = pandas.DataFrame.from_records(self.records(), columns=self._column_names())
+        cols = columns(self.view)
+        frame = pandas.DataFrame.from_records(self.records(), columns=cols.names())
         for column in ("start", "end"):
             frame[column] = pandas.to_datetime(frame[column], utc=True)
+        # A column without a single value (no trial succeeded yet) would be of Python Nones,
+        # dtype object, on which .mean() and comparisons behave otherwise.
+        measured = ["objective", *cols.metrics.values(), "durationSeconds"]
+        measured += ["epochs", *cols.rungs.values()] if cols.rungs else []
+        frame[measured] = frame[measured].astype(float)
         return frame
-
-    def _column_names(self) -> list[str]:
-        return columns(self.view).names()
 
     def best_hyperparameters(self) -> dict[str, str]:
         """The best trial's hyperparameters, tuned and static, ready to train with.

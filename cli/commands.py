@@ -184,6 +184,10 @@ def plot_command(ctx: Context) -> int:
             f"({len(view.trials)} trials, phase {view.phase})."
         )
     path = Path(ctx.args.output or f"{view.name}.png")
+    if path.is_dir():
+        path = path / f"{view.name}.png"
+    elif not path.suffix:  # savefig would add .png: the path printed is the file written
+        path = path.with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)
     summary_figure(view).savefig(path, dpi=100)
     ctx.out.write(f"{path}\n")

@@ -3,13 +3,16 @@
 The operator's `reconcile()` runs in a loop against `LocalKube` (its trial Jobs are
 processes; see `kubetune.operator.kube.local`), so validation, planning, the optimizer,
 stopping criteria and metric reading are the operator's own. The spec is checked before
-anything runs, as at admission: the pydantic models (which hold the CEL rules' checks that
-the models repeat) and `validate_spec` (the checks the operator makes itself). Rules only
-the API server evaluates (CEL on the raw object) are not run locally.
+anything runs, as at admission: the CRD's CEL rules (`cli.admission`), the pydantic models
+and `validate_spec` (the checks the operator makes itself).
 
 Ctrl-C stops the running trials (their process groups) and leaves DIR as the status last
 recorded it; the same command on the same DIR resumes: the trials that were running are
-started again under the same names, so the run has exactly the trials it would have had.
+started again under the same names, so the run has exactly the trials it would have had
+(each starting anew: its start time is the restart's). The manifest may then change the
+fields a live TuningJob may change (limits, suspend, ...), not the immutable ones. With
+`spec.suspend: true` nothing new is launched: once no trial runs, the command says so and
+exits 0, DIR ready to resume.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ import re2
 import yaml
 from kubetune.analytics.errors import KubetuneError
 from kubetune.analytics.resource import parse_tuning_job
+from kubetune.cli.admission import admission_problems
 from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context
 from kubetune.cli.watch import LOG_TAIL_LINES, ended_line, final_line, last_match, render
-from kubetune.operator.api import KIND, TuningJobSpec
+from kubetune.operator.api import KIND, TERMINAL_PHASES, TuningJobSpec
+from kubetune.operator.api.cel import immutable, immutable_once_set
 from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.kube.client import JobRejectedError
 from kubetune.operator.kube.local import (
@@ -75,8 +80,11 @@ def _read_manifest(path: str, parallel: int | None) -> dict[str, Any]:
 
 
 def check_runnable(body: dict[str, Any], images: dict[str, str]) -> TuningJobSpec:
-    """The spec, validated as the operator does, and its primary container runnable here."""
-    spec, problems = parse_and_validate_spec(body.get("spec") or {})
+    """The spec, checked as the API server checks it (its CEL rules) and validated as the
+    operator does, and its primary container runnable here."""
+    raw = body.get("spec") or {}
+    spec, problems = parse_and_validate_spec(raw)
+    problems = list(dict.fromkeys([*admission_problems(raw), *problems]))
     if spec is None or problems:
         raise KubetuneError("invalid TuningJob:\n  " + "\n  ".join(problems))
     probe = build_trial_job(
@@ -95,15 +103,47 @@ def check_runnable(body: dict[str, Any], images: dict[str, str]) -> TuningJobSpe
     return spec
 
 
-def prepare_directory(body: dict[str, Any], directory: Path) -> None:
-    """DIR/tuningjob.yaml: written on the first run, compared on a resume."""
+def immutable_spec_fields() -> list[str]:
+    """The spec fields (camelCase) a TuningJob keeps for life: those whose CEL transition
+    rule refuses any change (`immutable` on the field, `immutable_once_set` on the spec).
+    Read from the model's rules, where they are declared; the others (limits, suspend,
+    ...) may change on a live job."""
+
+    def rules(extra: Any) -> list[dict[str, str]]:
+        return extra.get("x-kubernetes-validations", []) if isinstance(extra, dict) else []
+
+    fields = [
+        info.alias or name
+        for name, info in TuningJobSpec.model_fields.items()
+        if any(
+            r["rule"] == immutable(info.alias or name)["rule"]
+            for r in rules(info.json_schema_extra)
+        )
+    ]
+    for spec_rule in rules(TuningJobSpec.model_config.get("json_schema_extra")):
+        field = spec_rule.get("fieldPath", "").removeprefix(".")
+        if field and spec_rule["rule"] == immutable_once_set(field, "")["rule"]:
+            fields.append(field)
+    return fields
+
+
+def changed_spec_fields(stored: dict[str, Any], spec: TuningJobSpec) -> list[str]:
+    """The fields (camelCase) in which `spec` differs from the `stored` raw spec, each
+    with its defaults filled in as the API server would store it (an omitted field equals
+    one given at its default)."""
+    parsed, _ = parse_and_validate_spec(stored)
+    old, new = (stored if parsed is None else parsed.to_api()), spec.to_api()
+    return [f for f in sorted(old.keys() | new.keys()) if old.get(f) != new.get(f)]
+
+
+def prepare_directory(
+    body: dict[str, Any], spec: TuningJobSpec, directory: Path, err: IO[str]
+) -> None:
+    """DIR/tuningjob.yaml: written on the first run; on a resume, changed as the edited
+    manifest would change a TuningJob on a cluster (see `_apply_changes`)."""
     manifest = directory / MANIFEST
     if manifest.is_file():
-        stored = yaml.safe_load(manifest.read_text())
-        if stored.get("spec") != body.get("spec"):
-            raise KubetuneError(
-                f"{directory} holds a run of a different spec; give another --out to start anew"
-            )
+        _apply_changes(body, spec, directory, err)
         return
     directory.mkdir(parents=True, exist_ok=True)
     meta = body.setdefault("metadata", {})
@@ -114,6 +154,46 @@ def prepare_directory(body: dict[str, Any], directory: Path) -> None:
         creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     write_atomically(manifest, body)
+
+
+def _apply_changes(
+    body: dict[str, Any], spec: TuningJobSpec, directory: Path, err: IO[str]
+) -> None:
+    """A change to an immutable field is refused, naming it; the others take effect (as
+    `kubectl apply` of the edited manifest would), but not on a run that has ended: an
+    ended TuningJob stays ended."""
+    manifest = directory / MANIFEST
+    stored = yaml.safe_load(manifest.read_text())
+    name, stored_name = body["metadata"]["name"], stored["metadata"]["name"]
+    if stored_name != name:
+        raise KubetuneError(
+            f"{directory} holds the run of TuningJob {stored_name!r}, not {name!r}; give "
+            "another --out"
+        )
+    changed = changed_spec_fields(stored.get("spec") or {}, spec)
+    immutable_fields = immutable_spec_fields()
+    frozen = [f"spec.{f}" for f in changed if f in immutable_fields]
+    if frozen:
+        raise KubetuneError(
+            f"{directory} holds a run with another value of {', '.join(frozen)}, immutable "
+            "on a TuningJob; give another --out to start anew"
+        )
+    if not changed:
+        return
+    shown = ", ".join(f"spec.{f}" for f in changed)
+    phase = (read_run(directory).get("status") or {}).get("phase")
+    if phase in TERMINAL_PHASES:
+        err.write(
+            f"{directory} has ended ({phase}) and stays ended, as a TuningJob does: the "
+            f"changed {shown} has no effect. To run more trials, run a new TuningJob "
+            f"warm-started from this one (spec.warmStart.parents: [{name}], --parent "
+            f"{directory}).\n"
+        )
+        return
+    stored["spec"] = body["spec"]
+    stored["metadata"]["generation"] = stored["metadata"].get("generation", 1) + 1
+    write_atomically(manifest, stored)
+    err.write(f"applied the manifest's changes to {shown}\n")
 
 
 def lock_directory(directory: Path) -> IO[str]:
@@ -216,7 +296,7 @@ def run_local(ctx: Context) -> int:
     directory = Path(args.out or name)
     parents = warm_start_parents(spec, directory, args.parent)
     with lock_directory(directory):
-        prepare_directory(body, directory)
+        prepare_directory(body, spec, directory, ctx.err)
         return _run(ctx, LocalKube(directory, images, parents), name, spec.judges_running_trials)
 
 
@@ -241,6 +321,16 @@ def _run(ctx: Context, kube: LocalKube, name: str, judges_curves: bool) -> int:
             if result.terminal:
                 ctx.out.write(final_line(view) + "\n")
                 return EXIT_ERROR if view.phase == "Failed" else EXIT_OK
+            if view.spec.suspend and not any(
+                t.phase in ("Pending", "Running") for t in view.trials
+            ):
+                # Nothing runs, nothing will: waiting would hang with no end.
+                ctx.err.write(
+                    f"spec.suspend is true: no trial is launched ({len(view.trials)} run so "
+                    f"far); set it to false in {ctx.args.file} and run the same command to go "
+                    "on\n"
+                )
+                return EXIT_OK
             # Hyperband and the median rule judge trials by the values they print: here the logs
             # are files, read at every reconcile, and a reconcile follows every line a trial
             # writes, so even a trial of a few seconds is stopped where the rule says (on a

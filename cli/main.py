@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 from kubetune.analytics.errors import KubetuneError
@@ -90,7 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("-o", "--output", choices=BEST_FORMATS, default="yaml")
     sub = _command(commands, "plot", "progress, objective per hyperparameter, scatter matrix")
     sub.add_argument("name", metavar="NAME", help=NAME_ARG_HELP)
-    sub.add_argument("-o", "--output", metavar="FILE.png", help="default: NAME.png")
+    sub.add_argument(
+        "-o",
+        "--output",
+        type=_image_file,
+        metavar="FILE",
+        help="the image to write: NAME.png by default, in DIR when a directory; without a "
+        "suffix .png is added; a suffix picks the format (.png, .svg, .pdf, ...)",
+    )
     sub = _command(commands, "watch", "follow a TuningJob until it ends")
     sub.add_argument("name", metavar="NAME", help="a TuningJob on the cluster")
     sub.add_argument("--interval", type=_positive_float, default=2.0, help="seconds between reads")
@@ -104,7 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("run", help=RUN_HELP, description=RUN_HELP)
     sub.add_argument("file", metavar="FILE.yaml", help="a TuningJob manifest")
     sub.add_argument("--local", action="store_true", required=True, help="run on this machine")
-    sub.add_argument("--parallel", type=_positive, metavar="N", help="at most N trials at once")
+    sub.add_argument(
+        "--parallel",
+        type=_positive,
+        metavar="N",
+        help="run N trials at once (overrides spec.limits.maxParallelTrials, lower or higher)",
+    )
     sub.add_argument("--out", metavar="DIR", help="run directory (default: ./NAME); resumes")
     sub.add_argument(
         "--image",
@@ -145,6 +158,27 @@ def _positive_float(text: str) -> float:
     if not value > 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
+
+
+def _image_file(text: str) -> str:
+    """plot's -o: a suffix must name a format matplotlib writes (a usage error here, not a
+    traceback after the plot is drawn). A directory or a name without suffix is completed
+    by the command."""
+    path = Path(text)
+    suffix = path.suffix.lower().removeprefix(".")
+    if not suffix or path.is_dir():
+        return text
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase  # noqa: PLC0415 (optional)
+    except ImportError:  # the command says that plot needs matplotlib
+        return text
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix not in formats:
+        raise argparse.ArgumentTypeError(
+            f"{text}: unsupported image format .{suffix}; use one of "
+            f"{', '.join('.' + f for f in sorted(formats))} (no suffix: .png)"
+        )
+    return text
 
 
 def _sort_value_attached(argv: Sequence[str]) -> list[str]:

@@ -4,8 +4,8 @@ On a terminal the screen shows, redrawn at every read: a progress bar of trials,
 so far, and the running trials with their latest intermediate objective value (the last
 match of the objective's regex in the last lines of their log). Elsewhere (a pipe, a CI
 log) it is quiet: one line per trial that ends, and a last line when the job ends.
-Exit code 0 when the job ends Completed or Stopped, 1 when it ends Failed or --timeout
-passes first.
+Exit code 0 when the job ends Completed or Stopped, 1 when it ends Failed, is deleted, or
+--timeout passes first.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import re2
 from kubetune.analytics.cluster import KubeClient
-from kubetune.analytics.errors import KubetuneError
+from kubetune.analytics.errors import KubetuneError, NotFoundError
 from kubetune.analytics.resource import Trial, TuningJobView, parse_tuning_job
 from kubetune.cli import output
 from kubetune.cli.main import EXIT_ERROR, EXIT_OK, Context
@@ -135,8 +135,18 @@ def watch(ctx: Context, kube: KubeClient, namespace: str, terminal: bool) -> int
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     reported: set[str] = set()
     drawn = 0
+    view: TuningJobView | None = None
     while True:
-        view = parse_tuning_job(kube.get_tuning_job(namespace, args.name))
+        try:
+            body = kube.get_tuning_job(namespace, args.name)
+        except NotFoundError:
+            if view is None:  # never there: the name or namespace is wrong
+                raise
+            raise NotFoundError(
+                f'TuningJob "{args.name}" was deleted while being watched (namespace '
+                f'"{namespace}").'
+            ) from None
+        view = parse_tuning_job(body)
         if terminal:
             lines = render(view, latest_values(kube, view), datetime.now(UTC))
             clear = f"\x1b[{drawn}F\x1b[J" if drawn else ""

@@ -21,6 +21,11 @@ class JobRejectedError(Exception):
     """The API server refused a Job as invalid (HTTP 400/422); the message says why."""
 
 
+class JobNotStartedError(JobRejectedError):
+    """A local run's trial process could not be started (`kube.local`): no API server was
+    involved, and the message, whole, names the field and the fix."""
+
+
 class KubeClient(Protocol):
     """The API calls of a reconcile. Errors other than those named are the API's own
     (`kubernetes.client.exceptions.ApiException`, urllib3 and OS errors)."""

@@ -37,7 +37,8 @@ from typing import Any
 
 import yaml
 from kubetune.operator.api import HYPERPARAMETERS_ENV
-from kubetune.operator.kube.client import ConflictError, JobRejectedError
+from kubetune.operator.api.naming import trial_job_name
+from kubetune.operator.kube.client import ConflictError, JobNotStartedError, JobRejectedError
 
 MANIFEST = "tuningjob.yaml"
 STATUS = "status.yaml"
@@ -141,13 +142,22 @@ class LocalKube:
 
     def resume(self) -> list[str]:
         """Start again the Jobs that were interrupted (a manifest, no exit code); their
-        names."""
+        names. Their trials start anew: the time the run was interrupted is not theirs,
+        and their log (whose values the trial is judged by) begins again."""
         interrupted = []
         for manifest_file in sorted(self.logs.glob("*.job.yaml")):
             name = manifest_file.name.removesuffix(".job.yaml")
             if name not in self.jobs:
                 self._start(name, yaml.safe_load(manifest_file.read_text()))
                 interrupted.append(name)
+        started = {name: self.jobs[name].created for name in interrupted}
+        status = self.body.get("status") or {}
+        for trial in status.get("trials") or []:
+            job = trial_job_name(trial["name"], trial.get("attempt", 1))
+            if job in started:
+                trial["startTime"] = started[job]
+        if started and status:
+            write_atomically(self.directory / STATUS, status)
         return interrupted
 
     def _recover_finished_jobs(self) -> None:
@@ -299,8 +309,10 @@ class LocalKube:
                     start_new_session=True,  # its own process group, stopped as one
                 )
             except OSError as error:
-                raise JobRejectedError(
-                    f"container {container.get('name')!r}: cannot run {argv[0]!r}: {error}"
+                raise JobNotStartedError(
+                    f"spec.trialTemplate: cannot start the command {argv[0]!r} of container "
+                    f"{container.get('name')!r}: {error}; fix the command and rerun with "
+                    "another --out"
                 ) from None
         self.jobs[name] = _Job(manifest=manifest, created=_now(), process=process)
 

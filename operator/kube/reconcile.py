@@ -39,7 +39,7 @@ from kubetune.operator.controller import (
     plan,
     warm_start_observations,
 )
-from kubetune.operator.kube.client import JobRejectedError, KubeClient
+from kubetune.operator.kube.client import JobNotStartedError, JobRejectedError, KubeClient
 from kubetune.operator.kube.curves import CURVES, last_read_curves, update_curves
 from kubetune.operator.kube.observe import LogSource, observe_jobs
 from kubetune.operator.kube.telemetry import NO_TELEMETRY, Telemetry
@@ -314,6 +314,8 @@ def _create_jobs(
         try:
             with telemetry.api_call("create_job"):
                 created = kube.create_job(read.namespace, manifest)
+        except JobNotStartedError as error:
+            return launched, str(error)
         except JobRejectedError as error:
             return launched, (
                 f"spec.trialTemplate.job: the API server refused trial Job "

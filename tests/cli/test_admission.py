@@ -4,11 +4,13 @@ server's message where only a CEL rule catches it; the examples pass (no cluster
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 import yaml
 from integration.test_tuningjob_admission import EXAMPLES, INVALID, Mutation, base
+from kubetune.cli import main as cli_main
 from kubetune.cli.admission import admission_problems
 from kubetune.operator.kube.validation import parse_and_validate_spec
 
@@ -54,3 +56,17 @@ def test_defaults_count_and_whole_numbers_are_doubles() -> None:
         problem
         == "spec.parameters[0].min: parameter p: min must be less than max; swap or widen the range"
     )
+
+
+def test_kubetune_run_local_refuses_what_only_a_cel_rule_catches(tmp_path: Path) -> None:
+    manifest = base()
+    manifest["spec"]["limits"] = {"maxTrials": 2, "maxParallelTrials": 3}
+    path = tmp_path / "tj.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    out, err = io.StringIO(), io.StringIO()
+    code = cli_main.run(["run", "--local", str(path), "--out", str(tmp_path / "run")], out, err)
+    assert code == cli_main.EXIT_ERROR
+    assert "spec.limits.maxParallelTrials: limits.maxParallelTrials must not exceed" in (
+        err.getvalue()
+    )
+    assert not (tmp_path / "run" / "logs").exists()  # nothing ran

@@ -7,14 +7,16 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import re2
-from kubetune.analytics.cluster import connect
+from kubetune.analytics.cluster import KubeClient, connect
+from kubetune.analytics.errors import NotFoundError
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import main as cli_main
 from kubetune.cli import output
-from kubetune.cli.watch import ended_line, final_line, last_match, progress_bar, render
+from kubetune.cli.watch import ended_line, final_line, last_match, progress_bar, render, watch
 from support.cli_data import NOW, hyperband_tuning_job, write_directory
 from synthetic_tuning_job import synthetic_tuning_job
 
@@ -48,6 +50,42 @@ def test_cluster_flags_go_before_or_after_the_command() -> None:
 )
 def test_usage_errors_exit_2(argv: list[str]) -> None:
     assert run(*argv)[0] == cli_main.EXIT_USAGE
+
+
+def test_plot_to_an_unsupported_format_is_a_usage_error_naming_the_formats(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run("plot", "x", "-o", "report.v2")[0] == cli_main.EXIT_USAGE
+    err = capsys.readouterr().err  # argparse's own message
+    assert "argument -o/--output: report.v2: unsupported image format .v2; use one of" in err
+    assert ".pdf, " in err and ".png, " in err and ".svg, " in err, err
+
+
+class DeletedAfter:
+    """The API server as `watch` sees it: the TuningJob `found` times, then 404."""
+
+    def __init__(self, body: dict[str, Any], found: int) -> None:
+        self.body, self.found = body, found
+
+    def get_tuning_job(self, namespace: str, name: str) -> dict[str, Any]:
+        if self.found == 0:
+            raise NotFoundError(f'TuningJob "{name}" not found in namespace "{namespace}"')
+        self.found -= 1
+        return self.body
+
+
+def test_watch_says_when_the_job_is_deleted_while_watched() -> None:
+    body = synthetic_tuning_job("wd", 4, running=1)  # InProgress: watch reads it again
+    args = cli_main.build_parser().parse_args(["watch", "wd", "--interval", "0.01"])
+    ctx = cli_main.Context(args, io.StringIO(), io.StringIO())
+    with pytest.raises(NotFoundError) as raised:
+        watch(ctx, cast(KubeClient, DeletedAfter(body, found=2)), "team-a", terminal=False)
+    assert str(raised.value) == (
+        'TuningJob "wd" was deleted while being watched (namespace "team-a").'
+    )
+    # Never found: the name or the namespace is wrong, as the generic message says.
+    with pytest.raises(NotFoundError, match='"wd" not found in namespace "team-a"'):
+        watch(ctx, cast(KubeClient, DeletedAfter(body, found=0)), "team-a", terminal=False)
 
 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:

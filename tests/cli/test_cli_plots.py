@@ -4,6 +4,7 @@ at ranges that crowd them (no cluster)."""
 
 from __future__ import annotations
 
+import io
 import math
 import random
 from pathlib import Path
@@ -22,6 +23,7 @@ from kubetune.analytics.plots import (
     summary_figure,
 )
 from kubetune.analytics.resource import Parameter, TuningJobView, parse_tuning_job
+from kubetune.cli.main import EXIT_OK, run
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 from support.cli_data import HYPERBAND_RUNGS, hyperband_tuning_job, write_directory
@@ -169,6 +171,37 @@ def test_analytics_from_a_directory(body: dict[str, Any], tmp_path: Path) -> Non
     path = tmp_path / "matrix.png"
     analytics.plot_scatter_matrix().savefig(path)
     assert imread(path).shape[0] > 300
+
+
+def test_measured_columns_are_floats_also_when_no_trial_has_a_value(tmp_path: Path) -> None:
+    # One trial, still running: no objective, no epochs, no value at the last rung yet.
+    hyperband = hyperband_tuning_job(2)
+    status = hyperband["status"]
+    del status["trials"][0], status["bestTrial"], status["bestObjective"]
+    for body in (synthetic_tuning_job("fresh", 1, running=1), hyperband):
+        directory = write_directory(body, tmp_path / body["metadata"]["name"])
+        frame = TuningJobAnalytics(directory=directory).dataframe()
+        empty = ["objective"]
+        if body["spec"]["strategy"] == "Hyperband":
+            empty += ["epochs", "objective@9"]
+        for column in [*empty, "durationSeconds"]:
+            assert frame[column].dtype == float, (column, frame[column].dtype)
+        assert frame[empty].isna().all().all()
+
+
+def test_plot_prints_the_path_of_the_file_it_writes(body: dict[str, Any], tmp_path: Path) -> None:
+    run_dir = str(write_directory(body, tmp_path / "demo"))
+    folder = tmp_path / "plots"
+    folder.mkdir()
+    for given, written in (
+        (folder, folder / "demo.png"),  # a directory: NAME.png in it
+        (tmp_path / "myplot", tmp_path / "myplot.png"),  # no suffix: .png, as savefig adds
+        (tmp_path / "plot.svg", tmp_path / "plot.svg"),
+    ):
+        out, err = io.StringIO(), io.StringIO()
+        assert run(["plot", run_dir, "-o", str(given)], out, err) == EXIT_OK, err.getvalue()
+        assert out.getvalue() == f"{written}\n"
+        assert written.is_file() and written.stat().st_size > 1000
 
 
 def test_best_so_far_and_the_comparison_figure(view: TuningJobView, tmp_path: Path) -> None:

@@ -10,11 +10,13 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from kubetune.cli.local_run import immutable_spec_fields
 from kubetune.cli.main import run
 from kubetune.operator.api.naming import trial_job_name
 
@@ -173,7 +175,7 @@ def test_interrupted_run_resumes_with_exact_trial_count(tmp_path: Path) -> None:
     out_dir = tmp_path / "run"
     path = manifest(
         tmp_path,
-        staticHyperparameters={"mode": "curve", "steps": "6", "pause": "0.3"},
+        staticHyperparameters={"mode": "curve", "steps": "10", "pause": "0.3"},
         limits={"maxTrials": 3, "maxParallelTrials": 1},
     )
     argv = [
@@ -208,6 +210,11 @@ def test_interrupted_run_resumes_with_exact_trial_count(tmp_path: Path) -> None:
         return len(trials) == 2 and trials[1]["phase"] == "Running"
 
     wait_for(second_running)
+    # Running for more than a second (the status's times are whole seconds): its start
+    # when resumed must then differ from the first one.
+    log = out_dir / "logs" / "local-002.log"
+    wait_for(lambda: log.read_text().count("loss=") >= 4)
+    interrupted_at = datetime.now(UTC).replace(microsecond=0)
     first.send_signal(signal.SIGINT)
     assert first.wait(60) == 130
     interrupted = status(out_dir)
@@ -221,6 +228,10 @@ def test_interrupted_run_resumes_with_exact_trial_count(tmp_path: Path) -> None:
     assert final["phase"] == "Completed"
     assert [t["name"] for t in final["trials"]] == ["local-001", "local-002", "local-003"]
     assert all(t["phase"] == "Succeeded" for t in final["trials"])
+    # A trial started again starts when it was: the interruption is not part of its run.
+    for trial in (t for t in final["trials"] if t["name"] in {r["name"] for r in running}):
+        started = datetime.fromisoformat(trial["startTime"].replace("Z", "+00:00"))
+        assert started >= interrupted_at, (trial, interrupted_at)
 
 
 def test_a_second_run_on_a_directory_in_use_is_refused_naming_the_first(tmp_path: Path) -> None:
@@ -341,3 +352,122 @@ def test_warm_start_from_an_earlier_local_run(tmp_path: Path) -> None:
     )
     assert code == 0, out + err
     assert [t["hyperparameters"]["n"] for t in status(tmp_path / "c2")["trials"]] == ["2", "3"]
+
+
+def kubetune_within(seconds: float, *argv: str) -> tuple[int, str, str]:
+    """`kubetune(*argv)`, failing the test if it has not returned within `seconds` (a run
+    that would wait for ever)."""
+    done = threading.Event()
+    result: list[tuple[int, str, str]] = []
+
+    def run_it() -> None:
+        result.append(kubetune(*argv))
+        done.set()
+
+    threading.Thread(target=run_it, daemon=True).start()
+    assert done.wait(seconds), f"kubetune {' '.join(argv)} did not end within {seconds} s"
+    return result[0]
+
+
+def edit(path: Path, **spec: Any) -> None:
+    body = yaml.safe_load(path.read_text())
+    body["spec"].update(spec)
+    path.write_text(yaml.safe_dump(body))
+
+
+def test_a_suspended_run_launches_nothing_and_a_resume_applies_the_mutable_changes(
+    tmp_path: Path,
+) -> None:
+    out_dir = tmp_path / "run"
+    path = manifest(tmp_path, suspend=True, limits={"maxTrials": 2, "maxParallelTrials": 1})
+    argv = ["run", "--local", str(path), "--out", str(out_dir)]
+    code, _, err = kubetune_within(60, *argv)
+    assert code == 0, err
+    assert (
+        f"spec.suspend is true: no trial is launched (0 run so far); set it to false in {path}"
+        in err
+    )
+    assert status(out_dir)["trials"] == []
+
+    # As on a live TuningJob: suspend and limits may change, and take effect.
+    edit(path, suspend=False, limits={"maxTrials": 3, "maxParallelTrials": 1})
+    code, _, err = kubetune_within(60, *argv)
+    assert code == 0, err
+    assert "applied the manifest's changes to spec.limits, spec.suspend" in err
+    recorded = status(out_dir)
+    assert (recorded["phase"], len(recorded["trials"])) == ("Completed", 3), recorded
+
+    # An ended TuningJob stays ended: more maxTrials run nothing more, and say why.
+    edit(path, limits={"maxTrials": 5, "maxParallelTrials": 1})
+    code, _, err = kubetune_within(60, *argv)
+    assert code == 0, err
+    assert f"{out_dir} has ended (Completed) and stays ended" in err
+    assert "spec.warmStart.parents: [local]" in err
+    assert status(out_dir) == recorded
+
+    # The immutable fields are refused, each named.
+    edit(path, randomSeed=6, staticHyperparameters={"mode": "ok"})
+    code, _, err = kubetune_within(60, *argv)
+    assert (code, err) == (
+        1,
+        f"error: {out_dir} holds a run with another value of spec.randomSeed, "
+        "spec.staticHyperparameters, immutable on a TuningJob; give another --out to start "
+        "anew\n",
+    )
+
+
+def test_the_immutable_fields_are_those_of_the_cel_transition_rules() -> None:
+    assert sorted(immutable_spec_fields()) == [
+        "hyperband",
+        "metrics",
+        "objective",
+        "parameters",
+        "randomSeed",
+        "staticHyperparameters",
+        "strategy",
+        "trialTemplate",
+        "warmStart",
+    ]
+
+
+def test_parallel_overrides_the_specs_max_parallel_trials(tmp_path: Path) -> None:
+    """--parallel 3 runs three trials at once where the spec says one: each trial waits
+    until all three have started (one at a time, each would wait until its deadline)."""
+    started = tmp_path / "started"
+    started.mkdir()
+    barrier = (
+        "import pathlib, sys, time\n"
+        "folder = pathlib.Path(sys.argv[1])\n"
+        "(folder / sys.argv[2]).touch()\n"
+        "deadline = time.monotonic() + 20\n"
+        "while len(list(folder.iterdir())) < 3 and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "print(f'loss={len(list(folder.iterdir()))}')\n"
+    )
+    container = {
+        "command": [sys.executable, "-c", barrier],
+        "args": [str(started), "${trial.name}"],
+    }
+    path = manifest(tmp_path, container=container, limits={"maxTrials": 3, "maxParallelTrials": 1})
+    out_dir = tmp_path / "run"
+    code, out, err = kubetune("run", "--local", str(path), "--out", str(out_dir), "--parallel", "3")
+    assert code == 0, out + err
+    assert [t["objective"] for t in status(out_dir)["trials"]] == [3.0, 3.0, 3.0]
+    stored = yaml.safe_load((out_dir / "tuningjob.yaml").read_text())
+    assert stored["spec"]["limits"]["maxParallelTrials"] == 3
+
+
+def test_a_command_that_cannot_start_says_so_without_blaming_an_api_server(
+    tmp_path: Path,
+) -> None:
+    path = manifest(tmp_path, container={"command": ["no-such-binary-kubetune-test"]})
+    code, out, _ = kubetune("run", "--local", str(path), "--out", str(tmp_path / "run"))
+    recorded = status(tmp_path / "run")
+    assert (code, recorded["phase"], recorded["reason"]) == (1, "Failed", "InvalidSpec")
+    message = recorded["message"]
+    assert message.startswith(
+        "spec.trialTemplate: cannot start the command 'no-such-binary-kubetune-test' of "
+        "container 'trainer': [Errno 2] No such file or directory"
+    ), message
+    assert message.endswith("; fix the command and rerun with another --out"), message
+    assert "API server" not in out and message in out
