@@ -217,10 +217,18 @@ def logs_command(ctx: Context) -> int:
     trial = _trial_name(view, ctx.args.trial)
     pods = kube.trial_pods(view.namespace, trial)
     if not pods:
-        phase = next(t.phase for t in view.trials if t.name == trial)
+        found = next(t for t in view.trials if t.name == trial)
+        if found.phase in ("EarlyStopped", "Stopped") or found.reason == "ObjectiveNotFinite":
+            # The operator stops a trial by deleting its Job, and its pod's log with it.
+            raise NotFoundError(
+                f'trial "{trial}" was stopped ({found.phase}, {found.reason}): its Job and '
+                "pod were deleted with its log, which a cluster does not keep; `kubetune "
+                f"trials {view.name}` shows what was recorded of it (the values read, the "
+                "reason)."
+            )
         raise NotFoundError(
-            f'trial "{trial}" has no pod (phase {phase}): it has not started yet, or its Job '
-            "and pod were deleted."
+            f'trial "{trial}" has no pod (phase {found.phase}): it has not started yet, or '
+            "its Job and pod were deleted."
         )
     pod = pods[-1].metadata.name
     container = view.spec.trial_template.primary_container_name() or ""

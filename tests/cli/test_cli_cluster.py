@@ -363,6 +363,16 @@ def test_stop_stops_the_running_trials_and_ends_the_job_stopped_by_user(
     assert refused.value.status == 422
     assert "spec.stop cannot be set back to false" in json.loads(refused.value.body)["message"]
     assert (api.get("to-stop") or {})["status"]["trials"] == status["trials"]
+    # Its log went with the Job: `kubetune logs` says so rather than "not started yet".
+    wait_for(
+        "the stopped trials' pods to go",
+        lambda: not api.pods("to-stop"),
+        timeout=TIMEOUT,
+    )
+    logs = kubetune(kubeconfig_path, "-n", cli_namespace, "logs", "to-stop", "1")
+    assert logs.returncode == 1
+    assert 'trial "to-stop-001" was stopped (Stopped, StoppedByUser)' in logs.stderr, logs.stderr
+    assert "kubetune trials to-stop" in logs.stderr
 
 
 def test_watch_on_a_terminal_draws_the_progress_screen(
