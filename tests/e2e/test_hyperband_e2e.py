@@ -176,30 +176,33 @@ def test_the_mxnet_example_stops_trials_at_its_rungs(
     assert epochs_column(cluster, namespace, name) == str(status["epochsConsumed"])
 
 
-def test_a_diverged_trial_fails_at_once_instead_of_training_on(
-    api: Api, operator: OperatorProcess
-) -> None:
-    """Trials with x above 0.6 print loss=nan from their second epoch on, before their
-    first rung (3 epochs): each ends Failed (ObjectiveNotFinite) as soon as the operator
-    reads the nan, its Job deleted, instead of training its 9 epochs; the job goes on to
-    complete with the trials that did not diverge, judged at their rung as usual."""
-    api.create(
-        tuning_job(
-            "hbnan",
-            strategy="Hyperband",
-            max_trials=9,
-            parallel=3,
-            static={
-                "mode": "curve",
-                "steps": str(EPOCHS),
-                "pause": str(PAUSE),
-                "diverge_above": "0.6",
-            },
-            hyperband={"minResource": 3, "maxResource": EPOCHS, "reductionFactor": 3},
-        )
+def diverging_tuning_job(name: str) -> dict[str, Any]:
+    """9 trials, 3 at a time, of 9 epochs of 1 s; those with x above 0.6 print loss=nan
+    from their second epoch on, before their first rung (3 epochs)."""
+    return tuning_job(
+        name,
+        strategy="Hyperband",
+        max_trials=9,
+        parallel=3,
+        static={
+            "mode": "curve",
+            "steps": str(EPOCHS),
+            "pause": str(PAUSE),
+            "diverge_above": "0.6",
+        },
+        hyperband={"minResource": 3, "maxResource": EPOCHS, "reductionFactor": 3},
     )
+
+
+def assert_diverged_trials_failed(
+    api: Api, operator: OperatorProcess, name: str, *, at_once: bool
+) -> list[dict[str, Any]]:
+    """The job completes; each diverging trial failed (ObjectiveNotFinite) once, at the
+    nan (`at_once`), or else at the nan or at its end (the operator was down then), and
+    its Job went; the other trials are judged at their rung as the replay says. Its
+    diverging trials."""
     status = wait_for(
-        "hbnan to finish", lambda: api.terminal("hbnan"), timeout=150, operator=operator
+        f"{name} to finish", lambda: api.terminal(name), timeout=150, operator=operator
     )
     assert (status["phase"], status["reason"]) == ("Completed", "MaxTrialsReached"), status
     trials = status["trials"]
@@ -207,23 +210,79 @@ def test_a_diverged_trial_fails_at_once_instead_of_training_on(
         print(t["name"], t["hyperparameters"], t["phase"], t.get("reason"), t.get("epochs"))
     diverging = [t for t in trials if float(t["hyperparameters"]["x"]) > 0.6]
     assert len(diverging) >= 2, "too few trials diverged: choose another diverge_above"
+    failed_events = [e.message for e in api.events(name) if e.reason == "TrialFailed"]
     for t in diverging:
         assert (t["phase"], t["reason"]) == ("Failed", "ObjectiveNotFinite"), t
-        assert "step 2: loss is not a finite number" in t["message"], t
-        # Read when it printed nan (epochs of 1 s), not after its 9 epochs.
-        assert DIVERGED_FROM <= t["epochs"] <= DIVERGED_FROM + 1, t
         assert not t.get("rungValues"), t
+        assert sum(f"trial {t['name']}:" in m for m in failed_events) == 1, failed_events
+        if at_once or "step 2: " in t["message"]:
+            assert "step 2: loss is not a finite number" in t["message"], t
+            # Read when it printed nan (epochs of 1 s), not after its 9 epochs.
+            assert DIVERGED_FROM <= t["epochs"] <= DIVERGED_FROM + 1, t
+        else:
+            assert t["message"] == "the last value of metric loss is nan", t
     others = [t for t in trials if t not in diverging]
     assert {t["phase"] for t in others} <= {"Succeeded", "EarlyStopped"}
     assert_decisions_replay(others, rungs=[3])
     assert status["epochsConsumed"] == sum(t["epochs"] for t in trials)
     gone = {t["name"] for t in diverging}
     wait_for(
-        "the diverged trials' Jobs to go",
-        lambda: not gone & {j.metadata.name for j in api.jobs("hbnan")},
+        f"{name}'s diverged trials' Jobs to go",
+        lambda: not gone & {j.metadata.name for j in api.jobs(name)},
         timeout=30,
         operator=operator,
     )
+    return diverging
+
+
+def test_a_diverged_trial_fails_at_once_instead_of_training_on(
+    api: Api, operator: OperatorProcess
+) -> None:
+    """Each diverging trial ends Failed (ObjectiveNotFinite) as soon as the operator reads
+    its nan, its Job deleted, instead of training its 9 epochs; the job goes on to
+    complete with the trials that did not diverge, judged at their rung as usual."""
+    api.create(diverging_tuning_job("hbnan"))
+    assert_diverged_trials_failed(api, operator, "hbnan", at_once=True)
+
+
+def test_sigkill_at_random_moments_fails_each_diverged_trial_once(
+    api: Api, operator: OperatorProcess
+) -> None:
+    """The operator is killed five times at random moments (at once, when a trial fails,
+    when a pod starts, after a rung value): each diverging trial still fails once, from
+    its log, and every rung decision on the others is the replay's."""
+    api.create(diverging_tuning_job("hbnankill"))
+    rng = fault_rng(13)
+
+    def seen() -> tuple[int, int, set[str]]:
+        trials = api.status("hbnankill").get("trials", [])
+        failed = sum(t["phase"] == "Failed" for t in trials)
+        return len(records(trials)), failed, {p.metadata.name for p in api.pods("hbnankill")}
+
+    def happened(moment: str, before: tuple[int, int, set[str]]) -> bool:
+        values, failed, pods = seen()
+        return {
+            "at once": True,
+            "a trial fails": failed > before[1],
+            "a pod starts": bool(pods - before[2]),
+            "a rung value": values > before[0],
+        }[moment]
+
+    for kill in range(5):
+        before = seen()
+        moment = rng.choice(["at once", "a trial fails", "a pod starts", "a rung value"])
+        wait_for(
+            f"{moment} before kill {kill}",
+            lambda m=moment, b=before: happened(m, b) or api.terminal("hbnankill"),
+            timeout=60,
+            operator=operator,
+        )
+        if api.terminal("hbnankill"):
+            break
+        print(f"kill {kill}: {moment}")
+        operator.kill()
+        operator.start()
+    assert_diverged_trials_failed(api, operator, "hbnankill", at_once=False)
 
 
 def assert_decisions_replay(
