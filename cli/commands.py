@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kubetune.analytics.cluster import KubeClient, connect
-from kubetune.analytics.errors import KubetuneError, NotFoundError
+from kubetune.analytics.errors import ForbiddenError, KubetuneError, NotFoundError
 from kubetune.analytics.local import LOGS, MANIFEST, read_directory
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import output, views
@@ -149,9 +149,13 @@ def list_command(ctx: Context) -> int:
 
 def describe_command(ctx: Context) -> int:
     kube, view = _read(ctx)
-    # A local run keeps no Events.
-    events = None if kube is None else kube.events(view.namespace, view.name, view.uid)
-    ctx.out.write(views.describe_text(view, events, datetime.now(UTC)))
+    events, no_events = None, "none kept (a local run)"
+    if kube is not None:
+        try:
+            events = kube.events(view.namespace, view.name, view.uid)
+        except ForbiddenError as error:  # a user's Role may well not grant Events
+            no_events = f"not shown: {error}"
+    ctx.out.write(views.describe_text(view, events, datetime.now(UTC), no_events))
     return EXIT_OK
 
 

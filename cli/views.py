@@ -160,7 +160,12 @@ def _epochs(view: TuningJobView) -> float | None:
     return total if known else None
 
 
-def describe_text(view: TuningJobView, events: Sequence[Any] | None, now: datetime) -> str:
+def describe_text(
+    view: TuningJobView,
+    events: Sequence[Any] | None,
+    now: datetime,
+    no_events: str = "none kept (a local run)",
+) -> str:
     """`kubetune describe`: phase, budgets, counters, best trial, conditions, Events (None:
     a local run, which keeps none), next."""
     spec, status = view.spec, view.status
@@ -203,7 +208,7 @@ def describe_text(view: TuningJobView, events: Sequence[Any] | None, now: dateti
     ] or ["  none"]
     lines.append("Events (most recent last):")
     if events is None:
-        lines.append("  none kept (a local run)")
+        lines.append(f"  {no_events}")
     else:
         lines += [_event_line(e, now) for e in list(events)[-10:]] or ["  none"]
     lines.append(f"Next:       {next_step(view)}")

@@ -12,11 +12,17 @@ http://0.0.0.0:<metrics-port>/metrics.
 from __future__ import annotations
 
 import argparse
+import logging
 import secrets
+import sys
 from collections.abc import Sequence
 
 import kopf
+from kubernetes import client
+from kubetune.operator.kube.api_client import load_credentials
 from kubetune.operator.runtime import handlers
+
+log = logging.getLogger(__name__)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -88,6 +94,51 @@ def names_only(namespaces: Sequence[str]) -> bool:
     return bool(namespaces) and not any(set(ns) & set("*?[]!,") for ns in namespaces)
 
 
+WATCHED = (("kubetune.io", "tuningjobs"), ("batch", "jobs"), ("", "pods"))
+"""What the operator watches in each namespace it serves (group, resource)."""
+PEERING = ("kopf.dev", "kopfpeerings")
+
+
+def watchable(namespaces: Sequence[str], api: client.ApiClient, peering: bool) -> list[str]:
+    """The namespaces, given by name, whose watches this operator may open. kopf retries a
+    refused watch 9 times, then ends the whole operator: one namespace that does not exist
+    (yet, or any more) or lacks its Role would leave every namespace unserved, in a crash
+    loop. Such a namespace is left out, with an error saying why (SelfSubjectAccessReview,
+    which every authenticated account may ask)."""
+    authorization = client.AuthorizationV1Api(api)
+
+    def allowed(namespace: str, verb: str, group: str, resource: str) -> bool:
+        attributes = client.V1ResourceAttributes(
+            namespace=namespace, verb=verb, group=group, resource=resource
+        )
+        spec = client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
+        review = authorization.create_self_subject_access_review(
+            client.V1SelfSubjectAccessReview(spec=spec)
+        )
+        return review.status is not None and bool(review.status.allowed)
+
+    resources = [*WATCHED, *([PEERING] if peering else [])]
+    served = []
+    for namespace in namespaces:
+        refused = [
+            f"{verb} {resource}"
+            for group, resource in resources
+            for verb in ("list", "watch")
+            if not allowed(namespace, verb, group, resource)
+        ]
+        if refused:
+            log.error(
+                "namespace %s: not served: this operator may not %s there (the namespace does "
+                "not exist, or its Role is missing: create the namespace, then `helm upgrade` "
+                "renders the Role); restart the operator to serve it",
+                namespace,
+                ", ".join(refused),
+            )
+        else:
+            served.append(namespace)
+    return served
+
+
 def _priority(args: argparse.Namespace) -> int | None:
     if args.peering is None:
         return None
@@ -103,14 +154,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     interrupted."""
     args = parse_args(argv)
     kopf.configure(verbose=args.verbose)
+    namespaces = args.namespace
+    if names_only(namespaces):
+        namespaces = watchable(namespaces, load_credentials(), args.peering is not None)
+        if not namespaces:
+            sys.exit("kubetune-operator: none of the namespaces given can be watched (above)")
     runtime = handlers.Runtime(
         metrics_port=args.metrics_port,
         peering_mandatory=args.peering is not None,
-        exact_namespaces=names_only(args.namespace),
+        exact_namespaces=names_only(namespaces),
     )
     kopf.run(
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
         standalone=args.standalone or None,
         peering_name=args.peering,
         priority=_priority(args),

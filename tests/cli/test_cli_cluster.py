@@ -303,7 +303,11 @@ def test_errors_name_the_problem(
 
 
 def test_no_permission_names_the_verb_and_resource(
-    kube_api: client.ApiClient, kubeconfig_path: Path, cli_namespace: str, tmp_path: Path
+    done: dict[str, Any],
+    kube_api: client.ApiClient,
+    kubeconfig_path: Path,
+    cli_namespace: str,
+    tmp_path: Path,
 ) -> None:
     core = client.CoreV1Api(kube_api)
     core.create_namespaced_service_account(cli_namespace, {"metadata": {"name": "nobody"}})
@@ -322,6 +326,36 @@ def test_no_permission_names_the_verb_and_resource(
         in result.stderr
     )
     assert token.status.token not in result.stderr
+    # Allowed to read TuningJobs, not Events (a user's Role often is): describe shows the
+    # job and says why the Events are missing.
+    rbac = client.RbacAuthorizationV1Api(kube_api)
+    rule = {"apiGroups": ["kubetune.io"], "resources": ["tuningjobs"], "verbs": ["get", "list"]}
+    rbac.create_namespaced_role(
+        cli_namespace, {"metadata": {"name": "tuningjob-reader"}, "rules": [rule]}
+    )
+    rbac.create_namespaced_role_binding(
+        cli_namespace,
+        {
+            "metadata": {"name": "tuningjob-reader"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "tuningjob-reader",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "nobody", "namespace": cli_namespace}],
+        },
+    )
+    described = wait_for(
+        "the Role to take effect",
+        lambda: (
+            (r := kubetune(tmp_path / "nobody", "-n", cli_namespace, "describe", "done")).returncode
+            == 0
+            and r
+        ),
+        timeout=30,
+    )
+    assert "Phase:      Completed" in described.stdout, described.stdout
+    assert "not shown: forbidden: you may not list events" in described.stdout
 
 
 def test_stop_stops_the_running_trials_and_ends_the_job_stopped_by_user(

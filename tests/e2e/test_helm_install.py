@@ -181,7 +181,7 @@ def test_install_tune_uninstall(release: Release) -> None:
     # Upgrade (as the README says): the Recreate strategy replaces the operator pod, and
     # the finished TuningJob stays finished.
     release.helm(
-        "upgrade", release.name, str(CHART), "--reuse-values",
+        "upgrade", release.name, str(CHART), "--reset-then-reuse-values",
         "--set", "operator.verbose=true", "--wait", "--timeout=180s",
     )  # fmt: skip
     upgraded = _operator_pod(release)

@@ -58,7 +58,10 @@ def test_the_namespaced_operator_serves_its_namespace_without_listing_namespaces
     kubeconfig = service_account_kubeconfig(
         cluster, namespace, account["metadata"]["name"], tmp_path / "kubeconfig"
     )
-    operator = OperatorProcess(kubeconfig, [namespace], tmp_path)
+    # A second namespace it may not watch (not created yet, so no Role): left out with
+    # an error, instead of kopf ending the operator after 9 refused watches.
+    missing = f"kubetune-missing-{uuid.uuid4().hex[:6]}"
+    operator = OperatorProcess(kubeconfig, [namespace, missing], tmp_path)
     api.create(tuning_job("namespaced", max_trials=2, parallel=2))
     operator.start()
     try:
@@ -72,6 +75,7 @@ def test_the_namespaced_operator_serves_its_namespace_without_listing_namespaces
         log = operator.log_tail(100_000)
         # kopf asked for nothing it may not have: no refused request, retried or not.
         assert "Not enough permissions" not in log and "Request attempt" not in log, log
+        assert f"namespace {missing}: not served: this operator may not list tuningjobs" in log
     finally:
         operator.stop()
         drop_tuning_job_finalizers(cluster, namespace)
