@@ -14,7 +14,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from kubetune.operator.api.naming import TUNING_JOB_LABEL, label_value
-from kubetune.operator.kube.client import ConflictError, JobRejectedError
+from kubetune.operator.kube.client import ConflictError, JobNotStartedError, JobRejectedError
 from kubetune.operator.kube.log_follower import MAX_FOLLOWED_LOGS
 
 REQUEST_TIMEOUT = (5.0, 30.0)
@@ -145,11 +145,39 @@ class Kube:
             _release(response)
         except ApiException as error:
             if error.status == 409:
+                self._check_taken_name(namespace, manifest["metadata"]["name"])
                 return False
             if error.status in (400, 422):
                 raise JobRejectedError(api_error_message(error)) from None
             raise
         return True
+
+    def _check_taken_name(self, namespace: str, name: str) -> None:
+        """A Job of the trial's name exists: ours (created before a restart), or one a
+        deleted TuningJob of the same name owns, which the garbage collector is about to
+        delete (created again at a later reconcile), is fine. One owned by no TuningJob (left
+        by `kubectl delete --cascade=orphan`, or made by someone else) would never go, and
+        the trial would wait for ever: raise, naming it."""
+        # list, not get: the operator's RBAC grants list (kopf watches Jobs), not get.
+        found = self.batch.list_namespaced_job(
+            namespace,
+            field_selector=f"metadata.name={name}",
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+        items = _json(found)["items"]
+        if not items:
+            return  # gone since: created at a later reconcile
+        meta = items[0]["metadata"]
+        owners = meta.get("ownerReferences") or []
+        if "deletionTimestamp" in meta or any(o.get("kind") == KIND for o in owners):
+            return
+        raise JobNotStartedError(
+            f"spec.trialTemplate: trial Job {name} cannot be created: a Job of that name "
+            f"already exists in namespace {namespace} and belongs to no TuningJob (left by "
+            "one deleted with --cascade=orphan, or created by someone else); delete it "
+            f"(kubectl delete job {name} -n {namespace}) and create this TuningJob again"
+        )
 
     def delete_job(self, namespace: str, name: str) -> None:
         """Delete a Job and (by garbage collection) its pods; a missing Job is fine."""

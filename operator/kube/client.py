@@ -22,8 +22,9 @@ class JobRejectedError(Exception):
 
 
 class JobNotStartedError(JobRejectedError):
-    """A local run's trial process could not be started (`kube.local`): no API server was
-    involved, and the message, whole, names the field and the fix."""
+    """A trial could not be started for a reason other than the API server refusing its
+    Job (a local run's process, `kube.local`; its Job name taken by a Job no TuningJob
+    owns): the message, whole, names the field and the fix."""
 
 
 class KubeClient(Protocol):

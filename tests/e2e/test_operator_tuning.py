@@ -212,6 +212,36 @@ def test_deleting_a_tuning_job_removes_its_jobs_and_pods(
     )
 
 
+def test_a_trial_job_name_taken_by_a_job_of_no_tuning_job_fails_the_job_saying_so(
+    api: Api, operator: OperatorProcess
+) -> None:
+    """A Job named like the first trial's, owned by no TuningJob (left by a TuningJob
+    deleted with --cascade=orphan, or made by someone else), would keep that trial Pending
+    for ever, silently: the job fails (InvalidSpec), naming the Job and the fix."""
+    squatter = {
+        "metadata": {"name": "taken-001"},
+        "spec": {
+            "suspend": True,  # never runs
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "python:3.11", "command": ["true"]}],
+                }
+            },
+        },
+    }
+    api.batch.create_namespaced_job(api.ns, squatter)
+    api.create(tuning_job("taken", max_trials=2, parallel=1))
+    status = wait_for("taken to fail", lambda: api.terminal("taken"), operator=operator)
+    assert (status["phase"], status["reason"]) == ("Failed", "InvalidSpec"), status
+    assert status["message"].startswith(
+        "spec.trialTemplate: trial Job taken-001 cannot be created: a Job of that name already "
+        f"exists in namespace {api.ns} and belongs to no TuningJob"
+    ), status["message"]
+    assert f"kubectl delete job taken-001 -n {api.ns}" in status["message"]
+    api.batch.delete_namespaced_job("taken-001", api.ns, propagation_policy="Background")
+
+
 def test_an_invalid_spec_fails_with_the_field_named_and_the_operator_lives(
     api: Api, operator: OperatorProcess
 ) -> None:
