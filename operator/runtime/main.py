@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import kopf
 from kubernetes import client
+from kubetune.operator.api import GROUP, PLURAL
 from kubetune.operator.kube.api_client import load_credentials
 from kubetune.operator.runtime import handlers
 
@@ -94,7 +95,7 @@ def names_only(namespaces: Sequence[str]) -> bool:
     return bool(namespaces) and not any(set(ns) & set("*?[]!,") for ns in namespaces)
 
 
-WATCHED = (("kubetune.io", "tuningjobs"), ("batch", "jobs"), ("", "pods"))
+WATCHED = ((GROUP, PLURAL), ("batch", "jobs"), ("", "pods"))
 """What the operator watches in each namespace it serves (group, resource)."""
 PEERING = ("kopf.dev", "kopfpeerings")
 
