@@ -44,6 +44,14 @@ def _program(expression: str) -> Any:
     return environment.program(environment.compile(expression), functions=_KUBERNETES_LISTS)
 
 
+def _child(node: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The schema of an object's field `key`: a declared property, else the schema of the
+    map's values (None when neither: a field the schema keeps as it is)."""
+    extra = node.get("additionalProperties")
+    declared: dict[str, dict[str, Any]] = node.get("properties", {})
+    return declared.get(key, extra if isinstance(extra, dict) else None)
+
+
 def _typed(node: dict[str, Any], value: Any) -> Any:
     """`value` as the API server hands it to CEL: the schema's defaults applied, whole
     numbers of `number` fields as doubles (CEL has no comparison of an int with a
@@ -52,16 +60,12 @@ def _typed(node: dict[str, Any], value: Any) -> Any:
     if kind == "number" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, dict):
-        properties = node.get("properties", {})
         out = dict(value)
-        for name, child in properties.items():
+        for name, child in node.get("properties", {}).items():
             if name not in out and "default" in child:
                 out[name] = copy.deepcopy(child["default"])
-        extra = node.get("additionalProperties")
         return {
-            k: _typed(properties[k], v)
-            if k in properties
-            else (_typed(extra, v) if isinstance(extra, dict) else v)
+            k: v if (schema := _child(node, k)) is None else _typed(schema, v)
             for k, v in out.items()
         }
     if isinstance(value, list) and "items" in node:
@@ -75,10 +79,8 @@ def _nodes(
     """Every (schema node, value, path) of `value` under `node`, parents first."""
     yield node, value, path
     if isinstance(value, dict):
-        properties = node.get("properties", {})
-        extra = node.get("additionalProperties")
         for key, child in value.items():
-            schema = properties.get(key, extra if isinstance(extra, dict) else None)
+            schema = _child(node, key)
             if schema is not None:
                 yield from _nodes(schema, child, f"{path}.{key}")
     elif isinstance(value, list) and "items" in node:
@@ -103,10 +105,9 @@ def admission_problems(spec: dict[str, Any]) -> list[str]:
     schema = _schema()
     problems = []
     for node, value, path in _nodes(schema, _typed(schema, spec), "spec"):
-        for rule in node.get("x-kubernetes-validations", ()):
-            if "oldSelf" in rule["rule"]:
-                continue
-            activation = {"self": json_to_cel(value)}
+        rules = [r for r in node.get("x-kubernetes-validations", ()) if "oldSelf" not in r["rule"]]
+        activation = {"self": json_to_cel(value)} if rules else {}
+        for rule in rules:
             try:
                 verdict = _program(rule["rule"]).evaluate(activation)
             except (CELEvalError, TypeError, ValueError):
