@@ -6,6 +6,7 @@ from kubetune.operator.controller.optimizer_input import warm_start_observations
 from kubetune.operator.controller.plan import plan
 from kubetune.operator.controller.types import (
     WAITING_FOR_A_NODE,
+    WAITING_FOR_ITS_POD,
     Event,
     JobObservation,
     JobState,
@@ -19,6 +20,7 @@ from kubetune.operator.controller.types import (
 
 __all__ = [
     "WAITING_FOR_A_NODE",
+    "WAITING_FOR_ITS_POD",
     "Event",
     "JobObservation",
     "JobState",

@@ -19,7 +19,13 @@ from kubetune.operator.controller.criteria import Done, active_trials, free_slot
 from kubetune.operator.controller.hyperband import suggest_configurations
 from kubetune.operator.controller.optimizer_input import observations, search_space, seed_for
 from kubetune.operator.controller.summary import conclude, summarise
-from kubetune.operator.controller.types import Decision, Optimizer, OptimizerError, TrialLaunch
+from kubetune.operator.controller.types import (
+    WAITING_MESSAGES,
+    Decision,
+    Optimizer,
+    OptimizerError,
+    TrialLaunch,
+)
 
 
 def launch_trials(d: Decision, optimizer: Optimizer) -> None:
@@ -88,7 +94,7 @@ def finish_running(d: Decision, done: Done) -> None:
             conclude(d, Phase.COMPLETED, *done)
         return
     d.status.reason = done[0]
-    d.status.message = f"{done[1]}; waiting for {active} running trials"
+    d.status.message = f"{done[1]}; waiting for {active} running trials{_why_waiting(d)}"
     d.condition(ConditionType.RUNNING, ConditionStatus.TRUE, "Finishing", d.status.message)
 
 
@@ -102,6 +108,16 @@ def _no_success(d: Decision, done: Done) -> str:
     )
 
 
+def _why_waiting(d: Decision) -> str:
+    """Why a trial does not start (no node has its GPUs, a quota refuses its pod), for the
+    job's own message, which `kubectl get` and `kubetune describe` show: the first such
+    trial's."""
+    for trial in d.status.trials:
+        if (trial.message or "").startswith(WAITING_MESSAGES):
+            return f"; trial {trial.name} is {trial.message}"
+    return ""
+
+
 def report_progress(d: Decision) -> None:
     """The reason, message and Running condition of a job that goes on."""
     status, suspended = d.status, d.spec.suspend
@@ -111,5 +127,5 @@ def report_progress(d: Decision) -> None:
         f"suspended; {running} trials still running"
         if suspended
         else f"{running} trials running, {status.trials_done} finished"
-    )
+    ) + _why_waiting(d)
     d.condition(ConditionType.RUNNING, ConditionStatus.TRUE, status.reason, status.message)

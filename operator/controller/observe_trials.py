@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kubetune.operator.api import TERMINAL_TRIAL_PHASES, TrialPhase, TrialStatus
 from kubetune.operator.controller.types import (
-    WAITING_FOR_A_NODE,
+    WAITING_MESSAGES,
     Decision,
     JobObservation,
     ObjectiveOutcome,
@@ -31,7 +31,7 @@ def observe_trials(d: Decision) -> None:
         if job.state == "Waiting":
             _waiting(trial, job)
             continue
-        if (trial.message or "").startswith(WAITING_FOR_A_NODE):
+        if (trial.message or "").startswith(WAITING_MESSAGES):
             trial.reason = trial.message = None
         if trial.start_time is None:
             trial.start_time = job.started or d.now
@@ -45,10 +45,12 @@ def observe_trials(d: Decision) -> None:
 
 def _waiting(trial: TrialStatus, job: JobObservation) -> None:
     """The trial's Job exists, its pod has not started: Pending, saying why if the
-    scheduler said (until the pod runs)."""
+    scheduler or the Job controller said (until the pod runs, or the reason is gone)."""
     trial.phase = TrialPhase.PENDING
     if job.message is not None:
         trial.reason, trial.message = job.reason, job.message
+    elif (trial.message or "").startswith(WAITING_MESSAGES):
+        trial.reason = trial.message = None
 
 
 def _without_job(d: Decision, trial: TrialStatus, job_name: str) -> None:

@@ -27,6 +27,10 @@ JobState = Literal["Waiting", "Running", "Succeeded", "Failed"]
 WAITING_FOR_A_NODE = "waiting for a node: "
 """How the message of a Waiting Job the scheduler could not place starts (then the
 scheduler's message); a trial carries it while Pending and drops it once it runs."""
+WAITING_FOR_ITS_POD = "waiting for its pod: "
+"""How the message of a Waiting Job whose pod the Job controller cannot create starts
+(then the API server's refusal: a quota, a LimitRange), carried the same way."""
+WAITING_MESSAGES = (WAITING_FOR_A_NODE, WAITING_FOR_ITS_POD)
 
 
 def diverged(curve: Sequence[float]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
@@ -23,6 +24,8 @@ reconcile forever."""
 LOG_TIMEOUT = (5.0, 120.0)
 """Log streams get a longer read timeout between chunks."""
 COMPONENT = "kubetune-operator"
+
+log = logging.getLogger("kubetune.operator")
 
 
 def load_credentials() -> client.ApiClient:
@@ -45,6 +48,11 @@ def api_error_message(error: ApiException) -> str:
         return str(json.loads(error.body or "")["message"])
     except (TypeError, ValueError, KeyError):
         return str(error.reason)
+
+
+def _event_time(event: dict[str, Any]) -> str:
+    """When an Event last happened, as RFC 3339 text (comparable within one kind)."""
+    return str(event.get("lastTimestamp") or event.get("eventTime") or "")
 
 
 def _json(response: Any) -> Any:
@@ -251,6 +259,33 @@ class Kube:
             **kwargs,
         )
         return LogStream(response, chunk_bytes)
+
+    def pod_creation_refusal(self, namespace: str, job_uid: str) -> str | None:
+        """The message of the latest FailedCreate Event on the Job, without the Job
+        controller's "Error creating: "; None without one, or when the operator may not
+        list Events (an older Role: logged, the trial just waits as it did)."""
+        try:
+            response = self.core.list_namespaced_event(
+                namespace,
+                field_selector=f"involvedObject.uid={job_uid},reason=FailedCreate",
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as error:
+            if error.status != 403:
+                raise
+            log.warning(
+                "may not list events in namespace %s, so a trial Job whose pod cannot be "
+                "created waits without saying why: grant list on events (the chart's Role "
+                "does)",
+                namespace,
+            )
+            return None
+        events = _json(response)["items"]
+        if not events:
+            return None
+        latest = max(events, key=_event_time)
+        return str(latest.get("message") or "FailedCreate").removeprefix("Error creating: ")
 
     def post_event(
         self,

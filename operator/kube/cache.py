@@ -104,3 +104,6 @@ class CachedKube:
 
     def post_event(self, tuning_job: dict[str, Any], type_: str, reason: str, message: str) -> None:
         self.live.post_event(tuning_job, type_, reason, message)
+
+    def pod_creation_refusal(self, namespace: str, job_uid: str) -> str | None:
+        return self.live.pod_creation_refusal(namespace, job_uid)

@@ -76,3 +76,9 @@ class KubeClient(Protocol):
     def post_event(self, tuning_job: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """A core/v1 Event on the TuningJob."""
         ...
+
+    def pod_creation_refusal(self, namespace: str, job_uid: str) -> str | None:
+        """Why the Job controller cannot create a trial Job's pod (a quota, a LimitRange,
+        the namespace's Pod Security level refused it): the latest FailedCreate Event on
+        the Job; None when it posted none."""
+        ...

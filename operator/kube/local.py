@@ -372,3 +372,7 @@ class LocalKube:
 
     def post_event(self, tuning_job: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """Events of a local run are not kept (the status says what matters)."""
+
+    def pod_creation_refusal(self, namespace: str, job_uid: str) -> str | None:
+        """A local trial's process starts with its Job, or the Job is not created."""
+        return None

@@ -11,17 +11,23 @@ controller's condition, which can trail the pod by a second or more.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from kubetune.operator.controller import WAITING_FOR_A_NODE, JobObservation
+from kubetune.operator.controller import WAITING_FOR_A_NODE, WAITING_FOR_ITS_POD, JobObservation
 
 INFRASTRUCTURE_WAITING_REASONS = frozenset(
     {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 )
 """A container stuck waiting with one of these reasons never starts: the trial fails as
 an infrastructure failure (retryable) instead of waiting forever."""
+POD_NOT_CREATED = "PodNotCreated"
+"""The reason of a Waiting Job that has no pod yet: where the Job controller may have
+said why it cannot create one (`refused_pod`)."""
+POD_SECURITY_REFUSAL = "violates PodSecurity"
+"""How Pod Security Admission's refusal of a pod reads: the namespace's level, which
+every trial of the template meets in turn (a quota or a LimitRange may let it in later)."""
 SUCCEEDED_JOB_CONDITIONS = ("Complete", "SuccessCriteriaMet")
 FAILED_JOB_CONDITIONS = ("Failed", "FailureTarget")
 
@@ -220,7 +226,13 @@ def _waiting(job_name: str, pod: Mapping[str, Any] | None) -> JobObservation:
             reason = condition.get("reason") or "Unschedulable"
             message = WAITING_FOR_A_NODE + (condition.get("message") or reason)
             return JobObservation(job_name, "Waiting", reason=reason, message=message)
-    return JobObservation(job_name, "Waiting")
+    return JobObservation(job_name, "Waiting", reason=None if pod else POD_NOT_CREATED)
+
+
+def refused_pod(observation: JobObservation, refusal: str) -> JobObservation:
+    """A Job without a pod as the trial should show it, now that the Job controller said
+    why it cannot create one (its FailedCreate Event's message)."""
+    return replace(observation, reason="FailedCreate", message=WAITING_FOR_ITS_POD + refusal)
 
 
 def observe_jobs(

@@ -41,7 +41,14 @@ from kubetune.operator.controller import (
 )
 from kubetune.operator.kube.client import JobNotStartedError, JobRejectedError, KubeClient
 from kubetune.operator.kube.curves import CURVES, last_read_curves, update_curves
-from kubetune.operator.kube.observe import LogSource, observe_jobs
+from kubetune.operator.kube.observe import (
+    POD_NOT_CREATED,
+    POD_SECURITY_REFUSAL,
+    LogSource,
+    observe_jobs,
+    parse_time,
+    refused_pod,
+)
 from kubetune.operator.kube.telemetry import NO_TELEMETRY, Telemetry
 from kubetune.operator.kube.trial_job import build_trial_job
 from kubetune.operator.kube.trial_logs import CURVE_READ_SECONDS, LogFollowing, TrialLogs
@@ -49,6 +56,10 @@ from kubetune.operator.kube.validation import check_warm_start_parent, parse_and
 from kubetune.optimizer import suggest
 
 log = logging.getLogger("kubetune.operator")
+
+POD_CREATION_GRACE_SECONDS = 5.0
+"""How long a trial Job may have no pod before the operator asks the Job controller's
+Events why: its pod normally exists within a second, and asking costs a request."""
 
 
 @dataclass(frozen=True)
@@ -119,8 +130,9 @@ def reconcile(
     logs = (
         TrialLogs(kube, namespace, spec, telemetry, curve_read_seconds, following) if spec else None
     )
-    snapshot = _snapshot(kube, namespace, name, read, telemetry, logs)
-    decided = plan(snapshot, now or datetime.now(UTC), Optimizer(suggest=_timed_suggest(telemetry)))
+    now = now or datetime.now(UTC)
+    snapshot, pod_check_in = _snapshot(kube, namespace, name, read, telemetry, logs, now)
+    decided = plan(snapshot, now, Optimizer(suggest=_timed_suggest(telemetry)))
     if decided.terminal:
         CURVES.forget(namespace, name)
     _write_status(kube, read, decided.status, telemetry)
@@ -135,7 +147,9 @@ def reconcile(
     telemetry.tuning_job(namespace, name, decided.status)
     return Result(
         terminal=decided.terminal,
-        requeue_after=decided.requeue_after,
+        requeue_after=min(
+            (s for s in (decided.requeue_after, pod_check_in) if s is not None), default=None
+        ),
         launched=tuple(launched),
         events=tuple(decided.events),
         body=body,
@@ -162,9 +176,11 @@ def _snapshot(
     read: _Read,
     telemetry: Telemetry,
     logs: TrialLogs | None,
-) -> Snapshot:
+    now: datetime,
+) -> tuple[Snapshot, float | None]:
     """What the planner needs: the trial Jobs as observations (succeeded ones with their
-    objective read from the log), the curves for early stopping, the warm start."""
+    objective read from the log), the curves for early stopping, the warm start. And in
+    how many seconds to ask again why a Job has no pod (None: no such Job)."""
     meta = read.body["metadata"]
     with telemetry.api_call("list_jobs"):
         jobs = kube.list_trial_jobs(namespace, name)
@@ -172,6 +188,7 @@ def _snapshot(
         pods = kube.list_trial_pods(namespace, name)
     container = read.spec.trial_template.primary_container_name() if read.spec else None
     observations, sources = observe_jobs(jobs, pods, container, owner_uid=meta["uid"])
+    forbidden, pod_check_in = _pod_refusals(kube, namespace, jobs, observations, now, telemetry)
     curves = None
     if logs is not None and read.usable:
         curves = _read_trial_logs(logs, name, read, observations, sources)
@@ -183,12 +200,55 @@ def _snapshot(
         uid=meta["uid"],
         generation=meta.get("generation"),
         spec=read.spec,
-        invalid=[*read.invalid, *mismatched_parents],
+        invalid=[*read.invalid, *mismatched_parents, *forbidden],
         status=read.status,
         jobs=observations,
         warm_start=warm_start,
         curves=curves,
-    )
+    ), pod_check_in
+
+
+def _pod_refusals(
+    kube: KubeClient,
+    namespace: str,
+    jobs: list[dict[str, Any]],
+    observations: dict[str, JobObservation],
+    now: datetime,
+    telemetry: Telemetry,
+) -> tuple[list[str], float | None]:
+    """Ask the Job controller's Events why trial Jobs have had no pod for a while, and
+    put the answer in their observations: the trial waits, saying why (a quota or a
+    LimitRange may let its pod in later). A refusal by the namespace's Pod Security
+    level would meet every trial of the template: it makes the spec invalid, and its
+    message is returned for `Snapshot.invalid`. Also: in how many seconds a Job still in
+    its grace period is to be asked about (None: none is)."""
+    forbidden: list[str] = []
+    check_in: float | None = None
+    for job in jobs:
+        meta = job["metadata"]
+        observation = observations.get(meta["name"])
+        created = parse_time(meta.get("creationTimestamp"))
+        if observation is None or observation.reason != POD_NOT_CREATED or created is None:
+            continue
+        age = (now - created).total_seconds()
+        if age < POD_CREATION_GRACE_SECONDS:
+            wait = POD_CREATION_GRACE_SECONDS - age
+            check_in = wait if check_in is None else min(check_in, wait)
+            continue
+        with telemetry.api_call("list_events"):
+            refusal = kube.pod_creation_refusal(namespace, meta["uid"])
+        if refusal is None:
+            continue
+        observations[meta["name"]] = refused_pod(observation, refusal)
+        if POD_SECURITY_REFUSAL in refusal:
+            forbidden.append(
+                f"spec.trialTemplate.job: the namespace's Pod Security level refuses the "
+                f"pod of trial Job {meta['name']}: {refusal}; set what it names in the "
+                "template's securityContext (a restricted namespace needs runAsNonRoot: true "
+                "and, for an image that runs as root, runAsUser) in a new TuningJob, or run "
+                "it in a namespace whose pod-security.kubernetes.io/enforce level allows it"
+            )
+    return forbidden, check_in
 
 
 def _read_trial_logs(

@@ -5,8 +5,10 @@ the chart does not let it see."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,22 +51,36 @@ def service_account_kubeconfig(cluster: Any, namespace: str, account: str, path:
     return path
 
 
-def test_the_namespaced_operator_serves_its_namespace_without_listing_namespaces(
-    cluster: Any, crds: None, namespace: str, api: Api, tmp_path: Path
-) -> None:
+@contextlib.contextmanager
+def namespaced_operator(
+    cluster: Any, namespace: str, tmp_path: Path, also: tuple[str, ...] = ()
+) -> Iterator[OperatorProcess]:
+    """The operator as the chart's namespaced ServiceAccount, serving `namespace` (and the
+    namespaces `also` names, which the RBAC does not cover), stopped afterwards."""
     rbac = namespaced_rbac(namespace)
     cluster.run_kubectl("apply", "-f", "-", stdin=rbac)
     [account] = [o for o in yaml.safe_load_all(rbac) if o and o["kind"] == "ServiceAccount"]
     kubeconfig = service_account_kubeconfig(
         cluster, namespace, account["metadata"]["name"], tmp_path / "kubeconfig"
     )
+    operator = OperatorProcess(kubeconfig, [namespace, *also], tmp_path)
+    try:
+        yield operator
+    finally:
+        operator.stop()
+        drop_tuning_job_finalizers(cluster, namespace)
+        cluster.run_kubectl("delete", "-f", "-", "--wait=false", stdin=rbac, check=False)
+
+
+def test_the_namespaced_operator_serves_its_namespace_without_listing_namespaces(
+    cluster: Any, crds: None, namespace: str, api: Api, tmp_path: Path
+) -> None:
     # A second namespace it may not watch (not created yet, so no Role): left out with
     # an error, instead of kopf ending the operator after 9 refused watches.
     missing = f"kubetune-missing-{uuid.uuid4().hex[:6]}"
-    operator = OperatorProcess(kubeconfig, [namespace, missing], tmp_path)
-    api.create(tuning_job("namespaced", max_trials=2, parallel=2))
-    operator.start()
-    try:
+    with namespaced_operator(cluster, namespace, tmp_path, also=(missing,)) as operator:
+        api.create(tuning_job("namespaced", max_trials=2, parallel=2))
+        operator.start()
         status = wait_for(
             "namespaced to finish",
             lambda: api.terminal("namespaced"),
@@ -76,7 +92,56 @@ def test_the_namespaced_operator_serves_its_namespace_without_listing_namespaces
         # kopf asked for nothing it may not have: no refused request, retried or not.
         assert "Not enough permissions" not in log and "Request attempt" not in log, log
         assert f"namespace {missing}: not served: this operator may not list tuningjobs" in log
-    finally:
-        operator.stop()
-        drop_tuning_job_finalizers(cluster, namespace)
-        cluster.run_kubectl("delete", "-f", "-", "--wait=false", stdin=rbac, check=False)
+
+
+def test_trial_pods_the_namespace_refuses_are_reported_not_waited_for_in_silence(
+    cluster: Any, crds: None, namespace: str, api: Api, tmp_path: Path
+) -> None:
+    """A quota that refuses a trial's pod leaves it Pending, the API server's refusal in
+    its message and the job's (read from the Job controller's FailedCreate Events, which
+    the chart's Role lets the operator list); once the quota is gone the trial runs. The
+    namespace's Pod Security level refusing the pods fails the TuningJob, naming the fix."""
+    quota = {"metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}}
+    api.core.create_namespaced_resource_quota(namespace, quota)
+    wait_for(  # until the quota controller has counted, admission says "exceeded quota"
+        "the quota to be counted",
+        lambda: api.core.read_namespaced_resource_quota("no-pods", namespace).status.hard,
+    )
+    with namespaced_operator(cluster, namespace, tmp_path) as operator:
+        operator.start()
+        api.create(tuning_job("quota", max_trials=1, parallel=1))
+
+        def refused() -> dict[str, Any] | None:
+            trials = api.status("quota").get("trials", [])
+            return next((t for t in trials if t.get("reason") == "FailedCreate"), None)
+
+        trial = wait_for("the trial to say its pod is refused", refused, operator=operator)
+        assert trial["phase"] == "Pending" and "startTime" not in trial
+        assert trial["message"].startswith('waiting for its pod: pods "quota-001-'), trial
+        assert "exceeded quota: no-pods" in trial["message"], trial
+        status = api.status("quota")
+        assert status["phase"] == "InProgress"
+        assert "; trial quota-001 is waiting for its pod: " in status["message"], status
+
+        api.core.delete_namespaced_resource_quota("no-pods", namespace)
+        done = wait_for(
+            "quota to finish", lambda: api.terminal("quota"), timeout=150, operator=operator
+        )
+        assert done["phase"] == "Completed" and done["trials"][0]["phase"] == "Succeeded"
+        assert "message" not in done["trials"][0], done["trials"][0]
+
+        restricted = {"pod-security.kubernetes.io/enforce": "restricted"}
+        api.core.patch_namespace(namespace, {"metadata": {"labels": restricted}})
+        api.create(tuning_job("restricted", max_trials=2, parallel=2))
+        failed = wait_for(
+            "restricted to fail", lambda: api.terminal("restricted"), timeout=60, operator=operator
+        )
+        assert (failed["phase"], failed["reason"]) == ("Failed", "InvalidSpec"), failed
+        assert failed["message"].startswith(
+            "spec.trialTemplate.job: the namespace's Pod Security level refuses the pod of "
+            "trial Job restricted-00"
+        ), failed
+        assert 'violates PodSecurity "restricted:latest"' in failed["message"], failed
+        assert "runAsNonRoot: true" in failed["message"], failed
+        assert {t["phase"] for t in failed["trials"]} == {"Stopped"}, failed
+        wait_for("restricted's Jobs to go", lambda: not api.jobs("restricted"), operator=operator)

@@ -37,6 +37,9 @@ class MemoryKube:
         """Job names the API server refuses as invalid (HTTP 422)."""
         self.conflict_on_patch = False
         """The next status write finds the TuningJob changed by someone else."""
+        self.pod_refusals: dict[str, str] = {}
+        """Why the Job controller cannot create the pod of a Job, by Job UID (its
+        FailedCreate Event's message)."""
         self._versions = itertools.count(1)
         self._uids = itertools.count(1)
 
@@ -172,3 +175,7 @@ class MemoryKube:
     def post_event(self, tuning_job: dict[str, Any], type_: str, reason: str, message: str) -> None:
         self.calls.append(("post_event", reason))
         self.events.append((type_, reason, message))
+
+    def pod_creation_refusal(self, namespace: str, job_uid: str) -> str | None:
+        self.calls.append(("pod_creation_refusal", job_uid))
+        return self.pod_refusals.get(job_uid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubetune.operator.kube.observe import observe_jobs
+from kubetune.operator.kube.observe import POD_NOT_CREATED, observe_jobs
 
 
 def job(name: str, *, conditions: list[dict[str, str]] | None = None, **spec: Any) -> dict:  # type: ignore[type-arg]
@@ -123,7 +123,9 @@ def test_a_job_whose_pod_has_not_started_waits_saying_why_and_runs_from_its_pod_
     assert obs["a"].message == (
         "waiting for a node: 0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
     )
-    assert (obs["b"].state, obs["b"].message) == ("Waiting", None)  # no pod yet
+    # No pod yet: nothing to say, but marked as one to ask the Job controller about.
+    assert (obs["b"].state, obs["b"].reason, obs["b"].message) == ("Waiting", POD_NOT_CREATED, None)
+    assert obs["a"].reason != POD_NOT_CREATED
     running = pod("a", "Running", startTime="2026-01-01T00:05:00Z")
     obs, _ = observe_jobs([job("a")], [running], None)
     started = obs["a"].started

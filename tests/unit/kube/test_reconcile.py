@@ -94,6 +94,65 @@ def test_a_job_the_api_server_refuses_fails_the_tuning_job_as_invalid() -> None:
     assert "spec.trialTemplate.job" in invalid["message"] and "tj-001" in invalid["message"]
 
 
+QUOTA_REFUSAL = (
+    'pods "tj-001-x7k2p" is forbidden: exceeded quota: trials, requested: pods=1, '
+    "used: pods=1, limited: pods=1"
+)
+POD_SECURITY_REFUSAL = (
+    'pods "tj-001-x7k2p" is forbidden: violates PodSecurity "restricted:latest": '
+    'runAsNonRoot != true (pod or container "trainer" must set '
+    "securityContext.runAsNonRoot=true)"
+)
+
+
+def job_uid(kube: MemoryKube, job: str) -> str:
+    return str(kube.jobs[(NS, job)]["metadata"]["uid"])
+
+
+def test_a_trial_whose_pod_a_quota_refuses_waits_saying_why_until_it_runs() -> None:
+    kube = new_job()
+    reconcile(kube, NS, NAME, now=NOW)  # creates the Jobs (at 00:00:00, say)
+    # Too young to ask why they have no pod yet: asked when they are 5 s old.
+    early = reconcile(kube, NS, NAME, now=datetime(2026, 1, 1, 0, 0, 2, tzinfo=UTC))
+    assert kube.called("pod_creation_refusal") == []
+    assert early.requeue_after == pytest.approx(3.0)
+
+    kube.pod_refusals[job_uid(kube, "tj-001")] = QUOTA_REFUSAL
+    result = reconcile(kube, NS, NAME, now=NOW)
+    status = kube.status(NS, NAME)
+    first, second = status["trials"]
+    assert (first["phase"], first["reason"]) == ("Pending", "FailedCreate")
+    assert first["message"] == f"waiting for its pod: {QUOTA_REFUSAL}"
+    assert second["phase"] == "Pending" and "message" not in second  # no refusal: no word
+    assert status["phase"] == "InProgress" and not result.terminal
+    assert status["message"].endswith(f"; trial tj-001 is waiting for its pod: {QUOTA_REFUSAL}")
+
+    # The quota lets its pod in: it runs, and the refusal is gone from both messages.
+    del kube.pod_refusals[job_uid(kube, "tj-001")]
+    run_pod(kube, "tj-001", b"")
+    reconcile(kube, NS, NAME, now=NOW)
+    status = kube.status(NS, NAME)
+    assert status["trials"][0]["phase"] == "Running" and "message" not in status["trials"][0]
+    assert "waiting" not in status["message"]
+
+
+def test_a_trial_pod_refused_by_pod_security_fails_the_job_naming_the_fix() -> None:
+    kube = new_job()
+    reconcile(kube, NS, NAME, now=datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC))
+    kube.pod_refusals[job_uid(kube, "tj-002")] = POD_SECURITY_REFUSAL
+    result = reconcile(kube, NS, NAME, now=NOW)
+    status = kube.status(NS, NAME)
+    assert result.terminal and (status["phase"], status["reason"]) == ("Failed", "InvalidSpec")
+    invalid = next(c for c in status["conditions"] if c["type"] == "Invalid")
+    assert invalid["message"].startswith(
+        "spec.trialTemplate.job: the namespace's Pod Security level refuses the pod of "
+        f"trial Job tj-002: {POD_SECURITY_REFUSAL}; set what it names in the template's "
+        "securityContext (a restricted namespace needs runAsNonRoot: true"
+    )
+    assert {t["phase"] for t in status["trials"]} == {"Stopped"}
+    assert sorted(kube.called("delete_job")) == ["tj-001", "tj-002"] and not kube.jobs
+
+
 def test_an_invalid_spec_is_recorded_and_nothing_is_created() -> None:
     kube = new_job(metrics=[{"name": "loss", "regex": "loss=[0-9.]+"}])  # no capture group
     result = reconcile(kube, NS, NAME, now=NOW)
