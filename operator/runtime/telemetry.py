@@ -10,12 +10,31 @@ import contextlib
 import time
 from collections.abc import Iterator
 
-from kubetune.operator.api import COUNTER_OF_PHASE, TuningJobStatus
+from kubetune.operator.api import COUNTER_OF_PHASE, Phase, TuningJobStatus
 from kubetune.operator.kube.log_follower import MAX_FOLLOWED_LOGS, followed_logs
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# The client library's standard process_* and python_* series (CPU, memory, open files,
+# garbage collection), as on its default registry.
+for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(collector)
 
+TUNING_JOB_PHASE = Gauge(
+    "kubetune_tuning_job_phase",
+    '1 for a TuningJob\'s phase, 0 for the other phases (alert on phase="Failed").',
+    ["namespace", "tuning_job", "phase"],
+    registry=REGISTRY,
+)
 TRIALS = Gauge(
     "kubetune_trials",
     "Trials of a TuningJob by phase.",
@@ -105,7 +124,9 @@ class PrometheusTelemetry:
         SUGGESTION_SECONDS.labels(strategy).observe(seconds)
 
     def tuning_job(self, namespace: str, name: str, status: TuningJobStatus) -> None:
-        """Export one TuningJob's counters and best objective."""
+        """Export one TuningJob's phase, counters and best objective."""
+        for job_phase in Phase:
+            TUNING_JOB_PHASE.labels(namespace, name, job_phase.value).set(status.phase is job_phase)
         counters = status.counters
         for phase, counter in COUNTER_OF_PHASE.items():
             TRIALS.labels(namespace, name, phase.value).set(getattr(counters, counter))
@@ -115,9 +136,12 @@ class PrometheusTelemetry:
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop the series of a TuningJob that is gone."""
-        for phase in COUNTER_OF_PHASE:
+        for job_phase in Phase:
             with contextlib.suppress(KeyError):
-                TRIALS.remove(namespace, name, phase.value)
+                TUNING_JOB_PHASE.remove(namespace, name, job_phase.value)
+        for trial_phase in COUNTER_OF_PHASE:
+            with contextlib.suppress(KeyError):
+                TRIALS.remove(namespace, name, trial_phase.value)
         for gauge in (RUNNING_TRIALS, BEST_OBJECTIVE):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
