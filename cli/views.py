@@ -99,7 +99,10 @@ def next_step(view: TuningJobView) -> str:
     if view.terminal:
         return f"Nothing: the job has ended ({status.phase.value}, {status.reason or 'no reason'})."
     if status.phase.value == "Pending":
-        return "The operator has not picked the job up yet: is the kubetune operator running?"
+        return (
+            "No operator has picked the job up yet: is the kubetune operator running, and "
+            f"does it watch namespace {view.namespace} (the chart's watchNamespaces)?"
+        )
     running = status.counters.running + status.counters.pending
     left = limits.max_trials - len(view.trials)
     if view.spec.suspend:

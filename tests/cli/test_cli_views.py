@@ -231,7 +231,10 @@ def test_events_of_one_second_are_shown_in_the_order_they_happened() -> None:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"status": {"phase": "Pending"}}, "is the kubetune operator running?"),
+        (
+            {"status": {"phase": "Pending"}},
+            "is the kubetune operator running, and does it watch namespace ",
+        ),
         ({"spec": {"suspend": True}}, "Suspended"),
         (
             {"status": {"phase": "Completed", "reason": "MaxTrialsReached"}},

@@ -67,6 +67,22 @@ app.kubernetes.io/part-of: kubetune
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) }}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.service.enabled: the ServiceMonitor scrapes through the Service" }}
 {{- end }}
+{{- with .Values.image.digest }}
+{{- if not (regexMatch "^sha256:[a-f0-9]{64}$" .) }}
+{{- fail (printf "image.digest: %q is not an image digest; give sha256: and the 64 hex digits that docker inspect or the registry shows, or leave it empty to use image.tag" .) }}
+{{- end }}
+{{- end }}
+{{- if .Values.admissionPolicy.enabled }}
+{{- $actions := .Values.admissionPolicy.validationActions }}
+{{- if and (has "Deny" $actions) (has "Warn" $actions) }}
+{{- fail "admissionPolicy.validationActions: Deny and Warn exclude each other (the API server refuses both); use [Deny], or [Warn, Audit] to only report" }}
+{{- end }}
+{{- range $actions }}
+{{- if not (has . (list "Deny" "Warn" "Audit")) }}
+{{- fail (printf "admissionPolicy.validationActions: %q is not an action; use Deny, Warn or Audit" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- range .Values.watchNamespaces }}
 {{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" .) }}
 {{- fail (printf "watchNamespaces: %q is not a namespace name; the namespaced mode grants a Role in each listed namespace, so patterns cannot be used (leave watchNamespaces empty to watch all namespaces)" .) }}

@@ -110,7 +110,7 @@ def test_default_cluster_role_grants_what_the_operator_uses(
     assert rules[("kubetune.io", "tuningjobs/status")] >= {"patch"}
     assert rules[("batch", "jobs")] >= {"create", "list", "watch", "delete"}
     assert rules[("", "pods/log")] == {"get"}
-    assert rules[("", "events")] >= {"create"}
+    assert rules[("", "events")] == {"create", "list"}  # list: why a trial has no pod
     assert rules[("apiextensions.k8s.io", "customresourcedefinitions")] == {"list", "watch"}
     # Least privilege: no wildcards, no secrets, no namespace reads cluster-wide.
     assert not any("*" in k[0] or "*" in k[1] or "*" in v for k, v in rules.items())
@@ -176,6 +176,28 @@ def test_replicas_without_peering_are_refused(run_helm: Helm) -> None:
     done = run_helm("template", "kubetune", str(CHART), "--set", "replicaCount=2")
     assert done.returncode != 0
     assert "replicaCount > 1 needs peering.enabled=true" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "refusal"),
+    [
+        ("image.digest=sha256:abc", 'image.digest: "sha256:abc" is not an image digest'),
+        (
+            "admissionPolicy.validationActions={Deny,Warn}",
+            "admissionPolicy.validationActions: Deny and Warn exclude each other",
+        ),
+        (
+            "admissionPolicy.validationActions={deny}",
+            'admissionPolicy.validationActions: "deny" is not an action',
+        ),
+    ],
+)
+def test_values_the_api_server_would_refuse_later_are_refused_at_render(
+    run_helm: Helm, value: str, refusal: str
+) -> None:
+    done = run_helm("template", "kubetune", str(CHART), "--set", value)
+    assert done.returncode != 0
+    assert refusal in done.stderr
 
 
 @pytest.mark.parametrize("values", [[], [NAMESPACED]], ids=["cluster-wide", "namespaced"])
