@@ -4,6 +4,7 @@ small blocking function (thread-safe: urllib3 pools connections)."""
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import logging
 import uuid
@@ -24,8 +25,20 @@ reconcile forever."""
 LOG_TIMEOUT = (5.0, 120.0)
 """Log streams get a longer read timeout between chunks."""
 COMPONENT = "kubetune-operator"
+"""The operator's name in Events, and its field manager in managedFields."""
 
 log = logging.getLogger("kubetune.operator")
+
+
+def user_agent() -> str:
+    """`kubetune-operator/<version>`: the API server names a write's field manager after
+    the User-Agent up to its "/", and audit logs show it; the client's default,
+    `OpenAPI-Generator/...`, names no one."""
+    try:
+        version = importlib.metadata.version("kubetune")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        version = "dev"
+    return f"{COMPONENT}/{version}"
 
 
 def load_credentials() -> client.ApiClient:
@@ -39,7 +52,9 @@ def load_credentials() -> client.ApiClient:
     # "pool is full" churn (a connection given back to a full pool is closed, with a
     # warning).
     configuration.connection_pool_maxsize = 64 + MAX_FOLLOWED_LOGS
-    return client.ApiClient(configuration)
+    api = client.ApiClient(configuration)
+    api.user_agent = user_agent()
+    return api
 
 
 def api_error_message(error: ApiException) -> str:
@@ -147,6 +162,7 @@ class Kube:
             response = self.batch.create_namespaced_job(
                 namespace,
                 cast(Any, manifest),  # a dict is sent as is
+                field_manager=COMPONENT,
                 _preload_content=False,
                 _request_timeout=REQUEST_TIMEOUT,
             )
@@ -219,6 +235,7 @@ class Kube:
                 PLURAL,
                 name,
                 body,
+                field_manager=COMPONENT,
                 _content_type="application/merge-patch+json",
                 _preload_content=False,
                 _request_timeout=REQUEST_TIMEOUT,

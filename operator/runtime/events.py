@@ -1,4 +1,6 @@
-"""Posting the Events a reconcile decided, in the background and best effort."""
+"""Posting the Events a reconcile decided, in the background and best effort, and
+logging each of them: they are the news of a tuning run worth a line in the operator's
+log."""
 
 from __future__ import annotations
 
@@ -18,6 +20,25 @@ EVENT_THREADS = 4
 server (each Event is one request)."""
 MAX_PENDING_EVENTS = 1000
 """Batches of Events that may wait to be posted; more are dropped."""
+
+
+def log_events(
+    body: dict[str, Any], events: tuple[Event, ...], ended: tuple[str, str] | None = None
+) -> None:
+    """One line per Event, naming the TuningJob, at INFO (a Warning Event at WARNING): the
+    trials launched and ended, and the job's end. A reconcile without Events, the most of
+    them, logs nothing. `ended`: (phase, reason) of a job this reconcile ended; the Event
+    of that reason is its end, and its line says so with the phase."""
+    meta = body["metadata"]
+    job = f"{meta.get('namespace')}/{meta.get('name')}"
+    for event in events:
+        level = logging.WARNING if event.type == "Warning" else logging.INFO
+        # A trial's failure message may quote its container's multi-line termination message.
+        message = " ".join(event.message.split())
+        if ended is not None and event.reason == ended[1]:
+            log.log(level, "[%s] TuningJob %s (%s): %s", job, ended[0], event.reason, message)
+        else:
+            log.log(level, "[%s] %s: %s", job, event.reason, message)
 
 
 def post_events(
@@ -56,7 +77,15 @@ class EventPoster:
         self.executor = ThreadPoolExecutor(threads, "events")
         self.room = threading.BoundedSemaphore(max_pending)
 
-    def post(self, kube: KubeClient, body: dict[str, Any], events: tuple[Event, ...]) -> None:
+    def post(
+        self,
+        kube: KubeClient,
+        body: dict[str, Any],
+        events: tuple[Event, ...],
+        ended: tuple[str, str] | None = None,
+    ) -> None:
+        """Log the Events (see `log_events`; even those dropped), and post them."""
+        log_events(body, events, ended)
         if not self.room.acquire(blocking=False):
             metrics.EVENTS_DROPPED.inc(len(events))
             return

@@ -30,7 +30,7 @@ from typing import Any, cast
 
 import kopf
 from kubernetes.client.exceptions import ApiException
-from kubetune.operator.api import GROUP, KIND, PLURAL, VERSION
+from kubetune.operator.api import GROUP, KIND, PLURAL, TERMINAL_PHASES, VERSION
 from kubetune.operator.api.naming import TUNING_JOB_LABEL, label_value
 from kubetune.operator.controller import Event
 from kubetune.operator.kube import (
@@ -38,7 +38,6 @@ from kubetune.operator.kube import (
     ConflictError,
     Expectations,
     Kube,
-    KubeClient,
     LogFollowing,
     Result,
     api_error_message,
@@ -265,7 +264,7 @@ class _Daemon:
             except TimeoutError:
                 resync = True
 
-    async def _reconcile(self, kube: KubeClient) -> Result:
+    async def _reconcile(self, kube: CachedKube) -> Result:
         runtime, namespace, name = self.runtime, self.namespace, self.name
         loop = asyncio.get_running_loop()
         label = label_value(name)
@@ -284,7 +283,8 @@ class _Daemon:
             )
             result = await asyncio.wrap_future(self.in_flight)
             if result.events and result.body is not None:
-                runtime.events.post(kube, result.body, result.events)
+                ended = _ended(result.body, kube.tuning_job)
+                runtime.events.post(kube, result.body, result.events, ended)
             return result
         finally:
             metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
@@ -302,6 +302,16 @@ class _Daemon:
                 self.runtime, self.body, error, already_reported=self.reported_forbidden
             )
         return delay
+
+
+def _ended(read: dict[str, Any], written: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(phase, reason) of a TuningJob that one reconcile ended: `read` before it, `written`
+    by it (the cache keeps the TuningJob as the status write returned it)."""
+    before = (read.get("status") or {}).get("phase")
+    after = ((written or {}).get("status")) or {}
+    if before in TERMINAL_PHASES or after.get("phase") not in TERMINAL_PHASES:
+        return None
+    return str(after["phase"]), str(after.get("reason"))
 
 
 def _report_forbidden(

@@ -8,8 +8,13 @@ import logging
 class QuietSuccesses(logging.Filter):
     """Drops kopf's "Handler 'pod_changed' succeeded." line, logged at INFO for every
     watch event of every trial Job, pod and TuningJob: noise in the operator's log, and
-    CPU on its event loop."""
+    CPU on its event loop. Drops "Daemon 'tuning-job' succeeded." too: the end of a
+    TuningJob is logged with its phase and reason when it ends (`events.log_events`),
+    and without this line an operator restarting among many finished TuningJobs logs
+    nothing for each."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
-        return not (message.startswith("Handler '") and message.endswith("' succeeded."))
+        return not (
+            message.startswith(("Handler '", "Daemon '")) and message.endswith("' succeeded.")
+        )

@@ -150,11 +150,18 @@ def _priority(args: argparse.Namespace) -> int | None:
     return secrets.randbelow(2**31 - 1) + 1
 
 
+def configure_logging(verbose: bool) -> None:
+    """kopf's log format, each line about an object prefixed with its `[namespace/name]`:
+    `kopf.configure` leaves that prefix off unless asked (kopf's own command line asks),
+    and a failed reconcile's traceback would not say which TuningJob it is about."""
+    kopf.configure(verbose=verbose, log_prefix=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run kopf with the handlers of `kubetune.operator.runtime.handlers` until
     interrupted."""
     args = parse_args(argv)
-    kopf.configure(verbose=args.verbose)
+    configure_logging(args.verbose)
     namespaces = args.namespace
     if names_only(namespaces):
         namespaces = watchable(namespaces, load_credentials(), args.peering is not None)
