@@ -124,7 +124,10 @@ def next_step(view: TuningJobView) -> str:
 
 def _budgets(view: TuningJobView, now: datetime) -> list[str]:
     status, limits = view.status, view.spec.limits
-    launched = f"{len(view.trials)} launched of {limits.max_trials}"
+    # An ended job launches no more: its maxTrials (editable afterwards) is no budget left.
+    launched = f"{len(view.trials)} launched" + (
+        "" if view.terminal else f" of {limits.max_trials}"
+    )
     lines = [f"  Trials:        {view.trials_done()} ended, {launched}"]
     if status.start_time is not None:
         elapsed = ((status.completion_time or now) - status.start_time).total_seconds()

@@ -193,6 +193,17 @@ def test_describe_has_every_section(view: TuningJobView) -> None:
     assert "2 running ones end" in text
 
 
+def test_describe_counts_an_ended_jobs_trials_against_no_budget() -> None:
+    """A running job's launches count against maxTrials; an ended job's maxTrials, which
+    may be edited afterwards, is no budget left."""
+    body = synthetic_tuning_job("n", 30, running=2)
+    body["spec"]["limits"]["maxTrials"] = 40
+    assert "30 launched of 40" in views.describe_text(parse_tuning_job(body), [], NOW)
+    body["status"].update(phase="Completed", reason="MaxTrialsReached")
+    text = views.describe_text(parse_tuning_job(body), [], NOW)
+    assert "30 launched\n" in text and "of 40" not in text
+
+
 def test_events_of_one_second_are_shown_in_the_order_they_happened() -> None:
     # The operator writes lastTimestamp in whole seconds and eventTime in microseconds;
     # the API lists Events by name, which is random.
