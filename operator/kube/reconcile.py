@@ -188,7 +188,10 @@ def _snapshot(
         pods = kube.list_trial_pods(namespace, name)
     container = read.spec.trial_template.primary_container_name() if read.spec else None
     observations, sources = observe_jobs(jobs, pods, container, owner_uid=meta["uid"])
-    forbidden, pod_check_in = _pod_refusals(kube, namespace, jobs, observations, now, telemetry)
+    forbidden: list[str] = []
+    pod_check_in = None
+    if read.status.phase not in TERMINAL_PHASES:  # an ended job's refusals change nothing
+        forbidden, pod_check_in = _pod_refusals(kube, namespace, jobs, observations, now, telemetry)
     curves = None
     if logs is not None and read.usable:
         curves = _read_trial_logs(logs, name, read, observations, sources)
