@@ -285,6 +285,9 @@ class Kube:
             response = self.core.list_namespaced_event(
                 namespace,
                 field_selector=f"involvedObject.uid={job_uid},reason=FailedCreate",
+                # From the API server's watch cache, not a quorum read of every Event of
+                # the namespace from etcd: an Event a moment old is news enough.
+                resource_version="0",
                 _preload_content=False,
                 _request_timeout=REQUEST_TIMEOUT,
             )

@@ -57,9 +57,10 @@ from kubetune.optimizer import suggest
 
 log = logging.getLogger("kubetune.operator")
 
-POD_CREATION_GRACE_SECONDS = 5.0
+POD_CREATION_GRACE_SECONDS = 10.0
 """How long a trial Job may have no pod before the operator asks the Job controller's
-Events why: its pod normally exists within a second, and asking costs a request."""
+Events why, a request each reconcile: its pod exists within a second on an idle cluster,
+within seconds on a busy one (the Job controller's API requests are rate-limited)."""
 
 
 @dataclass(frozen=True)

@@ -105,20 +105,25 @@ POD_SECURITY_REFUSAL = (
 )
 
 
+def at_second(second: int) -> datetime:
+    """A moment `second` seconds after MemoryKube creates every Job (00:00:00)."""
+    return datetime(2026, 1, 1, 0, 0, second, tzinfo=UTC)
+
+
 def job_uid(kube: MemoryKube, job: str) -> str:
     return str(kube.jobs[(NS, job)]["metadata"]["uid"])
 
 
 def test_a_trial_whose_pod_a_quota_refuses_waits_saying_why_until_it_runs() -> None:
     kube = new_job()
-    reconcile(kube, NS, NAME, now=NOW)  # creates the Jobs (at 00:00:00, say)
-    # Too young to ask why they have no pod yet: asked when they are 5 s old.
-    early = reconcile(kube, NS, NAME, now=datetime(2026, 1, 1, 0, 0, 2, tzinfo=UTC))
+    reconcile(kube, NS, NAME, now=NOW)  # creates the Jobs, stamped 00:00:00
+    # Too young to ask why they have no pod yet: asked when they are 10 s old.
+    early = reconcile(kube, NS, NAME, now=at_second(7))
     assert kube.called("pod_creation_refusal") == []
     assert early.requeue_after == pytest.approx(3.0)
 
     kube.pod_refusals[job_uid(kube, "tj-001")] = QUOTA_REFUSAL
-    result = reconcile(kube, NS, NAME, now=NOW)
+    result = reconcile(kube, NS, NAME, now=at_second(10))
     status = kube.status(NS, NAME)
     first, second = status["trials"]
     assert (first["phase"], first["reason"]) == ("Pending", "FailedCreate")
@@ -130,7 +135,7 @@ def test_a_trial_whose_pod_a_quota_refuses_waits_saying_why_until_it_runs() -> N
     # The quota lets its pod in: it runs, and the refusal is gone from both messages.
     del kube.pod_refusals[job_uid(kube, "tj-001")]
     run_pod(kube, "tj-001", b"")
-    reconcile(kube, NS, NAME, now=NOW)
+    reconcile(kube, NS, NAME, now=at_second(11))
     status = kube.status(NS, NAME)
     assert status["trials"][0]["phase"] == "Running" and "message" not in status["trials"][0]
     assert "waiting" not in status["message"]
@@ -138,9 +143,9 @@ def test_a_trial_whose_pod_a_quota_refuses_waits_saying_why_until_it_runs() -> N
 
 def test_a_trial_pod_refused_by_pod_security_fails_the_job_naming_the_fix() -> None:
     kube = new_job()
-    reconcile(kube, NS, NAME, now=datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC))
+    reconcile(kube, NS, NAME, now=at_second(1))
     kube.pod_refusals[job_uid(kube, "tj-002")] = POD_SECURITY_REFUSAL
-    result = reconcile(kube, NS, NAME, now=NOW)
+    result = reconcile(kube, NS, NAME, now=at_second(10))
     status = kube.status(NS, NAME)
     assert result.terminal and (status["phase"], status["reason"]) == ("Failed", "InvalidSpec")
     invalid = next(c for c in status["conditions"] if c["type"] == "Invalid")
