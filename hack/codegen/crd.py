@@ -59,6 +59,13 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "type": "date",
         "jsonPath": ".metadata.creationTimestamp",
     },
+    {
+        "name": "Message",
+        "type": "string",
+        "jsonPath": ".status.message",
+        "priority": 1,
+        "description": "What the job does or waits for, or why it ended (kubectl get -o wide).",
+    },
 ]
 
 

@@ -15,11 +15,12 @@ from kubetune.operator.api import (
     Convergence,
     Phase,
     Strategy,
+    TrialPhase,
 )
 from kubetune.operator.api.constants import STOPPED_BY_USER
 from kubetune.operator.controller.optimizer_input import observations, search_space, seed_for
 from kubetune.operator.controller.summary import conclude, meets_target, trials_not_improving
-from kubetune.operator.controller.types import Decision, Optimizer, OptimizerError
+from kubetune.operator.controller.types import POD_REFUSED, Decision, Optimizer, OptimizerError
 from kubetune.optimizer.convergence import MIN_OBSERVATIONS
 
 Done = tuple[str, str]
@@ -81,8 +82,13 @@ def active_trials(d: Decision) -> int:
 
 
 def free_slots(d: Decision) -> int:
-    """How many trials may be launched now (parallelism and maxTrials allowing)."""
+    """How many trials may be launched now (parallelism and maxTrials allowing). None
+    while the namespace refuses a trial's pod: a new Job's pod would take the room a
+    quota frees before the refused one's (its Job controller retries only after a
+    backoff), and a refusal for good (a LimitRange) would meet the new trials too."""
     limits = d.spec.limits
+    if any(t.reason == POD_REFUSED and t.phase is TrialPhase.PENDING for t in d.status.trials):
+        return 0
     return min(
         limits.max_parallel_trials - active_trials(d),
         limits.max_trials - len(d.status.trials),

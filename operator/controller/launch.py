@@ -20,6 +20,7 @@ from kubetune.operator.controller.hyperband import suggest_configurations
 from kubetune.operator.controller.optimizer_input import observations, search_space, seed_for
 from kubetune.operator.controller.summary import conclude, summarise
 from kubetune.operator.controller.types import (
+    POD_REFUSED,
     WAITING_MESSAGES,
     Decision,
     Optimizer,
@@ -109,23 +110,33 @@ def _no_success(d: Decision, done: Done) -> str:
 
 
 def _why_waiting(d: Decision) -> str:
-    """Why a trial does not start (no node has its GPUs, a quota refuses its pod), for the
-    job's own message, which `kubectl get` and `kubetune describe` show: the first such
-    trial's."""
+    """Why a trial does not start (no node has its GPUs, the namespace refuses its pod),
+    for the job's own message (`kubetune describe`, `kubectl describe`): the first such
+    trial's, whole (a trial's message is cut short), with what would let it start."""
     for trial in d.status.trials:
         if (trial.message or "").startswith(WAITING_MESSAGES):
-            return f"; trial {trial.name} is {trial.message}"
+            job = d.snapshot.jobs.get(trial.job_name)
+            why = (job.message if job is not None else None) or trial.message or ""
+            if trial.reason == POD_REFUSED:
+                why += (
+                    " (no trial is launched meanwhile; it starts when the namespace's "
+                    "quota, LimitRange or ServiceAccount lets it, or fix the template in a "
+                    "new TuningJob)"
+                )
+            return f"; trial {trial.name} is {why}"
     return ""
 
 
 def report_progress(d: Decision) -> None:
     """The reason, message and Running condition of a job that goes on."""
     status, suspended = d.status, d.spec.suspend
-    running = status.counters.pending + status.counters.running
+    counters = status.counters
+    # Pending trials apart: their pods have not started (no node, no room, refused yet).
+    running = f"{counters.running} trials running" + (
+        f", {counters.pending} pending" if counters.pending else ""
+    )
     status.reason = "Suspended" if suspended else "TrialsRunning"
     status.message = (
-        f"suspended; {running} trials still running"
-        if suspended
-        else f"{running} trials running, {status.trials_done} finished"
+        f"suspended; {running}" if suspended else f"{running}, {status.trials_done} finished"
     ) + _why_waiting(d)
     d.condition(ConditionType.RUNNING, ConditionStatus.TRUE, status.reason, status.message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kubetune.operator.api import TERMINAL_TRIAL_PHASES, TrialPhase, TrialStatus
 from kubetune.operator.controller.types import (
+    POD_REFUSED,
     WAITING_MESSAGES,
     Decision,
     JobObservation,
@@ -29,7 +30,7 @@ def observe_trials(d: Decision) -> None:
             _without_job(d, trial, job_name)
             continue
         if job.state == "Waiting":
-            _waiting(trial, job)
+            _waiting(d, trial, job)
             continue
         if (trial.message or "").startswith(WAITING_MESSAGES):
             trial.reason = trial.message = None
@@ -43,11 +44,14 @@ def observe_trials(d: Decision) -> None:
             _failed(d, trial, job)
 
 
-def _waiting(trial: TrialStatus, job: JobObservation) -> None:
+def _waiting(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
     """The trial's Job exists, its pod has not started: Pending, saying why if the
-    scheduler or the Job controller said (until the pod runs, or the reason is gone)."""
+    scheduler or the Job controller said (until the pod runs, or the reason is gone); a
+    Warning Event when the namespace starts refusing its pod."""
     trial.phase = TrialPhase.PENDING
     if job.message is not None:
+        if job.reason == POD_REFUSED and trial.reason != POD_REFUSED:
+            d.event("Warning", "TrialPodRefused", f"trial {trial.name}: {job.message}")
         trial.reason, trial.message = job.reason, job.message
     elif (trial.message or "").startswith(WAITING_MESSAGES):
         trial.reason = trial.message = None

@@ -31,6 +31,9 @@ WAITING_FOR_ITS_POD = "waiting for its pod: "
 """How the message of a Waiting Job whose pod the Job controller cannot create starts
 (then the API server's refusal: a quota, a LimitRange), carried the same way."""
 WAITING_MESSAGES = (WAITING_FOR_A_NODE, WAITING_FOR_ITS_POD)
+POD_REFUSED = "FailedCreate"
+"""The reason of a trial whose pod the namespace refuses (the Job controller's Event
+reason): while one waits so, no trial is launched (`criteria.free_slots`)."""
 
 
 def diverged(curve: Sequence[float]) -> bool:

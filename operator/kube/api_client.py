@@ -18,6 +18,7 @@ from kubetune.operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from kubetune.operator.api.naming import TUNING_JOB_LABEL, label_value
 from kubetune.operator.kube.client import ConflictError, JobNotStartedError, JobRejectedError
 from kubetune.operator.kube.log_follower import MAX_FOLLOWED_LOGS
+from kubetune.operator.kube.observe import latest_refusal
 
 REQUEST_TIMEOUT = (5.0, 30.0)
 """(connect, read) seconds for ordinary requests: a hung API server must not hang a
@@ -63,11 +64,6 @@ def api_error_message(error: ApiException) -> str:
         return str(json.loads(error.body or "")["message"])
     except (TypeError, ValueError, KeyError):
         return str(error.reason)
-
-
-def _event_time(event: dict[str, Any]) -> str:
-    """When an Event last happened, as RFC 3339 text (comparable within one kind)."""
-    return str(event.get("lastTimestamp") or event.get("eventTime") or "")
 
 
 def _json(response: Any) -> Any:
@@ -117,6 +113,8 @@ class Kube:
         self.custom = client.CustomObjectsApi(api)
         self.batch = client.BatchV1Api(api)
         self.core = client.CoreV1Api(api)
+        self._events_forbidden: set[str] = set()
+        """Namespaces where listing Events was refused: said once each, not every resync."""
 
     def get_tuning_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The TuningJob as the API server has it now; None when it is gone."""
@@ -294,18 +292,16 @@ class Kube:
         except ApiException as error:
             if error.status != 403:
                 raise
-            log.warning(
-                "may not list events in namespace %s, so a trial Job whose pod cannot be "
-                "created waits without saying why: grant list on events (the chart's Role "
-                "does)",
-                namespace,
-            )
+            if namespace not in self._events_forbidden:
+                self._events_forbidden.add(namespace)
+                log.warning(
+                    "may not list events in namespace %s, so a trial Job there whose pod "
+                    "cannot be created waits without saying why: grant list on events (the "
+                    "chart's Role does)",
+                    namespace,
+                )
             return None
-        events = _json(response)["items"]
-        if not events:
-            return None
-        latest = max(events, key=_event_time)
-        return str(latest.get("message") or "FailedCreate").removeprefix("Error creating: ")
+        return latest_refusal(_json(response)["items"])
 
     def post_event(
         self,

@@ -10,12 +10,18 @@ controller's condition, which can trail the pod by a second or more.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from kubetune.operator.controller import WAITING_FOR_A_NODE, WAITING_FOR_ITS_POD, JobObservation
+from kubetune.operator.controller import (
+    POD_REFUSED,
+    WAITING_FOR_A_NODE,
+    WAITING_FOR_ITS_POD,
+    JobObservation,
+)
 
 INFRASTRUCTURE_WAITING_REASONS = frozenset(
     {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
@@ -28,6 +34,7 @@ said why it cannot create one (`refused_pod`)."""
 POD_SECURITY_REFUSAL = "violates PodSecurity"
 """How Pod Security Admission's refusal of a pod reads: the namespace's level, which
 every trial of the template meets in turn (a quota or a LimitRange may let it in later)."""
+_REFUSED_POD = re.compile(r'^pods "[^"]*" is forbidden: ')
 SUCCEEDED_JOB_CONDITIONS = ("Complete", "SuccessCriteriaMet")
 FAILED_JOB_CONDITIONS = ("Failed", "FailureTarget")
 
@@ -229,10 +236,27 @@ def _waiting(job_name: str, pod: Mapping[str, Any] | None) -> JobObservation:
     return JobObservation(job_name, "Waiting", reason=None if pod else POD_NOT_CREATED)
 
 
+def latest_refusal(events: Iterable[Mapping[str, Any]]) -> str | None:
+    """Why the Job controller cannot create a Job's pod, from its FailedCreate Events: the
+    latest one's message without the pod's random name (`pods "t-001-x7k2p" is
+    forbidden: `), so that it reads the same at every retry (the status is not rewritten
+    for nothing) and a trial's short message keeps the reason. None without an Event."""
+    latest = max(events, key=_event_time, default=None)
+    if latest is None:
+        return None
+    message = str(latest.get("message") or "FailedCreate").removeprefix("Error creating: ")
+    return _REFUSED_POD.sub("", message, count=1)
+
+
+def _event_time(event: Mapping[str, Any]) -> str:
+    """When an Event last happened, as RFC 3339 text (comparable within one kind)."""
+    return str(event.get("lastTimestamp") or event.get("eventTime") or "")
+
+
 def refused_pod(observation: JobObservation, refusal: str) -> JobObservation:
     """A Job without a pod as the trial should show it, now that the Job controller said
     why it cannot create one (its FailedCreate Event's message)."""
-    return replace(observation, reason="FailedCreate", message=WAITING_FOR_ITS_POD + refusal)
+    return replace(observation, reason=POD_REFUSED, message=WAITING_FOR_ITS_POD + refusal)
 
 
 def observe_jobs(

@@ -245,12 +245,17 @@ def _pod_refusals(
             continue
         observations[meta["name"]] = refused_pod(observation, refusal)
         if POD_SECURITY_REFUSAL in refusal:
+            restricted = (
+                " (the restricted level needs runAsNonRoot: true in the securityContext, and "
+                "runAsUser for an image that runs as root)"
+                if '"restricted' in refusal
+                else ""
+            )
             forbidden.append(
                 f"spec.trialTemplate.job: the namespace's Pod Security level refuses the "
-                f"pod of trial Job {meta['name']}: {refusal}; set what it names in the "
-                "template's securityContext (a restricted namespace needs runAsNonRoot: true "
-                "and, for an image that runs as root, runAsUser) in a new TuningJob, or run "
-                "it in a namespace whose pod-security.kubernetes.io/enforce level allows it"
+                f"pod of trial Job {meta['name']}: {refusal}; change what it names in the "
+                f"template{restricted} in a new TuningJob, or run it in a namespace whose "
+                "pod-security.kubernetes.io/enforce level allows it"
             )
     return forbidden, check_in
 

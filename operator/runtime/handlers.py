@@ -368,12 +368,14 @@ async def tuning_job_changed(
     namespace: str | None,
     name: str | None,
     memo: kopf.Memo,
+    logger: Any,
     **_: Any,
 ) -> None:
     """Wake the daemon when the spec changed (generation moved past the status); forget
     the metrics of a deleted TuningJob (its daemon may have ended long before)."""
     if type == "DELETED":
         metrics.TELEMETRY.forget(namespace or "", name or "")
+        logger.info("TuningJob deleted: its trial Jobs and pods go with it")
         return
     generation = body.get("metadata", {}).get("generation")
     observed = body.get("status", {}).get("observedGeneration")

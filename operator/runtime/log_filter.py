@@ -11,10 +11,12 @@ class QuietSuccesses(logging.Filter):
     CPU on its event loop. Drops "Daemon 'tuning-job' succeeded." too: the end of a
     TuningJob is logged with its phase and reason when it ends (`events.log_events`),
     and without this line an operator restarting among many finished TuningJobs logs
-    nothing for each."""
+    nothing for each. And kopf's WARNING "Daemon 'tuning-job' is cancelled. Will
+    escalate.": how a TuningJob's daemon ends by design when the TuningJob is deleted or
+    the operator stops (a reconcile in flight runs on in its thread); the deletion is
+    logged by itself."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
-        return not (
-            message.startswith(("Handler '", "Daemon '")) and message.endswith("' succeeded.")
-        )
+        routine = message.endswith(("' succeeded.", "' is cancelled. Will escalate."))
+        return not (message.startswith(("Handler '", "Daemon '")) and routine)

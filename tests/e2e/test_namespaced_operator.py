@@ -117,11 +117,15 @@ def test_trial_pods_the_namespace_refuses_are_reported_not_waited_for_in_silence
 
         trial = wait_for("the trial to say its pod is refused", refused, operator=operator)
         assert trial["phase"] == "Pending" and "startTime" not in trial
-        assert trial["message"].startswith('waiting for its pod: pods "quota-001-'), trial
-        assert "exceeded quota: no-pods" in trial["message"], trial
+        assert trial["message"].startswith("waiting for its pod: exceeded quota: no-pods"), trial
         status = api.status("quota")
         assert status["phase"] == "InProgress"
-        assert "; trial quota-001 is waiting for its pod: " in status["message"], status
+        assert "; trial quota-001 is waiting for its pod: exceeded quota" in status["message"]
+        wait_for(
+            "a TrialPodRefused Event",
+            lambda: "TrialPodRefused" in {e.reason for e in api.events("quota")},
+            operator=operator,
+        )
 
         api.core.delete_namespaced_resource_quota("no-pods", namespace)
         done = wait_for(

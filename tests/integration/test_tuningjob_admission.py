@@ -809,6 +809,10 @@ def test_kubectl_get_tj_shows_the_printer_columns(
         "AGE",
     ]
     assert row.split()[:6] == ["printed", "Bayesian", "InProgress", "0.9712", "12/20", "2"]
+    # -o wide adds the job's message.
+    wide = kubectl(kubeconfig_path, "get", "tj", "printed", "-n", namespace, "-o", "wide")
+    assert wide.splitlines()[0].split()[-1] == "MESSAGE"
+    assert sample_status().message in wide
     # The short name and the category work too.
     assert "printed" in kubectl(kubeconfig_path, "get", "kubetune", "-n", namespace, "-o", "name")
 

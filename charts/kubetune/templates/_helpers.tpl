@@ -74,6 +74,12 @@ app.kubernetes.io/part-of: kubetune
 {{- end }}
 {{- if .Values.admissionPolicy.enabled }}
 {{- $actions := .Values.admissionPolicy.validationActions }}
+{{- if or (not (kindIs "slice" $actions)) (empty $actions) }}
+{{- fail "admissionPolicy.validationActions: give a list of one or more actions: [Deny], or [Warn, Audit] to only report" }}
+{{- end }}
+{{- if ne (len $actions) (len (uniq $actions)) }}
+{{- fail (printf "admissionPolicy.validationActions: %v names an action twice; name each once" $actions) }}
+{{- end }}
 {{- if and (has "Deny" $actions) (has "Warn" $actions) }}
 {{- fail "admissionPolicy.validationActions: Deny and Warn exclude each other (the API server refuses both); use [Deny], or [Warn, Audit] to only report" }}
 {{- end }}

@@ -90,6 +90,7 @@ def test_names_scope_and_subresources() -> None:
         ("Running", ".status.counters.running"),
         ("Epochs", ".status.epochsConsumed"),
         ("Age", ".metadata.creationTimestamp"),
+        ("Message", ".status.message"),  # priority 1: with -o wide
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubetune.operator.kube.observe import POD_NOT_CREATED, observe_jobs
+from kubetune.operator.kube.observe import POD_NOT_CREATED, latest_refusal, observe_jobs
 
 
 def job(name: str, *, conditions: list[dict[str, str]] | None = None, **spec: Any) -> dict:  # type: ignore[type-arg]
@@ -146,3 +146,22 @@ def test_a_complete_job_whose_pod_update_has_not_arrived_waits_for_it() -> None:
     # With no pod left at all, the Job's condition is all there is: it succeeded, no log.
     obs, sources = observe_jobs([job("a", conditions=complete)], [], "trainer")
     assert obs["a"].state == "Succeeded" and "a" not in sources
+
+
+def test_the_latest_refusal_reads_the_same_at_every_retry() -> None:
+    """The Job controller's FailedCreate Events name a new random pod at each retry: the
+    refusal is the latest one's message without it."""
+
+    def failed_create(pod: str, last: str, why: str) -> dict[str, Any]:
+        message = f'Error creating: pods "{pod}" is forbidden: {why}'
+        return {"reason": "FailedCreate", "lastTimestamp": last, "message": message}
+
+    quota = "exceeded quota: q, requested: pods=1, used: pods=1, limited: pods=1"
+    events = [
+        failed_create("t-001-chrcd", "2026-01-01T00:00:09Z", quota),
+        failed_create("t-001-2bgwc", "2026-01-01T00:00:01Z", "error looking up service account"),
+    ]
+    assert latest_refusal(events) == quota
+    assert latest_refusal([]) is None
+    other = {"lastTimestamp": "2026-01-01T00:00:01Z", "message": "Error creating: timeout"}
+    assert latest_refusal([other]) == "timeout"  # another shape: kept whole

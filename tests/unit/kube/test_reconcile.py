@@ -94,14 +94,11 @@ def test_a_job_the_api_server_refuses_fails_the_tuning_job_as_invalid() -> None:
     assert "spec.trialTemplate.job" in invalid["message"] and "tj-001" in invalid["message"]
 
 
-QUOTA_REFUSAL = (
-    'pods "tj-001-x7k2p" is forbidden: exceeded quota: trials, requested: pods=1, '
-    "used: pods=1, limited: pods=1"
-)
+# As `Kube.pod_creation_refusal` gives them (`observe.latest_refusal`).
+QUOTA_REFUSAL = "exceeded quota: trials, requested: pods=1, used: pods=1, limited: pods=1"
 POD_SECURITY_REFUSAL = (
-    'pods "tj-001-x7k2p" is forbidden: violates PodSecurity "restricted:latest": '
-    'runAsNonRoot != true (pod or container "trainer" must set '
-    "securityContext.runAsNonRoot=true)"
+    'violates PodSecurity "restricted:latest": runAsNonRoot != true (pod or container '
+    '"trainer" must set securityContext.runAsNonRoot=true)'
 )
 
 
@@ -130,15 +127,29 @@ def test_a_trial_whose_pod_a_quota_refuses_waits_saying_why_until_it_runs() -> N
     assert first["message"] == f"waiting for its pod: {QUOTA_REFUSAL}"
     assert second["phase"] == "Pending" and "message" not in second  # no refusal: no word
     assert status["phase"] == "InProgress" and not result.terminal
-    assert status["message"].endswith(f"; trial tj-001 is waiting for its pod: {QUOTA_REFUSAL}")
+    assert (
+        f"; trial tj-001 is waiting for its pod: {QUOTA_REFUSAL} (no trial is"
+        in (status["message"])
+    )
+    refused = [e for e in result.events if e.reason == "TrialPodRefused"]
+    assert [e.message for e in refused] == [f"trial tj-001: waiting for its pod: {QUOTA_REFUSAL}"]
 
-    # The quota lets its pod in: it runs, and the refusal is gone from both messages.
+    # Still refused: no second Event; tj-002 ends, and its slot is held for tj-001 (a new
+    # trial's pod would take the room the quota frees first).
+    kube.finish_job(NS, "tj-002", b"loss=0.5\n")
+    again = reconcile(kube, NS, NAME, now=at_second(11))
+    assert not [e for e in again.events if e.reason == "TrialPodRefused"]
+    assert again.launched == () and trial_names(kube) == ["tj-001", "tj-002"]
+
+    # The quota lets its pod in: it runs, the refusal is gone from both messages, and
+    # launching goes on.
     del kube.pod_refusals[job_uid(kube, "tj-001")]
     run_pod(kube, "tj-001", b"")
-    reconcile(kube, NS, NAME, now=at_second(11))
+    resumed = reconcile(kube, NS, NAME, now=at_second(12))
     status = kube.status(NS, NAME)
     assert status["trials"][0]["phase"] == "Running" and "message" not in status["trials"][0]
     assert "waiting" not in status["message"]
+    assert resumed.launched == ("tj-003",)
 
 
 def test_a_trial_pod_refused_by_pod_security_fails_the_job_naming_the_fix() -> None:
@@ -151,8 +162,8 @@ def test_a_trial_pod_refused_by_pod_security_fails_the_job_naming_the_fix() -> N
     invalid = next(c for c in status["conditions"] if c["type"] == "Invalid")
     assert invalid["message"].startswith(
         "spec.trialTemplate.job: the namespace's Pod Security level refuses the pod of "
-        f"trial Job tj-002: {POD_SECURITY_REFUSAL}; set what it names in the template's "
-        "securityContext (a restricted namespace needs runAsNonRoot: true"
+        f"trial Job tj-002: {POD_SECURITY_REFUSAL}; change what it names in the template "
+        "(the restricted level needs runAsNonRoot: true"
     )
     assert {t["phase"] for t in status["trials"]} == {"Stopped"}
     assert sorted(kube.called("delete_job")) == ["tj-001", "tj-002"] and not kube.jobs

@@ -55,6 +55,7 @@ def test_kopfs_lines_about_an_object_name_it(root_logging: None) -> None:
     [
         ("Handler 'pod_changed' succeeded.", False),
         ("Daemon 'tuning-job' succeeded.", False),
+        ("Daemon 'tuning-job' is cancelled. Will escalate.", False),
         ("Handler 'pod_changed' failed with an exception. Will retry.", True),
         ("Daemon 'tuning-job' failed with an exception and will stop now.", True),
     ],
