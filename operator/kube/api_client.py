@@ -276,9 +276,9 @@ class Kube:
         return LogStream(response, chunk_bytes)
 
     def pod_creation_refusal(self, namespace: str, job_uid: str) -> str | None:
-        """The message of the latest FailedCreate Event on the Job, without the Job
-        controller's "Error creating: "; None without one, or when the operator may not
-        list Events (an older Role: logged, the trial just waits as it did)."""
+        """The refusal in the latest FailedCreate Event on the Job (`observe.
+        latest_refusal`); None without one, or when the operator may not list Events (an
+        older Role: said once, and the trial waits without a word, as it did)."""
         try:
             response = self.core.list_namespaced_event(
                 namespace,
