@@ -41,6 +41,9 @@ log = logging.getLogger("pod-worker")
 # to 5 min); shorter here, tests and trials restart in place.
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
+WAITING_LAUNCH_ERRORS = frozenset({"ErrImagePull", "CreateContainerConfigError"})
+"""What a kubelet keeps a pod Pending for, trying again with a backoff (an image that may
+yet be pushed, a ConfigMap that may yet be created); any other launch error fails it."""
 # After SIGKILL, how long to wait for the exit to be reaped before reporting anyway.
 KILL_WAIT_S = 5.0
 # After the main process exits, how long its output pipe may stay open (held by a child)
@@ -183,6 +186,33 @@ class PodWorker(threading.Thread):
         if self.pod_dir.exists():  # a previous pod of the same name
             shutil.rmtree(self.pod_dir, ignore_errors=True)
         (self.pod_dir / "scratch").mkdir(parents=True)
+        tries = 0
+        while (error := self._plan_launches()) is not None:
+            log.info("%s: cannot start: %s: %s", self.key, error.reason, error.message)
+            if error.reason not in WAITING_LAUNCH_ERRORS:
+                self._fail_before_start(error)
+                return
+            self._wait_before_start(error, backing_off=tries > 0)
+            try:
+                event = self.events.get(timeout=min(BACKOFF_FIRST_S * 2**tries, BACKOFF_MAX_S))
+            except queue.Empty:
+                event = None
+            if isinstance(event, DeleteRequested):
+                self.deleting = event
+                return self._finish()
+            tries += 1
+
+        for run in self.init_runs:
+            if not self._run_until_done([run], restart=self._init_restart):
+                return self._finish()
+            if run.exit_code != 0:
+                return self._finish(init_failed=True)
+        self._set_condition("Initialized", "True")
+        self._run_until_done(self.runs, restart=self._should_restart)
+        self._finish()
+
+    def _plan_launches(self) -> LaunchError | None:
+        """Plans how to start every container; why it cannot, if it cannot."""
         try:
             base_env = self._base_env()
             for run in self.init_runs + self.runs:
@@ -194,19 +224,9 @@ class PodWorker(threading.Thread):
                     lookup=self._lookup,
                     scratch_dir=str(self.pod_dir / "scratch"),
                 )
-        except LaunchError as e:
-            log.info("%s: cannot start: %s: %s", self.key, e.reason, e.message)
-            self._fail_before_start(e)
-            return
-
-        for run in self.init_runs:
-            if not self._run_until_done([run], restart=self._init_restart):
-                return self._finish()
-            if run.exit_code != 0:
-                return self._finish(init_failed=True)
-        self._set_condition("Initialized", "True")
-        self._run_until_done(self.runs, restart=self._should_restart)
-        self._finish()
+        except LaunchError as error:
+            return error
+        return None
 
     def _should_restart(self, exit_code: int) -> bool:
         return self.restart_policy == "Always" or (
@@ -507,8 +527,18 @@ class PodWorker(threading.Thread):
                 log.warning("%s: status update failed (%s); retrying", self.key, e.status)
                 time.sleep(0.2 * 2**attempt)  # back-off between retries of a failed call
 
+    def _wait_before_start(self, error: LaunchError, backing_off: bool) -> None:
+        """Keeps the pod Pending, its containers waiting for the reason, as a kubelet does
+        (an image it could not pull reads ImagePullBackOff from the second try on)."""
+        reason = error.reason
+        if backing_off and reason == "ErrImagePull":
+            reason = "ImagePullBackOff"
+        for run in self.init_runs + self.runs:
+            run.state = {"waiting": {"reason": reason, "message": error.message}}
+        self._post("Pending")
+
     def _fail_before_start(self, error: LaunchError) -> None:
-        """Ends the pod as Failed: no container could start (e.g. ErrImagePull)."""
+        """Ends the pod as Failed: no container could start (a command that is not there)."""
         for run in self.init_runs + self.runs:
             run.state = {
                 "terminated": {

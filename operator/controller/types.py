@@ -28,8 +28,9 @@ WAITING_FOR_A_NODE = "waiting for a node: "
 """How the message of a Waiting Job the scheduler could not place starts (then the
 scheduler's message); a trial carries it while Pending and drops it once it runs."""
 WAITING_FOR_ITS_POD = "waiting for its pod: "
-"""How the message of a Waiting Job whose pod the Job controller cannot create starts
-(then the API server's refusal: a quota, a LimitRange), carried the same way."""
+"""How the message of a Waiting Job whose pod cannot be created starts (then the API
+server's refusal, a quota or a LimitRange; or the kubelet's reason a container cannot be,
+a ConfigMap it names missing), carried the same way."""
 WAITING_MESSAGES = (WAITING_FOR_A_NODE, WAITING_FOR_ITS_POD)
 POD_REFUSED = "FailedCreate"
 """The reason of a trial whose pod the namespace refuses (the Job controller's Event

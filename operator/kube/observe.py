@@ -28,6 +28,8 @@ INFRASTRUCTURE_WAITING_REASONS = frozenset(
 )
 """A container stuck waiting with one of these reasons never starts: the trial fails as
 an infrastructure failure (retryable) instead of waiting forever."""
+STARTING_REASONS = ("ContainerCreating", "PodInitializing")
+"""Why a container waits while it starts as it should: nothing to report."""
 POD_NOT_CREATED = "PodNotCreated"
 """The reason of a Waiting Job that has no pod yet: where the Job controller may have
 said why it cannot create one (`refused_pod`)."""
@@ -227,11 +229,22 @@ def observe_job(
 
 def _waiting(job_name: str, pod: Mapping[str, Any] | None) -> JobObservation:
     """A Job whose pod has not started: waiting, with the scheduler's word on why when
-    it could not place the pod (no node with the GPUs asked for, say)."""
-    for condition in ((pod or {}).get("status") or {}).get("conditions") or []:
+    it could not place the pod (no node with the GPUs asked for, say), or the kubelet's
+    when a container cannot be created (a ConfigMap or Secret it names is missing)."""
+    status = (pod or {}).get("status") or {}
+    for condition in status.get("conditions") or []:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
             reason = condition.get("reason") or "Unschedulable"
             message = WAITING_FOR_A_NODE + (condition.get("message") or reason)
+            return JobObservation(job_name, "Waiting", reason=reason, message=message)
+    for container in [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") not in (None, *STARTING_REASONS):
+            reason = str(waiting["reason"])
+            message = f"{WAITING_FOR_ITS_POD}{reason}: {waiting.get('message') or reason}"
             return JobObservation(job_name, "Waiting", reason=reason, message=message)
     return JobObservation(job_name, "Waiting", reason=None if pod else POD_NOT_CREATED)
 

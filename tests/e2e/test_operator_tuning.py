@@ -326,6 +326,35 @@ def test_warm_start_checks_its_parents(api: Api, operator: OperatorProcess) -> N
     assert good["phase"] == "Completed"
 
 
+def test_a_trial_whose_container_cannot_be_created_says_why_until_it_can(
+    api: Api, operator: OperatorProcess
+) -> None:
+    """A template naming a ConfigMap that does not exist: the kubelet keeps the pod
+    Pending (CreateContainerConfigError) and the trial says so, in its message and the
+    job's; once the ConfigMap exists the trial runs and the job completes."""
+    job = tuning_job("noconfig", max_trials=1, parallel=1)
+    (container,) = job["spec"]["trialTemplate"]["job"]["template"]["spec"]["containers"]
+    container["envFrom"] = [{"configMapRef": {"name": "trainer-settings"}}]
+    api.create(job)
+
+    def waiting_trial() -> dict[str, Any] | None:
+        trials = api.status("noconfig").get("trials", [])
+        return next((t for t in trials if t.get("reason") == "CreateContainerConfigError"), None)
+
+    trial = wait_for("the trial to say why it waits", waiting_trial, operator=operator)
+    assert trial["phase"] == "Pending" and "startTime" not in trial
+    assert trial["message"].startswith("waiting for its pod: CreateContainerConfigError: ")
+    # Whole in the job's message (a trial's is cut at 128 characters).
+    message = api.status("noconfig")["message"]
+    assert "; trial noconfig-001 is waiting for its pod: CreateContainerConfigError: " in message
+    assert "trainer-settings not found" in message
+    api.core.create_namespaced_config_map(
+        api.ns, {"metadata": {"name": "trainer-settings"}, "data": {"MODE": "x"}}
+    )
+    done = wait_for("noconfig to finish", lambda: api.terminal("noconfig"), operator=operator)
+    assert done["phase"] == "Completed" and "message" not in done["trials"][0], done
+
+
 def test_a_trial_waiting_for_gpus_is_pending_with_the_schedulers_reason(
     api: Api, operator: OperatorProcess
 ) -> None:

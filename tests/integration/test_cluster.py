@@ -379,9 +379,11 @@ def test_custom_resource_with_status_subresource(
 @pytest.mark.parametrize(
     "command", [None, ["no-such-program-on-this-machine"]], ids=["no-command", "unknown-command"]
 )
-def test_unmapped_image_fails_the_pod_with_err_image_pull(
+def test_an_unmapped_image_keeps_the_pod_pending_in_image_pull_back_off(
     core: client.CoreV1Api, namespace: str, command: list[str] | None
 ) -> None:
+    """As a kubelet does (and unlike a failed pod, which a Deployment would replace at
+    once, for ever): Pending, ErrImagePull then ImagePullBackOff, until deleted."""
     container: dict[str, Any] = {"name": "main", "image": "registry.example.com/nobody/unknown:1.0"}
     if command:
         container["command"] = command
@@ -392,12 +394,27 @@ def test_unmapped_image_fails_the_pod_with_err_image_pull(
             "spec": {"restartPolicy": "Never", "containers": [container]},
         },
     )
-    pod = pod_phase(core, namespace, "unmapped", {"Failed", "Succeeded"})
-    assert pod.status.phase == "Failed"
-    (status,) = pod.status.container_statuses
-    assert status.state.terminated.reason == "ErrImagePull"
-    assert "nobody/unknown" in status.state.terminated.message
-    assert "hack/images.yaml" in status.state.terminated.message
+
+    def backing_off() -> client.V1Pod | None:
+        pod = core.read_namespaced_pod("unmapped", namespace)
+        statuses = pod.status.container_statuses or []
+        waiting = statuses[0].state.waiting if statuses else None
+        return pod if waiting is not None and waiting.reason == "ImagePullBackOff" else None
+
+    pod = wait_for(backing_off, timeout=JOB_TIMEOUT_S, what="the pod to back off pulling")
+    assert pod.status.phase == "Pending"
+    message = pod.status.container_statuses[0].state.waiting.message
+    assert "nobody/unknown" in message and "hack/images.yaml" in message
+    core.delete_namespaced_pod("unmapped", namespace)
+
+    def gone() -> bool:
+        try:
+            core.read_namespaced_pod("unmapped", namespace)
+        except ApiException as e:
+            return e.status == 404
+        return False
+
+    wait_for(gone, timeout=JOB_TIMEOUT_S, what="the pod to be deleted")
 
 
 def test_kubectl_logs_tail_lines_and_limit_bytes(

@@ -165,3 +165,16 @@ def test_the_latest_refusal_reads_the_same_at_every_retry() -> None:
     assert latest_refusal([]) is None
     other = {"lastTimestamp": "2026-01-01T00:00:01Z", "message": "Error creating: timeout"}
     assert latest_refusal([other]) == "timeout"  # another shape: kept whole
+
+
+def test_a_pod_whose_container_cannot_be_created_waits_saying_the_kubelets_reason() -> None:
+    missing = {
+        "waiting": {"reason": "CreateContainerConfigError", "message": 'configmap "c" not found'}
+    }
+    obs, _ = observe_jobs([job("a"), job("b")], [pod("a", "Pending", state=missing),
+        pod("b", "Pending", state={"waiting": {"reason": "ContainerCreating"}})], None)  # fmt: skip
+    assert (obs["a"].state, obs["a"].reason) == ("Waiting", "CreateContainerConfigError")
+    assert obs["a"].message == (
+        'waiting for its pod: CreateContainerConfigError: configmap "c" not found'
+    )
+    assert (obs["b"].state, obs["b"].reason, obs["b"].message) == ("Waiting", None, None)
