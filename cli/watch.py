@@ -57,11 +57,12 @@ def render(view: TuningJobView, latest: dict[str, float], now: datetime) -> list
         lines.append("running:")
     for trial in running:
         value = latest.get(trial.name)
-        shown = (
-            f"{view.objective_metric}={output.number(value)} (step {trial.intermediate_count})"
-            if value is not None
-            else "no value yet"
-        )
+        if value is not None:
+            shown = (
+                f"{view.objective_metric}={output.number(value)} (step {trial.intermediate_count})"
+            )
+        else:  # a Pending trial's message says what it waits for (a node, its pod)
+            shown = (trial.phase == "Pending" and trial.message) or "no value yet"
         lines.append(
             f"  {trial.name}  {trial.phase:<8} {output.duration(trial.duration_seconds(now)):>7}"
             f"  {shown}"

@@ -121,6 +121,13 @@ def test_watch_screen_shows_progress_best_and_running_trials() -> None:
     assert lines[3] == "running:"
     assert "w-029" in lines[4] and "validation:accuracy=0.91 (step 3)" in lines[4]
     assert "w-030" in lines[5] and "no value yet" in lines[5]
+    # A Pending trial says what it waits for.
+    body = synthetic_tuning_job("w", 30, running=2)
+    body["status"]["trials"][-1].update(
+        phase="Pending", reason="Unschedulable", message="waiting for a node: 0/2 nodes ..."
+    )
+    waiting = render(parse_tuning_job(body), {}, NOW)[5]
+    assert "w-030" in waiting and "Pending" in waiting and "waiting for a node: 0/2" in waiting
 
 
 def test_quiet_lines() -> None:
