@@ -202,7 +202,8 @@ def best_hyperparameters(view: TuningJobView) -> dict[str, str]:
     if best is None:
         done = view.trials_done()
         raise NotFoundError(
-            f'TuningJob "{view.name}" has no best trial yet: {len(view.trials)} trials, '
+            f'TuningJob "{view.name}" has no best trial{"" if view.terminal else " yet"}: '
+            f"{len(view.trials)} trials, "
             f"{done} ended, none succeeded with an objective (phase {view.phase})."
         )
     return {**(view.spec.static_hyperparameters or {}), **best.hyperparameters}

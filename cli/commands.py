@@ -48,6 +48,11 @@ def _local_path(ctx: Context) -> Path | None:
     if path.is_file() and (_written_as_path(name) or path.suffix in (".yaml", ".yml", ".json")):
         return path  # a manifest given instead of a name: an error, said as such
     if not (path / MANIFEST).is_file():
+        if _written_as_path(name):  # a TuningJob's name has no "/" nor a leading "."
+            raise KubetuneError(
+                f"{name}: no local run directory there (no {MANIFEST}); `kubetune run "
+                "--local MANIFEST --out DIR` writes one, or give a TuningJob's name"
+            )
         return None
     if _written_as_path(name) or not any(getattr(ctx.args, o, None) for o in CLUSTER_OPTIONS):
         return path

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -32,9 +33,9 @@ from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli.admission import admission_problems
 from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context
 from kubetune.cli.watch import LOG_TAIL_LINES, ended_line, final_line, last_match, render
-from kubetune.operator.api import KIND, TERMINAL_PHASES, TuningJobSpec
-from kubetune.operator.api.cel import immutable, immutable_once_set
+from kubetune.operator.api import API_VERSION, KIND, TERMINAL_PHASES, TuningJobSpec
 from kubetune.operator.api.naming import trial_job_name
+from kubetune.operator.api.schema import immutable_spec_fields
 from kubetune.operator.kube.client import JobRejectedError
 from kubetune.operator.kube.local import (
     MANIFEST,
@@ -67,6 +68,10 @@ def _images(pairs: list[str]) -> dict[str, str]:
     return images
 
 
+OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+"""A Kubernetes object name (RFC 1123 subdomain), as the API server requires of one."""
+
+
 def _read_manifest(path: str, parallel: int | None) -> dict[str, Any]:
     try:
         body = yaml.safe_load(Path(path).read_text())
@@ -74,8 +79,25 @@ def _read_manifest(path: str, parallel: int | None) -> dict[str, Any]:
         raise KubetuneError(f"cannot read {path}: {error}") from None
     if not isinstance(body, dict) or body.get("kind") != KIND:
         raise KubetuneError(f"{path} is not a {KIND} manifest (kind: {KIND})")
+    if body.get("apiVersion") != API_VERSION:
+        raise KubetuneError(
+            f"{path}: apiVersion {body.get('apiVersion')!r} is not served; write "
+            f"apiVersion: {API_VERSION}"
+        )
+    name = (body.get("metadata") or {}).get("name")
+    if not name:
+        raise KubetuneError(f"{path}: metadata.name is missing")
+    if not (isinstance(name, str) and len(name) <= 253 and OBJECT_NAME.fullmatch(name)):
+        raise KubetuneError(
+            f"{path}: metadata.name {name!r} is not a Kubernetes object name: lowercase "
+            "letters, digits, '-' and '.', starting and ending with a letter or digit"
+        )
     if parallel is not None:
-        body.setdefault("spec", {}).setdefault("limits", {})["maxParallelTrials"] = parallel
+        # Either way, as the help says; no more than maxTrials, which the spec requires.
+        limits = body.setdefault("spec", {}).setdefault("limits", {})
+        max_trials = limits.get("maxTrials")
+        capped = min(parallel, max_trials) if isinstance(max_trials, int) else parallel
+        limits["maxParallelTrials"] = capped
     return body
 
 
@@ -101,30 +123,6 @@ def check_runnable(body: dict[str, Any], images: dict[str, str]) -> TuningJobSpe
     except JobRejectedError as error:
         raise KubetuneError(str(error)) from None
     return spec
-
-
-def immutable_spec_fields() -> list[str]:
-    """The spec fields (camelCase) a TuningJob keeps for life: those whose CEL transition
-    rule refuses any change (`immutable` on the field, `immutable_once_set` on the spec).
-    Read from the model's rules, where they are declared; the others (limits, suspend,
-    ...) may change on a live job."""
-
-    def rules(extra: Any) -> list[dict[str, str]]:
-        return extra.get("x-kubernetes-validations", []) if isinstance(extra, dict) else []
-
-    fields = [
-        info.alias or name
-        for name, info in TuningJobSpec.model_fields.items()
-        if any(
-            r["rule"] == immutable(info.alias or name)["rule"]
-            for r in rules(info.json_schema_extra)
-        )
-    ]
-    for spec_rule in rules(TuningJobSpec.model_config.get("json_schema_extra")):
-        field = spec_rule.get("fieldPath", "").removeprefix(".")
-        if field and spec_rule["rule"] == immutable_once_set(field, "")["rule"]:
-            fields.append(field)
-    return fields
 
 
 def changed_spec_fields(stored: dict[str, Any], spec: TuningJobSpec) -> list[str]:
@@ -289,9 +287,7 @@ def run_local(ctx: Context) -> int:
     args = ctx.args
     images = _images(args.image)
     body = _read_manifest(args.file, args.parallel)
-    name = (body.get("metadata") or {}).get("name")
-    if not name:
-        raise KubetuneError(f"{args.file}: metadata.name is missing")
+    name = body["metadata"]["name"]
     spec = check_runnable(body, images)
     directory = Path(args.out or name)
     parents = warm_start_parents(spec, directory, args.parent)

@@ -201,7 +201,7 @@ def describe_text(
     ]
     best = status.best_trial
     if best is None:
-        lines.append("Best trial: none yet")
+        lines.append("Best trial: none" + ("" if view.terminal else " yet"))
     else:
         lines.append(
             f"Best trial: {best.name}  {view.objective_metric}={output.number(best.objective)}"

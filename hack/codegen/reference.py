@@ -12,7 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from kubetune.operator import api as models
-from kubetune.operator.api.schema import description, spec_schema, status_schema
+from kubetune.operator.api.schema import (
+    description,
+    immutable_spec_fields,
+    spec_schema,
+    status_schema,
+)
 
 from codegen import crd
 
@@ -149,9 +154,10 @@ def render_reference() -> str:
         "",
         "Immutable after creation (the API server refuses the change; create a new "
         "TuningJob instead): "
-        + ", ".join(f"`{path}`" for path, _, transition in _rules(spec, "spec") if transition)
+        + ", ".join(f"`spec.{field}`" for field in immutable_spec_fields())
         + ". Everything else — `limits`, `completionCriteria`, `suspend`, `earlyStopping`, "
-        "`retry` — may change, and the operator applies new values at once.",
+        "`retry`, and `stop` (to true; never back) — may change, and the operator applies "
+        "new values at once.",
         "",
         "## Admission rules (CEL)",
         "",

@@ -335,7 +335,7 @@ HYPERBAND_SPEC_RULES = (
     rule(
         "self.strategy != 'Hyperband' || !has(self.earlyStopping) || self.earlyStopping == 'Off'",
         "earlyStopping must be Off with strategy Hyperband, which stops trials at its "
-        "rungs itself; set earlyStopping: Off",
+        'rungs itself; set earlyStopping: "Off" (quoted: YAML reads a bare Off as false)',
         field_path=".earlyStopping",
     ),
     rule(

@@ -12,6 +12,7 @@ import copy
 import re
 from typing import Any
 
+from kubetune.operator.api.cel import immutable, immutable_once_set
 from kubetune.operator.api.spec import TuningJobSpec
 from kubetune.operator.api.status import TuningJobStatus
 
@@ -188,3 +189,27 @@ def status_schema() -> dict[str, Any]:
     """The structural schema of `status`."""
     raw = TuningJobStatus.model_json_schema(by_alias=True, mode="validation")
     return _Converter(raw).convert(raw)
+
+
+def immutable_spec_fields() -> list[str]:
+    """The spec fields (camelCase) a TuningJob keeps for life: those whose CEL transition
+    rule refuses any change (`immutable` on the field, `immutable_once_set` on the spec).
+    Read from the model's rules, where they are declared; the others (limits, suspend,
+    ...) may change on a live job."""
+
+    def rules(extra: Any) -> list[dict[str, str]]:
+        return extra.get("x-kubernetes-validations", []) if isinstance(extra, dict) else []
+
+    fields = [
+        info.alias or name
+        for name, info in TuningJobSpec.model_fields.items()
+        if any(
+            r["rule"] == immutable(info.alias or name)["rule"]
+            for r in rules(info.json_schema_extra)
+        )
+    ]
+    for spec_rule in rules(TuningJobSpec.model_config.get("json_schema_extra")):
+        field = spec_rule.get("fieldPath", "").removeprefix(".")
+        if field and spec_rule["rule"] == immutable_once_set(field, "")["rule"]:
+            fields.append(field)
+    return fields

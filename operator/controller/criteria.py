@@ -55,7 +55,7 @@ def end_now(d: Decision) -> bool:
             Phase.FAILED,
             MAX_FAILED_TRIALS_EXCEEDED,
             f"{failed} trials failed, more than limits.maxFailedTrials "
-            f"({limits.max_failed_trials})",
+            f"({limits.max_failed_trials}){first_failure(d)}",
         )
         return True
     if limits.max_runtime_seconds is None or status.start_time is None:
@@ -74,6 +74,13 @@ def end_now(d: Decision) -> bool:
     until = max(0.5, limits.max_runtime_seconds - elapsed)
     d.plan.requeue_after = min(until, d.plan.requeue_after or until)
     return False
+
+
+def first_failure(d: Decision) -> str:
+    """` (first: trial: reason: message)` of the job's first failed trial, for a message
+    that says why a job failed; empty when none failed."""
+    failed = next((t for t in d.status.trials if t.phase is TrialPhase.FAILED), None)
+    return "" if failed is None else f" (first: {failed.name}: {failed.reason}: {failed.message})"
 
 
 def active_trials(d: Decision) -> int:

@@ -10,12 +10,11 @@ from kubetune.operator.api import (
     ConditionType,
     Phase,
     Strategy,
-    TrialPhase,
     TrialStatus,
     format_value,
 )
 from kubetune.operator.api.naming import trial_name
-from kubetune.operator.controller.criteria import Done, active_trials, free_slots
+from kubetune.operator.controller.criteria import Done, active_trials, first_failure, free_slots
 from kubetune.operator.controller.hyperband import suggest_configurations
 from kubetune.operator.controller.optimizer_input import observations, search_space, seed_for
 from kubetune.operator.controller.summary import conclude, summarise
@@ -101,11 +100,9 @@ def finish_running(d: Decision, done: Done) -> None:
 
 def _no_success(d: Decision, done: Done) -> str:
     """Why a job that met `done` failed: no trial succeeded; the first failure's reason."""
-    failed = [t for t in d.status.trials if t.phase is TrialPhase.FAILED]
-    why = f" (first: {failed[0].name}: {failed[0].reason}: {failed[0].message})" if failed else ""
     return (
-        f"{done[1]}, but no trial succeeded{why}; fix what made them fail (the trainer, "
-        "spec.metrics' regex), then create a new TuningJob"
+        f"{done[1]}, but no trial succeeded{first_failure(d)}; fix what made them fail (the "
+        "trainer, spec.metrics' regex), then create a new TuningJob"
     )
 
 

@@ -15,11 +15,14 @@ in the style of the CEL messages.
 
 from __future__ import annotations
 
+import difflib
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from kubetune.operator.api import Hyperband, Strategy, TuningJobSpec
 from kubetune.operator.api.constants import MAX_HYPERBAND_RUNGS
+from kubetune.operator.api.schema import spec_schema
 from kubetune.operator.kube.metric_logs import compile_metric_regex
 from kubetune.operator.kube.trial_job import unknown_placeholders
 from kubetune.optimizer import infer_max_resource, rung_levels
@@ -160,10 +163,45 @@ def parse_and_validate_spec(raw: Mapping[str, Any]) -> tuple[TuningJobSpec | Non
     try:
         spec = TuningJobSpec.from_api(raw)
     except ValidationError as exc:
-        messages = []
-        for error in exc.errors(include_url=False):
-            value = error.get("input")
-            shown = "" if isinstance(value, Mapping | list) else f" (value {value!r})"
-            messages.append(f"{_error_path(error['loc'])}: {error['msg']}{shown}")
-        return None, messages
+        return None, [_parse_error(error) for error in exc.errors(include_url=False)]
     return spec, validate_spec(spec)
+
+
+def _parse_error(error: Any) -> str:
+    """One of pydantic's errors as the field, what is wrong, the value, and the fix where
+    pydantic's wording has none: a field name that is not one (the nearest that is), a
+    YAML word read as a boolean or a number where text is expected (quote it)."""
+    loc, value = error["loc"], error.get("input")
+    shown = "" if isinstance(value, Mapping | list) else f" (value {value!r})"
+    if error["type"] == "extra_forbidden":
+        known = _fields_at(loc[:-1])
+        near = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f"did you mean {near[0]}?" if near else f"the fields here: {', '.join(known)}"
+        return f"{_error_path(loc)}: not a field of {_error_path(loc[:-1])}; {hint}"
+    fix = ""
+    if isinstance(value, bool) and error["type"] in QUOTE_ME:
+        fix = "; YAML reads a bare Off, On, Yes or No as a boolean: write it quoted, e.g. 'Off'"
+    elif isinstance(value, int | float) and error["type"] in QUOTE_ME:
+        fix = f"; write it quoted: '{value}'"
+    return f"{_error_path(loc)}: {error['msg']}{shown}{fix}"
+
+
+QUOTE_ME = frozenset({"enum", "literal_error", "string_type"})
+"""pydantic's errors for a value that should have been text."""
+
+
+@functools.cache
+def _spec_schema() -> dict[str, Any]:
+    return spec_schema()
+
+
+def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The field names the spec's schema allows at `loc` (an object's path in spec)."""
+    node = _spec_schema()
+    for part in loc:
+        node = (
+            node.get("items", {})
+            if isinstance(part, int)
+            else node.get("properties", {}).get(part, {})
+        )
+    return sorted(node.get("properties") or {})

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import yaml
-from kubetune.cli.local_run import immutable_spec_fields
 from kubetune.cli.main import run
 from kubetune.operator.api.naming import trial_job_name
+from kubetune.operator.api.schema import immutable_spec_fields
 
 # Real trainer processes, seconds each: these run in make test, not in make unit.
 pytestmark = pytest.mark.slow
@@ -455,6 +455,71 @@ def test_parallel_overrides_the_specs_max_parallel_trials(tmp_path: Path) -> Non
     assert [t["objective"] for t in status(out_dir)["trials"]] == [3.0, 3.0, 3.0]
     stored = yaml.safe_load((out_dir / "tuningjob.yaml").read_text())
     assert stored["spec"]["limits"]["maxParallelTrials"] == 3
+
+
+def test_parallel_beyond_max_trials_runs_them_all_at_once(tmp_path: Path) -> None:
+    """--parallel larger than maxTrials (an example's maxTrials lowered, the README's
+    --parallel kept) is capped at maxTrials, not refused for a field the user never set."""
+    path = manifest(tmp_path, limits={"maxTrials": 2, "maxParallelTrials": 1})
+    out_dir = tmp_path / "run"
+    code, out, err = kubetune("run", "--local", str(path), "--out", str(out_dir), "--parallel", "5")
+    assert code == 0, out + err
+    stored = yaml.safe_load((out_dir / "tuningjob.yaml").read_text())
+    assert stored["spec"]["limits"]["maxParallelTrials"] == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        (
+            {"apiVersion": "kubetune.io/v1"},
+            "apiVersion 'kubetune.io/v1' is not served; write apiVersion: kubetune.io/v1alpha1",
+        ),
+        (
+            {"metadata": {"name": "Bad_Name"}},
+            "metadata.name 'Bad_Name' is not a Kubernetes object name",
+        ),
+        (
+            {"spec": {"limits": {"maxTrail": 3}}},
+            "spec.limits.maxTrail: not a field of spec.limits; did you mean maxTrials?",
+        ),
+        (
+            {"spec": {"earlyStopping": False}},  # a bare Off in YAML
+            "spec.earlyStopping: Input should be 'Off' or 'Auto' (value False); YAML reads a "
+            "bare Off, On, Yes or No as a boolean: write it quoted, e.g. 'Off'",
+        ),
+        (
+            {"spec": {"staticHyperparameters": {"epochs": 3}}},
+            "spec.staticHyperparameters.epochs: Input should be a valid string (value 3); "
+            "write it quoted: '3'",
+        ),
+    ],
+)
+def test_what_the_api_server_refuses_is_refused_naming_the_fix(
+    tmp_path: Path, change: dict[str, Any], refusal: str
+) -> None:
+    path = manifest(tmp_path)
+    body = yaml.safe_load(path.read_text())
+    for key, value in change.items():
+        if key == "spec":
+            for field, inner in value.items():
+                if isinstance(inner, dict) and isinstance(body["spec"].get(field), dict):
+                    body["spec"][field].update(inner)
+                else:
+                    body["spec"][field] = inner
+        else:
+            body[key] = value
+    path.write_text(yaml.safe_dump(body))
+    code, out, err = kubetune("run", "--local", str(path), "--out", str(tmp_path / "run"))
+    assert code == 1 and refusal in err, out + err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_path_without_a_run_directory_says_so(tmp_path: Path) -> None:
+    """A NAME written as a path is never a TuningJob on the cluster: no kubeconfig error."""
+    code, _, err = kubetune("trials", str(tmp_path / "nowhere"))
+    assert code == 1
+    assert f"{tmp_path / 'nowhere'}: no local run directory there (no tuningjob.yaml)" in err
 
 
 def test_a_command_that_cannot_start_says_so_without_blaming_an_api_server(
