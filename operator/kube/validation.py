@@ -167,6 +167,10 @@ def parse_and_validate_spec(raw: Mapping[str, Any]) -> tuple[TuningJobSpec | Non
     return spec, validate_spec(spec)
 
 
+QUOTE_ME = frozenset({"enum", "literal_error", "string_type"})
+"""pydantic's errors for a value that should have been text."""
+
+
 def _parse_error(error: Any) -> str:
     """One of pydantic's errors as the field, what is wrong, the value, and the fix where
     pydantic's wording has none: a field name that is not one (the nearest that is), a
@@ -176,7 +180,13 @@ def _parse_error(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         known = _fields_at(loc[:-1])
         near = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        hint = f"did you mean {near[0]}?" if near else f"the fields here: {', '.join(known)}"
+        hint = (
+            f"did you mean {near[0]}?"
+            if near
+            else f"the fields here: {', '.join(known)}"
+            if known
+            else "remove it"
+        )
         return f"{_error_path(loc)}: not a field of {_error_path(loc[:-1])}; {hint}"
     fix = ""
     if isinstance(value, bool) and error["type"] in QUOTE_ME:
@@ -184,10 +194,6 @@ def _parse_error(error: Any) -> str:
     elif isinstance(value, int | float) and error["type"] in QUOTE_ME:
         fix = f"; write it quoted: '{value}'"
     return f"{_error_path(loc)}: {error['msg']}{shown}{fix}"
-
-
-QUOTE_ME = frozenset({"enum", "literal_error", "string_type"})
-"""pydantic's errors for a value that should have been text."""
 
 
 @functools.cache
