@@ -89,7 +89,7 @@ def active_trials(d: Decision) -> int:
 
 
 def free_slots(d: Decision) -> int:
-    """How many trials may be launched now (parallelism and maxTrials allowing). None
+    """How many trials may be launched now (parallelism and maxTrials allowing). No slot
     while the namespace refuses a trial's pod: a new Job's pod would take the room a
     quota frees before the refused one's (its Job controller retries only after a
     backoff), and a refusal for good (a LimitRange) would meet the new trials too."""

@@ -111,11 +111,11 @@ def test_trial_pods_the_namespace_refuses_are_reported_not_waited_for_in_silence
         operator.start()
         api.create(tuning_job("quota", max_trials=1, parallel=1))
 
-        def refused() -> dict[str, Any] | None:
-            trials = api.status("quota").get("trials", [])
-            return next((t for t in trials if t.get("reason") == "FailedCreate"), None)
-
-        trial = wait_for("the trial to say its pod is refused", refused, operator=operator)
+        trial = wait_for(
+            "the trial to say its pod is refused",
+            lambda: api.trial_with_reason("quota", "FailedCreate"),
+            operator=operator,
+        )
         assert trial["phase"] == "Pending" and "startTime" not in trial
         assert trial["message"].startswith("waiting for its pod: exceeded quota: no-pods"), trial
         status = api.status("quota")

@@ -337,11 +337,11 @@ def test_a_trial_whose_container_cannot_be_created_says_why_until_it_can(
     container["envFrom"] = [{"configMapRef": {"name": "trainer-settings"}}]
     api.create(job)
 
-    def waiting_trial() -> dict[str, Any] | None:
-        trials = api.status("noconfig").get("trials", [])
-        return next((t for t in trials if t.get("reason") == "CreateContainerConfigError"), None)
-
-    trial = wait_for("the trial to say why it waits", waiting_trial, operator=operator)
+    trial = wait_for(
+        "the trial to say why it waits",
+        lambda: api.trial_with_reason("noconfig", "CreateContainerConfigError"),
+        operator=operator,
+    )
     assert trial["phase"] == "Pending" and "startTime" not in trial
     assert trial["message"].startswith("waiting for its pod: CreateContainerConfigError: ")
     # Whole in the job's message (a trial's is cut at 128 characters).
@@ -365,11 +365,11 @@ def test_a_trial_waiting_for_gpus_is_pending_with_the_schedulers_reason(
     container["resources"]["limits"] = {"nvidia.com/gpu": "64"}
     api.create(job)
 
-    def waiting_trial() -> dict[str, Any] | None:
-        trials = api.status("queued").get("trials", [])
-        return next((t for t in trials if t.get("reason") == "Unschedulable"), None)
-
-    trial = wait_for("the trial to wait for a node", waiting_trial, operator=operator)
+    trial = wait_for(
+        "the trial to wait for a node",
+        lambda: api.trial_with_reason("queued", "Unschedulable"),
+        operator=operator,
+    )
     assert trial["phase"] == "Pending" and "startTime" not in trial
     assert trial["message"].startswith("waiting for a node: ")
     assert "nvidia.com/gpu" in trial["message"]

@@ -208,3 +208,8 @@ class Api:
     def terminal(self, name: str) -> dict[str, Any] | None:
         status = self.status(name)
         return status if status.get("phase") in TERMINAL else None
+
+    def trial_with_reason(self, name: str, reason: str) -> dict[str, Any] | None:
+        """The first trial of the TuningJob `name` whose reason is `reason`, or None."""
+        trials = self.status(name).get("trials", [])
+        return next((t for t in trials if t.get("reason") == reason), None)
