@@ -5,6 +5,7 @@ of values (see `plan.py`)."""
 from kubetune.operator.controller.optimizer_input import warm_start_observations
 from kubetune.operator.controller.plan import plan
 from kubetune.operator.controller.types import (
+    POD_NOT_CREATED,
     POD_REFUSED,
     WAITING_FOR_A_NODE,
     WAITING_FOR_ITS_POD,
@@ -20,6 +21,7 @@ from kubetune.operator.controller.types import (
 )
 
 __all__ = [
+    "POD_NOT_CREATED",
     "POD_REFUSED",
     "WAITING_FOR_A_NODE",
     "WAITING_FOR_ITS_POD",

@@ -68,7 +68,9 @@ def launch_trials(d: Decision, optimizer: Optimizer) -> None:
         )
         status.trials.append(trial)
         d.plan.launch.append(TrialLaunch(trial.name, 1, trial.hyperparameters))
-        d.event("Normal", "TrialStarted", f"trial {trial.name}: {trial.hyperparameters}")
+        # "Created", not "Started": its pod may yet wait for a node or be refused by the
+        # namespace (TrialPodRefused then follows); the trial's phase says when it runs.
+        d.event("Normal", "TrialCreated", f"trial {trial.name}: {trial.hyperparameters}")
     if not suggestions and active == 0 and not d.plan.launch:
         conclude(
             d,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kubetune.operator.api import TERMINAL_TRIAL_PHASES, TrialPhase, TrialStatus
 from kubetune.operator.controller.types import (
+    POD_NOT_CREATED,
     POD_REFUSED,
     WAITING_MESSAGES,
     Decision,
@@ -53,6 +54,11 @@ def _waiting(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
         if job.reason == POD_REFUSED and trial.reason != POD_REFUSED:
             d.event("Warning", "TrialPodRefused", f"trial {trial.name}: {job.message}")
         trial.reason, trial.message = job.reason, job.message
+    elif trial.reason == POD_REFUSED and job.reason == POD_NOT_CREATED:
+        # Still no pod, and the refusal's Events are gone (the API server keeps Events
+        # an hour by default, a restarted operator may not find them): the refusal is
+        # still the last word on why; a pod once created clears it.
+        pass
     elif (trial.message or "").startswith(WAITING_MESSAGES):
         trial.reason = trial.message = None
 

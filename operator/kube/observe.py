@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubetune.operator.controller import (
+    POD_NOT_CREATED,
     POD_REFUSED,
     WAITING_FOR_A_NODE,
     WAITING_FOR_ITS_POD,
@@ -30,9 +31,6 @@ INFRASTRUCTURE_WAITING_REASONS = frozenset(
 an infrastructure failure (retryable) instead of waiting forever."""
 STARTING_REASONS = ("ContainerCreating", "PodInitializing")
 """Why a container waits while it starts as it should: nothing to report."""
-POD_NOT_CREATED = "PodNotCreated"
-"""The reason of a Waiting Job that has no pod yet: where the Job controller may have
-said why it cannot create one (`refused_pod`)."""
 POD_SECURITY_REFUSAL = "violates PodSecurity"
 """How Pod Security Admission's refusal of a pod reads: the namespace's level, which
 every trial of the template meets in turn (a quota or a LimitRange may let it in later)."""

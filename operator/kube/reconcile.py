@@ -30,6 +30,7 @@ from kubetune.operator.api import (
     TuningJobStatus,
 )
 from kubetune.operator.controller import (
+    POD_NOT_CREATED,
     Event,
     JobObservation,
     Observation,
@@ -42,7 +43,6 @@ from kubetune.operator.controller import (
 from kubetune.operator.kube.client import JobNotStartedError, JobRejectedError, KubeClient
 from kubetune.operator.kube.curves import CURVES, last_read_curves, update_curves
 from kubetune.operator.kube.observe import (
-    POD_NOT_CREATED,
     POD_SECURITY_REFUSAL,
     LogSource,
     observe_jobs,

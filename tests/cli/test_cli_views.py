@@ -210,7 +210,7 @@ def test_events_of_one_second_are_shown_in_the_order_they_happened() -> None:
     second = datetime(2026, 1, 2, 10, 0, 5, tzinfo=UTC)
     happened = [
         ("TrialFailed", "z", 263000),
-        ("TrialStarted", "b", 269000),
+        ("TrialCreated", "b", 269000),
         ("TrialFailed", "y", 334000),
         ("MaxFailedTrialsExceeded", "a", 383000),
     ]

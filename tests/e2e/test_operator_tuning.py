@@ -81,7 +81,7 @@ def test_every_strategy_runs_max_trials_and_records_objectives(
         assert conditions["Succeeded"]["observedGeneration"] == 1
         assert status["startTime"] and status["completionTime"]
         # Events are posted in the background, best effort: they may trail the status.
-        wanted = {"TrialStarted", "TrialCompleted", status["reason"]}
+        wanted = {"TrialCreated", "TrialCompleted", status["reason"]}
         wait_for(
             f"{name}'s Events {sorted(wanted)}",
             lambda n=name, w=wanted: w <= {e.reason for e in api.events(n)},

@@ -141,11 +141,18 @@ def test_a_trial_whose_pod_a_quota_refuses_waits_saying_why_until_it_runs() -> N
     assert not [e for e in again.events if e.reason == "TrialPodRefused"]
     assert again.launched == () and trial_names(kube) == ["tj-001", "tj-002"]
 
+    # Its Events expire (an hour by default) while it still has no pod: the refusal stays
+    # the trial's word, and its slot stays held.
+    del kube.pod_refusals[job_uid(kube, "tj-001")]
+    expired = reconcile(kube, NS, NAME, now=at_second(13))
+    status = kube.status(NS, NAME)
+    assert status["trials"][0]["message"] == f"waiting for its pod: {QUOTA_REFUSAL}"
+    assert QUOTA_REFUSAL in status["message"] and expired.launched == ()
+
     # The quota lets its pod in: it runs, the refusal is gone from both messages, and
     # launching goes on.
-    del kube.pod_refusals[job_uid(kube, "tj-001")]
     run_pod(kube, "tj-001", b"")
-    resumed = reconcile(kube, NS, NAME, now=at_second(12))
+    resumed = reconcile(kube, NS, NAME, now=at_second(14))
     status = kube.status(NS, NAME)
     assert status["trials"][0]["phase"] == "Running" and "message" not in status["trials"][0]
     assert "waiting" not in status["message"]
