@@ -188,18 +188,28 @@ PARAMETER_RULES = (
 
 CATEGORICAL_VALUES_DISTINCT = rule(
     "self.all(v, self.exists_one(w, w == v))",
-    "values must be distinct; remove the duplicates",
+    "values must be distinct{': \"' + self.filter(v, !self.exists_one(w, w == v))[0] + "
+    "'\" is repeated'|}; remove the duplicates",
 )
 
 LIMITS_RULES = (
     rule(
-        "!has(self.maxParallelTrials) || !has(self.maxTrials) "
+        # A maxTrials below 1 is refused by its own minimum: not reported again here.
+        "!has(self.maxParallelTrials) || !has(self.maxTrials) || self.maxTrials < 1 "
         "|| self.maxParallelTrials <= self.maxTrials",
         "limits.maxParallelTrials must not exceed limits.maxTrials; lower "
         "maxParallelTrials or raise maxTrials",
         field_path=".maxParallelTrials",
     ),
 )
+
+_CONTAINERS = "self.job.template.spec.containers"
+_FIRST_CONTAINER_NAME = (
+    f"(size({_CONTAINERS}) > 0 && has({_CONTAINERS}[0].name) "
+    f"? ' (\"' + {_CONTAINERS}[0].name + '\")' : '')"
+)
+"""CEL: ` ("trainer")`, the first container's name for the primaryContainer message
+(CEL has no join to list them all); empty when it has none."""
 
 TRIAL_TEMPLATE_RULES = (
     rule(
@@ -208,7 +218,8 @@ TRIAL_TEMPLATE_RULES = (
         "|| self.job.template.spec.containers.exists(c, c.name == self.primaryContainer)",
         "trialTemplate.primaryContainer {'\"' + self.primaryContainer + '\" '|}is not a "
         "container of trialTemplate.job.template.spec.containers; use one of their names or "
-        "leave primaryContainer unset to use the first",
+        "leave primaryContainer unset to use the first"
+        f"{{{_FIRST_CONTAINER_NAME}|}}",
         field_path=".primaryContainer",
     ),
 )
@@ -325,6 +336,18 @@ HYPERBAND_RULES = (
     ),
 )
 
+HYPERBAND_NEEDS_MAX_RESOURCE = rule(
+    "self.strategy != 'Hyperband' || (has(self.hyperband) && "
+    "has(self.hyperband.maxResource)) || (has(self.staticHyperparameters) && "
+    f"({_HAS_EPOCH_KEY}))",
+    "strategy Hyperband needs hyperband.maxResource, or a staticHyperparameters key "
+    f"naming the epochs ({', '.join(EPOCH_KEYS)}) to infer it from; set one",
+    field_path=".hyperband",
+    reason="FieldValueRequired",
+)
+"""Also the operator's message, should a Hyperband spec reach it without a maxResource
+(`kube.validation`)."""
+
 HYPERBAND_SPEC_RULES = (
     rule(
         "self.strategy == 'Hyperband' || !has(self.hyperband)",
@@ -338,13 +361,5 @@ HYPERBAND_SPEC_RULES = (
         'rungs itself; set earlyStopping: "Off" (quoted: YAML reads a bare Off as false)',
         field_path=".earlyStopping",
     ),
-    rule(
-        "self.strategy != 'Hyperband' || (has(self.hyperband) && "
-        "has(self.hyperband.maxResource)) || (has(self.staticHyperparameters) && "
-        f"({_HAS_EPOCH_KEY}))",
-        "strategy Hyperband needs hyperband.maxResource, or a staticHyperparameters key "
-        f"naming the epochs ({', '.join(EPOCH_KEYS)}) to infer it from; set one",
-        field_path=".hyperband",
-        reason="FieldValueRequired",
-    ),
+    HYPERBAND_NEEDS_MAX_RESOURCE,
 )

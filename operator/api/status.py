@@ -123,7 +123,8 @@ class TrialStatus(StatusModel):
     metrics: dict[str, float] | None = None
     """Final values (last regex match) of the other `spec.metrics`, by name; the objective
     is in `objective`. A metric that never matched, or whose last match is not a finite
-    number, is left out. Their size counts in the status-size rule on `spec`."""
+    number, is left out; a succeeded trial's `message` names those that never matched.
+    Their size counts in the status-size rule on `spec`."""
 
     intermediate_count: int = Field(default=0, ge=0)
     """Number of objective values seen in the trial's log (matches of the regex)."""
@@ -138,7 +139,8 @@ class TrialStatus(StatusModel):
     message: Annotated[
         str | None, Field(max_length=MAX_TRIAL_MESSAGE_LENGTH), BeforeValidator(_short_message)
     ] = None
-    """Short human detail (at most 128 characters; longer ones are cut)."""
+    """Short human detail (at most 128 characters; longer ones are cut): why the trial
+    waits or failed; for a succeeded one, the metrics that never matched its log."""
 
     rung_values: list[float] | None = None
     """Hyperband: the objective at each rung the trial reached (rung 0 first), as read

@@ -19,7 +19,12 @@ from kubetune.operator.api import (
 )
 from kubetune.operator.api.constants import STOPPED_BY_USER
 from kubetune.operator.controller.optimizer_input import observations, search_space, seed_for
-from kubetune.operator.controller.summary import conclude, meets_target, trials_not_improving
+from kubetune.operator.controller.summary import (
+    conclude,
+    count,
+    meets_target,
+    trials_not_improving,
+)
 from kubetune.operator.controller.types import POD_REFUSED, Decision, Optimizer, OptimizerError
 from kubetune.optimizer.convergence import MIN_OBSERVATIONS
 
@@ -44,7 +49,8 @@ def end_now(d: Decision) -> bool:
             d,
             Phase.STOPPED,
             STOPPED_BY_USER,
-            f"spec.stop is true: stopped by the user; {running} unfinished trials were stopped",
+            f"spec.stop is true: stopped by the user; {count(running, 'unfinished trial')} "
+            f"{'was' if running == 1 else 'were'} stopped",
         )
         return True
     failed = status.counters.failed
@@ -54,7 +60,7 @@ def end_now(d: Decision) -> bool:
             d,
             Phase.FAILED,
             MAX_FAILED_TRIALS_EXCEEDED,
-            f"{failed} trials failed, more than limits.maxFailedTrials "
+            f"{count(failed, 'trial')} failed, more than limits.maxFailedTrials "
             f"({limits.max_failed_trials}){first_failure(d)}",
         )
         return True
@@ -170,10 +176,10 @@ def _converged_before(d: Decision) -> Done | None:
 
 
 def _max_trials_reached(d: Decision) -> Done | None:
-    count, limit = len(d.status.trials), d.spec.limits.max_trials
-    if count < limit:
+    launched, limit = len(d.status.trials), d.spec.limits.max_trials
+    if launched < limit:
         return None
-    return MAX_TRIALS_REACHED, f"{count} trials run (limits.maxTrials {limit})"
+    return MAX_TRIALS_REACHED, f"{count(launched, 'trial')} run (limits.maxTrials {limit})"
 
 
 def _converged_now(d: Decision, optimizer: Optimizer) -> Done | None:
@@ -198,7 +204,7 @@ def _converged_now(d: Decision, optimizer: Optimizer) -> Done | None:
     except Exception as error:
         # Deterministic like suggest: it would fail the same way on every reconcile.
         raise OptimizerError(
-            f"the convergence test failed after {len(d.status.trials)} trials: "
+            f"the convergence test failed after {count(len(d.status.trials), 'trial')}: "
             f"{type(error).__name__}: {error}"
         ) from error
     return (CONVERGED, _converged_message(d)) if converged else None

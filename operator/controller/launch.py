@@ -17,7 +17,7 @@ from kubetune.operator.api.naming import trial_name
 from kubetune.operator.controller.criteria import Done, active_trials, first_failure, free_slots
 from kubetune.operator.controller.hyperband import suggest_configurations
 from kubetune.operator.controller.optimizer_input import observations, search_space, seed_for
-from kubetune.operator.controller.summary import conclude, summarise
+from kubetune.operator.controller.summary import conclude, count, summarise
 from kubetune.operator.controller.types import (
     POD_REFUSED,
     WAITING_MESSAGES,
@@ -58,8 +58,8 @@ def launch_trials(d: Decision, optimizer: Optimizer) -> None:
             )
     except Exception as error:
         raise OptimizerError(
-            f"the {spec.strategy.value} optimizer failed after {len(status.trials)} "
-            f"trials: {type(error).__name__}: {error}"
+            f"the {spec.strategy.value} optimizer failed after "
+            f"{count(len(status.trials), 'trial')}: {type(error).__name__}: {error}"
         ) from error
     for suggestion in suggestions[:slots]:
         trial = TrialStatus(
@@ -77,7 +77,7 @@ def launch_trials(d: Decision, optimizer: Optimizer) -> None:
             Phase.COMPLETED,
             SEARCH_SPACE_EXHAUSTED,
             f"the {spec.strategy.value} strategy has no untried hyperparameters "
-            f"left after {len(status.trials)} trials",
+            f"left after {count(len(status.trials), 'trial')}",
         )
         return
     summarise(d)
@@ -96,7 +96,7 @@ def finish_running(d: Decision, done: Done) -> None:
             conclude(d, Phase.COMPLETED, *done)
         return
     d.status.reason = done[0]
-    d.status.message = f"{done[1]}; waiting for {active} running trials{_why_waiting(d)}"
+    d.status.message = f"{done[1]}; waiting for {count(active, 'running trial')}{_why_waiting(d)}"
     d.condition(ConditionType.RUNNING, ConditionStatus.TRUE, "Finishing", d.status.message)
 
 
@@ -104,7 +104,7 @@ def _no_success(d: Decision, done: Done) -> str:
     """Why a job that met `done` failed: no trial succeeded; the first failure's reason."""
     return (
         f"{done[1]}, but no trial succeeded{first_failure(d)}; fix what made them fail (the "
-        "trainer, spec.metrics' regex), then create a new TuningJob"
+        f"trainer, spec.metrics' regex), then {d.snapshot.start_anew}"
     )
 
 
@@ -131,7 +131,7 @@ def report_progress(d: Decision) -> None:
     status, suspended = d.status, d.spec.suspend
     counters = status.counters
     # Pending trials apart: their pods have not started (no node, no room, refused yet).
-    running = f"{counters.running} trials running" + (
+    running = f"{count(counters.running, 'trial')} running" + (
         f", {counters.pending} pending" if counters.pending else ""
     )
     status.reason = "Suspended" if suspended else "TrialsRunning"

@@ -79,7 +79,8 @@ def _succeeded(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
     end = job.finished or d.now
     if outcome.value is not None:
         trial.objective = outcome.value
-        d.finish_trial(trial, TrialPhase.SUCCEEDED, None, None, end)
+        # The message, if any, notes what the log lacked (a metric that never matched).
+        d.finish_trial(trial, TrialPhase.SUCCEEDED, None, outcome.message, end)
         d.event("Normal", "TrialCompleted", f"trial {trial.name}: objective {outcome.value!r}")
         return
     d.finish_trial(trial, TrialPhase.FAILED, outcome.reason, outcome.message, end)

@@ -96,6 +96,11 @@ class JobObservation:
     pod_left: bool = False
 
 
+START_ANEW = "create a new TuningJob"
+"""How a user starts over once what ended the job is fixed (an ended TuningJob stays
+ended): the advice that ends the message of a job no trial of which succeeded."""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Everything one reconcile read about a TuningJob, as the planner takes it.
@@ -106,7 +111,8 @@ class Snapshot:
     their intermediate objective values (step 1 first), for the running trials, the
     succeeded ones the adapter has them for, and the attempts that just failed (the
     values last read while they ran); early stopping and Hyperband read them. A curve
-    ends with nan where its trial diverged (`diverged`).
+    ends with nan where its trial diverged (`diverged`). `start_anew` words how to start
+    over: a new TuningJob on a cluster, a local run says its own (`LocalKube.start_anew`).
     """
 
     name: str
@@ -118,6 +124,7 @@ class Snapshot:
     invalid: Sequence[str] = ()
     warm_start: Sequence[Observation] = ()
     curves: Mapping[str, Sequence[float]] | None = None
+    start_anew: str = START_ANEW
 
 
 @dataclass(frozen=True)

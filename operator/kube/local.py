@@ -127,6 +127,9 @@ class LocalKube:
         parents: Mapping[str, Path] | None = None,
     ) -> None:
         self.directory = directory
+        self.start_anew = f"run again with another --out (or delete {directory} first)"
+        """How to start over once what ended the run is fixed: the directory keeps the
+        ended run (`controller.Snapshot.start_anew`; on a cluster, a new TuningJob)."""
         self.logs = directory / LOGS
         self.images = dict(images or {})
         self.parents = dict(parents or {})

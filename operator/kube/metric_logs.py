@@ -266,9 +266,24 @@ def recorded_metrics(reading: MetricReading, objective: str) -> dict[str, float]
     return values
 
 
+def never_matched(reading: MetricReading, objective: str) -> str | None:
+    """What a succeeded trial's message says of the metrics other than the objective that
+    no line of its log matched (so that a regex that never matches leaves a trace, though
+    the trial succeeds); None when every one matched."""
+    names = [name for name, count in reading.count.items() if count == 0 and name != objective]
+    if not names:
+        return None
+    one = len(names) == 1
+    return (
+        f"metric{'' if one else 's'} {', '.join(names)} never matched the log (no value "
+        f"recorded); check {'its' if one else 'their'} regex"
+    )
+
+
 def objective_outcome(reading: MetricReading, metric: str) -> ObjectiveOutcome:
     """The objective (`metric`'s last match) of a trial that exited successfully, with
-    the final values of the other metrics."""
+    the final values of the other metrics; with a value, the message names the other
+    metrics that never matched (`never_matched`)."""
     count = reading.count.get(metric, 0)
     text = reading.last.get(metric)
     others = recorded_metrics(reading, metric)
@@ -294,7 +309,7 @@ def objective_outcome(reading: MetricReading, metric: str) -> ObjectiveOutcome:
             f"the last value of metric {metric} is {shown}",
             others,
         )
-    return ObjectiveOutcome(value, count, metrics=others)
+    return ObjectiveOutcome(value, count, message=never_matched(reading, metric), metrics=others)
 
 
 def compile_metrics(metrics: Sequence[tuple[str, str]]) -> dict[str, Any]:

@@ -2,12 +2,20 @@
 
 The API server refuses most invalid specs at admission. What it cannot check — that each
 metric regex compiles as RE2 with exactly one capture group (the operator matches logs
-with RE2, so a regex cannot hang it), that the named primary container exists in the
-pod template, that no tuned hyperparameter is also a static one, and that every
-`${trial...}` in the template is a placeholder the operator fills in — is checked here.
-The regex is compiled by `metric_logs.compile_metric_regex`, the log scan's own path.
-The operator calls `validate_spec` before it launches anything; a non-empty result
-means phase Failed with an Invalid condition carrying the messages.
+with RE2, so a regex cannot hang it), that every `${trial...}` in the template is a
+placeholder the operator fills in, and Hyperband's maxResource read from a static
+hyperparameter and the rungs it makes — is checked here. The regex is compiled by
+`metric_logs.compile_metric_regex`, the log scan's own path. The operator calls
+`validate_spec` before it launches anything; a non-empty result means phase Failed with
+an Invalid condition carrying the messages.
+
+What a CEL rule checks (the primary container exists, no tuned hyperparameter is also a
+static one, ...) is not checked again: every TuningJob the operator sees was admitted
+under those rules, which the CRD has carried from its first version and which every
+supported Kubernetes (>= 1.30, the chart's kubeVersion) enforces; a local run evaluates
+them too (`cli.admission`). A second check would only say the same thing twice, in
+other words. The one exception, the Hyperband budget the operator cannot plan without,
+answers with the CEL rule's own message.
 
 Every message starts with the field path, names the offending value and says the fix,
 in the style of the CEL messages.
@@ -21,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubetune.operator.api import Hyperband, Strategy, TuningJobSpec
+from kubetune.operator.api.cel import HYPERBAND_NEEDS_MAX_RESOURCE
 from kubetune.operator.api.constants import MAX_HYPERBAND_RUNGS
 from kubetune.operator.api.schema import spec_schema
 from kubetune.operator.kube.metric_logs import compile_metric_regex
@@ -46,31 +55,10 @@ def validate_spec(spec: TuningJobSpec) -> list[str]:
         if problem is not None:
             messages.append(f"spec.metrics[{i}].regex (metric {metric.name!r}): {problem}")
 
-    template = spec.trial_template
-    names = [c.get("name") for c in template.containers()]
-    if not names:
-        messages.append(
-            "spec.trialTemplate.job.template.spec.containers: the trial template has no "
-            "container; add the trainer container"
-        )
-    elif template.primary_container is not None and template.primary_container not in names:
-        listed = ", ".join(repr(n) for n in names)
-        messages.append(
-            f"spec.trialTemplate.primaryContainer: {template.primary_container!r} is not a "
-            f"container of spec.trialTemplate.job.template.spec.containers ({listed}); use "
-            "one of those names, or leave primaryContainer unset to use the first"
-        )
-
     static = spec.static_hyperparameters or {}
-    for i, parameter in enumerate(spec.parameters):
-        if parameter.name in static:
-            messages.append(
-                f"spec.parameters[{i}].name: {parameter.name!r} is also a key of "
-                "spec.staticHyperparameters; a hyperparameter is either tuned or static, "
-                "remove it from one of the two"
-            )
     hyperparameters = [p.name for p in spec.parameters] + sorted(static)
-    for found in unknown_placeholders(template.job, hyperparameters, "spec.trialTemplate.job"):
+    job = spec.trial_template.job
+    for found in unknown_placeholders(job, hyperparameters, "spec.trialTemplate.job"):
         messages.append(
             f"{found} is not a placeholder: use ${{trial.name}} or ${{trialParameters.<name>}} "
             f"with one of {', '.join(hyperparameters)}; fix the name"
@@ -125,8 +113,8 @@ def _hyperband_problems(spec: TuningJobSpec) -> list[str]:
     except ValueError as error:
         return [f"spec.{error}"]
     maximum = hb.max_resource if hb.max_resource is not None else inferred
-    if maximum is None:
-        return ["spec.hyperband.maxResource: unset and not inferable; set it"]
+    if maximum is None:  # refused at admission: the same words as there
+        return [f"spec.hyperband: {HYPERBAND_NEEDS_MAX_RESOURCE['message']}"]
     if inferred is not None and inferred != maximum:
         # The trainer must be started with the full budget the rungs are cut from.
         return [
@@ -170,11 +158,41 @@ def parse_and_validate_spec(raw: Mapping[str, Any]) -> tuple[TuningJobSpec | Non
 QUOTE_ME = frozenset({"enum", "literal_error", "string_type"})
 """pydantic's errors for a value that should have been text."""
 
+_INTEGER = ("an integer", "write a whole number, e.g. {example}", 3)
+_NUMBER = ("a number", "write a number, e.g. {example}", 0.5)
+_BOOLEAN = ("a boolean", "write true or false", None)
+_OBJECT = ("an object", "write {fields} indented below it", None)
+WRONG_TYPE: dict[str, tuple[str, str, float | None]] = {
+    "int_type": _INTEGER,
+    "int_parsing": _INTEGER,
+    "int_from_float": _INTEGER,
+    "float_type": _NUMBER,
+    "float_parsing": _NUMBER,
+    "bool_type": _BOOLEAN,
+    "bool_parsing": _BOOLEAN,
+    "string_type": ("text", "write it as a string, quoted: 'like this'", None),
+    "list_type": ("a list", "write its items below it, one '- item' line each, or [a, b]", None),
+    "dict_type": _OBJECT,
+    "model_type": _OBJECT,
+}
+"""pydantic's errors for a value of the wrong type: what the field takes, the fix, and a
+number for `{example}` when the field's schema has no default or minimum to show;
+`{fields}` becomes the object's fields."""
+BOUNDS = {
+    "greater_than_equal": ("ge", "less than the minimum", "{limit} or more"),
+    "less_than_equal": ("le", "more than the maximum", "{limit} or less"),
+    "greater_than": ("gt", "not more than", "more than {limit}"),
+    "less_than": ("lt", "not less than", "less than {limit}"),
+}
+"""pydantic's errors for a number out of its bounds: the bound's key in the error's
+context, what the value is, and the fix."""
+
 
 def _parse_error(error: Any) -> str:
     """One of pydantic's errors as the field, what is wrong, the value, and the fix where
     pydantic's wording has none: a field name that is not one (the nearest that is), a
-    YAML word read as a boolean or a number where text is expected (quote it)."""
+    YAML word read as a boolean or a number where text is expected (quote it), a value
+    of the wrong type (`WRONG_TYPE`) or out of bounds (`BOUNDS`), a missing field."""
     loc, value = error["loc"], error.get("input")
     shown = "" if isinstance(value, Mapping | list) else f" (value {value!r})"
     if error["type"] == "extra_forbidden":
@@ -188,12 +206,53 @@ def _parse_error(error: Any) -> str:
             else "remove it"
         )
         return f"{_error_path(loc)}: not a field of {_error_path(loc[:-1])}; {hint}"
+    if error["type"] == "missing":
+        return f"{_error_path(loc)}: required; add it"
     fix = ""
     if isinstance(value, bool) and error["type"] in QUOTE_ME:
         fix = "; YAML reads a bare Off, On, Yes or No as a boolean: write it quoted, e.g. 'Off'"
     elif isinstance(value, int | float) and error["type"] in QUOTE_ME:
         fix = f"; write it quoted: '{value}'"
+    elif error["type"] in WRONG_TYPE:
+        return _wrong_type(error["type"], loc, value)
+    elif error["type"] in BOUNDS and isinstance(value, int | float):
+        key, what, fix = BOUNDS[error["type"]]
+        limit = (error.get("ctx") or {}).get(key)
+        return f"{_error_path(loc)}: {value!r} is {what} {limit}; write {fix.format(limit=limit)}"
     return f"{_error_path(loc)}: {error['msg']}{shown}{fix}"
+
+
+def _wrong_type(kind: str, loc: tuple[int | str, ...], value: Any) -> str:
+    """`field: value is not what it takes; the fix`, for a value of the wrong type."""
+    what, fix, example = WRONG_TYPE[kind]
+    node = _schema_at(loc)
+    fields = _fields_at(loc)
+    example = next(
+        (
+            node[key]
+            for key in ("default", "minimum")
+            if isinstance(node.get(key), int | float) and not isinstance(node.get(key), bool)
+        ),
+        example,
+    )
+    fix = fix.format(
+        example=example,
+        fields=f"its fields ({', '.join(fields)})" if fields else "its key: value lines",
+    )
+    return f"{_error_path(loc)}: {_shown(value)} is not {what}; {fix}"
+
+
+def _shown(value: Any) -> str:
+    """A value as the manifest wrote it, in a few words."""
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
 
 
 @functools.cache
@@ -201,8 +260,8 @@ def _spec_schema() -> dict[str, Any]:
     return spec_schema()
 
 
-def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
-    """The field names the spec's schema allows at `loc` (an object's path in spec)."""
+def _schema_at(loc: tuple[int | str, ...]) -> dict[str, Any]:
+    """The spec's schema of the field at `loc` (a path in spec); {} when it has none."""
     node = _spec_schema()
     for part in loc:
         node = (
@@ -210,4 +269,9 @@ def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
             if isinstance(part, int)
             else node.get("properties", {}).get(part, {})
         )
-    return sorted(node.get("properties") or {})
+    return node
+
+
+def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The field names the spec's schema allows at `loc` (an object's path in spec)."""
+    return sorted(_schema_at(loc).get("properties") or {})

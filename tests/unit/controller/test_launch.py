@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from kubetune.operator.api import Phase, TrialPhase, TrialStatus
@@ -41,7 +42,7 @@ def test_a_met_criterion_waits_for_the_running_trials() -> None:
     d = decision(make_spec(), [running])
     finish_running(d, ("MaxTrialsReached", "4 trials run"))
     assert d.status.phase is not Phase.COMPLETED
-    assert d.status.message == "4 trials run; waiting for 1 running trials"
+    assert d.status.message == "4 trials run; waiting for 1 running trial"
     succeeded = TrialStatus(name="tj-001", phase=TrialPhase.SUCCEEDED, objective=0.5)
     d = decision(make_spec(), [succeeded])
     finish_running(d, ("MaxTrialsReached", "4 trials run"))
@@ -66,4 +67,19 @@ def test_a_job_that_ends_with_no_succeeded_trial_fails_saying_why() -> None:
     assert d.status.message.startswith(
         "2 trials run, but no trial succeeded (first: tj-001: MetricUnavailable: no line of "
         "the log matched metric loss)"
+    )
+
+
+def test_a_job_with_no_succeeded_trial_says_how_to_start_over_where_it_ran() -> None:
+    """On a cluster, a new TuningJob; a local run words it its own way (another --out)."""
+    failed = TrialStatus(name="tj-001", phase=TrialPhase.FAILED, reason="Error")
+    d = decision(make_spec(), [failed])
+    finish_running(d, ("MaxTrialsReached", "1 trial run"))
+    assert (d.status.message or "").endswith("), then create a new TuningJob")
+    d = decision(make_spec(), [failed])
+    d.snapshot = replace(d.snapshot, start_anew="run again with another --out")
+    finish_running(d, ("MaxTrialsReached", "1 trial run"))
+    assert (d.status.message or "").endswith(
+        "fix what made them fail (the trainer, spec.metrics' regex), then run again with "
+        "another --out"
     )

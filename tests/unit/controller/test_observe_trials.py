@@ -34,6 +34,23 @@ def test_running_succeeded_and_unreadable_jobs() -> None:
     assert not d.plan.launch
 
 
+def test_a_succeeded_trial_keeps_the_note_on_metrics_that_never_matched() -> None:
+    note = "metric acc never matched the log (no value recorded); check its regex"
+    d = decision(
+        make_spec(),
+        [pending("tj-001")],
+        [JobObservation("tj-001", "Succeeded", outcome=ObjectiveOutcome(0.25, 3, message=note))],
+    )
+    observe_trials(d)
+    (trial,) = d.status.trials
+    assert (trial.phase, trial.objective, trial.reason, trial.message) == (
+        TrialPhase.SUCCEEDED,
+        0.25,
+        None,
+        note,
+    )
+
+
 def test_a_trial_whose_pod_waits_for_a_node_stays_pending_saying_why() -> None:
     """Queued GPU trials are Pending, not Running: no start time, the scheduler's reason
     shown, and both dropped once the pod runs (its start is the trial's)."""

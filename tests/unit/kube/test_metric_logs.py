@@ -66,6 +66,23 @@ def test_outcomes_name_the_problem() -> None:
     assert math.isinf(scan_log([b"loss=inf\n"], patterns).value("loss") or 0)
 
 
+def test_a_succeeded_trial_names_the_other_metrics_that_never_matched() -> None:
+    """Every metric of spec.metrics is recorded: one whose regex never matches says so in
+    the trial's message (the trial still succeeds on its objective)."""
+    patterns = compile_metrics(
+        [("loss", r"loss=(\S+)"), ("acc", r"acc=(\S+)"), ("never", "zzz=(\\d+)")]
+    )
+    one = objective_outcome(scan_log([b"loss=0.5 acc=0.9\n"], patterns), "loss")
+    assert (one.value, one.reason, one.metrics) == (0.5, None, {"acc": 0.9})
+    assert one.message == "metric never never matched the log (no value recorded); check its regex"
+    two = objective_outcome(scan_log([b"loss=0.5\n"], patterns), "loss")
+    assert two.message == (
+        "metrics acc, never never matched the log (no value recorded); check their regex"
+    )
+    every = compile_metrics([("loss", r"loss=(\S+)"), ("acc", r"acc=(\S+)")])
+    assert objective_outcome(scan_log([b"loss=1 acc=2\n"], every), "loss").message is None
+
+
 def test_invalid_regexes_are_refused_with_the_metric_name() -> None:
     with pytest.raises(ValueError, match=r"metric m: .*not a valid RE2"):
         compile_metrics([("m", r"(?<=x)(\d)")])
