@@ -1,5 +1,5 @@
 """Errors kubetune shows the user as they are: each message says what happened and what
-to do about it. The CLI prints them and exits 1."""
+to do about it. The CLI prints them and exits 1 (2 for a UsageError)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,8 @@ class ForbiddenError(KubetuneError):
 
 class UnreachableError(KubetuneError):
     """No kubeconfig, or no API server answering at its address."""
+
+
+class UsageError(KubetuneError):
+    """A command-line option's value the TuningJob cannot take (e.g. `--sort` naming no
+    column of its trials): the CLI exits 2, as for any usage error."""

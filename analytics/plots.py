@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 from kubetune.analytics.resource import Parameter, ParameterType, Trial, TuningJobView
+from kubetune.operator.controller.summary import count
 from kubetune.optimizer.encoding import default_warp
 from kubetune.optimizer.space import Continuous, Integer
 from matplotlib import ticker
@@ -368,9 +369,9 @@ def progress_figure(view: TuningJobView) -> Figure:
 
 
 def parameters_figure(view: TuningJobView) -> Figure:
-    count = len(view.spec.parameters)
-    rows = math.ceil(count / PARAMETER_COLUMNS)
-    figure = _new_figure(PANEL_INCHES * min(count, PARAMETER_COLUMNS), PANEL_INCHES * rows)
+    n_parameters = len(view.spec.parameters)
+    rows = math.ceil(n_parameters / PARAMETER_COLUMNS)
+    figure = _new_figure(PANEL_INCHES * min(n_parameters, PARAMETER_COLUMNS), PANEL_INCHES * rows)
     draw_parameters(figure, view)
     return fit_tick_labels(figure)
 
@@ -392,10 +393,10 @@ def summary_figure(view: TuningJobView) -> Figure:
     """All in one figure (what `kubetune plot` writes): progress (and for a Hyperband job
     the objective at each rung) and the objective against each hyperparameter above, the
     scatter matrix below."""
-    count = len(view.spec.parameters)
+    n_parameters = len(view.spec.parameters)
     left_columns = 2 if view.rungs else 1
-    top_columns = left_columns + min(count, PARAMETER_COLUMNS)
-    top_rows = math.ceil(count / PARAMETER_COLUMNS)
+    top_columns = left_columns + min(n_parameters, PARAMETER_COLUMNS)
+    top_rows = math.ceil(n_parameters / PARAMETER_COLUMNS)
     top_height = PANEL_INCHES * top_rows
     matrix = _matrix_inches(view)
     width = max(PANEL_INCHES * top_columns, matrix + 1.2)
@@ -412,9 +413,11 @@ def summary_figure(view: TuningJobView) -> Figure:
         draw_progress(left, view)
     draw_parameters(right, view)
     draw_scatter_matrix(bottom, view)
+    scored = len(_scored(view))
     figure.suptitle(
-        f"TuningJob {view.name}: {view.spec.strategy.value}, {len(_scored(view))} trials "
-        f"with an objective, {view.spec.objective.type.value.lower()} {view.objective_metric}"
+        f"TuningJob {view.name}: {view.spec.strategy.value}, {count(scored, 'trial')} "
+        "with an objective, "
+        f"{view.spec.objective.type.value.lower()} {view.objective_metric}"
     )
     return fit_tick_labels(figure)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from kubetune.analytics.errors import NotFoundError
 from kubetune.analytics.resource import ParameterType, Trial, TuningJobView
+from kubetune.operator.controller.summary import count
 
 BEFORE = ("trial", "phase", "objective")
 AFTER = ("reason", "attempt", "intermediateCount", "start", "end", "durationSeconds", "message")
@@ -181,13 +182,14 @@ def sort_records(
     records: Sequence[Record], field: str, view: TuningJobView, known: Sequence[str]
 ) -> list[Record]:
     """`records` ordered by `field` (a column name; `-field` reverses): ascending, except
-    `objective`, which goes best first. Trials without a value come last either way.
-    Raises KeyError naming the field and the columns there are."""
+    the objective's columns (`objective`, a Hyperband rung's `objective@E`), which go best
+    first. Trials without a value come last either way. Raises KeyError naming the field
+    and the columns there are."""
     descending = field.startswith("-")
     name = field.removeprefix("-")
     if name not in known:
         raise KeyError(f"no column {name!r}; sort by one of: {', '.join(known)}")
-    if name == "objective":
+    if name == "objective" or name in columns(view).rungs.values():
         descending = descending != view.maximize
     present = [r for r in records if not _missing(r.get(name))]
     absent = [r for r in records if _missing(r.get(name))]
@@ -203,7 +205,7 @@ def best_hyperparameters(view: TuningJobView) -> dict[str, str]:
         done = view.trials_done()
         raise NotFoundError(
             f'TuningJob "{view.name}" has no best trial{"" if view.terminal else " yet"}: '
-            f"{len(view.trials)} trials, "
+            f"{count(len(view.trials), 'trial')}, "
             f"{done} ended, none succeeded with an objective (phase {view.phase})."
         )
     return {**(view.spec.static_hyperparameters or {}), **best.hyperparameters}

@@ -34,6 +34,7 @@ from kubetune.operator.api import (
     TuningJobStatus,
 )
 from kubetune.operator.api.naming import TRIAL_LABEL, TUNING_JOB_LABEL
+from kubetune.operator.controller import POD_REFUSED
 from kubetune.operator.controller.hyperband import levels as hyperband_levels
 from kubetune.operator.controller.hyperband import max_resource as hyperband_max_resource
 from pydantic import ValidationError
@@ -41,6 +42,7 @@ from pydantic import ValidationError
 __all__ = [
     "GROUP",
     "PLURAL",
+    "POD_REFUSED",
     "TERMINAL_PHASES",
     "TRIAL_LABEL",
     "TUNING_JOB_LABEL",

@@ -87,13 +87,20 @@ def load_view(ctx: Context) -> TuningJobView:
 
 def _cluster_only(ctx: Context, trial: str | None = None) -> None:
     """logs, watch and stop act on the cluster: NAME standing for a local path is an error
-    that says so, and where a local run's logs are."""
+    that says so, and where a local run's logs are (or, for stop, how a local run stops)."""
     name, path = ctx.args.name, _local_path(ctx)
     if path is None:
         return
     command = f"`kubetune {ctx.args.command}` works on TuningJobs on the cluster only"
     if path.is_file():
         raise KubetuneError(f"{name} is a file: {command}, by name.")
+    hint = "" if _written_as_path(name) else f" ({_cluster_instead(name)})"
+    if ctx.args.command == "stop":
+        raise KubetuneError(
+            f"{name} is a local run directory: {command}; a local run is stopped with Ctrl-C "
+            "in the terminal running it, and the same `kubetune run --local` command "
+            f"resumes it{hint}."
+        )
     logs = path / LOGS
     if trial is not None:
         from kubetune.operator.api.naming import trial_job_name  # noqa: PLC0415 (rare path)
@@ -104,7 +111,6 @@ def _cluster_only(ctx: Context, trial: str | None = None) -> None:
             logs = logs / f"{trial_job_name(found.name, found.attempt)}.log"
         except KubetuneError:  # no such trial: the folder of every log then
             pass
-    hint = "" if _written_as_path(name) else f" ({_cluster_instead(name)})"
     raise KubetuneError(
         f"{name} is a local run directory: {command}; its logs are in {logs}{hint}."
     )
@@ -190,7 +196,7 @@ def plot_command(ctx: Context) -> int:
     if not any(t.objective is not None for t in view.trials):
         raise NotFoundError(
             f'TuningJob "{view.name}" has nothing to plot yet: no trial has an objective '
-            f"({len(view.trials)} trials, phase {view.phase})."
+            f"({output.count(len(view.trials), 'trial')}, phase {view.phase})."
         )
     path = Path(ctx.args.output or f"{view.name}.png")
     if path.is_dir():

@@ -6,10 +6,13 @@ stopping criteria and metric reading are the operator's own. The spec is checked
 anything runs, as at admission: the CRD's CEL rules (`cli.admission`), the pydantic models
 and `validate_spec` (the checks the operator makes itself).
 
-Ctrl-C stops the running trials (their process groups) and leaves DIR as the status last
-recorded it; the same command on the same DIR resumes: the trials that were running are
-started again under the same names, so the run has exactly the trials it would have had
-(each starting anew: its start time is the restart's). The manifest may then change the
+Ctrl-C stops the running trials (their process groups) and records them as they are:
+Pending, reason Interrupted, their attempt ended then (`mark_interrupted`); the same command
+on the same DIR resumes: the trials that were running are started again under the same
+names, so the run has exactly the trials it would have had (each starting anew: its start
+time is the restart's). Exit codes: 0 when the run ends Completed or Stopped (or, suspended,
+has nothing left to run), 1 when it ends Failed or on an error, 2 on a usage error, 130 on
+Ctrl-C. The manifest may then change the
 fields a live TuningJob may change (limits, suspend, ...), not the immutable ones. With
 `spec.suspend: true` nothing new is launched: once no trial runs, the command says so and
 exits 0, DIR ready to resume.
@@ -32,6 +35,7 @@ from kubetune.analytics.errors import KubetuneError
 from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli.admission import admission_problems
 from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context
+from kubetune.cli.views import INTERRUPTED
 from kubetune.cli.watch import LOG_TAIL_LINES, ended_line, final_line, last_match, render
 from kubetune.operator.api import API_VERSION, KIND, TERMINAL_PHASES, TuningJobSpec
 from kubetune.operator.api.naming import trial_job_name
@@ -39,6 +43,7 @@ from kubetune.operator.api.schema import immutable_spec_fields
 from kubetune.operator.kube.client import JobRejectedError
 from kubetune.operator.kube.local import (
     MANIFEST,
+    STATUS,
     LocalKube,
     local_argv,
     local_env,
@@ -54,18 +59,6 @@ NAMESPACE = "local"
 LOCK = ".lock"
 IDLE_SECONDS = 1.0
 """The longest wait between two reconciles when nothing ends (timers: runtime limits)."""
-
-
-def _images(pairs: list[str]) -> dict[str, str]:
-    images = {}
-    for pair in pairs:
-        image, sep, command = pair.partition("=")
-        if not sep or not image or not command:
-            raise KubetuneError(
-                f"--image {pair!r}: write it NAME=CMD, e.g. trainer:1='python t.py'"
-            )
-        images[image] = command
-    return images
 
 
 OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -285,7 +278,7 @@ def _report(ctx: Context, kube: LocalKube, reported: set[str], drawn: list[int])
 
 def run_local(ctx: Context) -> int:
     args = ctx.args
-    images = _images(args.image)
+    images = dict(args.image)  # (NAME, CMD) pairs, checked by the parser
     body = _read_manifest(args.file, args.parallel)
     name = body["metadata"]["name"]
     spec = check_runnable(body, images)
@@ -308,6 +301,7 @@ def _run(ctx: Context, kube: LocalKube, name: str, judges_curves: bool) -> int:
     drawn = [0]  # lines of the screen drawn last (terminal only)
     ctx.err.write(f"run directory: {_shown(directory)} (logs in {directory / 'logs'})\n")
     try:
+        unmark_interrupted(kube)
         restarted = kube.resume()
         if restarted:
             ctx.err.write(f"resumed; started again: {', '.join(restarted)}\n")
@@ -337,6 +331,62 @@ def _run(ctx: Context, kube: LocalKube, name: str, judges_curves: bool) -> int:
             )
     except KeyboardInterrupt:
         kube.stop_all()
+        mark_interrupted(directory)
         sys.stderr.flush()
         ctx.err.write("interrupted: running trials stopped; resume with the same command\n")
         return EXIT_INTERRUPTED
+
+
+TRIAL_INTERRUPTED = "interrupted (Ctrl-C); the same `kubetune run --local` command starts it again"
+
+
+def mark_interrupted(directory: Path) -> None:
+    """After Ctrl-C, the status as it is, not as it was: the trials that were running
+    (their processes stopped, their Jobs kept) are Pending, reason Interrupted, their
+    attempt ended now (a duration that stops growing); the job says so (reason
+    Interrupted, its Running condition False). `unmark_interrupted` undoes it before the
+    run resumes, so that the operator's reconcile sees the run exactly as it left it."""
+    status = read_run(directory).get("status")  # the file: the last write is the truth
+    if not status or status.get("phase") in TERMINAL_PHASES:
+        return
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    trials = [t for t in status.get("trials") or [] if t.get("phase") == "Running"]
+    for trial in trials:
+        trial.update(phase="Pending", reason=INTERRUPTED, message=TRIAL_INTERRUPTED, endTime=now)
+    _move_counted(status, len(trials), "running", "pending")
+    again = f", starting {', '.join(t['name'] for t in trials)} again" if trials else ""
+    message = f"interrupted (Ctrl-C); the same `kubetune run --local` command resumes it{again}"
+    status.update(reason=INTERRUPTED, message=message)
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Running":
+            condition.update(
+                status="False", reason=INTERRUPTED, message=message, lastTransitionTime=now
+            )
+    write_atomically(directory / STATUS, status)
+
+
+def unmark_interrupted(kube: LocalKube) -> None:
+    """The trials `mark_interrupted` marked Running again, as they were when the run was
+    interrupted (`kube.resume()` then starts their Jobs again); the job's reason, message
+    and conditions are the reconcile's to rewrite."""
+    status = kube.body.get("status") or {}
+    trials = [
+        t
+        for t in status.get("trials") or []
+        if t.get("phase") == "Pending" and t.get("reason") == INTERRUPTED
+    ]
+    if not trials:
+        return
+    for trial in trials:
+        trial["phase"] = "Running"
+        for key in ("reason", "message", "endTime"):
+            trial.pop(key, None)
+    _move_counted(status, len(trials), "pending", "running")
+    write_atomically(kube.directory / STATUS, status)
+
+
+def _move_counted(status: dict[str, Any], count: int, source: str, target: str) -> None:
+    counters = status.get("counters")
+    if count and isinstance(counters, dict):
+        counters[source] = max(int(counters.get(source) or 0) - count, 0)
+        counters[target] = int(counters.get(target) or 0) + count

@@ -8,14 +8,17 @@ interrupted.
 from __future__ import annotations
 
 import argparse
+import math
+import mimetypes
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TextIO
 
-from kubetune.analytics.errors import KubetuneError
+from kubetune.analytics.errors import KubetuneError, UsageError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 TRIAL_FORMATS = ("table", "csv", "json", "yaml")
@@ -38,17 +41,11 @@ def _prog() -> str:
 
 def _cluster_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
     """kubectl's flags. Accepted before and after the command; SUPPRESS on the
-    subcommands keeps a flag given before the command from being reset after it."""
+    subcommands keeps a flag given before the command from being reset after it.
+    (`-A/--all-namespaces` is `list`'s own: the other commands read one TuningJob.)"""
     default = None if defaults else argparse.SUPPRESS
     parser.add_argument(
         "-n", "--namespace", default=default, help="namespace (default: the context's)"
-    )
-    parser.add_argument(
-        "-A",
-        "--all-namespaces",
-        action="store_true",
-        default=False if defaults else argparse.SUPPRESS,
-        help="every namespace (list)",
     )
     parser.add_argument("--context", default=default, help="kubeconfig context to use")
     parser.add_argument(
@@ -72,23 +69,36 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch, analyse, plot and stop kubetune TuningJobs.",
         epilog=NAME_HELP + " Exit codes: 0 ok, 1 error, 2 usage error.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _cluster_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _command(commands, "list", "the TuningJobs: phase, best objective, trials done, age")
+    sub = _command(commands, "list", "the TuningJobs: phase, best objective, trials done, age")
+    sub.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="the TuningJobs of every namespace"
+    )
     sub = _command(commands, "describe", "a TuningJob in detail, with its recent Events")
     sub.add_argument("name", metavar="NAME", help=NAME_ARG_HELP)
     sub = _command(commands, "trials", "every trial: hyperparameters, metrics, outcome, timing")
     sub.add_argument("name", metavar="NAME", help=NAME_ARG_HELP)
-    sub.add_argument("-o", "--output", choices=TRIAL_FORMATS, default="table")
+    sub.add_argument(
+        "-o", "--output", choices=TRIAL_FORMATS, default="table", help="format (default: table)"
+    )
     sub.add_argument(
         "--sort",
         metavar="FIELD",
-        help="order by a column (objective: best first; -FIELD reverses); default: launch order",
+        help="order by a column (objective and objective@N: best first; -FIELD reverses); "
+        "default: launch order",
     )
     sub.add_argument("--top", type=_positive, metavar="N", help="only the first N trials")
     sub = _command(commands, "best", "the best trial's hyperparameters (tuned and static)")
     sub.add_argument("name", metavar="NAME", help=NAME_ARG_HELP)
-    sub.add_argument("-o", "--output", choices=BEST_FORMATS, default="yaml")
+    sub.add_argument(
+        "-o",
+        "--output",
+        choices=BEST_FORMATS,
+        default="yaml",
+        help="format (default: yaml; args: --name=value ...; env: KUBETUNE_HYPERPARAMETERS=JSON)",
+    )
     sub = _command(commands, "plot", "progress, objective per hyperparameter, scatter matrix")
     sub.add_argument("name", metavar="NAME", help=NAME_ARG_HELP)
     sub.add_argument(
@@ -96,13 +106,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         type=_image_file,
         metavar="FILE",
-        help="the image to write: NAME.png by default, in DIR when a directory; without a "
-        "suffix .png is added; a suffix picks the format (.png, .svg, .pdf, ...)",
+        help="the image to write: NAME.png by default, in DIR when a directory; a suffix "
+        "picks the format (.png, .svg, .pdf, ...); a name without one, or whose suffix names "
+        "no file type (run.v2), gets .png added",
     )
     sub = _command(commands, "watch", "follow a TuningJob until it ends")
     sub.add_argument("name", metavar="NAME", help="a TuningJob on the cluster")
-    sub.add_argument("--interval", type=_positive_float, default=2.0, help="seconds between reads")
-    sub.add_argument("--timeout", type=float, help="give up (exit 1) after this many seconds")
+    sub.add_argument(
+        "--interval",
+        type=_positive_float,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds between reads (default: 2)",
+    )
+    sub.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="give up (exit 1) after this many seconds (default: never)",
+    )
     sub = _command(commands, "logs", "a trial's log (its latest attempt)")
     sub.add_argument("name", metavar="NAME", help="a TuningJob on the cluster")
     sub.add_argument("trial", metavar="TRIAL", help="trial name, or its number (7 for NAME-007)")
@@ -122,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--image",
         action="append",
+        type=_image_command,
         default=[],
         metavar="NAME=CMD",
         help="run containers of image NAME without a command as CMD (split like a shell)",
@@ -146,24 +169,56 @@ NAME_HELP = (
 )
 
 
+def _version() -> str:
+    try:
+        return version("kubetune")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+# The type functions below raise ArgumentTypeError, whose message argparse shows after
+# "argument --top: " (from a ValueError it would show the function's name).
+
+
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
     if not value > 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+def _image_command(text: str) -> tuple[str, str]:
+    """run's --image NAME=CMD: the image and the command its containers run."""
+    image, sep, command = text.partition("=")
+    if not sep or not image or not command.strip():
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=CMD, e.g. trainer:1='python train.py', got {text!r}"
+        )
+    return image, command
+
+
+FILE_TYPES = mimetypes.MimeTypes()
+"""Python's built-in table of file suffixes (not the system's, which varies)."""
 
 
 def _image_file(text: str) -> str:
     """plot's -o: a suffix must name a format matplotlib writes (a usage error here, not a
-    traceback after the plot is drawn). A directory or a name without suffix is completed
-    by the command."""
+    traceback after the plot is drawn), or no file type at all: then it is part of the
+    name (`run.v2`) and .png is added; a suffix of another type (.html, .csv) is refused.
+    A directory or a name without suffix is completed by the command."""
     path = Path(text)
     suffix = path.suffix.lower().removeprefix(".")
     if not suffix or path.is_dir():
@@ -174,6 +229,8 @@ def _image_file(text: str) -> str:
         return text
     formats = FigureCanvasBase.get_supported_filetypes()
     if suffix not in formats:
+        if FILE_TYPES.guess_type(path.name, strict=False)[0] is None:
+            return f"{text}.png"
         raise argparse.ArgumentTypeError(
             f"{text}: unsupported image format .{suffix}; use one of "
             f"{', '.join('.' + f for f in sorted(formats))} (no suffix: .png)"
@@ -203,6 +260,9 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
         return EXIT_OK if exit_.code in (0, None) else EXIT_USAGE
     try:
         return commands.COMMANDS[args.command](Context(args, out, err))
+    except UsageError as error:  # an option's value that only the job shows to be wrong
+        err.write(f"{parser.prog} {args.command}: error: {error}\n")
+        return EXIT_USAGE
     except KubetuneError as error:
         err.write(f"error: {error}\n")
         return EXIT_ERROR

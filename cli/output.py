@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import yaml
+from kubetune.operator.controller.summary import count
+
+__all__ = ["count"]  # `output.count`, as the status's messages count
 
 MISSING = "-"
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from kubetune.analytics.errors import KubetuneError
+from kubetune.analytics.errors import UsageError
 from kubetune.analytics.records import (
     best_hyperparameters,
     columns,
@@ -17,7 +17,7 @@ from kubetune.analytics.records import (
     nested_records,
     sort_records,
 )
-from kubetune.analytics.resource import TuningJobView
+from kubetune.analytics.resource import POD_REFUSED, TuningJobView
 from kubetune.cli import output
 
 HYPERPARAMETERS_ENV = "KUBETUNE_HYPERPARAMETERS"
@@ -36,11 +36,13 @@ def trials_output(
     flat = flat_records(view, now)
     if sort:
         bare = sort.removeprefix("-")
+        if _SORT_ALIASES.get(bare, bare) not in names:
+            shown = ", ".join(_SORT_ALIASES_BACK.get(n, n) for n in names)
+            raise UsageError(
+                f"--sort {sort}: no column {bare!r}; sort by one of: {shown} (-FIELD reverses)"
+            )
         sort = sort[: len(sort) - len(bare)] + _SORT_ALIASES.get(bare, bare)
-        try:
-            flat = sort_records(flat, sort, view, names)
-        except KeyError as error:
-            raise KubetuneError(f"--sort {sort}: {error.args[0]}") from None
+        flat = sort_records(flat, sort, view, names)
     flat = flat[:top] if top else flat
     if fmt == "csv":
         return output.to_csv(names, flat)
@@ -93,8 +95,13 @@ def best_output(view: TuningJobView, fmt: str) -> str:
     return output.to_yaml(values)
 
 
+INTERRUPTED = "Interrupted"
+"""The reason of a local run stopped by Ctrl-C, and of each trial it stopped (written by
+`kubetune run --local`; the same command resumes the run)."""
+
+
 def next_step(view: TuningJobView) -> str:
-    """What happens next to the job, in one sentence."""
+    """What happens next to the job, in one sentence: what it waits for when it waits."""
     status, limits = view.status, view.spec.limits
     if view.terminal:
         return f"Nothing: the job has ended ({status.phase.value}, {status.reason or 'no reason'})."
@@ -103,22 +110,39 @@ def next_step(view: TuningJobView) -> str:
             "No operator has picked the job up yet: is the kubetune operator running, and "
             f"does it watch namespace {view.namespace} (the chart's watchNamespaces)?"
         )
+    if status.reason == INTERRUPTED:  # a local run, after Ctrl-C
+        return (
+            "Nothing runs: the local run was interrupted; the same `kubetune run --local` "
+            "command resumes it, starting its interrupted trials again."
+        )
+    refused = next(
+        (t for t in view.trials if t.phase == "Pending" and t.reason == POD_REFUSED), None
+    )
+    if refused is not None:
+        return (
+            f"Waiting for the namespace to let trial {refused.name}'s pod in ("
+            f"{refused.message or 'refused'}); no other trial is launched meanwhile. It "
+            "starts once the quota, LimitRange or ServiceAccount allows it (raise the quota, "
+            "fix the LimitRange, create the ServiceAccount), or fix the template in a new "
+            "TuningJob."
+        )
     running = status.counters.running + status.counters.pending
     left = limits.max_trials - len(view.trials)
     if view.spec.suspend:
         return (
-            f"Suspended: {running} trials still running finish, no new trial starts until "
-            "spec.suspend is false."
+            f"Suspended: {output.count(running, 'trial')} still running finish, no new trial "
+            "starts until spec.suspend is false."
         )
     if left <= 0:
         return (
-            f"All {limits.max_trials} trials are launched; the job ends when the {running} "
-            "running ones end."
+            f"Every trial is launched ({limits.max_trials}); the job ends when "
+            f"{output.count(running, 'running trial')} end{'s' if running == 1 else ''}."
         )
     slots = max(limits.max_parallel_trials - running, 0)
     return (
-        f"{running} trials running; {left} more to launch, {slots} now (maxParallelTrials "
-        f"{limits.max_parallel_trials}), unless a completion criterion ends the job first."
+        f"{output.count(running, 'trial')} running; {left} more to launch, {slots} now "
+        f"(maxParallelTrials {limits.max_parallel_trials}), unless a completion criterion "
+        "ends the job first."
     )
 
 

@@ -6,6 +6,7 @@ import io
 import os
 import sys
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,8 +33,53 @@ def test_cluster_flags_go_before_or_after_the_command() -> None:
     after = parser.parse_args(["trials", "x", "-n", "team-a", "--context", "c", "--top", "3"])
     assert (before.namespace, before.context, before.output) == ("team-a", "c", "csv")
     assert (after.namespace, after.context, after.top) == ("team-a", "c", 3)
-    assert after.kubeconfig is None and after.all_namespaces is False
+    assert after.kubeconfig is None
     assert parser.parse_args(["list", "-A"]).all_namespaces is True
+    assert parser.parse_args(["list"]).all_namespaces is False
+
+
+def test_all_namespaces_is_an_option_of_list_only(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["describe", "x", "-A"], ["trials", "x", "--all-namespaces"], ["-A", "list"]):
+        assert run(*argv)[0] == cli_main.EXIT_USAGE, argv
+    assert "unrecognized arguments: " in capsys.readouterr().err
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("--version")[0] == cli_main.EXIT_OK
+    assert capsys.readouterr().out == f"kubetune {version('kubetune')}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["trials", "x", "--top", "abc"], "argument --top: expected a positive integer, got 'abc'"),
+        (["trials", "x", "--top", "0"], "argument --top: expected a positive integer, got '0'"),
+        (["run", "--local", "f.yaml", "--parallel", "1.5"], "expected a positive integer"),
+        (
+            ["watch", "x", "--timeout", "-1"],
+            "argument --timeout: expected a positive number, got '-1'",
+        ),
+        (
+            ["run", "--local", "f.yaml", "--image", "foo"],
+            "argument --image: expected NAME=CMD, e.g. trainer:1='python train.py', got 'foo'",
+        ),
+    ],
+)
+def test_a_bad_option_value_is_a_usage_error_naming_option_value_and_what_is_accepted(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(*argv)[0] == cli_main.EXIT_USAGE
+    err = capsys.readouterr().err  # argparse's own message
+    assert message in err and "_positive" not in err, err
+
+
+def test_sort_by_no_column_is_a_usage_error_naming_the_columns_as_shown(tmp_path: Path) -> None:
+    run_dir = str(write_directory(synthetic_tuning_job("s", 3), tmp_path / "s"))
+    code, out, err = run("trials", run_dir, "--sort", "nosuch")
+    assert (code, out) == (cli_main.EXIT_USAGE, "")
+    assert err.startswith("kubetune trials: error: --sort nosuch: no column 'nosuch'; "), err
+    assert ", duration, " in err and "durationSeconds" not in err, err
+    assert run("trials", run_dir, "--sort", "-duration")[0] == cli_main.EXIT_OK
 
 
 @pytest.mark.parametrize(
@@ -46,6 +92,7 @@ def test_cluster_flags_go_before_or_after_the_command() -> None:
         ["fly"],
         ["watch", "x", "--interval", "0"],  # a busy loop of reads against the API server
         ["watch", "x", "--interval", "-1"],
+        ["run", "--local", "f.yaml", "--image", "foo"],
     ],
 )
 def test_usage_errors_exit_2(argv: list[str]) -> None:
@@ -55,9 +102,9 @@ def test_usage_errors_exit_2(argv: list[str]) -> None:
 def test_plot_to_an_unsupported_format_is_a_usage_error_naming_the_formats(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert run("plot", "x", "-o", "report.v2")[0] == cli_main.EXIT_USAGE
+    assert run("plot", "x", "-o", "report.html")[0] == cli_main.EXIT_USAGE
     err = capsys.readouterr().err  # argparse's own message
-    assert "argument -o/--output: report.v2: unsupported image format .v2; use one of" in err
+    assert "argument -o/--output: report.html: unsupported image format .html; use one of" in err
     assert ".pdf, " in err and ".png, " in err and ".svg, " in err, err
 
 
@@ -239,6 +286,9 @@ def test_cluster_only_commands_on_a_local_run_say_so_and_where_its_logs_are(
     assert "works on TuningJobs on the cluster only" in err, err
     if command == "logs":  # the very trial's log
         assert f"its logs are in {os.path.join(logs, 'demo-003.log')}." in err, err
+    elif command == "stop":  # how a local run is stopped, not where its logs are
+        assert "a local run is stopped with Ctrl-C in the terminal running it" in err, err
+        assert "`kubetune run --local` command resumes it." in err and "logs" not in err, err
     else:
         assert f"its logs are in {logs}." in err, err
     # A bare name: also how to reach the cluster's job instead.

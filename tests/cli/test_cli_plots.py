@@ -197,6 +197,7 @@ def test_plot_prints_the_path_of_the_file_it_writes(body: dict[str, Any], tmp_pa
         (folder, folder / "demo.png"),  # a directory: NAME.png in it
         (tmp_path / "myplot", tmp_path / "myplot.png"),  # no suffix: .png, as savefig adds
         (tmp_path / "plot.svg", tmp_path / "plot.svg"),
+        (tmp_path / "run.v2", tmp_path / "run.v2.png"),  # a suffix of no file type: a name
     ):
         out, err = io.StringIO(), io.StringIO()
         assert run(["plot", run_dir, "-o", str(given)], out, err) == EXIT_OK, err.getvalue()

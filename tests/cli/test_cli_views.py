@@ -16,7 +16,7 @@ import pytest
 import yaml
 from kubernetes.client import CoreV1Event, V1ObjectMeta, V1ObjectReference
 from kubetune.analytics.cluster import event_order
-from kubetune.analytics.errors import KubetuneError, NotFoundError
+from kubetune.analytics.errors import KubetuneError, NotFoundError, UsageError
 from kubetune.analytics.records import columns
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import output, views
@@ -90,8 +90,23 @@ def test_sort_by_a_hyperparameter_is_numeric_and_top_cuts(view: TuningJobView) -
 
 
 def test_unknown_sort_field_names_the_columns(view: TuningJobView) -> None:
-    with pytest.raises(KubetuneError, match=r"--sort speed: no column 'speed'.*learning_rate"):
-        views.trials_output(view, "table", NOW, "speed")
+    with pytest.raises(UsageError, match=r"--sort -speed: no column 'speed'.*learning_rate") as e:
+        views.trials_output(view, "table", NOW, "-speed")
+    # The columns as the table shows them (CSV's durationSeconds is the table's duration).
+    assert ", duration, " in str(e.value) and "durationSeconds" not in str(e.value)
+
+
+@pytest.mark.parametrize("objective_type", ["Maximize", "Minimize"])
+def test_sort_by_a_rung_column_puts_the_best_first_as_objective_does(objective_type: str) -> None:
+    body = hyperband_tuning_job(30)
+    body["spec"]["objective"]["type"] = objective_type
+    view = parse_tuning_job(body)
+    best_first = objective_type == "Maximize"
+    for column in ("objective", *(f"objective@{e}" for e in HYPERBAND_RUNGS)):
+        for sort, reverse in ((column, best_first), (f"-{column}", not best_first)):
+            rows = csv.DictReader(io.StringIO(views.trials_output(view, "csv", NOW, sort)))
+            values = [float(r[column]) for r in rows if r[column]]
+            assert len(values) > 3 and values == sorted(values, reverse=reverse), sort
 
 
 def test_table_shows_names_phases_and_short_numbers(view: TuningJobView) -> None:
@@ -169,7 +184,7 @@ def test_best_in_every_format_is_the_best_trial_with_the_static_hyperparameters(
 
 def test_best_of_a_job_without_a_best_trial_says_so() -> None:
     body = synthetic_tuning_job("empty", 1, running=1)
-    with pytest.raises(NotFoundError, match='"empty" has no best trial yet: 1 trials, 0 ended'):
+    with pytest.raises(NotFoundError, match='"empty" has no best trial yet: 1 trial, 0 ended'):
         views.best_output(parse_tuning_job(body), "yaml")
 
 
@@ -190,7 +205,7 @@ def test_describe_has_every_section(view: TuningJobView) -> None:
     best = view.status.best_trial
     assert best is not None and f"Best trial: {best.name}" in text
     assert "Epochs:        280" in text  # 28 ended trials x static epochs 10
-    assert "2 running ones end" in text
+    assert "the job ends when 2 running trials end." in text
 
 
 def test_describe_counts_an_ended_jobs_trials_against_no_budget() -> None:
@@ -262,6 +277,38 @@ def test_next_step(changes: dict[str, dict[str, Any]], expected: str) -> None:
     for part, values in changes.items():
         body[part].update(values)
     assert expected in views.next_step(parse_tuning_job(body))
+
+
+def test_next_step_counts_one_trial_in_the_singular() -> None:
+    body = synthetic_tuning_job("n", 30, running=1)
+    body["spec"]["limits"].update(maxTrials=40, maxParallelTrials=4)
+    assert views.next_step(parse_tuning_job(body)).startswith("1 trial running; 10 more")
+    body["spec"]["limits"]["maxTrials"] = 30
+    assert "the job ends when 1 running trial ends." in views.next_step(parse_tuning_job(body))
+
+
+def test_next_step_of_a_job_whose_pod_the_namespace_refuses_says_what_it_waits_for() -> None:
+    body = synthetic_tuning_job("q", 30, running=2)
+    body["spec"]["limits"].update(maxTrials=40, maxParallelTrials=4)
+    refusal = 'waiting for its pod: pods "q-029-1-abcde" is forbidden: exceeded quota: q'
+    body["status"]["trials"][-2].update(phase="Pending", reason="FailedCreate", message=refusal)
+    text = views.describe_text(parse_tuning_job(body), [], NOW)
+    assert text.endswith(
+        f"Next:       Waiting for the namespace to let trial q-029's pod in ({refusal}); no "
+        "other trial is launched meanwhile. It starts once the quota, LimitRange or "
+        "ServiceAccount allows it (raise the quota, fix the LimitRange, create the "
+        "ServiceAccount), or fix the template in a new TuningJob.\n"
+    ), text
+    assert "more to launch" not in text
+
+
+def test_next_step_of_an_interrupted_local_run_is_to_resume_it() -> None:
+    body = synthetic_tuning_job("i", 30, running=2)
+    body["status"].update(reason="Interrupted", message="interrupted (Ctrl-C)")
+    assert views.next_step(parse_tuning_job(body)) == (
+        "Nothing runs: the local run was interrupted; the same `kubetune run --local` "
+        "command resumes it, starting its interrupted trials again."
+    )
 
 
 @pytest.mark.parametrize(

@@ -218,8 +218,19 @@ def test_interrupted_run_resumes_with_exact_trial_count(tmp_path: Path) -> None:
     first.send_signal(signal.SIGINT)
     assert first.wait(60) == 130
     interrupted = status(out_dir)
-    running = [t for t in interrupted["trials"] if t["phase"] == "Running"]
-    assert running, interrupted
+    # Recorded as it is: no trial Running (no process runs), the interrupted one Pending
+    # (its Job kept, to start again), its duration frozen at the interruption.
+    assert [t["phase"] for t in interrupted["trials"]] == ["Succeeded", "Pending"], interrupted
+    running = [t for t in interrupted["trials"] if t.get("reason") == "Interrupted"]
+    assert [t["name"] for t in running] == ["local-002"], interrupted
+    assert running[0]["endTime"] >= running[0]["startTime"]
+    assert interrupted["reason"] == "Interrupted"
+    assert interrupted["counters"]["running"] == 0 and interrupted["counters"]["pending"] == 1
+    code, listed, _ = kubetune("trials", str(out_dir), "-o", "json")
+    time.sleep(1.1)  # the status's times are whole seconds
+    assert (code, listed) == (0, kubetune("trials", str(out_dir), "-o", "json")[1])
+    described = kubetune("describe", str(out_dir))[1]
+    assert "Next:       Nothing runs: the local run was interrupted" in described
     for trial in running:  # stopped, not recorded as ended: it runs again on resume
         assert not (out_dir / "logs" / f"{trial_job_name(trial['name'])}.exit").exists()
     second = subprocess.run(argv, check=False, env=env, capture_output=True, timeout=120)
@@ -228,6 +239,10 @@ def test_interrupted_run_resumes_with_exact_trial_count(tmp_path: Path) -> None:
     assert final["phase"] == "Completed"
     assert [t["name"] for t in final["trials"]] == ["local-001", "local-002", "local-003"]
     assert all(t["phase"] == "Succeeded" for t in final["trials"])
+    assert b"resumed; started again: local-002\n" in second.stderr
+    resumed = final["trials"][1]  # the same trial, nothing left of its interruption
+    assert resumed["hyperparameters"] == running[0]["hyperparameters"]
+    assert "reason" not in resumed and resumed["endTime"] != running[0]["endTime"], resumed
     # A trial started again starts when it was: the interruption is not part of its run.
     for trial in (t for t in final["trials"] if t["name"] in {r["name"] for r in running}):
         started = datetime.fromisoformat(trial["startTime"].replace("Z", "+00:00"))
@@ -536,3 +551,31 @@ def test_a_command_that_cannot_start_says_so_without_blaming_an_api_server(
     ), message
     assert message.endswith("; fix the command and rerun with another --out"), message
     assert "API server" not in out and message in out
+
+
+def test_a_run_with_no_succeeded_trial_says_to_rerun_with_another_out(tmp_path: Path) -> None:
+    path = manifest(tmp_path, staticHyperparameters={"mode": "fail"}, limits={"maxTrials": 1})
+    out_dir = tmp_path / "run"
+    code, out, _ = kubetune("run", "--local", str(path), "--out", str(out_dir))
+    recorded = status(out_dir)
+    assert (code, recorded["reason"]) == (1, "NoTrialSucceeded")
+    assert recorded["message"].endswith(
+        f"then run again with another --out (or delete {out_dir} first)"
+    ), recorded["message"]
+    assert "TuningJob" not in recorded["message"] and recorded["message"] in out
+
+
+def test_a_metric_that_never_matches_is_named_in_the_trials_message(tmp_path: Path) -> None:
+    metrics = [
+        {"name": "loss", "regex": "^loss=([-+0-9.eE]+)"},
+        {"name": "never", "regex": "zzz=([0-9]+)"},
+    ]
+    path = manifest(tmp_path, metrics=metrics, limits={"maxTrials": 1})
+    code, _, _ = kubetune("run", "--local", str(path), "--out", str(tmp_path / "run"))
+    (trial,) = status(tmp_path / "run")["trials"]
+    assert (code, trial["phase"]) == (0, "Succeeded")
+    assert trial["message"] == (
+        "metric never never matched the log (no value recorded); check its regex"
+    )
+    code, rows, _ = kubetune("trials", str(tmp_path / "run"), "-o", "csv")
+    assert code == 0 and "never matched the log" in rows
