@@ -19,7 +19,7 @@ if (( ! missing )); then exit 0; fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-echo "building Kubernetes $version (${components[*]}) into $dest; ~10 min on 2 cores with an empty Go cache" >&2
+echo "building Kubernetes $version (${components[*]}) into $dest; about 8.5 min on 2 idle cores with an empty Go cache" >&2
 
 # k8s.io/kubernetes replaces every k8s.io/<staging repo> with ./staging/src/..., which
 # is not part of the module zip; map each one to its published v0.X.Y twin instead.
