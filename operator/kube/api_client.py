@@ -10,7 +10,7 @@ import logging
 import uuid
 from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -155,16 +155,26 @@ class Kube:
         return _json(response)["items"]  # type: ignore[no-any-return]
 
     def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
-        """Create a Job; False when it already exists (idempotent by deterministic name)."""
+        """Create a Job; False when it already exists (idempotent by deterministic name).
+        The manifest is POSTed as it is, for the API server to judge: the client's
+        `create_namespaced_job` first validates it against its own models, which refuse
+        what the API server takes (a quantity written as a number, `nvidia.com/gpu: 1`; a
+        field newer than the client) with an exception that is not an API error."""
+        request = self.api.param_serialize(
+            method="POST",
+            resource_path="/apis/batch/v1/namespaces/{namespace}/jobs",
+            path_params={"namespace": namespace},
+            query_params=[("fieldManager", COMPONENT)],
+            header_params={"Accept": "application/json", "Content-Type": "application/json"},
+            body=manifest,
+            auth_settings=["BearerToken"],
+        )
         try:
-            response = self.batch.create_namespaced_job(
-                namespace,
-                cast(Any, manifest),  # a dict is sent as is
-                field_manager=COMPONENT,
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT,
-            )
-            _release(response)
+            response: Any = self.api.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
+            if not 200 <= response.status <= 299:
+                response.read()
+                raise ApiException.from_response(http_resp=response, body=None, data=None)
+            _release(response.response)
         except ApiException as error:
             if error.status == 409:
                 self._check_taken_name(namespace, manifest["metadata"]["name"])

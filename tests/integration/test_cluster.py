@@ -21,6 +21,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import TuningJobSpec
 from kubetune.operator.kube.api_client import Kube
+from kubetune.operator.kube.client import JobRejectedError
 from kubetune.operator.kube.log_follower import follow_log, followed_logs
 from kubetune.operator.kube.metric_logs import compile_metric_regex
 from kubetune.operator.kube.trial_job import build_trial_job
@@ -217,6 +218,33 @@ def test_the_api_server_accepts_the_hardened_trial_job(
     job["metadata"].pop("ownerReferences")  # no TuningJob of that uid here
     created = batch.create_namespaced_job(namespace, job, dry_run="All")
     assert created.metadata.name == "tj-001"
+
+
+def test_the_operator_creates_a_trial_job_as_the_api_server_takes_it(
+    batch: client.BatchV1Api, kube_api: client.ApiClient, namespace: str
+) -> None:
+    """Quantities written as numbers (`nvidia.com/gpu: 0`, `cpu: 1`), which kubectl and the
+    API server take, reach the API server as written (the client's own models refuse them
+    before any request); a Job it refuses is a JobRejectedError naming the field."""
+    raw = spec_dict()
+    container = raw["trialTemplate"]["job"]["template"]["spec"]["containers"][0]
+    container["resources"] = {"limits": {"nvidia.com/gpu": 0, "cpu": 1}}
+    job = build_trial_job(
+        tuning_job_name="tj",
+        tuning_job_uid=str(uuid.uuid4()),
+        spec=TuningJobSpec.model_validate(raw),
+        trial="tj-009",
+        hyperparameters={"lr": "0.1", "layers": "2", "opt": "adam"},
+    )
+    job["metadata"].pop("ownerReferences")  # no TuningJob of that uid here
+    kube = Kube(kube_api)
+    assert kube.create_job(namespace, job) is True
+    created = batch.read_namespaced_job("tj-009", namespace)
+    limits = created.spec.template.spec.containers[0].resources.limits
+    assert limits == {"nvidia.com/gpu": "0", "cpu": "1"}
+    job["metadata"]["name"] = "Not_A_Name"
+    with pytest.raises(JobRejectedError, match=r"metadata\.name"):
+        kube.create_job(namespace, job)
 
 
 def test_exit_code_3_fails_the_pod_and_the_job(

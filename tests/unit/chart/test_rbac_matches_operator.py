@@ -50,11 +50,32 @@ def _add(grants: Grants, key: tuple[str, str], *verbs: str) -> None:
     grants.setdefault(key, set()).update(verbs)
 
 
+# A request the operator builds itself (`ApiClient.param_serialize`): its HTTP method and
+# path, e.g. POST /apis/batch/v1/namespaces/{namespace}/jobs.
+_HTTP_VERBS = {"POST": "create", "DELETE": "delete", "PATCH": "patch", "PUT": "update"}
+_PATH = re.compile(
+    r"^/apis?/(?:(?P<group>[^/]+)/)?v[^/]*/namespaces/\{namespace\}/(?P<resource>[a-z]+)$"
+)
+
+
+def _raw_request(node: ast.Call) -> tuple[tuple[str, str], str]:
+    """((group, resource), verb) of a `param_serialize(method=..., resource_path=...)`."""
+    words = {k.arg: k.value.value for k in node.keywords if isinstance(k.value, ast.Constant)}
+    match = _PATH.match(str(words.get("resource_path")))
+    assert match and words.get("method") in _HTTP_VERBS, f"unrecognised request {words}"
+    return (match["group"] or "", match["resource"]), _HTTP_VERBS[str(words["method"])]
+
+
 def client_calls(path: Path) -> Grants:
-    """(group, resource) -> verbs for every `self.<api>.<method>(...)` call in `path`."""
+    """(group, resource) -> verbs for every `self.<api>.<method>(...)` call in `path`, and
+    every request built with `param_serialize`."""
     grants: Grants = {}
     for node in ast.walk(ast.parse(path.read_text())):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        if node.func.attr == "param_serialize":
+            resource, verb = _raw_request(node)
+            _add(grants, resource, verb)
             continue
         owner = node.func.value
         if not (isinstance(owner, ast.Attribute) and owner.attr in {"custom", "batch", "core"}):
