@@ -19,13 +19,14 @@ from kubetune.operator.api import (
 )
 from kubetune.operator.api.constants import STOPPED_BY_USER
 from kubetune.operator.controller.optimizer_input import observations, search_space, seed_for
-from kubetune.operator.controller.summary import (
-    conclude,
+from kubetune.operator.controller.summary import conclude, meets_target, trials_not_improving
+from kubetune.operator.controller.types import (
+    POD_REFUSED,
+    Decision,
+    Optimizer,
+    OptimizerError,
     count,
-    meets_target,
-    trials_not_improving,
 )
-from kubetune.operator.controller.types import POD_REFUSED, Decision, Optimizer, OptimizerError
 from kubetune.optimizer.convergence import MIN_OBSERVATIONS
 
 Done = tuple[str, str]
@@ -179,7 +180,7 @@ def _max_trials_reached(d: Decision) -> Done | None:
     launched, limit = len(d.status.trials), d.spec.limits.max_trials
     if launched < limit:
         return None
-    return MAX_TRIALS_REACHED, f"{count(launched, 'trial')} run (limits.maxTrials {limit})"
+    return MAX_TRIALS_REACHED, f"{count(launched, 'trial')} launched (limits.maxTrials {limit})"
 
 
 def _converged_now(d: Decision, optimizer: Optimizer) -> Done | None:

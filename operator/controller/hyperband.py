@@ -28,7 +28,7 @@ from kubetune.operator.api import (
     TuningJobSpec,
 )
 from kubetune.operator.controller.optimizer_input import search_space
-from kubetune.operator.controller.types import Decision, finite_values
+from kubetune.operator.controller.types import Decision, count, finite_values
 from kubetune.optimizer import (
     Goal,
     HyperbandSampler,
@@ -172,7 +172,7 @@ def _stop(d: Decision) -> None:
         trial.intermediate_count = max(len(curve), rungs[stopped_at], trial.intermediate_count)
         late = judged[trial.name]
         message = (
-            f"rung {stopped_at} ({rungs[stopped_at]} epochs): {value:.6g} not in the top "
+            f"rung {stopped_at} ({count(rungs[stopped_at], 'epoch')}): {value:.6g} not in the top "
             f"1/{hb.reduction_factor} of {peers} values there"
             + ("; judged only after it ended (operator down?)" if late else "")
         )

@@ -17,7 +17,7 @@ from kubetune.operator.api.naming import trial_name
 from kubetune.operator.controller.criteria import Done, active_trials, first_failure, free_slots
 from kubetune.operator.controller.hyperband import suggest_configurations
 from kubetune.operator.controller.optimizer_input import observations, search_space, seed_for
-from kubetune.operator.controller.summary import conclude, count, summarise
+from kubetune.operator.controller.summary import conclude, summarise
 from kubetune.operator.controller.types import (
     POD_REFUSED,
     WAITING_MESSAGES,
@@ -25,6 +25,7 @@ from kubetune.operator.controller.types import (
     Optimizer,
     OptimizerError,
     TrialLaunch,
+    count,
 )
 
 
@@ -70,7 +71,8 @@ def launch_trials(d: Decision, optimizer: Optimizer) -> None:
         d.plan.launch.append(TrialLaunch(trial.name, 1, trial.hyperparameters))
         # "Created", not "Started": its pod may yet wait for a node or be refused by the
         # namespace (TrialPodRefused then follows); the trial's phase says when it runs.
-        d.event("Normal", "TrialCreated", f"trial {trial.name}: {trial.hyperparameters}")
+        values = " ".join(f"{k}={v}" for k, v in trial.hyperparameters.items())
+        d.event("Normal", "TrialCreated", f"trial {trial.name}: {values}")
     if not suggestions and active == 0 and not d.plan.launch:
         conclude(
             d,
@@ -104,7 +106,7 @@ def _no_success(d: Decision, done: Done) -> str:
     """Why a job that met `done` failed: no trial succeeded; the first failure's reason."""
     return (
         f"{done[1]}, but no trial succeeded{first_failure(d)}; fix what made them fail (the "
-        f"trainer, spec.metrics' regex), then {d.snapshot.start_anew}"
+        f"trainer, its image, spec.metrics' regex), then {d.snapshot.start_anew}"
     )
 
 

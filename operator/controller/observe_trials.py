@@ -80,8 +80,8 @@ def _succeeded(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
     if outcome.value is not None:
         trial.objective = outcome.value
         # The message, if any, notes what the log lacked (a metric that never matched).
+        # Its Event waits for the stopping rules (`announce_completions`).
         d.finish_trial(trial, TrialPhase.SUCCEEDED, None, outcome.message, end)
-        d.event("Normal", "TrialCompleted", f"trial {trial.name}: objective {outcome.value!r}")
         return
     d.finish_trial(trial, TrialPhase.FAILED, outcome.reason, outcome.message, end)
     d.event("Warning", "TrialFailed", f"trial {trial.name}: {outcome.reason}: {outcome.message}")
@@ -103,6 +103,18 @@ def _failed(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
         trial, TrialPhase.FAILED, job.reason or "Failed", job.message, job.finished or d.now
     )
     d.event("Warning", "TrialFailed", f"trial {trial.name}: {job.reason}: {job.message}")
+
+
+def announce_completions(d: Decision) -> None:
+    """A TrialCompleted Event for each trial that succeeded in this reconcile, posted
+    after the stopping rules have judged it: a Hyperband trial judged at a rung only
+    after it ended (the operator was down meanwhile) ends EarlyStopped instead, and the
+    full-budget objective it does not keep is not announced."""
+    unfinished = {t.name for t in d.snapshot.status.trials if t.phase not in TERMINAL_TRIAL_PHASES}
+    for trial in d.status.trials:
+        if trial.phase is TrialPhase.SUCCEEDED and trial.name in unfinished:
+            message = f"trial {trial.name}: objective {trial.objective!r}"
+            d.event("Normal", "TrialCompleted", message)
 
 
 def delete_leftover_jobs(d: Decision) -> None:

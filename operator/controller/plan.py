@@ -42,7 +42,11 @@ from kubetune.operator.controller.hyperband import (
     stop_at_rungs,
 )
 from kubetune.operator.controller.launch import finish_running, launch_trials, report_progress
-from kubetune.operator.controller.observe_trials import delete_leftover_jobs, observe_trials
+from kubetune.operator.controller.observe_trials import (
+    announce_completions,
+    delete_leftover_jobs,
+    observe_trials,
+)
 from kubetune.operator.controller.summary import conclude, summarise
 from kubetune.operator.controller.types import (
     Decision,
@@ -78,6 +82,7 @@ def plan(snapshot: Snapshot, now: datetime, optimizer: Optimizer = DEFAULT_OPTIM
     stop_early(d)
     stop_at_rungs(d)
     stop_diverged(d)  # after the rules, which judge it on its values before it diverged
+    announce_completions(d)  # after every rule that may still stop a trial that ended
     delete_leftover_jobs(d)
     summarise(d)
     if d.terminal_before:

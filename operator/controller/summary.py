@@ -21,12 +21,6 @@ from kubetune.operator.controller.hyperband import count_epochs
 from kubetune.operator.controller.types import Decision, Plan
 
 
-def count(n: int, noun: str) -> str:
-    """`1 trial`, `2 trials`: a number and a noun agreeing with it (the status's messages
-    and the CLI's)."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def better(a: float, b: float, goal: ObjectiveType) -> bool:
     """Whether objective `a` is strictly better than `b`."""
     return a > b if goal is ObjectiveType.MAXIMIZE else a < b

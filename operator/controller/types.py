@@ -40,6 +40,12 @@ POD_NOT_CREATED = "PodNotCreated"
 said why it cannot create one (`kube.observe.refused_pod`)."""
 
 
+def count(n: int, noun: str) -> str:
+    """`1 trial`, `2 trials`: a number and a noun agreeing with it (the status's messages
+    and the CLI's)."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def diverged(curve: Sequence[float]) -> bool:
     """Whether a curve ends where its trial printed an objective that is not a finite
     number (nan, inf): read from a log, such a curve ends with one nan."""

@@ -70,12 +70,12 @@ def compile_metric_regex(regex: str) -> Any:
         if isinstance(reason, bytes):
             reason = reason.decode(errors="replace")
         raise ValueError(
-            f"{regex!r} is not a valid RE2 regular expression ({reason}); fix the pattern "
+            f"'{regex}' is not a valid RE2 regular expression ({reason}); fix the pattern "
             "(RE2 has no look-around and no back-references)"
         ) from None
     if pattern.groups != 1:
         raise ValueError(
-            f"{regex!r} has {pattern.groups} capture groups but needs exactly one, around the "
+            f"'{regex}' has {pattern.groups} capture groups but needs exactly one, around the "
             "number; make the other groups non-capturing with (?:...)"
         )
     return pattern

@@ -193,7 +193,9 @@ def _snapshot(
     forbidden: list[str] = []
     pod_check_in = None
     if read.status.phase not in TERMINAL_PHASES:  # an ended job's refusals change nothing
-        forbidden, pod_check_in = _pod_refusals(kube, namespace, jobs, observations, now, telemetry)
+        forbidden, pod_check_in = _pod_refusals(
+            kube, namespace, jobs, observations, now, telemetry, _slot_frees(read, observations)
+        )
     curves = None
     if logs is not None and read.usable:
         curves = _read_trial_logs(logs, name, read, observations, sources)
@@ -215,6 +217,17 @@ def _snapshot(
     ), pod_check_in
 
 
+def _slot_frees(read: _Read, observations: dict[str, JobObservation]) -> bool:
+    """Whether a trial ends in this reconcile (its Job ended, its trial is unfinished in
+    the status), so that a new one may be launched in its slot."""
+    unfinished = {t.job_name for t in read.status.trials if t.phase not in TERMINAL_TRIAL_PHASES}
+    return any(
+        observation.state in ("Succeeded", "Failed")
+        for job, observation in observations.items()
+        if job in unfinished
+    )
+
+
 def _pod_refusals(
     kube: KubeClient,
     namespace: str,
@@ -222,13 +235,17 @@ def _pod_refusals(
     observations: dict[str, JobObservation],
     now: datetime,
     telemetry: Telemetry,
+    slot_frees: bool,
 ) -> tuple[list[str], float | None]:
     """Ask the Job controller's Events why trial Jobs have had no pod for a while, and
     put the answer in their observations: the trial waits, saying why (a quota or a
     LimitRange may let its pod in later). A refusal by the namespace's Pod Security
     level would meet every trial of the template: it makes the spec invalid, and its
     message is returned for `Snapshot.invalid`. Also: in how many seconds a Job still in
-    its grace period is to be asked about (None: none is)."""
+    its grace period is to be asked about (None: none is). When a slot frees
+    (`slot_frees`), every Job without a pod is asked about at once, grace or not: a
+    new trial launched in that slot would otherwise take the room a quota frees before
+    the refused one's (`criteria.free_slots` holds launches only for a refusal known)."""
     forbidden: list[str] = []
     check_in: float | None = None
     for job in jobs:
@@ -238,7 +255,7 @@ def _pod_refusals(
         if observation is None or observation.reason != POD_NOT_CREATED or created is None:
             continue
         age = (now - created).total_seconds()
-        if age < POD_CREATION_GRACE_SECONDS:
+        if age < POD_CREATION_GRACE_SECONDS and not slot_frees:
             wait = POD_CREATION_GRACE_SECONDS - age
             check_in = wait if check_in is None else min(check_in, wait)
             continue

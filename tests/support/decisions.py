@@ -38,7 +38,7 @@ def decision(
         spec=spec,
         snapshot=snapshot,
         now=now,
-        plan=Plan(status=status),
+        plan=Plan(status=status.model_copy(deep=True)),  # as plan(): the recorded one stays
         retried=status.counters.retried,
         terminal_before=status.phase in TERMINAL_PHASES,
     )

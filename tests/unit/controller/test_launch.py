@@ -80,6 +80,6 @@ def test_a_job_with_no_succeeded_trial_says_how_to_start_over_where_it_ran() -> 
     d.snapshot = replace(d.snapshot, start_anew="run again with another --out")
     finish_running(d, ("MaxTrialsReached", "1 trial run"))
     assert (d.status.message or "").endswith(
-        "fix what made them fail (the trainer, spec.metrics' regex), then run again with "
-        "another --out"
+        "fix what made them fail (the trainer, its image, spec.metrics' regex), then run "
+        "again with another --out"
     )

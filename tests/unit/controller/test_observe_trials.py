@@ -6,7 +6,11 @@ from datetime import timedelta
 
 from kubetune.operator.api import Phase, TrialPhase, TrialStatus, TuningJobStatus
 from kubetune.operator.controller import JobObservation, ObjectiveOutcome
-from kubetune.operator.controller.observe_trials import delete_leftover_jobs, observe_trials
+from kubetune.operator.controller.observe_trials import (
+    announce_completions,
+    delete_leftover_jobs,
+    observe_trials,
+)
 from support.decisions import T0, decision
 from support.specs import make_spec
 
@@ -30,7 +34,11 @@ def test_running_succeeded_and_unreadable_jobs() -> None:
     assert (one.phase, one.start_time) == (TrialPhase.RUNNING, T0)
     assert (two.phase, two.objective, two.intermediate_count) == (TrialPhase.SUCCEEDED, 0.25, 3)
     assert (three.phase, three.reason) == (TrialPhase.FAILED, "MetricUnavailable")
-    assert [e.reason for e in d.plan.events] == ["TrialCompleted", "TrialFailed"]
+    assert [e.reason for e in d.plan.events] == ["TrialFailed"]
+    announce_completions(d)  # once the stopping rules have had their say
+    assert [(e.reason, e.message) for e in d.plan.events[1:]] == [
+        ("TrialCompleted", "trial tj-002: objective 0.25")
+    ]
     assert not d.plan.launch
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from kubernetes.client.exceptions import ApiException
+from kubetune.operator.controller import Event
 from kubetune.operator.kube import ConflictError, reconcile
 from kubetune.operator.kube.curves import CURVES
 from support.memory_kube import MemoryKube
@@ -35,6 +36,9 @@ def test_the_status_is_written_before_any_job_is_created() -> None:
     assert verbs.index("patch_status") < verbs.index("create_job")
     # What was recorded first is exactly what was then created.
     assert trial_names(kube) == created
+    first = kube.status(NS, NAME)["trials"][0]["hyperparameters"]
+    announced = " ".join(f"{k}={v}" for k, v in first.items())
+    assert result.events[0] == Event("Normal", "TrialCreated", f"trial tj-001: {announced}")
     assert {name for _, name in kube.jobs} == set(created)
 
 
@@ -157,6 +161,23 @@ def test_a_trial_whose_pod_a_quota_refuses_waits_saying_why_until_it_runs() -> N
     assert status["trials"][0]["phase"] == "Running" and "message" not in status["trials"][0]
     assert "waiting" not in status["message"]
     assert resumed.launched == ("tj-003",)
+
+
+def test_a_slot_that_frees_within_the_grace_is_not_given_before_a_refused_trial() -> None:
+    """A short trial ends 3 s after its sibling's pod was first refused: the refusal is
+    asked about then, not after the 10 s grace, and the slot waits for the refused one
+    (else tj-003's pod would take the room the quota freed)."""
+    kube = new_job()
+    reconcile(kube, NS, NAME, now=NOW)  # tj-001 and tj-002, stamped 00:00:00
+    kube.pod_refusals[job_uid(kube, "tj-002")] = QUOTA_REFUSAL
+    kube.finish_job(NS, "tj-001", b"loss=0.5\n")
+    result = reconcile(kube, NS, NAME, now=at_second(3))
+    status = kube.status(NS, NAME)
+    assert (status["trials"][1]["phase"], status["trials"][1]["reason"]) == (
+        "Pending",
+        "FailedCreate",
+    )
+    assert result.launched == () and trial_names(kube) == ["tj-001", "tj-002"]
 
 
 def test_a_trial_pod_refused_by_pod_security_fails_the_job_naming_the_fix() -> None:

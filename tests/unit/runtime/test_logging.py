@@ -68,7 +68,7 @@ def test_each_event_is_one_line_naming_the_job_at_its_level(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     events = (
-        Event("Normal", "TrialCreated", "trial lr-search-003: {'lr': '0.01'}"),
+        Event("Normal", "TrialCreated", "trial lr-search-003: lr=0.01"),
         Event("Warning", "TrialFailed", "trial lr-search-002: Error: exit 1\nTraceback:\n  x"),
         Event("Normal", "MaxTrialsReached", "3 trials done, limits.maxTrials is 3"),
     )
@@ -76,7 +76,7 @@ def test_each_event_is_one_line_naming_the_job_at_its_level(
         log_events(TUNING_JOB, events, ended=("Completed", "MaxTrialsReached"))
 
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
-        (logging.INFO, "[team-a/lr-search] TrialCreated: trial lr-search-003: {'lr': '0.01'}"),
+        (logging.INFO, "[team-a/lr-search] TrialCreated: trial lr-search-003: lr=0.01"),
         (
             logging.WARNING,
             "[team-a/lr-search] TrialFailed: trial lr-search-002: Error: exit 1 Traceback: x",
