@@ -119,10 +119,16 @@ def _load_configuration(
             "to the file that reaches your cluster."
         )
     try:
+        contexts, current = _config.list_kube_config_contexts(str(default_path))
+        if context and not any(c.get("name") == context for c in contexts):
+            # The client's own message names a path that is no file (".../contexts list").
+            names = ", ".join(str(c.get("name")) for c in contexts) or "none"
+            raise UnreachableError(
+                f'no context "{context}" in {default_path}; its contexts: {names}'
+            )
         _config.load_kube_config(
             str(default_path), context=context, client_configuration=configuration
         )
-        contexts, current = _config.list_kube_config_contexts(str(default_path))
     except ConfigException as error:
         raise UnreachableError(f"kubeconfig {default_path}: {error}") from None
     chosen = next((c for c in contexts if c["name"] == context), current) if context else current
@@ -135,6 +141,46 @@ def event_order(event: Any) -> tuple[datetime, datetime]:
     seconds only, and events of one second would keep the API's order (by name)."""
     when = event.last_timestamp or event.event_time or event.metadata.creation_timestamp
     return when or _EPOCH, event.event_time or _EPOCH
+
+
+def _container_status(pod_status: Any, container: str) -> Any:
+    statuses = list(getattr(pod_status, "container_statuses", None) or [])
+    return next((s for s in statuses if s.name == container), statuses[0] if statuses else None)
+
+
+def _because(reason: str | None, message: str | None) -> str:
+    text = ": ".join(str(part) for part in (reason, message) if part)
+    return f" ({text})" if text else ""
+
+
+def pod_not_started(pod: Any, container: str) -> str | None:
+    """Why the pod's `container` has no log yet, as "PHASE (REASON: MESSAGE)", or None
+    when it has one (it runs, or ran): an unscheduled pod's log reads empty, a waiting
+    container's log is an HTTP 400."""
+    pod_status = pod.status
+    status = _container_status(pod_status, container)
+    state = status.state if status is not None else None
+    if state is not None and (state.running is not None or state.terminated is not None):
+        return None
+    if status is not None and status.last_state is not None and status.last_state.terminated:
+        return None  # restarted: the log of its last run is there
+    phase = getattr(pod_status, "phase", None) or "Pending"
+    waiting = state.waiting if state is not None else None
+    if waiting is not None:
+        return phase + _because(waiting.reason, waiting.message)
+    unscheduled = next(
+        (
+            c
+            for c in getattr(pod_status, "conditions", None) or []
+            if c.type == "PodScheduled" and c.status == "False"
+        ),
+        None,
+    )
+    if unscheduled is not None:
+        return phase + _because(unscheduled.reason, unscheduled.message)
+    return phase + _because(
+        getattr(pod_status, "reason", None), getattr(pod_status, "message", None)
+    )
 
 
 class KubeClient:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 from kubetune.analytics.resource import Parameter, ParameterType, Trial, TuningJobView
-from kubetune.operator.controller.summary import count
+from kubetune.operator.controller.types import count
 from kubetune.optimizer.encoding import default_warp
 from kubetune.optimizer.space import Continuous, Integer
 from matplotlib import ticker
@@ -304,8 +304,8 @@ def draw_parameters(container: Container, view: TuningJobView) -> list[Axes]:
 
 def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[Axes]]:
     """Every pair of the first MATRIX_MAX_PARAMETERS hyperparameters; points coloured by
-    the objective; a histogram of each on the diagonal. Tick labels on the outer panels
-    only, as in pandas' scatter_matrix."""
+    the objective; a histogram of each on the diagonal, each bar labelled with its count
+    of trials. Tick labels on the outer panels only, as in pandas' scatter_matrix."""
     parameters = view.spec.parameters[:MATRIX_MAX_PARAMETERS]
     d = len(parameters)
     grid: Any = container.subplots(d, d, squeeze=False)
@@ -347,7 +347,11 @@ def _draw_histogram(ax: Axes, parameter: Parameter, values: np.ndarray[Any, Any]
         bins = np.geomspace(float(parameter.min or 1), float(parameter.max or 1), 11)
     else:
         bins = np.linspace(float(parameter.min or 0), float(parameter.max or 0), 11)
-    ax.hist(finite, bins=bins, color="C0", alpha=0.6)
+    counts, _, bars = ax.hist(finite, bins=bins, color="C0", alpha=0.6)
+    # No count axis (the panel's left axis is the row's parameter scale, which the
+    # panels beside it share): each bar says how many trials it holds.
+    ax.bar_label(bars, labels=[f"{c:.0f}" if c else "" for c in counts], fontsize=7)  # type: ignore[arg-type]
+    ax.set_ylim(0, max(float(np.max(counts, initial=0)), 1.0) * 1.3)  # room for the labels
     ax.yaxis.set_major_locator(ticker.NullLocator())
     ax.yaxis.set_minor_locator(ticker.NullLocator())
 

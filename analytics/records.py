@@ -20,7 +20,7 @@ from typing import Any
 
 from kubetune.analytics.errors import NotFoundError
 from kubetune.analytics.resource import ParameterType, Trial, TuningJobView
-from kubetune.operator.controller.summary import count
+from kubetune.operator.controller.types import count
 
 BEFORE = ("trial", "phase", "objective")
 AFTER = ("reason", "attempt", "intermediateCount", "start", "end", "durationSeconds", "message")

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kubetune.analytics.cluster import KubeClient, connect
+from kubetune.analytics.cluster import KubeClient, connect, pod_not_started
 from kubetune.analytics.errors import ForbiddenError, KubetuneError, NotFoundError
 from kubetune.analytics.local import LOGS, MANIFEST, read_directory
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import output, views
-from kubetune.cli.main import EXIT_OK, Context
+from kubetune.cli.main import EXIT_OK, Context, ends_with_separator
 
 CLUSTER_OPTIONS = ("namespace", "context", "kubeconfig")
 """The options that, given, make a bare NAME the TuningJob on the cluster."""
@@ -166,8 +167,23 @@ def describe_command(ctx: Context) -> int:
             events = kube.events(view.namespace, view.name, view.uid)
         except ForbiddenError as error:  # a user's Role may well not grant Events
             no_events = f"not shown: {error}"
-    ctx.out.write(views.describe_text(view, events, datetime.now(UTC), no_events))
+    parents = None if kube is None else _parents(kube, view)
+    ctx.out.write(views.describe_text(view, events, datetime.now(UTC), no_events, parents))
     return EXIT_OK
+
+
+def _parents(kube: KubeClient, view: TuningJobView) -> dict[str, int | str]:
+    """Each warm-start parent's finished trials (one GET each), or why they are unknown."""
+    found: dict[str, int | str] = {}
+    for name in view.spec.warm_start.parents if view.spec.warm_start else []:
+        try:
+            parent = parse_tuning_job(kube.get_tuning_job(view.namespace, name))
+            found[name] = parent.finished_trials()
+        except NotFoundError:
+            found[name] = "not found"
+        except KubetuneError as error:
+            found[name] = f"not read: {error}"
+    return found
 
 
 def trials_command(ctx: Context) -> int:
@@ -199,7 +215,7 @@ def plot_command(ctx: Context) -> int:
             f"({output.count(len(view.trials), 'trial')}, phase {view.phase})."
         )
     path = Path(ctx.args.output or f"{view.name}.png")
-    if path.is_dir():
+    if path.is_dir() or ends_with_separator(ctx.args.output or ""):
         path = path / f"{view.name}.png"
     elif not path.suffix:  # savefig would add .png: the path printed is the file written
         path = path.with_suffix(".png")
@@ -226,26 +242,65 @@ def _trial_name(view: TuningJobView, given: str) -> str:
     )
 
 
+def _no_pod(view: TuningJobView, trial: str) -> NotFoundError:
+    found = next(t for t in view.trials if t.name == trial)
+    if found.phase in ("EarlyStopped", "Stopped") or found.reason == "ObjectiveNotFinite":
+        # The operator stops a trial by deleting its Job, and its pod's log with it.
+        return NotFoundError(
+            f'trial "{trial}" was stopped ({found.phase}, {found.reason}): its Job and '
+            "pod were deleted with its log, which a cluster does not keep; `kubetune "
+            f"trials {view.name}` shows what was recorded of it (the values read, the "
+            "reason)."
+        )
+    return NotFoundError(
+        f'trial "{trial}" has no pod (phase {found.phase}): it has not started yet, or '
+        "its Job and pod were deleted."
+    )
+
+
+LOG_WAIT_SECONDS = 2.0
+"""How often `kubetune logs -f` looks whether a trial's container has started."""
+
+
+def _started_pod(ctx: Context, kube: KubeClient, view: TuningJobView, trial: str) -> str:
+    """The trial's latest pod, once its container has started (it has a log). Before
+    then: an error that says what the trial waits for, or with -f a line on stderr
+    saying so (again when that changes) while it waits."""
+    container = view.spec.trial_template.primary_container_name() or ""
+    said = ""
+    while True:
+        pods = kube.trial_pods(view.namespace, trial)
+        if pods:
+            waiting = pod_not_started(pods[-1], container)
+            if waiting is None:
+                return str(pods[-1].metadata.name)
+            # A pod that ended without starting the container never will.
+            ended = getattr(pods[-1].status, "phase", None) in ("Succeeded", "Failed")
+        else:
+            if said:  # waited for a pod: the trial may have ended meanwhile
+                view = parse_tuning_job(kube.get_tuning_job(view.namespace, view.name))
+            found = next(t for t in view.trials if t.name == trial)
+            if found.phase != "Pending":
+                raise _no_pod(view, trial)
+            detail = ": ".join(p for p in (found.reason, found.message) if p)
+            waiting, ended = found.phase + (f" ({detail})" if detail else ""), False
+        text = f"trial {trial} is {waiting}"
+        if ended or not ctx.args.follow:
+            command = f"kubetune logs {view.name} {ctx.args.trial} -f"
+            wait = "" if ended else f"; `{command}` waits for it to start"
+            raise KubetuneError(f"{text}: it has no log yet{wait}.")
+        if text != said:
+            ctx.err.write(f"{text}: waiting for its container to start (Ctrl-C to stop)\n")
+            ctx.err.flush()
+            said = text
+        time.sleep(LOG_WAIT_SECONDS)
+
+
 def logs_command(ctx: Context) -> int:
     _cluster_only(ctx, ctx.args.trial)
     kube, view = load(ctx)
     trial = _trial_name(view, ctx.args.trial)
-    pods = kube.trial_pods(view.namespace, trial)
-    if not pods:
-        found = next(t for t in view.trials if t.name == trial)
-        if found.phase in ("EarlyStopped", "Stopped") or found.reason == "ObjectiveNotFinite":
-            # The operator stops a trial by deleting its Job, and its pod's log with it.
-            raise NotFoundError(
-                f'trial "{trial}" was stopped ({found.phase}, {found.reason}): its Job and '
-                "pod were deleted with its log, which a cluster does not keep; `kubetune "
-                f"trials {view.name}` shows what was recorded of it (the values read, the "
-                "reason)."
-            )
-        raise NotFoundError(
-            f'trial "{trial}" has no pod (phase {found.phase}): it has not started yet, or '
-            "its Job and pod were deleted."
-        )
-    pod = pods[-1].metadata.name
+    pod = _started_pod(ctx, kube, view, trial)
     container = view.spec.trial_template.primary_container_name() or ""
     if ctx.args.follow:
         out = ctx.out.buffer if hasattr(ctx.out, "buffer") else None

@@ -36,7 +36,15 @@ from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli.admission import admission_problems
 from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context
 from kubetune.cli.views import INTERRUPTED
-from kubetune.cli.watch import LOG_TAIL_LINES, ended_line, final_line, last_match, render
+from kubetune.cli.watch import (
+    LOG_TAIL_LINES,
+    Reading,
+    ended_line,
+    final_line,
+    last_reading,
+    render,
+    whole_log,
+)
 from kubetune.operator.api import API_VERSION, KIND, TERMINAL_PHASES, TuningJobSpec
 from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.api.schema import immutable_spec_fields
@@ -239,7 +247,7 @@ def warm_start_parents(spec: TuningJobSpec, directory: Path, given: list[str]) -
     return parents
 
 
-def _latest_values(kube: LocalKube, view: Any) -> dict[str, float]:
+def _latest_values(kube: LocalKube, view: Any) -> dict[str, Reading]:
     """The latest objective value in each running trial's log (as `kubetune watch`)."""
     regex = next(m.regex for m in view.spec.metrics if m.name == view.objective_metric)
     pattern = re2.compile("(?m)" + regex)
@@ -251,9 +259,10 @@ def _latest_values(kube: LocalKube, view: Any) -> dict[str, float]:
                 text = b"".join(kube.stream_log(NAMESPACE, job, "", tail_lines=LOG_TAIL_LINES))
             except OSError:  # not started yet: no value yet
                 continue
-            value = last_match(pattern, text.decode(errors="replace"))
-            if value is not None:
-                values[trial.name] = value
+            log = text.decode(errors="replace")
+            reading = last_reading(pattern, log, whole_log(log, LOG_TAIL_LINES))
+            if reading is not None:
+                values[trial.name] = reading
     return values
 
 

@@ -214,6 +214,11 @@ FILE_TYPES = mimetypes.MimeTypes()
 """Python's built-in table of file suffixes (not the system's, which varies)."""
 
 
+def ends_with_separator(text: str) -> bool:
+    """`DIR/`: a directory, whether it exists or not (Path drops the separator)."""
+    return text.endswith(tuple(s for s in (os.sep, os.altsep, "/") if s))
+
+
 def _image_file(text: str) -> str:
     """plot's -o: a suffix must name a format matplotlib writes (a usage error here, not a
     traceback after the plot is drawn), or no file type at all: then it is part of the
@@ -221,7 +226,7 @@ def _image_file(text: str) -> str:
     A directory or a name without suffix is completed by the command."""
     path = Path(text)
     suffix = path.suffix.lower().removeprefix(".")
-    if not suffix or path.is_dir():
+    if not suffix or path.is_dir() or ends_with_separator(text):
         return text
     try:
         from matplotlib.backend_bases import FigureCanvasBase  # noqa: PLC0415 (optional)

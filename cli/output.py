@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import yaml
-from kubetune.operator.controller.summary import count
+from kubetune.operator.controller.types import count
 
 __all__ = ["count"]  # `output.count`, as the status's messages count
 

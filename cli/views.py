@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -100,11 +100,25 @@ INTERRUPTED = "Interrupted"
 `kubetune run --local`; the same command resumes the run)."""
 
 
+def _ended(view: TuningJobView) -> str:
+    status, limits = view.status, view.spec.limits
+    ended = f"Nothing: the job has ended ({status.phase.value}, {status.reason or 'no reason'})"
+    if limits.max_trials > len(view.trials) and status.phase.value != "Failed":
+        # maxTrials may still be edited, and raising it is accepted: it runs nothing.
+        return (
+            f"{ended}; spec.limits.maxTrials {limits.max_trials} is above the "
+            f"{output.count(len(view.trials), 'trial')} it launched, but an ended job "
+            "launches no more (raising maxTrials runs nothing): to tune further, "
+            f"warm-start a new TuningJob from it (spec.warmStart.parents: [{view.name}])."
+        )
+    return ended + "."
+
+
 def next_step(view: TuningJobView) -> str:
     """What happens next to the job, in one sentence: what it waits for when it waits."""
     status, limits = view.status, view.spec.limits
     if view.terminal:
-        return f"Nothing: the job has ended ({status.phase.value}, {status.reason or 'no reason'})."
+        return _ended(view)
     if status.phase.value == "Pending":
         return (
             "No operator has picked the job up yet: is the kubetune operator running, and "
@@ -128,6 +142,8 @@ def next_step(view: TuningJobView) -> str:
         )
     running = status.counters.running + status.counters.pending
     left = limits.max_trials - len(view.trials)
+    if view.spec.suspend and running == 0:
+        return "Suspended: nothing runs, and nothing starts until spec.suspend is false."
     if view.spec.suspend:
         return (
             f"Suspended: {output.count(running, 'trial')} still running finish, no new trial "
@@ -190,20 +206,38 @@ def _epochs(view: TuningJobView) -> float | None:
     return total if known else None
 
 
+def _warm_start(view: TuningJobView, parents: Mapping[str, int | str] | None) -> list[str]:
+    """The parents of a warm start, each with its finished trials (an int) or why they
+    are not known (a str); names only where `parents` is None (a local run)."""
+    if view.spec.warm_start is None:
+        return []
+    shown = []
+    for name in view.spec.warm_start.parents:
+        found = None if parents is None else parents.get(name, "not read")
+        if isinstance(found, int):
+            shown.append(f"{name} ({output.count(found, 'finished trial')})")
+        else:
+            shown.append(name if found is None else f"{name} ({found})")
+    return [f"Warm start: {', '.join(shown)}"]
+
+
 def describe_text(
     view: TuningJobView,
     events: Sequence[Any] | None,
     now: datetime,
     no_events: str = "none kept (a local run)",
+    parents: Mapping[str, int | str] | None = None,
 ) -> str:
     """`kubetune describe`: phase, budgets, counters, best trial, conditions, Events (None:
-    a local run, which keeps none), next."""
+    a local run, which keeps none), next. `parents`: each warm-start parent's finished
+    trials, or why they are unknown (None: names only)."""
     spec, status = view.spec, view.status
     counters = status.counters
     lines = [
         f"Name:       {view.name}",
         f"Namespace:  {view.namespace}",
         f"Strategy:   {spec.strategy.value}",
+        *_warm_start(view, parents),
         f"Objective:  {spec.objective.type.value} {view.objective_metric}",
         f"Phase:      {view.phase}" + (f" ({status.reason})" if status.reason else ""),
         f"Message:    {status.message or output.MISSING}",

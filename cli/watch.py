@@ -2,8 +2,10 @@
 
 On a terminal the screen shows, redrawn at every read: a progress bar of trials, the best
 so far, and the running trials with their latest intermediate objective value (the last
-match of the objective's regex in the last lines of their log). Elsewhere (a pipe, a CI
-log) it is quiet: one line per trial that ends, and a last line when the job ends.
+match of the objective's regex in the last lines of their log) and its step, when the
+lines read are the whole log. Elsewhere (a pipe, a CI log) it is quiet: a first line (the
+job's phase and counts, to show it is alive), one line per trial that ends, and a last
+line when the job ends.
 Exit code 0 when the job ends Completed or Stopped, 1 when it ends Failed, is deleted, or
 --timeout passes first.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +28,17 @@ from kubetune.cli.main import EXIT_ERROR, EXIT_OK, Context
 BAR_WIDTH = 30
 LOG_TAIL_LINES = 200
 """Lines read from the end of a running trial's log for its latest intermediate value."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A running trial's latest intermediate objective value, read from its log."""
+
+    value: float
+    step: int | None
+    """Its step (1 for the first value the log holds); None when only the log's last
+    lines were read, which do not say how many values came before them. (The status's
+    intermediateCount is written when a trial ends, not while it runs.)"""
 
 
 def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
@@ -42,7 +56,7 @@ def _best(view: TuningJobView) -> str:
     return f"best: {view.objective_metric}={output.number(best.objective)} ({best.name}: {values})"
 
 
-def render(view: TuningJobView, latest: dict[str, float], now: datetime) -> list[str]:
+def render(view: TuningJobView, latest: dict[str, Reading], now: datetime) -> list[str]:
     """The terminal screen: progress, best, running trials (latest value when known)."""
     phase = view.phase + (f" ({view.status.reason})" if view.status.reason else "")
     epochs = f", {view.status.epochs_consumed or 0} epochs" if view.hyperband else ""
@@ -56,11 +70,10 @@ def render(view: TuningJobView, latest: dict[str, float], now: datetime) -> list
     if running:
         lines.append("running:")
     for trial in running:
-        value = latest.get(trial.name)
-        if value is not None:
-            shown = (
-                f"{view.objective_metric}={output.number(value)} (step {trial.intermediate_count})"
-            )
+        reading = latest.get(trial.name)
+        if reading is not None:
+            shown = f"{view.objective_metric}={output.number(reading.value)}"
+            shown += "" if reading.step is None else f" (step {reading.step})"
         else:  # a Pending trial's message says what it waits for (a node, its pod)
             shown = (trial.phase == "Pending" and trial.message) or "no value yet"
         lines.append(
@@ -68,6 +81,17 @@ def render(view: TuningJobView, latest: dict[str, float], now: datetime) -> list
             f"  {shown}"
         )
     return lines
+
+
+def start_line(view: TuningJobView) -> str:
+    """The quiet mode's first line: the job's phase and counts (the screen's header)."""
+    phase = view.phase + (f" ({view.status.reason})" if view.status.reason else "")
+    running = sum(1 for t in view.trials if t.phase == "Running")
+    pending = sum(1 for t in view.trials if t.phase == "Pending")
+    return (
+        f"TuningJob {view.namespace}/{view.name}: {phase}; {view.trials_done()}/"
+        f"{view.max_trials} ended, {running} running" + (f", {pending} pending" if pending else "")
+    )
 
 
 def ended_line(view: TuningJobView, trial: Trial) -> str:
@@ -96,16 +120,30 @@ def final_line(view: TuningJobView) -> str:
 
 def last_match(pattern: Any, text: str) -> float | None:
     """The objective's last value in `text` (None when there is none or it is no number)."""
+    reading = last_reading(pattern, text, whole=False)
+    return None if reading is None else reading.value
+
+
+def last_reading(pattern: Any, text: str, whole: bool) -> Reading | None:
+    """The objective's last value in `text`, with its step (the how-manieth match it is)
+    when `text` is the `whole` log; None when there is none or it is no number."""
     matches: Sequence[Any] = pattern.findall(text)
-    for match in reversed(matches):
+    for index in range(len(matches) - 1, -1, -1):
         try:
-            return float(match)
+            value = float(matches[index])
         except (TypeError, ValueError):
             continue
+        return Reading(value, index + 1 if whole else None)
     return None
 
 
-def latest_values(kube: KubeClient, view: TuningJobView) -> dict[str, float]:
+def whole_log(text: str, tail_lines: int) -> bool:
+    """Whether a read of the last `tail_lines` lines returned the whole log: fewer lines
+    than asked for (as many could be a longer log's tail)."""
+    return text.count("\n") + (not text.endswith("\n")) < tail_lines
+
+
+def latest_values(kube: KubeClient, view: TuningJobView) -> dict[str, Reading]:
     """The latest intermediate objective value of each running trial whose log has one."""
     regex = next(m.regex for m in view.spec.metrics if m.name == view.objective_metric)
     try:
@@ -124,9 +162,9 @@ def latest_values(kube: KubeClient, view: TuningJobView) -> dict[str, float]:
             text = kube.read_log(view.namespace, pods[-1].metadata.name, container, LOG_TAIL_LINES)
         except KubetuneError:  # the pod may be gone or not started: no value yet
             continue
-        value = last_match(pattern, text)
-        if value is not None:
-            values[trial.name] = value
+        reading = last_reading(pattern, text, whole_log(text, LOG_TAIL_LINES))
+        if reading is not None:
+            values[trial.name] = reading
     return values
 
 
@@ -147,13 +185,15 @@ def watch(ctx: Context, kube: KubeClient, namespace: str, terminal: bool) -> int
                 f'TuningJob "{args.name}" was deleted while being watched (namespace '
                 f'"{namespace}").'
             ) from None
-        view = parse_tuning_job(body)
+        first, view = view is None, parse_tuning_job(body)
         if terminal:
             lines = render(view, latest_values(kube, view), datetime.now(UTC))
             clear = f"\x1b[{drawn}F\x1b[J" if drawn else ""
             ctx.out.write(clear + "\n".join(lines) + "\n")
             drawn = len(lines)
         else:
+            if first:  # a CI log shows at once that it is alive
+                ctx.out.write(start_line(view) + "\n")
             for trial in view.trials:
                 if trial.name not in reported and trial.phase not in ("Pending", "Running"):
                     reported.add(trial.name)

@@ -246,8 +246,9 @@ def test_watch_follows_a_running_job_to_its_end(
     )
     assert result.returncode == 0, result.stderr
     status = api.status("watched")
-    lines = result.stdout.splitlines()  # not a terminal: a line per trial, then the end
-    assert sorted(line.split()[0] for line in lines[:-1]) == sorted(
+    lines = result.stdout.splitlines()  # not a terminal: a first line, one per trial, the end
+    assert lines[0].startswith(f"TuningJob {cli_namespace}/watched: ")
+    assert sorted(line.split()[0] for line in lines[1:-1]) == sorted(
         t["name"] for t in status["trials"]
     )
     assert all(f"loss={t['objective']:.6g}" in result.stdout for t in status["trials"])
@@ -257,6 +258,50 @@ def test_watch_follows_a_running_job_to_its_end(
     )
     follow = kubetune(kubeconfig_path, "-n", cli_namespace, "logs", "watched", "2", "-f")
     assert follow.stdout.count("loss=") == 3
+
+
+def test_logs_of_a_trial_waiting_for_a_node_and_describe_of_a_warm_start(
+    done: dict[str, Any], api: Api, operator: Any, kubeconfig_path: Path, cli_namespace: str
+) -> None:
+    body = tuning_job(
+        "nonode", max_trials=1, parallel=1, parameters=PARAMETERS, warmStart={"parents": ["done"]}
+    )
+    container = body["spec"]["trialTemplate"]["job"]["template"]["spec"]["containers"][0]
+    container["resources"]["limits"] = {"nvidia.com/gpu": "99"}  # no node has as many
+    api.create(body)
+    wait_for(
+        "nonode's pod",
+        lambda: any(
+            c.type == "PodScheduled" and c.status == "False"
+            for p in api.pods("nonode")
+            for c in p.status.conditions or []
+        ),
+        timeout=TIMEOUT,
+        operator=operator,
+    )
+    logs = kubetune(kubeconfig_path, "-n", cli_namespace, "logs", "nonode", "1")
+    assert logs.returncode == 1 and logs.stdout == "", logs
+    assert logs.stderr.startswith("error: trial nonode-001 is Pending (Unschedulable: "), logs
+    assert "it has no log yet; `kubetune logs nonode 1 -f` waits for it to start." in logs.stderr
+    cluster = [str(KUBETUNE), "--kubeconfig", str(kubeconfig_path), "-n", cli_namespace]
+    with pytest.raises(subprocess.TimeoutExpired) as waited:  # -f waits, saying so
+        subprocess.run(
+            [*cluster, "logs", "nonode", "1", "-f"],
+            capture_output=True,
+            text=True,
+            timeout=8,
+            check=False,
+        )
+    stderr = waited.value.stderr or b""  # bytes, text=True or not
+    assert "waiting for its container to start" in (
+        stderr.decode() if isinstance(stderr, bytes) else stderr
+    )
+    finished = sum(
+        t["phase"] in ("Succeeded", "EarlyStopped", "Failed") for t in done["status"]["trials"]
+    )
+    described = kubetune(kubeconfig_path, "-n", cli_namespace, "describe", "nonode")
+    assert f"Warm start: done ({finished} finished trials)\n" in described.stdout, described
+    api.delete("nonode")
 
 
 def test_errors_name_the_problem(

@@ -12,12 +12,34 @@ from typing import Any, cast
 
 import pytest
 import re2
-from kubetune.analytics.cluster import KubeClient, connect
-from kubetune.analytics.errors import NotFoundError
+from kubernetes.client import (
+    V1ContainerState,
+    V1ContainerStateRunning,
+    V1ContainerStateTerminated,
+    V1ContainerStateWaiting,
+    V1ContainerStatus,
+    V1ObjectMeta,
+    V1PodCondition,
+    V1PodStatus,
+)
+from kubetune.analytics.cluster import KubeClient, connect, pod_not_started
+from kubetune.analytics.errors import NotFoundError, UnreachableError
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import main as cli_main
 from kubetune.cli import output
-from kubetune.cli.watch import ended_line, final_line, last_match, progress_bar, render, watch
+from kubetune.cli.watch import (
+    LOG_TAIL_LINES,
+    Reading,
+    ended_line,
+    final_line,
+    last_match,
+    last_reading,
+    latest_values,
+    progress_bar,
+    render,
+    watch,
+    whole_log,
+)
 from support.cli_data import NOW, hyperband_tuning_job, write_directory
 from synthetic_tuning_job import synthetic_tuning_job
 
@@ -158,7 +180,7 @@ def test_progress_bar() -> None:
 
 def test_watch_screen_shows_progress_best_and_running_trials() -> None:
     view: TuningJobView = parse_tuning_job(synthetic_tuning_job("w", 30, running=2))
-    lines = render(view, {"w-029": 0.91}, NOW)
+    lines = render(view, {"w-029": Reading(0.91, 7)}, NOW)
     assert lines[0] == "TuningJob default/w: InProgress"
     assert "28/30 ended" in lines[1]
     best = view.status.best_trial
@@ -166,7 +188,8 @@ def test_watch_screen_shows_progress_best_and_running_trials() -> None:
         f"best: validation:accuracy={best.objective:.6g} ({best.name}:"
     )
     assert lines[3] == "running:"
-    assert "w-029" in lines[4] and "validation:accuracy=0.91 (step 3)" in lines[4]
+    # The step the CLI read, not the status's intermediateCount (written when it ends).
+    assert "w-029" in lines[4] and "validation:accuracy=0.91 (step 7)" in lines[4]
     assert "w-030" in lines[5] and "no value yet" in lines[5]
     # A Pending trial says what it waits for.
     body = synthetic_tuning_job("w", 30, running=2)
@@ -175,6 +198,125 @@ def test_watch_screen_shows_progress_best_and_running_trials() -> None:
     )
     waiting = render(parse_tuning_job(body), {}, NOW)[5]
     assert "w-030" in waiting and "Pending" in waiting and "waiting for a node: 0/2" in waiting
+
+
+def test_a_step_is_shown_only_when_the_whole_log_was_read() -> None:
+    view = parse_tuning_job(synthetic_tuning_job("w", 30, running=2))
+    assert render(view, {"w-029": Reading(0.91, None)}, NOW)[4].endswith("validation:accuracy=0.91")
+    pattern = re2.compile("(?m)" + r"^loss=(\S+)$")
+    log = "loss=0.5\nepoch 2\nloss=0.25\nloss=oops\n"
+    assert last_reading(pattern, log, whole=True) == Reading(0.25, 2)
+    assert last_reading(pattern, log, whole=False) == Reading(0.25, None)
+    assert whole_log("a\nb\n", 3) and whole_log("", 3)
+    assert not whole_log("a\nb\nc\n", 3) and not whole_log("a\nb\nc", 3)
+
+
+class Pod:
+    """A pod as the client returns it, enough for `watch` and `logs`."""
+
+    def __init__(self, name: str, status: V1PodStatus | None = None) -> None:
+        self.metadata = V1ObjectMeta(name=name)
+        self.status = status or running_status()
+
+
+def running_status() -> V1PodStatus:
+    state = V1ContainerState(running=V1ContainerStateRunning())
+    return V1PodStatus(
+        phase="Running",
+        container_statuses=[
+            V1ContainerStatus(
+                name="trainer", state=state, image="i", image_id="", ready=True, restart_count=0
+            )
+        ],
+    )
+
+
+def waiting_status(reason: str, message: str | None = None) -> V1PodStatus:
+    state = V1ContainerState(waiting=V1ContainerStateWaiting(reason=reason, message=message))
+    return V1PodStatus(
+        phase="Pending",
+        container_statuses=[
+            V1ContainerStatus(
+                name="trainer", state=state, image="i", image_id="", ready=False, restart_count=0
+            )
+        ],
+    )
+
+
+UNSCHEDULED = V1PodStatus(
+    phase="Pending",
+    conditions=[
+        V1PodCondition(
+            type="PodScheduled",
+            status="False",
+            reason="Unschedulable",
+            message="0/2 nodes are available: 2 Insufficient nvidia.com/gpu.",
+        )
+    ],
+)
+
+
+class FakeKube:
+    """The API server as `watch` and `logs` see it: the TuningJob's bodies in turn (the
+    last one for ever after), each trial's pods (a list of lists: one per read, the last
+    for ever after) and their logs."""
+
+    namespace = "default"
+
+    def __init__(
+        self,
+        bodies: list[dict[str, Any]],
+        pods: dict[str, list[list[Pod]]] | None = None,
+        logs: dict[str, str] | None = None,
+    ) -> None:
+        self.bodies, self.pods, self.logs = bodies, pods or {}, logs or {}
+        self.tails: list[int | None] = []
+
+    def get_tuning_job(self, namespace: str, name: str) -> dict[str, Any]:
+        return self.bodies.pop(0) if len(self.bodies) > 1 else self.bodies[0]
+
+    def trial_pods(self, namespace: str, trial: str) -> list[Pod]:
+        reads = self.pods.get(trial, [[]])
+        return reads.pop(0) if len(reads) > 1 else reads[0]
+
+    def read_log(
+        self, namespace: str, pod: str, container: str, tail_lines: int | None = None
+    ) -> str:
+        self.tails.append(tail_lines)
+        lines = self.logs[pod].splitlines(keepends=True)
+        return "".join(lines[-tail_lines:] if tail_lines else lines)
+
+    def follow_log(self, namespace: str, pod: str, container: str) -> Any:
+        yield self.logs[pod].encode()
+
+
+def test_the_step_is_the_count_of_values_in_a_log_read_whole() -> None:
+    body = synthetic_tuning_job("w", 30, running=2)
+    body["spec"]["metrics"][0]["regex"] = r"^acc=(\S+)$"
+    short = "".join(f"acc=0.{i}\n" for i in range(1, 6))
+    long = "".join(f"acc=0.{i}\nstep {i}\n" for i in range(1, LOG_TAIL_LINES))
+    kube = FakeKube(
+        [body],
+        {"w-029": [[Pod("w-029-1")]], "w-030": [[Pod("w-030-1")]]},
+        {"w-029-1": short, "w-030-1": long},
+    )
+    latest = latest_values(cast(KubeClient, kube), parse_tuning_job(body))
+    assert latest == {
+        "w-029": Reading(0.5, 5),  # 5 values, all read
+        "w-030": Reading(float(f"0.{LOG_TAIL_LINES - 1}"), None),  # a tail: count unknown
+    }
+
+
+def test_piped_watch_says_at_once_that_it_is_alive() -> None:
+    running = synthetic_tuning_job("w", 30, running=2)
+    ended = synthetic_tuning_job("w", 30)
+    args = cli_main.build_parser().parse_args(["watch", "w", "--interval", "0.01"])
+    ctx = cli_main.Context(args, io.StringIO(), io.StringIO())
+    assert watch(ctx, cast(KubeClient, FakeKube([running, ended])), "default", False) == 0
+    lines = ctx.out.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert lines[0] == "TuningJob default/w: InProgress; 28/30 ended, 2 running"
+    assert lines[1].startswith("w-001  ") and lines[-1].startswith("TuningJob w: Completed")
+    assert sum(line.startswith("TuningJob") for line in lines) == 2  # quiet otherwise
 
 
 def test_quiet_lines() -> None:
@@ -296,3 +438,119 @@ def test_cluster_only_commands_on_a_local_run_say_so_and_where_its_logs_are(
     assert code == cli_main.EXIT_ERROR and "give -n NAMESPACE, --context or --kubeconfig" in err, (
         err
     )
+
+
+def test_a_pod_not_started_says_why() -> None:
+    assert pod_not_started(Pod("p"), "trainer") is None
+    assert pod_not_started(Pod("p", UNSCHEDULED), "trainer") == (
+        "Pending (Unschedulable: 0/2 nodes are available: 2 Insufficient nvidia.com/gpu.)"
+    )
+    waiting = waiting_status("CreateContainerConfigError", 'configmap "cm" not found')
+    assert pod_not_started(Pod("p", waiting), "trainer") == (
+        'Pending (CreateContainerConfigError: configmap "cm" not found)'
+    )
+    assert pod_not_started(Pod("p", waiting_status("ContainerCreating")), "trainer") == (
+        "Pending (ContainerCreating)"
+    )
+    ended = V1ContainerState(terminated=V1ContainerStateTerminated(exit_code=1))
+    status = waiting_status("x")
+    status.phase, status.container_statuses[0].state = "Failed", ended
+    assert pod_not_started(Pod("p", status), "trainer") is None  # it ran: it has a log
+
+
+def logs(kube: FakeKube, monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, str, str]:
+    from kubetune.cli import commands  # noqa: PLC0415
+
+    monkeypatch.setattr(commands, "connect", lambda *_: kube)
+    monkeypatch.setattr(commands, "LOG_WAIT_SECONDS", 0.0)
+    return run("logs", *argv)
+
+
+def test_logs_of_a_trial_not_started_say_what_it_waits_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no local run directory named w
+    body = synthetic_tuning_job("w", 3, running=1)
+    kube = FakeKube([body], {"w-003": [[Pod("w-003-1", UNSCHEDULED)]]})
+    code, out, err = logs(kube, monkeypatch, "w", "3")
+    assert (code, out) == (cli_main.EXIT_ERROR, "")
+    assert err == (
+        "error: trial w-003 is Pending (Unschedulable: 0/2 nodes are available: 2 Insufficient "
+        "nvidia.com/gpu.): it has no log yet; `kubetune logs w 3 -f` waits for it to start.\n"
+    )
+    config = waiting_status("CreateContainerConfigError", 'configmap "cm" not found')
+    kube = FakeKube([body], {"w-003": [[Pod("w-003-1", config)]]})
+    code, _, err = logs(kube, monkeypatch, "w", "3")
+    assert code == cli_main.EXIT_ERROR and "is Pending (CreateContainerConfigError: " in err
+    # No pod yet, the trial Pending: said as the status says it.
+    body["status"]["trials"][-1].update(phase="Pending", reason="PodNotCreated")
+    code, _, err = logs(FakeKube([body]), monkeypatch, "w", "3")
+    assert code == cli_main.EXIT_ERROR
+    assert err.startswith("error: trial w-003 is Pending (PodNotCreated): it has no log yet"), err
+
+
+def test_logs_follow_waits_for_the_container_to_start_then_follows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    body = synthetic_tuning_job("w", 3, running=1)
+    body["status"]["trials"][-1].update(phase="Pending", reason="PodNotCreated")
+    reads = [
+        [],
+        [Pod("w-003-1", UNSCHEDULED)],
+        [Pod("w-003-1", UNSCHEDULED)],
+        [Pod("w-003-1", waiting_status("ContainerCreating"))],
+        [Pod("w-003-1")],
+    ]
+    kube = FakeKube([body], {"w-003": reads}, {"w-003-1": "loss=0.5\n"})
+    code, out, err = logs(kube, monkeypatch, "w", "3", "-f")
+    assert (code, out) == (cli_main.EXIT_OK, "loss=0.5\n")
+    assert err.splitlines() == [  # each change of what it waits for, once
+        f"trial w-003 is {what}: waiting for its container to start (Ctrl-C to stop)"
+        for what in (
+            "Pending (PodNotCreated)",
+            "Pending (Unschedulable: 0/2 nodes are available: 2 Insufficient nvidia.com/gpu.)",
+            "Pending (ContainerCreating)",
+        )
+    ]
+    # A pod that ended without starting its container is not waited for.
+    failed = V1PodStatus(phase="Failed", reason="Evicted", message="node shut down")
+    kube = FakeKube([body], {"w-003": [[Pod("w-003-1", failed)]]})
+    code, _, err = logs(kube, monkeypatch, "w", "3", "-f")
+    assert code == cli_main.EXIT_ERROR
+    assert err == "error: trial w-003 is Failed (Evicted: node shut down): it has no log yet.\n"
+
+
+def test_logs_follow_ends_130_on_ctrl_c_while_it_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubetune.cli import commands  # noqa: PLC0415
+
+    monkeypatch.chdir(tmp_path)
+    kube = FakeKube(
+        [synthetic_tuning_job("w", 3, running=1)], {"w-003": [[Pod("w-003-1", UNSCHEDULED)]]}
+    )
+
+    def interrupt(_: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands.time, "sleep", interrupt)
+    monkeypatch.setattr(commands, "connect", lambda *_: kube)
+    code, _, err = run("logs", "w", "3", "-f")
+    assert code == cli_main.EXIT_INTERRUPTED and "waiting for its container to start" in err
+
+
+def test_an_unknown_context_names_the_kubeconfig_and_its_contexts(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: a\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: a, context: {cluster: c, user: u}},"
+        " {name: b, context: {cluster: c, user: u}}]\n"
+    )
+    with pytest.raises(UnreachableError) as raised:
+        connect(str(kubeconfig), context="nosuch")
+    assert str(raised.value) == f'no context "nosuch" in {kubeconfig}; its contexts: a, b'
+    code, _, err = run("--kubeconfig", str(kubeconfig), "--context", "nosuch", "list")
+    assert code == cli_main.EXIT_ERROR and "contexts list" not in err, err

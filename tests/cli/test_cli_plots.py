@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from kubetune.analytics.plots import (
     progress_figure,
     rung_curve,
     rungs_figure,
+    scatter_matrix_figure,
     summary_figure,
 )
 from kubetune.analytics.resource import Parameter, TuningJobView, parse_tuning_job
@@ -194,15 +196,33 @@ def test_plot_prints_the_path_of_the_file_it_writes(body: dict[str, Any], tmp_pa
     folder = tmp_path / "plots"
     folder.mkdir()
     for given, written in (
-        (folder, folder / "demo.png"),  # a directory: NAME.png in it
-        (tmp_path / "myplot", tmp_path / "myplot.png"),  # no suffix: .png, as savefig adds
-        (tmp_path / "plot.svg", tmp_path / "plot.svg"),
-        (tmp_path / "run.v2", tmp_path / "run.v2.png"),  # a suffix of no file type: a name
+        (str(folder), folder / "demo.png"),  # a directory: NAME.png in it
+        (f"{tmp_path / 'myplot'}", tmp_path / "myplot.png"),  # no suffix: .png, as savefig adds
+        (f"{tmp_path / 'plot.svg'}", tmp_path / "plot.svg"),
+        (f"{tmp_path / 'run.v2'}", tmp_path / "run.v2.png"),  # a suffix of no file type: a name
+        # A trailing separator means a directory, created when it is not there yet.
+        (f"{tmp_path / 'newdir'}{os.sep}", tmp_path / "newdir" / "demo.png"),
+        (f"{tmp_path / 'new.v2'}{os.sep}", tmp_path / "new.v2" / "demo.png"),
     ):
         out, err = io.StringIO(), io.StringIO()
-        assert run(["plot", run_dir, "-o", str(given)], out, err) == EXIT_OK, err.getvalue()
+        assert run(["plot", run_dir, "-o", given], out, err) == EXIT_OK, err.getvalue()
         assert out.getvalue() == f"{written}\n"
         assert written.is_file() and written.stat().st_size > 1000
+
+
+def test_the_scatter_matrix_diagonal_labels_each_bar_with_its_count(view: TuningJobView) -> None:
+    """The diagonal's left axis is the row's parameter scale (log for learning_rate): the
+    counts are the bars' labels, which add up to the trials plotted."""
+    figure = scatter_matrix_figure(view)
+    labelled = [ax for ax in all_axes(figure) if ax.texts]
+    assert len(labelled) == 5  # one histogram per parameter
+    scored = sum(1 for t in view.trials if t.objective is not None)
+    for ax in labelled:
+        counts = [int(t.get_text()) for t in ax.texts if t.get_text()]
+        assert sum(counts) == scored and all(c > 0 for c in counts)
+        bars = [patch.get_height() for patch in ax.patches if patch.get_height() > 0]
+        assert sorted(bars) == sorted(counts)  # each bar labelled with its own height
+        assert ax.get_ylim()[1] > max(counts)  # room above the highest bar's label
 
 
 def test_best_so_far_and_the_comparison_figure(view: TuningJobView, tmp_path: Path) -> None:

@@ -279,6 +279,55 @@ def test_next_step(changes: dict[str, dict[str, Any]], expected: str) -> None:
     assert expected in views.next_step(parse_tuning_job(body))
 
 
+def test_next_step_of_an_ended_job_with_maxtrials_raised_says_it_runs_nothing_more() -> None:
+    body = synthetic_tuning_job("slow", 6)  # Completed, 6 of 6
+    assert views.next_step(parse_tuning_job(body)) == (
+        "Nothing: the job has ended (Completed, MaxTrialsReached)."
+    )
+    body["spec"]["limits"]["maxTrials"] = 8  # accepted by the API server, ignored
+    assert views.next_step(parse_tuning_job(body)) == (
+        "Nothing: the job has ended (Completed, MaxTrialsReached); spec.limits.maxTrials 8 "
+        "is above the 6 trials it launched, but an ended job launches no more (raising "
+        "maxTrials runs nothing): to tune further, warm-start a new TuningJob from it "
+        "(spec.warmStart.parents: [slow])."
+    )
+
+
+def test_next_step_of_a_suspended_job_with_nothing_running() -> None:
+    body = synthetic_tuning_job("s", 30, running=2)
+    body["spec"].update(suspend=True)
+    body["spec"]["limits"]["maxTrials"] = 40
+    assert views.next_step(parse_tuning_job(body)).startswith(
+        "Suspended: 2 trials still running finish"
+    )
+    body = synthetic_tuning_job("s", 30)
+    body["spec"].update(suspend=True)
+    body["spec"]["limits"]["maxTrials"] = 40
+    body["status"].update(phase="InProgress", reason=None)
+    assert views.next_step(parse_tuning_job(body)) == (
+        "Suspended: nothing runs, and nothing starts until spec.suspend is false."
+    )
+
+
+def test_describe_shows_the_warm_start_parents_and_their_finished_trials() -> None:
+    body = synthetic_tuning_job("child", 3)
+    assert "Warm start:" not in views.describe_text(parse_tuning_job(body), [], NOW)
+    body["spec"]["warmStart"] = {"parents": ["digits", "gone", "one"]}
+    view = parse_tuning_job(body)
+    lines = views.describe_text(
+        view, [], NOW, parents={"digits": 12, "gone": "not found", "one": 1}
+    )
+    assert (
+        "Warm start: digits (12 finished trials), gone (not found), one (1 finished trial)\n"
+        in (lines)
+    )
+    local = views.describe_text(view, None, NOW)  # a local run: the names
+    assert "Warm start: digits, gone, one\n" in local
+    # What a parent contributes, counted as the operator counts it.
+    parent = parse_tuning_job(synthetic_tuning_job("digits", 30, running=2))
+    assert parent.finished_trials() == 28
+
+
 def test_next_step_counts_one_trial_in_the_singular() -> None:
     body = synthetic_tuning_job("n", 30, running=1)
     body["spec"]["limits"].update(maxTrials=40, maxParallelTrials=4)
