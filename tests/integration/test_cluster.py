@@ -196,6 +196,20 @@ def test_a_followed_log_of_a_silent_container_is_let_go_of_at_once(
     assert not follower.complete  # a running trial's log is followed again when asked
 
 
+def standalone_trial_job(raw: dict[str, Any], trial: str) -> dict[str, Any]:
+    """The operator's trial Job for the spec `raw`, without the owner reference to a
+    TuningJob that does not exist here."""
+    job = build_trial_job(
+        tuning_job_name="tj",
+        tuning_job_uid=str(uuid.uuid4()),
+        spec=TuningJobSpec.model_validate(raw),
+        trial=trial,
+        hyperparameters={"lr": "0.1", "layers": "2", "opt": "adam"},
+    )
+    job["metadata"].pop("ownerReferences")
+    return job
+
+
 @pytest.mark.parametrize(
     "context",
     [{}, {"privileged": True}, {"capabilities": {"add": ["CAP_SYS_ADMIN"]}}],
@@ -208,14 +222,7 @@ def test_the_api_server_accepts_the_hardened_trial_job(
     template asks for (allowPrivilegeEscalation: false beside privileged is refused)."""
     raw = spec_dict()
     raw["trialTemplate"]["job"]["template"]["spec"]["containers"][0]["securityContext"] = context
-    job = build_trial_job(
-        tuning_job_name="tj",
-        tuning_job_uid=str(uuid.uuid4()),
-        spec=TuningJobSpec.model_validate(raw),
-        trial="tj-001",
-        hyperparameters={"lr": "0.1", "layers": "2", "opt": "adam"},
-    )
-    job["metadata"].pop("ownerReferences")  # no TuningJob of that uid here
+    job = standalone_trial_job(raw, "tj-001")
     created = batch.create_namespaced_job(namespace, job, dry_run="All")
     assert created.metadata.name == "tj-001"
 
@@ -229,14 +236,7 @@ def test_the_operator_creates_a_trial_job_as_the_api_server_takes_it(
     raw = spec_dict()
     container = raw["trialTemplate"]["job"]["template"]["spec"]["containers"][0]
     container["resources"] = {"limits": {"nvidia.com/gpu": 0, "cpu": 1}}
-    job = build_trial_job(
-        tuning_job_name="tj",
-        tuning_job_uid=str(uuid.uuid4()),
-        spec=TuningJobSpec.model_validate(raw),
-        trial="tj-009",
-        hyperparameters={"lr": "0.1", "layers": "2", "opt": "adam"},
-    )
-    job["metadata"].pop("ownerReferences")  # no TuningJob of that uid here
+    job = standalone_trial_job(raw, "tj-009")
     kube = Kube(kube_api)
     assert kube.create_job(namespace, job) is True
     created = batch.read_namespaced_job("tj-009", namespace)
