@@ -56,12 +56,15 @@ def _best(view: TuningJobView) -> str:
     return f"best: {view.objective_metric}={output.number(best.objective)} ({best.name}: {values})"
 
 
+def _phase(view: TuningJobView) -> str:
+    return view.phase + (f" ({view.status.reason})" if view.status.reason else "")
+
+
 def render(view: TuningJobView, latest: dict[str, Reading], now: datetime) -> list[str]:
     """The terminal screen: progress, best, running trials (latest value when known)."""
-    phase = view.phase + (f" ({view.status.reason})" if view.status.reason else "")
     epochs = f", {view.status.epochs_consumed or 0} epochs" if view.hyperband else ""
     lines = [
-        f"TuningJob {view.namespace}/{view.name}: {phase}",
+        f"TuningJob {view.namespace}/{view.name}: {_phase(view)}",
         f"trials {progress_bar(view.trials_done(), view.max_trials)} ended,"
         f" {len(view.trials)} launched{epochs}",
         _best(view),
@@ -85,11 +88,10 @@ def render(view: TuningJobView, latest: dict[str, Reading], now: datetime) -> li
 
 def start_line(view: TuningJobView) -> str:
     """The quiet mode's first line: the job's phase and counts (the screen's header)."""
-    phase = view.phase + (f" ({view.status.reason})" if view.status.reason else "")
     running = sum(1 for t in view.trials if t.phase == "Running")
     pending = sum(1 for t in view.trials if t.phase == "Pending")
     return (
-        f"TuningJob {view.namespace}/{view.name}: {phase}; {view.trials_done()}/"
+        f"TuningJob {view.namespace}/{view.name}: {_phase(view)}; {view.trials_done()}/"
         f"{view.max_trials} ended, {running} running" + (f", {pending} pending" if pending else "")
     )
 
@@ -112,16 +114,10 @@ def ended_line(view: TuningJobView, trial: Trial) -> str:
 def final_line(view: TuningJobView) -> str:
     status = view.status
     best = status.best_trial
-    text = f"TuningJob {view.name}: {view.phase}" + (f" ({status.reason})" if status.reason else "")
+    text = f"TuningJob {view.name}: {_phase(view)}"
     if best is not None:
         text += f"; best trial {best.name}: {view.objective_metric}={output.number(best.objective)}"
     return text + (f". {status.message}" if status.message else "")
-
-
-def last_match(pattern: Any, text: str) -> float | None:
-    """The objective's last value in `text` (None when there is none or it is no number)."""
-    reading = last_reading(pattern, text, whole=False)
-    return None if reading is None else reading.value
 
 
 def last_reading(pattern: Any, text: str, whole: bool) -> Reading | None:

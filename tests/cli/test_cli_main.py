@@ -32,7 +32,6 @@ from kubetune.cli.watch import (
     Reading,
     ended_line,
     final_line,
-    last_match,
     last_reading,
     latest_values,
     progress_bar,
@@ -340,8 +339,9 @@ def test_watch_shows_a_hyperband_jobs_epochs() -> None:
 
 def test_latest_value_is_the_last_number_the_regex_matched() -> None:
     pattern = re2.compile("(?m)" + r"^loss=(\S+)$")
-    assert last_match(pattern, "loss=0.5\nepoch 2\nloss=0.25\nloss=oops\n") == 0.25
-    assert last_match(pattern, "nothing yet\n") is None
+    reading = last_reading(pattern, "loss=0.5\nepoch 2\nloss=0.25\nloss=oops\n", whole=False)
+    assert reading is not None and reading.value == 0.25
+    assert last_reading(pattern, "nothing yet\n", whole=False) is None
 
 
 def test_duration_of_a_running_trial_counts_to_now() -> None:
