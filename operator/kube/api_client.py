@@ -16,6 +16,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from kubetune.operator.api.naming import TUNING_JOB_LABEL, label_value
+from kubetune.operator.controller.types import START_ANEW
 from kubetune.operator.kube.client import ConflictError, JobNotStartedError, JobRejectedError
 from kubetune.operator.kube.log_follower import MAX_FOLLOWED_LOGS
 from kubetune.operator.kube.observe import latest_refusal
@@ -107,6 +108,8 @@ class LogStream(Iterator[bytes]):
 
 class Kube:
     """The API calls of one operator process (thread-safe: urllib3 pools connections)."""
+
+    start_anew = START_ANEW
 
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api

@@ -39,6 +39,7 @@ class CachedKube:
         telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.live = live
+        self.start_anew = live.start_anew
         meta = watched["metadata"]
         self.key = (meta["namespace"], meta["name"])
         self.expectations = expectations

@@ -31,6 +31,11 @@ class KubeClient(Protocol):
     """The API calls of a reconcile. Errors other than those named are the API's own
     (`kubernetes.client.exceptions.ApiException`, urllib3 and OS errors)."""
 
+    start_anew: str
+    """How a user starts over once what ended a job is fixed, where it ran: a new
+    TuningJob on a cluster (`controller.types.START_ANEW`), another --out for a local run
+    (`controller.Snapshot.start_anew`)."""
+
     def get_tuning_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The TuningJob; None when it is gone."""
         ...

@@ -40,7 +40,6 @@ from kubetune.operator.controller import (
     plan,
     warm_start_observations,
 )
-from kubetune.operator.controller.types import START_ANEW
 from kubetune.operator.kube.client import JobNotStartedError, JobRejectedError, KubeClient
 from kubetune.operator.kube.curves import CURVES, last_read_curves, update_curves
 from kubetune.operator.kube.observe import (
@@ -212,8 +211,7 @@ def _snapshot(
         jobs=observations,
         warm_start=warm_start,
         curves=curves,
-        # A local run's client words how to start over its own way (`LocalKube`).
-        start_anew=getattr(kube, "start_anew", START_ANEW),
+        start_anew=kube.start_anew,
     ), pod_check_in
 
 

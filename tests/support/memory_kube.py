@@ -18,12 +18,15 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import API_VERSION, KIND
 from kubetune.operator.api.naming import TUNING_JOB_LABEL, label_value
+from kubetune.operator.controller.types import START_ANEW
 from kubetune.operator.kube.client import ConflictError, JobRejectedError
 
 Key = tuple[str, str]
 
 
 class MemoryKube:
+    start_anew = START_ANEW
+
     def __init__(self) -> None:
         self.tuning_jobs: dict[Key, dict[str, Any]] = {}
         self.jobs: dict[Key, dict[str, Any]] = {}
