@@ -151,8 +151,25 @@ def parse_and_validate_spec(raw: Mapping[str, Any]) -> tuple[TuningJobSpec | Non
     try:
         spec = TuningJobSpec.from_api(raw)
     except ValidationError as exc:
-        return None, [_parse_error(error) for error in exc.errors(include_url=False)]
+        errors = exc.errors(include_url=False)
+        # `paramters:` is also a missing `parameters:`; the typo's line says both.
+        meant = {
+            (*error["loc"][:-1], near)
+            for error in errors
+            if error["type"] == "extra_forbidden" and (near := _nearest_field(error["loc"]))
+        }
+        return None, [
+            _parse_error(error)
+            for error in errors
+            if not (error["type"] == "missing" and tuple(error["loc"]) in meant)
+        ]
     return spec, validate_spec(spec)
+
+
+def _nearest_field(loc: tuple[int | str, ...]) -> str | None:
+    """The field a name that is not one was probably meant to be."""
+    near = difflib.get_close_matches(str(loc[-1]), _fields_at(loc[:-1]), n=1)
+    return near[0] if near else None
 
 
 QUOTE_ME = frozenset({"enum", "literal_error", "string_type"})
@@ -197,9 +214,9 @@ def _parse_error(error: Any) -> str:
     shown = "" if isinstance(value, Mapping | list) else f" (value {value!r})"
     if error["type"] == "extra_forbidden":
         known = _fields_at(loc[:-1])
-        near = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        near = _nearest_field(loc)
         hint = (
-            f"did you mean {near[0]}?"
+            f"did you mean {near}?"
             if near
             else f"the fields here: {', '.join(known)}"
             if known

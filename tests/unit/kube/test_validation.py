@@ -305,3 +305,11 @@ def test_hyperband_max_resource_must_match_the_epochs_the_trainer_gets() -> None
         strategy="Hyperband", staticHyperparameters={"epochs": "10"}, hyperband={"maxResource": 27}
     )
     assert message.startswith("spec.hyperband.maxResource: 27 differs from the 10 epochs")
+
+
+def test_a_misspelled_required_field_is_one_problem() -> None:
+    raw = spec()
+    raw["paramters"] = raw.pop("parameters")
+    assert parse_and_validate_spec(raw)[1] == [
+        "spec.paramters: not a field of spec; did you mean parameters?"
+    ]
