@@ -27,14 +27,26 @@ help: ## Show this help
 
 ##@ Setup
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 .PHONY: install
-install: $(VENV)/.installed ## Create .venv and install kubetune with its development dependencies
+install: $(VENV)/.installed ## Create .venv and install kubetune with its development dependencies, at the versions of constraints.txt
+
+LOCK_VENV := .venv-lock
+
+.PHONY: lock
+lock: ## Rewrite constraints.txt with the newest versions pyproject.toml allows, from a fresh virtual environment (then run make test)
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install -q '.[dev]'
+	{ grep '^#' constraints.txt; $(LOCK_VENV)/bin/python -m pip freeze --exclude kubetune; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf $(LOCK_VENV)
 
 # The trainer's own virtual environment: MXNet 1.9.1 needs numpy<1.24, which the operator's
 # dependencies do not allow. Rebuilt from scratch when a trainer requirements file changes.
@@ -217,12 +229,12 @@ bench-cli: install kube-binaries ## `kubetune trials` on a 1000-trial TuningJob,
 
 .PHONY: bench-optimizer
 bench-optimizer: install ## Optimizer vs Optuna TPE/GP, scikit-optimize and BoTorch on 25 problems (dev/held-out halves): scores, parallel, latency (BENCH_ARGS="--quick", "--seeds 2", "--half held-out", "--latency-only")
-	@$(PY) -c "import optuna, skopt, sklearn, torch, greenlet, botorch" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
+	@$(PY) -c "import optuna, skopt, sklearn, torch, greenlet, botorch" 2>/dev/null || $(PY) -m pip install -q -c constraints.txt -e '.[bench]'
 	OMP_NUM_THREADS=1 $(PY) hack/bench_optimizer.py $(BENCH_ARGS)
 
 .PHONY: bench-hyperband
 bench-hyperband: install ## Hyperband vs Random, Bayesian (+ median rule) and Optuna TPE + SHA/Hyperband pruners on recorded and synthetic learning curves, 4 simulated workers (BENCH_ARGS="--seeds 5", "--dev")
-	@$(PY) -c "import optuna" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
+	@$(PY) -c "import optuna" 2>/dev/null || $(PY) -m pip install -q -c constraints.txt -e '.[bench]'
 	OMP_NUM_THREADS=1 $(PY) hack/bench_hyperband.py $(BENCH_ARGS)
 
 .PHONY: record-learning-curves

@@ -31,13 +31,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --no-log-init --no-create-home --home-dir /tmp --shell /usr/sbin/nologin \
         --uid 10001 --user-group kubetune
 # The dependencies (numpy, scipy, kopf, kubernetes, pydantic, google-re2, prometheus-client:
-# all ship manylinux wheels, so no compiler is needed) first, in a layer that only a change
-# to pyproject.toml rebuilds: a change to the sources then rebuilds the image in seconds.
-COPY pyproject.toml /tmp/pyproject.toml
+# all ship manylinux wheels, so no compiler is needed) first, at the versions the tests
+# passed with (constraints.txt), in a layer that only a change to pyproject.toml or
+# constraints.txt rebuilds: a change to the sources then rebuilds the image in seconds.
+COPY pyproject.toml constraints.txt /tmp/
 RUN python -c 'import tomllib; print(*tomllib.load(open("/tmp/pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' \
         > /tmp/requirements.txt \
-    && python -m pip install --no-cache-dir -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+    && python -m pip install --no-cache-dir -c /tmp/constraints.txt -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt /tmp/constraints.txt /tmp/pyproject.toml
 # Then the wheel. COPY, not a bind mount from the stage: buildah's layer cache (podman 4)
 # does not notice when a bind-mounted stage changes, and would keep the old wheel.
 COPY --from=wheel /wheels/ /wheels/
