@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from kubetune.operator.api.status import REASON_PATTERN
 from kubetune.operator.controller import (
     POD_NOT_CREATED,
     POD_REFUSED,
@@ -35,6 +36,7 @@ POD_SECURITY_REFUSAL = "violates PodSecurity"
 """How Pod Security Admission's refusal of a pod reads: the namespace's level, which
 every trial of the template meets in turn (a quota or a LimitRange may let it in later)."""
 _REFUSED_POD = re.compile(r'^pods "[^"]*" is forbidden: ')
+TRIAL_REASON = re.compile(REASON_PATTERN)
 SUCCEEDED_JOB_CONDITIONS = ("Complete", "SuccessCriteriaMet")
 FAILED_JOB_CONDITIONS = ("Failed", "FailureTarget")
 
@@ -103,23 +105,49 @@ def pod_failure(pod: Mapping[str, Any], container: str | None) -> tuple[str, str
     if disruption is not None:
         reason = disruption.get("reason") or "Disrupted"
         return reason, disruption.get("message") or f"pod {name} was disrupted", True
+    terminated = _terminated(pod, container)
+    crashed = (_container_status(pod, container).get("lastState") or {}).get("terminated")
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        if crashed and not terminated:
+            # restartPolicy OnFailure: the kubelet restarted the trainer after it failed,
+            # until the Job controller, its backoffLimit spent, deleted the pod.
+            return _exited(pod, container, crashed)
         return "PodDeleted", f"pod {name} was deleted while the trial ran", True
     waiting = (_container_status(pod, container).get("state") or {}).get("waiting") or {}
     if waiting.get("reason") in INFRASTRUCTURE_WAITING_REASONS:
         return waiting["reason"], waiting.get("message") or f"pod {name} cannot start", True
-    terminated = _terminated(pod, container)
     if terminated:
-        code = terminated.get("exitCode")
-        reason = terminated.get("reason") or "Error"
-        detail = (
-            f"container {_container_status(pod, container).get('name', container)} "
-            f"exited with code {code}"
-        )
-        if terminated.get("message"):
-            detail += f": {terminated['message']}"
-        return reason, detail, False
-    return status.get("reason") or "PodFailed", status.get("message") or f"pod {name} failed", False
+        return _exited(pod, container, terminated)
+    reason = status.get("reason")
+    if reason:
+        # A pod failed with no container ended: its node refused it (the kubelet's
+        # admission: OutOfnvidia.com/gpu after a device plugin restart,
+        # UnexpectedAdmissionError) or shut down. The trainer never ran: retryable. The
+        # kubelet's reason may hold a resource name, which a trial's reason cannot.
+        message = f"pod {name} failed on its node: {reason}: {status.get('message') or ''}"
+        return (reason if TRIAL_REASON.fullmatch(reason) else "PodRejected"), message, True
+    return "PodFailed", status.get("message") or f"pod {name} failed", False
+
+
+def _exited(
+    pod: Mapping[str, Any], container: str | None, terminated: Mapping[str, Any]
+) -> tuple[str, str, bool]:
+    """The trainer's own failure: its container's reason and exit code."""
+    name = _container_status(pod, container).get("name", container)
+    detail = f"container {name} exited with code {terminated.get('exitCode')}"
+    if terminated.get("message"):
+        detail += f": {terminated['message']}"
+    return terminated.get("reason") or "Error", detail, False
+
+
+def _still_on_its_node(pod: Mapping[str, Any]) -> bool:
+    """Whether a pod runs or waits as far as this copy of it says: not ended, not being
+    deleted, not disrupted."""
+    return (
+        _phase(pod) in ("Pending", "Running")
+        and not (pod.get("metadata") or {}).get("deletionTimestamp")
+        and _true_condition(pod, "DisruptionTarget") is None
+    )
 
 
 def _created(obj: Mapping[str, Any]) -> str:
@@ -182,6 +210,11 @@ def observe_job(
             reason = failed_condition["reason"]
             message = failed_condition.get("message") or reason
             infrastructure = False
+        elif last is not None and _still_on_its_node(last):
+            # The Job's condition arrived before its pod's last update (two watches, no
+            # order between them): wait for the pod, which says whether the trainer
+            # failed or was evicted (retried), as for a Complete Job above.
+            return JobObservation(name, "Running", started=started), None
         elif last is None:
             reason, message, infrastructure = (
                 "PodDeleted",

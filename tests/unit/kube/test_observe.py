@@ -178,3 +178,47 @@ def test_a_pod_whose_container_cannot_be_created_waits_saying_the_kubelets_reaso
         'waiting for its pod: CreateContainerConfigError: configmap "c" not found'
     )
     assert (obs["b"].state, obs["b"].reason, obs["b"].message) == ("Waiting", None, None)
+
+
+def test_a_failed_job_whose_pod_update_has_not_arrived_waits_for_it() -> None:
+    failed = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+    # The Job controller saw the pod evicted; the pod watch still shows it running. Judged
+    # now, the eviction would read as the trainer's failure, never retried.
+    obs, _ = observe_jobs([job("a", conditions=failed)], [pod("a", "Running")], "trainer")
+    assert obs["a"].state == "Running"
+    evicted = pod("a", "Failed", reason="Evicted", message="The node was low on memory.")
+    obs, _ = observe_jobs([job("a", conditions=failed)], [evicted], "trainer")
+    assert (obs["a"].state, obs["a"].reason, obs["a"].infrastructure) == ("Failed", "Evicted", True)
+
+
+def test_a_pod_its_node_refused_is_retryable_with_a_reason_a_trial_can_hold() -> None:
+    for kubelet_reason, reason in [
+        ("OutOfnvidia.com/gpu", "PodRejected"),  # a GPU device plugin restarted
+        ("UnexpectedAdmissionError", "UnexpectedAdmissionError"),
+    ]:
+        refused = pod("a", "Failed", reason=kubelet_reason, message="Pod was rejected")
+        obs, _ = observe_jobs([job("a")], [refused], "trainer")
+        assert (obs["a"].state, obs["a"].reason, obs["a"].infrastructure) == (
+            "Failed",
+            reason,
+            True,
+        )
+        assert kubelet_reason in (obs["a"].message or "")
+
+
+def test_a_trainer_restarted_in_place_until_its_job_failed_failed_itself() -> None:
+    """restartPolicy OnFailure: the Job controller deletes the pod once the trainer's
+    restarts spend its backoffLimit; the deletion is not the failure."""
+    failed = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+    restarted = pod("a", "Running", state={"waiting": {"reason": "CrashLoopBackOff"}})
+    restarted["status"]["containerStatuses"][0].update(
+        lastState={"terminated": {"exitCode": 137, "reason": "OOMKilled"}}, restartCount=1
+    )
+    restarted["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:09Z"
+    obs, _ = observe_jobs([job("a", conditions=failed)], [restarted], "trainer")
+    assert (obs["a"].state, obs["a"].reason, obs["a"].infrastructure) == (
+        "Failed",
+        "OOMKilled",
+        False,
+    )
+    assert "exited with code 137" in (obs["a"].message or "")
