@@ -33,10 +33,20 @@ Timestamp = Annotated[
 """An RFC 3339 time in UTC with second precision, like metav1.Time."""
 
 
-def _short_message(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > MAX_TRIAL_MESSAGE_LENGTH:
-        return value[: MAX_TRIAL_MESSAGE_LENGTH - 1] + "…"
-    return value
+def _cut(limit: int) -> BeforeValidator:
+    """Cut a longer text, with an ellipsis, rather than refuse it: a message built from
+    the user's input (every bad regex of 40 metrics) must not fail the status write, and
+    so every reconcile, for ever."""
+
+    def cut(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > limit:
+            return value[: limit - 1] + "…"
+        return value
+
+    return BeforeValidator(cut)
+
+
+MAX_MESSAGE_LENGTH = 32768
 
 
 REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
@@ -57,7 +67,7 @@ class Condition(StatusModel):
     reason: Reason
     """CamelCase reason for the last transition, e.g. MaxTrialsReached."""
 
-    message: str = Field(default="", max_length=32768)
+    message: Annotated[str, Field(max_length=MAX_MESSAGE_LENGTH), _cut(MAX_MESSAGE_LENGTH)] = ""
     """Human-readable details; for Invalid, names the field and the fix."""
 
     last_transition_time: Timestamp
@@ -137,7 +147,7 @@ class TrialStatus(StatusModel):
     Error, EarlyStopped."""
 
     message: Annotated[
-        str | None, Field(max_length=MAX_TRIAL_MESSAGE_LENGTH), BeforeValidator(_short_message)
+        str | None, Field(max_length=MAX_TRIAL_MESSAGE_LENGTH), _cut(MAX_TRIAL_MESSAGE_LENGTH)
     ] = None
     """Short human detail (at most 128 characters; longer ones are cut): why the trial
     waits or failed; for a succeeded one, the metrics that never matched its log."""
@@ -191,7 +201,9 @@ class TuningJobStatus(StatusModel):
     """CamelCase reason for the phase, e.g. MaxTrialsReached, TargetObjectiveReached,
     Converged."""
 
-    message: str | None = Field(default=None, max_length=32768)
+    message: Annotated[
+        str | None, Field(max_length=MAX_MESSAGE_LENGTH), _cut(MAX_MESSAGE_LENGTH)
+    ] = None
     """Human-readable summary of the job's state."""
 
     conditions: list[Condition] = Field(

@@ -118,14 +118,19 @@ def announce_completions(d: Decision) -> None:
 
 
 def delete_leftover_jobs(d: Decision) -> None:
-    """Jobs whose trial is finished but which still run or keep a pod (an image that never
-    pulls, whose pod would wait forever; a Job left over from before a stop; an
-    early-stopped trial), or that belong to no recorded trial (an earlier attempt of a
-    retried one), are deleted."""
+    """Jobs whose trial is finished but which still run, wait for their pod or keep one
+    (an image that never pulls, whose pod would wait forever; a Job left over from
+    before a stop; an early-stopped trial), or that belong to no recorded trial (an
+    earlier attempt of a retried one), are deleted: a waiting one would start training
+    when a GPU frees."""
     trials = d.status.trials
     finished = {t.job_name for t in trials if t.phase in TERMINAL_TRIAL_PHASES}
     current = {t.job_name for t in trials}
     for job in d.snapshot.jobs.values():
-        still_there = job.state == "Running" or job.pod_left
-        if still_there and (job.job_name in finished or job.job_name not in current):
+        if still_there(job) and (job.job_name in finished or job.job_name not in current):
             d.plan.delete.append(job.job_name)
+
+
+def still_there(job: JobObservation) -> bool:
+    """Whether a Job runs, will run, or keeps a pod: deleting it frees something."""
+    return job.state in ("Running", "Waiting") or job.pod_left

@@ -46,6 +46,7 @@ from kubetune.operator.controller.observe_trials import (
     announce_completions,
     delete_leftover_jobs,
     observe_trials,
+    still_there,
 )
 from kubetune.operator.controller.summary import conclude, summarise
 from kubetune.operator.controller.types import (
@@ -144,6 +145,6 @@ def _invalid(out: Plan, snapshot: Snapshot, now: datetime) -> Plan:
         trial.message = "the tuning job's spec is invalid"
         trial.end_time = now
     status.counters = count_trials(status.trials, status.counters.retried)
-    running = [j.job_name for j in snapshot.jobs.values() if j.state == "Running"]
-    out.delete = list(dict.fromkeys([*running, *(t.job_name for t in unfinished)]))
+    left = [j.job_name for j in snapshot.jobs.values() if still_there(j)]
+    out.delete = list(dict.fromkeys([*left, *(t.job_name for t in unfinished)]))
     return out

@@ -226,9 +226,10 @@ class Decision:
         for trial in self.status.trials:
             if trial.phase not in TERMINAL_TRIAL_PHASES:
                 self.finish_trial(trial, TrialPhase.STOPPED, reason, "the tuning job ended")
-                job_name = trial.job_name
-                if job_name in self.snapshot.jobs and job_name not in self.plan.delete:
-                    self.plan.delete.append(job_name)
+                # Whether or not the snapshot shows its Job: one created a moment ago may
+                # not be in the watch's cache yet, and this is the job's last reconcile.
+                if trial.job_name not in self.plan.delete:
+                    self.plan.delete.append(trial.job_name)
         self.plan.launch = []
 
 

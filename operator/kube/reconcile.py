@@ -6,10 +6,12 @@ TuningJob, one of its Jobs or one of its pods changes, and on a resync timer.
 Order of effects, which is what keeps a crash at any point harmless:
 1. write the planned status (conditional on the resourceVersion that was read; a
    concurrent change raises `ConflictError` and nothing else happens);
-2. create the Jobs of recorded trials (deterministic names; AlreadyExists is success);
-3. delete the Jobs of stopped trials (early-stopped ones included: the status that says
-   EarlyStopped is written first, and a Job of a finished trial that still runs is
-   deleted by the next plan if the operator died before deleting it);
+2. delete the Jobs of stopped trials (early-stopped ones included: the status that says
+   EarlyStopped is written first, and a Job of a finished trial that still runs or waits
+   is deleted by the next plan if the operator died before deleting it), before
+   creating any: the pod of the trial that takes a stopped one's slot then finds its
+   GPU and quota free;
+3. create the Jobs of recorded trials (deterministic names; AlreadyExists is success);
 4. return the Events for the caller to post (best effort, off the critical path).
 """
 
@@ -137,14 +139,14 @@ def reconcile(
     if decided.terminal:
         CURVES.forget(namespace, name)
     _write_status(kube, read, decided.status, telemetry)
+    for job_name in decided.delete:
+        kube.delete_job(namespace, job_name)
     if read.spec is not None:
         launched, rejected = _create_jobs(kube, read, decided, telemetry)
         if rejected is not None:
             return _fail_invalid(kube, namespace, name, rejected, telemetry)
     else:
         launched = []
-    for job_name in decided.delete:
-        kube.delete_job(namespace, job_name)
     telemetry.tuning_job(namespace, name, decided.status)
     return Result(
         terminal=decided.terminal,
@@ -416,12 +418,19 @@ def _create_jobs(
 def _fail_invalid(
     kube: KubeClient, namespace: str, name: str, message: str, telemetry: Telemetry
 ) -> Result:
-    """Record an invalid spec found only when acting (phase Failed, condition Invalid)."""
+    """Record an invalid spec found only when acting (phase Failed, condition Invalid),
+    and stop the trials that run or wait: the job is over."""
     body = kube.get_tuning_job(namespace, name)
     if body is None:
         return Result(terminal=True, gone=True)
     meta = body["metadata"]
     old_status: dict[str, Any] = body.get("status") or {}
+    jobs, _ = observe_jobs(
+        kube.list_trial_jobs(namespace, name),
+        kube.list_trial_pods(namespace, name),
+        None,
+        owner_uid=meta["uid"],
+    )
     decided = plan(
         Snapshot(
             name=name,
@@ -430,11 +439,14 @@ def _fail_invalid(
             spec=None,
             invalid=[message],
             status=TuningJobStatus.model_validate(old_status),
+            jobs=jobs,
         ),
         datetime.now(UTC),
     )
     kube.patch_status(
         namespace, name, meta["resourceVersion"], status_patch(old_status, decided.status)
     )
+    for job_name in decided.delete:
+        kube.delete_job(namespace, job_name)
     telemetry.tuning_job(namespace, name, decided.status)
     return Result(terminal=True, events=tuple(decided.events), body=body)

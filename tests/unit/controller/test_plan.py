@@ -271,6 +271,25 @@ def test_an_invalid_spec_fails_with_the_field_named() -> None:
     assert not decided.launch
 
 
+def test_an_invalid_spec_with_more_to_say_than_a_message_holds_still_fails() -> None:
+    """40 metrics with long names and regexes RE2 refuses: their messages together pass
+    the status's limit, which must cut them, not refuse the write at every reconcile."""
+    problems = [f"spec.metrics[{i}].regex (metric '{'m' * 250}'): {'x' * 900}" for i in range(40)]
+    snapshot = Snapshot(
+        name="tj",
+        uid="u",
+        generation=1,
+        spec=make_spec(),
+        invalid=problems,
+        status=TuningJobStatus(),
+    )
+    decided = plan(snapshot, T0)
+    invalid = decided.status.condition("Invalid")
+    assert decided.status.phase is Phase.FAILED and invalid is not None
+    message = decided.status.message or ""
+    assert len(message) == 32768 and message.endswith("…") and invalid.message == message
+
+
 def test_a_job_found_invalid_ends_its_unfinished_trials() -> None:
     """A spec found invalid while trials run (a parent that does not match, a template the
     API server refused) ends the job and its unfinished trials: the running one and the
@@ -319,7 +338,7 @@ def test_grid_exhaustion_completes_the_job() -> None:
     assert len(combos) == 4 == len(sim.status.trials)
 
 
-def test_terminal_job_deletes_leftover_running_jobs() -> None:
+def test_terminal_job_deletes_leftover_running_and_waiting_jobs() -> None:
     status = TuningJobStatus(phase=Phase.STOPPED)
     decided = plan(
         Snapshot(
@@ -328,11 +347,15 @@ def test_terminal_job_deletes_leftover_running_jobs() -> None:
             generation=1,
             spec=make_spec(),
             status=status,
-            jobs={"tj-009": JobObservation("tj-009", "Running")},
+            jobs={
+                "tj-009": JobObservation("tj-009", "Running"),
+                # Waiting for a GPU: it would train for a stopped job once one frees.
+                "tj-010": JobObservation("tj-010", "Waiting", reason="Unschedulable"),
+            },
         ),
         T0,
     )
-    assert decided.delete == ["tj-009"] and not decided.launch
+    assert decided.delete == ["tj-009", "tj-010"] and not decided.launch
 
 
 def test_plans_are_deterministic() -> None:

@@ -417,8 +417,14 @@ def test_hyperband_reads_running_logs_records_the_rung_values_then_deletes_the_l
         2,
     )
     assert kube.status(NS, NAME)["epochsConsumed"] == 2
-    verbs = [(verb, name) for verb, name in kube.calls if verb in ("patch_status", "delete_job")]
-    assert verbs[:2] == [("patch_status", NAME), ("delete_job", "tj-002")]
+    verbs = [
+        (verb, name)
+        for verb, name in kube.calls
+        if verb in ("patch_status", "delete_job", "create_job")
+    ]
+    # The loser's Job goes before the trial taking its slot is created: that one's pod
+    # must find the GPU (and a quota's room) free.
+    assert verbs[:3] == [("patch_status", NAME), ("delete_job", "tj-002"), ("create_job", "tj-003")]
 
 
 def test_after_a_restart_the_median_rule_judges_only_with_all_its_peers_read_again() -> None:
@@ -449,3 +455,44 @@ def test_after_a_restart_the_median_rule_judges_only_with_all_its_peers_read_aga
     assert running()  # judged on all 10 again: goes on, as without the restart
     assert {f"tj-{i:03d}-pod" for i in range(1, 11)} <= set(kube.called("stream_log"))
     CURVES.forget(NS, NAME)
+
+
+def test_a_job_refused_mid_run_ends_the_job_and_deletes_its_running_trials_jobs() -> None:
+    kube = new_job()
+    reconcile(kube, NS, NAME, now=NOW)
+    run_pod(kube, "tj-002", b"loss=1.0\n")
+    kube.reject_create = {"tj-003"}
+    kube.finish_job(NS, "tj-001", b"loss=0.5\n")
+    result = reconcile(kube, NS, NAME, now=NOW)  # tj-001 ends, tj-003 is refused
+    status = kube.status(NS, NAME)
+    assert result.terminal and (status["phase"], status["reason"]) == ("Failed", "InvalidSpec")
+    assert {t["name"]: t["phase"] for t in status["trials"]}["tj-002"] == "Stopped"
+    assert (NS, "tj-002") not in kube.jobs  # recorded Stopped: its pod must not train on
+
+
+def test_a_stop_deletes_the_jobs_its_snapshot_does_not_show_and_a_restart_the_waiting_ones() -> (
+    None
+):
+    """The last reconcile of a job deletes every unfinished trial's Job, also one the
+    watch has not shown yet; after a crash before it did, the restarted operator deletes
+    the Jobs still waiting for a pod, which would start training when a GPU frees."""
+    kube = new_job()
+    reconcile(kube, NS, NAME, now=NOW)
+    hidden = kube.jobs.pop((NS, "tj-002"))  # created, not yet in the Jobs watch's cache
+    kube.tuning_jobs[(NS, NAME)]["spec"]["stop"] = True
+    real_delete, deleted = kube.delete_job, []
+
+    def crash_after_the_first(namespace: str, name: str) -> None:
+        if deleted:
+            raise KeyboardInterrupt  # the operator is killed here
+        deleted.append(name)
+        real_delete(namespace, name)
+
+    kube.delete_job = crash_after_the_first  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        reconcile(kube, NS, NAME, now=NOW)
+    assert deleted == ["tj-001"] and kube.status(NS, NAME)["phase"] == "Stopped"
+    kube.jobs[(NS, "tj-002")] = hidden  # the restarted operator's cache has it, waiting
+    kube.delete_job = real_delete  # type: ignore[method-assign]
+    assert reconcile(kube, NS, NAME, now=NOW).terminal
+    assert (NS, "tj-002") not in kube.jobs
