@@ -39,9 +39,13 @@ MAX_PEER_CURVES = 200
 """Curves of succeeded trials kept per TuningJob, those of the latest finished: the
 median of 200 is a steady bar, and 200 x 8 KB (kube.metric_logs.MAX_SERIES_STEPS) bounds one
 job's memory."""
-MAX_CACHED_JOBS = 64
-"""TuningJobs whose curves are kept; the least recently reconciled are dropped first (and
-their curves read again from the logs if they need them)."""
+MAX_IDLE_JOBS = 64
+"""TuningJobs whose curves are kept after their daemon stopped here (peering paused this
+replica, or the TuningJob went without a reconcile seeing it): the least recently
+stopped are dropped first (and their curves read again from the logs if they need them).
+A TuningJob whose daemon runs keeps its curves until it ends or goes: dropping them
+would make its next reconcile read its peers again, `REBUILD_READS` at a time, and
+judge nobody meanwhile -- for ever, were live jobs to push each other out in turn."""
 REBUILD_READS = 8
 """Logs of succeeded trials read per reconcile to refill a job's curves after a restart:
 the reconcile stays short, and the next ones read the rest."""
@@ -91,16 +95,26 @@ class JobCurves:
 
 
 class CurveCache:
-    """`JobCurves` per TuningJob, for at most `max_jobs` of them (thread-safe: reconciles
-    of different TuningJobs run in parallel threads; one TuningJob's never do)."""
+    """`JobCurves` per TuningJob (thread-safe: reconciles of different TuningJobs run in
+    parallel threads; one TuningJob's never do).
 
-    def __init__(self, max_jobs: int = MAX_CACHED_JOBS) -> None:
-        self._max_jobs = max_jobs
-        self._jobs: OrderedDict[tuple[str, str], JobCurves] = OrderedDict()
+    Memory: one entry per TuningJob that judges running trials and whose daemon runs in
+    this process (each at most `MAX_PEER_CURVES` curves of `MAX_SERIES_STEPS` values,
+    1.6 MB, and its running trials'), plus at most `max_idle_jobs` entries of TuningJobs
+    whose daemon stopped. An entry goes when its TuningJob ends, goes, or stops judging
+    (`forget`), or, once idle, when newer idle ones push it out; never because other live
+    TuningJobs are reconciled."""
+
+    def __init__(self, max_idle_jobs: int = MAX_IDLE_JOBS) -> None:
+        self._max_idle_jobs = max_idle_jobs
+        self._jobs: dict[tuple[str, str], JobCurves] = {}
+        self._idle: OrderedDict[tuple[str, str], None] = OrderedDict()
+        """Keys of the entries whose daemon stopped, the least recently stopped first."""
         self._lock = threading.Lock()
 
     def get(self, namespace: str, name: str, uid: str) -> JobCurves:
-        """The TuningJob's curves (empty for a new one, or one recreated under its name)."""
+        """The TuningJob's curves (empty for a new one, or one recreated under its name);
+        a reconcile of it marks it live again."""
         key = (namespace, name)
         with self._lock:
             entry = self._jobs.get(key)
@@ -108,24 +122,34 @@ class CurveCache:
                 if entry is not None:
                     entry.stop_following()
                 entry = self._jobs[key] = JobCurves(uid)
-            self._jobs.move_to_end(key)
-            while len(self._jobs) > self._max_jobs:
-                self._jobs.popitem(last=False)[1].stop_following()
+            self._idle.pop(key, None)
             return entry
 
     def stop_following(self, namespace: str, name: str) -> None:
         """Stop following a TuningJob's logs (its daemon stopped: peering paused this
-        replica), keeping its curves. Safe while a reconcile of it runs: the followers are
-        only told to stop, and the reconcile follows a stopped one's log again."""
+        replica, the TuningJob ended or went), keeping its curves, now idle: among the
+        `max_idle_jobs` latest idle ones, or dropped. Safe while a reconcile of it runs:
+        the followers are only told to stop, and the reconcile follows a stopped one's log
+        again."""
+        key = (namespace, name)
+        dropped = []
         with self._lock:
-            entry = self._jobs.get((namespace, name))
+            entry = self._jobs.get(key)
+            if entry is not None:
+                self._idle[key] = None
+                self._idle.move_to_end(key)
+            while len(self._idle) > self._max_idle_jobs:
+                dropped.append(self._jobs.pop(self._idle.popitem(last=False)[0]))
         if entry is not None:
             for follower in list(entry.followers.values()):
                 follower.stop()
+        for old in dropped:
+            old.stop_following()
 
     def forget(self, namespace: str, name: str) -> None:
         with self._lock:
             entry = self._jobs.pop((namespace, name), None)
+            self._idle.pop((namespace, name), None)
         if entry is not None:
             entry.stop_following()
 

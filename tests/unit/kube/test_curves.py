@@ -3,6 +3,7 @@ rebuilt after a restart from the logs that still exist."""
 
 from __future__ import annotations
 
+import importlib
 from array import array
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import TrialPhase, TrialStatus, TuningJobStatus
 from kubetune.operator.kube import curves as curves_module
+from kubetune.operator.kube import reconcile
 from kubetune.operator.kube.curves import (
     REBUILD_READS,
     CurveCache,
@@ -21,7 +23,8 @@ from kubetune.operator.kube.curves import (
 )
 from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.trial_logs import CURVE_READ_SECONDS, TrialLogs
-from support.specs import make_spec
+from support.memory_kube import MemoryKube
+from support.specs import make_spec, spec_dict
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SPEC = make_spec(earlyStopping="Auto")  # objective regex: loss=([-0-9.eE+naif]+)
@@ -133,19 +136,79 @@ def test_finished_curves_are_kept_without_a_read_and_bounded(
     assert list(out["tj-004"]) == [0.5, 0.4]
 
 
-def test_the_cache_holds_a_bounded_number_of_jobs_and_resets_on_a_new_uid() -> None:
-    cache = CurveCache(max_jobs=2)
+class FakeFollower:
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_the_cache_keeps_a_bounded_number_of_idle_jobs_and_resets_on_a_new_uid() -> None:
+    cache = CurveCache(max_idle_jobs=1)
     a = cache.get("ns", "a", "uid-a")
     a.succeeded["tj-001"] = array("d", [1.0])
     assert cache.get("ns", "a", "uid-a") is a
     assert cache.get("ns", "a", "uid-a2").succeeded == {}  # same name, a new TuningJob
-    cache.get("ns", "a", "uid-a2").succeeded["tj-001"] = array("d", [1.0])
-    cache.get("ns", "b", "uid-b")
-    cache.get("ns", "c", "uid-c")  # the least recently reconciled, a, is dropped
-    assert len(cache) == 2 and cache.get("ns", "a", "uid-a2").succeeded == {}
+    a = cache.get("ns", "a", "uid-a2")
+    a.succeeded["tj-001"] = array("d", [1.0])
+    follower = FakeFollower()
+    a.followers["tj-002"] = follower  # type: ignore[assignment]
+    cache.stop_following("ns", "a")  # its daemon stopped: followers stopped, curves kept
+    assert follower.stopped and cache.get("ns", "a", "uid-a2") is a
+    cache.stop_following("ns", "a")
+    b = cache.get("ns", "b", "uid-b")
+    cache.stop_following("ns", "b")  # idle too: the least recently stopped, a, is dropped
+    assert len(cache) == 1 and a.followers == {}
+    assert cache.get("ns", "a", "uid-a2").succeeded == {}
+    assert cache.get("ns", "b", "uid-b") is b  # live again: not dropped by a's stop below
+    cache.stop_following("ns", "a")
+    assert len(cache) == 2
     cache.forget("ns", "a")
     cache.forget("ns", "zzz")  # unknown: fine
     assert len(cache) == 1
+
+
+def test_live_jobs_are_never_dropped_for_each_other() -> None:
+    """More TuningJobs reconciled in turn than `MAX_IDLE_JOBS`: each keeps its curves (an
+    LRU over live jobs made every reconcile miss, read its peers again and judge nobody)."""
+    cache = CurveCache()
+    entries: dict[int, JobCurves] = {}
+    for _ in range(2):
+        for i in range(3 * curves_module.MAX_IDLE_JOBS):
+            entry = cache.get("ns", f"job-{i}", f"uid-{i}")
+            assert entries.setdefault(i, entry) is entry
+            entry.succeeded["tj-001"] = array("d", [1.0])
+    assert len(cache) == 3 * curves_module.MAX_IDLE_JOBS
+
+
+def test_more_early_stopping_jobs_than_idle_ones_kept_still_judge(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through `reconcile`: a TuningJob reconciled in turn with many others still stops
+    its bad trial by the median rule, and reads no peer's log again."""
+    cache = CurveCache()
+    reconcile_module = importlib.import_module("kubetune.operator.kube.reconcile")
+    monkeypatch.setattr(reconcile_module, "CURVES", cache)
+    now = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
+    kube = MemoryKube()
+    limits = {"maxTrials": 11, "maxParallelTrials": 11}
+    kube.add_tuning_job("ns", "tj", spec_dict(earlyStopping="Auto", limits=limits))
+    reconcile(kube, "ns", "tj", now=now, curve_read_seconds=0)
+    for i in range(1, 11):
+        kube.finish_job("ns", f"tj-{i:03d}", b"loss=1\nloss=1\n")
+    reconcile(kube, "ns", "tj", now=now, curve_read_seconds=0)  # the peers' curves kept
+    kube.finish_job("ns", "tj-011", b"loss=5\nloss=5\n")  # far worse than every peer
+    kube.pods[("ns", "tj-011-pod")]["status"] = {
+        "phase": "Running",
+        "containerStatuses": [{"name": "trainer", "state": {"running": {}}}],
+    }
+    for i in range(curves_module.MAX_IDLE_JOBS + 1):  # reconciled in turn meanwhile
+        cache.get("ns", f"other-{i}", f"uid-{i}")
+    reads = len(kube.called("stream_log"))
+    reconcile(kube, "ns", "tj", now=now, curve_read_seconds=0)
+    assert kube.status("ns", "tj")["trials"][10]["phase"] == "EarlyStopped"
+    assert kube.called("stream_log")[reads:] == ["tj-011-pod"]  # only the running log
 
 
 def test_hyperband_gets_the_running_curves_while_peers_are_read_again() -> None:
