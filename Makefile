@@ -46,7 +46,7 @@ lock: ## Rewrite constraints.txt with the newest versions pyproject.toml allows,
 	$(LOCK_VENV)/bin/python -m pip install -q '.[dev]'
 	{ grep '^#' constraints.txt; $(LOCK_VENV)/bin/python -m pip freeze --exclude kubetune; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
-	rm -rf $(LOCK_VENV)
+	rm -rf $(LOCK_VENV) build  # setuptools builds the wheel in build/
 
 # The trainer's own virtual environment: MXNet 1.9.1 needs numpy<1.24, which the operator's
 # dependencies do not allow. Rebuilt from scratch when a trainer requirements file changes.
