@@ -10,8 +10,8 @@ A user's regex runs over an untrusted, possibly huge log, so:
 - a line that grows past `MAX_LINE_BYTES` without a newline is scanned up to that length
   only; the rest of it is skipped;
 - at most `MAX_SCAN_BYTES` are scanned from the start of the log. A longer log's final
-  values then come from its last `TAIL_BYTES` (the adapter reads the tail separately)
-  and its intermediate counts are lower bounds.
+  values then come from its last lines, at most `TAIL_BYTES` of them (the adapter reads
+  the tail separately), and its intermediate counts are lower bounds.
 
 Each metric keeps only its last match and the number of matches (SageMaker semantics:
 the final value is the last match). One metric (the objective, for early stopping) may
@@ -180,9 +180,10 @@ class LogScanner:
             self._skipping = False
             chunk = chunk[newline + 1 :]
         if b"\n" not in chunk:
-            # Part of one line: keep at most what a line may have.
-            room = max(0, self._max_line + 1 - len(self._buffer))
-            self._buffer += chunk[:room]
+            # Part of one line: keep at most what a line may have. The buffer may also
+            # hold complete lines not scanned yet (up to a block): they do not count.
+            line = len(self._buffer) - self._buffer.rfind(b"\n") - 1
+            self._buffer += chunk[: max(0, self._max_line + 1 - line)]
         else:
             self._buffer += chunk
             if len(self._buffer) < self._block:

@@ -7,6 +7,7 @@ import logging
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import urllib3
 from kubernetes.client.exceptions import ApiException
@@ -15,7 +16,9 @@ from kubetune.operator.controller import JobObservation, ObjectiveOutcome
 from kubetune.operator.kube.client import KubeClient
 from kubetune.operator.kube.log_follower import LogFollower, WakeWhen, follow_log
 from kubetune.operator.kube.metric_logs import (
+    MAX_SCAN_BYTES,
     TAIL_BYTES,
+    MetricReading,
     compile_metric_regex,
     compile_metrics,
     objective_outcome,
@@ -32,7 +35,8 @@ CURVE_SCAN_BYTES = 16 * 1024 * 1024
 trial's log may be read again from its start); later values of a longer log are not
 judged."""
 TAIL_LINES = 10_000
-"""Lines of the tail read for the final values of a log longer than the scan limit."""
+"""Lines of the tail read for the final values of a log longer than the scan limit; fewer
+where they do not fit in `TAIL_BYTES` (`TrialLogs.tail`)."""
 CURVE_READ_SECONDS = 2.5
 """Where a running trial's log is not followed (`TrialLogs.following`), it is read at most
 this often for early stopping and Hyperband; reconciles in between judge it on the
@@ -75,19 +79,36 @@ class TrialLogs:
         reading = scan_log(
             kube.stream_log(self.namespace, source.pod, source.container),
             patterns,
+            max_scan_bytes=MAX_SCAN_BYTES,
             series_metric=spec.objective.metric,
         )
         if reading.truncated:
             # Only the head was scanned: the final values are in the tail.
-            tail = kube.stream_log(
-                self.namespace,
-                source.pod,
-                source.container,
-                tail_lines=TAIL_LINES,
-                limit_bytes=TAIL_BYTES,
-            )
-            reading.merge_tail(scan_log(tail, patterns))
+            reading.merge_tail(self.tail(source, patterns))
         return objective_outcome(reading, spec.objective.metric), reading.series
+
+    def tail(self, source: LogSource, patterns: dict[str, Any]) -> MetricReading:
+        """The reading of the end of a log: of its last `TAIL_LINES` lines, or of fewer of
+        them where those are longer than `TAIL_BYTES`; at least of its last line."""
+        # The kubelet seeks to the start of the last `tail_lines` lines and writes forward
+        # until `limit_bytes` (kuberuntime/logs ReadLogs): a tail that does not fit loses
+        # its end, the final values. So ask for fewer lines until the tail fits; only a
+        # last line alone may be cut, and the scan keeps just its head (MAX_LINE_BYTES).
+        lines = TAIL_LINES
+        while True:
+            tail = scan_log(
+                self.kube.stream_log(
+                    self.namespace,
+                    source.pod,
+                    source.container,
+                    tail_lines=lines,
+                    limit_bytes=TAIL_BYTES,
+                ),
+                patterns,
+            )
+            if tail.bytes_scanned < TAIL_BYTES or lines == 1:
+                return tail
+            lines = max(1, lines // 4)  # at most 8 reads of TAIL_BYTES
 
     def with_outcome(
         self, observation: JobObservation, source: LogSource

@@ -51,6 +51,26 @@ def test_carriage_returns_end_lines_as_a_terminal_shows_them(size: int) -> None:
         assert reading.count["loss"] == 1 and reading.value("loss") == value, log
 
 
+@pytest.mark.parametrize(
+    ("last", "metric", "value"),
+    [
+        ([b"acc=0.", b"95", b"12\n"], "acc", 0.9512),  # a value split over three chunks
+        ([b"epoch 9 \r 50%|##", b"\r100%|####\rloss: 0.", b"25\n"], "loss", 0.25),
+    ],
+)
+def test_chunks_without_a_newline_are_kept_while_complete_lines_wait_for_a_block(
+    last: list[bytes], metric: str, value: float
+) -> None:
+    """Complete lines wait in the buffer until a block fills: only the unfinished line
+    counts towards the line limit, so no piece of the last line is dropped (a stream cuts
+    chunks anywhere, and a progress bar rewrites its line with carriage returns only)."""
+    waiting = b"epoch 8 acc=0.5\nloss: 0.90\n" * 10  # more than one line may hold
+    scanner = LogScanner(PATTERNS, max_line_bytes=64)
+    for chunk in [waiting + last[0], *last[1:]]:
+        scanner.feed(chunk)
+    assert scanner.close().value(metric) == value
+
+
 def test_outcomes_name_the_problem() -> None:
     patterns = compile_metrics([("loss", r"loss=(\S+)")])
     ok = objective_outcome(scan_log([b"loss=1\nloss=0.25\n"], patterns), "loss")

@@ -1,0 +1,69 @@
+"""A succeeded trial's objective read from its log as the kubelet serves it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from kubetune.operator.kube import trial_logs
+from kubetune.operator.kube.observe import LogSource
+from kubetune.operator.kube.trial_logs import TrialLogs
+from support.specs import make_spec
+
+SPEC = make_spec()  # objective regex: loss=([-0-9.eE+naif]+)
+
+
+class KubeletLogs:
+    """One pod's log served as the kubelet does (kuberuntime/logs ReadLogs): from the
+    start of the last `tail_lines` lines forward, ending after `limit_bytes`."""
+
+    def __init__(self, log: bytes) -> None:
+        self.log = log
+        self.tails: list[int | None] = []
+
+    def stream_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+        follow: bool = False,
+    ) -> Iterator[bytes]:
+        self.tails.append(tail_lines)
+        data = self.log
+        if tail_lines is not None:
+            data = b"".join(data.splitlines(keepends=True)[-tail_lines:])
+        data = data[:limit_bytes]
+        for start in range(0, len(data), 100):
+            yield data[start : start + 100]
+
+
+def steps(count: int, padding: int) -> bytes:
+    """`count` lines `loss=N` after `padding` dots, the last one `loss=1`."""
+    return b"".join(b"%sloss=%d\n" % (b"." * padding, count - i) for i in range(count))
+
+
+@pytest.mark.parametrize(
+    ("log", "final", "tails"),
+    [
+        (steps(2000, 0), 1.0, [None, 100]),  # the last 100 lines (792 bytes) fit
+        (steps(2000, 30), 1.0, [None, 100, 25]),  # 100 lines of 38 bytes do not
+        (steps(2000, 30) + b"loss=0 " + b"#" * 5000 + b"\n", 0.0, [None, 100, 25, 6, 1]),
+    ],
+)
+def test_the_final_value_of_a_log_longer_than_the_scan_limit_is_its_last(
+    monkeypatch: pytest.MonkeyPatch, log: bytes, final: float, tails: list[int | None]
+) -> None:
+    """The head is scanned up to the limit, the final values come from the tail. The
+    kubelet keeps the START of a tail longer than limit_bytes: fewer lines are read until
+    the tail fits, so the last line is always read (one longer than limit_bytes alone, and
+    in part)."""
+    monkeypatch.setattr(trial_logs, "MAX_SCAN_BYTES", 10_000)  # 512 MiB in the operator
+    monkeypatch.setattr(trial_logs, "TAIL_LINES", 100)
+    monkeypatch.setattr(trial_logs, "TAIL_BYTES", 1_000)
+    kube = KubeletLogs(log)
+    outcome, _ = TrialLogs(kube, "ns", SPEC).outcome(LogSource("pod", "trainer"))  # type: ignore[arg-type]
+    assert outcome.value == final
+    assert kube.tails == tails
