@@ -145,6 +145,15 @@ def _invalid(out: Plan, snapshot: Snapshot, now: datetime) -> Plan:
         trial.message = "the tuning job's spec is invalid"
         trial.end_time = now
     status.counters = count_trials(status.trials, status.counters.retried)
+    # The printer column's "ended / maxTrials", now that every trial has ended (the limit
+    # as last shown where the spec cannot be read).
+    limit = (
+        str(snapshot.spec.limits.max_trials)
+        if snapshot.spec
+        else (status.trials_done or "").partition("/")[2]
+    )
+    if limit:
+        status.trials_done = f"{len(status.trials)}/{limit}"
     left = [j.job_name for j in snapshot.jobs.values() if still_there(j)]
     out.delete = list(dict.fromkeys([*left, *(t.job_name for t in unfinished)]))
     return out

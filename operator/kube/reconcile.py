@@ -246,7 +246,7 @@ def _pod_refusals(
     (`slot_frees`), every Job without a pod is asked about at once, grace or not: a
     new trial launched in that slot would otherwise take the room a quota frees before
     the refused one's (`criteria.free_slots` holds launches only for a refusal known)."""
-    forbidden: list[str] = []
+    by_security: dict[str, list[str]] = {}  # Pod Security's refusal -> the Jobs it refused
     check_in: float | None = None
     for job in jobs:
         meta = job["metadata"]
@@ -265,19 +265,25 @@ def _pod_refusals(
             continue
         observations[meta["name"]] = refused_pod(observation, refusal)
         if POD_SECURITY_REFUSAL in refusal:
-            restricted = (
-                " (the restricted level needs runAsNonRoot: true in the securityContext, and "
-                "runAsUser for an image that runs as root)"
-                if '"restricted' in refusal
-                else ""
-            )
-            forbidden.append(
-                f"spec.trialTemplate.job: the namespace's Pod Security level refuses the "
-                f"pod of trial Job {meta['name']}: {refusal}; change what it names in the "
-                f"template{restricted} in a new TuningJob, or run it in a namespace whose "
-                "pod-security.kubernetes.io/enforce level allows it"
-            )
-    return forbidden, check_in
+            by_security.setdefault(refusal, []).append(meta["name"])
+    return [_pod_security_problem(r, names) for r, names in by_security.items()], check_in
+
+
+def _pod_security_problem(refusal: str, job_names: list[str]) -> str:
+    """The invalid template's message: the refusal once, naming the Jobs it refused."""
+    hint = (
+        " (the restricted level needs runAsNonRoot: true in the securityContext, and "
+        "runAsUser for an image that runs as root)"
+        if "runAsNonRoot" in refusal
+        else ""
+    )
+    pods = "pod of trial Job" if len(job_names) == 1 else "pods of trial Jobs"
+    return (
+        f"spec.trialTemplate.job: the namespace's Pod Security level refuses the {pods} "
+        f"{', '.join(job_names)}: {refusal}; change what it names in the template{hint} in a "
+        "new TuningJob, or run it in a namespace whose pod-security.kubernetes.io/enforce "
+        "level allows it"
+    )
 
 
 def _read_trial_logs(

@@ -315,6 +315,7 @@ def test_a_job_found_invalid_ends_its_unfinished_trials() -> None:
     assert all(t.end_time == T0 + timedelta(seconds=30) for t in decided.status.trials)
     counters = decided.status.counters
     assert (counters.pending, counters.running, counters.stopped) == (0, 0, 2)
+    assert decided.status.trials_done == "2/3"  # `kubectl get tj`'s TRIALS: both ended
     assert sorted(decided.delete) == sorted([running.job_name, never_created.job_name])
 
 

@@ -197,6 +197,21 @@ def test_a_trial_pod_refused_by_pod_security_fails_the_job_naming_the_fix() -> N
     assert sorted(kube.called("delete_job")) == ["tj-001", "tj-002"] and not kube.jobs
 
 
+def test_pods_refused_by_pod_security_are_one_problem_with_the_fix_it_names() -> None:
+    kube = new_job()
+    reconcile(kube, NS, NAME, now=at_second(1))
+    host_network = 'violates PodSecurity "restricted:latest": host namespaces (hostNetwork=true)'
+    for job in ("tj-001", "tj-002"):
+        kube.pod_refusals[job_uid(kube, job)] = host_network
+    reconcile(kube, NS, NAME, now=at_second(10))
+    assert kube.status(NS, NAME)["message"] == (
+        "spec.trialTemplate.job: the namespace's Pod Security level refuses the pods of "
+        f"trial Jobs tj-001, tj-002: {host_network}; change what it names in the template "
+        "in a new TuningJob, or run it in a namespace whose "
+        "pod-security.kubernetes.io/enforce level allows it"
+    )  # no runAsNonRoot advice: the template is refused for something else
+
+
 def test_an_invalid_spec_is_recorded_and_nothing_is_created() -> None:
     kube = new_job(metrics=[{"name": "loss", "regex": "loss=[0-9.]+"}])  # no capture group
     result = reconcile(kube, NS, NAME, now=NOW)
