@@ -20,7 +20,10 @@ class CachedKube:
 
     Why cached reads are safe here: every status write is conditional on the
     resourceVersion that was read, so a stale TuningJob costs a `ConflictError` and a
-    live read, never a wrong write. Cached Jobs and pods can lag but never go backwards:
+    live read, never a wrong write. A plan that writes nothing has no such guard on the
+    Jobs it creates or deletes: for it, `Expectations` never serves a TuningJob older
+    than one this daemon has written or read live (it reads live instead).
+    Cached Jobs and pods can lag but never go backwards:
     a Job is missing only until its creation is seen (creating it again is an
     AlreadyExists no-op, skipped while `Expectations` remembers it), and kopf starts no
     handler before the initial listing of the indexed Jobs and pods is complete.
@@ -49,8 +52,13 @@ class CachedKube:
         self.telemetry = telemetry
 
     def get_tuning_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        if self.tuning_job is None or (namespace, name) != self.key:
+        if (namespace, name) != self.key:
             return self.live.get_tuning_job(namespace, name)
+        if self.tuning_job is None:
+            body = self.live.get_tuning_job(namespace, name)
+            if body is not None:
+                self.expectations.read(body)
+            return body
         self.telemetry.cache_hit("get")
         # Copied down to metadata, which the reconcile replaces after a write.
         return {**self.tuning_job, "metadata": dict(self.tuning_job["metadata"])}
