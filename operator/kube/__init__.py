@@ -7,12 +7,13 @@ from kubetune.operator.kube.api_client import Kube, api_error_message, load_cred
 from kubetune.operator.kube.cache import CachedKube
 from kubetune.operator.kube.client import ConflictError, JobRejectedError, KubeClient
 from kubetune.operator.kube.expectations import Expectations
-from kubetune.operator.kube.reconcile import Result, reconcile
+from kubetune.operator.kube.reconcile import ActingFailedError, Result, reconcile
 from kubetune.operator.kube.telemetry import NO_TELEMETRY, Telemetry
 from kubetune.operator.kube.trial_logs import LogFollowing
 
 __all__ = [
     "NO_TELEMETRY",
+    "ActingFailedError",
     "CachedKube",
     "ConflictError",
     "Expectations",

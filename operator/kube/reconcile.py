@@ -81,6 +81,17 @@ class Result:
     judges_running_trials`): news of a trial that starts running matters to it."""
 
 
+class ActingFailedError(Exception):
+    """An API call failed after the reconcile wrote its status (the cause). That status
+    is what the next reconcile plans from, and it announces nothing it already shows: the
+    Events this one owed are here, for the caller to post before handling the cause."""
+
+    def __init__(self, events: tuple[Event, ...], body: dict[str, Any]) -> None:
+        super().__init__("an API call failed after the status was written")
+        self.events = events
+        self.body = body
+
+
 @dataclass(frozen=True)
 class _Read:
     """The TuningJob as read: its object, recorded status, spec and what is wrong with it."""
@@ -139,14 +150,20 @@ def reconcile(
     if decided.terminal:
         CURVES.forget(namespace, name)
     _write_status(kube, read, decided.status, telemetry)
-    for job_name in decided.delete:
-        kube.delete_job(namespace, job_name)
-    if read.spec is not None:
-        launched, rejected = _create_jobs(kube, read, decided, telemetry)
-        if rejected is not None:
-            return _fail_invalid(kube, namespace, name, rejected, telemetry)
-    else:
-        launched = []
+    try:
+        for job_name in decided.delete:
+            kube.delete_job(namespace, job_name)
+        launched: list[str] = []
+        if read.spec is not None:
+            launched, rejected = _create_jobs(kube, read, decided, telemetry)
+            if rejected is not None:
+                return _fail_invalid(
+                    kube, namespace, name, rejected, telemetry, owed=tuple(decided.events)
+                )
+    except Exception as error:
+        if not decided.events:
+            raise
+        raise ActingFailedError(tuple(decided.events), body) from error
     telemetry.tuning_job(namespace, name, decided.status)
     return Result(
         terminal=decided.terminal,
@@ -422,10 +439,16 @@ def _create_jobs(
 
 
 def _fail_invalid(
-    kube: KubeClient, namespace: str, name: str, message: str, telemetry: Telemetry
+    kube: KubeClient,
+    namespace: str,
+    name: str,
+    message: str,
+    telemetry: Telemetry,
+    owed: tuple[Event, ...],
 ) -> Result:
     """Record an invalid spec found only when acting (phase Failed, condition Invalid),
-    and stop the trials that run or wait: the job is over."""
+    and stop the trials that run or wait: the job is over. `owed`: the Events of the
+    status written before (a trial that completed, one created)."""
     body = kube.get_tuning_job(namespace, name)
     if body is None:
         return Result(terminal=True, gone=True)
@@ -455,4 +478,4 @@ def _fail_invalid(
     for job_name in decided.delete:
         kube.delete_job(namespace, job_name)
     telemetry.tuning_job(namespace, name, decided.status)
-    return Result(terminal=True, events=tuple(decided.events), body=body)
+    return Result(terminal=True, events=(*owed, *decided.events), body=body)

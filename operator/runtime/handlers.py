@@ -34,6 +34,7 @@ from kubetune.operator.api import GROUP, KIND, PLURAL, TERMINAL_PHASES, VERSION
 from kubetune.operator.api.naming import TUNING_JOB_LABEL, label_value
 from kubetune.operator.controller import Event
 from kubetune.operator.kube import (
+    ActingFailedError,
     CachedKube,
     ConflictError,
     Expectations,
@@ -281,7 +282,12 @@ class _Daemon:
             self.in_flight = runtime.executor.submit(
                 reconcile, kube, namespace, name, telemetry=metrics.TELEMETRY, following=following
             )
-            result = await asyncio.wrap_future(self.in_flight)
+            try:
+                result = await asyncio.wrap_future(self.in_flight)
+            except ActingFailedError as error:
+                runtime.events.post(kube, error.body, error.events)
+                assert error.__cause__ is not None
+                raise error.__cause__ from None
             if result.events and result.body is not None:
                 ended = _ended(result.body, kube.tuning_job)
                 runtime.events.post(kube, result.body, result.events, ended)

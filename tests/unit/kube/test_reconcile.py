@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator.controller import Event
-from kubetune.operator.kube import ConflictError, reconcile
+from kubetune.operator.kube import ActingFailedError, ConflictError, reconcile
 from kubetune.operator.kube.curves import CURVES
 from support.memory_kube import MemoryKube
 from support.specs import spec_dict
@@ -59,8 +59,9 @@ def test_after_a_write_conflict_nothing_else_happens() -> None:
 def test_a_failed_job_creation_is_retried_on_the_next_pass_exactly_once() -> None:
     kube = new_job()
     kube.fail_create = {"tj-001"}
-    with pytest.raises(ApiException):
+    with pytest.raises(ActingFailedError) as raised:  # with the Events of what it recorded
         reconcile(kube, NS, NAME, now=NOW)
+    assert isinstance(raised.value.__cause__, ApiException)
     assert trial_names(kube) == ["tj-001", "tj-002"]  # recorded before the failure
     assert not kube.jobs
 
@@ -511,3 +512,19 @@ def test_a_stop_deletes_the_jobs_its_snapshot_does_not_show_and_a_restart_the_wa
     kube.delete_job = real_delete  # type: ignore[method-assign]
     assert reconcile(kube, NS, NAME, now=NOW).terminal
     assert (NS, "tj-002") not in kube.jobs
+
+
+def test_the_events_of_a_written_status_survive_an_api_error_after_the_write() -> None:
+    """The next reconcile plans from the written status, where tj-001 has already
+    succeeded: it would never announce it. The failed reconcile hands its Events over."""
+    kube = new_job()
+    reconcile(kube, NS, NAME, now=NOW)
+    kube.finish_job(NS, "tj-001", b"loss=0.5\n")
+    kube.fail_create = {"tj-003"}
+    with pytest.raises(ActingFailedError) as raised:
+        reconcile(kube, NS, NAME, now=NOW)
+    assert isinstance(raised.value.__cause__, ApiException)
+    assert kube.status(NS, NAME)["trials"][0]["phase"] == "Succeeded"
+    assert [e.reason for e in raised.value.events] == ["TrialCompleted", "TrialCreated"]
+    assert raised.value.body["metadata"]["name"] == NAME
+    assert [e.reason for e in reconcile(kube, NS, NAME, now=NOW).events] == []
