@@ -157,9 +157,9 @@ def reconcile(
         if read.spec is not None:
             launched, rejected = _create_jobs(kube, read, decided, telemetry)
             if rejected is not None:
-                return _fail_invalid(
-                    kube, namespace, name, rejected, telemetry, owed=tuple(decided.events)
-                )
+                # The job ends here: its new trials' TrialCreated would be untrue.
+                owed = tuple(e for e in decided.events if e.reason != "TrialCreated")
+                return _fail_invalid(kube, namespace, name, rejected, telemetry, owed)
     except Exception as error:
         if not decided.events:
             raise

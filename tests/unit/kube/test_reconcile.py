@@ -484,6 +484,8 @@ def test_a_job_refused_mid_run_ends_the_job_and_deletes_its_running_trials_jobs(
     assert result.terminal and (status["phase"], status["reason"]) == ("Failed", "InvalidSpec")
     assert {t["name"]: t["phase"] for t in status["trials"]}["tj-002"] == "Stopped"
     assert (NS, "tj-002") not in kube.jobs  # recorded Stopped: its pod must not train on
+    # tj-001's completion is announced; tj-003, refused, was never created.
+    assert [e.reason for e in result.events] == ["TrialCompleted", "InvalidSpec"]
 
 
 def test_a_stop_deletes_the_jobs_its_snapshot_does_not_show_and_a_restart_the_waiting_ones() -> (
