@@ -90,9 +90,11 @@ class Metric(KubeModel):
 
     regex: str = Field(min_length=1, max_length=500)
     """RE2 regular expression with exactly one capture group that captures the metric's
-    number, e.g. `validation: accuracy=([0-9\\.]+)`. It is applied to every line of the
-    trial's primary container log; each match is an intermediate value and the last match
-    is the trial's final value (SageMaker semantics)."""
+    whole number, sign, exponent, nan and inf included, e.g. `validation:
+    accuracy=([-+]?(?i:nan|inf)|[-+0-9.eE]+)` (`([0-9.]+)` would read 1.49e-06 as 1.49,
+    and miss the nan of a diverged trial). It is applied to every line of the trial's
+    primary container log; each match is an intermediate value and the last match is the
+    trial's final value (SageMaker semantics)."""
 
 
 class Parameter(KubeModel):

@@ -14,7 +14,9 @@ A user's regex runs over an untrusted, possibly huge log, so:
   the tail separately), and its intermediate counts are lower bounds.
 
 Each metric keeps only its last match and the number of matches (SageMaker semantics:
-the final value is the last match). One metric (the objective, for early stopping) may
+the final value is the last match), and whether that last match cut a number short (a
+regex such as `([0-9.]+)` captures 1.49 of 1.49e-06: the value stays as captured, and a
+succeeded trial's message says so). One metric (the objective, for early stopping) may
 also keep its series: the values of its matches in order, match s being "step s", at most
 `MAX_SERIES_STEPS` of them.
 """
@@ -22,6 +24,7 @@ also keep its series: the values of its matches in order, match s being "step s"
 from __future__ import annotations
 
 import math
+import re
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +47,16 @@ MAX_SERIES_STEPS = 1000
 """A series keeps at most this many values (the first ones): 8 KB per trial, so that the
 curves the early stopping rule compares stay small in memory. Later steps of a longer
 curve are not seen by the rule (a trial is then judged at step 1000 at the latest)."""
+FULL_NUMBER_GROUP = r"([-+]?(?i:nan|inf)|[-+0-9.eE]+)"
+"""The capture group the documentation recommends: a whole number, with its sign and
+exponent (Python prints 1.49e-06 below 1e-4), or nan/inf in any case (a diverged trial).
+`nan|inf` comes first: RE2 takes the first alternative that matches, and the second
+alone would read `-inf` as `-`."""
+
+_NUMBER = re.compile(rb"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+"""A number as a trainer prints it; only ever matched at the start of a last capture."""
+_NUMBER_BYTES = 64
+"""How far a number is looked for past the start of a capture."""
 
 
 def _options() -> Any:
@@ -66,9 +79,11 @@ def compile_metric_regex(regex: str) -> Any:
     try:
         pattern = re2.compile(b"(?m)" + regex.encode(), _options())
     except re2.error as error:
-        reason = error.args[0] if error.args else error
-        if isinstance(reason, bytes):
-            reason = reason.decode(errors="replace")
+        reason = _reason(error)
+        try:  # RE2 quotes the pattern it was given: the user's, without our (?m)
+            re2.compile(regex.encode(), _options())
+        except re2.error as own:
+            reason = _reason(own)
         raise ValueError(
             f"'{regex}' is not a valid RE2 regular expression ({reason}); fix the pattern "
             "(RE2 has no look-around and no back-references)"
@@ -79,6 +94,23 @@ def compile_metric_regex(regex: str) -> Any:
             "number; make the other groups non-capturing with (?:...)"
         )
     return pattern
+
+
+def _reason(error: Exception) -> str:
+    reason = error.args[0] if error.args else error
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+
+
+def _cut_number(text: bytes, match: Any) -> bytes | None:
+    """The whole number in `text` of which `match` captured only the beginning (its
+    mantissa, or its first digits), or None when the capture is not cut short."""
+    start, end = match.span(1)
+    if start < 0 or end <= start:
+        return None
+    number = _NUMBER.match(text, start, start + _NUMBER_BYTES)
+    if number is None or number.end() <= end:
+        return None
+    return number.group()
 
 
 @dataclass
@@ -92,6 +124,9 @@ class MetricReading:
     """True when the log was longer than the scan limit (counts are lower bounds)."""
     series: array[float] = field(default_factory=lambda: array("d"))
     """The series metric's values in order (see `LogScanner`); empty without one."""
+    cut: dict[str, bytes] = field(default_factory=dict)
+    """For each metric whose last match captured only the beginning of a number, that
+    whole number as the log has it (`1.49e-06` where the regex captured `1.49`)."""
 
     def value(self, metric: str) -> float | None:
         """The metric's final value as a float; None when it never matched or the
@@ -107,6 +142,9 @@ class MetricReading:
     def merge_tail(self, tail: MetricReading) -> None:
         """Take final values from a reading of the log's tail (for a truncated log)."""
         self.last.update(tail.last)
+        for name in tail.last:
+            self.cut.pop(name, None)
+        self.cut.update(tail.cut)
         for name, count in tail.count.items():
             self.count[name] = max(self.count.get(name, 0), count)
 
@@ -147,17 +185,36 @@ class LogScanner:
         # progress bars (tqdm, Keras) that rewrite their line, would otherwise keep an
         # anchored regex (^loss=(\S+)$) from matching the value printed after them.
         text = text.replace(b"\r", b"\n")
+        reading = self.reading
         for name, pattern in self._patterns.items():
-            matches = pattern.findall(text)
-            if matches:
-                self.reading.count[name] += len(matches)
-                self.reading.last[name] = matches[-1]
-                if name == self._series_metric and not self.series_closed:
-                    self._extend_series(matches)
+            # One pass of RE2 per metric; only the last match is kept, with its position,
+            # and a capture is sliced only for the series (findall would slice each one).
+            count, last = 0, None
+            if name == self._series_metric and not self.series_closed:
+                room = self._max_series - len(reading.series)
+                values: list[bytes] = []
+                for last in pattern.finditer(text):
+                    count += 1
+                    if count <= room:
+                        values.append(last[1] or b"")
+                if values:
+                    self._extend_series(values)
+            else:
+                for last in pattern.finditer(text):  # noqa: B007 (the last one is kept)
+                    count += 1
+            if last is None:
+                continue
+            reading.count[name] += count
+            reading.last[name] = last[1] or b""
+            whole = _cut_number(text, last)
+            if whole is None:
+                reading.cut.pop(name, None)
+            else:
+                reading.cut[name] = whole
 
     def _extend_series(self, matches: list[bytes]) -> None:
         series = self.reading.series
-        for text in matches[: self._max_series - len(series)]:
+        for text in matches:
             try:
                 value = float(text.strip())
             except ValueError:  # not a number: nothing to judge on from here
@@ -281,10 +338,34 @@ def never_matched(reading: MetricReading, objective: str) -> str | None:
     )
 
 
+def cut_short(reading: MetricReading) -> str | None:
+    """What a succeeded trial's message says of the metrics whose final value the regex
+    cut short (`MetricReading.cut`): the value is kept as captured (the regex is the
+    contract), but a mantissa read as the value is off by the exponent, so say so and how
+    to capture the whole number. None when no recorded value was cut."""
+    names, notes = [], []
+    for name, whole in reading.cut.items():
+        value, number = reading.value(name), float(whole)
+        if value is None or value == number:
+            continue  # not recorded, or the same number (3 of 3.0)
+        names.append(name)
+        # A trial's message has 128 characters: numbers as `%g` prints them (Python's
+        # repr takes up to 24), the facts first, the fix last (a cut drops it first).
+        notes.append(f"{value:g} of {number:g}")
+    if not names:
+        return None
+    one = len(names) == 1
+    return (
+        f"metric{'' if one else 's'} {', '.join(names)}: the regex{'' if one else 'es'} "
+        f"captured {', '.join(notes)}; capture whole numbers: {FULL_NUMBER_GROUP}"
+    )
+
+
 def objective_outcome(reading: MetricReading, metric: str) -> ObjectiveOutcome:
     """The objective (`metric`'s last match) of a trial that exited successfully, with
-    the final values of the other metrics; with a value, the message names the other
-    metrics that never matched (`never_matched`)."""
+    the final values of the other metrics; with a value, the message names the metrics
+    whose final value the regex cut short (`cut_short`) and the other metrics that never
+    matched (`never_matched`)."""
     count = reading.count.get(metric, 0)
     text = reading.last.get(metric)
     others = recorded_metrics(reading, metric)
@@ -310,7 +391,8 @@ def objective_outcome(reading: MetricReading, metric: str) -> ObjectiveOutcome:
             f"the last value of metric {metric} is {shown}",
             others,
         )
-    return ObjectiveOutcome(value, count, message=never_matched(reading, metric), metrics=others)
+    notes = [note for note in (cut_short(reading), never_matched(reading, metric)) if note]
+    return ObjectiveOutcome(value, count, message="; ".join(notes) or None, metrics=others)
 
 
 def compile_metrics(metrics: Sequence[tuple[str, str]]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import yaml
 from kubetune.cli.main import run
 from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.api.schema import immutable_spec_fields
+from kubetune.operator.kube.metric_logs import FULL_NUMBER_GROUP
 
 # Real trainer processes, seconds each: these run in make test, not in make unit.
 pytestmark = pytest.mark.slow
@@ -579,3 +580,26 @@ def test_a_metric_that_never_matches_is_named_in_the_trials_message(tmp_path: Pa
     )
     code, rows, _ = kubetune("trials", str(tmp_path / "run"), "-o", "csv")
     assert code == 0 and "never matched the log" in rows
+
+
+def test_a_final_value_cut_before_its_exponent_is_named_in_the_trials_message(
+    tmp_path: Path,
+) -> None:
+    """Python prints a loss below 1e-4 as 1.49e-06; a regex that stops at the exponent
+    records 1.49, as captured, and the trial's message says so (QA M1)."""
+    printer = "print('epoch 1 loss=0.0015'); print('loss=1.4910935887317596e-06')"
+    path = manifest(
+        tmp_path,
+        metrics=[{"name": "loss", "regex": r"loss=([0-9\.]+)"}],
+        limits={"maxTrials": 1},
+        container={"command": [sys.executable, "-c", printer]},
+    )
+    code, _, _ = kubetune("run", "--local", str(path), "--out", str(tmp_path / "run"))
+    (trial,) = status(tmp_path / "run")["trials"]
+    assert (code, trial["phase"], trial["objective"]) == (0, "Succeeded", 1.4910935887317596)
+    assert trial["message"] == (
+        f"metric loss: the regex captured 1.49109 of 1.49109e-06; capture whole numbers: "
+        f"{FULL_NUMBER_GROUP}"
+    )
+    code, rows, _ = kubetune("trials", str(tmp_path / "run"), "-o", "csv")
+    assert code == 0 and "captured 1.49109 of 1.49109e-06" in rows

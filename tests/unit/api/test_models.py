@@ -12,6 +12,7 @@ import yaml
 from kubetune.operator import api as models
 from kubetune.operator.api import constants
 from kubetune.operator.controller.optimizer_input import search_space
+from kubetune.operator.kube.metric_logs import FULL_NUMBER_GROUP
 from kubetune.operator.kube.validation import validate_spec
 from kubetune.optimizer.suggest import suggest
 from pydantic import ValidationError
@@ -42,7 +43,7 @@ def test_seed_example_matches_the_issue() -> None:
     ).spec
     assert spec.strategy is models.Strategy.BAYESIAN
     assert spec.objective == models.Objective(metric="validation:accuracy", type="Maximize")
-    assert spec.objective_metric().regex == r"validation: accuracy=([0-9\.]+)"
+    assert spec.objective_metric().regex == f"validation: accuracy={FULL_NUMBER_GROUP}"
     ranges = {p.name: (p.min, p.max) for p in spec.parameters}
     assert ranges == {"learning_rate": (0.001, 0.5), "momentum": (0.0, 0.99), "wd": (0.0, 0.001)}
     assert spec.static_hyperparameters is not None

@@ -6,10 +6,14 @@ import math
 import time
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
+from kubetune.operator.api.constants import MAX_TRIAL_MESSAGE_LENGTH
 from kubetune.operator.controller.types import diverged, finite_values
 from kubetune.operator.kube.metric_logs import (
+    FULL_NUMBER_GROUP,
     LogScanner,
     compile_metrics,
     objective_outcome,
@@ -195,3 +199,135 @@ def test_scan_series_stops_reading_once_full_and_closes_the_stream() -> None:
     assert len(read) < 200 and closed == [True]  # about one 1 MiB block, not 800 MB
     bounded = scan_series(iter([b"loss=1\n" * 100]), pattern, max_scan_bytes=70)
     assert len(bounded) == 10
+
+
+MANTISSA = r"loss=([0-9\.]+)"  # the style the documentation recommended before
+SCIENTIFIC = b"epoch 1 loss=0.0014910935887317597\nloss=1.4910935887317596e-06\n"
+
+
+@pytest.mark.parametrize("size", [1, 7, 1 << 20])
+def test_a_final_value_cut_before_its_exponent_is_kept_as_captured_and_named(size: int) -> None:
+    """Python prints a loss below 1e-4 as 1.49e-06: `([0-9\\.]+)` captures 1.49. The value
+    stays what the regex captured (the regex is the contract), but the trial's message
+    says what the log had and how to capture the whole number."""
+    reading = scan_log(chunks(SCIENTIFIC, size), compile_metrics([("loss", MANTISSA)]))
+    assert reading.value("loss") == 1.4910935887317596
+    assert reading.cut == {"loss": b"1.4910935887317596e-06"}
+    outcome = objective_outcome(reading, "loss")
+    assert (outcome.value, outcome.reason) == (1.4910935887317596, None)
+    assert outcome.message == (
+        f"metric loss: the regex captured 1.49109 of 1.49109e-06; capture whole numbers: "
+        f"{FULL_NUMBER_GROUP}"
+    )
+    # It fits a trial's message whole, with an objective name as long as the examples'.
+    renamed = compile_metrics([("validation:accuracy", MANTISSA)])
+    long = objective_outcome(scan_log([SCIENTIFIC], renamed), "validation:accuracy").message
+    assert long is not None and long.endswith(FULL_NUMBER_GROUP)
+    assert len(long) <= MAX_TRIAL_MESSAGE_LENGTH
+
+
+def test_the_recommended_group_captures_whole_numbers_nan_and_inf() -> None:
+    patterns = compile_metrics([("loss", "loss=" + FULL_NUMBER_GROUP)])
+    reading = scan_log([SCIENTIFIC], patterns)
+    assert (reading.value("loss"), reading.cut) == (1.4910935887317596e-06, {})
+    assert objective_outcome(reading, "loss").message is None
+    for printed, value in [
+        (b"loss=-0.5, acc=0.9", -0.5),
+        (b"loss=1.4910935887317596e-06", 1.4910935887317596e-06),
+        (b"loss=1e+16", 1e16),
+        (b"loss=2.5E-3)", 0.0025),
+        (b"loss=.5", 0.5),
+    ]:
+        assert scan_log([printed], patterns).value("loss") == value, printed
+    for printed in (b"loss=nan", b"loss=inf", b"loss=-inf", b"loss=NaN", b"loss=-Infinity"):
+        outcome = objective_outcome(scan_log([printed], patterns), "loss")
+        assert outcome.reason == "ObjectiveNotFinite", printed
+
+
+def test_only_the_last_match_counts_for_a_cut_number() -> None:
+    """A cut in an earlier match (or an earlier block) is forgotten once a later last
+    match is whole; a later cut is remembered whatever came before."""
+    patterns = compile_metrics([("loss", MANTISSA)])
+    healed = b"loss=1.5e-05\nloss=0.25\n"
+    for block, size in ((0, 1), (0, 13), (1 << 20, 1 << 20)):  # one line a block, or all
+        scanner = LogScanner(patterns, block_bytes=block)
+        for chunk in chunks(healed, size):
+            scanner.feed(chunk)
+        reading = scanner.close()
+        assert (reading.value("loss"), reading.count, reading.cut) == (0.25, {"loss": 2}, {})
+    assert scan_log([b"loss=0.25\n", b"loss=2e-05\n"], patterns).cut == {"loss": b"2e-05"}
+
+
+def test_a_cut_is_named_only_where_the_number_differs() -> None:
+    """The decimals cut off (0 of 0.25) or the other digits (1 of 12) change the value;
+    trailing zeros (3 of 3.0) do not, nor does what follows a whole number (1.5 of
+    1.5.3, a version)."""
+    patterns = compile_metrics(
+        [("loss", r"loss=(\S+)"), ("acc", r"acc=([0-9]+)"), ("epoch", r"epoch ([0-9])")]
+    )
+    reading = scan_log([b"epoch 12 loss=0.5 acc=0.25\n"], patterns)
+    outcome = objective_outcome(reading, "loss")
+    assert (outcome.value, outcome.metrics) == (0.5, {"acc": 0.0, "epoch": 1.0})
+    assert outcome.message == (
+        f"metrics acc, epoch: the regexes captured 0 of 0.25, 1 of 12; capture whole numbers: "
+        f"{FULL_NUMBER_GROUP}"
+    )
+    whole = scan_log([b"epoch 3.0 loss=0.5 version=1.5.3 acc=7\n"], patterns)
+    assert objective_outcome(whole, "loss").message is None
+    version = compile_metrics([("loss", r"version=([0-9]+\.[0-9]+)")])
+    assert objective_outcome(scan_log([b"version=1.5.3\n"], version), "loss").message is None
+
+
+def test_a_cut_number_and_a_metric_that_never_matched_share_the_message() -> None:
+    patterns = compile_metrics([("loss", MANTISSA), ("never", r"zzz=(\S+)")])
+    outcome = objective_outcome(scan_log([b"loss=4.2E-7\n"], patterns), "loss")
+    assert outcome.message == (
+        f"metric loss: the regex captured 4.2 of 4.2e-07; capture whole numbers: "
+        f"{FULL_NUMBER_GROUP}; metric never never matched the log (no value recorded); "
+        "check its regex"
+    )
+
+
+def test_the_tail_of_a_truncated_log_decides_whether_the_final_value_was_cut() -> None:
+    patterns = compile_metrics([("loss", MANTISSA)])
+    reading = scan_log(chunks(b"loss=1e-07\n" * 100, 11), patterns, max_scan_bytes=550)
+    assert reading.truncated and reading.cut == {"loss": b"1e-07"}
+    reading.merge_tail(scan_log([b"loss=0.5\n"], patterns))
+    assert (reading.value("loss"), reading.cut) == (0.5, {})
+    reading.merge_tail(scan_log([b"loss=3e-07\n"], patterns))
+    assert (reading.value("loss"), reading.cut) == (3.0, {"loss": b"3e-07"})
+
+
+def test_a_syntax_error_quotes_the_regex_as_written() -> None:
+    """RE2 quotes the pattern it compiled; the operator's multi-line prefix is not the
+    user's, so it is not shown."""
+    with pytest.raises(ValueError) as error:
+        compile_metrics([("loss", r"loss=(\S+")])
+    assert str(error.value) == (
+        r"metric loss: 'loss=(\S+' is not a valid RE2 regular expression (missing ): "
+        r"loss=(\S+); fix the pattern (RE2 has no look-around and no back-references)"
+    )
+    with pytest.raises(ValueError, match=r"missing \): \(\?m\)\(") as own:
+        compile_metrics([("loss", "(?m)(")])  # a (?m) the user wrote is theirs
+    assert "(?m)(?m)" not in str(own.value)
+
+
+def test_the_documentation_recommends_the_whole_number_group() -> None:
+    """The README, the examples and the API reference (generated from operator/api)
+    show one regex style, the one that captures sign, exponent, nan and inf."""
+    root = Path(__file__).resolve().parents[3]
+    readme = (root / "README.md").read_text().splitlines()
+    shown = [line for line in readme if line.strip().startswith("regex:")]
+    assert shown and all(FULL_NUMBER_GROUP in line for line in shown), shown
+    reference = (root / "docs" / "tuningjob-reference.md").read_text()
+    in_table = FULL_NUMBER_GROUP.replace("|", "\\|")  # a Markdown table escapes |
+    assert f"e.g. `validation: accuracy={in_table}`" in reference
+    examples = sorted((root / "examples").glob("*.yaml"))
+    regexes = [
+        metric["regex"]
+        for example in examples
+        for document in yaml.safe_load_all(example.read_text())
+        if (document or {}).get("kind") == "TuningJob"
+        for metric in document["spec"]["metrics"]
+    ]
+    assert regexes and all(regex.endswith(FULL_NUMBER_GROUP) for regex in regexes), regexes
