@@ -173,6 +173,12 @@ class TrialStatus(StatusModel):
     attempt: int = Field(default=1, ge=1)
     """Attempt number, starting at 1; above 1 after retries."""
 
+    infrastructure: bool | None = None
+    """True when the trial failed for a cause outside its trainer, on its last attempt:
+    evicted or preempted, its pod or Job deleted, refused by its node, its image not
+    pulled, its log gone. Its hyperparameters are not to blame: the optimizer does not
+    learn from it (a trainer's own failure counts as a point to avoid)."""
+
     start_time: Timestamp | None = None
     """When the trial's Job started running."""
 

@@ -5,6 +5,7 @@ of values (see `plan.py`)."""
 from kubetune.operator.controller.optimizer_input import warm_start_observations
 from kubetune.operator.controller.plan import plan
 from kubetune.operator.controller.types import (
+    LOG_UNAVAILABLE,
     POD_NOT_CREATED,
     POD_REFUSED,
     WAITING_FOR_A_NODE,
@@ -21,6 +22,7 @@ from kubetune.operator.controller.types import (
 )
 
 __all__ = [
+    "LOG_UNAVAILABLE",
     "POD_NOT_CREATED",
     "POD_REFUSED",
     "WAITING_FOR_A_NODE",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kubetune.operator.api import TERMINAL_TRIAL_PHASES, TrialPhase, TrialStatus
 from kubetune.operator.controller.types import (
+    LOG_UNAVAILABLE,
     POD_NOT_CREATED,
     POD_REFUSED,
     WAITING_MESSAGES,
@@ -67,6 +68,7 @@ def _without_job(d: Decision, trial: TrialStatus, job_name: str) -> None:
     if trial.phase is TrialPhase.RUNNING:
         message = f"Job {job_name} was deleted before it finished"
         d.finish_trial(trial, TrialPhase.FAILED, "JobDeleted", message)
+        trial.infrastructure = True
         d.event("Warning", "TrialFailed", f"trial {trial.name}: JobDeleted")
     elif not d.terminal_before:
         d.plan.launch.append(TrialLaunch(trial.name, trial.attempt, trial.hyperparameters))
@@ -84,6 +86,7 @@ def _succeeded(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
         d.finish_trial(trial, TrialPhase.SUCCEEDED, None, outcome.message, end)
         return
     d.finish_trial(trial, TrialPhase.FAILED, outcome.reason, outcome.message, end)
+    trial.infrastructure = outcome.reason == LOG_UNAVAILABLE or None
     d.event("Warning", "TrialFailed", f"trial {trial.name}: {outcome.reason}: {outcome.message}")
 
 
@@ -102,6 +105,7 @@ def _failed(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
     d.finish_trial(
         trial, TrialPhase.FAILED, job.reason or "Failed", job.message, job.finished or d.now
     )
+    trial.infrastructure = job.infrastructure or None
     d.event("Warning", "TrialFailed", f"trial {trial.name}: {job.reason}: {job.message}")
 
 

@@ -46,12 +46,13 @@ def search_space(spec: TuningJobSpec) -> SearchSpace:
 def _observation(trial: TrialStatus) -> Observation | None:
     """A finished trial as the optimizer sees it: a succeeded one with its objective; an
     early-stopped one with its last intermediate value (no better than its peers', which
-    steers the search away from its region); a failed one as NaN (avoided). None for an
-    unfinished or stopped trial, which says nothing of its point."""
+    steers the search away from its region); one its trainer failed as NaN (avoided).
+    None for an unfinished or stopped trial, or one the infrastructure failed, which say
+    nothing of their point."""
     params: dict[str, Any] = dict(trial.hyperparameters)
     if trial.phase in (TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED):
         return None if trial.objective is None else (params, trial.objective)
-    if trial.phase is TrialPhase.FAILED:
+    if trial.phase is TrialPhase.FAILED and not trial.infrastructure:
         return params, math.nan
     return None
 

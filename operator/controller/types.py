@@ -35,6 +35,9 @@ WAITING_MESSAGES = (WAITING_FOR_A_NODE, WAITING_FOR_ITS_POD)
 POD_REFUSED = "FailedCreate"
 """The reason of a trial whose pod the namespace refuses (the Job controller's Event
 reason): while one waits so, no trial is launched (`criteria.free_slots`)."""
+LOG_UNAVAILABLE = "LogUnavailable"
+"""The reason of a trial that ended well but whose log could not be read: the cluster's
+failure, not its trainer's."""
 POD_NOT_CREATED = "PodNotCreated"
 """The reason of a Waiting Job that has no pod yet: where the Job controller may have
 said why it cannot create one (`kube.observe.refused_pod`)."""

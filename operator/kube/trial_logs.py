@@ -12,7 +12,7 @@ from typing import Any
 import urllib3
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import TuningJobSpec
-from kubetune.operator.controller import JobObservation, ObjectiveOutcome
+from kubetune.operator.controller import LOG_UNAVAILABLE, JobObservation, ObjectiveOutcome
 from kubetune.operator.kube.client import KubeClient
 from kubetune.operator.kube.log_follower import LogFollower, WakeWhen, follow_log
 from kubetune.operator.kube.metric_logs import (
@@ -125,7 +125,7 @@ class TrialLogs:
             outcome = ObjectiveOutcome(
                 None,
                 0,
-                "LogUnavailable",
+                LOG_UNAVAILABLE,
                 f"the log of pod {source.pod} could not be read (HTTP {error.status})",
             )
         return replace(observation, outcome=outcome), curve

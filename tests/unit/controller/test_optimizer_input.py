@@ -32,6 +32,16 @@ def test_observations_and_pending_trials() -> None:
     assert pending == [{"lr": "0.8"}]
 
 
+def test_a_trial_the_infrastructure_failed_says_nothing_of_its_point() -> None:
+    evicted = TrialStatus(
+        name="a", hyperparameters={"lr": "0.5"}, phase=TrialPhase.FAILED, infrastructure=True
+    )
+    crashed = TrialStatus(name="b", hyperparameters={"lr": "0.6"}, phase=TrialPhase.FAILED)
+    observed, pending = observations(TuningJobStatus(trials=[evicted, crashed]), [])
+    assert len(observed) == 1 and observed[0][0] == {"lr": "0.6"} and math.isnan(observed[0][1])
+    assert pending == []
+
+
 def test_search_space_and_seed() -> None:
     spec = make_spec()
     space = search_space(spec)

@@ -205,7 +205,11 @@ def test_a_running_trial_whose_job_vanished_fails_with_a_reason() -> None:
     del sim.jobs["tj-001"]
     decided = sim.step()
     trial = decided.status.trials[0]
-    assert (trial.phase, trial.reason) == (TrialPhase.FAILED, "JobDeleted")
+    assert (trial.phase, trial.reason, trial.infrastructure) == (
+        TrialPhase.FAILED,
+        "JobDeleted",
+        True,
+    )
     assert [launch.trial for launch in decided.launch] == ["tj-003"]  # the job goes on
 
 
@@ -225,6 +229,8 @@ def test_infrastructure_failures_are_retried_as_new_jobs_trainer_failures_not() 
     sim.finish("tj-001-a2", state="Failed", reason="Evicted", infrastructure=True)
     final = sim.step().status.trials[0]
     assert (final.phase, final.attempt, final.reason) == (TrialPhase.FAILED, 2, "Evicted")
+    # Marked, so that the optimizer does not avoid its point for the node's sake.
+    assert final.infrastructure and not by_name["tj-002"].infrastructure
 
 
 def test_long_failure_messages_are_cut_to_the_schema_limit() -> None:
