@@ -4,7 +4,8 @@
 - rungs (Hyperband jobs): each trial's objective at the rungs it reached, against epochs;
 - parameters: the objective against each hyperparameter;
 - scatter matrix: every pair of hyperparameters, each trial a point coloured by its
-  objective (the seed notebooks' picture), the distribution of each one on the diagonal.
+  objective (the seed notebooks' picture), the distribution of each one on the diagonal;
+  for a job of one hyperparameter, its distribution alone (trials per bin).
 
 An axis is logarithmic where the optimizer searches the parameter on a log scale:
 `Logarithmic`, and `Auto` when the optimizer's default rule makes it Logarithmic (a range
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
+from kubetune.analytics.errors import NotFoundError
 from kubetune.analytics.resource import Parameter, ParameterType, Trial, TuningJobView
 from kubetune.operator.controller.types import count
 from kubetune.optimizer.encoding import default_warp
@@ -305,7 +307,8 @@ def draw_parameters(container: Container, view: TuningJobView) -> list[Axes]:
 def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[Axes]]:
     """Every pair of the first MATRIX_MAX_PARAMETERS hyperparameters; points coloured by
     the objective; a histogram of each on the diagonal, each bar labelled with its count
-    of trials. Tick labels on the outer panels only, as in pandas' scatter_matrix."""
+    of trials. Tick labels on the outer panels only, as in pandas' scatter_matrix. A job
+    of one hyperparameter has no pair: its histogram alone, with an axis of counts."""
     parameters = view.spec.parameters[:MATRIX_MAX_PARAMETERS]
     d = len(parameters)
     grid: Any = container.subplots(d, d, squeeze=False)
@@ -315,6 +318,9 @@ def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[
         np.array([_position(p, t.hyperparameters.get(p.name)) for t in trials], dtype=float)
         for p in parameters
     ]
+    if d == 1:
+        _draw_one_histogram(container, grid[0][0], parameters[0], positions[0])
+        return [[grid[0][0]]]
     points = None
     for i, j in np.ndindex(d, d):
         ax = grid[i][j]
@@ -338,7 +344,24 @@ def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[
     return [list(row) for row in grid]
 
 
+def _draw_one_histogram(
+    container: Container, ax: Axes, parameter: Parameter, values: np.ndarray[Any, Any]
+) -> None:
+    """The scatter matrix of a single hyperparameter: no pair to colour by the objective
+    (`draw_parameters` plots the objective against it), so the trials per bin of its
+    range, on an axis of counts."""
+    _set_parameter_axis(ax.xaxis, parameter)
+    _draw_histogram(ax, parameter, values)
+    ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    ax.set_xlabel(parameter.name)
+    ax.set_ylabel("trials")
+    tried = count(int(np.isfinite(values).sum()), "trial")
+    container.suptitle(f"values of {parameter.name} tried by the {tried} with an objective")
+
+
 def _draw_histogram(ax: Axes, parameter: Parameter, values: np.ndarray[Any, Any]) -> None:
+    """Trials per bin of the parameter's range, each bar labelled with its count; no tick
+    on the count axis (a caller that has room for one sets its locator)."""
     finite = values[np.isfinite(values)]
     scale = axis_scale(parameter)
     if scale == "categorical":
@@ -388,9 +411,27 @@ def scatter_matrix_figure(view: TuningJobView) -> Figure:
 
 
 def rungs_figure(view: TuningJobView) -> Figure:
+    """Hyperband: `draw_rungs` alone. Raises NotFoundError for a job without rungs (any
+    other strategy), whose summary (`kubetune plot`) has no such panel either."""
+    if not view.rungs:
+        raise NotFoundError(_no_rungs(view))
     figure = _new_figure(6.4, 4.2)
     draw_rungs(figure, view)
     return fit_tick_labels(figure)
+
+
+def _no_rungs(view: TuningJobView) -> str:
+    no_rungs = f'TuningJob "{view.name}" has no rungs to plot'
+    instead = "plot_progress() shows each trial's objective, plot_summary() every panel"
+    if not view.hyperband:
+        return (
+            f"{no_rungs}: its strategy is {view.spec.strategy.value}, not Hyperband (only "
+            f"Hyperband judges trials at rungs); {instead}."
+        )
+    return (
+        f"{no_rungs}: its epochs are not known (neither spec.hyperband.maxResource nor an "
+        f"`epochs` static hyperparameter gives them); {instead}."
+    )
 
 
 def summary_figure(view: TuningJobView) -> Figure:

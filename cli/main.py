@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_prog(),
         description="Watch, analyse, plot and stop kubetune TuningJobs.",
-        epilog=NAME_HELP + " Exit codes: 0 ok, 1 error, 2 usage error.",
+        epilog=NAME_HELP + (PLUGIN_FLAGS_HELP if _prog() == "kubectl tune" else "") + EXIT_HELP,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _cluster_options(parser, defaults=True)
@@ -167,6 +167,14 @@ NAME_HELP = (
     "tuningjob.yaml) when written as a path (runs/NAME, ./NAME) or when it is one and no "
     "-n/--context/--kubeconfig is given; logs, watch and stop work on the cluster only."
 )
+
+EXIT_HELP = " Exit codes: 0 ok, 1 error, 2 usage error."
+PLUGIN_FLAGS_HELP = (
+    " As a kubectl plugin, the flags go after `tune` (kubectl tune -n NAMESPACE trials NAME, "
+    "or kubectl tune trials NAME -n NAMESPACE): kubectl refuses flags placed before a "
+    "plugin's name."
+)
+"""What `kubectl tune --help` adds: kubectl's rule, which `kubetune` does not have."""
 
 
 def _version() -> str:

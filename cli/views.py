@@ -24,8 +24,9 @@ HYPERPARAMETERS_ENV = "KUBETUNE_HYPERPARAMETERS"
 """The variable a trial's container gets its hyperparameters in (the operator's
 HYPERPARAMETERS_ENV); `best -o env` prints it."""
 
-# Columns of the table (CSV, JSON and YAML have them all).
-_TABLE_HIDDEN = {"intermediateCount", "end", "message"}
+# Columns of the table (CSV, JSON and YAML have them all); `message`, the last one, only
+# where a trial has one (a succeeded trial's says what its log lacked).
+_TABLE_HIDDEN = {"intermediateCount", "end"}
 
 
 def trials_output(
@@ -56,7 +57,8 @@ def trials_output(
 def _trials_table(view: TuningJobView, flat: Sequence[dict[str, Any]], names: list[str]) -> str:
     cols = columns(view)
     hyperparameter_columns = set(cols.hyperparameters.values())
-    shown = [n for n in names if n not in _TABLE_HIDDEN]
+    hidden = _TABLE_HIDDEN | (set() if any(t.message for t in view.trials) else {"message"})
+    shown = [n for n in names if n not in hidden]
     rows = []
     for record in flat:
         row = []
@@ -68,6 +70,8 @@ def _trials_table(view: TuningJobView, flat: Sequence[dict[str, Any]], names: li
                 row.append(output.duration(value))
             elif name == "start":
                 row.append(value.replace("T", " ").rstrip("Z") if value else output.MISSING)
+            elif name == "message" and value:
+                row.append(" ".join(value.split()))  # one line per trial
             elif isinstance(value, float | int):
                 row.append(output.number(value))
             else:
@@ -221,6 +225,35 @@ def _warm_start(view: TuningJobView, parents: Mapping[str, int | str] | None) ->
     return [f"Warm start: {', '.join(shown)}"]
 
 
+DESCRIBED_MESSAGES = 5
+"""`describe` shows this many different messages of succeeded trials, the most common
+first; `kubetune trials` shows every trial's."""
+
+
+def _succeeded_messages(view: TuningJobView) -> list[str]:
+    """Each message of a succeeded trial once (what its log lacked: a metric that never
+    matched, ...), with how many succeeded trials have it and the first few of them; no
+    line when none has one."""
+    succeeded = [t for t in view.trials if t.phase == "Succeeded"]
+    having: dict[str, list[str]] = {}
+    for trial in succeeded:
+        if trial.message:
+            having.setdefault(" ".join(trial.message.split()), []).append(trial.name)
+    if not having:
+        return []
+    lines = ["Succeeded trials' messages:"]
+    common_first = sorted(having.items(), key=lambda item: -len(item[1]))  # stable
+    for message, names in common_first[:DESCRIBED_MESSAGES]:
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        lines.append(f"  {len(names)} of {len(succeeded)} ({shown}): {message}")
+    if len(having) > DESCRIBED_MESSAGES:
+        lines.append(
+            f"  ... {len(having) - DESCRIBED_MESSAGES} more messages: `kubetune trials "
+            f"{view.name}` shows each trial's"
+        )
+    return lines
+
+
 def describe_text(
     view: TuningJobView,
     events: Sequence[Any] | None,
@@ -228,9 +261,9 @@ def describe_text(
     no_events: str = "none kept (a local run)",
     parents: Mapping[str, int | str] | None = None,
 ) -> str:
-    """`kubetune describe`: phase, budgets, counters, best trial, conditions, Events (None:
-    a local run, which keeps none), next. `parents`: each warm-start parent's finished
-    trials, or why they are unknown (None: names only)."""
+    """`kubetune describe`: phase, budgets, counters, best trial, the messages of succeeded
+    trials, conditions, Events (None: a local run, which keeps none), next. `parents`:
+    each warm-start parent's finished trials, or why they are unknown (None: names only)."""
     spec, status = view.spec, view.status
     counters = status.counters
     lines = [
@@ -265,6 +298,7 @@ def describe_text(
             f"Best trial: {best.name}  {view.objective_metric}={output.number(best.objective)}"
         )
         lines += [f"  {k} = {v}" for k, v in best_hyperparameters(view).items()]
+    lines += _succeeded_messages(view)
     lines.append("Conditions:")
     lines += [
         f"  {c.type:<10} {c.status.value:<6} {c.reason:<24} {c.message}".rstrip()

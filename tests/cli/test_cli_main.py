@@ -172,6 +172,19 @@ def test_the_kubectl_plugin_names_itself_kubectl_tune(monkeypatch: pytest.Monkey
     assert cli_main.build_parser().prog == "kubectl tune"
 
 
+def test_the_kubectl_plugins_help_says_its_flags_go_after_tune(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`kubectl -n NS tune ...` is refused by kubectl itself ("flags cannot be placed
+    before plugin name"); `kubetune -n NS trials X` is fine."""
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/kubectl-tune"])
+    epilog = cli_main.build_parser().epilog or ""
+    assert "the flags go after `tune` (kubectl tune -n NAMESPACE trials NAME" in epilog
+    assert epilog.endswith("Exit codes: 0 ok, 1 error, 2 usage error.")
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/kubetune"])
+    assert "after `tune`" not in (cli_main.build_parser().epilog or "")
+
+
 def test_progress_bar() -> None:
     assert progress_bar(9, 30) == "[#########.....................]  9/30"
     assert progress_bar(0, 0).startswith("[....")

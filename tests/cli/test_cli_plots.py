@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubetune.analytics import TuningJobAnalytics
+from kubetune.analytics import NotFoundError, TuningJobAnalytics
 from kubetune.analytics.plots import (
     all_axes,
     axis_scale,
@@ -223,6 +223,57 @@ def test_the_scatter_matrix_diagonal_labels_each_bar_with_its_count(view: Tuning
         bars = [patch.get_height() for patch in ax.patches if patch.get_height() > 0]
         assert sorted(bars) == sorted(counts)  # each bar labelled with its own height
         assert ax.get_ylim()[1] > max(counts)  # room above the highest bar's label
+
+
+def test_the_scatter_matrix_of_one_parameter_is_a_histogram_with_a_count_axis(
+    tmp_path: Path,
+) -> None:
+    """Nothing to pair and nothing coloured: the title promises no colours, and the left
+    axis counts trials (not the parameter's range, as a panel of a bigger matrix has)."""
+    body = synthetic_tuning_job("one", 12)
+    body["spec"]["parameters"] = body["spec"]["parameters"][1:2]  # momentum, 0-0.99
+    view = parse_tuning_job(body)
+    figure = scatter_matrix_figure(view)
+    (ax,) = list(all_axes(figure))  # no twin, no colour bar
+    scored = sum(1 for t in view.trials if t.objective is not None)
+    assert ax.get_xlabel() == "momentum" and ax.get_ylabel() == "trials"
+    assert figure.get_suptitle() == (
+        f"values of momentum tried by the {scored} trials with an objective"
+    )
+    assert "coloured" not in figure.get_suptitle()
+    heights = [patch.get_height() for patch in ax.patches]
+    assert sum(heights) == scored
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] > max(heights)
+    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    assert len(ticks) >= 2 and all(t == int(t) for t in ticks)  # counts, whole numbers
+    assert not overlaps(figure, tmp_path)
+    # The summary (`kubetune plot`) has the same panel under the objective against it.
+    summary = list(all_axes(summary_figure(view)))
+    assert [ax.get_title() for ax in summary] == [
+        "objective per trial",
+        "objective vs momentum",
+        "",
+    ]
+    assert summary[-1].get_ylabel() == "trials"
+
+
+def test_plot_rungs_of_a_job_that_is_not_hyperband_says_so(
+    body: dict[str, Any], tmp_path: Path
+) -> None:
+    """`kubetune plot` draws a rungs panel for Hyperband jobs only; plot_rungs() of another
+    job is an error naming its strategy and the plot to use, not an empty figure."""
+    analytics = TuningJobAnalytics(directory=write_directory(body, tmp_path / "job"))
+    with pytest.raises(
+        NotFoundError,
+        match=r'^TuningJob "demo" has no rungs to plot: its strategy is Bayesian, not '
+        r"Hyperband .*plot_progress\(\)",
+    ):
+        analytics.plot_rungs()
+    with pytest.raises(NotFoundError, match="not Hyperband"):
+        rungs_figure(analytics.view)
+    assert "objective at each rung" not in [
+        ax.get_title() for ax in all_axes(summary_figure(analytics.view))
+    ]
 
 
 def test_best_so_far_and_the_comparison_figure(view: TuningJobView, tmp_path: Path) -> None:

@@ -134,6 +134,64 @@ def test_metrics_columns_only_when_recorded_and_names_that_collide_get_a_prefix(
     assert "hp:phase" in names and names.count("phase") == 1
 
 
+NEVER_MATCHED = "metric acc never matched the log (no value recorded); check its regex"
+
+
+def test_table_shows_the_trials_messages_when_one_has_a_message() -> None:
+    """A succeeded trial's message (a metric that never matched) is shown, not only in
+    CSV, JSON and YAML; a job whose trials have none gets no empty column."""
+    body = synthetic_tuning_job("msg", 6)
+    trials = body["status"]["trials"]
+    trials[0]["message"] = NEVER_MATCHED
+    trials[4]["message"] = "first line\n  second line"  # one table row, one line
+    lines = views.trials_output(parse_tuning_job(body), "table", NOW).splitlines()
+    assert len(lines) == 7 and lines[0].split()[-1] == "message"
+    assert lines[1].startswith("msg-001") and lines[1].endswith(f"   {NEVER_MATCHED}")
+    assert trials[4]["phase"] == "Failed" and lines[5].endswith("   first line second line")
+    assert lines[2].endswith("   -")  # no message
+    for trial in trials:
+        trial.pop("message", None)
+    header = views.trials_output(parse_tuning_job(body), "table", NOW).splitlines()[0]
+    assert "message" not in header.split()
+
+
+def test_describe_shows_the_messages_of_succeeded_trials_each_once() -> None:
+    body = synthetic_tuning_job("multi", 30)
+    succeeded = [t for t in body["status"]["trials"] if t["phase"] == "Succeeded"]
+    for trial in succeeded:
+        trial["message"] = NEVER_MATCHED
+    captured = "metric loss: the regex captured 1.49 of 1.49e-06; widen it"
+    succeeded[3]["message"] = captured
+    text = views.describe_text(parse_tuning_job(body), [], NOW)
+    names = [t["name"] for t in succeeded]
+    others = len(succeeded) - 1
+    assert (
+        "Succeeded trials' messages:\n"
+        f"  {others} of {len(succeeded)} ({', '.join(names[:3])} and {others - 3} more): "
+        f"{NEVER_MATCHED}\n"
+        f"  1 of {len(succeeded)} ({names[3]}): {captured}\n"
+        "Conditions:"
+    ) in text, text
+    # A failed trial's message is the job's and its Events' business, not this section's.
+    for trial in succeeded:
+        del trial["message"]
+    assert "messages" not in views.describe_text(parse_tuning_job(body), [], NOW)
+
+
+def test_describe_lists_a_few_messages_and_says_where_the_rest_are() -> None:
+    body = synthetic_tuning_job("many", 30)
+    succeeded = [t for t in body["status"]["trials"] if t["phase"] == "Succeeded"]
+    for index, trial in enumerate(succeeded):
+        trial["message"] = f"metric loss: the regex captured 1.{index} of 1.{index}e-06"
+    text = views.describe_text(parse_tuning_job(body), [], NOW)
+    shown = [line for line in text.splitlines() if "the regex captured" in line]
+    assert len(shown) == views.DESCRIBED_MESSAGES
+    hidden = len(succeeded) - views.DESCRIBED_MESSAGES
+    assert f"  ... {hidden} more messages: `kubetune trials many` shows each trial's\n" in text, (
+        text
+    )
+
+
 def test_hyperband_trials_show_their_epochs_and_the_value_at_each_rung() -> None:
     body = hyperband_tuning_job(30)
     view = parse_tuning_job(body)
