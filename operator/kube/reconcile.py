@@ -155,11 +155,11 @@ def reconcile(
             kube.delete_job(namespace, job_name)
         launched: list[str] = []
         if read.spec is not None:
-            launched, rejected = _create_jobs(kube, read, decided, telemetry)
-            if rejected is not None:
+            launched, refused = _create_jobs(kube, read, decided, telemetry)
+            if refused is not None:
                 # The job ends here: its new trials' TrialCreated would be untrue.
                 owed = tuple(e for e in decided.events if e.reason != "TrialCreated")
-                return _fail_invalid(kube, namespace, name, rejected, telemetry, owed)
+                return _fail_invalid(kube, namespace, name, refused, telemetry, owed)
     except Exception as error:
         if not decided.events:
             raise
@@ -405,12 +405,22 @@ def _write_status(
     read.body["metadata"] = updated.get("metadata", meta)
 
 
+@dataclass(frozen=True)
+class _Refused:
+    """A trial Job the API server would not create, and why."""
+
+    job_name: str
+    message: str
+    taken: bool
+    """The name is another's Job: never to be deleted as if it were the trial's."""
+
+
 def _create_jobs(
     kube: KubeClient, read: _Read, decided: Plan, telemetry: Telemetry
-) -> tuple[list[str], str | None]:
-    """Create the planned trial Jobs. Returns the Jobs created, and why the API server
-    refused one, if it did (then the template is invalid: every trial would be refused
-    the same way, the template being immutable)."""
+) -> tuple[list[str], _Refused | None]:
+    """Create the planned trial Jobs. Returns the Jobs created, and the one the API
+    server refused, if it did (then the template is invalid: every trial would be
+    refused the same way, the template being immutable)."""
     assert read.spec is not None
     meta = read.body["metadata"]
     launched: list[str] = []
@@ -427,12 +437,13 @@ def _create_jobs(
             with telemetry.api_call("create_job"):
                 created = kube.create_job(read.namespace, manifest)
         except JobNotStartedError as error:
-            return launched, str(error)
+            return launched, _Refused(launch.job_name, str(error), taken=True)
         except JobRejectedError as error:
-            return launched, (
+            message = (
                 f"spec.trialTemplate.job: the API server refused trial Job "
                 f"{launch.job_name}: {error}; fix the template in a new TuningJob"
             )
+            return launched, _Refused(launch.job_name, message, taken=False)
         if created:
             launched.append(launch.job_name)
     return launched, None
@@ -442,7 +453,7 @@ def _fail_invalid(
     kube: KubeClient,
     namespace: str,
     name: str,
-    message: str,
+    refused: _Refused,
     telemetry: Telemetry,
     owed: tuple[Event, ...],
 ) -> Result:
@@ -466,7 +477,7 @@ def _fail_invalid(
             uid=meta["uid"],
             generation=meta.get("generation"),
             spec=None,
-            invalid=[message],
+            invalid=[refused.message],
             status=TuningJobStatus.model_validate(old_status),
             jobs=jobs,
         ),
@@ -476,6 +487,7 @@ def _fail_invalid(
         namespace, name, meta["resourceVersion"], status_patch(old_status, decided.status)
     )
     for job_name in decided.delete:
-        kube.delete_job(namespace, job_name)
+        if not (refused.taken and job_name == refused.job_name):
+            kube.delete_job(namespace, job_name)
     telemetry.tuning_job(namespace, name, decided.status)
     return Result(terminal=True, events=(*owed, *decided.events), body=body)

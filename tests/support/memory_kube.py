@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import API_VERSION, KIND
 from kubetune.operator.api.naming import TUNING_JOB_LABEL, label_value
 from kubetune.operator.controller.types import START_ANEW
-from kubetune.operator.kube.client import ConflictError, JobRejectedError
+from kubetune.operator.kube.client import ConflictError, JobNotStartedError, JobRejectedError
 
 Key = tuple[str, str]
 
@@ -38,6 +38,8 @@ class MemoryKube:
         """Job names whose next creation fails with HTTP 500 (once each)."""
         self.reject_create: set[str] = set()
         """Job names the API server refuses as invalid (HTTP 422)."""
+        self.taken: set[str] = set()
+        """Job names another's Job holds (`Kube.create_job` raises JobNotStartedError)."""
         self.conflict_on_patch = False
         """The next status write finds the TuningJob changed by someone else."""
         self.pod_refusals: dict[str, str] = {}
@@ -124,6 +126,8 @@ class MemoryKube:
             raise ApiException(status=500, reason="Internal Server Error")
         if name in self.reject_create:
             raise JobRejectedError(f"Job.batch {name!r} is invalid")
+        if name in self.taken:
+            raise JobNotStartedError(f"trial Job {name} cannot be created: taken")
         if (namespace, name) in self.jobs:
             return False
         job = copy.deepcopy(manifest)

@@ -488,6 +488,18 @@ def test_a_job_refused_mid_run_ends_the_job_and_deletes_its_running_trials_jobs(
     assert [e.reason for e in result.events] == ["TrialCompleted", "InvalidSpec"]
 
 
+def test_a_job_name_taken_by_another_s_job_fails_the_job_and_leaves_that_job_alone() -> None:
+    kube = new_job(limits={"maxTrials": 3, "maxParallelTrials": 1})
+    reconcile(kube, NS, NAME, now=NOW)
+    squatter = {"metadata": {"name": "tj-002", "uid": "someone-else"}}
+    kube.jobs[(NS, "tj-002")] = squatter
+    kube.taken = {"tj-002"}
+    kube.finish_job(NS, "tj-001", b"loss=0.5\n")
+    assert reconcile(kube, NS, NAME, now=NOW).terminal
+    assert kube.status(NS, NAME)["reason"] == "InvalidSpec"
+    assert kube.jobs[(NS, "tj-002")] is squatter  # not ours: never deleted
+
+
 def test_a_stop_deletes_the_jobs_its_snapshot_does_not_show_and_a_restart_the_waiting_ones() -> (
     None
 ):
