@@ -31,7 +31,10 @@ WAITING_FOR_ITS_POD = "waiting for its pod: "
 """How the message of a Waiting Job whose pod cannot be created starts (then the API
 server's refusal, a quota or a LimitRange; or the kubelet's reason a container cannot be,
 a ConfigMap it names missing), carried the same way."""
-WAITING_MESSAGES = (WAITING_FOR_A_NODE, WAITING_FOR_ITS_POD)
+WAITING_FOR_ITS_VOLUME = "waiting for its volume: "
+"""How it starts instead where what the scheduler waits for is a PersistentVolumeClaim
+(missing, or not bound yet): no node would do until the claim does."""
+WAITING_MESSAGES = (WAITING_FOR_A_NODE, WAITING_FOR_ITS_POD, WAITING_FOR_ITS_VOLUME)
 POD_REFUSED = "FailedCreate"
 """The reason of a trial whose pod the namespace refuses (the Job controller's Event
 reason): while one waits so, no trial is launched (`criteria.free_slots`)."""

@@ -22,6 +22,7 @@ from kubetune.operator.controller import (
     POD_REFUSED,
     WAITING_FOR_A_NODE,
     WAITING_FOR_ITS_POD,
+    WAITING_FOR_ITS_VOLUME,
     JobObservation,
 )
 
@@ -266,7 +267,9 @@ def _waiting(job_name: str, pod: Mapping[str, Any] | None) -> JobObservation:
     for condition in status.get("conditions") or []:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
             reason = condition.get("reason") or "Unschedulable"
-            message = WAITING_FOR_A_NODE + (condition.get("message") or reason)
+            said = condition.get("message") or reason
+            claim = "persistentvolumeclaim" in said.lower()  # missing, or not bound yet
+            message = (WAITING_FOR_ITS_VOLUME if claim else WAITING_FOR_A_NODE) + said
             return JobObservation(job_name, "Waiting", reason=reason, message=message)
     for container in [
         *(status.get("initContainerStatuses") or []),

@@ -222,3 +222,18 @@ def test_a_trainer_restarted_in_place_until_its_job_failed_failed_itself() -> No
         False,
     )
     assert "exited with code 137" in (obs["a"].message or "")
+
+
+def test_a_pod_that_waits_for_its_volume_says_so_not_for_a_node() -> None:
+    claim = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": '0/2 nodes are available: persistentvolumeclaim "cifar10-data" not found.',
+    }
+    obs, _ = observe_jobs([job("a")], [pod("a", "Pending", conditions=[claim])], None)
+    assert (obs["a"].state, obs["a"].reason) == ("Waiting", "Unschedulable")
+    assert obs["a"].message == (
+        'waiting for its volume: 0/2 nodes are available: persistentvolumeclaim "cifar10-data" '
+        "not found."
+    )
