@@ -102,9 +102,16 @@ def _failed(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
             "Warning", "TrialRetried", f"trial {trial.name}: {job.reason}; attempt {trial.attempt}"
         )
         return
-    d.finish_trial(
-        trial, TrialPhase.FAILED, job.reason or "Failed", job.message, job.finished or d.now
-    )
+    message = job.message
+    if job.infrastructure:  # a user who has drained nodes may well ask why it was not
+        limit = d.spec.retry.max_attempts
+        retries = (
+            f"not retried, spec.retry.maxAttempts {limit}"
+            if limit == 1
+            else (f"attempt {trial.attempt} of {limit}")
+        )
+        message = f"{retries}: {job.message or job.reason}"
+    d.finish_trial(trial, TrialPhase.FAILED, job.reason or "Failed", message, job.finished or d.now)
     trial.infrastructure = job.infrastructure or None
     d.event("Warning", "TrialFailed", f"trial {trial.name}: {job.reason}: {job.message}")
 

@@ -100,12 +100,9 @@ def pod_failure(pod: Mapping[str, Any], container: str | None) -> tuple[str, str
     """Why a pod failed: (reason, message, whether it is an infrastructure failure)."""
     status = pod.get("status") or {}
     name = (pod.get("metadata") or {}).get("name", "?")
-    if status.get("reason") == "Evicted":
-        return "Evicted", status.get("message") or f"pod {name} was evicted", True
-    disruption = _true_condition(pod, "DisruptionTarget")
-    if disruption is not None:
-        reason = disruption.get("reason") or "Disrupted"
-        return reason, disruption.get("message") or f"pod {name} was disrupted", True
+    disrupted = _disruption(pod, name)
+    if disrupted is not None:
+        return disrupted
     terminated = _terminated(pod, container)
     crashed = (_container_status(pod, container).get("lastState") or {}).get("terminated")
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
@@ -128,6 +125,22 @@ def pod_failure(pod: Mapping[str, Any], container: str | None) -> tuple[str, str
         message = f"pod {name} failed on its node: {reason}: {status.get('message') or ''}"
         return (reason if TRIAL_REASON.fullmatch(reason) else "PodRejected"), message, True
     return "PodFailed", status.get("message") or f"pod {name} failed", False
+
+
+def _disruption(pod: Mapping[str, Any], name: str) -> tuple[str, str, bool] | None:
+    """A pod evicted (by its kubelet under pressure, or through the Eviction API as
+    `kubectl drain` does), preempted or otherwise disrupted: the cluster's doing."""
+    status = pod.get("status") or {}
+    if status.get("reason") == "Evicted":
+        return "Evicted", status.get("message") or f"pod {name} was evicted", True
+    disruption = _true_condition(pod, "DisruptionTarget")
+    if disruption is None:
+        return None
+    reason = disruption.get("reason") or "Disrupted"
+    said = disruption.get("message") or reason
+    if reason == "EvictionByEvictionAPI":
+        return "Evicted", f"pod {name} was evicted (kubectl drain?): {said}", True
+    return reason, f"pod {name} was disrupted: {said}", True
 
 
 def _exited(

@@ -239,7 +239,7 @@ def test_an_evicted_trial_is_retried_as_a_new_job(api: Api, operator: OperatorPr
     )
     # The reason depends on whether the operator saw the terminating pod (its disruption
     # condition) or only its absence; both are retryable.
-    assert trial["reason"] in ("EvictionByEvictionAPI", "PodDeleted"), trial
+    assert trial["reason"] in ("Evicted", "PodDeleted"), trial
     status = api.status("drained")
     assert status["counters"]["retried"] == 1 and status["counters"]["failed"] == 0
     wait_for(  # Events are posted in the background: they may trail the status

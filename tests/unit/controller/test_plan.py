@@ -229,6 +229,7 @@ def test_infrastructure_failures_are_retried_as_new_jobs_trainer_failures_not() 
     sim.finish("tj-001-a2", state="Failed", reason="Evicted", infrastructure=True)
     final = sim.step().status.trials[0]
     assert (final.phase, final.attempt, final.reason) == (TrialPhase.FAILED, 2, "Evicted")
+    assert final.message == "attempt 2 of 2: Evicted"  # its message said nothing
     # Marked, so that the optimizer does not avoid its point for the node's sake.
     assert final.infrastructure and not by_name["tj-002"].infrastructure
 
@@ -501,3 +502,14 @@ def test_an_optimizer_failure_fails_the_job_instead_of_looping() -> None:
     decided = plan(snapshot, T0, Optimizer(suggest=broken))
     assert (decided.status.phase, decided.status.reason) == (Phase.FAILED, "SuggestionFailed")
     assert "singular matrix" in (decided.status.message or "") and not decided.launch
+
+
+def test_an_infrastructure_failure_not_retried_says_how_it_could_have_been() -> None:
+    sim = Sim(make_spec())  # retry.maxAttempts 1, the default
+    sim.step()
+    sim.finish("tj-001", state="Failed", reason="Evicted", message="drained", infrastructure=True)
+    trial = sim.step().status.trials[0]
+    assert (trial.phase, trial.message) == (
+        TrialPhase.FAILED,
+        "not retried, spec.retry.maxAttempts 1: drained",
+    )

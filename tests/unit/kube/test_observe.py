@@ -237,3 +237,18 @@ def test_a_pod_that_waits_for_its_volume_says_so_not_for_a_node() -> None:
         'waiting for its volume: 0/2 nodes are available: persistentvolumeclaim "cifar10-data" '
         "not found."
     )
+
+
+def test_a_pod_evicted_through_the_eviction_api_reads_as_evicted() -> None:
+    drained = pod("a", "Failed")
+    drained["status"]["conditions"] = [
+        {
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "EvictionByEvictionAPI",
+            "message": "Eviction API: evicting",
+        }
+    ]
+    obs, _ = observe_jobs([job("a")], [drained], None)
+    assert (obs["a"].reason, obs["a"].infrastructure) == ("Evicted", True)
+    assert obs["a"].message == "pod a-x was evicted (kubectl drain?): Eviction API: evicting"
