@@ -109,6 +109,31 @@ def test_namespaced_render_passes_server_dry_run(
     assert not [line for line in lines if line.startswith("clusterrolebinding.")]
 
 
+def test_a_watched_namespace_that_does_not_exist_is_refused_before_anything_is_made(
+    kubeconfig_path: Path | str, namespace: str, watched: list[str]
+) -> None:
+    helm = os.environ.get("KUBETUNE_HELM", str(DEFAULT_HELM))
+    missing = f"kt-missing-{uuid.uuid4().hex[:6]}"
+    argv = [
+        helm,
+        "install",
+        RELEASE,
+        str(CHART),
+        f"--kubeconfig={kubeconfig_path}",
+        "--namespace",
+        namespace,
+        "--dry-run=server",
+    ]
+    done = _run([*argv, "--set", f"watchNamespaces={{{watched[0]},{missing}}}"])
+    assert done.returncode != 0
+    assert (
+        f"watchNamespaces: namespace {missing} does not exist; create it first "
+        f"(kubectl create namespace {missing})"
+    ) in done.stderr, done.stderr
+    done = _run([*argv, "--set", "watchNamespaces={" + ",".join(watched) + "}"])
+    assert done.returncode == 0, done.stderr
+
+
 def test_namespaced_rbac_confines_the_operator(
     kubeconfig_path: Path | str, namespace: str, watched: list[str], chart_crds: None
 ) -> None:
