@@ -54,8 +54,10 @@ from kubetune.operator.runtime.waker import Waker, Wakers
 from threadpoolctl import threadpool_limits
 
 RESYNC_SECONDS = 30.0
-"""A TuningJob is reconciled at least this often even without events, reading everything
-live: a safety net for a missed watch event, and the clock for `maxRuntimeSeconds`
+"""A TuningJob is reconciled at least this often even without events, and read live (every
+object, not the watches' caches) at least this often even when events keep waking it: a
+safety net for a missed watch event (and for kopf's re-listing after a gap in a watch,
+which never drops objects deleted meanwhile), and the clock for `maxRuntimeSeconds`
 (requeued sooner near it)."""
 MAX_ERROR_DELAY = 30.0
 """Backoff cap after failed reconciles (API errors): 1, 2, 4 ... 30 s."""
@@ -215,6 +217,7 @@ class _Daemon:
     failures: int = 0
     reported_forbidden: str = ""
     in_flight: Future[Result] = field(default_factory=_no_reconcile)
+    last_resync: float = field(default_factory=time.monotonic)
     """The last reconcile's thread (done once it has ended)."""
 
     @property
@@ -226,10 +229,12 @@ class _Daemon:
         the watches update them."""
         assert self.runtime.kube is not None
         if resync:
-            # Nothing woke it: read everything live, the safety net for what the watches
-            # missed (kopf's re-listing after a gap in a watch adds objects to its
-            # indices but never drops those deleted meanwhile).
+            # Nothing woke it, or nothing was read live for a while: read everything live,
+            # the safety net for what the watches missed (kopf's re-listing after a gap
+            # in a watch adds objects to its indices but never drops those deleted
+            # meanwhile: a pod gone would still show Running).
             self.expectations.conflicted()
+            self.last_resync = time.monotonic()
         return CachedKube(
             self.runtime.kube,
             self.expectations,
@@ -261,7 +266,7 @@ class _Daemon:
             timeout = min(RESYNC_SECONDS, result.requeue_after or RESYNC_SECONDS)
             try:
                 await asyncio.wait_for(self.waker.event.wait(), timeout=timeout)
-                resync = False
+                resync = resync_due(self.last_resync, time.monotonic())
             except TimeoutError:
                 resync = True
 
@@ -308,6 +313,13 @@ class _Daemon:
                 self.runtime, self.body, error, already_reported=self.reported_forbidden
             )
         return delay
+
+
+def resync_due(last_resync: float, now: float) -> bool:
+    """Whether a daemon woken by an event reads live all the same: a TuningJob whose
+    running trials print values (early stopping, Hyperband) may be woken every few
+    seconds for hours, and would otherwise never meet its resync timeout."""
+    return now - last_resync >= RESYNC_SECONDS
 
 
 def _ended(read: dict[str, Any], written: dict[str, Any] | None) -> tuple[str, str] | None:
