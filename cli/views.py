@@ -17,8 +17,16 @@ from kubetune.analytics.records import (
     nested_records,
     sort_records,
 )
-from kubetune.analytics.resource import POD_REFUSED, TuningJobView
+from kubetune.analytics.resource import POD_REFUSED, Trial, TuningJobView
 from kubetune.cli import output
+from kubetune.operator.api import (
+    CONVERGED,
+    MAX_TRIALS_NOT_IMPROVING,
+    MAX_TRIALS_REACHED,
+    NO_TRIAL_SUCCEEDED,
+    TARGET_OBJECTIVE_REACHED,
+    ConditionType,
+)
 
 HYPERPARAMETERS_ENV = "KUBETUNE_HYPERPARAMETERS"
 """The variable a trial's container gets its hyperparameters in (the operator's
@@ -120,7 +128,7 @@ def _ended(view: TuningJobView) -> str:
 
 def next_step(view: TuningJobView) -> str:
     """What happens next to the job, in one sentence: what it waits for when it waits."""
-    status, limits = view.status, view.spec.limits
+    status = view.status
     if view.terminal:
         return _ended(view)
     if status.phase.value == "Pending":
@@ -133,9 +141,10 @@ def next_step(view: TuningJobView) -> str:
             "Nothing runs: the local run was interrupted; the same `kubetune run --local` "
             "command resumes it, starting its interrupted trials again."
         )
-    refused = next(
-        (t for t in view.trials if t.phase == "Pending" and t.reason == POD_REFUSED), None
-    )
+    ending = _ending(view)
+    if ending is not None:
+        return ending
+    refused = _refused(view)
     if refused is not None:
         return (
             f"Waiting for the namespace to let trial {refused.name}'s pod in ("
@@ -144,26 +153,115 @@ def next_step(view: TuningJobView) -> str:
             "fix the LimitRange, create the ServiceAccount), or fix the template in a new "
             "TuningJob."
         )
-    running = status.counters.running + status.counters.pending
+    return _going_on(view)
+
+
+def _going_on(view: TuningJobView) -> str:
+    """The next step of a job that launches trials, or would but for spec.suspend."""
+    limits = view.spec.limits
+    launched, waiting = _launched(view)
     left = limits.max_trials - len(view.trials)
-    if view.spec.suspend and running == 0:
+    if view.spec.suspend and launched == 0:
         return "Suspended: nothing runs, and nothing starts until spec.suspend is false."
     if view.spec.suspend:
         return (
-            f"Suspended: {output.count(running, 'trial')} still running finish, no new trial "
-            "starts until spec.suspend is false."
+            f"Suspended: {output.count(launched, 'trial')}{waiting} still "
+            f"{'running ' if not waiting else ''}finish, no new trial starts until "
+            "spec.suspend is false."
         )
     if left <= 0:
         return (
             f"Every trial is launched ({limits.max_trials}); the job ends when "
-            f"{output.count(running, 'running trial')} end{'s' if running == 1 else ''}."
+            f"{_ending_trials(launched, waiting)}."
         )
-    slots = max(limits.max_parallel_trials - running, 0)
+    slots = max(limits.max_parallel_trials - launched, 0)
     return (
-        f"{output.count(running, 'trial')} running; {left} more to launch, {slots} now "
-        f"(maxParallelTrials {limits.max_parallel_trials}), unless a completion criterion "
-        "ends the job first."
+        f"{output.count(launched, 'trial')} {'launched' if waiting else 'running'}{waiting}; "
+        f"{left} more to launch, {slots} now (maxParallelTrials "
+        f"{limits.max_parallel_trials}), unless a completion criterion ends the job first."
     )
+
+
+def _launched(view: TuningJobView) -> tuple[int, str]:
+    """The trials launched that have not ended, and, when some of them wait to start
+    (for a node, for the namespace to let their pod in, to be retried), how many run:
+    ` (0 running, 2 waiting to start)`; "" when all of them run."""
+    running = sum(1 for t in view.trials if t.phase == "Running")
+    waiting = sum(1 for t in view.trials if t.phase == "Pending")
+    detail = f" ({running} running, {waiting} waiting to start)" if waiting else ""
+    return running + waiting, detail
+
+
+def _ending_trials(launched: int, waiting: str) -> str:
+    """`1 running trial ends`, `its 2 launched trials end (0 running, 2 waiting to
+    start)`: what a job that launches no more waits for."""
+    verb = "ends" if launched == 1 else "end"
+    if not waiting:
+        return f"{output.count(launched, 'running trial')} {verb}"
+    return f"its {output.count(launched, 'launched trial')} {verb}{waiting}"
+
+
+_ENDING_REASONS = (TARGET_OBJECTIVE_REACHED, MAX_TRIALS_NOT_IMPROVING, CONVERGED)
+"""The reasons of a job that goes on only while its launched trials finish (the operator's
+`finish_running`); MaxTrialsReached, the other, has its own sentence (every trial is
+launched)."""
+
+
+def _why_ending(view: TuningJobView) -> str:
+    """What the job's ending reason means, with the criterion's value."""
+    reason, criteria = view.status.reason, view.spec.completion_criteria
+    if reason == TARGET_OBJECTIVE_REACHED and criteria is not None:
+        return (
+            f"a trial reached completionCriteria.targetObjective "
+            f"{output.number(criteria.target_objective)}"
+        )
+    if reason == MAX_TRIALS_NOT_IMPROVING and criteria is not None:
+        return (
+            f"{criteria.max_trials_not_improving} finished trials in a row did not improve "
+            "the best objective (completionCriteria.maxTrialsNotImproving)"
+        )
+    if reason == CONVERGED:
+        return "the optimizer judged further trials unlikely to improve the best objective"
+    return "a completion criterion is met"
+
+
+def _ending(view: TuningJobView) -> str | None:
+    """A job whose completion criterion is met while trials still run: the operator
+    launches no new trial (it still retries an attempt the infrastructure failed), and
+    ends the job when its launched trials have ended: Completed, or Failed
+    (NoTrialSucceeded) if none of its trials succeeded. spec.stop, maxFailedTrials and
+    maxRuntimeSeconds still end it sooner. None for any other job."""
+    status = view.status
+    reason = status.reason or ""
+    running_condition = status.condition(ConditionType.RUNNING.value)
+    finishing = running_condition is not None and running_condition.reason == "Finishing"
+    if reason == MAX_TRIALS_REACHED or not (reason in _ENDING_REASONS or finishing):
+        return None
+    launched, waiting = _launched(view)
+    why = _why_ending(view)
+    if launched == 0:  # the operator has not written its ending yet
+        return f"The job is ending ({reason}: {why}): nothing more is launched."
+    outcome = "completes" if status.counters.completed else "ends"  # as finish_running
+    text = (
+        f"The job is ending ({reason}: {why}): no new trial is launched; it {outcome} when "
+        f"{_ending_trials(launched, waiting)}"
+    )
+    if outcome == "ends":
+        text += f": Completed if one of them succeeds, else Failed ({NO_TRIAL_SUCCEEDED})"
+    refused = _refused(view)
+    if refused is not None:
+        text += (
+            f". Trial {refused.name}'s pod is refused by the namespace ("
+            f"{refused.message or 'refused'}): it starts once the quota, LimitRange or "
+            "ServiceAccount allows it, or `kubetune stop` ends the job now (Stopped)"
+        )
+    return text + "."
+
+
+def _refused(view: TuningJobView) -> Trial | None:
+    """The first trial whose pod the namespace refuses (a quota, a LimitRange...)."""
+    pending = (t for t in view.trials if t.phase == "Pending")
+    return next((t for t in pending if t.reason == POD_REFUSED), None)
 
 
 def _budgets(view: TuningJobView, now: datetime) -> list[str]:

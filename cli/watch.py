@@ -1,11 +1,11 @@
 """`kubetune watch NAME`: follow a TuningJob until it ends.
 
 On a terminal the screen shows, redrawn at every read: a progress bar of trials, the best
-so far, and the running trials with their latest intermediate objective value (the last
+so far, the running trials with their latest intermediate objective value (the last
 match of the objective's regex in the last lines of their log) and its step, when the
-lines read are the whole log. Elsewhere (a pipe, a CI log) it is quiet: a first line (the
-job's phase and counts, to show it is alive), one line per trial that ends, and a last
-line when the job ends.
+lines read are the whole log, and the latest retries seen. Elsewhere (a pipe, a CI log)
+it is quiet: a first line (the job's phase and counts, to show it is alive), one line per
+trial that is retried or ends, and a last line when the job ends.
 Exit code 0 when the job ends Completed or Stopped, 1 when it ends Failed, is deleted, or
 --timeout passes first.
 """
@@ -28,6 +28,11 @@ from kubetune.cli.main import EXIT_ERROR, EXIT_OK, Context
 BAR_WIDTH = 30
 LOG_TAIL_LINES = 200
 """Lines read from the end of a running trial's log for its latest intermediate value."""
+RETRIES_SHOWN = 5
+"""The latest retries the terminal screen lists (a flaky cluster may retry many)."""
+RETRYING = "retrying after: "
+"""How the message of a trial waiting for its next attempt starts (the operator's
+`observe_trials`), its reason being the failed attempt's."""
 
 
 @dataclass(frozen=True)
@@ -60,13 +65,21 @@ def _phase(view: TuningJobView) -> str:
     return view.phase + (f" ({view.status.reason})" if view.status.reason else "")
 
 
-def render(view: TuningJobView, latest: dict[str, Reading], now: datetime) -> list[str]:
-    """The terminal screen: progress, best, running trials (latest value when known)."""
-    epochs = f", {view.status.epochs_consumed or 0} epochs" if view.hyperband else ""
+def render(
+    view: TuningJobView,
+    latest: dict[str, Reading],
+    now: datetime,
+    retried: Sequence[str] = (),
+) -> list[str]:
+    """The terminal screen: progress, best, running trials (latest value when known), and
+    the latest of the `retried` lines (`retry_lines`) seen so far."""
+    extra = f", {view.status.epochs_consumed or 0} epochs" if view.hyperband else ""
+    if view.status.counters.retried:  # attempts re-run after an infrastructure failure
+        extra += f", {view.status.counters.retried} retried"
     lines = [
         f"TuningJob {view.namespace}/{view.name}: {_phase(view)}",
         f"trials {progress_bar(view.trials_done(), view.max_trials)} ended,"
-        f" {len(view.trials)} launched{epochs}",
+        f" {len(view.trials)} launched{extra}",
         _best(view),
     ]
     running = [t for t in view.trials if t.phase in ("Pending", "Running")]
@@ -83,6 +96,10 @@ def render(view: TuningJobView, latest: dict[str, Reading], now: datetime) -> li
             f"  {trial.name}  {trial.phase:<8} {output.duration(trial.duration_seconds(now)):>7}"
             f"  {shown}"
         )
+    if retried:
+        earlier = len(retried) - RETRIES_SHOWN
+        lines.append("retried:" + (f" ({earlier} earlier not shown)" if earlier > 0 else ""))
+        lines.extend(f"  {line}" for line in retried[-RETRIES_SHOWN:])
     return lines
 
 
@@ -94,6 +111,32 @@ def start_line(view: TuningJobView) -> str:
         f"TuningJob {view.namespace}/{view.name}: {_phase(view)}; {view.trials_done()}/"
         f"{view.max_trials} ended, {running} running" + (f", {pending} pending" if pending else "")
     )
+
+
+def retry_lines(view: TuningJobView, attempts: dict[str, int], first: bool = False) -> list[str]:
+    """A line for each trial whose attempt went up since `attempts` (each trial's attempt
+    when last read; updated): `ev3-001  retried (PodDeleted), attempt 2 of 2`. On the
+    `first` read, an unfinished trial at attempt 2 or later gets one (it is being
+    retried); an ended one does not (its ended line says how many attempts it took)."""
+    lines = []
+    for trial in view.trials:
+        if first and trial.phase not in ("Pending", "Running"):
+            attempts[trial.name] = trial.attempt
+        if trial.attempt <= attempts.get(trial.name, 1):
+            continue
+        attempts[trial.name] = trial.attempt
+        message = trial.message or ""
+        # The failed attempt's reason, while the message still says it (the trial waits
+        # for its next attempt or runs it); a waiting or ended trial's says otherwise.
+        why = ""
+        if message.startswith(RETRYING):
+            why = trial.reason or message.removeprefix(RETRYING)
+        most = view.spec.retry.max_attempts  # may be lowered while the job runs
+        lines.append(
+            f"{trial.name}  retried{f' ({why})' if why else ''}, attempt {trial.attempt}"
+            + (f" of {most}" if trial.attempt <= most else "")
+        )
+    return lines
 
 
 def ended_line(view: TuningJobView, trial: Trial) -> str:
@@ -108,6 +151,7 @@ def ended_line(view: TuningJobView, trial: Trial) -> str:
     return (
         f"{trial.name}  {trial.phase}  {outcome}  best={output.number(best)}"
         f"  {view.trials_done()}/{view.max_trials} ended"
+        + (f"  ({trial.attempt} attempts)" if trial.attempt > 1 else "")
     )
 
 
@@ -169,6 +213,8 @@ def watch(ctx: Context, kube: KubeClient, namespace: str, terminal: bool) -> int
     args = ctx.args
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     reported: set[str] = set()
+    attempts: dict[str, int] = {}  # each trial's attempt when last read
+    retried: list[str] = []
     drawn = 0
     view: TuningJobView | None = None
     while True:
@@ -182,14 +228,17 @@ def watch(ctx: Context, kube: KubeClient, namespace: str, terminal: bool) -> int
                 f'"{namespace}").'
             ) from None
         first, view = view is None, parse_tuning_job(body)
+        retries = retry_lines(view, attempts, first)
         if terminal:
-            lines = render(view, latest_values(kube, view), datetime.now(UTC))
+            retried += retries
+            lines = render(view, latest_values(kube, view), datetime.now(UTC), retried)
             clear = f"\x1b[{drawn}F\x1b[J" if drawn else ""
             ctx.out.write(clear + "\n".join(lines) + "\n")
             drawn = len(lines)
         else:
             if first:  # a CI log shows at once that it is alive
                 ctx.out.write(start_line(view) + "\n")
+            ctx.out.write("".join(line + "\n" for line in retries))
             for trial in view.trials:
                 if trial.name not in reported and trial.phase not in ("Pending", "Running"):
                     reported.add(trial.name)

@@ -174,7 +174,8 @@ class Limits(KubeModel):
 
 class CompletionCriteria(KubeModel):
     """Criteria that end the job before `limits.maxTrials` trials. May be changed on a live
-    TuningJob."""
+    TuningJob. Once one is met no trial is launched, and the job completes when its running
+    trials end: they are not stopped (`spec.stop` stops them)."""
 
     target_objective: float | None = None
     """Complete the job once a trial's objective reaches this value (at least it when
@@ -204,9 +205,9 @@ class WarmStart(KubeModel):
     """Names of 1 to 5 TuningJobs in the same namespace with the same parameters and
     objective. Their finished trials count as observations for the optimizer as in their
     own jobs (succeeded: the objective; early-stopped: the last value read; failed:
-    avoided), not towards this job's `maxTrials`. A parent that does not exist when the
-    job starts, or that names the job itself, fails it (InvalidSpec); one deleted later
-    is let go of."""
+    avoided; failed for the cluster's sake, `infrastructure`: ignored), not towards this
+    job's `maxTrials`. A parent that does not exist when the job starts, or that names
+    the job itself, fails it (InvalidSpec); one deleted later is let go of."""
 
 
 class Retry(KubeModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import sys
@@ -567,3 +568,65 @@ def test_an_unknown_context_names_the_kubeconfig_and_its_contexts(tmp_path: Path
     assert str(raised.value) == f'no context "nosuch" in {kubeconfig}; its contexts: a, b'
     code, _, err = run("--kubeconfig", str(kubeconfig), "--context", "nosuch", "list")
     assert code == cli_main.EXIT_ERROR and "contexts list" not in err, err
+
+
+def _retried_bodies() -> list[dict[str, Any]]:
+    """The reads of a job whose trial w-030's pod is deleted (retry.maxAttempts 2): it
+    runs, waits for its second attempt, runs it, and ends."""
+    running = synthetic_tuning_job("w", 30, running=2)
+    running["spec"]["retry"] = {"maxAttempts": 2}
+    waiting = copy.deepcopy(running)
+    waiting["status"]["trials"][-1].update(
+        phase="Pending",
+        attempt=2,
+        reason="PodDeleted",
+        message="retrying after: pod w-030-xk2p9 was deleted",
+    )
+    waiting["status"]["counters"]["retried"] = 1
+    again = copy.deepcopy(waiting)
+    again["status"]["trials"][-1].update(phase="Running")  # the message stays
+    ended = synthetic_tuning_job("w", 30)
+    ended["spec"]["retry"] = {"maxAttempts": 2}
+    ended["status"]["trials"][-1]["attempt"] = 2
+    return [running, waiting, again, ended]
+
+
+def test_piped_watch_says_when_a_trial_is_retried() -> None:
+    args = cli_main.build_parser().parse_args(["watch", "w", "--interval", "0.01"])
+    ctx = cli_main.Context(args, io.StringIO(), io.StringIO())
+    assert watch(ctx, cast(KubeClient, FakeKube(_retried_bodies())), "default", False) == 0
+    lines = ctx.out.getvalue().splitlines()  # type: ignore[attr-defined]
+    retried = [line for line in lines if "retried" in line]
+    assert retried == ["w-030  retried (PodDeleted), attempt 2 of 2"], lines  # said once
+    ended = next(line for line in lines if line.startswith("w-030  ") and line != retried[0])
+    assert lines.index(retried[0]) < lines.index(ended)
+    assert ended.endswith("  30/30 ended  (2 attempts)"), lines  # its ended line too
+
+
+def test_piped_watch_started_during_a_retry_says_so_but_not_for_ended_trials() -> None:
+    bodies = _retried_bodies()[1:]
+    args = cli_main.build_parser().parse_args(["watch", "w", "--interval", "0.01"])
+    ctx = cli_main.Context(args, io.StringIO(), io.StringIO())
+    assert watch(ctx, cast(KubeClient, FakeKube(bodies)), "default", False) == 0
+    lines = ctx.out.getvalue().splitlines()  # type: ignore[attr-defined]
+    # w-005 and w-022 ended Failed at attempt 2 before the watch: their ended lines say it.
+    assert [line for line in lines if "retried" in line] == [
+        "w-030  retried (PodDeleted), attempt 2 of 2"
+    ], lines
+    assert next(line for line in lines if line.startswith("w-005  ")).endswith("(2 attempts)")
+
+
+def test_watch_screen_lists_the_latest_retries() -> None:
+    args = cli_main.build_parser().parse_args(["watch", "w", "--interval", "0.01"])
+    ctx = cli_main.Context(args, io.StringIO(), io.StringIO())
+    assert watch(ctx, cast(KubeClient, FakeKube(_retried_bodies())), "default", True) == 0
+    screens = ctx.out.getvalue().split("\x1b[")  # type: ignore[attr-defined]
+    assert "retried:" not in screens[0]
+    assert "\nretried:\n  w-030  retried (PodDeleted), attempt 2 of 2\n" in screens[-1]
+    assert "30 launched, 1 retried\n" in screens[2]  # the status's counter
+    view = parse_tuning_job(synthetic_tuning_job("w", 30, running=2))
+    many = [f"w-0{i:02d}  retried, attempt 2" for i in range(1, 8)]
+    assert render(view, {}, NOW, many)[-6:] == [
+        "retried: (2 earlier not shown)",
+        *(f"  {line}" for line in many[2:]),
+    ]

@@ -460,3 +460,93 @@ def test_readme_examples_of_output_show_the_output() -> None:
     for block in re.findall(r"```console\n(.*?)```", readme, flags=re.DOTALL):
         lines = block.splitlines()
         assert not lines or not lines[-1].startswith("$ "), f"no output after {lines[-1]!r}"
+
+
+def _ending_job(reason: str) -> dict[str, Any]:
+    """A job whose completion criterion `reason` fired while 2 trials run (the operator's
+    finish_running: reason and message set, phase InProgress, Running "Finishing")."""
+    body = synthetic_tuning_job("tgt", 4, running=2)
+    body["spec"]["limits"].update(maxTrials=10, maxParallelTrials=3)
+    body["spec"]["completionCriteria"] = {"targetObjective": 0.9, "maxTrialsNotImproving": 3}
+    message = "trial tgt-001 reached 0.93, target 0.9; waiting for 2 running trials"
+    body["status"].update(reason=reason, message=message)
+    body["status"]["conditions"] = [
+        {
+            "type": "Running",
+            "status": "True",
+            "reason": "Finishing",
+            "message": message,
+            "lastTransitionTime": "2026-01-01T00:01:00Z",
+        }
+    ]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("reason", "why"),
+    [
+        ("TargetObjectiveReached", "a trial reached completionCriteria.targetObjective 0.9"),
+        (
+            "MaxTrialsNotImproving",
+            "3 finished trials in a row did not improve the best objective "
+            "(completionCriteria.maxTrialsNotImproving)",
+        ),
+        (
+            "Converged",
+            "the optimizer judged further trials unlikely to improve the best objective",
+        ),
+        ("SomeLaterCriterion", "a completion criterion is met"),  # Finishing says it
+    ],
+)
+def test_next_step_of_a_job_ending_on_a_completion_criterion_launches_nothing(
+    reason: str, why: str
+) -> None:
+    body = _ending_job(reason)
+    assert views.next_step(parse_tuning_job(body)) == (
+        f"The job is ending ({reason}: {why}): no new trial is launched; it completes when "
+        "2 running trials end."
+    )
+    text = views.describe_text(parse_tuning_job(body), [], NOW)
+    assert "more to launch" not in text and "Next:       The job is ending (" in text
+    # Its trials' pods waiting to start: it waits for them too (finish_running counts them).
+    body["status"]["trials"][-1].update(phase="Pending")
+    assert views.next_step(parse_tuning_job(body)).endswith(
+        "; it completes when its 2 launched trials end (1 running, 1 waiting to start)."
+    )
+
+
+def test_next_step_of_an_ending_job_with_no_succeeded_trial_says_it_may_fail() -> None:
+    body = _ending_job("MaxTrialsNotImproving")
+    body["status"]["counters"]["completed"] = 0  # 3 trials failed in a row, none succeeded
+    body["spec"]["suspend"] = True  # no matter: the criterion is met, the job ends
+    refusal = 'waiting for its pod: pods "tgt-004-1-abcde" is forbidden: exceeded quota: q'
+    body["status"]["trials"][-1].update(phase="Pending", reason="FailedCreate", message=refusal)
+    assert views.next_step(parse_tuning_job(body)) == (
+        "The job is ending (MaxTrialsNotImproving: 3 finished trials in a row did not improve "
+        "the best objective (completionCriteria.maxTrialsNotImproving)): no new trial is "
+        "launched; it ends when its 2 launched trials end (1 running, 1 waiting to start): "
+        "Completed if one of them succeeds, else Failed (NoTrialSucceeded). Trial tgt-004's "
+        f"pod is refused by the namespace ({refusal}): it starts once the quota, LimitRange "
+        "or ServiceAccount allows it, or `kubetune stop` ends the job now (Stopped)."
+    )
+
+
+def test_next_step_does_not_count_trials_waiting_to_start_as_running() -> None:
+    body = synthetic_tuning_job("p", 30, running=2)
+    body["spec"]["limits"].update(maxTrials=40, maxParallelTrials=4)
+    for trial in body["status"]["trials"][-2:]:
+        trial.update(phase="Pending", reason="Unschedulable", message="waiting for a node: 0/2")
+    body["status"]["counters"].update(running=0, pending=2)
+    assert views.next_step(parse_tuning_job(body)).startswith(
+        "2 trials launched (0 running, 2 waiting to start); 10 more to launch, 2 now"
+    )
+    body["spec"]["limits"]["maxTrials"] = 30
+    assert views.next_step(parse_tuning_job(body)) == (
+        "Every trial is launched (30); the job ends when its 2 launched trials end "
+        "(0 running, 2 waiting to start)."
+    )
+    body["spec"]["suspend"] = True
+    assert views.next_step(parse_tuning_job(body)) == (
+        "Suspended: 2 trials (0 running, 2 waiting to start) still finish, no new trial "
+        "starts until spec.suspend is false."
+    )
