@@ -108,7 +108,7 @@ def _failed(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
         retries = (
             f"not retried, spec.retry.maxAttempts {limit}"
             if limit == 1
-            else (f"attempt {trial.attempt} of {limit}")
+            else f"attempt {trial.attempt} of {limit}"
         )
         message = f"{retries}: {job.message or job.reason}"
     d.finish_trial(trial, TrialPhase.FAILED, job.reason or "Failed", message, job.finished or d.now)
