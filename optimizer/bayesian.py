@@ -12,7 +12,9 @@ Steps, per call (nothing is remembered between calls):
    Fixed default warps instead (issue 12, 12 development problems, seeds 0-3): -0.3 ± 0.1
    / +0.0 ± 0.1 points at 30 / 60 evaluations (only log-Rosenbrock-4 moved, -3 at 30).
 3. Hyperparameters: MAP by multi-start L-BFGS-B (see :mod:`kubetune.optimizer.gp`); on
-   many observations the fit uses a subset, the posterior uses everything.
+   many observations the fit uses a subset, the posterior everything up to
+   ``MAX_MODEL_POINTS`` (beyond it, e.g. a warm start from several parents, the best and
+   the latest; see :func:`model_history`).
 4. Pending trials, and each point already chosen in this batch, are integrated out: EI
    is averaged over ``_N_FANTASIES`` joint posterior draws of their outcomes
    (hyperparameters kept, no refit; see ``_acquisition``), so the next point goes where
@@ -34,7 +36,14 @@ import numpy as np
 import scipy.stats
 from kubetune.optimizer.acq_optim import SAME_POINT, maximize_log_ei
 from kubetune.optimizer.acquisition import FantasyLogEI, LogEI
-from kubetune.optimizer.encoding import Encoder, FloatArray, IntArray, Warp, is_warp_learnable
+from kubetune.optimizer.encoding import (
+    BoolArray,
+    Encoder,
+    FloatArray,
+    IntArray,
+    Warp,
+    is_warp_learnable,
+)
 from kubetune.optimizer.gp import (
     GPRegressor,
     KernelParams,
@@ -51,6 +60,22 @@ _MIN_OBSERVATIONS_FOR_WARP_LEARNING = 10
 _WARP_SWITCH_NATS = 2.0
 # Above this many observations the hyperparameters are fitted on a subset (O(n³) per step).
 _MAX_FIT_POINTS = 200
+# The most observations the posterior conditions on (see model_history): one job's own
+# maxTrials, so only warm-started jobs beyond it are thinned. Measured (10 parameters,
+# 5000 observations given, one thread): 0.3 GB and 2.5 s with 4 pending trials, 0.55 GB
+# and 11 s with 1000 (8 fantasy GPs of 2000 points); 2.6 GB and 85 s (4 pending) uncapped.
+MAX_MODEL_POINTS = 1000
+# Of those, the best ones kept whatever their age; the rest are the latest observations.
+_N_BEST_MODELLED = MAX_MODEL_POINTS // 4
+# The most points of one batch chosen by the model. Each is a full EI maximisation over 8
+# fantasy GPs refactored on the pending points and every point chosen before it, so a
+# batch's time grows faster than n: 31-155 s for n = 100 (100 observations, 10
+# parameters, a loaded 2-core machine), against 3 s with this cap. Callers fill the rest
+# of a larger batch (only many free slots at once give one: a warm start, or a raised
+# maxParallelTrials) space-fillingly, as the initial design does; the next call models
+# again with all of them pending. 16 leaves every batch of the benchmarks (4 workers),
+# and any batch of up to 16, unchanged.
+MAX_MODEL_CHOICES = 16
 _N_INCUMBENTS = 5
 # Fewer losses than this cannot tell a skewed distribution from a sample of a Gaussian.
 _MIN_POINTS_FOR_POWER_TRANSFORM = 5
@@ -85,12 +110,33 @@ def impute_and_standardise(losses: FloatArray) -> FloatArray:
     worst = float(np.max(losses[finite])) if finite.any() else 0.0
     y = np.where(finite, losses, worst)
     if len(y) >= _MIN_POINTS_FOR_POWER_TRANSFORM and np.ptp(y) > 0:
-        centred = (y - np.mean(y)) / np.std(y)
-        transformed = np.asarray(scipy.stats.yeojohnson(centred)[0], dtype=float)
+        centred = _standardise(y)
+        try:
+            transformed = np.asarray(scipy.stats.yeojohnson(centred)[0], dtype=float)
+        except ValueError:  # a last guard: scipy refuses non-finite input
+            transformed = centred
         y = transformed if np.all(np.isfinite(transformed)) else centred
+    return _standardise(y)
+
+
+def _standardise(y: FloatArray) -> FloatArray:
+    """(y - mean) / std (n,); y - mean where the spread is 0.
+
+    A spread below ~1e-154 (the std's squares underflow to 0) or whose std overflows is
+    first scaled to [0, 1] by its range, so the result is finite whenever y is; a constant
+    y gives zeros. Where the plain formula is finite it is used unchanged.
+    """
     std = float(np.std(y))
-    standardised: FloatArray = (y - np.mean(y)) / (std if std > 0 else 1.0)
-    return standardised
+    if std > 0 and math.isfinite(std):
+        standardised: FloatArray = (y - np.mean(y)) / std
+        if np.all(np.isfinite(standardised)):
+            return standardised
+    spread = float(np.ptp(y))
+    if spread > 0 and math.isfinite(spread):
+        unit = (y - np.min(y)) / spread  # in [0, 1]
+        return (unit - np.mean(unit)) / float(np.std(unit))
+    centred: FloatArray = y - np.mean(y)
+    return centred
 
 
 def pessimistic_targets(losses: FloatArray) -> FloatArray:
@@ -120,7 +166,45 @@ def pessimistic_targets(losses: FloatArray) -> FloatArray:
     return shifted
 
 
-def _fit_subset(n: int, y: FloatArray, rng: np.random.Generator) -> IntArray:
+def model_history(encoder: Encoder, history: History) -> History:
+    """The part of ``history`` the model is fitted to, conditioned on and avoids.
+
+    Rows whose features are not finite are dropped (observed and pending alike; parsing
+    should already have refused them: this only keeps one from making the whole GP NaN).
+    Above ``MAX_MODEL_POINTS`` observations, the best ``_N_BEST_MODELLED`` finite ones
+    and the latest of the others are kept, in their order: warm-start observations come
+    first (the operator appends the job's own), so the oldest of the parents' go first.
+    Memory and time then stay bounded (the GP is O(n²) memory, O(n³) time), and the
+    region that matters most for EI keeps its data. At or below the cap, with finite
+    features, ``history`` itself comes back.
+    """
+    usable = _finite_rows(encoder, history.values)
+    pending = history.pending[_finite_rows(encoder, history.pending)]
+    n = int(usable.sum())
+    if n == len(usable) and n <= MAX_MODEL_POINTS and len(pending) == len(history.pending):
+        return history
+    keep = np.flatnonzero(usable)
+    if n > MAX_MODEL_POINTS:
+        losses = history.losses[keep]
+        by_loss = np.argsort(np.where(np.isfinite(losses), losses, np.inf), kind="stable")
+        best = np.zeros(n, dtype=bool)
+        best[by_loss[:_N_BEST_MODELLED]] = True
+        latest = np.flatnonzero(~best)[-(MAX_MODEL_POINTS - _N_BEST_MODELLED) :]
+        keep = keep[np.sort(np.concatenate([np.flatnonzero(best), latest]))]
+    return History(values=history.values[keep], losses=history.losses[keep], pending=pending)
+
+
+def _finite_rows(encoder: Encoder, values: FloatArray) -> BoolArray:
+    """Which raw-value rows (m, d) have finite features: (m,)."""
+    if len(values) == 0:
+        return np.ones(0, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):  # log(0) is what is looked for
+        features = encoder.encode_values(values)
+    finite: BoolArray = np.all(np.isfinite(features), axis=1)
+    return finite
+
+
+def fit_subset(n: int, y: FloatArray, rng: np.random.Generator) -> IntArray:
     """Indices of the points used for the hyperparameter fit: all, or the best quarter of
     the cap plus a random rest (the region near the optimum matters most for EI)."""
     if n <= _MAX_FIT_POINTS:
@@ -265,8 +349,12 @@ def suggest_bayesian(
 
     In: the observed history (at least one observation), ``extra_pending`` (q, d) raw values
     chosen earlier in this batch (e.g. initial-design points). Raw values, not features, go
-    out because the warps chosen here are private to this call.
+    out because the warps chosen here are private to this call. The model sees
+    :func:`model_history`; should nothing finished remain there, the points are random.
     """
+    history = model_history(encoder, history)
+    if not np.isfinite(history.losses).any():
+        return encoder.decode_values(encoder.from_unit(rng.random((n, len(encoder.columns)))))
     model = _model(encoder, history, rng)
     X = model.gp.X
     finite = np.isfinite(history.losses)
@@ -292,24 +380,31 @@ def choose_by_ei(
 ) -> FloatArray:
     """From each block of candidates (raw values (n, k, d)), the one with the highest EI,
     each choice pending for the next block's: (n, d) raw values. EI as in
-    :func:`suggest_bayesian`, but over a few given points instead of the whole space."""
+    :func:`suggest_bayesian`, but over a few given points instead of the whole space.
+    Only the first ``MAX_MODEL_CHOICES`` blocks are chosen by EI, the rest take their first
+    candidate (see ``MAX_MODEL_CHOICES``)."""
+    history = model_history(encoder, history)
+    if not np.isfinite(history.losses).any():
+        return blocks[:, 0].reshape(-1, blocks.shape[2])
     model = _model(encoder, history, rng)
     P = _pending_features(model, history, np.empty((0, blocks.shape[2])))
     chosen: list[FloatArray] = []
-    for block in blocks:
+    for block in blocks[:MAX_MODEL_CHOICES]:
         acquisition = _acquisition(model.gp, model.best, P, rng, model.noise_var)
         features = model.encoder.encode_values(block)
         best = int(np.argmax(acquisition(features)))
         chosen.append(block[best])
         P = np.vstack([P, features[best][None, :]])
+    chosen.extend(block[0] for block in blocks[MAX_MODEL_CHOICES:])
     return np.array(chosen).reshape(-1, blocks.shape[2])
 
 
 def _fit(
     encoder: Encoder, history: History, y: FloatArray, rng: np.random.Generator
 ) -> tuple[Encoder, GPRegressor]:
-    """MAP hyperparameters, warps chosen by evidence, and the GP on every observation."""
-    subset = _fit_subset(len(y), y, rng)
+    """MAP hyperparameters, warps chosen by evidence, and the GP on every observation given
+    (``model_history``'s)."""
+    subset = fit_subset(len(y), y, rng)
     X = encoder.encode_values(history.values)
     # A second start pays off while the fit is cheap; above that, latency wins.
     n_restarts = 2 if len(subset) <= _MAX_POINTS_FOR_TWO_STARTS else 1

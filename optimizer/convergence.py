@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from kubetune.optimizer.acq_optim import candidate_points
-from kubetune.optimizer.bayesian import impute_and_standardise
+from kubetune.optimizer.bayesian import fit_subset, impute_and_standardise, model_history
 from kubetune.optimizer.encoding import Encoder
 from kubetune.optimizer.gp import GPRegressor, fit_kernel_params
 from kubetune.optimizer.observations import Goal, ObservationLike, parse_history
@@ -55,18 +55,21 @@ def has_converged(
     of parameters) finite observations. Deterministic for the same inputs and seed.
     """
     encoder = Encoder(space)
-    history = parse_history(encoder, observations, (), goal)
+    # The GP sees what suggest's does (model_history: at most MAX_MODEL_POINTS rows, all
+    # finite), and its hyperparameters are fitted on suggest's subset of them.
+    history = model_history(encoder, parse_history(encoder, observations, (), goal))
     finite = np.isfinite(history.losses)
     if finite.sum() < max(MIN_OBSERVATIONS, 2 * len(space)) or np.ptp(history.losses[finite]) == 0:
         return False
     y = impute_and_standardise(history.losses)
     X = encoder.encode_values(history.values)
-    params, _ = fit_kernel_params(X, y, encoder.is_categorical, n_restarts=1)
+    rng = np.random.default_rng([seed % 2**64, len(y)])
+    subset = fit_subset(len(y), y, rng)  # all of them up to 200: no draw from rng then
+    params, _ = fit_kernel_params(X[subset], y[subset], encoder.is_categorical, n_restarts=1)
     gp = GPRegressor(X, y, encoder.is_categorical, params)
 
     mean, var = gp.posterior(X[finite])
     pessimistic_best = float(np.min(mean + _BETA * np.sqrt(var)))
-    rng = np.random.default_rng([seed % 2**64, len(y)])
     incumbents = X[finite][np.argsort(y[finite], kind="stable")[:5]]
     points = np.vstack([candidate_points(encoder, incumbents, rng, 2048, 200), X])
     mean, var = gp.posterior(points)

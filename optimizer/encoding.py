@@ -185,7 +185,10 @@ class ColumnCodec:
         ):
             return None
         if isinstance(param, Integer):
-            if abs(value - round(value)) > 1e-6:
+            # Exactly inside the range once rounded: a tolerance relative to the span would
+            # admit whole integers outside it (min - 2 for a span of 2e9, log(0) on a log
+            # scale), which no job of this space can have run.
+            if abs(value - round(value)) > 1e-6 or not param.min <= round(value) <= param.max:
                 return None
             return float(round(value))
         return min(max(value, float(param.min)), float(param.max))

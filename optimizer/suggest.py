@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Literal, TypeAlias
 
 import numpy as np
-from kubetune.optimizer.bayesian import suggest_bayesian
+from kubetune.optimizer.bayesian import MAX_MODEL_CHOICES, suggest_bayesian
 from kubetune.optimizer.encoding import Encoder, FloatArray
 from kubetune.optimizer.grid import next_grid_points
 from kubetune.optimizer.observations import GOALS, Goal, History, ObservationLike, parse_history
@@ -94,8 +94,17 @@ def _bayesian(
     design = sobol_values(encoder, seed, history.n_seen, n_design, known)
     if n_design == n:
         return design
-    model_points = suggest_bayesian(encoder, history, design, n - n_design, rng)
-    return np.vstack([design, model_points]).reshape(-1, d)
+    # A batch larger than MAX_MODEL_CHOICES (many free slots) gets the model's points
+    # first and the rest from the Sobol sequence, from the indices after the design's (this
+    # call's n indices are passed to the next call's design by ``n_seen``).
+    n_model = min(n - n_design, MAX_MODEL_CHOICES)
+    model_points = suggest_bayesian(encoder, history, design, n_model, rng)
+    n_fill = n - n_design - n_model
+    if n_fill == 0:
+        return np.vstack([design, model_points]).reshape(-1, d)
+    known = np.vstack([known, design, model_points])
+    fill = sobol_values(encoder, seed, history.n_seen + n_design, n_fill, known)
+    return np.vstack([design, model_points, fill]).reshape(-1, d)
 
 
 def suggest(
