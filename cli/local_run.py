@@ -7,24 +7,30 @@ anything runs, as at admission: the CRD's CEL rules (`cli.admission`), the pydan
 and `validate_spec` (the checks the operator makes itself).
 
 Ctrl-C stops the running trials (their process groups) and records them as they are:
-Pending, reason Interrupted, their attempt ended then (`mark_interrupted`); the same command
-on the same DIR resumes: the trials that were running are started again under the same
-names, so the run has exactly the trials it would have had (each starting anew: its start
-time is the restart's). Exit codes: 0 when the run ends Completed or Stopped (or, suspended,
-has nothing left to run), 1 when it ends Failed or on an error, 2 on a usage error, 130 on
-Ctrl-C. The manifest may then change the
-fields a live TuningJob may change (limits, suspend, ...), not the immutable ones. With
-`spec.suspend: true` nothing new is launched: once no trial runs, the command says so and
-exits 0, DIR ready to resume.
+Pending, reason Interrupted, their attempt ended then (`mark_interrupted`); so does whatever
+else ends the run loop (SIGTERM, SIGHUP, a closed stdout, a full disk, a trainer that no
+longer starts), each with a one-line message; a SIGKILLed run's trainers die with it (see
+`kubetune.operator.kube.local`). The same command on the same DIR resumes: the trials that
+were running are started again under the same names, so the run has exactly the trials it
+would have had (each starting anew: its start time is the restart's). Exit codes: 0 when
+the run ends Completed or Stopped (or, suspended, has nothing left to run), 1 when it ends
+Failed or on an error, 2 on a usage error, 130 on Ctrl-C (SIGTERM and SIGHUP too). The
+manifest may then change the fields a live TuningJob may change (limits, suspend, ...), not
+the immutable ones. With `spec.suspend: true` nothing new is launched: once no trial runs,
+the command says so and exits 0, DIR ready to resume.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
+import signal
 import sys
+import threading
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -48,10 +54,11 @@ from kubetune.cli.watch import (
 from kubetune.operator.api import API_VERSION, KIND, TERMINAL_PHASES, TuningJobSpec
 from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.api.schema import immutable_spec_fields
-from kubetune.operator.kube.client import JobRejectedError
+from kubetune.operator.kube.client import JobNotStartedError, JobRejectedError
 from kubetune.operator.kube.local import (
     MANIFEST,
     STATUS,
+    STOP_GRACE_SECONDS,
     LocalKube,
     local_argv,
     local_env,
@@ -293,9 +300,29 @@ def run_local(ctx: Context) -> int:
     spec = check_runnable(body, images)
     directory = Path(args.out or name)
     parents = warm_start_parents(spec, directory, args.parent)
-    with lock_directory(directory):
-        prepare_directory(body, spec, directory, ctx.err)
-        return _run(ctx, LocalKube(directory, images, parents), name, spec.judges_running_trials)
+    # From here SIGTERM and SIGHUP end the run as Ctrl-C does (130, nothing left running).
+    with _on_signals(_raise_signalled, ["SIGTERM", "SIGHUP"]):
+        try:
+            lock = lock_directory(directory)
+        except OSError as error:
+            raise KubetuneError(_unusable(directory, error)) from None
+        with lock:
+            try:
+                prepare_directory(body, spec, directory, ctx.err)
+                kube = LocalKube(directory, images, parents)
+            except OSError as error:
+                raise KubetuneError(_unusable(directory, error)) from None
+            return _run(ctx, kube, name, spec.judges_running_trials)
+
+
+def _unusable(directory: Path, error: OSError) -> str:
+    where = (
+        f" ({error.filename})" if error.filename and str(error.filename) != str(directory) else ""
+    )
+    return (
+        f"cannot use {directory} as the run directory: {error.strerror or error}{where}; "
+        "give another --out"
+    )
 
 
 def _shown(directory: Path) -> str:
@@ -304,52 +331,148 @@ def _shown(directory: Path) -> str:
     return str(directory) if directory.parent != Path() else f".{os.sep}{directory}"
 
 
+class _Signalled(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a closed terminal, `timeout`, a cancelled CI job): the run ends
+    as on Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.cause = signal.Signals(signum).name
+
+
+def _raise_signalled(signum: int, _frame: Any) -> None:
+    raise _Signalled(signum)
+
+
+@contextlib.contextmanager
+def _on_signals(handler: Callable[[int, Any], None], signums: list[str]) -> Iterator[None]:
+    """`handler` for the named signals while inside (only the main thread may set one;
+    elsewhere, as in tests driving the CLI from a thread, nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for sig in (getattr(signal, n) for n in signums if hasattr(signal, n)):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _say(stream: IO[str], text: str) -> None:
+    """`text` to stream if it can still be written (a closed pipe is no second error)."""
+    with contextlib.suppress(OSError, ValueError):
+        stream.write(text)
+        stream.flush()
+
+
 def _run(ctx: Context, kube: LocalKube, name: str, judges_curves: bool) -> int:
+    """The run loop; however it is left other than by the run's end (Ctrl-C, SIGTERM,
+    SIGHUP, a closed stdout, an error such as a full disk or a trainer that no longer
+    starts), its trainers are stopped and its running trials recorded as interrupted
+    (`_interrupted`), then one line says why, and the exit code is not 0."""
+    directory = kube.directory
+    try:
+        return _loop(ctx, kube, name, judges_curves)
+    except KeyboardInterrupt as error:
+        cause = error.cause if isinstance(error, _Signalled) else "Ctrl-C"
+        return _interrupted(ctx, kube, cause, None)
+    except BrokenPipeError:
+        if ctx.out is sys.stdout:  # nothing more reaches it, at exit neither
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        problem = "the output was closed (a pipe's reader ended)"
+        return _interrupted(ctx, kube, "output closed", problem)
+    except JobNotStartedError as error:
+        return _interrupted(ctx, kube, "a trainer did not start", str(error))
+    except OSError as error:  # a full disk
+        where = f" {error.filename}" if error.filename else f" in {directory}"
+        problem = f"cannot write{where}: {error.strerror or error}"
+        advice = f"fix that and run the same command to resume ({directory} is kept)"
+        return _interrupted(ctx, kube, problem, f"{problem}; {advice}")
+    except Exception as error:  # a bug: its trainers are stopped all the same
+        problem = str(error) if isinstance(error, KubetuneError) else repr(error)
+        return _interrupted(ctx, kube, "an error", problem)
+
+
+def _loop(ctx: Context, kube: LocalKube, name: str, judges_curves: bool) -> int:
     directory = kube.directory
     reported: set[str] = set()
     drawn = [0]  # lines of the screen drawn last (terminal only)
     ctx.err.write(f"run directory: {_shown(directory)} (logs in {directory / 'logs'})\n")
-    try:
-        unmark_interrupted(kube)
-        restarted = kube.resume()
-        if restarted:
-            ctx.err.write(f"resumed; started again: {', '.join(restarted)}\n")
-        while True:
-            result = reconcile(kube, NAMESPACE, name, curve_read_seconds=0.0)
-            view = _report(ctx, kube, reported, drawn)
-            if result.terminal:
-                ctx.out.write(final_line(view) + "\n")
-                return EXIT_ERROR if view.phase == "Failed" else EXIT_OK
-            if view.spec.suspend and not any(
-                t.phase in ("Pending", "Running") for t in view.trials
-            ):
-                # Nothing runs, nothing will: waiting would hang with no end.
-                ctx.err.write(
-                    f"spec.suspend is true: no trial is launched ({len(view.trials)} run so "
-                    f"far); set it to false in {ctx.args.file} and run the same command to go "
-                    "on\n"
-                )
-                return EXIT_OK
-            # Hyperband and the median rule judge trials by the values they print: here the logs
-            # are files, read at every reconcile, and a reconcile follows every line a trial
-            # writes, so even a trial of a few seconds is stopped where the rule says (on a
-            # cluster the operator follows the pods' logs as streams instead).
-            kube.wait(
-                min(result.requeue_after or IDLE_SECONDS, IDLE_SECONDS),
-                on_output=judges_curves,
+    unmark_interrupted(kube)
+    restarted = kube.resume()
+    if restarted:
+        ctx.err.write(f"resumed; started again: {', '.join(restarted)}\n")
+    while True:
+        result = reconcile(kube, NAMESPACE, name, curve_read_seconds=0.0)
+        view = _report(ctx, kube, reported, drawn)
+        if result.terminal:
+            ctx.out.write(final_line(view) + "\n")
+            return EXIT_ERROR if view.phase == "Failed" else EXIT_OK
+        if view.spec.suspend and not any(t.phase in ("Pending", "Running") for t in view.trials):
+            # Nothing runs, nothing will: waiting would hang with no end.
+            ctx.err.write(
+                f"spec.suspend is true: no trial is launched ({len(view.trials)} run so "
+                f"far); set it to false in {ctx.args.file} and run the same command to go "
+                "on\n"
             )
-    except KeyboardInterrupt:
+            return EXIT_OK
+        # Hyperband and the median rule judge trials by the values they print: here the logs
+        # are files, read at every reconcile, and a reconcile follows every line a trial
+        # writes, so even a trial of a few seconds is stopped where the rule says (on a
+        # cluster the operator follows the pods' logs as streams instead).
+        kube.wait(
+            min(result.requeue_after or IDLE_SECONDS, IDLE_SECONDS),
+            on_output=judges_curves,
+        )
+
+
+def _interrupted(ctx: Context, kube: LocalKube, cause: str, problem: str | None) -> int:
+    """Stop the running trainers (all at once; Ctrl-C, SIGTERM or SIGHUP again kills them
+    at once) and record their trials as interrupted; one line says so. 130 for an
+    interruption (`problem` None), else 1 with `problem` in the line."""
+
+    def hurry(_signum: int, _frame: Any) -> None:
+        kube.hurry = True
+
+    with _on_signals(hurry, ["SIGINT", "SIGTERM", "SIGHUP"]):
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        running = kube.running()
+        if running:
+            _say(
+                ctx.err,
+                f"stopping {len(running)} running trial{'s' * (len(running) != 1)} (up to "
+                f"{STOP_GRACE_SECONDS:g} s; Ctrl-C again to kill them now)\n",
+            )
         kube.stop_all()
-        mark_interrupted(directory)
-        sys.stderr.flush()
-        ctx.err.write("interrupted: running trials stopped; resume with the same command\n")
+        unrecorded = ""
+        try:
+            mark_interrupted(kube.directory, cause)
+        except OSError as error:
+            unrecorded = (
+                f" ({STATUS} could not record them as interrupted: {error.strerror or error})"
+            )
+    if problem is None:
+        _say(
+            ctx.err,
+            f"interrupted{'' if cause == 'Ctrl-C' else f' ({cause})'}: running trials "
+            f"stopped{unrecorded}; resume with the same command\n",
+        )
         return EXIT_INTERRUPTED
+    advice = "" if "run the same command" in problem else "; then run the same command to resume"
+    _say(
+        ctx.err,
+        f"error: {problem}{advice} (running trials stopped and recorded as interrupted"
+        f"{unrecorded})\n",
+    )
+    return EXIT_ERROR
 
 
-TRIAL_INTERRUPTED = "interrupted (Ctrl-C); the same `kubetune run --local` command starts it again"
-
-
-def mark_interrupted(directory: Path) -> None:
+def mark_interrupted(directory: Path, cause: str = "Ctrl-C") -> None:
     """After Ctrl-C, the status as it is, not as it was: the trials that were running
     (their processes stopped, their Jobs kept) are Pending, reason Interrupted, their
     attempt ended now (a duration that stops growing); the job says so (reason
@@ -361,10 +484,11 @@ def mark_interrupted(directory: Path) -> None:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     trials = [t for t in status.get("trials") or [] if t.get("phase") == "Running"]
     for trial in trials:
-        trial.update(phase="Pending", reason=INTERRUPTED, message=TRIAL_INTERRUPTED, endTime=now)
+        message = f"interrupted ({cause}); the same `kubetune run --local` command starts it again"
+        trial.update(phase="Pending", reason=INTERRUPTED, message=message, endTime=now)
     _move_counted(status, len(trials), "running", "pending")
     again = f", starting {', '.join(t['name'] for t in trials)} again" if trials else ""
-    message = f"interrupted (Ctrl-C); the same `kubetune run --local` command resumes it{again}"
+    message = f"interrupted ({cause}); the same `kubetune run --local` command resumes it{again}"
     status.update(reason=INTERRUPTED, message=message)
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Running":

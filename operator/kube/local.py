@@ -9,7 +9,16 @@ and reads metrics exactly as on a cluster. What it keeps in the run directory:
 - `logs/<job>.job.yaml`: each Job's manifest; `logs/<job>.log` the primary container's
   stdout and stderr; `logs/<job>.exit` its exit code, written when the process ends. A
   Job without an exit code was interrupted: `resume()` starts its process again (as a
-  Job controller would start a new pod), so the run keeps exactly its trials.
+  Job controller would start a new pod), so the run keeps exactly its trials, unless its
+  trial has ended meanwhile (its Job was being deleted): that Job is deleted instead;
+- `logs/<job>.pid`: the process group of a Job's process while it runs (and its start
+  time, against pid reuse): a run that died without stopping its trainers (SIGKILL, a
+  power cut of the terminal) leaves it, and the next run stops that group before it
+  starts the Job again, so a trial never runs twice at once.
+
+Each trainer dies with the run: on Linux it gets PR_SET_PDEATHSIG (SIGKILL) before its
+command starts, so even a SIGKILLed `kubetune run --local` leaves no trainer behind (the
+trainer's own children, in its process group, are stopped by the next run's `resume()`).
 
 A Job runs only its primary container (the one that receives the hyperparameters): its
 `command` + `args`, env and `workingDir` as `build_trial_job` rendered them, never through
@@ -24,12 +33,15 @@ the API server (its spec from `tuningjob.yaml`, its trials from `status.yaml`).
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import shlex
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +58,13 @@ LOGS = "logs"
 CHUNK_BYTES = 64 * 1024
 STOP_GRACE_SECONDS = 10.0
 """How long a stopped trial's process group gets between SIGTERM and SIGKILL."""
+PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal a process gets when its parent ends (Linux)."""
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""The signals that end a run: blocked while a trainer starts and is recorded, so none
+can land between the two and leave a trainer that nobody knows of."""
 
 
 def _now() -> str:
@@ -55,8 +74,13 @@ def _now() -> str:
 def write_atomically(path: Path, data: Any) -> None:
     """YAML to `path` through a temporary file and a rename: a reader never sees half."""
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(yaml.safe_dump(data, sort_keys=False))
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(yaml.safe_dump(data, sort_keys=False))
+        os.replace(temporary, path)
+    except BaseException:  # a full disk: no half-written temporary left behind
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
 
 
 def primary_container(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,6 +122,96 @@ def local_env(container: Mapping[str, Any]) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP held back (delivered on leaving) where POSIX allows."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _process_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, /proc/PID/stat field 22), or
+    None where /proc has no such process (or no /proc): with the pid, it names one
+    process, even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+@functools.cache
+def _prctl() -> Any:
+    """libc's prctl on Linux, else None."""
+    if sys.platform != "linux":
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """A `preexec_fn` for a trainer: on Linux it gets SIGKILL when the run's process ends,
+    however that ends (SIGKILL included); the signals blocked while it starts are
+    unblocked (a blocked signal mask survives exec)."""
+    prctl = _prctl()
+
+    def preexec() -> None:
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:  # the run ended before prctl: end now
+                os._exit(1)
+
+    return preexec
+
+
+def _stop_groups(processes: list[subprocess.Popen[bytes]], hurry: Callable[[], bool]) -> None:
+    """SIGTERM each process group, then wait for them all against one deadline
+    (STOP_GRACE_SECONDS, or until `hurry()`: a second Ctrl-C), then SIGKILL what is left."""
+    processes = [p for p in processes if p.poll() is None]
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while any(p.poll() is None for p in processes):
+        if time.monotonic() >= deadline or hurry():
+            break
+        time.sleep(0.05)
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether process group `pgid` has a process that still runs (where /proc tells,
+    zombies, which nobody may reap in a container, do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):  # gone, or another user's: not ours
+        return False
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return True
+    for entry in entries:
+        with contextlib.suppress(OSError, IndexError):
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":  # state, ppid, pgrp
+                return True
+    return False
+
+
 @dataclass
 class _Job:
     manifest: dict[str, Any]
@@ -136,6 +250,8 @@ class LocalKube:
         self.body = read_run(directory)
         self.body["metadata"]["resourceVersion"] = "1"
         self.jobs: dict[str, _Job] = {}
+        self.hurry = False
+        """Set (by a second Ctrl-C) to SIGKILL the trials being stopped at once."""
         self.logs.mkdir(parents=True, exist_ok=True)
         self._recover_finished_jobs()
 
@@ -146,15 +262,33 @@ class LocalKube:
     def resume(self) -> list[str]:
         """Start again the Jobs that were interrupted (a manifest, no exit code); their
         names. Their trials start anew: the time the run was interrupted is not theirs,
-        and their log (whose values the trial is judged by) begins again."""
+        and their log (whose values the trial is judged by) begins again. A trainer of
+        an earlier run still alive (that run was killed) is stopped first; a Job whose
+        trial has ended (it was being deleted when the run was interrupted) is deleted,
+        its log kept, not started again."""
+        status = self.body.get("status") or {}
+        phases = {
+            trial_job_name(t["name"], t.get("attempt", 1)): t.get("phase")
+            for t in status.get("trials") or []
+        }
+        for pid_file in sorted(self.logs.glob("*.pid")):
+            if pid_file.stem not in self.jobs:
+                self._stop_leftover(pid_file.stem)
         interrupted = []
         for manifest_file in sorted(self.logs.glob("*.job.yaml")):
             name = manifest_file.name.removesuffix(".job.yaml")
-            if name not in self.jobs:
-                self._start(name, yaml.safe_load(manifest_file.read_text()))
-                interrupted.append(name)
+            if name in self.jobs:
+                continue
+            if phases.get(name, "Running") not in ("Pending", "Running"):
+                manifest_file.unlink()  # the delete the interruption cut short
+                continue
+            self._start(
+                name,
+                yaml.safe_load(manifest_file.read_text()),
+                advice=f"fix it (or --image) and run the same command again on {self.directory}",
+            )
+            interrupted.append(name)
         started = {name: self.jobs[name].created for name in interrupted}
-        status = self.body.get("status") or {}
         for trial in status.get("trials") or []:
             job = trial_job_name(trial["name"], trial.get("attempt", 1))
             if job in started:
@@ -162,6 +296,29 @@ class LocalKube:
         if started and status:
             write_atomically(self.directory / STATUS, status)
         return interrupted
+
+    def _stop_leftover(self, name: str) -> None:
+        """Stop the process group that an earlier run recorded for Job `name`, if it still
+        runs (that run ended without stopping it): SIGTERM, then SIGKILL after the grace."""
+        pid_file = self.logs / f"{name}.pid"
+        try:
+            record = yaml.safe_load(pid_file.read_text()) or {}
+        except FileNotFoundError:
+            return
+        pgid = int(record.get("pgid", 0))
+        started = _process_start(pgid) if pgid > 0 else None
+        if pgid <= 0 or (started is not None and started != record.get("started")):
+            pid_file.unlink()  # the pid now names another process: not ours
+            return
+        if _group_alive(pgid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            while _group_alive(pgid) and time.monotonic() < deadline and not self.hurry:
+                time.sleep(0.05)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+        pid_file.unlink()
 
     def _recover_finished_jobs(self) -> None:
         """Jobs whose process ended before a restart (an exit code on disk)."""
@@ -193,6 +350,7 @@ class LocalKube:
                 "manifest": job.manifest,
             }
             write_atomically(self.logs / f"{name}.exit", record)
+            (self.logs / f"{name}.pid").unlink(missing_ok=True)
             changed = True
         return changed
 
@@ -217,24 +375,17 @@ class LocalKube:
     def running(self) -> list[str]:
         return [n for n, j in self.jobs.items() if j.process is not None and j.exit_code is None]
 
-    def _terminate(self, job: _Job) -> None:
-        """SIGTERM the process group, SIGKILL it after a grace period."""
-        process = job.process
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
     def stop_all(self) -> None:
-        """Stop every running trial without recording an end: they count as interrupted."""
-        for name in self.running():
-            self._terminate(self.jobs.pop(name))
+        """Stop every running trial without recording an end: they count as interrupted.
+        All are sent SIGTERM at once and get one grace period together (cut short by
+        setting `hurry`); each leaves `self.jobs` only once its process group is gone."""
+        names = self.running()
+        processes = [p for p in (self.jobs[n].process for n in names) if p is not None]
+        _stop_groups(processes, lambda: self.hurry)
+        for name in names:
+            del self.jobs[name]
+            with contextlib.suppress(OSError):  # stopped all the same; a resume checks it
+                (self.logs / f"{name}.pid").unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ KubeClient
 
@@ -297,10 +448,15 @@ class LocalKube:
         write_atomically(self.logs / f"{name}.job.yaml", manifest)
         return True
 
-    def _start(self, name: str, manifest: dict[str, Any]) -> None:
+    def _start(
+        self,
+        name: str,
+        manifest: dict[str, Any],
+        advice: str = "fix the command and rerun with another --out",
+    ) -> None:
         container = primary_container(manifest)
         argv, env = local_argv(container, self.images), local_env(container)
-        with (self.logs / f"{name}.log").open("wb") as log_file:
+        with (self.logs / f"{name}.log").open("wb") as log_file, _signals_blocked():
             try:
                 process = subprocess.Popen(
                     argv,
@@ -310,21 +466,28 @@ class LocalKube:
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group, stopped as one
+                    preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 (prctl, getppid, sigmask only)
                 )
             except OSError as error:
                 raise JobNotStartedError(
                     f"spec.trialTemplate: cannot start the command {argv[0]!r} of container "
-                    f"{container.get('name')!r}: {error}; fix the command and rerun with "
-                    "another --out"
+                    f"{container.get('name')!r}: {error}; {advice}"
                 ) from None
-        self.jobs[name] = _Job(manifest=manifest, created=_now(), process=process)
+            self.jobs[name] = _Job(manifest=manifest, created=_now(), process=process)
+            record = {"pgid": process.pid, "started": _process_start(process.pid)}
+            write_atomically(self.logs / f"{name}.pid", record)
 
     def delete_job(self, namespace: str, name: str) -> None:
-        job = self.jobs.pop(name, None)
-        if job is not None:
-            self._terminate(job)
+        # Recorded before acted on: an interruption while its trainer is being stopped
+        # leaves no manifest that a resume would start again; the Job stays in
+        # `self.jobs` until its process is gone, for `stop_all` to finish the stop.
         for suffix in (".exit", ".job.yaml"):
             (self.logs / f"{name}{suffix}").unlink(missing_ok=True)
+        job = self.jobs.get(name)
+        if job is not None and job.process is not None:
+            _stop_groups([job.process], lambda: self.hurry)
+        self.jobs.pop(name, None)
+        (self.logs / f"{name}.pid").unlink(missing_ok=True)
 
     def patch_status(
         self, namespace: str, name: str, resource_version: str, status: dict[str, Any]

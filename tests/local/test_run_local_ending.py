@@ -1,0 +1,329 @@
+"""`kubetune run --local`, however its run ends: no trainer outlives it, and its status says
+what it is (the running trials Pending, reason Interrupted), with one line and an exit
+code that is not 0; a resume runs no trial twice and none that had ended."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubetune.operator.kube import local as local_kube
+
+from tests.local.test_run_local import kubetune, manifest, status, wait_for
+
+pytestmark = pytest.mark.slow
+
+# A trainer that records its pid in PIDS/<trial>.<pid> and prints loss=1, then: trial 001
+# ends at once, the others wait (up to 120 s) until the file GO (or GO.<trial>) exists.
+# With "ignore" as its last argument it ignores SIGTERM (saying so in PIDS/<trial>.term);
+# with "child" it first starts a child in its process group that records
+# PIDS/<trial>.child.<pid>.
+TRAINER = """
+import os, pathlib, signal, subprocess, sys, time
+pids, go = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+trial, how = sys.argv[3], sys.argv[4]
+if how == "ignore":
+    signal.signal(signal.SIGTERM, lambda *_: (pids / f"{trial}.term").touch())
+if how == "child" and not go.exists():
+    mark = f"{pids}/{trial}.child."
+    code = f"import os, time; open({mark!r} + str(os.getpid()), 'w'); time.sleep(120)"
+    subprocess.Popen([sys.executable, "-c", code])
+(pids / f"{trial}.{os.getpid()}").touch()
+print("loss=1", flush=True)
+deadline = time.monotonic() + 120
+while not trial.endswith("-001") and time.monotonic() < deadline:
+    if go.exists() or go.with_name(f"{go.name}.{trial}").exists():
+        break
+    time.sleep(0.05)
+"""
+
+
+def job(tmp_path: Path, how: str = "plain", trials: int = 2) -> tuple[Path, Path, Path]:
+    """The manifest, its PIDS folder and its GO file."""
+    pids, go, trainer = tmp_path / "pids", tmp_path / "go", tmp_path / "trainer.py"
+    pids.mkdir(exist_ok=True)
+    trainer.write_text(TRAINER)
+    container = {
+        "command": [sys.executable, str(trainer)],
+        "args": [str(pids), str(go), "${trial.name}", how],
+    }
+    limits = {"maxTrials": trials, "maxParallelTrials": trials}
+    return manifest(tmp_path, container=container, limits=limits), pids, go
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie that no init reaps is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def pids_of(pids: Path, pattern: str = "*") -> list[int]:
+    return [int(p.name.rsplit(".", 1)[1]) for p in pids.glob(pattern) if p.suffix[1:].isdigit()]
+
+
+@contextlib.contextmanager
+def runner(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """`kubetune ARGV` in a process of its own that Ctrl-C reaches as from a terminal; on
+    leaving, it and every trainer recorded under PIDS are gone (killed if need be)."""
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    # Tests started by a non-interactive shell inherit SIGINT ignored, and an exec keeps
+    # it so: the run would never see Ctrl-C. Not ignored in the child:
+    inherited = signal.getsignal(signal.SIGINT)
+    if inherited == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        popen.setdefault("stdout", subprocess.DEVNULL)
+        popen.setdefault("stderr", subprocess.PIPE)
+        process = subprocess.Popen([sys.executable, "-m", "kubetune.cli", *argv], env=env, **popen)
+    finally:
+        if inherited == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def kill_all(pids: Path) -> None:
+    for pid in pids_of(pids, "*.*"):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def first_ended(out_dir: Path) -> None:
+    """Once trial 001 is recorded Succeeded."""
+    wait_for(
+        lambda: (
+            (out_dir / "status.yaml").exists()
+            and [t["phase"] for t in status(out_dir).get("trials") or []][:1] == ["Succeeded"]
+        )
+    )
+
+
+def started(pids: Path, count: int) -> list[int]:
+    """Once `count` trainers have started, their pids."""
+    wait_for(lambda: len(pids_of(pids, "local-*")) >= count)
+    return pids_of(pids, "local-*")
+
+
+def interrupted_as_recorded(out_dir: Path, cause: str) -> None:
+    recorded = status(out_dir)
+    trials = recorded["trials"]
+    assert [t["phase"] for t in trials] == ["Succeeded", "Pending"], trials
+    assert trials[1]["reason"] == "Interrupted", trials[1]
+    assert trials[1]["message"].startswith(f"interrupted ({cause})"), trials[1]
+    assert recorded["counters"]["running"] == 0, recorded["counters"]
+    assert not (out_dir / ".status.yaml.tmp").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_stops_the_trainers_as_ctrl_c_does(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    path, pids, _ = job(tmp_path)
+    out_dir = tmp_path / "run"
+    try:
+        with runner(["run", "--local", str(path), "--out", str(out_dir)]) as run:
+            first_ended(out_dir)
+            trainers = started(pids, 2)
+            run.send_signal(signum)
+            err = run.communicate(timeout=60)[1].decode()
+            assert run.returncode == 130, err
+        wait_for(lambda: not any(alive(p) for p in trainers), timeout=5)
+        interrupted_as_recorded(out_dir, signum.name)
+        assert f"interrupted ({signum.name}): running trials stopped" in err, err
+        assert "Traceback" not in err, err
+    finally:
+        kill_all(pids)
+
+
+def test_a_second_ctrl_c_kills_the_trainers_at_once_and_still_records_them(
+    tmp_path: Path,
+) -> None:
+    path, pids, _ = job(tmp_path, "ignore")
+    out_dir = tmp_path / "run"
+    try:
+        with runner(["run", "--local", str(path), "--out", str(out_dir)]) as run:
+            first_ended(out_dir)
+            trainers = started(pids, 2)
+            first = time.monotonic()
+            run.send_signal(signal.SIGINT)
+            wait_for((pids / "local-002.term").exists)  # ignored: the grace runs
+            run.send_signal(signal.SIGINT)
+            err = run.communicate(timeout=60)[1].decode()
+            assert run.returncode == 130, err
+            # Killed at the second Ctrl-C, not after the grace of the first one.
+            assert time.monotonic() - first < local_kube.STOP_GRACE_SECONDS, err
+        wait_for(lambda: not any(alive(p) for p in trainers), timeout=5)
+        interrupted_as_recorded(out_dir, "Ctrl-C")
+        assert "stopping 1 running trial (up to 10 s; Ctrl-C again to kill them now)" in err
+        assert err.endswith("interrupted: running trials stopped; resume with the same command\n")
+    finally:
+        kill_all(pids)
+
+
+def test_a_killed_run_leaves_no_trainer_and_its_resume_runs_no_trial_twice(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL: the trainer dies with the run (PR_SET_PDEATHSIG); the child it started
+    in its process group is stopped by the resume before the trial starts again."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux's")
+    path, pids, go = job(tmp_path, "child")
+    out_dir = tmp_path / "run"
+    argv = ["run", "--local", str(path), "--out", str(out_dir)]
+    try:
+        with runner(argv) as run:
+            first_ended(out_dir)
+            wait_for(lambda: pids_of(pids, "local-002.child.*"))
+            wait_for(lambda: pids_of(pids, "local-002.[0-9]*"))
+            (leader,) = pids_of(pids, "local-002.[0-9]*")
+            (child,) = pids_of(pids, "local-002.child.*")
+            run.kill()
+            run.wait()
+        wait_for(lambda: not alive(leader), timeout=5)
+        assert alive(child)  # in the trainer's process group, not the run's child
+        go.touch()  # the trial, started again, ends
+        code, _, err = kubetune(*argv)
+        assert code == 0, err
+        assert "resumed; started again: local-002\n" in err
+        assert not alive(child)
+        assert status(out_dir)["phase"] == "Completed"
+    finally:
+        kill_all(pids)
+
+
+def test_a_closed_stdout_stops_the_trainers_and_fails(tmp_path: Path) -> None:
+    path, pids, _ = job(tmp_path)
+    out_dir = tmp_path / "run"
+    try:
+        argv = ["run", "--local", str(path), "--out", str(out_dir)]
+        with runner(argv, stdout=subprocess.PIPE) as run:
+            assert run.stdout is not None
+            run.stdout.close()  # `| head` has ended: the first line written fails
+            err = run.communicate(timeout=60)[1].decode()
+            assert run.returncode == 1, err
+        trainers = pids_of(pids, "local-*")
+        wait_for(lambda: not any(alive(p) for p in trainers), timeout=5)
+        interrupted_as_recorded(out_dir, "output closed")
+        assert err.splitlines()[-1] == (
+            "error: the output was closed (a pipe's reader ended); then run the same command "
+            "to resume (running trials stopped and recorded as interrupted)"
+        ), err
+    finally:
+        kill_all(pids)
+
+
+def test_an_error_mid_run_stops_the_trainers_and_says_so_in_one_line(tmp_path: Path) -> None:
+    """Here the status cannot be written (a directory where its temporary file goes), as
+    on a full disk."""
+    path, pids, go = job(tmp_path, trials=3)
+    out_dir = tmp_path / "run"
+    try:
+        with runner(["run", "--local", str(path), "--out", str(out_dir)]) as run:
+            first_ended(out_dir)
+            trainers = started(pids, 3)
+            (out_dir / ".status.yaml.tmp").mkdir()
+            go.with_name("go.local-002").touch()  # its end is a status write, which fails
+            err = run.communicate(timeout=60)[1].decode()
+            assert run.returncode == 1, err
+        wait_for(lambda: not any(alive(p) for p in trainers), timeout=5)
+        assert "Traceback" not in err, err
+        (line,) = [x for x in err.splitlines() if x.startswith("error:")]
+        assert line.startswith(f"error: cannot write {out_dir}/.status.yaml.tmp: Is a directory")
+        assert "run the same command to resume" in line and "could not record" in line, line
+        # Space again: the same command resumes the run and ends it.
+        (out_dir / ".status.yaml.tmp").rmdir()
+        (tmp_path / "go").touch()
+        code, _, err = kubetune("run", "--local", str(path), "--out", str(out_dir))
+        assert code == 0, err
+        assert [t["phase"] for t in status(out_dir)["trials"]] == ["Succeeded"] * 3
+    finally:
+        kill_all(pids)
+
+
+def test_a_failed_status_write_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*_: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(local_kube.os, "replace", full)
+    with pytest.raises(OSError, match="No space"):
+        local_kube.write_atomically(tmp_path / "status.yaml", {"a": 1})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_resume_whose_trainer_no_longer_starts_says_how_to_go_on(tmp_path: Path) -> None:
+    path, pids, go = job(tmp_path)
+    body = yaml.safe_load(path.read_text())
+    container = body["spec"]["trialTemplate"]["job"]["template"]["spec"]["containers"][0]
+    command = container.pop("command")
+    path.write_text(yaml.safe_dump(body))
+    out_dir = tmp_path / "run"
+    argv = ["run", "--local", str(path), "--out", str(out_dir)]
+    image = f"fake:1={' '.join(command)}"
+    try:
+        with runner([*argv, "--image", image]) as run:
+            first_ended(out_dir)
+            started(pids, 2)
+            run.send_signal(signal.SIGINT)
+            assert run.wait(60) == 130
+        code, _, err = kubetune(*argv, "--image", "fake:1=/nonexistent/python3 train.py")
+        assert code == 1, err
+        assert err.splitlines()[-1] == (
+            "error: spec.trialTemplate: cannot start the command '/nonexistent/python3' of "
+            "container 'trainer': [Errno 2] No such file or directory: '/nonexistent/python3'; "
+            f"fix it (or --image) and run the same command again on {out_dir} (running trials "
+            "stopped and recorded as interrupted)"
+        ), err
+        interrupted_as_recorded(out_dir, "a trainer did not start")
+        go.touch()
+        code, _, err = kubetune(*argv, "--image", image)
+        assert code == 0, err
+        assert "resumed; started again: local-002\n" in err
+    finally:
+        kill_all(pids)
+
+
+def test_a_resume_leaves_a_trial_that_had_ended_and_its_log_alone(tmp_path: Path) -> None:
+    """A run interrupted while the Job of an ended (e.g. early-stopped) trial was being
+    deleted: its manifest is there, no exit code; it is not started again."""
+    out_dir = tmp_path / "run"
+    path = manifest(tmp_path, limits={"maxTrials": 1, "maxParallelTrials": 1})
+    argv = ["run", "--local", str(path), "--out", str(out_dir)]
+    assert kubetune(*argv)[0] == 0
+    logs = out_dir / "logs"
+    log = (logs / "local-001.log").read_text()
+    assert log and (logs / "local-001.job.yaml").exists()
+    (logs / "local-001.exit").unlink()
+    kube = local_kube.LocalKube(out_dir)
+    assert kube.resume() == []
+    assert kube.running() == []
+    assert (logs / "local-001.log").read_text() == log
+    assert not (logs / "local-001.job.yaml").exists()
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "a-file"])
+def test_an_out_that_cannot_be_a_directory_is_named(tmp_path: Path, where: str) -> None:
+    path = manifest(tmp_path)
+    (tmp_path / "file").write_text("")
+    out_dir = tmp_path / "file" / "run" if where == "under-a-file" else tmp_path / "file"
+    code, _, err = kubetune("run", "--local", str(path), "--out", str(out_dir))
+    assert code == 1
+    assert err.startswith(f"error: cannot use {out_dir} as the run directory: "), err
+    assert err.endswith("; give another --out\n") and err.count("\n") == 1, err
