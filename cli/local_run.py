@@ -66,6 +66,7 @@ from kubetune.operator.kube.local import (
     read_run,
     write_atomically,
 )
+from kubetune.operator.kube.metric_logs import TAIL_BYTES
 from kubetune.operator.kube.reconcile import reconcile
 from kubetune.operator.kube.trial_job import build_trial_job
 from kubetune.operator.kube.validation import parse_and_validate_spec
@@ -262,12 +263,17 @@ def _latest_values(kube: LocalKube, view: Any) -> dict[str, Reading]:
     for trial in view.trials:
         if trial.phase == "Running":
             job = trial_job_name(trial.name, trial.attempt)
-            try:
-                text = b"".join(kube.stream_log(NAMESPACE, job, "", tail_lines=LOG_TAIL_LINES))
+            try:  # at most the last TAIL_BYTES: a chatty trainer's log may be gigabytes
+                text = b"".join(
+                    kube.stream_log(
+                        NAMESPACE, job, "", tail_lines=LOG_TAIL_LINES, limit_bytes=TAIL_BYTES
+                    )
+                )
             except OSError:  # not started yet: no value yet
                 continue
             log = text.decode(errors="replace")
-            reading = last_reading(pattern, log, whole_log(log, LOG_TAIL_LINES))
+            whole = whole_log(log, LOG_TAIL_LINES) and len(text) < TAIL_BYTES
+            reading = last_reading(pattern, log, whole)
             if reading is not None:
                 values[trial.name] = reading
     return values

@@ -10,13 +10,17 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from kubetune.analytics.resource import parse_tuning_job
+from kubetune.cli.local_run import _latest_values
 from kubetune.operator.kube import local as local_kube
+from kubetune.operator.kube.metric_logs import TAIL_BYTES
 
 from tests.local.test_run_local import kubetune, manifest, status, wait_for
 
@@ -327,3 +331,28 @@ def test_an_out_that_cannot_be_a_directory_is_named(tmp_path: Path, where: str) 
     assert code == 1
     assert err.startswith(f"error: cannot use {out_dir} as the run directory: "), err
     assert err.endswith("; give another --out\n") and err.count("\n") == 1, err
+
+
+def test_the_live_view_reads_only_the_end_of_a_huge_log(tmp_path: Path) -> None:
+    """A chatty trainer's log may be gigabytes: the screen's latest value comes from its
+    last TAIL_BYTES (it read the whole file at every reconcile), without a step number
+    (the lines read do not say how many values came before)."""
+    out_dir = tmp_path / "run"
+    path = manifest(tmp_path, limits={"maxTrials": 1, "maxParallelTrials": 1})
+    assert kubetune("run", "--local", str(path), "--out", str(out_dir))[0] == 0
+    kube = local_kube.LocalKube(out_dir)
+    noise = b"x" * 99 + b"\n"
+    (out_dir / "logs" / "local-001.log").write_bytes(
+        b"loss=0.9\n" + noise * (16 * TAIL_BYTES // len(noise)) + b"loss=0.25\n"
+    )
+    body = local_kube.read_run(out_dir)
+    body["status"]["trials"][0]["phase"] = "Running"
+    view = parse_tuning_job(body)
+    tracemalloc.start()
+    try:
+        latest = _latest_values(kube, view)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (latest["local-001"].value, latest["local-001"].step) == (0.25, None)
+    assert peak < 4 * TAIL_BYTES  # the whole 16 MiB log was read (and split) before
