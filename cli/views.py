@@ -21,6 +21,7 @@ from kubetune.analytics.resource import POD_REFUSED, Trial, TuningJobView
 from kubetune.cli import output
 from kubetune.operator.api import (
     CONVERGED,
+    FINISHING,
     MAX_TRIALS_NOT_IMPROVING,
     MAX_TRIALS_REACHED,
     NO_TRIAL_SUCCEEDED,
@@ -234,7 +235,7 @@ def _ending(view: TuningJobView) -> str | None:
     status = view.status
     reason = status.reason or ""
     running_condition = status.condition(ConditionType.RUNNING.value)
-    finishing = running_condition is not None and running_condition.reason == "Finishing"
+    finishing = running_condition is not None and running_condition.reason == FINISHING
     if reason == MAX_TRIALS_REACHED or not (reason in _ENDING_REASONS or finishing):
         return None
     launched, waiting = _launched(view)

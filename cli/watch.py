@@ -24,15 +24,13 @@ from kubetune.analytics.errors import KubetuneError, NotFoundError
 from kubetune.analytics.resource import Trial, TuningJobView, parse_tuning_job
 from kubetune.cli import output
 from kubetune.cli.main import EXIT_ERROR, EXIT_OK, Context
+from kubetune.operator.controller import RETRYING_AFTER
 
 BAR_WIDTH = 30
 LOG_TAIL_LINES = 200
 """Lines read from the end of a running trial's log for its latest intermediate value."""
 RETRIES_SHOWN = 5
 """The latest retries the terminal screen lists (a flaky cluster may retry many)."""
-RETRYING = "retrying after: "
-"""How the message of a trial waiting for its next attempt starts (the operator's
-`observe_trials`), its reason being the failed attempt's."""
 
 
 @dataclass(frozen=True)
@@ -129,8 +127,8 @@ def retry_lines(view: TuningJobView, attempts: dict[str, int], first: bool = Fal
         # The failed attempt's reason, while the message still says it (the trial waits
         # for its next attempt or runs it); a waiting or ended trial's says otherwise.
         why = ""
-        if message.startswith(RETRYING):
-            why = trial.reason or message.removeprefix(RETRYING)
+        if message.startswith(RETRYING_AFTER):
+            why = trial.reason or message.removeprefix(RETRYING_AFTER)
         most = view.spec.retry.max_attempts  # may be lowered while the job runs
         lines.append(
             f"{trial.name}  retried{f' ({why})' if why else ''}, attempt {trial.attempt}"

@@ -66,6 +66,9 @@ EARLY_STOPPED = "EarlyStopped"
 """The reason of an early-stopped trial (and, as TrialEarlyStopped, of its Event)."""
 HYPERBAND_RUNG_STOPPED = "StoppedAtRung"
 """With the rung's index (StoppedAtRung0): the reason of a trial Hyperband stopped."""
+FINISHING = "Finishing"
+"""The Running condition's reason once the job launches no more and waits for its
+launched trials to end (a completion criterion is met)."""
 OBJECTIVE_NOT_FINITE = "ObjectiveNotFinite"
 """The reason of a trial that failed because its objective was nan or infinite: at its
 end, or while it ran where running trials are judged (it diverged)."""

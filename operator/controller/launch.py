@@ -4,6 +4,7 @@ trial for each (the adapter creates their Jobs after writing the status)."""
 from __future__ import annotations
 
 from kubetune.operator.api import (
+    FINISHING,
     NO_TRIAL_SUCCEEDED,
     SEARCH_SPACE_EXHAUSTED,
     ConditionStatus,
@@ -99,7 +100,7 @@ def finish_running(d: Decision, done: Done) -> None:
         return
     d.status.reason = done[0]
     d.status.message = f"{done[1]}; waiting for {count(active, 'running trial')}{_why_waiting(d)}"
-    d.condition(ConditionType.RUNNING, ConditionStatus.TRUE, "Finishing", d.status.message)
+    d.condition(ConditionType.RUNNING, ConditionStatus.TRUE, FINISHING, d.status.message)
 
 
 def _no_success(d: Decision, done: Done) -> str:

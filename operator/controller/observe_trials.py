@@ -8,6 +8,7 @@ from kubetune.operator.controller.types import (
     LOG_UNAVAILABLE,
     POD_NOT_CREATED,
     POD_REFUSED,
+    RETRYING_AFTER,
     WAITING_MESSAGES,
     Decision,
     JobObservation,
@@ -95,7 +96,7 @@ def _failed(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
         trial.attempt += 1
         trial.phase = TrialPhase.PENDING
         trial.reason = job.reason
-        trial.message = f"retrying after: {job.message or job.reason}"
+        trial.message = f"{RETRYING_AFTER}{job.message or job.reason}"
         d.retried += 1
         d.plan.launch.append(TrialLaunch(trial.name, trial.attempt, trial.hyperparameters))
         d.event(

@@ -34,6 +34,9 @@ a ConfigMap it names missing), carried the same way."""
 WAITING_FOR_ITS_VOLUME = "waiting for its volume: "
 """How it starts instead where what the scheduler waits for is a PersistentVolumeClaim
 (missing, or not bound yet): no node would do until the claim does."""
+RETRYING_AFTER = "retrying after: "
+"""How the message of a trial waiting for its next attempt starts (then why the last one
+failed, its reason being that attempt's)."""
 WAITING_MESSAGES = (WAITING_FOR_A_NODE, WAITING_FOR_ITS_POD, WAITING_FOR_ITS_VOLUME)
 POD_REFUSED = "FailedCreate"
 """The reason of a trial whose pod the namespace refuses (the Job controller's Event

@@ -135,15 +135,22 @@ def _signals_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _process_start(pid: int) -> str | None:
-    """When process `pid` started (clock ticks since boot, /proc/PID/stat field 22), or
-    None where /proc has no such process (or no /proc): with the pid, it names one
-    process, even after the pid is reused."""
+def _proc_stat(pid: int | str) -> list[str] | None:
+    """/proc/PID/stat's fields after the command's name (state, ppid, pgrp, ...), or None
+    where /proc has no such process (or there is no /proc)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _process_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, /proc/PID/stat field 22), or
+    None where /proc does not say: with the pid, it names one process, even after the pid
+    is reused."""
+    fields = _proc_stat(pid)
+    return None if fields is None else fields[19]
 
 
 @functools.cache
@@ -174,23 +181,25 @@ def _die_with_parent(parent: int) -> Callable[[], None]:
     return preexec
 
 
-def _stop_groups(processes: list[subprocess.Popen[bytes]], hurry: Callable[[], bool]) -> None:
-    """SIGTERM each process group, then wait for them all against one deadline
-    (STOP_GRACE_SECONDS, or until `hurry()`: a second Ctrl-C), then SIGKILL what is left."""
-    processes = [p for p in processes if p.poll() is None]
-    for process in processes:
+def _stop_groups(
+    groups: list[int], running: Callable[[int], bool], hurry: Callable[[], bool]
+) -> None:
+    """SIGTERM each process group that is `running`, then wait for them all against one
+    deadline (STOP_GRACE_SECONDS, or until `hurry()`: a second Ctrl-C), then SIGKILL
+    what still runs."""
+    groups = [g for g in groups if running(g)]
+    for group in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGTERM)
+            os.killpg(group, signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    while any(p.poll() is None for p in processes):
+    while any(running(g) for g in groups):
         if time.monotonic() >= deadline or hurry():
             break
         time.sleep(0.05)
-    for process in processes:
-        if process.poll() is None:
+    for group in groups:
+        if running(group):
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+                os.killpg(group, signal.SIGKILL)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -205,10 +214,10 @@ def _group_alive(pgid: int) -> bool:
     except OSError:
         return True
     for entry in entries:
-        with contextlib.suppress(OSError, IndexError):
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":  # state, ppid, pgrp
-                return True
+        fields = _proc_stat(entry)
+        with contextlib.suppress(IndexError, ValueError):
+            if fields is not None and int(fields[2]) == pgid and fields[0] != "Z":
+                return True  # state, ppid, pgrp: a process of the group, not a zombie
     return False
 
 
@@ -310,14 +319,7 @@ class LocalKube:
         if pgid <= 0 or (started is not None and started != record.get("started")):
             pid_file.unlink()  # the pid now names another process: not ours
             return
-        if _group_alive(pgid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_GRACE_SECONDS
-            while _group_alive(pgid) and time.monotonic() < deadline and not self.hurry:
-                time.sleep(0.05)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
+        _stop_groups([pgid], _group_alive, lambda: self.hurry)
         pid_file.unlink()
 
     def _recover_finished_jobs(self) -> None:
@@ -380,12 +382,18 @@ class LocalKube:
         All are sent SIGTERM at once and get one grace period together (cut short by
         setting `hurry`); each leaves `self.jobs` only once its process group is gone."""
         names = self.running()
-        processes = [p for p in (self.jobs[n].process for n in names) if p is not None]
-        _stop_groups(processes, lambda: self.hurry)
+        self._stop([p for p in (self.jobs[n].process for n in names) if p is not None])
         for name in names:
             del self.jobs[name]
             with contextlib.suppress(OSError):  # stopped all the same; a resume checks it
                 (self.logs / f"{name}.pid").unlink(missing_ok=True)
+
+    def _stop(self, processes: list[subprocess.Popen[bytes]]) -> None:
+        """Stop trainers, each with its process group (`_stop_groups`), and reap them."""
+        by_group = {process.pid: process for process in processes}
+        _stop_groups(list(by_group), lambda g: by_group[g].poll() is None, lambda: self.hurry)
+        for process in processes:
+            process.wait()
 
     # ------------------------------------------------------------------ KubeClient
 
@@ -485,7 +493,7 @@ class LocalKube:
             (self.logs / f"{name}{suffix}").unlink(missing_ok=True)
         job = self.jobs.get(name)
         if job is not None and job.process is not None:
-            _stop_groups([job.process], lambda: self.hurry)
+            self._stop([job.process])
         self.jobs.pop(name, None)
         (self.logs / f"{name}.pid").unlink(missing_ok=True)
 

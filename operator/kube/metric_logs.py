@@ -189,19 +189,18 @@ class LogScanner:
         for name, pattern in self._patterns.items():
             # One pass of RE2 per metric; only the last match is kept, with its position,
             # and a capture is sliced only for the series (findall would slice each one).
-            count, last = 0, None
-            if name == self._series_metric and not self.series_closed:
-                room = self._max_series - len(reading.series)
-                values: list[bytes] = []
-                for last in pattern.finditer(text):
-                    count += 1
-                    if count <= room:
-                        values.append(last[1] or b"")
-                if values:
-                    self._extend_series(values)
-            else:
-                for last in pattern.finditer(text):  # noqa: B007 (the last one is kept)
-                    count += 1
+            count, last, values = 0, None, []
+            room = (
+                self._max_series - len(reading.series)
+                if name == self._series_metric and not self.series_closed
+                else 0
+            )
+            for last in pattern.finditer(text):
+                count += 1
+                if count <= room:
+                    values.append(last[1] or b"")
+            if values:
+                self._extend_series(values)
             if last is None:
                 continue
             reading.count[name] += count

@@ -42,6 +42,8 @@ class MemoryKube:
         """Job names another's Job holds (`Kube.create_job` raises JobNotStartedError)."""
         self.conflict_on_patch = False
         """The next status write finds the TuningJob changed by someone else."""
+        self.log_tails: list[int | None] = []
+        """The `tail_lines` of each log read, in order."""
         self.pod_refusals: dict[str, str] = {}
         """Why the Job controller cannot create the pod of a Job, by Job UID (its
         FailedCreate Event's message)."""
@@ -175,9 +177,13 @@ class MemoryKube:
         follow: bool = False,
     ) -> Iterator[bytes]:
         self.calls.append(("stream_log", pod))
+        self.log_tails.append(tail_lines)
         if (namespace, pod) not in self.logs:
             raise ApiException(status=404, reason="Not Found")
-        yield self.logs[(namespace, pod)][:limit_bytes]
+        log = self.logs[(namespace, pod)]
+        if tail_lines is not None:  # as the kubelet: from the start of the last lines on,
+            log = b"".join(log.splitlines(keepends=True)[-tail_lines:])
+        yield log[:limit_bytes]  # ending after limit_bytes (kuberuntime/logs ReadLogs)
 
     def post_event(self, tuning_job: dict[str, Any], type_: str, reason: str, message: str) -> None:
         self.calls.append(("post_event", reason))

@@ -2,42 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from kubetune.operator.kube import trial_logs
 from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.trial_logs import TrialLogs
+from support.memory_kube import MemoryKube
 from support.specs import make_spec
 
 SPEC = make_spec()  # objective regex: loss=([-0-9.eE+naif]+)
-
-
-class KubeletLogs:
-    """One pod's log served as the kubelet does (kuberuntime/logs ReadLogs): from the
-    start of the last `tail_lines` lines forward, ending after `limit_bytes`."""
-
-    def __init__(self, log: bytes) -> None:
-        self.log = log
-        self.tails: list[int | None] = []
-
-    def stream_log(
-        self,
-        namespace: str,
-        pod: str,
-        container: str,
-        *,
-        tail_lines: int | None = None,
-        limit_bytes: int | None = None,
-        follow: bool = False,
-    ) -> Iterator[bytes]:
-        self.tails.append(tail_lines)
-        data = self.log
-        if tail_lines is not None:
-            data = b"".join(data.splitlines(keepends=True)[-tail_lines:])
-        data = data[:limit_bytes]
-        for start in range(0, len(data), 100):
-            yield data[start : start + 100]
 
 
 def steps(count: int, padding: int) -> bytes:
@@ -63,7 +35,8 @@ def test_the_final_value_of_a_log_longer_than_the_scan_limit_is_its_last(
     monkeypatch.setattr(trial_logs, "MAX_SCAN_BYTES", 10_000)  # 512 MiB in the operator
     monkeypatch.setattr(trial_logs, "TAIL_LINES", 100)
     monkeypatch.setattr(trial_logs, "TAIL_BYTES", 1_000)
-    kube = KubeletLogs(log)
-    outcome, _ = TrialLogs(kube, "ns", SPEC).outcome(LogSource("pod", "trainer"))  # type: ignore[arg-type]
+    kube = MemoryKube()  # serves a tail as the kubelet does
+    kube.logs[("ns", "pod")] = log
+    outcome, _ = TrialLogs(kube, "ns", SPEC).outcome(LogSource("pod", "trainer"))
     assert outcome.value == final
-    assert kube.tails == tails
+    assert kube.log_tails == tails
