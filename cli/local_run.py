@@ -17,7 +17,14 @@ the run ends Completed or Stopped (or, suspended, has nothing left to run), 1 wh
 Failed or on an error, 2 on a usage error, 130 on Ctrl-C (SIGTERM and SIGHUP too). The
 manifest may then change the fields a live TuningJob may change (limits, suspend, ...), not
 the immutable ones. With `spec.suspend: true` nothing new is launched: once no trial runs,
-the command says so and exits 0, DIR ready to resume.
+the command says so and exits 0, DIR ready to resume. DIR keeps the `--image` mapping
+(images.yaml), so a resume runs the trainers the run was started with; an `--image` given
+again replaces the saved command of its image, saying so.
+
+A run that died without recording its end (SIGKILL, a machine that went down) leaves its
+trials Running in status.yaml; `as_it_is` shows them to the readers (`kubetune trials`,
+`describe`, ...) as what they are, interrupted, once the run recorded in DIR/.lock (its
+pid and start time) no longer runs, without writing anything.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ import contextlib
 import fcntl
 import os
 import re
+import shlex
 import signal
+import socket
 import sys
 import threading
 import uuid
@@ -56,6 +65,7 @@ from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.api.schema import immutable_spec_fields
 from kubetune.operator.kube.client import JobNotStartedError, JobRejectedError
 from kubetune.operator.kube.local import (
+    LOGS,
     MANIFEST,
     STATUS,
     STOP_GRACE_SECONDS,
@@ -63,6 +73,8 @@ from kubetune.operator.kube.local import (
     local_argv,
     local_env,
     primary_container,
+    proc_stat,
+    process_start,
     read_run,
     write_atomically,
 )
@@ -73,6 +85,9 @@ from kubetune.operator.kube.validation import parse_and_validate_spec
 
 NAMESPACE = "local"
 LOCK = ".lock"
+"""DIR/.lock: flocked while a run uses DIR; holds that run's pid, start time and host."""
+IMAGES = "images.yaml"
+"""DIR/images.yaml: the `--image` mapping (image: command) the run's trainers run with."""
 IDLE_SECONDS = 1.0
 """The longest wait between two reconciles when nothing ends (timers: runtime limits)."""
 
@@ -213,16 +228,59 @@ def lock_directory(directory: Path) -> IO[str]:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.seek(0)
-        holder = lock.read().strip() or "unknown"
+        holder = _run_record(lock.read()).get("pid", "unknown")
         lock.close()
         raise KubetuneError(
             f"{directory} is in use by another kubetune run (pid {holder}); wait for it to "
             "end or stop it first, or give another --out"
         ) from None
     lock.truncate(0)
-    lock.write(f"{os.getpid()}\n")
+    # With its start time the pid names this process, even once the pid is reused.
+    pid = os.getpid()
+    record = {"pid": pid, "started": process_start(pid), "host": socket.gethostname()}
+    lock.write(yaml.safe_dump(record, sort_keys=False))
     lock.flush()
     return lock
+
+
+def _run_record(text: str) -> dict[str, Any]:
+    """DIR/.lock's record of the run ({} where it holds none); a bare pid as written before
+    the start time was."""
+    with contextlib.suppress(yaml.YAMLError):
+        record = yaml.safe_load(text)
+        if isinstance(record, int):
+            return {"pid": record}
+        if isinstance(record, dict) and isinstance(record.get("pid"), int):
+            return record
+    return {}
+
+
+def _gone_run(directory: Path) -> int | None:
+    """The pid of the run recorded in DIR/.lock if that process no longer runs: no such
+    pid, a zombie, or the pid now another process's (its start time differs). None while
+    it runs, and where that cannot be told (no record; a run of another host, whose pids
+    are not this machine's)."""
+    try:
+        record = _run_record((directory / LOCK).read_text())
+    except OSError:
+        return None
+    pid: int = record.get("pid", 0)
+    host = record.get("host")
+    if pid <= 0 or (host is not None and host != socket.gethostname()):
+        return None
+    fields = proc_stat(pid)
+    if fields is None:  # gone, unless /proc does not show it (no /proc, hidepid): ask kill
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:  # another user's process: it runs
+            pass
+        return None
+    started = record.get("started")
+    if fields[0] == "Z" or (started is not None and fields[19] != started):
+        return pid
+    return None
 
 
 def warm_start_parents(spec: TuningJobSpec, directory: Path, given: list[str]) -> dict[str, Path]:
@@ -300,11 +358,13 @@ def _report(ctx: Context, kube: LocalKube, reported: set[str], drawn: list[int])
 
 def run_local(ctx: Context) -> int:
     args = ctx.args
-    images = dict(args.image)  # (NAME, CMD) pairs, checked by the parser
     body = _read_manifest(args.file, args.parallel)
     name = body["metadata"]["name"]
-    spec = check_runnable(body, images)
     directory = Path(args.out or name)
+    given = dict(args.image)  # (NAME, CMD) pairs, checked by the parser
+    saved = saved_images(directory)
+    images = {**saved, **given}  # a resume runs the commands its trials ran with
+    spec = check_runnable(body, images)
     parents = warm_start_parents(spec, directory, args.parent)
     # From here SIGTERM and SIGHUP end the run as Ctrl-C does (130, nothing left running).
     with _on_signals(_raise_signalled, ["SIGTERM", "SIGHUP"]):
@@ -315,10 +375,42 @@ def run_local(ctx: Context) -> int:
         with lock:
             try:
                 prepare_directory(body, spec, directory, ctx.err)
+                save_images(directory, saved, given, ctx.err)
                 kube = LocalKube(directory, images, parents)
             except OSError as error:
                 raise KubetuneError(_unusable(directory, error)) from None
             return _run(ctx, kube, name, spec.judges_running_trials)
+
+
+def saved_images(directory: Path) -> dict[str, str]:
+    """The `--image` mapping saved in DIR ({} where none is)."""
+    path = directory / IMAGES
+    try:
+        text = path.read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return {}  # none saved (an --out that cannot be a directory is named when locked)
+    except OSError as error:
+        raise KubetuneError(_unusable(directory, error)) from None
+    with contextlib.suppress(yaml.YAMLError):
+        saved = yaml.safe_load(text)
+        if isinstance(saved, dict) and all(isinstance(c, str) for c in saved.values()):
+            return {str(image): command for image, command in saved.items()}
+    raise KubetuneError(f"{path} is not a mapping of image to command; delete it and give --image")
+
+
+def save_images(
+    directory: Path, saved: dict[str, str], given: dict[str, str], err: IO[str]
+) -> None:
+    """DIR/images.yaml: the saved mapping with the `--image` options given this time, each
+    one that replaces another command for its image said in a line."""
+    for image, command in given.items():
+        if image in saved and saved[image] != command:
+            err.write(
+                f"--image {image}={shlex.quote(command)} replaces the command saved in "
+                f"{directory / IMAGES} ({shlex.quote(saved[image])})\n"
+            )
+    if given and {**saved, **given} != saved:
+        write_atomically(directory / IMAGES, {**saved, **given})
 
 
 def _unusable(directory: Path, error: OSError) -> str:
@@ -479,15 +571,23 @@ def _interrupted(ctx: Context, kube: LocalKube, cause: str, problem: str | None)
 
 
 def mark_interrupted(directory: Path, cause: str = "Ctrl-C") -> None:
-    """After Ctrl-C, the status as it is, not as it was: the trials that were running
-    (their processes stopped, their Jobs kept) are Pending, reason Interrupted, their
-    attempt ended now (a duration that stops growing); the job says so (reason
-    Interrupted, its Running condition False). `unmark_interrupted` undoes it before the
-    run resumes, so that the operator's reconcile sees the run exactly as it left it."""
+    """After Ctrl-C, the status as it is, not as it was (`interrupt`), written to DIR.
+    `unmark_interrupted` undoes it before the run resumes, so that the operator's reconcile
+    sees the run exactly as it left it."""
     status = read_run(directory).get("status")  # the file: the last write is the truth
+    if status and interrupt(status, cause, datetime.now(UTC)):
+        write_atomically(directory / STATUS, status)
+
+
+def interrupt(status: dict[str, Any], cause: str, at: datetime) -> bool:
+    """`status` (changed in place) as it is once its run was interrupted at `at`: the
+    trials that were running (their processes stopped, their Jobs kept) Pending, reason
+    Interrupted, their attempt ended then (a duration that stops growing); the job says so
+    (reason Interrupted, its Running condition False). False for a job that has ended,
+    which no interruption changes."""
     if not status or status.get("phase") in TERMINAL_PHASES:
-        return
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return False
+    now = at.strftime("%Y-%m-%dT%H:%M:%SZ")
     trials = [t for t in status.get("trials") or [] if t.get("phase") == "Running"]
     for trial in trials:
         message = f"interrupted ({cause}); the same `kubetune run --local` command starts it again"
@@ -501,7 +601,40 @@ def mark_interrupted(directory: Path, cause: str = "Ctrl-C") -> None:
             condition.update(
                 status="False", reason=INTERRUPTED, message=message, lastTransitionTime=now
             )
-    write_atomically(directory / STATUS, status)
+    return True
+
+
+def as_it_is(body: dict[str, Any], directory: Path) -> str | None:
+    """For the readers of a local run (`kubetune trials`, `describe`, ...): its TuningJob
+    `body`, read from `directory`, as it is when the run that wrote it died without
+    recording its end (SIGKILL, a machine that went down): interrupted, as `interrupt`
+    says, when last seen alive (the latest write to the status or to a running trial's
+    log). Changed in `body` only, nothing written (a resume starts the trials that the
+    file still has Running). The line that says so, or None: the run still runs, ended as
+    it recorded, or cannot be told about (see `_gone_run`)."""
+    status = body.get("status") or {}
+    phases = [t.get("phase") for t in status.get("trials") or []]
+    if (
+        not status  # nothing recorded: nothing to correct
+        or status.get("phase") in TERMINAL_PHASES
+        or (status.get("reason") == INTERRUPTED and "Running" not in phases)  # recorded so
+        or ((body.get("spec") or {}).get("suspend") and not {"Pending", "Running"} & set(phases))
+    ):
+        return None  # not running when the run ended (a suspended run exits with nothing)
+    pid = _gone_run(directory)
+    if pid is None:
+        return None
+    running = [t for t in status.get("trials") or [] if t.get("phase") == "Running"]
+    seen = [directory / STATUS] + [
+        directory / LOGS / f"{trial_job_name(t['name'], t.get('attempt', 1))}.log" for t in running
+    ]
+    last = max((p.stat().st_mtime for p in seen if p.is_file()), default=None)
+    at = datetime.now(UTC) if last is None else datetime.fromtimestamp(last, UTC)
+    interrupt(status, f"the run that wrote it, pid {pid}, is no longer alive", at)
+    return (
+        f"the run that wrote {directory} (pid {pid}) is no longer alive: its running trials "
+        f"are shown interrupted; `kubetune run --local MANIFEST --out {directory}` resumes it"
+    )
 
 
 def unmark_interrupted(kube: LocalKube) -> None:

@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_image_command,
         default=[],
         metavar="NAME=CMD",
-        help="run containers of image NAME without a command as CMD (split like a shell)",
+        help="run containers of image NAME without a command as CMD (split like a shell); "
+        "saved in DIR: a resume without it runs the same CMD",
     )
     sub.add_argument(
         "--parent",

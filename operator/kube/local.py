@@ -135,7 +135,7 @@ def _signals_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _proc_stat(pid: int | str) -> list[str] | None:
+def proc_stat(pid: int | str) -> list[str] | None:
     """/proc/PID/stat's fields after the command's name (state, ppid, pgrp, ...), or None
     where /proc has no such process (or there is no /proc)."""
     try:
@@ -145,11 +145,11 @@ def _proc_stat(pid: int | str) -> list[str] | None:
     return stat.rsplit(")", 1)[1].split()
 
 
-def _process_start(pid: int) -> str | None:
+def process_start(pid: int) -> str | None:
     """When process `pid` started (clock ticks since boot, /proc/PID/stat field 22), or
     None where /proc does not say: with the pid, it names one process, even after the pid
     is reused."""
-    fields = _proc_stat(pid)
+    fields = proc_stat(pid)
     return None if fields is None else fields[19]
 
 
@@ -214,7 +214,7 @@ def _group_alive(pgid: int) -> bool:
     except OSError:
         return True
     for entry in entries:
-        fields = _proc_stat(entry)
+        fields = proc_stat(entry)
         with contextlib.suppress(IndexError, ValueError):
             if fields is not None and int(fields[2]) == pgid and fields[0] != "Z":
                 return True  # state, ppid, pgrp: a process of the group, not a zombie
@@ -315,7 +315,7 @@ class LocalKube:
         except FileNotFoundError:
             return
         pgid = int(record.get("pgid", 0))
-        started = _process_start(pgid) if pgid > 0 else None
+        started = process_start(pgid) if pgid > 0 else None
         if pgid <= 0 or (started is not None and started != record.get("started")):
             pid_file.unlink()  # the pid now names another process: not ours
             return
@@ -389,9 +389,15 @@ class LocalKube:
                 (self.logs / f"{name}.pid").unlink(missing_ok=True)
 
     def _stop(self, processes: list[subprocess.Popen[bytes]]) -> None:
-        """Stop trainers, each with its process group (`_stop_groups`), and reap them."""
+        """Stop trainers, each with its process group (`_stop_groups`), and reap them. A
+        group runs until its last process ends, not its trainer: a child that ignores
+        SIGTERM is killed after the grace, as the kubelet kills a container's processes."""
         by_group = {process.pid: process for process in processes}
-        _stop_groups(list(by_group), lambda g: by_group[g].poll() is None, lambda: self.hurry)
+
+        def running(group: int) -> bool:
+            return by_group[group].poll() is None or _group_alive(group)
+
+        _stop_groups(list(by_group), running, lambda: self.hurry)
         for process in processes:
             process.wait()
 
@@ -482,7 +488,7 @@ class LocalKube:
                     f"{container.get('name')!r}: {error}; {advice}"
                 ) from None
             self.jobs[name] = _Job(manifest=manifest, created=_now(), process=process)
-            record = {"pgid": process.pid, "started": _process_start(process.pid)}
+            record = {"pgid": process.pid, "started": process_start(process.pid)}
             write_atomically(self.logs / f"{name}.pid", record)
 
     def delete_job(self, namespace: str, name: str) -> None:

@@ -5,8 +5,10 @@ code that is not 0; a resume runs no trial twice and none that had ended."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,16 +32,18 @@ pytestmark = pytest.mark.slow
 # ends at once, the others wait (up to 120 s) until the file GO (or GO.<trial>) exists.
 # With "ignore" as its last argument it ignores SIGTERM (saying so in PIDS/<trial>.term);
 # with "child" it first starts a child in its process group that records
-# PIDS/<trial>.child.<pid>.
+# PIDS/<trial>.child.<pid>; with "stubborn-child" that child ignores SIGTERM.
 TRAINER = """
 import os, pathlib, signal, subprocess, sys, time
 pids, go = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 trial, how = sys.argv[3], sys.argv[4]
 if how == "ignore":
     signal.signal(signal.SIGTERM, lambda *_: (pids / f"{trial}.term").touch())
-if how == "child" and not go.exists():
+if how in ("child", "stubborn-child") and not go.exists():
     mark = f"{pids}/{trial}.child."
-    code = f"import os, time; open({mark!r} + str(os.getpid()), 'w'); time.sleep(120)"
+    ignore = "signal.signal(signal.SIGTERM, signal.SIG_IGN); " if how != "child" else ""
+    record = f"open({mark!r} + str(os.getpid()), 'w')"
+    code = f"import os, signal, time; {ignore}{record}; time.sleep(120)"
     subprocess.Popen([sys.executable, "-c", code])
 (pids / f"{trial}.{os.getpid()}").touch()
 print("loss=1", flush=True)
@@ -180,6 +184,28 @@ def test_a_second_ctrl_c_kills_the_trainers_at_once_and_still_records_them(
         kill_all(pids)
 
 
+def test_ctrl_c_stops_a_trainers_whole_process_group_not_only_the_trainer(
+    tmp_path: Path,
+) -> None:
+    """The trainer exits at SIGTERM, the child it started ignores it: the grace runs
+    until the group is gone, then SIGKILL (it used to end with the trainer, the child
+    left running)."""
+    path, pids, _ = job(tmp_path, "stubborn-child")
+    out_dir = tmp_path / "run"
+    try:
+        with runner(["run", "--local", str(path), "--out", str(out_dir)]) as run:
+            first_ended(out_dir)
+            wait_for(lambda: pids_of(pids, "local-002.child.*"))
+            (child,) = pids_of(pids, "local-002.child.*")
+            run.send_signal(signal.SIGINT)
+            err = run.communicate(timeout=60)[1].decode()
+            assert run.returncode == 130, err
+        assert not alive(child), err
+        interrupted_as_recorded(out_dir, "Ctrl-C")
+    finally:
+        kill_all(pids)
+
+
 def test_a_killed_run_leaves_no_trainer_and_its_resume_runs_no_trial_twice(
     tmp_path: Path,
 ) -> None:
@@ -289,6 +315,12 @@ def test_a_resume_whose_trainer_no_longer_starts_says_how_to_go_on(tmp_path: Pat
             assert run.wait(60) == 130
         code, _, err = kubetune(*argv, "--image", "fake:1=/nonexistent/python3 train.py")
         assert code == 1, err
+        saved = out_dir / "images.yaml"
+        # The --image given replaces the saved one, and says so.
+        assert (
+            f"--image fake:1='/nonexistent/python3 train.py' replaces the command saved in "
+            f"{saved} ('{' '.join(command)}')\n"
+        ) in err, err
         assert err.splitlines()[-1] == (
             "error: spec.trialTemplate: cannot start the command '/nonexistent/python3' of "
             "container 'trainer': [Errno 2] No such file or directory: '/nonexistent/python3'; "
@@ -300,6 +332,8 @@ def test_a_resume_whose_trainer_no_longer_starts_says_how_to_go_on(tmp_path: Pat
         code, _, err = kubetune(*argv, "--image", image)
         assert code == 0, err
         assert "resumed; started again: local-002\n" in err
+        assert "replaces the command saved in" in err and "('/nonexistent/python3 train.py')" in err
+        assert yaml.safe_load(saved.read_text()) == {"fake:1": " ".join(command)}
     finally:
         kill_all(pids)
 
@@ -356,3 +390,101 @@ def test_the_live_view_reads_only_the_end_of_a_huge_log(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert (latest["local-001"].value, latest["local-001"].step) == (0.25, None)
     assert peak < 4 * TAIL_BYTES  # the whole 16 MiB log was read (and split) before
+
+
+def files_of(directory: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under `directory` with its content and mtime: what a reader must not
+    change."""
+    return {
+        str(p.relative_to(directory)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def record_run(out_dir: Path, pid: int, started: str | None) -> None:
+    """DIR/.lock naming process `pid`, started at `started` (clock ticks), as a run writes it."""
+    record = {"pid": pid, "started": started, "host": socket.gethostname()}
+    (out_dir / ".lock").write_text(yaml.safe_dump(record))
+
+
+def test_the_readers_show_a_killed_runs_trials_interrupted_and_write_nothing(
+    tmp_path: Path,
+) -> None:
+    """A SIGKILLed run (or one whose machine went down) records no end: status.yaml keeps
+    its trials Running. `kubetune trials` and `describe` show them interrupted once the run
+    recorded in DIR/.lock no longer runs (its pid gone, or reused: another start time),
+    and say so in a line; they write nothing, and the same command resumes the run."""
+    path, pids, go = job(tmp_path)
+    out_dir = tmp_path / "run"
+    argv = ["run", "--local", str(path), "--out", str(out_dir)]
+
+    def shown() -> tuple[list[tuple[str, str | None]], str]:
+        code, listed, err = kubetune("trials", str(out_dir), "-o", "json")
+        assert code == 0, err
+        return [(t["phase"], t.get("reason")) for t in json.loads(listed)], err
+
+    try:
+        with runner(argv) as run:
+            first_ended(out_dir)
+            started(pids, 2)
+            # Alive: shown as it runs.
+            assert shown() == ([("Succeeded", None), ("Running", None)], "")
+            run.kill()
+            run.wait()
+        before = files_of(out_dir)
+        assert [t["phase"] for t in status(out_dir)["trials"]] == ["Succeeded", "Running"]
+        line = (
+            f"the run that wrote {out_dir} (pid {run.pid}) is no longer alive: its running "
+            f"trials are shown interrupted; `kubetune run --local MANIFEST --out {out_dir}` "
+            "resumes it.\n"
+        )
+        assert shown() == ([("Succeeded", None), ("Pending", "Interrupted")], line)
+        code, described, err = kubetune("describe", str(out_dir))
+        assert (code, err) == (0, line)
+        assert "Phase:      InProgress (Interrupted)" in described, described
+        assert "Next:       Nothing runs: the local run was interrupted" in described, described
+        assert files_of(out_dir) == before  # a reader writes nothing
+
+        # The recorded pid reused by another process (this one): not the run.
+        record_run(out_dir, os.getpid(), "1")
+        assert shown()[0][1] == ("Pending", "Interrupted")
+        record_run(out_dir, os.getpid(), local_kube.process_start(os.getpid()))
+        assert shown() == ([("Succeeded", None), ("Running", None)], "")  # the run itself
+
+        go.touch()
+        code, _, err = kubetune(*argv)
+        assert code == 0, err
+        assert "resumed; started again: local-002\n" in err
+        assert [t["phase"] for t in status(out_dir)["trials"]] == ["Succeeded", "Succeeded"]
+    finally:
+        kill_all(pids)
+
+
+def test_a_resume_without_image_runs_the_command_the_run_was_started_with(
+    tmp_path: Path,
+) -> None:
+    """--image is saved in DIR (images.yaml): the same command without it resumes the run
+    with the trainer its trials ran with (it failed: the container has no command)."""
+    path, pids, go = job(tmp_path)
+    body = yaml.safe_load(path.read_text())
+    container = body["spec"]["trialTemplate"]["job"]["template"]["spec"]["containers"][0]
+    command = " ".join(container.pop("command"))
+    path.write_text(yaml.safe_dump(body))
+    out_dir = tmp_path / "run"
+    argv = ["run", "--local", str(path), "--out", str(out_dir)]
+    try:
+        with runner([*argv, "--image", f"fake:1={command}"]) as run:
+            first_ended(out_dir)
+            started(pids, 2)
+            run.send_signal(signal.SIGINT)
+            assert run.wait(60) == 130
+        go.touch()
+        code, _, err = kubetune(*argv)
+        assert code == 0, err
+        assert yaml.safe_load((out_dir / "images.yaml").read_text()) == {"fake:1": command}
+        assert "resumed; started again: local-002\n" in err and "replaces" not in err, err
+        assert [t["phase"] for t in status(out_dir)["trials"]] == ["Succeeded", "Succeeded"]
+        assert len(pids_of(pids, "local-002.*")) == 2  # the same trainer, started again
+    finally:
+        kill_all(pids)
