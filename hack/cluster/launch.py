@@ -192,9 +192,10 @@ def plan_launch(
     command = [expand(word, env) for word in container.get("command") or []]
     args = [expand(word, env) for word in container.get("args") or []]
     unmapped = (
-        f"image {image!r} (repository {image_repository(image)!r}) is not in hack/images.yaml "
-        "and the container has no command that names a program on this machine; add the "
-        "repository to hack/images.yaml or set command"
+        # "not found", as a registry says it: the operator fails the trial at once.
+        f"image {image!r} not found: its repository {image_repository(image)!r} is not in "
+        "hack/images.yaml and the container has no command that names a program on this "
+        "machine; add the repository to hack/images.yaml or set command"
     )
     if command:
         argv = command + args

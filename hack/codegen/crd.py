@@ -32,9 +32,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     },
     {
         "name": "Best",
-        "type": "number",
-        "jsonPath": ".status.bestObjective",
-        "description": "Best objective value so far.",
+        # The operator's text of the value: a number column prints the JSON's number as it
+        # is, all 17 digits of 0.9888888888888889.
+        "type": "string",
+        "jsonPath": ".status.bestObjectiveText",
+        "description": "Best objective value so far (6 significant digits; a Hyperband "
+        "rung's value is marked with its rung).",
     },
     {
         "name": "Trials",

@@ -67,6 +67,7 @@ from kubetune.operator.api.status import (
     TrialStatus,
     TuningJobStatus,
     count_trials,
+    objective_text,
     set_condition,
 )
 from kubetune.operator.api.values import format_value
@@ -128,5 +129,6 @@ __all__ = [
     "WarmStart",
     "count_trials",
     "format_value",
+    "objective_text",
     "set_condition",
 ]

@@ -33,14 +33,19 @@ Timestamp = Annotated[
 """An RFC 3339 time in UTC with second precision, like metav1.Time."""
 
 
-def _cut(limit: int) -> BeforeValidator:
+def _cut(limit: int, *, keep_end: bool = False) -> BeforeValidator:
     """Cut a longer text, with an ellipsis, rather than refuse it: a message built from
     the user's input (every bad regex of 40 metrics) must not fail the status write, and
-    so every reconcile, for ever."""
+    so every reconcile, for ever. With `keep_end`, the ellipsis goes in the middle: a
+    short message quoting an error chain (`failed to pull image "...": ...: connect:
+    connection refused`) keeps both what failed and, at its end, the cause."""
 
     def cut(value: Any) -> Any:
         if isinstance(value, str) and len(value) > limit:
-            return value[: limit - 1] + "…"
+            if not keep_end:
+                return value[: limit - 1] + "…"
+            head = (limit - 1) // 2
+            return value[:head] + "…" + value[len(value) - (limit - 1 - head) :]
         return value
 
     return BeforeValidator(cut)
@@ -144,12 +149,15 @@ class TrialStatus(StatusModel):
 
     reason: TrialReason | None = None
     """CamelCase reason for a non-successful end, e.g. MetricUnavailable, Evicted,
-    Error, EarlyStopped."""
+    Error, ErrImagePull, EarlyStopped; while Pending, why it waits, e.g. Unschedulable,
+    FailedCreate, ImagePullBackOff (its image pull retried)."""
 
     message: Annotated[
-        str | None, Field(max_length=MAX_TRIAL_MESSAGE_LENGTH), _cut(MAX_TRIAL_MESSAGE_LENGTH)
+        str | None,
+        Field(max_length=MAX_TRIAL_MESSAGE_LENGTH),
+        _cut(MAX_TRIAL_MESSAGE_LENGTH, keep_end=True),
     ] = None
-    """Short human detail (at most 128 characters; longer ones are cut): why the trial
+    """Short human detail (at most 128 characters; longer ones lose their middle): why the trial
     waits or failed; for a succeeded one, the metrics that never matched its log."""
 
     rung_values: list[float] | None = None
@@ -243,8 +251,13 @@ class TuningJobStatus(StatusModel):
     """The best finished trial so far."""
 
     best_objective: float | None = None
-    """The best objective value so far (same as `bestTrial.objective`; for the printer
-    column)."""
+    """The best objective value so far (same as `bestTrial.objective`), exact."""
+
+    best_objective_text: str | None = Field(default=None, max_length=32)
+    """The best objective as the Best printer column shows it: 6 significant digits
+    (`0.988889`). Before any Hyperband trial has run its full `maxResource`, the best
+    value at the highest rung reached (`bestTrial`, not yet `bestObjective`), marked with
+    that rung: `0.912 (rung 1)`."""
 
     trials_done: str | None = Field(default=None, max_length=32)
     """Finished trials over `spec.limits.maxTrials`, e.g. `12/30` (for the printer
@@ -259,6 +272,13 @@ class TuningJobStatus(StatusModel):
             if condition.type == type_:
                 return condition
         return None
+
+
+def objective_text(value: float, rung: int | None = None) -> str:
+    """An objective as the Best printer column shows it (`bestObjectiveText`): 6
+    significant digits, and the Hyperband rung it was read at, if it was."""
+    text = f"{value:.6g}"
+    return text if rung is None else f"{text} (rung {rung})"
 
 
 COUNTER_OF_PHASE: dict[TrialPhase, str] = {

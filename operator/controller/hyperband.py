@@ -26,6 +26,7 @@ from kubetune.operator.api import (
     TrialPhase,
     TrialStatus,
     TuningJobSpec,
+    objective_text,
 )
 from kubetune.operator.controller.optimizer_input import search_space
 from kubetune.operator.controller.types import Decision, count, finite_values
@@ -221,9 +222,10 @@ def _attempt_epochs(d: Decision, trial: TrialStatus, before: TrialStatus) -> int
 
 def provisional_best(d: Decision) -> None:
     """Before any trial ran its full `maxResource`: the best trial at the highest rung
-    reached becomes `bestTrial` (not `bestObjective`, which `targetObjective` and the Best
-    column read: a value after a few epochs is no final objective), and the status
-    message says so. A succeeded trial replaces it (`summary.summarise`)."""
+    reached becomes `bestTrial` (not `bestObjective`, which `targetObjective` reads: a
+    value after a few epochs is no final objective); the status message says so, and the
+    Best column shows it marked with its rung. A succeeded trial replaces it
+    (`summary.summarise`)."""
     status = d.status
     if d.spec.strategy is not Strategy.HYPERBAND or any(
         t.phase is TrialPhase.SUCCEEDED and t.objective is not None for t in status.trials
@@ -240,6 +242,7 @@ def provisional_best(d: Decision) -> None:
     status.best_trial = BestTrial(
         name=trial.name, hyperparameters=trial.hyperparameters, objective=value
     )
+    status.best_objective_text = objective_text(value, rung)
     note = (
         f"; best so far at rung {rung} ({levels(d.spec)[rung]} epochs, no trial has run "
         f"its {max_resource(d.spec)} yet): {trial.name} with {value:.6g}"

@@ -33,7 +33,8 @@ def observe_trials(d: Decision) -> None:
             _without_job(d, trial, job_name)
             continue
         if job.state == "Waiting":
-            _waiting(d, trial, job)
+            if not _pod_gone(trial, job):
+                _waiting(d, trial, job)
             continue
         if (trial.message or "").startswith(WAITING_MESSAGES):
             trial.reason = trial.message = None
@@ -45,6 +46,14 @@ def observe_trials(d: Decision) -> None:
             _succeeded(d, trial, job)
         else:
             _failed(d, trial, job)
+
+
+def _pod_gone(trial: TrialStatus, job: JobObservation) -> bool:
+    """Whether a trial that ran has lost its pod (deleted, its node gone) before the Job
+    controller said how its Job ended: it stays Running, as recorded, until the Job's
+    outcome arrives (a second or so later; its update wakes the operator). Pending would
+    say, for that moment, that it never started."""
+    return trial.phase is TrialPhase.RUNNING and job.reason == POD_NOT_CREATED
 
 
 def _waiting(d: Decision, trial: TrialStatus, job: JobObservation) -> None:

@@ -16,6 +16,7 @@ from kubetune.operator.api import (
     TrialPhase,
     TrialStatus,
     count_trials,
+    objective_text,
 )
 from kubetune.operator.controller.hyperband import count_epochs
 from kubetune.operator.controller.types import Decision, Plan
@@ -82,6 +83,7 @@ def summarise(d: Decision) -> None:
             name=best.name, hyperparameters=best.hyperparameters, objective=best.objective
         )
         status.best_objective = best.objective
+        status.best_objective_text = objective_text(best.objective)
     finished = counters.completed + counters.failed + counters.early_stopped + counters.stopped
     if not d.terminal_before or status.trials_done is None:
         # An ended job keeps the limit it ended under: a limit edited afterwards runs

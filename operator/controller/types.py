@@ -34,10 +34,19 @@ a ConfigMap it names missing), carried the same way."""
 WAITING_FOR_ITS_VOLUME = "waiting for its volume: "
 """How it starts instead where what the scheduler waits for is a PersistentVolumeClaim
 (missing, or not bound yet): no node would do until the claim does."""
+WAITING_FOR_ITS_IMAGE = "waiting for its image: "
+"""How it starts where the kubelet failed to pull the pod's image for a reason that may
+pass (a registry's rate limit, a timeout) and pulls it again (then the kubelet's message):
+until a deadline (`kube.observe.IMAGE_PULL_RETRY`), when the trial fails."""
 RETRYING_AFTER = "retrying after: "
 """How the message of a trial waiting for its next attempt starts (then why the last one
 failed, its reason being that attempt's)."""
-WAITING_MESSAGES = (WAITING_FOR_A_NODE, WAITING_FOR_ITS_POD, WAITING_FOR_ITS_VOLUME)
+WAITING_MESSAGES = (
+    WAITING_FOR_A_NODE,
+    WAITING_FOR_ITS_POD,
+    WAITING_FOR_ITS_VOLUME,
+    WAITING_FOR_ITS_IMAGE,
+)
 POD_REFUSED = "FailedCreate"
 """The reason of a trial whose pod the namespace refuses (the Job controller's Event
 reason): while one waits so, no trial is launched (`criteria.free_slots`)."""
@@ -90,12 +99,13 @@ class JobObservation:
 
     `state` is Waiting while the Job's pod has not started (not created yet, not
     scheduled, its image being pulled), with the scheduler's reason in `reason`/`message`
-    when it said why; then Running until the Job (or, faster, its only pod) has finished,
-    `started` being when the pod started. For a
-    Succeeded Job, `outcome` carries the objective read from the primary container's log.
-    For a Failed one, `reason`/`message` say why (the container's reason and exit code,
-    the pod's eviction, the Job's condition) and `infrastructure` whether the failure
-    came from outside the trainer (evicted, node lost, image pull, pod deleted), which
+    when it said why, and in `wait_until` when time alone ends the wait (an image pull
+    retried until then, the Job then Failed); then Running until the Job (or, faster, its
+    only pod) has finished, `started` being when the pod started. For a Succeeded Job,
+    `outcome` carries the objective read from the primary container's log. For a Failed
+    one, `reason`/`message` say why (the container's reason and exit code, the pod's
+    eviction, the Job's condition) and `infrastructure` whether the failure came from
+    outside the trainer (evicted, node lost, image pull, pod deleted), which
     `spec.retry` may re-run. `pod_left` marks a Failed Job whose pod is still there,
     stuck waiting (an image that never pulls): nothing else would ever delete it.
     """
@@ -109,6 +119,7 @@ class JobObservation:
     message: str | None = None
     infrastructure: bool = False
     pod_left: bool = False
+    wait_until: datetime | None = None
 
 
 START_ANEW = "create a new TuningJob"

@@ -5,7 +5,10 @@ into one `JobObservation` per Job for the engine, and says which pod's log holds
 metrics of each Job that succeeded or is running (a running trial's log holds its
 intermediate values so far, for early stopping). A trial counts as finished as soon as its only pod
 has terminated (Succeeded, or Failed with `backoffLimit: 0`), without waiting for the Job
-controller's condition, which can trail the pod by a second or more.
+controller's condition, which can trail the pod by a second or more. One whose pod
+cannot get its image fails at once where the image cannot be had (a name that does not
+exist, no access), and otherwise once the kubelet has retried the pull for
+`IMAGE_PULL_RETRY` (a registry's hiccup).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubetune.operator.api.status import REASON_PATTERN
@@ -21,16 +24,43 @@ from kubetune.operator.controller import (
     POD_NOT_CREATED,
     POD_REFUSED,
     WAITING_FOR_A_NODE,
+    WAITING_FOR_ITS_IMAGE,
     WAITING_FOR_ITS_POD,
     WAITING_FOR_ITS_VOLUME,
     JobObservation,
 )
 
-INFRASTRUCTURE_WAITING_REASONS = frozenset(
-    {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+IMAGE_PULL_RETRY = timedelta(minutes=5)
+"""How long a trial's pod may go on failing to pull its image for a reason that may pass
+(a registry's rate limit or 5xx, a timeout, a refused connection, a failed TLS
+handshake) before its trial fails: the kubelet pulls again after 10, 20, 40, 80 and 160 s
+of back-off, so a registry hiccup gets five more tries, while a trial whose registry
+stays away gives its slot back (and, with `spec.retry`, its next attempt a new pod)
+within minutes. Counted from when the pod was bound to its node (else created): a time
+the API server holds, so a restarted operator takes the same decision."""
+_RETRY_TEXT = f"{int(IMAGE_PULL_RETRY.total_seconds()) // 60} min"
+UNPULLABLE_IMAGE_REASONS = frozenset(
+    {"InvalidImageName", "ErrImageNeverPull", "SignatureValidationFailed"}
 )
-"""A container stuck waiting with one of these reasons never starts: the trial fails as
-an infrastructure failure (retryable) instead of waiting forever."""
+"""The kubelet's reasons for an image the pod can never have as it names it: its trial
+fails at once, as an infrastructure failure (retryable, on another node)."""
+IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "RegistryUnavailable"})
+"""The kubelet's reasons for a pull that failed, which it tries again with a back-off:
+the trial fails at once where the message says the image is not there or not to be had
+(`_IMAGE_UNAVAILABLE`), otherwise after `IMAGE_PULL_RETRY`. A kubelet before v1.30 says
+only `Back-off pulling image "..."` while it backs off: such a message waits too."""
+IMAGE_WAITING_REASONS = UNPULLABLE_IMAGE_REASONS | IMAGE_PULL_REASONS
+_IMAGE_UNAVAILABLE = re.compile(
+    r"not found|manifest unknown|repository does not exist|pull access denied|unauthorized"
+    r"|authentication required|\bdenied\b|no such host",
+    re.IGNORECASE,
+)
+"""What a registry (through containerd or CRI-O) says of an image it does not have, or
+does not give with the pod's credentials, and DNS of a registry host that does not
+exist: no pull again would change it."""
+_QUOTED = re.compile(r'"[^"]*"')
+"""The image references the kubelet and the runtime quote: an image named `.../denied:1`
+says nothing of why its pull failed."""
 STARTING_REASONS = ("ContainerCreating", "PodInitializing")
 """Why a container waits while it starts as it should: nothing to report."""
 POD_SECURITY_REFUSAL = "violates PodSecurity"
@@ -86,13 +116,51 @@ def job_finished(job: Mapping[str, Any]) -> bool:
 
 
 def pod_stuck(pod: Mapping[str, Any]) -> bool:
-    """Whether a container of the pod waits for a reason that never resolves by itself
-    (an image that cannot be pulled): its trial fails rather than waits forever."""
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return any(
-        ((s.get("state") or {}).get("waiting") or {}).get("reason")
-        in INFRASTRUCTURE_WAITING_REASONS
-        for s in statuses
+    """Whether a container of the pod cannot get its image: its trial fails at once, or
+    waits saying so until `IMAGE_PULL_RETRY` has passed (`image_pull_failure`)."""
+    return image_pull_failure(pod) is not None
+
+
+@dataclass(frozen=True)
+class PullFailure:
+    """Why a pod's container cannot get its image: the kubelet's reason and message, and
+    until when its pull is worth trying again (None: never)."""
+
+    reason: str
+    message: str
+    retry_until: datetime | None
+
+
+def image_pull_failure(pod: Mapping[str, Any]) -> PullFailure | None:
+    """Why a container of the pod (an init container's included) waits for its image, if
+    one does: one that can never be had first, else the first that may yet be pulled."""
+    status = pod.get("status") or {}
+    failures = []
+    for container in [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason not in IMAGE_WAITING_REASONS:
+            continue
+        message = str(waiting.get("message") or reason)
+        if reason in UNPULLABLE_IMAGE_REASONS or _IMAGE_UNAVAILABLE.search(
+            _QUOTED.sub('""', message)
+        ):
+            return PullFailure(reason, message, None)
+        failures.append(PullFailure(reason, message, _bound(pod) + IMAGE_PULL_RETRY))
+    return failures[0] if failures else None
+
+
+def _bound(pod: Mapping[str, Any]) -> datetime:
+    """When the pod was bound to its node, where the kubelet started pulling (else when
+    it was created; a pod without either, which the API server never sends, as long ago)."""
+    scheduled = _true_condition(pod, "PodScheduled") or {}
+    return (
+        parse_time(scheduled.get("lastTransitionTime"))
+        or parse_time(_created(pod))
+        or datetime.min.replace(tzinfo=UTC)
     )
 
 
@@ -112,7 +180,7 @@ def pod_failure(pod: Mapping[str, Any], container: str | None) -> tuple[str, str
             return _exited(pod, container, crashed)
         return "PodDeleted", f"pod {name} was deleted while the trial ran", True
     waiting = (_container_status(pod, container).get("state") or {}).get("waiting") or {}
-    if waiting.get("reason") in INFRASTRUCTURE_WAITING_REASONS:
+    if waiting.get("reason") in IMAGE_WAITING_REASONS:
         return waiting["reason"], waiting.get("message") or f"pod {name} cannot start", True
     if terminated:
         return _exited(pod, container, terminated)
@@ -192,9 +260,13 @@ def _succeeded(
 
 
 def observe_job(
-    job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]], container: str | None
+    job: Mapping[str, Any],
+    pods: Iterable[Mapping[str, Any]],
+    container: str | None,
+    now: datetime | None = None,
 ) -> tuple[JobObservation, LogSource | None]:
-    """One Job (and its pods, oldest first) as the engine sees it, and its log source."""
+    """One Job (and its pods, oldest first) as the engine sees it at `now`, and its log
+    source. `now` None: a pull failure that may pass waits, whatever its age."""
     name = job["metadata"]["name"]
     spec = job.get("spec") or {}
     status = job.get("status") or {}
@@ -248,19 +320,9 @@ def observe_job(
             infrastructure=infrastructure,
         ), None
 
-    if last is not None:
-        # A pod that can never start (an image that does not exist) fails the trial.
-        reason, message, infrastructure = pod_failure(last, container)
-        if infrastructure and reason in INFRASTRUCTURE_WAITING_REASONS:
-            return JobObservation(
-                name,
-                "Failed",
-                started=started,
-                reason=reason,
-                message=message,
-                infrastructure=True,
-                pod_left=True,
-            ), None
+    pull = image_pull_failure(last) if last is not None and _still_on_its_node(last) else None
+    if pull is not None:
+        return _pulling(name, started, pull, now), None
     if last is None or _phase(last) == "Pending":
         return _waiting(name, last), None
     source = None
@@ -270,6 +332,36 @@ def observe_job(
             source = LogSource(last["metadata"]["name"], chosen)
     pod_started = parse_time((last.get("status") or {}).get("startTime"))
     return JobObservation(name, "Running", started=pod_started or started), source
+
+
+def _pulling(
+    job_name: str, started: datetime | None, pull: PullFailure, now: datetime | None
+) -> JobObservation:
+    """A Job whose pod cannot get its image: Failed at once when the image can never be
+    had (a name that does not exist), or once `pull.retry_until` has passed; until then
+    waiting, saying the pull is retried, with the kubelet's word. A Failed one keeps its
+    pod, which would wait for its image for ever: its Job is to be deleted."""
+    retry_until = pull.retry_until
+    if retry_until is not None and (now is None or now < retry_until):
+        prefix = f"{WAITING_FOR_ITS_IMAGE}the pull is being retried (for up to {_RETRY_TEXT}): "
+        return JobObservation(
+            job_name,
+            "Waiting",
+            reason=pull.reason,
+            message=prefix + pull.message,
+            wait_until=retry_until,
+        )
+    prefix = "" if retry_until is None else f"the image pull was retried for {_RETRY_TEXT}: "
+    message = prefix + pull.message
+    return JobObservation(
+        job_name,
+        "Failed",
+        started=started,
+        reason=pull.reason,
+        message=message,
+        infrastructure=True,
+        pod_left=True,
+    )
 
 
 def _waiting(job_name: str, pod: Mapping[str, Any] | None) -> JobObservation:
@@ -324,14 +416,15 @@ def observe_jobs(
     pods: Iterable[Mapping[str, Any]],
     container: str | None,
     owner_uid: str | None = None,
+    now: datetime | None = None,
 ) -> tuple[dict[str, JobObservation], dict[str, LogSource]]:
-    """Observations of all Jobs by name, and the log sources of the succeeded and running
-    ones (tell them apart by the observation's `state`).
+    """Observations of all Jobs by name at `now`, and the log sources of the succeeded
+    and running ones (tell them apart by the observation's `state`).
 
     Pods are matched to Jobs by owner reference UID. `container` is the primary
     container's name (None: the first). With `owner_uid`, Jobs owned by anything else
     (e.g. a deleted TuningJob of the same name whose Jobs are still being collected)
-    are ignored.
+    are ignored. `now` judges image pulls retried (`IMAGE_PULL_RETRY`); None: not judged.
     """
     pods_by_owner: dict[str, list[Mapping[str, Any]]] = {}
     for pod in pods:
@@ -348,7 +441,7 @@ def observe_jobs(
             # Being deleted (stopped by us, or by someone): its trial no longer runs.
             continue
         uid = job["metadata"].get("uid", "")
-        observation, source = observe_job(job, pods_by_owner.get(uid, []), container)
+        observation, source = observe_job(job, pods_by_owner.get(uid, []), container, now)
         observations[observation.job_name] = observation
         if source is not None:
             sources[observation.job_name] = source

@@ -28,6 +28,7 @@ from kubetune.operator.api import (
     TERMINAL_PHASES,
     TERMINAL_TRIAL_PHASES,
     Strategy,
+    TrialPhase,
     TuningJobSpec,
     TuningJobStatus,
 )
@@ -167,9 +168,7 @@ def reconcile(
     telemetry.tuning_job(namespace, name, decided.status)
     return Result(
         terminal=decided.terminal,
-        requeue_after=min(
-            (s for s in (decided.requeue_after, pod_check_in) if s is not None), default=None
-        ),
+        requeue_after=_earliest(decided.requeue_after, pod_check_in),
         launched=tuple(launched),
         events=tuple(decided.events),
         body=body,
@@ -200,20 +199,31 @@ def _snapshot(
 ) -> tuple[Snapshot, float | None]:
     """What the planner needs: the trial Jobs as observations (succeeded ones with their
     objective read from the log), the curves for early stopping, the warm start. And in
-    how many seconds to ask again why a Job has no pod (None: no such Job)."""
+    how many seconds to look again at a Job's pod: to ask why a Job has none, or to fail
+    a trial whose image pull is retried (None: no such Job)."""
     meta = read.body["metadata"]
     with telemetry.api_call("list_jobs"):
         jobs = kube.list_trial_jobs(namespace, name)
     with telemetry.api_call("list_pods"):
         pods = kube.list_trial_pods(namespace, name)
     container = read.spec.trial_template.primary_container_name() if read.spec else None
-    observations, sources = observe_jobs(jobs, pods, container, owner_uid=meta["uid"])
+    observations, sources = observe_jobs(jobs, pods, container, owner_uid=meta["uid"], now=now)
     forbidden: list[str] = []
-    pod_check_in = None
+    pod_check_in = _pull_check_in(observations, now)
     if read.status.phase not in TERMINAL_PHASES:  # an ended job's refusals change nothing
-        forbidden, pod_check_in = _pod_refusals(
-            kube, namespace, jobs, observations, now, telemetry, _slot_frees(read, observations)
+        # A trial that ran had its pod: a Job of it without one lost it (deleted), and a
+        # FailedCreate Event left from its start is not why (`observe_trials._pod_gone`).
+        ran = {t.job_name for t in read.status.trials if t.phase is TrialPhase.RUNNING}
+        forbidden, refusal_check_in = _pod_refusals(
+            kube,
+            namespace,
+            [job for job in jobs if job["metadata"]["name"] not in ran],
+            observations,
+            now,
+            telemetry,
+            _slot_frees(read, observations),
         )
+        pod_check_in = _earliest(pod_check_in, refusal_check_in)
     curves = None
     if logs is not None and read.usable:
         curves = _read_trial_logs(logs, name, read, observations, sources)
@@ -232,6 +242,18 @@ def _snapshot(
         curves=curves,
         start_anew=kube.start_anew,
     ), pod_check_in
+
+
+def _pull_check_in(observations: dict[str, JobObservation], now: datetime) -> float | None:
+    """In how many seconds time alone fails a trial whose image pull is retried (its
+    observation's `wait_until`), the earliest; None: no such trial."""
+    return _earliest(
+        *((o.wait_until - now).total_seconds() for o in observations.values() if o.wait_until)
+    )
+
+
+def _earliest(*seconds: float | None) -> float | None:
+    return min((s for s in seconds if s is not None), default=None)
 
 
 def _slot_frees(read: _Read, observations: dict[str, JobObservation]) -> bool:
@@ -465,11 +487,13 @@ def _fail_invalid(
         return Result(terminal=True, gone=True)
     meta = body["metadata"]
     old_status: dict[str, Any] = body.get("status") or {}
+    now = datetime.now(UTC)
     jobs, _ = observe_jobs(
         kube.list_trial_jobs(namespace, name),
         kube.list_trial_pods(namespace, name),
         None,
         owner_uid=meta["uid"],
+        now=now,
     )
     decided = plan(
         Snapshot(
@@ -481,7 +505,7 @@ def _fail_invalid(
             status=TuningJobStatus.model_validate(old_status),
             jobs=jobs,
         ),
-        datetime.now(UTC),
+        now,
     )
     kube.patch_status(
         namespace, name, meta["resourceVersion"], status_patch(old_status, decided.status)

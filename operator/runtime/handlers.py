@@ -445,9 +445,11 @@ async def pod_changed(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    """A trial pod that terminated (or can never start, or is being deleted) wakes its
-    daemon before the Job controller has updated the Job; one that started running wakes
-    it if it judges running trials (Hyperband, `earlyStopping: Auto`)."""
+    """A trial pod that terminated (or cannot get its image, or is being deleted) wakes
+    its daemon before the Job controller has updated the Job; one that started running
+    wakes it if it judges running trials (Hyperband, `earlyStopping: Auto`). An image
+    pull retried wakes it once, to say so: the reconcile then asks to be woken at the
+    pull's deadline (`kube.observe.IMAGE_PULL_RETRY`)."""
     phase = status.get("phase")
     if type == "DELETED" or meta.get("deletionTimestamp"):
         state = "deleted"

@@ -708,9 +708,10 @@ def sample_status() -> models.TuningJobStatus:
             "bestTrial": {
                 "name": "status-sample-004",
                 "hyperparameters": {"learning_rate": "0.05", "momentum": "0.9", "wd": "1e-05"},
-                "objective": 0.9712,
+                "objective": 0.9888888888888889,
             },
-            "bestObjective": 0.9712,
+            "bestObjective": 0.9888888888888889,
+            "bestObjectiveText": "0.988889",
             "trialsDone": "12/20",
             "trials": [
                 {
@@ -808,7 +809,8 @@ def test_kubectl_get_tj_shows_the_printer_columns(
         "EPOCHS",
         "AGE",
     ]
-    assert row.split()[:6] == ["printed", "Bayesian", "InProgress", "0.9712", "12/20", "2"]
+    # Best: the operator's text of the value, not the JSON's 17 digits.
+    assert row.split()[:6] == ["printed", "Bayesian", "InProgress", "0.988889", "12/20", "2"]
     # -o wide adds the job's message.
     wide = kubectl(kubeconfig_path, "get", "tj", "printed", "-n", namespace, "-o", "wide")
     assert wide.splitlines()[0].split()[-1] == "MESSAGE"

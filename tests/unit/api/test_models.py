@@ -168,11 +168,22 @@ def test_status_timestamps_are_rfc3339_utc_seconds() -> None:
     assert models.TrialStatus.from_api(wire).start_time == datetime(2025, 1, 1, 10, tzinfo=UTC)
 
 
-def test_long_trial_message_is_cut_to_the_schema_limit() -> None:
-    trial = models.TrialStatus(name="t", message="x" * 1000)
+def test_long_trial_message_keeps_its_start_and_its_end_within_the_schema_limit() -> None:
+    # containerd's message for a refused connection, as the real node gives it: cut at
+    # its end, the trial's message would lose the cause.
+    image = "127.0.0.1:39445/kubetune/missing:1"
+    message = (
+        "waiting for its image: the pull is being retried (for up to 5 min): "
+        f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": '
+        f'failed to do request: Head "https://127.0.0.1:39445/v2/kubetune/missing/manifests/1":'
+        " dial tcp 127.0.0.1:39445: connect: connection refused"
+    )
+    trial = models.TrialStatus(name="t", message=message)
     assert trial.message is not None
     assert len(trial.message) == constants.MAX_TRIAL_MESSAGE_LENGTH
-    assert trial.message.endswith("…")
+    assert trial.message.startswith("waiting for its image: the pull is being retried")
+    assert trial.message.endswith("…" + message[-64:])
+    assert trial.message.endswith("dial tcp 127.0.0.1:39445: connect: connection refused")
 
 
 def test_condition_lookup() -> None:

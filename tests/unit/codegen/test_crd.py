@@ -81,16 +81,18 @@ def test_names_scope_and_subresources() -> None:
     (version,) = spec["versions"]
     assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
     assert version["subresources"] == {"status": {}}
-    columns = [(c["name"], c["jsonPath"]) for c in version["additionalPrinterColumns"]]
+    columns = [(c["name"], c["type"], c["jsonPath"]) for c in version["additionalPrinterColumns"]]
     assert columns == [
-        ("Strategy", ".spec.strategy"),
-        ("Phase", ".status.phase"),
-        ("Best", ".status.bestObjective"),
-        ("Trials", ".status.trialsDone"),
-        ("Running", ".status.counters.running"),
-        ("Epochs", ".status.epochsConsumed"),
-        ("Age", ".metadata.creationTimestamp"),
-        ("Message", ".status.message"),  # priority 1: with -o wide
+        ("Strategy", "string", ".spec.strategy"),
+        ("Phase", "string", ".status.phase"),
+        # The operator's text (6 significant digits): a number column prints the JSON's
+        # value as is (0.9888888888888889).
+        ("Best", "string", ".status.bestObjectiveText"),
+        ("Trials", "string", ".status.trialsDone"),
+        ("Running", "integer", ".status.counters.running"),
+        ("Epochs", "integer", ".status.epochsConsumed"),
+        ("Age", "date", ".metadata.creationTimestamp"),
+        ("Message", "string", ".status.message"),  # priority 1: with -o wide
     ]
 
 

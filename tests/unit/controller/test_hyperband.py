@@ -172,6 +172,7 @@ def test_before_a_full_trial_the_best_at_the_highest_rung_is_shown_as_such() -> 
     assert best is not None
     assert (best.name, best.objective) == (a, 0.2)
     assert job.status.best_objective is None  # no final objective: targetObjective waits
+    assert job.status.best_objective_text == "0.2 (rung 1)"  # the Best column, marked
     assert job.status.message is not None
     assert f"best so far at rung 1 (3 epochs, no trial has run its 9 yet): {a}" in (
         job.status.message
@@ -182,6 +183,7 @@ def test_before_a_full_trial_the_best_at_the_highest_rung_is_shown_as_such() -> 
     job.step()
     assert job.status.best_trial is not None
     assert (job.status.best_trial.name, job.status.best_objective) == (a, 0.15)
+    assert job.status.best_objective_text == "0.15"
     assert "best so far" not in (job.status.message or "")
 
 

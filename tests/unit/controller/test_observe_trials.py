@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kubetune.operator.api import Phase, TrialPhase, TrialStatus, TuningJobStatus
-from kubetune.operator.controller import JobObservation, ObjectiveOutcome
+from kubetune.operator.controller import POD_NOT_CREATED, JobObservation, ObjectiveOutcome
 from kubetune.operator.controller.observe_trials import (
     announce_completions,
     delete_leftover_jobs,
@@ -156,3 +156,22 @@ def test_jobs_whose_pod_never_starts_are_deleted_once_their_trial_is_done() -> N
     delete_leftover_jobs(d)
     # tj-003's trial is not finished yet (observe_trials decides first); tj-004 has no pod.
     assert d.plan.delete == ["tj-001", "tj-002"]
+
+
+def test_a_running_trial_whose_job_lost_its_pod_stays_running_until_the_job_ends() -> None:
+    """A Job with no pod: one not created yet keeps its trial Pending; one whose pod ran
+    and was deleted, before the Job controller marked the Job failed, keeps it Running."""
+    no_pod = {"state": "Waiting", "reason": POD_NOT_CREATED}
+    d = decision(
+        make_spec(),
+        [pending("tj-001", phase=TrialPhase.RUNNING, start_time=T0), pending("tj-002")],
+        [
+            JobObservation("tj-001", **no_pod),  # type: ignore[arg-type]
+            JobObservation("tj-002", **no_pod),  # type: ignore[arg-type]
+        ],
+    )
+    observe_trials(d)
+    running, waiting = d.status.trials
+    assert (running.phase, running.start_time, running.reason) == (TrialPhase.RUNNING, T0, None)
+    assert waiting.phase is TrialPhase.PENDING
+    assert not d.plan.events and not d.plan.launch

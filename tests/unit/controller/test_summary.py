@@ -44,3 +44,17 @@ def test_conclude_sets_phase_conditions_and_an_event() -> None:
     ]
     assert all(c.observed_generation == 1 for c in status.conditions)
     assert [(e.type, e.reason) for e in d.plan.events] == [("Normal", "MaxTrialsReached")]
+
+
+def test_the_best_column_shows_the_best_objective_to_six_significant_digits() -> None:
+    """`kubectl get tj` prints a number column's value as the JSON has it: the status
+    keeps the exact value and gives the column its text."""
+    trials = [
+        TrialStatus(name="tj-001", phase=TrialPhase.SUCCEEDED, objective=0.9888888888888889),
+        TrialStatus(name="tj-002", phase=TrialPhase.SUCCEEDED, objective=0.5),
+    ]
+    d = decision(make_spec(objective={"metric": "loss", "type": "Maximize"}), trials)
+    summarise(d)
+    assert d.status.best_objective == 0.9888888888888889  # exact: targetObjective, tools
+    assert d.status.best_objective_text == "0.988889"
+    assert d.status.to_api()["bestObjectiveText"] == "0.988889"

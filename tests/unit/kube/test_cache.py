@@ -146,7 +146,7 @@ def test_after_a_resync_a_lagging_watch_never_deletes_or_recreates_trial_jobs() 
     pod("tj-002", {"waiting": {"reason": "ContainerCreating"}})
     run(copy.deepcopy(live.tuning_jobs[(NS, NAME)]))
     stale = copy.deepcopy(live.tuning_jobs[(NS, NAME)])  # the TuningJob watch stops here
-    pod("tj-002", {"waiting": {"reason": "ImagePullBackOff"}})
+    pod("tj-002", {"waiting": {"reason": "InvalidImageName"}})  # it can never start
     run(stale)  # tj-002 Failed and its Job deleted, tj-003 recorded and created
     assert [t["phase"] for t in live.status(NS, NAME)["trials"]] == ["Running", "Failed", "Pending"]
     run(stale, resync=True)  # reads that status live; nothing to write

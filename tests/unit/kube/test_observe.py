@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from kubetune.operator.kube.observe import POD_NOT_CREATED, latest_refusal, observe_jobs
 
 
@@ -75,18 +77,120 @@ def test_failures_carry_reason_exit_code_and_whether_to_retry() -> None:
     assert (obs["d"].reason, obs["d"].infrastructure) == ("DeadlineExceeded", False)
 
 
-def test_an_image_that_never_pulls_fails_the_trial() -> None:
-    waiting = {"waiting": {"reason": "ImagePullBackOff", "message": "no such image"}}
-    obs, _ = observe_jobs([job("a")], [pod("a", "Pending", state=waiting)], None)
-    assert (obs["a"].state, obs["a"].reason, obs["a"].infrastructure) == (
-        "Failed",
-        "ImagePullBackOff",
-        True,
-    )
+SCHEDULED = datetime(2026, 1, 1, 0, 0, 3, tzinfo=UTC)
+"""When the pods of `pulling` were bound to their node: their image pulls start then."""
+
+
+def pulling(job_name: str, reason: str, message: str) -> dict:  # type: ignore[type-arg]
+    """A pod whose trainer waits for its image, as the kubelet reports it."""
+    scheduled = {
+        "type": "PodScheduled",
+        "status": "True",
+        "lastTransitionTime": "2026-01-01T00:00:03Z",
+    }
+    waiting = {"waiting": {"reason": reason, "message": message}}
+    return pod(job_name, "Pending", state=waiting, conditions=[scheduled])
+
+
+REF = '"registry.example.com/team/trainer:1"'
+
+
+BACK_OFF = f"Back-off pulling image {REF}: ErrImagePull: "
+"""How the kubelet's message reads while it backs off (from v1.30 on, it quotes the last
+pull's error after it)."""
+UNPACK = f"rpc error: code = NotFound desc = failed to pull and unpack image {REF}: "
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [
+        ("ErrImagePull", f"{UNPACK}failed to resolve reference {REF}: {REF[1:-1]}: not found"),
+        ("ImagePullBackOff", f"{BACK_OFF}{UNPACK}manifest unknown: manifest unknown"),
+        (
+            "ImagePullBackOff",
+            f"{BACK_OFF}{UNPACK}pull access denied, repository does not exist or may require "
+            "authorization: server message: insufficient_scope: authorization failed",
+        ),
+        ("ErrImagePull", f"{UNPACK}unexpected status: 401 Unauthorized"),
+        ("ErrImagePull", f"{UNPACK}authentication required"),
+        ("ErrImagePull", f"{UNPACK}403 Forbidden: denied: requested access is denied"),
+        ("InvalidImageName", 'Failed to apply default image tag "Trainer:1": invalid reference'),
+        ("ErrImageNeverPull", f"Container image {REF} is not present with pull policy of Never"),
+    ],
+    ids=[
+        "not-found",
+        "manifest-unknown",
+        "no-repository",
+        "unauthorized",
+        "auth",
+        "denied",
+        "invalid-name",
+        "never-pull",
+    ],
+)
+def test_an_image_that_does_not_exist_or_cannot_be_had_fails_the_trial_at_once(
+    reason: str, message: str
+) -> None:
+    obs, _ = observe_jobs([job("a")], [pulling("a", reason, message)], None, now=SCHEDULED)
+    assert (obs["a"].state, obs["a"].reason, obs["a"].infrastructure) == ("Failed", reason, True)
+    assert obs["a"].message == message  # the kubelet's word, whole
     assert obs["a"].pod_left  # its pod waits on: the Job must be deleted
     exited = {"terminated": {"exitCode": 1, "reason": "Error"}}
     obs, _ = observe_jobs([job("b")], [pod("b", "Failed", state=exited)], None)
     assert (obs["b"].state, obs["b"].pod_left) == ("Failed", False)
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [
+        (
+            "ImagePullBackOff",
+            f"{BACK_OFF}{UNPACK}unexpected status code 429 Too Many Requests - Server message: "
+            "toomanyrequests: You have reached your pull rate limit",
+        ),
+        ("ErrImagePull", f"{UNPACK}dial tcp 10.0.0.7:443: i/o timeout"),
+        ("ErrImagePull", f"{UNPACK}dial tcp 127.0.0.1:5000: connect: connection refused"),
+        ("ImagePullBackOff", f"{BACK_OFF}{UNPACK}net/http: TLS handshake timeout"),
+        ("ErrImagePull", f"{UNPACK}unexpected status: 503 Service Unavailable"),
+        ("RegistryUnavailable", f"image pull failed for {REF} because the registry is unavailable"),
+        ("ImagePullBackOff", f"Back-off pulling image {REF}"),  # a kubelet before v1.30
+        ("ImagePullBackOff", 'Back-off pulling image "registry.example.com/denied/not-found:1"'),
+    ],
+    ids=[
+        "rate-limit",
+        "timeout",
+        "refused",
+        "tls",
+        "5xx",
+        "unavailable",
+        "no-detail",
+        "name-only",
+    ],
+)
+def test_a_registry_hiccup_keeps_the_trial_waiting_until_the_pull_deadline(
+    reason: str, message: str
+) -> None:
+    """The pull is retried by the kubelet; the trial waits, saying so, for 5 minutes from
+    when its pod was scheduled (a time the API server holds: a restarted operator takes
+    the same decision), then fails as an image that never pulls."""
+    stuck = pulling("a", reason, message)
+    deadline = SCHEDULED + timedelta(minutes=5)
+    obs, _ = observe_jobs([job("a")], [stuck], None, now=deadline - timedelta(seconds=1))
+    assert (obs["a"].state, obs["a"].reason, obs["a"].wait_until) == ("Waiting", reason, deadline)
+    waiting = "waiting for its image: the pull is being retried (for up to 5 min): "
+    assert obs["a"].message == waiting + message
+    obs, _ = observe_jobs([job("a")], [stuck], None, now=deadline)
+    assert (obs["a"].state, obs["a"].reason, obs["a"].infrastructure) == ("Failed", reason, True)
+    retried = "the image pull was retried for 5 min: "
+    assert obs["a"].message == retried + message
+    assert obs["a"].pod_left and obs["a"].wait_until is None
+
+
+def test_a_pull_deadline_runs_from_the_pods_creation_without_a_scheduled_time() -> None:
+    stuck = pulling("a", "ImagePullBackOff", f"{BACK_OFF}i/o timeout")
+    del stuck["status"]["conditions"]  # created at 00:00:02
+    obs, _ = observe_jobs([job("a")], [stuck], None, now=SCHEDULED + timedelta(minutes=5))
+    assert obs["a"].state == "Failed"
 
 
 def test_running_retrying_and_deleted_jobs() -> None:

@@ -542,3 +542,114 @@ def test_the_events_of_a_written_status_survive_an_api_error_after_the_write() -
     assert [e.reason for e in raised.value.events] == ["TrialCompleted", "TrialCreated"]
     assert raised.value.body["metadata"]["name"] == NAME
     assert [e.reason for e in reconcile(kube, NS, NAME, now=NOW).events] == []
+
+
+def waits_for_its_image(kube: MemoryKube, job: str, reason: str, message: str) -> None:
+    """The Job's pod was bound to a node at 00:00:01 and cannot pull its image."""
+    kube.finish_job(NS, job, b"")
+    kube.pods[(NS, f"{job}-pod")]["status"] = {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "True",
+                "lastTransitionTime": "2026-01-01T00:00:01Z",
+            }
+        ],
+        "containerStatuses": [
+            {"name": "trainer", "state": {"waiting": {"reason": reason, "message": message}}}
+        ],
+    }
+
+
+RATE_LIMITED = (
+    'Back-off pulling image "docker.io/team/trainer:1": ErrImagePull: failed to pull and unpack '
+    'image "docker.io/team/trainer:1": failed to copy: httpReadSeeker: failed open: unexpected '
+    "status code https://registry-1.docker.io/v2/team/trainer/manifests/sha256:0f: 429 Too Many "
+    "Requests - Server message: toomanyrequests: You have reached your pull rate limit"
+)
+
+
+def test_a_registry_hiccup_keeps_its_trial_pending_until_the_pull_deadline_then_fails_it() -> None:
+    kube = new_job()
+    reconcile(kube, NS, NAME, now=NOW)
+    waits_for_its_image(kube, "tj-001", "ImagePullBackOff", RATE_LIMITED)
+    result = reconcile(kube, NS, NAME, now=at_second(30))
+    status = kube.status(NS, NAME)
+    trial = status["trials"][0]
+    assert (trial["phase"], trial["reason"]) == ("Pending", "ImagePullBackOff")
+    assert trial["message"].startswith("waiting for its image: the pull is being retried")
+    assert trial["message"].endswith("toomanyrequests: You have reached your pull rate limit")
+    assert RATE_LIMITED in status["message"]  # the job's message quotes the kubelet whole
+    assert not kube.called("delete_job")
+    assert result.requeue_after == pytest.approx(5 * 60 + 1 - 30)  # woken at the deadline
+
+    # The deadline is the pod's: a restarted operator, with nothing in memory, fails the
+    # trial once it has passed, as the running one would have.
+    reconcile(kube, NS, NAME, now=datetime(2026, 1, 1, 0, 5, 1, tzinfo=UTC))
+    trial = kube.status(NS, NAME)["trials"][0]
+    assert (trial["phase"], trial["reason"], trial["infrastructure"]) == (
+        "Failed",
+        "ImagePullBackOff",
+        True,
+    )
+    assert trial["message"].startswith("not retried, spec.retry.maxAttempts 1: the image pull")
+    assert trial["message"].endswith("toomanyrequests: You have reached your pull rate limit")
+    assert kube.called("delete_job") == ["tj-001"]  # its pod would wait for ever
+
+
+def test_an_image_the_registry_does_not_have_fails_its_trial_at_the_first_pull() -> None:
+    kube = new_job()
+    reconcile(kube, NS, NAME, now=NOW)
+    not_found = (
+        'rpc error: code = NotFound desc = failed to pull and unpack image "docker.io/team/'
+        'trainr:1": failed to resolve reference "docker.io/team/trainr:1": not found'
+    )
+    waits_for_its_image(kube, "tj-001", "ErrImagePull", not_found)
+    reconcile(kube, NS, NAME, now=at_second(2))
+    trial = kube.status(NS, NAME)["trials"][0]
+    assert (trial["phase"], trial["reason"]) == ("Failed", "ErrImagePull")
+    whole = f"not retried, spec.retry.maxAttempts 1: {not_found}"
+    assert trial["message"] == whole[:63] + "…" + whole[-64:]  # the end says why
+    assert kube.called("delete_job") == ["tj-001"]
+
+
+def test_a_running_trial_whose_pod_vanished_stays_running_until_its_job_says_how_it_ended() -> None:
+    """Watch events in the order they may come: the pod runs, the pod is deleted, then the
+    Job controller marks the Job failed. Between the last two the Job has no pod: the
+    trial ran and has not ended, so it stays Running (Pending would say it never started,
+    and a FailedCreate Event left from its start would be taken for why it waits)."""
+    kube = new_job()
+    reconcile(kube, NS, NAME, now=NOW)
+    kube.pod_refusals[job_uid(kube, "tj-001")] = QUOTA_REFUSAL  # from before its pod got in
+    phases: list[tuple[str, str | None, int]] = []
+
+    def seen(second: int) -> None:
+        reconcile(kube, NS, NAME, now=at_second(second))
+        status = kube.status(NS, NAME)
+        trial = status["trials"][0]
+        phases.append((trial["phase"], trial.get("reason"), status["counters"]["running"]))
+
+    run_pod(kube, "tj-001", b"loss=1.0\n")  # MODIFIED pod: Running
+    seen(20)
+    del kube.pods[(NS, "tj-001-pod")]  # DELETED pod (kubectl delete pod, a node lost)
+    seen(21)
+    failed = {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
+    kube.jobs[(NS, "tj-001")]["status"]["conditions"] = [failed]  # MODIFIED Job: Failed
+    seen(22)
+    assert phases == [("Running", None, 1), ("Running", None, 1), ("Failed", "PodDeleted", 0)]
+
+
+def test_a_job_that_ended_under_an_older_operator_gets_its_best_column_text() -> None:
+    """An upgraded operator reconciles every TuningJob once at its start (kopf starts a
+    daemon for each): one that had ended gets the Best column's text then."""
+    kube = new_job(limits={"maxTrials": 1, "maxParallelTrials": 1})
+    reconcile(kube, NS, NAME, now=NOW)
+    kube.finish_job(NS, "tj-001", b"loss=0.9888888888888889\n")
+    reconcile(kube, NS, NAME, now=NOW)
+    assert kube.status(NS, NAME)["bestObjectiveText"] == "0.988889"
+    del kube.tuning_jobs[(NS, NAME)]["status"]["bestObjectiveText"]  # as an older one wrote
+    assert reconcile(kube, NS, NAME, now=NOW).terminal
+    status = kube.status(NS, NAME)
+    assert (status["phase"], status["bestObjective"]) == ("Completed", 0.9888888888888889)
+    assert status["bestObjectiveText"] == "0.988889"
