@@ -37,14 +37,15 @@ def _cut(limit: int, *, keep_end: bool = False) -> BeforeValidator:
     """Cut a longer text, with an ellipsis, rather than refuse it: a message built from
     the user's input (every bad regex of 40 metrics) must not fail the status write, and
     so every reconcile, for ever. With `keep_end`, the ellipsis goes in the middle: a
-    short message quoting an error chain (`failed to pull image "...": ...: connect:
-    connection refused`) keeps both what failed and, at its end, the cause."""
+    short message keeps both its start, where the scheduler says why (`0/2 nodes are
+    available: 2 Insufficient nvidia.com/gpu. preemption: ...`), and its end, where an
+    error chain does (`failed to pull image "...": ...: connect: connection refused`)."""
 
     def cut(value: Any) -> Any:
         if isinstance(value, str) and len(value) > limit:
             if not keep_end:
                 return value[: limit - 1] + "…"
-            head = (limit - 1) // 2
+            head = (limit - 1) * 3 // 5  # where the scheduler says why ("Insufficient ...")
             return value[:head] + "…" + value[len(value) - (limit - 1 - head) :]
         return value
 
