@@ -36,6 +36,7 @@ from kubetune.optimizer import (
     suggest_hyperband,
 )
 from kubetune.optimizer.encoding import Encoder, default_warp
+from kubetune.optimizer.gp import GPRegressor, fit_kernel_params
 from kubetune.optimizer.suggest import sobol_values
 
 WORKERS = 4
@@ -361,6 +362,172 @@ class AdaptiveFirstRung(Hyperband):
             self.ran_to_end.add(trial.number)
 
 
+def rung_predictor(
+    encoder: Encoder,
+    configs: np.ndarray,
+    at_rung: np.ndarray,
+    later: np.ndarray,
+    target: str = "delta",
+    depth: np.ndarray | None = None,
+    params: Any = None,
+) -> tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], Any]:
+    """A predictor of the final loss from (configuration, loss at a rung), fitted on
+    trials that went on past the rung: ``configs`` (n, d) raw values
+    (``Encoder.parse``), ``at_rung`` (n,) their losses at the rung, ``later`` (n,) their
+    losses at a later level, ``depth`` (n,) that level as log(epochs) / log(max epochs)
+    (None: every row is a final loss; otherwise it is a feature, and predictions are at
+    depth 1, the full budget).
+
+    target "delta": a GP over [encoded configuration, rung loss scaled to [0, 1] over the
+    rows' range(, depth)] fitted to the change later − rung loss, predicted value = rung
+    loss + posterior mean; where the GP knows nothing (a configuration far from the
+    rows, a rung loss outside their range) it reverts to the mean change, so the ranking
+    is the raw one. target "final": the same GP fitted to the later loss itself (reverts
+    to the mean: a hopeless trial then looks average). ``params``: kernel
+    hyperparameters to reuse instead of fitting (returned with the predictor)."""
+    ok = np.isfinite(at_rung) & np.isfinite(later)
+    configs, at_rung, later = configs[ok], at_rung[ok], later[ok]
+    if depth is not None:
+        depth = depth[ok]
+    low, spread = float(np.min(at_rung)), float(np.ptp(at_rung)) or 1.0
+    raw_target = later - at_rung if target == "delta" else later
+    mean, std = float(np.mean(raw_target)), float(np.std(raw_target)) or 1.0
+    extra = 1 if depth is None else 2
+    is_categorical = np.append(encoder.is_categorical, [False] * extra)
+
+    def features(c: np.ndarray, v: np.ndarray, d: np.ndarray | None) -> np.ndarray:
+        columns = [encoder.encode_values(c), (v - low) / spread]
+        if depth is not None:
+            columns.append(np.ones(len(v)) if d is None else d)
+        return np.column_stack(columns)
+
+    X, y = features(configs, at_rung, depth), (raw_target - mean) / std
+    if params is None:
+        params, _ = fit_kernel_params(X, y, is_categorical, n_restarts=1)
+    gp = GPRegressor(X, y, is_categorical, params)
+
+    def predict(c: np.ndarray, v: np.ndarray) -> np.ndarray:
+        out = np.full(len(v), math.inf)
+        finite = np.isfinite(v)
+        if finite.any():
+            mu, _ = gp.posterior(features(c[finite], v[finite], None))
+            out[finite] = mean + std * mu + (v[finite] if target == "delta" else 0.0)
+        return out
+
+    return predict, params
+
+
+class ModelJudgedRungs(Hyperband):
+    """Hyperband whose rungs judge a trial by a prediction of its final loss instead of
+    its loss at the rung (a design variant, measured in docs/benchmarks.md): a GP
+    (``rung_predictor``) fitted on the trials that ran to the end maps (configuration,
+    loss at the rung) to the final loss. The continue rule stays ASHA's top 1/η, applied
+    to the predictions of this trial's and of every earlier value at the rung, all
+    re-predicted by the one model fitted on the trials that had ended before this
+    decision: so a decision is a function of the recorded raw values (the rung log up to
+    this record and the finals recorded before it), as crash safety asks, and the
+    recorded values stay raw (the sampler sees them unchanged). While fewer than
+    ``min_trials`` trials ran to the end, a rung judges the raw values, as Hyperband.
+    ``rungs``: the rungs that use the model (the others judge raw values). ``train``
+    "later": the model is fitted instead on every later value of the trials past the
+    rung (its level a feature; at most ``max_rows`` rows, the deepest levels first), so it
+    starts after a few promotions rather than a few ended trials."""
+
+    def __init__(
+        self,
+        problem: CurveProblem,
+        seed: int,
+        *,
+        min_trials: int = 8,
+        target: str = "delta",
+        rungs: slice = slice(None),
+        train: str = "ended",
+        max_rows: int = 96,
+    ):
+        super().__init__(problem, "SobolBayesian", seed)
+        self.min_trials, self.target = min_trials, target
+        self.train, self.max_rows = train, max_rows
+        self.all_levels = [*self.levels, problem.max_resource]
+        self.fits: dict[int, tuple[int, Any]] = {}  # rung -> (rows at the last fit, params)
+        self.judged = range(len(self.levels))[rungs]  # rungs that use the model
+        self.encoder = Encoder(problem.space)
+        self.configs: dict[int, np.ndarray] = {}  # trial -> raw parameter values (d,)
+        self.at_rung: dict[int, list[int]] = {}  # rung -> trials recorded there, in order
+        self.ended: list[int] = []  # trials that ran to the end, in order
+        self.models: dict[tuple[int, Any], Callable[[np.ndarray, np.ndarray], np.ndarray]] = {}
+
+    def predictor(self, rung: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+        if rung not in self.judged:
+            return None
+        if self.train == "ended":
+            rows = [(n, len(self.levels)) for n in self.ended if math.isfinite(self.values[n][-1])]
+        else:
+            # Every later level each trial past the rung reached (a trial still running
+            # counts with the levels it has): the deepest rows first, at most max_rows.
+            rows = [
+                (n, level)
+                for level in reversed(range(rung + 1, len(self.levels) + 1))
+                for n in self.at_rung.get(rung, [])
+                if len(self.values[n]) > level and math.isfinite(self.values[n][level])
+            ][: self.max_rows]
+        if len(rows) < self.min_trials:
+            return None
+        key = (rung, tuple(rows))
+        if key not in self.models:
+            # Hyperparameters refitted when the rows grew by a tenth since the last fit.
+            fitted_at, params = self.fits.get(rung, (0, None))
+            if len(rows) >= 1.1 * fitted_at + 1:
+                params = None
+            depths = [
+                math.log(self.all_levels[lv]) / math.log(self.all_levels[-1]) for _, lv in rows
+            ]
+            predict, params = rung_predictor(
+                self.encoder,
+                np.array([self.configs[n] for n, _ in rows]),
+                np.array([self.values[n][rung] for n, _ in rows]),
+                np.array([self.values[n][lv] for n, lv in rows]),
+                self.target,
+                None if self.train == "ended" else np.array(depths),
+                params,
+            )
+            if params is not self.fits.get(rung, (0, None))[1]:
+                self.fits[rung] = (len(rows), params)
+            self.models = {k: v for k, v in self.models.items() if k[0] != rung}
+            self.models[key] = predict
+        return self.models[key]
+
+    def report(self, trial: Trial) -> bool:
+        if trial.epochs not in self.levels:
+            return True
+        rung = self.levels.index(trial.epochs)
+        value = float(trial.losses[-1])
+        if trial.number not in self.configs:
+            parsed = self.encoder.parse(trial.params)
+            assert parsed is not None
+            self.configs[trial.number] = parsed
+        earlier = self.at_rung.setdefault(rung, [])
+        raw = [self.values[n][rung] for n in earlier]
+        predict = self.predictor(rung)
+        if predict is None:
+            keep_going = continues_at_rung(value, raw, reduction_factor=REDUCTION_FACTOR)
+        else:
+            numbers = [*earlier, trial.number]
+            predicted = predict(
+                np.array([self.configs[n] for n in numbers]), np.array([*raw, value])
+            )
+            keep_going = continues_at_rung(
+                float(predicted[-1]), list(predicted[:-1]), reduction_factor=REDUCTION_FACTOR
+            )
+        self.values.setdefault(trial.number, []).append(value)
+        earlier.append(trial.number)
+        return keep_going
+
+    def finished(self, trial: Trial) -> None:
+        super().finished(trial)
+        if not trial.stopped and trial.epochs == self.problem.max_resource:
+            self.ended.append(trial.number)
+
+
 class Mobster(Hyperband):
     """kubetune's Hyperband stopping rule with a MOBSTER-style sampler (``bench.mobster``:
     one GP over configuration and log resource, EI at the full resource)."""
@@ -477,4 +644,11 @@ VARIANTS: dict[str, TunerFactory] = {
     "HB-oracle-choice-of-4": lambda p, s: OracleChoice(p, s, 4),
     # The first judgement at epoch 1 or η, chosen from the job's own probes.
     "HB-adaptive-first-rung": lambda p, s: AdaptiveFirstRung(p, "SobolBayesian", s),
+    # The rungs judge a trial by its final loss as predicted from the job's ended trials.
+    "HB-model-judged-rungs": ModelJudgedRungs,
+    "HB-model-judged-rungs-min4": lambda p, s: ModelJudgedRungs(p, s, min_trials=4),
+    "HB-model-judged-rungs-later": lambda p, s: ModelJudgedRungs(p, s, train="later"),
+    "HB-model-judged-rungs-3-9": lambda p, s: ModelJudgedRungs(
+        p, s, min_trials=4, rungs=slice(1, None)
+    ),
 }
