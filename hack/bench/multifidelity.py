@@ -367,7 +367,6 @@ def rung_predictor(
     configs: np.ndarray,
     at_rung: np.ndarray,
     later: np.ndarray,
-    target: str = "delta",
     depth: np.ndarray | None = None,
     params: Any = None,
 ) -> tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], Any]:
@@ -378,19 +377,19 @@ def rung_predictor(
     (None: every row is a final loss; otherwise it is a feature, and predictions are at
     depth 1, the full budget).
 
-    target "delta": a GP over [encoded configuration, rung loss scaled to [0, 1] over the
-    rows' range(, depth)] fitted to the change later − rung loss, predicted value = rung
-    loss + posterior mean; where the GP knows nothing (a configuration far from the
-    rows, a rung loss outside their range) it reverts to the mean change, so the ranking
-    is the raw one. target "final": the same GP fitted to the later loss itself (reverts
-    to the mean: a hopeless trial then looks average). ``params``: kernel
+    A GP over [encoded configuration, rung loss scaled to [0, 1] over the rows'
+    range(, depth)] fitted to the change later − rung loss, predicted value = rung loss
+    + posterior mean; where the GP knows nothing (a configuration far from the rows, a
+    rung loss outside their range) it reverts to the mean change, so the ranking is the
+    raw one (fitted to the later loss itself, it would revert to the mean: a hopeless
+    trial then looks average; docs/benchmarks.md). ``params``: kernel
     hyperparameters to reuse instead of fitting (returned with the predictor)."""
     ok = np.isfinite(at_rung) & np.isfinite(later)
     configs, at_rung, later = configs[ok], at_rung[ok], later[ok]
     if depth is not None:
         depth = depth[ok]
     low, spread = float(np.min(at_rung)), float(np.ptp(at_rung)) or 1.0
-    raw_target = later - at_rung if target == "delta" else later
+    raw_target = later - at_rung
     mean, std = float(np.mean(raw_target)), float(np.std(raw_target)) or 1.0
     extra = 1 if depth is None else 2
     is_categorical = np.append(encoder.is_categorical, [False] * extra)
@@ -411,7 +410,7 @@ def rung_predictor(
         finite = np.isfinite(v)
         if finite.any():
             mu, _ = gp.posterior(features(c[finite], v[finite], None))
-            out[finite] = mean + std * mu + (v[finite] if target == "delta" else 0.0)
+            out[finite] = mean + std * mu + v[finite]
         return out
 
     return predict, params
@@ -439,13 +438,12 @@ class ModelJudgedRungs(Hyperband):
         seed: int,
         *,
         min_trials: int = 8,
-        target: str = "delta",
         rungs: slice = slice(None),
         train: str = "ended",
         max_rows: int = 96,
     ):
         super().__init__(problem, "SobolBayesian", seed)
-        self.min_trials, self.target = min_trials, target
+        self.min_trials = min_trials
         self.train, self.max_rows = train, max_rows
         self.all_levels = [*self.levels, problem.max_resource]
         self.fits: dict[int, tuple[int, Any]] = {}  # rung -> (rows at the last fit, params)
@@ -486,7 +484,6 @@ class ModelJudgedRungs(Hyperband):
                 np.array([self.configs[n] for n, _ in rows]),
                 np.array([self.values[n][rung] for n, _ in rows]),
                 np.array([self.values[n][lv] for n, lv in rows]),
-                self.target,
                 None if self.train == "ended" else np.array(depths),
                 params,
             )
