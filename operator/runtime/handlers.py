@@ -217,8 +217,9 @@ class _Daemon:
     failures: int = 0
     reported_forbidden: str = ""
     in_flight: Future[Result] = field(default_factory=_no_reconcile)
-    last_resync: float = field(default_factory=time.monotonic)
     """The last reconcile's thread (done once it has ended)."""
+    last_resync: float = field(default_factory=time.monotonic)
+    """When it last read everything live (`time.monotonic`; see `resync_due`)."""
 
     @property
     def key(self) -> tuple[str, str]:
