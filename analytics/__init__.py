@@ -10,12 +10,15 @@ SageMaker's `HyperparameterTuningJobAnalytics`.
 
 The cluster is reached like kubectl does (`kubeconfig`, `context`; the namespace defaults
 to the context's). `TuningJobAnalytics(directory="runs/x")` reads a TuningJob kept in a
-directory instead (`tuningjob.yaml` and `status.yaml`). Nothing is cached but the last
-read: `refresh()` reads again.
+directory instead (`tuningjob.yaml` and `status.yaml`), as `kubetune trials DIR` does: a
+`kubetune run --local` that died without recording its end (SIGKILL) shows its running
+trials interrupted, said in a `GoneRunWarning`. Nothing is cached but the last read:
+`refresh()` reads again.
 """
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +30,7 @@ from kubetune.analytics.errors import (
     NotFoundError,
     UnreachableError,
 )
-from kubetune.analytics.local import read_directory
+from kubetune.analytics.local import as_it_is, read_directory
 from kubetune.analytics.records import best_hyperparameters, columns, flat_records, nested_records
 from kubetune.analytics.resource import Trial, TuningJobView, parse_tuning_job
 
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ForbiddenError",
+    "GoneRunWarning",
     "KubetuneError",
     "NotFoundError",
     "Trial",
@@ -45,6 +49,12 @@ __all__ = [
     "UnreachableError",
     "parse_tuning_job",
 ]
+
+
+class GoneRunWarning(UserWarning):
+    """A local run directory read as it is, not as written: the run that wrote it died
+    without recording its end (SIGKILL, a machine that went down), so its running trials
+    are shown interrupted (`kubetune.analytics.local.as_it_is`; nothing is written)."""
 
 
 class TuningJobAnalytics:
@@ -69,11 +79,18 @@ class TuningJobAnalytics:
             self._kube = connect(kubeconfig, context)
         self.namespace = namespace or (self._kube.namespace if self._kube else "")
         self._view: TuningJobView | None = None
+        self._gone: str | None = None  # the GoneRunWarning last given
 
     def refresh(self) -> TuningJobView:
-        """Reads the TuningJob again and returns it."""
+        """Reads the TuningJob again and returns it. A local run that died without
+        recording its end shows its running trials interrupted, as `kubetune trials` does;
+        a GoneRunWarning says so, once (not again at each read of the same dead run)."""
         if self.directory is not None:
             body = read_directory(self.directory)
+            gone = as_it_is(body, self.directory)
+            if gone is not None and gone != self._gone:
+                warnings.warn(gone, GoneRunWarning, stacklevel=2)
+            self._gone = gone
         else:
             assert self._kube is not None and self.name is not None
             body = self._kube.get_tuning_job(self.namespace, self.name)

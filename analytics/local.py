@@ -1,20 +1,38 @@
 """A TuningJob kept in a directory instead of a cluster (for local runs, issue 15):
 `tuningjob.yaml` holds the object (apiVersion, kind, metadata, spec, optionally status)
 and `status.yaml`, when present, its status (camelCase, as the operator writes it);
-`logs/` each trial Job's output (`logs/<job>.log`).
+`logs/` each trial Job's output (`logs/<job>.log`); `.lock` the record of the
+`kubetune run --local` that uses the directory (its pid, start time and host).
+
+A run that died without recording its end (SIGKILL, a machine that went down) leaves its
+trials Running in status.yaml. Every reader (the CLI's `kubetune trials`, `describe`, ...
+and `TuningJobAnalytics(directory=...)`) shows them as what they are, interrupted, through
+`as_it_is`, once the run recorded in `.lock` no longer runs, and writes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from kubetune.analytics.errors import KubetuneError, NotFoundError
+from kubetune.operator.api import TERMINAL_PHASES
+from kubetune.operator.api.naming import trial_job_name
+from kubetune.operator.kube.local import proc_stat
 
 MANIFEST = "tuningjob.yaml"
 STATUS = "status.yaml"
 LOGS = "logs"
+LOCK = ".lock"
+"""DIR/.lock: flocked while a run uses DIR; holds that run's pid, start time and host."""
+INTERRUPTED = "Interrupted"
+"""The reason of a local run stopped by Ctrl-C, and of each trial it stopped (written by
+`kubetune run --local`; the same command resumes the run)."""
 
 
 def _mapping(path: Path) -> dict[str, Any]:
@@ -28,7 +46,8 @@ def _mapping(path: Path) -> dict[str, Any]:
 
 
 def read_directory(directory: Path | str) -> dict[str, Any]:
-    """The TuningJob object stored in `directory`, as the API server would return it."""
+    """The TuningJob object stored in `directory`, as the API server would return it (as
+    written: `as_it_is` corrects a run that died without recording its end)."""
     directory = Path(directory)
     manifest = directory / MANIFEST
     if not manifest.is_file():
@@ -39,3 +58,110 @@ def read_directory(directory: Path | str) -> dict[str, Any]:
         body["status"] = _mapping(status)
     body.setdefault("metadata", {}).setdefault("name", directory.name)
     return body
+
+
+def run_record(text: str) -> dict[str, Any]:
+    """DIR/.lock's record of the run ({} where it holds none); a bare pid as written before
+    the start time was."""
+    with contextlib.suppress(yaml.YAMLError):
+        record = yaml.safe_load(text)
+        if isinstance(record, int):
+            return {"pid": record}
+        if isinstance(record, dict) and isinstance(record.get("pid"), int):
+            return record
+    return {}
+
+
+def gone_run(directory: Path) -> int | None:
+    """The pid of the run recorded in DIR/.lock if that process no longer runs: no such
+    pid, a zombie, or the pid now another process's (its start time differs). None while
+    it runs, and where that cannot be told (no record; a run of another host, whose pids
+    are not this machine's)."""
+    try:
+        record = run_record((directory / LOCK).read_text())
+    except OSError:
+        return None
+    pid: int = record.get("pid", 0)
+    host = record.get("host")
+    if pid <= 0 or (host is not None and host != socket.gethostname()):
+        return None
+    fields = proc_stat(pid)
+    if fields is None:  # gone, unless /proc does not show it (no /proc, hidepid): ask kill
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:  # another user's process: it runs
+            pass
+        return None
+    started = record.get("started")
+    if fields[0] == "Z" or (started is not None and fields[19] != started):
+        return pid
+    return None
+
+
+def interrupt(status: dict[str, Any], cause: str, at: datetime) -> bool:
+    """`status` (changed in place) as it is once its run was interrupted at `at`: the
+    trials that were running (their processes stopped, their Jobs kept) Pending, reason
+    Interrupted, their attempt ended then (a duration that stops growing); the job says so
+    (reason Interrupted, its Running condition False). False for a job that has ended,
+    which no interruption changes."""
+    if not status or status.get("phase") in TERMINAL_PHASES:
+        return False
+    now = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    trials = [t for t in status.get("trials") or [] if t.get("phase") == "Running"]
+    for trial in trials:
+        message = f"interrupted ({cause}); the same `kubetune run --local` command starts it again"
+        trial.update(phase="Pending", reason=INTERRUPTED, message=message, endTime=now)
+    move_counted(status, len(trials), "running", "pending")
+    again = f", starting {', '.join(t['name'] for t in trials)} again" if trials else ""
+    message = f"interrupted ({cause}); the same `kubetune run --local` command resumes it{again}"
+    status.update(reason=INTERRUPTED, message=message)
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Running":
+            condition.update(
+                status="False", reason=INTERRUPTED, message=message, lastTransitionTime=now
+            )
+    return True
+
+
+def move_counted(status: dict[str, Any], count: int, source: str, target: str) -> None:
+    """`count` trials moved from `status.counters[source]` to `[target]` (where it has
+    counters)."""
+    counters = status.get("counters")
+    if count and isinstance(counters, dict):
+        counters[source] = max(int(counters.get(source) or 0) - count, 0)
+        counters[target] = int(counters.get(target) or 0) + count
+
+
+def as_it_is(body: dict[str, Any], directory: Path) -> str | None:
+    """For the readers of a local run (`kubetune trials`, `describe`, ...,
+    `TuningJobAnalytics`): its TuningJob `body`, read from `directory`, as it is when the
+    run that wrote it died without recording its end (SIGKILL, a machine that went down):
+    interrupted, as `interrupt` says, when last seen alive (the latest write to the status
+    or to a running trial's log). Changed in `body` only, nothing written (a resume starts
+    the trials that the file still has Running). The line that says so, or None: the run
+    still runs, ended as it recorded, or cannot be told about (see `gone_run`)."""
+    status = body.get("status") or {}
+    phases = [t.get("phase") for t in status.get("trials") or []]
+    if (
+        not status  # nothing recorded: nothing to correct
+        or status.get("phase") in TERMINAL_PHASES
+        or (status.get("reason") == INTERRUPTED and "Running" not in phases)  # recorded so
+        or ((body.get("spec") or {}).get("suspend") and not {"Pending", "Running"} & set(phases))
+    ):
+        return None  # not running when the run ended (a suspended run exits with nothing)
+    pid = gone_run(directory)
+    if pid is None:
+        return None
+    running = [t for t in status.get("trials") or [] if t.get("phase") == "Running"]
+    seen = [directory / STATUS] + [
+        directory / LOGS / f"{trial_job_name(t['name'], t.get('attempt', 1))}.log" for t in running
+    ]
+    last = max((p.stat().st_mtime for p in seen if p.is_file()), default=None)
+    at = datetime.now(UTC) if last is None else datetime.fromtimestamp(last, UTC)
+    interrupt(status, f"the run that wrote it, pid {pid}, is no longer alive", at)
+    return (
+        f"the run that wrote {directory} (pid {pid}) is no longer alive: its running trials "
+        f"are shown interrupted; `kubetune run --local MANIFEST --out {directory}` resumes it"
+    )

@@ -1,7 +1,6 @@
-"""The one module of kubetune.analytics and kubetune.cli that imports the operator: the
-TuningJob's API names and its pydantic models, used to parse what the API server (or a
-local directory) holds, and where a Hyperband job's rungs are. Everything else reads the
-`TuningJobView` built here.
+"""Where kubetune.analytics and kubetune.cli parse a TuningJob with the operator's own API
+names and pydantic models: what the API server (or a local directory) holds, and where a
+Hyperband job's rungs are. Everything else reads the `TuningJobView` built here.
 
 The operator's models are the source of truth for the resource. The trials' metrics
 (`status.trials[].metrics`) are read from the raw object, leniently (a value that is not a

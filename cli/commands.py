@@ -12,11 +12,10 @@ from pathlib import Path
 
 from kubetune.analytics.cluster import KubeClient, connect, pod_not_started
 from kubetune.analytics.errors import ForbiddenError, KubetuneError, NotFoundError
-from kubetune.analytics.local import LOGS, MANIFEST, read_directory
+from kubetune.analytics.local import LOGS, MANIFEST, as_it_is, read_directory
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import output, views
 from kubetune.cli.main import EXIT_OK, Context, ends_with_separator
-from kubetune.operator.api import TERMINAL_PHASES
 
 CLUSTER_OPTIONS = ("namespace", "context", "kubeconfig")
 """The options that, given, make a bare NAME the TuningJob on the cluster."""
@@ -79,13 +78,9 @@ def _read(ctx: Context) -> tuple[KubeClient | None, TuningJobView]:
     if not _written_as_path(name):  # a bare name could also be the cluster's job: say which
         ctx.err.write(f"Reading the local run directory ./{name}; {_cluster_instead(name)}.\n")
     body = read_directory(path)
-    if (body.get("status") or {}).get("phase") not in TERMINAL_PHASES:
-        # Running when last written: is the run that wrote it still alive?
-        from kubetune.cli.local_run import as_it_is  # noqa: PLC0415 (imports the operator)
-
-        gone = as_it_is(body, path)
-        if gone is not None:
-            ctx.err.write(f"{gone}.\n")
+    gone = as_it_is(body, path)  # Running when last written: is its run still alive?
+    if gone is not None:
+        ctx.err.write(f"{gone}.\n")
     return None, parse_tuning_job(body)
 
 

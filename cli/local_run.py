@@ -22,9 +22,10 @@ the command says so and exits 0, DIR ready to resume. DIR keeps the `--image` ma
 again replaces the saved command of its image, saying so.
 
 A run that died without recording its end (SIGKILL, a machine that went down) leaves its
-trials Running in status.yaml; `as_it_is` shows them to the readers (`kubetune trials`,
-`describe`, ...) as what they are, interrupted, once the run recorded in DIR/.lock (its
-pid and start time) no longer runs, without writing anything.
+trials Running in status.yaml; `kubetune.analytics.local.as_it_is` shows them to the
+readers (`kubetune trials`, `describe`, ..., and the notebook API) as what they are,
+interrupted, once the run recorded in DIR/.lock (its pid and start time) no longer runs,
+without writing anything.
 """
 
 from __future__ import annotations
@@ -47,10 +48,10 @@ from typing import IO, Any
 import re2
 import yaml
 from kubetune.analytics.errors import KubetuneError
+from kubetune.analytics.local import INTERRUPTED, LOCK, interrupt, move_counted, run_record
 from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli.admission import admission_problems
 from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context
-from kubetune.cli.views import INTERRUPTED
 from kubetune.cli.watch import (
     LOG_TAIL_LINES,
     Reading,
@@ -65,7 +66,6 @@ from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.api.schema import immutable_spec_fields
 from kubetune.operator.kube.client import JobNotStartedError, JobRejectedError
 from kubetune.operator.kube.local import (
-    LOGS,
     MANIFEST,
     STATUS,
     STOP_GRACE_SECONDS,
@@ -73,7 +73,6 @@ from kubetune.operator.kube.local import (
     local_argv,
     local_env,
     primary_container,
-    proc_stat,
     process_start,
     read_run,
     write_atomically,
@@ -84,8 +83,6 @@ from kubetune.operator.kube.trial_job import build_trial_job
 from kubetune.operator.kube.validation import parse_and_validate_spec
 
 NAMESPACE = "local"
-LOCK = ".lock"
-"""DIR/.lock: flocked while a run uses DIR; holds that run's pid, start time and host."""
 IMAGES = "images.yaml"
 """DIR/images.yaml: the `--image` mapping (image: command) the run's trainers run with."""
 IDLE_SECONDS = 1.0
@@ -228,7 +225,7 @@ def lock_directory(directory: Path) -> IO[str]:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.seek(0)
-        holder = _run_record(lock.read()).get("pid", "unknown")
+        holder = run_record(lock.read()).get("pid", "unknown")
         lock.close()
         raise KubetuneError(
             f"{directory} is in use by another kubetune run (pid {holder}); wait for it to "
@@ -241,46 +238,6 @@ def lock_directory(directory: Path) -> IO[str]:
     lock.write(yaml.safe_dump(record, sort_keys=False))
     lock.flush()
     return lock
-
-
-def _run_record(text: str) -> dict[str, Any]:
-    """DIR/.lock's record of the run ({} where it holds none); a bare pid as written before
-    the start time was."""
-    with contextlib.suppress(yaml.YAMLError):
-        record = yaml.safe_load(text)
-        if isinstance(record, int):
-            return {"pid": record}
-        if isinstance(record, dict) and isinstance(record.get("pid"), int):
-            return record
-    return {}
-
-
-def _gone_run(directory: Path) -> int | None:
-    """The pid of the run recorded in DIR/.lock if that process no longer runs: no such
-    pid, a zombie, or the pid now another process's (its start time differs). None while
-    it runs, and where that cannot be told (no record; a run of another host, whose pids
-    are not this machine's)."""
-    try:
-        record = _run_record((directory / LOCK).read_text())
-    except OSError:
-        return None
-    pid: int = record.get("pid", 0)
-    host = record.get("host")
-    if pid <= 0 or (host is not None and host != socket.gethostname()):
-        return None
-    fields = proc_stat(pid)
-    if fields is None:  # gone, unless /proc does not show it (no /proc, hidepid): ask kill
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return pid
-        except PermissionError:  # another user's process: it runs
-            pass
-        return None
-    started = record.get("started")
-    if fields[0] == "Z" or (started is not None and fields[19] != started):
-        return pid
-    return None
 
 
 def warm_start_parents(spec: TuningJobSpec, directory: Path, given: list[str]) -> dict[str, Path]:
@@ -579,64 +536,6 @@ def mark_interrupted(directory: Path, cause: str = "Ctrl-C") -> None:
         write_atomically(directory / STATUS, status)
 
 
-def interrupt(status: dict[str, Any], cause: str, at: datetime) -> bool:
-    """`status` (changed in place) as it is once its run was interrupted at `at`: the
-    trials that were running (their processes stopped, their Jobs kept) Pending, reason
-    Interrupted, their attempt ended then (a duration that stops growing); the job says so
-    (reason Interrupted, its Running condition False). False for a job that has ended,
-    which no interruption changes."""
-    if not status or status.get("phase") in TERMINAL_PHASES:
-        return False
-    now = at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    trials = [t for t in status.get("trials") or [] if t.get("phase") == "Running"]
-    for trial in trials:
-        message = f"interrupted ({cause}); the same `kubetune run --local` command starts it again"
-        trial.update(phase="Pending", reason=INTERRUPTED, message=message, endTime=now)
-    _move_counted(status, len(trials), "running", "pending")
-    again = f", starting {', '.join(t['name'] for t in trials)} again" if trials else ""
-    message = f"interrupted ({cause}); the same `kubetune run --local` command resumes it{again}"
-    status.update(reason=INTERRUPTED, message=message)
-    for condition in status.get("conditions") or []:
-        if condition.get("type") == "Running":
-            condition.update(
-                status="False", reason=INTERRUPTED, message=message, lastTransitionTime=now
-            )
-    return True
-
-
-def as_it_is(body: dict[str, Any], directory: Path) -> str | None:
-    """For the readers of a local run (`kubetune trials`, `describe`, ...): its TuningJob
-    `body`, read from `directory`, as it is when the run that wrote it died without
-    recording its end (SIGKILL, a machine that went down): interrupted, as `interrupt`
-    says, when last seen alive (the latest write to the status or to a running trial's
-    log). Changed in `body` only, nothing written (a resume starts the trials that the
-    file still has Running). The line that says so, or None: the run still runs, ended as
-    it recorded, or cannot be told about (see `_gone_run`)."""
-    status = body.get("status") or {}
-    phases = [t.get("phase") for t in status.get("trials") or []]
-    if (
-        not status  # nothing recorded: nothing to correct
-        or status.get("phase") in TERMINAL_PHASES
-        or (status.get("reason") == INTERRUPTED and "Running" not in phases)  # recorded so
-        or ((body.get("spec") or {}).get("suspend") and not {"Pending", "Running"} & set(phases))
-    ):
-        return None  # not running when the run ended (a suspended run exits with nothing)
-    pid = _gone_run(directory)
-    if pid is None:
-        return None
-    running = [t for t in status.get("trials") or [] if t.get("phase") == "Running"]
-    seen = [directory / STATUS] + [
-        directory / LOGS / f"{trial_job_name(t['name'], t.get('attempt', 1))}.log" for t in running
-    ]
-    last = max((p.stat().st_mtime for p in seen if p.is_file()), default=None)
-    at = datetime.now(UTC) if last is None else datetime.fromtimestamp(last, UTC)
-    interrupt(status, f"the run that wrote it, pid {pid}, is no longer alive", at)
-    return (
-        f"the run that wrote {directory} (pid {pid}) is no longer alive: its running trials "
-        f"are shown interrupted; `kubetune run --local MANIFEST --out {directory}` resumes it"
-    )
-
-
 def unmark_interrupted(kube: LocalKube) -> None:
     """The trials `mark_interrupted` marked Running again, as they were when the run was
     interrupted (`kube.resume()` then starts their Jobs again); the job's reason, message
@@ -653,12 +552,5 @@ def unmark_interrupted(kube: LocalKube) -> None:
         trial["phase"] = "Running"
         for key in ("reason", "message", "endTime"):
             trial.pop(key, None)
-    _move_counted(status, len(trials), "pending", "running")
+    move_counted(status, len(trials), "pending", "running")
     write_atomically(kube.directory / STATUS, status)
-
-
-def _move_counted(status: dict[str, Any], count: int, source: str, target: str) -> None:
-    counters = status.get("counters")
-    if count and isinstance(counters, dict):
-        counters[source] = max(int(counters.get(source) or 0) - count, 0)
-        counters[target] = int(counters.get(target) or 0) + count

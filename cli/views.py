@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from kubetune.analytics.errors import UsageError
+from kubetune.analytics.local import INTERRUPTED
 from kubetune.analytics.records import (
     best_hyperparameters,
     columns,
@@ -106,11 +107,6 @@ def best_output(view: TuningJobView, fmt: str) -> str:
         text = json.dumps(values, separators=(",", ":"))
         return f"{HYPERPARAMETERS_ENV}={shlex.quote(text)}\n"
     return output.to_yaml(values)
-
-
-INTERRUPTED = "Interrupted"
-"""The reason of a local run stopped by Ctrl-C, and of each trial it stopped (written by
-`kubetune run --local`; the same command resumes the run)."""
 
 
 def _ended(view: TuningJobView) -> str:

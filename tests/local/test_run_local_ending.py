@@ -13,12 +13,14 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from kubetune.analytics import TuningJobAnalytics
 from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli.local_run import _latest_values
 from kubetune.operator.kube import local as local_kube
@@ -457,6 +459,51 @@ def test_the_readers_show_a_killed_runs_trials_interrupted_and_write_nothing(
         assert code == 0, err
         assert "resumed; started again: local-002\n" in err
         assert [t["phase"] for t in status(out_dir)["trials"]] == ["Succeeded", "Succeeded"]
+    finally:
+        kill_all(pids)
+
+
+def test_the_notebook_api_shows_a_killed_runs_trials_as_the_cli_does(tmp_path: Path) -> None:
+    """`TuningJobAnalytics(directory=DIR)` reads a SIGKILLed run's directory as `kubetune
+    trials` does: its running trials interrupted (the same documents), said once in a
+    warning with the CLI's line, nothing written; while the run lives, as it runs."""
+    path, pids, _ = job(tmp_path)
+    out_dir = tmp_path / "run"
+
+    def read(tuning: TuningJobAnalytics) -> tuple[dict[str, Any], list[str]]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # every warning given, not once per place
+            tuning.refresh()
+        said = [f"{w.category.__name__}: {w.message}" for w in caught]
+        return {d["trial"]: d for d in tuning.documents()}, said
+
+    def cli_documents() -> tuple[dict[str, Any], str]:
+        code, listed, err = kubetune("trials", str(out_dir), "-o", "json")
+        assert code == 0, err
+        return {d["trial"]: d for d in json.loads(listed)}, err
+
+    try:
+        with runner(["run", "--local", str(path), "--out", str(out_dir)]) as run:
+            first_ended(out_dir)
+            started(pids, 2)
+            alive_documents, said = read(TuningJobAnalytics(directory=out_dir))
+            assert said == []
+            assert [d["phase"] for d in alive_documents.values()] == ["Succeeded", "Running"]
+            run.kill()
+            run.wait()
+        before = files_of(out_dir)
+        tuning = TuningJobAnalytics(directory=out_dir)
+        documents, said = read(tuning)
+        shown, line = cli_documents()
+        assert [(d["phase"], d.get("reason")) for d in documents.values()] == [
+            ("Succeeded", None),
+            ("Pending", "Interrupted"),
+        ]
+        assert documents == shown  # one story: same phases, messages, end times, durations
+        assert said == [f"GoneRunWarning: {line.removesuffix(chr(10)).removesuffix('.')}"]
+        assert read(tuning)[1] == []  # said once
+        assert tuning.view.status.reason == "Interrupted"
+        assert files_of(out_dir) == before  # a reader writes nothing
     finally:
         kill_all(pids)
 

@@ -1,0 +1,83 @@
+"""`TuningJobAnalytics(directory=DIR)` reads a local run as `kubetune trials DIR` does
+(one implementation, `kubetune.analytics.local.as_it_is`): a run recorded in DIR/.lock that
+no longer runs shows its running trials interrupted, said once, with nothing written."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubetune.analytics import GoneRunWarning, TuningJobAnalytics
+from kubetune.cli.main import run
+from kubetune.operator.kube.local import process_start
+from support.cli_data import write_directory
+from synthetic_tuning_job import synthetic_tuning_job
+
+
+def _files(directory: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(directory)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _run_dir(tmp_path: Path, **lock: Any) -> Path:
+    """A run with its last two trials Running, its .lock naming this process as `lock` says."""
+    directory = write_directory(synthetic_tuning_job("demo", 6, running=2), tmp_path / "demo")
+    record = {"pid": os.getpid(), "started": process_start(os.getpid())}
+    record |= {"host": socket.gethostname()} | lock
+    (directory / ".lock").write_text(yaml.safe_dump(record))
+    return directory
+
+
+def _read(tuning: TuningJobAnalytics) -> tuple[list[tuple[str, str | None]], list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # every warning given, not once per place
+        view = tuning.refresh()
+    said = [f"{w.category.__name__}: {w.message}" for w in caught]
+    return [(t.phase, t.reason) for t in view.trials[-2:]], said
+
+
+def test_a_gone_runs_trials_are_shown_interrupted_once_as_the_cli_shows_them(
+    tmp_path: Path,
+) -> None:
+    directory = _run_dir(tmp_path, started="1")  # this pid, another start: its run is gone
+    before = _files(directory)
+    tuning = TuningJobAnalytics(directory=directory)
+    shown, said = _read(tuning)
+    assert shown == [("Pending", "Interrupted"), ("Pending", "Interrupted")]
+    line = (
+        f"the run that wrote {directory} (pid {os.getpid()}) is no longer alive: its running "
+        f"trials are shown interrupted; `kubetune run --local MANIFEST --out {directory}` "
+        "resumes it"
+    )
+    assert said == [f"GoneRunWarning: {line}"]
+    assert issubclass(GoneRunWarning, UserWarning)
+    assert tuning.view.status.reason == "Interrupted"
+    assert _read(tuning) == (shown, [])  # said once
+
+    out, err = io.StringIO(), io.StringIO()
+    assert run(["trials", str(directory), "-o", "json"], out, err) == 0
+    assert err.getvalue() == f"{line}.\n"
+    assert json.loads(out.getvalue()) == tuning.documents()  # one story
+    assert _files(directory) == before  # no reader writes
+
+
+@pytest.mark.parametrize(
+    "lock",
+    [{}, {"host": "another-host", "started": "1"}],
+    ids=["the run alive", "a run of another host"],
+)
+def test_a_run_alive_or_not_known_to_be_gone_shows_its_trials_as_written(
+    tmp_path: Path, lock: dict[str, Any]
+) -> None:
+    tuning = TuningJobAnalytics(directory=_run_dir(tmp_path, **lock))
+    assert _read(tuning) == ([("Running", None), ("Running", None)], [])
