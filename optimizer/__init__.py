@@ -10,6 +10,12 @@ with ``SearchSpace([Continuous(...), Integer(...), Categorical(...)])``, observa
 number of Grid points, and ``has_converged(space, observations, goal=...)`` for the
 job-level convergence test. See :func:`kubetune.optimizer.suggest.suggest` for the details.
 
+In a finite space (Integer and Categorical parameters only), no strategy proposes a
+configuration already tried (observed, failed or pending) or twice in one batch, and
+``suggest`` and ``suggest_hyperband`` return fewer than ``n`` points, possibly none, when
+fewer are untried: the caller's search is then over (the operator completes the job with
+reason SearchSpaceExhausted). With a Continuous parameter they return exactly ``n``.
+
 Hyperband (asynchronous successive halving): ``rung_levels``, ``continues_at_rung`` and
 ``rung_decisions`` (the stopping rule, replayable from recorded ``RungRecord``s),
 ``infer_max_resource``, ``suggest_hyperband`` and ``best_trial``; see

@@ -42,6 +42,12 @@ synthetic ones, not a win). On digits the early epochs do not rank the good
 configurations (``bench-hyperband --diagnose``), so a model of rung values has little to
 learn where it matters there.
 
+In a finite space (Integer and Categorical parameters only) every sampler skips the
+configurations of the job's trials, whatever level they stopped at (a configuration
+proposed again would train from scratch), through the same rule as
+:func:`kubetune.optimizer.suggest` (:func:`kubetune.optimizer.grid.replace_repeats`), and
+proposes nothing once all have been tried.
+
 Values are objective values as the trainer prints them; ``goal`` says which way is better.
 A non-finite value (NaN, inf) is the worst possible value.
 """
@@ -55,6 +61,7 @@ from typing import Literal, NamedTuple, TypeAlias
 import numpy as np
 from kubetune.optimizer.bayesian import choose_by_ei
 from kubetune.optimizer.encoding import Encoder
+from kubetune.optimizer.grid import count_untried, is_finite, replace_repeats
 from kubetune.optimizer.observations import GOALS, Goal, Observation, parse_history
 from kubetune.optimizer.space import ParamValue, SearchSpace
 from kubetune.optimizer.suggest import n_initial_points, sobol_values, suggest
@@ -74,6 +81,8 @@ _MAX_MODEL_TRIALS = 64
 # sampler, from the other streams of the same seed.
 _RANDOM_SHARE_STREAM = 4
 _SOBOL_CHOICE_STREAM = 5
+# ... and the draws that replace a repeated configuration (finite spaces).
+_UNTRIED_STREAM = 6
 # The SobolBayesian sampler's candidates per trial: trial k chooses between Sobol points
 # 2k and 2k + 1.
 _SOBOL_CANDIDATES = 2
@@ -293,7 +302,10 @@ def suggest_hyperband(
 
     In: every trial of the job so far (running, stopped, finished, failed: a failed trial
     has no values and is not running); ``n_levels`` = len(rung_levels(...)) + 1.
-    Out: ``n`` parameter dicts, as :func:`kubetune.optimizer.suggest` returns them.
+    Out: ``n`` parameter dicts, as :func:`kubetune.optimizer.suggest` returns them. In a
+    finite space (Integer and Categorical parameters only) none is the configuration of
+    a trial in ``trials`` (a trial stopped at a rung would replay from scratch) or of
+    another of the batch; fewer than ``n`` (possibly none) when fewer are untried.
     Deterministic in its inputs; raises ValueError for an unknown sampler or fit.
     """
     if sampler.kind not in SAMPLERS:
@@ -309,14 +321,26 @@ def suggest_hyperband(
     # Every trial counts as observed, so that each call draws afresh (suggest's seed mixes
     # in the number of observations) and the Sobol sampler gives the k-th trial point k.
     seen = [Observation(t.params, math.nan) for t in trials]
+    encoder = Encoder(space)
+    # Every trial, at whatever level it stopped, running or failed, was tried.
+    tried = parse_history(encoder, seen, (), goal).values
+    if count_untried(space, tried) == 0:
+        return []
     if sampler.kind in ("Random", "Sobol"):
-        return suggest(space, seen, strategy=sampler.kind, n=n, seed=seed, goal=goal)
-    if sampler.kind == "SobolBayesian":
-        return _suggest_sobol_choice(space, trials, n, seed, goal)
-    coin = np.random.default_rng([seed % 2**64, len(trials), _RANDOM_SHARE_STREAM])
-    n_random = int((coin.random(n) < sampler.random_fraction).sum())
-    drawn = suggest(space, seen, strategy="Random", n=n_random, seed=seed, goal=goal)
-    return drawn + _suggest_model(space, trials, n_levels, sampler.fit, n - n_random, seed, goal)
+        proposed = suggest(space, seen, strategy=sampler.kind, n=n, seed=seed, goal=goal)
+    elif sampler.kind == "SobolBayesian":
+        proposed = _suggest_sobol_choice(space, trials, n, seed, goal)
+    else:
+        coin = np.random.default_rng([seed % 2**64, len(trials), _RANDOM_SHARE_STREAM])
+        n_random = int((coin.random(n) < sampler.random_fraction).sum())
+        drawn = suggest(space, seen, strategy="Random", n=n_random, seed=seed, goal=goal)
+        model = _suggest_model(space, trials, n_levels, sampler.fit, n - n_random, seed, goal)
+        proposed = drawn + model
+    if not is_finite(space):
+        return proposed
+    values = parse_history(encoder, [Observation(p, 0.0) for p in proposed], (), goal).values
+    rng = np.random.default_rng([seed % 2**64, len(trials), _UNTRIED_STREAM])
+    return encoder.values_to_params(replace_repeats(encoder, values, tried, rng))
 
 
 def _suggest_model(

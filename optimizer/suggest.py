@@ -5,6 +5,12 @@ Determinism: every random choice draws from ``numpy.random.default_rng`` seeded 
 same inputs give the same output, and successive calls (which see more trials) differ.
 Sobol-based choices walk one scrambled sequence per seed, indexed by the number of trials
 seen (see :mod:`kubetune.optimizer.qmc`).
+
+Finite spaces (Integer and Categorical parameters only): no strategy proposes a
+configuration already tried while an untried one remains; a repeat is replaced by an
+untried configuration drawn from a stream of its own
+(:func:`kubetune.optimizer.grid.replace_repeats`), so that outputs without repeats, and
+all outputs in spaces with a Continuous parameter, are those the strategies give.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Literal, TypeAlias
 import numpy as np
 from kubetune.optimizer.bayesian import MAX_MODEL_CHOICES, suggest_bayesian
 from kubetune.optimizer.encoding import Encoder, FloatArray
-from kubetune.optimizer.grid import next_grid_points
+from kubetune.optimizer.grid import count_untried, next_grid_points, replace_repeats
 from kubetune.optimizer.observations import GOALS, Goal, History, ObservationLike, parse_history
 from kubetune.optimizer.qmc import sobol_unit
 from kubetune.optimizer.space import ParamValue, SearchSpace
@@ -28,6 +34,9 @@ STRATEGIES: tuple[Strategy, ...] = ("Bayesian", "Random", "Sobol", "Grid")
 _MIN_INITIAL, _MAX_INITIAL = 5, 10
 # Sobol indices tried when an initial-design point repeats a known one (discrete spaces).
 _MAX_SOBOL_SKIPS = 64
+# The random stream that replaces repeated configurations (finite spaces), apart from the
+# strategies' own draws.
+_UNTRIED_STREAM = 1
 
 
 def n_initial_points(space: SearchSpace) -> int:
@@ -48,9 +57,15 @@ def _check_arguments(strategy: object, n: object, seed: object, goal: object) ->
         raise ValueError(f"suggest: seed={seed!r} must be an int.")
 
 
-def _rng(seed: int, history: History, strategy: Strategy) -> np.random.Generator:
+def _rng(seed: int, history: History, strategy: Strategy, *stream: int) -> np.random.Generator:
     return np.random.default_rng(
-        [seed % 2**64, len(history.values), len(history.pending), STRATEGIES.index(strategy)]
+        [
+            seed % 2**64,
+            len(history.values),
+            len(history.pending),
+            STRATEGIES.index(strategy),
+            *stream,
+        ]
     )
 
 
@@ -126,22 +141,28 @@ def suggest(
       strategy: "Bayesian" (GP + expected improvement, after a short Sobol design),
         "Random" (uniform in each parameter's scaled range), "Sobol" (scrambled Sobol
         sequence) or "Grid" (Integer/Categorical only; see :mod:`kubetune.optimizer.grid`).
-      pending: params of running trials; Bayesian and Grid avoid them.
+      pending: params of running trials; Bayesian and Grid avoid them, and in a finite
+        space every strategy does.
       seed: any int; combined with the numbers of observations and pending trials.
       goal: "Minimize" or "Maximize" the value.
     Out: up to ``n`` dicts {name: value}, values of the declared kinds (float for
-    Continuous, int for Integer, the str for Categorical), inside their ranges. Exactly
-    ``n`` except for Grid, which returns fewer (possibly none) when the grid is exhausted.
+    Continuous, int for Integer, the str for Categorical), inside their ranges. In a
+    finite space (Integer and Categorical parameters only), none repeats an observed
+    (failed included) or pending configuration, or another of the batch: every strategy
+    returns fewer than ``n`` (possibly none) when fewer configurations are untried, and
+    Random draws uniformly in each parameter's scaled range among the untried ones. With
+    a Continuous parameter, exactly ``n``.
     Raises ValueError for an unknown strategy or goal, a bad ``n`` or ``seed``, or Grid on a
     space with a Continuous parameter.
     """
     _check_arguments(strategy, n, seed, goal)
     encoder = Encoder(space)
     history = parse_history(encoder, observations, pending, goal)
+    tried = np.vstack([history.values, history.pending])
     if strategy == "Grid":
-        points = next_grid_points(space, np.vstack([history.values, history.pending]), n)
+        points = next_grid_points(space, tried, n)
         return encoder.values_to_params(np.array(points).reshape(-1, len(space)))
-    if n == 0:
+    if n == 0 or count_untried(space, tried) == 0:
         return []
     rng = _rng(seed, history, strategy)
     if strategy == "Random":
@@ -149,8 +170,8 @@ def suggest(
     elif strategy == "Sobol":
         # Skipping known points keeps the sequence from repeating a running trial's when
         # the caller left out a trial that had used an earlier index.
-        known = np.vstack([history.values, history.pending])
-        values = sobol_values(encoder, seed, history.n_seen, n, known)
+        values = sobol_values(encoder, seed, history.n_seen, n, tried)
     else:
         values = _bayesian(encoder, history, n, seed, rng)
-    return encoder.values_to_params(values)
+    untried_rng = _rng(seed, history, strategy, _UNTRIED_STREAM)
+    return encoder.values_to_params(replace_repeats(encoder, values, tried, untried_rng))

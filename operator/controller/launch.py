@@ -32,8 +32,9 @@ from kubetune.operator.controller.types import (
 
 def launch_trials(d: Decision, optimizer: Optimizer) -> None:
     """Record a trial per suggestion in the free slots (none while suspended); complete
-    the job when the strategy has nothing left to suggest and nothing runs. Raises
-    OptimizerError when the optimizer fails."""
+    the job when the strategy has nothing left to suggest and nothing runs (in a space of
+    Integer and Categorical parameters only, every configuration tried: observed, the
+    warm start's included, or running). Raises OptimizerError when the optimizer fails."""
     spec, status = d.spec, d.status
     slots = free_slots(d)
     if slots <= 0 or spec.suspend:
@@ -75,13 +76,19 @@ def launch_trials(d: Decision, optimizer: Optimizer) -> None:
         values = " ".join(f"{k}={v}" for k, v in trial.hyperparameters.items())
         d.event("Normal", "TrialCreated", f"trial {trial.name}: {values}")
     if not suggestions and active == 0 and not d.plan.launch:
-        conclude(
-            d,
-            Phase.COMPLETED,
+        # Every strategy skips the configurations tried in a finite space, the warm
+        # start's included (a parent trained them), which may account for the rest.
+        warm = len(d.snapshot.warm_start)
+        exhausted = (
             SEARCH_SPACE_EXHAUSTED,
             f"the {spec.strategy.value} strategy has no untried hyperparameters "
-            f"left after {count(len(status.trials), 'trial')}",
+            f"left after {count(len(status.trials), 'trial')}"
+            + (f" and {count(warm, 'warm-start trial')}" if warm else ""),
         )
+        if status.trials:  # Failed (NoTrialSucceeded) if none of them succeeded
+            finish_running(d, exhausted)
+        else:  # the warm start had tried everything: nothing ran, nothing failed
+            conclude(d, Phase.COMPLETED, *exhausted)
         return
     summarise(d)
 

@@ -391,6 +391,27 @@ def edit(path: Path, **spec: Any) -> None:
     path.write_text(yaml.safe_dump(body))
 
 
+@pytest.mark.parametrize("strategy", ["Bayesian", "Random"])
+def test_a_finite_space_tried_whole_ends_the_run_exhausted(tmp_path: Path, strategy: str) -> None:
+    # In a space of Integer and Categorical parameters only, every strategy skips the
+    # configurations tried and completes when none is left, as Grid does.
+    finite = [
+        {"name": "x", "type": "Categorical", "values": ["0.1", "0.3"]},
+        {"name": "n", "type": "Integer", "min": 0, "max": 2},
+    ]
+    limits = {"maxTrials": 10, "maxParallelTrials": 2}
+    path = manifest(tmp_path, strategy, parameters=finite, limits=limits)
+    code, out, err = kubetune("run", "--local", str(path), "--out", str(tmp_path / "run"))
+    assert code == 0, out + err
+    recorded = status(tmp_path / "run")
+    assert (recorded["phase"], recorded["reason"]) == ("Completed", "SearchSpaceExhausted")
+    assert recorded["message"] == (
+        f"the {strategy} strategy has no untried hyperparameters left after 6 trials"
+    )
+    tried = [(t["hyperparameters"]["x"], t["hyperparameters"]["n"]) for t in recorded["trials"]]
+    assert len(tried) == 6 == len(set(tried)), tried
+
+
 def test_a_suspended_run_launches_nothing_and_a_resume_applies_the_mutable_changes(
     tmp_path: Path,
 ) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from kubetune.operator.api import Phase, TrialPhase, TrialStatus
 from kubetune.operator.controller import Optimizer
 from kubetune.operator.controller.launch import finish_running, launch_trials
 from support.decisions import decision
+from support.plan_sim import Sim
 from support.specs import make_spec
 
 
@@ -83,3 +85,128 @@ def test_a_job_with_no_succeeded_trial_says_how_to_start_over_where_it_ran() -> 
         "fix what made them fail (the trainer, its image, spec.metrics' regex), then run "
         "again with another --out"
     )
+
+
+FOUR_CONFIGURATIONS = [
+    {"name": "layers", "type": "Integer", "min": 1, "max": 2},
+    {"name": "opt", "type": "Categorical", "values": ["sgd", "adam"]},
+]
+
+
+def _finite_job(strategy: str, **overrides: Any) -> Sim:
+    fields: dict[str, Any] = {
+        "strategy": strategy,
+        "parameters": FOUR_CONFIGURATIONS,
+        "limits": {"maxTrials": 10, "maxParallelTrials": 3},
+        **overrides,
+    }
+    return Sim(make_spec(**fields))
+
+
+def _configurations(sim: Sim) -> list[tuple[str, str]]:
+    return [(t.hyperparameters["layers"], t.hyperparameters["opt"]) for t in sim.status.trials]
+
+
+def _run_to_the_end(sim: Sim, **snapshot: Any) -> None:
+    sim.step(**snapshot)
+    for _ in range(50):
+        if sim.status.phase is not Phase.IN_PROGRESS:
+            return
+        sim.finish(sim.running()[0], 1.0)
+        sim.step(**snapshot)
+    raise AssertionError("did not finish")
+
+
+@pytest.mark.parametrize("strategy", ["Bayesian", "Random", "Sobol"])
+def test_a_finite_space_tried_whole_completes_the_job_each_configuration_once(
+    strategy: str,
+) -> None:
+    sim = _finite_job(strategy)
+    _run_to_the_end(sim)
+    assert (sim.status.phase, sim.status.reason) == (Phase.COMPLETED, "SearchSpaceExhausted")
+    assert sim.status.message == (
+        f"the {strategy} strategy has no untried hyperparameters left after 4 trials"
+    )
+    assert len(set(_configurations(sim))) == 4 == len(sim.status.trials)
+
+
+def test_a_hyperband_job_on_a_finite_space_completes_when_every_configuration_ran() -> None:
+    sim = _finite_job("Hyperband", hyperband={"minResource": 1, "maxResource": 9})
+    _run_to_the_end(sim)
+    assert (sim.status.phase, sim.status.reason) == (Phase.COMPLETED, "SearchSpaceExhausted")
+    assert sim.status.message == (
+        "the Hyperband strategy has no untried hyperparameters left after 4 trials"
+    )
+    assert len(set(_configurations(sim))) == 4 == len(sim.status.trials)
+
+
+def test_warm_start_configurations_count_as_tried_and_the_message_says_so() -> None:
+    """A parent's configuration was trained already: the child runs only the others (as
+    Grid always did), and says why it ended after fewer trials than the space holds."""
+    parents = [({"layers": "1", "opt": "sgd"}, 0.4), ({"layers": "2", "opt": "adam"}, 0.3)]
+    sim = _finite_job("Bayesian")
+    _run_to_the_end(sim, warm_start=parents)
+    assert sorted(_configurations(sim)) == [("1", "adam"), ("2", "sgd")]
+    assert sim.status.reason == "SearchSpaceExhausted"
+    assert sim.status.message == (
+        "the Bayesian strategy has no untried hyperparameters left after 2 trials and "
+        "2 warm-start trials"
+    )
+
+
+def test_a_retried_trial_runs_its_configuration_again_and_no_other_trial_does() -> None:
+    """spec.retry re-runs the same trial (pending meanwhile, so not proposed again); a trial
+    that failed for the infrastructure's sake after its last attempt measured nothing, so
+    its configuration may be proposed again, as Grid does."""
+    sim = _finite_job("Bayesian", retry={"maxAttempts": 2})
+    sim.step()
+    first = sim.status.trials[0]
+    sim.finish(first.job_name, state="Failed", reason="Evicted", infrastructure=True)
+    decided = sim.step()
+    assert decided.status.trials[0].attempt == 2 and len(decided.status.trials) == 3
+    assert "tj-001-a2" in [launch.job_name for launch in decided.launch]
+    _run_to_the_end(sim)
+    assert sim.status.reason == "SearchSpaceExhausted"
+    assert len(set(_configurations(sim))) == 4 == len(sim.status.trials)
+
+    sim = _finite_job("Bayesian", limits={"maxTrials": 10, "maxParallelTrials": 1})
+    sim.step()
+    lost = sim.status.trials[0]
+    sim.finish(lost.job_name, state="Failed", reason="Evicted", infrastructure=True)
+    _run_to_the_end(sim)
+    assert sim.status.reason == "SearchSpaceExhausted"
+    again = (lost.hyperparameters["layers"], lost.hyperparameters["opt"])
+    assert len(sim.status.trials) == 5 and _configurations(sim).count(again) == 2
+
+
+def test_a_finite_space_tried_whole_with_no_success_fails_the_job() -> None:
+    """As when maxTrials is reached: a job Completed with no result would pass health
+    checks, so a trainer that always fails fails the job, though the space is exhausted."""
+    sim = _finite_job("Random", limits={"maxTrials": 10, "maxParallelTrials": 2})
+    sim.step()
+    for _ in range(20):
+        if sim.status.phase is not Phase.IN_PROGRESS:
+            break
+        for job in sim.running():
+            sim.finish(job, state="Failed", reason="Error", message="exit 1")
+        sim.step()
+    assert (sim.status.phase, sim.status.reason) == (Phase.FAILED, "NoTrialSucceeded")
+    assert (sim.status.message or "").startswith(
+        "the Random strategy has no untried hyperparameters left after 4 trials, but no "
+        "trial succeeded (first: tj-001: Error: exit 1)"
+    )
+    assert len(set(_configurations(sim))) == 4 == len(sim.status.trials)
+
+
+def test_a_warm_start_that_tried_everything_completes_the_job_at_once() -> None:
+    parents = [
+        ({"layers": str(layers), "opt": opt}, 0.5) for layers in (1, 2) for opt in ("sgd", "adam")
+    ]
+    sim = _finite_job("Sobol")
+    sim.step(warm_start=parents)
+    assert (sim.status.phase, sim.status.reason) == (Phase.COMPLETED, "SearchSpaceExhausted")
+    assert sim.status.message == (
+        "the Sobol strategy has no untried hyperparameters left after 0 trials and "
+        "4 warm-start trials"
+    )
+    assert sim.status.trials == []
