@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 from bench.optimizers import Runner, Trace, available_optimizers, kubetune_parallel
-from bench.problems import Problem, real_problems, synthetic_problems
+from bench.problems import DIVERGING, Problem, diverging, real_problems, synthetic_problems
 from kubetune.optimizer import (
     Categorical,
     Continuous,
@@ -458,6 +458,11 @@ def _arguments() -> argparse.Namespace:
         "--baselines-only", action="store_true", help="fill the cache: skip kubetune-Bayesian"
     )
     parser.add_argument("--no-real", action="store_true", help="skip the scikit-learn problems")
+    parser.add_argument(
+        "--diverging",
+        action="store_true",
+        help="each problem with a quarter of its space where training diverges (huge losses)",
+    )
     parser.add_argument("--no-parallel", action="store_true", help="skip the 4-worker runs")
     parser.add_argument("--no-latency", action="store_true", help="skip suggest timings")
     parser.add_argument("--latency-only", action="store_true", help="only the suggest timings")
@@ -495,6 +500,9 @@ def _problems(args: argparse.Namespace) -> tuple[list[Problem], dict[str, str]]:
         problems = [p for p in problems if p.name in args.problems.split(",")]
     if args.half != "all":
         problems = [p for p in problems if halves[p.name] == args.half]
+    if args.diverging:
+        problems = [diverging(p) for p in problems]
+        halves = {name + DIVERGING: half for name, half in halves.items()}
     return problems, halves
 
 

@@ -17,6 +17,7 @@ existing ones.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from collections.abc import Callable
@@ -48,6 +49,32 @@ def _deterministic(
         return value, value
 
     return evaluate
+
+
+DIVERGING = "-diverging"
+
+
+def diverging(problem: Problem) -> Problem:
+    """``problem`` where training diverges: in the upper half of the ranges of both its
+    first two parameters (a quarter of the space, as a learning rate and a momentum both
+    too high; a Categorical's later values), the loss printed is huge but finite,
+    (|f| + 1) x 10^(6..9), a deterministic draw per point (a trainer whose loss blew up)."""
+    first, second = problem.space.parameters[:2]
+
+    def high(p: Categorical | Continuous | Integer, value: ParamValue) -> bool:
+        if isinstance(p, Categorical):
+            return p.values.index(str(value)) >= len(p.values) / 2
+        return float(value) > (p.min + p.max) / 2
+
+    def evaluate(params: Params, rng: np.random.Generator) -> tuple[float, float]:
+        observed, true = problem.evaluate(params, rng)
+        if not (high(first, params[first.name]) and high(second, params[second.name])):
+            return observed, true
+        digest = hashlib.sha256(repr(sorted(params.items())).encode()).digest()
+        blown = (abs(true) + 1.0) * 10 ** (6.0 + 3.0 * digest[0] / 255)
+        return blown, blown
+
+    return Problem(problem.name + DIVERGING, problem.space, evaluate, problem.optimum, problem.real)
 
 
 def _vector(params: Params, names: list[str]) -> np.ndarray:

@@ -23,6 +23,7 @@ from kubetune.optimizer.bayesian import (
     MAX_MODEL_CHOICES,
     MAX_MODEL_POINTS,
     choose_by_ei,
+    diverged,
     impute_and_standardise,
     model_history,
     suggest_bayesian,
@@ -61,6 +62,39 @@ def test_a_tiny_objective_spread_neither_crashes_suggest_nor_has_converged() -> 
     points = suggest(PLANE, observed, strategy="Bayesian", n=2, seed=0)
     assert len(points) == 2 and _in_plane(points)
     assert has_converged(PLANE, observed) in (True, False)
+
+
+# F2: a diverged run's huge finite loss is modelled as a failure, not as a loss that
+# squeezes all the others together.
+
+
+def test_a_diverged_loss_is_modelled_as_a_failure_would_be() -> None:
+    losses = np.array([_bowl(p) for p, _ in _observed(12)])
+    for huge in (1e6, 3.4e38):
+        blown = np.append(losses, huge)
+        failed = np.append(losses, math.nan)
+        assert np.array_equal(impute_and_standardise(blown), impute_and_standardise(failed))
+
+
+def test_heavy_tailed_ordinary_losses_are_not_taken_for_diverged_runs() -> None:
+    # Five orders of magnitude, as Rosenbrock's values span: the power transform's case.
+    rng = np.random.default_rng(0)
+    losses = 10 ** rng.uniform(0.0, 5.0, 60)
+    assert not diverged(losses).any()
+    assert not diverged(np.array([0.0] * 40 + [1e9])).any()  # no spread to measure by
+
+
+def test_a_region_that_diverges_does_not_stop_the_search_near_the_optimum() -> None:
+    # A learning rate too high: x above 0.8 prints a loss of 1e6. The model used to be
+    # flat below it, so the search wandered (best 0.0027 after 30 evaluations; now 3e-6).
+    def loss(p: dict[str, Any]) -> float:
+        return 1e6 if p["x"] > 0.8 else _bowl(p)
+
+    observed: list[tuple[dict[str, Any], float]] = []
+    for _ in range(30):
+        (point,) = suggest(PLANE, observed, strategy="Bayesian", seed=4)
+        observed.append((point, loss(point)))
+    assert min(v for _, v in observed) < 1e-4
 
 
 # F6: an Integer outside [min, max] does not fit the space; a non-finite feature never
