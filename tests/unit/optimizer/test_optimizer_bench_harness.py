@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 HARNESS = Path(__file__).resolve().parents[3] / "hack" / "bench_optimizer.py"
@@ -133,3 +134,22 @@ def test_markdown_tables_list_every_group_optimizer_and_problem(bench: ModuleTyp
     text = bench.markdown(scores, summary, [60], halves)
     assert "| opt | 20.0 ± 10.0 | 60.0 ± 10.0 | 40.0 ± 10.0 |" in text
     assert "| a | dev | 20 |" in text and "| b | held-out | 60 |" in text
+
+
+def test_a_diverging_problem_prints_huge_losses_in_a_quarter_of_its_space_only(
+    bench: ModuleType,
+) -> None:
+    from bench.problems import DIVERGING, diverging, synthetic_problems  # noqa: PLC0415
+
+    # x in [-5, 10], y in [0, 15]: the quarter where both are above the middle diverges.
+    branin = next(p for p in synthetic_problems() if p.name == "branin")
+    blown = diverging(branin)
+    rng = np.random.default_rng(0)
+    assert blown.name == "branin" + DIVERGING and blown.optimum == branin.optimum
+    calm = {"x": 1.0, "y": 14.0}  # x in the lower half of its range
+    assert blown.evaluate(calm, rng) == branin.evaluate(calm, rng)
+    high = {"x": 9.0, "y": 14.0}
+    true = branin.evaluate(high, rng)[1]
+    observed, reported = blown.evaluate(high, rng)
+    assert observed == reported and 1e6 * (abs(true) + 1) <= observed <= 1e9 * (abs(true) + 1)
+    assert blown.evaluate(high, rng) == (observed, reported)  # the same point, the same loss
