@@ -18,6 +18,7 @@ trials interrupted, said in a `GoneRunWarning`. Nothing is cached but the last r
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +58,21 @@ class GoneRunWarning(UserWarning):
     are shown interrupted (`kubetune.analytics.local.as_it_is`; nothing is written)."""
 
 
+def _callers_level() -> int:
+    """The `stacklevel` that makes a warning given by the function calling this one name
+    the first line outside kubetune.analytics (the user's `tuning.dataframe()`), however
+    deep in the package it was given (Python 3.11 has no `skip_file_prefixes`)."""
+    level, frame = 1, inspect.currentframe()
+    frame = frame.f_back if frame is not None else None  # the function that warns: level 1
+    while frame is not None and _in_this_package(frame.f_globals.get("__name__")):
+        level, frame = level + 1, frame.f_back
+    return level
+
+
+def _in_this_package(module: object) -> bool:
+    return isinstance(module, str) and (module == __name__ or module.startswith(f"{__name__}."))
+
+
 class TuningJobAnalytics:
     """The trials of one TuningJob, read from a cluster or a directory."""
 
@@ -89,7 +105,7 @@ class TuningJobAnalytics:
             body = read_directory(self.directory)
             gone = as_it_is(body, self.directory)
             if gone is not None and gone != self._gone:
-                warnings.warn(gone, GoneRunWarning, stacklevel=2)
+                warnings.warn(gone, GoneRunWarning, stacklevel=_callers_level())
             self._gone = gone
         else:
             assert self._kube is not None and self.name is not None

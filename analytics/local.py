@@ -161,7 +161,14 @@ def as_it_is(body: dict[str, Any], directory: Path) -> str | None:
     last = max((p.stat().st_mtime for p in seen if p.is_file()), default=None)
     at = datetime.now(UTC) if last is None else datetime.fromtimestamp(last, UTC)
     interrupt(status, f"the run that wrote it, pid {pid}, is no longer alive", at)
+    # Killed within a second of launching, a run has its trials still Pending: none is
+    # shown interrupted, so the line does not say one is.
+    shown = (
+        "its running trials are shown interrupted"
+        if running
+        else "it is shown interrupted; none of its trials was recorded running"
+    )
     return (
-        f"the run that wrote {directory} (pid {pid}) is no longer alive: its running trials "
-        f"are shown interrupted; `kubetune run --local MANIFEST --out {directory}` resumes it"
+        f"the run that wrote {directory} (pid {pid}) is no longer alive: {shown}; "
+        f"`kubetune run --local MANIFEST --out {directory}` resumes it"
     )

@@ -147,7 +147,8 @@ class TuningJobView:
 
     def finished_trials(self) -> int:
         """The trials a job warm-started from this one gets as observations, counted as
-        the operator counts them (succeeded, early stopped, failed)."""
+        the operator counts them: those that produced a value (succeeded, or early
+        stopped with a value)."""
         return len(warm_start_observations([self.status]))
 
     def best_trial(self) -> Trial | None:

@@ -26,8 +26,10 @@ from kubetune.operator.api import (
     MAX_TRIALS_NOT_IMPROVING,
     MAX_TRIALS_REACHED,
     NO_TRIAL_SUCCEEDED,
+    SEARCH_SPACE_EXHAUSTED,
     TARGET_OBJECTIVE_REACHED,
     ConditionType,
+    WarmStart,
 )
 
 HYPERPARAMETERS_ENV = "KUBETUNE_HYPERPARAMETERS"
@@ -109,16 +111,55 @@ def best_output(view: TuningJobView, fmt: str) -> str:
     return output.to_yaml(values)
 
 
+def _warm_start_from(view: TuningJobView) -> str:
+    """How a new TuningJob warm-starts from this one: naming it and its own warm-start
+    parents, whose trials it does not pass on (a warm start is not transitive), as many
+    as the schema takes."""
+    own = list(view.spec.warm_start.parents) if view.spec.warm_start else []
+    if not own:
+        return f"(spec.warmStart.parents: [{view.name}])"
+    most = int(WarmStart.model_json_schema()["properties"]["parents"]["maxItems"])
+    named = (
+        f"[{', '.join([view.name, *own])}]"
+        if 1 + len(own) <= most
+        else f"[{view.name}] and {most - 1} of {', '.join(own)}: at most {most} parents"
+    )
+    return (
+        "and from its own parents, as a warm start is not transitive "
+        f"(spec.warmStart.parents: {named})"
+    )
+
+
 def _ended(view: TuningJobView) -> str:
     status, limits = view.status, view.spec.limits
     ended = f"Nothing: the job has ended ({status.phase.value}, {status.reason or 'no reason'})"
+    if status.reason == SEARCH_SPACE_EXHAUSTED:
+        # A child with the same parameters has left to try only what no trial measured:
+        # a warm start carries the trials that produced a value.
+        measured = {
+            tuple(sorted(t.hyperparameters.items()))
+            for t in view.trials
+            if t.phase in ("Succeeded", "EarlyStopped") and t.objective is not None
+        }
+        again = {tuple(sorted(t.hyperparameters.items())) for t in view.trials} - measured
+        same = (
+            f" With the same spec.parameters it would run again only the "
+            f"{output.count(len(again), 'configuration')} whose trials failed."
+            if again
+            else ""
+        )
+        return (
+            f"{ended}: every configuration of its space was tried, so raising maxTrials "
+            "runs nothing. To tune further, widen spec.parameters (more values, a wider "
+            f"range) in a new TuningJob warm-started from it {_warm_start_from(view)}.{same}"
+        )
     if limits.max_trials > len(view.trials) and status.phase.value != "Failed":
         # maxTrials may still be edited, and raising it is accepted: it runs nothing.
         return (
             f"{ended}; spec.limits.maxTrials {limits.max_trials} is above the "
             f"{output.count(len(view.trials), 'trial')} it launched, but an ended job "
             "launches no more (raising maxTrials runs nothing): to tune further, "
-            f"warm-start a new TuningJob from it (spec.warmStart.parents: [{view.name}])."
+            f"warm-start a new TuningJob from it {_warm_start_from(view)}."
         )
     return ended + "."
 
@@ -306,15 +347,16 @@ def _epochs(view: TuningJobView) -> float | None:
 
 
 def _warm_start(view: TuningJobView, parents: Mapping[str, int | str] | None) -> list[str]:
-    """The parents of a warm start, each with its finished trials (an int) or why they
-    are not known (a str); names only where `parents` is None (a local run)."""
+    """The parents of a warm start, each with its trials that produced a value, which the
+    warm start carries (an int), or why they are not known (a str); names only where
+    `parents` is None (a local run)."""
     if view.spec.warm_start is None:
         return []
     shown = []
     for name in view.spec.warm_start.parents:
         found = None if parents is None else parents.get(name, "not read")
         if isinstance(found, int):
-            shown.append(f"{name} ({output.count(found, 'finished trial')})")
+            shown.append(f"{name} ({output.count(found, 'trial')} with a value)")
         else:
             shown.append(name if found is None else f"{name} ({found})")
     return [f"Warm start: {', '.join(shown)}"]

@@ -195,7 +195,7 @@ class CompletionCriteria(KubeModel):
 
 
 class WarmStart(KubeModel):
-    """Earlier tuning jobs whose finished trials seed the optimizer."""
+    """Earlier tuning jobs whose trials with a value seed the optimizer."""
 
     parents: list[ResourceName] = Field(
         min_length=1,
@@ -203,11 +203,13 @@ class WarmStart(KubeModel):
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     """Names of 1 to 5 TuningJobs in the same namespace with the same parameters and
-    objective. Their finished trials count as observations for the optimizer as in their
-    own jobs (succeeded: the objective; early-stopped: the last value read; failed:
-    avoided; failed for the cluster's sake, `infrastructure`: ignored), not towards this
-    job's `maxTrials`. A parent that does not exist when the job starts, or that names
-    the job itself, fails it (InvalidSpec); one deleted later is let go of."""
+    objective. Their trials that produced a value count as observations for the optimizer
+    (succeeded: the objective; early-stopped: the last value read), and in a space of
+    Integer and Categorical parameters as configurations tried, not towards this job's
+    `maxTrials`; their failed trials are not carried (this job may run a fixed trainer).
+    Not transitive: a parent's own parents are not seen. A parent that does not exist
+    when the job starts, or that names the job itself, fails it (InvalidSpec); one
+    deleted later is let go of."""
 
 
 class Retry(KubeModel):

@@ -58,14 +58,18 @@ def _observation(trial: TrialStatus) -> Observation | None:
 
 
 def warm_start_observations(parents: Sequence[TuningJobStatus]) -> list[Observation]:
-    """The finished trials of parent TuningJobs as observations, as they count in their
-    own jobs (the optimizer skips those whose hyperparameters do not fit this job's
-    space: parents are expected, not guaranteed, to share the parameters)."""
+    """The trials of parent TuningJobs that produced a value, as observations: a succeeded
+    one with its objective, an early-stopped one with its last value (as SageMaker AMT's
+    warm start uses its parents' completed training jobs). A parent's failed trials are not
+    carried, neither as failures nor as tried configurations: the child may run another
+    (a fixed) trainer. The optimizer skips those whose hyperparameters do not fit this
+    job's space: parents are expected, not guaranteed, to share the parameters."""
     return [
-        observation
+        (dict(trial.hyperparameters), trial.objective)
         for parent in parents
         for trial in parent.trials
-        if (observation := _observation(trial)) is not None
+        if trial.phase in (TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED)
+        and trial.objective is not None
     ]
 
 

@@ -351,6 +351,40 @@ def test_next_step_of_an_ended_job_with_maxtrials_raised_says_it_runs_nothing_mo
     )
 
 
+def test_next_step_of_an_exhausted_space_says_to_widen_it_naming_every_parent() -> None:
+    """Every configuration was tried: raising maxTrials runs nothing, and a child with the
+    same parameters would run only those whose trials failed (QA55 #2). A warm start is
+    not transitive: the child names this job's own parents too, within the schema's 5."""
+    body = synthetic_tuning_job("fin", 6)  # fin-005 failed
+    body["status"].update(
+        reason="SearchSpaceExhausted",
+        message="the Bayesian strategy has no untried hyperparameters left after 6 trials",
+    )
+    body["spec"]["limits"]["maxTrials"] = 20
+    ended = (
+        "Nothing: the job has ended (Completed, SearchSpaceExhausted): every configuration "
+        "of its space was tried, so raising maxTrials runs nothing. To tune further, widen "
+        "spec.parameters (more values, a wider range) in a new TuningJob warm-started from "
+        "it "
+    )
+    assert views.next_step(parse_tuning_job(body)) == ended + (
+        "(spec.warmStart.parents: [fin]). With the same spec.parameters it would run again "
+        "only the 1 configuration whose trials failed."
+    )
+    body["status"]["trials"][4] = body["status"]["trials"][3] | {"name": "fin-005"}
+    assert views.next_step(parse_tuning_job(body)) == ended + "(spec.warmStart.parents: [fin])."
+    body["spec"]["warmStart"] = {"parents": ["a", "b"]}
+    assert views.next_step(parse_tuning_job(body)) == ended + (
+        "and from its own parents, as a warm start is not transitive "
+        "(spec.warmStart.parents: [fin, a, b])."
+    )
+    body["spec"]["warmStart"] = {"parents": ["a", "b", "c", "d", "e"]}
+    assert views.next_step(parse_tuning_job(body)) == ended + (
+        "and from its own parents, as a warm start is not transitive "
+        "(spec.warmStart.parents: [fin] and 4 of a, b, c, d, e: at most 5 parents)."
+    )
+
+
 def test_next_step_of_a_suspended_job_with_nothing_running() -> None:
     body = synthetic_tuning_job("s", 30, running=2)
     body["spec"].update(suspend=True)
@@ -367,7 +401,7 @@ def test_next_step_of_a_suspended_job_with_nothing_running() -> None:
     )
 
 
-def test_describe_shows_the_warm_start_parents_and_their_finished_trials() -> None:
+def test_describe_shows_the_warm_start_parents_and_their_trials_with_a_value() -> None:
     body = synthetic_tuning_job("child", 3)
     assert "Warm start:" not in views.describe_text(parse_tuning_job(body), [], NOW)
     body["spec"]["warmStart"] = {"parents": ["digits", "gone", "one"]}
@@ -376,14 +410,15 @@ def test_describe_shows_the_warm_start_parents_and_their_finished_trials() -> No
         view, [], NOW, parents={"digits": 12, "gone": "not found", "one": 1}
     )
     assert (
-        "Warm start: digits (12 finished trials), gone (not found), one (1 finished trial)\n"
-        in (lines)
+        "Warm start: digits (12 trials with a value), gone (not found), "
+        "one (1 trial with a value)\n" in (lines)
     )
     local = views.describe_text(view, None, NOW)  # a local run: the names
     assert "Warm start: digits, gone, one\n" in local
-    # What a parent contributes, counted as the operator counts it.
+    # What a parent contributes, counted as the operator counts it: its trials that
+    # produced a value (28 ended, 2 of them Failed).
     parent = parse_tuning_job(synthetic_tuning_job("digits", 30, running=2))
-    assert parent.finished_trials() == 28
+    assert parent.finished_trials() == 26
 
 
 def test_next_step_counts_one_trial_in_the_singular() -> None:

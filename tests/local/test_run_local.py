@@ -370,6 +370,41 @@ def test_warm_start_from_an_earlier_local_run(tmp_path: Path) -> None:
     assert [t["hyperparameters"]["n"] for t in status(tmp_path / "c2")["trials"]] == ["2", "3"]
 
 
+def test_warm_start_from_a_local_run_whose_trials_all_failed_runs_them_again(
+    tmp_path: Path,
+) -> None:
+    """The user fixed the trainer and warm-started from the failed run: a warm start
+    carries only the parent's trials that produced a value, so the child runs every
+    configuration instead of ending SearchSpaceExhausted at once (QA55 #1)."""
+    grid = [{"name": "n", "type": "Integer", "min": 0, "max": 2}]
+    limits = {"maxTrials": 3, "maxParallelTrials": 1}
+    parent_path = manifest(
+        tmp_path, "Bayesian", parameters=grid, limits=limits, staticHyperparameters={"mode": "fail"}
+    )
+    parent_dir = tmp_path / "local"
+    assert kubetune("run", "--local", str(parent_path), "--out", str(parent_dir))[0] == 1
+    parent = status(parent_dir)
+    assert [t["phase"] for t in parent["trials"]] == ["Failed"] * 3, parent
+
+    child = yaml.safe_load(parent_path.read_text())
+    child["metadata"]["name"] = "child"
+    child["spec"]["staticHyperparameters"] = {"mode": "ok"}  # the fixed trainer
+    child["spec"]["limits"] = {"maxTrials": 5, "maxParallelTrials": 1}
+    child["spec"]["warmStart"] = {"parents": ["local"]}
+    child_path = tmp_path / "child.yaml"
+    child_path.write_text(yaml.safe_dump(child))
+    child_dir = tmp_path / "child"
+    code, out, err = kubetune("run", "--local", str(child_path), "--out", str(child_dir))
+    assert code == 0, out + err
+    recorded = status(child_dir)
+    assert sorted(t["hyperparameters"]["n"] for t in recorded["trials"]) == ["0", "1", "2"]
+    assert all(t["phase"] == "Succeeded" for t in recorded["trials"]), recorded
+    assert (recorded["phase"], recorded["reason"]) == ("Completed", "SearchSpaceExhausted")
+    assert recorded["message"] == (
+        "the Bayesian strategy has no untried hyperparameters left after 3 trials"
+    )
+
+
 def kubetune_within(seconds: float, *argv: str) -> tuple[int, str, str]:
     """`kubetune(*argv)`, failing the test if it has not returned within `seconds` (a run
     that would wait for ever)."""

@@ -81,3 +81,50 @@ def test_a_run_alive_or_not_known_to_be_gone_shows_its_trials_as_written(
 ) -> None:
     tuning = TuningJobAnalytics(directory=_run_dir(tmp_path, **lock))
     assert _read(tuning) == ([("Running", None), ("Running", None)], [])
+
+
+def test_a_run_gone_before_any_trial_ran_is_not_said_to_show_running_trials(
+    tmp_path: Path,
+) -> None:
+    """SIGKILLed within a second of launching: its trials are still Pending in status.yaml,
+    so none is shown interrupted and the line does not say one is (QA55 #3)."""
+    directory = _run_dir(tmp_path, started="1")
+    recorded = yaml.safe_load((directory / "status.yaml").read_text())
+    for trial in recorded["trials"][-2:]:
+        trial.update(phase="Pending")
+        trial.pop("startTime", None)
+    recorded["counters"] |= {"running": 0, "pending": 2}
+    (directory / "status.yaml").write_text(yaml.safe_dump(recorded))
+    tuning = TuningJobAnalytics(directory=directory)
+    shown, said = _read(tuning)
+    assert shown == [("Pending", None), ("Pending", None)]
+    line = (
+        f"the run that wrote {directory} (pid {os.getpid()}) is no longer alive: it is shown "
+        "interrupted; none of its trials was recorded running; `kubetune run --local "
+        f"MANIFEST --out {directory}` resumes it"
+    )
+    assert said == [f"GoneRunWarning: {line}"]
+    assert tuning.view.status.reason == "Interrupted"
+    out, err = io.StringIO(), io.StringIO()
+    assert run(["trials", str(directory)], out, err) == 0
+    assert err.getvalue() == f"{line}.\n"
+
+
+@pytest.mark.parametrize("read", ["refresh", "view", "records", "documents", "best"])
+def test_the_gone_run_warning_points_at_the_line_that_read_the_run(
+    tmp_path: Path, read: str
+) -> None:
+    """Not at the library's own lines (`return self._view or self.refresh()`): the warning
+    is given where the user's code called kubetune.analytics (QA55 #4)."""
+    tuning = TuningJobAnalytics(directory=_run_dir(tmp_path, started="1"))
+    calls = {
+        "refresh": tuning.refresh,
+        "view": lambda: tuning.view,
+        "records": tuning.records,
+        "documents": tuning.documents,
+        "best": tuning.best_hyperparameters,
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        calls[read]()
+    assert [(w.category, w.filename) for w in caught] == [(GoneRunWarning, __file__)]

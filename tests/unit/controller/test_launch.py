@@ -6,8 +6,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from kubetune.operator.api import Phase, TrialPhase, TrialStatus
-from kubetune.operator.controller import Optimizer
+from kubetune.operator.api import Phase, TrialPhase, TrialStatus, TuningJobStatus
+from kubetune.operator.controller import Optimizer, warm_start_observations
 from kubetune.operator.controller.launch import finish_running, launch_trials
 from support.decisions import decision
 from support.plan_sim import Sim
@@ -148,6 +148,71 @@ def test_warm_start_configurations_count_as_tried_and_the_message_says_so() -> N
     _run_to_the_end(sim, warm_start=parents)
     assert sorted(_configurations(sim)) == [("1", "adam"), ("2", "sgd")]
     assert sim.status.reason == "SearchSpaceExhausted"
+    assert sim.status.message == (
+        "the Bayesian strategy has no untried hyperparameters left after 2 trials and "
+        "2 warm-start trials"
+    )
+
+
+@pytest.mark.parametrize("strategy", ["Bayesian", "Random", "Sobol", "Grid"])
+def test_a_warm_start_from_a_parent_whose_trials_all_failed_runs_every_configuration(
+    strategy: str,
+) -> None:
+    """A warm start carries the parents' trials that produced a value only (as SageMaker
+    AMT's uses its parents' completed training jobs): a child may run a fixed trainer, so
+    a parent's failures are neither tried configurations nor failures to avoid (QA55 #1)."""
+    failed = [
+        TrialStatus(
+            name=f"p-00{i}",
+            hyperparameters={"layers": str(layers), "opt": opt},
+            phase=TrialPhase.FAILED,
+            reason="Error",
+        )
+        for i, (layers, opt) in enumerate(
+            [(layers, opt) for layers in (1, 2) for opt in ("sgd", "adam")], start=1
+        )
+    ]
+    warm = warm_start_observations([TuningJobStatus(trials=failed)])
+    assert warm == []
+    sim = _finite_job(strategy)
+    _run_to_the_end(sim, warm_start=warm)
+    assert (sim.status.phase, sim.status.reason) == (Phase.COMPLETED, "SearchSpaceExhausted")
+    assert sim.status.message == (
+        f"the {strategy} strategy has no untried hyperparameters left after 4 trials"
+    )
+    assert len(set(_configurations(sim))) == 4 == len(sim.status.trials)
+
+
+def test_a_warm_start_carries_the_parents_trials_that_produced_a_value() -> None:
+    """Succeeded, or early-stopped with a value: the configurations the child skips in a
+    finite space. A failed, stopped or unfinished one, or one early-stopped before it
+    printed a value, is not carried."""
+
+    def trial(
+        name: str, layers: int, opt: str, phase: TrialPhase, value: float | None = None
+    ) -> TrialStatus:
+        hyperparameters = {"layers": str(layers), "opt": opt}
+        return TrialStatus(name=name, hyperparameters=hyperparameters, phase=phase, objective=value)
+
+    parent = TuningJobStatus(
+        trials=[
+            trial("p-001", 1, "sgd", TrialPhase.SUCCEEDED, 0.4),
+            trial("p-002", 1, "adam", TrialPhase.FAILED),
+            trial("p-003", 2, "sgd", TrialPhase.EARLY_STOPPED, 0.2),
+            trial("p-004", 2, "adam", TrialPhase.EARLY_STOPPED),  # stopped before a value
+        ]
+    )
+    other = TuningJobStatus(
+        trials=[
+            trial("q-001", 1, "adam", TrialPhase.STOPPED),
+            trial("q-002", 2, "adam", TrialPhase.RUNNING),
+        ]
+    )
+    warm = warm_start_observations([parent, other])
+    assert warm == [({"layers": "1", "opt": "sgd"}, 0.4), ({"layers": "2", "opt": "sgd"}, 0.2)]
+    sim = _finite_job("Bayesian")
+    _run_to_the_end(sim, warm_start=warm)
+    assert sorted(_configurations(sim)) == [("1", "adam"), ("2", "adam")]
     assert sim.status.message == (
         "the Bayesian strategy has no untried hyperparameters left after 2 trials and "
         "2 warm-start trials"
