@@ -341,12 +341,7 @@ def test_warm_start_from_an_earlier_local_run(tmp_path: Path) -> None:
     parent = status(parent_dir)
     assert [t["hyperparameters"]["n"] for t in parent["trials"]] == ["0", "1"]
 
-    child = yaml.safe_load(parent_path.read_text())
-    child["metadata"]["name"] = "child"
-    child["spec"]["limits"] = {"maxTrials": 4, "maxParallelTrials": 1}
-    child["spec"]["warmStart"] = {"parents": ["local"]}
-    child_path = tmp_path / "child.yaml"
-    child_path.write_text(yaml.safe_dump(child))
+    child_path = warm_started_child(parent_path, {"maxTrials": 4, "maxParallelTrials": 1})
     child_dir = tmp_path / "child"
     code, out, err = kubetune("run", "--local", str(child_path), "--out", str(child_dir))
     assert code == 0, out + err
@@ -386,13 +381,11 @@ def test_warm_start_from_a_local_run_whose_trials_all_failed_runs_them_again(
     parent = status(parent_dir)
     assert [t["phase"] for t in parent["trials"]] == ["Failed"] * 3, parent
 
-    child = yaml.safe_load(parent_path.read_text())
-    child["metadata"]["name"] = "child"
-    child["spec"]["staticHyperparameters"] = {"mode": "ok"}  # the fixed trainer
-    child["spec"]["limits"] = {"maxTrials": 5, "maxParallelTrials": 1}
-    child["spec"]["warmStart"] = {"parents": ["local"]}
-    child_path = tmp_path / "child.yaml"
-    child_path.write_text(yaml.safe_dump(child))
+    child_path = warm_started_child(
+        parent_path,
+        {"maxTrials": 5, "maxParallelTrials": 1},
+        staticHyperparameters={"mode": "ok"},  # the fixed trainer
+    )
     child_dir = tmp_path / "child"
     code, out, err = kubetune("run", "--local", str(child_path), "--out", str(child_dir))
     assert code == 0, out + err
@@ -403,6 +396,17 @@ def test_warm_start_from_a_local_run_whose_trials_all_failed_runs_them_again(
     assert recorded["message"] == (
         "the Bayesian strategy has no untried hyperparameters left after 3 trials"
     )
+
+
+def warm_started_child(parent_path: Path, limits: dict[str, int], **spec: Any) -> Path:
+    """child.yaml beside `parent_path`: its manifest renamed `child`, with `limits` and
+    `spec`'s fields, warm-started from the parent's run (named `local`)."""
+    child = yaml.safe_load(parent_path.read_text())
+    child["metadata"]["name"] = "child"
+    child["spec"] |= {"limits": limits, "warmStart": {"parents": ["local"]}, **spec}
+    child_path = parent_path.parent / "child.yaml"
+    child_path.write_text(yaml.safe_dump(child))
+    return child_path
 
 
 def kubetune_within(seconds: float, *argv: str) -> tuple[int, str, str]:
