@@ -344,7 +344,9 @@ class LocalKube:
             code = job.process.poll()
             if code is None:
                 continue
-            job.exit_code, job.finished = code, _now()
+            # A kubelet reports a container killed by signal N as 128 + N (137: SIGKILL,
+            # the OOM killer's), where Popen says -N.
+            job.exit_code, job.finished = 128 - code if code < 0 else code, _now()
             record = {
                 "exitCode": code,
                 "created": job.created,

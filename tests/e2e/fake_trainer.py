@@ -7,6 +7,7 @@ and finally `loss=<objective>` where objective = (x - 0.3)**2 + 0.01 * n (x and 
 to 0). The static hyperparameter `mode` picks a behaviour:
 
   ok (default), nan (prints loss=nan), silent (prints no metric), fail (exits 3),
+  killed (SIGKILLs itself, as the kernel's OOM killer would),
   sleep (sleeps `seconds` first), huge (prints `megabytes` MB of noise before the metric),
   backtrack (prints long lines that make (a+)+$ backtrack catastrophically in a
   backtracking engine), flaky (exits 3 when x > 0.5), curve (a learning curve for early
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import sys
 import time
 
@@ -55,6 +57,8 @@ def main() -> int:
         return 0
     if mode == "sleep":
         time.sleep(float(args.get("seconds", "30")))
+    if mode == "killed":
+        os.kill(os.getpid(), signal.SIGKILL)
     if mode == "fail" or (mode == "flaky" and x > 0.5):
         print("training diverged", file=sys.stderr)
         return 3

@@ -110,6 +110,16 @@ def test_failing_and_metric_less_trials_are_recorded(tmp_path: Path) -> None:
             assert trials[0]["reason"] != "Error", trials[0]
 
 
+def test_a_trainer_killed_by_a_signal_exits_with_the_code_a_kubelet_reports(
+    tmp_path: Path,
+) -> None:
+    """128 + the signal, as on a cluster (137: SIGKILL, the OOM killer's), not Popen's -9."""
+    path = manifest(tmp_path, staticHyperparameters={"mode": "killed"}, limits={"maxTrials": 1})
+    kubetune("run", "--local", str(path), "--out", str(tmp_path / "run"))
+    (trial,) = status(tmp_path / "run")["trials"]
+    assert trial["phase"] == "Failed" and "exited with code 137" in trial["message"], trial
+
+
 def test_a_failing_trainer_ends_its_trial_whatever_the_jobs_backoff_limit(
     tmp_path: Path,
 ) -> None:
