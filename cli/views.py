@@ -31,6 +31,7 @@ from kubetune.operator.api import (
     ConditionType,
     WarmStart,
 )
+from kubetune.operator.controller import warm_start_observations
 
 HYPERPARAMETERS_ENV = "KUBETUNE_HYPERPARAMETERS"
 """The variable a trial's container gets its hyperparameters in (the operator's
@@ -135,13 +136,9 @@ def _ended(view: TuningJobView) -> str:
     ended = f"Nothing: the job has ended ({status.phase.value}, {status.reason or 'no reason'})"
     if status.reason == SEARCH_SPACE_EXHAUSTED:
         # A child with the same parameters has left to try only what no trial measured:
-        # a warm start carries the trials that produced a value.
-        measured = {
-            tuple(sorted(t.hyperparameters.items()))
-            for t in view.trials
-            if t.phase in ("Succeeded", "EarlyStopped") and t.objective is not None
-        }
-        again = {tuple(sorted(t.hyperparameters.items())) for t in view.trials} - measured
+        # what its warm start would carry of this job is what it does not try again.
+        measured = {tuple(sorted(p.items())) for p, _ in warm_start_observations([status])}
+        again = {tuple(sorted(t.hyperparameters.items())) for t in status.trials} - measured
         same = (
             f" With the same spec.parameters it would run again only the "
             f"{output.count(len(again), 'configuration')} whose trials failed."
