@@ -65,11 +65,10 @@ def warm_start_observations(parents: Sequence[TuningJobStatus]) -> list[Observat
     (a fixed) trainer. The optimizer skips those whose hyperparameters do not fit this
     job's space: parents are expected, not guaranteed, to share the parameters."""
     return [
-        (dict(trial.hyperparameters), trial.objective)
+        observation
         for parent in parents
         for trial in parent.trials
-        if trial.phase in (TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED)
-        and trial.objective is not None
+        if trial.phase is not TrialPhase.FAILED and (observation := _observation(trial)) is not None
     ]
 
 
