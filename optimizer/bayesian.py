@@ -82,9 +82,10 @@ _MIN_POINTS_FOR_POWER_TRANSFORM = 5
 _MAX_POINTS_FOR_TWO_STARTS = 80
 # A loss this many interquartile ranges above the upper quartile is a diverged run's (see
 # diverged). Above the tails of the benchmarks' ordinary losses, so that none is taken for
-# one and their results do not change: the farthest seen, over every suggest call of
-# bench-optimizer's runs, was 459 ranges out (Rosenbrock-4, values over six orders of
-# magnitude; the scikit-learn problems 176). A diverged trainer's loss is millions out.
+# one and their results do not change: the farthest seen, over every suggest call of the
+# sequential runs measured (docs/benchmarks.md, "Diverged runs"), was 459 ranges out
+# (Rosenbrock-4, values over six orders of magnitude; the scikit-learn problems 176). A
+# diverged trainer's loss is millions out.
 _DIVERGED_IQRS = 1000.0
 # Pending trials are integrated out over this many joint posterior draws (see _acquisition).
 _N_FANTASIES = 8
@@ -145,8 +146,7 @@ def diverged(losses: FloatArray) -> BoolArray:
     q1, q3 = np.percentile(losses[finite], [25, 75])
     if not q3 > q1:
         return np.zeros(len(losses), dtype=bool)
-    with np.errstate(invalid="ignore"):
-        far: BoolArray = finite & (losses - q3 > _DIVERGED_IQRS * (q3 - q1))
+    far: BoolArray = finite & (losses - q3 > _DIVERGED_IQRS * (q3 - q1))
     return far
 
 
