@@ -154,12 +154,16 @@ def ended_line(view: TuningJobView, trial: Trial) -> str:
 
 
 def final_line(view: TuningJobView) -> str:
+    """The last line: `TuningJob q: Completed (MaxTrialsReached); best trial q-004:
+    loss=0.12; 9 trials launched (limits.maxTrials 9)`. The job's message goes after a
+    semicolon, as it is written: it may start with a field's name (`spec.stop is true`),
+    which a full stop would have to capitalise."""
     status = view.status
     best = status.best_trial
     text = f"TuningJob {view.name}: {_phase(view)}"
     if best is not None:
         text += f"; best trial {best.name}: {view.objective_metric}={output.number(best.objective)}"
-    return text + (f". {status.message}" if status.message else "")
+    return text + (f"; {status.message}" if status.message else "")
 
 
 def last_reading(pattern: Any, text: str, whole: bool) -> Reading | None:

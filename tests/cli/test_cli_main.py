@@ -339,6 +339,37 @@ def test_quiet_lines() -> None:
     assert final_line(view).startswith("TuningJob q: Completed (MaxTrialsReached); best trial q-")
 
 
+@pytest.mark.parametrize(
+    ("phase", "reason", "message"),
+    [
+        (
+            "Completed",
+            "SearchSpaceExhausted",
+            "the Bayesian strategy has no untried hyperparameters left after 6 trials",
+        ),
+        (
+            "Stopped",
+            "StoppedByUser",
+            "spec.stop is true: stopped by the user; 0 unfinished trials were stopped",
+        ),
+    ],
+)
+def test_the_last_line_joins_the_jobs_message_as_it_is_written(
+    phase: str, reason: str, message: str
+) -> None:
+    """The job's message starts in lowercase, sometimes with a field's name: it follows a
+    semicolon, not a full stop that would want it capitalised."""
+    body = synthetic_tuning_job("q", 6)
+    body["status"].update(phase=phase, reason=reason, message=message)
+    view = parse_tuning_job(body)
+    best = view.status.best_trial
+    assert best is not None
+    assert final_line(view) == (
+        f"TuningJob q: {phase} ({reason}); best trial {best.name}: validation:accuracy="
+        f"{output.number(best.objective)}; {message}"
+    )
+
+
 def test_watch_shows_a_hyperband_jobs_epochs() -> None:
     body = hyperband_tuning_job(12)
     view = parse_tuning_job(body)
