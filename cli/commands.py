@@ -122,11 +122,14 @@ def _cluster_only(ctx: Context, trial: str | None = None) -> None:
 
 
 def _no_trials(ctx: Context, view: TuningJobView) -> bool:
-    """Says so on stderr when the job has no trial yet (not an error: nothing to list)."""
+    """Says so on stderr when the job has no trial (not an error: nothing to list); "yet"
+    while it may still launch one, not once it has ended (a warm start that had tried every
+    configuration, a spec found invalid)."""
     if view.trials:
         return False
     ctx.err.write(
-        f'TuningJob "{view.name}" has no trials yet (phase {view.phase}'
+        f'TuningJob "{view.name}" has no trials{"" if view.terminal else " yet"} (phase '
+        f"{view.phase}"
         f"{': ' + view.status.message if view.status.message else ''}).\n"
     )
     return True

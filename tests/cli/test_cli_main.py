@@ -104,6 +104,30 @@ def test_sort_by_no_column_is_a_usage_error_naming_the_columns_as_shown(tmp_path
     assert run("trials", run_dir, "--sort", "-duration")[0] == cli_main.EXIT_OK
 
 
+def test_trials_of_a_job_with_none_says_yet_only_while_it_may_launch_some(
+    tmp_path: Path,
+) -> None:
+    ended = synthetic_tuning_job("e", 0)
+    ended["spec"]["limits"]["maxTrials"] = 4
+    message = (
+        "the Bayesian strategy has no untried hyperparameters left after 0 trials and "
+        "4 warm-start trials"
+    )
+    ended["status"].update(reason="SearchSpaceExhausted", message=message)
+    code, out, err = run("trials", str(write_directory(ended, tmp_path / "e")))
+    assert (code, out) == (cli_main.EXIT_OK, "")
+    assert err == f'TuningJob "e" has no trials (phase Completed: {message}).\n'
+
+    waiting = synthetic_tuning_job("w", 0)
+    waiting["spec"]["limits"]["maxTrials"] = 4
+    waiting["status"].update(phase="InProgress", reason="Suspended", message="suspended")
+    code, out, err = run("trials", str(write_directory(waiting, tmp_path / "w")))
+    assert (code, err) == (
+        cli_main.EXIT_OK,
+        'TuningJob "w" has no trials yet (phase InProgress: suspended).\n',
+    )
+
+
 @pytest.mark.parametrize(
     "argv",
     [
