@@ -50,6 +50,7 @@ import yaml
 from kubetune.analytics.errors import KubetuneError
 from kubetune.analytics.local import INTERRUPTED, LOCK, interrupt, move_counted, run_record
 from kubetune.analytics.resource import parse_tuning_job
+from kubetune.cli import views
 from kubetune.cli.admission import admission_problems
 from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context
 from kubetune.cli.watch import (
@@ -61,7 +62,13 @@ from kubetune.cli.watch import (
     render,
     whole_log,
 )
-from kubetune.operator.api import API_VERSION, KIND, TERMINAL_PHASES, TuningJobSpec
+from kubetune.operator.api import (
+    API_VERSION,
+    KIND,
+    SEARCH_SPACE_EXHAUSTED,
+    TERMINAL_PHASES,
+    TuningJobSpec,
+)
 from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.api.schema import immutable_spec_fields
 from kubetune.operator.kube.client import JobNotStartedError, JobRejectedError
@@ -200,13 +207,22 @@ def _apply_changes(
     if not changed:
         return
     shown = ", ".join(f"spec.{f}" for f in changed)
-    phase = (read_run(directory).get("status") or {}).get("phase")
+    run = read_run(directory)
+    status = run.get("status") or {}
+    phase = status.get("phase")
     if phase in TERMINAL_PHASES:
-        err.write(
+        ended = (
             f"{directory} has ended ({phase}) and stays ended, as a TuningJob does: the "
-            f"changed {shown} has no effect. To run more trials, run a new TuningJob "
-            f"warm-started from this one (spec.warmStart.parents: [{name}], --parent "
-            f"{directory}).\n"
+            f"changed {shown} has no effect"
+        )
+        if status.get("reason") == SEARCH_SPACE_EXHAUSTED:
+            # A child with the same space would end at once: say what describe says.
+            advice = views.exhausted_advice(parse_tuning_job(run))
+            err.write(f"{ended}; {advice} Pass --parent {directory} to the new run.\n")
+            return
+        err.write(
+            f"{ended}. To run more trials, run a new TuningJob warm-started from this one "
+            f"(spec.warmStart.parents: [{name}], --parent {directory}).\n"
         )
         return
     stored["spec"] = body["spec"]

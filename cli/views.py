@@ -131,25 +131,35 @@ def _warm_start_from(view: TuningJobView) -> str:
     )
 
 
+def exhausted_advice(view: TuningJobView) -> str:
+    """What to do with a job that ended SearchSpaceExhausted, starting in lowercase (it
+    follows a colon or a semicolon): raising maxTrials runs nothing; widen the space in a
+    warm-started child, which with the same space would run again only the configurations
+    whose trials failed. `kubetune describe`'s Next, and `kubetune run --local` on the
+    edited manifest of such a run."""
+    status = view.status
+    # A child with the same parameters has left to try only what no trial measured:
+    # what its warm start would carry of this job is what it does not try again.
+    measured = {tuple(sorted(p.items())) for p, _ in warm_start_observations([status])}
+    again = {tuple(sorted(t.hyperparameters.items())) for t in status.trials} - measured
+    same = (
+        f" With the same spec.parameters it would run again only the "
+        f"{output.count(len(again), 'configuration')} whose trials failed."
+        if again
+        else ""
+    )
+    return (
+        "every configuration of its space was tried, so raising maxTrials runs nothing. "
+        "To tune further, widen spec.parameters (more values, a wider range) in a new "
+        f"TuningJob warm-started from it {_warm_start_from(view)}.{same}"
+    )
+
+
 def _ended(view: TuningJobView) -> str:
     status, limits = view.status, view.spec.limits
     ended = f"Nothing: the job has ended ({status.phase.value}, {status.reason or 'no reason'})"
     if status.reason == SEARCH_SPACE_EXHAUSTED:
-        # A child with the same parameters has left to try only what no trial measured:
-        # what its warm start would carry of this job is what it does not try again.
-        measured = {tuple(sorted(p.items())) for p, _ in warm_start_observations([status])}
-        again = {tuple(sorted(t.hyperparameters.items())) for t in status.trials} - measured
-        same = (
-            f" With the same spec.parameters it would run again only the "
-            f"{output.count(len(again), 'configuration')} whose trials failed."
-            if again
-            else ""
-        )
-        return (
-            f"{ended}: every configuration of its space was tried, so raising maxTrials "
-            "runs nothing. To tune further, widen spec.parameters (more values, a wider "
-            f"range) in a new TuningJob warm-started from it {_warm_start_from(view)}.{same}"
-        )
+        return f"{ended}: {exhausted_advice(view)}"
     if limits.max_trials > len(view.trials) and status.phase.value != "Failed":
         # maxTrials may still be edited, and raising it is accepted: it runs nothing.
         return (

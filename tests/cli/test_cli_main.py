@@ -25,9 +25,11 @@ from kubernetes.client import (
 )
 from kubetune.analytics.cluster import KubeClient, connect, pod_not_started
 from kubetune.analytics.errors import NotFoundError, UnreachableError
+from kubetune.analytics.local import read_directory
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import main as cli_main
-from kubetune.cli import output
+from kubetune.cli import output, views
+from kubetune.cli.local_run import prepare_directory
 from kubetune.cli.watch import (
     LOG_TAIL_LINES,
     Reading,
@@ -40,6 +42,7 @@ from kubetune.cli.watch import (
     watch,
     whole_log,
 )
+from kubetune.operator.kube.validation import parse_and_validate_spec
 from support.cli_data import NOW, hyperband_tuning_job, write_directory
 from synthetic_tuning_job import synthetic_tuning_job
 
@@ -685,3 +688,29 @@ def test_watch_screen_lists_the_latest_retries() -> None:
         "retried: (2 earlier not shown)",
         *(f"  {line}" for line in many[2:]),
     ]
+
+
+def test_a_changed_manifest_of_an_ended_local_run_gives_describes_advice_when_exhausted(
+    tmp_path: Path,
+) -> None:
+    """An ended run stays ended; one that tried its whole space gets describe's advice (a
+    warm-started child with the same space would end at once), not a bare 'run a new
+    TuningJob warm-started from this one'."""
+    body = synthetic_tuning_job("fin", 6)  # fin-005 failed
+    body["status"].update(
+        reason="SearchSpaceExhausted",
+        message="the Bayesian strategy has no untried hyperparameters left after 6 trials",
+    )
+    directory = write_directory(body, tmp_path / "fin")
+    body["spec"]["limits"]["maxTrials"] = 20
+    spec, problems = parse_and_validate_spec(body["spec"])
+    assert spec is not None, problems
+    err = io.StringIO()
+    prepare_directory(copy.deepcopy(body), spec, directory, err)
+    advice = views.exhausted_advice(parse_tuning_job(read_directory(directory)))
+    assert advice.startswith("every configuration of its space was tried, so raising")
+    assert advice.endswith("would run again only the 1 configuration whose trials failed.")
+    assert err.getvalue() == (
+        f"{directory} has ended (Completed) and stays ended, as a TuningJob does: the changed "
+        f"spec.limits has no effect; {advice} Pass --parent {directory} to the new run.\n"
+    )
