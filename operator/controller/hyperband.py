@@ -260,13 +260,19 @@ def schedule_rung_checks(d: Decision) -> None:
 
 def sampler_trials(d: Decision) -> list[HyperbandTrial]:
     """The job's trials (after the warm start's, as trials that ran to the end) as the
-    Hyperband sampler sees them: their values at the levels they reached."""
+    Hyperband sampler sees them: their values at the levels they reached. A trial the
+    infrastructure failed is left out, as the other strategies leave it out of their
+    observations (`optimizer_input._observation`): it measured nothing of its
+    configuration, which stays untried (proposed again in a finite space) and does not
+    advance the sampler's draws."""
     n_levels = len(levels(d.spec)) + 1
     out = [  # a parent's failed trial (nan) as a failed one: no value at any level
         HyperbandTrial(params, [value] * n_levels if math.isfinite(value) else [])
         for params, value in d.snapshot.warm_start
     ]
     for trial in d.status.trials:
+        if trial.phase is TrialPhase.FAILED and trial.infrastructure:
+            continue
         params: dict[str, Any] = dict(trial.hyperparameters)
         values = list(trial.rung_values or [])
         if trial.phase is TrialPhase.SUCCEEDED and trial.objective is not None:

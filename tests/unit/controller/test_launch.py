@@ -244,6 +244,24 @@ def test_a_retried_trial_runs_its_configuration_again_and_no_other_trial_does() 
     assert len(sim.status.trials) == 5 and _configurations(sim).count(again) == 2
 
 
+@pytest.mark.parametrize("strategy", ["Bayesian", "Random", "Sobol", "Grid", "Hyperband"])
+def test_every_strategy_proposes_again_a_configuration_the_infrastructure_failed(
+    strategy: str,
+) -> None:
+    """A trial failed for the infrastructure's sake on its last attempt (evicted, its Job
+    deleted) measured nothing of its configuration (`optimizer_input._observation`): in a
+    finite space every strategy, Hyperband's sampler included, may propose it again."""
+    extra = {"hyperband": {"minResource": 1, "maxResource": 9}} if strategy == "Hyperband" else {}
+    sim = _finite_job(strategy, limits={"maxTrials": 10, "maxParallelTrials": 1}, **extra)
+    sim.step()
+    lost = sim.status.trials[0]
+    sim.finish(lost.job_name, state="Failed", reason="Evicted", infrastructure=True)
+    _run_to_the_end(sim)
+    assert (sim.status.phase, sim.status.reason) == (Phase.COMPLETED, "SearchSpaceExhausted")
+    again = (lost.hyperparameters["layers"], lost.hyperparameters["opt"])
+    assert len(sim.status.trials) == 5 and _configurations(sim).count(again) == 2
+
+
 def test_a_finite_space_tried_whole_with_no_success_fails_the_job() -> None:
     """As when maxTrials is reached: a job Completed with no result would pass health
     checks, so a trainer that always fails fails the job, though the space is exhausted."""
