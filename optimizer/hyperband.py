@@ -300,8 +300,10 @@ def suggest_hyperband(
 ) -> list[dict[str, ParamValue]]:
     """Propose ``n`` configurations for new trials (see the module docstring).
 
-    In: every trial of the job so far (running, stopped, finished, failed: a failed trial
-    has no values and is not running); ``n_levels`` = len(rung_levels(...)) + 1.
+    In: the job's trials so far (running, stopped, finished, failed: a failed trial has
+    no values and is not running; the caller leaves out those that measured nothing of
+    their configuration, as a trial the infrastructure failed);
+    ``n_levels`` = len(rung_levels(...)) + 1.
     Out: ``n`` parameter dicts, as :func:`kubetune.optimizer.suggest` returns them. In a
     finite space (Integer and Categorical parameters only) none is the configuration of
     a trial in ``trials`` (a trial stopped at a rung would replay from scratch) or of

@@ -266,10 +266,8 @@ def sampler_trials(d: Decision) -> list[HyperbandTrial]:
     configuration, which stays untried (proposed again in a finite space) and does not
     advance the sampler's draws."""
     n_levels = len(levels(d.spec)) + 1
-    out = [  # a parent's failed trial (nan) as a failed one: no value at any level
-        HyperbandTrial(params, [value] * n_levels if math.isfinite(value) else [])
-        for params, value in d.snapshot.warm_start
-    ]
+    # The parents' trials carried are those that produced a value (warm_start_observations).
+    out = [HyperbandTrial(params, [value] * n_levels) for params, value in d.snapshot.warm_start]
     for trial in d.status.trials:
         if trial.phase is TrialPhase.FAILED and trial.infrastructure:
             continue

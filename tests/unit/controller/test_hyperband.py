@@ -192,15 +192,11 @@ def test_the_sampler_sees_every_trial_at_the_levels_it_reached_and_the_warm_star
     a, b, c = (job.trial(i).name for i in range(3))
     job.curves = {a: [0.5], b: [0.7]}
     job.finish(c, state="Failed", reason="Error")
-    parents = [
-        ({"lr": "0.5", "layers": "2", "opt": "sgd"}, 0.05),
-        ({"lr": "0.9", "layers": "1", "opt": "sgd"}, float("nan")),  # a parent's failed one
-    ]
-    job.step(warm_start=parents)
+    # (A parent's failed trials are not carried: warm_start_observations.)
+    job.step(warm_start=[({"lr": "0.5", "layers": "2", "opt": "sgd"}, 0.05)])
     trials = job.suggested[-1]["trials"]
-    parent, failed_parent, ta, tb, tc, *new = trials
+    parent, ta, tb, tc, *new = trials
     assert (list(parent.values), parent.running) == ([0.05] * 3, False)  # ran to the end
-    assert (list(failed_parent.values), failed_parent.running) == ([], False)
     assert (list(ta.values), ta.running) == ([0.5], True)
     assert (list(tb.values), tb.running) == ([0.7], False)  # stopped at rung 0
     assert (list(tc.values), tc.running) == ([], False)  # failed
