@@ -2,7 +2,8 @@
 `tuningjob.yaml` holds the object (apiVersion, kind, metadata, spec, optionally status)
 and `status.yaml`, when present, its status (camelCase, as the operator writes it);
 `logs/` each trial Job's output (`logs/<job>.log`); `.lock` the record of the
-`kubetune run --local` that uses the directory (its pid, start time and host).
+`kubetune run --local` that uses the directory (its pid, start time and host), by which
+a reader tells whether that run still runs (`recorded_run`).
 
 A run that died without recording its end (SIGKILL, a machine that went down) leaves its
 trials Running in status.yaml. Every reader (the CLI's `kubetune trials`, `describe`, ...
@@ -72,32 +73,40 @@ def run_record(text: str) -> dict[str, Any]:
     return {}
 
 
-def gone_run(directory: Path) -> int | None:
-    """The pid of the run recorded in DIR/.lock if that process no longer runs: no such
-    pid, a zombie, or the pid now another process's (its start time differs). None while
-    it runs, and where that cannot be told (no record; a run of another host, whose pids
-    are not this machine's)."""
+def recorded_run(directory: Path) -> tuple[int, bool | None]:
+    """The pid of the run recorded in DIR/.lock (0 where none is) and whether it still
+    runs: False once that process is gone (no such pid, a zombie, or the pid now another
+    process's: its start time differs) or where no run is recorded, None where that
+    cannot be told (a run of another host, whose pids are not this machine's)."""
     try:
         record = run_record((directory / LOCK).read_text())
     except OSError:
-        return None
+        record = {}
     pid: int = record.get("pid", 0)
     host = record.get("host")
-    if pid <= 0 or (host is not None and host != socket.gethostname()):
-        return None
+    if pid <= 0:
+        return 0, False
+    if host is not None and host != socket.gethostname():
+        return pid, None
     fields = proc_stat(pid)
     if fields is None:  # gone, unless /proc does not show it (no /proc, hidepid): ask kill
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return pid
+            return pid, False
         except PermissionError:  # another user's process: it runs
             pass
-        return None
+        return pid, True
     started = record.get("started")
-    if fields[0] == "Z" or (started is not None and fields[19] != started):
-        return pid
-    return None
+    return pid, not (fields[0] == "Z" or (started is not None and fields[19] != started))
+
+
+def gone_run(directory: Path) -> int | None:
+    """The pid of the run recorded in DIR/.lock if that process no longer runs
+    (`recorded_run`). None while it runs, and where that cannot be told (no record; a run
+    of another host)."""
+    pid, alive = recorded_run(directory)
+    return pid if pid > 0 and alive is False else None
 
 
 def interrupt(status: dict[str, Any], cause: str, at: datetime) -> bool:

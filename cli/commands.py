@@ -3,6 +3,7 @@ the exit code. Errors are raised as KubetuneErrors (printed by `main`)."""
 
 from __future__ import annotations
 
+import codecs
 import os
 import sys
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from kubetune.analytics.cluster import KubeClient, connect, pod_not_started
 from kubetune.analytics.errors import ForbiddenError, KubetuneError, NotFoundError
-from kubetune.analytics.local import LOGS, MANIFEST, as_it_is, read_directory
+from kubetune.analytics.local import MANIFEST, as_it_is, read_directory
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import output, views
 from kubetune.cli.main import EXIT_OK, Context, ends_with_separator
@@ -64,12 +65,12 @@ def _cluster_instead(name: str) -> str:
     return f"for the TuningJob {name} on the cluster, give -n NAMESPACE, --context or --kubeconfig"
 
 
-def _read(ctx: Context) -> tuple[KubeClient | None, TuningJobView]:
-    """The TuningJob named on the command line, from the cluster (with its client) or from
-    the local run directory NAME stands for (client None)."""
+def _local_directory(ctx: Context) -> Path | None:
+    """The local run directory NAME stands for, or None for the TuningJob on the cluster
+    (a bare NAME read as a directory is said so on stderr)."""
     name, path = ctx.args.name, _local_path(ctx)
     if path is None:
-        return load(ctx)
+        return None
     if path.is_file():
         raise KubetuneError(
             f"{name} is a file: give the TuningJob's name (`kubectl apply -f {name}` creates "
@@ -77,11 +78,22 @@ def _read(ctx: Context) -> tuple[KubeClient | None, TuningJobView]:
         )
     if not _written_as_path(name):  # a bare name could also be the cluster's job: say which
         ctx.err.write(f"Reading the local run directory ./{name}; {_cluster_instead(name)}.\n")
+    return path
+
+
+def _read_local(ctx: Context, path: Path) -> TuningJobView:
     body = read_directory(path)
     gone = as_it_is(body, path)  # Running when last written: is its run still alive?
     if gone is not None:
         ctx.err.write(f"{gone}.\n")
-    return None, parse_tuning_job(body)
+    return parse_tuning_job(body)
+
+
+def _read(ctx: Context) -> tuple[KubeClient | None, TuningJobView]:
+    """The TuningJob named on the command line, from the cluster (with its client) or from
+    the local run directory NAME stands for (client None)."""
+    path = _local_directory(ctx)
+    return load(ctx) if path is None else (None, _read_local(ctx, path))
 
 
 def load_view(ctx: Context) -> TuningJobView:
@@ -90,9 +102,9 @@ def load_view(ctx: Context) -> TuningJobView:
     return _read(ctx)[1]
 
 
-def _cluster_only(ctx: Context, trial: str | None = None) -> None:
-    """logs, watch and stop act on the cluster: NAME standing for a local path is an error
-    that says so, and where a local run's logs are (or, for stop, how a local run stops)."""
+def _cluster_only(ctx: Context) -> None:
+    """stop acts on the cluster: NAME standing for a local path is an error that says so,
+    and how a local run stops."""
     name, path = ctx.args.name, _local_path(ctx)
     if path is None:
         return
@@ -100,24 +112,10 @@ def _cluster_only(ctx: Context, trial: str | None = None) -> None:
     if path.is_file():
         raise KubetuneError(f"{name} is a file: {command}, by name.")
     hint = "" if _written_as_path(name) else f" ({_cluster_instead(name)})"
-    if ctx.args.command == "stop":
-        raise KubetuneError(
-            f"{name} is a local run directory: {command}; a local run is stopped with Ctrl-C "
-            "in the terminal running it, and the same `kubetune run --local` command "
-            f"resumes it{hint}."
-        )
-    logs = path / LOGS
-    if trial is not None:
-        from kubetune.operator.api.naming import trial_job_name  # noqa: PLC0415 (rare path)
-
-        try:
-            view = parse_tuning_job(read_directory(path))
-            found = next(t for t in view.trials if t.name == _trial_name(view, trial))
-            logs = logs / f"{trial_job_name(found.name, found.attempt)}.log"
-        except KubetuneError:  # no such trial: the folder of every log then
-            pass
     raise KubetuneError(
-        f"{name} is a local run directory: {command}; its logs are in {logs}{hint}."
+        f"{name} is a local run directory: {command}; a local run is stopped with Ctrl-C "
+        "in the terminal running it, and the same `kubetune run --local` command "
+        f"resumes it{hint}."
     )
 
 
@@ -303,20 +301,41 @@ def _started_pod(ctx: Context, kube: KubeClient, view: TuningJobView, trial: str
         time.sleep(LOG_WAIT_SECONDS)
 
 
+def _log_writer(ctx: Context) -> Callable[[bytes], None]:
+    """Writes a log's bytes to stdout as they are (decoded where it takes text only)."""
+    out = getattr(ctx.out, "buffer", None)
+    if out is not None:
+
+        def write(chunk: bytes) -> None:
+            out.write(chunk)
+            out.flush()
+
+        return write
+    # Incremental: a character may span two chunks.
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def write_text(chunk: bytes) -> None:
+        ctx.out.write(decoder.decode(chunk))
+        ctx.out.flush()
+
+    return write_text
+
+
 def logs_command(ctx: Context) -> int:
-    _cluster_only(ctx, ctx.args.trial)
+    path = _local_directory(ctx)
+    if path is not None:
+        from kubetune.cli.local_follow import print_log  # noqa: PLC0415
+
+        view = _read_local(ctx, path)
+        return print_log(ctx, path, view, _trial_name(view, ctx.args.trial), _log_writer(ctx))
     kube, view = load(ctx)
     trial = _trial_name(view, ctx.args.trial)
     pod = _started_pod(ctx, kube, view, trial)
     container = view.spec.trial_template.primary_container_name() or ""
     if ctx.args.follow:
-        out = ctx.out.buffer if hasattr(ctx.out, "buffer") else None
+        write = _log_writer(ctx)
         for chunk in kube.follow_log(view.namespace, pod, container):
-            if out is not None:
-                out.write(chunk)
-                out.flush()
-            else:
-                ctx.out.write(chunk.decode(errors="replace"))
+            write(chunk)
         return EXIT_OK
     ctx.out.write(kube.read_log(view.namespace, pod, container))
     return EXIT_OK
@@ -339,11 +358,17 @@ def stop_command(ctx: Context) -> int:
 
 
 def watch_command(ctx: Context) -> int:
-    from kubetune.cli.watch import watch  # noqa: PLC0415
+    from kubetune.cli.local_follow import LocalRun, wait_for_directory  # noqa: PLC0415
+    from kubetune.cli.watch import follow, watch  # noqa: PLC0415
 
-    _cluster_only(ctx)
+    terminal = sys.stdout.isatty() and ctx.out is sys.stdout
+    if _written_as_path(ctx.args.name) and not Path(ctx.args.name).exists():
+        wait_for_directory(Path(ctx.args.name))  # the run of a moment ago may not have made it
+    path = _local_directory(ctx)
+    if path is not None:
+        return follow(ctx, LocalRun(path), terminal)
     kube = _kube(ctx)
-    return watch(ctx, kube, _namespace(ctx, kube), sys.stdout.isatty() and ctx.out is sys.stdout)
+    return watch(ctx, kube, _namespace(ctx, kube), terminal)
 
 
 def _run_local(ctx: Context) -> int:

@@ -25,7 +25,8 @@ A run that died without recording its end (SIGKILL, a machine that went down) le
 trials Running in status.yaml; `kubetune.analytics.local.as_it_is` shows them to the
 readers (`kubetune trials`, `describe`, ..., and the notebook API) as what they are,
 interrupted, once the run recorded in DIR/.lock (its pid and start time) no longer runs,
-without writing anything.
+without writing anything. From another terminal, `kubetune watch DIR` and `kubetune logs
+[-f] DIR TRIAL` follow the run (`kubetune.cli.local_follow`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-import re2
 import yaml
 from kubetune.analytics.errors import KubetuneError
 from kubetune.analytics.local import INTERRUPTED, LOCK, interrupt, move_counted, run_record
@@ -53,15 +53,7 @@ from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli import views
 from kubetune.cli.admission import admission_problems
 from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context
-from kubetune.cli.watch import (
-    LOG_TAIL_LINES,
-    Reading,
-    ended_line,
-    final_line,
-    last_reading,
-    render,
-    whole_log,
-)
+from kubetune.cli.watch import Reading, ended_line, final_line, logged_values, render
 from kubetune.operator.api import (
     API_VERSION,
     KIND,
@@ -69,7 +61,6 @@ from kubetune.operator.api import (
     TERMINAL_PHASES,
     TuningJobSpec,
 )
-from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.api.schema import immutable_spec_fields
 from kubetune.operator.kube.client import JobNotStartedError, JobRejectedError
 from kubetune.operator.kube.local import (
@@ -84,7 +75,6 @@ from kubetune.operator.kube.local import (
     read_run,
     write_atomically,
 )
-from kubetune.operator.kube.metric_logs import TAIL_BYTES
 from kubetune.operator.kube.reconcile import reconcile
 from kubetune.operator.kube.trial_job import build_trial_job
 from kubetune.operator.kube.validation import parse_and_validate_spec
@@ -288,26 +278,7 @@ def warm_start_parents(spec: TuningJobSpec, directory: Path, given: list[str]) -
 
 def _latest_values(kube: LocalKube, view: Any) -> dict[str, Reading]:
     """The latest objective value in each running trial's log (as `kubetune watch`)."""
-    regex = next(m.regex for m in view.spec.metrics if m.name == view.objective_metric)
-    pattern = re2.compile("(?m)" + regex)
-    values = {}
-    for trial in view.trials:
-        if trial.phase == "Running":
-            job = trial_job_name(trial.name, trial.attempt)
-            try:  # at most the last TAIL_BYTES: a chatty trainer's log may be gigabytes
-                text = b"".join(
-                    kube.stream_log(
-                        NAMESPACE, job, "", tail_lines=LOG_TAIL_LINES, limit_bytes=TAIL_BYTES
-                    )
-                )
-            except OSError:  # not started yet: no value yet
-                continue
-            log = text.decode(errors="replace")
-            whole = whole_log(log, LOG_TAIL_LINES) and len(text) < TAIL_BYTES
-            reading = last_reading(pattern, log, whole)
-            if reading is not None:
-                values[trial.name] = reading
-    return values
+    return logged_values(kube.logs, view)
 
 
 def _report(ctx: Context, kube: LocalKube, reported: set[str], drawn: list[int]) -> Any:

@@ -111,13 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
         "no file type (run.v2), gets .png added",
     )
     sub = _command(commands, "watch", "follow a TuningJob until it ends")
-    sub.add_argument("name", metavar="NAME", help="a TuningJob on the cluster")
+    sub.add_argument("name", metavar="NAME", help=NAME_ARG_HELP)
     sub.add_argument(
         "--interval",
         type=_positive_float,
         default=2.0,
         metavar="SECONDS",
-        help="seconds between reads (default: 2)",
+        help="seconds between reads (default: 2; a local run is also read at each change)",
     )
     sub.add_argument(
         "--timeout",
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up (exit 1) after this many seconds (default: never)",
     )
     sub = _command(commands, "logs", "a trial's log (its latest attempt)")
-    sub.add_argument("name", metavar="NAME", help="a TuningJob on the cluster")
+    sub.add_argument("name", metavar="NAME", help=NAME_ARG_HELP)
     sub.add_argument("trial", metavar="TRIAL", help="trial name, or its number (7 for NAME-007)")
     sub.add_argument("-f", "--follow", action="store_true", help="stream until the trial ends")
     sub = _command(commands, "stop", "stop a TuningJob: sets spec.stop, the operator does the rest")
@@ -166,7 +166,8 @@ NAME_ARG_HELP = "a TuningJob, or a local run directory (see kubetune --help)"
 NAME_HELP = (
     "NAME is a TuningJob on the cluster, or a local run directory (one holding "
     "tuningjob.yaml) when written as a path (runs/NAME, ./NAME) or when it is one and no "
-    "-n/--context/--kubeconfig is given; logs, watch and stop work on the cluster only."
+    "-n/--context/--kubeconfig is given; stop works on the cluster only (a local run stops "
+    "with Ctrl-C)."
 )
 
 EXIT_HELP = " Exit codes: 0 ok, 1 error, 2 usage error."

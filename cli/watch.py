@@ -1,22 +1,25 @@
-"""`kubetune watch NAME`: follow a TuningJob until it ends.
+"""`kubetune watch NAME`: follow a TuningJob until it ends; NAME may be a local run
+directory, followed from another terminal (`kubetune.cli.local_follow`).
 
 On a terminal the screen shows, redrawn at every read: a progress bar of trials, the best
 so far, the running trials with their latest intermediate objective value (the last
-match of the objective's regex in the last lines of their log) and its step, when the
-lines read are the whole log, and the latest retries seen. Elsewhere (a pipe, a CI log)
-it is quiet: a first line (the job's phase and counts, to show it is alive), one line per
-trial that is retried or ends, and a last line when the job ends.
+match of the objective's regex in the last lines of their log: the pod's, or the file in
+a local run's logs/) and its step, when the lines read are the whole log, and the latest
+retries seen. Elsewhere (a pipe, a CI log) it is quiet: a first line (the job's phase and
+counts, to show it is alive), one line per trial that is retried or ends, and a last line
+when the job ends.
 Exit code 0 when the job ends Completed or Stopped, 1 when it ends Failed, is deleted, or
---timeout passes first.
+--timeout passes first, or when a local run stops running before it ends.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import re2
 from kubetune.analytics.cluster import KubeClient
@@ -24,7 +27,10 @@ from kubetune.analytics.errors import KubetuneError, NotFoundError
 from kubetune.analytics.resource import Trial, TuningJobView, parse_tuning_job
 from kubetune.cli import output
 from kubetune.cli.main import EXIT_ERROR, EXIT_OK, Context
+from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.controller import RETRYING_AFTER
+from kubetune.operator.kube.local import read_tail
+from kubetune.operator.kube.metric_logs import TAIL_BYTES
 
 BAR_WIDTH = 30
 LOG_TAIL_LINES = 200
@@ -186,54 +192,124 @@ def whole_log(text: str, tail_lines: int) -> bool:
 
 
 def latest_values(kube: KubeClient, view: TuningJobView) -> dict[str, Reading]:
-    """The latest intermediate objective value of each running trial whose log has one."""
+    """The latest intermediate objective value of each running trial whose pod's log has
+    one (its last LOG_TAIL_LINES lines)."""
+    container = view.spec.trial_template.primary_container_name() or ""
+
+    def tail(trial: Trial) -> tuple[str, bool] | None:
+        pods = kube.trial_pods(view.namespace, trial.name)
+        if not pods:
+            return None
+        try:
+            text = kube.read_log(view.namespace, pods[-1].metadata.name, container, LOG_TAIL_LINES)
+        except KubetuneError:  # the pod may be gone or not started: no value yet
+            return None
+        return text, whole_log(text, LOG_TAIL_LINES)
+
+    return _readings(view, tail)
+
+
+def logged_values(logs: Path, view: TuningJobView) -> dict[str, Reading]:
+    """The same for a local run whose trials' logs are the files in `logs` (its last
+    LOG_TAIL_LINES lines within its last TAIL_BYTES: a chatty trainer's log may be
+    gigabytes)."""
+
+    def tail(trial: Trial) -> tuple[str, bool] | None:
+        path = logs / f"{trial_job_name(trial.name, trial.attempt)}.log"
+        try:
+            data = read_tail(path, LOG_TAIL_LINES, TAIL_BYTES)
+        except OSError:  # not started yet: no value yet
+            return None
+        text = data.decode(errors="replace")
+        return text, whole_log(text, LOG_TAIL_LINES) and len(data) < TAIL_BYTES
+
+    return _readings(view, tail)
+
+
+def _readings(
+    view: TuningJobView, tail: Callable[[Trial], tuple[str, bool] | None]
+) -> dict[str, Reading]:
+    """The latest objective value of each running trial in its log's end, as `tail` reads
+    it (None: no log yet), with whether that is the whole log."""
     regex = next(m.regex for m in view.spec.metrics if m.name == view.objective_metric)
     try:
         pattern = re2.compile("(?m)" + regex)
     except re2.error:
         return {}
-    container = view.spec.trial_template.primary_container_name() or ""
     values = {}
     for trial in view.trials:
-        if trial.phase != "Running":
-            continue
-        pods = kube.trial_pods(view.namespace, trial.name)
-        if not pods:
-            continue
-        try:
-            text = kube.read_log(view.namespace, pods[-1].metadata.name, container, LOG_TAIL_LINES)
-        except KubetuneError:  # the pod may be gone or not started: no value yet
-            continue
-        reading = last_reading(pattern, text, whole_log(text, LOG_TAIL_LINES))
+        read = tail(trial) if trial.phase == "Running" else None
+        reading = None if read is None else last_reading(pattern, *read)
         if reading is not None:
             values[trial.name] = reading
     return values
 
 
+class Watched(Protocol):
+    """What `follow` watches: a TuningJob on a cluster (`watch`), or a local run
+    (`kubetune.cli.local_follow.LocalRun`)."""
+
+    def read(self) -> TuningJobView:
+        """The TuningJob as it is now."""
+        ...
+
+    def latest(self, view: TuningJobView) -> dict[str, Reading]:
+        """Its running trials' latest values (`latest_values`), for the terminal screen."""
+        ...
+
+    def wait(self, view: TuningJobView, until: float) -> None:
+        """Until `until` (time.monotonic()), or less where there is something new to read;
+        a KubetuneError once nothing more will come while `view` has not ended."""
+        ...
+
+
+class _ClusterJob:
+    """The TuningJob NAME in `namespace`, read every `--interval` seconds."""
+
+    def __init__(self, kube: KubeClient, namespace: str, name: str) -> None:
+        self.kube, self.namespace, self.name = kube, namespace, name
+        self.seen = False
+
+    def read(self) -> TuningJobView:
+        try:
+            body = self.kube.get_tuning_job(self.namespace, self.name)
+        except NotFoundError:
+            if not self.seen:  # never there: the name or namespace is wrong
+                raise
+            raise NotFoundError(
+                f'TuningJob "{self.name}" was deleted while being watched (namespace '
+                f'"{self.namespace}").'
+            ) from None
+        self.seen = True
+        return parse_tuning_job(body)
+
+    def latest(self, view: TuningJobView) -> dict[str, Reading]:
+        return latest_values(self.kube, view)
+
+    def wait(self, view: TuningJobView, until: float) -> None:
+        time.sleep(max(0.0, until - time.monotonic()))  # the poll interval; jobs run minutes
+
+
 def watch(ctx: Context, kube: KubeClient, namespace: str, terminal: bool) -> int:
     """Reads the TuningJob every `--interval` seconds until it ends (see the module doc)."""
+    return follow(ctx, _ClusterJob(kube, namespace, ctx.args.name), terminal)
+
+
+def follow(ctx: Context, watched: Watched, terminal: bool) -> int:
+    """Shows `watched` until it ends, as the module doc says: the exit code."""
     args = ctx.args
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     reported: set[str] = set()
     attempts: dict[str, int] = {}  # each trial's attempt when last read
     retried: list[str] = []
     drawn = 0
-    view: TuningJobView | None = None
+    first = True
     while True:
-        try:
-            body = kube.get_tuning_job(namespace, args.name)
-        except NotFoundError:
-            if view is None:  # never there: the name or namespace is wrong
-                raise
-            raise NotFoundError(
-                f'TuningJob "{args.name}" was deleted while being watched (namespace '
-                f'"{namespace}").'
-            ) from None
-        first, view = view is None, parse_tuning_job(body)
+        view = watched.read()
         retries = retry_lines(view, attempts, first)
         if terminal:
             retried += retries
-            lines = render(view, latest_values(kube, view), datetime.now(UTC), retried)
+            lines = render(view, watched.latest(view), datetime.now(UTC), retried)
             clear = f"\x1b[{drawn}F\x1b[J" if drawn else ""
             ctx.out.write(clear + "\n".join(lines) + "\n")
             drawn = len(lines)
@@ -246,12 +322,15 @@ def watch(ctx: Context, kube: KubeClient, namespace: str, terminal: bool) -> int
                     reported.add(trial.name)
                     ctx.out.write(ended_line(view, trial) + "\n")
         ctx.out.flush()
+        first = False
         if view.terminal:
             ctx.out.write(final_line(view) + "\n")
             return EXIT_ERROR if view.phase == "Failed" else EXIT_OK
-        if deadline is not None and time.monotonic() > deadline:
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
             raise KubetuneError(
                 f'TuningJob "{view.name}" did not end within --timeout {args.timeout:g} s '
                 f"(phase {view.phase}); it keeps running."
             )
-        time.sleep(args.interval)  # the poll interval; the job runs for minutes
+        until = now + args.interval
+        watched.wait(view, until if deadline is None else min(until, deadline))

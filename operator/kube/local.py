@@ -135,6 +135,16 @@ def _signals_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def read_tail(path: Path, tail_lines: int, limit_bytes: int | None = None) -> bytes:
+    """The last `tail_lines` lines of the file at `path`, read from its last `limit_bytes`
+    bytes (all of it when None): a chatty trainer's log may be gigabytes. OSError where
+    there is no such file."""
+    with path.open("rb") as log_file:
+        size = os.fstat(log_file.fileno()).st_size
+        log_file.seek(max(0, size - (limit_bytes or size)))
+        return b"".join(log_file.read().splitlines(keepends=True)[-tail_lines:])
+
+
 def proc_stat(pid: int | str) -> list[str] | None:
     """/proc/PID/stat's fields after the command's name (state, ppid, pgrp, ...), or None
     where /proc has no such process (or there is no /proc)."""
@@ -535,14 +545,10 @@ class LocalKube:
         if follow:  # the run loop reads the files at every reconcile instead
             raise ValueError("a local run does not follow logs")
         path = self.logs / f"{pod}.log"
+        if tail_lines is not None:
+            yield read_tail(path, tail_lines, limit_bytes)
+            return
         with path.open("rb") as log_file:
-            if tail_lines is not None:
-                size = path.stat().st_size
-                limit = limit_bytes or size
-                log_file.seek(max(0, size - limit))
-                lines = log_file.read().splitlines(keepends=True)[-tail_lines:]
-                yield b"".join(lines)
-                return
             left = limit_bytes
             while left is None or left > 0:
                 chunk = log_file.read(CHUNK_BYTES if left is None else min(CHUNK_BYTES, left))
