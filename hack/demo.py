@@ -4,8 +4,10 @@ Applies the CRDs, starts the operator as a local process and applies a TuningJob
 (by default examples/digits-cpu.yaml: the MXNet trainer on scikit-learn's digits). The
 rest is the `kubetune` CLI, as a user would run it: `kubetune watch` while it runs, then
 `kubetune trials --sort objective`, `kubetune best` and `kubetune plot` (a PNG in out/).
-The cluster itself is started and stopped by the Makefile (`make cluster-up` /
-`make cluster-down`).
+Each command is shown as it can be copied (from the repository root, with .venv activated),
+and a closing block says how to look further: the cluster itself is started and stopped by
+hack/with-cluster.sh, which stops it at the end unless KEEP_CLUSTER is set or it was
+already running (`make cluster-up`).
 
     .venv/bin/python hack/demo.py --kubeconfig .cluster/kubeconfig [--manifest FILE]
 """
@@ -13,6 +15,8 @@ The cluster itself is started and stopped by the Makefile (`make cluster-up` /
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import subprocess
 import sys
 import time
@@ -55,20 +59,32 @@ def recreate(api: client.CustomObjectsApi, namespace: str, manifest: dict[str, A
     return name
 
 
+def shown_path(path: Path) -> str:
+    """A path as the user types it from the working directory (make's: the repository)."""
+    path = path.resolve()
+    return str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
+
+
 def kubetune(kubeconfig: Path, namespace: str, *args: str) -> list[str]:
     """The `kubetune` command line the demo runs (and shows), as a user would type it."""
-    return [str(KUBETUNE), "--kubeconfig", str(kubeconfig), "-n", namespace, *args]
+    return [str(KUBETUNE), "--kubeconfig", shown_path(kubeconfig), "-n", namespace, *args]
+
+
+def echo(argv: list[str]) -> None:
+    """Prints the command as it can be copied: `kubetune` (on PATH once .venv/bin/activate
+    has run) with every option the demo gives it."""
+    print(f"\n$ {shlex.join(['kubetune', *argv[1:]])}", flush=True)
 
 
 def show(argv: list[str]) -> int:
     """Runs a kubetune command with its output on the terminal; returns its exit code."""
-    print(f"\n$ kubetune {' '.join(argv[5:])}", flush=True)
+    echo(argv)
     return subprocess.run(argv, check=False).returncode
 
 
 def follow(argv: list[str], operator: OperatorProcess, timeout_seconds: float) -> int:
     """`kubetune watch` until the job ends; stops it (and the demo) if the operator dies."""
-    print(f"\n$ kubetune {' '.join(argv[5:])}", flush=True)
+    echo(argv)
     with subprocess.Popen(argv) as watch:
         deadline = time.monotonic() + timeout_seconds + 30
         while True:
@@ -82,6 +98,29 @@ def follow(argv: list[str], operator: OperatorProcess, timeout_seconds: float) -
             if time.monotonic() > deadline:  # a backstop: watch has its own --timeout
                 watch.kill()
                 raise SystemExit("kubetune watch did not return")
+
+
+def look_further(kubeconfig: Path, namespace: str, name: str, cluster_stops: bool) -> str:
+    """The closing block: the commands to read the job further, and how to keep or stop
+    the cluster they need."""
+    kubeconfig_shown = shlex.quote(shown_path(kubeconfig))
+    commands = [
+        ". .venv/bin/activate                 # puts kubetune on PATH",
+        f"export KUBECONFIG={kubeconfig_shown}   # or --kubeconfig, as above",
+        f"kubetune -n {namespace} describe {name}",
+        f"kubetune -n {namespace} trials {name} --sort objective",
+        f"kubetune -n {namespace} logs {name} 1",
+    ]
+    if cluster_stops:
+        head = (
+            "The cluster stops now, with the job. To look further, run `KEEP_CLUSTER=1 make "
+            "demo`, which leaves it up, then (from this directory):"
+        )
+        commands.append("make cluster-down                    # stops the cluster")
+    else:
+        head = "The cluster stays up. To look further (from this directory):"
+        commands.append("make cluster-down                    # stops the cluster when done")
+    return "\n".join(["", head, *(f"  {c}" for c in commands)])
 
 
 def main() -> int:
@@ -115,7 +154,9 @@ def main() -> int:
     show(kubetune(args.kubeconfig, args.namespace, "trials", name, "--sort", "objective"))
     show(kubetune(args.kubeconfig, args.namespace, "best", name))
     png = REPO / "out" / f"demo-{name}.png"
-    show(kubetune(args.kubeconfig, args.namespace, "plot", name, "-o", str(png)))
+    show(kubetune(args.kubeconfig, args.namespace, "plot", name, "-o", shown_path(png)))
+    cluster_stops = os.environ.get("KUBETUNE_CLUSTER_STOPS") == "1"  # set by with-cluster.sh
+    print(look_further(args.kubeconfig, args.namespace, name, cluster_stops), flush=True)
     return rc
 
 
