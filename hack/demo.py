@@ -103,10 +103,11 @@ def follow(argv: list[str], operator: OperatorProcess, timeout_seconds: float) -
 def look_further(kubeconfig: Path, namespace: str, name: str, cluster_stops: bool) -> str:
     """The closing block: the commands to read the job further, and how to keep or stop
     the cluster they need."""
-    kubeconfig_shown = shlex.quote(shown_path(kubeconfig))
+    shown = shown_path(kubeconfig)  # absolute in KUBECONFIG: it holds in any directory
+    export = shlex.quote(shown) if Path(shown).is_absolute() else f'"$PWD"/{shlex.quote(shown)}'
     commands = [
         ". .venv/bin/activate                 # puts kubetune on PATH",
-        f"export KUBECONFIG={kubeconfig_shown}   # or --kubeconfig, as above",
+        f"export KUBECONFIG={export}",
         f"kubetune -n {namespace} describe {name}",
         f"kubetune -n {namespace} trials {name} --sort objective",
         f"kubetune -n {namespace} logs {name} 1",

@@ -87,7 +87,7 @@ def test_the_demo_says_how_to_look_further(
     text = demo.look_further(tmp_path / ".cluster" / "kubeconfig", "kubetune-demo", "d", stops)
     lines = [line.split("#")[0].strip() for line in text.splitlines()]
     assert ". .venv/bin/activate" in lines
-    assert "export KUBECONFIG=.cluster/kubeconfig" in lines
+    assert 'export KUBECONFIG="$PWD"/.cluster/kubeconfig' in lines
     assert "kubetune -n kubetune-demo describe d" in lines
     assert "make cluster-down" in lines
     assert ("KEEP_CLUSTER=1 make demo" in text) is stops
