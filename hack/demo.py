@@ -114,8 +114,8 @@ def look_further(kubeconfig: Path, namespace: str, name: str, cluster_stops: boo
     ]
     if cluster_stops:
         head = (
-            "The cluster stops now, with the job. To look further, run `KEEP_CLUSTER=1 make "
-            "demo`, which leaves it up, then (from this directory):"
+            "The cluster stops now, with the job. To look further, run\n"
+            "`KEEP_CLUSTER=1 make demo`, which leaves it up, then (from this directory):"
         )
         commands.append("make cluster-down                    # stops the cluster")
     else:
