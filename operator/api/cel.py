@@ -283,8 +283,9 @@ SPEC_RULES = (
     rule(
         "!has(self.staticHyperparameters) || "
         "self.parameters.all(p, !(p.name in self.staticHyperparameters))",
-        "a parameter name is also a key of staticHyperparameters; a hyperparameter is either "
-        "tuned or static, remove it from one of the two",
+        "a parameter name is also a key of staticHyperparameters{': \"' + "
+        "self.parameters.map(p, p.name).filter(n, n in self.staticHyperparameters)[0] + "
+        "'\"'|}; a hyperparameter is either tuned or static, remove it from one of the two",
         field_path=".staticHyperparameters",
     ),
     rule(
@@ -306,11 +307,13 @@ SPEC_RULES = (
 
 PARAMETER_NAMES_UNIQUE = rule(
     "self.all(p, self.exists_one(q, q.name == p.name))",
-    "parameter names must be unique; rename or remove the duplicate parameters",
+    "parameter names must be unique; rename or remove the duplicate parameters{', named \"' "
+    "+ self.map(p, p.name).filter(n, !self.exists_one(q, q.name == n))[0] + '\"'|}",
 )
 METRIC_NAMES_UNIQUE = rule(
     "self.all(m, self.exists_one(n, n.name == m.name))",
-    "metric names must be unique; rename or remove the duplicate metrics",
+    "metric names must be unique; rename or remove the duplicate metrics{', named \"' + "
+    "self.map(m, m.name).filter(n, !self.exists_one(k, k.name == n))[0] + '\"'|}",
 )
 
 EPOCH_KEYS = ("epochs", "num_epochs", "n_epochs", "numepochs", "n-epochs")

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubetune.operator.api import Hyperband, Strategy, TuningJobSpec
-from kubetune.operator.api.cel import HYPERBAND_NEEDS_MAX_RESOURCE
+from kubetune.operator.api.cel import EPOCH_KEYS, HYPERBAND_NEEDS_MAX_RESOURCE
 from kubetune.operator.api.constants import MAX_HYPERBAND_RUNGS
 from kubetune.operator.api.schema import spec_schema
 from kubetune.operator.kube.metric_logs import compile_metric_regex
@@ -121,6 +121,18 @@ def _hyperband_problems(spec: TuningJobSpec) -> list[str]:
             f"spec.hyperband.maxResource: {maximum} differs from the {inferred} epochs of "
             "spec.staticHyperparameters the trainer is started with; make them equal or "
             "unset maxResource"
+        ]
+    if hb.min_resource >= maximum:
+        if hb.max_resource is not None:  # refused at admission too
+            source, fix = "spec.hyperband.maxResource", "raise maxResource"
+        else:
+            key = next(k for k in EPOCH_KEYS if k in (spec.static_hyperparameters or {}))
+            source = f"maxResource, unset: the epochs of spec.staticHyperparameters.{key}"
+            fix = f"raise {key}"
+        return [
+            f"spec.hyperband.minResource: {hb.min_resource} is not less than {maximum} "
+            f"({source}); lower minResource below {maximum} or {fix} above "
+            f"{hb.min_resource}"
         ]
     try:
         rungs = rung_levels(hb.min_resource, maximum, hb.reduction_factor)
@@ -227,7 +239,10 @@ def _parse_error(error: Any) -> str:
         return f"{_error_path(loc)}: required; add it"
     fix = ""
     if isinstance(value, bool) and error["type"] in QUOTE_ME:
-        fix = "; YAML reads a bare Off, On, Yes or No as a boolean: write it quoted, e.g. 'Off'"
+        fix = (
+            "; YAML (as kubectl reads it) takes a bare y, n, yes, no, on or off, capitalised "
+            "or not, as a boolean: write the word quoted, e.g. 'n' or 'Off'"
+        )
     elif isinstance(value, int | float) and error["type"] in QUOTE_ME:
         fix = f"; write it quoted: '{value}'"
     elif error["type"] in WRONG_TYPE:

@@ -52,8 +52,14 @@ def manifest(tmp_path: Path, strategy: str = "Random", **extra: Any) -> Path:
     spec.update(extra)
     path = tmp_path / "job.yaml"
     body = {"apiVersion": "kubetune.io/v1alpha1", "kind": "TuningJob"}
-    path.write_text(yaml.safe_dump({**body, "metadata": {"name": "local"}, "spec": spec}))
+    write_manifest(path, {**body, "metadata": {"name": "local"}, "spec": spec})
     return path
+
+
+def write_manifest(path: Path, body: dict[str, Any]) -> None:
+    """`body` as JSON, which is YAML with every string quoted: PyYAML's safe_dump leaves
+    the parameter name n bare, which kubectl (and `kubetune run --local`) reads as false."""
+    path.write_text(json.dumps(body, indent=2))
 
 
 def kubetune(*argv: str) -> tuple[int, str, str]:
@@ -129,7 +135,7 @@ def test_a_failing_trainer_ends_its_trial_whatever_the_jobs_backoff_limit(
     path = manifest(tmp_path, staticHyperparameters={"mode": "fail"}, limits={"maxTrials": 1})
     body = yaml.safe_load(path.read_text())
     body["spec"]["trialTemplate"]["job"]["backoffLimit"] = 3
-    path.write_text(yaml.safe_dump(body))
+    write_manifest(path, body)
     done = threading.Event()
     result: list[int] = []
 
@@ -415,7 +421,7 @@ def warm_started_child(parent_path: Path, limits: dict[str, int], **spec: Any) -
     child["metadata"]["name"] = "child"
     child["spec"] |= {"limits": limits, "warmStart": {"parents": ["local"]}, **spec}
     child_path = parent_path.parent / "child.yaml"
-    child_path.write_text(yaml.safe_dump(child))
+    write_manifest(child_path, child)
     return child_path
 
 
@@ -437,7 +443,7 @@ def kubetune_within(seconds: float, *argv: str) -> tuple[int, str, str]:
 def edit(path: Path, **spec: Any) -> None:
     body = yaml.safe_load(path.read_text())
     body["spec"].update(spec)
-    path.write_text(yaml.safe_dump(body))
+    write_manifest(path, body)
 
 
 @pytest.mark.parametrize("strategy", ["Bayesian", "Random"])
@@ -571,8 +577,9 @@ def test_parallel_beyond_max_trials_runs_them_all_at_once(tmp_path: Path) -> Non
         ),
         (
             {"spec": {"earlyStopping": False}},  # a bare Off in YAML
-            "spec.earlyStopping: Input should be 'Off' or 'Auto' (value False); YAML reads a "
-            "bare Off, On, Yes or No as a boolean: write it quoted, e.g. 'Off'",
+            "spec.earlyStopping: Input should be 'Off' or 'Auto' (value False); YAML (as "
+            "kubectl reads it) takes a bare y, n, yes, no, on or off, capitalised or not, as a "
+            "boolean: write the word quoted, e.g. 'n' or 'Off'",
         ),
         (
             {"spec": {"staticHyperparameters": {"epochs": 3}}},
@@ -595,7 +602,7 @@ def test_what_the_api_server_refuses_is_refused_naming_the_fix(
                     body["spec"][field] = inner
         else:
             body[key] = value
-    path.write_text(yaml.safe_dump(body))
+    write_manifest(path, body)
     code, out, err = kubetune("run", "--local", str(path), "--out", str(tmp_path / "run"))
     assert code == 1 and refusal in err, out + err
     assert not (tmp_path / "run").exists()

@@ -26,7 +26,7 @@ from kubetune.cli.local_run import _latest_values
 from kubetune.operator.kube import local as local_kube
 from kubetune.operator.kube.metric_logs import TAIL_BYTES
 
-from tests.local.test_run_local import kubetune, manifest, status, wait_for
+from tests.local.test_run_local import kubetune, manifest, status, wait_for, write_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -305,7 +305,7 @@ def test_a_resume_whose_trainer_no_longer_starts_says_how_to_go_on(tmp_path: Pat
     body = yaml.safe_load(path.read_text())
     container = body["spec"]["trialTemplate"]["job"]["template"]["spec"]["containers"][0]
     command = container.pop("command")
-    path.write_text(yaml.safe_dump(body))
+    write_manifest(path, body)
     out_dir = tmp_path / "run"
     argv = ["run", "--local", str(path), "--out", str(out_dir)]
     image = f"fake:1={' '.join(command)}"
@@ -517,7 +517,7 @@ def test_a_resume_without_image_runs_the_command_the_run_was_started_with(
     body = yaml.safe_load(path.read_text())
     container = body["spec"]["trialTemplate"]["job"]["template"]["spec"]["containers"][0]
     command = " ".join(container.pop("command"))
-    path.write_text(yaml.safe_dump(body))
+    write_manifest(path, body)
     out_dir = tmp_path / "run"
     argv = ["run", "--local", str(path), "--out", str(out_dir)]
     try:

@@ -129,18 +129,26 @@ def test_static_hyperparameter_colliding_with_a_tuned_one_is_reported_once() -> 
     assert validate_spec(TuningJobSpec.from_api(raw)) == []
     assert local_problems(raw) == [
         "  spec.staticHyperparameters: a parameter name is also a key of "
-        "staticHyperparameters; a hyperparameter is either tuned or static, remove it from "
-        "one of the two"
+        'staticHyperparameters: "momentum"; a hyperparameter is either tuned or static, '
+        "remove it from one of the two"
     ]
 
 
-# A message naming the repeated parameter or metric name (a filter over the list) is
-# refused by the API server's CEL cost budget for the CRD: those stay unnamed.
+# The CEL message names the repeated parameter or metric name: a filter over the list's
+# names (a filter over its objects costs more than the API server's budget for the CRD).
 @pytest.mark.parametrize(
     ("where", "problem"),
     [
-        ("parameters", "spec.parameters: parameter names must be unique; rename or remove"),
-        ("metrics", "spec.metrics: metric names must be unique; rename or remove"),
+        (
+            "parameters",
+            "spec.parameters: parameter names must be unique; rename or remove the duplicate "
+            'parameters, named "momentum"',
+        ),
+        (
+            "metrics",
+            "spec.metrics: metric names must be unique; rename or remove the duplicate metrics, "
+            'named "validation:accuracy"',
+        ),
         ("values", 'spec.parameters[2].values: values must be distinct: "b" is repeated'),
     ],
 )
@@ -279,7 +287,19 @@ def test_parse_and_validate_returns_the_spec_and_its_messages() -> None:
     [
         ({"epochs": "ten"}, {}, "staticHyperparameters.epochs='ten' is not a whole number"),
         ({"epochs": "1"}, {}, "staticHyperparameters.epochs='1' is not a whole number"),
-        ({"epochs": "9"}, {"minResource": 9}, "need 1 <= min_resource < max_resource"),
+        (
+            {"epochs": "27"},
+            {"minResource": 30},
+            "spec.hyperband.minResource: 30 is not less than 27 (maxResource, unset: the "
+            "epochs of spec.staticHyperparameters.epochs); lower minResource below 27 or raise "
+            "epochs above 30",
+        ),
+        (
+            {},
+            {"minResource": 30, "maxResource": 27},
+            "spec.hyperband.minResource: 30 is not less than 27 (spec.hyperband.maxResource); "
+            "lower minResource below 27 or raise maxResource above 30",
+        ),
         ({"epochs": "20000"}, {"reductionFactor": 2}, "15 rungs"),
     ],
 )
