@@ -154,7 +154,9 @@ def list_command(ctx: Context) -> int:
             meta["name"],
             str(spec.get("strategy", "Bayesian")),
             str(status.get("phase", "Pending")),
-            output.number(status.get("bestObjective")),
+            # Before any Hyperband trial has run its full maxResource, the best value at
+            # the highest rung reached, marked with it as `watch` and `describe` mark it.
+            status.get("bestObjectiveText") or output.number(status.get("bestObjective")),
             status.get("trialsDone") or f"0/{max_trials}",
             str((status.get("counters") or {}).get("running", 0)),
             output.duration((now - created).total_seconds()),

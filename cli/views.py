@@ -99,6 +99,18 @@ _SORT_ALIASES = {"duration": "durationSeconds"}
 _SORT_ALIASES_BACK = {v: k for k, v in _SORT_ALIASES.items()}
 
 
+def best_objective(view: TuningJobView) -> str:
+    """The best objective as `watch` and `describe` show it: `0.9164`, or before any
+    Hyperband trial has run its full maxResource, the best value at the highest rung
+    reached marked with that rung as the Best printer column marks it, `0.9164 (rung 1)`
+    (not yet a final objective: a trial that runs to the end replaces it); `-` when none."""
+    best = view.status.best_trial
+    if best is None:
+        return output.MISSING
+    rung = view.best_rung()
+    return output.number(best.objective) + ("" if rung is None else f" (rung {rung})")
+
+
 def best_output(view: TuningJobView, fmt: str) -> str:
     """`kubetune best`: the best trial's hyperparameters (tuned and static)."""
     values = best_hyperparameters(view)
@@ -438,9 +450,7 @@ def describe_text(
     if best is None:
         lines.append("Best trial: none" + ("" if view.terminal else " yet"))
     else:
-        lines.append(
-            f"Best trial: {best.name}  {view.objective_metric}={output.number(best.objective)}"
-        )
+        lines.append(f"Best trial: {best.name}  {view.objective_metric}={best_objective(view)}")
         lines += [f"  {k} = {v}" for k, v in best_hyperparameters(view).items()]
     lines += _succeeded_messages(view)
     lines.append("Conditions:")

@@ -27,6 +27,7 @@ from kubetune.analytics.errors import KubetuneError, NotFoundError
 from kubetune.analytics.resource import Trial, TuningJobView, parse_tuning_job
 from kubetune.cli import output
 from kubetune.cli.main import EXIT_ERROR, EXIT_OK, Context
+from kubetune.cli.views import best_objective
 from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.controller import RETRYING_AFTER
 from kubetune.operator.kube.local import read_tail
@@ -62,7 +63,7 @@ def _best(view: TuningJobView) -> str:
     if best is None:
         return "best: none yet"
     values = " ".join(f"{k}={output.hyperparameter(v)}" for k, v in best.hyperparameters.items())
-    return f"best: {view.objective_metric}={output.number(best.objective)} ({best.name}: {values})"
+    return f"best: {view.objective_metric}={best_objective(view)} ({best.name}: {values})"
 
 
 def _phase(view: TuningJobView) -> str:
@@ -151,9 +152,8 @@ def ended_line(view: TuningJobView, trial: Trial) -> str:
             outcome += f" after {trial.epochs} epoch{'' if trial.epochs == 1 else 's'}"
     else:
         outcome = f"{trial.reason or ''} {trial.message or ''}".strip() or output.MISSING
-    best = view.status.best_objective
     return (
-        f"{trial.name}  {trial.phase}  {outcome}  best={output.number(best)}"
+        f"{trial.name}  {trial.phase}  {outcome}  best={best_objective(view)}"
         f"  {view.trials_done()}/{view.max_trials} ended"
         + (f"  ({trial.attempt} attempts)" if trial.attempt > 1 else "")
     )
@@ -168,7 +168,7 @@ def final_line(view: TuningJobView) -> str:
     best = status.best_trial
     text = f"TuningJob {view.name}: {_phase(view)}"
     if best is not None:
-        text += f"; best trial {best.name}: {view.objective_metric}={output.number(best.objective)}"
+        text += f"; best trial {best.name}: {view.objective_metric}={best_objective(view)}"
     return text + (f"; {status.message}" if status.message else "")
 
 

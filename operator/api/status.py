@@ -109,7 +109,7 @@ class TrialCounters(StatusModel):
 
 
 class BestTrial(StatusModel):
-    """The finished trial with the best objective so far."""
+    """The best trial so far (`TuningJobStatus.best_trial`)."""
 
     name: str
     """Trial name."""
@@ -118,7 +118,8 @@ class BestTrial(StatusModel):
     """The trial's tuned hyperparameters, as strings."""
 
     objective: float
-    """The trial's final objective value."""
+    """The trial's final objective value; for Hyperband, before any trial has run its full
+    `maxResource`, its value at the highest rung reached."""
 
 
 class TrialStatus(StatusModel):
@@ -249,7 +250,10 @@ class TuningJobStatus(StatusModel):
     """Trials per state."""
 
     best_trial: BestTrial | None = None
-    """The best finished trial so far."""
+    """The best trial so far: the succeeded trial with the best objective. Hyperband,
+    before any trial has run its full `maxResource`: the best trial at the highest rung
+    reached, with its value there (a value after a few epochs is no final objective:
+    `bestObjective` stays unset and `bestObjectiveText` marks the rung)."""
 
     best_objective: float | None = None
     """The best objective value so far (same as `bestTrial.objective`), exact."""

@@ -42,7 +42,12 @@ from kubetune.cli.watch import (
     whole_log,
 )
 from kubetune.operator.kube.validation import parse_and_validate_spec
-from support.cli_data import NOW, hyperband_tuning_job, write_directory
+from support.cli_data import (
+    NOW,
+    hyperband_job_before_its_end,
+    hyperband_tuning_job,
+    write_directory,
+)
 from synthetic_tuning_job import synthetic_tuning_job
 
 
@@ -406,6 +411,37 @@ def test_watch_shows_a_hyperband_jobs_epochs() -> None:
     )
     first_rung = next(t for t in view.trials if t.phase == "EarlyStopped" and t.epochs == 1)
     assert " after 1 epoch  best=" in ended_line(view, first_rung)
+
+
+def test_watch_marks_a_hyperband_best_read_at_a_rung_as_the_best_column_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before any trial has run its full maxResource, the best is a value at a rung (which
+    a trial that runs to the end may well not reach): `watch`, its quiet lines and `list`
+    mark it with that rung, as `bestObjectiveText` (kubectl's Best column) does."""
+    body = hyperband_job_before_its_end(12)
+    view = parse_tuning_job(body)
+    best = view.status.best_trial
+    assert best is not None and view.status.best_objective is None
+    marked = f"validation:accuracy={output.number(best.objective)} (rung 1)"
+    assert body["status"]["bestObjectiveText"] == f"{best.objective:.6g} (rung 1)"
+    assert render(view, {}, NOW)[2].startswith(f"best: {marked} ({best.name}: ")
+    stopped = next(t for t in view.trials if t.phase == "EarlyStopped")
+    assert ended_line(view, stopped).split("  ")[3] == f"best={marked.split('=')[1]}"
+    assert final_line(view).startswith(
+        f"TuningJob hb: InProgress; best trial {best.name}: {marked}"
+    )
+    # A best read at the end of a trial's run is the final objective: no rung.
+    done = parse_tuning_job(hyperband_tuning_job(12))
+    assert "rung" not in render(done, {}, NOW)[2] and "rung" not in final_line(done)
+
+    from kubetune.cli import commands  # noqa: PLC0415
+
+    body["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    kube = type("Kube", (), {"namespace": "default", "list_tuning_jobs": lambda *_: [body]})()
+    monkeypatch.setattr(commands, "connect", lambda *_: kube)
+    code, out, _ = run("list")
+    assert code == 0 and f"  {best.objective:.6g} (rung 1)  " in out.splitlines()[1]
 
 
 def test_latest_value_is_the_last_number_the_regex_matched() -> None:

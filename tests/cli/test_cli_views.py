@@ -20,7 +20,12 @@ from kubetune.analytics.errors import KubetuneError, NotFoundError, UsageError
 from kubetune.analytics.records import columns
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import output, views
-from support.cli_data import HYPERBAND_RUNGS, NOW, hyperband_tuning_job
+from support.cli_data import (
+    HYPERBAND_RUNGS,
+    NOW,
+    hyperband_job_before_its_end,
+    hyperband_tuning_job,
+)
 from synthetic_tuning_job import synthetic_tuning_job
 
 TUNED = ["learning_rate", "momentum", "wd", "num_layers", "optimizer"]
@@ -223,6 +228,16 @@ def test_describe_of_a_hyperband_job_counts_the_epochs_it_consumed() -> None:
     ended = sum(1 for t in body["status"]["trials"] if t["phase"] != "Running")
     assert consumed < 27 * ended  # trials stopped at a rung trained fewer epochs
     assert f"Epochs:        {consumed} (over the ended trials; rungs at 1, 3, 9 of 27" in text
+
+
+def test_describe_marks_a_hyperband_best_read_at_a_rung_as_the_best_column_does() -> None:
+    body = hyperband_job_before_its_end(12)
+    best = body["status"]["bestTrial"]
+    text = views.describe_text(parse_tuning_job(body), [], NOW)
+    marked = f"validation:accuracy={best['objective']:.6g} (rung 1)"
+    assert f"Best trial: {best['name']}  {marked}\n" in text
+    done = views.describe_text(parse_tuning_job(hyperband_tuning_job(12)), [], NOW)
+    assert "Best trial: " in done and "(rung" not in done
 
 
 def test_best_in_every_format_is_the_best_trial_with_the_static_hyperparameters(

@@ -8,7 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from kubetune.operator.api import TuningJobSpec, TuningJobStatus
+from kubetune.operator.controller.hyperband import provisional_best
 from synthetic_tuning_job import synthetic_tuning_job
+
+from support.decisions import decision
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
@@ -66,4 +70,25 @@ def hyperband_tuning_job(trials: int = 12) -> dict[str, Any]:
     )
     status["bestTrial"] = {k: best[k] for k in ("name", "hyperparameters", "objective")}
     status["bestObjective"] = best["objective"]
+    return body
+
+
+def hyperband_job_before_its_end(trials: int = 12) -> dict[str, Any]:
+    """`hyperband_tuning_job` before any trial has run its 27 epochs: each trial that
+    succeeded there still Running at its second rung, and the best as the operator writes
+    it then (`provisional_best`): the best value at rung 1, `bestObjective` unset."""
+    body = hyperband_tuning_job(trials)
+    for trial in body["status"]["trials"]:
+        if trial["phase"] == "Succeeded":
+            for key in ("objective", "endTime", "epochs", "metrics"):
+                trial.pop(key, None)
+            trial.update(phase="Running", rungValues=trial["rungValues"][:2])
+            trial["rungSeqs"] = trial["rungSeqs"][:2]
+    for key in ("bestTrial", "bestObjective", "bestObjectiveText"):
+        body["status"].pop(key, None)
+    body["status"]["phase"] = "InProgress"
+    status = TuningJobStatus.from_api(body["status"])
+    d = decision(TuningJobSpec.from_api(body["spec"]), status.trials, status=status)
+    provisional_best(d)
+    body["status"] = d.status.to_api()
     return body
