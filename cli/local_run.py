@@ -19,7 +19,8 @@ manifest may then change the fields a live TuningJob may change (limits, suspend
 the immutable ones. With `spec.suspend: true` nothing new is launched: once no trial runs,
 the command says so and exits 0, DIR ready to resume. DIR keeps the `--image` mapping
 (images.yaml), so a resume runs the trainers the run was started with; an `--image` given
-again replaces the saved command of its image, saying so.
+again replaces the saved command of its image, saying so. A run warm-started from local
+runs takes, for an image no `--image` maps, the command a parent saved (`parents_image`).
 
 A run that died without recording its end (SIGKILL, a machine that went down) leaves its
 trials Running in status.yaml; `kubetune.analytics.local.as_it_is` shows them to the
@@ -43,7 +44,8 @@ import struct
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -261,11 +263,24 @@ def _read_manifest(path: str, parallel: int | None) -> dict[str, Any]:
 def check_runnable(body: dict[str, Any], images: dict[str, str]) -> TuningJobSpec:
     """The spec, checked as the API server checks it (its CEL rules) and validated as the
     operator does, and its primary container runnable here."""
+    spec = checked_spec(body)
+    check_runs_here(body, spec, images)
+    return spec
+
+
+def checked_spec(body: dict[str, Any]) -> TuningJobSpec:
+    """The spec, checked as the API server checks it (its CEL rules) and validated as the
+    operator does."""
     raw = body.get("spec") or {}
     spec, problems = parse_and_validate_spec(raw)
     problems = list(dict.fromkeys([*admission_problems(raw), *problems]))
     if spec is None or problems:
         raise KubetuneError("invalid TuningJob:\n  " + "\n  ".join(problems))
+    return spec
+
+
+def _primary_container(body: dict[str, Any], spec: TuningJobSpec) -> dict[str, Any]:
+    """The container a trial of `spec` runs, as its Job would have it."""
     probe = build_trial_job(
         tuning_job_name=body["metadata"]["name"],
         tuning_job_uid="probe",
@@ -274,12 +289,20 @@ def check_runnable(body: dict[str, Any], images: dict[str, str]) -> TuningJobSpe
         hyperparameters={},
     )
     try:
-        container = primary_container(probe)
+        return primary_container(probe)
+    except JobRejectedError as error:
+        raise KubetuneError(str(error)) from None
+
+
+def check_runs_here(body: dict[str, Any], spec: TuningJobSpec, images: dict[str, str]) -> None:
+    """Raises KubetuneError unless the primary container of `spec` runs here with
+    `images` (the `--image` mapping)."""
+    container = _primary_container(body, spec)
+    try:
         local_argv(container, images)
         local_env(container)
     except JobRejectedError as error:
         raise KubetuneError(str(error)) from None
-    return spec
 
 
 def changed_spec_fields(stored: dict[str, Any], spec: TuningJobSpec) -> list[str]:
@@ -447,8 +470,12 @@ def run_local(ctx: Context) -> int:
     given = dict(args.image)  # (NAME, CMD) pairs, checked by the parser
     saved = saved_images(directory)
     images = {**saved, **given}  # a resume runs the commands its trials ran with
-    spec = check_runnable(body, images)
+    spec = checked_spec(body)
     parents = warm_start_parents(spec, directory, args.parent)
+    inherited = parents_image(_primary_container(body, spec), images, parents)
+    if inherited is not None:
+        images[inherited.image] = inherited.command
+    check_runs_here(body, spec, images)
     # From here SIGTERM and SIGHUP end the run as Ctrl-C does (130, nothing left running).
     with _on_signals(_raise_signalled, ["SIGTERM", "SIGHUP"]):
         try:
@@ -458,7 +485,7 @@ def run_local(ctx: Context) -> int:
         with lock:
             try:
                 prepare_directory(body, spec, directory, ctx.err)
-                save_images(directory, saved, given, ctx.err)
+                save_images(directory, saved, given, ctx.err, inherited)
                 kube = LocalKube(directory, images, parents)
             except OSError as error:
                 raise KubetuneError(_unusable(directory, error)) from None
@@ -481,17 +508,56 @@ def saved_images(directory: Path) -> dict[str, str]:
     raise KubetuneError(f"{path} is not a mapping of image to command; delete it and give --image")
 
 
+@dataclass(frozen=True)
+class InheritedImage:
+    """The command of the primary container's image, taken from a warm-start parent's
+    saved `--image` mapping (`parents_image`)."""
+
+    image: str
+    command: str
+    saved_in: Path
+    """The parent's images.yaml."""
+
+
+def parents_image(
+    container: Mapping[str, Any], images: Mapping[str, str], parents: Mapping[str, Path]
+) -> InheritedImage | None:
+    """Where `container` has no command and `images` (the `--image` options, and the
+    mapping saved in DIR) has none for its image: the command the first parent (in
+    `spec.warmStart.parents` order) whose run directory saved one for that image ran it
+    with, so that a run warm-started from it needs no `--image` repeated. None otherwise."""
+    image = container.get("image")
+    if container.get("command") or not isinstance(image, str) or image in images:
+        return None
+    for parent_dir in parents.values():
+        command = saved_images(parent_dir).get(image)
+        if command is not None:
+            return InheritedImage(image, command, parent_dir / IMAGES)
+    return None
+
+
 def save_images(
-    directory: Path, saved: dict[str, str], given: dict[str, str], err: IO[str]
+    directory: Path,
+    saved: dict[str, str],
+    given: dict[str, str],
+    err: IO[str],
+    inherited: InheritedImage | None = None,
 ) -> None:
     """DIR/images.yaml: the saved mapping with the `--image` options given this time, each
-    one that replaces another command for its image said in a line."""
+    one that replaces another command for its image said in a line, and the command
+    `inherited` from a parent, said in a line (kept, so that a resume runs it too)."""
     for image, command in given.items():
         if image in saved and saved[image] != command:
             err.write(
                 f"--image {image}={shlex.quote(command)} replaces the command saved in "
                 f"{directory / IMAGES} ({shlex.quote(saved[image])})\n"
             )
+    if inherited is not None:
+        given = {**given, inherited.image: inherited.command}
+        err.write(
+            f"--image {inherited.image}={shlex.quote(inherited.command)} taken from the "
+            f"warm-start parent's {inherited.saved_in}; give --image to run another command\n"
+        )
     if given and {**saved, **given} != saved:
         write_atomically(directory / IMAGES, {**saved, **given})
 

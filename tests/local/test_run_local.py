@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -179,6 +180,54 @@ def test_an_image_without_command_must_be_mapped(tmp_path: Path) -> None:
     )
     assert code == 0, err
     assert status(tmp_path / "run")["phase"] == "Completed"
+
+
+def test_a_warm_started_run_runs_an_image_with_the_command_its_parent_saved(
+    tmp_path: Path,
+) -> None:
+    """The README's `run --local digits-more.yaml --parent runs/digits`: the parent was
+    run with --image; the child, given none, runs that image with the parent's command,
+    says so in a line, and keeps it for its resumes. An --image given wins."""
+    path = manifest(
+        tmp_path,
+        "Grid",
+        parameters=[{"name": "n", "type": "Integer", "min": 0, "max": 3}],
+        container={"command": None},
+        limits={"maxTrials": 2, "maxParallelTrials": 1},
+    )
+    command = f"{sys.executable} {FAKE_TRAINER}"
+    parent_dir = tmp_path / "runs" / "parent"
+    code, _, err = kubetune(
+        "run", "--local", str(path), "--out", str(parent_dir), "--image", f"fake:1={command}"
+    )
+    assert code == 0, err
+    child_path = warm_started_child(path, {"maxTrials": 2, "maxParallelTrials": 1})
+    child_dir = tmp_path / "runs" / "child"
+    code, _, err = kubetune(
+        "run", "--local", str(child_path), "--out", str(child_dir), "--parent", str(parent_dir)
+    )
+    assert code == 0, err
+    assert err.splitlines()[0] == (
+        f"--image fake:1={shlex.quote(command)} taken from the warm-start parent's "
+        f"{parent_dir / 'images.yaml'}; give --image to run another command"
+    )
+    assert [t["hyperparameters"]["n"] for t in status(child_dir)["trials"]] == ["2", "3"]
+    assert yaml.safe_load((child_dir / "images.yaml").read_text()) == {"fake:1": command}
+
+    given = f"{sys.executable} -u {FAKE_TRAINER}"
+    code, _, err = kubetune(
+        "run",
+        "--local",
+        str(child_path),
+        "--out",
+        str(tmp_path / "c2"),
+        "--parent",
+        str(parent_dir),
+        "--image",
+        f"fake:1={given}",
+    )
+    assert code == 0 and "taken from" not in err, err
+    assert yaml.safe_load((tmp_path / "c2" / "images.yaml").read_text()) == {"fake:1": given}
 
 
 def wait_for(condition: Any, timeout: float = 60.0) -> None:
