@@ -183,16 +183,24 @@ def _ended(view: TuningJobView) -> str:
     return ended + "."
 
 
+def not_picked_up(view: TuningJobView) -> str | None:
+    """The sentence that says no operator has picked a cluster's job up yet (it is still
+    Pending), with what to check; None once one has."""
+    if view.status.phase.value != "Pending":
+        return None
+    return (
+        "No operator has picked the job up yet: is the kubetune operator running, and "
+        f"does it watch namespace {view.namespace} (the chart's watchNamespaces)?"
+    )
+
+
 def next_step(view: TuningJobView) -> str:
     """What happens next to the job, in one sentence: what it waits for when it waits."""
     status = view.status
     if view.terminal:
         return _ended(view)
-    if status.phase.value == "Pending":
-        return (
-            "No operator has picked the job up yet: is the kubetune operator running, and "
-            f"does it watch namespace {view.namespace} (the chart's watchNamespaces)?"
-        )
+    if (waiting := not_picked_up(view)) is not None:
+        return waiting
     if status.reason == INTERRUPTED:  # a local run, after Ctrl-C
         return (
             "Nothing runs: the local run was interrupted; the same `kubetune run --local` "

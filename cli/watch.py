@@ -27,7 +27,7 @@ from kubetune.analytics.errors import KubetuneError, NotFoundError
 from kubetune.analytics.resource import Trial, TuningJobView, parse_tuning_job
 from kubetune.cli import output
 from kubetune.cli.main import EXIT_ERROR, EXIT_OK, Context
-from kubetune.cli.views import best_objective
+from kubetune.cli.views import best_objective, not_picked_up
 from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.controller import RETRYING_AFTER
 from kubetune.operator.kube.local import read_tail
@@ -328,9 +328,12 @@ def follow(ctx: Context, watched: Watched, terminal: bool) -> int:
             return EXIT_ERROR if view.phase == "Failed" else EXIT_OK
         now = time.monotonic()
         if deadline is not None and now >= deadline:
+            ending = "; it keeps running."
+            # A local run's directory is taken by a running run (or watch has said none is).
+            waiting = not_picked_up(view) if isinstance(watched, _ClusterJob) else None
             raise KubetuneError(
                 f'TuningJob "{view.name}" did not end within --timeout {args.timeout:g} s '
-                f"(phase {view.phase}); it keeps running."
+                f"(phase {view.phase})" + (ending if waiting is None else f". {waiting}")
             )
         until = now + args.interval
         watched.wait(view, until if deadline is None else min(until, deadline))

@@ -23,7 +23,7 @@ from kubernetes.client import (
     V1PodStatus,
 )
 from kubetune.analytics.cluster import KubeClient, connect, pod_not_started
-from kubetune.analytics.errors import NotFoundError, UnreachableError
+from kubetune.analytics.errors import KubetuneError, NotFoundError, UnreachableError
 from kubetune.analytics.local import read_directory
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import main as cli_main
@@ -186,6 +186,25 @@ def test_watch_says_when_the_job_is_deleted_while_watched() -> None:
     # Never found: the name or the namespace is wrong, as the generic message says.
     with pytest.raises(NotFoundError, match='"wd" not found in namespace "team-a"'):
         watch(ctx, cast(KubeClient, DeletedAfter(body, found=0)), "team-a", terminal=False)
+
+
+def test_watch_timing_out_on_a_job_no_operator_picked_up_says_so_as_describe_does() -> None:
+    body = synthetic_tuning_job("wp", 4)
+    del body["status"]  # as created: no operator has written one
+    args = cli_main.build_parser().parse_args(["watch", "wp", "--timeout", "0.001"])
+    ctx = cli_main.Context(args, io.StringIO(), io.StringIO())
+    with pytest.raises(KubetuneError) as raised:
+        watch(ctx, cast(KubeClient, FakeKube([body])), "default", terminal=False)
+    waiting = views.not_picked_up(parse_tuning_job(body))
+    assert waiting is not None and waiting.startswith("No operator has picked the job up yet")
+    assert str(raised.value) == (
+        f'TuningJob "wp" did not end within --timeout 0.001 s (phase Pending). {waiting}'
+    )
+    assert f"Next:       {waiting}\n" in views.describe_text(parse_tuning_job(body), [], NOW)
+    # Picked up: the job runs on after the timeout.
+    running = synthetic_tuning_job("wp", 4, running=1)
+    with pytest.raises(KubetuneError, match=r"\(phase InProgress\); it keeps running\.$"):
+        watch(ctx, cast(KubeClient, FakeKube([running])), "default", terminal=False)
 
 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
