@@ -3,7 +3,8 @@
 and `status.yaml`, when present, its status (camelCase, as the operator writes it);
 `logs/` each trial Job's output (`logs/<job>.log`); `.lock` the record of the
 `kubetune run --local` that uses the directory (its pid, start time and host), by which
-a reader tells whether that run still runs (`recorded_run`).
+a reader tells whether that run still runs (`recorded_run`); `parents.yaml` where a
+warm-started run found its parents' run directories (`parent_directories`).
 
 A run that died without recording its end (SIGKILL, a machine that went down) leaves its
 trials Running in status.yaml. Every reader (the CLI's `kubetune trials`, `describe`, ...
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,9 @@ STATUS = "status.yaml"
 LOGS = "logs"
 LOCK = ".lock"
 """DIR/.lock: flocked while a run uses DIR; holds that run's pid, start time and host."""
+PARENTS = "parents.yaml"
+"""DIR/parents.yaml: each warm-start parent's name and the run directory the run read it
+from (absolute), as `kubetune run --local` last found them."""
 INTERRUPTED = "Interrupted"
 """The reason of a local run stopped by Ctrl-C, and of each trial it stopped (written by
 `kubetune run --local`; the same command resumes the run)."""
@@ -59,6 +64,21 @@ def read_directory(directory: Path | str) -> dict[str, Any]:
         body["status"] = _mapping(status)
     body.setdefault("metadata", {}).setdefault("name", directory.name)
     return body
+
+
+def parent_directories(directory: Path, names: Sequence[str]) -> dict[str, Path]:
+    """The run directory of each warm-start parent in `names` of the run in `directory`:
+    the one DIR/parents.yaml records, else the directory of its name beside `directory`,
+    where `kubetune run --local` looks for it by default (a run written before
+    parents.yaml was)."""
+    recorded: dict[str, Any] = {}
+    with contextlib.suppress(OSError, KubetuneError):
+        recorded = _mapping(directory / PARENTS)
+    found = {}
+    for name in names:
+        where = recorded.get(name)
+        found[name] = Path(where) if isinstance(where, str) else directory.absolute().parent / name
+    return found
 
 
 def run_record(text: str) -> dict[str, Any]:

@@ -10,10 +10,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from kubetune.analytics.cluster import KubeClient, connect, pod_not_started
 from kubetune.analytics.errors import ForbiddenError, KubetuneError, NotFoundError
-from kubetune.analytics.local import MANIFEST, as_it_is, read_directory
+from kubetune.analytics.local import MANIFEST, as_it_is, parent_directories, read_directory
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import output, views
 from kubetune.cli.main import EXIT_OK, Context, ends_with_separator
@@ -167,27 +168,42 @@ def list_command(ctx: Context) -> int:
 
 
 def describe_command(ctx: Context) -> int:
-    kube, view = _read(ctx)
+    path = _local_directory(ctx)
     events, no_events = None, "none kept (a local run)"
-    if kube is not None:
+    if path is not None:  # a local run: its parents are run directories
+        view = _read_local(ctx, path)
+        names = view.spec.warm_start.parents if view.spec.warm_start else []
+        directories = parent_directories(path, names)
+        parents = _parents(
+            view,
+            lambda name: read_directory(directories[name]),
+            lambda name: f"no run found at {directories[name]}",
+        )
+    else:
+        kube, view = load(ctx)
         try:
             events = kube.events(view.namespace, view.name, view.uid)
         except ForbiddenError as error:  # a user's Role may well not grant Events
             no_events = f"not shown: {error}"
-    parents = None if kube is None else _parents(kube, view)
+        parents = _parents(view, lambda name: kube.get_tuning_job(view.namespace, name))
     ctx.out.write(views.describe_text(view, events, datetime.now(UTC), no_events, parents))
     return EXIT_OK
 
 
-def _parents(kube: KubeClient, view: TuningJobView) -> dict[str, int | str]:
-    """Each warm-start parent's finished trials (one GET each), or why they are unknown."""
+def _parents(
+    view: TuningJobView,
+    read: Callable[[str], dict[str, Any]],
+    missing: Callable[[str], str] = lambda _: "not found",
+) -> dict[str, int | str]:
+    """Each warm-start parent's finished trials (`read` gives the parent of a name: one
+    GET each, or its local run directory), or why they are unknown (`missing`: where the
+    parent is not found)."""
     found: dict[str, int | str] = {}
     for name in view.spec.warm_start.parents if view.spec.warm_start else []:
         try:
-            parent = parse_tuning_job(kube.get_tuning_job(view.namespace, name))
-            found[name] = parent.finished_trials()
+            found[name] = parse_tuning_job(read(name)).finished_trials()
         except NotFoundError:
-            found[name] = "not found"
+            found[name] = missing(name)
         except KubetuneError as error:
             found[name] = f"not read: {error}"
     return found

@@ -52,7 +52,15 @@ from typing import IO, Any
 
 import yaml
 from kubetune.analytics.errors import KubetuneError
-from kubetune.analytics.local import INTERRUPTED, LOCK, interrupt, move_counted, run_record
+from kubetune.analytics.local import (
+    INTERRUPTED,
+    LOCK,
+    PARENTS,
+    interrupt,
+    move_counted,
+    parent_directories,
+    run_record,
+)
 from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli import views
 from kubetune.cli.admission import admission_problems
@@ -486,6 +494,7 @@ def run_local(ctx: Context) -> int:
             try:
                 prepare_directory(body, spec, directory, ctx.err)
                 save_images(directory, saved, given, ctx.err, inherited)
+                save_parents(directory, parents)
                 kube = LocalKube(directory, images, parents)
             except OSError as error:
                 raise KubetuneError(_unusable(directory, error)) from None
@@ -560,6 +569,15 @@ def save_images(
         )
     if given and {**saved, **given} != saved:
         write_atomically(directory / IMAGES, {**saved, **given})
+
+
+def save_parents(directory: Path, parents: Mapping[str, Path]) -> None:
+    """DIR/parents.yaml: where the warm-start parents were found (absolute), for
+    `kubetune describe DIR` to count their trials (`parent_directories`)."""
+    where = {name: str(path.absolute()) for name, path in parents.items()}
+    known = parent_directories(directory, list(where))  # recorded, or the default place
+    if where != {name: str(path) for name, path in known.items()}:
+        write_atomically(directory / PARENTS, where)
 
 
 def _unusable(directory: Path, error: OSError) -> str:

@@ -376,7 +376,7 @@ def _epochs(view: TuningJobView) -> float | None:
 def _warm_start(view: TuningJobView, parents: Mapping[str, int | str] | None) -> list[str]:
     """The parents of a warm start, each with its trials that produced a value, which the
     warm start carries (an int), or why they are not known (a str); names only where
-    `parents` is None (a local run)."""
+    `parents` is None."""
     if view.spec.warm_start is None:
         return []
     shown = []

@@ -415,6 +415,10 @@ def test_warm_start_from_an_earlier_local_run(tmp_path: Path) -> None:
     assert [t["name"] for t in recorded["trials"]] == ["child-001", "child-002"]
     assert recorded["reason"] == "SearchSpaceExhausted", recorded
     assert status(parent_dir) == parent  # the parent's run is read, never written
+    # describe counts what the warm start carried, as on a cluster.
+    assert (
+        "\nWarm start: local (2 trials with a value)\n" in kubetune("describe", str(child_dir))[1]
+    )
 
     # A parent given by --parent wherever it lies; a missing one is named with the fix.
     moved = tmp_path / "elsewhere"
@@ -428,6 +432,11 @@ def test_warm_start_from_an_earlier_local_run(tmp_path: Path) -> None:
     )
     assert code == 0, out + err
     assert [t["hyperparameters"]["n"] for t in status(tmp_path / "c2")["trials"]] == ["2", "3"]
+    # describe finds a parent where --parent said, and says where it looked for one gone.
+    described = kubetune("describe", str(tmp_path / "c2"))[1]
+    assert "\nWarm start: local (2 trials with a value)\n" in described
+    described = kubetune("describe", str(child_dir))[1]
+    assert f"\nWarm start: local (no run found at {parent_dir})\n" in described
 
 
 def test_warm_start_from_a_local_run_whose_trials_all_failed_runs_them_again(
