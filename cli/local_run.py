@@ -728,7 +728,9 @@ def _interrupted(ctx: Context, kube: LocalKube, cause: str, problem: str | None)
             f"stopped{unrecorded}; resume with the same command\n",
         )
         return EXIT_INTERRUPTED
-    advice = "" if "run the same command" in problem else "; then run the same command to resume"
+    # A problem that says its own fix says how to go on; to the others (a closed output,
+    # an unexpected error) the advice is joined as a sentence of its own, not as a "then".
+    advice = "" if "run the same command" in problem else "; run the same command to resume"
     _say(
         ctx.err,
         f"error: {problem}{advice} (running trials stopped and recorded as interrupted"

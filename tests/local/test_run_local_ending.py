@@ -253,7 +253,7 @@ def test_a_closed_stdout_stops_the_trainers_and_fails(tmp_path: Path) -> None:
         wait_for(lambda: not any(alive(p) for p in trainers), timeout=5)
         interrupted_as_recorded(out_dir, "output closed")
         assert err.splitlines()[-1] == (
-            "error: the output was closed (a pipe's reader ended); then run the same command "
+            "error: the output was closed (a pipe's reader ended); run the same command "
             "to resume (running trials stopped and recorded as interrupted)"
         ), err
     finally:
