@@ -132,17 +132,26 @@ def gone_run(directory: Path) -> int | None:
 def interrupt(status: dict[str, Any], cause: str, at: datetime) -> bool:
     """`status` (changed in place) as it is once its run was interrupted at `at`: the
     trials that were running (their processes stopped, their Jobs kept) Pending, reason
-    Interrupted, their attempt ended then (a duration that stops growing); the job says so
-    (reason Interrupted, its Running condition False). False for a job that has ended,
-    which no interruption changes."""
+    Interrupted, their attempt ended then (a duration that stops growing); those already
+    so (a resume that did not start them again) say the new cause, their end kept; the job
+    says so (reason Interrupted, its Running condition False). False for a job that has
+    ended, which no interruption changes."""
     if not status or status.get("phase") in TERMINAL_PHASES:
         return False
     now = at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    trials = [t for t in status.get("trials") or [] if t.get("phase") == "Running"]
+    trials = [
+        t
+        for t in status.get("trials") or []
+        if t.get("phase") == "Running"
+        or (t.get("phase") == "Pending" and t.get("reason") == INTERRUPTED)
+    ]
+    running = sum(t.get("phase") == "Running" for t in trials)
+    message = f"interrupted ({cause}); the same `kubetune run --local` command starts it again"
     for trial in trials:
-        message = f"interrupted ({cause}); the same `kubetune run --local` command starts it again"
-        trial.update(phase="Pending", reason=INTERRUPTED, message=message, endTime=now)
-    move_counted(status, len(trials), "running", "pending")
+        if trial.get("phase") == "Running":
+            trial["endTime"] = now
+        trial.update(phase="Pending", reason=INTERRUPTED, message=message)
+    move_counted(status, running, "running", "pending")
     again = f", starting {', '.join(t['name'] for t in trials)} again" if trials else ""
     message = f"interrupted ({cause}); the same `kubetune run --local` command resumes it{again}"
     status.update(reason=INTERRUPTED, message=message)

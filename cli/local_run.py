@@ -750,8 +750,11 @@ def mark_interrupted(directory: Path, cause: str = "Ctrl-C") -> None:
 
 def unmark_interrupted(kube: LocalKube) -> None:
     """The trials `mark_interrupted` marked Running again, as they were when the run was
-    interrupted (`kube.resume()` then starts their Jobs again); the job's reason, message
-    and conditions are the reconcile's to rewrite."""
+    interrupted, in `kube` only: `kube.resume()` starts their Jobs again and writes them
+    with their new start. Until then DIR keeps them interrupted with their attempt's end,
+    so a restart that fails to start (its command no longer starts) leaves each one's
+    duration as it was, not counting the time since. The job's reason, message and
+    conditions are the reconcile's to rewrite."""
     status = kube.body.get("status") or {}
     trials = [
         t
@@ -765,4 +768,3 @@ def unmark_interrupted(kube: LocalKube) -> None:
         for key in ("reason", "message", "endTime"):
             trial.pop(key, None)
     move_counted(status, len(trials), "pending", "running")
-    write_atomically(kube.directory / STATUS, status)

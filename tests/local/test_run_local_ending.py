@@ -15,6 +15,7 @@ import time
 import tracemalloc
 import warnings
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -315,8 +316,19 @@ def test_a_resume_whose_trainer_no_longer_starts_says_how_to_go_on(tmp_path: Pat
             started(pids, 2)
             run.send_signal(signal.SIGINT)
             assert run.wait(60) == 130
+        # The resume comes an hour later (its times moved back by one): a restart that
+        # never started leaves the attempt's duration as it was, not an hour longer.
+        recorded = status(out_dir)
+        for key in ("startTime", "endTime"):
+            when = datetime.fromisoformat(recorded["trials"][1][key].replace("Z", "+00:00"))
+            recorded["trials"][1][key] = (when - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        (out_dir / "status.yaml").write_text(yaml.safe_dump(recorded))
         code, _, err = kubetune(*argv, "--image", "fake:1=/nonexistent/python3 train.py")
         assert code == 1, err
+        times = [{k: t.get(k) for k in ("startTime", "endTime")} for t in recorded["trials"]]
+        assert [
+            {k: t.get(k) for k in ("startTime", "endTime")} for t in status(out_dir)["trials"]
+        ] == times
         saved = out_dir / "images.yaml"
         # The --image given replaces the saved one, and says so.
         assert (
