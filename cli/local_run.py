@@ -283,8 +283,9 @@ def lock_directory(directory: Path) -> IO[str]:
 
 def warm_start_parents(spec: TuningJobSpec, directory: Path, given: list[str]) -> dict[str, Path]:
     """The run directory of each `spec.warmStart.parents` name: one given with --parent
-    (its tuningjob.yaml names it), else the directory of that name beside `directory`
-    (where `kubetune run --local` puts a run by default)."""
+    (its tuningjob.yaml names it), else the one DIR/parents.yaml recorded (a resume needs
+    no --parent again), else the directory of that name beside `directory` (where
+    `kubetune run --local` puts a run by default): `parent_directories`."""
     if spec.warm_start is None:
         if given:
             raise KubetuneError("--parent given but the spec has no warmStart.parents")
@@ -295,8 +296,9 @@ def warm_start_parents(spec: TuningJobSpec, directory: Path, given: list[str]) -
             raise KubetuneError(f"--parent {parent_dir}: no {MANIFEST}; not a local run directory")
         by_name[read_run(parent_dir)["metadata"]["name"]] = parent_dir
     parents = {}
+    known = parent_directories(directory, spec.warm_start.parents)
     for name in spec.warm_start.parents:
-        parent_dir = by_name.pop(name, directory.absolute().parent / name)
+        parent_dir = by_name.pop(name, known[name])
         if not (parent_dir / MANIFEST).is_file():
             raise KubetuneError(
                 f"spec.warmStart.parents: parent {name!r} has no local run at {parent_dir}; "

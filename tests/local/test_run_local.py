@@ -432,6 +432,9 @@ def test_warm_start_from_an_earlier_local_run(tmp_path: Path) -> None:
     )
     assert code == 0, out + err
     assert [t["hyperparameters"]["n"] for t in status(tmp_path / "c2")["trials"]] == ["2", "3"]
+    # Run again (a resume) without --parent: the run directory remembers where it was.
+    code, out, err = kubetune("run", "--local", str(child_path), "--out", str(tmp_path / "c2"))
+    assert code == 0, out + err
     # describe finds a parent where --parent said, and says where it looked for one gone.
     described = kubetune("describe", str(tmp_path / "c2"))[1]
     assert "\nWarm start: local (2 trials with a value)\n" in described
