@@ -6,6 +6,7 @@ Checked against sigs.k8s.io/yaml v1.6.0 on a table of plain scalars
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import struct
@@ -16,10 +17,15 @@ import yaml
 from kubetune.analytics.errors import KubetuneError
 
 
-def load(text: str) -> Any:
-    """`text` (YAML) as the JSON kubectl would send; yaml.YAMLError where kubectl cannot
-    read it, KubetuneError (naming the field) where it has no JSON form."""
-    return _as_kubectl_sends(yaml.load(text, Loader=_KubectlLoader))
+def load_all(text: str, name: str) -> list[Any]:
+    """The documents of `text` (YAML, from the file `name`, which its errors name) as the
+    JSON kubectl would send, less the empty ones (a `---` at the end, as kubectl skips
+    it); yaml.YAMLError where kubectl cannot read it, KubetuneError (naming the field)
+    where it has no JSON form."""
+    stream = io.StringIO(text)
+    stream.name = name  # what PyYAML's error marks show
+    documents = yaml.load_all(stream, Loader=_KubectlLoader)
+    return [_as_kubectl_sends(d) for d in documents if d is not None]
 
 
 class _KubectlLoader(yaml.SafeLoader):

@@ -104,13 +104,19 @@ def _read_manifest(path: str, parallel: int | None) -> dict[str, Any]:
     """The manifest at `path`, read as kubectl reads it (`kubectl_yaml`): a bare n is a
     boolean there as here."""
     try:
-        body = kubectl_yaml.load(Path(path).read_text())
+        documents = kubectl_yaml.load_all(Path(path).read_text(), path)
     except (OSError, yaml.YAMLError) as error:
         raise KubetuneError(f"cannot read {path}: {error}") from None
     except KubetuneError as error:
         raise KubetuneError(f"{path}: {error}") from None
-    if not isinstance(body, dict) or body.get("kind") != KIND:
-        raise KubetuneError(f"{path} is not a {KIND} manifest (kind: {KIND})")
+    # A file of several objects (as kubectl applies) runs its one TuningJob.
+    jobs = [d for d in documents if isinstance(d, dict) and d.get("kind") == KIND]
+    if len(jobs) != 1:
+        raise KubetuneError(
+            f"{path} holds {len(jobs) or 'no'} {KIND} manifest{'s' * (len(jobs) > 1)} "
+            f"(kind: {KIND}); `kubetune run --local` runs one: give a file with one"
+        )
+    body = jobs[0]
     if body.get("apiVersion") != API_VERSION:
         raise KubetuneError(
             f"{path}: apiVersion {body.get('apiVersion')!r} is not served; write "

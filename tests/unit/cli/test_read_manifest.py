@@ -90,3 +90,23 @@ def test_a_parameter_named_n_bare_is_refused_as_the_api_server_refuses_it(
     assert "write the word quoted, e.g. 'n' or 'Off'" in str(refused.value)
     spec = check_runnable(read(tmp_path, PARAMETERS.replace("name: N", "name: 'N'")), {})
     assert spec.parameters[1].name == "N"
+
+
+def test_a_file_of_several_documents_runs_its_one_tuning_job(tmp_path: Path) -> None:
+    """kubectl applies a file of several documents and skips empty ones (a `---` at the
+    end); the TuningJob among them is run, and a file of two is refused saying so."""
+    config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: data\n"
+    job = HEADER + "spec:\n  x: 1\n"
+    path = tmp_path / "job.yaml"
+    path.write_text(f"---\n{config_map}---\n{job}---\n")
+    assert _read_manifest(str(path), None)["spec"] == {"x": 1}
+    path.write_text(f"{job}---\n{job}")
+    with pytest.raises(KubetuneError, match="holds 2 TuningJob manifests"):
+        _read_manifest(str(path), None)
+
+
+def test_a_yaml_error_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(HEADER + "spec:\n  x: [1\n")
+    with pytest.raises(KubetuneError, match=f'in "{path}", line'):
+        _read_manifest(str(path), None)
