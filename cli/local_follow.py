@@ -63,7 +63,10 @@ def not_running(directory: Path, view: TuningJobView, pid: int) -> str:
     """The line of a run directory that has not ended and that no run uses."""
     ran = f"its last run (pid {pid}) has ended" if pid else "no run has used it"
     reason = f", {view.status.reason}" if view.status.reason else ""
-    return f"{directory} is not running: {ran} (phase {view.phase}{reason}); {_resume(directory)}"
+    resume = _resume(directory)
+    if view.spec.suspend:  # the same manifest would launch nothing again
+        resume = f"set spec.suspend to false in its manifest; then {resume}"
+    return f"{directory} is not running: {ran} (phase {view.phase}{reason}); {resume}"
 
 
 class LocalRun:
@@ -99,6 +102,12 @@ class LocalRun:
             if time.monotonic() >= until:
                 return
             time.sleep(POLL_SECONDS)  # the condition poll of a file another process writes
+
+    def after_timeout(self, view: TuningJobView) -> str:
+        pid, alive = recorded_run(self.directory)
+        if alive is False:  # gone before watch's patience for a starting run was over
+            return f". {not_running(self.directory, view, pid)}."
+        return "; it keeps running."
 
 
 def _trial_now(directory: Path, name: str) -> Trial | None:

@@ -262,6 +262,11 @@ class Watched(Protocol):
         a KubetuneError once nothing more will come while `view` has not ended."""
         ...
 
+    def after_timeout(self, view: TuningJobView) -> str:
+        """What the --timeout line says after the phase: that it keeps running, or why
+        it does not move."""
+        ...
+
 
 class _ClusterJob:
     """The TuningJob NAME in `namespace`, read every `--interval` seconds."""
@@ -288,6 +293,10 @@ class _ClusterJob:
 
     def wait(self, view: TuningJobView, until: float) -> None:
         time.sleep(max(0.0, until - time.monotonic()))  # the poll interval; jobs run minutes
+
+    def after_timeout(self, view: TuningJobView) -> str:
+        waiting = not_picked_up(view)
+        return "; it keeps running." if waiting is None else f". {waiting}"
 
 
 def watch(ctx: Context, kube: KubeClient, namespace: str, terminal: bool) -> int:
@@ -328,12 +337,9 @@ def follow(ctx: Context, watched: Watched, terminal: bool) -> int:
             return EXIT_ERROR if view.phase == "Failed" else EXIT_OK
         now = time.monotonic()
         if deadline is not None and now >= deadline:
-            ending = "; it keeps running."
-            # A local run's directory is taken by a running run (or watch has said none is).
-            waiting = not_picked_up(view) if isinstance(watched, _ClusterJob) else None
             raise KubetuneError(
                 f'TuningJob "{view.name}" did not end within --timeout {args.timeout:g} s '
-                f"(phase {view.phase})" + (ending if waiting is None else f". {waiting}")
+                f"(phase {view.phase}){watched.after_timeout(view)}"
             )
         until = now + args.interval
         watched.wait(view, until if deadline is None else min(until, deadline))

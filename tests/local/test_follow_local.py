@@ -155,3 +155,21 @@ def test_watch_of_a_run_that_no_longer_runs_says_how_to_resume_it(tmp_path: Path
     assert (
         out == "TuningJob local/local: InProgress (Interrupted); 0/2 ended, 0 running, 1 pending\n"
     )
+    # A --timeout shorter than watch's patience for a starting run says the same, not that
+    # the run "keeps running".
+    code, _, err = kubetune("watch", str(out_dir), "--timeout", "1")
+    assert code == 1 and err.endswith(f". {said.removeprefix('error: ').rstrip()}.\n"), err
+
+
+def test_watch_of_a_suspended_run_says_to_unsuspend_it(tmp_path: Path) -> None:
+    """The same manifest would launch nothing again: the line says what to change."""
+    path = manifest(tmp_path, suspend=True)
+    out_dir = tmp_path / "run"
+    with runner(["run", "--local", str(path), "--out", str(out_dir)]) as run:
+        assert run.wait(timeout=60) == 0  # a process of its own, which has ended
+    code, _, err = kubetune("watch", str(out_dir))
+    assert code == 1, err
+    assert err.endswith(
+        "; set spec.suspend to false in its manifest; then `kubetune run --local MANIFEST "
+        f"--out {out_dir}` resumes it\n"
+    ), err
