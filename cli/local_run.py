@@ -233,7 +233,9 @@ def _apply_changes(
     if frozen:
         raise KubetuneError(
             f"{directory} holds a run with another value of {', '.join(frozen)}, immutable "
-            "on a TuningJob; give another --out to start anew"
+            "on a TuningJob; give another --out to start anew (to go on from its trials, "
+            f"warm-start the new run from it: spec.warmStart.parents: [{stored_name}], "
+            f"--parent {directory})"
         )
     if not changed:
         return

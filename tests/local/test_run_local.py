@@ -565,7 +565,8 @@ def test_a_suspended_run_launches_nothing_and_a_resume_applies_the_mutable_chang
         1,
         f"error: {out_dir} holds a run with another value of spec.randomSeed, "
         "spec.staticHyperparameters, immutable on a TuningJob; give another --out to start "
-        "anew\n",
+        "anew (to go on from its trials, warm-start the new run from it: "
+        f"spec.warmStart.parents: [local], --parent {out_dir})\n",
     )
 
 
