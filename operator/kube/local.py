@@ -7,7 +7,8 @@ and reads metrics exactly as on a cluster. What it keeps in the run directory:
 - `status.yaml`: the status, replaced atomically at every status write (the reconcile
   writes it before it launches anything: record before you act);
 - `logs/<job>.job.yaml`: each Job's manifest; `logs/<job>.log` the primary container's
-  stdout and stderr; `logs/<job>.exit` its exit code, written when the process ends. A
+  stdout and stderr (begun anew, by a rename, only once a new process has started);
+  `logs/<job>.exit` its exit code, written when the process ends. A
   Job without an exit code was interrupted: `resume()` starts its process again (as a
   Job controller would start a new pod), so the run keeps exactly its trials, unless its
   trial has ended meanwhile (its Job was being deleted): that Job is deleted instead;
@@ -482,7 +483,10 @@ class LocalKube:
     ) -> None:
         container = primary_container(manifest)
         argv, env = local_argv(container, self.images), local_env(container)
-        with (self.logs / f"{name}.log").open("wb") as log_file, _signals_blocked():
+        # The new log is written beside the old one and replaces it only once the process
+        # has started: a restart that cannot start leaves the interrupted attempt's log.
+        log, fresh = self.logs / f"{name}.log", self.logs / f".{name}.log.new"
+        with fresh.open("wb") as log_file, _signals_blocked():
             try:
                 process = subprocess.Popen(
                     argv,
@@ -495,10 +499,12 @@ class LocalKube:
                     preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 (prctl, getppid, sigmask only)
                 )
             except OSError as error:
+                fresh.unlink(missing_ok=True)
                 raise JobNotStartedError(
                     f"spec.trialTemplate: cannot start the command {argv[0]!r} of container "
                     f"{container.get('name')!r}: {error}; {advice}"
                 ) from None
+            os.replace(fresh, log)
             self.jobs[name] = _Job(manifest=manifest, created=_now(), process=process)
             record = {"pgid": process.pid, "started": process_start(process.pid)}
             write_atomically(self.logs / f"{name}.pid", record)

@@ -25,6 +25,7 @@ from kubetune.analytics import TuningJobAnalytics
 from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli.local_run import _latest_values
 from kubetune.operator.kube import local as local_kube
+from kubetune.operator.kube.client import JobNotStartedError
 from kubetune.operator.kube.metric_logs import TAIL_BYTES
 
 from tests.local.test_run_local import kubetune, manifest, status, wait_for, write_manifest
@@ -368,6 +369,43 @@ def test_a_resume_leaves_a_trial_that_had_ended_and_its_log_alone(tmp_path: Path
     assert kube.running() == []
     assert (logs / "local-001.log").read_text() == log
     assert not (logs / "local-001.job.yaml").exists()
+
+
+def test_a_restart_that_cannot_start_keeps_the_interrupted_log(tmp_path: Path) -> None:
+    """A resume whose command cannot start leaves the interrupted attempt's log as it was
+    (it was emptied before the start was tried), and nothing beside it; a restart that
+    starts writes its log anew under the same name."""
+    out_dir = tmp_path / "run"
+    path = manifest(tmp_path, limits={"maxTrials": 1, "maxParallelTrials": 1})
+    assert kubetune("run", "--local", str(path), "--out", str(out_dir))[0] == 0
+    logs = out_dir / "logs"
+    # Trial 001 as a run interrupted after it printed a line leaves it.
+    (logs / "local-001.exit").unlink()
+    recorded = status(out_dir)
+    recorded["trials"][0]["phase"] = "Running"
+    (out_dir / "status.yaml").write_text(yaml.safe_dump(recorded))
+    interrupted = b"interrupted attempt\n"
+    (logs / "local-001.log").write_bytes(interrupted)
+    job_file = logs / "local-001.job.yaml"
+    job = job_file.read_text()
+    broken = yaml.safe_load(job)
+    broken["spec"]["template"]["spec"]["containers"][0]["command"] = ["/nonexistent/cmd"]
+    job_file.write_text(yaml.safe_dump(broken))
+    before = sorted(p.name for p in logs.iterdir())
+    with pytest.raises(JobNotStartedError, match="/nonexistent/cmd"):
+        local_kube.LocalKube(out_dir).resume()
+    assert (logs / "local-001.log").read_bytes() == interrupted
+    assert sorted(p.name for p in logs.iterdir()) == before
+    job_file.write_text(job)
+    kube = local_kube.LocalKube(out_dir)
+    assert kube.resume() == ["local-001"]
+    deadline = time.monotonic() + 60
+    while kube.running() and time.monotonic() < deadline:
+        kube.wait(1.0)
+    assert kube.running() == []
+    log = (logs / "local-001.log").read_bytes()
+    assert b"loss=" in log and interrupted not in log
+    assert not any(p.name.startswith(".") for p in logs.iterdir())
 
 
 @pytest.mark.parametrize("where", ["under-a-file", "a-file"])
