@@ -20,6 +20,10 @@ from celpy.celtypes import BoolType, IntType
 from celpy.evaluation import CELEvalError
 from kubetune.operator.api.schema import spec_schema
 
+INT64 = (-(2**63), 2**63 - 1)
+"""The integers a TuningJob holds: the API server reads a JSON number beyond them as a
+float (a fraction), which an `integer` field refuses (must be of type integer)."""
+
 
 @cache
 def _schema() -> dict[str, Any]:
@@ -97,16 +101,51 @@ def _message(rule: dict[str, str], activation: dict[str, Any]) -> str:
     return rule["message"]
 
 
+def _values(value: Any, path: str) -> Iterator[tuple[Any, str]]:
+    """Every value under `value` (the schema's or not) with its path, parents first."""
+    yield value, path
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _values(child, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _values(child, f"{path}[{index}]")
+
+
+def _beyond_int64(node: dict[str, Any], value: Any, path: str) -> Iterator[str]:
+    """A problem for each integer under `value` that an int64 cannot hold (nor celpy) in a
+    field the schema does not bound on that side: a bounded one is refused by the models'
+    checks ("more than the maximum"). A `number` field's integers are floats in `value`
+    already (`_typed`), as on the API server."""
+    schemas = {at: schema for schema, _, at in _nodes(node, value, path)}
+    for inner, at in _values(value, path):
+        if not isinstance(inner, int) or isinstance(inner, bool) or INT64[0] <= inner <= INT64[1]:
+            continue
+        large = inner > INT64[1]
+        if ("maximum" if large else "minimum") in schemas.get(at, {}):
+            continue
+        limit = INT64[1] if large else INT64[0]
+        yield (
+            f"{at}: {inner} is {'beyond the largest' if large else 'below the smallest'} "
+            f"integer a TuningJob holds ({limit}); write {limit} or {'less' if large else 'more'}"
+        )
+
+
 def admission_problems(spec: dict[str, Any]) -> list[str]:
     """The CEL rules `spec` (camelCase, as in the manifest) breaks, each as "path: message"
     (`fieldPath` appended to the path, as the API server does); [] when it keeps them all.
     A rule that cannot be evaluated on a value of the wrong type is left to the models'
-    own checks, which also run."""
+    own checks, which also run. An integer beyond int64 is a problem of its own (the
+    rules over it are not evaluated), never a traceback."""
     schema = _schema()
-    problems = []
-    for node, value, path in _nodes(schema, _typed(schema, spec), "spec"):
+    typed = _typed(schema, spec)
+    problems = list(_beyond_int64(schema, typed, "spec"))
+    for node, value, path in _nodes(schema, typed, "spec"):
         rules = [r for r in node.get("x-kubernetes-validations", ()) if "oldSelf" not in r["rule"]]
-        activation = {"self": json_to_cel(value)} if rules else {}
+        try:
+            activation = {"self": json_to_cel(value)} if rules else {}
+        except ValueError:  # an integer beyond int64 (celpy's "overflow"): said above
+            continue
         for rule in rules:
             try:
                 verdict = _program(rule["rule"]).evaluate(activation)
