@@ -158,19 +158,6 @@ class TuningJobView:
             return None
         return next((t for t in self.trials if t.name == best.name), None)
 
-    def best_rung(self) -> int | None:
-        """Hyperband, before any trial has run its full maxResource: the rung whose value
-        `status.bestTrial` holds (the operator's `provisional_best`, which leaves
-        `bestObjective` unset and marks `bestObjectiveText` with the rung); None when the
-        best is a final objective, or there is none. The rung is the trial's last at which
-        it had that value: the highest rung reached when the status was written."""
-        best = self.status.best_trial
-        trial = self.best_trial()
-        if best is None or trial is None or self.status.best_objective is not None:
-            return None
-        rungs = [i for i, value in enumerate(trial.rung_values) if value == best.objective]
-        return rungs[-1] if rungs else None
-
 
 _UNFINISHED = frozenset({TrialPhase.PENDING.value, TrialPhase.RUNNING.value})
 

@@ -102,13 +102,15 @@ _SORT_ALIASES_BACK = {v: k for k, v in _SORT_ALIASES.items()}
 def best_objective(view: TuningJobView) -> str:
     """The best objective as `watch` and `describe` show it: `0.9164`, or before any
     Hyperband trial has run its full maxResource, the best value at the highest rung
-    reached marked with that rung as the Best printer column marks it, `0.9164 (rung 1)`
-    (not yet a final objective: a trial that runs to the end replaces it); `-` when none."""
-    best = view.status.best_trial
-    if best is None:
+    reached marked with that rung, `0.9164 (rung 1)`: the operator's `bestObjectiveText`,
+    which the Best printer column shows (not yet a final objective, so `bestObjective`
+    is unset: a trial that runs to the end replaces it); `-` when none."""
+    status = view.status
+    if status.best_trial is None:
         return output.MISSING
-    rung = view.best_rung()
-    return output.number(best.objective) + ("" if rung is None else f" (rung {rung})")
+    if status.best_objective is None and status.best_objective_text:
+        return status.best_objective_text
+    return output.number(status.best_trial.objective)
 
 
 def best_output(view: TuningJobView, fmt: str) -> str:
