@@ -80,9 +80,7 @@ class LocalRun:
 
     def read(self) -> TuningJobView:
         self.stamp = _status_stamp(self.directory)  # first: a write after it is a change
-        body = read_directory(self.directory)
-        as_it_is(body, self.directory)  # a killed run's trials: interrupted, not Running
-        return parse_tuning_job(body)
+        return _view_now(self.directory)
 
     def latest(self, view: TuningJobView) -> dict[str, Reading]:
         return logged_values(self.directory / LOGS, view)
@@ -110,11 +108,16 @@ class LocalRun:
         return "; it keeps running."
 
 
-def _trial_now(directory: Path, name: str) -> Trial | None:
-    """Trial `name` as DIR records it now (a killed run's shown interrupted)."""
+def _view_now(directory: Path) -> TuningJobView:
+    """The run as DIR records it now, a killed run's trials shown interrupted, not Running."""
     body = read_directory(directory)
     as_it_is(body, directory)
-    return next((t for t in parse_tuning_job(body).trials if t.name == name), None)
+    return parse_tuning_job(body)
+
+
+def _trial_now(directory: Path, name: str) -> Trial | None:
+    """Trial `name` as DIR records it now (`_view_now`)."""
+    return next((t for t in _view_now(directory).trials if t.name == name), None)
 
 
 def _started_log(ctx: Context, directory: Path, trial: Trial) -> tuple[Path, Trial]:
