@@ -15,6 +15,7 @@ and `TuningJobAnalytics(directory=...)`) shows them as what they are, interrupte
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import socket
 from collections.abc import Sequence
@@ -93,21 +94,26 @@ def run_record(text: str) -> dict[str, Any]:
     return {}
 
 
+def _record(directory: Path) -> dict[str, Any]:
+    try:
+        return run_record((directory / LOCK).read_text())
+    except OSError:
+        return {}
+
+
 def recorded_run(directory: Path) -> tuple[int, bool | None]:
     """The pid of the run recorded in DIR/.lock (0 where none is) and whether it still
     runs: False once that process is gone (no such pid, a zombie, or the pid now another
-    process's: its start time differs) or where no run is recorded, None where that
-    cannot be told (a run of another host, whose pids are not this machine's)."""
-    try:
-        record = run_record((directory / LOCK).read_text())
-    except OSError:
-        record = {}
+    process's: its start time differs) or where no run is recorded. A run of another host,
+    whose pids are not this machine's, runs while DIR/.lock is locked (`_lock_held`);
+    None where that cannot be told."""
+    record = _record(directory)
     pid: int = record.get("pid", 0)
     host = record.get("host")
     if pid <= 0:
         return 0, False
     if host is not None and host != socket.gethostname():
-        return pid, None
+        return pid, _lock_held(directory / LOCK)
     fields = proc_stat(pid)
     if fields is None:  # gone, unless /proc does not show it (no /proc, hidepid): ask kill
         try:
@@ -121,12 +127,31 @@ def recorded_run(directory: Path) -> tuple[int, bool | None]:
     return pid, not (fields[0] == "Z" or (started is not None and fields[19] != started))
 
 
-def gone_run(directory: Path) -> int | None:
-    """The pid of the run recorded in DIR/.lock if that process no longer runs
-    (`recorded_run`). None while it runs, and where that cannot be told (no record; a run
-    of another host)."""
+def _lock_held(lock: Path) -> bool | None:
+    """Whether a process holds the run's flock on `lock`: a run of another host on a shared
+    file system (Linux NFS clients pass flock on to the server as a whole-file lock) holds
+    it while it runs, and a run directory copied from another machine holds none. None
+    where the file system refuses locks (an NFS mount without a lock service). The shared
+    lock taken to ask is released at once, when the file closes."""
+    try:
+        with lock.open("rb") as file:
+            fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    return False
+
+
+def gone_run(directory: Path) -> str | None:
+    """The run recorded in DIR/.lock if that process no longer runs (`recorded_run`), as
+    "pid N", or "pid N on host H" for a run of another host. None while it runs, and where
+    that cannot be told (no record; another host's run on a file system without locks)."""
     pid, alive = recorded_run(directory)
-    return pid if pid > 0 and alive is False else None
+    if pid <= 0 or alive is not False:
+        return None
+    host = _record(directory).get("host")
+    return f"pid {pid}" if host in (None, socket.gethostname()) else f"pid {pid} on host {host}"
 
 
 def interrupt(status: dict[str, Any], cause: str, at: datetime) -> bool:
@@ -189,8 +214,8 @@ def as_it_is(body: dict[str, Any], directory: Path) -> str | None:
         or ((body.get("spec") or {}).get("suspend") and not {"Pending", "Running"} & set(phases))
     ):
         return None  # not running when the run ended (a suspended run exits with nothing)
-    pid = gone_run(directory)
-    if pid is None:
+    run = gone_run(directory)
+    if run is None:
         return None
     running = [t for t in status.get("trials") or [] if t.get("phase") == "Running"]
     seen = [directory / STATUS] + [
@@ -198,7 +223,7 @@ def as_it_is(body: dict[str, Any], directory: Path) -> str | None:
     ]
     last = max((p.stat().st_mtime for p in seen if p.is_file()), default=None)
     at = datetime.now(UTC) if last is None else datetime.fromtimestamp(last, UTC)
-    interrupt(status, f"the run that wrote it, pid {pid}, is no longer alive", at)
+    interrupt(status, f"the run that wrote it, {run}, is no longer alive", at)
     # Killed within a second of launching, a run has its trials still Pending: none is
     # shown interrupted, so the line does not say one is.
     shown = (
@@ -207,6 +232,6 @@ def as_it_is(body: dict[str, Any], directory: Path) -> str | None:
         else "it is shown interrupted; none of its trials was recorded running"
     )
     return (
-        f"the run that wrote {directory} (pid {pid}) is no longer alive: {shown}; "
+        f"the run that wrote {directory} ({run}) is no longer alive: {shown}; "
         f"`kubetune run --local MANIFEST --out {directory}` resumes it"
     )

@@ -9,11 +9,17 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from kubetune.analytics.cluster import KubeClient, connect, pod_not_started
-from kubetune.analytics.errors import ForbiddenError, KubetuneError, NotFoundError
+from kubetune.analytics.errors import (
+    ForbiddenError,
+    KubetuneError,
+    NotFoundError,
+    UnreachableError,
+)
 from kubetune.analytics.local import MANIFEST, as_it_is, parent_directories, read_directory
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import output, views
@@ -31,10 +37,38 @@ def _namespace(ctx: Context, kube: KubeClient) -> str:
     return str(ctx.args.namespace or kube.namespace)
 
 
-def load(ctx: Context) -> tuple[KubeClient, TuningJobView]:
-    """The client and the TuningJob named on the command line, on the cluster."""
-    kube = _kube(ctx)
-    return kube, parse_tuning_job(kube.get_tuning_job(_namespace(ctx, kube), ctx.args.name))
+def load(ctx: Context, local_too: bool = True) -> tuple[KubeClient, TuningJobView]:
+    """The client and the TuningJob named on the command line, on the cluster; when it is
+    not there (or no cluster answers), the error also says that NAME is no local run
+    directory where it could have been one (`local_too`: the command reads those)."""
+    try:
+        kube = _kube(ctx)
+        body = kube.get_tuning_job(_namespace(ctx, kube), ctx.args.name)
+    except (NotFoundError, UnreachableError) as error:
+        raise (also_no_local_run(ctx, error) if local_too else error) from None
+    return kube, parse_tuning_job(body)
+
+
+def also_no_local_run(ctx: Context, error: KubetuneError) -> KubetuneError:
+    """`error` (no TuningJob NAME on the cluster, or no cluster) for a bare NAME that a
+    local run directory of that name would have stood for: the same error, saying also
+    that there is none (a run started a moment later, or a typo). A NAME written as a path
+    never gets here, nor one given with a cluster option (the cluster's job was asked
+    for). Only on this error path is the directory looked at again."""
+    name = ctx.args.name
+    if _written_as_path(name) or any(getattr(ctx.args, o, None) for o in CLUSTER_OPTIONS):
+        return error
+    if Path(name).is_dir():
+        there = f"./{name} is a directory, but no local run directory (no {MANIFEST} in it)"
+    else:
+        there = f"There is no local run directory ./{name} either"
+    if ctx.args.command == "watch":  # the path form waits for a run that starts there
+        then = f"`kubetune watch ./{name}` waits a moment for a run that starts there"
+    else:
+        then = f"`kubetune run --local MANIFEST --out {name}` writes one"
+    text = str(error)
+    stop = "" if text.endswith((".", "?")) else "."
+    return type(error)(f"{text}{stop} {there} ({then}).")
 
 
 def _written_as_path(name: str) -> bool:
@@ -363,7 +397,7 @@ def stop_command(ctx: Context) -> int:
     """Sets `spec.stop: true`; the operator stops the running trials and ends the job
     Stopped (reason StoppedByUser), keeping everything recorded."""
     _cluster_only(ctx)
-    kube, view = load(ctx)
+    kube, view = load(ctx, local_too=False)  # stop reads no local run directory
     if view.terminal:
         ctx.out.write(f'TuningJob "{view.name}" has already ended ({view.phase}).\n')
         return EXIT_OK
@@ -385,8 +419,11 @@ def watch_command(ctx: Context) -> int:
     path = _local_directory(ctx)
     if path is not None:
         return follow(ctx, LocalRun(path), terminal)
-    kube = _kube(ctx)
-    return watch(ctx, kube, _namespace(ctx, kube), terminal)
+    try:
+        kube = _kube(ctx)
+    except UnreachableError as error:
+        raise also_no_local_run(ctx, error) from None
+    return watch(ctx, kube, _namespace(ctx, kube), terminal, partial(also_no_local_run, ctx))
 
 
 def _run_local(ctx: Context) -> int:

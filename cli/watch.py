@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import re2
 from kubetune.analytics.cluster import KubeClient
-from kubetune.analytics.errors import KubetuneError, NotFoundError
+from kubetune.analytics.errors import KubetuneError, NotFoundError, UnreachableError
 from kubetune.analytics.resource import Trial, TuningJobView, parse_tuning_job
 from kubetune.cli import output
 from kubetune.cli.main import EXIT_ERROR, EXIT_OK, Context
@@ -268,18 +268,27 @@ class Watched(Protocol):
         ...
 
 
+Missing = Callable[[KubetuneError], KubetuneError] | None
+"""What the error of a TuningJob never found says (None: the API server's words)."""
+
+
 class _ClusterJob:
     """The TuningJob NAME in `namespace`, read every `--interval` seconds."""
 
-    def __init__(self, kube: KubeClient, namespace: str, name: str) -> None:
+    def __init__(
+        self, kube: KubeClient, namespace: str, name: str, missing: Missing = None
+    ) -> None:
         self.kube, self.namespace, self.name = kube, namespace, name
+        self.missing = missing
         self.seen = False
 
     def read(self) -> TuningJobView:
         try:
             body = self.kube.get_tuning_job(self.namespace, self.name)
-        except NotFoundError:
+        except (NotFoundError, UnreachableError) as error:
             if not self.seen:  # never there: the name or namespace is wrong
+                raise error if self.missing is None else self.missing(error) from None
+            if isinstance(error, UnreachableError):
                 raise
             raise NotFoundError(
                 f'TuningJob "{self.name}" was deleted while being watched (namespace '
@@ -299,9 +308,13 @@ class _ClusterJob:
         return "; it keeps running." if waiting is None else f". {waiting}"
 
 
-def watch(ctx: Context, kube: KubeClient, namespace: str, terminal: bool) -> int:
-    """Reads the TuningJob every `--interval` seconds until it ends (see the module doc)."""
-    return follow(ctx, _ClusterJob(kube, namespace, ctx.args.name), terminal)
+def watch(
+    ctx: Context, kube: KubeClient, namespace: str, terminal: bool, missing: Missing = None
+) -> int:
+    """Reads the TuningJob every `--interval` seconds until it ends (see the module doc).
+    `missing` words the error of a job not found (or no cluster answering) at the first
+    read."""
+    return follow(ctx, _ClusterJob(kube, namespace, ctx.args.name, missing), terminal)
 
 
 def follow(ctx: Context, watched: Watched, terminal: bool) -> int:

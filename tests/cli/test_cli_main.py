@@ -164,6 +164,8 @@ def test_plot_to_an_unsupported_format_is_a_usage_error_naming_the_formats(
 class DeletedAfter:
     """The API server as `watch` sees it: the TuningJob `found` times, then 404."""
 
+    namespace = "default"
+
     def __init__(self, body: dict[str, Any], found: int) -> None:
         self.body, self.found = body, found
 
@@ -533,6 +535,40 @@ def test_a_folder_named_like_the_job_without_a_run_does_not_hide_the_cluster_job
     (in_run_folder.parent / "hb4").mkdir()  # e.g. a source folder
     code, _, err = run("trials", "hb4")
     assert code == cli_main.EXIT_ERROR and err.startswith("error: no kubeconfig at"), err
+
+
+LOCAL_RUN_COMMANDS = [["describe"], ["trials"], ["best"], ["plot"], ["logs", "1"], ["watch"]]
+"""The commands that read a local run directory instead of a TuningJob (not stop)."""
+
+
+@pytest.mark.parametrize("command", LOCAL_RUN_COMMANDS, ids=lambda c: c[0])
+def test_a_bare_name_neither_on_the_cluster_nor_a_run_directory_says_both(
+    in_run_folder: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """`kubetune watch r1` before `kubetune run --local m.yaml --out r1` (or a typo): the
+    error says that there is no local run directory r1 either, and how to wait for one."""
+    name, *rest = command
+    wait = "`kubetune watch ./r1` waits a moment for a run that starts there"
+    then = wait if name == "watch" else "`kubetune run --local MANIFEST --out r1` writes one"
+    # No cluster reachable (no kubeconfig), then one without the job.
+    code, _, err = run(name, "r1", *rest)
+    assert code == cli_main.EXIT_ERROR and err.startswith("error: no kubeconfig at"), err
+    assert err.endswith(f" There is no local run directory ./r1 either ({then}).\n"), err
+    from kubetune.cli import commands  # noqa: PLC0415
+
+    monkeypatch.setattr(commands, "connect", lambda *_: DeletedAfter({}, found=0))
+    code, _, err = run(name, "r1", *rest)
+    assert err == (
+        'error: TuningJob "r1" not found in namespace "default". There is no local run '
+        f"directory ./r1 either ({then}).\n"
+    )
+    (in_run_folder.parent / "r1").mkdir()  # made, its tuningjob.yaml not yet written
+    code, _, err = run(name, "r1", *rest)
+    assert "./r1 is a directory, but no local run directory (no tuningjob.yaml in it)" in err
+    # The cluster's job asked for (-n), or stop (which reads no run directory): as it was.
+    for argv in ([name, "r1", *rest, "-n", "default"], ["stop", "r1"]):
+        code, _, err = run(*argv)
+        assert err == 'error: TuningJob "r1" not found in namespace "default"\n', argv
 
 
 def test_a_manifest_given_instead_of_a_name_is_said_to_be_a_file(in_run_folder: Path) -> None:
