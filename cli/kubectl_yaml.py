@@ -36,7 +36,9 @@ class _KubectlLoader(yaml.SafeLoader):
     and a leading 0 for octal); a float has digits, an optional point and exponent (1e-3
     too); there are no base-60 numbers (1:30) and no timestamps (2026-01-02 is text, as
     go-yaml gives text for a timestamp read into an untyped value). Map keys are text,
-    as sigs.k8s.io/yaml writes them (`_key_text`)."""
+    as sigs.k8s.io/yaml writes them (`_key_text`); a key given twice keeps its last value
+    without a word, as go-yaml v2's Unmarshal (not UnmarshalStrict) keeps it for kubectl,
+    whose --validate=strict sees the JSON made of it, where the key is once."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         self.flatten_mapping(node)  # merge keys (<<), which go-yaml v2 has too
