@@ -131,9 +131,9 @@ hadolint: install ## Lint every Dockerfile in the repository with hadolint
 	$(VENV)/bin/hadolint $$files
 
 .PHONY: typecheck
-typecheck: install .typecheck ## mypy --strict over kubetune.optimizer, .operator, .analytics, .cli, the local cluster (hack/cluster) and the code generators
+typecheck: install .typecheck ## mypy --strict over kubetune.optimizer, .operator, .analytics, .cli, the local cluster (hack/cluster), the code generators and the demo
 	MYPYPATH=.typecheck $(VENV)/bin/mypy -p kubetune.optimizer -p kubetune.operator -p kubetune.analytics -p kubetune.cli
-	MYPYPATH=hack:.typecheck $(VENV)/bin/mypy -p cluster -p codegen
+	MYPYPATH=hack:.typecheck $(VENV)/bin/mypy -p cluster -p codegen -p demo
 
 ##@ Tests
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "hack"))  # `cluster`, which PYTHONSAFEPATH=1 keeps off the path
@@ -133,10 +133,10 @@ def main() -> int:
     args = parser.parse_args()
 
     apply_crds(args.kubeconfig)
-    config.load_kube_config(str(args.kubeconfig))
+    config.load_kube_config(str(args.kubeconfig))  # type: ignore[no-untyped-call]
     core, api = client.CoreV1Api(), client.CustomObjectsApi()
     try:
-        core.create_namespace({"metadata": {"name": args.namespace}})
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=args.namespace)))
     except ApiException as error:
         if error.status != 409:
             raise
