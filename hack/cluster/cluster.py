@@ -3,10 +3,12 @@
 State of a running cluster lives in one directory (default ``<repo>/.cluster``, or
 ``$KUBETUNE_CLUSTER_DIR``): ``pki/`` (certificates and keys, new for every cluster),
 ``kubeconfig`` (the admin's), one ``<component>.log`` per process, ``pids.json`` (every
-process started, ended by id on ``down``) and ``pods/`` (the node agent's pod scratch dirs,
-logs and the process groups of running pods).
+process started, ended by id on ``down``), ``pods/`` (the node agent's pod scratch dirs,
+logs and the process groups of running pods) and, for a cluster that hack/with-cluster.sh
+started, ``sessions.json`` (the commands using it: sessions.py).
 
-    PYTHONPATH=hack .venv/bin/python -m cluster up [--nodes 2] [--gpus-per-node 4]
+    PYTHONPATH=hack .venv/bin/python -m cluster up [--nodes 2] [--gpus-per-node 4] [--session PID]
+    PYTHONPATH=hack .venv/bin/python -m cluster release --session PID
     PYTHONPATH=hack .venv/bin/python -m cluster down
     PYTHONPATH=hack .venv/bin/python -m cluster status
 """
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import certs, components
+from . import certs, components, sessions
 from .processes import process_start_time, signal_group_if_same
 
 REPO = Path(__file__).resolve().parents[2]
@@ -236,15 +238,16 @@ def _clear(directory: Path) -> None:
             entry.unlink()
 
 
-def up(nodes: int, gpus_per_node: int, cpus_per_node: int, timeout: float) -> None:
+def up(nodes: int, gpus_per_node: int, cpus_per_node: int, timeout: float) -> bool:
     """Starts etcd, the API server, the controller manager, the scheduler and the node agent;
     returns once the API server is ready, the `default` ServiceAccount exists and every node
-    is Ready and schedulable. Raises ClusterError (naming the log to read) otherwise."""
+    is Ready and schedulable: True, or False at once when a cluster already answers (reused).
+    Raises ClusterError (naming the log to read) otherwise."""
     directory = state_dir()
     if read_recorded(directory):
         if api_server_healthy(directory):
             print(f"cluster already running; kubeconfig: {directory / 'kubeconfig'}")
-            return
+            return False
         print("stale cluster state found: stopping what is left of it", file=sys.stderr)
         down()
     kube_bin = kube_bin_dir()
@@ -352,6 +355,7 @@ def up(nodes: int, gpus_per_node: int, cpus_per_node: int, timeout: float) -> No
         f"{nodes} nodes × {gpus_per_node} nvidia.com/gpu ready in {t_nodes:.1f} s"
     )
     print(f"kubeconfig: {layout.admin_kubeconfig}")
+    return True
 
 
 def _stop_pod_processes(directory: Path) -> None:
@@ -406,6 +410,7 @@ def down() -> None:
         _stop_pod_processes(directory)
     _pids_file(directory).unlink(missing_ok=True)
     (directory / "state.json").unlink(missing_ok=True)
+    sessions.write(directory, None)
     if recorded:
         print(
             f"cluster down: ended {len(recorded)} processes in {time.monotonic() - started:.1f} s;"
@@ -450,6 +455,46 @@ def exclusive(directory: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _session(pid: int) -> sessions.Session:
+    return sessions.Session(pid, process_start_time(pid) or 0)
+
+
+def _join(directory: Path, started: bool, pid: int | None) -> None:
+    """Records who uses the cluster `up` started or reused (sessions.py); a plain `up`
+    (pid None) makes a session cluster the user's, kept."""
+    if pid is None:
+        sessions.write(directory, None)
+        return
+    used_by = sessions.join(sessions.read(directory), started, _session(pid))
+    sessions.write(directory, used_by)
+    if used_by is not None:
+        print(sessions.STOPS_LINE)
+
+
+def _release(directory: Path, pid: int) -> None:
+    """The command of process `pid` has ended: stops the cluster if it was the last of a
+    session cluster's, or says why the cluster stays up."""
+    left, stop = sessions.leave(
+        sessions.read(directory),
+        _session(pid),
+        lambda s: process_start_time(s.pid) == s.start_time,
+    )
+    sessions.write(directory, left)
+    if stop:
+        down()
+    elif left:
+        pids = ", ".join(str(s.pid) for s in left)
+        print(
+            f"the cluster is left running for the other commands using it (pid {pids}): "
+            "the last to end stops it"
+        )
+    else:
+        print(
+            "the cluster was running before (or `make cluster-up` or KEEP_CLUSTER=1 kept "
+            "it): left running (make cluster-down stops it)"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cluster", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -473,6 +518,19 @@ def main(argv: list[str] | None = None) -> int:
         help="cpu capacity of each node (env KUBETUNE_CPUS_PER_NODE; default 16)",
     )
     up_parser.add_argument("--timeout", type=float, default=START_TIMEOUT_S, help="seconds")
+    up_parser.add_argument(
+        "--session",
+        type=int,
+        metavar="PID",
+        help="for the command of process PID (hack/with-cluster.sh): a cluster started now "
+        "is stopped by `release` when the last command using it ends (without: a running "
+        "cluster is kept, as `make cluster-up` keeps it)",
+    )
+    release_parser = sub.add_parser(
+        "release",
+        help="the command of --session PID has ended: stop the cluster if no other uses it",
+    )
+    release_parser.add_argument("--session", type=int, metavar="PID", required=True)
     sub.add_parser("down", help="stop every process of the cluster")
     sub.add_parser("status", help="say whether the cluster answers")
     args = parser.parse_args(argv)
@@ -482,10 +540,13 @@ def main(argv: list[str] | None = None) -> int:
         with exclusive(state_dir()):
             if args.command == "up":
                 try:
-                    up(args.nodes, args.gpus_per_node, args.cpus_per_node, args.timeout)
+                    started = up(args.nodes, args.gpus_per_node, args.cpus_per_node, args.timeout)
                 except BaseException:
                     down()  # leave nothing half-started behind
                     raise
+                _join(state_dir(), started, args.session)
+            elif args.command == "release":
+                _release(state_dir(), args.session)
             else:
                 down()
     except ClusterError as e:

@@ -1,7 +1,9 @@
 """hack/with-cluster.sh (`make demo`, `make reproduce`, `make bench-*`) stops only a cluster
 it started itself, and not with KEEP_CLUSTER set; hack/demo.py shows its commands as they
 can be copied and says how to look further. `.venv/bin/python -m cluster` here is a script
-that logs its calls and answers `status` as told (the real cluster: tests/integration)."""
+that logs its calls and answers `up` and `release` as hack/cluster does for a cluster that
+runs or not (the real cluster: tests/integration; two scripts at once, on hack/cluster's
+own decisions: tests/unit/hack/test_sessions.py)."""
 
 from __future__ import annotations
 
@@ -23,12 +25,18 @@ def run(
     its output and the cluster calls made."""
     python = tmp_path / ".venv" / "bin" / "python"
     python.parent.mkdir(parents=True)
+    up = (
+        "cluster already running; kubeconfig: .cluster/kubeconfig"
+        if running
+        else "cluster up\nthis cluster stops when the last command using it ends"
+    )
+    release = "the cluster was running before: left running" if running else "cluster down"
     python.write_text(
         "#!/bin/sh\n"
         f'echo "$3" >> "{tmp_path}/calls"\n'
         'case "$3" in\n'
-        f"  status) exit {0 if running else 1};;\n"
-        f"  up) exit {up_rc};;\n"
+        f"  up) [ {up_rc} = 0 ] || exit {up_rc}; [ \"$4\" != --session ] || echo '{up}';;\n"
+        f"  release) echo '{release}';;\n"
         "esac\n"
     )
     python.chmod(0o755)
@@ -43,27 +51,27 @@ def run(
 
 def test_a_cluster_it_started_is_stopped_after_the_command(tmp_path: Path) -> None:
     rc, out, calls = run(tmp_path, running=False)
-    assert (rc, calls) == (3, ["status", "up", "down"])
-    assert "stops=1" in out
+    assert (rc, calls) == (3, ["up", "release"])
+    assert "stops=1" in out and out.endswith("cluster down\n")
 
 
 def test_a_cluster_running_before_is_left_running(tmp_path: Path) -> None:
     rc, out, calls = run(tmp_path, running=True)
-    assert (rc, calls) == (3, ["status", "up"])
+    assert (rc, calls) == (3, ["up", "release"])
     assert "stops=0" in out
-    assert "was running before: left running (make cluster-down stops it)" in out
+    assert "was running before: left running" in out
 
 
 def test_keep_cluster_leaves_the_cluster_it_started(tmp_path: Path) -> None:
     rc, out, calls = run(tmp_path, running=False, keep="1")
-    assert (rc, calls) == (3, ["status", "up"])
+    assert (rc, calls) == (3, ["up"])
     assert "stops=0" in out
     assert "KEEP_CLUSTER is set" in out
 
 
 def test_a_failed_start_runs_nothing(tmp_path: Path) -> None:
     rc, out, calls = run(tmp_path, running=False, up_rc=5)
-    assert (rc, calls, out) == (5, ["status", "up"], "")
+    assert (rc, calls, out) == (5, ["up"], "")
 
 
 def test_the_demo_shows_its_commands_as_they_can_be_copied(
