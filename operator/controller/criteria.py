@@ -46,12 +46,15 @@ def end_now(d: Decision) -> bool:
     if d.spec.stop:
         running = sum(t.phase not in TERMINAL_TRIAL_PHASES for t in status.trials)
         d.stop_all(STOPPED_BY_USER)
+        if running:
+            stopped = f"; {count(running, 'unfinished trial')} {'was' if running == 1 else 'were'}"
+            stopped += " stopped"
+        elif status.trials:
+            stopped = "; no trial was running"
+        else:
+            stopped = " before any trial was launched"
         conclude(
-            d,
-            Phase.STOPPED,
-            STOPPED_BY_USER,
-            f"spec.stop is true: stopped by the user; {count(running, 'unfinished trial')} "
-            f"{'was' if running == 1 else 'were'} stopped",
+            d, Phase.STOPPED, STOPPED_BY_USER, f"spec.stop is true: stopped by the user{stopped}"
         )
         return True
     failed = status.counters.failed

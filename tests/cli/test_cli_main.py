@@ -402,7 +402,7 @@ def test_quiet_lines() -> None:
         (
             "Stopped",
             "StoppedByUser",
-            "spec.stop is true: stopped by the user; 0 unfinished trials were stopped",
+            "spec.stop is true: stopped by the user; no trial was running",
         ),
     ],
 )

@@ -378,6 +378,26 @@ def test_stop_stops_the_running_trials_and_ends_the_job_stopped_by_user() -> Non
     assert sorted(kube.called("delete_job")) == ["tj-002", "tj-003"]
     assert not kube.jobs or all(name not in {"tj-002", "tj-003"} for _, name in kube.jobs)
     assert status["bestTrial"]["name"] == "tj-001"
+    assert (
+        status["message"]
+        == "spec.stop is true: stopped by the user; 2 unfinished trials were stopped"
+    )
+
+
+def test_stop_says_how_many_trials_it_stopped_in_words_that_fit_none_and_one() -> None:
+    kube = new_job(limits={"maxTrials": 4, "maxParallelTrials": 1})
+    reconcile(kube, NS, NAME, now=NOW)  # tj-001 launched
+    kube.tuning_jobs[(NS, NAME)]["spec"]["stop"] = True
+    reconcile(kube, NS, NAME, now=NOW)
+    message = "spec.stop is true: stopped by the user; 1 unfinished trial was stopped"
+    assert kube.status(NS, NAME)["message"] == message
+    kube = new_job(limits={"maxTrials": 4, "maxParallelTrials": 1})
+    reconcile(kube, NS, NAME, now=NOW)
+    kube.finish_job(NS, "tj-001", b"loss=0.5\n")
+    kube.tuning_jobs[(NS, NAME)]["spec"]["stop"] = True  # before tj-002 is launched
+    reconcile(kube, NS, NAME, now=NOW)
+    message = "spec.stop is true: stopped by the user; no trial was running"
+    assert kube.status(NS, NAME)["message"] == message
 
 
 def test_stop_on_a_job_that_already_ended_keeps_its_phase() -> None:
@@ -401,6 +421,10 @@ def test_stop_beats_suspend_and_launches_nothing() -> None:
     assert result.terminal and not kube.called("create_job")
     assert (status["phase"], status["reason"]) == ("Stopped", "StoppedByUser")
     assert status.get("trials", []) == []
+    # Not "0 unfinished trials were stopped".
+    assert (
+        status["message"] == "spec.stop is true: stopped by the user before any trial was launched"
+    )
 
 
 def run_pod(kube: MemoryKube, job: str, log: bytes) -> None:
