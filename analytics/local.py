@@ -7,9 +7,10 @@ a reader tells whether that run still runs (`recorded_run`); `parents.yaml` wher
 warm-started run found its parents' run directories (`parent_directories`).
 
 A run that died without recording its end (SIGKILL, a machine that went down) leaves its
-trials Running in status.yaml. Every reader (the CLI's `kubetune trials`, `describe`, ...
-and `TuningJobAnalytics(directory=...)`) shows them as what they are, interrupted, through
-`as_it_is`, once the run recorded in `.lock` no longer runs, and writes nothing.
+trials Running in status.yaml (those it was launching, Pending). Every reader (the CLI's
+`kubetune trials`, `describe`, ... and `TuningJobAnalytics(directory=...)`) shows them as
+what they are, interrupted, through `as_it_is`, once the run recorded in `.lock` no longer
+runs, and writes nothing.
 """
 
 from __future__ import annotations
@@ -157,19 +158,15 @@ def gone_run(directory: Path) -> str | None:
 def interrupt(status: dict[str, Any], cause: str, at: datetime) -> bool:
     """`status` (changed in place) as it is once its run was interrupted at `at`: the
     trials that were running (their processes stopped, their Jobs kept) Pending, reason
-    Interrupted, their attempt ended then (a duration that stops growing); those already
-    so (a resume that did not start them again) say the new cause, their end kept; the job
-    says so (reason Interrupted, its Running condition False). False for a job that has
-    ended, which no interruption changes."""
+    Interrupted, their attempt ended then (a duration that stops growing); those that were
+    Pending (being launched: `_cut_short`) Pending, reason Interrupted, with no end (their
+    attempt had no start); those already so (a resume that did not start them again) say
+    the new cause, their end kept; the job says so (reason Interrupted, its Running
+    condition False). False for a job that has ended, which no interruption changes."""
     if not status or status.get("phase") in TERMINAL_PHASES:
         return False
     now = at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    trials = [
-        t
-        for t in status.get("trials") or []
-        if t.get("phase") == "Running"
-        or (t.get("phase") == "Pending" and t.get("reason") == INTERRUPTED)
-    ]
+    trials = [t for t in status.get("trials") or [] if t.get("phase") in ("Pending", "Running")]
     running = sum(t.get("phase") == "Running" for t in trials)
     message = f"interrupted ({cause}); the same `kubetune run --local` command starts it again"
     for trial in trials:
@@ -186,6 +183,15 @@ def interrupt(status: dict[str, Any], cause: str, at: datetime) -> bool:
                 status="False", reason=INTERRUPTED, message=message, lastTransitionTime=now
             )
     return True
+
+
+def _cut_short(trial: dict[str, Any]) -> bool:
+    """Whether an interruption of its run cuts `trial` short and has not said so yet:
+    Running, or Pending and not Interrupted. A local run launches a trial it records at
+    once (no scheduler, no quota keeps one waiting), so a Pending one had its trainer
+    started, or about to be, when the run was interrupted."""
+    phase = trial.get("phase")
+    return phase == "Running" or (phase == "Pending" and trial.get("reason") != INTERRUPTED)
 
 
 def move_counted(status: dict[str, Any], count: int, source: str, target: str) -> None:
@@ -207,30 +213,32 @@ def as_it_is(body: dict[str, Any], directory: Path) -> str | None:
     still runs, ended as it recorded, or cannot be told about (see `gone_run`)."""
     status = body.get("status") or {}
     phases = [t.get("phase") for t in status.get("trials") or []]
+    cut_short = [t for t in status.get("trials") or [] if _cut_short(t)]
     if (
         not status  # nothing recorded: nothing to correct
         or status.get("phase") in TERMINAL_PHASES
-        or (status.get("reason") == INTERRUPTED and "Running" not in phases)  # recorded so
+        or (status.get("reason") == INTERRUPTED and not cut_short)  # recorded so
         or ((body.get("spec") or {}).get("suspend") and not {"Pending", "Running"} & set(phases))
     ):
         return None  # not running when the run ended (a suspended run exits with nothing)
     run = gone_run(directory)
     if run is None:
         return None
-    running = [t for t in status.get("trials") or [] if t.get("phase") == "Running"]
     seen = [directory / STATUS] + [
-        directory / LOGS / f"{trial_job_name(t['name'], t.get('attempt', 1))}.log" for t in running
+        directory / LOGS / f"{trial_job_name(t['name'], t.get('attempt', 1))}.log"
+        for t in cut_short
     ]
     last = max((p.stat().st_mtime for p in seen if p.is_file()), default=None)
     at = datetime.now(UTC) if last is None else datetime.fromtimestamp(last, UTC)
+    # Killed within a second of launching, a run has its trials still Pending: they are
+    # shown interrupted, but the line does not call them running.
+    if "Running" in phases:
+        shown = "its running trials are shown interrupted"
+    elif cut_short:
+        shown = "its trials being launched are shown interrupted"
+    else:
+        shown = "it is shown interrupted; none of its trials was recorded running"
     interrupt(status, f"the run that wrote it, {run}, is no longer alive", at)
-    # Killed within a second of launching, a run has its trials still Pending: none is
-    # shown interrupted, so the line does not say one is.
-    shown = (
-        "its running trials are shown interrupted"
-        if running
-        else "it is shown interrupted; none of its trials was recorded running"
-    )
     return (
         f"the run that wrote {directory} ({run}) is no longer alive: {shown}; "
         f"`kubetune run --local MANIFEST --out {directory}` resumes it"

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from kubetune.analytics.errors import KubetuneError, NotFoundError
-from kubetune.analytics.local import LOGS, MANIFEST, STATUS, as_it_is, read_directory, recorded_run
+from kubetune.analytics.local import (
+    INTERRUPTED,
+    LOGS,
+    MANIFEST,
+    STATUS,
+    as_it_is,
+    read_directory,
+    recorded_run,
+)
 from kubetune.analytics.resource import Trial, TuningJobView, parse_tuning_job
 from kubetune.cli.main import EXIT_OK, Context
 from kubetune.cli.watch import Reading, logged_values
@@ -131,7 +139,9 @@ def _started_log(ctx: Context, directory: Path, trial: Trial) -> tuple[Path, Tri
         log = directory / LOGS / f"{trial_job_name(trial.name, trial.attempt)}.log"
         if log.is_file():
             return log, trial
-        detail = ": ".join(p for p in (trial.reason, trial.message) if p)
+        # An interrupted trial's message says how to resume, as the line does anyway.
+        shown = (trial.reason,) if trial.reason == INTERRUPTED else (trial.reason, trial.message)
+        detail = ": ".join(p for p in shown if p)
         text = f"trial {trial.name} is {trial.phase}" + (f" ({detail})" if detail else "")
         if trial.phase != "Pending":  # it ran: its log was removed since
             raise NotFoundError(f"{text}: it has no log ({log} is missing).")

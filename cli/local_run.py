@@ -7,7 +7,8 @@ anything runs, as at admission: the CRD's CEL rules (`cli.admission`), the pydan
 and `validate_spec` (the checks the operator makes itself).
 
 Ctrl-C stops the running trials (their process groups) and records them as they are:
-Pending, reason Interrupted, their attempt ended then (`mark_interrupted`); so does whatever
+Pending, reason Interrupted, their attempt ended then (`mark_interrupted`; a trial being
+launched at that moment too, its attempt without an end); so does whatever
 else ends the run loop (SIGTERM, SIGHUP, a closed stdout, a full disk, a trainer that no
 longer starts), each with a one-line message; a SIGKILLed run's trainers die with it (see
 `kubetune.operator.kube.local`). The same command on the same DIR resumes: the trials that
@@ -19,8 +20,13 @@ manifest may then change the fields a live TuningJob may change (limits, suspend
 the immutable ones. With `spec.suspend: true` nothing new is launched: once no trial runs,
 the command says so and exits 0, DIR ready to resume. DIR keeps the `--image` mapping
 (images.yaml), so a resume runs the trainers the run was started with; an `--image` given
-again replaces the saved command of its image, saying so. A run warm-started from local
-runs takes, for an image no `--image` maps, the command a parent saved (`parents_image`).
+again replaces the saved command of its image, saying so, once a trainer has started with
+it (`_image_saver`: one that does not start leaves the saved one). A command is run and
+saved with its relative paths made absolute (`anchored`), so that it runs the same from
+any directory. A run warm-started from local runs takes, for an image no `--image` maps,
+the command a parent saved (`parents_image`), refused naming --image where its program
+cannot start here. Ctrl-C, SIGTERM or SIGHUP before any trial has started (while the
+manifest is checked) ends the command with a line that says so, 130.
 
 A run that died without recording its end (SIGKILL, a machine that went down) leaves its
 trials Running in status.yaml; `kubetune.analytics.local.as_it_is` shows them to the
@@ -37,6 +43,7 @@ import fcntl
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import sys
@@ -346,34 +353,57 @@ def _report(ctx: Context, kube: LocalKube, reported: set[str], drawn: list[int])
 
 
 def run_local(ctx: Context) -> int:
+    # SIGTERM and SIGHUP end the run as Ctrl-C does (130, nothing left running), from the
+    # start: the checks before the first trial take a second or two.
+    with _on_signals(_raise_signalled, ["SIGTERM", "SIGHUP"]):
+        try:
+            lock, kube, name, spec, save = _prepare(ctx)
+        except KeyboardInterrupt as error:  # once trials may run, `_run` says it instead
+            cause = _cause(error)
+            shown = "" if cause == "Ctrl-C" else f" ({cause})"
+            _say(ctx.err, f"interrupted{shown} before any trial started: nothing ran\n")
+            return EXIT_INTERRUPTED
+        with lock:
+            return _run(ctx, kube, name, spec.judges_running_trials, save)
+
+
+def _prepare(ctx: Context) -> tuple[IO[str], LocalKube, str, TuningJobSpec, Callable[[], None]]:
+    """The checked manifest's run, ready to start: DIR locked (the open lock file), its
+    LocalKube, the job's name and spec, and what saves the run's `--image` mapping once a
+    trainer has started with it (`_image_saver`)."""
     args = ctx.args
     body = _read_manifest(args.file, args.parallel)
     name = body["metadata"]["name"]
     directory = Path(args.out or name)
-    given = dict(args.image)  # (NAME, CMD) pairs, checked by the parser
+    # (NAME, CMD) pairs, checked by the parser; saved and run anchored (`anchored`)
+    given = {image: anchored(command) for image, command in args.image}
     saved = saved_images(directory)
     images = {**saved, **given}  # a resume runs the commands its trials ran with
     spec = checked_spec(body)
     parents = warm_start_parents(spec, directory, args.parent)
     inherited = parents_image(_primary_container(body, spec), images, parents)
     if inherited is not None:
-        images[inherited.image] = inherited.command
+        check_inherited_starts(inherited)
+        images[inherited.image] = given[inherited.image] = inherited.command
+        ctx.err.write(
+            f"--image {inherited.image}={shlex.quote(inherited.command)} taken from the "
+            f"warm-start parent's {inherited.saved_in}; give --image to run another command\n"
+        )
     check_runs_here(body, spec, images)
-    # From here SIGTERM and SIGHUP end the run as Ctrl-C does (130, nothing left running).
-    with _on_signals(_raise_signalled, ["SIGTERM", "SIGHUP"]):
-        try:
-            lock = lock_directory(directory)
-        except OSError as error:
+    try:
+        lock = lock_directory(directory)
+    except OSError as error:
+        raise KubetuneError(_unusable(directory, error)) from None
+    try:
+        prepare_directory(body, spec, directory, ctx.err)
+        save_parents(directory, parents)
+        kube = LocalKube(directory, images, parents)
+    except BaseException as error:
+        lock.close()  # now, not when the exception is freed (in-process runs)
+        if isinstance(error, OSError):
             raise KubetuneError(_unusable(directory, error)) from None
-        with lock:
-            try:
-                prepare_directory(body, spec, directory, ctx.err)
-                save_images(directory, saved, given, ctx.err, inherited)
-                save_parents(directory, parents)
-                kube = LocalKube(directory, images, parents)
-            except OSError as error:
-                raise KubetuneError(_unusable(directory, error)) from None
-            return _run(ctx, kube, name, spec.judges_running_trials)
+        raise
+    return lock, kube, name, spec, _image_saver(kube, saved, given, ctx.err)
 
 
 def saved_images(directory: Path) -> dict[str, str]:
@@ -421,29 +451,77 @@ def parents_image(
 
 
 def save_images(
-    directory: Path,
-    saved: dict[str, str],
-    given: dict[str, str],
-    err: IO[str],
-    inherited: InheritedImage | None = None,
+    directory: Path, saved: dict[str, str], given: dict[str, str], err: IO[str]
 ) -> None:
-    """DIR/images.yaml: the saved mapping with the `--image` options given this time, each
-    one that replaces another command for its image said in a line, and the command
-    `inherited` from a parent, said in a line (kept, so that a resume runs it too)."""
+    """DIR/images.yaml: the saved mapping with the commands given this time (`--image`, or
+    taken from a parent), each one that replaces another command for its image said in a
+    line."""
     for image, command in given.items():
         if image in saved and saved[image] != command:
             err.write(
                 f"--image {image}={shlex.quote(command)} replaces the command saved in "
                 f"{directory / IMAGES} ({shlex.quote(saved[image])})\n"
             )
-    if inherited is not None:
-        given = {**given, inherited.image: inherited.command}
-        err.write(
-            f"--image {inherited.image}={shlex.quote(inherited.command)} taken from the "
-            f"warm-start parent's {inherited.saved_in}; give --image to run another command\n"
-        )
-    if given and {**saved, **given} != saved:
+    if {**saved, **given} != saved:
         write_atomically(directory / IMAGES, {**saved, **given})
+
+
+def _image_saver(
+    kube: LocalKube, saved: dict[str, str], given: dict[str, str], err: IO[str]
+) -> Callable[[], None]:
+    """What saves `given` in DIR/images.yaml (`save_images`) the first time it is called
+    after a trainer of this run has started: a command that does not start is not kept
+    for the resume (the one that ran stays saved). A run killed before then keeps the
+    saved mapping, as if the command had not been given."""
+    done = False
+
+    def save_once_started() -> None:
+        nonlocal done
+        if not done and any(job.process is not None for job in kube.jobs.values()):
+            save_images(kube.directory, saved, given, err)
+            done = True
+
+    return save_once_started
+
+
+def anchored(command: str) -> str:
+    """`command` with its relative paths made absolute: its program when given as a path
+    (`./train.sh`, `.venv/bin/python`) and each other word that names a file or directory
+    here (`train.py`, `data`). Saved so, it runs the same from any directory: a resume, or
+    a run warm-started from this one, started elsewhere. A program found on PATH, an
+    option (`--data=x`) and a module (`-m pkg.train`) stay as they are. `command` itself
+    (as written) where nothing changes."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command  # not splittable: refused where it is run, naming it
+    absolute = [
+        os.path.abspath(word)
+        if word
+        and not os.path.isabs(word)
+        and not word.startswith("-")
+        and ("/" in word if i == 0 else os.path.exists(word))
+        else word
+        for i, word in enumerate(words)
+    ]
+    return command if absolute == words else shlex.join(absolute)
+
+
+def check_inherited_starts(inherited: InheritedImage) -> None:
+    """Raises KubetuneError, naming --image, where the program of the command taken from a
+    parent cannot start here (not found, or not executable): it ran in the parent's run,
+    from its directory or before it was moved or deleted."""
+    try:
+        program = shlex.split(inherited.command)[0]
+    except (ValueError, IndexError):
+        return  # not a command: refused where it is run, naming it
+    if shutil.which(program) is None:
+        raise KubetuneError(
+            f"the command {inherited.command!r} of image {inherited.image!r}, taken from the "
+            f"warm-start parent's {inherited.saved_in}, cannot start here: {program!r} is "
+            f"not an executable file here; give the command with --image "
+            f"{inherited.image}=CMD"
+        )
 
 
 def save_parents(directory: Path, parents: Mapping[str, Path]) -> None:
@@ -484,6 +562,11 @@ def _raise_signalled(signum: int, _frame: Any) -> None:
     raise _Signalled(signum)
 
 
+def _cause(error: KeyboardInterrupt) -> str:
+    """What interrupted the run: "Ctrl-C", or the signal's name."""
+    return error.cause if isinstance(error, _Signalled) else "Ctrl-C"
+
+
 @contextlib.contextmanager
 def _on_signals(handler: Callable[[int, Any], None], signums: list[str]) -> Iterator[None]:
     """`handler` for the named signals while inside (only the main thread may set one;
@@ -508,17 +591,23 @@ def _say(stream: IO[str], text: str) -> None:
         stream.flush()
 
 
-def _run(ctx: Context, kube: LocalKube, name: str, judges_curves: bool) -> int:
+def _run(
+    ctx: Context,
+    kube: LocalKube,
+    name: str,
+    judges_curves: bool,
+    save: Callable[[], None] = lambda: None,
+) -> int:
     """The run loop; however it is left other than by the run's end (Ctrl-C, SIGTERM,
     SIGHUP, a closed stdout, an error such as a full disk or a trainer that no longer
     starts), its trainers are stopped and its running trials recorded as interrupted
-    (`_interrupted`), then one line says why, and the exit code is not 0."""
+    (`_interrupted`), then one line says why, and the exit code is not 0. `save` saves the
+    `--image` mapping once a trainer has started (`_image_saver`)."""
     directory = kube.directory
     try:
-        return _loop(ctx, kube, name, judges_curves)
+        return _loop(ctx, kube, name, judges_curves, save)
     except KeyboardInterrupt as error:
-        cause = error.cause if isinstance(error, _Signalled) else "Ctrl-C"
-        return _interrupted(ctx, kube, cause, None)
+        return _interrupted(ctx, kube, _cause(error), None)
     except BrokenPipeError:
         if ctx.out is sys.stdout:  # nothing more reaches it, at exit neither
             with contextlib.suppress(OSError, ValueError):
@@ -537,37 +626,48 @@ def _run(ctx: Context, kube: LocalKube, name: str, judges_curves: bool) -> int:
         return _interrupted(ctx, kube, "an error", problem)
 
 
-def _loop(ctx: Context, kube: LocalKube, name: str, judges_curves: bool) -> int:
+def _loop(
+    ctx: Context, kube: LocalKube, name: str, judges_curves: bool, save: Callable[[], None]
+) -> int:
     directory = kube.directory
     reported: set[str] = set()
     drawn = [0]  # lines of the screen drawn last (terminal only)
     ctx.err.write(f"run directory: {_shown(directory)} (logs in {directory / 'logs'})\n")
     unmark_interrupted(kube)
-    restarted = kube.resume()
-    if restarted:
-        ctx.err.write(f"resumed; started again: {', '.join(restarted)}\n")
-    while True:
-        result = reconcile(kube, NAMESPACE, name, curve_read_seconds=0.0)
-        view = _report(ctx, kube, reported, drawn)
-        if result.terminal:
-            ctx.out.write(final_line(view) + "\n")
-            return EXIT_ERROR if view.phase == "Failed" else EXIT_OK
-        if view.spec.suspend and not any(t.phase in ("Pending", "Running") for t in view.trials):
-            # Nothing runs, nothing will: waiting would hang with no end.
-            ctx.err.write(
-                f"spec.suspend is true: no trial is launched ({len(view.trials)} run so "
-                f"far); set it to false in {ctx.args.file} and run the same command to go "
-                "on\n"
+    try:
+        restarted = kube.resume()
+        if restarted:
+            ctx.err.write(f"resumed; started again: {', '.join(restarted)}\n")
+        while True:
+            result = reconcile(kube, NAMESPACE, name, curve_read_seconds=0.0)
+            save()
+            view = _report(ctx, kube, reported, drawn)
+            if result.terminal:
+                ctx.out.write(final_line(view) + "\n")
+                return EXIT_ERROR if view.phase == "Failed" else EXIT_OK
+            if view.spec.suspend and not any(
+                t.phase in ("Pending", "Running") for t in view.trials
+            ):
+                # Nothing runs, nothing will: waiting would hang with no end.
+                ctx.err.write(
+                    f"spec.suspend is true: no trial is launched ({len(view.trials)} run so "
+                    f"far); set it to false in {ctx.args.file} and run the same command to go "
+                    "on\n"
+                )
+                return EXIT_OK
+            # Hyperband and the median rule judge trials by the values they print: here the logs
+            # are files, read at every reconcile, and a reconcile follows every line a trial
+            # writes, so even a trial of a few seconds is stopped where the rule says (on a
+            # cluster the operator follows the pods' logs as streams instead).
+            kube.wait(
+                min(result.requeue_after or IDLE_SECONDS, IDLE_SECONDS),
+                on_output=judges_curves,
             )
-            return EXIT_OK
-        # Hyperband and the median rule judge trials by the values they print: here the logs
-        # are files, read at every reconcile, and a reconcile follows every line a trial
-        # writes, so even a trial of a few seconds is stopped where the rule says (on a
-        # cluster the operator follows the pods' logs as streams instead).
-        kube.wait(
-            min(result.requeue_after or IDLE_SECONDS, IDLE_SECONDS),
-            on_output=judges_curves,
-        )
+    finally:
+        # However the loop is left, once a trainer has started its command is saved (before
+        # `_interrupted` stops it): a resume without --image runs it again.
+        with contextlib.suppress(OSError):  # the error that ended the loop says more
+            save()
 
 
 def _interrupted(ctx: Context, kube: LocalKube, cause: str, problem: str | None) -> int:
@@ -583,10 +683,13 @@ def _interrupted(ctx: Context, kube: LocalKube, cause: str, problem: str | None)
             sys.stderr.flush()
         running = kube.running()
         if running:
+            # Ctrl-C again is offered to whoever pressed it; a SIGTERM's sender (`timeout`,
+            # a CI, systemd) or a closed terminal is told what comes instead.
+            then = "; Ctrl-C again to kill them now" if cause == "Ctrl-C" else ", then killed"
             _say(
                 ctx.err,
                 f"stopping {len(running)} running trial{'s' * (len(running) != 1)} (up to "
-                f"{STOP_GRACE_SECONDS:g} s; Ctrl-C again to kill them now)\n",
+                f"{STOP_GRACE_SECONDS:g} s{then})\n",
             )
         kube.stop_all()
         unrecorded = ""
@@ -624,22 +727,26 @@ def mark_interrupted(directory: Path, cause: str = "Ctrl-C") -> None:
 
 
 def unmark_interrupted(kube: LocalKube) -> None:
-    """The trials `mark_interrupted` marked Running again, as they were when the run was
-    interrupted, in `kube` only: `kube.resume()` starts their Jobs again and writes them
-    with their new start. Until then DIR keeps them interrupted with their attempt's end,
-    so a restart that fails to start (its command no longer starts) leaves each one's
-    duration as it was, not counting the time since. The job's reason, message and
-    conditions are the reconcile's to rewrite."""
+    """The trials `mark_interrupted` marked as they were when the run was interrupted, in
+    `kube` only: Running again those that ran (`interrupt` gave them an end), and Pending
+    with no reason those being launched (the reconcile launches them, or `kube.resume()`
+    starts the Job one got; Running without a Job would read as a deleted Job).
+    `kube.resume()` starts their Jobs again and writes them with their new start. Until
+    then DIR keeps them interrupted with their attempt's end, so a restart that fails to
+    start (its command no longer starts) leaves each one's duration as it was, not
+    counting the time since. The job's reason, message and conditions are the
+    reconcile's to rewrite."""
     status = kube.body.get("status") or {}
     trials = [
         t
         for t in status.get("trials") or []
         if t.get("phase") == "Pending" and t.get("reason") == INTERRUPTED
     ]
-    if not trials:
-        return
+    ran = 0
     for trial in trials:
-        trial["phase"] = "Running"
+        if trial.get("endTime"):
+            trial["phase"] = "Running"
+            ran += 1
         for key in ("reason", "message", "endTime"):
             trial.pop(key, None)
-    move_counted(status, len(trials), "pending", "running")
+    move_counted(status, ran, "pending", "running")

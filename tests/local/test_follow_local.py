@@ -66,7 +66,7 @@ def test_logs_print_a_trials_log_by_number_or_name_and_say_which_has_none(
     assert (code, out) == (1, "")
     assert err.startswith('error: TuningJob "local" has no trial "7"; its trials are '), err
     # A trial recorded but never started (its run was killed between the two): said so,
-    # with the command that resumes the run.
+    # interrupted as the run's running trials are, with the command that resumes the run.
     recorded = status(out_dir)
     never = {**recorded["trials"][1], "name": "local-003", "phase": "Pending"}
     recorded.update(phase="InProgress", trials=[*recorded["trials"], never])
@@ -74,8 +74,8 @@ def test_logs_print_a_trials_log_by_number_or_name_and_say_which_has_none(
     code, out, err = kubetune("logs", str(out_dir), "3")
     assert (code, out) == (1, "")
     assert err.splitlines()[-1] == (
-        f"error: trial local-003 is Pending: it has no log yet, and {out_dir} is not running; "
-        f"`kubetune run --local MANIFEST --out {out_dir}` resumes it."
+        f"error: trial local-003 is Pending (Interrupted): it has no log yet, and {out_dir} is "
+        f"not running; `kubetune run --local MANIFEST --out {out_dir}` resumes it."
     ), err
 
 

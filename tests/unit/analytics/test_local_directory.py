@@ -94,11 +94,12 @@ def test_a_run_of_another_host_runs_while_its_lock_is_held(tmp_path: Path) -> No
     ]
 
 
-def test_a_run_gone_before_any_trial_ran_is_not_said_to_show_running_trials(
+def test_a_run_gone_as_it_launched_shows_those_trials_interrupted_not_running(
     tmp_path: Path,
 ) -> None:
     """SIGKILLed within a second of launching: its trials are still Pending in status.yaml,
-    so none is shown interrupted and the line does not say one is (QA55 #3)."""
+    their trainers started or about to be; they are shown interrupted, as running ones are
+    (QA63 M2), and the line does not call them running (QA55 #3)."""
     directory = _run_dir(tmp_path, started="1")
     recorded = yaml.safe_load((directory / "status.yaml").read_text())
     for trial in recorded["trials"][-2:]:
@@ -108,11 +109,11 @@ def test_a_run_gone_before_any_trial_ran_is_not_said_to_show_running_trials(
     (directory / "status.yaml").write_text(yaml.safe_dump(recorded))
     tuning = TuningJobAnalytics(directory=directory)
     shown, said = _read(tuning)
-    assert shown == [("Pending", None), ("Pending", None)]
+    assert shown == [("Pending", "Interrupted"), ("Pending", "Interrupted")]
     line = (
-        f"the run that wrote {directory} (pid {os.getpid()}) is no longer alive: it is shown "
-        "interrupted; none of its trials was recorded running; `kubetune run --local "
-        f"MANIFEST --out {directory}` resumes it"
+        f"the run that wrote {directory} (pid {os.getpid()}) is no longer alive: its trials "
+        "being launched are shown interrupted; `kubetune run --local MANIFEST --out "
+        f"{directory}` resumes it"
     )
     assert said == [f"GoneRunWarning: {line}"]
     assert tuning.view.status.reason == "Interrupted"
