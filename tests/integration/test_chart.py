@@ -175,3 +175,44 @@ def test_namespaced_rbac_confines_the_operator(
         assert not can("watch", "customresourcedefinitions.apiextensions.k8s.io")
     finally:
         kubectl(kubeconfig_path, "delete", "-f", "-", "--wait=false", stdin=done.stdout, ok=False)
+
+
+def test_peering_can_be_turned_on_and_off_by_upgrades(
+    kubeconfig_path: Path | str, namespace: str
+) -> None:
+    """Helm 4 upgrades by server-side apply: a field the chart renders is the release's,
+    removed when a later render leaves it out. The API server defaults a RollingUpdate
+    Deployment's `rollingUpdate`; rendered by nobody, it stayed when peering was turned
+    off (strategy Recreate), which the API server refuses with it ("may not be specified
+    when strategy type is 'Recreate'"): the release could not leave peering, by upgrade
+    or rollback. Replicas 0: no operator pod is needed to show it."""
+    helm = os.environ.get("KUBETUNE_HELM", str(DEFAULT_HELM))
+    release = f"kt-{uuid.uuid4().hex[:6]}"
+    names = set()
+
+    def apply(*set_values: str) -> str:
+        argv = [helm, "template", release, str(CHART), "--namespace", namespace]
+        argv += ["--show-only", "templates/deployment.yaml"]
+        done = _run([*argv, *(f"--set={value}" for value in set_values)])
+        assert done.returncode == 0, done.stderr
+        deployment = yaml.safe_load(done.stdout)
+        deployment["spec"]["replicas"] = 0
+        names.add(name := deployment["metadata"]["name"])
+        kubectl(
+            kubeconfig_path, "apply", "--server-side", "--field-manager=helm", "-f", "-",
+            stdin=yaml.safe_dump(deployment),
+        )  # fmt: skip
+        found = kubectl(
+            kubeconfig_path, "get", "deployment", name, "-n", namespace,
+            "-o", "jsonpath={.spec.strategy.type}",
+        )  # fmt: skip
+        return found
+
+    try:
+        assert apply() == "Recreate"
+        assert apply("peering.enabled=true", "replicaCount=2") == "RollingUpdate"
+        assert apply() == "Recreate"  # refused before: rollingUpdate left by the defaulting
+        assert apply("peering.enabled=true", "replicaCount=2") == "RollingUpdate"
+    finally:
+        for name in names:
+            kubectl(kubeconfig_path, "delete", "deployment", name, "-n", namespace, ok=False)
