@@ -89,9 +89,33 @@ app.kubernetes.io/part-of: kubetune
 {{- end }}
 {{- end }}
 {{- end }}
-{{- range .Values.watchNamespaces }}
+{{- if eq (int .Values.operator.healthPort) (int .Values.operator.metricsPort) }}
+{{- fail (printf "operator.healthPort and operator.metricsPort are both %v: the operator serves /healthz and /metrics on two ports; give them different ones" .Values.operator.healthPort) }}
+{{- end }}
+{{- $watch := include "kubetune.watchNamespaces" . | fromJsonArray }}
+{{- range $watch }}
+{{- if eq . "" }}
+{{- fail (printf "watchNamespaces: an empty name in %s; list namespace names only, or, to watch every namespace, give none: --set 'watchNamespaces={}', --set watchNamespaces=null, or watchNamespaces: [] in a values file" (toJson $watch)) }}
+{{- end }}
 {{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" .) }}
-{{- fail (printf "watchNamespaces: %q is not a namespace name; the namespaced mode grants a Role in each listed namespace, so patterns cannot be used (leave watchNamespaces empty to watch all namespaces)" .) }}
+{{- fail (printf "watchNamespaces: %q is not a namespace name; the namespaced mode grants a Role in each listed namespace, so patterns cannot be used (to watch every namespace, give none: --set 'watchNamespaces={}', --set watchNamespaces=null, or watchNamespaces: [] in a values file)" .) }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+The namespaces to watch, as a JSON list (`include "kubetune.watchNamespaces" . | fromJsonArray`):
+.Values.watchNamespaces, where no names at all means every namespace. `--set 'watchNamespaces={}'`
+gives [""] (Helm reads {} as one empty item), which means none too; `--set watchNamespaces=null`
+leaves the key out. The other templates read the list only through this.
+*/}}
+{{- define "kubetune.watchNamespaces" -}}
+{{- $names := .Values.watchNamespaces | default list }}
+{{- if not (kindIs "slice" $names) }}
+{{- fail (printf "watchNamespaces: %q is not a list; give --set 'watchNamespaces={%v}' (braces), or a YAML list in a values file" $names $names) }}
+{{- end }}
+{{- if and (eq (len $names) 1) (eq (toString (first $names)) "") }}
+{{- $names = list }}
+{{- end }}
+{{- toJson $names }}
 {{- end }}
