@@ -235,11 +235,16 @@ class HyperbandTrial(NamedTuple):
     values: its value at each level it reached, in order: the rungs, then ``max_resource``
       for a trial that ran to the end (so len(values) = len(rung_levels) + 1 then).
     running: still training (its next values are unknown).
+    lost: ended having measured nothing of its configuration (the infrastructure failed
+      it): it keeps its place in the job's numbering of trials, which the samplers' draws
+      follow (trial k of a job, Sobol points 2k and 2k + 1), and is neither an observation
+      nor a tried configuration (in a finite space it may be proposed again).
     """
 
     params: Mapping[str, object]
     values: Sequence[float]
     running: bool = False
+    lost: bool = False
 
 
 def model_level(space: SearchSpace, trials: Sequence[HyperbandTrial], n_levels: int) -> int:
@@ -282,7 +287,9 @@ def _rank_observations(
         start = stop + 1
     observations = [Observation(t.params, r) for t, r in zip(ended, rank, strict=True)]
     observations += [
-        Observation(t.params, math.nan) for t in trials if not t.values and not t.running
+        Observation(t.params, math.nan)
+        for t in trials
+        if not t.values and not t.running and not t.lost
     ]
     pending = [t.params for t in trials if t.running]
     return observations, pending
@@ -300,9 +307,9 @@ def suggest_hyperband(
 ) -> list[dict[str, ParamValue]]:
     """Propose ``n`` configurations for new trials (see the module docstring).
 
-    In: the job's trials so far (running, stopped, finished, failed: a failed trial has
-    no values and is not running; the caller leaves out those that measured nothing of
-    their configuration, as a trial the infrastructure failed);
+    In: the job's trials so far, in their order (running, stopped, finished, failed: a
+    failed trial has no values and is not running; one the infrastructure failed is
+    ``lost``);
     ``n_levels`` = len(rung_levels(...)) + 1.
     Out: ``n`` parameter dicts, as :func:`kubetune.optimizer.suggest` returns them. In a
     finite space (Integer and Categorical parameters only) none is the configuration of
@@ -324,8 +331,10 @@ def suggest_hyperband(
     # in the number of observations) and the Sobol sampler gives the k-th trial point k.
     seen = [Observation(t.params, math.nan) for t in trials]
     encoder = Encoder(space)
-    # Every trial, at whatever level it stopped, running or failed, was tried.
-    tried = parse_history(encoder, seen, (), goal).values
+    # Every trial, at whatever level it stopped, running or failed, was tried; a lost one
+    # measured nothing.
+    measured = [o for o, t in zip(seen, trials, strict=True) if not t.lost]
+    tried = parse_history(encoder, measured, (), goal).values
     if count_untried(space, tried) == 0:
         return []
     if sampler.kind in ("Random", "Sobol"):
@@ -366,7 +375,7 @@ def _suggest_model(
     for trial in trials:
         if len(trial.values) > level:
             observations.append(Observation(trial.params, trial.values[level]))
-        elif not trial.running and not trial.values:
+        elif not trial.running and not trial.values and not trial.lost:
             observations.append(Observation(trial.params, math.nan))  # failed: avoided
         elif trial.running:
             pending.append(trial.params)

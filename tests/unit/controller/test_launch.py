@@ -262,6 +262,28 @@ def test_every_strategy_proposes_again_a_configuration_the_infrastructure_failed
     assert len(sim.status.trials) == 5 and _configurations(sim).count(again) == 2
 
 
+@pytest.mark.parametrize("strategy", ["Bayesian", "Random", "Sobol", "Hyperband"])
+@pytest.mark.parametrize("lost_index", [0, 1, 2])
+def test_no_trial_after_an_infrastructure_failure_repeats_another_trials_configuration(
+    strategy: str, lost_index: int
+) -> None:
+    """QA67 H2: Hyperband's sampler left the lost trial out of the numbering its draws
+    follow, so the next trial took the draw of the one after the lost one, then running:
+    two trials of one configuration at once. Only the lost configuration may come again
+    (it measured nothing)."""
+    extra = {"hyperband": {"minResource": 1, "maxResource": 9}} if strategy == "Hyperband" else {}
+    limits = {"maxTrials": 8, "maxParallelTrials": 3}
+    sim = Sim(make_spec(strategy=strategy, limits=limits, **extra))
+    sim.step()
+    lost = sim.status.trials[lost_index]
+    sim.finish(lost.job_name, state="Failed", reason="Evicted", infrastructure=True)
+    _run_to_the_end(sim)
+    configurations = [
+        tuple(sorted(t.hyperparameters.items())) for t in sim.status.trials if t.name != lost.name
+    ]
+    assert len(configurations) == 7 and len(set(configurations)) == 7
+
+
 def test_a_finite_space_tried_whole_with_no_success_fails_the_job() -> None:
     """As when maxTrials is reached: a job Completed with no result would pass health
     checks, so a trainer that always fails fails the job, though the space is exhausted."""
