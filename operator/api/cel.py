@@ -224,6 +224,39 @@ TRIAL_TEMPLATE_RULES = (
     ),
 )
 
+JOB_CONTROLLER = "kubernetes.io/job-controller"
+"""The Job controller's own `managedBy`: the one value that lets a trial's Job run here."""
+
+_ONE_POD = (
+    ": a trial is one training run in one pod, whose log gives the trial's objective and "
+    "epochs (several pods would each train the same hyperparameters, and one be read); "
+    "remove {field}, and raise spec.limits.maxParallelTrials to run more trials at once"
+)
+
+
+def _count_text(expression: str) -> str:
+    """CEL: the integer `expression` as text, `0` to `9`, else `over 9` or `negative`.
+
+    Not `string(...)`: the API server's cost estimate knows no bound on the length of an
+    integer's text, and a message built on it exceeds the CRD's CEL budget 100 times over;
+    an item of a list of literals has a known length."""
+    digits = ", ".join(f"'{d}'" for d in range(10))
+    return (
+        f"({expression} >= 0 && {expression} <= 9 ? [{digits}][{expression}] "
+        f": {expression} > 9 ? 'over 9' : 'negative')"
+    )
+
+
+def _one_pod_rule(field: str) -> dict[str, str]:
+    """A JobSpec count (`completions`, `parallelism`) that must be unset or 1."""
+    return rule(
+        f"!has(self.{field}) || self.{field} == 1",
+        f"trialTemplate.job.{field} {{'is ' + {_count_text(f'self.{field}')}|is not 1}}"
+        + _ONE_POD.format(field=field),
+        field_path=f".{field}",
+    )
+
+
 JOB_RULES = (
     rule(
         "has(self.template) && has(self.template.spec) "
@@ -231,6 +264,22 @@ JOB_RULES = (
         "trialTemplate.job.template.spec.containers needs at least one container; add the "
         "trainer container",
         reason="FieldValueRequired",
+    ),
+    _one_pod_rule("completions"),
+    _one_pod_rule("parallelism"),
+    rule(
+        "!has(self.suspend) || !self.suspend",
+        "trialTemplate.job.suspend is true: every trial's Job would be created suspended and "
+        "never start (the operator does not resume it); remove it, and set spec.suspend on "
+        "the TuningJob to pause launching trials",
+        field_path=".suspend",
+    ),
+    rule(
+        f"!has(self.managedBy) || self.managedBy == '{JOB_CONTROLLER}'",
+        "trialTemplate.job.managedBy {'\"' + self.managedBy + '\" '|}hands each trial's Job to "
+        "another controller: Kubernetes' Job controller would not start its pod here, where "
+        f"the operator reads the trial's log; remove managedBy (or set it to {JOB_CONTROLLER})",
+        field_path=".managedBy",
     ),
 )
 

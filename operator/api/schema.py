@@ -12,7 +12,7 @@ import copy
 import re
 from typing import Any
 
-from kubetune.operator.api.cel import immutable, immutable_once_set
+from kubetune.operator.api.cel import JOB_CONTROLLER, immutable, immutable_once_set
 from kubetune.operator.api.spec import TuningJobSpec
 from kubetune.operator.api.status import TuningJobStatus
 
@@ -132,10 +132,12 @@ def _ordered(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def _job_spec_schema(description: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
-    """trialTemplate.job: a JobSpec kept open, with only the containers' names typed.
+    """trialTemplate.job: a JobSpec kept open, with only what the CEL rules read typed.
 
     The API server validates the full JobSpec when the operator creates each trial's Job;
-    the CRD types just enough for CEL to see the containers (count and names).
+    the CRD types just enough for CEL to see the containers (count and names) and the
+    fields that would make a trial other than one pod run here (`completions`,
+    `parallelism`, `suspend`, `managedBy`; `cel.JOB_RULES`).
     """
     container = {
         "type": "object",
@@ -150,6 +152,26 @@ def _job_spec_schema(description: str, rules: list[dict[str, Any]]) -> dict[str,
         "x-kubernetes-preserve-unknown-fields": True,
         "x-kubernetes-validations": rules,
         "properties": {
+            "completions": {
+                "description": "Pods that must succeed: unset or 1 (a trial is one pod).",
+                "type": "integer",
+            },
+            "parallelism": {
+                "description": "Pods run at once: unset or 1 (a trial is one pod; "
+                "spec.limits.maxParallelTrials runs trials in parallel).",
+                "type": "integer",
+            },
+            "suspend": {
+                "description": "Not true: a suspended trial Job would never start "
+                "(spec.suspend pauses the TuningJob).",
+                "type": "boolean",
+            },
+            "managedBy": {
+                "description": f"Unset or {JOB_CONTROLLER}: Kubernetes' Job controller "
+                "runs each trial's pod.",
+                "type": "string",
+                "maxLength": 63,
+            },
             "template": {
                 "description": "The pod template of each trial (a PodTemplateSpec).",
                 "type": "object",
@@ -169,7 +191,7 @@ def _job_spec_schema(description: str, rules: list[dict[str, Any]]) -> dict[str,
                         },
                     }
                 },
-            }
+            },
         },
     }
 

@@ -132,7 +132,9 @@ class Parameter(KubeModel):
         | None
     ) = None
     """The choices of a Categorical parameter: 1 to 30 distinct strings of at most 64
-    characters. Not allowed for Continuous and Integer parameters."""
+    characters, passed to the trainer as written. Quote numbers and the words YAML reads
+    as booleans (`values: ["0.01", "0.1"]`, `["yes", "no"]`): the API server refuses a
+    bare one as not a string. Not allowed for Continuous and Integer parameters."""
 
     scaling: Scaling = Scaling.AUTO
     """How the range is searched: Auto, Linear, Logarithmic (for ranges spanning orders of
@@ -275,9 +277,13 @@ class TrialTemplate(KubeModel):
     environment variable `KUBETUNE_HYPERPARAMETERS`, a JSON object of strings; and
     `${trialParameters.<name>}` substituted in the template's strings (`${trial.name}`
     gives the trial's name, e.g. for a per-trial output path; any other `${trial...}`
-    fails the job, InvalidSpec, as a misspelled placeholder). Only the template's
-    `spec.containers` is checked at admission; the rest is checked when the Job is
-    created. Where a container leaves them unset, the operator sets
+    fails the job, InvalidSpec, as a misspelled placeholder). A trial is one pod run by
+    Kubernetes' Job controller: `completions` and `parallelism` must be unset or 1 (run
+    trials in parallel with `limits.maxParallelTrials`), `suspend` not true (`spec.suspend`
+    pauses the TuningJob) and `managedBy` unset or kubernetes.io/job-controller; those and
+    the template's `spec.containers` are checked at admission, the rest when the Job is
+    created (`completionMode`, `podFailurePolicy`, `backoffLimit` ... apply to each trial's
+    Job as written). Where a container leaves them unset, the operator sets
     `allowPrivilegeEscalation: false` (not beside `privileged` or CAP_SYS_ADMIN) and
     drops every capability."""
 

@@ -11,11 +11,13 @@ an Invalid condition carrying the messages.
 
 What a CEL rule checks (the primary container exists, no tuned hyperparameter is also a
 static one, ...) is not checked again: every TuningJob the operator sees was admitted
-under those rules, which the CRD has carried from its first version and which every
-supported Kubernetes (>= 1.30, the chart's kubeVersion) enforces; a local run evaluates
-them too (`cli.admission`). A second check would only say the same thing twice, in
-other words. The one exception, the Hyperband budget the operator cannot plan without,
-answers with the CEL rule's own message.
+under those rules, which every supported Kubernetes (>= 1.30, the chart's kubeVersion)
+enforces; a local run evaluates them too (`cli.admission`). A second check would only
+say the same thing twice, in other words. The CRD has carried them from its first
+version, except those on the trial Job's `completions`, `parallelism`, `suspend` and
+`managedBy` (added later: a TuningJob stored before them runs its trials as its template
+says, and is not failed now). The one exception, the Hyperband budget the operator
+cannot plan without, answers with the CEL rule's own message.
 
 Every message starts with the field path, names the offending value and says the fix,
 in the style of the CEL messages.

@@ -12,6 +12,7 @@ import yaml
 from integration.test_tuningjob_admission import EXAMPLES, INVALID, Mutation, base
 from kubetune.cli import main as cli_main
 from kubetune.cli.admission import admission_problems
+from kubetune.operator.api.schema import spec_schema
 from kubetune.operator.kube.validation import parse_and_validate_spec
 
 
@@ -70,3 +71,124 @@ def test_kubetune_run_local_refuses_what_only_a_cel_rule_catches(tmp_path: Path)
         err.getvalue()
     )
     assert not (tmp_path / "run" / "logs").exists()  # nothing ran
+
+
+ONE_POD = (
+    ": a trial is one training run in one pod, whose log gives the trial's objective and "
+    "epochs (several pods would each train the same hyperparameters, and one be read); "
+    "remove {field}, and raise spec.limits.maxParallelTrials to run more trials at once"
+)
+
+
+# QA67 M2, M5: a trial Job that runs other than one pod here is refused at admission,
+# naming the field, its value and the fix (a cluster says the same: the rules are the CRD's).
+@pytest.mark.parametrize(
+    ("job", "problem"),
+    [
+        (
+            {"completions": 3, "parallelism": 3},
+            "spec.trialTemplate.job.completions: trialTemplate.job.completions is 3"
+            + ONE_POD.format(field="completions"),
+        ),
+        (
+            {"completions": 12},
+            "spec.trialTemplate.job.completions: trialTemplate.job.completions is over 9"
+            + ONE_POD.format(field="completions"),
+        ),
+        (
+            {"completions": 0},
+            "spec.trialTemplate.job.completions: trialTemplate.job.completions is 0"
+            + ONE_POD.format(field="completions"),
+        ),
+        (
+            {"parallelism": 4},
+            "spec.trialTemplate.job.parallelism: trialTemplate.job.parallelism is 4"
+            + ONE_POD.format(field="parallelism"),
+        ),
+        (
+            {"parallelism": 0},
+            "spec.trialTemplate.job.parallelism: trialTemplate.job.parallelism is 0"
+            + ONE_POD.format(field="parallelism"),
+        ),
+        (
+            {"suspend": True},
+            "spec.trialTemplate.job.suspend: trialTemplate.job.suspend is true: every trial's "
+            "Job would be created suspended and never start (the operator does not resume "
+            "it); remove it, and set spec.suspend on the TuningJob to pause launching trials",
+        ),
+        (
+            {"managedBy": "kueue.x-k8s.io/multikueue"},
+            'spec.trialTemplate.job.managedBy: trialTemplate.job.managedBy "kueue.x-k8s.io/'
+            "multikueue\" hands each trial's Job to another controller: Kubernetes' Job "
+            "controller would not start its pod here, where the operator reads the trial's "
+            "log; remove managedBy (or set it to kubernetes.io/job-controller)",
+        ),
+    ],
+    ids=[
+        "completions-3",
+        "completions-12",
+        "completions-0",
+        "parallelism-4",
+        "parallelism-0",
+        "suspend",
+        "managed",
+    ],
+)
+def test_a_trial_job_of_other_than_one_pod_here_is_refused(
+    job: dict[str, object], problem: str
+) -> None:
+    spec = base()["spec"]
+    spec["trialTemplate"]["job"].update(job)
+    problems = admission_problems(spec)
+    assert problem in problems
+    if "parallelism" in job and "completions" in job:  # each field said once
+        assert len(problems) == 2, problems
+    else:
+        assert problems == [problem]
+    # Nothing the operator checks itself repeats it.
+    assert parse_and_validate_spec(spec)[1] == []
+
+
+# What keeps a trial one pod of the Job controller is admitted: an Indexed Job of one
+# completion, its per-index policies, a pod failure policy, a success policy naming
+# index 0, the Job controller named as the manager.
+@pytest.mark.parametrize(
+    "job",
+    [
+        {"completions": 1, "parallelism": 1, "suspend": False},
+        {"completionMode": "Indexed", "completions": 1, "backoffLimitPerIndex": 1},
+        {"successPolicy": {"rules": [{"succeededIndexes": "0"}]}, "completionMode": "Indexed"},
+        {
+            "podFailurePolicy": {
+                "rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]
+            }
+        },
+        {"managedBy": "kubernetes.io/job-controller"},
+    ],
+    ids=["ones", "indexed", "success-policy", "pod-failure-policy", "job-controller"],
+)
+def test_a_trial_job_of_one_pod_is_admitted(job: dict[str, object]) -> None:
+    spec = base()["spec"]
+    spec["trialTemplate"]["job"].update(job)
+    assert admission_problems(spec) == []
+
+
+def test_categorical_values_written_bare_stay_refused_with_the_quoting_fix() -> None:
+    # QA67 L7. Values stay strings: kubectl sends the JSON of the YAML, where 1.0 is 1,
+    # 1e-3 is 0.001 and yes is true, so a bare value could not reach the trainer as
+    # written. The API server's type error cannot be reworded: the field's description
+    # (kubectl explain, the reference) says to quote, and a local run says it per value.
+    values = spec_schema()["properties"]["parameters"]["items"]["properties"]["values"]
+    assert values["items"]["type"] == "string"
+    assert (
+        'Quote numbers and the words YAML reads as booleans (`values: ["0.01", "0.1"]`'
+        in (values["description"])
+    )
+    spec = base()["spec"]
+    spec["parameters"] = [{"name": "lr", "type": "Categorical", "values": [0.01, True]}]
+    problems = parse_and_validate_spec(spec)[1]
+    assert (
+        "spec.parameters[0].values[0]: Input should be a valid string (value 0.01); write it "
+        "quoted: '0.01'"
+    ) in problems
+    assert any(p.startswith("spec.parameters[0].values[1]: ") and "quoted" in p for p in problems)
