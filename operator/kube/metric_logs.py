@@ -360,17 +360,29 @@ def cut_short(reading: MetricReading) -> str | None:
     )
 
 
-def objective_outcome(reading: MetricReading, metric: str) -> ObjectiveOutcome:
+def objective_outcome(
+    reading: MetricReading,
+    metric: str,
+    container: str | None = None,
+    *,
+    first_of_several: bool = False,
+) -> ObjectiveOutcome:
     """The objective (`metric`'s last match) of a trial that exited successfully, with
     the final values of the other metrics; with a value, the message names the metrics
     whose final value the regex cut short (`cut_short`) and the other metrics that never
-    matched (`never_matched`)."""
+    matched (`never_matched`). `container`: whose log was read, named where no line
+    matched; `first_of_several`: it was read as the first of the pod's containers, no
+    `primaryContainer` naming one (a sidecar listed first is a likely cause)."""
     count = reading.count.get(metric, 0)
     text = reading.last.get(metric)
     others = recorded_metrics(reading, metric)
     if text is None:
         return ObjectiveOutcome(
-            None, count, "MetricUnavailable", f"no line of the log matched metric {metric}", others
+            None,
+            count,
+            "MetricUnavailable",
+            _unmatched(metric, container, first_of_several),
+            others,
         )
     value = reading.value(metric)
     shown = text[:40].decode(errors="replace")
@@ -392,6 +404,17 @@ def objective_outcome(reading: MetricReading, metric: str) -> ObjectiveOutcome:
         )
     notes = [note for note in (cut_short(reading), never_matched(reading, metric)) if note]
     return ObjectiveOutcome(value, count, message="; ".join(notes) or None, metrics=others)
+
+
+def _unmatched(metric: str, container: str | None, first_of_several: bool) -> str:
+    """What a trial's message says when no line of its log matched the objective."""
+    if container is None:
+        return f"no line of the log matched metric {metric}"
+    message = f"no line of container {container}'s log matched metric {metric}"
+    if first_of_several:
+        # The fix last: a message cut to its 128 characters keeps its end.
+        message += " (the first container; primaryContainer unset)"
+    return message
 
 
 def compile_metrics(metrics: Sequence[tuple[str, str]]) -> dict[str, Any]:

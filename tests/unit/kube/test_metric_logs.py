@@ -90,6 +90,21 @@ def test_outcomes_name_the_problem() -> None:
     assert math.isinf(scan_log([b"loss=inf\n"], patterns).value("loss") or 0)
 
 
+def test_an_objective_no_line_matched_names_the_container_whose_log_was_read() -> None:
+    """QA67 L6: a sidecar listed first, no primaryContainer: its log was read."""
+    patterns = compile_metrics([("validation:accuracy", r"accuracy=(\S+)")])
+    reading = scan_log([b"shipping logs\n"], patterns)
+    first = objective_outcome(reading, "validation:accuracy", "sidecar", first_of_several=True)
+    assert (first.reason, first.message) == (
+        "MetricUnavailable",
+        "no line of container sidecar's log matched metric validation:accuracy (the first "
+        "container; primaryContainer unset)",
+    )
+    assert len(first.message or "") <= MAX_TRIAL_MESSAGE_LENGTH
+    named = objective_outcome(reading, "validation:accuracy", "trainer")
+    assert named.message == "no line of container trainer's log matched metric validation:accuracy"
+
+
 def test_a_succeeded_trial_names_the_other_metrics_that_never_matched() -> None:
     """Every metric of spec.metrics is recorded: one whose regex never matches says so in
     the trial's message (the trial still succeeds on its objective)."""
