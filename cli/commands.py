@@ -342,6 +342,14 @@ def _started_pod(ctx: Context, kube: KubeClient, view: TuningJobView, trial: str
             detail = ": ".join(p for p in (found.reason, found.message) if p)
             waiting, ended = found.phase + (f" ({detail})" if detail else ""), False
         text = f"trial {trial} is {waiting}"
+        init = _failed_init_container(pods[-1]) if ended else None
+        if init is not None:
+            name, code = init
+            pod = pods[-1].metadata.name
+            raise KubetuneError(
+                f"{text}: it has no log, as its init container {name} failed (exit code "
+                f"{code}); `kubectl logs -n {view.namespace} {pod} -c {name}` shows why."
+            )
         if ended or not ctx.args.follow:
             command = f"kubetune logs {view.name} {ctx.args.trial} -f"
             wait = "" if ended else f"; `{command}` waits for it to start"
@@ -351,6 +359,21 @@ def _started_pod(ctx: Context, kube: KubeClient, view: TuningJobView, trial: str
             ctx.err.flush()
             said = text
         time.sleep(LOG_WAIT_SECONDS)
+
+
+def _failed_init_container(pod: Any) -> tuple[str, int] | None:
+    """The name and exit code of the init container that ended the pod before its other
+    containers started, or None (native sidecars, `restartPolicy: Always`, aside)."""
+    sidecars = {
+        c.name
+        for c in getattr(getattr(pod, "spec", None), "init_containers", None) or []
+        if c.restart_policy == "Always"
+    }
+    for status in getattr(pod.status, "init_container_statuses", None) or []:
+        terminated = status.state.terminated if status.state is not None else None
+        if status.name not in sidecars and terminated is not None and terminated.exit_code:
+            return str(status.name), int(terminated.exit_code)
+    return None
 
 
 def _log_writer(ctx: Context) -> Callable[[bytes], None]:

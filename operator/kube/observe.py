@@ -70,6 +70,8 @@ _REFUSED_POD = re.compile(r'^pods "[^"]*" is forbidden: ')
 TRIAL_REASON = re.compile(REASON_PATTERN)
 SUCCEEDED_JOB_CONDITIONS = ("Complete", "SuccessCriteriaMet")
 FAILED_JOB_CONDITIONS = ("Failed", "FailureTarget")
+DEFAULT_BACKOFF_LIMIT = 6
+"""The API server's `backoffLimit` for a Job that sets none."""
 
 
 @dataclass(frozen=True)
@@ -172,18 +174,23 @@ def pod_failure(pod: Mapping[str, Any], container: str | None) -> tuple[str, str
     if disrupted is not None:
         return disrupted
     terminated = _terminated(pod, container)
-    crashed = (_container_status(pod, container).get("lastState") or {}).get("terminated")
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
-        if crashed and not terminated:
-            # restartPolicy OnFailure: the kubelet restarted the trainer after it failed,
-            # until the Job controller, its backoffLimit spent, deleted the pod.
-            return _exited(pod, container, crashed)
+        restarted = _restarted(pod, container)
+        if restarted is not None:
+            # restartPolicy OnFailure: the kubelet restarted a container after it failed,
+            # until the Job controller, its backoffLimit spent, deleted the pod. Neither
+            # the deletion nor its kill (exit 137 or 143, the container's state once the
+            # kubelet has stopped it) is the failure: the crash before it is.
+            return restarted
         return "PodDeleted", f"pod {name} was deleted while the trial ran", True
     waiting = (_container_status(pod, container).get("state") or {}).get("waiting") or {}
     if waiting.get("reason") in IMAGE_WAITING_REASONS:
         return waiting["reason"], waiting.get("message") or f"pod {name} cannot start", True
     if terminated:
         return _exited(pod, container, terminated)
+    init = _init_failure(pod)
+    if init is not None:
+        return init
     reason = status.get("reason")
     if reason:
         # A pod failed with no container ended: its node refused it (the kubelet's
@@ -212,14 +219,77 @@ def _disruption(pod: Mapping[str, Any], name: str) -> tuple[str, str, bool] | No
 
 
 def _exited(
-    pod: Mapping[str, Any], container: str | None, terminated: Mapping[str, Any]
+    pod: Mapping[str, Any],
+    container: str | None,
+    terminated: Mapping[str, Any],
+    times: int = 1,
 ) -> tuple[str, str, bool]:
-    """The trainer's own failure: its container's reason and exit code."""
+    """The trainer's own failure: its container's reason and exit code (and how many
+    times it failed, where the kubelet restarted it)."""
     name = _container_status(pod, container).get("name", container)
-    detail = f"container {name} exited with code {terminated.get('exitCode')}"
+    detail = f"container {name} exited with code {terminated.get('exitCode')}{_times(times)}"
     if terminated.get("message"):
         detail += f": {terminated['message']}"
     return terminated.get("reason") or "Error", detail, False
+
+
+INIT_CONTAINER_FAILED = "InitContainerFailed"
+"""The reason of a trial whose pod's init container failed: the trainer never started,
+and the template's init container (its command, its image) is at fault, not the cluster."""
+
+
+def _init_containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The statuses of the pod's init containers that run to completion before the others;
+    not its native sidecars (`restartPolicy: Always`), which run beside the trainer and are
+    stopped with it."""
+    sidecars = {
+        c.get("name")
+        for c in ((pod.get("spec") or {}).get("initContainers") or [])
+        if c.get("restartPolicy") == "Always"
+    }
+    statuses = (pod.get("status") or {}).get("initContainerStatuses") or []
+    return [s for s in statuses if s.get("name") not in sidecars]
+
+
+def _init_failure(pod: Mapping[str, Any]) -> tuple[str, str, bool] | None:
+    """Why the pod's init container failed, where one did (restartPolicy Never: it ended
+    the pod): its name, reason and exit code."""
+    for status in _init_containers(pod):
+        terminated = (status.get("state") or {}).get("terminated") or {}
+        if terminated.get("exitCode") not in (None, 0):
+            return _init_exited(status, terminated)
+    return None
+
+
+def _init_exited(
+    status: Mapping[str, Any], terminated: Mapping[str, Any], times: int = 1
+) -> tuple[str, str, bool]:
+    detail = (
+        f"init container {status.get('name')} exited with code {terminated.get('exitCode')} "
+        f"({terminated.get('reason') or 'Error'}){_times(times)}"
+    )
+    if terminated.get("message"):
+        detail += f": {terminated['message']}"
+    return INIT_CONTAINER_FAILED, detail, False
+
+
+def _restarted(pod: Mapping[str, Any], container: str | None) -> tuple[str, str, bool] | None:
+    """The failure of a container the kubelet restarted in place (restartPolicy OnFailure)
+    as its last state records it: the trainer's, else an init container's; None when no
+    container was restarted after a failure."""
+    status = _container_status(pod, container)
+    crashed = (status.get("lastState") or {}).get("terminated")
+    if crashed:
+        return _exited(pod, container, crashed, status.get("restartCount") or 1)
+    for init in _init_containers(pod):
+        crashed = (init.get("lastState") or {}).get("terminated") or {}
+        if crashed.get("exitCode") not in (None, 0):
+            return _init_exited(init, crashed, init.get("restartCount") or 1)
+    return None
+
+
+def _times(times: int) -> str:
+    return "" if times <= 1 else f" (failed {times} times)"
 
 
 def _still_on_its_node(pod: Mapping[str, Any]) -> bool:
@@ -302,11 +372,7 @@ def observe_job(
             # failed or was evicted (retried), as for a Complete Job above.
             return JobObservation(name, "Running", started=started), None
         elif last is None:
-            reason, message, infrastructure = (
-                "PodDeleted",
-                f"the pod of Job {name} was deleted while the trial ran",
-                True,
-            )
+            reason, message, infrastructure = _without_its_pod(job, failed_condition)
         else:
             reason, message, infrastructure = pod_failure(last, container)
             finished = parse_time(_terminated(last, container).get("finishedAt"))
@@ -332,6 +398,31 @@ def observe_job(
             source = LogSource(last["metadata"]["name"], chosen)
     pod_started = parse_time((last.get("status") or {}).get("startTime"))
     return JobObservation(name, "Running", started=pod_started or started), source
+
+
+def _without_its_pod(
+    job: Mapping[str, Any], condition: Mapping[str, Any] | None
+) -> tuple[str, str, bool]:
+    """Why a failed Job none of whose pods is left failed. With restartPolicy OnFailure
+    and BackoffLimitExceeded, its containers failed: the kubelet restarted them in place
+    until their restarts spent the Job's backoffLimit, and the Job controller then deleted
+    the pod, with the exit code (the trainer's failure, not retried). Otherwise the pod was
+    deleted while it ran (infrastructure, retried): a failed pod of a restartPolicy Never
+    Job stays, with its exit code, until its Job goes."""
+    name = job["metadata"]["name"]
+    spec = job.get("spec") or {}
+    restart = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
+    if (condition or {}).get("reason") == "BackoffLimitExceeded" and restart == "OnFailure":
+        limit = spec.get("backoffLimit")
+        limit = limit if isinstance(limit, int) else DEFAULT_BACKOFF_LIMIT
+        # The Job controller fails it once the restarts reach backoffLimit (1 with 0).
+        times = "once" if limit <= 1 else f"{limit} times"
+        message = (
+            f"BackoffLimitExceeded: its containers failed {times} or more (backoffLimit "
+            f"{limit}); its pod was deleted, its exit code with it"
+        )
+        return "BackoffLimitExceeded", message, False
+    return "PodDeleted", f"the pod of Job {name} was deleted while the trial ran", True
 
 
 def _pulling(

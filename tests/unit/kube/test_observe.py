@@ -356,3 +356,130 @@ def test_a_pod_evicted_through_the_eviction_api_reads_as_evicted() -> None:
     obs, _ = observe_jobs([job("a")], [drained], None)
     assert (obs["a"].reason, obs["a"].infrastructure) == ("Evicted", True)
     assert obs["a"].message == "pod a-x was evicted (kubectl drain?): Eviction API: evicting"
+
+
+BACKOFF_SPENT = [
+    {
+        "type": "Failed",
+        "status": "True",
+        "reason": "BackoffLimitExceeded",
+        "message": "Job has reached the specified backoff limit",
+    }
+]
+
+
+def on_failure_job(name: str, backoff_limit: int = 2) -> dict:  # type: ignore[type-arg]
+    """A trial Job whose template restarts the trainer in place, its backoffLimit spent."""
+    return job(
+        name,
+        conditions=BACKOFF_SPENT,
+        backoffLimit=backoff_limit,
+        template={"spec": {"restartPolicy": "OnFailure"}},
+    )
+
+
+def test_a_trainer_restarted_until_its_job_failed_is_not_the_kill_of_its_deletion() -> None:
+    """restartPolicy OnFailure (QA67 H3): the Job controller deleted the pod while the
+    trainer's third run ran; once the kubelet has killed it, its state records the kill
+    (137), its last state the failure the Job controller counted."""
+    killed = pod("a", "Failed", state={"terminated": {"exitCode": 137, "reason": "Error"}})
+    killed["status"]["containerStatuses"][0].update(
+        lastState={"terminated": {"exitCode": 1, "reason": "Error"}}, restartCount=2
+    )
+    killed["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:09Z"
+    obs, _ = observe_jobs([on_failure_job("a")], [killed], "trainer")
+    assert (obs["a"].state, obs["a"].reason, obs["a"].infrastructure) == ("Failed", "Error", False)
+    assert obs["a"].message == "container trainer exited with code 1 (failed 2 times)"
+
+
+def test_a_job_whose_backoff_limit_its_restarts_spent_failed_itself_without_its_pod() -> None:
+    """restartPolicy OnFailure: the Job controller deletes the pod it counted the restarts
+    of; the trial is the trainer's failure even when the pod is gone from the cache."""
+    obs, _ = observe_jobs([on_failure_job("a")], [], "trainer")
+    assert (obs["a"].state, obs["a"].reason, obs["a"].infrastructure) == (
+        "Failed",
+        "BackoffLimitExceeded",
+        False,
+    )
+    assert obs["a"].message == (
+        "BackoffLimitExceeded: its containers failed 2 times or more (backoffLimit 2); its pod "
+        "was deleted, its exit code with it"
+    )
+    obs, _ = observe_jobs([on_failure_job("b", backoff_limit=0)], [], "trainer")
+    assert obs["b"].reason == "BackoffLimitExceeded" and "failed once or more" in (
+        obs["b"].message or ""
+    )
+
+
+def test_a_pod_deleted_or_evicted_while_it_ran_stays_an_infrastructure_failure() -> None:
+    # restartPolicy Never: a pod that failed would have stayed; gone, it was deleted.
+    never = job("a", conditions=BACKOFF_SPENT, backoffLimit=2)
+    obs, _ = observe_jobs([never], [], "trainer")
+    assert (obs["a"].reason, obs["a"].infrastructure) == ("PodDeleted", True)
+    # restartPolicy OnFailure, the trainer never restarted: the deletion was the failure.
+    killed = pod("b", "Failed", state={"terminated": {"exitCode": 137, "reason": "Error"}})
+    killed["status"]["containerStatuses"][0]["restartCount"] = 0
+    killed["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:09Z"
+    obs, _ = observe_jobs([on_failure_job("b", backoff_limit=0)], [killed], "trainer")
+    assert (obs["b"].reason, obs["b"].infrastructure) == ("PodDeleted", True)
+    # Drained after a restart: the eviction is what ended it.
+    drained = pod("c", "Failed", state={"terminated": {"exitCode": 137, "reason": "Error"}})
+    drained["status"]["containerStatuses"][0].update(
+        lastState={"terminated": {"exitCode": 1, "reason": "Error"}}, restartCount=1
+    )
+    drained["status"]["conditions"] = [
+        {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
+    ]
+    drained["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:09Z"
+    obs, _ = observe_jobs([on_failure_job("c")], [drained], "trainer")
+    assert (obs["c"].reason, obs["c"].infrastructure) == ("Evicted", True)
+
+
+INITIALIZING = {"waiting": {"reason": "PodInitializing"}}
+
+
+def test_a_failed_init_container_is_named_with_its_reason_and_exit_code() -> None:
+    """QA67 M1: restartPolicy Never, the init container exited 4: the pod failed before
+    the trainer started."""
+    init = {"name": "init", "state": {"terminated": {"exitCode": 4, "reason": "Error"}}}
+    failed = pod("a", "Failed", state=INITIALIZING, initContainerStatuses=[init])
+    obs, _ = observe_jobs([job("a")], [failed], "trainer")
+    assert (obs["a"].state, obs["a"].reason, obs["a"].infrastructure) == (
+        "Failed",
+        "InitContainerFailed",
+        False,
+    )
+    assert obs["a"].message == "init container init exited with code 4 (Error)"
+
+
+def test_an_init_container_restarted_until_its_job_failed_is_named() -> None:
+    """restartPolicy OnFailure: the kubelet restarts the init container in place, and the
+    Job controller counts its restarts too."""
+    init = {
+        "name": "fetch-data",
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"exitCode": 4, "reason": "Error"}},
+        "restartCount": 2,
+    }
+    restarting = pod("a", "Pending", state=INITIALIZING, initContainerStatuses=[init])
+    restarting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:09Z"
+    obs, _ = observe_jobs([on_failure_job("a")], [restarting], "trainer")
+    assert (obs["a"].reason, obs["a"].infrastructure) == ("InitContainerFailed", False)
+    assert (
+        obs["a"].message == "init container fetch-data exited with code 4 (Error) (failed 2 times)"
+    )
+
+
+def test_a_native_sidecar_stopped_with_its_pod_is_not_an_init_container_failure() -> None:
+    sidecar = {"name": "shipper", "state": {"terminated": {"exitCode": 143, "reason": "Error"}}}
+    shut_down = pod(
+        "a",
+        "Failed",
+        state=INITIALIZING,
+        initContainerStatuses=[sidecar],
+        reason="NodeShutdown",
+        message="Pod was terminated in response to imminent node shutdown.",
+    )
+    shut_down["spec"] = {"initContainers": [{"name": "shipper", "restartPolicy": "Always"}]}
+    obs, _ = observe_jobs([job("a")], [shut_down], "trainer")
+    assert (obs["a"].reason, obs["a"].infrastructure) == ("NodeShutdown", True)
