@@ -85,7 +85,14 @@ class TrialLogs:
         if reading.truncated:
             # Only the head was scanned: the final values are in the tail.
             reading.merge_tail(self.tail(source, patterns))
-        return objective_outcome(reading, spec.objective.metric), reading.series
+        template = spec.trial_template
+        outcome = objective_outcome(
+            reading,
+            spec.objective.metric,
+            source.container,
+            first_of_several=template.primary_container is None and len(template.containers()) > 1,
+        )
+        return outcome, reading.series
 
     def tail(self, source: LogSource, patterns: dict[str, Any]) -> MetricReading:
         """The reading of the end of a log: of its last `TAIL_LINES` lines, or of fewer of

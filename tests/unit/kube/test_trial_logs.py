@@ -40,3 +40,17 @@ def test_the_final_value_of_a_log_longer_than_the_scan_limit_is_its_last(
     outcome, _ = TrialLogs(kube, "ns", SPEC).outcome(LogSource("pod", "trainer"))
     assert outcome.value == final
     assert kube.log_tails == tails
+
+
+def test_an_objective_no_line_matched_names_the_container_read_as_the_first() -> None:
+    """QA67 L6: a sidecar listed before the trainer, no primaryContainer."""
+    spec = SPEC.model_copy(deep=True)
+    pod_spec = spec.trial_template.job["template"]["spec"]
+    pod_spec["containers"].insert(0, {"name": "sidecar", "image": "busybox"})
+    kube = MemoryKube()
+    kube.logs[("ns", "pod")] = b"shipping logs\n"
+    outcome, _ = TrialLogs(kube, "ns", spec).outcome(LogSource("pod", "sidecar"))
+    assert outcome.message == (
+        "no line of container sidecar's log matched metric loss (the first container; "
+        "primaryContainer unset)"
+    )
