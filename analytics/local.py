@@ -102,9 +102,10 @@ def _record(directory: Path) -> dict[str, Any]:
         return {}
 
 
-def recorded_run(directory: Path) -> tuple[int, bool | None]:
-    """The pid of the run recorded in DIR/.lock (0 where none is) and whether it still
-    runs: False once that process is gone (no such pid, a zombie, or the pid now another
+def recorded_run(directory: Path) -> tuple[str, bool | None]:
+    """The run recorded in DIR/.lock, as `gone_run` words it ("pid N", or "pid N on host
+    H" for a run of another host; "" where none is recorded), and whether it still runs:
+    False once that process is gone (no such pid, a zombie, or the pid now another
     process's: its start time differs) or where no run is recorded. A run of another host,
     whose pids are not this machine's, runs while DIR/.lock is locked (`_lock_held`);
     None where that cannot be told."""
@@ -112,20 +113,21 @@ def recorded_run(directory: Path) -> tuple[int, bool | None]:
     pid: int = record.get("pid", 0)
     host = record.get("host")
     if pid <= 0:
-        return 0, False
+        return "", False
     if host is not None and host != socket.gethostname():
-        return pid, _lock_held(directory / LOCK)
+        return f"pid {pid} on host {host}", _lock_held(directory / LOCK)
+    run = f"pid {pid}"
     fields = proc_stat(pid)
     if fields is None:  # gone, unless /proc does not show it (no /proc, hidepid): ask kill
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return pid, False
+            return run, False
         except PermissionError:  # another user's process: it runs
             pass
-        return pid, True
+        return run, True
     started = record.get("started")
-    return pid, not (fields[0] == "Z" or (started is not None and fields[19] != started))
+    return run, not (fields[0] == "Z" or (started is not None and fields[19] != started))
 
 
 def _lock_held(lock: Path) -> bool | None:
@@ -133,7 +135,8 @@ def _lock_held(lock: Path) -> bool | None:
     file system (Linux NFS clients pass flock on to the server as a whole-file lock) holds
     it while it runs, and a run directory copied from another machine holds none. None
     where the file system refuses locks (an NFS mount without a lock service). The shared
-    lock taken to ask is released at once, when the file closes."""
+    lock taken to ask is released at once, when the file closes (a run that starts at that
+    moment tries its own again: `kubetune.cli.local_run.lock_directory`)."""
     try:
         with lock.open("rb") as file:
             fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -145,14 +148,11 @@ def _lock_held(lock: Path) -> bool | None:
 
 
 def gone_run(directory: Path) -> str | None:
-    """The run recorded in DIR/.lock if that process no longer runs (`recorded_run`), as
-    "pid N", or "pid N on host H" for a run of another host. None while it runs, and where
-    that cannot be told (no record; another host's run on a file system without locks)."""
-    pid, alive = recorded_run(directory)
-    if pid <= 0 or alive is not False:
-        return None
-    host = _record(directory).get("host")
-    return f"pid {pid}" if host in (None, socket.gethostname()) else f"pid {pid} on host {host}"
+    """The run recorded in DIR/.lock if that process no longer runs, as `recorded_run`
+    words it. None while it runs, and where that cannot be told (no record; another host's
+    run on a file system without locks)."""
+    run, alive = recorded_run(directory)
+    return run if run and alive is False else None
 
 
 def interrupt(status: dict[str, Any], cause: str, at: datetime) -> bool:

@@ -8,18 +8,23 @@ then coming from their files in DIR/logs. Whether the run still runs is told by 
 (`recorded_run`: the run's pid and start time); once it no longer does and DIR has not
 ended (a Ctrl-C, a SIGKILL, a suspended run with nothing left to run), one line says so
 with the command that resumes it, and watch exits 1. A `kubetune run --local` checks its
-manifest for a second or two before it takes its directory: watch gives a run
-STARTING_SECONDS to take DIR (or to create it) before it says that none runs.
+manifest for seconds before it takes its directory (or creates it), and the same command
+resumes a run: watch and logs -f call a run gone only once no run has used DIR for
+STARTING_SECONDS on end (`RunGone`), and follow a resume started meanwhile.
 
 logs prints the log of a trial's latest attempt (DIR/logs/<job>.log, `trial_job_name`);
 with -f it follows the file until that attempt ends: its exit code is written
 (<job>.exit), its process is stopped by the run (no <job>.pid, the trial recorded as
-ended), or the run is gone (its trainers die with it). A trial without a log yet: an
-error that says what it waits for, or with -f a line on stderr while it waits.
+ended), or the run is gone (its trainers die with it). An interrupted attempt that a
+resume starts again keeps its name, and its new log replaces the old file (a rename):
+like `tail -F`, logs -f then reads the new file from its start, after a line on stderr.
+A trial without a log yet: an error that says what it waits for, or with -f a line on
+stderr while it waits.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,8 +47,10 @@ from kubetune.operator.api.naming import trial_job_name
 
 POLL_SECONDS = 0.1
 """How often a file being written is looked at again (a local run writes no events)."""
-STARTING_SECONDS = 3.0
-"""How long watch waits for a run to take its directory (see the module doc)."""
+STARTING_SECONDS = 10.0
+"""How long a run directory must be seen unused before watch and logs -f call its run gone:
+longer than a `kubetune run --local` takes to check its manifest and take the directory
+(4.4 to 6.5 s measured on a loaded two-core machine)."""
 CHUNK_BYTES = 64 * 1024
 
 
@@ -67,9 +74,32 @@ def wait_for_directory(directory: Path) -> None:
         time.sleep(POLL_SECONDS)
 
 
-def not_running(directory: Path, view: TuningJobView, pid: int) -> str:
-    """The line of a run directory that has not ended and that no run uses."""
-    ran = f"its last run (pid {pid}) has ended" if pid else "no run has used it"
+class RunGone:
+    """Whether the run that uses a directory is gone for good, as a follower tells it: not
+    alive (`recorded_run`) at every look for STARTING_SECONDS on end. Seen alive, it is
+    given that time again once it is gone: a run interrupted and resumed is followed on."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.run = ""
+        """The run recorded last seen, as `recorded_run` words it ("": none)."""
+        self.unused_since: float | None = None
+
+    def __call__(self) -> bool:
+        self.run, alive = recorded_run(self.directory)
+        if alive is not False:
+            self.unused_since = None
+            return False
+        now = time.monotonic()
+        if self.unused_since is None:
+            self.unused_since = now
+        return now - self.unused_since >= STARTING_SECONDS
+
+
+def not_running(directory: Path, view: TuningJobView, run: str) -> str:
+    """The line of a run directory that has not ended and that no run uses; `run` the
+    last run recorded, as `recorded_run` words it ("": none)."""
+    ran = f"its last run ({run}) has ended" if run else "no run has used it"
     reason = f", {view.status.reason}" if view.status.reason else ""
     resume = _resume(directory)
     if view.spec.suspend:  # the same manifest would launch nothing again
@@ -83,7 +113,7 @@ class LocalRun:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.stamp = _status_stamp(directory)
-        self.patience = time.monotonic() + STARTING_SECONDS
+        self.gone = RunGone(directory)
         self.gone_seen = False
 
     def read(self) -> TuningJobView:
@@ -97,22 +127,23 @@ class LocalRun:
         while True:
             # The run first: it writes its last status before it exits, so once it is seen
             # gone, an unchanged status is its last.
-            pid, alive = recorded_run(self.directory)
+            gone = self.gone()
             if _status_stamp(self.directory) != self.stamp:
                 return
-            if alive is False and time.monotonic() >= self.patience:
+            if gone:
                 if self.gone_seen:
-                    raise KubetuneError(not_running(self.directory, view, pid))
+                    raise KubetuneError(not_running(self.directory, view, self.gone.run))
                 self.gone_seen = True
                 return  # read once more: a killed run's trials are then shown interrupted
+            self.gone_seen = False  # not gone for good: a run took DIR since
             if time.monotonic() >= until:
                 return
             time.sleep(POLL_SECONDS)  # the condition poll of a file another process writes
 
     def after_timeout(self, view: TuningJobView) -> str:
-        pid, alive = recorded_run(self.directory)
+        run, alive = recorded_run(self.directory)
         if alive is False:  # gone before watch's patience for a starting run was over
-            return f". {not_running(self.directory, view, pid)}."
+            return f". {not_running(self.directory, view, run)}."
         return "; it keeps running."
 
 
@@ -135,6 +166,7 @@ def _started_log(ctx: Context, directory: Path, trial: Trial) -> tuple[Path, Tri
     (again when that changes) while it waits."""
     said = ""
     stamp = _status_stamp(directory)
+    gone = RunGone(directory)
     while True:
         log = directory / LOGS / f"{trial_job_name(trial.name, trial.attempt)}.log"
         if log.is_file():
@@ -145,7 +177,8 @@ def _started_log(ctx: Context, directory: Path, trial: Trial) -> tuple[Path, Tri
         text = f"trial {trial.name} is {trial.phase}" + (f" ({detail})" if detail else "")
         if trial.phase != "Pending":  # it ran: its log was removed since
             raise NotFoundError(f"{text}: it has no log ({log} is missing).")
-        if recorded_run(directory)[1] is False:
+        # Without -f, at once; with it, once a run that may be starting has had its time.
+        if gone() if ctx.args.follow else recorded_run(directory)[1] is False:
             raise KubetuneError(
                 f"{text}: it has no log yet, and {directory} is not running; {_resume(directory)}."
             )
@@ -162,11 +195,11 @@ def _started_log(ctx: Context, directory: Path, trial: Trial) -> tuple[Path, Tri
             trial = _trial_now(directory, trial.name) or trial
 
 
-def _attempt_over(directory: Path, trial: Trial, job: str) -> bool:
+def _attempt_over(directory: Path, trial: Trial, job: str, gone: RunGone) -> bool:
     """Whether the trial's attempt whose Job is `job` has ended (its log is complete)."""
     logs = directory / LOGS
-    if (logs / f"{job}.exit").exists() or recorded_run(directory)[1] is False:
-        return True  # its process ended, or the run and its trainers with it
+    if (logs / f"{job}.exit").exists() or gone():
+        return True  # its process ended, or the run and its trainers with it, for good
     if (logs / f"{job}.pid").exists():
         return False
     # No process recorded: not yet (the run records it just after starting it), or the
@@ -190,13 +223,34 @@ def print_log(
     """The log of `trial` (a name in `view`, the run in `directory`), through `write`;
     with -f followed until its attempt ends."""
     log, found = _started_log(ctx, directory, next(t for t in view.trials if t.name == trial))
-    with log.open("rb") as log_file:
+    log_file = log.open("rb")
+    try:
         _copy(log_file, write)
         if not ctx.args.follow:
             return EXIT_OK
-        job = log.name.removesuffix(".log")
-        while not _attempt_over(directory, found, job):
-            if not _copy(log_file, write):
+        job, gone = log.name.removesuffix(".log"), RunGone(directory)
+        while True:
+            over = _attempt_over(directory, found, job, gone)  # first: then all it wrote
+            if _copy(log_file, write):
+                continue
+            if _replaced(log, log_file):  # all the old file held is written: the new one
+                ctx.err.write(f"trial {trial} was started again: its log begins anew\n")
+                ctx.err.flush()
+                log_file.close()
+                log_file = log.open("rb")
+            elif over:
+                return EXIT_OK
+            else:
                 time.sleep(POLL_SECONDS)  # the condition poll of a file another process writes
-        _copy(log_file, write)  # what it wrote last
-    return EXIT_OK
+    finally:
+        log_file.close()
+
+
+def _replaced(path: Path, file: IO[bytes]) -> bool:
+    """Whether `path` now names another file than the open `file` (renamed over it)."""
+    try:
+        now = path.stat()
+    except OSError:  # removed: nothing else to read
+        return False
+    opened = os.fstat(file.fileno())
+    return (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino)

@@ -48,6 +48,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -277,16 +278,24 @@ def lock_directory(directory: Path) -> IO[str]:
     process ends, however it ends, so a killed run leaves no stale lock."""
     directory.mkdir(parents=True, exist_ok=True)
     lock = (directory / LOCK).open("a+")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.seek(0)
-        holder = run_record(lock.read()).get("pid", "unknown")
-        lock.close()
-        raise KubetuneError(
-            f"{directory} is in use by another kubetune run (pid {holder}); wait for it to "
-            "end or stop it first, or give another --out"
-        ) from None
+    # A reader asks whether a run of another host holds the lock by taking a shared one
+    # for an instant (`kubetune.analytics.local._lock_held`), which a poll repeats: the
+    # lock is tried again for half a second before the directory is called in use.
+    deadline = time.monotonic() + 0.5
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                lock.seek(0)
+                holder = run_record(lock.read()).get("pid", "unknown")
+                lock.close()
+                raise KubetuneError(
+                    f"{directory} is in use by another kubetune run (pid {holder}); wait for "
+                    "it to end or stop it first, or give another --out"
+                ) from None
+        time.sleep(0.02)  # the poll of a lock another process holds
     lock.truncate(0)
     # With its start time the pid names this process, even once the pid is reused.
     pid = os.getpid()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from kubetune.analytics import GoneRunWarning, TuningJobAnalytics
+from kubetune.cli import local_follow
 from kubetune.cli.main import run
 from kubetune.operator.kube.local import process_start
 from support.cli_data import write_directory
@@ -140,3 +141,19 @@ def test_the_gone_run_warning_points_at_the_line_that_read_the_run(
         warnings.simplefilter("always")
         calls[read]()
     assert [(w.category, w.filename) for w in caught] == [(GoneRunWarning, __file__)]
+
+
+def test_watch_names_another_hosts_gone_run_as_the_readers_line_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run directory copied from another machine: watch's line names that run with its
+    host (it named the pid alone, as if it were this machine's: QA68 L3)."""
+    directory = _run_dir(tmp_path, host="gpu-7", pid=4242, started="1")
+    monkeypatch.setattr(local_follow, "STARTING_SECONDS", 0.0)  # no run is coming
+    out, err = io.StringIO(), io.StringIO()
+    assert run(["watch", str(directory)], out, err) == 1
+    assert err.getvalue() == (
+        f"error: {directory} is not running: its last run (pid 4242 on host gpu-7) has ended "
+        f"(phase InProgress, Interrupted); `kubetune run --local MANIFEST --out {directory}` "
+        "resumes it\n"
+    )
