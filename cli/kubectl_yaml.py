@@ -6,6 +6,9 @@ Checked against sigs.k8s.io/yaml v1.6.0 on a table of plain scalars
 
 from __future__ import annotations
 
+import base64
+import datetime
+import decimal
 import io
 import math
 import re
@@ -38,16 +41,35 @@ class _KubectlLoader(yaml.SafeLoader):
     go-yaml gives text for a timestamp read into an untyped value). Map keys are text,
     as sigs.k8s.io/yaml writes them (`_key_text`); a key given twice keeps its last value
     without a word, as go-yaml v2's Unmarshal (not UnmarshalStrict) keeps it for kubectl,
-    whose --validate=strict sees the JSON made of it, where the key is once."""
+    whose --validate=strict sees the JSON made of it, where the key is once. A merge key
+    (a plain `<<`) is applied where it stands, as go-yaml v2's decoder applies it: its
+    keys replace those written before it, and those written after it replace its own (a
+    list of maps merges its first map last, so that the first wins); `<<` elsewhere is
+    text. Explicit !!timestamp and !!binary give text, as kubectl sends them: the
+    timestamp as written, the binary decoded."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        self.flatten_mapping(node)  # merge keys (<<), which go-yaml v2 has too
-        return {
-            _key_text(self.construct_object(key, deep=True), key): self.construct_object(
-                value, deep=deep
+        mapping: dict[Hashable, Any] = {}
+        for key, value in node.value:
+            if key.tag == _MERGE_TAG and key.value == "<<":  # go-yaml v2's isMerge
+                for merged in self._merged(value):
+                    mapping.update(merged)
+            else:
+                text = _key_text(self.construct_object(key, deep=True), key)
+                mapping[text] = self.construct_object(value, deep=deep)
+        return mapping
+
+    def _merged(self, node: yaml.Node) -> list[dict[Hashable, Any]]:
+        """The maps a merge key's value merges, in the order go-yaml v2 applies them."""
+        maps = node.value[::-1] if isinstance(node, yaml.SequenceNode) else [node]
+        if not all(isinstance(m, yaml.MappingNode) for m in maps):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "map merge requires map or sequence of maps as the value",
+                node.start_mark,
             )
-            for key, value in node.value
-        }
+        return [self.construct_object(m, deep=True) for m in maps]
 
 
 _KubectlLoader.yaml_implicit_resolvers = {
@@ -65,6 +87,7 @@ _GO_SPECIAL_FLOATS = {
 _GO_INT = re.compile(r"([-+]?)(0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 _GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _INT64 = (-(2**63), 2**63 - 1)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _NUMBER_TAG = "tag:kubetune.io,2026:go-yaml-number"
 
@@ -103,8 +126,58 @@ _KubectlLoader.add_implicit_resolver(
     _BOOL_TAG, re.compile("^(?:" + "|".join(_GO_BOOLEANS) + ")$"), list("yYnNtTfFoO")
 )
 _KubectlLoader.add_implicit_resolver(_NUMBER_TAG, re.compile(r"^[-+.0-9]"), list("-+.0123456789"))
+
+
+def _text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_GO_TIMESTAMP = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{1,2}-[0-9]{1,2})"
+    r"(?:(?P<t>[Tt ])(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{1,2}):(?P<second>[0-9]{1,2})"
+    r"(?:[.,][0-9]+)?(?P<zone>Z|[-+][0-9]{2}:[0-9]{2})?)?"
+)
+
+
+def _go_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    """An explicit !!timestamp: its text, as kubectl sends it, where it is one of
+    go-yaml v2's allowedTimestampFormats (a date; a date and time with a T and a zone, or
+    with a space and none); an error otherwise, as there."""
+    text = _text(loader, node)
+    match = _GO_TIMESTAMP.fullmatch(text)
+    try:
+        if match is None or (match["t"] and (match["t"] == " ") == bool(match["zone"])):
+            raise ValueError(text)
+        if match["zone"] and match["zone"] != "Z" and int(match["zone"][1:3]) > 23:
+            raise ValueError(text)
+        year, month, day = (int(part) for part in match["date"].split("-"))
+        hour, minute, second = (int(match[part] or 0) for part in ("hour", "minute", "second"))
+        datetime.datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"cannot decode !!str `{text}` as a !!timestamp", node.start_mark
+        ) from None
+    return text
+
+
+def _go_binary(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    """An explicit !!binary: the text of its decoded bytes, as kubectl sends it (Go's
+    JSON writes each byte that is not UTF-8 as U+FFFD)."""
+    encoded = _text(loader, node).replace("\r", "").replace("\n", "")
+    try:
+        decoded = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, "!!binary value contains invalid base64 data", node.start_mark
+        ) from None
+    return re.sub("[\udc80-\udcff]", "\ufffd", decoded.decode("utf-8", "surrogateescape"))
+
+
 _KubectlLoader.add_constructor(_BOOL_TAG, _go_boolean)
 _KubectlLoader.add_constructor(_NUMBER_TAG, _go_plain_number)
+_KubectlLoader.add_constructor(_MERGE_TAG, _text)  # a `<<` that is not a key: text
+_KubectlLoader.add_constructor("tag:yaml.org,2002:timestamp", _go_timestamp)
+_KubectlLoader.add_constructor("tag:yaml.org,2002:binary", _go_binary)
 
 
 def _key_text(key: object, node: yaml.Node) -> str:
@@ -158,6 +231,10 @@ def _as_kubectl_sends(value: Any, where: str = "") -> Any:
                 f"{where}: {_go_float_text(value)} has no JSON form (kubectl refuses it); "
                 "write a number, or quote it to make it text"
             )
-        if value.is_integer() and _INT64[0] <= value < 2**63:
-            return int(value)  # Go's JSON writes 10.0 as 10, which the API server reads
+        # Go's JSON writes a whole float as its shortest digits (10.0 as 10,
+        # 9.223372036854775e18 as 9223372036854775000), which the API server reads as an
+        # integer where an int64 holds them, else as a float (-2**63 is -9223372036854776000).
+        whole = int(decimal.Decimal(repr(value))) if value.is_integer() else None
+        if whole is not None and _INT64[0] <= whole <= _INT64[1]:
+            return whole
     return value
