@@ -467,8 +467,14 @@ def _join(directory: Path, started: bool, pid: int | None) -> None:
         return
     used_by = sessions.join(sessions.read(directory), started, _session(pid))
     sessions.write(directory, used_by)
-    if used_by is not None:
+    if started:
         print(sessions.STOPS_LINE)
+    elif used_by is not None:  # not STOPS_LINE: the command it started for may outlive this one
+        others = ", ".join(str(s.pid) for s in used_by if s.pid != pid)
+        print(
+            f"this cluster was started for another command (pid {others}), which uses it "
+            "too: whichever ends last stops it"
+        )
 
 
 def _release(directory: Path, pid: int) -> None:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cluster.sessions import Session, join, leave
+from cluster.sessions import STOPS_LINE, Session, join, leave
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "hack" / "with-cluster.sh"
@@ -78,13 +78,14 @@ def test_two_commands_at_once_share_the_local_control_plane_and_the_last_stops_i
         os.mkfifo(tmp_path / fifo)
     env = {**os.environ, "KUBETUNE_CLUSTER_DIR": str(state), "KEEP_CLUSTER": ""}
     # A's command waits until B's script has ended, then looks whether the cluster is up.
-    look = f"read _ < {tmp_path}/go; test -e {state}/running && echo up || echo stopped"
+    stops = 'echo "stops=$KUBETUNE_CLUSTER_STOPS"'
+    look = f"{stops}; read _ < {tmp_path}/go; test -e {state}/running && echo up || echo stopped"
     a = subprocess.Popen(
         [str(SCRIPT), "sh", "-c", look],
         cwd=tmp_path, env={**env, "ROLE": "A"}, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     b = subprocess.run(
-        [str(SCRIPT), "true"],
+        [str(SCRIPT), "sh", "-c", stops],
         cwd=tmp_path, env={**env, "ROLE": "B"}, capture_output=True, text=True, timeout=60,
         check=False,
     )  # fmt: skip
@@ -95,6 +96,12 @@ def test_two_commands_at_once_share_the_local_control_plane_and_the_last_stops_i
     assert (a.returncode, b.returncode) == (0, 0), (out, b.stdout, b.stderr)
     assert out.splitlines()[-1] == "up", (out, calls)  # not stopped under A when B ended
     assert calls[-1] == "A down" and not (state / "running").exists(), calls  # stopped last
+    # Only the command whose `up` started the cluster is told it stops after it: the other
+    # one's may end first (here B's does, whichever of the two started it).
+    told = sorted(line for line in (out + b.stdout).splitlines() if line.startswith("stops="))
+    assert told == ["stops=0", "stops=1"], (out, b.stdout)
+    assert (out + b.stdout).count(STOPS_LINE) == 1, (out, b.stdout)
+    assert "was started for another command" in (out + b.stdout), (out, b.stdout)
 
 
 A, B, C = Session(100, 1), Session(200, 2), Session(300, 3)
