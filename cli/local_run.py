@@ -160,7 +160,12 @@ def checked_spec(body: dict[str, Any]) -> TuningJobSpec:
     operator does."""
     raw = body.get("spec") or {}
     spec, problems = parse_and_validate_spec(raw)
-    problems = list(dict.fromkeys([*admission_problems(raw), *problems]))
+    admitted = admission_problems(raw)
+    # A field the admission checks refuse is named once, in the API server's terms (the
+    # models would add their own words for the same value: "Unable to parse input ...").
+    named = {problem.split(": ", 1)[0] for problem in admitted}
+    problems = [p for p in problems if p.split(": ", 1)[0] not in named]
+    problems = list(dict.fromkeys([*admitted, *problems]))
     if spec is None or problems:
         raise KubetuneError("invalid TuningJob:\n  " + "\n  ".join(problems))
     return spec

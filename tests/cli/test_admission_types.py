@@ -115,4 +115,4 @@ def test_a_wrong_type_the_models_refuse_is_said_once() -> None:
 def test_an_integer_kubectl_sends_as_a_float_beyond_int64_gets_the_int64_message(
     tmp_path: Path, set_: dict[str, Any], problem: str
 ) -> None:
-    assert problems(tmp_path, set_)[0] == problem
+    assert problems(tmp_path, set_) == [problem]  # named once, not in the models' words too
