@@ -541,6 +541,26 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
         setting("trialTemplate", None),
         ["spec.trialTemplate", "Required value"],
     ),
+    (
+        "trial-job-of-three-pods",
+        setting("trialTemplate.job.completions", 3),
+        ["spec.trialTemplate.job.completions", "completions is 3: a trial is one training run"],
+    ),
+    (
+        "trial-job-parallelism",
+        setting("trialTemplate.job.parallelism", 4),
+        ["spec.trialTemplate.job.parallelism", "parallelism is 4"],
+    ),
+    (
+        "trial-job-suspended",
+        setting("trialTemplate.job.suspend", True),
+        ["spec.trialTemplate.job.suspend", "set spec.suspend on the TuningJob"],
+    ),
+    (
+        "trial-job-managed-elsewhere",
+        setting("trialTemplate.job.managedBy", "kueue.x-k8s.io/multikueue"),
+        ["spec.trialTemplate.job.managedBy"],
+    ),
 ]
 
 
