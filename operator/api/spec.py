@@ -181,11 +181,15 @@ class CompletionCriteria(KubeModel):
 
     target_objective: float | None = None
     """Complete the job once a trial's objective reaches this value (at least it when
-    maximizing, at most it when minimizing). Unset: no target."""
+    maximizing, at most it when minimizing). Trials still running then are left to finish
+    (the message names the trial that reached the target, and the best if one of them did
+    better). Unset: no target."""
 
     max_trials_not_improving: int | None = Field(default=None, ge=1, le=MAX_TRIALS)
     """Complete the job once this many consecutive finished trials have not improved on
-    the best objective (failed and early-stopped trials never improve it). Unset: no
+    the best objective (failed and early-stopped trials never improve it). Once met, the
+    decision stands: trials still running then are left to finish, and one of them that
+    improves the best launches nothing more (only removing this field does). Unset: no
     limit."""
 
     convergence: Convergence = Convergence.OFF
@@ -373,7 +377,10 @@ class TuningJobSpec(KubeModel):
     hyperband: Hyperband | None = None
     """Settings of `strategy: Hyperband` (only with it); unset: the defaults. Immutable:
     the values recorded at the rungs are only comparable under the rungs they were
-    judged at."""
+    judged at. The trainer must print the objective once per epoch: a trial that prints
+    more values than `maxResource` fails the job (TooManyObjectiveValues: the regex
+    matches more than one line per epoch, or maxResource is not the trainer's epochs);
+    one that succeeds with fewer gets a Warning Event (TooFewObjectiveValues)."""
 
     completion_criteria: CompletionCriteria | None = None
     """Criteria that complete the job before `limits.maxTrials`. May change while the job

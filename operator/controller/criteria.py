@@ -18,8 +18,14 @@ from kubetune.operator.api import (
     TrialPhase,
 )
 from kubetune.operator.api.constants import STOPPED_BY_USER
+from kubetune.operator.controller.hyperband import TOO_MANY_VALUES, too_many_values
 from kubetune.operator.controller.optimizer_input import observations, search_space, seed_for
-from kubetune.operator.controller.summary import conclude, meets_target, trials_not_improving
+from kubetune.operator.controller.summary import (
+    conclude,
+    first_to_reach,
+    meets_target,
+    trials_not_improving,
+)
 from kubetune.operator.controller.types import (
     POD_REFUSED,
     Decision,
@@ -39,9 +45,11 @@ for a foregone answer."""
 
 
 def end_now(d: Decision) -> bool:
-    """`spec.stop` (Stopped), too many failed trials (Failed) or the runtime budget spent
-    (Stopped) end the job now, stopping its running trials. Returns whether the job ended;
-    otherwise asks to be reconciled again when the runtime budget runs out."""
+    """`spec.stop` (Stopped), too many failed trials (Failed), a Hyperband trial that
+    printed more values than `maxResource` (Failed: the regex or maxResource is wrong, and
+    every rung decision with it) or the runtime budget spent (Stopped) end the job now,
+    stopping its running trials. Returns whether the job ended; otherwise asks to be
+    reconciled again when the runtime budget runs out."""
     limits, status = d.spec.limits, d.status
     if d.spec.stop:
         running = sum(t.phase not in TERMINAL_TRIAL_PHASES for t in status.trials)
@@ -67,6 +75,11 @@ def end_now(d: Decision) -> bool:
             f"{count(failed, 'trial')} failed, more than limits.maxFailedTrials "
             f"({limits.max_failed_trials}){first_failure(d)}",
         )
+        return True
+    too_many = too_many_values(d)
+    if too_many is not None:
+        d.stop_all(TOO_MANY_VALUES)
+        conclude(d, Phase.FAILED, TOO_MANY_VALUES, too_many)
         return True
     if limits.max_runtime_seconds is None or status.start_time is None:
         return False
@@ -132,26 +145,38 @@ def _target_reached(d: Decision) -> Done | None:
         or not meets_target(best, criteria.target_objective, d.spec.objective.type)
     ):
         return None
-    name = status.best_trial.name if status.best_trial else "?"
+    target = criteria.target_objective
+    first = first_to_reach(status.trials, target, d.spec.objective.type)
+    best_name = status.best_trial.name if status.best_trial else "?"
+    if first is None or first.name == best_name:
+        return TARGET_OBJECTIVE_REACHED, f"trial {best_name} reached {best!r}, target {target!r}"
+    # The one that ended the search, and the best, which ended after it (it was running).
     return (
         TARGET_OBJECTIVE_REACHED,
-        f"trial {name} reached {best!r}, target {criteria.target_objective!r}",
+        f"trial {first.name} reached {first.objective!r}, target {target!r}; the best is "
+        f"trial {best_name} with {best!r}",
     )
 
 
 def _not_improving(d: Decision) -> Done | None:
+    """Met now, or announced by an earlier reconcile (the recorded reason): the decision
+    stands once announced, so a trial running then that improves the best launches
+    nothing more (only removing the criterion from the spec does)."""
     criteria = d.spec.completion_criteria
-    if (
-        criteria is None
-        or criteria.max_trials_not_improving is None
-        or trials_not_improving(d.status.trials, d.spec.objective.type)
-        < criteria.max_trials_not_improving
-    ):
+    if criteria is None or criteria.max_trials_not_improving is None:
         return None
+    limit = criteria.max_trials_not_improving
+    met = trials_not_improving(d.status.trials, d.spec.objective.type) >= limit
+    if not met and d.status.reason != MAX_TRIALS_NOT_IMPROVING:
+        return None
+    message = f"{limit} finished trials in a row did not improve the best objective"
+    best = d.status.best_trial
+    if met or best is None:
+        return MAX_TRIALS_NOT_IMPROVING, f"{message} {d.status.best_objective!r}"
     return (
         MAX_TRIALS_NOT_IMPROVING,
-        f"{criteria.max_trials_not_improving} finished trials in a row did not improve "
-        f"the best objective {d.status.best_objective!r}",
+        f"{message}, so no trial was launched after that; trial {best.name}, running then, "
+        f"has since improved it to {d.status.best_objective!r}",
     )
 
 

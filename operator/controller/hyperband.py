@@ -13,7 +13,7 @@ the value after s epochs).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from kubetune.operator.api import (
@@ -43,6 +43,13 @@ from kubetune.optimizer import (
 from kubetune.optimizer import (
     best_trial as optimizer_best_trial,
 )
+
+TOO_MANY_VALUES = "TooManyObjectiveValues"
+"""The reason of a Hyperband job that failed because a trial printed more values of the
+objective than `maxResource` (`too_many_values`)."""
+TOO_FEW_VALUES = "TooFewObjectiveValues"
+"""The reason of the Warning Event on a Hyperband trial whose trainer exited successfully
+having printed fewer values of the objective than `maxResource` (`note_too_few_values`)."""
 
 RUNG_CHECK_SECONDS = 5.0
 """How often a Hyperband job with running trials is looked at again, so a trial is
@@ -167,20 +174,136 @@ def _stop(d: Decision) -> None:
         if stopped_at is None:
             continue
         value = values[stopped_at]
-        peers = sum(r.rung == stopped_at for r in records)
+        # The values its decision was taken among: its own and those recorded before it
+        # there (values recorded later do not change it).
+        own = (trial.rung_seqs or [])[stopped_at]
+        peers = sum(r.rung == stopped_at and r.seq <= own for r in records)
         curve = (d.snapshot.curves or {}).get(trial.name) or []
         trial.objective = value
         trial.intermediate_count = max(len(curve), rungs[stopped_at], trial.intermediate_count)
         late = judged[trial.name]
+        few = _too_few(d, trial, judged.keys())  # the judged trials were all unfinished
         message = (
             f"rung {stopped_at} ({count(rungs[stopped_at], 'epoch')}): {value:.6g} not in the top "
             f"1/{hb.reduction_factor} of {peers} values there"
-            + ("; judged only after it ended (operator down?)" if late else "")
         )
+        if few is not None:  # its values came when it ended: the operator was not down
+            message += f"; judged when it ended, as it {_printed_only(d, few)}"
+        elif late:
+            message += "; judged only after it ended (operator down?)"
         end = trial.end_time if late else None
         reason = f"{HYPERBAND_RUNG_STOPPED}{stopped_at}"
         d.finish_trial(trial, TrialPhase.EARLY_STOPPED, reason, message, end)
         d.event("Normal", "TrialEarlyStopped", f"trial {trial.name} at {message}")
+
+
+def too_many_values(d: Decision) -> str | None:
+    """Why the job fails (reason `TOO_MANY_VALUES`), if a trial printed more values of the
+    objective than `maxResource`: Hyperband takes match s of the objective regex as the
+    value after s epochs, so a regex that matches two lines per epoch (a training and a
+    validation line) or a trainer run for more epochs than `maxResource` has had every
+    rung decision taken on the wrong values, and every later trial would be too. None
+    otherwise.
+
+    What a trial printed is its recorded `intermediateCount`, or, while the snapshot shows
+    it unfinished, the values read from its log so far (`Snapshot.curves`: they only grow,
+    so a restart before the failure is written decides the same; once written, the job
+    has ended)."""
+    if d.spec.strategy is not Strategy.HYPERBAND:
+        return None
+    most = max_resource(d.spec)
+    unfinished, curves = _unfinished(d), d.snapshot.curves or {}
+    for trial in d.status.trials:
+        curve = (curves.get(trial.name) or ()) if trial.name in unfinished else ()
+        printed = max(trial.intermediate_count, len(curve))
+        if printed > most:
+            return (
+                f"trial {trial.name} printed {count(printed, 'value')} of "
+                f"{d.spec.objective.metric}, more than its {count(most, 'epoch')} "
+                "(maxResource): Hyperband takes match s of the objective's regex as the value "
+                "after s epochs, so its rung decisions were taken on the wrong values. Does the "
+                "regex match more than one line per epoch (a training and a validation line)? "
+                "Make it match one line per epoch (or set hyperband.maxResource to the epochs "
+                f"the trainer runs), then {d.snapshot.start_anew}"
+            )
+    return None
+
+
+def _unfinished(d: Decision) -> set[str]:
+    """The trials the recorded status shows unfinished (pending or running)."""
+    return {t.name for t in d.snapshot.status.trials if t.phase not in TERMINAL_TRIAL_PHASES}
+
+
+def _too_few(d: Decision, trial: TrialStatus, unfinished: Collection[str]) -> int | None:
+    """How many values of the objective `trial` printed, if its Job succeeded in this
+    reconcile (`unfinished`: the trials recorded unfinished) with a value but fewer than
+    `maxResource` of them."""
+    job = d.snapshot.jobs.get(trial.job_name)
+    if (
+        trial.name not in unfinished
+        or job is None
+        or job.state != "Succeeded"
+        or job.outcome is None
+        or job.outcome.value is None
+    ):
+        return None
+    printed = job.outcome.intermediate_count
+    return printed if printed < max_resource(d.spec) else None
+
+
+def _printed_only(d: Decision, printed: int) -> str:
+    return (
+        f"printed {count(printed, 'value')} of {d.spec.objective.metric} in a "
+        f"{max_resource(d.spec)}-epoch trial (Hyperband needs one per epoch)"
+    )
+
+
+def note_too_few_values(d: Decision) -> None:
+    """A trial whose trainer exited successfully having printed fewer values of the
+    objective than `maxResource` (Succeeded, or EarlyStopped when judged as it ended)
+    gets a Warning Event, once, in the reconcile that records its end, and a succeeded
+    one a note in its message: a trainer that prints only a final value has it taken as
+    the value after one epoch and judged at rung 0 on it. Not a failure: a trainer may
+    stop on its own before its last epoch (`job_note` keeps it in the job's message)."""
+    if d.spec.strategy is not Strategy.HYPERBAND:
+        return
+    unfinished = _unfinished(d)
+    for trial in d.status.trials:
+        printed = _too_few(d, trial, unfinished)
+        if printed is None or trial.phase not in (TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED):
+            continue
+        note = _printed_only(d, printed)
+        if trial.phase is TrialPhase.SUCCEEDED:
+            trial.message = f"{note}; {trial.message}" if trial.message else note
+        d.event(
+            "Warning",
+            TOO_FEW_VALUES,
+            f"trial {trial.name} exited successfully but {note}: match s of the objective's "
+            "regex is the value after s epochs, so a trainer that prints only a final value "
+            "is judged at rung 0 on it",
+        )
+
+
+def job_note(d: Decision) -> str:
+    """For the job's message: the succeeded trials that printed fewer values of the
+    objective than `maxResource` (from their recorded `intermediateCount`); empty if
+    none."""
+    if d.spec.strategy is not Strategy.HYPERBAND:
+        return ""
+    most = max_resource(d.spec)
+    few = [
+        t
+        for t in d.status.trials
+        if t.phase is TrialPhase.SUCCEEDED and 0 < t.intermediate_count < most
+    ]
+    if not few:
+        return ""
+    return (
+        f"; {count(len(few), 'trial')} succeeded having printed fewer values of "
+        f"{d.spec.objective.metric} than {count(most, 'epoch')} (first: {few[0].name}, "
+        f"{count(few[0].intermediate_count, 'value')}): Hyperband needs one value per epoch "
+        "to judge trials at their rungs"
+    )
 
 
 def count_epochs(d: Decision) -> None:
@@ -210,14 +333,17 @@ def _attempt_epochs(d: Decision, trial: TrialStatus, before: TrialStatus) -> int
     """The epochs the attempt that `before` records ran: the values the operator read
     from its log (a failed attempt's: the last read while it ran, `Snapshot.curves`),
     or as many as it printed, and for a first attempt at least its highest recorded rung
-    (all its rung values are its own). A later attempt that failed unread (the operator
-    down throughout) counts 0: its rung values cannot be told from its predecessors'."""
+    (all its rung values are its own); at most `maxResource`. A later attempt that failed
+    unread (the operator down throughout) counts 0: its rung values cannot be told from
+    its predecessors'."""
     curve = (d.snapshot.curves or {}).get(trial.name) or ()
     counted = max(len(curve), trial.intermediate_count)
     values = before.rung_values or []
     if before.attempt == 1 and values:
         counted = max(counted, levels(d.spec)[len(values) - 1])
-    return counted
+    # No attempt trains more than maxResource epochs: more values than that are lines the
+    # regex matches besides the one per epoch (`too_many_values` fails the job for them).
+    return min(counted, max_resource(d.spec))
 
 
 def provisional_best(d: Decision) -> None:
@@ -244,8 +370,8 @@ def provisional_best(d: Decision) -> None:
     )
     status.best_objective_text = objective_text(value, rung)
     note = (
-        f"; best so far at rung {rung} ({levels(d.spec)[rung]} epochs, no trial has run "
-        f"its {max_resource(d.spec)} yet): {trial.name} with {value:.6g}"
+        f"; best so far at rung {rung} ({count(levels(d.spec)[rung], 'epoch')}, no trial "
+        f"has run its {max_resource(d.spec)} yet): {trial.name} with {value:.6g}"
     )
     status.message = (status.message or "") + note
 

@@ -37,6 +37,8 @@ from kubetune.operator.controller.early_stopping import (
     stop_early,
 )
 from kubetune.operator.controller.hyperband import (
+    job_note,
+    note_too_few_values,
     provisional_best,
     schedule_rung_checks,
     stop_at_rungs,
@@ -82,6 +84,7 @@ def plan(snapshot: Snapshot, now: datetime, optimizer: Optimizer = DEFAULT_OPTIM
     observe_trials(d)
     stop_early(d)
     stop_at_rungs(d)
+    note_too_few_values(d)
     stop_diverged(d)  # after the rules, which judge it on its values before it diverged
     announce_completions(d)  # after every rule that may still stop a trial that ended
     delete_leftover_jobs(d)
@@ -97,6 +100,9 @@ def plan(snapshot: Snapshot, now: datetime, optimizer: Optimizer = DEFAULT_OPTIM
     except OptimizerError as error:
         d.stop_all(SUGGESTION_FAILED)
         conclude(d, Phase.FAILED, SUGGESTION_FAILED, str(error)[:1000])
+    # Set afresh on every look (progress, waiting, the end): a note on what the trials
+    # printed stays in it to the end.
+    d.status.message = (d.status.message or "") + job_note(d)
     return d.plan
 
 

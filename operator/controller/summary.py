@@ -46,13 +46,32 @@ def best_trial(trials: Sequence[TrialStatus], goal: ObjectiveType) -> TrialStatu
     return best
 
 
+def _end_order(trial: TrialStatus) -> tuple[bool, datetime, str]:
+    """Finished trials in order of their end (then their name)."""
+    return (trial.end_time is None, trial.end_time or datetime.min, trial.name)
+
+
+def first_to_reach(
+    trials: Sequence[TrialStatus], target: float, goal: ObjectiveType
+) -> TrialStatus | None:
+    """The succeeded trial that reached `target` first (in order of their end)."""
+    reached = [
+        t
+        for t in trials
+        if t.phase is TrialPhase.SUCCEEDED
+        and t.objective is not None
+        and meets_target(t.objective, target, goal)
+    ]
+    return min(reached, key=_end_order, default=None)
+
+
 def trials_not_improving(trials: Sequence[TrialStatus], goal: ObjectiveType) -> int:
     """Finished trials (in order of their end) since the last one that improved the best.
 
     Failed trials count as not improving; trials still running do not count.
     """
     finished = [t for t in trials if t.phase in TERMINAL_TRIAL_PHASES]
-    finished.sort(key=lambda t: (t.end_time is None, t.end_time or datetime.min, t.name))
+    finished.sort(key=_end_order)
     best: float | None = None
     since = 0
     for trial in finished:

@@ -371,3 +371,105 @@ def test_a_diverged_trial_fails_at_once_keeping_its_rungs_and_counting_its_epoch
         (t.phase, t.reason, t.rung_values) for t in job.status.trials[:3]
     ]
     assert again.launch == [] and again.status.counters.failed == 2
+
+
+def test_the_best_at_rung_0_is_said_to_be_after_1_epoch() -> None:
+    """QA67 L3: "(1 epoch, ...)", not "(1 epochs"."""
+    job = started()
+    job.curves = {job.trial(0).name: [0.5]}
+    job.step()
+    assert "best so far at rung 0 (1 epoch, no trial has run its 9 yet)" in (
+        job.status.message or ""
+    )
+
+
+def test_a_stop_message_counts_only_the_values_its_decision_was_taken_among() -> None:
+    """QA67 L4: b and c reached rung 0 in one look, b recorded first: b's stop was decided
+    among a's value and its own (2), not c's, recorded after it."""
+    job = started()
+    a, b, c = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5], b: [0.7], c: [0.6]}
+    job.step()
+    assert [job.trial(i).rung_seqs for i in range(3)] == [[0], [1], [2]]
+    stopped = job.trial(1)
+    assert stopped.phase is TrialPhase.EARLY_STOPPED
+    assert stopped.message == "rung 0 (1 epoch): 0.7 not in the top 1/3 of 2 values there"
+    # c, recorded third (rank 2 of 3 > max(1, 3 // 3)), was judged among 3.
+    assert job.trial(2).message == "rung 0 (1 epoch): 0.6 not in the top 1/3 of 3 values there"
+
+
+def test_a_trial_printing_more_values_than_max_resource_fails_the_job_at_once() -> None:
+    """QA67 M3: a regex that also matches the training line gives two values per epoch;
+    as soon as a trial shows more values than maxResource, every rung decision is known
+    to be on the wrong values: the job fails, naming the trial, the count and the fix, its
+    running trials stopped; a's epochs are capped at maxResource."""
+    job = started()
+    a, b, _ = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5] * 10, b: [0.4, 0.4]}
+    decided = job.step()
+    status = job.status
+    assert (status.phase, status.reason) == (Phase.FAILED, "TooManyObjectiveValues")
+    assert status.message.startswith(
+        f"trial {a} printed 10 values of loss, more than its 9 epochs (maxResource): "
+    )
+    assert "more than one line per epoch" in status.message
+    assert status.message.endswith("then create a new TuningJob")
+    assert [(e.type, e.reason) for e in decided.events][-1] == ("Warning", "TooManyObjectiveValues")
+    assert [t.phase for t in status.trials] == [TrialPhase.STOPPED] * 3
+    assert sorted(decided.delete) == sorted(job.trial(i).job_name for i in range(3))
+    assert decided.launch == []
+    assert job.trial(0).epochs == 9  # not 10: no trial trains more than maxResource
+    # Decided from the records on: the job has ended, and stays so without the curves.
+    again = plan(Snapshot("tj", "uid", 1, job.spec, job.status, job.jobs), job.now)
+    assert again.status == job.status and again.launch == [] and again.events == []
+
+
+def test_a_succeeded_trial_with_more_values_than_max_resource_fails_the_job() -> None:
+    job = started()
+    a = job.trial(0).name
+    job.finish(job.trial(0).job_name, state="Succeeded", outcome=ObjectiveOutcome(0.1, 18))
+    job.step()
+    assert (job.status.phase, job.status.reason) == (Phase.FAILED, "TooManyObjectiveValues")
+    assert f"trial {a} printed 18 values of loss" in job.status.message
+    assert job.trial(0).epochs == 9
+
+
+def test_a_trial_that_succeeded_with_fewer_values_than_max_resource_is_pointed_out() -> None:
+    """QA67 M3: a trainer that prints the objective only when it ends. The trial that
+    succeeded says so, with a Warning Event, and the job's message keeps it to the end; the
+    next one, judged at rung 0 on its final value, says it was judged when it ended (not
+    "operator down?"). Not a failure: a trainer may stop on its own before its last
+    epoch."""
+    job = started()
+    a, b, _ = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.3]}
+    job.finish(job.trial(0).job_name, state="Succeeded", outcome=ObjectiveOutcome(0.3, 1))
+    decided = job.step()
+    first = job.trial(0)
+    assert first.phase is TrialPhase.SUCCEEDED
+    assert first.message == (
+        "printed 1 value of loss in a 9-epoch trial (Hyperband needs one per epoch)"
+    )
+    warnings = [e for e in decided.events if e.type == "Warning"]
+    assert [(e.reason, e.message.split(": match")[0]) for e in warnings] == [
+        ("TooFewObjectiveValues", f"trial {a} exited successfully but {first.message}")
+    ]
+    note = (
+        f"; 1 trial succeeded having printed fewer values of loss than 9 epochs (first: {a}, "
+        "1 value): Hyperband needs one value per epoch to judge trials at their rungs"
+    )
+    assert job.status.phase is Phase.IN_PROGRESS
+    assert (job.status.message or "").endswith(note)
+    job.curves[b] = [0.5]
+    job.finish(job.trial(1).job_name, state="Succeeded", outcome=ObjectiveOutcome(0.5, 1))
+    decided = job.step()
+    second = job.trial(1)
+    assert (second.phase, second.reason) == (TrialPhase.EARLY_STOPPED, "StoppedAtRung0")
+    assert second.message is not None and "operator down" not in second.message
+    assert second.message.startswith("rung 0 (1 epoch): 0.5 not in the top 1/3")
+    assert second.message.endswith("(Hyperband needs one per epoch)")
+    assert [e.reason for e in decided.events if e.type == "Warning"] == ["TooFewObjectiveValues"]
+    # Posted once: a later look posts nothing again and keeps the note.
+    again = job.step()
+    assert [e for e in again.events if e.type == "Warning"] == []
+    assert (job.status.message or "").endswith(note)

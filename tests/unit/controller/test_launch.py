@@ -131,7 +131,8 @@ def test_a_finite_space_tried_whole_completes_the_job_each_configuration_once(
 
 
 def test_a_hyperband_job_on_a_finite_space_completes_when_every_configuration_ran() -> None:
-    sim = _finite_job("Hyperband", hyperband={"minResource": 1, "maxResource": 9})
+    # maxResource 5: the simulated trials print 5 values (one per epoch).
+    sim = _finite_job("Hyperband", hyperband={"minResource": 1, "maxResource": 5})
     _run_to_the_end(sim)
     assert (sim.status.phase, sim.status.reason) == (Phase.COMPLETED, "SearchSpaceExhausted")
     assert sim.status.message == (

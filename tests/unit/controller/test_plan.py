@@ -101,6 +101,63 @@ def test_max_trials_not_improving_counts_finished_trials_in_order() -> None:
     assert trials_not_improving(sim.status.trials, ObjectiveType.MINIMIZE) == 3
 
 
+def test_max_trials_not_improving_once_announced_launches_nothing_more() -> None:
+    """QA67 M4: met with two trials running, the job says it is finishing; one of them
+    then improves the best, so the count of trials not improving drops to 0. The decision
+    stands (the recorded reason, read back on every look and after a restart): nothing is
+    launched, the other running trial finishes, the job completes."""
+    spec = make_spec(
+        limits={"maxTrials": 20, "maxParallelTrials": 3},
+        completionCriteria={"maxTrialsNotImproving": 2},
+    )
+    sim = Sim(spec)
+    sim.step()
+    for job, value in (("tj-001", 5.0), ("tj-002", 6.0), ("tj-003", 7.0)):
+        sim.finish(job, value)
+        sim.step()
+    assert len(sim.status.trials) == 5  # tj-004 and tj-005 run
+    assert sim.status.reason == "MaxTrialsNotImproving"
+    running = {c.type: c for c in sim.status.conditions}["Running"]
+    assert (running.status, running.reason) == ("True", "Finishing")
+    sim.finish("tj-004", 1.0)  # improves the best: 0 trials not improving now
+    decided = sim.step()
+    assert decided.launch == []
+    assert len(sim.status.trials) == 5
+    assert sim.status.reason == "MaxTrialsNotImproving"
+    assert sim.status.message == (
+        "2 finished trials in a row did not improve the best objective, so no trial was "
+        "launched after that; trial tj-004, running then, has since improved it to 1.0; "
+        "waiting for 1 running trial"
+    )
+    sim.finish("tj-005", 8.0)
+    sim.step()
+    assert (sim.status.phase, sim.status.reason) == (Phase.COMPLETED, "MaxTrialsNotImproving")
+    assert len(sim.status.trials) == 5 and sim.status.best_objective == 1.0
+
+
+def test_the_target_message_names_the_trial_that_reached_it_and_the_best() -> None:
+    """QA67 L9: tj-001 reached the target; tj-002, running then, finished with a better
+    objective: the job names both."""
+    spec = make_spec(
+        limits={"maxTrials": 20, "maxParallelTrials": 2},
+        completionCriteria={"targetObjective": 0.1},
+    )
+    sim = Sim(spec)
+    sim.step()
+    sim.finish("tj-001", 0.08)
+    sim.step()
+    assert sim.status.message == (
+        "trial tj-001 reached 0.08, target 0.1; waiting for 1 running trial"
+    )
+    sim.finish("tj-002", 0.01)
+    sim.step()
+    assert (sim.status.phase, sim.status.reason) == (Phase.COMPLETED, "TargetObjectiveReached")
+    assert sim.status.message == (
+        "trial tj-001 reached 0.08, target 0.1; the best is trial tj-002 with 0.01"
+    )
+    assert len(sim.status.trials) == 2
+
+
 def test_max_failed_trials_fails_the_job_and_stops_running_trials() -> None:
     spec = make_spec(limits={"maxTrials": 10, "maxParallelTrials": 3, "maxFailedTrials": 1})
     sim = Sim(spec)
