@@ -255,6 +255,9 @@ def trials_command(ctx: Context) -> int:
 def best_command(ctx: Context) -> int:
     view = load_view(ctx)
     ctx.out.write(views.best_output(view, ctx.args.output))
+    caveat = views.best_caveat(view)
+    if caveat:
+        ctx.err.write(caveat)
     return EXIT_OK
 
 

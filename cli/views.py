@@ -72,12 +72,15 @@ def _trials_table(view: TuningJobView, flat: Sequence[dict[str, Any]], names: li
     hyperparameter_columns = set(cols.hyperparameters.values())
     hidden = _TABLE_HIDDEN | (set() if any(t.message for t in view.trials) else {"message"})
     shown = [n for n in names if n not in hidden]
+    trials = {t.name: t for t in view.trials}
     rows = []
     for record in flat:
         row = []
         for name in shown:
             value = record[name]
-            if name in hyperparameter_columns:
+            if name == "epochs" and value is None:
+                row.append(_epochs_so_far(view, trials[record["trial"]]))
+            elif name in hyperparameter_columns:
                 row.append(output.hyperparameter(value))
             elif name == "durationSeconds":
                 row.append(output.duration(value))
@@ -93,6 +96,15 @@ def _trials_table(view: TuningJobView, flat: Sequence[dict[str, Any]], names: li
     # Headers are the column names (what --sort takes), `duration` for durationSeconds.
     headers = [_SORT_ALIASES_BACK.get(n, n) for n in shown]
     return output.table(headers, rows)
+
+
+def _epochs_so_far(view: TuningJobView, trial: Trial) -> str:
+    """The table's `epochs` of a Hyperband trial not ended yet: at least the epochs of the
+    highest rung whose value it printed (`≥3`); `-` before its first. The exact count is
+    written when it ends (a running trial's would cost a status write on every look), so
+    CSV, JSON and YAML leave it empty."""
+    reached = min(len(trial.rung_values), len(view.rungs))
+    return f"≥{view.rungs[reached - 1]}" if reached else output.MISSING
 
 
 _SORT_ALIASES = {"duration": "durationSeconds"}
@@ -111,6 +123,30 @@ def best_objective(view: TuningJobView) -> str:
     if status.best_objective is None and status.best_objective_text:
         return status.best_objective_text
     return output.number(status.best_trial.objective)
+
+
+def best_caveat(view: TuningJobView) -> str | None:
+    """For `kubetune best` (on stderr: its output is for a script), where a Hyperband job's
+    best is a value at a rung, no trial having run its full maxResource: which rung, and
+    how far that trial got. None otherwise."""
+    best = view.status.best_trial
+    if not view.hyperband or best is None or view.status.best_objective is not None:
+        return None
+    trial = next((t for t in view.trials if t.name == best.name), None)
+    if trial is None or not trial.rung_values or not view.rungs:
+        return None
+    rung = min(len(trial.rung_values), len(view.rungs)) - 1
+    if trial.phase in ("Pending", "Running"):
+        state = "is still running"
+    else:
+        state = f"ended {trial.phase}" + (f" ({trial.reason})" if trial.reason else "")
+        state += f" after {output.count(trial.epochs, 'epoch')}" if trial.epochs else ""
+    return (
+        f"Note: these are the hyperparameters of {best.name}, best at rung {rung} "
+        f"({output.count(view.rungs[rung], 'epoch')}) with {best.objective:.6g}; no trial has "
+        f"run its {view.max_resource} epochs, and {best.name} {state}: not a fully trained "
+        "result.\n"
+    )
 
 
 def best_output(view: TuningJobView, fmt: str) -> str:

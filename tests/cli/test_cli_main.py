@@ -494,6 +494,19 @@ def test_the_namespace_defaults_to_the_kubeconfig_context(tmp_path: object) -> N
     assert connect(kubeconfig, context="b").namespace == "default"
 
 
+def test_best_of_a_job_whose_best_is_a_rung_value_notes_it_on_stderr_only(tmp_path: Path) -> None:
+    """QA67 L8: stdout stays the hyperparameters alone, for a script."""
+    run_dir = str(write_directory(hyperband_job_before_its_end(12), tmp_path / "hb"))
+    for fmt in ("yaml", "json", "args", "env"):
+        code, out, err = run("best", run_dir, "-o", fmt)
+        assert code == cli_main.EXIT_OK
+        assert "Note" not in out and "rung" not in out
+        assert "best at rung 1 (3 epochs)" in err and "not a fully trained result" in err, err
+    done = str(write_directory(hyperband_tuning_job(12), tmp_path / "done"))
+    code, out, err = run("best", done)
+    assert (code, err) == (cli_main.EXIT_OK, "")
+
+
 def test_sort_minus_field_reverses_written_with_a_space(tmp_path: Path) -> None:
     run_dir = str(write_directory(synthetic_tuning_job("s", 12), tmp_path / "s"))
     for field in ("objective", "learning_rate"):

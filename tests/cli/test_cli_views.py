@@ -221,6 +221,48 @@ def test_hyperband_trials_show_their_epochs_and_the_value_at_each_rung() -> None
     assert "epochs" not in columns(parse_tuning_job(synthetic_tuning_job("b", 3))).names()
 
 
+def test_a_running_hyperband_trial_shows_the_epochs_of_its_highest_rung_as_a_lower_bound() -> None:
+    """QA67 L5: a running trial's epochs are written when it ends; the table shows at least
+    the epochs of the highest rung it printed a value at (`≥3`), CSV leaves it empty."""
+    body = hyperband_tuning_job(12)
+    view = parse_tuning_job(body)
+    running = [t["name"] for t in body["status"]["trials"] if t["phase"] == "Running"]
+    assert running and all(len(t.rung_values) == 2 for t in view.trials if t.name in running)
+    table = views.trials_output(view, "table", NOW).splitlines()
+    epochs = table[0].split().index("epochs")
+    shown = {line.split()[0]: line.split()[epochs] for line in table[1:]}
+    assert {shown[name] for name in running} == {"≥3"}
+    rows = csv.DictReader(io.StringIO(views.trials_output(view, "csv", NOW)))
+    assert {r["epochs"] for r in rows if r["trial"] in running} == {""}
+    # Before its first rung: nothing known yet.
+    for trial in body["status"]["trials"]:
+        if trial["name"] == running[0]:
+            trial["rungValues"], trial["rungSeqs"] = [], []
+    table = views.trials_output(parse_tuning_job(body), "table", NOW).splitlines()
+    line = next(x for x in table if x.startswith(running[0]))
+    assert line.split()[epochs] == "-"
+
+
+def test_best_of_a_hyperband_job_whose_best_is_a_rung_value_says_so_on_its_own() -> None:
+    """QA67 L8: the note for stderr names the rung and how far the trial got; a job with
+    a trial that ran its full maxResource has none."""
+    body = hyperband_job_before_its_end(12)
+    best = body["status"]["bestTrial"]
+    caveat = views.best_caveat(parse_tuning_job(body))
+    assert caveat == (
+        f"Note: these are the hyperparameters of {best['name']}, best at rung 1 (3 epochs) "
+        f"with {best['objective']:.6g}; no trial has run its 27 epochs, and {best['name']} is "
+        "still running: not a fully trained result.\n"
+    )
+    for trial in body["status"]["trials"]:
+        if trial["name"] == best["name"]:
+            trial.update(phase="Stopped", reason="MaxRuntimeExceeded", epochs=4)
+    caveat = views.best_caveat(parse_tuning_job(body))
+    assert caveat is not None
+    assert f"{best['name']} ended Stopped (MaxRuntimeExceeded) after 4 epochs: not" in caveat
+    assert views.best_caveat(parse_tuning_job(hyperband_tuning_job(12))) is None
+
+
 def test_describe_of_a_hyperband_job_counts_the_epochs_it_consumed() -> None:
     body = hyperband_tuning_job(30)
     text = views.describe_text(parse_tuning_job(body), [], NOW)
