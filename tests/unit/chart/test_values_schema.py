@@ -27,7 +27,7 @@ REFUSED_BY_SCHEMA = [
     ("operator.verbose=maybe", "at '/operator/verbose'", "got string, want boolean"),
     ("peering.enabled=yes", "at '/peering/enabled'", "got string, want boolean"),
     ("replicaCount=abc", "at '/replicaCount'", "got string, want integer"),
-    ("replicaCount=-1", "at '/replicaCount'", "minimum: got -1, want 1"),
+    ("replicaCount=-1", "at '/replicaCount'", "minimum: got -1, want 0"),
     ("operator.healthPort=99999", "at '/operator/healthPort'", "want 65,535"),
     ("operator.metricsPort=0", "at '/operator/metricsPort'", "minimum: got 0, want 1"),
     ("metrics.service.port=70000", "at '/metrics/service/port'", "want 65,535"),
@@ -101,6 +101,7 @@ REPOSITORY_VALUES = {
     "readme-warn-audit": ["--set", "admissionPolicy.validationActions={Warn,Audit}"],
     "readme-service-monitor": ["--set", "metrics.serviceMonitor.enabled=true"],
     "readme-peering": ["--set", "peering.enabled=true", "--set", "replicaCount=2"],
+    "paused": ["--set", "replicaCount=0"],
     "peering-namespaced": [
         "--set", "peering.enabled=true", "--set", "replicaCount=3",
         "--set", "watchNamespaces={team-a,team-b}",
