@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from kubernetes.client import ApiClient
 from kubetune.analytics.cluster import KubeClient, connect, pod_not_started
 from kubetune.analytics.errors import (
     ForbiddenError,
@@ -24,6 +25,7 @@ from kubetune.analytics.local import MANIFEST, as_it_is, parent_directories, rea
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
 from kubetune.cli import output, views
 from kubetune.cli.main import EXIT_OK, Context, ends_with_separator
+from kubetune.operator.kube.observe import failed_init_container
 
 CLUSTER_OPTIONS = ("namespace", "context", "kubeconfig")
 """The options that, given, make a bare NAME the TuningJob on the cluster."""
@@ -345,9 +347,9 @@ def _started_pod(ctx: Context, kube: KubeClient, view: TuningJobView, trial: str
             detail = ": ".join(p for p in (found.reason, found.message) if p)
             waiting, ended = found.phase + (f" ({detail})" if detail else ""), False
         text = f"trial {trial} is {waiting}"
-        init = _failed_init_container(pods[-1]) if ended else None
+        init = failed_init_container(_as_sent(pods[-1])) if ended else None
         if init is not None:
-            name, code = init
+            name, code = init[0].get("name"), init[1].get("exitCode")
             pod = pods[-1].metadata.name
             raise KubetuneError(
                 f"{text}: it has no log, as its init container {name} failed (exit code "
@@ -364,19 +366,11 @@ def _started_pod(ctx: Context, kube: KubeClient, view: TuningJobView, trial: str
         time.sleep(LOG_WAIT_SECONDS)
 
 
-def _failed_init_container(pod: Any) -> tuple[str, int] | None:
-    """The name and exit code of the init container that ended the pod before its other
-    containers started, or None (native sidecars, `restartPolicy: Always`, aside)."""
-    sidecars = {
-        c.name
-        for c in getattr(getattr(pod, "spec", None), "init_containers", None) or []
-        if c.restart_policy == "Always"
-    }
-    for status in getattr(pod.status, "init_container_statuses", None) or []:
-        terminated = status.state.terminated if status.state is not None else None
-        if status.name not in sidecars and terminated is not None and terminated.exit_code:
-            return str(status.name), int(terminated.exit_code)
-    return None
+def _as_sent(pod: Any) -> dict[str, Any]:
+    """A pod of the client's models as the API server sends it (camelCase), as the
+    operator reads pods (`failed_init_container`)."""
+    sent: dict[str, Any] = ApiClient().sanitize_for_serialization(pod)  # type: ignore[no-untyped-call]
+    return sent
 
 
 def _log_writer(ctx: Context) -> Callable[[bytes], None]:

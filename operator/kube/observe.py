@@ -251,14 +251,24 @@ def _init_containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [s for s in statuses if s.get("name") not in sidecars]
 
 
-def _init_failure(pod: Mapping[str, Any]) -> tuple[str, str, bool] | None:
-    """Why the pod's init container failed, where one did (restartPolicy Never: it ended
-    the pod): its name, reason and exit code."""
+def failed_init_container(
+    pod: Mapping[str, Any],
+) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
+    """The status of the init container that failed, where one did (restartPolicy Never:
+    it ended the pod before its other containers started), and its terminated state; None
+    otherwise. `kubetune logs` asks it too, of a pod as the API server sends it."""
     for status in _init_containers(pod):
         terminated = (status.get("state") or {}).get("terminated") or {}
         if terminated.get("exitCode") not in (None, 0):
-            return _init_exited(status, terminated)
+            return status, terminated
     return None
+
+
+def _init_failure(pod: Mapping[str, Any]) -> tuple[str, str, bool] | None:
+    """Why the pod's init container failed, where one did: its name, reason and exit
+    code."""
+    failed = failed_init_container(pod)
+    return None if failed is None else _init_exited(*failed)
 
 
 def _init_exited(
