@@ -30,6 +30,7 @@ from kubetune.analytics.errors import (
     UnreachableError,
 )
 from kubetune.analytics.resource import GROUP, PLURAL, TRIAL_LABEL, VERSION
+from kubetune.operator.api.heartbeat import HEARTBEAT_LABEL
 
 # Fail fast when no server answers (the default retries a refused connection 3 times);
 # reads that the user waits for get a generous read timeout.
@@ -259,6 +260,23 @@ class KubeClient:
             _content_type="application/merge-patch+json",
         )
         return body
+
+    def heartbeat_leases(self) -> list[dict[str, Any]] | None:
+        """The kubetune operators' heartbeat Leases, in every namespace (one LIST); None
+        when they cannot be read (a user whose Role grants no `list leases` cluster-wide):
+        a reader then says nothing about the operator rather than fail."""
+        target = Target("list", "leases.coordination.k8s.io", None)
+        try:
+            response = self.call(
+                target,
+                client.CoordinationV1Api(self.api).list_lease_for_all_namespaces,
+                label_selector=f"{HEARTBEAT_LABEL}=true",
+                _preload_content=False,
+            )
+            items = json.loads(response.data).get("items")
+        except (KubetuneError, ValueError, AttributeError):
+            return None
+        return list(items) if isinstance(items, list) else None
 
     def events(self, namespace: str, name: str, uid: str) -> list[Any]:
         """The Events about the TuningJob (by its uid), oldest first."""

@@ -99,6 +99,10 @@ class TuningJobView:
     spec: TuningJobSpec
     status: TuningJobStatus
     trials: list[Trial] = field(default_factory=list)
+    deletion_time: datetime | None = None
+    """metadata.deletionTimestamp: set once the TuningJob is being deleted, while
+    finalizers (the operator's) hold it."""
+    finalizers: tuple[str, ...] = ()
 
     @property
     def maximize(self) -> bool:
@@ -227,4 +231,6 @@ def parse_tuning_job(body: dict[str, Any]) -> TuningJobView:
         spec=job.spec,
         status=status,
         trials=trials,
+        deletion_time=_timestamp(metadata.get("deletionTimestamp")),
+        finalizers=tuple(str(f) for f in metadata.get("finalizers") or ()),
     )

@@ -4,6 +4,7 @@ the exit code. Errors are raised as KubetuneErrors (printed by `main`)."""
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import sys
 import time
@@ -22,8 +23,8 @@ from kubetune.analytics.errors import (
     UnreachableError,
 )
 from kubetune.analytics.local import MANIFEST, as_it_is, parent_directories, read_directory
-from kubetune.analytics.resource import TuningJobView, parse_tuning_job
-from kubetune.cli import output, views
+from kubetune.analytics.resource import TERMINAL_PHASES, TuningJobView, parse_tuning_job
+from kubetune.cli import output, serving, views
 from kubetune.cli.main import EXIT_OK, Context, ends_with_separator
 from kubetune.operator.kube.observe import failed_init_container
 
@@ -133,6 +134,33 @@ def _read(ctx: Context) -> tuple[KubeClient | None, TuningJobView]:
     return load(ctx) if path is None else (None, _read_local(ctx, path))
 
 
+def _unserved(kube: KubeClient, view: TuningJobView, now: datetime) -> serving.Unserved | None:
+    """That no live operator serves the job's namespace, for a job an operator still has
+    to act on (unfinished, or being deleted: its finalizer); None when one does, or when
+    the heartbeat Leases cannot be read (nothing is said then)."""
+    if view.terminal and view.deletion_time is None:
+        return None
+    leases = kube.heartbeat_leases()
+    return None if leases is None else serving.unserved(leases, view.namespace, now)
+
+
+def _notes(ctx: Context, kube: KubeClient | None, view: TuningJobView, now: datetime) -> datetime:
+    """Says on stderr that the cluster's job is being deleted, or that no operator serves
+    it. Returns the time its running trials' durations are counted to: `now`, or while no
+    operator serves it, `serving.as_of`."""
+    if kube is None:  # a local run directory: no operator
+        return now
+    deleting = serving.deleting_note(view, now)
+    if deleting:
+        ctx.err.write(deleting)
+    absence = _unserved(kube, view, now)
+    if absence is None:
+        return now
+    counted = serving.as_of(view, absence)
+    ctx.err.write(f"Note: {serving.unserved_text(absence, now, counted)}\n")
+    return counted or now
+
+
 def load_view(ctx: Context) -> TuningJobView:
     """The TuningJob named on the command line, or kept in the local run directory given
     instead of a name (a local run's `--out`)."""
@@ -200,12 +228,35 @@ def list_command(ctx: Context) -> int:
         ]
         rows.append([meta.get("namespace", ""), *row] if namespace is None else row)
     ctx.out.write(output.table(["NAMESPACE", *headers] if namespace is None else headers, rows))
+    _list_notes(ctx, kube, items, now)
     return EXIT_OK
+
+
+def _list_notes(ctx: Context, kube: KubeClient, items: list[dict[str, Any]], now: datetime) -> None:
+    """`list`'s lines on stderr: each job being deleted, and each namespace of unfinished
+    jobs that no operator serves (one read of the heartbeat Leases)."""
+    waiting: dict[str, list[str]] = {}
+    for item in items:
+        meta, phase = item["metadata"], (item.get("status") or {}).get("phase", "Pending")
+        if meta.get("deletionTimestamp"):
+            with contextlib.suppress(KubetuneError):  # one this kubetune cannot read: no note
+                ctx.err.write(serving.deleting_note(parse_tuning_job(item), now) or "")
+        if phase not in {p.value for p in TERMINAL_PHASES} or meta.get("deletionTimestamp"):
+            waiting.setdefault(meta.get("namespace", ""), []).append(meta["name"])
+    leases = kube.heartbeat_leases() if waiting else None
+    if leases is None:
+        return
+    for namespace, names in sorted(waiting.items()):
+        absence = serving.unserved(leases, namespace, now)
+        if absence is not None:
+            jobs = ", ".join(names)
+            ctx.err.write(f"Note ({jobs}): {serving.unserved_text(absence, now)}\n")
 
 
 def describe_command(ctx: Context) -> int:
     path = _local_directory(ctx)
     events, no_events = None, "none kept (a local run)"
+    now, operator = datetime.now(UTC), None
     if path is not None:  # a local run: its parents are run directories
         view = _read_local(ctx, path)
         names = view.spec.warm_start.parents if view.spec.warm_start else []
@@ -222,7 +273,10 @@ def describe_command(ctx: Context) -> int:
         except ForbiddenError as error:  # a user's Role may well not grant Events
             no_events = f"not shown: {error}"
         parents = _parents(view, lambda name: kube.get_tuning_job(view.namespace, name))
-    ctx.out.write(views.describe_text(view, events, datetime.now(UTC), no_events, parents))
+        absence = _unserved(kube, view, now)
+        if absence is not None:
+            operator = serving.unserved_text(absence, now, serving.as_of(view, absence))
+    ctx.out.write(views.describe_text(view, events, now, no_events, parents, operator))
     return EXIT_OK
 
 
@@ -246,16 +300,18 @@ def _parents(
 
 
 def trials_command(ctx: Context) -> int:
-    view = load_view(ctx)
+    kube, view = _read(ctx)
+    counted = _notes(ctx, kube, view, datetime.now(UTC))
     if _no_trials(ctx, view) and ctx.args.output == "table":
         return EXIT_OK
     args = ctx.args
-    ctx.out.write(views.trials_output(view, args.output, datetime.now(UTC), args.sort, args.top))
+    ctx.out.write(views.trials_output(view, args.output, counted, args.sort, args.top))
     return EXIT_OK
 
 
 def best_command(ctx: Context) -> int:
-    view = load_view(ctx)
+    kube, view = _read(ctx)
+    _notes(ctx, kube, view, datetime.now(UTC))
     ctx.out.write(views.best_output(view, ctx.args.output))
     caveat = views.best_caveat(view)
     if caveat:

@@ -19,7 +19,7 @@ from kubetune.analytics.records import (
     sort_records,
 )
 from kubetune.analytics.resource import POD_REFUSED, Trial, TuningJobView
-from kubetune.cli import output
+from kubetune.cli import output, serving
 from kubetune.operator.api import (
     CONVERGED,
     FINISHING,
@@ -462,11 +462,14 @@ def describe_text(
     now: datetime,
     no_events: str = "none kept (a local run)",
     parents: Mapping[str, int | str] | None = None,
+    operator: str | None = None,
 ) -> str:
     """`kubetune describe`: phase, budgets, counters, best trial, the messages of succeeded
     trials, conditions, Events (None: a local run, which keeps none), next. `parents`:
-    each warm-start parent's finished trials, or why they are unknown (None: names only)."""
+    each warm-start parent's finished trials, or why they are unknown (None: names only).
+    `operator`: that no operator serves the job, and what that means (`serving`)."""
     spec, status = view.spec, view.status
+    deleting = serving.deleting_text(view, now)
     counters = status.counters
     lines = [
         f"Name:       {view.name}",
@@ -475,6 +478,8 @@ def describe_text(
         *_warm_start(view, parents),
         f"Objective:  {spec.objective.type.value} {view.objective_metric}",
         f"Phase:      {view.phase}" + (f" ({status.reason})" if status.reason else ""),
+        *([f"Deleting:   {deleting}."] if deleting else []),
+        *([f"Operator:   {operator[0].upper()}{operator[1:]}"] if operator else []),
         f"Message:    {status.message or output.MISSING}",
         "Budgets:",
         *_budgets(view, now),

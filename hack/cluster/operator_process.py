@@ -17,6 +17,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -78,6 +79,7 @@ class OperatorProcess:
         peering: str | None = None,
         priority: int | None = None,
         verbose: bool = False,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.kubeconfig = kubeconfig
         self.namespaces = namespaces
@@ -85,6 +87,8 @@ class OperatorProcess:
         self.peering = peering
         self.priority = priority
         self.verbose = verbose
+        self.extra_args = list(extra_args)
+        """More `kubetune-operator` options, e.g. `--heartbeat-seconds 1`."""
         self.proc: subprocess.Popen[bytes] | None = None
         self.health_port = 0
         self.metrics_port = 0
@@ -108,6 +112,7 @@ class OperatorProcess:
             argv.append("--verbose")
         for ns in self.namespaces:
             argv += ["--namespace", ns]
+        argv += self.extra_args
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONSAFEPATH": "1"}
         with self.log_path.open("ab" if self._started_once else "wb") as log:
             self.proc = subprocess.Popen(

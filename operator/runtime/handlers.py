@@ -49,6 +49,7 @@ from kubetune.operator.kube.curves import CURVES
 from kubetune.operator.kube.observe import job_finished, pod_stuck
 from kubetune.operator.runtime import telemetry as metrics
 from kubetune.operator.runtime.events import EventPoster
+from kubetune.operator.runtime.heartbeat import Heartbeat
 from kubetune.operator.runtime.log_filter import QuietSuccesses
 from kubetune.operator.runtime.waker import Waker, Wakers
 from threadpoolctl import threadpool_limits
@@ -80,6 +81,8 @@ class Runtime:
     peering_mandatory: bool = False
     exact_namespaces: bool = False
     """Serving namespaces given by name (no patterns), as the chart's watchNamespaces."""
+    heartbeat: Heartbeat | None = None
+    """Renews the Lease that tells `kubetune` this operator serves its namespaces."""
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(RECONCILE_THREADS, "reconcile")
     )
@@ -152,12 +155,16 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     threadpool_limits(limits=BLAS_THREADS, user_api="blas")
     if runtime.metrics_port:
         metrics.serve(runtime.metrics_port)
+    if runtime.heartbeat is not None:
+        runtime.heartbeat.start(runtime.kube.api)
 
 
 @kopf.on.cleanup()
 def shutdown(memo: kopf.Memo, **_: Any) -> None:
     """Let running reconciles finish (each is bounded by request timeouts)."""
     runtime = _runtime(memo)
+    if runtime.heartbeat is not None:
+        runtime.heartbeat.stop()
     runtime.executor.shutdown(wait=False, cancel_futures=True)
     runtime.events.shutdown()
 

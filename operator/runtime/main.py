@@ -2,11 +2,13 @@
 
     kubetune-operator [--namespace NS ...] [--all-namespaces] [--metrics-port 9090]
                       [--health-port 8080] [--peering NAME [--priority N] | --standalone]
-                      [--verbose]
+                      [--heartbeat-lease NAME] [--heartbeat-seconds 15] [--verbose]
 
 Credentials: the pod's service account in a cluster, else `KUBECONFIG` (or
 ~/.kube/config). Liveness: http://0.0.0.0:<health-port>/healthz. Metrics:
-http://0.0.0.0:<metrics-port>/metrics.
+http://0.0.0.0:<metrics-port>/metrics. Heartbeat: a Lease in its own namespace
+($POD_NAMESPACE), renewed every --heartbeat-seconds, naming the namespaces it serves
+(`kubetune.operator.api.heartbeat`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from collections.abc import Sequence
 import kopf
 from kubernetes import client
 from kubetune.operator.api import GROUP, PLURAL
+from kubetune.operator.api.heartbeat import HEARTBEAT_SECONDS, default_lease_name
 from kubetune.operator.kube.api_client import load_credentials
 from kubetune.operator.runtime import handlers
+from kubetune.operator.runtime.heartbeat import Heartbeat, own_namespace
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +82,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="with --peering: this replica's priority; the highest works, the others wait "
         "(default: a random one per process)",
     )
+    parser.add_argument(
+        "--heartbeat-lease",
+        metavar="NAME",
+        help="the Lease, in the operator's own namespace ($POD_NAMESPACE, else the "
+        "ServiceAccount's, else default), renewed to tell `kubetune` which namespaces are "
+        "served (default: kubetune-operator- and a hash of the namespaces served)",
+    )
+    parser.add_argument(
+        "--heartbeat-seconds",
+        type=float,
+        default=HEARTBEAT_SECONDS,
+        metavar="S",
+        help=f"renew the heartbeat Lease every S seconds (default {HEARTBEAT_SECONDS}); "
+        "0 turns it off",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     if args.priority is not None and args.peering is None:
         parser.error(f"--priority {args.priority}: only replicas with --peering NAME have one")
+    if args.heartbeat_seconds < 0:
+        parser.error(f"--heartbeat-seconds {args.heartbeat_seconds:g}: give 0 (off) or more")
     for port_option in ("metrics_port", "health_port"):
         port = getattr(args, port_option)
         if not 0 <= port <= 65535:
@@ -157,6 +178,15 @@ def configure_logging(verbose: bool) -> None:
     kopf.configure(verbose=verbose, log_prefix=True)
 
 
+def heartbeat(args: argparse.Namespace, namespaces: list[str]) -> Heartbeat | None:
+    """The heartbeat of an operator serving `namespaces` (empty: every one), as the
+    command line asks; None when it is turned off."""
+    if not args.heartbeat_seconds:
+        return None
+    name = args.heartbeat_lease or default_lease_name(namespaces)
+    return Heartbeat(name, own_namespace(), list(namespaces), args.heartbeat_seconds)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run kopf with the handlers of `kubetune.operator.runtime.handlers` until
     interrupted."""
@@ -171,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         metrics_port=args.metrics_port,
         peering_mandatory=args.peering is not None,
         exact_namespaces=names_only(namespaces),
+        heartbeat=heartbeat(args, namespaces),
     )
     kopf.run(
         clusterwide=not namespaces,

@@ -459,7 +459,8 @@ def test_watch_marks_a_hyperband_best_read_at_a_rung_as_the_best_column_does(
     from kubetune.cli import commands  # noqa: PLC0415
 
     body["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
-    kube = type("Kube", (), {"namespace": "default", "list_tuning_jobs": lambda *_: [body]})()
+    calls = {"list_tuning_jobs": lambda *_: [body], "heartbeat_leases": lambda *_: None}
+    kube = type("Kube", (), {"namespace": "default", **calls})()
     monkeypatch.setattr(commands, "connect", lambda *_: kube)
     code, out, _ = run("list")
     assert code == 0 and f"  {best.objective:.6g} (rung 1)  " in out.splitlines()[1]

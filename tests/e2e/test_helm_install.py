@@ -156,6 +156,18 @@ def test_install_tune_uninstall(release: Release) -> None:
     assert health is not None
     metrics = _http_get(release.metrics_port, "/metrics")
     assert metrics is not None and "# TYPE" in metrics
+    # The heartbeat (what `kubetune` reads, tests/e2e/test_operator_heartbeat.py): the
+    # chart's Role lets the operator's ServiceAccount keep its Lease, named after the
+    # release, in the release's namespace ($POD_NAMESPACE), renewed by its pod.
+    lease = wait_for(
+        lambda: release.exists("lease", release.name) and release.get("lease", release.name),
+        timeout=60,
+        what="the heartbeat Lease",
+        interval=0.5,
+    )
+    assert lease["spec"]["holderIdentity"] == pod["metadata"]["name"]
+    assert lease["metadata"]["labels"] == {"kubetune.io/operator-heartbeat": "true"}
+    assert lease["metadata"]["annotations"]["kubetune.io/namespaces"] == "[]"  # every one
 
     # Trials run tests/e2e/fake_trainer.py: instant, loss = (x - 0.3)**2.
     job = tuning_job("helm-e2e", max_trials=3, parallel=2)

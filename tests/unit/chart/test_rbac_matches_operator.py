@@ -1,6 +1,7 @@
 """The chart's RBAC grants exactly what the operator's code uses: every Kubernetes client
 call in operator/kube/api_client.py and every resource kopf watches for
-operator/runtime/handlers.py.
+operator/runtime/handlers.py; and, in the release's namespace, the heartbeat Lease's calls
+in operator/kube/heartbeat.py.
 
 A new API call in the operator without a matching rule (or a rule the operator no longer
 needs) fails here, not at 3 a.m. in someone's cluster.
@@ -40,6 +41,7 @@ _RESOURCES = {
     "pod_log": ("", "pods/log"),
     "pod_status": ("", "pods/status"),
     "event": ("", "events"),
+    "lease": ("coordination.k8s.io", "leases"),
 }
 _METHOD = re.compile(
     r"^(?P<verb>[a-z]+)_(?:namespaced_|cluster_)?(?P<resource>[a-z_]+?)(?:_for_all_namespaces)?$"
@@ -78,7 +80,8 @@ def client_calls(path: Path) -> Grants:
             _add(grants, resource, verb)
             continue
         owner = node.func.value
-        if not (isinstance(owner, ast.Attribute) and owner.attr in {"custom", "batch", "core"}):
+        name = getattr(owner, "attr", getattr(owner, "id", None))
+        if name not in {"custom", "batch", "core", "coordination"}:
             continue
         match = _METHOD.match(node.func.attr)
         assert match, f"unrecognised client call {node.func.attr} in {path.name}"
@@ -125,12 +128,20 @@ def expected_grants() -> Grants:
     return grants
 
 
-def _granted(render: Render, kind: str) -> Grants:
-    """What the `kind` roles bound to the operator grant (not the users' kubetune-view/-edit)."""
+def heartbeat_grants() -> Grants:
+    """What the heartbeat needs, in the release's namespace only."""
+    return client_calls(OPERATOR / "kube" / "heartbeat.py")
+
+
+def _granted(render: Render, kind: str, namespace: str | None = None) -> Grants:
+    """What the `kind` roles bound to the operator grant (not the users' kubetune-view/-edit),
+    those in `namespace` only when given."""
     bound = {binding["roleRef"]["name"] for binding in render.of_kind(f"{kind}Binding")}
     grants: Grants = {}
     for role in render.of_kind(kind):
         if role["metadata"]["name"] not in bound:
+            continue
+        if namespace is not None and role["metadata"].get("namespace") != namespace:
             continue
         for rule in role["rules"]:
             for group in rule["apiGroups"]:
@@ -145,12 +156,39 @@ def test_the_scanner_sees_the_operator_calls() -> None:
     assert calls[("", "pods/log")] == {"get"}
     watches = kopf_watches(OPERATOR / "runtime" / "handlers.py")
     assert watches[(models.GROUP, models.PLURAL)] >= {"list", "watch", "patch"}
+    assert heartbeat_grants() == {("coordination.k8s.io", "leases"): {"create", "patch"}}
 
 
 def test_cluster_role_grants_exactly_what_the_operator_uses(
     render: Callable[..., Render],
 ) -> None:
-    assert _granted(render(), "ClusterRole") == expected_grants()
+    rendered = render()
+    assert _granted(rendered, "ClusterRole") == expected_grants()
+    assert _granted(rendered, "Role") == heartbeat_grants()
+
+
+def test_heartbeat_role_is_in_the_release_namespace_limited_to_its_lease(
+    render: Callable[..., Render],
+) -> None:
+    """The Lease is patched by name only: the operator cannot touch other Leases (leader
+    elections, node heartbeats) in its namespace."""
+    for rendered in (render(), render("watchNamespaces={team-a}")):
+        roles = [
+            r for r in rendered.of_kind("Role") if r["metadata"]["name"].endswith("-heartbeat")
+        ]
+        assert len(roles) == 1
+        (role,) = roles
+        deployment = rendered.of_kind("Deployment")[0]
+        assert role["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+        lease = deployment["metadata"]["name"]
+        assert (
+            f"--heartbeat-lease={lease}"
+            in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        )
+        by_verb = {
+            verb: rule.get("resourceNames") for rule in role["rules"] for verb in rule["verbs"]
+        }
+        assert by_verb == {"create": None, "patch": [lease]}
 
 
 def test_namespaced_roles_grant_exactly_what_the_operator_uses(
@@ -160,6 +198,7 @@ def test_namespaced_roles_grant_exactly_what_the_operator_uses(
     (`Runtime.exact_namespaces`): no CRD observation, nothing cluster-wide."""
     rendered = render("watchNamespaces={team-a}")
     crd_observation = ("apiextensions.k8s.io", "customresourcedefinitions")
-    expected = expected_grants()
-    assert _granted(rendered, "Role") == {k: v for k, v in expected.items() if k != crd_observation}
+    expected = {k: v for k, v in expected_grants().items() if k != crd_observation}
+    assert _granted(rendered, "Role", "team-a") == expected
+    assert _granted(rendered, "Role") == {**expected, **heartbeat_grants()}
     assert _granted(rendered, "ClusterRole") == {}

@@ -55,6 +55,8 @@ def test_default_render_kinds(render: Callable[..., Render]) -> None:
         "ClusterRole",  # kubetune-edit
         "ClusterRoleBinding",
         "Deployment",
+        "Role",  # the heartbeat Lease's, in the release's namespace
+        "RoleBinding",
         "Service",
         "ServiceAccount",
         "ValidatingAdmissionPolicy",
@@ -136,6 +138,11 @@ def test_every_rbac_rule_says_why(render: Callable[..., Render], values: list[st
         assert lines[i - 1].strip().startswith("#"), f"RBAC rule without a comment: {lines[i]}"
 
 
+def _watch_roles(rendered: Render, kind: str) -> list[dict[str, Any]]:
+    """The Roles (or RoleBindings) of the watched namespaces, not the heartbeat's."""
+    return [r for r in rendered.of_kind(kind) if not r["metadata"]["name"].endswith("-heartbeat")]
+
+
 def test_namespaced_mode_uses_roles(render: Callable[..., Render]) -> None:
     rendered = render(NAMESPACED)
     container = _container(rendered)
@@ -143,8 +150,8 @@ def test_namespaced_mode_uses_roles(render: Callable[..., Render]) -> None:
     assert "--namespace=team-b" in container["args"]
     assert "--all-namespaces" not in container["args"]
 
-    roles = {r["metadata"]["namespace"]: r for r in rendered.of_kind("Role")}
-    bindings = {b["metadata"]["namespace"]: b for b in rendered.of_kind("RoleBinding")}
+    roles = {r["metadata"]["namespace"]: r for r in _watch_roles(rendered, "Role")}
+    bindings = {b["metadata"]["namespace"]: b for b in _watch_roles(rendered, "RoleBinding")}
     assert set(roles) == set(bindings) == {"team-a", "team-b"}
     for namespace, role in roles.items():
         rules = _rules(role)
@@ -208,7 +215,7 @@ def test_peering(render: Callable[..., Render], values: list[str]) -> None:
     if values:
         peerings = rendered.of_kind("KopfPeering")
         assert {p["metadata"]["namespace"] for p in peerings} == {"team-a", "team-b"}
-        for role in rendered.of_kind("Role"):
+        for role in _watch_roles(rendered, "Role"):
             assert _rules(role)[("kopf.dev", "kopfpeerings")] >= {"patch", "watch"}
     else:
         assert rendered.one("ClusterKopfPeering")["metadata"]["name"] == "kubetune"
