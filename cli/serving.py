@@ -19,10 +19,9 @@ from typing import Any
 
 from kubetune.analytics.resource import TuningJobView
 from kubetune.cli import output
+from kubetune.operator.api.constants import FINALIZER
 from kubetune.operator.api.heartbeat import is_live, renewed_at, served_patterns, serves
 
-FINALIZER = "kubetune.io/finalizer"
-"""The operator's finalizer on every TuningJob it serves (its kopf setting)."""
 DEPLOYMENTS = "kubectl get deploy -A -l app.kubernetes.io/part-of=kubetune"
 """The command that shows the chart's operator Deployments, in the advice."""
 
@@ -47,7 +46,11 @@ def _lease_name(lease: dict[str, Any]) -> str:
 
 def unserved(leases: Sequence[dict[str, Any]], namespace: str, now: datetime) -> Unserved | None:
     """None when a live heartbeat Lease (renewed within its leaseDurationSeconds before
-    `now`) says its operator serves `namespace`; else what was seen instead."""
+    `now`) says its operator serves `namespace`, or when there is no heartbeat Lease at
+    all (an operator older than the heartbeat may serve it: no evidence either way);
+    else what was seen instead."""
+    if not leases:
+        return None
     serving, elsewhere = [], []
     for lease in leases:
         patterns = served_patterns(lease)

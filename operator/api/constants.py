@@ -10,6 +10,9 @@ KIND = "TuningJob"
 PLURAL = "tuningjobs"
 SINGULAR = "tuningjob"
 SHORT_NAMES = ("tj",)
+FINALIZER = "kubetune.io/finalizer"
+"""The operator's finalizer on every TuningJob it serves: its cleanup runs before the
+TuningJob goes."""
 CATEGORIES = ("all", "kubetune")
 
 HYPERPARAMETERS_ENV = "KUBETUNE_HYPERPARAMETERS"

@@ -31,6 +31,7 @@ from typing import Any, cast
 import kopf
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import GROUP, KIND, PLURAL, TERMINAL_PHASES, VERSION
+from kubetune.operator.api.constants import FINALIZER
 from kubetune.operator.api.naming import TUNING_JOB_LABEL, label_value
 from kubetune.operator.controller import Event
 from kubetune.operator.kube import (
@@ -122,7 +123,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     """Operator settings, credentials and the metrics endpoint."""
     runtime = _runtime(memo)
     # Our own names for kopf's bookkeeping, not kopf.zalando.org.
-    settings.persistence.finalizer = "kubetune.io/finalizer"
+    settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kubetune.io")
     settings.persistence.diffbase_storage = _DiffBase(
         prefix="kubetune.io", key="last-handled-configuration"
