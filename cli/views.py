@@ -389,26 +389,49 @@ def _budgets(view: TuningJobView, now: datetime) -> list[str]:
         consumed = output.number(status.epochs_consumed or 0)
         lines.append(f"  Epochs:        {consumed} (over the ended trials{where})")
     elif (epochs := _epochs(view)) is not None:
-        lines.append(f"  Epochs:        {output.number(epochs)} (over the ended trials)")
+        lines.append(f"  Epochs:        {epochs}")
     return lines
 
 
-def _epochs(view: TuningJobView) -> float | None:
-    """Epochs the ended trials trained, where an `epochs` hyperparameter says (static or
-    tuned); None when none does. (A Hyperband job counts them itself: a trial stopped at
-    a rung trained fewer.)"""
+def _epochs(view: TuningJobView) -> str | None:
+    """The epochs the ended trials trained, where an `epochs` hyperparameter says (static
+    or tuned), with what they are counted over; None when none says. A succeeded trial
+    trained its `epochs`; one that never started, none; one stopped or failed on the way
+    as many as the values of the objective it printed (at most its `epochs`), which is
+    exact where the trainer prints one per epoch (a succeeded trial printed as many as its
+    `epochs`) and otherwise a lower bound, said as such. (A Hyperband job counts its
+    trials' epochs itself: `status.epochsConsumed`.)"""
     static = (view.spec.static_hyperparameters or {}).get("epochs")
-    total, known = 0.0, False
+    total, known, cut, per_epoch = 0.0, False, 0, False
     for trial in view.trials:
         text = trial.hyperparameters.get("epochs", static)
         if trial.phase in ("Pending", "Running") or text is None:
             continue
         try:
-            total += float(text)
-            known = True
+            full = float(text)
         except ValueError:
             continue
-    return total if known else None
+        known = True
+        if trial.phase == "Succeeded":
+            total += full
+            per_epoch = per_epoch or (full > 1 and trial.intermediate_count == full)
+        elif trial.start_time is not None:  # never started: trained nothing
+            total += min(full, trial.intermediate_count)
+            cut += trial.intermediate_count < full
+    if not known:
+        return None
+    if not cut:
+        return f"{output.number(total)} (over the ended trials)"
+    counted = (
+        f"{output.count(cut, 'trial')} that stopped or failed early counted by the "
+        "objective values they printed"
+    )
+    if per_epoch:
+        return f"{output.number(total)} (over the ended trials; {counted}, one per epoch)"
+    return (
+        f"at least {output.number(total)} (over the ended trials; {counted}: the trainer "
+        "may train more epochs than it prints values)"
+    )
 
 
 def _warm_start(view: TuningJobView, parents: Mapping[str, int | str] | None) -> list[str]:

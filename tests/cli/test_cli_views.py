@@ -319,8 +319,38 @@ def test_describe_has_every_section(view: TuningJobView) -> None:
         assert heading in text
     best = view.status.best_trial
     assert best is not None and f"Best trial: {best.name}" in text
-    assert "Epochs:        280" in text  # 28 ended trials x static epochs 10
+    # 28 ended trials x static epochs 10, less the two failed ones, which printed nothing
+    assert "Epochs:        260 (over the ended trials; 2 trials that stopped or failed" in text
     assert "the job ends when 2 running trials end." in text
+
+
+def test_describe_counts_the_epochs_trials_stopped_early_or_never_started_trained() -> None:
+    """QA76 M1: a trial stopped early trained as many epochs as the objective values it
+    printed, one that never started none; not its full `epochs` hyperparameter."""
+    body = synthetic_tuning_job("es", 6)
+    trials = body["status"]["trials"]
+    for trial in trials:
+        trial.update(phase="Succeeded", intermediateCount=10)
+    trials[1].update(phase="EarlyStopped", intermediateCount=3)
+    trials[2].update(phase="Failed", intermediateCount=0, reason="Error")
+    trials[3].update(phase="Stopped", intermediateCount=0, reason="InvalidSpec")
+    del trials[3]["startTime"]  # never started
+    text = views.describe_text(parse_tuning_job(body), [], NOW)
+    assert (
+        "Epochs:        33 (over the ended trials; 2 trials that stopped or failed early "
+        "counted by the objective values they printed, one per epoch)"
+    ) in text  # 3 x 10 succeeded + 3 early stopped + 0 failed at once + 0 never started
+    for trial in trials:  # a trainer that prints its final value only: a lower bound
+        trial["intermediateCount"] = min(trial["intermediateCount"], 1)
+    text = views.describe_text(parse_tuning_job(body), [], NOW)
+    assert "Epochs:        at least 31 (over the ended trials; 2 trials that" in text
+    assert "the trainer may train more epochs than it prints values)" in text
+    for trial in trials[:3]:
+        trial.update(phase="Stopped", intermediateCount=0)
+        del trial["startTime"]
+    trials[4:] = []
+    text = views.describe_text(parse_tuning_job(body), [], NOW)
+    assert "Epochs:        0 (over the ended trials)" in text  # none of them started
 
 
 def test_describe_counts_an_ended_jobs_trials_against_no_budget() -> None:
