@@ -55,6 +55,12 @@ class Target:
         return f'in namespace "{self.namespace}"' if self.namespace else "in any namespace"
 
 
+def _list_there(target: Target) -> str:
+    """`kubetune -n NAMESPACE list`: the command that lists the namespace looked in (the
+    context's namespace is not necessarily that one)."""
+    return f"kubetune -n {target.namespace} list" if target.namespace else "kubetune list -A"
+
+
 def _status_body(error: ApiException) -> dict[str, Any]:
     try:
         body = json.loads(error.body or "")
@@ -86,8 +92,8 @@ def _translate(error: ApiException, target: Target, server: str) -> KubetuneErro
     if error.status == 404 and target.name:
         kind = "TuningJob" if target.resource == RESOURCE else target.resource
         return NotFoundError(
-            f'{kind} "{target.name}" not found {target.where()}; `kubetune list` shows '
-            "the TuningJobs there (-A: in every namespace, -n NAMESPACE: in another one)."
+            f'{kind} "{target.name}" not found {target.where()}; `{_list_there(target)}` '
+            "shows the TuningJobs there (-A: in every namespace, -n NAMESPACE: in another one)."
         )
     unknown = re.search(r'unknown field "([^"]+)"', detail)
     if error.status in (400, 422) and unknown:

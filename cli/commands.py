@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +31,18 @@ from kubetune.operator.kube.observe import failed_init_container
 
 CLUSTER_OPTIONS = ("namespace", "context", "kubeconfig")
 """The options that, given, make a bare NAME the TuningJob on the cluster."""
+
+
+def suggested(ctx: Context) -> str:
+    """How a command that a message suggests starts: `kubetune` with the -n, --context and
+    --kubeconfig the user gave, so that copied it reads the same TuningJob (without them
+    it would look in the context's namespace)."""
+    words = ["kubetune"]
+    for option in CLUSTER_OPTIONS:
+        value = getattr(ctx.args, option, None)
+        if value:
+            words += ["-n" if option == "namespace" else f"--{option}", shlex.quote(value)]
+    return " ".join(words)
 
 
 def _kube(ctx: Context) -> KubeClient:
@@ -276,7 +289,17 @@ def describe_command(ctx: Context) -> int:
         absence = _unserved(kube, view, now)
         if absence is not None:
             operator = serving.unserved_text(absence, now, serving.as_of(view, absence))
-    ctx.out.write(views.describe_text(view, events, now, no_events, parents, operator))
+    target = shlex.quote(ctx.args.name) if path is not None else view.name
+    text = views.describe_text(
+        view,
+        events,
+        now,
+        no_events,
+        parents,
+        operator,
+        lambda command: f"{suggested(ctx)} {command} {target}",
+    )
+    ctx.out.write(text)
     return EXIT_OK
 
 
@@ -343,8 +366,9 @@ def plot_command(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _trial_name(view: TuningJobView, given: str) -> str:
-    """The trial named `given`, or numbered `given` (7 is the trial ending in -007)."""
+def _trial_name(view: TuningJobView, given: str, trials: str) -> str:
+    """The trial named `given`, or numbered `given` (7 is the trial ending in -007).
+    `trials`: the `kubetune trials` command that lists the job's trials."""
     names = [t.name for t in view.trials]
     if given in names:
         return given
@@ -356,17 +380,17 @@ def _trial_name(view: TuningJobView, given: str) -> str:
     shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
     raise NotFoundError(
         f'TuningJob "{view.name}" has no trial "{given}"; its trials are {shown or "none yet"} '
-        "(`kubetune trials` lists them; a number such as 7 picks the trial ending in -007)."
+        f"(`{trials}` lists them; a number such as 7 picks the trial ending in -007)."
     )
 
 
-def _no_pod(view: TuningJobView, trial: str) -> NotFoundError:
+def _no_pod(view: TuningJobView, trial: str, prefix: str) -> NotFoundError:
     found = next(t for t in view.trials if t.name == trial)
     if found.phase in ("EarlyStopped", "Stopped") or found.reason == "ObjectiveNotFinite":
         # The operator stops a trial by deleting its Job, and its pod's log with it.
         return NotFoundError(
             f'trial "{trial}" was stopped ({found.phase}, {found.reason}): its Job and '
-            "pod were deleted with its log, which a cluster does not keep; `kubetune "
+            f"pod were deleted with its log, which a cluster does not keep; `{prefix} "
             f"trials {view.name}` shows what was recorded of it (the values read, the "
             "reason)."
         )
@@ -399,7 +423,7 @@ def _started_pod(ctx: Context, kube: KubeClient, view: TuningJobView, trial: str
                 view = parse_tuning_job(kube.get_tuning_job(view.namespace, view.name))
             found = next(t for t in view.trials if t.name == trial)
             if found.phase != "Pending":
-                raise _no_pod(view, trial)
+                raise _no_pod(view, trial, suggested(ctx))
             detail = ": ".join(p for p in (found.reason, found.message) if p)
             waiting, ended = found.phase + (f" ({detail})" if detail else ""), False
         text = f"trial {trial} is {waiting}"
@@ -412,7 +436,7 @@ def _started_pod(ctx: Context, kube: KubeClient, view: TuningJobView, trial: str
                 f"{code}); `kubectl logs -n {view.namespace} {pod} -c {name}` shows why."
             )
         if ended or not ctx.args.follow:
-            command = f"kubetune logs {view.name} {ctx.args.trial} -f"
+            command = f"{suggested(ctx)} logs {view.name} {shlex.quote(ctx.args.trial)} -f"
             wait = "" if ended else f"; `{command}` waits for it to start"
             raise KubetuneError(f"{text}: it has no log yet{wait}.")
         if text != said:
@@ -455,9 +479,11 @@ def logs_command(ctx: Context) -> int:
         from kubetune.cli.local_follow import print_log  # noqa: PLC0415
 
         view = _read_local(ctx, path)
-        return print_log(ctx, path, view, _trial_name(view, ctx.args.trial), _log_writer(ctx))
+        trials = f"{suggested(ctx)} trials {shlex.quote(ctx.args.name)}"
+        trial = _trial_name(view, ctx.args.trial, trials)
+        return print_log(ctx, path, view, trial, _log_writer(ctx))
     kube, view = load(ctx)
-    trial = _trial_name(view, ctx.args.trial)
+    trial = _trial_name(view, ctx.args.trial, f"{suggested(ctx)} trials {view.name}")
     pod = _started_pod(ctx, kube, view, trial)
     container = view.spec.trial_template.primary_container_name() or ""
     if ctx.args.follow:
@@ -479,7 +505,7 @@ def stop_command(ctx: Context) -> int:
         return EXIT_OK
     kube.patch_spec(view.namespace, view.name, {"stop": True})
     ctx.out.write(
-        f'TuningJob "{view.name}" is stopping: spec.stop is true; `kubetune watch '
+        f'TuningJob "{view.name}" is stopping: spec.stop is true; `{suggested(ctx)} watch '
         f"{view.name}` shows it end.\n"
     )
     return EXIT_OK

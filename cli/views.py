@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -205,6 +205,11 @@ def exhausted_advice(view: TuningJobView) -> str:
     )
 
 
+def _plain(view: TuningJobView) -> Callable[[str], str]:
+    """`kubetune COMMAND NAME`: a suggested command where no option was given."""
+    return lambda command: f"kubetune {command} {view.name}"
+
+
 def _ended(view: TuningJobView) -> str:
     status, limits = view.status, view.spec.limits
     ended = f"Nothing: the job has ended ({status.phase.value}, {status.reason or 'no reason'})"
@@ -232,8 +237,10 @@ def not_picked_up(view: TuningJobView) -> str | None:
     )
 
 
-def next_step(view: TuningJobView) -> str:
-    """What happens next to the job, in one sentence: what it waits for when it waits."""
+def next_step(view: TuningJobView, suggest: Callable[[str], str] | None = None) -> str:
+    """What happens next to the job, in one sentence: what it waits for when it waits.
+    `suggest`: the command it suggests of a subcommand (see `describe_text`)."""
+    suggest = suggest or _plain(view)
     status = view.status
     if view.terminal:
         return _ended(view)
@@ -244,7 +251,7 @@ def next_step(view: TuningJobView) -> str:
             "Nothing runs: the local run was interrupted; the same `kubetune run --local` "
             "command resumes it, starting its interrupted trials again."
         )
-    ending = _ending(view)
+    ending = _ending(view, suggest)
     if ending is not None:
         return ending
     refused = _refused(view)
@@ -328,7 +335,7 @@ def _why_ending(view: TuningJobView) -> str:
     return "a completion criterion is met"
 
 
-def _ending(view: TuningJobView) -> str | None:
+def _ending(view: TuningJobView, suggest: Callable[[str], str]) -> str | None:
     """A job whose completion criterion is met while trials still run: the operator
     launches no new trial (it still retries an attempt the infrastructure failed), and
     ends the job when its launched trials have ended: Completed, or Failed
@@ -356,7 +363,7 @@ def _ending(view: TuningJobView) -> str | None:
         text += (
             f". Trial {refused.name}'s pod is refused by the namespace ("
             f"{refused.message or 'refused'}): it starts once the quota, LimitRange or "
-            "ServiceAccount allows it, or `kubetune stop` ends the job now (Stopped)"
+            f"ServiceAccount allows it, or `{suggest('stop')}` ends the job now (Stopped)"
         )
     return text + "."
 
@@ -455,10 +462,10 @@ DESCRIBED_MESSAGES = 5
 first; `kubetune trials` shows every trial's."""
 
 
-def _succeeded_messages(view: TuningJobView) -> list[str]:
+def _succeeded_messages(view: TuningJobView, trials: str) -> list[str]:
     """Each message of a succeeded trial once (what its log lacked: a metric that never
     matched, ...), with how many succeeded trials have it and the first few of them; no
-    line when none has one."""
+    line when none has one. `trials`: the `kubetune trials` command that lists them all."""
     succeeded = [t for t in view.trials if t.phase == "Succeeded"]
     having: dict[str, list[str]] = {}
     for trial in succeeded:
@@ -473,8 +480,7 @@ def _succeeded_messages(view: TuningJobView) -> list[str]:
         lines.append(f"  {len(names)} of {len(succeeded)} ({shown}): {message}")
     if len(having) > DESCRIBED_MESSAGES:
         lines.append(
-            f"  ... {len(having) - DESCRIBED_MESSAGES} more messages: `kubetune trials "
-            f"{view.name}` shows each trial's"
+            f"  ... {len(having) - DESCRIBED_MESSAGES} more messages: `{trials}` shows each trial's"
         )
     return lines
 
@@ -486,11 +492,16 @@ def describe_text(
     no_events: str = "none kept (a local run)",
     parents: Mapping[str, int | str] | None = None,
     operator: str | None = None,
+    suggest: Callable[[str], str] | None = None,
 ) -> str:
     """`kubetune describe`: phase, budgets, counters, best trial, the messages of succeeded
     trials, conditions, Events (None: a local run, which keeps none), next. `parents`:
     each warm-start parent's finished trials, or why they are unknown (None: names only).
-    `operator`: that no operator serves the job, and what that means (`serving`)."""
+    `operator`: that no operator serves the job, and what that means (`serving`).
+    `suggest`: the command it suggests of a subcommand (`trials` → `kubetune -n demo
+    trials NAME`: with the -n, --context and --kubeconfig the user gave, so that copied it
+    reads the same job; a local run named by its directory); default `kubetune SUB NAME`."""
+    suggest = suggest or _plain(view)
     spec, status = view.spec, view.status
     deleting = serving.deleting_text(view, now)
     counters = status.counters
@@ -526,7 +537,7 @@ def describe_text(
     else:
         lines.append(f"Best trial: {best.name}  {view.objective_metric}={best_objective(view)}")
         lines += [f"  {k} = {v}" for k, v in best_hyperparameters(view).items()]
-    lines += _succeeded_messages(view)
+    lines += _succeeded_messages(view, suggest("trials"))
     lines.append("Conditions:")
     lines += [
         f"  {c.type:<10} {c.status.value:<6} {c.reason:<24} {c.message}".rstrip()
@@ -537,7 +548,7 @@ def describe_text(
         lines.append(f"  {no_events}")
     else:
         lines += [_event_line(e, now) for e in list(events)[-10:]] or ["  none"]
-    lines.append(f"Next:       {next_step(view)}")
+    lines.append(f"Next:       {next_step(view, suggest)}")
     return "\n".join(lines) + "\n"
 
 

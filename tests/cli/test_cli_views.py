@@ -649,7 +649,7 @@ def test_next_step_of_an_ending_job_with_no_succeeded_trial_says_it_may_fail() -
         "launched; it ends when its 2 launched trials end (1 running, 1 waiting to start): "
         "Completed if one of them succeeds, else Failed (NoTrialSucceeded). Trial tgt-004's "
         f"pod is refused by the namespace ({refusal}): it starts once the quota, LimitRange "
-        "or ServiceAccount allows it, or `kubetune stop` ends the job now (Stopped)."
+        "or ServiceAccount allows it, or `kubetune stop tgt` ends the job now (Stopped)."
     )
 
 
