@@ -190,10 +190,14 @@ cluster-status: ## Say whether the local cluster answers, and list its processes
 
 ##@ Operator
 
+# The local cluster's kubeconfig, where `make cluster-up` writes it (hack/cluster: in
+# $KUBETUNE_CLUSTER_DIR, else .cluster).
+CLUSTER_KUBECONFIG = $(or $(KUBETUNE_CLUSTER_DIR),.cluster)/kubeconfig
+
 .PHONY: run-operator
-run-operator: install kube-binaries ## Run the operator in the foreground against the local cluster (.cluster/kubeconfig; start it with `make cluster-up`; OPERATOR_ARGS=...)
-	$(KUBE_BIN)/kubectl --kubeconfig .cluster/kubeconfig apply --server-side -f crds/
-	KUBECONFIG=.cluster/kubeconfig $(VENV)/bin/kubetune-operator --standalone --verbose $(OPERATOR_ARGS)
+run-operator: install kube-binaries ## Run the operator in the foreground against the local cluster (its kubeconfig in $KUBETUNE_CLUSTER_DIR, else .cluster; start it with `make cluster-up`; OPERATOR_ARGS=...)
+	$(KUBE_BIN)/kubectl --kubeconfig $(CLUSTER_KUBECONFIG) apply --server-side -f crds/
+	KUBECONFIG=$(CLUSTER_KUBECONFIG) $(VENV)/bin/kubetune-operator --standalone --verbose $(OPERATOR_ARGS)
 
 ##@ Demo
 
