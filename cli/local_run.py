@@ -50,7 +50,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,17 +173,51 @@ def checked_spec(body: dict[str, Any]) -> TuningJobSpec:
 
 def _primary_container(body: dict[str, Any], spec: TuningJobSpec) -> dict[str, Any]:
     """The container a trial of `spec` runs, as its Job would have it."""
-    probe = build_trial_job(
+    try:
+        return primary_container(_probe_job(body, spec))
+    except JobRejectedError as error:
+        raise KubetuneError(str(error)) from None
+
+
+def _probe_job(body: dict[str, Any], spec: TuningJobSpec) -> dict[str, Any]:
+    """A trial Job of `spec`, as the operator would create it."""
+    return build_trial_job(
         tuning_job_name=body["metadata"]["name"],
         tuning_job_uid="probe",
         spec=spec,
         trial="probe",
         hyperparameters={},
     )
-    try:
-        return primary_container(probe)
-    except JobRejectedError as error:
-        raise KubetuneError(str(error)) from None
+
+
+def check_images_given(body: dict[str, Any], spec: TuningJobSpec, given: Iterable[str]) -> None:
+    """Raises KubetuneError for an `--image` whose image is not the one of the container a
+    local run runs (the primary one), which it would silently not use: a typo in a tag,
+    a missing tag, another container's image. Names the image given and the manifest's."""
+    pod = _probe_job(body, spec)["spec"]["template"]["spec"]
+    runs = _primary_container(body, spec)
+    others = {
+        str(c.get("image")): str(c.get("name"))
+        for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
+        if c.get("name") != runs.get("name")
+    }
+    for image in given:
+        if image == runs.get("image"):
+            continue
+        what = (
+            f"is the image of container {others[image]!r}, which a local run does not run"
+            if image in others
+            else "matches no container image of the manifest"
+        )
+        raise KubetuneError(
+            f"--image {image}: {what}; a local run runs container {runs.get('name')!r}, "
+            f"image {runs.get('image')}: give --image {runs.get('image')}=CMD"
+            + (
+                f" (the manifest's other images: {', '.join(sorted(others))})"
+                if set(others) - {runs.get("image")}
+                else ""
+            )
+        )
 
 
 def check_runs_here(body: dict[str, Any], spec: TuningJobSpec, images: dict[str, str]) -> None:
@@ -403,6 +437,7 @@ def _prepare(ctx: Context) -> tuple[IO[str], LocalKube, str, TuningJobSpec, Call
             f"--image {inherited.image}={shlex.quote(inherited.command)} taken from the "
             f"warm-start parent's {inherited.saved_in}; give --image to run another command\n"
         )
+    check_images_given(body, spec, (image for image, _ in args.image))
     check_runs_here(body, spec, images)
     try:
         lock = lock_directory(directory)

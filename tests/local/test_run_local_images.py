@@ -20,6 +20,7 @@ from tests.local.test_run_local import (
     manifest,
     status,
     warm_started_child,
+    write_manifest,
 )
 from tests.local.test_run_local_interrupt import interrupt_at_launch
 
@@ -187,3 +188,34 @@ def test_anchored_makes_the_relative_paths_of_a_command_absolute(
     (tmp_path / "data").mkdir()
     monkeypatch.chdir(tmp_path)
     assert anchored(command) == expected.format(p=os.fspath(tmp_path))
+
+
+def test_an_image_no_container_runs_is_refused_naming_it_and_the_manifests(
+    tmp_path: Path,
+) -> None:
+    """QA76 M5: an --image with a typo in its tag (or for another container) was silently
+    not used; the error then said to give --image, as if none had been."""
+    path = without_command(tmp_path)
+    out_dir = tmp_path / "run"
+    argv = ["run", "--local", str(path), "--out", str(out_dir)]
+    code, out, err = kubetune(*argv, "--image", "fake:2=python3 x.py")
+    assert (code, out) == (1, ""), err
+    assert err == (
+        "error: --image fake:2: matches no container image of the manifest; a local run runs "
+        "container 'trainer', image fake:1: give --image fake:1=CMD\n"
+    )
+    assert not out_dir.exists()
+    good = f"fake:1={sys.executable} {FAKE_TRAINER}"
+    code, _, err = kubetune(*argv, "--image", good, "--image", "fake=python3 x.py")
+    assert code == 1 and err.startswith("error: --image fake: matches no container image"), err
+    sidecar = {"name": "proxy", "image": "envoy:1", "command": ["envoy"]}
+    body = yaml.safe_load(path.read_text())
+    body["spec"]["trialTemplate"]["job"]["template"]["spec"]["containers"].append(sidecar)
+    write_manifest(path, body)
+    code, _, err = kubetune(*argv, "--image", good, "--image", "envoy:1=envoy")
+    assert code == 1, err
+    assert err == (
+        "error: --image envoy:1: is the image of container 'proxy', which a local run does not "
+        "run; a local run runs container 'trainer', image fake:1: give --image fake:1=CMD (the "
+        "manifest's other images: envoy:1)\n"
+    )
