@@ -98,6 +98,10 @@ from kubetune.operator.kube.trial_job import build_trial_job
 from kubetune.operator.kube.validation import parse_and_validate_spec
 
 NAMESPACE = "local"
+WORKDIR = "workdir"
+"""DIR/workdir: the directory the run was first started from, where its trials run (a
+resume from another directory runs them there too)."""
+
 IMAGES = "images.yaml"
 """DIR/images.yaml: the `--image` mapping (image: command) the run's trainers run with."""
 IDLE_SECONDS = 1.0
@@ -446,13 +450,27 @@ def _prepare(ctx: Context) -> tuple[IO[str], LocalKube, str, TuningJobSpec, Call
     try:
         prepare_directory(body, spec, directory, ctx.err)
         save_parents(directory, parents)
-        kube = LocalKube(directory, images, parents)
+        kube = LocalKube(directory, images, parents, started_from(directory))
     except BaseException as error:
         lock.close()  # now, not when the exception is freed (in-process runs)
         if isinstance(error, OSError):
             raise KubetuneError(_unusable(directory, error)) from None
         raise
     return lock, kube, name, spec, _image_saver(kube, saved, given, ctx.err)
+
+
+def started_from(directory: Path) -> Path:
+    """Where the run's trials run: the directory its first start was run from, recorded in
+    DIR/workdir (written now on a first run; a run directory of an earlier kubetune has
+    none, and takes the current one)."""
+    path = directory / WORKDIR
+    try:
+        return Path(path.read_text().rstrip("\n"))
+    except FileNotFoundError:
+        pass
+    here = Path.cwd()
+    path.write_text(f"{here}\n")
+    return here
 
 
 def saved_images(directory: Path) -> dict[str, str]:

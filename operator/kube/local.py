@@ -259,8 +259,12 @@ class LocalKube:
         directory: Path,
         images: Mapping[str, str] | None = None,
         parents: Mapping[str, Path] | None = None,
+        workdir: Path | None = None,
     ) -> None:
         self.directory = directory
+        self.workdir = workdir or Path.cwd()
+        """Where trials run (a container's relative `workingDir` is taken from it): the
+        directory the run was first started from, whatever a resume's."""
         self.start_anew = f"run again with another --out (or delete {directory} first)"
         """How to start over once what ended the run is fixed: the directory keeps the
         ended run (`controller.Snapshot.start_anew`; on a cluster, a new TuningJob)."""
@@ -491,7 +495,7 @@ class LocalKube:
                 process = subprocess.Popen(
                     argv,
                     env=env,
-                    cwd=container.get("workingDir"),
+                    cwd=self.workdir / (container.get("workingDir") or ""),
                     stdin=subprocess.DEVNULL,
                     stdout=log_file,
                     stderr=subprocess.STDOUT,

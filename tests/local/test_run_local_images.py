@@ -219,3 +219,26 @@ def test_an_image_no_container_runs_is_refused_naming_it_and_the_manifests(
         "run; a local run runs container 'trainer', image fake:1: give --image fake:1=CMD (the "
         "manifest's other images: envoy:1)\n"
     )
+
+
+def test_trials_run_in_the_directory_the_run_was_first_started_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA76 M6: a container `command` with a relative script (`python3 train.py`, as in an
+    image whose WORKDIR holds it) ran from the shell's directory: a resume from another
+    one failed every trial, and the run ended Failed."""
+    source = tmp_path / "src"
+    source.mkdir()
+    shutil.copy(FAKE_TRAINER, source / "train.py")
+    path = manifest(tmp_path, container={"command": [sys.executable, "train.py"]})
+    out_dir = tmp_path / "run"
+    argv = ["run", "--local", str(path), "--out", str(out_dir)]
+    monkeypatch.chdir(source)
+    interrupt_at_launch(monkeypatch)
+    assert kubetune(*argv)[0] == 130
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)  # resumed from elsewhere
+    code, _, err = kubetune(*argv)
+    assert code == 0, err
+    assert {t["phase"] for t in status(out_dir)["trials"]} == {"Succeeded"}
+    assert (out_dir / "workdir").read_text() == f"{source}\n"
