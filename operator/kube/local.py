@@ -454,6 +454,9 @@ class LocalKube:
             else:
                 phase = "Succeeded" if job.exit_code == 0 else "Failed"
                 state = {"terminated": {"exitCode": job.exit_code, "finishedAt": job.finished}}
+                said = self._last_words(name) if job.exit_code else ""
+                if said:
+                    state["terminated"]["message"] = said
             pods.append(
                 {
                     "metadata": {
@@ -470,6 +473,19 @@ class LocalKube:
                 }
             )
         return pods
+
+    def _last_words(self, name: str) -> str:
+        """The last non-empty line a failed trainer printed (at most 300 characters), as
+        its container's termination message: the kubelet's FallbackToLogsOnError, which
+        quotes a failed container's last lines; usually why it failed (an exception, a
+        missing dataset), which the trial's message then says."""
+        try:
+            tail = read_tail(self.logs / f"{name}.log", 5, 4096)
+        except OSError:
+            return ""
+        lines = [line.strip() for line in tail.decode(errors="replace").splitlines()]
+        last = next((line for line in reversed(lines) if line), "")
+        return last if len(last) <= 300 else last[:299] + "…"
 
     def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
         name = manifest["metadata"]["name"]

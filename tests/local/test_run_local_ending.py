@@ -585,3 +585,18 @@ def test_a_resume_without_image_runs_the_command_the_run_was_started_with(
         assert len(pids_of(pids, "local-002.*")) == 2  # the same trainer, started again
     finally:
         kill_all(pids)
+
+
+def test_a_failed_trials_message_quotes_the_last_line_its_trainer_printed(
+    tmp_path: Path,
+) -> None:
+    """QA76 M7: a trainer's own explanation (a dataset not mounted) was only in its log;
+    the trial and the job said `exited with code 2` alone. As the kubelet's
+    FallbackToLogsOnError, the trial's message quotes its last line."""
+    path = manifest(tmp_path, staticHyperparameters={"mode": "fail"}, limits={"maxTrials": 1})
+    out_dir = tmp_path / "run"
+    code, out, err = kubetune("run", "--local", str(path), "--out", str(out_dir))
+    assert code == 1, err
+    (trial,) = status(out_dir)["trials"]
+    assert trial["message"].endswith("exited with code 3: training diverged"), trial
+    assert "exited with code 3: training diverged" in out + err
