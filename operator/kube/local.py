@@ -52,6 +52,7 @@ import yaml
 from kubetune.operator.api import HYPERPARAMETERS_ENV
 from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.kube.client import ConflictError, JobNotStartedError, JobRejectedError
+from kubetune.operator.kube.observe import last_words
 
 MANIFEST = "tuningjob.yaml"
 STATUS = "status.yaml"
@@ -475,17 +476,14 @@ class LocalKube:
         return pods
 
     def _last_words(self, name: str) -> str:
-        """The last non-empty line a failed trainer printed (at most 300 characters), as
-        its container's termination message: the kubelet's FallbackToLogsOnError, which
-        quotes a failed container's last lines; usually why it failed (an exception, a
-        missing dataset), which the trial's message then says."""
+        """The last non-empty line a failed trainer printed, as its container's termination
+        message: what the kubelet gives a trial's pod (FallbackToLogsOnError, which
+        `trial_job` sets) and the trial's message quotes (`observe.last_words`)."""
         try:
             tail = read_tail(self.logs / f"{name}.log", 5, 4096)
         except OSError:
             return ""
-        lines = [line.strip() for line in tail.decode(errors="replace").splitlines()]
-        last = next((line for line in reversed(lines) if line), "")
-        return last if len(last) <= 300 else last[:299] + "…"
+        return last_words(tail.decode(errors="replace"))
 
     def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
         name = manifest["metadata"]["name"]

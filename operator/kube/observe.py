@@ -228,9 +228,20 @@ def _exited(
     times it failed, where the kubelet restarted it)."""
     name = _container_status(pod, container).get("name", container)
     detail = f"container {name} exited with code {terminated.get('exitCode')}{_times(times)}"
-    if terminated.get("message"):
-        detail += f": {terminated['message']}"
+    if last := last_words(terminated.get("message")):
+        detail += f": {last}"
     return terminated.get("reason") or "Error", detail, False
+
+
+def last_words(message: Any) -> str:
+    """A failed container's termination message as a trial's message quotes it: its last
+    non-empty line, which, with the trial Job's FallbackToLogsOnError (`trial_job`), is
+    the last line the trainer logged (the kubelet keeps up to 80 lines), usually why it
+    failed: an exception, a missing dataset. At most 300 characters."""
+    if not isinstance(message, str):
+        return ""
+    last = next((line.strip() for line in reversed(message.splitlines()) if line.strip()), "")
+    return last if len(last) <= 300 else last[:299] + "…"
 
 
 INIT_CONTAINER_FAILED = "InitContainerFailed"
@@ -278,8 +289,8 @@ def _init_exited(
         f"init container {status.get('name')} exited with code {terminated.get('exitCode')} "
         f"({terminated.get('reason') or 'Error'}){_times(times)}"
     )
-    if terminated.get("message"):
-        detail += f": {terminated['message']}"
+    if last := last_words(terminated.get("message")):
+        detail += f": {last}"
     return INIT_CONTAINER_FAILED, detail, False
 
 

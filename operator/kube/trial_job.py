@@ -115,8 +115,9 @@ def build_trial_job(
     TuningJob and trial names (the pod template too), whose primary container receives the
     tuned and static hyperparameters. Defaults where the template is silent: backoffLimit
     0 (a failed pod fails the trial; `spec.retry` re-runs infrastructure failures as new
-    Jobs), restartPolicy Never, no privilege escalation, all capabilities dropped and the
-    RuntimeDefault seccomp profile. `runAsNonRoot` is left to the template: many training
+    Jobs), restartPolicy Never, no privilege escalation, all capabilities dropped, the
+    RuntimeDefault seccomp profile, and the primary container's terminationMessagePolicy
+    FallbackToLogsOnError. `runAsNonRoot` is left to the template: many training
     images run as root, and they would not start.
     """
     all_hyperparameters = trial_hyperparameters(spec, hyperparameters)
@@ -143,6 +144,10 @@ def build_trial_job(
         target = containers[0]
     if target is not None:
         _deliver(target, all_hyperparameters)
+        # A trainer that fails says why in its last log line (a traceback's last line, a
+        # missing dataset): the kubelet makes it the termination message, which the
+        # trial's message quotes (observe.last_words).
+        target.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")
 
     name = trial_job_name(trial, attempt)
     return {

@@ -158,6 +158,24 @@ def test_trial_over_its_memory_limit_is_oomkilled(
     assert (trial["phase"], trial["reason"]) == ("Failed", "OOMKilled"), trial
 
 
+def test_failed_trainer_says_why_in_its_trial_message(
+    real_node: str, operator: OperatorProcess, api: Api
+) -> None:
+    # The kubelet makes the trainer's last log lines its termination message
+    # (FallbackToLogsOnError, set by the operator); the trial quotes the last one.
+    script = "print('epoch 1 loss=0.5'); raise SystemExit('dataset /data/cifar10 is not mounted')"
+    failing = {"image": TRAINER_IMAGE, "command": ["python3", "-c", script]}
+    api.create(on_real_node("saywhy", failing, max_trials=1))
+    status = wait_for(
+        "the failing-trainer TuningJob to finish", lambda: finished(api, "saywhy"),
+        timeout=180, operator=operator,
+    )  # fmt: skip
+    (trial,) = status["trials"]
+    assert (trial["phase"], trial["reason"]) == ("Failed", "Error"), trial
+    said = "container trainer exited with code 1: dataset /data/cifar10 is not mounted"
+    assert said in trial["message"], trial
+
+
 def test_missing_image_fails_the_trial_as_infrastructure(
     real_node: str, operator: OperatorProcess, api: Api
 ) -> None:

@@ -57,6 +57,21 @@ def test_failures_carry_reason_exit_code_and_whether_to_retry() -> None:
     assert (obs["a"].state, obs["a"].reason, obs["a"].infrastructure) == ("Failed", "Error", False)
     assert "exited with code 3" in (obs["a"].message or "")
 
+    # FallbackToLogsOnError: the kubelet's message is the log's last lines; the trial
+    # quotes the last non-empty one (why the trainer failed), not the first.
+    logged = {
+        "terminated": {
+            "exitCode": 1,
+            "reason": "Error",
+            "message": "epoch 1 loss=0.9\nTraceback (most recent call last):\n  ...\n"
+            "FileNotFoundError: /data/cifar10 is not mounted\n\n",
+        }
+    }
+    obs, _ = observe_jobs([job("a")], [pod("a", "Failed", state=logged)], None)
+    assert obs["a"].message == (
+        "container trainer exited with code 1: FileNotFoundError: /data/cifar10 is not mounted"
+    )
+
     evicted = pod("b", "Failed", reason="Evicted", message="The node was low on memory.")
     obs, _ = observe_jobs([job("b")], [evicted], None)
     assert (obs["b"].reason, obs["b"].infrastructure) == ("Evicted", True)

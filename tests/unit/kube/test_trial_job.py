@@ -59,6 +59,8 @@ def test_job_is_owned_labelled_and_defaulted() -> None:
     assert pod["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     context = pod["spec"]["containers"][0]["securityContext"]
     assert context == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    # The trainer's last log line becomes its termination message, quoted by the trial.
+    assert pod["spec"]["containers"][0]["terminationMessagePolicy"] == "FallbackToLogsOnError"
 
 
 def test_hyperparameters_reach_the_primary_container_three_ways() -> None:
@@ -100,6 +102,7 @@ def test_template_settings_win_and_the_spec_is_not_mutated() -> None:
     raw = spec_dict()
     container = raw["trialTemplate"]["job"]["template"]["spec"]["containers"][0]
     container["securityContext"] = {"allowPrivilegeEscalation": True}
+    container["terminationMessagePolicy"] = "File"
     raw["trialTemplate"]["job"]["backoffLimit"] = 3
     spec = TuningJobSpec.model_validate(raw)
     before = spec.model_dump()
@@ -108,6 +111,7 @@ def test_template_settings_win_and_the_spec_is_not_mutated() -> None:
     assert job["spec"]["backoffLimit"] == 3
     got = job["spec"]["template"]["spec"]["containers"][0]["securityContext"]
     assert got["allowPrivilegeEscalation"] is True
+    assert job["spec"]["template"]["spec"]["containers"][0]["terminationMessagePolicy"] == "File"
     assert spec.model_dump() == before
 
 
