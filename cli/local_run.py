@@ -462,13 +462,16 @@ def _prepare(ctx: Context) -> tuple[IO[str], LocalKube, str, TuningJobSpec, Call
 def started_from(directory: Path) -> Path:
     """Where the run's trials run: the directory its first start was run from, recorded in
     DIR/workdir (written now on a first run; a run directory of an earlier kubetune has
-    none, and takes the current one)."""
+    none, and takes the current one, as does one copied from a machine where that
+    directory was: it is not here)."""
     path = directory / WORKDIR
+    here = Path.cwd()
     try:
-        return Path(path.read_text().rstrip("\n"))
+        recorded = Path(path.read_text().rstrip("\n"))
     except FileNotFoundError:
         pass
-    here = Path.cwd()
+    else:
+        return recorded if recorded.is_dir() else here
     path.write_text(f"{here}\n")
     return here
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kubetune.cli.local_run import anchored
+from kubetune.cli.local_run import anchored, started_from
 
 from tests.local.test_run_local import (
     FAKE_TRAINER,
@@ -242,3 +242,19 @@ def test_trials_run_in_the_directory_the_run_was_first_started_from(
     assert code == 0, err
     assert {t["phase"] for t in status(out_dir)["trials"]} == {"Succeeded"}
     assert (out_dir / "workdir").read_text() == f"{source}\n"
+
+
+def test_a_recorded_start_directory_that_is_not_here_gives_way_to_the_current_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run directory copied from another machine names a directory that is not here:
+    # its trials run where it is resumed from (they would all fail to start there).
+    run, here = tmp_path / "run", tmp_path / "here"
+    run.mkdir()
+    here.mkdir()
+    monkeypatch.chdir(here)
+    (run / "workdir").write_text(f"{tmp_path / 'elsewhere'}\n")
+    assert started_from(run) == here
+    assert (run / "workdir").read_text() == f"{tmp_path / 'elsewhere'}\n"  # kept as it was
+    (run / "workdir").write_text(f"{tmp_path}\n")
+    assert started_from(run) == tmp_path
