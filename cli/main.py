@@ -1,24 +1,34 @@
 """`kubetune` (and `kubectl tune`): the argument parser and the dispatch to commands.
 
 Exit codes follow convention: 0 done, 1 an error (unknown job, no cluster, no
-permission, nothing to show, a job that failed while watched), 2 a usage error, 130
-interrupted.
+permission, nothing to show, a job that failed while watched, an output that cannot be
+written), 2 a usage error, 130 interrupted.
+
+This module imports only the standard library: the console script imports it before
+`main` runs, and everything imported before `main` runs is outside its handling (a
+Ctrl-C there is a traceback). The commands, and with them numpy, scipy, pydantic and the
+Kubernetes client (a second or more), are imported inside `run`, where an interrupt ends
+the command as it does later on.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import math
-import mimetypes
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
+from functools import cache
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from kubetune.analytics.errors import KubetuneError, UsageError
+if TYPE_CHECKING:
+    from mimetypes import MimeTypes
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 TRIAL_FORMATS = ("table", "csv", "json", "yaml")
@@ -69,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch, analyse, plot and stop kubetune TuningJobs.",
         epilog=NAME_HELP + (PLUGIN_FLAGS_HELP if _prog() == "kubectl tune" else "") + EXIT_HELP,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     _cluster_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub = _command(commands, "list", "the TuningJobs: phase, best objective, trials done, age")
@@ -180,10 +190,26 @@ PLUGIN_FLAGS_HELP = (
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415 (--version)
+
     try:
         return version("kubetune")
     except PackageNotFoundError:  # run from a source tree that was never installed
         return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: argparse's version action, with the version looked up only when asked
+    (importlib.metadata is not needed by the other commands)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **_: Any) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        sys.stdout.write(f"{parser.prog} {_version()}\n")  # where argparse's goes
+        parser.exit()
 
 
 # The type functions below raise ArgumentTypeError, whose message argparse shows after
@@ -220,8 +246,12 @@ def _image_command(text: str) -> tuple[str, str]:
     return image, command
 
 
-FILE_TYPES = mimetypes.MimeTypes()
-"""Python's built-in table of file suffixes (not the system's, which varies)."""
+@cache
+def _file_types() -> MimeTypes:
+    """Python's built-in table of file suffixes (not the system's, which varies)."""
+    from mimetypes import MimeTypes  # noqa: PLC0415 (plot -o only)
+
+    return MimeTypes()
 
 
 def ends_with_separator(text: str) -> bool:
@@ -235,6 +265,12 @@ def _image_file(text: str) -> str:
     name (`run.v2`) and .png is added; a suffix of another type (.html, .csv) is refused.
     A directory or a name without suffix is completed by the command."""
     path = Path(text)
+    if path.exists() and not path.is_file() and not path.is_dir():
+        # /dev/null, /dev/full, a FIFO: the image would go to PATH.png beside it instead.
+        raise argparse.ArgumentTypeError(
+            f"{text} is not a regular file or a directory; give the image's file name "
+            "(FILE.png, FILE.svg, ...) or a directory to write NAME.png in"
+        )
     suffix = path.suffix.lower().removeprefix(".")
     if not suffix or path.is_dir() or ends_with_separator(text):
         return text
@@ -244,7 +280,7 @@ def _image_file(text: str) -> str:
         return text
     formats = FigureCanvasBase.get_supported_filetypes()
     if suffix not in formats:
-        if FILE_TYPES.guess_type(path.name, strict=False)[0] is None:
+        if _file_types().guess_type(path.name, strict=False)[0] is None:
             return f"{text}.png"
         raise argparse.ArgumentTypeError(
             f"{text}: unsupported image format .{suffix}; use one of "
@@ -265,27 +301,159 @@ def _sort_value_attached(argv: Sequence[str]) -> list[str]:
 
 
 def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
-    """Parses `argv` and runs the command; returns the exit code."""
-    from kubetune.cli import commands  # noqa: PLC0415 (after parsing: --help stays fast)
+    """Parses `argv` and runs the command; returns the exit code. An interrupt at any
+    moment, the imports included, ends it with 130: `run --local` says so in a line (and
+    takes SIGTERM and SIGHUP as Ctrl-C from the start, as it does later on); the other
+    commands end quietly, as they do once started."""
+    command: str | None = None
+    started = [False]  # the command itself runs: `run --local` says why it ended
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(_sort_value_attached(argv))
+        except SystemExit as exit_:
+            return EXIT_OK if exit_.code in (0, None) else EXIT_USAGE
+        command = args.command
+        with _signals_interrupt(["SIGTERM", "SIGHUP"] if command == "run" else []):
+            return _dispatch(parser, args, out, err, started)
+    except KeyboardInterrupt as error:
+        if command == "run" and not started[0]:
+            # The line `run --local` says of an interrupt before its first trial.
+            cause = error.cause if isinstance(error, _Signalled) else ""
+            _say(
+                err,
+                f"interrupted{f' ({cause})' if cause else ''} before any trial "
+                "started: nothing ran\n",
+            )
+        return EXIT_INTERRUPTED
 
-    parser = build_parser()
+
+def _dispatch(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    started: list[bool],
+) -> int:
+    """The parsed command run, its errors made lines: see `run`."""
+    from kubetune.analytics.errors import KubetuneError, UsageError  # noqa: PLC0415
+    from kubetune.cli import commands  # noqa: PLC0415 (see the module's docstring)
+
     try:
-        args = parser.parse_args(_sort_value_attached(argv))
-    except SystemExit as exit_:
-        return EXIT_OK if exit_.code in (0, None) else EXIT_USAGE
-    try:
-        return commands.COMMANDS[args.command](Context(args, out, err))
+        started[0] = True
+        code = commands.COMMANDS[args.command](Context(args, out, err))
     except UsageError as error:  # an option's value that only the job shows to be wrong
         err.write(f"{parser.prog} {args.command}: error: {error}\n")
         return EXIT_USAGE
     except KubetuneError as error:
         err.write(f"error: {error}\n")
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:  # `kubetune trials x | head`
+    except OSError as error:
+        return _os_error(args.command, error, out, err)
+    try:
+        out.flush()  # a full disk shows here, not in a traceback at exit
+    except OSError as error:
+        return _os_error(None, error, out, err)
+    return code
+
+
+OUTPUT_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("ENOSPC", "EDQUOT", "EFBIG", "EIO", "EBADF", "EAGAIN", "EROFS", "EINVAL")
+    if hasattr(errno, name)
+)
+"""What writing to a file, pipe or terminal fails with (and a network call does not)."""
+
+
+def _os_error(command: str | None, error: OSError, out: TextIO, err: TextIO) -> int:
+    """The exit code of a command (None: the flush of its output) that an OSError ended,
+    after a line that says what could not be written (or read) and what to do. `plot`
+    writes its image (a named path: its -o, or a directory it creates; a full disk names
+    none); the other commands read files (which name a path) and write only to stdout.
+    Anything else is raised again: a bug's traceback."""
+    reason = error.strerror or str(error)
+    if isinstance(error, BrokenPipeError) and command != "plot":
+        _discard(out)  # `kubetune trials x | head`: what head took is what was wanted
         return EXIT_OK
+    if command == "plot":
+        again = "give another -o (a file in a directory you may write)"
+        if error.filename is None:
+            problem = f"cannot write the image: {reason}; {again}"
+        elif isinstance(error, FileExistsError):  # a directory to create is a file
+            problem = f"cannot create the directory {error.filename}: a file is there; {again}"
+        else:
+            problem = f"cannot write {error.filename}: {reason}; {again}"
+    elif error.filename is not None:
+        problem = f"cannot read {error.filename}: {reason}; check that it is there and readable"
+    elif error.errno in OUTPUT_ERRNOS:
+        _discard(out)
+        problem = _output_problem(error)
+    else:
+        raise error
+    _say(err, f"error: {problem}\n")
+    return EXIT_ERROR
+
+
+def _output_problem(error: OSError) -> str:
+    reason = error.strerror or str(error)
+    return (
+        f"cannot write the output: {reason}; send it where it can be written (another "
+        "file, a disk with room, an open pipe)"
+    )
+
+
+def _discard(out: TextIO) -> None:
+    """What is left in stdout's buffer goes to /dev/null: the interpreter's flush at exit
+    would fail again and print "Exception ignored ..." (Python's advice for SIGPIPE,
+    https://docs.python.org/3/library/signal.html#note-on-sigpipe)."""
+    if out is not sys.stdout:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
+
+
+def _say(stream: TextIO, text: str) -> None:
+    """`text` to stream if it can still be written (a closed pipe is no second error)."""
+    with contextlib.suppress(OSError, ValueError):
+        stream.write(text)
+        stream.flush()
+
+
+class _Signalled(KeyboardInterrupt):
+    """SIGTERM or SIGHUP while `run --local` starts: it ends as on Ctrl-C (`run_local`
+    takes them so itself once it runs)."""
+
+    def __init__(self, signum: int) -> None:
+        self.cause = signal.Signals(signum).name
+        super().__init__(self.cause)
+
+
+def _raise_signalled(signum: int, _frame: Any) -> None:
+    raise _Signalled(signum)
+
+
+@contextlib.contextmanager
+def _signals_interrupt(names: list[str]) -> Iterator[None]:
+    """The named signals raise `_Signalled` while inside (only the main thread may set a
+    handler; elsewhere, as in tests that run the CLI in a thread, nothing changes)."""
+    if not names or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for sig in (getattr(signal, n) for n in names if hasattr(signal, n)):
+        previous[sig] = signal.signal(sig, _raise_signalled)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nothing could be shown
+        if sys.stderr is not None:
+            _say(sys.stderr, "error: cannot write the output: stdout is closed; give one\n")
+        return EXIT_ERROR
     return run(sys.argv[1:] if argv is None else argv, sys.stdout, sys.stderr)

@@ -42,10 +42,15 @@ def hyperparameter(text: str | None, digits: int = 5) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """`45s`, `3m05s`, `2h07m`, `3d04h`; `-` when missing."""
+    """`<1s`, `45s`, `3m05s`, `2h07m`, `3d04h`; `-` when missing. Each unit truncated
+    (5.9 s is `5s`). Under a second is `<1s`, not `0s`: a trial's start and end are
+    recorded to the second (as Kubernetes writes times), so 0 means that it ended within
+    the second it started in, not that it took no time; tenths would be made up."""
     if seconds is None:
         return MISSING
-    s = max(int(seconds), 0)
+    if seconds < 1:
+        return "<1s"
+    s = int(seconds)
     if s < 60:
         return f"{s}s"
     if s < 3600:
