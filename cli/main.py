@@ -180,7 +180,7 @@ NAME_HELP = (
     "with Ctrl-C)."
 )
 
-EXIT_HELP = " Exit codes: 0 ok, 1 error, 2 usage error."
+EXIT_HELP = " Exit codes: 0 ok, 1 error, 2 usage error, 130 interrupted."
 PLUGIN_FLAGS_HELP = (
     " As a kubectl plugin, the flags go after `tune` (kubectl tune -n NAMESPACE trials NAME, "
     "or kubectl tune trials NAME -n NAMESPACE): kubectl refuses flags placed before a "
@@ -369,7 +369,7 @@ def _os_error(command: str | None, error: OSError, out: TextIO, err: TextIO) -> 
     """The exit code of a command (None: the flush of its output) that an OSError ended,
     after a line that says what could not be written (or read) and what to do. `plot`
     writes its image (a named path: its -o, or a directory it creates; a full disk names
-    none); the other commands read files (which name a path) and write only to stdout.
+    none); the other commands read and write files (which name a path), and stdout.
     Anything else is raised again: a bug's traceback."""
     reason = error.strerror or str(error)
     if isinstance(error, BrokenPipeError) and command != "plot":
@@ -384,7 +384,8 @@ def _os_error(command: str | None, error: OSError, out: TextIO, err: TextIO) -> 
         else:
             problem = f"cannot write {error.filename}: {reason}; {again}"
     elif error.filename is not None:
-        problem = f"cannot read {error.filename}: {reason}; check that it is there and readable"
+        # A file the command reads or writes (a run directory's): which, the OS says.
+        problem = f"{error.filename}: {reason}; check that path and its permissions"
     elif error.errno in OUTPUT_ERRNOS:
         _discard(out)
         problem = _output_problem(error)

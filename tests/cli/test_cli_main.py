@@ -233,7 +233,7 @@ def test_the_kubectl_plugins_help_says_its_flags_go_after_tune(
     monkeypatch.setattr(sys, "argv", ["/usr/local/bin/kubectl-tune"])
     epilog = cli_main.build_parser().epilog or ""
     assert "the flags go after `tune` (kubectl tune -n NAMESPACE trials NAME" in epilog
-    assert epilog.endswith("Exit codes: 0 ok, 1 error, 2 usage error.")
+    assert epilog.endswith("Exit codes: 0 ok, 1 error, 2 usage error, 130 interrupted.")
     monkeypatch.setattr(sys, "argv", ["/usr/local/bin/kubetune"])
     assert "after `tune`" not in (cli_main.build_parser().epilog or "")
 
