@@ -443,6 +443,7 @@ def _prepare(ctx: Context) -> tuple[IO[str], LocalKube, str, TuningJobSpec, Call
         )
     check_images_given(body, spec, (image for image, _ in args.image))
     check_runs_here(body, spec, images)
+    check_holds_no_other_files(directory, default=args.out is None)
     try:
         lock = lock_directory(directory)
     except OSError as error:
@@ -457,6 +458,29 @@ def _prepare(ctx: Context) -> tuple[IO[str], LocalKube, str, TuningJobSpec, Call
             raise KubetuneError(_unusable(directory, error)) from None
         raise
     return lock, kube, name, spec, _image_saver(kube, saved, given, ctx.err)
+
+
+def check_holds_no_other_files(directory: Path, default: bool = False) -> None:
+    """Raises KubetuneError where `directory` exists and holds files but no run (no
+    tuningjob.yaml; a run interrupted while it started leaves only its .lock): a folder of
+    the user's (`--out .`, a source folder named like the job), which a run would fill
+    with its own files and logs. Names it and a few of its files, and says to give another
+    --out; `default`: the directory is the default --out, the job's name."""
+    if (directory / MANIFEST).is_file():
+        return
+    try:
+        found = sorted(entry.name for entry in directory.iterdir() if entry.name != LOCK)
+    except OSError:
+        return  # no such directory (made when locked), or one that cannot be: named then
+    if found:
+        shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
+        which = " (the default --out, the job's name)" if default else ""
+        where = f". ({Path.cwd()})" if directory == Path() else _shown(directory)
+        raise KubetuneError(
+            f"{where}{which} is a directory of other files ({shown}), not a run "
+            f"directory (no {MANIFEST}): a run would mix its files and logs with them; give "
+            "another --out, a new or empty directory (or a run directory, to resume it)"
+        )
 
 
 def started_from(directory: Path) -> Path:
