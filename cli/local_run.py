@@ -95,7 +95,7 @@ from kubetune.operator.kube.local import (
 )
 from kubetune.operator.kube.reconcile import reconcile
 from kubetune.operator.kube.trial_job import build_trial_job
-from kubetune.operator.kube.validation import parse_and_validate_spec
+from kubetune.operator.kube.validation import check_warm_start_parent, parse_and_validate_spec
 
 NAMESPACE = "local"
 WORKDIR = "workdir"
@@ -352,7 +352,9 @@ def warm_start_parents(spec: TuningJobSpec, directory: Path, given: list[str]) -
     """The run directory of each `spec.warmStart.parents` name: one given with --parent
     (its tuningjob.yaml names it), else the one DIR/parents.yaml recorded (a resume needs
     no --parent again), else the directory of that name beside `directory` (where
-    `kubetune run --local` puts a run by default): `parent_directories`."""
+    `kubetune run --local` puts a run by default): `parent_directories`. A KubetuneError
+    for a parent not found there, and for one that cannot warm-start `spec` (other
+    parameters or objective: `check_warm_start_parent`)."""
     if spec.warm_start is None:
         if given:
             raise KubetuneError("--parent given but the spec has no warmStart.parents")
@@ -371,6 +373,11 @@ def warm_start_parents(spec: TuningJobSpec, directory: Path, given: list[str]) -
                 f"spec.warmStart.parents: parent {name!r} has no local run at {parent_dir}; "
                 "give its run directory with --parent DIR"
             )
+        # Checked here as the operator checks it (`reconcile`), before DIR is written:
+        # there the run would be made only to end Failed, and need another --out.
+        mismatch = check_warm_start_parent(spec, name, read_run(parent_dir).get("spec") or {})
+        if mismatch is not None:
+            raise KubetuneError(f"{mismatch} (its run: {parent_dir})")
         parents[name] = parent_dir
     if by_name:
         raise KubetuneError(

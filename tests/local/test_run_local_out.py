@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.local.test_run_local import (
     kubetune,
     manifest,
     status,
+    warm_started_child,
+    write_manifest,
 )
 
 pytestmark = pytest.mark.slow
@@ -57,3 +60,37 @@ def test_a_directory_of_other_files_is_refused_as_out_naming_it_and_the_fix(
         code, _, err = kubetune("run", "--local", str(path), "--out", str(empty))
         assert code == 0, err
     assert status(empty)["phase"] == "Completed"
+
+
+def test_a_warm_start_parent_of_other_parameter_types_is_refused_before_out_is_made(
+    tmp_path: Path,
+) -> None:
+    """QA76 L6: a parent whose parameters have other types was found out by the run's
+    first reconcile: --out was made, the run ended Failed (InvalidSpec), and the fixed
+    manifest needed another --out. It is refused as a misspelt parent is, DIR not made."""
+    path = manifest(tmp_path, limits=ONE_TRIAL)
+    parent_dir = tmp_path / "runs" / "parent"
+    code, _, err = kubetune("run", "--local", str(path), "--out", str(parent_dir))
+    assert code == 0, err
+    categorical_n = [
+        {"name": "x", "type": "Continuous", "min": 0.0, "max": 1.0},
+        {"name": "n", "type": "Categorical", "values": ["0", "1"]},
+    ]
+    child_path = warm_started_child(path, ONE_TRIAL, parameters=categorical_n)
+    child_dir = tmp_path / "runs" / "child"
+    argv = ["run", "--local", str(child_path), "--out", str(child_dir), "--parent", str(parent_dir)]
+    code, out, err = kubetune(*argv)
+    assert (code, out) == (1, ""), err
+    assert err == (
+        "error: spec.warmStart.parents: parent 'local' has other parameters (x: Continuous, "
+        "n: Integer) than this job (x: Continuous, n: Categorical); warm-start only from "
+        f"TuningJobs with the same parameters and objective (its run: {parent_dir})\n"
+    )
+    assert not child_dir.exists()
+    # The same parent with the same parameters warm-starts the same --out.
+    child = yaml.safe_load(child_path.read_text())
+    child["spec"]["parameters"] = yaml.safe_load(path.read_text())["spec"]["parameters"]
+    write_manifest(child_path, child)
+    code, _, err = kubetune(*argv)
+    assert code == 0, err
+    assert status(child_dir)["phase"] == "Completed"
