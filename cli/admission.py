@@ -98,9 +98,14 @@ def _nodes(
 
 
 def _message(rule: dict[str, str], activation: dict[str, Any]) -> str:
+    """The rule's `messageExpression` evaluated, else (none, or one that fails or is not
+    text) its `message`, as the API server falls back."""
     expression = rule.get("messageExpression")
     if expression is not None:
-        shown = _program(expression).evaluate(activation)
+        try:
+            shown = _program(expression).evaluate(activation)
+        except (CELEvalError, TypeError, ValueError):
+            shown = None
         if isinstance(shown, str):
             return str(shown)
     return rule["message"]

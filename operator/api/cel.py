@@ -122,11 +122,17 @@ def cel(*rules: dict[str, str]) -> dict[str, Any]:
 
 
 def _whole_number_rule(bound: str) -> dict[str, str]:
+    """`min` or `max` of an Integer parameter: a whole number within ±1e15. The message
+    says which of the two it is not; it cannot quote the value: `string(self.max)` (even
+    cut with `substring`) has no bound on its length in the API server's cost estimate,
+    and the CRD is refused as over its CEL budget 100 times over."""
+    within = f"self.{bound} >= -{INTEGRAL_BOUND} && self.{bound} <= {INTEGRAL_BOUND}"
     return rule(
         f"self.type != 'Integer' || !has(self.{bound}) || "
-        f"(self.{bound} >= -{INTEGRAL_BOUND} && self.{bound} <= {INTEGRAL_BOUND} "
-        f"&& double(int(self.{bound})) == self.{bound})",
-        f"{bound} of an Integer parameter must be a whole number between -1e15 and 1e15",
+        f"({within} && double(int(self.{bound})) == self.{bound})",
+        f"{bound} of an Integer parameter must be a whole number between -1e15 and 1e15"
+        f"{{(({within}) ? ', and this one has a fraction; round it' : ', and this one is "
+        f"beyond them; bring it within them')|; write one}}, or make the parameter Continuous",
         prefix=PARAMETER_PREFIX,
         field_path=f".{bound}",
     )

@@ -162,7 +162,7 @@ class Limits(KubeModel):
     """Trials that may run at the same time; at most `maxTrials`. Fewer in parallel gives
     the Bayesian strategy more finished trials to learn from per suggestion."""
 
-    max_runtime_seconds: int | None = Field(default=None, ge=1)
+    max_runtime_seconds: int | None = Field(default=None, ge=1, json_schema_extra={"example": 1800})
     """Wall-clock budget of the whole tuning job, counted from `status.startTime` (a job
     created suspended starts when resumed; time suspended after that counts). When it is
     exceeded, running trials are stopped and the job ends as Stopped. Unset: no limit."""

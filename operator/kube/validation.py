@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -189,8 +190,8 @@ def _nearest_field(loc: tuple[int | str, ...]) -> str | None:
 QUOTE_ME = frozenset({"enum", "literal_error", "string_type"})
 """pydantic's errors for a value that should have been text."""
 
-_INTEGER = ("an integer", "write a whole number, e.g. {example}", 3)
-_NUMBER = ("a number", "write a number, e.g. {example}", 0.5)
+_INTEGER = ("an integer", "write a whole number{unit}, e.g. {example}", 3)
+_NUMBER = ("a number", "write a number{unit}, e.g. {example}", 0.5)
 _BOOLEAN = ("a boolean", "write true or false", None)
 _OBJECT = ("an object", "write {fields} indented below it", None)
 WRONG_TYPE: dict[str, tuple[str, str, float | None]] = {
@@ -207,8 +208,11 @@ WRONG_TYPE: dict[str, tuple[str, str, float | None]] = {
     "model_type": _OBJECT,
 }
 """pydantic's errors for a value of the wrong type: what the field takes, the fix, and a
-number for `{example}` when the field's schema has no default or minimum to show;
-`{fields}` becomes the object's fields."""
+number for `{example}` when the field's schema has no example, default or minimum to show;
+`{unit}` becomes " of seconds" for a duration (`_unit`), `{fields}` the object's fields."""
+DURATION_TEXT = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+"""A duration as Kubernetes writes it elsewhere (`30m`, `1h30m`, `90s`), which a field of
+seconds does not take."""
 BOUNDS = {
     "greater_than_equal": ("ge", "less than the minimum", "{limit} or more"),
     "less_than_equal": ("le", "more than the maximum", "{limit} or less"),
@@ -253,6 +257,10 @@ def _parse_error(error: Any) -> str:
         key, what, fix = BOUNDS[error["type"]]
         limit = (error.get("ctx") or {}).get(key)
         return f"{_error_path(loc)}: {value!r} is {what} {limit}; write {fix.format(limit=limit)}"
+    elif isinstance(value, str) and error["type"] in ("enum", "literal_error"):
+        meant = [v for v in _schema_at(loc).get("enum", ()) if str(v).lower() == value.lower()]
+        if meant:
+            fix = f"; write {meant[0]}: case matters"
     return f"{_error_path(loc)}: {error['msg']}{shown}{fix}"
 
 
@@ -264,16 +272,28 @@ def _wrong_type(kind: str, loc: tuple[int | str, ...], value: Any) -> str:
     example = next(
         (
             node[key]
-            for key in ("default", "minimum")
+            for key in ("example", "default", "minimum")
             if isinstance(node.get(key), int | float) and not isinstance(node.get(key), bool)
         ),
         example,
     )
+    unit = _unit(loc)
+    duration = DURATION_TEXT.fullmatch(value) if unit and isinstance(value, str) else None
+    if duration and any(duration.groups()):
+        hours, minutes, seconds = (int(part or 0) for part in duration.groups())
+        fix = f"write a whole number of seconds: {hours * 3600 + minutes * 60 + seconds}"
     fix = fix.format(
         example=example,
+        unit=f" of {unit}" if unit else "",
         fields=f"its fields ({', '.join(fields)})" if fields else "its key: value lines",
     )
     return f"{_error_path(loc)}: {_shown(value)} is not {what}; {fix}"
+
+
+def _unit(loc: tuple[int | str, ...]) -> str | None:
+    """The unit "seconds" for a field that counts them (`maxRuntimeSeconds`, as Kubernetes names
+    its durations: `activeDeadlineSeconds`), else None."""
+    return "seconds" if loc and str(loc[-1]).endswith("Seconds") else None
 
 
 def _shown(value: Any) -> str:

@@ -344,12 +344,24 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
     (
         "integer-fractional-min",
         param(type="Integer", min=0.5, max=4),
-        ["spec.parameters[0].min", "min of an Integer parameter must be a whole number"],
+        [
+            "spec.parameters[0].min",
+            "parameter p: min of an Integer parameter must be a whole number between -1e15 "
+            "and 1e15, and this one has a fraction; round it, or make the parameter Continuous",
+        ],
     ),
     (
         "integer-fractional-max",
         param(type="Integer", min=1, max=4.25),
         ["spec.parameters[0].max", "max of an Integer parameter must be a whole number"],
+    ),
+    (
+        "integer-max-beyond-1e15",
+        param(type="Integer", min=1, max=1e16),
+        [
+            "spec.parameters[0].max",
+            "and this one is beyond them; bring it within them, or make the parameter Continuous",
+        ],
     ),
     (
         "log-min-zero",
