@@ -71,7 +71,7 @@ def _quantity_to_podman(value: str) -> str:
     return match[1] + match[2][0].lower()
 
 
-def podman_args_for(pod: dict[str, Any], name: str) -> list[str]:
+def podman_args_for(pod: dict[str, Any], name: str, namespace: str) -> list[str]:
     """`podman run` options equivalent to the kubelet's handling of the pod template's
     security context, /tmp emptyDir, environment and resource limits."""
     (container,) = pod["containers"]
@@ -92,9 +92,10 @@ def podman_args_for(pod: dict[str, Any], name: str) -> list[str]:
         size = _quantity_to_podman(empty_dir["sizeLimit"])
         args.append(f"--tmpfs={mount['mountPath']}:rw,size={size},mode=1777")
     for env in container["env"]:
-        if "valueFrom" in env:  # POD_ID: the pod's name
-            assert env["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
-            args.append(f"--env={env['name']}={name}")
+        if "valueFrom" in env:  # POD_ID: the pod's name; POD_NAMESPACE: its namespace
+            field = env["valueFrom"]["fieldRef"]["fieldPath"]
+            assert field in ("metadata.name", "metadata.namespace"), env
+            args.append(f"--env={env['name']}={name if field == 'metadata.name' else namespace}")
         else:
             args.append(f"--env={env['name']}={env['value']}")
     limits = container["resources"]["limits"]
@@ -162,7 +163,7 @@ def operator_container(
     podman(
         "run", "--detach", "--name", container.name, "--network=host",
         "--label=io.kubetune.test=operator-container",
-        *podman_args_for(pod, container.name),
+        *podman_args_for(pod, container.name, namespace),
         f"--volume={secrets}:{SERVICE_ACCOUNT_DIR}:ro",
         f"--env=KUBERNETES_SERVICE_HOST={server.hostname}",
         f"--env=KUBERNETES_SERVICE_PORT={server.port}",
@@ -227,3 +228,7 @@ def test_operator_container_runs_a_tuning_job(
     assert all(j.metadata.owner_references[0].kind == "TuningJob" for j in jobs)
     # The operator counted what it did, on the metrics endpoint.
     assert "kubetune" in (_http_get(op.metrics_port, "/metrics") or "")
+    # The chart's Role let it keep its heartbeat Lease ($POD_NAMESPACE set as the kubelet
+    # would): a refused renewal is logged.
+    logged = podman("logs", op.name, check=False)
+    assert "not renewed" not in logged.stdout + logged.stderr
