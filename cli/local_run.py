@@ -244,14 +244,42 @@ def changed_spec_fields(stored: dict[str, Any], spec: TuningJobSpec) -> list[str
     return [f for f in sorted(old.keys() | new.keys()) if old.get(f) != new.get(f)]
 
 
+def changed_spec_paths(stored: dict[str, Any], spec: TuningJobSpec) -> list[str]:
+    """The paths (`limits.maxTrials`: into objects, down to the values that differ) at
+    which `spec` differs from the `stored` raw spec, its defaults filled in as in
+    `changed_spec_fields`."""
+    parsed, _ = parse_and_validate_spec(stored)
+    old, new = (stored if parsed is None else parsed.to_api()), spec.to_api()
+    return _differing(old, new, "")
+
+
+def _differing(old: Any, new: Any, path: str) -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            found
+            for key in sorted(old.keys() | new.keys())
+            for found in _differing(old.get(key), new.get(key), f"{path}.{key}".lstrip("."))
+        ]
+    return [] if old == new else [path]
+
+
+PARALLEL_PATH = "limits.maxParallelTrials"
+"""The field `--parallel` sets (`_read_manifest`)."""
+
+
 def prepare_directory(
-    body: dict[str, Any], spec: TuningJobSpec, directory: Path, err: IO[str]
+    body: dict[str, Any],
+    spec: TuningJobSpec,
+    directory: Path,
+    err: IO[str],
+    parallel: int | None = None,
 ) -> None:
     """DIR/tuningjob.yaml: written on the first run; on a resume, changed as the edited
-    manifest would change a TuningJob on a cluster (see `_apply_changes`)."""
+    manifest (and `parallel`, the --parallel given, which `body` holds) would change a
+    TuningJob on a cluster (see `_apply_changes`)."""
     manifest = directory / MANIFEST
     if manifest.is_file():
-        _apply_changes(body, spec, directory, err)
+        _apply_changes(body, spec, directory, err, parallel)
         return
     directory.mkdir(parents=True, exist_ok=True)
     meta = body.setdefault("metadata", {})
@@ -265,11 +293,16 @@ def prepare_directory(
 
 
 def _apply_changes(
-    body: dict[str, Any], spec: TuningJobSpec, directory: Path, err: IO[str]
+    body: dict[str, Any],
+    spec: TuningJobSpec,
+    directory: Path,
+    err: IO[str],
+    parallel: int | None,
 ) -> None:
     """A change to an immutable field is refused, naming it; the others take effect (as
     `kubectl apply` of the edited manifest would), but not on a run that has ended: an
-    ended TuningJob stays ended."""
+    ended TuningJob stays ended. A line names what changed, down to each value (a
+    maxParallelTrials that --parallel changed as the option's doing, not the manifest's)."""
     manifest = directory / MANIFEST
     stored = yaml.safe_load(manifest.read_text())
     name, stored_name = body["metadata"]["name"], stored["metadata"]["name"]
@@ -290,7 +323,15 @@ def _apply_changes(
         )
     if not changed:
         return
-    shown = ", ".join(f"spec.{f}" for f in changed)
+    paths = changed_spec_paths(stored.get("spec") or {}, spec)
+    by_option = parallel is not None and PARALLEL_PATH in paths
+    edited = [f"spec.{p}" for p in paths if not (by_option and p == PARALLEL_PATH)]
+    stored_spec, _ = parse_and_validate_spec(stored.get("spec") or {})
+    was = "?" if stored_spec is None else stored_spec.limits.max_parallel_trials
+    now = spec.limits.max_parallel_trials
+    option = f"--parallel {parallel} (spec.{PARALLEL_PATH} {now}, was {was})" if by_option else ""
+    by_parallel = [f"spec.{PARALLEL_PATH} (--parallel {parallel})"] if by_option else []
+    shown = ", ".join(edited + by_parallel)
     run = read_run(directory)
     status = run.get("status") or {}
     phase = status.get("phase")
@@ -312,7 +353,10 @@ def _apply_changes(
     stored["spec"] = body["spec"]
     stored["metadata"]["generation"] = stored["metadata"].get("generation", 1) + 1
     write_atomically(manifest, stored)
-    err.write(f"applied the manifest's changes to {shown}\n")
+    applied = [option] if option else []
+    if edited:
+        applied.append(f"the manifest's changes to {', '.join(edited)}")
+    err.write(f"applied {' and '.join(applied)}\n")
 
 
 def lock_directory(directory: Path) -> IO[str]:
@@ -456,7 +500,7 @@ def _prepare(ctx: Context) -> tuple[IO[str], LocalKube, str, TuningJobSpec, Call
     except OSError as error:
         raise KubetuneError(_unusable(directory, error)) from None
     try:
-        prepare_directory(body, spec, directory, ctx.err)
+        prepare_directory(body, spec, directory, ctx.err, args.parallel)
         save_parents(directory, parents)
         kube = LocalKube(directory, images, parents, started_from(directory))
     except BaseException as error:

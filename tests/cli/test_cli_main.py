@@ -808,5 +808,6 @@ def test_a_changed_manifest_of_an_ended_local_run_gives_describes_advice_when_ex
     assert advice.endswith("would run again only the 1 configuration whose trials failed.")
     assert err.getvalue() == (
         f"{directory} has ended (Completed) and stays ended, as a TuningJob does: the changed "
-        f"spec.limits has no effect; {advice} Pass --parent {directory} to the new run.\n"
+        f"spec.limits.maxTrials has no effect; {advice} Pass --parent {directory} to the new "
+        "run.\n"
     )

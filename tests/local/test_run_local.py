@@ -546,7 +546,7 @@ def test_a_suspended_run_launches_nothing_and_a_resume_applies_the_mutable_chang
     edit(path, suspend=False, limits={"maxTrials": 3, "maxParallelTrials": 1})
     code, _, err = kubetune_within(60, *argv)
     assert code == 0, err
-    assert "applied the manifest's changes to spec.limits, spec.suspend" in err
+    assert "applied the manifest's changes to spec.limits.maxTrials, spec.suspend" in err
     recorded = status(out_dir)
     assert (recorded["phase"], len(recorded["trials"])) == ("Completed", 3), recorded
 

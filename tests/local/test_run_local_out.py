@@ -94,3 +94,36 @@ def test_a_warm_start_parent_of_other_parameter_types_is_refused_before_out_is_m
     code, _, err = kubetune(*argv)
     assert code == 0, err
     assert status(child_dir)["phase"] == "Completed"
+
+
+def test_a_resume_says_what_changed_down_to_the_value_and_what_parallel_did(
+    tmp_path: Path,
+) -> None:
+    """QA76 L2: a resume with only --parallel changed said `applied the manifest's changes
+    to spec.limits`, the manifest untouched."""
+    out_dir = tmp_path / "run"
+    path = manifest(tmp_path, suspend=True, limits={"maxTrials": 2, "maxParallelTrials": 1})
+    argv = ["run", "--local", str(path), "--out", str(out_dir)]
+    code, _, err = kubetune(*argv, "--parallel", "1")  # suspended: launches nothing
+    assert code == 0, err
+    code, _, err = kubetune(*argv, "--parallel", "2")
+    assert code == 0, err
+    assert err.splitlines()[0] == "applied --parallel 2 (spec.limits.maxParallelTrials 2, was 1)"
+    spec = yaml.safe_load((out_dir / "tuningjob.yaml").read_text())["spec"]
+    assert spec["limits"]["maxParallelTrials"] == 2
+
+    body = yaml.safe_load(path.read_text())
+    body["spec"]["limits"]["maxTrials"] = 3
+    write_manifest(path, body)
+    code, _, err = kubetune(*argv, "--parallel", "3")
+    assert code == 0, err
+    assert err.splitlines()[0] == (
+        "applied --parallel 3 (spec.limits.maxParallelTrials 3, was 2) and the manifest's "
+        "changes to spec.limits.maxTrials"
+    )
+    # Without --parallel the manifest's maxParallelTrials applies again: its change.
+    code, _, err = kubetune(*argv)
+    assert code == 0, err
+    assert err.splitlines()[0] == (
+        "applied the manifest's changes to spec.limits.maxParallelTrials"
+    )
