@@ -36,6 +36,7 @@ from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.text import Text
 
@@ -280,26 +281,70 @@ def draw_rungs(container: Container, view: TuningJobView) -> Axes:
     return ax
 
 
+def _stopped_label(view: TuningJobView) -> str:
+    """What a trial stopped before its last epoch is called in a legend."""
+    return "stopped at a rung" if view.hyperband else "stopped early"
+
+
+_STOPPED_MARKERS: dict[str, Any] = {"facecolors": "none", "edgecolors": "gray", "linewidths": 0.8}
+"""Hollow grey rings: a trial stopped before its last epoch, whose value is the one read
+when it stopped (after 1 or 3 epochs at a Hyperband rung), not a finished result."""
+
+
+def _objective_norm(trials: Sequence[Trial]) -> Normalize | None:
+    """The colour scale of the objective: the range of the trials not stopped early (the
+    stopped trials' early values would stretch it; they are drawn uncoloured); None when
+    there are none."""
+    values = [t.objective for t in trials if t.phase != "EarlyStopped" and t.objective is not None]
+    return Normalize(min(values), max(values)) if values else None
+
+
+def _stopped(trials: Sequence[Trial]) -> np.ndarray[Any, Any]:
+    return np.array([t.phase == "EarlyStopped" for t in trials], dtype=bool)
+
+
 def draw_parameters(container: Container, view: TuningJobView) -> list[Axes]:
-    """The objective against each hyperparameter, PARAMETER_COLUMNS panels per row."""
+    """The objective against each hyperparameter, PARAMETER_COLUMNS panels per row: the
+    trials trained to the end coloured by it, those stopped early (at a Hyperband rung)
+    as grey rings at the value read when they stopped, named in the first panel's
+    legend."""
     parameters = view.spec.parameters
     rows = math.ceil(len(parameters) / PARAMETER_COLUMNS)
     columns = min(len(parameters), PARAMETER_COLUMNS)
     grid: Any = container.subplots(rows, columns, squeeze=False)
     trials = _scored(view)
     objectives = np.array([t.objective for t in trials], dtype=float)
+    stopped = _stopped(trials)
+    norm = _objective_norm(trials)
     axes = []
     for index, ax in enumerate(grid.flat):
         if index >= len(parameters):
             ax.set_visible(False)
             continue
         parameter = parameters[index]
-        xs = [_position(parameter, t.hyperparameters.get(parameter.name)) for t in trials]
-        ax.scatter(xs, objectives, c=objectives, cmap=_objective_cmap(view), s=18)
+        xs = np.array(
+            [_position(parameter, t.hyperparameters.get(parameter.name)) for t in trials],
+            dtype=float,
+        )
+        if stopped.any():
+            label = _stopped_label(view)
+            ax.scatter(xs[stopped], objectives[stopped], s=18, label=label, **_STOPPED_MARKERS)
+        ax.scatter(
+            xs[~stopped],
+            objectives[~stopped],
+            c=objectives[~stopped],
+            cmap=_objective_cmap(view),
+            norm=norm,
+            s=18,
+            label="trained to the end",
+            zorder=2,
+        )
         _set_parameter_axis(ax.xaxis, parameter)
         ax.set_title(f"objective vs {parameter.name}")
         ax.set_xlabel(parameter.name)
         ax.set_ylabel(view.objective_metric)
+        if stopped.any() and index == 0:
+            ax.legend(loc="best", fontsize="small")
         axes.append(ax)
     return axes
 
@@ -314,6 +359,8 @@ def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[
     grid: Any = container.subplots(d, d, squeeze=False)
     trials = _scored(view)
     objectives = np.array([t.objective for t in trials], dtype=float)
+    stopped = _stopped(trials)
+    norm = _objective_norm(trials)
     positions = [
         np.array([_position(p, t.hyperparameters.get(p.name)) for t in trials], dtype=float)
         for p in parameters
@@ -329,18 +376,33 @@ def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[
         if i == j:  # the y axis keeps the row's scale (for its labels); counts on a twin
             _draw_histogram(ax.twinx(), parameters[i], positions[i])
         else:
+            if stopped.any():  # under the coloured points, which they would hide
+                ax.scatter(
+                    positions[j][stopped],
+                    positions[i][stopped],
+                    s=12,
+                    label=_stopped_label(view),
+                    **_STOPPED_MARKERS,
+                )
             points = ax.scatter(
-                positions[j], positions[i], c=objectives, cmap=_objective_cmap(view), s=12
+                positions[j][~stopped],
+                positions[i][~stopped],
+                c=objectives[~stopped],
+                cmap=_objective_cmap(view),
+                norm=norm,
+                s=12,
+                zorder=2,
             )
         ax.tick_params(labelbottom=i == d - 1, labelleft=j == 0)
         if i == d - 1:
             ax.set_xlabel(parameters[j].name)
         if j == 0:
             ax.set_ylabel(parameters[i].name)
-    if points is not None:
+    if points is not None and norm is not None:
         container.colorbar(points, ax=grid, label=view.objective_metric, shrink=0.8)
     shown = "" if d == len(view.spec.parameters) else f" (first {d} of {len(view.spec.parameters)})"
-    container.suptitle(f"hyperparameters coloured by {view.objective_metric}{shown}")
+    rings = f"; grey rings: {_stopped_label(view)}" if stopped.any() else ""
+    container.suptitle(f"hyperparameters coloured by {view.objective_metric}{shown}{rings}")
     return [list(row) for row in grid]
 
 
