@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kubetune.analytics.cluster import KubeClient, connect
+from kubetune.analytics.cluster import PYTHON_SETTINGS, KubeClient, connect
 from kubetune.analytics.errors import (
     ForbiddenError,
     KubetuneError,
@@ -92,7 +92,7 @@ class TuningJobAnalytics:
         self.directory = Path(directory) if directory is not None else None
         self._kube = kube
         if self.directory is None and kube is None:
-            self._kube = connect(kubeconfig, context)
+            self._kube = connect(kubeconfig, context, settings=PYTHON_SETTINGS)
         self.namespace = namespace or (self._kube.namespace if self._kube else "")
         self._view: TuningJobView | None = None
         self._gone: str | None = None  # the GoneRunWarning last given

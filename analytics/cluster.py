@@ -55,6 +55,22 @@ class Target:
         return f'in namespace "{self.namespace}"' if self.namespace else "in any namespace"
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How the caller gives the kubeconfig and the context, as error messages name them:
+    flags on the command line, keyword arguments in Python."""
+
+    kubeconfig: str
+    """The setting with its value, e.g. `--kubeconfig FILE`."""
+    kubeconfig_name: str
+    context_name: str
+
+
+CLI_SETTINGS = Settings("--kubeconfig FILE", "--kubeconfig", "--context")
+PYTHON_SETTINGS = Settings("kubeconfig='PATH'", "kubeconfig=", "context=")
+"""`TuningJobAnalytics(name, kubeconfig=..., context=...)`'s words."""
+
+
 def _list_there(target: Target) -> str:
     """`kubetune -n NAMESPACE list`: the command that lists the namespace looked in (the
     context's namespace is not necessarily that one)."""
@@ -69,7 +85,9 @@ def _status_body(error: ApiException) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _translate(error: ApiException, target: Target, server: str) -> KubetuneError:
+def _translate(
+    error: ApiException, target: Target, server: str, settings: Settings = CLI_SETTINGS
+) -> KubetuneError:
     body = _status_body(error)
     detail = body.get("message") or error.reason or ""
     if error.status == 403:
@@ -81,7 +99,7 @@ def _translate(error: ApiException, target: Target, server: str) -> KubetuneErro
     if error.status == 401:
         return ForbiddenError(
             f"unauthorized at {server}: the kubeconfig's credentials were refused ({detail}); "
-            "log in again or pick another --context."
+            f"log in again or pick another {settings.context_name}."
         )
     if error.status == 404 and target.resource == RESOURCE and body.get("kind") != "Status":
         return NotFoundError(
@@ -110,9 +128,10 @@ def _translate(error: ApiException, target: Target, server: str) -> KubetuneErro
 
 
 def _load_configuration(
-    kubeconfig: str | None, context: str | None
+    kubeconfig: str | None, context: str | None, settings: Settings
 ) -> tuple[client.Configuration, str]:
-    """The client configuration and the default namespace, as kubectl picks them."""
+    """The client configuration and the default namespace, as kubectl picks them; errors
+    name the settings as `settings` says the caller gives them."""
     configuration = client.Configuration()
     path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
     default_path = Path(path or "~/.kube/config").expanduser()
@@ -122,7 +141,7 @@ def _load_configuration(
         return configuration, namespace
     if not default_path.exists():
         raise UnreachableError(
-            f"no kubeconfig at {default_path}: pass --kubeconfig FILE or set KUBECONFIG "
+            f"no kubeconfig at {default_path}: pass {settings.kubeconfig} or set KUBECONFIG "
             "to the file that reaches your cluster."
         )
     try:
@@ -193,8 +212,12 @@ def pod_not_started(pod: Any, container: str) -> str | None:
 class KubeClient:
     """The calls kubetune makes, on plain dicts, each one's errors translated."""
 
-    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+    def __init__(
+        self, api: client.ApiClient, namespace: str, settings: Settings = CLI_SETTINGS
+    ) -> None:
         self.api = api
+        self.settings = settings
+        """How the caller gives the kubeconfig and context, for error messages."""
         self.namespace = namespace
         """The default namespace of the kubeconfig's context."""
         self.server = str(api.configuration.host)
@@ -213,11 +236,12 @@ class KubeClient:
         try:
             return function(*args, **kwargs)
         except ApiException as error:
-            raise _translate(error, target, self.server) from None
+            raise _translate(error, target, self.server, self.settings) from None
         except urllib3.exceptions.HTTPError as error:
             raise UnreachableError(
                 f"cannot reach the Kubernetes API server at {self.server} ({error}). Is the "
-                "cluster running, and is this the right --kubeconfig / --context?"
+                f"cluster running, and is this the right {self.settings.kubeconfig_name} / "
+                f"{self.settings.context_name}?"
             ) from None
 
     def get_tuning_job(self, namespace: str, name: str) -> dict[str, Any]:
@@ -336,9 +360,15 @@ class KubeClient:
         )
 
 
-def connect(kubeconfig: str | None = None, context: str | None = None) -> KubeClient:
+def connect(
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    *,
+    settings: Settings = CLI_SETTINGS,
+) -> KubeClient:
     """A client for the cluster that `kubeconfig` (default: $KUBECONFIG, then
-    ~/.kube/config, then the in-cluster service account) and `context` point at."""
-    configuration, namespace = _load_configuration(kubeconfig, context)
+    ~/.kube/config, then the in-cluster service account) and `context` point at. Its
+    errors name the two as `settings` says (the CLI's flags by default)."""
+    configuration, namespace = _load_configuration(kubeconfig, context, settings)
     configuration.retries = False
-    return KubeClient(client.ApiClient(configuration), namespace)
+    return KubeClient(client.ApiClient(configuration), namespace, settings)
