@@ -163,7 +163,12 @@ def test_failed_trainer_says_why_in_its_trial_message(
 ) -> None:
     # The kubelet makes the trainer's last log lines its termination message
     # (FallbackToLogsOnError, set by the operator); the trial quotes the last one.
-    script = "print('epoch 1 loss=0.5'); raise SystemExit('dataset /data/cifar10 is not mounted')"
+    # Both lines on stderr: containerd copies stdout and stderr separately, so lines on the
+    # two written within a moment may reach the log in either order.
+    script = (
+        "import sys; print('epoch 1 loss=0.5', file=sys.stderr, flush=True); "
+        "raise SystemExit('dataset /data/cifar10 is not mounted')"
+    )
     failing = {"image": TRAINER_IMAGE, "command": ["python3", "-c", script]}
     api.create(on_real_node("saywhy", failing, max_trials=1))
     status = wait_for(
