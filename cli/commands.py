@@ -474,13 +474,32 @@ def _log_writer(ctx: Context) -> Callable[[bytes], None]:
 
 
 def logs_command(ctx: Context) -> int:
+    from kubetune.cli.local_follow import (  # noqa: PLC0415
+        POLL_SECONDS,
+        STARTING_SECONDS,
+        print_log,
+        wait_for_directory,
+    )
+
+    following_a_path = ctx.args.follow and _written_as_path(ctx.args.name)
+    if following_a_path and not (Path(ctx.args.name) / MANIFEST).is_file():
+        # As watch: the run of a moment ago may not have made its directory yet.
+        ctx.err.write(f"{ctx.args.name} holds no run yet: waiting for one (Ctrl-C to stop)\n")
+        ctx.err.flush()
+        wait_for_directory(Path(ctx.args.name))
     path = _local_directory(ctx)
     if path is not None:
-        from kubetune.cli.local_follow import print_log  # noqa: PLC0415
-
-        view = _read_local(ctx, path)
         trials = f"{suggested(ctx)} trials {shlex.quote(ctx.args.name)}"
-        trial = _trial_name(view, ctx.args.trial, trials)
+        deadline = time.monotonic() + (STARTING_SECONDS if following_a_path else 0)
+        while True:  # -f of a run starting: its first trials are recorded in a moment
+            view = _read_local(ctx, path)
+            try:
+                trial = _trial_name(view, ctx.args.trial, trials)
+                break
+            except NotFoundError:
+                if view.trials or time.monotonic() >= deadline:
+                    raise
+            time.sleep(POLL_SECONDS)  # the condition poll of a file another process writes
         return print_log(ctx, path, view, trial, _log_writer(ctx))
     kube, view = load(ctx)
     trial = _trial_name(view, ctx.args.trial, f"{suggested(ctx)} trials {view.name}")

@@ -257,6 +257,25 @@ def test_logs_f_waits_for_a_resume_that_is_starting(tmp_path: Path) -> None:
     assert (printed(followed), printed(said)) == ("loss=0.9\nloss=0.9\nloss=0.1\n", RESTARTED)
 
 
+def test_logs_f_started_before_its_run_waits_for_the_run_as_watch_does(tmp_path: Path) -> None:
+    """`logs -f DIR 1` started just before `run --local --out DIR`: it waits for DIR and
+    for the run's first trials, as watch does, and follows the trial (it said at once
+    that DIR is no run directory: QA76 L3)."""
+    path, go = job(tmp_path)
+    out_dir = tmp_path / "run"
+    followed, said = (tmp_path / f for f in FOLLOWED)
+    waiting = f"{out_dir} holds no run yet: waiting for one (Ctrl-C to stop)\n"
+    with contextlib.ExitStack() as stack:
+        logs = follow_log(stack, out_dir)
+        wait_for(lambda: printed(said) == waiting or logs.poll() is not None)
+        assert logs.poll() is None, printed(said)
+        go.touch()
+        code, _, err = kubetune("run", "--local", str(path), "--out", str(out_dir))
+        assert code == 0, err
+        assert logs.wait(timeout=60) == 0, printed(said)
+    assert (printed(followed), printed(said)) == ("loss=0.9\nloss=0.1\n", waiting)
+
+
 def test_logs_f_of_a_trial_not_started_waits_for_a_resume_that_is_starting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
