@@ -124,9 +124,17 @@ def _read_manifest(path: str, parallel: int | None) -> dict[str, Any]:
     # A file of several objects (as kubectl applies) runs its one TuningJob.
     jobs = [d for d in documents if isinstance(d, dict) and d.get("kind") == KIND]
     if len(jobs) != 1:
+        kinds = sorted({str(d.get("kind") or "none") for d in documents if isinstance(d, dict)})
+        # tuningjob, Tuningjob: kubectl knows no such kind
+        misspelt = [k for k in kinds if k.lower() == KIND.lower() and k != KIND]
+        found = ""
+        if misspelt:
+            found = f"; it has kind: {', '.join(misspelt)}, and kinds are case-sensitive"
+        elif not jobs and kinds:
+            found = f"; its kind: {', '.join(kinds)}"
         raise KubetuneError(
             f"{path} holds {len(jobs) or 'no'} {KIND} manifest{'s' * (len(jobs) > 1)} "
-            f"(kind: {KIND}); `kubetune run --local` runs one: give a file with one"
+            f"(kind: {KIND}){found}; `kubetune run --local` runs one: give a file with one"
         )
     body = jobs[0]
     if body.get("apiVersion") != API_VERSION:

@@ -105,6 +105,21 @@ def test_a_file_of_several_documents_runs_its_one_tuning_job(tmp_path: Path) -> 
         _read_manifest(str(path), None)
 
 
+def test_a_file_without_a_tuning_job_names_the_kinds_it_has(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(HEADER.replace("kind: TuningJob", "kind: Tuningjob") + "spec: {}\n")
+    with pytest.raises(KubetuneError) as refused:
+        _read_manifest(str(path), None)
+    assert str(refused.value) == (
+        f"{path} holds no TuningJob manifest (kind: TuningJob); it has kind: Tuningjob, and "
+        "kinds are case-sensitive; `kubetune run --local` runs one: give a file with one"
+    )
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: data\n---\n{}\n")
+    with pytest.raises(KubetuneError, match=r"no TuningJob manifest \(kind: TuningJob\); its "
+                       r"kind: ConfigMap, none; "):  # fmt: skip
+        _read_manifest(str(path), None)
+
+
 def test_a_yaml_error_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "job.yaml"
     path.write_text(HEADER + "spec:\n  x: [1\n")
