@@ -71,7 +71,7 @@ from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli import kubectl_yaml, views
 from kubetune.cli.admission import admission_problems
 from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context
-from kubetune.cli.watch import Reading, ended_line, final_line, logged_values, render
+from kubetune.cli.watch import Reading, ended_lines, final_line, logged_values, render
 from kubetune.operator.api import (
     API_VERSION,
     KIND,
@@ -455,10 +455,7 @@ def _report(ctx: Context, kube: LocalKube, reported: set[str], drawn: list[int])
         drawn[0] = len(lines)
         ctx.out.flush()
         return view
-    for trial in view.trials:
-        if trial.name not in reported and trial.phase not in ("Pending", "Running"):
-            reported.add(trial.name)
-            ctx.out.write(ended_line(view, trial) + "\n")
+    ctx.out.write("".join(line + "\n" for line in ended_lines(view, reported)))
     ctx.out.flush()
     return view
 

@@ -144,8 +144,41 @@ def retry_lines(view: TuningJobView, attempts: dict[str, int], first: bool = Fal
     return lines
 
 
-def ended_line(view: TuningJobView, trial: Trial) -> str:
-    """The quiet mode's line for a trial that ended."""
+def ended_lines(view: TuningJobView, reported: set[str]) -> list[str]:
+    """The quiet mode's lines for the trials that ended since those in `reported` (which
+    it updates), in the order they ended, each with the count ended and the best as they
+    were at its end: two trials seen ending in one read, or a whole run replayed, read as
+    they would have live (each line said the count and best of the latest read)."""
+    ended = [t for t in view.trials if t.name not in reported and t.phase not in _UNENDED]
+    ended.sort(key=lambda t: t.end_time or _NEVER)  # stable: the status's order among equals
+    lines = []
+    for trial in ended:
+        reported.add(trial.name)
+        lines.append(ended_line(view, trial, len(reported), _best_among(view, reported)))
+    return lines
+
+
+_UNENDED = ("Pending", "Running")
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _best_among(view: TuningJobView, names: set[str]) -> str:
+    """The best objective among the succeeded trials `names` (the operator's best is the
+    best succeeded trial); before any has succeeded, the job's provisional best (a
+    Hyperband rung value) while the job has no final one, else none yet."""
+    values = [
+        t.objective
+        for t in view.trials
+        if t.name in names and t.phase == "Succeeded" and t.objective is not None
+    ]
+    if values:
+        return output.number(max(values) if view.maximize else min(values))
+    return best_objective(view) if view.status.best_objective is None else output.MISSING
+
+
+def ended_line(view: TuningJobView, trial: Trial, done: int, best: str) -> str:
+    """The quiet mode's line for a trial that ended, the `done`-th to end, when the best
+    was `best`."""
     if trial.objective is not None:
         outcome = f"{view.objective_metric}={output.number(trial.objective)}"
         if trial.epochs is not None:  # Hyperband: where it stopped, or that it did not
@@ -153,8 +186,7 @@ def ended_line(view: TuningJobView, trial: Trial) -> str:
     else:
         outcome = f"{trial.reason or ''} {trial.message or ''}".strip() or output.MISSING
     return (
-        f"{trial.name}  {trial.phase}  {outcome}  best={best_objective(view)}"
-        f"  {view.trials_done()}/{view.max_trials} ended"
+        f"{trial.name}  {trial.phase}  {outcome}  best={best}  {done}/{view.max_trials} ended"
         + (f"  ({trial.attempt} attempts)" if trial.attempt > 1 else "")
     )
 
@@ -339,10 +371,7 @@ def follow(ctx: Context, watched: Watched, terminal: bool) -> int:
             if first:  # a CI log shows at once that it is alive
                 ctx.out.write(start_line(view) + "\n")
             ctx.out.write("".join(line + "\n" for line in retries))
-            for trial in view.trials:
-                if trial.name not in reported and trial.phase not in ("Pending", "Running"):
-                    reported.add(trial.name)
-                    ctx.out.write(ended_line(view, trial) + "\n")
+            ctx.out.write("".join(line + "\n" for line in ended_lines(view, reported)))
         ctx.out.flush()
         first = False
         if view.terminal:

@@ -25,14 +25,14 @@ from kubernetes.client import (
 from kubetune.analytics.cluster import KubeClient, connect, pod_not_started
 from kubetune.analytics.errors import KubetuneError, NotFoundError, UnreachableError
 from kubetune.analytics.local import read_directory
-from kubetune.analytics.resource import TuningJobView, parse_tuning_job
+from kubetune.analytics.resource import Trial, TuningJobView, parse_tuning_job
 from kubetune.cli import main as cli_main
 from kubetune.cli import output, views
 from kubetune.cli.local_run import prepare_directory
 from kubetune.cli.watch import (
     LOG_TAIL_LINES,
     Reading,
-    ended_line,
+    ended_lines,
     final_line,
     last_reading,
     latest_values,
@@ -384,11 +384,34 @@ def test_piped_watch_says_at_once_that_it_is_alive() -> None:
     assert sum(line.startswith("TuningJob") for line in lines) == 2  # quiet otherwise
 
 
+def ended_line(view: TuningJobView, trial: Trial) -> str:
+    """`trial`'s line among those of a whole job's trials read at once."""
+    return next(line for line in ended_lines(view, set()) if line.startswith(f"{trial.name}  "))
+
+
 def test_quiet_lines() -> None:
     view = parse_tuning_job(synthetic_tuning_job("q", 6))
     failed = next(t for t in view.trials if t.phase == "Failed")
     assert ended_line(view, failed).startswith("q-005  Failed  Error training diverged")
     assert final_line(view).startswith("TuningJob q: Completed (MaxTrialsReached); best trial q-")
+
+
+def test_quiet_lines_read_at_once_say_the_count_and_best_at_each_trials_end() -> None:
+    """Trials seen ending in one read (or a whole run replayed) are said in the order they
+    ended, each with the count and the best at its end (each line said the latest read's:
+    '6/6 ended' and the final best on every line: QA76 L1)."""
+    view = parse_tuning_job(synthetic_tuning_job("q", 6))
+    ended = sorted((t for t in view.trials if t.end_time is not None), key=lambda t: t.end_time)
+    lines = ended_lines(view, set())
+    assert [line.split("  ")[0] for line in lines] == [t.name for t in ended]
+    best: float | None = None
+    for done, (trial, line) in enumerate(zip(ended, lines, strict=True), start=1):
+        if trial.phase == "Succeeded" and trial.objective is not None:
+            best = trial.objective if best is None else max(best, trial.objective)
+        said = output.number(best) if best is not None else output.MISSING
+        assert line.split("  ")[3:5] == [f"best={said}", f"{done}/6 ended"], line
+    assert best is not None and output.number(best) == output.number(view.status.best_objective)
+    assert ended_lines(view, {t.name for t in view.trials}) == []  # each said once
 
 
 @pytest.mark.parametrize(
