@@ -47,10 +47,9 @@ import shutil
 import signal
 import socket
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,7 +69,7 @@ from kubetune.analytics.local import (
 from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli import kubectl_yaml, views
 from kubetune.cli.admission import admission_problems
-from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context
+from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context, on_signals, say
 from kubetune.cli.watch import Reading, ended_lines, final_line, logged_values, render
 from kubetune.operator.api import (
     API_VERSION,
@@ -463,13 +462,13 @@ def _report(ctx: Context, kube: LocalKube, reported: set[str], drawn: list[int])
 def run_local(ctx: Context) -> int:
     # SIGTERM and SIGHUP end the run as Ctrl-C does (130, nothing left running), from the
     # start: the checks before the first trial take a second or two.
-    with _on_signals(_raise_signalled, ["SIGTERM", "SIGHUP"]):
+    with on_signals(_raise_signalled, ["SIGTERM", "SIGHUP"]):
         try:
             lock, kube, name, spec, save = _prepare(ctx)
         except KeyboardInterrupt as error:  # once trials may run, `_run` says it instead
             cause = _cause(error)
             shown = "" if cause == "Ctrl-C" else f" ({cause})"
-            _say(ctx.err, f"interrupted{shown} before any trial started: nothing ran\n")
+            say(ctx.err, f"interrupted{shown} before any trial started: nothing ran\n")
             return EXIT_INTERRUPTED
         with lock:
             return _run(ctx, kube, name, spec.judges_running_trials, save)
@@ -717,30 +716,6 @@ def _cause(error: KeyboardInterrupt) -> str:
     return error.cause if isinstance(error, _Signalled) else "Ctrl-C"
 
 
-@contextlib.contextmanager
-def _on_signals(handler: Callable[[int, Any], None], signums: list[str]) -> Iterator[None]:
-    """`handler` for the named signals while inside (only the main thread may set one;
-    elsewhere, as in tests driving the CLI from a thread, nothing changes)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {}
-    for sig in (getattr(signal, n) for n in signums if hasattr(signal, n)):
-        previous[sig] = signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def _say(stream: IO[str], text: str) -> None:
-    """`text` to stream if it can still be written (a closed pipe is no second error)."""
-    with contextlib.suppress(OSError, ValueError):
-        stream.write(text)
-        stream.flush()
-
-
 def _run(
     ctx: Context,
     kube: LocalKube,
@@ -828,7 +803,7 @@ def _interrupted(ctx: Context, kube: LocalKube, cause: str, problem: str | None)
     def hurry(_signum: int, _frame: Any) -> None:
         kube.hurry = True
 
-    with _on_signals(hurry, ["SIGINT", "SIGTERM", "SIGHUP"]):
+    with on_signals(hurry, ["SIGINT", "SIGTERM", "SIGHUP"]):
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.flush()
         running = kube.running()
@@ -836,7 +811,7 @@ def _interrupted(ctx: Context, kube: LocalKube, cause: str, problem: str | None)
             # Ctrl-C again is offered to whoever pressed it; a SIGTERM's sender (`timeout`,
             # a CI, systemd) or a closed terminal is told what comes instead.
             then = "; Ctrl-C again to kill them now" if cause == "Ctrl-C" else ", then killed"
-            _say(
+            say(
                 ctx.err,
                 f"stopping {len(running)} running trial{'s' * (len(running) != 1)} (up to "
                 f"{STOP_GRACE_SECONDS:g} s{then})\n",
@@ -850,7 +825,7 @@ def _interrupted(ctx: Context, kube: LocalKube, cause: str, problem: str | None)
                 f" ({STATUS} could not record them as interrupted: {error.strerror or error})"
             )
     if problem is None:
-        _say(
+        say(
             ctx.err,
             f"interrupted{'' if cause == 'Ctrl-C' else f' ({cause})'}: running trials "
             f"stopped{unrecorded}; resume with the same command\n",
@@ -859,7 +834,7 @@ def _interrupted(ctx: Context, kube: LocalKube, cause: str, problem: str | None)
     # A problem that says its own fix says how to go on; to the others (a closed output,
     # an unexpected error) the advice is joined as a sentence of its own, not as a "then".
     advice = "" if "run the same command" in problem else "; run the same command to resume"
-    _say(
+    say(
         ctx.err,
         f"error: {problem}{advice} (running trials stopped and recorded as interrupted"
         f"{unrecorded})\n",

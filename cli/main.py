@@ -21,11 +21,11 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from mimetypes import MimeTypes
@@ -314,13 +314,13 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
         except SystemExit as exit_:
             return EXIT_OK if exit_.code in (0, None) else EXIT_USAGE
         command = args.command
-        with _signals_interrupt(["SIGTERM", "SIGHUP"] if command == "run" else []):
+        with on_signals(_raise_signalled, ["SIGTERM", "SIGHUP"] if command == "run" else []):
             return _dispatch(parser, args, out, err, started)
     except KeyboardInterrupt as error:
         if command == "run" and not started[0]:
             # The line `run --local` says of an interrupt before its first trial.
             cause = error.cause if isinstance(error, _Signalled) else ""
-            _say(
+            say(
                 err,
                 f"interrupted{f' ({cause})' if cause else ''} before any trial "
                 "started: nothing ran\n",
@@ -391,7 +391,7 @@ def _os_error(command: str | None, error: OSError, out: TextIO, err: TextIO) -> 
         problem = _output_problem(error)
     else:
         raise error
-    _say(err, f"error: {problem}\n")
+    say(err, f"error: {problem}\n")
     return EXIT_ERROR
 
 
@@ -415,7 +415,7 @@ def _discard(out: TextIO) -> None:
         os.close(devnull)
 
 
-def _say(stream: TextIO, text: str) -> None:
+def say(stream: TextIO | IO[str], text: str) -> None:
     """`text` to stream if it can still be written (a closed pipe is no second error)."""
     with contextlib.suppress(OSError, ValueError):
         stream.write(text)
@@ -436,15 +436,15 @@ def _raise_signalled(signum: int, _frame: Any) -> None:
 
 
 @contextlib.contextmanager
-def _signals_interrupt(names: list[str]) -> Iterator[None]:
-    """The named signals raise `_Signalled` while inside (only the main thread may set a
-    handler; elsewhere, as in tests that run the CLI in a thread, nothing changes)."""
+def on_signals(handler: Callable[[int, Any], None], names: list[str]) -> Iterator[None]:
+    """`handler` for the named signals while inside (only the main thread may set one;
+    elsewhere, as in tests that run the CLI in a thread, nothing changes)."""
     if not names or threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {}
     for sig in (getattr(signal, n) for n in names if hasattr(signal, n)):
-        previous[sig] = signal.signal(sig, _raise_signalled)
+        previous[sig] = signal.signal(sig, handler)
     try:
         yield
     finally:
@@ -455,6 +455,6 @@ def _signals_interrupt(names: list[str]) -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     if sys.stdout is None:  # started with stdout closed (`>&-`): nothing could be shown
         if sys.stderr is not None:
-            _say(sys.stderr, "error: cannot write the output: stdout is closed; give one\n")
+            say(sys.stderr, "error: cannot write the output: stdout is closed; give one\n")
         return EXIT_ERROR
     return run(sys.argv[1:] if argv is None else argv, sys.stdout, sys.stderr)
