@@ -282,7 +282,9 @@ def test_logs_of_a_trial_waiting_for_a_node_and_describe_of_a_warm_start(
     logs = kubetune(kubeconfig_path, "-n", cli_namespace, "logs", "nonode", "1")
     assert logs.returncode == 1 and logs.stdout == "", logs
     assert logs.stderr.startswith("error: trial nonode-001 is Pending (Unschedulable: "), logs
-    assert "it has no log yet; `kubetune logs nonode 1 -f` waits for it to start." in logs.stderr
+    # The command it suggests carries the options given (QA76 M4).
+    same = f"kubetune -n {cli_namespace} --kubeconfig {kubeconfig_path}"
+    assert f"it has no log yet; `{same} logs nonode 1 -f` waits for it to start." in logs.stderr
     cluster = [str(KUBETUNE), "--kubeconfig", str(kubeconfig_path), "-n", cli_namespace]
     with pytest.raises(subprocess.TimeoutExpired) as waited:  # -f waits, saying so
         subprocess.run(
@@ -452,7 +454,9 @@ def test_stop_stops_the_running_trials_and_ends_the_job_stopped_by_user(
     logs = kubetune(kubeconfig_path, "-n", cli_namespace, "logs", "to-stop", "1")
     assert logs.returncode == 1
     assert 'trial "to-stop-001" was stopped (Stopped, StoppedByUser)' in logs.stderr, logs.stderr
-    assert "kubetune trials to-stop" in logs.stderr
+    assert f"`kubetune -n {cli_namespace} --kubeconfig {kubeconfig_path} trials to-stop`" in (
+        logs.stderr
+    )
 
 
 def test_watch_on_a_terminal_draws_the_progress_screen(
