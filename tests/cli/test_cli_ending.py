@@ -26,6 +26,8 @@ from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
 from support.cli_data import write_directory
 from synthetic_tuning_job import synthetic_tuning_job
 
+from tests.local.test_run_local_ending import runner
+
 KUBETUNE = Path(sys.executable).with_name("kubetune")
 PROC = Path("/proc/self/maps").exists()
 
@@ -149,26 +151,10 @@ def test_a_reader_that_stops_reading_ends_it_quietly_with_0(tmp_path: Path) -> N
 # --- interrupted while it starts -------------------------------------------------------
 
 
-@contextlib.contextmanager
-def started(argv: list[str]) -> Iterator[subprocess.Popen[bytes]]:
-    """`kubetune ARGV` that Ctrl-C reaches as from a terminal (a non-interactive shell's
-    tests inherit SIGINT ignored, and an exec keeps it so); killed on leaving."""
-    inherited = signal.getsignal(signal.SIGINT)
-    if inherited == signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-    try:
-        process = subprocess.Popen(
-            [str(KUBETUNE), *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-    finally:
-        if inherited == signal.SIG_IGN:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+def started(argv: list[str]) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """`kubetune ARGV` as the console script (whose import of cli.main comes before any
+    handling), Ctrl-C reaching it as from a terminal; killed on leaving."""
+    return runner(argv, command=[str(KUBETUNE)])
 
 
 def extensions_loaded(pid: int) -> int:

@@ -14,7 +14,7 @@ import sys
 import time
 import tracemalloc
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -86,9 +86,12 @@ def pids_of(pids: Path, pattern: str = "*") -> list[int]:
 
 
 @contextlib.contextmanager
-def runner(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
-    """`kubetune ARGV` in a process of its own that Ctrl-C reaches as from a terminal; on
-    leaving, it and every trainer recorded under PIDS are gone (killed if need be)."""
+def runner(
+    argv: list[str], command: Sequence[str] = (sys.executable, "-m", "kubetune.cli"), **popen: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`kubetune ARGV` (run as `command`: the module, or the console script) in a process
+    of its own that Ctrl-C reaches as from a terminal; on leaving, it is gone (killed if
+    need be)."""
     env = {**os.environ, "PYTHONSAFEPATH": "1"}
     # Tests started by a non-interactive shell inherit SIGINT ignored, and an exec keeps
     # it so: the run would never see Ctrl-C. Not ignored in the child:
@@ -98,7 +101,7 @@ def runner(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
     try:
         popen.setdefault("stdout", subprocess.DEVNULL)
         popen.setdefault("stderr", subprocess.PIPE)
-        process = subprocess.Popen([sys.executable, "-m", "kubetune.cli", *argv], env=env, **popen)
+        process = subprocess.Popen([*command, *argv], env=env, **popen)
     finally:
         if inherited == signal.SIG_IGN:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
