@@ -242,22 +242,17 @@ def check_runs_here(body: dict[str, Any], spec: TuningJobSpec, images: dict[str,
         raise KubetuneError(str(error)) from None
 
 
-def changed_spec_fields(stored: dict[str, Any], spec: TuningJobSpec) -> list[str]:
-    """The fields (camelCase) in which `spec` differs from the `stored` raw spec, each
-    with its defaults filled in as the API server would store it (an omitted field equals
-    one given at its default)."""
+def spec_changes(
+    stored: dict[str, Any], spec: TuningJobSpec
+) -> tuple[TuningJobSpec | None, list[str], list[str]]:
+    """How `spec` differs from the `stored` raw spec, each with its defaults filled in as
+    the API server would store it (an omitted field equals one given at its default): the
+    stored spec parsed (None where it no longer parses), the fields (camelCase) that
+    differ, and the paths (`limits.maxTrials`: into objects, down to the values)."""
     parsed, _ = parse_and_validate_spec(stored)
     old, new = (stored if parsed is None else parsed.to_api()), spec.to_api()
-    return [f for f in sorted(old.keys() | new.keys()) if old.get(f) != new.get(f)]
-
-
-def changed_spec_paths(stored: dict[str, Any], spec: TuningJobSpec) -> list[str]:
-    """The paths (`limits.maxTrials`: into objects, down to the values that differ) at
-    which `spec` differs from the `stored` raw spec, its defaults filled in as in
-    `changed_spec_fields`."""
-    parsed, _ = parse_and_validate_spec(stored)
-    old, new = (stored if parsed is None else parsed.to_api()), spec.to_api()
-    return _differing(old, new, "")
+    fields = [f for f in sorted(old.keys() | new.keys()) if old.get(f) != new.get(f)]
+    return parsed, fields, _differing(old, new, "")
 
 
 def _differing(old: Any, new: Any, path: str) -> list[str]:
@@ -318,7 +313,7 @@ def _apply_changes(
             f"{directory} holds the run of TuningJob {stored_name!r}, not {name!r}; give "
             "another --out"
         )
-    changed = changed_spec_fields(stored.get("spec") or {}, spec)
+    stored_spec, changed, paths = spec_changes(stored.get("spec") or {}, spec)
     immutable_fields = immutable_spec_fields()
     frozen = [f"spec.{f}" for f in changed if f in immutable_fields]
     if frozen:
@@ -330,10 +325,8 @@ def _apply_changes(
         )
     if not changed:
         return
-    paths = changed_spec_paths(stored.get("spec") or {}, spec)
     by_option = parallel is not None and PARALLEL_PATH in paths
     edited = [f"spec.{p}" for p in paths if not (by_option and p == PARALLEL_PATH)]
-    stored_spec, _ = parse_and_validate_spec(stored.get("spec") or {})
     was = "?" if stored_spec is None else stored_spec.limits.max_parallel_trials
     now = spec.limits.max_parallel_trials
     option = f"--parallel {parallel} (spec.{PARALLEL_PATH} {now}, was {was})" if by_option else ""
