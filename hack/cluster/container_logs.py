@@ -17,6 +17,11 @@ from typing import BinaryIO
 
 # A line longer than this is cut into several log lines (as the kubelet does at 16 KiB).
 MAX_LINE_BYTES = 16 * 1024
+# How much of a failed container's log the kubelet makes its termination message under
+# terminationMessagePolicy FallbackToLogsOnError (kubecontainer's
+# MaxContainerTerminationMessageLogLines and MaxContainerTerminationMessageLogLength).
+TERMINATION_MESSAGE_LOG_LINES = 80
+TERMINATION_MESSAGE_LOG_BYTES = 2048
 
 
 def timestamp(moment: datetime.datetime | None = None) -> str:
@@ -137,6 +142,18 @@ def stream(
                 if not send(_format(line, query)):
                     return
             flush()
+
+
+def termination_message(path: Path) -> str:
+    """A failed container's termination message read from its log, as the kubelet's
+    readLastStringFromContainerLogs reads it: the last 80 lines, each ending in a newline,
+    of which a 2048-byte circular buffer keeps the last 2048 bytes."""
+    out = bytearray()
+    try:
+        stream(path, None, LogQuery(tail_lines=TERMINATION_MESSAGE_LOG_LINES), out.extend)
+    except OSError as e:
+        return f"Error on reading termination message from logs: {e}"
+    return out[-TERMINATION_MESSAGE_LOG_BYTES:].decode(errors="replace")
 
 
 def _follow(log: BinaryIO, partial: bytes, live: ContainerLog) -> Iterator[list[bytes]]:

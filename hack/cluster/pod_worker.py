@@ -29,7 +29,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from . import pod_config
-from .container_logs import ContainerLog
+from .container_logs import ContainerLog, termination_message
 from .images import LocalImage
 from .launch import LOCAL_IP, Container, Launch, LaunchError, Pod, plan_launch
 from .processes import process_start_time
@@ -296,17 +296,29 @@ class PodWorker(threading.Thread):
                 "containerID": running.get("containerID", ""),
             }
         }
+        if (
+            not message
+            and exit_code != 0
+            and run.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+        ):
+            # What the kubelet does (we have no terminationMessagePath file, so it is
+            # always empty): a failed container's log tail says why it failed.
+            message = termination_message(self._log_path(run))
         if message:
             run.state["terminated"]["message"] = message
         if run.process is not None:
             (self.pod_dir / f"{run.name}.pgid").unlink(missing_ok=True)
             run.process = None
 
+    def _log_path(self, run: ContainerRun) -> Path:
+        """The log of the container's current run (as the kubelet names it: restart count)."""
+        return self.pod_dir / run.name / f"{run.restart_count}.log"
+
     def _start(self, run: ContainerRun) -> None:
         """Starts one container's process with its output relayed to a log file."""
         launch = self.launches[run.name]
         run.generation += 1
-        container_log = ContainerLog(self.pod_dir / run.name / f"{run.restart_count}.log")
+        container_log = ContainerLog(self._log_path(run))
         self.agent.register_log(
             self.namespace, self.pod_name, run.name, run.restart_count, container_log
         )

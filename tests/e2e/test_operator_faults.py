@@ -119,7 +119,9 @@ MISBEHAVING = {
     # mode: (trial reason, a word of its message)
     "nan": ("ObjectiveNotFinite", "nan"),
     "silent": ("MetricUnavailable", "no line"),
-    "fail": ("Error", "code 3"),
+    # The trainer's last line, which the node agent makes the container's termination
+    # message (FallbackToLogsOnError, as the kubelet does).
+    "fail": ("Error", "exited with code 3: training diverged"),
 }
 
 

@@ -258,6 +258,41 @@ def test_exit_code_3_fails_the_pod_and_the_job(
     assert status.state.terminated.reason == "Error"
 
 
+FAILING = """
+    import sys
+    print("epoch 1 loss=0.5", flush=True)
+    sys.exit("dataset /data/cifar10 is not mounted")
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "policy", "script", "message"),
+    [
+        # The kubelet's FallbackToLogsOnError: a failed container's log tail.
+        ("fallback", "FallbackToLogsOnError", FAILING,
+         "epoch 1 loss=0.5\ndataset /data/cifar10 is not mounted\n"),
+        ("file", "File", FAILING, None),  # the default: the agent writes no message file
+        ("success", "FallbackToLogsOnError", "print('done')", None),  # only on error
+    ],
+)  # fmt: skip
+def test_termination_message_falls_back_to_the_log_on_error(
+    core: client.CoreV1Api, namespace: str, name: str, policy: str, script: str, message: str | None
+) -> None:
+    container = {
+        "name": "main",
+        "image": "x",
+        "command": ["python3", "-c", textwrap.dedent(script)],
+        "terminationMessagePolicy": policy,
+    }
+    core.create_namespaced_pod(
+        namespace,
+        {"metadata": {"name": name}, "spec": {"restartPolicy": "Never", "containers": [container]}},
+    )
+    pod = pod_phase(core, namespace, name, {"Succeeded", "Failed"})
+    (status,) = pod.status.container_statuses
+    assert status.state.terminated.message == message, status.state.terminated
+
+
 def test_more_gpus_than_any_node_has_stays_pending_unschedulable(
     core: client.CoreV1Api, namespace: str
 ) -> None:
@@ -542,7 +577,7 @@ def test_on_failure_restarts_in_place(
         import os, sys
         if not os.path.exists({str(marker)!r}):
             open({str(marker)!r}, "w").close()
-            sys.exit(1)
+            sys.exit("first try fails")
     """
     core.create_namespaced_pod(
         namespace,
@@ -555,6 +590,7 @@ def test_on_failure_restarts_in_place(
                         "name": "main",
                         "image": "x",
                         "command": ["python3", "-c", textwrap.dedent(script)],
+                        "terminationMessagePolicy": "FallbackToLogsOnError",
                     }
                 ],
             },
@@ -565,6 +601,9 @@ def test_on_failure_restarts_in_place(
     (status,) = pod.status.container_statuses
     assert status.restart_count == 1
     assert status.last_state.terminated.exit_code == 1
+    # The failed run's log tail stays its message; the successful run has none.
+    assert status.last_state.terminated.message == "first try fails\n"
+    assert status.state.terminated.message is None
 
 
 def test_pod_authenticates_as_its_service_account(

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from cluster.container_logs import ContainerLog, LogQuery, stream
+from cluster.container_logs import ContainerLog, LogQuery, stream, termination_message
 from cluster.kubelet_api import parse_query
 
 
@@ -69,6 +69,20 @@ def test_follow_streams_until_the_pipe_closes(tmp_path: Path) -> None:
     follower.join(10)
     assert not follower.is_alive()
     assert b"".join(received) == b"one\ntwo\n"
+
+
+def test_termination_message_is_the_last_80_lines_within_2048_bytes(tmp_path: Path) -> None:
+    # As the kubelet's FallbackToLogsOnError: the last 80 lines, then their last 2048 bytes.
+    short = [f"line {i:03}" for i in range(100)]
+    log = relayed(tmp_path / "short", "\n".join(short).encode())
+    assert termination_message(log.path) == "".join(f"{line}\n" for line in short[20:])
+    long = [f"{i:03} " + "x" * 96 for i in range(30)]  # 101 bytes a line, newline included
+    log = relayed(tmp_path / "long", "\n".join(long).encode())
+    assert termination_message(log.path) == "".join(f"{line}\n" for line in long)[-2048:]
+    assert termination_message(relayed(tmp_path / "empty", b"").path) == ""
+    assert termination_message(tmp_path / "gone.log").startswith(
+        "Error on reading termination message from logs: "
+    )
 
 
 @pytest.mark.parametrize(
