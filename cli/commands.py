@@ -45,6 +45,12 @@ def suggested(ctx: Context) -> str:
     return " ".join(words)
 
 
+def _kubectl(ctx: Context) -> str:
+    """How a kubectl command that a message suggests starts: with the --context and
+    --kubeconfig the user gave (`serving.kubectl`)."""
+    return serving.kubectl(ctx.args.context, ctx.args.kubeconfig)
+
+
 def _kube(ctx: Context) -> KubeClient:
     return connect(ctx.args.kubeconfig, ctx.args.context)
 
@@ -151,16 +157,23 @@ def _unserved(kube: KubeClient, view: TuningJobView, now: datetime) -> serving.U
     """That no live operator serves the job's namespace, for a job an operator still has
     to act on (unfinished, or being deleted: its finalizer); None when one does, or when
     the heartbeat Leases cannot be read (nothing is said then)."""
-    if view.terminal and view.deletion_time is None:
+    if not serving.needs_operator(view):
         return None
     leases = kube.heartbeat_leases()
     return None if leases is None else serving.unserved(leases, view.namespace, now)
 
 
-def _notes(ctx: Context, kube: KubeClient | None, view: TuningJobView, now: datetime) -> datetime:
+def _notes(
+    ctx: Context,
+    kube: KubeClient | None,
+    view: TuningJobView,
+    now: datetime,
+    durations: bool = True,
+) -> datetime:
     """Says on stderr that the cluster's job is being deleted, or that no operator serves
-    it. Returns the time its running trials' durations are counted to: `now`, or while no
-    operator serves it, `serving.as_of`."""
+    it (and, where the command shows `durations`, the time they are counted to). Returns
+    the time its running trials' durations are counted to: `now`, or while no operator
+    serves it, `serving.as_of`."""
     if kube is None:  # a local run directory: no operator
         return now
     deleting = serving.deleting_note(view, now)
@@ -170,7 +183,8 @@ def _notes(ctx: Context, kube: KubeClient | None, view: TuningJobView, now: date
     if absence is None:
         return now
     counted = serving.as_of(view, absence)
-    ctx.err.write(f"Note: {serving.unserved_text(absence, now, counted)}\n")
+    text = serving.unserved_text(absence, now, counted if durations else None, _kubectl(ctx))
+    ctx.err.write(f"Note: {text}\n")
     return counted or now
 
 
@@ -263,7 +277,8 @@ def _list_notes(ctx: Context, kube: KubeClient, items: list[dict[str, Any]], now
         absence = serving.unserved(leases, namespace, now)
         if absence is not None:
             jobs = ", ".join(names)
-            ctx.err.write(f"Note ({jobs}): {serving.unserved_text(absence, now)}\n")
+            text = serving.unserved_text(absence, now, command=_kubectl(ctx))
+            ctx.err.write(f"Note ({jobs}): {text}\n")
 
 
 def describe_command(ctx: Context) -> int:
@@ -288,7 +303,8 @@ def describe_command(ctx: Context) -> int:
         parents = _parents(view, lambda name: kube.get_tuning_job(view.namespace, name))
         absence = _unserved(kube, view, now)
         if absence is not None:
-            operator = serving.unserved_text(absence, now, serving.as_of(view, absence))
+            counted = serving.as_of(view, absence)
+            operator = serving.unserved_text(absence, now, counted, _kubectl(ctx))
     target = shlex.quote(ctx.args.name) if path is not None else view.name
     text = views.describe_text(
         view,
@@ -502,6 +518,9 @@ def logs_command(ctx: Context) -> int:
             time.sleep(POLL_SECONDS)  # the condition poll of a file another process writes
         return print_log(ctx, path, view, trial, _log_writer(ctx))
     kube, view = load(ctx)
+    # A trial's log comes from its pod, operator or not; its phase may be stale then.
+    _notes(ctx, kube, view, datetime.now(UTC), durations=False)
+    ctx.err.flush()  # before the log, and before -f waits for the trial's container
     trial = _trial_name(view, ctx.args.trial, f"{suggested(ctx)} trials {view.name}")
     pod = _started_pod(ctx, kube, view, trial)
     container = view.spec.trial_template.primary_container_name() or ""

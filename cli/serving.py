@@ -12,6 +12,7 @@ now: a trial that ended meanwhile is not shown growing.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,8 +23,19 @@ from kubetune.cli import output
 from kubetune.operator.api.constants import FINALIZER
 from kubetune.operator.api.heartbeat import is_live, renewed_at, served_patterns, serves
 
-DEPLOYMENTS = "kubectl get deploy -A -l app.kubernetes.io/part-of=kubetune"
-"""The command that shows the chart's operator Deployments, in the advice."""
+DEPLOYMENTS = "get deploy -A -l app.kubernetes.io/part-of=kubetune"
+"""kubectl's arguments that show the chart's operator Deployments, in the advice."""
+
+
+def kubectl(context: str | None = None, kubeconfig: str | None = None) -> str:
+    """How a kubectl command that the advice suggests starts: `kubectl` with the --context
+    and --kubeconfig the user gave kubetune, so that copied it asks the same cluster
+    (without them it would ask the current context's)."""
+    words = ["kubectl"]
+    for option, value in (("--context", context), ("--kubeconfig", kubeconfig)):
+        if value:
+            words += [option, shlex.quote(value)]
+    return " ".join(words)
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,12 @@ class Unserved:
 def _lease_name(lease: dict[str, Any]) -> str:
     meta = lease.get("metadata") or {}
     return f"{meta.get('namespace', '?')}/{meta.get('name', '?')}"
+
+
+def needs_operator(view: TuningJobView) -> bool:
+    """Whether an operator still has to act on the job: unfinished, or being deleted (its
+    finalizer). Of any other, nothing is said about the operator."""
+    return not view.terminal or view.deletion_time is not None
 
 
 def unserved(leases: Sequence[dict[str, Any]], namespace: str, now: datetime) -> Unserved | None:
@@ -81,10 +99,13 @@ def as_of(view: TuningJobView, absence: Unserved) -> datetime | None:
     return max((t for t in times if t is not None), default=None)
 
 
-def unserved_text(absence: Unserved, now: datetime, counted: datetime | None = None) -> str:
-    """What `describe` and, on stderr, `trials`, `best` and `list` say of a namespace that
-    no operator serves; `counted`: the time its running trials' durations are counted to
-    (`as_of`), when shown."""
+def unserved_text(
+    absence: Unserved, now: datetime, counted: datetime | None = None, command: str = "kubectl"
+) -> str:
+    """What `describe`, `watch` and, on stderr, `trials`, `best`, `list` and `logs` say of a
+    namespace that no operator serves; `counted`: the time its running trials' durations
+    are counted to (`as_of`), when shown; `command`: how the kubectl command suggested
+    starts (`kubectl`)."""
     namespace = absence.namespace
     if absence.last_seen is not None:
         ago = output.duration(max((now - absence.last_seen).total_seconds(), 0))
@@ -101,9 +122,18 @@ def unserved_text(absence: Unserved, now: datetime, counted: datetime | None = N
         text += f"; the operators running serve only: {'; '.join(absence.elsewhere)}"
     until = f", running trials' durations counted to {_clock(counted)}" if counted else ""
     return (
-        f"{text}. Is the operator running (`{DEPLOYMENTS}`), and do its namespaces (the "
+        f"{text}. Is the operator running (`{command} {DEPLOYMENTS}`), and do its namespaces (the "
         f"chart's watchNamespaces) include {namespace}? Until one serves it, the phase and "
         f"the running trials are as last recorded{until}."
+    )
+
+
+def served_again_text(namespace: str) -> str:
+    """What `watch` says once an operator serves a namespace again after it said that none
+    did."""
+    return (
+        f"a kubetune operator serves namespace {namespace} again: the status shown is kept "
+        "up to date."
     )
 
 

@@ -8,12 +8,17 @@ a local run's logs/) and its step, when the lines read are the whole log, and th
 retries seen. Elsewhere (a pipe, a CI log) it is quiet: a first line (the job's phase and
 counts, to show it is alive), one line per trial that is retried or ends, and a last line
 when the job ends.
+While no operator serves the cluster's job (`kubetune.cli.serving`: its heartbeat Leases,
+re-read every OPERATOR_CHECK_SECONDS) the screen says so under its first line; the quiet
+mode says so in a Note line when that starts, and in another when an operator serves it
+again.
 Exit code 0 when the job ends Completed or Stopped, 1 when it ends Failed, is deleted, or
 --timeout passes first, or when a local run stops running before it ends.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +30,7 @@ import re2
 from kubetune.analytics.cluster import KubeClient
 from kubetune.analytics.errors import KubetuneError, NotFoundError, UnreachableError
 from kubetune.analytics.resource import Trial, TuningJobView, parse_tuning_job
-from kubetune.cli import output
+from kubetune.cli import output, serving
 from kubetune.cli.main import EXIT_ERROR, EXIT_OK, Context
 from kubetune.cli.views import best_objective, not_picked_up
 from kubetune.operator.api.naming import trial_job_name
@@ -38,6 +43,9 @@ LOG_TAIL_LINES = 200
 """Lines read from the end of a running trial's log for its latest intermediate value."""
 RETRIES_SHOWN = 5
 """The latest retries the terminal screen lists (a flaky cluster may retry many)."""
+OPERATOR_CHECK_SECONDS = 15.0
+"""How often watch re-reads the operators' heartbeat Leases (one LIST in every namespace):
+as often as an operator renews its Lease, not at each read of a job (--interval 2)."""
 
 
 @dataclass(frozen=True)
@@ -75,14 +83,17 @@ def render(
     latest: dict[str, Reading],
     now: datetime,
     retried: Sequence[str] = (),
+    unserved: str | None = None,
 ) -> list[str]:
     """The terminal screen: progress, best, running trials (latest value when known), and
-    the latest of the `retried` lines (`retry_lines`) seen so far."""
+    the latest of the `retried` lines (`retry_lines`) seen so far; under the first line,
+    the `unserved` note (`serving.unserved_text`) while no operator serves the job."""
     extra = f", {view.status.epochs_consumed or 0} epochs" if view.hyperband else ""
     if view.status.counters.retried:  # attempts re-run after an infrastructure failure
         extra += f", {view.status.counters.retried} retried"
     lines = [
         f"TuningJob {view.namespace}/{view.name}: {_phase(view)}",
+        *([f"Note: {unserved}"] if unserved else []),
         f"trials {progress_bar(view.trials_done(), view.max_trials)} ended,"
         f" {len(view.trials)} launched{extra}",
         _best(view),
@@ -340,17 +351,56 @@ class _ClusterJob:
         return "; it keeps running." if waiting is None else f". {waiting}"
 
 
+class Operator:
+    """Whether a live operator serves the watched TuningJob's namespace, from the heartbeat
+    Leases that `leases` lists (`KubeClient.heartbeat_leases`), read again only once
+    `every` seconds have passed (`clock`: time.monotonic()); `command`: how the kubectl
+    command that the note suggests starts (`serving.kubectl`)."""
+
+    def __init__(
+        self,
+        leases: Callable[[], list[dict[str, Any]] | None],
+        command: str = "kubectl",
+        every: float = OPERATOR_CHECK_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.leases, self.command, self.every, self.clock = leases, command, every, clock
+        self.read_at: float | None = None
+        self.absence: serving.Unserved | None = None
+
+    def unserved(self, view: TuningJobView, now: datetime) -> serving.Unserved | None:
+        """That no operator served `view`'s namespace at the latest read of the Leases;
+        None when one did, when the job needs none, or when there is no heartbeat Lease
+        or they cannot be read (nothing is said then: `serving.unserved`)."""
+        if not serving.needs_operator(view):
+            return None
+        if self.read_at is None or self.clock() - self.read_at >= self.every:
+            self.read_at = self.clock()
+            leases = self.leases()
+            self.absence = None if leases is None else serving.unserved(leases, view.namespace, now)
+        return self.absence
+
+
 def watch(
     ctx: Context, kube: KubeClient, namespace: str, terminal: bool, missing: Missing = None
 ) -> int:
     """Reads the TuningJob every `--interval` seconds until it ends (see the module doc).
     `missing` words the error of a job not found (or no cluster answering) at the first
     read."""
-    return follow(ctx, _ClusterJob(kube, namespace, ctx.args.name, missing), terminal)
+    command = serving.kubectl(ctx.args.context, ctx.args.kubeconfig)
+    operator = Operator(kube.heartbeat_leases, command)
+    return follow(ctx, _ClusterJob(kube, namespace, ctx.args.name, missing), terminal, operator)
 
 
-def follow(ctx: Context, watched: Watched, terminal: bool) -> int:
-    """Shows `watched` until it ends, as the module doc says: the exit code."""
+def screen_rows(lines: Sequence[str], columns: int) -> int:
+    """The rows of a terminal `columns` wide that `lines` take: a longer line wraps (the
+    note that no operator serves the job does), and a redraw goes up over every row."""
+    return sum(max(1, -(-len(line) // max(columns, 1))) for line in lines)
+
+
+def follow(ctx: Context, watched: Watched, terminal: bool, operator: Operator | None = None) -> int:
+    """Shows `watched` until it ends, as the module doc says: the exit code. `operator`:
+    whether an operator serves the cluster's job (None: a local run, which needs none)."""
     args = ctx.args
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     reported: set[str] = set()
@@ -358,18 +408,37 @@ def follow(ctx: Context, watched: Watched, terminal: bool) -> int:
     retried: list[str] = []
     drawn = 0
     first = True
+    unserved_said = False  # the quiet mode's latest note: that no operator serves the job
+    command = operator.command if operator else "kubectl"
     while True:
         view = watched.read()
+        moment = datetime.now(UTC)
+        absence = operator.unserved(view, moment) if operator else None
         retries = retry_lines(view, attempts, first)
         if terminal:
             retried += retries
-            lines = render(view, watched.latest(view), datetime.now(UTC), retried)
+            # Unserved, running trials are counted to the last sign of an operator, as
+            # `trials` counts them: one that ended meanwhile does not seem to run on.
+            counted, note = moment, None
+            if absence is not None:
+                counted = serving.as_of(view, absence) or moment
+                note = serving.unserved_text(absence, moment, counted, command)
+            lines = render(view, watched.latest(view), counted, retried, note)
             clear = f"\x1b[{drawn}F\x1b[J" if drawn else ""
             ctx.out.write(clear + "\n".join(lines) + "\n")
-            drawn = len(lines)
+            drawn = screen_rows(lines, shutil.get_terminal_size().columns)
         else:
             if first:  # a CI log shows at once that it is alive
                 ctx.out.write(start_line(view) + "\n")
+            # Said once, when it changes; of an ended job the last line says enough.
+            if (absence is not None) != unserved_said and not view.terminal:
+                unserved_said = absence is not None
+                text = (
+                    serving.unserved_text(absence, moment, command=command)
+                    if absence is not None
+                    else serving.served_again_text(view.namespace)
+                )
+                ctx.out.write(f"Note: {text}\n")
             ctx.out.write("".join(line + "\n" for line in retries))
             ctx.out.write("".join(line + "\n" for line in ended_lines(view, reported)))
         ctx.out.flush()

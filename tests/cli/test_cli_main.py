@@ -175,6 +175,9 @@ class DeletedAfter:
         self.found -= 1
         return self.body
 
+    def heartbeat_leases(self) -> None:
+        return None  # as for a user who may not list Leases: nothing said of the operator
+
 
 def test_watch_says_when_the_job_is_deleted_while_watched() -> None:
     body = synthetic_tuning_job("wd", 4, running=1)  # InProgress: watch reads it again
@@ -353,6 +356,9 @@ class FakeKube:
 
     def follow_log(self, namespace: str, pod: str, container: str) -> Any:
         yield self.logs[pod].encode()
+
+    def heartbeat_leases(self) -> None:
+        return None  # as for a user who may not list Leases: nothing said of the operator
 
 
 def test_the_step_is_the_count_of_values_in_a_log_read_whole() -> None:

@@ -3,13 +3,19 @@ functions of the heartbeat Leases, the TuningJob and the time (no cluster)."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from kubetune.analytics.resource import TuningJobView, parse_tuning_job
-from kubetune.cli import serving, views
+from kubetune.cli import main as cli_main
+from kubetune.cli import serving, views, watch
 from kubetune.operator.api.heartbeat import lease_body
+from synthetic_tuning_job import synthetic_tuning_job
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 """After every time the synthetic job records (it starts on 2026-01-01)."""
@@ -127,3 +133,135 @@ def test_a_job_not_being_deleted_and_served_gets_no_lines(view: TuningJobView) -
     assert serving.deleting_text(view, NOW) is None
     text = views.describe_text(view, [], NOW)
     assert "Deleting:" not in text and "Operator:" not in text
+
+
+def test_the_advice_carries_the_context_and_kubeconfig_given() -> None:
+    """Copied, `kubectl get deploy` asks the cluster that kubetune was told to ask."""
+    assert serving.kubectl() == "kubectl"
+    command = serving.kubectl("kind a", "/home/me/k.yaml")
+    assert command == "kubectl --context 'kind a' --kubeconfig /home/me/k.yaml"
+    absence = serving.Unserved("default", None)
+    text = serving.unserved_text(absence, NOW, command=command)
+    assert (
+        "Is the operator running (`kubectl --context 'kind a' --kubeconfig /home/me/k.yaml get "
+        "deploy -A -l app.kubernetes.io/part-of=kubetune`)"
+    ) in text, text
+    assert "(`kubectl get deploy -A -l " in serving.unserved_text(absence, NOW)
+
+
+class Leases:
+    """The heartbeat Leases as `watch` lists them: `states` in turn, each a stale or a live
+    Lease serving every namespace (None: the user may not list Leases), the last for ever
+    after; counts the LISTs."""
+
+    def __init__(self, *states: str | None) -> None:
+        self.states, self.reads = list(states), 0
+
+    def __call__(self) -> list[dict[str, Any]] | None:
+        self.reads += 1
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        if state is None:
+            return None
+        now = datetime.now(UTC)
+        stale = now - timedelta(minutes=7, seconds=0.5)  # 7m00s before the read of the job
+        return [_lease([], now if state == "live" else stale)]
+
+
+def test_watch_reads_the_leases_at_most_every_operator_check_seconds(
+    view: TuningJobView,
+) -> None:
+    """Not one LIST in every namespace per read of the job (--interval 2)."""
+    leases, clock = Leases("stale", "live"), [100.0]
+    operator = watch.Operator(leases, clock=lambda: clock[0])
+    assert operator.every == watch.OPERATOR_CHECK_SECONDS == 15
+    first = operator.unserved(view, datetime.now(UTC))
+    assert first is not None and first.namespace == "default" and leases.reads == 1
+    clock[0] += 14.9  # the operator is back meanwhile: said at the next LIST
+    assert operator.unserved(view, datetime.now(UTC)) == first and leases.reads == 1
+    clock[0] += 0.1
+    assert operator.unserved(view, datetime.now(UTC)) is None and leases.reads == 2
+    # A finished job needs no operator: nothing said, nothing read.
+    done = parse_tuning_job(synthetic_tuning_job("done", 3))
+    assert done.terminal and operator.unserved(done, datetime.now(UTC)) is None
+    assert leases.reads == 2
+    # Leases the user may not list: nothing said.
+    silent = watch.Operator(Leases(None))
+    assert silent.unserved(view, datetime.now(UTC)) is None
+
+
+class Job:
+    """A TuningJob as `follow` watches it: `reads` unfinished reads, then ended."""
+
+    def __init__(self, reads: int) -> None:
+        self.left = reads
+
+    def read(self) -> TuningJobView:
+        self.left -= 1
+        ended = self.left < 0
+        return parse_tuning_job(synthetic_tuning_job("w", 4, running=0 if ended else 1))
+
+    def latest(self, view: TuningJobView) -> dict[str, watch.Reading]:
+        return {}
+
+    def wait(self, view: TuningJobView, until: float) -> None:
+        return None
+
+    def after_timeout(self, view: TuningJobView) -> str:
+        return ""
+
+
+def _follow(
+    leases: Callable[[], list[dict[str, Any]] | None], reads: int, terminal: bool
+) -> list[str]:
+    args = cli_main.build_parser().parse_args(["watch", "w", "--interval", "0.01"])
+    ctx = cli_main.Context(args, io.StringIO(), io.StringIO())
+    operator = watch.Operator(leases, "kubectl --kubeconfig k", every=0)
+    assert watch.follow(ctx, Job(reads), terminal, operator) == cli_main.EXIT_OK
+    return ctx.out.getvalue().splitlines()  # type: ignore[attr-defined]
+
+
+def test_quiet_watch_notes_once_when_no_operator_serves_the_job_and_when_one_does_again() -> None:
+    """A piped watch (a CI log) of a job whose operator died: one line when it is seen
+    gone, one when it is back, not one per read."""
+    leases = Leases("live", "stale", "stale", "stale", "live", "live", "stale")
+    lines = _follow(leases, reads=8, terminal=False)
+    notes = [line for line in lines if line.startswith("Note: ")]
+    assert leases.reads == 8  # the job's last read, ended, needs no operator
+    gone = (
+        "Note: no kubetune operator serving namespace default has been seen for 7m00s "
+        "(heartbeat Lease kubetune-system/kubetune, last renewed by kubetune-7d9f-x2). Is "
+        "the operator running (`kubectl --kubeconfig k get deploy -A -l "
+        "app.kubernetes.io/part-of=kubetune`)"
+    )
+    back = "Note: a kubetune operator serves namespace default again: the status shown is"
+    assert len(notes) == 3, lines
+    assert notes[0].startswith(gone) and notes[2].startswith(gone), notes
+    assert notes[1].startswith(back), notes
+    assert "durations counted" not in notes[0]  # the quiet lines show no durations
+    assert lines[0].startswith("TuningJob default/w: InProgress")
+    assert lines[-1].startswith("TuningJob w: Completed")  # no note that it is served
+    # Served throughout, or Leases the user may not list: nothing said.
+    assert not [x for x in _follow(Leases("live"), 3, False) if x.startswith("Note")]
+    assert not [x for x in _follow(Leases(None), 3, False) if x.startswith("Note")]
+
+
+def test_watch_screen_shows_the_note_while_no_operator_serves_the_job(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under the screen's first line, at every redraw while unserved; gone once served.
+    The redraw goes up over the rows the wrapped note took."""
+    monkeypatch.setenv("COLUMNS", "80")
+    text = "\n".join(_follow(Leases("stale", "live"), reads=2, terminal=True))
+    screens = re.split(r"\x1b\[(\d+)F\x1b\[J", text)
+    assert len(screens) == 5  # three draws (two reads unfinished, the ended one), 2 ups
+    first = screens[0].splitlines()
+    assert int(screens[1]) == watch.screen_rows(first, 80) > len(first) + 3
+    assert first[0].startswith("TuningJob default/w: InProgress")
+    assert first[1].startswith("Note: no kubetune operator serving namespace default has")
+    assert "running trials' durations counted to" in first[1]
+    assert "Note:" not in screens[2] and "Note:" not in screens[4]
+
+
+def test_a_redraw_goes_up_over_the_rows_of_wrapped_lines() -> None:
+    assert watch.screen_rows(["a" * 80, "b" * 81, "", "c"], 80) == 1 + 2 + 1 + 1
+    assert watch.screen_rows(["x" * 400], 100) == 4

@@ -1,9 +1,11 @@
 """The operator's heartbeat Lease and what `kubetune` says with it, against the real local
 cluster, the real operator process and the installed `kubetune` command: while the
-operator runs it says nothing; killed, once its Lease has gone stale, `describe`, `trials`
-and `list` say that no operator serves the namespace, and the running trials' durations
-stop growing; a user who may not read Leases is told nothing; a TuningJob deleted while
-the operator is away is shown being deleted, and goes once the operator is back.
+operator runs it says nothing; killed, once its Lease has gone stale, `describe`, `trials`,
+`list` and `logs` say that no operator serves the namespace (the kubectl command they
+suggest carries the --kubeconfig given), the running trials' durations stop growing, and
+a `watch` running meanwhile says so once, and once more when the operator is back; a user
+who may not read Leases is told nothing; a TuningJob deleted while the operator is away
+is shown being deleted, and goes once the operator is back.
 
 The operator renews every second here (`--heartbeat-seconds 1`: stale after 4 s), its
 Lease in the test's namespace ($POD_NAMESPACE), which goes with it.
@@ -12,8 +14,10 @@ Lease in the test's namespace ($POD_NAMESPACE), which goes with it.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +33,8 @@ KUBETUNE = Path(sys.executable).with_name("kubetune")
 LEASE = "heartbeat-test"
 SEEN = "has been seen for"
 """What `kubetune` says once the operator's Lease is stale."""
+AGAIN = "a kubetune operator serves namespace"
+"""What `kubetune watch` says once an operator serves the namespace again."""
 
 
 def kubetune(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -77,6 +83,34 @@ def _running_job(api: Api, operator: OperatorProcess, name: str) -> None:
     )
 
 
+class Watching:
+    """`kubetune watch NAME` in a pipe (its quiet mode), its stdout lines kept as they come
+    (a thread reads them) for a test to wait on."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, name: str) -> None:
+        command = [str(KUBETUNE), "--kubeconfig", str(kubeconfig), "-n", namespace]
+        self.process = subprocess.Popen(
+            [*command, "watch", name, "--interval", "0.5"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def notes(self) -> list[str]:
+        return [line for line in self.lines if line.startswith("Note: ")]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
 def _lease(kube_api: client.ApiClient, namespace: str) -> Any:
     return client.CoordinationV1Api(kube_api).read_namespaced_lease(LEASE, namespace)
 
@@ -105,7 +139,36 @@ def test_cli_says_when_no_operator_serves_the_namespace(
     assert "Operator:" not in described, described
     trials = kubetune(kubeconfig_path, "-n", namespace, "trials", "beat")
     assert trials.returncode == 0 and "Note:" not in trials.stderr, trials.stderr
+    watching = Watching(kubeconfig_path, namespace, "beat")
+    try:
+        _watched_while_the_operator_is_away(
+            operator, api, kube_api, kubeconfig_path, namespace, tmp_path, watching
+        )
+    finally:
+        watching.stop()
+        print("watch's output:", *watching.lines, sep="\n")
+    api.delete("beat")
+    wait_for("beat to go", lambda: api.get("beat") is None, timeout=60, operator=operator)
 
+
+def _watched_while_the_operator_is_away(
+    operator: OperatorProcess,
+    api: Api,
+    kube_api: client.ApiClient,
+    kubeconfig_path: Path,
+    namespace: str,
+    tmp_path: Path,
+    watching: Watching,
+) -> None:
+    wait_for(
+        "watch's first line",
+        lambda: any(line.startswith(f"TuningJob {namespace}/beat:") for line in watching.lines),
+        timeout=30,
+    )
+    advice = (
+        f"kubectl --kubeconfig {shlex.quote(str(kubeconfig_path))} get deploy -A -l "
+        "app.kubernetes.io/part-of=kubetune"
+    )
     operator.kill()
     killed = datetime.now(UTC)
     described = wait_for(
@@ -116,7 +179,7 @@ def test_cli_says_when_no_operator_serves_the_namespace(
     line = next(x for x in described.splitlines() if x.startswith("Operator:"))
     assert f"No kubetune operator serving namespace {namespace} {SEEN}" in line, line
     assert f"heartbeat Lease {namespace}/{LEASE}, last renewed by" in line, line
-    assert "kubectl get deploy -A -l app.kubernetes.io/part-of=kubetune" in line, line
+    assert f"(`{advice}`)" in line, line
     assert "the running trials are as last recorded" in line, line
 
     trials = kubetune(kubeconfig_path, "-n", namespace, "trials", "beat", "-o", "json")
@@ -130,6 +193,22 @@ def test_cli_says_when_no_operator_serves_the_namespace(
 
     listed = kubetune(kubeconfig_path, "-n", namespace, "list")
     assert listed.returncode == 0 and "Note (beat): no kubetune operator" in listed.stderr
+    assert f"(`{advice}`)" in listed.stderr, listed.stderr
+
+    # A trial's log still comes from its pod; the note says its phase may be stale.
+    logs = kubetune(kubeconfig_path, "-n", namespace, "logs", "beat", "1")
+    notes = [x for x in logs.stderr.splitlines() if x.startswith("Note: ")]
+    assert len(notes) == 1 and f"serving namespace {namespace} {SEEN}" in notes[0], logs.stderr
+    assert f"(`{advice}`)" in notes[0] and "durations counted" not in notes[0], notes
+
+    # The watch running all along: one line, not one per read (every 0.5 s).
+    gone = wait_for(
+        "watch to say that no operator serves the namespace",
+        watching.notes,
+        timeout=60,
+    )
+    assert f"serving namespace {namespace} {SEEN}" in gone[0] and f"(`{advice}`)" in gone[0]
+    assert watching.process.poll() is None, watching.lines
 
     # A user who may read TuningJobs but not Leases is told nothing, and not refused.
     reader = _tuning_job_reader(kube_api, kubeconfig_path, namespace, tmp_path)
@@ -139,6 +218,14 @@ def test_cli_says_when_no_operator_serves_the_namespace(
         timeout=30,
     )
     assert "Operator:" not in as_reader.stdout and "Phase:      InProgress" in as_reader.stdout
+    watched = kubetune(
+        reader, "-n", namespace, "watch", "beat", "--interval", "0.2", "--timeout", "1"
+    )
+    assert watched.returncode == 1 and "--timeout 1 s (phase InProgress)" in watched.stderr
+    assert watched.stdout.startswith(f"TuningJob {namespace}/beat: InProgress")
+    assert "Note" not in watched.stdout + watched.stderr, watched.stdout
+    logs = kubetune(reader, "-n", namespace, "logs", "beat", "1")
+    assert "Note" not in logs.stderr, logs.stderr
 
     # Back: put right.
     operator.start()
@@ -148,8 +235,15 @@ def test_cli_says_when_no_operator_serves_the_namespace(
         timeout=60,
         operator=operator,
     )
-    api.delete("beat")
-    wait_for("beat to go", lambda: api.get("beat") is None, timeout=60, operator=operator)
+    # watch re-reads the Leases every 15 s (OPERATOR_CHECK_SECONDS).
+    notes = wait_for(
+        "watch to say that an operator serves the namespace again",
+        lambda: len(notes := watching.notes()) > 1 and notes,
+        timeout=60,
+        operator=operator,
+    )
+    assert notes[1].startswith(f"Note: {AGAIN} {namespace} again"), watching.lines
+    assert len(notes) == 2 and watching.process.poll() is None, watching.lines
 
 
 def test_tuning_job_deleted_while_the_operator_is_away_is_shown_being_deleted(

@@ -40,6 +40,9 @@ class FakeKube:
     def trial_pods(self, namespace: str, trial: str) -> list[Pod]:
         return self.pods
 
+    def heartbeat_leases(self) -> None:
+        return None  # as for a user who may not list Leases: nothing said of the operator
+
 
 def status(name: str, state: V1ContainerState) -> V1ContainerStatus:
     return V1ContainerStatus(
