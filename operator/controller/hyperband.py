@@ -346,22 +346,23 @@ def _attempt_epochs(d: Decision, trial: TrialStatus, before: TrialStatus) -> int
     return min(counted, max_resource(d.spec))
 
 
-def provisional_best(d: Decision) -> None:
+def provisional_best(d: Decision) -> str:
     """Before any trial ran its full `maxResource`: the best trial at the highest rung
     reached becomes `bestTrial` (not `bestObjective`, which `targetObjective` reads: a
-    value after a few epochs is no final objective); the status message says so, and the
-    Best column shows it marked with its rung. A succeeded trial replaces it
-    (`summary.summarise`)."""
+    value after a few epochs is no final objective), and the Best column shows it marked
+    with its rung. Returns the note that says so, for the job's message ("" once a trial
+    succeeded: `summary.summarise` then sets the best). At every look, whether the job
+    goes on or ends: a rung value recorded after the last launch counts too."""
     status = d.status
     if d.spec.strategy is not Strategy.HYPERBAND or any(
         t.phase is TrialPhase.SUCCEEDED and t.objective is not None for t in status.trials
     ):
-        return
+        return ""
     found = optimizer_best_trial(
         [HyperbandTrial({}, t.rung_values or []) for t in status.trials], goal=_goal(d.spec)
     )
     if found is None:
-        return
+        return ""
     index, rung = found
     trial = status.trials[index]
     value = (trial.rung_values or [])[rung]
@@ -369,11 +370,10 @@ def provisional_best(d: Decision) -> None:
         name=trial.name, hyperparameters=trial.hyperparameters, objective=value
     )
     status.best_objective_text = objective_text(value, rung)
-    note = (
+    return (
         f"; best so far at rung {rung} ({count(levels(d.spec)[rung], 'epoch')}, no trial "
         f"has run its {max_resource(d.spec)} yet): {trial.name} with {value:.6g}"
     )
-    status.message = (status.message or "") + note
 
 
 def schedule_rung_checks(d: Decision) -> None:

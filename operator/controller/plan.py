@@ -93,16 +93,15 @@ def plan(snapshot: Snapshot, now: datetime, optimizer: Optimizer = DEFAULT_OPTIM
         return d.plan
     schedule_checks(d)
     schedule_rung_checks(d)
-    if end_now(d):
-        return d.plan
-    try:
-        _go_on(d, optimizer)
-    except OptimizerError as error:
-        d.stop_all(SUGGESTION_FAILED)
-        conclude(d, Phase.FAILED, SUGGESTION_FAILED, str(error)[:1000])
-    # Set afresh on every look (progress, waiting, the end): a note on what the trials
-    # printed stays in it to the end.
-    d.status.message = (d.status.message or "") + job_note(d)
+    if not end_now(d):
+        try:
+            _go_on(d, optimizer)
+        except OptimizerError as error:
+            d.stop_all(SUGGESTION_FAILED)
+            conclude(d, Phase.FAILED, SUGGESTION_FAILED, str(error)[:1000])
+    # The message is set afresh on every look (progress, waiting, the end): the notes on
+    # the best at a rung and on what the trials printed stay in it to the end.
+    d.status.message = (d.status.message or "") + provisional_best(d) + job_note(d)
     return d.plan
 
 
@@ -123,7 +122,6 @@ def _go_on(d: Decision, optimizer: Optimizer) -> None:
     launch_trials(d, optimizer)
     if not d.plan.terminal:
         report_progress(d)
-        provisional_best(d)
 
 
 def _invalid(out: Plan, snapshot: Snapshot, now: datetime) -> Plan:

@@ -154,6 +154,51 @@ def test_a_succeeded_trial_counts_its_epochs_and_the_job_ends_at_max_trials() ->
     assert all(t.rung_values == [0.1, 0.1] for t in job.status.trials)
 
 
+def test_a_rung_value_after_the_last_launch_moves_the_best_until_the_job_ends() -> None:
+    """QA82 H1: once every configuration of maxTrials was launched (waiting for the
+    running ones), and when the job ends with no trial having run its maxResource (here
+    spec.stop), a value recorded at a higher rung still moves the provisional best; it
+    was set only at a look that launched trials, so it stayed at rung 0 (or none)."""
+    job = Job(limits={"maxTrials": 2, "maxParallelTrials": 2})
+    job.step()
+    job.step()
+    a, b = (job.trial(i).name for i in range(2))
+    job.curves = {a: [0.5], b: [0.4]}
+    job.step()
+    assert job.status.best_objective_text == "0.4 (rung 0)"
+    job.curves = {a: [0.5], b: [0.4, 0.3, 0.2]}  # b reaches rung 1: all are launched
+    job.step()
+    assert job.status.best_objective_text == "0.2 (rung 1)"
+    assert f"best so far at rung 1 (3 epochs, no trial has run its 9 yet): {b}" in (
+        job.status.message or ""
+    )
+    job.spec = job.spec.model_copy(update={"stop": True})
+    job.step()
+    assert job.status.phase is Phase.STOPPED
+    assert job.status.best_trial is not None
+    assert (job.status.best_trial.name, job.status.best_trial.objective) == (b, 0.2)
+    assert job.status.best_objective_text == "0.2 (rung 1)"
+    assert (job.status.message or "").endswith(
+        f"; best so far at rung 1 (3 epochs, no trial has run its 9 yet): {b} with 0.2"
+    )
+
+
+def test_a_job_ending_before_any_launch_look_after_the_first_rung_has_its_best() -> None:
+    """QA82 H1's first case: both trials record their first rung and the job ends at the
+    same look (spec.stop): no look launched after the values came, and the job had no
+    best at all."""
+    job = Job(limits={"maxTrials": 2, "maxParallelTrials": 2})
+    job.step()
+    job.step()
+    b = job.trial(1).name
+    job.curves = {job.trial(0).name: [0.5], b: [0.4]}
+    job.spec = job.spec.model_copy(update={"stop": True})
+    job.step()
+    assert job.status.phase is Phase.STOPPED
+    assert job.status.best_trial is not None and job.status.best_trial.name == b
+    assert job.status.best_objective_text == "0.4 (rung 0)"
+
+
 def test_other_strategies_record_nothing() -> None:
     sim = Sim(make_spec(limits={"maxTrials": 2, "maxParallelTrials": 1}))
     sim.step(curves={})
@@ -413,7 +458,7 @@ def test_a_trial_printing_more_values_than_max_resource_fails_the_job_at_once() 
         f"trial {a} printed 10 values of loss, more than its 9 epochs (maxResource): "
     )
     assert "more than one line per epoch" in status.message
-    assert status.message.endswith("then create a new TuningJob")
+    assert "then create a new TuningJob" in status.message
     assert [(e.type, e.reason) for e in decided.events][-1] == ("Warning", "TooManyObjectiveValues")
     assert [t.phase for t in status.trials] == [TrialPhase.STOPPED] * 3
     assert sorted(decided.delete) == sorted(job.trial(i).job_name for i in range(3))
