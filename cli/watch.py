@@ -192,8 +192,15 @@ def ended_line(view: TuningJobView, trial: Trial, done: int, best: str) -> str:
     was `best`."""
     if trial.objective is not None:
         outcome = f"{view.objective_metric}={output.number(trial.objective)}"
-        if trial.epochs is not None:  # Hyperband: where it stopped, or that it did not
-            outcome += f" after {trial.epochs} epoch{'' if trial.epochs == 1 else 's'}"
+        rung = len(trial.rung_values) - 1
+        if trial.phase != "Succeeded" and 0 <= rung < len(view.rungs):
+            # Judged at a rung: its value there, which is not its value after the epochs
+            # it ran on until the operator stopped it.
+            outcome += f" at rung {rung} ({output.count(view.rungs[rung], 'epoch')})"
+            if trial.epochs is not None and trial.epochs != view.rungs[rung]:
+                outcome += f", stopped after {output.count(trial.epochs, 'epoch')}"
+        elif trial.epochs is not None:  # Hyperband: that it ran to the end, or how far
+            outcome += f" after {output.count(trial.epochs, 'epoch')}"
     else:
         outcome = f"{trial.reason or ''} {trial.message or ''}".strip() or output.MISSING
     return (

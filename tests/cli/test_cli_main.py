@@ -456,11 +456,25 @@ def test_watch_shows_a_hyperband_jobs_epochs() -> None:
     view = parse_tuning_job(body)
     assert render(view, {}, NOW)[1].endswith(f"{body['status']['epochsConsumed']} epochs")
     stopped = next(t for t in view.trials if t.phase == "EarlyStopped" and t.epochs == 3)
-    assert f"={output.number(stopped.objective)} after 3 epochs  best=" in (
+    assert f"={output.number(stopped.objective)} at rung 1 (3 epochs)  best=" in (
         ended_line(view, stopped)
     )
     first_rung = next(t for t in view.trials if t.phase == "EarlyStopped" and t.epochs == 1)
-    assert " after 1 epoch  best=" in ended_line(view, first_rung)
+    assert " at rung 0 (1 epoch)  best=" in ended_line(view, first_rung)
+    full = next(t for t in view.trials if t.phase == "Succeeded")
+    assert f" after {full.epochs} epochs  best=" in ended_line(view, full)
+
+
+def test_watch_gives_a_stopped_trials_rung_value_at_its_rung_not_at_its_end() -> None:
+    """QA82 L2: a trial judged at rung 1 (3 epochs) that the operator stopped after 4
+    showed its rung value as `after 4 epochs`, a value it had after 3."""
+    body = hyperband_tuning_job(12)
+    late = next(t for t in body["status"]["trials"] if t.get("epochs") == 3)
+    late["epochs"] = 4
+    trial = next(t for t in parse_tuning_job(body).trials if t.name == late["name"])
+    line = ended_line(parse_tuning_job(body), trial)
+    value = output.number(trial.rung_values[1])
+    assert f"={value} at rung 1 (3 epochs), stopped after 4 epochs  best=" in line
 
 
 def test_watch_marks_a_hyperband_best_read_at_a_rung_as_the_best_column_does(
