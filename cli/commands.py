@@ -234,26 +234,13 @@ def list_command(ctx: Context) -> int:
         ctx.err.write(f"No TuningJobs in {where}.\n")
         return EXIT_OK
     now = datetime.now(UTC)
-    headers = ["NAME", "STRATEGY", "PHASE", "BEST", "TRIALS", "RUNNING", "AGE"]
+    headers = views.LIST_HEADERS
     rows = []
     for item in sorted(
         items, key=lambda i: (i["metadata"].get("namespace", ""), i["metadata"]["name"])
     ):
-        meta, spec, status = item["metadata"], item.get("spec") or {}, item.get("status") or {}
-        created = datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
-        max_trials = (spec.get("limits") or {}).get("maxTrials", "?")
-        row = [
-            meta["name"],
-            str(spec.get("strategy", "Bayesian")),
-            str(status.get("phase", "Pending")),
-            # Before any Hyperband trial has run its full maxResource, the best value at
-            # the highest rung reached, marked with it as `watch` and `describe` mark it.
-            status.get("bestObjectiveText") or output.number(status.get("bestObjective")),
-            status.get("trialsDone") or f"0/{max_trials}",
-            str((status.get("counters") or {}).get("running", 0)),
-            output.duration((now - created).total_seconds()),
-        ]
-        rows.append([meta.get("namespace", ""), *row] if namespace is None else row)
+        row = views.list_row(item, now)
+        rows.append([item["metadata"].get("namespace", ""), *row] if namespace is None else row)
     ctx.out.write(output.table(["NAMESPACE", *headers] if namespace is None else headers, rows))
     _list_notes(ctx, kube, items, now)
     return EXIT_OK

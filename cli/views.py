@@ -125,6 +125,31 @@ def best_objective(view: TuningJobView) -> str:
     return output.number(status.best_trial.objective)
 
 
+LIST_HEADERS = ["NAME", "STRATEGY", "PHASE", "BEST", "TRIALS", "RUNNING", "EPOCHS", "AGE"]
+"""`kubetune list`'s columns: those of `kubectl get tj`, but the message."""
+
+
+def list_row(item: dict[str, Any], now: datetime) -> list[str]:
+    """A TuningJob's row in `kubetune list` (LIST_HEADERS), from the resource as listed
+    (not parsed: a job whose spec this kubetune cannot read still gets its row)."""
+    meta, spec, status = item["metadata"], item.get("spec") or {}, item.get("status") or {}
+    created = datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
+    max_trials = (spec.get("limits") or {}).get("maxTrials", "?")
+    epochs = status.get("epochsConsumed")  # Hyperband only
+    return [
+        meta["name"],
+        str(spec.get("strategy", "Bayesian")),
+        str(status.get("phase", "Pending")),
+        # Before any Hyperband trial has run its full maxResource, the best value at the
+        # highest rung reached, marked with it as `watch` and `describe` mark it.
+        status.get("bestObjectiveText") or output.number(status.get("bestObjective")),
+        status.get("trialsDone") or f"0/{max_trials}",
+        str((status.get("counters") or {}).get("running", 0)),
+        output.MISSING if epochs is None else str(epochs),
+        output.duration((now - created).total_seconds()),
+    ]
+
+
 def best_caveat(view: TuningJobView) -> str | None:
     """For `kubetune best` (on stderr: its output is for a script), where a Hyperband job's
     best is a value at a rung, no trial having run its full maxResource: which rung, and

@@ -106,9 +106,10 @@ def test_list_shows_phase_best_and_trials(
     result = kubetune(kubeconfig_path, "list", "-n", cli_namespace)
     assert result.returncode == 0, result.stderr
     header, *rows = [line.split() for line in result.stdout.splitlines()]
-    assert header == ["NAME", "STRATEGY", "PHASE", "BEST", "TRIALS", "RUNNING", "AGE"]
+    assert header == ["NAME", "STRATEGY", "PHASE", "BEST", "TRIALS", "RUNNING", "EPOCHS", "AGE"]
     row = next(r for r in rows if r[0] == "done")
     assert row[1:5] == ["Random", "Completed", f"{done['status']['bestObjective']:.6g}", "5/5"]
+    assert row[6] == "-"  # epochs are counted for Hyperband only
     plugin = subprocess.run(  # kubectl finds kubectl-tune on the PATH
         [
             str(cluster.kubectl),

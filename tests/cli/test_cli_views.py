@@ -672,3 +672,17 @@ def test_next_step_does_not_count_trials_waiting_to_start_as_running() -> None:
         "Suspended: 2 trials (0 running, 2 waiting to start) still finish, no new trial "
         "starts until spec.suspend is false."
     )
+
+
+def test_list_shows_the_epochs_a_hyperband_job_consumed_as_kubectl_get_does() -> None:
+    """QA82 L4: `kubectl get tj` has an Epochs column, `kubetune list` had none."""
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    body = hyperband_tuning_job(12)
+    other_body = synthetic_tuning_job("q", 6)
+    for listed in (body, other_body):
+        listed["metadata"]["creationTimestamp"] = "2029-12-31T23:00:00Z"
+    row = dict(zip(views.LIST_HEADERS, views.list_row(body, now), strict=True))
+    assert row["EPOCHS"] == str(body["status"]["epochsConsumed"])
+    assert row["STRATEGY"] == "Hyperband"
+    other = dict(zip(views.LIST_HEADERS, views.list_row(other_body, now), strict=True))
+    assert other["EPOCHS"] == "-"
