@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+import shlex
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -71,10 +72,15 @@ PYTHON_SETTINGS = Settings("kubeconfig='PATH'", "kubeconfig=", "context=")
 """`TuningJobAnalytics(name, kubeconfig=..., context=...)`'s words."""
 
 
-def _list_there(target: Target) -> str:
+def _list_there(target: Target, chosen: Sequence[tuple[str, str | None]] = ()) -> str:
     """`kubetune -n NAMESPACE list`: the command that lists the namespace looked in (the
-    context's namespace is not necessarily that one)."""
-    return f"kubetune -n {target.namespace} list" if target.namespace else "kubetune list -A"
+    context's namespace is not necessarily that one), with the `chosen` --context and
+    --kubeconfig (option, value) given, so that copied it asks the same cluster."""
+    words = ["kubetune"] + (["-n", shlex.quote(target.namespace)] if target.namespace else [])
+    for option, value in chosen:
+        if value:
+            words += [option, shlex.quote(value)]
+    return " ".join(words + ["list"] + ([] if target.namespace else ["-A"]))
 
 
 def _status_body(error: ApiException) -> dict[str, Any]:
@@ -86,7 +92,11 @@ def _status_body(error: ApiException) -> dict[str, Any]:
 
 
 def _translate(
-    error: ApiException, target: Target, server: str, settings: Settings = CLI_SETTINGS
+    error: ApiException,
+    target: Target,
+    server: str,
+    settings: Settings = CLI_SETTINGS,
+    chosen: Sequence[tuple[str, str | None]] = (),
 ) -> KubetuneError:
     body = _status_body(error)
     detail = body.get("message") or error.reason or ""
@@ -110,7 +120,7 @@ def _translate(
     if error.status == 404 and target.name:
         kind = "TuningJob" if target.resource == RESOURCE else target.resource
         return NotFoundError(
-            f'{kind} "{target.name}" not found {target.where()}; `{_list_there(target)}` '
+            f'{kind} "{target.name}" not found {target.where()}; `{_list_there(target, chosen)}` '
             "shows the TuningJobs there (-A: in every namespace, -n NAMESPACE: in another one)."
         )
     unknown = re.search(r'unknown field "([^"]+)"', detail)
@@ -213,11 +223,18 @@ class KubeClient:
     """The calls kubetune makes, on plain dicts, each one's errors translated."""
 
     def __init__(
-        self, api: client.ApiClient, namespace: str, settings: Settings = CLI_SETTINGS
+        self,
+        api: client.ApiClient,
+        namespace: str,
+        settings: Settings = CLI_SETTINGS,
+        chosen: Sequence[tuple[str, str | None]] = (),
     ) -> None:
         self.api = api
         self.settings = settings
         """How the caller gives the kubeconfig and context, for error messages."""
+        self.chosen = tuple(chosen)
+        """The --context and --kubeconfig given, as (option, value): the commands that
+        error messages suggest carry them."""
         self.namespace = namespace
         """The default namespace of the kubeconfig's context."""
         self.server = str(api.configuration.host)
@@ -236,7 +253,7 @@ class KubeClient:
         try:
             return function(*args, **kwargs)
         except ApiException as error:
-            raise _translate(error, target, self.server, self.settings) from None
+            raise _translate(error, target, self.server, self.settings, self.chosen) from None
         except urllib3.exceptions.HTTPError as error:
             raise UnreachableError(
                 f"cannot reach the Kubernetes API server at {self.server} ({error}). Is the "
@@ -371,4 +388,5 @@ def connect(
     errors name the two as `settings` says (the CLI's flags by default)."""
     configuration, namespace = _load_configuration(kubeconfig, context, settings)
     configuration.retries = False
-    return KubeClient(client.ApiClient(configuration), namespace, settings)
+    chosen = (("--context", context), ("--kubeconfig", kubeconfig))
+    return KubeClient(client.ApiClient(configuration), namespace, settings, chosen)

@@ -314,6 +314,8 @@ def test_errors_name_the_problem(
     unknown = kubetune(kubeconfig_path, "-n", cli_namespace, "describe", "nope")
     assert unknown.returncode == 1
     assert f'TuningJob "nope" not found in namespace "{cli_namespace}"' in unknown.stderr
+    # The list it suggests reads the same cluster (QA84 L8).
+    assert f"`kubetune -n {cli_namespace} --kubeconfig {kubeconfig_path} list`" in unknown.stderr
 
     config = yaml.safe_load(kubeconfig_path.read_text())
     config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
