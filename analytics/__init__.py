@@ -22,6 +22,7 @@ import inspect
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from kubetune.analytics.cluster import PYTHON_SETTINGS, KubeClient, connect
@@ -156,27 +157,31 @@ class TuningJobAnalytics:
         return best_hyperparameters(self.view)
 
     def plot_progress(self) -> Figure:
-        from kubetune.analytics.plots import progress_figure  # noqa: PLC0415 (matplotlib)
-
-        return progress_figure(self.view)
+        return _plots("plot_progress").progress_figure(self.view)
 
     def plot_parameters(self) -> Figure:
-        from kubetune.analytics.plots import parameters_figure  # noqa: PLC0415
-
-        return parameters_figure(self.view)
+        return _plots("plot_parameters").parameters_figure(self.view)
 
     def plot_scatter_matrix(self) -> Figure:
-        from kubetune.analytics.plots import scatter_matrix_figure  # noqa: PLC0415
-
-        return scatter_matrix_figure(self.view)
+        return _plots("plot_scatter_matrix").scatter_matrix_figure(self.view)
 
     def plot_rungs(self) -> Figure:
         """Hyperband: each trial's objective at the rungs it reached."""
-        from kubetune.analytics.plots import rungs_figure  # noqa: PLC0415
-
-        return rungs_figure(self.view)
+        return _plots("plot_rungs").rungs_figure(self.view)
 
     def plot_summary(self) -> Figure:
-        from kubetune.analytics.plots import summary_figure  # noqa: PLC0415
+        return _plots("plot_summary").summary_figure(self.view)
 
-        return summary_figure(self.view)
+
+def _plots(method: str) -> ModuleType:
+    """`kubetune.analytics.plots`, imported when first asked for: it needs matplotlib, an
+    optional extra, which an ImportError then names with the way to install it."""
+    try:
+        from kubetune.analytics import plots  # noqa: PLC0415 (matplotlib)
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] != "matplotlib":
+            raise
+        raise ImportError(
+            f"TuningJobAnalytics.{method}() needs matplotlib: pip install 'kubetune[analytics]'"
+        ) from None
+    return plots
