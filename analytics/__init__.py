@@ -87,8 +87,13 @@ class TuningJobAnalytics:
         directory: Path | str | None = None,
         kube: KubeClient | None = None,
     ) -> None:
-        if (name is None) == (directory is None):
-            raise ValueError("give a TuningJob name (on a cluster) or a directory, not both")
+        if name is None and directory is None:
+            raise ValueError("give a TuningJob's name (on a cluster) or directory= (a local run's)")
+        if name is not None and directory is not None:
+            raise ValueError(
+                f"give a TuningJob's name ({name!r}, on a cluster) or directory= "
+                f"({str(directory)!r}, a local run's), not both"
+            )
         self.name = name
         self.directory = Path(directory) if directory is not None else None
         self._kube = kube

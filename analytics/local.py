@@ -59,6 +59,16 @@ def read_directory(directory: Path | str) -> dict[str, Any]:
     directory = Path(directory)
     manifest = directory / MANIFEST
     if not manifest.is_file():
+        if directory.is_file():  # a manifest, most likely: the run it describes is elsewhere
+            raise NotFoundError(
+                f"{directory} is a file, not a run directory: `kubetune run --local "
+                f"{directory} --out DIR` runs it and writes its run directory DIR"
+            )
+        if not directory.exists():
+            raise NotFoundError(
+                f"no run directory {directory}: `kubetune run --local MANIFEST --out "
+                f"{directory}` writes one"
+            )
         raise NotFoundError(f"no TuningJob in {directory}: {MANIFEST} is missing")
     body = _mapping(manifest)
     status = directory / STATUS

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kubetune.analytics import GoneRunWarning, TuningJobAnalytics
+from kubetune.analytics import GoneRunWarning, KubetuneError, TuningJobAnalytics
 from kubetune.cli import local_follow
 from kubetune.cli.main import run
 from kubetune.operator.kube.local import process_start
@@ -157,3 +157,27 @@ def test_watch_names_another_hosts_gone_run_as_the_readers_line_does(
         f"(phase InProgress, Interrupted); `kubetune run --local MANIFEST --out {directory}` "
         "resumes it\n"
     )
+
+
+def test_the_notebook_api_says_what_is_wrong_with_what_it_was_given(tmp_path: Path) -> None:
+    """QA84 L7: a manifest file and a missing directory both said `no TuningJob in ...:
+    tuningjob.yaml is missing`, and neither name nor directory `..., not both`."""
+    manifest = tmp_path / "base.yaml"
+    manifest.write_text("kind: TuningJob\n")
+    with pytest.raises(KubetuneError, match=r"base.yaml is a file, not a run directory: "):
+        TuningJobAnalytics(directory=manifest).refresh()
+    missing = tmp_path / "nope"
+    with pytest.raises(KubetuneError) as raised:
+        TuningJobAnalytics(directory=missing).refresh()
+    assert str(raised.value) == (
+        f"no run directory {missing}: `kubetune run --local MANIFEST --out {missing}` writes one"
+    )
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(KubetuneError, match=r"tuningjob\.yaml is missing"):
+        TuningJobAnalytics(directory=tmp_path / "empty").refresh()
+    with pytest.raises(
+        ValueError, match=r"^give a TuningJob's name \(on a cluster\) or directory="
+    ):
+        TuningJobAnalytics()
+    with pytest.raises(ValueError, match=r"not both$"):
+        TuningJobAnalytics("demo", directory=tmp_path)
