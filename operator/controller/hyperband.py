@@ -347,21 +347,30 @@ def _attempt_epochs(d: Decision, trial: TrialStatus, before: TrialStatus) -> int
 
 
 def provisional_best(d: Decision) -> str:
-    """Before any trial ran its full `maxResource`: the best trial at the highest rung
-    reached becomes `bestTrial` (not `bestObjective`, which `targetObjective` reads: a
-    value after a few epochs is no final objective), and the Best column shows it marked
-    with its rung. Returns the note that says so, for the job's message ("" once a trial
-    succeeded: `summary.summarise` then sets the best). At every look, whether the job
-    goes on or ends: a rung value recorded after the last launch counts too."""
+    """Before any trial ran its full `maxResource`: the best trial that did not fail, at the
+    highest rung such a trial reached, becomes `bestTrial` (not `bestObjective`, which
+    `targetObjective` reads: a value after a few epochs is no final objective), and the
+    Best column shows it marked with its rung. Returns the note that says so, for the
+    job's message ("" once a trial succeeded: `summary.summarise` then sets the best). At
+    every look, whether the job goes on or ends: a rung value recorded after the last
+    launch counts too."""
     status = d.status
     if d.spec.strategy is not Strategy.HYPERBAND or any(
         t.phase is TrialPhase.SUCCEEDED and t.objective is not None for t in status.trials
     ):
         return ""
+    # A failed trial is no result, whatever it reached before (a diverged one above all):
+    # the best is among the others, at the highest rung one of them reached. A stopped one
+    # (at a rung, or by the job's end) keeps its values there: they are what it measured.
     found = optimizer_best_trial(
-        [HyperbandTrial({}, t.rung_values or []) for t in status.trials], goal=_goal(d.spec)
+        [
+            HyperbandTrial({}, [] if t.phase is TrialPhase.FAILED else t.rung_values or [])
+            for t in status.trials
+        ],
+        goal=_goal(d.spec),
     )
-    if found is None:
+    if found is None:  # none yet, or only failed ones: a best named earlier is no more
+        status.best_trial = status.best_objective_text = None
         return ""
     index, rung = found
     trial = status.trials[index]

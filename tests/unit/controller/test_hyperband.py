@@ -199,6 +199,46 @@ def test_a_job_ending_before_any_launch_look_after_the_first_rung_has_its_best()
     assert job.status.best_objective_text == "0.4 (rung 0)"
 
 
+def test_a_failed_trial_is_never_the_best_at_a_rung() -> None:
+    """QA82 H2: a reached rung 1 and then diverged (Failed, ObjectiveNotFinite): it was
+    the best so far, and stayed so, named at once as the failure and as the best. The
+    best is now among the trials that did not fail, at the highest rung one of them
+    reached: b at rung 0, c's stop there (EarlyStopped) a legitimate result too."""
+    job = started()
+    a, b, c = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5, 0.4, 0.2], b: [0.45], c: [0.6]}
+    job.step()
+    assert job.status.best_trial is not None and job.status.best_trial.name == a
+    assert job.trial(2).phase is TrialPhase.EARLY_STOPPED
+    job.curves[a] = [0.5, 0.4, 0.2, float("nan")]
+    job.step()
+    assert (job.trial(0).phase, job.trial(0).reason) == (TrialPhase.FAILED, "ObjectiveNotFinite")
+    best = job.status.best_trial
+    assert best is not None and (best.name, best.objective) == (b, 0.45)
+    assert job.status.best_objective_text == "0.45 (rung 0)"
+    assert f"best so far at rung 0 (1 epoch, no trial has run its 9 yet): {b}" in (
+        job.status.message or ""
+    )
+    # A stopped trial counts: b fails too, c's 0.6 at rung 0 is the best left.
+    job.finish(job.trial(1).job_name, state="Failed", reason="Error")
+    job.step()
+    best = job.status.best_trial
+    assert best is not None and (best.name, best.objective) == (c, 0.6)
+
+
+def test_a_best_that_failed_with_no_other_value_leaves_no_best() -> None:
+    job = started()
+    a = job.trial(0).name
+    job.curves = {a: [0.5]}
+    job.step()
+    assert job.status.best_trial is not None and job.status.best_trial.name == a
+    job.curves[a] = [0.5, float("nan")]  # as a log read gives a diverged value
+    job.step()
+    assert job.trial(0).phase is TrialPhase.FAILED
+    assert (job.status.best_trial, job.status.best_objective_text) == (None, None)
+    assert "best so far" not in (job.status.message or "")
+
+
 def test_other_strategies_record_nothing() -> None:
     sim = Sim(make_spec(limits={"maxTrials": 2, "maxParallelTrials": 1}))
     sim.step(curves={})
