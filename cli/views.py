@@ -29,9 +29,11 @@ from kubetune.operator.api import (
     SEARCH_SPACE_EXHAUSTED,
     TARGET_OBJECTIVE_REACHED,
     ConditionType,
+    TrialPhase,
+    TuningJobSpec,
     WarmStart,
 )
-from kubetune.operator.controller import warm_start_observations
+from kubetune.operator.controller import warm_start_observations, warm_start_trials
 
 HYPERPARAMETERS_ENV = "KUBETUNE_HYPERPARAMETERS"
 """The variable a trial's container gets its hyperparameters in (the operator's
@@ -466,10 +468,29 @@ def _epochs(view: TuningJobView) -> str | None:
     )
 
 
+def warm_start_carried(spec: TuningJobSpec, parent: TuningJobView) -> str:
+    """What a warm start of a job of `spec` takes of `parent` (`warm_start_trials`), for
+    `_warm_start`: its trials that produced a value; of a Hyperband parent, how many of
+    them trained to the end and how many stopped at a rung, which only a Hyperband job
+    with the same rungs takes (at that rung)."""
+    valued = len(warm_start_observations([parent.status]))
+    if not parent.hyperband:
+        return f"{output.count(valued, 'trial')} with a value"
+    trained = sum(
+        t.phase is TrialPhase.SUCCEEDED and t.objective is not None for t in parent.status.trials
+    )
+    stopped = f"{valued - trained} stopped at a rung"
+    if len(warm_start_trials(spec, [(parent.spec, parent.status)])) == valued:
+        return (
+            f"{output.count(valued, 'trial')} with a value: {trained} trained to the end, {stopped}"
+        )
+    return f"{output.count(trained, 'trial')} trained to the end; {stopped}, not carried"
+
+
 def _warm_start(view: TuningJobView, parents: Mapping[str, int | str] | None) -> list[str]:
-    """The parents of a warm start, each with its trials that produced a value, which the
-    warm start carries (an int), or why they are not known (a str); names only where
-    `parents` is None."""
+    """The parents of a warm start, each with what the warm start carries of it: its
+    trials that produced a value (an int), or in words (a str: `warm_start_carried`, or
+    why it is not known); names only where `parents` is None."""
     if view.spec.warm_start is None:
         return []
     shown = []

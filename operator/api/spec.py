@@ -213,6 +213,13 @@ class WarmStart(KubeModel):
     (succeeded: the objective; early-stopped: the last value read), and in a space of
     Integer and Categorical parameters as configurations tried, not towards this job's
     `maxTrials`; their failed trials are not carried (this job may run a fixed trainer).
+    Of a Hyperband parent, a trial stopped at a rung (its value after a few epochs, no
+    final objective) is carried only into a Hyperband job with the same rungs and
+    `maxResource`, at that rung, as if stopped there: such a job's sampler takes each
+    parent trial at the levels it reached (its rung values, then the objective of one
+    trained to the end). Any other job takes only a Hyperband parent's trials trained to
+    the end, with their objective; it may run the others' configurations again. The rung
+    decisions compare this job's own trials only.
     Not transitive: a parent's own parents are not seen. A parent that does not exist
     when the job starts, or that names the job itself, fails it (InvalidSpec); one
     deleted later is let go of."""

@@ -2,7 +2,10 @@
 write and do. No Kubernetes, no clock, no I/O: `plan()` and its steps are plain functions
 of values (see `plan.py`)."""
 
-from kubetune.operator.controller.optimizer_input import warm_start_observations
+from kubetune.operator.controller.optimizer_input import (
+    warm_start_observations,
+    warm_start_trials,
+)
 from kubetune.operator.controller.plan import plan
 from kubetune.operator.controller.types import (
     LOG_UNAVAILABLE,
@@ -22,6 +25,7 @@ from kubetune.operator.controller.types import (
     Plan,
     Snapshot,
     TrialLaunch,
+    WarmTrial,
 )
 
 __all__ = [
@@ -42,6 +46,8 @@ __all__ = [
     "Plan",
     "Snapshot",
     "TrialLaunch",
+    "WarmTrial",
     "plan",
     "warm_start_observations",
+    "warm_start_trials",
 ]

@@ -394,16 +394,15 @@ def schedule_rung_checks(d: Decision) -> None:
 
 
 def sampler_trials(d: Decision) -> list[HyperbandTrial]:
-    """The job's trials (after the warm start's, as trials that ran to the end) as the
-    Hyperband sampler sees them: their values at the levels they reached. A trial the
+    """The job's trials, after the warm start's (`optimizer_input.warm_start_trials`), as
+    the Hyperband sampler sees them: their values at the levels they reached. A trial the
     infrastructure failed is `lost`: it measured nothing of its configuration, which
     stays untried (proposed again in a finite space), as the other strategies leave it
     out of their observations (`optimizer_input._observation`); it keeps its place in
     the numbering the sampler's draws follow (left out, the next trial took the draw of
     the one after it, which may be running: two trials of one configuration)."""
     n_levels = len(levels(d.spec)) + 1
-    # The parents' trials carried are those that produced a value (warm_start_observations).
-    out = [HyperbandTrial(params, [value] * n_levels) for params, value in d.snapshot.warm_start]
+    out = [HyperbandTrial(t.params, t.values) for t in d.snapshot.warm_start]
     for trial in d.status.trials:
         params: dict[str, Any] = dict(trial.hyperparameters)
         if trial.phase is TrialPhase.FAILED and trial.infrastructure:

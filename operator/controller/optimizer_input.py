@@ -15,12 +15,13 @@ from typing import Any
 from kubetune.operator.api import (
     TERMINAL_TRIAL_PHASES,
     ParameterType,
+    Strategy,
     TrialPhase,
     TrialStatus,
     TuningJobSpec,
     TuningJobStatus,
 )
-from kubetune.operator.controller.types import Observation
+from kubetune.operator.controller.types import Observation, WarmTrial
 from kubetune.optimizer import Categorical, Continuous, Integer, SearchSpace
 
 
@@ -63,7 +64,9 @@ def warm_start_observations(parents: Sequence[TuningJobStatus]) -> list[Observat
     warm start uses its parents' completed training jobs). A parent's failed trials are not
     carried, neither as failures nor as tried configurations: the child may run another
     (a fixed) trainer. The optimizer skips those whose hyperparameters do not fit this
-    job's space: parents are expected, not guaranteed, to share the parameters."""
+    job's space: parents are expected, not guaranteed, to share the parameters. Which of
+    them a child takes, and at which levels, depends on both strategies:
+    `warm_start_trials`."""
     return [
         observation
         for parent in parents
@@ -72,12 +75,61 @@ def warm_start_observations(parents: Sequence[TuningJobStatus]) -> list[Observat
     ]
 
 
+def _levels(spec: TuningJobSpec) -> tuple[int, ...]:
+    """A Hyperband job's levels in epochs, its rungs then maxResource; () for the other
+    strategies, and for a Hyperband spec without a valid maxResource (it ran no trial)."""
+    if spec.strategy is not Strategy.HYPERBAND:
+        return ()
+    # Imported here: hyperband imports this module (search_space).
+    from kubetune.operator.controller.hyperband import levels, max_resource  # noqa: PLC0415
+
+    try:
+        return (*levels(spec), max_resource(spec))
+    except ValueError:
+        return ()
+
+
+def warm_start_trials(
+    spec: TuningJobSpec, parents: Sequence[tuple[TuningJobSpec, TuningJobStatus]]
+) -> list[WarmTrial]:
+    """The trials of the parents (spec and status each) that warm-start the job of `spec`,
+    at its levels (`WarmTrial`): those that produced a value (`warm_start_observations`),
+    but a Hyperband parent's trial stopped at a rung only into a Hyperband job with the
+    same levels, where it stops at that rung too: its value after a few epochs is no final
+    objective, and another job's rungs are other epochs. Such a job takes a Hyperband
+    parent's trials with their rung values (those it reached, then for a trial trained to
+    the end its objective); the rung rule does not compare with them (it replays only the
+    job's own recorded values). Every other trial carried is one value taken as final
+    (an early-stopped trial of another strategy: its last), at every level of a Hyperband
+    job (all it says of the earlier ones)."""
+    ours = _levels(spec)
+    carried = []
+    for parent_spec, parent in parents:
+        theirs = _levels(parent_spec)
+        for trial in parent.trials:
+            observation = _observation(trial) if trial.phase is not TrialPhase.FAILED else None
+            if observation is None:
+                continue
+            params, value = observation
+            trained = not theirs or trial.phase is TrialPhase.SUCCEEDED
+            if theirs and theirs == ours:
+                values = list(trial.rung_values or [])
+                if trained:  # rung values unread (the operator was down) are unknown
+                    values += [math.nan] * (len(theirs) - 1 - len(values)) + [value]
+                if values:
+                    carried.append(WarmTrial(params, tuple(values)))
+            elif trained:
+                carried.append(WarmTrial(params, (value,) * max(1, len(ours))))
+    return carried
+
+
 def observations(
-    status: TuningJobStatus, warm_start: Sequence[Observation]
+    status: TuningJobStatus, warm_start: Sequence[WarmTrial]
 ) -> tuple[list[Observation], list[dict[str, Any]]]:
     """The optimizer's observations (warm start, then this job's finished trials) and the
-    hyperparameters of the trials still pending or running."""
-    observed: list[Observation] = list(warm_start)
+    hyperparameters of the trials still pending or running. (A Hyperband job's sampler
+    takes its trials at their levels instead: `hyperband.sampler_trials`.)"""
+    observed: list[Observation] = [(t.params, t.values[-1]) for t in warm_start]
     pending: list[dict[str, Any]] = []
     for trial in status.trials:
         observation = _observation(trial)

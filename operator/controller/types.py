@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from kubetune.operator.api import (
     TERMINAL_PHASES,
@@ -77,6 +77,19 @@ def finite_values(curve: Sequence[float]) -> Sequence[float]:
 
 Observation = tuple[dict[str, Any], float]
 """An optimizer observation: a trial's hyperparameters (as recorded) and its value."""
+
+
+class WarmTrial(NamedTuple):
+    """A warm-start parent's trial as this job's optimizer takes it
+    (`optimizer_input.warm_start_trials`): its hyperparameters (as recorded) and its
+    values at this job's levels, in order, up to the last it reached. For a Hyperband job
+    the levels are its rungs, then maxResource (a trial stopped at a rung has fewer
+    values); for the other strategies there is one, the value the optimizer takes."""
+
+    params: dict[str, Any]
+    values: tuple[float, ...]
+
+
 Suggest = Callable[..., list[dict[str, Any]]]
 Converged = Callable[..., bool]
 
@@ -133,7 +146,7 @@ class Snapshot:
 
     `spec` is None when it does not parse; `invalid` holds the validation messages that
     make it invalid. `jobs` maps Job names to observations, for the Jobs of this TuningJob
-    that exist. `warm_start` are the parents' observations. `curves` maps trial names to
+    that exist. `warm_start` are the parents' trials it carries. `curves` maps trial names to
     their intermediate objective values (step 1 first), for the running trials, the
     succeeded ones the adapter has them for, and the attempts that just failed (the
     values last read while they ran); early stopping and Hyperband read them. A curve
@@ -148,7 +161,7 @@ class Snapshot:
     status: TuningJobStatus
     jobs: Mapping[str, JobObservation] = field(default_factory=dict)
     invalid: Sequence[str] = ()
-    warm_start: Sequence[Observation] = ()
+    warm_start: Sequence[WarmTrial] = ()
     curves: Mapping[str, Sequence[float]] | None = None
     start_anew: str = START_ANEW
 

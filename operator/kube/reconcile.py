@@ -36,12 +36,12 @@ from kubetune.operator.controller import (
     POD_NOT_CREATED,
     Event,
     JobObservation,
-    Observation,
     Optimizer,
     Plan,
     Snapshot,
+    WarmTrial,
     plan,
-    warm_start_observations,
+    warm_start_trials,
 )
 from kubetune.operator.kube.client import JobNotStartedError, JobRejectedError, KubeClient
 from kubetune.operator.kube.curves import CURVES, last_read_curves, update_curves
@@ -373,9 +373,10 @@ def _read_trial_logs(
 
 def _warm_start(
     kube: KubeClient, namespace: str, read: _Read, telemetry: Telemetry
-) -> tuple[list[Observation], list[str]]:
-    """Observations from `spec.warmStart.parents` (read only while the job can launch),
-    and why the parents that do not match this job cannot warm-start it."""
+) -> tuple[list[WarmTrial], list[str]]:
+    """The trials of `spec.warmStart.parents` this job takes (read only while the job can
+    launch; at its levels: `warm_start_trials`), and why the parents that do not match
+    this job cannot warm-start it."""
     spec = read.spec
     if spec is None or spec.warm_start is None or read.status.phase in TERMINAL_PHASES:
         return [], []
@@ -401,8 +402,14 @@ def _warm_start(
         if mismatch is not None:
             mismatches.append(mismatch)
             continue
-        parents.append(TuningJobStatus.model_validate(body.get("status") or {}))
-    return warm_start_observations(parents), mismatches
+        # Its spec parsed (check_warm_start_parent): its levels say what its values mean.
+        parents.append(
+            (
+                TuningJobSpec.from_api(body.get("spec") or {}),
+                TuningJobStatus.model_validate(body.get("status") or {}),
+            )
+        )
+    return warm_start_trials(spec, parents), mismatches
 
 
 def status_patch(old: dict[str, Any], new: TuningJobStatus) -> dict[str, Any]:

@@ -686,3 +686,30 @@ def test_list_shows_the_epochs_a_hyperband_job_consumed_as_kubectl_get_does() ->
     assert row["STRATEGY"] == "Hyperband"
     other = dict(zip(views.LIST_HEADERS, views.list_row(other_body, now), strict=True))
     assert other["EPOCHS"] == "-"
+
+
+def test_describe_says_which_trials_of_a_hyperband_parent_a_warm_start_carries() -> None:
+    """QA82 M3: a Hyperband parent's trial stopped at a rung (its value after a few epochs)
+    is carried only into a Hyperband child with the same rungs; describe said "3 trials
+    with a value" whatever the child took."""
+    body = synthetic_tuning_job("hb", 3)
+    body["spec"]["strategy"] = "Hyperband"  # 10 epochs: rungs at 1, 3, 9
+    ended = [("Succeeded", [0.5, 0.6, 0.7], 0.8), ("EarlyStopped", [0.4], 0.4)]
+    ended.append(("EarlyStopped", [0.5, 0.6], 0.6))
+    for trial, (phase, rungs, objective) in zip(body["status"]["trials"], ended, strict=True):
+        trial.update(phase=phase, objective=objective, rungValues=rungs)
+        trial["rungSeqs"] = list(range(len(rungs)))
+    parent = parse_tuning_job(body)
+    child = synthetic_tuning_job("child", 2)
+    child["spec"]["warmStart"] = {"parents": ["hb"]}
+    bayesian = parse_tuning_job(child)
+    carried = views.warm_start_carried(bayesian.spec, parent)
+    assert carried == "1 trial trained to the end; 2 stopped at a rung, not carried"
+    described = views.describe_text(bayesian, [], NOW, parents={"hb": carried})
+    assert f"Warm start: hb ({carried})\n" in described
+    child["spec"]["strategy"] = "Hyperband"
+    assert views.warm_start_carried(parse_tuning_job(child).spec, parent) == (
+        "3 trials with a value: 1 trained to the end, 2 stopped at a rung"
+    )
+    child["spec"]["staticHyperparameters"]["epochs"] = "27"  # other rungs
+    assert views.warm_start_carried(parse_tuning_job(child).spec, parent) == carried

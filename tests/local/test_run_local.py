@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubetune.cli import output
 from kubetune.cli.main import run
 from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.api.schema import immutable_spec_fields
@@ -379,6 +380,30 @@ def test_hyperband_stops_trials_at_their_rungs_and_the_cli_shows_where(tmp_path:
     consumed = status(out_dir)["epochsConsumed"]
     assert consumed == sum(t["epochs"] for t in trials) < 9 * len(trials)
     assert f"Epochs:        {consumed} (over the ended trials; rungs at 1, 3 of 9 epochs)" in out
+
+    # A warm start from it (QA82 M3): a trial stopped at a rung holds its value after 1 or
+    # 3 epochs, no final objective; a child of another strategy takes only those trained
+    # to the end, a Hyperband child with the same rungs every one at its rungs.
+    trained = sum(t["phase"] == "Succeeded" for t in trials)
+    stopped = len(trials) - trained
+    fast = {"mode": "curve", "steps": "9", "pause": "0.01"}
+    for strategy, carried in [
+        ("Random", f"{output.count(trained, 'trial')} trained to the end; {stopped} stopped"),
+        ("Hyperband", f"6 trials with a value: {trained} trained to the end, {stopped} stopped"),
+    ]:
+        child = warm_started_child(
+            path, {"maxTrials": 1}, strategy=strategy, staticHyperparameters=fast
+        )
+        if strategy != "Hyperband":
+            body = yaml.safe_load(child.read_text())
+            del body["spec"]["hyperband"]
+            write_manifest(child, body)
+        child_dir = tmp_path / strategy
+        argv = ["--out", str(child_dir), "--parent", str(out_dir)]
+        code, out, err = kubetune("run", "--local", str(child), *argv)
+        assert code == 0, out + err
+        code, out, err = kubetune("describe", str(child_dir))
+        assert f"\nWarm start: local ({carried}" in out, out
 
 
 def test_target_objective_ends_the_run_early(tmp_path: Path) -> None:

@@ -7,7 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from kubetune.operator.api import Phase, Strategy, TrialPhase, TuningJobStatus
-from kubetune.operator.controller import ObjectiveOutcome, Optimizer, Plan, Snapshot, plan
+from kubetune.operator.controller import (
+    ObjectiveOutcome,
+    Optimizer,
+    Plan,
+    Snapshot,
+    WarmTrial,
+    plan,
+)
 from kubetune.operator.controller.hyperband import levels, rung_records
 from kubetune.optimizer import suggest_hyperband
 from support.plan_sim import Sim
@@ -277,11 +284,11 @@ def test_the_sampler_sees_every_trial_at_the_levels_it_reached_and_the_warm_star
     a, b, c = (job.trial(i).name for i in range(3))
     job.curves = {a: [0.5], b: [0.7]}
     job.finish(c, state="Failed", reason="Error")
-    # (A parent's failed trials are not carried: warm_start_observations.)
-    job.step(warm_start=[({"lr": "0.5", "layers": "2", "opt": "sgd"}, 0.05)])
+    # A parent's trial, as warm_start_trials gives it at this job's levels.
+    job.step(warm_start=[WarmTrial({"lr": "0.5", "layers": "2", "opt": "sgd"}, (0.3, 0.05))])
     trials = job.suggested[-1]["trials"]
     parent, ta, tb, tc, *new = trials
-    assert (list(parent.values), parent.running) == ([0.05] * 3, False)  # ran to the end
+    assert (list(parent.values), parent.running) == ([0.3, 0.05], False)  # as carried
     assert (list(ta.values), ta.running) == ([0.5], True)
     assert (list(tb.values), tb.running) == ([0.7], False)  # stopped at rung 0
     assert (list(tc.values), tc.running) == ([], False)  # failed

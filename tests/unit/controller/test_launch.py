@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 from kubetune.operator.api import Phase, TrialPhase, TrialStatus, TuningJobStatus
-from kubetune.operator.controller import Optimizer, warm_start_observations
+from kubetune.operator.controller import (
+    Optimizer,
+    WarmTrial,
+    warm_start_observations,
+    warm_start_trials,
+)
 from kubetune.operator.controller.launch import finish_running, launch_trials
 from support.decisions import decision
 from support.plan_sim import Sim
@@ -144,7 +149,10 @@ def test_a_hyperband_job_on_a_finite_space_completes_when_every_configuration_ra
 def test_warm_start_configurations_count_as_tried_and_the_message_says_so() -> None:
     """A parent's configuration was trained already: the child runs only the others (as
     Grid always did), and says why it ended after fewer trials than the space holds."""
-    parents = [({"layers": "1", "opt": "sgd"}, 0.4), ({"layers": "2", "opt": "adam"}, 0.3)]
+    parents = [
+        WarmTrial({"layers": "1", "opt": "sgd"}, (0.4,)),
+        WarmTrial({"layers": "2", "opt": "adam"}, (0.3,)),
+    ]
     sim = _finite_job("Bayesian")
     _run_to_the_end(sim, warm_start=parents)
     assert sorted(_configurations(sim)) == [("1", "adam"), ("2", "sgd")]
@@ -209,9 +217,16 @@ def test_a_warm_start_carries_the_parents_trials_that_produced_a_value() -> None
             trial("q-002", 2, "adam", TrialPhase.RUNNING),
         ]
     )
-    warm = warm_start_observations([parent, other])
-    assert warm == [({"layers": "1", "opt": "sgd"}, 0.4), ({"layers": "2", "opt": "sgd"}, 0.2)]
+    assert warm_start_observations([parent, other]) == [
+        ({"layers": "1", "opt": "sgd"}, 0.4),
+        ({"layers": "2", "opt": "sgd"}, 0.2),
+    ]
     sim = _finite_job("Bayesian")
+    warm = warm_start_trials(sim.spec, [(sim.spec, parent), (sim.spec, other)])
+    assert warm == [
+        WarmTrial({"layers": "1", "opt": "sgd"}, (0.4,)),
+        WarmTrial({"layers": "2", "opt": "sgd"}, (0.2,)),
+    ]
     _run_to_the_end(sim, warm_start=warm)
     assert sorted(_configurations(sim)) == [("1", "adam"), ("2", "adam")]
     assert sim.status.message == (
@@ -306,7 +321,9 @@ def test_a_finite_space_tried_whole_with_no_success_fails_the_job() -> None:
 
 def test_a_warm_start_that_tried_everything_completes_the_job_at_once() -> None:
     parents = [
-        ({"layers": str(layers), "opt": opt}, 0.5) for layers in (1, 2) for opt in ("sgd", "adam")
+        WarmTrial({"layers": str(layers), "opt": opt}, (0.5,))
+        for layers in (1, 2)
+        for opt in ("sgd", "adam")
     ]
     sim = _finite_job("Sobol")
     sim.step(warm_start=parents)

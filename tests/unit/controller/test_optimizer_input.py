@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from kubetune.operator.api import TrialPhase, TrialStatus, TuningJobStatus
+from kubetune.operator.controller import WarmTrial
 from kubetune.operator.controller.optimizer_input import observations, search_space, seed_for
 from kubetune.optimizer import Integer
 from support.specs import make_spec
@@ -24,9 +25,9 @@ def test_observations_and_pending_trials() -> None:
             for n, lr, phase, objective in trials
         ]
     )
-    warm = [({"lr": "0.1"}, 3.0)]
+    warm = [WarmTrial({"lr": "0.1"}, (3.0,))]
     observed, pending = observations(status, warm)
-    assert observed[0] == warm[0] and observed[1] == ({"lr": "0.5"}, 1.0)
+    assert observed[0] == ({"lr": "0.1"}, 3.0) and observed[1] == ({"lr": "0.5"}, 1.0)
     assert observed[2][0] == {"lr": "0.6"} and math.isnan(observed[2][1])
     assert observed[3] == ({"lr": "0.7"}, 2.0) and len(observed) == 4
     assert pending == [{"lr": "0.8"}]

@@ -26,8 +26,10 @@ from kubetune.operator.controller import (
     ObjectiveOutcome,
     Optimizer,
     Snapshot,
+    WarmTrial,
     plan,
     warm_start_observations,
+    warm_start_trials,
 )
 from kubetune.operator.controller.optimizer_input import search_space
 from kubetune.operator.controller.summary import trials_not_improving
@@ -531,20 +533,22 @@ def test_warm_start_trials_seed_the_optimizer_but_not_the_budget() -> None:
         seen.append(list(observations))
         return [{"lr": 0.2, "layers": 1, "opt": "adam"}] * kw["n"]
 
-    warm = warm_start_observations([parent])
+    observed = warm_start_observations([parent])
     # The trials that produced a value, as recorded (early-stopped: its last value; a
     # failed one is not carried: the child may run another trainer): the optimizer parses
     # them and drops what does not fit its space (p-002's opt).
-    assert warm == [
+    assert observed == [
         ({"lr": "0.5", "layers": "2", "opt": "sgd"}, 0.1),
         ({"lr": "0.5", "layers": "2", "opt": "rmsprop"}, 0.2),
         ({"lr": "0.9", "layers": "1", "opt": "sgd"}, 0.8),
     ]
+    warm = warm_start_trials(spec, [(spec, parent)])
+    assert warm == [WarmTrial(params, (value,)) for params, value in observed]
     snapshot = Snapshot(
         name="tj", uid="u", generation=1, spec=spec, status=TuningJobStatus(), warm_start=warm
     )
     decided = plan(snapshot, T0, Optimizer(suggest=spy))
-    assert seen == [warm] and len(decided.status.trials) == 1
+    assert seen == [observed] and len(decided.status.trials) == 1
 
 
 def test_an_optimizer_failure_fails_the_job_instead_of_looping() -> None:

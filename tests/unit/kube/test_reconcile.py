@@ -677,3 +677,75 @@ def test_a_job_that_ended_under_an_older_operator_gets_its_best_column_text() ->
     status = kube.status(NS, NAME)
     assert (status["phase"], status["bestObjective"]) == ("Completed", 0.9888888888888889)
     assert status["bestObjectiveText"] == "0.988889"
+
+
+FINITE = [
+    {"name": "layers", "type": "Integer", "min": 1, "max": 2},
+    {"name": "opt", "type": "Categorical", "values": ["sgd", "adam"]},
+]
+
+
+def hyperband_parent(kube: MemoryKube) -> None:
+    """A Hyperband parent (epochs 3: a rung at 1 epoch) that tried all 4 configurations:
+    one trained to the end, three stopped at rung 0."""
+    kube.add_tuning_job(NS, "hb", spec_dict(strategy="Hyperband", parameters=FINITE))
+    kube.tuning_jobs[(NS, "hb")]["status"] = {
+        "phase": "Completed",
+        "trials": [
+            {
+                "name": f"hb-00{i}",
+                "phase": "Succeeded" if i == 1 else "EarlyStopped",
+                "objective": value,
+                "rungValues": [rung],
+                "rungSeqs": [i],
+                "hyperparameters": {"layers": layers, "opt": opt},
+            }
+            for i, (layers, opt, rung, value) in enumerate(
+                [
+                    ("1", "sgd", 0.3, 0.1),
+                    ("1", "adam", 0.9, 0.9),
+                    ("2", "sgd", 0.8, 0.8),
+                    ("2", "adam", 0.7, 0.7),
+                ],
+                start=1,
+            )
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "child",
+    [{"strategy": "Bayesian"}, {"strategy": "Hyperband", "staticHyperparameters": {"epochs": "9"}}],
+    ids=["bayesian", "hyperband-other-rungs"],
+)
+def test_a_hyperband_parents_trials_stopped_at_a_rung_are_not_final_results(
+    child: dict[str, object],
+) -> None:
+    """QA82 M3: they were carried with their value after 1 epoch as if final (here as
+    configurations tried too, so the child ended at once, SearchSpaceExhausted). Into a
+    child that is not Hyperband with the same rungs only the trial trained to the end is
+    carried: the child runs the three others."""
+    kube = MemoryKube()
+    hyperband_parent(kube)
+    spec = spec_dict(parameters=FINITE, warmStart={"parents": ["hb"]}, **child)
+    spec["limits"].update(maxTrials=4, maxParallelTrials=4)
+    kube.add_tuning_job(NS, NAME, spec)
+    reconcile(kube, NS, NAME, now=NOW)
+    status = kube.status(NS, NAME)
+    assert status["phase"] == "InProgress", status
+    launched = [
+        (t["hyperparameters"]["layers"], t["hyperparameters"]["opt"]) for t in status["trials"]
+    ]
+    assert sorted(launched) == [("1", "adam"), ("2", "adam"), ("2", "sgd")]
+
+
+def test_a_hyperband_child_with_the_same_rungs_takes_every_trial_of_a_hyperband_parent() -> None:
+    kube = MemoryKube()
+    hyperband_parent(kube)
+    kube.add_tuning_job(
+        NS, NAME, spec_dict(strategy="Hyperband", parameters=FINITE, warmStart={"parents": ["hb"]})
+    )
+    reconcile(kube, NS, NAME, now=NOW)
+    status = kube.status(NS, NAME)
+    assert (status["phase"], status["reason"]) == ("Completed", "SearchSpaceExhausted"), status
+    assert status["message"].endswith("after 0 trials and 4 warm-start trials"), status
