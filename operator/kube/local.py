@@ -34,6 +34,7 @@ the API server (its spec from `tuningjob.yaml`, its trials from `status.yaml`).
 from __future__ import annotations
 
 import contextlib
+import copy
 import ctypes
 import functools
 import os
@@ -73,11 +74,16 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""libyaml's emitter where PyYAML has it: the status is written at every status write,
+and grows with the trials (the pure-Python emitter took most of a long run's time)."""
+
+
 def write_atomically(path: Path, data: Any) -> None:
     """YAML to `path` through a temporary file and a rename: a reader never sees half."""
     temporary = path.with_name(f".{path.name}.tmp")
     try:
-        temporary.write_text(yaml.safe_dump(data, sort_keys=False))
+        temporary.write_text(yaml.dump(data, Dumper=_DUMPER, sort_keys=False))
         os.replace(temporary, path)
     except BaseException:  # a full disk: no half-written temporary left behind
         with contextlib.suppress(OSError):
@@ -425,7 +431,9 @@ class LocalKube:
         if name != self.body["metadata"]["name"]:
             parent = self.parents.get(name)
             return None if parent is None else read_run(parent)
-        return yaml.safe_load(yaml.safe_dump(self.body))  # type: ignore[no-any-return]
+        # A copy, as the API server gives one: the reconcile's changes to it are not the
+        # stored object's. Not through YAML: read at every look, it grows with the trials.
+        return copy.deepcopy(self.body)
 
     def list_trial_jobs(self, namespace: str, tuning_job: str) -> list[dict[str, Any]]:
         self.poll()
