@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -98,7 +99,30 @@ def to_json(data: Any) -> str:
     return json.dumps(_json_safe(data), indent=2) + "\n"
 
 
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """PyYAML's safe dumper (libyaml's where installed), with more text quoted: PyYAML
+    quotes a string only where YAML 1.1 as PyYAML reads it would take it for another
+    type, but kubectl (go-yaml v2, `cli/kubectl_yaml.py`) also reads `1e-05`, `1e5`,
+    `+.5`, `08`, `0o17` and `y`/`n` as numbers and booleans, and the API server then
+    refuses a manifest whose hyperparameter (text) was pasted from `best -o yaml`."""
+
+
+_MAYBE_NOT_TEXT = re.compile(r"[-+.0-9]|[yYnN]\Z")
+"""Where go-yaml v2 (and YAML 1.2) may read a plain scalar as a number or a boolean
+beyond PyYAML's YAML 1.1: it tries numbers only on text that begins with a digit, a sign
+or a point, and its words are PyYAML's but for y, Y, n and N. Quoting all such text
+(`3x3` too) is simpler than mirroring Go's number syntax, and reads back the same."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "'" if _MAYBE_NOT_TEXT.match(text) else None  # None: plain where PyYAML may
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _represent_text)
+
+
 def to_yaml(data: Any) -> str:
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    text: str = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True)
+    """YAML whose text reads back as text in any YAML reader, kubectl's included."""
+    text: str = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
     return text

@@ -1,0 +1,67 @@
+"""Hyperparameter values printed as they are: YAML output that every YAML reader, kubectl
+included, reads back as the same text (QA84 M8)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from kubetune.analytics.resource import parse_tuning_job
+from kubetune.cli import output, views
+from kubetune.cli.kubectl_yaml import load_all
+from synthetic_tuning_job import synthetic_tuning_job
+
+TRICKY = [
+    *("1e-05", "1e5", "0.001", "1_000", "yes", "no", "on", "off", "null", "~"),
+    *("0x10", "012", ".inf", "1:20", "", "y", "N", "+.5", "08", "0o17", "2026-01-02"),
+]
+"""Text that a YAML reader may take for a number, a boolean, null or a date: YAML 1.1
+(PyYAML), go-yaml v2 (kubectl) or both."""
+
+
+def _values() -> dict[str, str]:
+    return {f"v{i}": text for i, text in enumerate(TRICKY)} | {"plain": "adam", "n": "resnet18"}
+
+
+def test_yaml_text_reads_back_as_the_same_text_in_yaml_1_1_and_as_kubectl_reads_it() -> None:
+    values = _values()
+    text = output.to_yaml(values)
+    assert yaml.safe_load(text) == values  # YAML 1.1
+    assert load_all(text, "best.yaml") == [values]  # go-yaml v2, as kubectl reads a manifest
+    assert "plain: adam\n" in text  # words stay plain: only what could be misread is quoted
+
+
+def test_best_yaml_pasted_into_a_manifest_gives_kubectl_text() -> None:
+    """`best -o yaml` of a search that ended on the bound 1e-05 (`repr(1e-05)` has no
+    point): kubectl must read `lr` as text, else the API server refuses the manifest."""
+    body = synthetic_tuning_job("low", 6)
+    body["status"]["bestTrial"]["hyperparameters"]["learning_rate"] = "1e-05"
+    body["spec"]["staticHyperparameters"] = {"epochs": "3", "schedule": "1e3"}
+    printed = views.best_output(parse_tuning_job(body), "yaml")
+    (best,) = load_all(printed, "best.yaml")
+    assert best["learning_rate"] == "1e-05" and best["schedule"] == "1e3"
+    assert all(isinstance(value, str) for value in best.values())
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl on PATH")
+def test_kubectl_itself_reads_every_value_as_text(tmp_path: Path) -> None:
+    values = _values()
+    data = "".join(f"  {line}\n" for line in output.to_yaml(values).splitlines())
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: t\ndata:\n{data}")
+    kubeconfig = tmp_path / "kubeconfig"  # empty: --local reaches no cluster
+    kubeconfig.touch()
+    done = subprocess.run(
+        ["kubectl", "label", "--local", "-f", str(manifest), "a=b", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+    )
+    assert json.loads(done.stdout)["data"] == values
