@@ -18,7 +18,7 @@ from kubetune.analytics.records import (
     nested_records,
     sort_records,
 )
-from kubetune.analytics.resource import POD_REFUSED, Trial, TuningJobView
+from kubetune.analytics.resource import POD_REFUSED, ParameterType, Trial, TuningJobView
 from kubetune.cli import output, serving
 from kubetune.operator.api import (
     CONVERGED,
@@ -71,7 +71,8 @@ def trials_output(
 
 def _trials_table(view: TuningJobView, flat: Sequence[dict[str, Any]], names: list[str]) -> str:
     cols = columns(view)
-    hyperparameter_columns = set(cols.hyperparameters.values())
+    shown_as = shown_hyperparameters(view)
+    hyperparameter_columns = {c: shown_as[name] for name, c in cols.hyperparameters.items()}
     hidden = _TABLE_HIDDEN | (set() if any(t.message for t in view.trials) else {"message"})
     shown = [n for n in names if n not in hidden]
     trials = {t.name: t for t in view.trials}
@@ -83,7 +84,7 @@ def _trials_table(view: TuningJobView, flat: Sequence[dict[str, Any]], names: li
             if name == "epochs" and value is None:
                 row.append(_epochs_so_far(view, trials[record["trial"]]))
             elif name in hyperparameter_columns:
-                row.append(output.hyperparameter(value))
+                row.append(hyperparameter_columns[name](value))
             elif name == "durationSeconds":
                 row.append(output.duration(value))
             elif name == "start":
@@ -98,6 +99,21 @@ def _trials_table(view: TuningJobView, flat: Sequence[dict[str, Any]], names: li
     # Headers are the column names (what --sort takes), `duration` for durationSeconds.
     headers = [_SORT_ALIASES_BACK.get(n, n) for n in shown]
     return output.table(headers, rows)
+
+
+def shown_hyperparameters(view: TuningJobView) -> dict[str, Callable[[str | None], str]]:
+    """Parameter name → how the table and `watch` show its values: a Continuous or
+    Integer number shortened (`output.hyperparameter`), a Categorical value as written:
+    it is a key, not a number (`1e-3` is not `0.001` to the trainer, nor a value of the
+    spec)."""
+    return {
+        p.name: _as_written if p.type is ParameterType.CATEGORICAL else output.hyperparameter
+        for p in view.spec.parameters
+    }
+
+
+def _as_written(text: str | None) -> str:
+    return output.MISSING if text is None else text
 
 
 def _epochs_so_far(view: TuningJobView, trial: Trial) -> str:

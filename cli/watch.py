@@ -32,7 +32,7 @@ from kubetune.analytics.errors import KubetuneError, NotFoundError, UnreachableE
 from kubetune.analytics.resource import Trial, TuningJobView, parse_tuning_job
 from kubetune.cli import output, serving
 from kubetune.cli.main import EXIT_ERROR, EXIT_OK, Context
-from kubetune.cli.views import best_objective, not_picked_up
+from kubetune.cli.views import best_objective, not_picked_up, shown_hyperparameters
 from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.controller import RETRYING_AFTER
 from kubetune.operator.kube.local import read_tail
@@ -70,7 +70,10 @@ def _best(view: TuningJobView) -> str:
     best = view.status.best_trial
     if best is None:
         return "best: none yet"
-    values = " ".join(f"{k}={output.hyperparameter(v)}" for k, v in best.hyperparameters.items())
+    shown_as = shown_hyperparameters(view)
+    values = " ".join(
+        f"{k}={shown_as.get(k, output.hyperparameter)(v)}" for k, v in best.hyperparameters.items()
+    )
     return f"best: {view.objective_metric}={best_objective(view)} ({best.name}: {values})"
 
 

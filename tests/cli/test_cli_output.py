@@ -1,5 +1,6 @@
 """Hyperparameter values printed as they are: YAML output that every YAML reader, kubectl
-included, reads back as the same text (QA84 M8)."""
+included, reads back as the same text (QA84 M8); Categorical values in the table and
+`watch` as written, not as numbers (QA84 M1)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli import output, views
 from kubetune.cli.kubectl_yaml import load_all
+from kubetune.cli.watch import render
+from support.cli_data import NOW
 from synthetic_tuning_job import synthetic_tuning_job
 
 TRICKY = [
@@ -65,3 +69,31 @@ def test_kubectl_itself_reads_every_value_as_text(tmp_path: Path) -> None:
         env={**os.environ, "KUBECONFIG": str(kubeconfig)},
     )
     assert json.loads(done.stdout)["data"] == values
+
+
+def _numeric_looking_categorical_job() -> dict[str, Any]:
+    """The synthetic job with Categorical values that read as numbers (QA84 M1)."""
+    body = synthetic_tuning_job("cat", 12)
+    values = ["0.10", "1e-3", "yes"]
+    body["spec"]["parameters"][-1]["values"] = values
+    for i, trial in enumerate(body["status"]["trials"]):
+        trial["hyperparameters"]["optimizer"] = values[i % 3]
+    body["status"]["bestTrial"]["hyperparameters"]["optimizer"] = "1e-3"
+    return body
+
+
+def test_table_shows_categorical_values_as_written_and_shortens_numbers() -> None:
+    body = _numeric_looking_categorical_job()
+    lines = views.trials_output(parse_tuning_job(body), "table", NOW, "trial").splitlines()
+    header = lines[0].split()
+    rows = [dict(zip(header, line.split(), strict=False)) for line in lines[1:]]
+    trials = body["status"]["trials"]
+    assert [r["optimizer"] for r in rows] == [t["hyperparameters"]["optimizer"] for t in trials]
+    exact = trials[0]["hyperparameters"]["learning_rate"]  # repr(float): 17 digits
+    assert rows[0]["learning_rate"] == output.hyperparameter(exact) != exact
+
+
+def test_watch_best_line_shows_a_categorical_value_as_written() -> None:
+    view = parse_tuning_job(_numeric_looking_categorical_job())
+    best = next(line for line in render(view, {}, NOW) if line.startswith("best: "))
+    assert " optimizer=1e-3" in best and "0.001" not in best
