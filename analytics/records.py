@@ -4,8 +4,9 @@ DataFrame holds. Pure functions over a `TuningJobView`.
 
 Columns, in order: `trial`, `phase`, `objective`, for a Hyperband job `epochs` (consumed
 by the trial) and `objective@E` for each rung at E epochs (the value the trial was judged
-by there), one per tuned hyperparameter (its name), one per recorded metric other than the
-objective (its name), `reason`, `attempt`, `intermediateCount`, `start`, `end`,
+by there), one per tuned hyperparameter (its name), one per metric other than the objective
+(its name: every declared metric, recorded by a trial yet or not, then any other that a
+trial recorded), `reason`, `attempt`, `intermediateCount`, `start`, `end`,
 `durationSeconds`, `message`. A hyperparameter or metric whose name is already taken gets
 a `hp:` or `metric:` prefix.
 """
@@ -53,7 +54,9 @@ class Columns:
 
 def columns(view: TuningJobView) -> Columns:
     """The columns of `view`'s records: every declared parameter, and every metric that
-    is declared or recorded (in declaration order, recorded extras last)."""
+    is declared or recorded (in declaration order, recorded extras last). A declared
+    metric has its column before any trial records it: a job's columns do not change
+    while it runs, nor lack a metric when no trial succeeded."""
     rungs = {epochs: f"objective@{epochs}" for epochs in view.rungs}
     taken = set(BEFORE) | set(AFTER) | set(rungs.values()) | ({"epochs"} if rungs else set())
     hyperparameters = {}
@@ -66,7 +69,7 @@ def columns(view: TuningJobView) -> Columns:
     metric_names += sorted(recorded - set(metric_names))
     metrics = {}
     for name in metric_names:
-        if name == view.objective_metric or name not in recorded:
+        if name == view.objective_metric:
             continue
         column = name if name not in taken else f"metric:{name}"
         metrics[name] = column

@@ -126,11 +126,14 @@ def test_table_shows_names_phases_and_short_numbers(view: TuningJobView) -> None
     assert len(output.hyperparameter(first.hyperparameters["momentum"])) <= 8
 
 
-def test_metrics_columns_only_when_recorded_and_names_that_collide_get_a_prefix() -> None:
+def test_declared_metrics_always_have_a_column_and_names_that_collide_get_a_prefix() -> None:
     body = synthetic_tuning_job("c", 3)
     for trial in body["status"]["trials"]:
         trial.pop("metrics", None)
-    assert "train:loss" not in columns(parse_tuning_job(body)).names()
+    assert "train:loss" in columns(parse_tuning_job(body)).names()  # declared (QA84 M2)
+    assert "extra" not in columns(parse_tuning_job(body)).names()
+    body["status"]["trials"][0]["metrics"] = {"extra": 1.0}  # recorded, not declared
+    assert columns(parse_tuning_job(body)).names()[-9:-7] == ["train:loss", "extra"]
     body = synthetic_tuning_job("c", 3)
     body["spec"]["parameters"][1]["name"] = "phase"
     for trial in body["status"]["trials"]:
