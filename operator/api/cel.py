@@ -10,14 +10,20 @@ start their message with the parameter's name.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from kubetune.operator.api.constants import (
+    DEFAULT_HYPERBAND_MIN_RESOURCE,
+    DEFAULT_HYPERBAND_REDUCTION_FACTOR,
     HYPERBAND_TRIAL_STATUS_BYTES,
     HYPERPARAMETER_NAME_MAX_LENGTH,
     HYPERPARAMETER_NAME_PATTERN,
     INTEGRAL_BOUND,
+    MAX_HYPERBAND_REDUCTION_FACTOR,
+    MAX_HYPERBAND_RESOURCE,
     MAX_HYPERBAND_RUNGS,
+    MIN_HYPERBAND_MAX_RESOURCE,
     NUMBER_TEXT_MAX_LENGTH,
     STATUS_TRIAL_VALUES_BUDGET_BYTES,
 )
@@ -373,30 +379,172 @@ METRIC_NAMES_UNIQUE = rule(
 
 EPOCH_KEYS = ("epochs", "num_epochs", "n_epochs", "numepochs", "n-epochs")
 """kubetune.optimizer.hyperband.MAX_RESOURCE_KEYS (a test checks they are the same)."""
-_HAS_EPOCH_KEY = " || ".join(f"'{k}' in self.staticHyperparameters" for k in EPOCH_KEYS)
-_RUNG_PRODUCT = " * ".join(
-    ["double(self.minResource)"] + ["double(self.reductionFactor)"] * MAX_HYPERBAND_RUNGS
+_STATIC = "self.staticHyperparameters"
+_HAS_EPOCH_KEY = " || ".join(f"'{k}' in {_STATIC}" for k in EPOCH_KEYS)
+
+
+def _first_epoch_key(then: str) -> str:
+    """CEL: `then` (a CEL template, `{key}` the key as a CEL string) for the first of
+    EPOCH_KEYS in staticHyperparameters (the one the optimizer reads), '' when none is."""
+    expression = "''"
+    for key in reversed(EPOCH_KEYS):
+        expression = f"('{key}' in {_STATIC} ? {then.format(key=repr(key))} : {expression})"
+    return expression
+
+
+_EPOCH_KEY = _first_epoch_key("{key}")
+_EPOCH_TEXT = _first_epoch_key(f"{_STATIC}[{{key}}]")
+_EPOCHS = f"int({_EPOCH_TEXT})"
+_EPOCHS_READ = f"self.strategy == 'Hyperband' && has({_STATIC}) && ({_HAS_EPOCH_KEY})"
+"""CEL: a Hyperband job whose staticHyperparameters name the trainer's epochs."""
+_EPOCHS_VALID = (
+    f"{_EPOCH_TEXT}.matches('^[0-9]{{1,5}}$') && {_EPOCHS} >= {MIN_HYPERBAND_MAX_RESOURCE} "
+    f"&& {_EPOCHS} <= {MAX_HYPERBAND_RESOURCE}"
 )
+"""CEL: those epochs are a whole number of epochs a maxResource may be (at most 5 digits:
+`int()` of more could overflow)."""
+_DIGITS = "[" + ", ".join(f"'{d}'" for d in range(10)) + "]"
+
+
+def _integer_text(expression: str) -> str:
+    """CEL: the integer `expression` (0 to 99999) as text.
+
+    Not `string(...)`: the API server's cost estimate knows no bound on the length of an
+    integer's text, and a message built on it exceeds the CRD's CEL budget 100 times
+    over; a concatenation of items of a list of literals has a known length. The rules
+    using it hold only for values within the fields' bounds (at most 20000)."""
+    leading = [
+        f"({expression} >= {10**k} ? {_DIGITS}[{expression} / {10**k} % 10] : '')"
+        for k in range(4, 0, -1)
+    ]
+    return "(" + " + ".join([*leading, f"{_DIGITS}[{expression} % 10]"]) + ")"
+
+
+def _cel_text(text_of: Callable[..., str], *expressions: str) -> str:
+    """CEL: the text `text_of` (a message's part, which the operator calls with the
+    values) makes of the values of the CEL `expressions` (texts themselves)."""
+    pieces = re.split(
+        "\x00([0-9]+)\x00", text_of(*(f"\x00{i}\x00" for i in range(len(expressions))))
+    )
+    return " + ".join(
+        expressions[int(piece)] if odd else _cel_string(piece)
+        for odd, piece in ((i % 2 == 1, p) for i, p in enumerate(pieces))
+        if odd or piece
+    )
+
+
+def value_shown(value: str) -> str:
+    """A static hyperparameter's value in a message, after its key."""
+    return f" '{value}'"
+
+
+def epochs_not_a_number_message(key: str, shown: str) -> str:
+    """`spec.staticHyperparameters`' message when the epochs Hyperband reads from it
+    (`key`, its value `shown` by `value_shown`) are not a maxResource."""
+    return (
+        f"staticHyperparameters.{key}{shown} is not a whole number of epochs from "
+        f"{MIN_HYPERBAND_MAX_RESOURCE} to {MAX_HYPERBAND_RESOURCE} written in digits, which "
+        "strategy Hyperband needs: every trial is started with these epochs (its "
+        "maxResource) and stopped at rungs below them; write the trainer's epochs, e.g. '27'"
+    )
+
+
+def max_differs_from_epochs_message(maximum: str, epochs: str, key: str) -> str:
+    """`spec.hyperband.maxResource`'s message when it is not the `epochs` of
+    staticHyperparameters.`key`."""
+    return (
+        f"{maximum} differs from the {epochs} epochs of spec.staticHyperparameters.{key} the "
+        "trainer is started with; make them equal or unset maxResource"
+    )
+
+
+def min_not_below_max_message(minimum: str, maximum: str, source: str, fix: str) -> str:
+    """`spec.hyperband.minResource`'s message when it is not below the maxResource
+    (`source` says where that comes from, `fix` how to raise it)."""
+    return (
+        f"{minimum} is not less than {maximum} ({source}); lower minResource below "
+        f"{maximum} or {fix} above {minimum}"
+    )
+
+
+def inferred_max_source(key: str) -> str:
+    """Where an unset maxResource comes from: the epochs of staticHyperparameters.`key`."""
+    return f"maxResource, unset: the epochs of spec.staticHyperparameters.{key}"
+
+
+def rung_numbers(minimum: str, factor: str, lowest_top: str) -> str:
+    """The numbers of `too_many_rungs_message`: minimum·factor^8 = `lowest_top`."""
+    return f" = {minimum} x {factor}^{MAX_HYPERBAND_RUNGS} = {lowest_top}"
+
+
+def too_many_rungs_message(numbers: str, maximum: str, source: str, fix: str) -> str:
+    """The message of a Hyperband budget of more than MAX_HYPERBAND_RUNGS rungs: the rung
+    minResource·reductionFactor^8 (a ninth; `numbers` by `rung_numbers`) is still below
+    the maxResource `maximum` (`source`: where it comes from; `fix`: how to lower it)."""
+    return (
+        f"hyperband has more than {MAX_HYPERBAND_RUNGS} rungs: minResource x "
+        f"reductionFactor^{MAX_HYPERBAND_RUNGS}{numbers} is less than {maximum} ({source}); "
+        "every trial's rung values are kept in the status: raise minResource or "
+        f"reductionFactor, or {fix}"
+    )
+
+
+def _rung_top(minimum: str, factor: str) -> str:
+    """CEL: minimum x factor^8, as a double (its int overflows for large values)."""
+    return " * ".join([f"double({minimum})"] + [f"double({factor})"] * MAX_HYPERBAND_RUNGS)
+
+
+def _shown(expression: str, fallback: str) -> str:
+    """A message's placeholder: the CEL text `expression`, else `fallback`."""
+    return f"{{{expression}|{fallback}}}"
+
+
+def _rung_numbers_shown(minimum: str, factor: str) -> str:
+    """The placeholder of `rung_numbers` of the CEL integers `minimum` and `factor` (their
+    product is an int below a maxResource where the rule fails)."""
+    lowest_top = " * ".join([minimum] + [factor] * MAX_HYPERBAND_RUNGS)
+    texts = (_integer_text(minimum), _integer_text(factor), _integer_text(lowest_top))
+    return _shown(_cel_text(rung_numbers, *texts), "")
+
+
+_WITHIN_BOUNDS = (
+    f"self.minResource >= 1 && self.minResource <= {MAX_HYPERBAND_RESOURCE} "
+    f"&& self.reductionFactor >= 2 && self.reductionFactor <= {MAX_HYPERBAND_REDUCTION_FACTOR}"
+    f" && (!has(self.maxResource) || (self.maxResource >= {MIN_HYPERBAND_MAX_RESOURCE} && "
+    f"self.maxResource <= {MAX_HYPERBAND_RESOURCE}))"
+)
+"""CEL: hyperband's fields within their bounds. The rules relating them hold otherwise: a
+value out of bounds is refused as such, and alone (minResource 0 or reductionFactor 1
+would add a spurious "more than 8 rungs"); the numbers they show have at most 5 digits."""
+_GIVEN_MAX = "spec.hyperband.maxResource"
 
 HYPERBAND_RULES = (
     rule(
-        "!has(self.maxResource) || self.minResource < self.maxResource",
-        "hyperband.minResource must be less than hyperband.maxResource; lower minResource "
-        "or raise maxResource",
+        f"!has(self.maxResource) || !({_WITHIN_BOUNDS}) || self.minResource < self.maxResource",
+        min_not_below_max_message(
+            _shown(_integer_text("self.minResource"), "minResource"),
+            _shown(_integer_text("self.maxResource"), "maxResource"),
+            _GIVEN_MAX,
+            "raise maxResource",
+        ),
         field_path=".minResource",
     ),
     rule(
-        f"!has(self.maxResource) || {_RUNG_PRODUCT} >= double(self.maxResource)",
-        f"hyperband has more than {MAX_HYPERBAND_RUNGS} rungs (minResource x "
-        f"reductionFactor^{MAX_HYPERBAND_RUNGS} < maxResource): every trial's rung values "
-        "are kept in the status; raise minResource or reductionFactor, or lower maxResource",
+        f"!has(self.maxResource) || !({_WITHIN_BOUNDS}) "
+        f"|| {_rung_top('self.minResource', 'self.reductionFactor')} >= double(self.maxResource)",
+        too_many_rungs_message(
+            _rung_numbers_shown("self.minResource", "self.reductionFactor"),
+            _shown(_integer_text("self.maxResource"), "maxResource"),
+            _GIVEN_MAX,
+            "lower maxResource",
+        ),
         field_path=".maxResource",
     ),
 )
 
 HYPERBAND_NEEDS_MAX_RESOURCE = rule(
     "self.strategy != 'Hyperband' || (has(self.hyperband) && "
-    "has(self.hyperband.maxResource)) || (has(self.staticHyperparameters) && "
+    f"has(self.hyperband.maxResource)) || (has({_STATIC}) && "
     f"({_HAS_EPOCH_KEY}))",
     "strategy Hyperband needs hyperband.maxResource, or a staticHyperparameters key "
     f"naming the epochs ({', '.join(EPOCH_KEYS)}) to infer it from; set one",
@@ -405,6 +553,79 @@ HYPERBAND_NEEDS_MAX_RESOURCE = rule(
 )
 """Also the operator's message, should a Hyperband spec reach it without a maxResource
 (`kube.validation`)."""
+
+_HB = "self.hyperband"
+_INFERRED = (
+    f"{_EPOCHS_READ} && ({_EPOCHS_VALID}) && has({_HB}) && !has({_HB}.maxResource) "
+    f"&& {_HB}.minResource >= 1 && {_HB}.minResource <= {MAX_HYPERBAND_RESOURCE} "
+    f"&& {_HB}.reductionFactor >= 2 && {_HB}.reductionFactor <= {MAX_HYPERBAND_REDUCTION_FACTOR}"
+)
+"""CEL: maxResource is the (valid) epochs of staticHyperparameters, and hyperband's other
+fields are within their bounds (see _WITHIN_BOUNDS)."""
+_KEY_SHOWN = _shown(_EPOCH_KEY, "epochs")
+_EPOCHS_SHOWN = _shown(_EPOCH_TEXT, "the epochs")
+"""The epochs as written: digits, once the rule on them holds (shorter than the number's
+`_integer_text`, as the CRD holds every message expression)."""
+_DEFAULT_LOWEST_TOP = DEFAULT_HYPERBAND_MIN_RESOURCE * (
+    DEFAULT_HYPERBAND_REDUCTION_FACTOR**MAX_HYPERBAND_RUNGS
+)
+
+HYPERBAND_EPOCHS_RULES = (
+    rule(
+        f"!({_EPOCHS_READ}) || ({_EPOCHS_VALID})",
+        epochs_not_a_number_message(_KEY_SHOWN, _shown(_cel_text(value_shown, _EPOCH_TEXT), "")),
+        field_path=".staticHyperparameters",
+    ),
+    rule(
+        f"!({_EPOCHS_READ} && ({_EPOCHS_VALID}) && has({_HB}) && has({_HB}.maxResource)) "
+        f"|| {_HB}.maxResource == {_EPOCHS}",
+        max_differs_from_epochs_message(
+            _shown(_integer_text(f"{_HB}.maxResource"), "maxResource"),
+            _shown(_EPOCH_TEXT, "number of"),
+            _KEY_SHOWN,
+        ),
+        field_path=".hyperband.maxResource",
+    ),
+    # Without hyperband, minResource is 1: below any maxResource.
+    rule(
+        f"!({_INFERRED}) || {_HB}.minResource < {_EPOCHS}",
+        min_not_below_max_message(
+            _shown(_integer_text(f"{_HB}.minResource"), "minResource"),
+            _EPOCHS_SHOWN,
+            inferred_max_source(_KEY_SHOWN),
+            f"raise {_KEY_SHOWN}",
+        ),
+        field_path=".hyperband.minResource",
+    ),
+    rule(
+        f"!({_INFERRED}) || "
+        f"{_rung_top(f'{_HB}.minResource', f'{_HB}.reductionFactor')} >= double({_EPOCHS})",
+        too_many_rungs_message(
+            _rung_numbers_shown(f"{_HB}.minResource", f"{_HB}.reductionFactor"),
+            _EPOCHS_SHOWN,
+            inferred_max_source(_KEY_SHOWN),
+            f"lower {_KEY_SHOWN}",
+        ),
+        field_path=".hyperband",
+    ),
+    rule(  # hyperband unset: its defaults' rungs
+        f"!({_EPOCHS_READ} && ({_EPOCHS_VALID}) && !has({_HB})) "
+        f"|| {_EPOCHS} <= {_DEFAULT_LOWEST_TOP}",
+        too_many_rungs_message(
+            rung_numbers(
+                str(DEFAULT_HYPERBAND_MIN_RESOURCE),
+                str(DEFAULT_HYPERBAND_REDUCTION_FACTOR),
+                str(_DEFAULT_LOWEST_TOP),
+            ),
+            _EPOCHS_SHOWN,
+            inferred_max_source(_KEY_SHOWN),
+            f"lower {_KEY_SHOWN}",
+        ),
+        field_path=".hyperband",
+    ),
+)
+"""The maxResource read from staticHyperparameters, as the operator checks it
+(`kube.validation`, with these messages): refused at admission, not failed after."""
 
 HYPERBAND_SPEC_RULES = (
     rule(
@@ -420,4 +641,5 @@ HYPERBAND_SPEC_RULES = (
         field_path=".earlyStopping",
     ),
     HYPERBAND_NEEDS_MAX_RESOURCE,
+    *HYPERBAND_EPOCHS_RULES,
 )

@@ -44,6 +44,13 @@ MAX_HYPERBAND_RUNGS = 8
 """Most rungs a Hyperband job may have (minResource·η^8 >= maxResource): each trial keeps
 its value at every rung it reached in the status, and 1,000 trials must fit."""
 MAX_HYPERBAND_REDUCTION_FACTOR = 100
+MAX_HYPERBAND_RESOURCE = 20000
+"""Most epochs of a Hyperband trial (maxResource, given or read from staticHyperparameters),
+and so of minResource too; kubetune.optimizer.hyperband.MAX_RESOURCE_LIMIT."""
+MIN_HYPERBAND_MAX_RESOURCE = 2
+"""Fewest epochs of a Hyperband trial: one rung (minResource 1) below the full budget."""
+DEFAULT_HYPERBAND_MIN_RESOURCE = 1
+DEFAULT_HYPERBAND_REDUCTION_FACTOR = 3
 HYPERBAND_TRIAL_STATUS_BYTES = 300
 """Status bytes a Hyperband trial's rung values, their seqs and its epochs may take
 (8 x (a number's 24 characters + a seq's 5 + 2 separators) + the keys); the size rule on

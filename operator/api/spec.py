@@ -35,14 +35,18 @@ from kubetune.operator.api.cel import (
 )
 from kubetune.operator.api.constants import (
     CATEGORICAL_VALUE_MAX_LENGTH,
+    DEFAULT_HYPERBAND_MIN_RESOURCE,
+    DEFAULT_HYPERBAND_REDUCTION_FACTOR,
     HYPERPARAMETER_NAME_MAX_LENGTH,
     HYPERPARAMETER_NAME_PATTERN,
     MAX_CATEGORICAL_VALUES,
     MAX_HYPERBAND_REDUCTION_FACTOR,
+    MAX_HYPERBAND_RESOURCE,
     MAX_METRICS,
     MAX_PARAMETERS,
     MAX_STATIC_HYPERPARAMETERS,
     MAX_TRIALS,
+    MIN_HYPERBAND_MAX_RESOURCE,
 )
 from kubetune.operator.api.enums import (
     Convergence,
@@ -244,7 +248,9 @@ class Hyperband(KubeModel):
 
     model_config = ConfigDict(json_schema_extra=cel(*HYPERBAND_RULES))
 
-    min_resource: int = Field(default=1, ge=1, le=20000)
+    min_resource: int = Field(
+        default=DEFAULT_HYPERBAND_MIN_RESOURCE, ge=1, le=MAX_HYPERBAND_RESOURCE
+    )
     """Epochs at the first rung (default 1); less than `maxResource`. Choose the first
     epoch at which the curves already rank configurations roughly as they end: one
     judged earlier can be stopped for starting slowly. On `make bench-hyperband`'s
@@ -252,13 +258,19 @@ class Hyperband(KubeModel):
     sampler reached random search's level within a third of its epochs in 3 of 20 runs
     with minResource 1, in 15 with 3."""
 
-    max_resource: int | None = Field(default=None, ge=2, le=20000)
+    max_resource: int | None = Field(
+        default=None, ge=MIN_HYPERBAND_MAX_RESOURCE, le=MAX_HYPERBAND_RESOURCE
+    )
     """Epochs of a full trial (2 to 20000). Unset: read from the first of the
     staticHyperparameters `epochs`, `num_epochs`, `n_epochs`, `numepochs`, `n-epochs`.
-    Every trial is started with this budget and stopped at a rung if it does badly; at
-    most 8 rungs (minResource × reductionFactor^8 >= maxResource)."""
+    That key's value, the trainer's epochs, must be such a number written in digits
+    (`"27"`), and equal to maxResource when both are set. Every trial is started with
+    this budget and stopped at a rung if it does badly; at most 8 rungs (minResource ×
+    reductionFactor^8 >= maxResource)."""
 
-    reduction_factor: int = Field(default=3, ge=2, le=MAX_HYPERBAND_REDUCTION_FACTOR)
+    reduction_factor: int = Field(
+        default=DEFAULT_HYPERBAND_REDUCTION_FACTOR, ge=2, le=MAX_HYPERBAND_REDUCTION_FACTOR
+    )
     """η: a trial continues past a rung only if in the top 1/η there (default 3)."""
 
     sampler: HyperbandSampler = HyperbandSampler.SOBOL_BAYESIAN

@@ -2,9 +2,8 @@
 
 The API server refuses most invalid specs at admission. What it cannot check — that each
 metric regex compiles as RE2 with exactly one capture group (the operator matches logs
-with RE2, so a regex cannot hang it), that every `${trial...}` in the template is a
-placeholder the operator fills in, and Hyperband's maxResource read from a static
-hyperparameter and the rungs it makes — is checked here. The regex is compiled by
+with RE2, so a regex cannot hang it) and that every `${trial...}` in the template is a
+placeholder the operator fills in — is checked here. The regex is compiled by
 `metric_logs.compile_metric_regex`, the log scan's own path. The operator calls
 `validate_spec` before it launches anything; a non-empty result means phase Failed with
 an Invalid condition carrying the messages.
@@ -17,7 +16,9 @@ say the same thing twice, in other words. The CRD has carried them from its firs
 version, except those on the trial Job's `completions`, `parallelism`, `suspend` and
 `managedBy` (added later: a TuningJob stored before them runs its trials as its template
 says, and is not failed now). The one exception, the Hyperband budget the operator
-cannot plan without, answers with the CEL rule's own message.
+cannot plan without (its maxResource, given or read from a static hyperparameter, and
+the rungs it makes; the rules on the static one came later), answers with the CEL rules'
+own messages.
 
 Every message starts with the field path, names the offending value and says the fix,
 in the style of the CEL messages.
@@ -32,12 +33,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubetune.operator.api import Hyperband, Strategy, TuningJobSpec
-from kubetune.operator.api.cel import EPOCH_KEYS, HYPERBAND_NEEDS_MAX_RESOURCE
+from kubetune.operator.api.cel import (
+    EPOCH_KEYS,
+    HYPERBAND_NEEDS_MAX_RESOURCE,
+    epochs_not_a_number_message,
+    inferred_max_source,
+    max_differs_from_epochs_message,
+    min_not_below_max_message,
+    rung_numbers,
+    too_many_rungs_message,
+    value_shown,
+)
 from kubetune.operator.api.constants import MAX_HYPERBAND_RUNGS
 from kubetune.operator.api.schema import spec_schema
 from kubetune.operator.kube.metric_logs import compile_metric_regex
 from kubetune.operator.kube.trial_job import unknown_placeholders
-from kubetune.optimizer import infer_max_resource, rung_levels
+from kubetune.optimizer import infer_max_resource
 from pydantic import ValidationError
 
 
@@ -106,45 +117,52 @@ def check_warm_start_parent(
 
 
 def _hyperband_problems(spec: TuningJobSpec) -> list[str]:
-    """What CEL cannot check of `strategy: Hyperband`: the maxResource read from the
-    static hyperparameters (a number in a string) and the rungs it makes."""
+    """What admission checks of `strategy: Hyperband` and the operator cannot plan
+    without, in the CEL rules' words (`cel.HYPERBAND_EPOCHS_RULES`, `cel.HYPERBAND_RULES`):
+    the maxResource, given or read from the static hyperparameters (a number in a string),
+    and the rungs it makes. A TuningJob stored before those rules reaches here unchecked."""
     if spec.strategy is not Strategy.HYPERBAND:
         return []
     hb = spec.hyperband or Hyperband()
-    try:
-        inferred = infer_max_resource(spec.static_hyperparameters or {})
-    except ValueError as error:
-        return [f"spec.{error}"]
+    static = spec.static_hyperparameters or {}
+    key = next((k for k in EPOCH_KEYS if k in static), None)  # the one the optimizer reads
+    inferred = None
+    if key is not None:
+        try:
+            inferred = infer_max_resource({key: static[key]})
+        except ValueError:
+            shown = value_shown(static[key])
+            return [f"spec.staticHyperparameters: {epochs_not_a_number_message(key, shown)}"]
     maximum = hb.max_resource if hb.max_resource is not None else inferred
     if maximum is None:  # refused at admission: the same words as there
         return [f"spec.hyperband: {HYPERBAND_NEEDS_MAX_RESOURCE['message']}"]
-    if inferred is not None and inferred != maximum:
+    if key is not None and inferred != maximum:
         # The trainer must be started with the full budget the rungs are cut from.
         return [
-            f"spec.hyperband.maxResource: {maximum} differs from the {inferred} epochs of "
-            "spec.staticHyperparameters the trainer is started with; make them equal or "
-            "unset maxResource"
+            "spec.hyperband.maxResource: "
+            + max_differs_from_epochs_message(str(maximum), str(inferred), key)
         ]
+    if key is None or hb.max_resource is not None:  # maxResource given
+        path = source = "spec.hyperband.maxResource"
+        fix = "maxResource"
+    else:
+        path, source, fix = "spec.hyperband", inferred_max_source(key), key
     if hb.min_resource >= maximum:
-        if hb.max_resource is not None:  # refused at admission too
-            source, fix = "spec.hyperband.maxResource", "raise maxResource"
-        else:
-            key = next(k for k in EPOCH_KEYS if k in (spec.static_hyperparameters or {}))
-            source = f"maxResource, unset: the epochs of spec.staticHyperparameters.{key}"
-            fix = f"raise {key}"
+        minimum = str(hb.min_resource)
         return [
-            f"spec.hyperband.minResource: {hb.min_resource} is not less than {maximum} "
-            f"({source}); lower minResource below {maximum} or {fix} above "
-            f"{hb.min_resource}"
+            "spec.hyperband.minResource: "
+            + min_not_below_max_message(minimum, str(maximum), source, f"raise {fix}")
         ]
-    try:
-        rungs = rung_levels(hb.min_resource, maximum, hb.reduction_factor)
-    except ValueError as error:
-        return [f"spec.hyperband (maxResource {maximum}): {error}"]
-    if len(rungs) > MAX_HYPERBAND_RUNGS:
+    lowest_top = hb.min_resource * hb.reduction_factor**MAX_HYPERBAND_RUNGS
+    if lowest_top < maximum:
         return [
-            f"spec.hyperband: {len(rungs)} rungs ({rungs}) for maxResource {maximum}, at most "
-            f"{MAX_HYPERBAND_RUNGS}: raise minResource or reductionFactor"
+            f"{path}: "
+            + too_many_rungs_message(
+                rung_numbers(str(hb.min_resource), str(hb.reduction_factor), str(lowest_top)),
+                str(maximum),
+                source,
+                f"lower {fix}",
+            )
         ]
     return []
 

@@ -6,14 +6,25 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from integration.test_tuningjob_admission import EXAMPLES, INVALID, Mutation, base
+from integration.test_tuningjob_admission import (
+    EXAMPLES,
+    HYPERBAND_EPOCHS,
+    HYPERBAND_OUT_OF_BOUNDS,
+    INVALID,
+    Mutation,
+    base,
+)
+from kubetune.analytics.errors import KubetuneError
 from kubetune.cli import main as cli_main
 from kubetune.cli.admission import admission_problems
+from kubetune.cli.local_run import checked_spec
+from kubetune.operator.api import TuningJobSpec
 from kubetune.operator.api.schema import spec_schema
-from kubetune.operator.kube.validation import parse_and_validate_spec
+from kubetune.operator.kube.validation import parse_and_validate_spec, validate_spec
 
 
 @pytest.mark.parametrize(
@@ -192,3 +203,55 @@ def test_categorical_values_written_bare_stay_refused_with_the_quoting_fix() -> 
         "quoted: '0.01'"
     ) in problems
     assert any(p.startswith("spec.parameters[0].values[1]: ") and "quoted" in p for p in problems)
+
+
+def _hyperband_spec(static: dict[str, str], hyperband: dict[str, object]) -> dict[str, Any]:
+    spec = base()["spec"]
+    spec["strategy"] = "Hyperband"
+    spec["staticHyperparameters"] = static
+    spec["hyperband"] = hyperband
+    return spec
+
+
+# QA82 M6: the maxResource Hyperband reads from staticHyperparameters is checked by CEL
+# rules, in the words the operator fails such a job with (written once, in
+# kubetune.operator.api.cel); a local run says it once.
+@pytest.mark.parametrize(("static", "hyperband"), HYPERBAND_EPOCHS)
+def test_the_epochs_hyperband_reads_are_checked_by_the_rules_in_the_operators_words(
+    static: dict[str, str], hyperband: dict[str, object]
+) -> None:
+    spec = _hyperband_spec(static, hyperband)
+    operator_says = validate_spec(TuningJobSpec.from_api(spec))
+    assert len(operator_says) == 1
+    assert admission_problems(spec) == operator_says
+    assert _local_problems(spec) == operator_says
+
+
+# QA82 L1: a Hyperband field beyond its bounds is said once, with its bound; the rules
+# relating the fields (here the ninth rung's) do not add a spurious error.
+@pytest.mark.parametrize(("hyperband", "field"), HYPERBAND_OUT_OF_BOUNDS)
+def test_a_hyperband_field_out_of_bounds_is_said_once_locally(
+    hyperband: dict[str, object], field: str
+) -> None:
+    spec = _hyperband_spec({}, hyperband)
+    assert admission_problems(spec) == []
+    (problem,) = _local_problems(spec)
+    assert problem.startswith(f"{field}: ") and ("minimum" in problem or "maximum" in problem)
+
+
+def test_the_epochs_hyperband_reads_within_their_rules_are_admitted() -> None:
+    for static, hyperband in [
+        ({"numepochs": "12"}, {}),
+        ({"epochs": "6561"}, {}),  # 1 x 3^8: eight rungs
+        ({"epochs": "27"}, {"maxResource": 27, "minResource": 26}),
+        ({"num_epochs": "9", "n_epochs": "nine"}, {}),  # n_epochs: not the key read first
+    ]:
+        spec = _hyperband_spec(static, hyperband)
+        assert admission_problems(spec) == [], (static, hyperband)
+
+
+def _local_problems(spec: dict[str, Any]) -> list[str]:
+    """What `kubetune run --local` refuses `spec` with, one problem a line."""
+    with pytest.raises(KubetuneError) as refused:
+        checked_spec({"metadata": {"name": "job"}, "spec": spec})
+    return [line.strip() for line in str(refused.value).splitlines()[1:]]

@@ -21,6 +21,7 @@ from codegen.crd import CRD_NAME
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator import api as models
+from kubetune.operator.kube.validation import validate_spec
 
 pytestmark = pytest.mark.cluster
 
@@ -490,7 +491,8 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
         ),
         [
             "spec.hyperband.minResource",
-            "hyperband.minResource must be less than hyperband.maxResource",
+            "9 is not less than 9 (spec.hyperband.maxResource); lower minResource below 9 or "
+            "raise maxResource above 9",
         ],
     ),
     (
@@ -509,7 +511,65 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
             setting("strategy", "Hyperband"),
             setting("hyperband", {"maxResource": 20000, "reductionFactor": 2}),
         ),
-        ["spec.hyperband.maxResource", "hyperband has more than 8 rungs"],
+        [
+            "spec.hyperband.maxResource",
+            "hyperband has more than 8 rungs: minResource x reductionFactor^8 = 1 x 2^8 = 256 "
+            "is less than 20000 (spec.hyperband.maxResource)",
+        ],
+    ),
+    (
+        "hyperband-epochs-not-a-number",
+        both(setting("strategy", "Hyperband"), setting("staticHyperparameters.epochs", "nine")),
+        [
+            "spec.staticHyperparameters",
+            "staticHyperparameters.epochs 'nine' is not a whole number of epochs from 2 to 20000",
+        ],
+    ),
+    (
+        "hyperband-epochs-one",
+        both(
+            setting("strategy", "Hyperband"),
+            setting("staticHyperparameters", {"num_epochs": "1"}),
+        ),
+        ["spec.staticHyperparameters", "staticHyperparameters.num_epochs '1' is not a whole"],
+    ),
+    (
+        "hyperband-min-not-below-the-epochs",
+        both(
+            setting("strategy", "Hyperband"),
+            setting("staticHyperparameters.epochs", "9"),
+            setting("hyperband", {"minResource": 10}),
+        ),
+        [
+            "spec.hyperband.minResource",
+            "10 is not less than 9 (maxResource, unset: the epochs of "
+            "spec.staticHyperparameters.epochs); lower minResource below 9 or raise epochs "
+            "above 10",
+        ],
+    ),
+    (
+        "hyperband-max-differs-from-the-epochs",
+        both(
+            setting("strategy", "Hyperband"),
+            setting("staticHyperparameters.epochs", "9"),
+            setting("hyperband", {"maxResource": 27}),
+        ),
+        [
+            "spec.hyperband.maxResource",
+            "27 differs from the 9 epochs of spec.staticHyperparameters.epochs",
+        ],
+    ),
+    (
+        "hyperband-too-many-rungs-of-the-epochs",
+        both(
+            setting("strategy", "Hyperband"),
+            setting("staticHyperparameters", {"n-epochs": "10000"}),
+        ),
+        [
+            "spec.hyperband",
+            "= 1 x 3^8 = 6561 is less than 10000 (maxResource, unset: the epochs of "
+            "spec.staticHyperparameters.n-epochs)",
+        ],
     ),
     (
         "convergence-without-bayesian",
@@ -591,6 +651,65 @@ def test_invalid_spec_is_rejected_with_a_message_naming_the_field(
     message = rejection(custom_api, namespace, manifest)
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in the API server's message: {message}"
+
+
+HYPERBAND_OUT_OF_BOUNDS = [
+    ({"minResource": 0, "maxResource": 9}, "spec.hyperband.minResource"),
+    ({"reductionFactor": 1, "maxResource": 9}, "spec.hyperband.reductionFactor"),
+    ({"maxResource": 30000}, "spec.hyperband.maxResource"),
+]
+"""Hyperband fields beyond their bounds (minResource 0 and reductionFactor 1 made the
+ninth rung fall below maxResource, and 30000 is beyond it with 1 x 3^8 = 6561)."""
+
+
+@pytest.mark.parametrize(("hyperband", "field"), HYPERBAND_OUT_OF_BOUNDS)
+def test_a_hyperband_field_out_of_bounds_is_one_error_not_a_spurious_rungs_one(
+    hyperband: Manifest, field: str, custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    manifest = base()
+    both(
+        setting("strategy", "Hyperband"),
+        setting("hyperband", hyperband),
+        setting("staticHyperparameters", None),  # its epochs would differ from maxResource
+    )(manifest)
+    with pytest.raises(ApiException) as caught:
+        create(custom_api, namespace, manifest)
+    causes = json.loads(caught.value.body)["details"]["causes"]
+    assert [cause["field"] for cause in causes] == [field], causes
+    assert "rungs" not in caught.value.body
+
+
+HYPERBAND_EPOCHS = [
+    ({"epochs": "nine"}, {}),
+    ({"num_epochs": "1"}, {}),
+    ({"epochs": "9"}, {"minResource": 10}),
+    ({"epochs": "9"}, {"maxResource": 27}),
+    ({"n-epochs": "10000"}, {}),
+    ({"epochs": "20000"}, {"minResource": 2, "reductionFactor": 2}),
+]
+"""Hyperband specs whose maxResource, read from staticHyperparameters, the operator would
+fail at once (InvalidSpec): QA82 M6."""
+
+
+@pytest.mark.parametrize(("static", "hyperband"), HYPERBAND_EPOCHS)
+def test_the_epochs_hyperband_reads_are_refused_at_admission_in_the_operators_words(
+    static: dict[str, str],
+    hyperband: Manifest,
+    custom_api: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    manifest = base()
+    both(
+        setting("strategy", "Hyperband"),
+        setting("staticHyperparameters", static),
+        setting("hyperband", hyperband),
+    )(manifest)
+    (operator_says,) = validate_spec(models.TuningJobSpec.from_api(manifest["spec"]))
+    field, words = operator_says.split(": ", 1)
+    with pytest.raises(ApiException) as caught:
+        create(custom_api, namespace, manifest)
+    (cause,) = json.loads(caught.value.body)["details"]["causes"]
+    assert (cause["field"], cause["message"]) == (field, f"Invalid value: {words}")
 
 
 def test_the_invalid_table_is_large_and_every_base_is_valid(

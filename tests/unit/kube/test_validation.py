@@ -285,8 +285,8 @@ def test_parse_and_validate_returns_the_spec_and_its_messages() -> None:
 @pytest.mark.parametrize(
     ("static", "hyperband", "fragment"),
     [
-        ({"epochs": "ten"}, {}, "staticHyperparameters.epochs='ten' is not a whole number"),
-        ({"epochs": "1"}, {}, "staticHyperparameters.epochs='1' is not a whole number"),
+        ({"epochs": "ten"}, {}, "staticHyperparameters.epochs 'ten' is not a whole number"),
+        ({"epochs": "1"}, {}, "staticHyperparameters.epochs '1' is not a whole number"),
         (
             {"epochs": "27"},
             {"minResource": 30},
@@ -300,7 +300,13 @@ def test_parse_and_validate_returns_the_spec_and_its_messages() -> None:
             "spec.hyperband.minResource: 30 is not less than 27 (spec.hyperband.maxResource); "
             "lower minResource below 27 or raise maxResource above 30",
         ),
-        ({"epochs": "20000"}, {"reductionFactor": 2}, "15 rungs"),
+        (
+            {"epochs": "20000"},
+            {"reductionFactor": 2},
+            "spec.hyperband: hyperband has more than 8 rungs: minResource x reductionFactor^8 "
+            "= 1 x 2^8 = 256 is less than 20000 (maxResource, unset: the epochs of "
+            "spec.staticHyperparameters.epochs)",
+        ),
     ],
 )
 def test_hyperband_max_resource_read_from_the_static_epochs_is_checked(
