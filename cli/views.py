@@ -52,12 +52,13 @@ def trials_output(
     flat = flat_records(view, now)
     if sort:
         bare = sort.removeprefix("-")
-        if _SORT_ALIASES.get(bare, bare) not in names:
+        aliases = _sort_aliases(view, names)
+        if aliases.get(bare, bare) not in names:
             shown = ", ".join(_SORT_ALIASES_BACK.get(n, n) for n in names)
             raise UsageError(
                 f"--sort {sort}: no column {bare!r}; sort by one of: {shown} (-FIELD reverses)"
             )
-        sort = sort[: len(sort) - len(bare)] + _SORT_ALIASES.get(bare, bare)
+        sort = sort[: len(sort) - len(bare)] + aliases.get(bare, bare)
         flat = sort_records(flat, sort, view, names)
     flat = flat[:top] if top else flat
     if fmt == "csv":
@@ -127,6 +128,15 @@ def _epochs_so_far(view: TuningJobView, trial: Trial) -> str:
 
 _SORT_ALIASES = {"duration": "durationSeconds"}
 _SORT_ALIASES_BACK = {v: k for k, v in _SORT_ALIASES.items()}
+
+
+def _sort_aliases(view: TuningJobView, names: Sequence[str]) -> dict[str, str]:
+    """The other names `--sort` takes for columns: `duration`, and the objective metric's
+    own name (`val_acc`: what the job, `describe` and `best` call it) for `objective`,
+    unless a column has that name."""
+    if view.objective_metric in names:
+        return _SORT_ALIASES
+    return {**_SORT_ALIASES, view.objective_metric: "objective"}
 
 
 def best_objective(view: TuningJobView) -> str:
