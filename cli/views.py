@@ -89,7 +89,8 @@ def _trials_table(view: TuningJobView, flat: Sequence[dict[str, Any]], names: li
             elif name == "durationSeconds":
                 row.append(output.duration(value))
             elif name == "start":
-                row.append(value.replace("T", " ").rstrip("Z") if value else output.MISSING)
+                # A space for the T, read more easily; the Z kept: the time is UTC.
+                row.append(value.replace("T", " ") if value else output.MISSING)
             elif name == "message" and value:
                 row.append(" ".join(value.split()))  # one line per trial
             elif isinstance(value, float | int):

@@ -1,6 +1,6 @@
 """Hyperparameter values printed as they are: YAML output that every YAML reader, kubectl
 included, reads back as the same text (QA84 M8); Categorical values in the table and
-`watch` as written, not as numbers (QA84 M1)."""
+`watch` as written, not as numbers (QA84 M1); the table's start times marked UTC (QA84 L4)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,17 @@ def test_watch_best_line_shows_a_categorical_value_as_written() -> None:
     view = parse_tuning_job(_numeric_looking_categorical_job())
     best = next(line for line in render(view, {}, NOW) if line.startswith("best: "))
     assert " optimizer=1e-3" in best and "0.001" not in best
+
+
+def test_table_start_says_utc() -> None:
+    """QA84 L4: the table's start is UTC, as recorded; its `Z` says so (a space for the
+    T), and it reads back as the time CSV gives."""
+    view = parse_tuning_job(synthetic_tuning_job("utc", 3))
+    lines = views.trials_output(view, "table", NOW, "trial").splitlines()
+    csv_lines = views.trials_output(view, "csv", NOW, "trial").splitlines()
+    start = lines[0].index("start")
+    for line, trial in zip(lines[1:], view.trials, strict=True):
+        shown = line[start:].split("   ")[0]
+        assert shown.endswith("Z") and trial.start_time is not None
+        assert datetime.fromisoformat(shown) == trial.start_time
+        assert shown.replace(" ", "T") in next(c for c in csv_lines if c.startswith(trial.name))
