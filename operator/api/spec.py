@@ -242,9 +242,10 @@ class Hyperband(KubeModel):
     """Settings of `strategy: Hyperband` (asynchronous successive halving, one bracket):
     every trial is started with `maxResource` epochs and judged at each rung
     `minResource`·η^k < `maxResource` (η = `reductionFactor`); it continues only if its
-    value there is in the top 1/η of the values recorded at that rung so far, else it
-    ends EarlyStopped. The trainer must print the objective once per epoch: match s of
-    the objective regex is the value after s epochs."""
+    value there is in the top 1/η of the values recorded at that rung so far (rounded
+    down, but the best always continues), else it ends EarlyStopped. The trainer must
+    print the objective once per epoch: match s of the objective regex is the value
+    after s epochs."""
 
     model_config = ConfigDict(json_schema_extra=cel(*HYPERBAND_RULES))
 
@@ -271,7 +272,9 @@ class Hyperband(KubeModel):
     reduction_factor: int = Field(
         default=DEFAULT_HYPERBAND_REDUCTION_FACTOR, ge=2, le=MAX_HYPERBAND_REDUCTION_FACTOR
     )
-    """η: a trial continues past a rung only if in the top 1/η there (default 3)."""
+    """η: a trial continues past a rung only if its value ranks in the top max(1, ⌊n/η⌋)
+    of the n values recorded there so far, its own included: 1/η of them rounded down,
+    and the best always (with η 3: only the best of 5, the top 2 of 6). Default 3."""
 
     sampler: HyperbandSampler = HyperbandSampler.SOBOL_BAYESIAN
     """How new configurations are proposed: SobolBayesian (the default; it won

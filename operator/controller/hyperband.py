@@ -51,6 +51,11 @@ TOO_FEW_VALUES = "TooFewObjectiveValues"
 """The reason of the Warning Event on a Hyperband trial whose trainer exited successfully
 having printed fewer values of the objective than `maxResource` (`note_too_few_values`)."""
 
+JUDGED_AT_END = "judged at its end"
+"""In the message of a trial stopped at a rung on values it printed only when its
+trainer ended, fewer than `maxResource` (`_stop`): `job_note` counts it among the
+trials that printed too few."""
+
 RUNG_CHECK_SECONDS = 5.0
 """How often a Hyperband job with running trials is looked at again, so a trial is
 judged soon after it reaches a rung even when no Job or pod changes."""
@@ -164,7 +169,8 @@ def _stop(d: Decision) -> None:
     hb = settings(d.spec)
     rungs = levels(d.spec)
     records = rung_records(d.status.trials)
-    decisions = rung_decisions(records, reduction_factor=hb.reduction_factor, goal=_goal(d.spec))
+    goal = _goal(d.spec)
+    decisions = rung_decisions(records, reduction_factor=hb.reduction_factor, goal=goal)
     judged = _judged(d)
     for trial in d.status.trials:
         if trial.name not in judged:
@@ -177,24 +183,49 @@ def _stop(d: Decision) -> None:
         # The values its decision was taken among: its own and those recorded before it
         # there (values recorded later do not change it).
         own = (trial.rung_seqs or [])[stopped_at]
-        peers = sum(r.rung == stopped_at and r.seq <= own for r in records)
+        earlier = [r.value for r in records if r.rung == stopped_at and r.seq < own]
+        better = sum(v > value if goal == "Maximize" else v < value for v in earlier)
         curve = (d.snapshot.curves or {}).get(trial.name) or []
         trial.objective = value
         trial.intermediate_count = max(len(curve), rungs[stopped_at], trial.intermediate_count)
         late = judged[trial.name]
         few = _too_few(d, trial, judged.keys())  # the judged trials were all unfinished
-        message = (
-            f"rung {stopped_at} ({count(rungs[stopped_at], 'epoch')}): {value:.6g} not in the top "
-            f"1/{hb.reduction_factor} of {peers} values there"
+        message = stop_message(
+            stopped_at,
+            rungs[stopped_at],
+            value,
+            rank=1 + better,
+            among=len(earlier) + 1,
+            reduction_factor=hb.reduction_factor,
         )
         if few is not None:  # its values came when it ended: the operator was not down
-            message += f"; judged when it ended, as it {_printed_only(d, few)}"
+            message += f"; {JUDGED_AT_END}: printed {few} of {max_resource(d.spec)} values"
         elif late:
             message += "; judged only after it ended (operator down?)"
         end = trial.end_time if late else None
         reason = f"{HYPERBAND_RUNG_STOPPED}{stopped_at}"
         d.finish_trial(trial, TrialPhase.EARLY_STOPPED, reason, message, end)
         d.event("Normal", "TrialEarlyStopped", f"trial {trial.name} at {message}")
+
+
+def stop_message(
+    rung: int, epochs: int, value: float, *, rank: int, among: int, reduction_factor: int
+) -> str:
+    """Why a trial stopped at a rung, for its message: its rank there among the values
+    its decision was taken among, and how many of those go on (the top max(1, ⌊n/η⌋),
+    `continues_at_rung`). Short, and without the metric's name (up to 255 characters):
+    with the longest suffix `_stop` adds, it fits the trial's message (128 characters),
+    which would otherwise lose its middle."""
+    top = max(1, among // reduction_factor)
+    return (
+        f"rung {rung} ({count(epochs, 'epoch')}): {value:.6g} ranked {_ordinal(rank)} of "
+        f"{among}; the top {top} go on"
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def too_many_values(d: Decision) -> str | None:
@@ -251,13 +282,6 @@ def _too_few(d: Decision, trial: TrialStatus, unfinished: Collection[str]) -> in
     return printed if printed < max_resource(d.spec) else None
 
 
-def _printed_only(d: Decision, printed: int) -> str:
-    return (
-        f"printed {count(printed, 'value')} of {d.spec.objective.metric} in a "
-        f"{max_resource(d.spec)}-epoch trial (Hyperband needs one per epoch)"
-    )
-
-
 def note_too_few_values(d: Decision) -> None:
     """A trial whose trainer exited successfully having printed fewer values of the
     objective than `maxResource` (Succeeded, or EarlyStopped when judged as it ended)
@@ -268,25 +292,30 @@ def note_too_few_values(d: Decision) -> None:
     if d.spec.strategy is not Strategy.HYPERBAND:
         return
     unfinished = _unfinished(d)
+    most = max_resource(d.spec)
     for trial in d.status.trials:
         printed = _too_few(d, trial, unfinished)
         if printed is None or trial.phase not in (TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED):
             continue
-        note = _printed_only(d, printed)
         if trial.phase is TrialPhase.SUCCEEDED:
+            # Without the metric's name (up to 255 characters): the note must fit the
+            # trial's message (128), which would lose its middle.
+            note = f"printed {printed} of {most} objective values (Hyperband needs one per epoch)"
             trial.message = f"{note}; {trial.message}" if trial.message else note
         d.event(
             "Warning",
             TOO_FEW_VALUES,
-            f"trial {trial.name} exited successfully but {note}: match s of the objective's "
-            "regex is the value after s epochs, so a trainer that prints only a final value "
-            "is judged at rung 0 on it",
+            f"trial {trial.name} exited successfully but printed {count(printed, 'value')} "
+            f"of {d.spec.objective.metric} in a {most}-epoch trial: Hyperband needs one per "
+            "epoch, as match s of the objective's regex is the value after s epochs, so a "
+            "trainer that prints only a final value is judged at rung 0 on it",
         )
 
 
 def job_note(d: Decision) -> str:
-    """For the job's message: the succeeded trials that printed fewer values of the
-    objective than `maxResource` (from their recorded `intermediateCount`); empty if
+    """For the job's message: the trials that ended having printed fewer values of the
+    objective than `maxResource` (from their recorded `intermediateCount`): those that
+    succeeded, and those stopped at a rung when they ended (`JUDGED_AT_END`); empty if
     none."""
     if d.spec.strategy is not Strategy.HYPERBAND:
         return ""
@@ -294,12 +323,13 @@ def job_note(d: Decision) -> str:
     few = [
         t
         for t in d.status.trials
-        if t.phase is TrialPhase.SUCCEEDED and 0 < t.intermediate_count < most
+        if (t.phase is TrialPhase.SUCCEEDED and 0 < t.intermediate_count < most)
+        or (t.phase is TrialPhase.EARLY_STOPPED and JUDGED_AT_END in (t.message or ""))
     ]
     if not few:
         return ""
     return (
-        f"; {count(len(few), 'trial')} succeeded having printed fewer values of "
+        f"; {count(len(few), 'trial')} ended having printed fewer values of "
         f"{d.spec.objective.metric} than {count(most, 'epoch')} (first: {few[0].name}, "
         f"{count(few[0].intermediate_count, 'value')}): Hyperband needs one value per epoch "
         "to judge trials at their rungs"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubetune.operator.api import Phase, Strategy, TrialPhase, TuningJobStatus
+from kubetune.operator.api.constants import MAX_TRIAL_MESSAGE_LENGTH
 from kubetune.operator.controller import (
     ObjectiveOutcome,
     Optimizer,
@@ -15,7 +16,12 @@ from kubetune.operator.controller import (
     WarmTrial,
     plan,
 )
-from kubetune.operator.controller.hyperband import levels, rung_records
+from kubetune.operator.controller.hyperband import (
+    JUDGED_AT_END,
+    levels,
+    rung_records,
+    stop_message,
+)
 from kubetune.optimizer import suggest_hyperband
 from support.plan_sim import Sim
 from support.specs import make_spec
@@ -485,9 +491,66 @@ def test_a_stop_message_counts_only_the_values_its_decision_was_taken_among() ->
     assert [job.trial(i).rung_seqs for i in range(3)] == [[0], [1], [2]]
     stopped = job.trial(1)
     assert stopped.phase is TrialPhase.EARLY_STOPPED
-    assert stopped.message == "rung 0 (1 epoch): 0.7 not in the top 1/3 of 2 values there"
+    assert stopped.message == "rung 0 (1 epoch): 0.7 ranked 2nd of 2; the top 1 go on"
     # c, recorded third (rank 2 of 3 > max(1, 3 // 3)), was judged among 3.
-    assert job.trial(2).message == "rung 0 (1 epoch): 0.6 not in the top 1/3 of 3 values there"
+    assert job.trial(2).message == "rung 0 (1 epoch): 0.6 ranked 2nd of 3; the top 1 go on"
+
+
+def test_a_stop_message_gives_the_rank_and_how_many_go_on() -> None:
+    """QA82 L5: "not in the top 1/3 of 5 values" left the rounding to guess. Of 6 values
+    at rung 0, with η 3, the top 2 go on; a Maximize job ranks the highest first. (The
+    first, 0.5, went on: alone there when it arrived.)"""
+    job = Job(
+        objective={"metric": "accuracy", "type": "Maximize"},
+        metrics=[{"name": "accuracy", "regex": "accuracy=(\\S+)"}],
+        limits={"maxTrials": 6, "maxParallelTrials": 6},
+    )
+    job.step()
+    job.step()
+    names = [t.name for t in job.status.trials]
+    values = [0.5, 0.9, 0.8, 0.7, 0.95, 0.6]
+    for name, value in zip(names, values, strict=True):  # one look each: in this order
+        job.curves[name] = [value]
+        job.step()
+    messages = {t.name: t.message for t in job.status.trials if t.phase is TrialPhase.EARLY_STOPPED}
+    assert messages == {
+        names[2]: "rung 0 (1 epoch): 0.8 ranked 2nd of 3; the top 1 go on",
+        names[3]: "rung 0 (1 epoch): 0.7 ranked 3rd of 4; the top 1 go on",
+        names[5]: "rung 0 (1 epoch): 0.6 ranked 5th of 6; the top 2 go on",
+    }
+
+
+def test_the_longest_stop_message_fits_a_trial_message_whole() -> None:
+    """QA82 M1: the stop message of a trial judged when it ended, with the trainer's
+    count and the metric's name, was longer than a trial's message (128 characters),
+    which lost its middle: the reason. The metric's name is left out (it may have 255
+    characters); the worst numbers fit."""
+    worst = (
+        stop_message(7, 19999, -1.23456789e-100, rank=1000, among=1000, reduction_factor=2)
+        + f"; {JUDGED_AT_END}: printed 19999 of 20000 values"
+    )
+    assert len(worst) <= MAX_TRIAL_MESSAGE_LENGTH, (len(worst), worst)
+    assert stop_message(0, 1, 0.5, rank=11, among=12, reduction_factor=3).endswith(
+        "0.5 ranked 11th of 12; the top 4 go on"
+    )
+    # Through plan(), with a metric name of the longest kind: the message is kept whole.
+    metric = "m" * 255
+    job = Job(
+        objective={"metric": metric, "type": "Minimize"},
+        metrics=[{"name": metric, "regex": "loss=(\\S+)"}],
+    )
+    job.step()
+    job.step()
+    for i, value in ((0, 0.3), (1, 0.5)):  # trainers that print only a final value
+        job.curves[job.trial(i).name] = [value]
+        job.finish(job.trial(i).job_name, state="Succeeded", outcome=ObjectiveOutcome(value, 1))
+        job.step()
+    first, second = job.trial(0), job.trial(1)
+    assert first.message == "printed 1 of 9 objective values (Hyperband needs one per epoch)"
+    assert second.message == (
+        "rung 0 (1 epoch): 0.5 ranked 2nd of 2; the top 1 go on; "
+        "judged at its end: printed 1 of 9 values"
+    )
 
 
 def test_a_trial_printing_more_values_than_max_resource_fails_the_job_at_once() -> None:
@@ -539,15 +602,16 @@ def test_a_trial_that_succeeded_with_fewer_values_than_max_resource_is_pointed_o
     decided = job.step()
     first = job.trial(0)
     assert first.phase is TrialPhase.SUCCEEDED
-    assert first.message == (
-        "printed 1 value of loss in a 9-epoch trial (Hyperband needs one per epoch)"
-    )
+    assert first.message == "printed 1 of 9 objective values (Hyperband needs one per epoch)"
     warnings = [e for e in decided.events if e.type == "Warning"]
-    assert [(e.reason, e.message.split(": match")[0]) for e in warnings] == [
-        ("TooFewObjectiveValues", f"trial {a} exited successfully but {first.message}")
+    assert [(e.reason, e.message.split(": Hyperband")[0]) for e in warnings] == [
+        (
+            "TooFewObjectiveValues",
+            f"trial {a} exited successfully but printed 1 value of loss in a 9-epoch trial",
+        )
     ]
     note = (
-        f"; 1 trial succeeded having printed fewer values of loss than 9 epochs (first: {a}, "
+        f"; 1 trial ended having printed fewer values of loss than 9 epochs (first: {a}, "
         "1 value): Hyperband needs one value per epoch to judge trials at their rungs"
     )
     assert job.status.phase is Phase.IN_PROGRESS
@@ -558,10 +622,20 @@ def test_a_trial_that_succeeded_with_fewer_values_than_max_resource_is_pointed_o
     second = job.trial(1)
     assert (second.phase, second.reason) == (TrialPhase.EARLY_STOPPED, "StoppedAtRung0")
     assert second.message is not None and "operator down" not in second.message
-    assert second.message.startswith("rung 0 (1 epoch): 0.5 not in the top 1/3")
-    assert second.message.endswith("(Hyperband needs one per epoch)")
+    assert second.message == (
+        "rung 0 (1 epoch): 0.5 ranked 2nd of 2; the top 1 go on; "
+        "judged at its end: printed 1 of 9 values"
+    )
     assert [e.reason for e in decided.events if e.type == "Warning"] == ["TooFewObjectiveValues"]
+    # QA82 M2: the job's note counts it too: it ended having printed too few values.
+    note = note.replace("; 1 trial ended", "; 2 trials ended")
+    assert (job.status.message or "").endswith(note)
     # Posted once: a later look posts nothing again and keeps the note.
     again = job.step()
     assert [e for e in again.events if e.type == "Warning"] == []
+    assert (job.status.message or "").endswith(note)
+    # A trial stopped at its rung while it ran (it printed its values) is not counted.
+    job.curves[job.trial(2).name] = [0.9]
+    job.step()
+    assert job.trial(2).phase is TrialPhase.EARLY_STOPPED
     assert (job.status.message or "").endswith(note)
