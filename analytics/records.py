@@ -202,7 +202,9 @@ def sort_records(
 
 def best_hyperparameters(view: TuningJobView) -> dict[str, str]:
     """The best trial's tuned hyperparameters with the static ones: what a final training
-    run should be given. Raises NotFoundError when there is no best trial yet."""
+    run should be given, the static ones first, then the tuned ones in the spec's order
+    (the status keeps them sorted by name). Raises NotFoundError when there is no best
+    trial yet."""
     best = view.status.best_trial
     if best is None:
         done = view.trials_done()
@@ -211,4 +213,6 @@ def best_hyperparameters(view: TuningJobView) -> dict[str, str]:
             f"{count(len(view.trials), 'trial')}, "
             f"{done} ended, none succeeded with an objective (phase {view.phase})."
         )
-    return {**(view.spec.static_hyperparameters or {}), **best.hyperparameters}
+    order = {p.name: i for i, p in enumerate(view.spec.parameters)}
+    tuned = sorted(best.hyperparameters.items(), key=lambda item: order.get(item[0], len(order)))
+    return {**(view.spec.static_hyperparameters or {}), **dict(tuned)}

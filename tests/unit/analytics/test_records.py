@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kubetune.analytics import TuningJobAnalytics
+from kubetune.analytics.records import best_hyperparameters
 from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli import views
 from support.cli_data import NOW, write_directory
@@ -47,3 +48,15 @@ def test_dataframe_of_an_all_failed_job_has_the_declared_metric_as_nan(tmp_path:
     frame = TuningJobAnalytics(directory=write_directory(_all_failed(), tmp_path / "f")).dataframe()
     assert len(frame) == 4 and frame[METRIC].dtype == float
     assert all(math.isnan(value) for value in frame[METRIC])
+
+
+def test_best_hyperparameters_are_the_static_ones_then_the_tuned_ones_in_spec_order() -> None:
+    """QA84 L12: `best -o yaml` and `-o args` list the tuned ones as the spec declares
+    them, not as the status keeps them (sorted by name)."""
+    body = synthetic_tuning_job("order", 6)
+    best = body["status"]["bestTrial"]
+    best["hyperparameters"] = dict(sorted(best["hyperparameters"].items(), reverse=True))
+    values = best_hyperparameters(parse_tuning_job(body))
+    static = list(body["spec"]["staticHyperparameters"])
+    assert list(values) == static + [p["name"] for p in body["spec"]["parameters"]]
+    assert values == body["spec"]["staticHyperparameters"] | best["hyperparameters"]
