@@ -1,6 +1,7 @@
 """The plots of a tuning job, as matplotlib figures:
 
-- progress: the objective of each trial in order of completion, and the best so far;
+- progress: the objective of each trial against its number (`-007` is trial 7, as
+  `kubetune logs NAME 7` takes it), and the best so far;
 - rungs (Hyperband jobs): each trial's objective at the rungs it reached, against epochs;
 - parameters: the objective against each hyperparameter;
 - scatter matrix: every pair of hyperparameters, each trial a point coloured by its
@@ -11,8 +12,16 @@ An axis is logarithmic where the optimizer searches the parameter on a log scale
 `Logarithmic`, and `Auto` when the optimizer's default rule makes it Logarithmic (a range
 of at least two decades with min > 0, `kubetune.optimizer.encoding.default_warp`);
 `ReverseLogarithmic` axes are dense near 1 as the search is. Tick labels never overlap:
-after layout, each axis whose labels collide gets fewer ticks (and, for categories,
-rotated or thinned labels) until none do (`fit_tick_labels`).
+long category names are shortened in the middle (`resnet18…suffix-a`); after layout,
+category labels that collide are rotated and the figure laid out again (so they fit in
+their panel), then each axis whose labels still collide gets fewer ticks
+(`fit_tick_labels`).
+
+What each panel draws of a trial: its objective, coloured, once it trained to the end; a
+grey ring at the value read when it stopped before its last epoch (early stopping, a
+Hyperband rung, or the job ending: then its value at the last rung it reached); a red
+"x" at the panel's worse edge (bottom when maximizing) when it failed; the best trial
+(`status.bestTrial`, also Hyperband's provisional best at a rung) a star.
 
 Only this module imports matplotlib; it uses no pyplot state, so figures can be made in
 threads and without a display.
@@ -21,7 +30,9 @@ threads and without a display.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -49,6 +60,11 @@ PARAMETER_COLUMNS = 4
 MATRIX_MAX_PARAMETERS = 8
 """The scatter matrix shows the first this many parameters (a panel per pair)."""
 _LABEL_GAP_PIXELS = 2.0
+CATEGORY_LABEL_CHARACTERS = 18
+"""Longer category names are shortened in the middle on an axis (`resnet18…suffix-a`),
+as far as they stay distinct."""
+FEW_INTEGERS = 20
+"""An Integer parameter of at most this many values gets a histogram bar per value."""
 
 
 def axis_scale(parameter: Parameter) -> AxisScale:
@@ -96,7 +112,7 @@ def _set_parameter_axis(axis: Axis, parameter: Parameter) -> None:
     if scale == "categorical":
         values = list(parameter.values or [])
         axis.set_major_locator(ticker.FixedLocator(range(len(values))))
-        axis.set_major_formatter(ticker.FixedFormatter(values))
+        axis.set_major_formatter(ticker.FixedFormatter(short_labels(values)))
         set_limits(-0.5, len(values) - 0.5)
         return
     low, high = float(parameter.min or 0.0), float(parameter.max or 0.0)
@@ -119,6 +135,8 @@ def _set_parameter_axis(axis: Axis, parameter: Parameter) -> None:
         axis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:.12g}"))
         return
     pad = (high - low) * 0.05
+    if _few_integers(parameter):
+        pad = 0.5  # room for the histogram's bars, centred on the first and last value
     set_limits(low - pad, high + pad)
     formatter = ticker.ScalarFormatter(useMathText=True)
     formatter.set_powerlimits((-2, 4))  # 0–0.001 reads 0, 2, 4... ×10⁻⁴, not 0.0002, 0.0004...
@@ -127,7 +145,105 @@ def _set_parameter_axis(axis: Axis, parameter: Parameter) -> None:
         axis.set_major_locator(ticker.MaxNLocator(integer=True))
 
 
+def _few_integers(parameter: Parameter) -> bool:
+    return (
+        parameter.type is ParameterType.INTEGER
+        and axis_scale(parameter) == "linear"
+        and float(parameter.max or 0) - float(parameter.min or 0) < FEW_INTEGERS
+    )
+
+
+def short_labels(values: Sequence[str], limit: int = CATEGORY_LABEL_CHARACTERS) -> list[str]:
+    """`values` as tick labels: each longer than `limit` characters shortened in the middle
+    (`resnet18…suffix-a`), keeping as many characters as it takes to tell them apart."""
+
+    def shorten(text: str, width: int) -> str:
+        if len(text) <= width:
+            return text
+        tail = (width - 1) // 2
+        return f"{text[: width - 1 - tail]}…{text[len(text) - tail :]}"
+
+    longest = max((len(v) for v in values), default=0)
+    for width in range(limit, longest):
+        labels = [shorten(v, width) for v in values]
+        if len(set(labels)) == len(set(values)):
+            return labels
+    return list(values)
+
+
 _NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _value(trial: Trial) -> float | None:
+    """The value a trial is drawn at: its objective; for a trial stopped without one (a
+    Hyperband trial stopped when the job ended), its value at the last rung it reached;
+    None for a trial without either (running, failed)."""
+    if trial.objective is not None and math.isfinite(trial.objective):
+        return trial.objective
+    if trial.phase in ("EarlyStopped", "Stopped") and trial.rung_values:
+        return trial.rung_values[-1]
+    return None
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """The trials a job's panels draw, in the job's order: `finished` (coloured by their
+    objective), `stopped` (grey rings: stopped before their last epoch, at the value read
+    then) and `failed` (a red x at the worse edge), with each one's value and number."""
+
+    finished: list[Trial]
+    stopped: list[Trial]
+    failed: list[Trial]
+    values: dict[str, float]
+    numbers: dict[str, int]
+    best: Trial | None
+    """status.bestTrial, also Hyperband's provisional best at a rung, when it has a value."""
+
+    def xy(self, trials: Sequence[Trial], parameter: Parameter | None = None) -> Any:
+        """The trials' numbers (or positions on `parameter`'s axis) and values."""
+        x = [
+            self.numbers[t.name]
+            if parameter is None
+            else _position(parameter, t.hyperparameters.get(parameter.name))
+            for t in trials
+        ]
+        y = [self.values.get(t.name, math.nan) for t in trials]
+        return np.array(x, dtype=float), np.array(y, dtype=float)
+
+    @property
+    def valued(self) -> list[Trial]:
+        """The trials drawn at a value (finished or stopped), in the job's order."""
+        return self.finished + self.stopped
+
+
+def trial_number(name: str) -> int | None:
+    """A trial's number as its name ends: `qa-max-007` is 7 (`kubetune logs NAME 7`)."""
+    match = re.search(r"-(\d+)$", name)
+    return int(match.group(1)) if match else None
+
+
+def drawn(view: TuningJobView) -> Drawn:
+    """Sorts the job's trials into what the panels draw of them."""
+    finished: list[Trial] = []
+    stopped: list[Trial] = []
+    failed: list[Trial] = []
+    values: dict[str, float] = {}
+    for trial in view.trials:
+        value = _value(trial)
+        if trial.phase == "Failed":
+            failed.append(trial)
+        elif value is not None:
+            values[trial.name] = value
+            early = trial.phase == "EarlyStopped" or value != trial.objective
+            (stopped if early else finished).append(trial)
+    numbers = {}
+    for index, trial in enumerate(view.trials):
+        numbers[trial.name] = trial_number(trial.name) or index + 1  # a name without one
+    best_status = view.status.best_trial
+    best = next((t for t in view.trials if best_status and t.name == best_status.name), None)
+    if best is not None and best.name not in values:
+        best = None
+    return Drawn(finished, stopped, failed, values, numbers, best)
 
 
 def _scored(view: TuningJobView) -> list[Trial]:
@@ -205,23 +321,67 @@ def _objective_cmap(view: TuningJobView) -> str:
     return "viridis" if view.maximize else "viridis_r"
 
 
-def draw_progress(container: Container, view: TuningJobView) -> Axes:
-    """Objective per trial (in order of completion) and the best so far."""
-    ax = container.add_subplot()
-    trials = _scored(view)
-    x = np.arange(1, len(trials) + 1)
-    y = np.array([t.objective for t in trials], dtype=float)
-    early = np.array([t.phase == "EarlyStopped" for t in trials], dtype=bool)
-    ax.plot(x[~early], y[~early], "o", label="trial")
-    if early.any():
-        ax.plot(x[early], y[early], "x", color="gray", label="stopped early")
-    ax.step(x, best_so_far(view), where="post", color="C1", label="best so far")
-    ax.set_title("objective per trial")
-    ax.set_xlabel("trial (in order of completion)")
-    ax.set_ylabel(view.objective_metric)
-    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-    if len(trials):
+_FAILED_STYLE: dict[str, Any] = {
+    "marker": "x",
+    "color": "C3",
+    "linestyle": "none",
+    "clip_on": False,
+    "zorder": 5,
+    "label": "failed",
+}
+"""A failed trial has no value: a red x on the panel's edge of the worse values."""
+_BEST_STYLE: dict[str, Any] = {
+    "marker": "*",
+    "color": "C1",
+    "ms": 12,
+    "linestyle": "none",
+    "zorder": 4,
+    "label": "best",
+}
+
+
+def _draw_failed(ax: Axes, view: TuningJobView, xs: np.ndarray[Any, Any]) -> None:
+    """Failed trials at `xs` on the edge where the worse values are (bottom when the
+    objective is maximized), in axes coordinates: they have no value to place them."""
+    if len(xs):
+        edge = 0.0 if view.maximize else 1.0
+        ax.plot(xs, np.full(len(xs), edge), transform=ax.get_xaxis_transform(), **_FAILED_STYLE)
+
+
+def _legend(ax: Axes) -> None:
+    if ax.get_legend_handles_labels()[1]:
         ax.legend(loc="best", fontsize="small")
+
+
+def draw_progress(container: Container, view: TuningJobView) -> Axes:
+    """The objective of each trial against its number (the number its name ends with),
+    and the best so far among the trials up to that number."""
+    ax = container.add_subplot()
+    parts = drawn(view)
+    x, y = parts.xy(parts.finished)
+    if len(x):
+        ax.plot(x, y, "o", label="trial")
+    if parts.stopped:
+        xs, ys = parts.xy(parts.stopped)
+        ax.scatter(xs, ys, s=24, label=_stopped_label(view), **_STOPPED_MARKERS)
+    _draw_failed(ax, view, parts.xy(parts.failed)[0])
+    if parts.best is not None:
+        ax.plot(*parts.xy([parts.best]), **_BEST_STYLE)
+    if len(x):  # finished trials only: a value read at a rung is not a result
+        order = np.argsort(x, kind="stable")
+        best = np.maximum.accumulate(y[order]) if view.maximize else np.minimum.accumulate(y[order])
+        ax.step(x[order], best, where="post", color="C1", label="best so far")
+    numbers = [parts.numbers[t.name] for t in parts.valued + parts.failed]
+    if numbers:  # whole numbers at the ends, also for one trial
+        pad = max(0.5, 0.03 * (max(numbers) - min(numbers)))
+        ax.set_xlim(min(numbers) - pad, max(numbers) + pad)
+    ax.set_title("objective per trial")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(view.objective_metric)
+    ax.xaxis.set_major_locator(
+        ticker.MaxNLocator(nbins=6, integer=True, steps=[1, 2, 5, 10], min_n_ticks=1)
+    )
+    _legend(ax)
     return ax
 
 
@@ -266,6 +426,10 @@ def draw_rungs(container: Container, view: TuningJobView) -> Axes:
         collection = LineCollection(lines, colors=color, alpha=alpha, zorder=zorder, lw=0.9)
         ax.add_collection(collection, autolim=True)
         collection.set_label(label)
+        # A curve of one rung is no line: a dot (a stopped one has its x already).
+        dots = [line[0] for line in lines if len(line) == 1]
+        if dots and color != "gray":
+            ax.plot(*zip(*dots, strict=True), "o", color=color, ms=4, zorder=zorder)
     if stops:
         ax.plot(*zip(*stops, strict=True), "x", color="dimgray", zorder=3, linestyle="none")
     ax.autoscale_view()
@@ -291,60 +455,61 @@ _STOPPED_MARKERS: dict[str, Any] = {"facecolors": "none", "edgecolors": "gray", 
 when it stopped (after 1 or 3 epochs at a Hyperband rung), not a finished result."""
 
 
-def _objective_norm(trials: Sequence[Trial]) -> Normalize | None:
-    """The colour scale of the objective: the range of the trials not stopped early (the
-    stopped trials' early values would stretch it; they are drawn uncoloured); None when
-    there are none."""
-    values = [t.objective for t in trials if t.phase != "EarlyStopped" and t.objective is not None]
-    return Normalize(min(values), max(values)) if values else None
-
-
-def _stopped(trials: Sequence[Trial]) -> np.ndarray[Any, Any]:
-    return np.array([t.phase == "EarlyStopped" for t in trials], dtype=bool)
+def _objective_norm(parts: Drawn) -> Normalize | None:
+    """The colour scale of the objective: the range of the finished trials (the stopped
+    trials' early values would stretch it; they are drawn uncoloured); None when there
+    are none. One value (one trial, or all equal) is the middle of the scale everywhere."""
+    values = [parts.values[t.name] for t in parts.finished]
+    if not values:
+        return None
+    low, high = min(values), max(values)
+    if low == high:
+        half = abs(low) * 0.05 or 0.05
+        low, high = low - half, high + half
+    return Normalize(low, high)
 
 
 def draw_parameters(container: Container, view: TuningJobView) -> list[Axes]:
     """The objective against each hyperparameter, PARAMETER_COLUMNS panels per row: the
     trials trained to the end coloured by it, those stopped early (at a Hyperband rung)
-    as grey rings at the value read when they stopped, named in the first panel's
-    legend."""
+    as grey rings at the value read when they stopped, the failed ones as red x on the
+    worse edge, the best a star, named in the first panel's legend."""
     parameters = view.spec.parameters
     rows = math.ceil(len(parameters) / PARAMETER_COLUMNS)
     columns = min(len(parameters), PARAMETER_COLUMNS)
     grid: Any = container.subplots(rows, columns, squeeze=False)
-    trials = _scored(view)
-    objectives = np.array([t.objective for t in trials], dtype=float)
-    stopped = _stopped(trials)
-    norm = _objective_norm(trials)
+    parts = drawn(view)
+    norm = _objective_norm(parts)
     axes = []
     for index, ax in enumerate(grid.flat):
         if index >= len(parameters):
             ax.set_visible(False)
             continue
         parameter = parameters[index]
-        xs = np.array(
-            [_position(parameter, t.hyperparameters.get(parameter.name)) for t in trials],
-            dtype=float,
-        )
-        if stopped.any():
-            label = _stopped_label(view)
-            ax.scatter(xs[stopped], objectives[stopped], s=18, label=label, **_STOPPED_MARKERS)
-        ax.scatter(
-            xs[~stopped],
-            objectives[~stopped],
-            c=objectives[~stopped],
-            cmap=_objective_cmap(view),
-            norm=norm,
-            s=18,
-            label="trained to the end",
-            zorder=2,
-        )
+        if parts.stopped:
+            xs, ys = parts.xy(parts.stopped, parameter)
+            ax.scatter(xs, ys, s=18, label=_stopped_label(view), **_STOPPED_MARKERS)
+        if parts.finished:
+            xs, ys = parts.xy(parts.finished, parameter)
+            ax.scatter(
+                xs,
+                ys,
+                c=ys,
+                cmap=_objective_cmap(view),
+                norm=norm,
+                s=18,
+                label="trained to the end",
+                zorder=2,
+            )
+        _draw_failed(ax, view, parts.xy(parts.failed, parameter)[0])
+        if parts.best is not None:
+            ax.plot(*parts.xy([parts.best], parameter), **_BEST_STYLE)
         _set_parameter_axis(ax.xaxis, parameter)
         ax.set_title(f"objective vs {parameter.name}")
         ax.set_xlabel(parameter.name)
         ax.set_ylabel(view.objective_metric)
-        if stopped.any() and index == 0:
-            ax.legend(loc="best", fontsize="small")
+        if index == 0:
+            _legend(ax)
         axes.append(ax)
     return axes
 
@@ -357,16 +522,15 @@ def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[
     parameters = view.spec.parameters[:MATRIX_MAX_PARAMETERS]
     d = len(parameters)
     grid: Any = container.subplots(d, d, squeeze=False)
-    trials = _scored(view)
-    objectives = np.array([t.objective for t in trials], dtype=float)
-    stopped = _stopped(trials)
-    norm = _objective_norm(trials)
-    positions = [
-        np.array([_position(p, t.hyperparameters.get(p.name)) for t in trials], dtype=float)
-        for p in parameters
-    ]
+    parts = drawn(view)
+    norm = _objective_norm(parts)
+
+    def positions(trials: Sequence[Trial], parameter: Parameter) -> np.ndarray[Any, Any]:
+        return parts.xy(trials, parameter)[0]  # type: ignore[no-any-return]
+
     if d == 1:
-        _draw_one_histogram(container, grid[0][0], parameters[0], positions[0])
+        values = positions(parts.valued, parameters[0])
+        _draw_one_histogram(container, grid[0][0], parameters[0], values, view)
         return [[grid[0][0]]]
     points = None
     for i, j in np.ndindex(d, d):
@@ -374,25 +538,37 @@ def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[
         _set_parameter_axis(ax.xaxis, parameters[j])
         _set_parameter_axis(ax.yaxis, parameters[i])
         if i == j:  # the y axis keeps the row's scale (for its labels); counts on a twin
-            _draw_histogram(ax.twinx(), parameters[i], positions[i])
+            _draw_histogram(ax.twinx(), parameters[i], positions(parts.valued, parameters[i]))
         else:
-            if stopped.any():  # under the coloured points, which they would hide
+            x_of, y_of = parameters[j], parameters[i]
+            if parts.stopped:  # under the coloured points, which they would hide
                 ax.scatter(
-                    positions[j][stopped],
-                    positions[i][stopped],
+                    positions(parts.stopped, x_of),
+                    positions(parts.stopped, y_of),
                     s=12,
                     label=_stopped_label(view),
                     **_STOPPED_MARKERS,
                 )
-            points = ax.scatter(
-                positions[j][~stopped],
-                positions[i][~stopped],
-                c=objectives[~stopped],
-                cmap=_objective_cmap(view),
-                norm=norm,
-                s=12,
-                zorder=2,
-            )
+            if parts.failed:  # at their values: where training fails
+                ax.scatter(
+                    positions(parts.failed, x_of),
+                    positions(parts.failed, y_of),
+                    s=12,
+                    marker="x",
+                    color="C3",
+                    linewidths=0.8,
+                    label="failed",
+                )
+            if parts.finished:
+                points = ax.scatter(
+                    positions(parts.finished, x_of),
+                    positions(parts.finished, y_of),
+                    c=[parts.values[t.name] for t in parts.finished],
+                    cmap=_objective_cmap(view),
+                    norm=norm,
+                    s=12,
+                    zorder=2,
+                )
         ax.tick_params(labelbottom=i == d - 1, labelleft=j == 0)
         if i == d - 1:
             ax.set_xlabel(parameters[j].name)
@@ -401,13 +577,18 @@ def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[
     if points is not None and norm is not None:
         container.colorbar(points, ax=grid, label=view.objective_metric, shrink=0.8)
     shown = "" if d == len(view.spec.parameters) else f" (first {d} of {len(view.spec.parameters)})"
-    rings = f"; grey rings: {_stopped_label(view)}" if stopped.any() else ""
-    container.suptitle(f"hyperparameters coloured by {view.objective_metric}{shown}{rings}")
+    rings = f"; grey rings: {_stopped_label(view)}" if parts.stopped else ""
+    failed = "; red x: failed" if parts.failed else ""
+    container.suptitle(f"hyperparameters coloured by {view.objective_metric}{shown}{rings}{failed}")
     return [list(row) for row in grid]
 
 
 def _draw_one_histogram(
-    container: Container, ax: Axes, parameter: Parameter, values: np.ndarray[Any, Any]
+    container: Container,
+    ax: Axes,
+    parameter: Parameter,
+    values: np.ndarray[Any, Any],
+    view: TuningJobView,
 ) -> None:
     """The scatter matrix of a single hyperparameter: no pair to colour by the objective
     (`draw_parameters` plots the objective against it), so the trials per bin of its
@@ -418,7 +599,15 @@ def _draw_one_histogram(
     ax.set_xlabel(parameter.name)
     ax.set_ylabel("trials")
     tried = count(int(np.isfinite(values).sum()), "trial")
-    container.suptitle(f"values of {parameter.name} tried by the {tried} with an objective")
+    container.suptitle(f"values of {parameter.name} tried by the {tried} {_with_a_value(view)}")
+
+
+def _with_a_value(view: TuningJobView) -> str:
+    """What the trials drawn have: an objective, or (Hyperband trials stopped when the job
+    ended) only a value at a rung."""
+    values = drawn(view).values
+    rung_only = any(t.name in values and t.objective is None for t in view.trials)
+    return "with a value" if rung_only else "with an objective"
 
 
 def _draw_histogram(ax: Axes, parameter: Parameter, values: np.ndarray[Any, Any]) -> None:
@@ -426,12 +615,19 @@ def _draw_histogram(ax: Axes, parameter: Parameter, values: np.ndarray[Any, Any]
     on the count axis (a caller that has room for one sets its locator)."""
     finite = values[np.isfinite(values)]
     scale = axis_scale(parameter)
+    low, high = float(parameter.min or 0), float(parameter.max or 0)
     if scale == "categorical":
         bins: Any = np.arange(len(parameter.values or []) + 1) - 0.5
+    elif _few_integers(parameter):  # a bar per value, centred on its tick
+        bins = np.arange(low, high + 2) - 0.5
     elif scale == "log":
-        bins = np.geomspace(float(parameter.min or 1), float(parameter.max or 1), 11)
+        bins = np.geomspace(low, high, 11)
+    elif scale == "reverse-log":  # equal on the axis, dense near 1 as the search is
+        bins = _reverse_log_inverse(np.linspace(_reverse_log(low), _reverse_log(high), 11))
+    elif parameter.type is ParameterType.INTEGER:  # whole numbers, none between two bins
+        bins = np.unique(np.round(np.linspace(low, high + 1, 11))) - 0.5
     else:
-        bins = np.linspace(float(parameter.min or 0), float(parameter.max or 0), 11)
+        bins = np.linspace(low, high, 11)
     counts, _, bars = ax.hist(finite, bins=bins, color="C0", alpha=0.6)
     # No count axis (the panel's left axis is the row's parameter scale, which the
     # panels beside it share): each bar says how many trials it holds.
@@ -520,13 +716,28 @@ def summary_figure(view: TuningJobView) -> Figure:
         draw_progress(left, view)
     draw_parameters(right, view)
     draw_scatter_matrix(bottom, view)
-    scored = len(_scored(view))
     figure.suptitle(
-        f"TuningJob {view.name}: {view.spec.strategy.value}, {count(scored, 'trial')} "
-        "with an objective, "
+        f"TuningJob {view.name}: {view.spec.strategy.value}, {trials_drawn(view)}, "
         f"{view.spec.objective.type.value.lower()} {view.objective_metric}"
     )
     return fit_tick_labels(figure)
+
+
+def trials_drawn(view: TuningJobView) -> str:
+    """How many trials the figure draws, of which kind: `369 trials with an objective, 131
+    failed` (a Hyperband trial stopped with only rung values counted apart)."""
+    parts = drawn(view)
+    rung_only = sum(t.objective is None for t in parts.valued)
+    counts = [
+        (len(parts.valued) - rung_only, "with an objective"),
+        (rung_only, "with only a value at a rung"),
+        (len(parts.failed), "failed"),
+    ]
+    shown = [(n, what) for n, what in counts if n] or counts[:1]
+    # The first count names the trials: `3 trials with an objective, 1 failed`.
+    return ", ".join(
+        f"{count(n, 'trial') if i == 0 else n} {what}" for i, (n, what) in enumerate(shown)
+    )
 
 
 # --------------------------------------------------------------------------- tick labels
@@ -600,13 +811,26 @@ def _fit_axis(axis: Axis) -> None:
         nbins -= 1
 
 
+def _rotate_categories(axis: Axis) -> bool:
+    """Rotates the labels of a category (fixed-tick) x axis that collide; whether it did."""
+    fixed = isinstance(axis.get_major_locator(), ticker.FixedLocator)
+    if axis is not axis.axes.xaxis or not fixed or not overlapping(drawn_tick_labels(axis)):
+        return False
+    axis.axes.tick_params(axis="x", labelrotation=90)
+    return True
+
+
 def fit_tick_labels(figure: Figure) -> Figure:
-    """Lays the figure out once and freezes that layout (constrained layout is the slow
-    part of a big figure), then thins the tick labels that collide; fewer or rotated labels
-    only free space, so what was checked is what gets saved."""
+    """Lays the figure out and freezes that layout (constrained layout is the slow part of
+    a big figure), then thins the tick labels that collide; fewer labels only free space,
+    so what was checked is what gets saved. Category labels that collide are rotated
+    before the last layout, which makes room for them (in their panel, not over the panel
+    below or past the figure's edge)."""
     engine = figure.get_layout_engine()
     if engine is not None:
         engine.execute(figure)
+        if sum(_rotate_categories(ax.xaxis) for ax in all_axes(figure)):
+            engine.execute(figure)
         figure.set_layout_engine("none")
     for ax in all_axes(figure):
         _fit_axis(ax.xaxis)

@@ -348,15 +348,18 @@ def best_command(ctx: Context) -> int:
 def plot_command(ctx: Context) -> int:
     view = load_view(ctx)
     try:
-        from kubetune.analytics.plots import summary_figure  # noqa: PLC0415 (optional)
+        from kubetune.analytics.plots import drawn, summary_figure  # noqa: PLC0415 (optional)
     except ImportError:
         raise KubetuneError(
             "kubetune plot needs matplotlib: pip install 'kubetune[analytics]'"
         ) from None
-    if not any(t.objective is not None for t in view.trials):
+    if not drawn(view).values:  # a Hyperband trial's value at a rung is one to plot
+        yet = "" if view.terminal else " yet"
         raise NotFoundError(
-            f'TuningJob "{view.name}" has nothing to plot yet: no trial has an objective '
-            f"({output.count(len(view.trials), 'trial')}, phase {view.phase})."
+            f'TuningJob "{view.name}" has nothing to plot{yet}: no trial has an objective or '
+            f"a value at a rung ({output.count(len(view.trials), 'trial')}, phase "
+            f"{view.phase}); `{suggested(ctx)} trials {shlex.quote(ctx.args.name)}` shows "
+            "each trial's phase and reason."
         )
     path = Path(ctx.args.output or f"{view.name}.png")
     if path.is_dir() or ends_with_separator(ctx.args.output or ""):

@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from kubetune.analytics import NotFoundError, TuningJobAnalytics
 from kubetune.analytics.plots import (
@@ -18,6 +19,7 @@ from kubetune.analytics.plots import (
     axis_scale,
     best_so_far,
     comparison_figure,
+    drawn_tick_labels,
     progress_figure,
     rung_curve,
     rungs_figure,
@@ -26,6 +28,7 @@ from kubetune.analytics.plots import (
 )
 from kubetune.analytics.resource import Parameter, TuningJobView, parse_tuning_job
 from kubetune.cli.main import EXIT_OK, run
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 from support.cli_data import HYPERBAND_RUNGS, hyperband_tuning_job, write_directory
@@ -307,8 +310,11 @@ def test_best_so_far_starts_at_the_first_trial_not_stopped_early(tmp_path: Path)
     assert curve[stopped:] == sorted(curve[stopped:]) and curve[-1] == max(succeeded)
     figure = progress_figure(view)
     (ax,) = list(all_axes(figure))
+    # Drawn against the trial numbers: the best among the finished trials up to each.
     (line,) = [line for line in ax.get_lines() if line.get_label() == "best so far"]
-    assert list(line.get_ydata())[stopped:] == curve[stopped:]  # drawn, not all nan
+    finished = [(int(t["name"][-3:]), t["objective"]) for t in trials if t["phase"] == "Succeeded"]
+    assert list(line.get_xdata()) == [n for n, _ in finished]
+    assert list(line.get_ydata()) == list(np.maximum.accumulate([v for _, v in finished]))
     assert not overlaps(figure, tmp_path)
 
 
@@ -340,3 +346,229 @@ def test_a_hyperband_job_plots_each_trial_at_the_rungs_it_reached(tmp_path: Path
     assert list(stops.get_ydata()) == [t["rungValues"][-1] for t in stopped]
     assert [t.get_text() for t in ax.xaxis.get_majorticklabels()] == ["1", "3", "9", "27"]
     assert not overlaps(figure, tmp_path)
+
+
+def _panel(figure: Figure, title: str) -> Any:
+    return next(ax for ax in all_axes(figure) if ax.get_title() == title)
+
+
+def _line(ax: Any, label: str) -> Any:
+    (line,) = [line for line in ax.get_lines() if line.get_label() == label]
+    return line
+
+
+def test_each_trial_is_drawn_at_its_number_and_failed_trials_are_marked(tmp_path: Path) -> None:
+    """QA84 M5 and M4: x is the number the trial's name ends with (what `kubetune logs
+    NAME 7` takes), not its place among the scored trials; failed trials, which have no
+    value, are a red x on the worse edge of each panel, in the matrix at their values, and
+    counted in the title."""
+    body = synthetic_tuning_job("nums", 40)
+    trials = body["status"]["trials"]
+    # Trials end out of order (the last launched first), as parallel trials do.
+    for trial in trials:
+        trial["endTime"] = f"2026-01-01T00:{59 - int(trial['name'][-3:]):02d}:00Z"
+    view = parse_tuning_job(body)
+    number = {t["name"]: int(t["name"][-3:]) for t in trials}
+    succeeded = [t for t in trials if t["phase"] == "Succeeded"]
+    failed = [t for t in trials if t["phase"] == "Failed"]
+    assert len(failed) >= 2
+    figure = summary_figure(view)
+    progress = _panel(figure, "objective per trial")
+    assert progress.get_xlabel() == "trial"
+    dots = _line(progress, "trial")
+    assert sorted(zip(dots.get_xdata(), dots.get_ydata(), strict=True)) == sorted(
+        (number[t["name"]], t["objective"]) for t in succeeded
+    )
+    crosses = _line(progress, "failed")
+    assert sorted(crosses.get_xdata()) == [number[t["name"]] for t in failed]
+    # On the bottom edge (the objective is maximized), in axes coordinates.
+    assert crosses.get_transform() == progress.get_xaxis_transform()
+    assert set(crosses.get_ydata()) == {0.0}
+    # The best so far among the trials up to each number, over the finished ones.
+    best = _line(progress, "best so far")
+    by_number = sorted((number[t["name"]], t["objective"]) for t in succeeded)
+    assert list(best.get_xdata()) == [n for n, _ in by_number]
+    assert list(best.get_ydata()) == list(np.maximum.accumulate([v for _, v in by_number]))
+    layers = _panel(figure, "objective vs num_layers")
+    assert sorted(_line(layers, "failed").get_xdata()) == sorted(
+        int(t["hyperparameters"]["num_layers"]) for t in failed
+    )
+    first = _panel(figure, "objective vs learning_rate")
+    assert "failed" in [t.get_text() for t in first.get_legend().get_texts()]
+    matrix_failed = [
+        c for ax in all_axes(figure) for c in ax.collections if c.get_label() == "failed"
+    ]
+    assert len(matrix_failed) == 5 * 4  # every panel off the diagonal
+    assert all(len(c.get_offsets()) == len(failed) for c in matrix_failed)
+    scored = len(succeeded) + sum(t["phase"] == "EarlyStopped" for t in trials)
+    assert f"{scored} trials with an objective, {len(failed)} failed," in figure.get_suptitle()
+    assert not overlaps(figure, tmp_path)
+
+
+def test_a_hyperband_job_without_a_finished_trial_draws_its_provisional_best(
+    tmp_path: Path,
+) -> None:
+    """QA82 L3: before any trial trained to the end, the best is the best at the highest
+    rung (`(rung k)`): a star in every panel, not only the rungs panel; legends name only
+    what is drawn; a trial stopped with only values at rungs (the job ended) is a ring at
+    its last one; and `kubetune plot` of such a job draws them instead of 'nothing to
+    plot'."""
+    body = hyperband_tuning_job(9)
+    status = body["status"]
+    for trial in status["trials"]:
+        if trial["phase"] in ("Succeeded", "Running"):  # stopped when the job ended
+            trial.update(phase="Stopped", reason="MaxRuntimeExceeded", epochs=3)
+            trial["rungValues"] = trial["rungValues"][:2]
+            trial.pop("objective", None)
+    best = max(
+        (t for t in status["trials"] if len(t["rungValues"]) == 2),
+        key=lambda t: t["rungValues"][-1],
+    )
+    status["bestTrial"] = {
+        "name": best["name"],
+        "hyperparameters": best["hyperparameters"],
+        "objective": best["rungValues"][-1],
+    }
+    status["bestObjective"] = best["rungValues"][-1]
+    status["bestObjectiveText"] = f"{best['rungValues'][-1]:.6g} (rung 1)"
+    view = parse_tuning_job(body)
+    figure = summary_figure(view)
+    number = int(best["name"][-3:])
+    for title in ("objective per trial", "objective vs learning_rate"):
+        ax = _panel(figure, title)
+        star = _line(ax, "best")
+        assert list(star.get_ydata()) == [best["rungValues"][-1]]
+        labels = [text.get_text() for text in ax.get_legend().get_texts()]
+        assert "trained to the end" not in labels and "trial" not in labels
+        assert "stopped at a rung" in labels
+    assert list(_line(_panel(figure, "objective per trial"), "best").get_xdata()) == [number]
+    stopped = [t for t in status["trials"] if t["phase"] == "Stopped"]
+    rings = next(
+        c
+        for c in _panel(figure, "objective per trial").collections
+        if c.get_label() == "stopped at a rung"
+    )
+    drawn_values = sorted(rings.get_offsets()[:, 1])
+    assert all(t["rungValues"][-1] in drawn_values for t in stopped)
+    assert "with only a value at a rung" in figure.get_suptitle()
+    assert not overlaps(figure, tmp_path)
+    # Only rung values (no trial has an objective at all): plotted, not refused.
+    for trial in status["trials"]:
+        trial.pop("objective", None)
+        trial.update(phase="Stopped", reason="TooManyObjectiveValues")
+    directory = write_directory(body, tmp_path / "rungs-only")
+    out, err = io.StringIO(), io.StringIO()
+    written = tmp_path / "rungs-only.png"
+    assert run(["plot", str(directory), "-o", str(written)], out, err) == EXIT_OK, err.getvalue()
+    assert written.is_file()
+
+
+def test_nothing_to_plot_of_an_ended_job_says_why_and_what_to_run(tmp_path: Path) -> None:
+    """QA84 L6: not 'yet' for a job that has ended, and the command that shows why."""
+    body = synthetic_tuning_job("allfail", 3)
+    for trial in body["status"]["trials"]:
+        trial.update(phase="Failed", reason="Error")
+        trial.pop("objective", None)
+    body["status"]["phase"] = "Failed"
+    directory = write_directory(body, tmp_path / "allfail")
+    out, err = io.StringIO(), io.StringIO()
+    assert run(["plot", str(directory), "-o", str(tmp_path / "x.png")], out, err) == 1
+    assert 'TuningJob "allfail" has nothing to plot: no trial has an objective' in err.getvalue()
+    assert f"`kubetune trials {directory}` shows each trial's phase" in err.getvalue()
+
+
+def test_long_category_names_are_shortened_and_stay_inside_their_panel(tmp_path: Path) -> None:
+    """QA84 M3: names of 35 characters rotated after the layout ran into the panel below
+    and past the figure's bottom edge; shortened in the middle and laid out again, every
+    tick label lies inside the figure and off every other panel."""
+    values = [
+        f"{arch}-with-extra-long-suffix-{k}"
+        for arch, k in (
+            ("resnet18", "a"),
+            ("resnet50", "b"),
+            ("vit-base", "c"),
+            ("efficientnet", "d"),
+        )
+    ]
+    body = synthetic_tuning_job("long", 24)
+    body["spec"]["parameters"][4]["values"] = values
+    rng = random.Random(3)
+    for trial in body["status"]["trials"]:
+        trial["hyperparameters"]["optimizer"] = rng.choice(values)
+    if body["status"].get("bestTrial"):
+        best = body["status"]["bestTrial"]["name"]
+        body["status"]["bestTrial"]["hyperparameters"] = next(
+            t["hyperparameters"] for t in body["status"]["trials"] if t["name"] == best
+        )
+    figure = summary_figure(parse_tuning_job(body))
+    figure.savefig(tmp_path / "long.png", dpi=100)
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    panel = _panel(figure, "objective vs optimizer")
+    labels = [t.get_text() for t in panel.xaxis.get_majorticklabels() if t.get_text()]
+    assert labels == [
+        "resnet18-…suffix-a",
+        "resnet50-…suffix-b",
+        "vit-base-…suffix-c",
+        "efficient…suffix-d",
+    ]
+    width, height = figure.bbox.width, figure.bbox.height
+    axes = list(all_axes(figure))
+    for ax in axes:
+        for text, box in [
+            (t.get_text(), t.get_window_extent(renderer)) for t in drawn_tick_labels(ax.xaxis)
+        ]:
+            assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height, text
+            for other in axes:
+                if other is not ax and other.bbox.overlaps(box) and not _twins(ax, other):
+                    raise AssertionError(f"{text!r} of {ax.get_title()!r} over {other}")
+    assert not overlaps(figure, tmp_path)
+
+
+def _twins(a: Any, b: Any) -> bool:
+    return bool(a.bbox.bounds == b.bbox.bounds)
+
+
+def test_integer_histograms_have_a_bar_per_value_centred_on_it() -> None:
+    """QA84 M6: an Integer 1..8 in 10 equal bins had bins holding no integer (false
+    gaps) and bars beside their ticks; L13: ReverseLogarithmic bins are equal on its
+    axis, not linear."""
+    body = synthetic_tuning_job("ints", 60)
+    body["spec"]["parameters"][1] = {
+        "name": "momentum",
+        "type": "Continuous",
+        "min": 0.5,
+        "max": 0.9999,
+        "scaling": "ReverseLogarithmic",
+    }
+    for index, trial in enumerate(body["status"]["trials"]):
+        trial["hyperparameters"]["num_layers"] = str(1 + index % 8)  # every value tried
+        trial["hyperparameters"]["momentum"] = repr(1 - 10 ** -(0.3 + 3.7 * (index % 10) / 9))
+    figure = scatter_matrix_figure(parse_tuning_job(body))
+    histograms = [ax for ax in all_axes(figure) if ax.texts]
+    layers = next(ax for ax in histograms if ax.get_xlim() == (0.5, 8.5))
+    bars = sorted((p.get_x(), p.get_width()) for p in layers.patches)
+    assert [x + w / 2 for x, w in bars] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert all(p.get_height() > 0 for p in layers.patches)  # no false gap
+    momentum = next(ax for ax in histograms if 0.99 < ax.get_xlim()[1] < 1)
+    edges = sorted({p.get_x() for p in momentum.patches})
+    steps = np.diff(-np.log1p(-np.array(edges)))
+    assert np.allclose(steps, steps[0])
+
+
+def test_one_trial_has_one_colour_in_every_panel_and_whole_trial_ticks(tmp_path: Path) -> None:
+    """QA84 L1: Normalize(v, v) drew the only trial as the worst colour above and mid
+    scale in the matrix; its progress panel had ticks 0.96, 0.98, ..."""
+    view = parse_tuning_job(synthetic_tuning_job("one", 1))
+    figure = summary_figure(view)
+    figure.savefig(tmp_path / "one.png", dpi=60)
+    colours = {
+        tuple(np.round(c.get_facecolors()[0], 3))
+        for ax in all_axes(figure)
+        for c in ax.collections
+        if isinstance(c, PathCollection) and c.get_array() is not None
+    }
+    assert len(colours) == 1
+    progress = _panel(figure, "objective per trial")
+    low, high = progress.get_xlim()
+    ticks = [t for t in progress.get_xticks() if low <= t <= high]
+    assert ticks == [1]

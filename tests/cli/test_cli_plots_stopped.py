@@ -42,12 +42,16 @@ def test_trials_stopped_at_a_rung_are_grey_rings_outside_the_colour_scale(
     assert [t.get_text() for t in legend.get_texts()] == [
         "stopped at a rung",
         "trained to the end",
+        "failed",
+        "best",
     ]
     for ax in matrix:
-        scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
+        scatters = [
+            c for c in ax.collections if isinstance(c, PathCollection) and c.get_label() != "failed"
+        ]
         if scatters:  # off the diagonal
             rings, coloured = scatters
             assert len(rings.get_offsets()) == len(stopped)
             assert len(coloured.get_offsets()) == len(finished)
     suptitles = [sub.get_suptitle() for sub in figure.subfigs]  # the matrix is the second
-    assert any(title.endswith("; grey rings: stopped at a rung") for title in suptitles)
+    assert any("; grey rings: stopped at a rung; red x: failed" in title for title in suptitles)
