@@ -18,11 +18,12 @@ trials interrupted, said in a `GoneRunWarning`. Nothing is cached but the last r
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import warnings
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from kubetune.analytics.cluster import PYTHON_SETTINGS, KubeClient, connect
@@ -162,31 +163,47 @@ class TuningJobAnalytics:
         return best_hyperparameters(self.view)
 
     def plot_progress(self) -> Figure:
-        return _plots("plot_progress").progress_figure(self.view)
+        with _needs_matplotlib("plot_progress"):
+            from kubetune.analytics.plots import progress_figure  # noqa: PLC0415
+
+        return progress_figure(self.view)
 
     def plot_parameters(self) -> Figure:
-        return _plots("plot_parameters").parameters_figure(self.view)
+        with _needs_matplotlib("plot_parameters"):
+            from kubetune.analytics.plots import parameters_figure  # noqa: PLC0415
+
+        return parameters_figure(self.view)
 
     def plot_scatter_matrix(self) -> Figure:
-        return _plots("plot_scatter_matrix").scatter_matrix_figure(self.view)
+        with _needs_matplotlib("plot_scatter_matrix"):
+            from kubetune.analytics.plots import scatter_matrix_figure  # noqa: PLC0415
+
+        return scatter_matrix_figure(self.view)
 
     def plot_rungs(self) -> Figure:
         """Hyperband: each trial's objective at the rungs it reached."""
-        return _plots("plot_rungs").rungs_figure(self.view)
+        with _needs_matplotlib("plot_rungs"):
+            from kubetune.analytics.plots import rungs_figure  # noqa: PLC0415
+
+        return rungs_figure(self.view)
 
     def plot_summary(self) -> Figure:
-        return _plots("plot_summary").summary_figure(self.view)
+        with _needs_matplotlib("plot_summary"):
+            from kubetune.analytics.plots import summary_figure  # noqa: PLC0415
+
+        return summary_figure(self.view)
 
 
-def _plots(method: str) -> ModuleType:
-    """`kubetune.analytics.plots`, imported when first asked for: it needs matplotlib, an
-    optional extra, which an ImportError then names with the way to install it."""
+@contextlib.contextmanager
+def _needs_matplotlib(method: str) -> Iterator[None]:
+    """Around the import of `kubetune.analytics.plots`, done when a plot is first asked
+    for: it needs matplotlib, an optional extra, which an ImportError then names with the
+    way to install it."""
     try:
-        from kubetune.analytics import plots  # noqa: PLC0415 (matplotlib)
+        yield
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] != "matplotlib":
             raise
         raise ImportError(
             f"TuningJobAnalytics.{method}() needs matplotlib: pip install 'kubetune[analytics]'"
         ) from None
-    return plots
