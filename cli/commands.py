@@ -338,7 +338,14 @@ def trials_command(ctx: Context) -> int:
 def best_command(ctx: Context) -> int:
     kube, view = _read(ctx)
     _notes(ctx, kube, view, datetime.now(UTC))
-    ctx.out.write(views.best_output(view, ctx.args.output))
+    try:
+        best = views.best_output(view, ctx.args.output)
+    except NotFoundError as error:  # no trial succeeded: where to see why
+        raise NotFoundError(
+            f"{str(error).rstrip('.')}; `{suggested(ctx)} trials {shlex.quote(ctx.args.name)}` "
+            "shows each trial's phase and reason."
+        ) from None
+    ctx.out.write(best)
     caveat = views.best_caveat(view)
     if caveat:
         ctx.err.write(caveat)

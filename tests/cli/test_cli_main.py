@@ -551,6 +551,21 @@ def test_best_of_a_job_whose_best_is_a_rung_value_notes_it_on_stderr_only(tmp_pa
     assert (code, err) == (cli_main.EXIT_OK, "")
 
 
+def test_best_of_a_job_no_trial_of_which_succeeded_says_where_to_see_why(tmp_path: Path) -> None:
+    """QA84 L6: `best` said that there is no best trial, and not what to do next."""
+    body = synthetic_tuning_job("allfail", 3)
+    for trial in body["status"]["trials"]:
+        trial.update(phase="Failed", reason="Error", objective=None)
+    body["status"].pop("bestTrial", None)
+    run_dir = str(write_directory(body, tmp_path / "allfail"))
+    code, out, err = run("best", run_dir)
+    assert (code, out) == (cli_main.EXIT_ERROR, "")
+    assert 'TuningJob "allfail" has no best trial' in err
+    assert err.rstrip().endswith(
+        f"; `kubetune trials {run_dir}` shows each trial's phase and reason."
+    ), err
+
+
 def test_sort_minus_field_reverses_written_with_a_space(tmp_path: Path) -> None:
     run_dir = str(write_directory(synthetic_tuning_job("s", 12), tmp_path / "s"))
     for field in ("objective", "learning_rate"):
