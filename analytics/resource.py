@@ -33,7 +33,7 @@ from kubetune.operator.api import (
     TuningJobStatus,
 )
 from kubetune.operator.api.naming import TRIAL_LABEL, TUNING_JOB_LABEL
-from kubetune.operator.controller import POD_REFUSED, warm_start_observations
+from kubetune.operator.controller import POD_REFUSED
 from kubetune.operator.controller.hyperband import levels as hyperband_levels
 from kubetune.operator.controller.hyperband import max_resource as hyperband_max_resource
 from pydantic import ValidationError
@@ -148,12 +148,6 @@ class TuningJobView:
     def trials_done(self) -> int:
         """Trials that have ended, whatever their outcome."""
         return sum(1 for t in self.trials if t.phase not in _UNFINISHED)
-
-    def finished_trials(self) -> int:
-        """The trials a job warm-started from this one gets as observations, counted as
-        the operator counts them: those that produced a value (succeeded, or early
-        stopped with a value)."""
-        return len(warm_start_observations([self.status]))
 
     def best_trial(self) -> Trial | None:
         """The trial the operator names best (`status.bestTrial`), if any."""

@@ -508,7 +508,7 @@ def test_describe_shows_the_warm_start_parents_and_their_trials_with_a_value() -
     # What a parent contributes, counted as the operator counts it: its trials that
     # produced a value (28 ended, 2 of them Failed).
     parent = parse_tuning_job(synthetic_tuning_job("digits", 30, running=2))
-    assert parent.finished_trials() == 26
+    assert views.warm_start_carried(view.spec, parent) == "26 trials with a value"
 
 
 def test_next_step_counts_one_trial_in_the_singular() -> None:
