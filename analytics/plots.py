@@ -326,6 +326,7 @@ _FAILED_STYLE: dict[str, Any] = {
     "color": "C3",
     "linestyle": "none",
     "clip_on": False,
+    "in_layout": False,  # half a marker past the spine needs no room (and costs seconds)
     "zorder": 5,
     "label": "failed",
 }
@@ -814,10 +815,17 @@ def _fit_axis(axis: Axis) -> None:
 def _rotate_categories(axis: Axis) -> bool:
     """Rotates the labels of a category (fixed-tick) x axis that collide; whether it did."""
     fixed = isinstance(axis.get_major_locator(), ticker.FixedLocator)
-    if axis is not axis.axes.xaxis or not fixed or not overlapping(drawn_tick_labels(axis)):
+    rotated = any(label.get_rotation() for label in axis.get_majorticklabels())
+    if axis is not axis.axes.xaxis or not fixed or rotated:
+        return False
+    if not overlapping(drawn_tick_labels(axis)):
         return False
     axis.axes.tick_params(axis="x", labelrotation=90)
     return True
+
+
+def _rotate_all_categories(figure: Figure) -> bool:
+    return sum(_rotate_categories(ax.xaxis) for ax in all_axes(figure)) > 0  # every axis
 
 
 def fit_tick_labels(figure: Figure) -> Figure:
@@ -828,8 +836,11 @@ def fit_tick_labels(figure: Figure) -> Figure:
     below or past the figure's edge)."""
     engine = figure.get_layout_engine()
     if engine is not None:
+        # Before the layout, at the panels' first places: most labels that collide there
+        # collide after it. A second layout (seconds for a big figure) only for the rest.
+        _rotate_all_categories(figure)
         engine.execute(figure)
-        if sum(_rotate_categories(ax.xaxis) for ax in all_axes(figure)):
+        if _rotate_all_categories(figure):
             engine.execute(figure)
         figure.set_layout_engine("none")
     for ax in all_axes(figure):
