@@ -174,9 +174,11 @@ def render_reference() -> str:
         "",
         "What CEL cannot check, the operator checks before it launches anything "
         "(`kubetune.operator.kube.validation`): each metric regex compiles as RE2 and has "
-        "exactly one capture group; the named primary container exists; no parameter is "
-        "also a static hyperparameter. A failure sets phase Failed with an `Invalid` "
-        "condition whose message names the field and the fix.",
+        "exactly one capture group; every `${trial...}` in the template is a placeholder "
+        "the operator fills in. It checks Hyperband's budget again (its maxResource, given "
+        "or read from a static hyperparameter, and its rungs), in the CEL rules' words, "
+        "for a TuningJob stored before those rules. A failure sets phase Failed with an "
+        "`Invalid` condition whose message names the field and the fix.",
         "",
         "## status",
         "",
