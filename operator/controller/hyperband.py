@@ -29,7 +29,7 @@ from kubetune.operator.api import (
     objective_text,
 )
 from kubetune.operator.controller.optimizer_input import search_space
-from kubetune.operator.controller.types import Decision, count, finite_values
+from kubetune.operator.controller.types import Decision, count, finite_values, not_a_number_at
 from kubetune.optimizer import (
     Goal,
     HyperbandSampler,
@@ -55,6 +55,10 @@ JUDGED_AT_END = "judged at its end"
 """In the message of a trial stopped at a rung on values it printed only when its
 trainer ended, fewer than `maxResource` (`_stop`): `job_note` counts it among the
 trials that printed too few."""
+
+OBJECTIVE_NOT_A_NUMBER = "ObjectiveNotANumber"
+"""The reason of the Warning Event on a Hyperband trial whose log gave a value of the
+objective that is no number, at which its rungs end (`_note_not_a_number`)."""
 
 RUNG_CHECK_SECONDS = 5.0
 """How often a Hyperband job with running trials is looked at again, so a trial is
@@ -115,6 +119,7 @@ def stop_at_rungs(d: Decision) -> None:
     if not d.terminal_before:
         _record(d)
         _stop(d)
+        _note_not_a_number(d)
 
 
 def _record(d: Decision) -> None:
@@ -206,6 +211,39 @@ def _stop(d: Decision) -> None:
         reason = f"{HYPERBAND_RUNG_STOPPED}{stopped_at}"
         d.finish_trial(trial, TrialPhase.EARLY_STOPPED, reason, message, end)
         d.event("Normal", "TrialEarlyStopped", f"trial {trial.name} at {message}")
+
+
+def _note_not_a_number(d: Decision) -> None:
+    """A judged trial whose curve ends on a text the objective's regex captured that is
+    no number (`loss=n/a`) is judged at no later rung: the values read from its log end
+    there (`kube.metric_logs.LogScanner`). It runs on to its end (its last value may be
+    a number), but says so in its message (while it runs, and once it succeeded) with a
+    Warning Event, once: it no longer escapes its rungs without a word."""
+    curves = d.snapshot.curves or {}
+    rungs = levels(d.spec)
+    recorded = {t.name: t for t in d.snapshot.status.trials}
+    judged = _judged(d)
+    for trial in d.status.trials:
+        if trial.name not in judged:
+            continue
+        step = not_a_number_at(curves.get(trial.name) or ())
+        rung = len(trial.rung_values or [])
+        if step is None or rung >= len(rungs):
+            continue
+        # No metric name (up to 255 characters): it must fit the trial's message.
+        where = f"rung {rung} ({count(rungs[rung], 'epoch')})"
+        note = f"value {step} of the objective is not a number: not judged at {where} or later"
+        if note not in (trial.message or ""):
+            trial.message = f"{note}; {trial.message}" if trial.message else note
+        before = recorded.get(trial.name)
+        if before is None or note not in (before.message or ""):
+            d.event(
+                "Warning",
+                OBJECTIVE_NOT_A_NUMBER,
+                f"trial {trial.name}: value {step} of {d.spec.objective.metric} in its log is "
+                f"not a number, so it is not judged at {where} or later: does the regex "
+                f"{d.spec.objective_metric().regex!r} capture more than the number?",
+            )
 
 
 def stop_message(
@@ -385,8 +423,10 @@ def provisional_best(d: Decision) -> str:
     every look, whether the job goes on or ends: a rung value recorded after the last
     launch counts too."""
     status = d.status
-    if d.spec.strategy is not Strategy.HYPERBAND or any(
-        t.phase is TrialPhase.SUCCEEDED and t.objective is not None for t in status.trials
+    if (
+        d.spec.strategy is not Strategy.HYPERBAND
+        or status.reason == TOO_MANY_VALUES  # its values were read from the wrong lines
+        or any(t.phase is TrialPhase.SUCCEEDED and t.objective is not None for t in status.trials)
     ):
         return ""
     # A failed trial is no result, whatever it reached before (a diverged one above all):

@@ -18,7 +18,7 @@ from kubetune.operator.api import (
     count_trials,
     objective_text,
 )
-from kubetune.operator.controller.hyperband import count_epochs
+from kubetune.operator.controller.hyperband import TOO_MANY_VALUES, count_epochs
 from kubetune.operator.controller.types import Decision, Plan
 
 
@@ -97,7 +97,11 @@ def summarise(d: Decision) -> None:
     counters = count_trials(status.trials, d.retried)
     status.counters = counters
     best = best_trial(status.trials, d.spec.objective.type)
-    if best is not None and best.objective is not None:
+    if status.reason == TOO_MANY_VALUES:
+        # Every value was read from lines the regex should not match (the job's message
+        # says which): none of them is a result, the best included.
+        status.best_trial = status.best_objective = status.best_objective_text = None
+    elif best is not None and best.objective is not None:
         status.best_trial = BestTrial(
             name=best.name, hyperparameters=best.hyperparameters, objective=best.objective
         )

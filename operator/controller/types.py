@@ -64,15 +64,28 @@ def count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+NOT_A_NUMBER = math.inf
+"""How a curve read from a log ends where the objective's regex captured text that is no
+number (`loss=n/a`): the curve stops there, as at a nan, but its trial did not diverge
+(the scanner reads a printed inf as a nan, so this value means nothing else)."""
+
+
 def diverged(curve: Sequence[float]) -> bool:
     """Whether a curve ends where its trial printed an objective that is not a finite
     number (nan, inf): read from a log, such a curve ends with one nan."""
     return bool(curve) and math.isnan(curve[-1])
 
 
+def not_a_number_at(curve: Sequence[float]) -> int | None:
+    """The step at which a curve ends on a captured text that is no number
+    (`NOT_A_NUMBER`), or None."""
+    return len(curve) if curve and curve[-1] == NOT_A_NUMBER else None
+
+
 def finite_values(curve: Sequence[float]) -> Sequence[float]:
-    """The curve's values before its trial diverged (all of them if it did not)."""
-    return curve[:-1] if diverged(curve) else curve
+    """The curve's values before its trial diverged or printed no number (all of them
+    if neither)."""
+    return curve[:-1] if curve and not math.isfinite(curve[-1]) else curve
 
 
 Observation = tuple[dict[str, Any], float]
@@ -150,7 +163,8 @@ class Snapshot:
     their intermediate objective values (step 1 first), for the running trials, the
     succeeded ones the adapter has them for, and the attempts that just failed (the
     values last read while they ran); early stopping and Hyperband read them. A curve
-    ends with nan where its trial diverged (`diverged`). `start_anew` words how to start
+    ends with nan where its trial diverged (`diverged`), with `NOT_A_NUMBER` where the
+    regex captured text that is no number (`not_a_number_at`). `start_anew` words how to start
     over: a new TuningJob on a cluster, a local run says its own (`LocalKube.start_anew`).
     """
 
@@ -255,10 +269,15 @@ class Decision:
         trial.end_time = end or self.now
 
     def stop_all(self, reason: str) -> None:
-        """End every unfinished trial as Stopped, delete its Job, launch nothing."""
+        """End every unfinished trial as Stopped, delete its Job, launch nothing. A trial
+        whose values were read (`Snapshot.curves`) records how many, as one stopped at a
+        rung does: they were printed, and its `epochs` are counted from them."""
+        curves = self.snapshot.curves or {}
         for trial in self.status.trials:
             if trial.phase not in TERMINAL_TRIAL_PHASES:
                 self.finish_trial(trial, TrialPhase.STOPPED, reason, "the tuning job ended")
+                printed = len(curves.get(trial.name) or ())
+                trial.intermediate_count = max(trial.intermediate_count, printed)
                 # Whether or not the snapshot shows its Job: one created a moment ago may
                 # not be in the watch's cache yet, and this is the job's last reconcile.
                 if trial.job_name not in self.plan.delete:

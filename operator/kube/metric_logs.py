@@ -33,6 +33,7 @@ from typing import Any
 import re2
 from kubetune.operator.api import OBJECTIVE_NOT_FINITE
 from kubetune.operator.controller import ObjectiveOutcome
+from kubetune.operator.controller.types import NOT_A_NUMBER
 
 MAX_LINE_BYTES = 64 * 1024
 """An unfinished line that grows past this many bytes (with no newline in the current
@@ -155,7 +156,9 @@ class LogScanner:
     With `series_metric`, that metric's values are also kept in order, up to
     `max_series` of them. The series ends at the first match that is not a finite number:
     the steps after it could not be compared with other trials' steps. A nan or inf is
-    kept, as a last nan (the trial diverged there: `controller.types.diverged`).
+    kept, as a last nan (the trial diverged there: `controller.types.diverged`); a text
+    that is no number as a last `NOT_A_NUMBER` (Hyperband says where its trial's rungs
+    end: `controller.types.not_a_number_at`).
 
     Memory is bounded by `block_bytes + max_line_bytes` plus one chunk (and the series).
     """
@@ -216,7 +219,8 @@ class LogScanner:
         for text in matches:
             try:
                 value = float(text.strip())
-            except ValueError:  # not a number: nothing to judge on from here
+            except ValueError:  # not a number: nothing to judge on from here, said so
+                series.append(NOT_A_NUMBER)
                 self.series_closed = True
                 return
             if not math.isfinite(value):  # nan or inf: diverged

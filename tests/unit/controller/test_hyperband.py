@@ -22,6 +22,7 @@ from kubetune.operator.controller.hyperband import (
     rung_records,
     stop_message,
 )
+from kubetune.operator.controller.types import NOT_A_NUMBER
 from kubetune.optimizer import suggest_hyperband
 from support.plan_sim import Sim
 from support.specs import make_spec
@@ -439,6 +440,8 @@ def test_a_failed_trial_and_trials_stopped_with_the_job_count_their_epochs() -> 
     job.step()
     assert job.status.phase is Phase.STOPPED
     assert [(t.phase, t.epochs) for t in job.status.trials[1:3]] == [(TrialPhase.STOPPED, 2)] * 2
+    # QA82 L7: and the values they printed, as a trial stopped at a rung records them.
+    assert [t.intermediate_count for t in job.status.trials[1:3]] == [2, 2]
     job.step()  # the job is over: nothing counted again
     assert job.status.epochs_consumed == 6 + sum(t.epochs or 0 for t in job.status.trials[3:])
 
@@ -479,6 +482,44 @@ def test_the_best_at_rung_0_is_said_to_be_after_1_epoch() -> None:
     assert "best so far at rung 0 (1 epoch, no trial has run its 9 yet)" in (
         job.status.message or ""
     )
+
+
+def test_a_value_that_is_no_number_says_the_trial_escapes_its_later_rungs() -> None:
+    """QA82 M5: a's log gives `loss=oops` at epoch 2, so its curve ends there (marked) and
+    it is judged at no later rung: it says so while it runs and once it succeeded, with
+    one Warning Event, instead of running to the end unjudged without a word."""
+    job = started()
+    a, b, _ = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5, NOT_A_NUMBER], b: [0.4, 0.35, 0.3]}
+    decided = job.step()
+    note = "value 2 of the objective is not a number: not judged at rung 1 (3 epochs) or later"
+    assert job.trial(0).phase is TrialPhase.RUNNING and job.trial(0).rung_values == [0.5]
+    assert job.trial(0).message == note
+    warnings = [e for e in decided.events if e.type == "Warning"]
+    assert [(e.reason, e.message.split(" so it")[0]) for e in warnings] == [
+        ("ObjectiveNotANumber", f"trial {a}: value 2 of loss in its log is not a number,")
+    ]
+    assert job.trial(1).message is None  # b's values are all numbers
+    again = job.step()
+    assert job.trial(0).message == note
+    assert [e for e in again.events if e.type == "Warning"] == []
+    job.finish(job.trial(0).job_name, state="Succeeded", outcome=ObjectiveOutcome(0.2, 9))
+    ended = job.step()
+    assert (job.trial(0).phase, job.trial(0).message) == (TrialPhase.SUCCEEDED, note)
+    assert [e for e in ended.events if e.type == "Warning"] == []
+    # A trial that ended unseen says so too, with its Event, then.
+    c = job.trial(2).name
+    job.curves[c] = [0.3, NOT_A_NUMBER]
+    job.finish(job.trial(2).job_name, state="Succeeded", outcome=ObjectiveOutcome(0.1, 9))
+    ended = job.step()
+    assert (job.trial(2).phase, job.trial(2).rung_values) == (TrialPhase.SUCCEEDED, [0.3])
+    assert job.trial(2).message == note
+    assert [e.reason for e in ended.events if e.type == "Warning"] == ["ObjectiveNotANumber"]
+    # One that printed no number after its last rung escaped nothing: no note.
+    d = job.trial(3).name
+    job.curves[d] = [0.2, 0.3, 0.1, NOT_A_NUMBER]
+    job.step()
+    assert (job.trial(3).rung_values, job.trial(3).message) == ([0.2, 0.1], None)
 
 
 def test_a_stop_message_counts_only_the_values_its_decision_was_taken_among() -> None:
@@ -574,6 +615,10 @@ def test_a_trial_printing_more_values_than_max_resource_fails_the_job_at_once() 
     assert sorted(decided.delete) == sorted(job.trial(i).job_name for i in range(3))
     assert decided.launch == []
     assert job.trial(0).epochs == 9  # not 10: no trial trains more than maxResource
+    # QA82 L6: its values at the rungs were read from the wrong lines: no best at a rung.
+    assert job.trial(1).rung_values == [0.4]
+    assert (status.best_trial, status.best_objective_text) == (None, None)
+    assert "best so far" not in status.message
     # Decided from the records on: the job has ended, and stays so without the curves.
     again = plan(Snapshot("tj", "uid", 1, job.spec, job.status, job.jobs), job.now)
     assert again.status == job.status and again.launch == [] and again.events == []
@@ -587,6 +632,16 @@ def test_a_succeeded_trial_with_more_values_than_max_resource_fails_the_job() ->
     assert (job.status.phase, job.status.reason) == (Phase.FAILED, "TooManyObjectiveValues")
     assert f"trial {a} printed 18 values of loss" in job.status.message
     assert job.trial(0).epochs == 9
+    # QA82 L6: its objective is the last line the regex matched, a wrong one (a training
+    # loss): not the job's best, on this look or a later one.
+    status = job.status
+    assert (status.best_trial, status.best_objective, status.best_objective_text) == (
+        None,
+        None,
+        None,
+    )
+    job.step()
+    assert (job.status.best_trial, job.status.best_objective) == (None, None)
 
 
 def test_a_trial_that_succeeded_with_fewer_values_than_max_resource_is_pointed_out() -> None:

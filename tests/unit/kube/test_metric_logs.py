@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kubetune.operator.api.constants import MAX_TRIAL_MESSAGE_LENGTH
-from kubetune.operator.controller.types import diverged, finite_values
+from kubetune.operator.controller.types import diverged, finite_values, not_a_number_at
 from kubetune.operator.kube.metric_logs import (
     FULL_NUMBER_GROUP,
     LogScanner,
@@ -192,7 +192,10 @@ def test_the_series_is_capped_and_ends_at_a_value_that_is_not_a_number() -> None
         assert len(ended.series) == 2 and ended.series[0] == 1.0 and math.isnan(ended.series[1])
     assert diverged(ended.series) and list(finite_values(ended.series)) == [1.0]
     word = scan_log([b"loss=1\nloss=n/a\nloss=0.5\n"], patterns, series_metric="loss")
-    assert list(word.series) == [1.0] and not diverged(word.series)  # not a number: no verdict
+    assert not diverged(word.series)  # not a number: no verdict
+    # QA82 M5: but marked, so that Hyperband says where the trial's rungs end.
+    assert (not_a_number_at(word.series), list(finite_values(word.series))) == (2, [1.0])
+    assert not_a_number_at(ended.series) is None and not_a_number_at(reading.series) is None
     assert not diverged(reading.series) and finite_values(reading.series) == reading.series
 
 
