@@ -217,10 +217,11 @@ def as_it_is(body: dict[str, Any], directory: Path) -> str | None:
     """For the readers of a local run (`kubetune trials`, `describe`, ...,
     `TuningJobAnalytics`): its TuningJob `body`, read from `directory`, as it is when the
     run that wrote it died without recording its end (SIGKILL, a machine that went down):
-    interrupted, as `interrupt` says, when last seen alive (the latest write to the status
-    or to a running trial's log). Changed in `body` only, nothing written (a resume starts
-    the trials that the file still has Running). The line that says so, or None: the run
-    still runs, ended as it recorded, or cannot be told about (see `gone_run`)."""
+    interrupted, as `interrupt` says, when last seen alive (the latest write to the status,
+    to its .lock or to a running trial's log). Changed in `body` only, nothing written (a
+    resume starts the trials that the file still has Running). The line that says so, or
+    None: the run still runs, ended as it recorded, or cannot be told about (see
+    `gone_run`)."""
     status = body.get("status") or {}
     phases = [t.get("phase") for t in status.get("trials") or []]
     cut_short = [t for t in status.get("trials") or [] if _cut_short(t)]
@@ -234,7 +235,9 @@ def as_it_is(body: dict[str, Any], directory: Path) -> str | None:
     run = gone_run(directory)
     if run is None:
         return None
-    seen = [directory / STATUS] + [
+    # A run touches DIR/.lock every second or so (`local_run.ALIVE_SECONDS`); one written
+    # before it did is bounded by its last writes.
+    seen = [directory / STATUS, directory / LOCK] + [
         directory / LOGS / f"{trial_job_name(t['name'], t.get('attempt', 1))}.log"
         for t in cut_short
     ]

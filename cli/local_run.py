@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 import os
 import re
 import shlex
@@ -105,6 +106,10 @@ IMAGES = "images.yaml"
 """DIR/images.yaml: the `--image` mapping (image: command) the run's trainers run with."""
 IDLE_SECONDS = 1.0
 """The longest wait between two reconciles when nothing ends (timers: runtime limits)."""
+ALIVE_SECONDS = 1.0
+"""How often a run touches DIR/.lock: its mtime says when a run killed without a word
+(SIGKILL, a machine that went down) was last alive, which ends its interrupted trials
+(`as_it_is`; the status and a trainer's log may be older by the length of an epoch)."""
 
 
 OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -756,9 +761,14 @@ def _loop(
         restarted = kube.resume()
         if restarted:
             ctx.err.write(f"resumed; started again: {', '.join(restarted)}\n")
+        alive_at = -math.inf
         while True:
             result = reconcile(kube, NAMESPACE, name, curve_read_seconds=0.0)
             save()
+            if time.monotonic() - alive_at >= ALIVE_SECONDS:
+                alive_at = time.monotonic()
+                with contextlib.suppress(OSError):  # a bound lost, no more
+                    os.utime(directory / LOCK)
             view = _report(ctx, kube, reported, drawn)
             if result.terminal:
                 ctx.out.write(final_line(view) + "\n")

@@ -485,6 +485,11 @@ def test_the_readers_show_a_killed_runs_trials_interrupted_and_write_nothing(
             started(pids, 2)
             # Alive: shown as it runs.
             assert shown() == ([("Succeeded", None), ("Running", None)], "")
+            # Idle (its trainer waits), the run still says it is alive: it touches its .lock,
+            # whose time ends the trials a kill interrupts (QA84 L3: the status's, 1 s after
+            # their start, where they ran 6).
+            lock, status_file = out_dir / ".lock", out_dir / "status.yaml"
+            wait_for(lambda: lock.stat().st_mtime > status_file.stat().st_mtime + 1.5)
             run.kill()
             run.wait()
         before = files_of(out_dir)

@@ -9,7 +9,9 @@ import io
 import json
 import os
 import socket
+import time
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +183,19 @@ def test_the_notebook_api_says_what_is_wrong_with_what_it_was_given(tmp_path: Pa
         TuningJobAnalytics()
     with pytest.raises(ValueError, match=r"not both$"):
         TuningJobAnalytics("demo", directory=tmp_path)
+
+
+def test_a_gone_runs_trials_end_when_it_last_touched_its_lock(tmp_path: Path) -> None:
+    """QA84 L3: a run touches DIR/.lock every second (`local_run.ALIVE_SECONDS`); killed,
+    its trials end then, not at the last status write, which may be an epoch older."""
+    directory = _run_dir(tmp_path, started="1")  # a gone run
+    written = time.time() - 60
+    for path in directory.rglob("*"):
+        os.utime(path, (written, written))
+    os.utime(directory / ".lock", (written + 6, written + 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GoneRunWarning)
+        view = TuningJobAnalytics(directory=directory).refresh()
+    assert [t.reason for t in view.trials[-2:]] == ["Interrupted", "Interrupted"]
+    last_alive = datetime.fromtimestamp(written + 6, UTC).replace(microsecond=0)  # as stored
+    assert {t.end_time for t in view.trials[-2:]} == {last_alive}
