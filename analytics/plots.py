@@ -65,6 +65,11 @@ CATEGORY_LABEL_CHARACTERS = 18
 as far as they stay distinct."""
 FEW_INTEGERS = 20
 """An Integer parameter of at most this many values gets a histogram bar per value."""
+JITTER = 0.2
+"""How far (in values) the scatter matrix moves a trial beside its category or integer."""
+_JITTER_STEPS = [math.sqrt(p) % 1 for p in (2, 3, 5, 7, 11, 13, 17, 19)]
+"""Each parameter's offsets: the trial number times an irrational step, mod 1 (even,
+and unrelated between two parameters, so a cell's points do not fall on a line)."""
 
 
 def axis_scale(parameter: Parameter) -> AxisScale:
@@ -515,11 +520,27 @@ def draw_parameters(container: Container, view: TuningJobView) -> list[Axes]:
     return axes
 
 
+def _spread(
+    parts: Drawn, trials: Sequence[Trial], parameter: Parameter, index: int
+) -> np.ndarray[Any, Any]:
+    """Positions of the trials on the `index`-th parameter's axis of the scatter matrix: on
+    an axis of a few values (categories, small integers) each trial a little beside its
+    value, so that the trials of a cell show as many points, not one; the same offset for
+    a trial in every panel."""
+    at: np.ndarray[Any, Any] = parts.xy(trials, parameter)[0]
+    if parameter.type is ParameterType.CATEGORICAL or _few_integers(parameter):
+        numbers = np.array([parts.numbers[t.name] for t in trials], dtype=float)
+        step = _JITTER_STEPS[index % len(_JITTER_STEPS)]
+        at = at + JITTER * 2 * (np.modf(numbers * step)[0] - 0.5)
+    return at
+
+
 def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[Axes]]:
     """Every pair of the first MATRIX_MAX_PARAMETERS hyperparameters; points coloured by
-    the objective; a histogram of each on the diagonal, each bar labelled with its count
-    of trials. Tick labels on the outer panels only, as in pandas' scatter_matrix. A job
-    of one hyperparameter has no pair: its histogram alone, with an axis of counts."""
+    the objective (beside their value on an axis of categories or few integers, `_spread`);
+    a histogram of each on the diagonal, each bar labelled with its count of trials. Tick
+    labels on the outer panels only, as in pandas' scatter_matrix. A job of one
+    hyperparameter has no pair: its histogram alone, with an axis of counts."""
     parameters = view.spec.parameters[:MATRIX_MAX_PARAMETERS]
     d = len(parameters)
     grid: Any = container.subplots(d, d, squeeze=False)
@@ -528,6 +549,9 @@ def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[
 
     def positions(trials: Sequence[Trial], parameter: Parameter) -> np.ndarray[Any, Any]:
         return parts.xy(trials, parameter)[0]  # type: ignore[no-any-return]
+
+    def spread(trials: Sequence[Trial], parameter: Parameter) -> np.ndarray[Any, Any]:
+        return _spread(parts, trials, parameter, parameters.index(parameter))
 
     if d == 1:
         values = positions(parts.valued, parameters[0])
@@ -544,16 +568,16 @@ def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[
             x_of, y_of = parameters[j], parameters[i]
             if parts.stopped:  # under the coloured points, which they would hide
                 ax.scatter(
-                    positions(parts.stopped, x_of),
-                    positions(parts.stopped, y_of),
+                    spread(parts.stopped, x_of),
+                    spread(parts.stopped, y_of),
                     s=12,
                     label=_stopped_label(view),
                     **_STOPPED_MARKERS,
                 )
             if parts.failed:  # at their values: where training fails
                 ax.scatter(
-                    positions(parts.failed, x_of),
-                    positions(parts.failed, y_of),
+                    spread(parts.failed, x_of),
+                    spread(parts.failed, y_of),
                     s=12,
                     marker="x",
                     color="C3",
@@ -562,8 +586,8 @@ def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[
                 )
             if parts.finished:
                 points = ax.scatter(
-                    positions(parts.finished, x_of),
-                    positions(parts.finished, y_of),
+                    spread(parts.finished, x_of),
+                    spread(parts.finished, y_of),
                     c=[parts.values[t.name] for t in parts.finished],
                     cmap=_objective_cmap(view),
                     norm=norm,

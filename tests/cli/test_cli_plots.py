@@ -572,3 +572,44 @@ def test_one_trial_has_one_colour_in_every_panel_and_whole_trial_ticks(tmp_path:
     low, high = progress.get_xlim()
     ticks = [t for t in progress.get_xticks() if low <= t <= high]
     assert ticks == [1]
+
+
+def test_the_scatter_matrix_spreads_the_trials_of_a_category_cell(tmp_path: Path) -> None:
+    """QA84 L17: on axes of categories and small integers every trial of a cell was drawn
+    at the same point (369 trials on 24 dots); each is now a little beside its value, the
+    same trial at the same offset in every panel."""
+    body = synthetic_tuning_job("cells", 60)
+    view = parse_tuning_job(body)
+    figure = scatter_matrix_figure(view)
+    names = [p.name for p in view.spec.parameters]
+    layers, optimizer = names.index("num_layers"), names.index("optimizer")
+    values = ["sgd", "adam", "nag"]
+    finished = [t for t in view.trials if t.phase == "Succeeded"]
+    cell = next(
+        ax
+        for ax in all_axes(figure)
+        if ax.get_subplotspec()
+        and (ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start)
+        == (optimizer, layers)
+    )
+    (points,) = [c for c in cell.collections if c.get_array() is not None]
+    offsets = points.get_offsets()
+    assert len(offsets) == len(finished)
+    exact = [
+        (int(t.hyperparameters["num_layers"]), values.index(t.hyperparameters["optimizer"]))
+        for t in finished
+    ]
+    dx = offsets[:, 0] - [x for x, _ in exact]
+    dy = offsets[:, 1] - [y for _, y in exact]
+    assert np.abs(dx).max() <= 0.2 and np.abs(dy).max() <= 0.2  # beside its own value
+    assert len({(round(x, 6), round(y, 6)) for x, y in offsets}) == len(finished)  # apart
+    transposed = next(
+        ax
+        for ax in all_axes(figure)
+        if ax.get_subplotspec()
+        and (ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start)
+        == (layers, optimizer)
+    )
+    (mirror,) = [c for c in transposed.collections if c.get_array() is not None]
+    assert np.allclose(mirror.get_offsets()[:, ::-1], offsets)  # the same offsets there
+    assert not overlaps(figure, tmp_path)
