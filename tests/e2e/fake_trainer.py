@@ -13,7 +13,8 @@ to 0). The static hyperparameter `mode` picks a behaviour:
   backtracking engine), flaky (exits 3 when x > 0.5), curve (a learning curve for early
   stopping: `steps` lines `loss=<objective + 0.1/step>`, step = 1, 2..., one every
   `pause` seconds, and nothing else; with `diverge_above`, a trial whose x is above it
-  prints loss=nan from step 2 on, as a diverged model does).
+  prints loss=nan from step 2 on, as a diverged model does; with `word_at`, it prints
+  loss=n/a at that step instead of a number).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def main() -> int:
         for step in range(1, int(args.get("steps", "10")) + 1):
             time.sleep(float(args.get("pause", "0.5")))
             loss = math.nan if diverges and step >= DIVERGED_FROM else curve_value(x, n, step)
-            print(f"loss={loss!r}", flush=True)  # seen while running
+            text = "n/a" if args.get("word_at") == str(step) else repr(loss)
+            print(f"loss={text}", flush=True)  # seen while running
         return 0
     if mode == "sleep":
         time.sleep(float(args.get("seconds", "30")))

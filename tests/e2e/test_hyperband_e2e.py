@@ -250,6 +250,45 @@ def assert_diverged_trials_failed(
     return diverging
 
 
+def test_a_value_that_is_no_number_is_said_in_the_message_and_a_warning_event(
+    api: Api, operator: OperatorProcess
+) -> None:
+    """QA82 M5: each trial prints `loss=n/a` at epoch 2, which the regex `^loss=(\\S+)$`
+    captures: judged at rung 0 only, it runs to its end; each trial that went on past
+    rung 0 says so in its message, with one Warning Event (ObjectiveNotANumber)."""
+    name = "hbword"
+    api.create(
+        tuning_job(
+            name,
+            strategy="Hyperband",
+            max_trials=3,
+            parallel=3,
+            static={"mode": "curve", "steps": "4", "pause": "0.5", "word_at": "2"},
+            hyperband={"minResource": 1, "maxResource": 4, "reductionFactor": 2},
+        )
+    )
+    status = wait_for(
+        f"{name} to finish", lambda: api.terminal(name), timeout=120, operator=operator
+    )
+    trials = status["trials"]
+    note = "value 2 of the objective is not a number: not judged at rung 1 (2 epochs) or later"
+    went_on = [t for t in trials if t["phase"] == "Succeeded"]
+    assert went_on, trials
+    for t in went_on:
+        assert t["message"] == note and len(t["rungValues"]) == 1, t
+
+    def warnings() -> list[str]:
+        return [e.message for e in api.events(name) if e.reason == "ObjectiveNotANumber"]
+
+    wait_for(
+        "an ObjectiveNotANumber Event per trial that went on",
+        lambda: len(warnings()) >= len(went_on),
+        operator=operator,
+    )
+    for t in went_on:
+        assert sum(m.startswith(f"trial {t['name']}: value 2 of loss") for m in warnings()) == 1
+
+
 def test_a_diverged_trial_fails_at_once_instead_of_training_on(
     api: Api, operator: OperatorProcess
 ) -> None:
