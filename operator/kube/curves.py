@@ -13,6 +13,7 @@ whose log cannot be read) is lost.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from array import array
@@ -30,6 +31,7 @@ from kubetune.operator.api import (
 )
 from kubetune.operator.controller.early_stopping import MedianRule
 from kubetune.operator.controller.hyperband import levels as hyperband_rungs
+from kubetune.operator.controller.hyperband import max_resource as hyperband_max_resource
 from kubetune.operator.controller.types import diverged
 from kubetune.operator.kube.log_follower import LogFollower, WakeWhen
 from kubetune.operator.kube.observe import LogSource
@@ -73,11 +75,17 @@ class JobCurves:
 
     def wake_when(self, logs: TrialLogs) -> WakeWhen:
         """When a follower of this job's logs wakes the operator: when a trial reaches a
-        Hyperband rung, or prints a value the median rule stops it on, or diverges."""
+        Hyperband rung, or prints a value the median rule stops it on, or diverges; under
+        Hyperband also when its values end on a text that is no number (judged at no later
+        rung: its message says so) or pass maxResource (the job fails at once: its rungs
+        were judged on the wrong lines), not at the next periodic look."""
         if logs.spec.strategy is Strategy.HYPERBAND:
             rungs = frozenset(hyperband_rungs(logs.spec))
+            most = hyperband_max_resource(logs.spec)
             return lambda curve, before: (
-                diverged(curve) or any(n in rungs for n in range(before + 1, len(curve) + 1))
+                (bool(curve) and not math.isfinite(curve[-1]))
+                or before <= most < len(curve)
+                or any(n in rungs for n in range(before + 1, len(curve) + 1))
             )
 
         def stopped_by_median_rule(curve: array[float], before: int) -> bool:

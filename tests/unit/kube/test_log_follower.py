@@ -285,3 +285,20 @@ def test_a_followed_trial_wakes_the_operator_when_the_median_rule_stops_it() -> 
     entry.stop_following()
     stream.chunks.put(END)
     wait_for(lambda: follower.ended, 10, "the follower to end")
+
+
+def test_a_hyperband_follower_wakes_past_max_resource_and_at_a_value_that_is_no_number() -> None:
+    """QA82 L6: a trial printing more values than maxResource (9) fails the job at once,
+    and one whose value is no number is judged at no later rung: both woke no one, and
+    waited for the next periodic look."""
+    epochs = [b"loss=%d\n" % (10 - e) for e in range(10)]  # 10 values, one per chunk
+    stream, wakes = Stream(*epochs, END), Wakes()
+    follower = follow(stream, wake_when=AT_RUNGS, wake=wakes)
+    wait_for(lambda: follower.ended, 10, "the follower to end")
+    assert len(follower.curve()) == 10
+    assert wakes.count == 3  # rungs 1 and 3, then the 10th value of 9 epochs
+    stream, wakes = Stream(b"loss=1\n", b"loss=2\n", b"loss=n/a\n", END), Wakes()
+    follower = follow(stream, wake_when=AT_RUNGS, wake=wakes)
+    wait_for(lambda: follower.ended, 10, "the follower to end")
+    assert list(follower.curve()) == [1.0, 2.0, math.inf]  # the series ends on the text
+    assert wakes.count == 2  # rung 1, then the text
