@@ -574,6 +574,17 @@ def test_one_trial_has_one_colour_in_every_panel_and_whole_trial_ticks(tmp_path:
     assert ticks == [1]
 
 
+def matrix_cell(figure: Any, row: int, column: int) -> Any:
+    """The scatter matrix's panel at `row`, `column` (parameter indices)."""
+    return next(
+        ax
+        for ax in all_axes(figure)
+        if ax.get_subplotspec()
+        and (ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start)
+        == (row, column)
+    )
+
+
 def test_the_scatter_matrix_spreads_the_trials_of_a_category_cell(tmp_path: Path) -> None:
     """QA84 L17: on axes of categories and small integers every trial of a cell was drawn
     at the same point (369 trials on 24 dots); each is now a little beside its value, the
@@ -585,13 +596,7 @@ def test_the_scatter_matrix_spreads_the_trials_of_a_category_cell(tmp_path: Path
     layers, optimizer = names.index("num_layers"), names.index("optimizer")
     values = ["sgd", "adam", "nag"]
     finished = [t for t in view.trials if t.phase == "Succeeded"]
-    cell = next(
-        ax
-        for ax in all_axes(figure)
-        if ax.get_subplotspec()
-        and (ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start)
-        == (optimizer, layers)
-    )
+    cell = matrix_cell(figure, optimizer, layers)
     (points,) = [c for c in cell.collections if c.get_array() is not None]
     offsets = points.get_offsets()
     assert len(offsets) == len(finished)
@@ -603,13 +608,7 @@ def test_the_scatter_matrix_spreads_the_trials_of_a_category_cell(tmp_path: Path
     dy = offsets[:, 1] - [y for _, y in exact]
     assert np.abs(dx).max() <= 0.2 and np.abs(dy).max() <= 0.2  # beside its own value
     assert len({(round(x, 6), round(y, 6)) for x, y in offsets}) == len(finished)  # apart
-    transposed = next(
-        ax
-        for ax in all_axes(figure)
-        if ax.get_subplotspec()
-        and (ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start)
-        == (layers, optimizer)
-    )
+    transposed = matrix_cell(figure, layers, optimizer)
     (mirror,) = [c for c in transposed.collections if c.get_array() is not None]
     assert np.allclose(mirror.get_offsets()[:, ::-1], offsets)  # the same offsets there
     assert not overlaps(figure, tmp_path)
