@@ -72,15 +72,23 @@ PYTHON_SETTINGS = Settings("kubeconfig='PATH'", "kubeconfig=", "context=")
 """`TuningJobAnalytics(name, kubeconfig=..., context=...)`'s words."""
 
 
-def _list_there(target: Target, chosen: Sequence[tuple[str, str | None]] = ()) -> str:
-    """`kubetune -n NAMESPACE list`: the command that lists the namespace looked in (the
-    context's namespace is not necessarily that one), with the `chosen` --context and
-    --kubeconfig (option, value) given, so that copied it asks the same cluster."""
-    words = ["kubetune"] + (["-n", shlex.quote(target.namespace)] if target.namespace else [])
-    for option, value in chosen:
+def cluster_flags(context: str | None, kubeconfig: str | None) -> list[str]:
+    """The --context and --kubeconfig given (each only where given), quoted for a shell:
+    what a command that a message suggests carries, so that copied it asks the same
+    cluster (without them it would ask the current context's)."""
+    flags = []
+    for option, value in (("--context", context), ("--kubeconfig", kubeconfig)):
         if value:
-            words += [option, shlex.quote(value)]
-    return " ".join(words + ["list"] + ([] if target.namespace else ["-A"]))
+            flags += [option, shlex.quote(value)]
+    return flags
+
+
+def _list_there(target: Target, flags: Sequence[str] = ()) -> str:
+    """`kubetune -n NAMESPACE list`: the command that lists the namespace looked in (the
+    context's namespace is not necessarily that one), with the cluster's `flags`
+    (`cluster_flags`)."""
+    words = ["kubetune"] + (["-n", shlex.quote(target.namespace)] if target.namespace else [])
+    return " ".join([*words, *flags, "list"] + ([] if target.namespace else ["-A"]))
 
 
 def _status_body(error: ApiException) -> dict[str, Any]:
@@ -96,7 +104,7 @@ def _translate(
     target: Target,
     server: str,
     settings: Settings = CLI_SETTINGS,
-    chosen: Sequence[tuple[str, str | None]] = (),
+    flags: Sequence[str] = (),
 ) -> KubetuneError:
     body = _status_body(error)
     detail = body.get("message") or error.reason or ""
@@ -120,7 +128,7 @@ def _translate(
     if error.status == 404 and target.name:
         kind = "TuningJob" if target.resource == RESOURCE else target.resource
         return NotFoundError(
-            f'{kind} "{target.name}" not found {target.where()}; `{_list_there(target, chosen)}` '
+            f'{kind} "{target.name}" not found {target.where()}; `{_list_there(target, flags)}` '
             "shows the TuningJobs there (-A: in every namespace, -n NAMESPACE: in another one)."
         )
     unknown = re.search(r'unknown field "([^"]+)"', detail)
@@ -227,13 +235,13 @@ class KubeClient:
         api: client.ApiClient,
         namespace: str,
         settings: Settings = CLI_SETTINGS,
-        chosen: Sequence[tuple[str, str | None]] = (),
+        flags: Sequence[str] = (),
     ) -> None:
         self.api = api
         self.settings = settings
         """How the caller gives the kubeconfig and context, for error messages."""
-        self.chosen = tuple(chosen)
-        """The --context and --kubeconfig given, as (option, value): the commands that
+        self.flags = tuple(flags)
+        """The --context and --kubeconfig given (`cluster_flags`): the commands that
         error messages suggest carry them."""
         self.namespace = namespace
         """The default namespace of the kubeconfig's context."""
@@ -253,7 +261,7 @@ class KubeClient:
         try:
             return function(*args, **kwargs)
         except ApiException as error:
-            raise _translate(error, target, self.server, self.settings, self.chosen) from None
+            raise _translate(error, target, self.server, self.settings, self.flags) from None
         except urllib3.exceptions.HTTPError as error:
             raise UnreachableError(
                 f"cannot reach the Kubernetes API server at {self.server} ({error}). Is the "
@@ -388,5 +396,5 @@ def connect(
     errors name the two as `settings` says (the CLI's flags by default)."""
     configuration, namespace = _load_configuration(kubeconfig, context, settings)
     configuration.retries = False
-    chosen = (("--context", context), ("--kubeconfig", kubeconfig))
-    return KubeClient(client.ApiClient(configuration), namespace, settings, chosen)
+    flags = cluster_flags(context, kubeconfig)
+    return KubeClient(client.ApiClient(configuration), namespace, settings, flags)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes.client import ApiClient
-from kubetune.analytics.cluster import KubeClient, connect, pod_not_started
+from kubetune.analytics.cluster import KubeClient, cluster_flags, connect, pod_not_started
 from kubetune.analytics.errors import (
     ForbiddenError,
     KubetuneError,
@@ -37,12 +37,10 @@ def suggested(ctx: Context) -> str:
     """How a command that a message suggests starts: `kubetune` with the -n, --context and
     --kubeconfig the user gave, so that copied it reads the same TuningJob (without them
     it would look in the context's namespace)."""
-    words = ["kubetune"]
-    for option in CLUSTER_OPTIONS:
-        value = getattr(ctx.args, option, None)
-        if value:
-            words += ["-n" if option == "namespace" else f"--{option}", shlex.quote(value)]
-    return " ".join(words)
+    given = {option: getattr(ctx.args, option, None) for option in CLUSTER_OPTIONS}
+    namespace = ["-n", shlex.quote(given["namespace"])] if given["namespace"] else []
+    flags = cluster_flags(given["context"], given["kubeconfig"])
+    return " ".join(["kubetune", *namespace, *flags])
 
 
 def _kubectl(ctx: Context) -> str:

@@ -12,12 +12,12 @@ now: a trial that ended meanwhile is not shown growing.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubetune.analytics.cluster import cluster_flags
 from kubetune.analytics.resource import TuningJobView
 from kubetune.cli import output
 from kubetune.operator.api.constants import FINALIZER
@@ -29,13 +29,8 @@ DEPLOYMENTS = "get deploy -A -l app.kubernetes.io/part-of=kubetune"
 
 def kubectl(context: str | None = None, kubeconfig: str | None = None) -> str:
     """How a kubectl command that the advice suggests starts: `kubectl` with the --context
-    and --kubeconfig the user gave kubetune, so that copied it asks the same cluster
-    (without them it would ask the current context's)."""
-    words = ["kubectl"]
-    for option, value in (("--context", context), ("--kubeconfig", kubeconfig)):
-        if value:
-            words += [option, shlex.quote(value)]
-    return " ".join(words)
+    and --kubeconfig the user gave kubetune (`cluster_flags`)."""
+    return " ".join(["kubectl", *cluster_flags(context, kubeconfig)])
 
 
 @dataclass(frozen=True)

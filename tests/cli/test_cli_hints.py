@@ -101,10 +101,10 @@ def test_not_found_suggests_listing_the_namespace_looked_in() -> None:
     text = str(cluster._translate(error, target, "https://x"))
     assert '"hb" not found in namespace "kubetune-demo"; `kubetune -n kubetune-demo list`' in text
     # QA84 L8: with the --context and --kubeconfig given, so that it asks the same cluster.
-    chosen = (("--context", "kind a"), ("--kubeconfig", "/k/c"))
-    text = str(cluster._translate(error, target, "https://x", chosen=chosen))
+    flags = cluster.cluster_flags("kind a", "/k/c")
+    text = str(cluster._translate(error, target, "https://x", flags=flags))
     listed = "`kubetune -n kubetune-demo --context 'kind a' --kubeconfig /k/c list`"
     assert listed in text
     anywhere = cluster.Target("get", "tuningjobs.kubetune.io", None, "hb")
-    text = str(cluster._translate(error, anywhere, "https://x", chosen=chosen[1:]))
+    text = str(cluster._translate(error, anywhere, "https://x", flags=flags[2:]))
     assert "`kubetune --kubeconfig /k/c list -A`" in text
