@@ -370,7 +370,7 @@ class LocalKube:
             # the OOM killer's), where Popen says -N.
             job.exit_code, job.finished = 128 - code if code < 0 else code, _now()
             record = {
-                "exitCode": code,
+                "exitCode": job.exit_code,
                 "created": job.created,
                 "finished": job.finished,
                 "manifest": job.manifest,

@@ -14,6 +14,7 @@ exist, no access), and otherwise once the kubelet has retried the pull for
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -227,10 +228,33 @@ def _exited(
     """The trainer's own failure: its container's reason and exit code (and how many
     times it failed, where the kubelet restarted it)."""
     name = _container_status(pod, container).get("name", container)
-    detail = f"container {name} exited with code {terminated.get('exitCode')}{_times(times)}"
+    code = terminated.get("exitCode")
+    detail = f"container {name} exited with code {code}{_signal(pod, name, terminated)}"
+    detail += _times(times)
     if last := last_words(terminated.get("message")):
         detail += f": {last}"
     return terminated.get("reason") or "Error", detail, False
+
+
+def _signal(pod: Mapping[str, Any], container: str | None, terminated: Mapping[str, Any]) -> str:
+    """The signal that ended the container, where its exit code says one did (128 + N),
+    as ` (SIGKILL)`. A SIGKILL of a container with a memory limit is most often the
+    kernel's OOM killer, which the runtime does not always report as OOMKilled
+    (containerd 1.6 misses it for a container killed right after it started,
+    containerd#8180): then the note asks and gives the limit."""
+    code = terminated.get("exitCode")
+    if not isinstance(code, int) or code <= 128:
+        return ""
+    try:
+        name = signal.Signals(code - 128).name
+    except ValueError:
+        return ""
+    containers = (pod.get("spec") or {}).get("containers") or []
+    spec: Mapping[str, Any] = next((c for c in containers if c.get("name") == container), {})
+    limit = ((spec.get("resources") or {}).get("limits") or {}).get("memory")
+    if name == "SIGKILL" and limit and terminated.get("reason") != "OOMKilled":
+        return f" ({name}: out of memory? its limit is {limit})"
+    return f" ({name})"
 
 
 def last_words(message: Any) -> str:

@@ -146,7 +146,14 @@ def test_trial_over_its_memory_limit_is_oomkilled(
 ) -> None:
     hog = {
         "image": TRAINER_IMAGE,
-        "command": ["python3", "-c", "x = bytearray(400 << 20); print('loss=0')"],
+        # The sleep first, as Kubernetes' own OOM e2e test does: containerd 1.6 (Debian
+        # 12's) reports a container killed right after it started as Error, not
+        # OOMKilled (containerd#8180); the trial then says so (its message asks).
+        "command": [
+            "python3",
+            "-c",
+            "import time; time.sleep(5); x = bytearray(400 << 20); print('loss=0')",
+        ],
         "resources": {"limits": {"cpu": "1", "memory": "64Mi"}},
     }
     api.create(on_real_node("hog", hog, max_trials=1))
@@ -156,6 +163,7 @@ def test_trial_over_its_memory_limit_is_oomkilled(
     )  # fmt: skip
     (trial,) = status["trials"]
     assert (trial["phase"], trial["reason"]) == ("Failed", "OOMKilled"), trial
+    assert trial["message"] == "container trainer exited with code 137 (SIGKILL)", trial
 
 
 def test_failed_trainer_says_why_in_its_trial_message(

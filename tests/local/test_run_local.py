@@ -21,6 +21,7 @@ from kubetune.cli import output
 from kubetune.cli.main import run
 from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.api.schema import immutable_spec_fields
+from kubetune.operator.kube.local import LocalKube
 from kubetune.operator.kube.metric_logs import FULL_NUMBER_GROUP
 
 # Real trainer processes, seconds each: these run in make test, not in make unit.
@@ -121,11 +122,16 @@ def test_failing_and_metric_less_trials_are_recorded(tmp_path: Path) -> None:
 def test_a_trainer_killed_by_a_signal_exits_with_the_code_a_kubelet_reports(
     tmp_path: Path,
 ) -> None:
-    """128 + the signal, as on a cluster (137: SIGKILL, the OOM killer's), not Popen's -9."""
+    """128 + the signal, as on a cluster (137: SIGKILL, the OOM killer's), not Popen's -9,
+    also as a resumed run reads it back from disk."""
     path = manifest(tmp_path, staticHyperparameters={"mode": "killed"}, limits={"maxTrials": 1})
     kubetune("run", "--local", str(path), "--out", str(tmp_path / "run"))
     (trial,) = status(tmp_path / "run")["trials"]
-    assert trial["phase"] == "Failed" and "exited with code 137" in trial["message"], trial
+    assert trial["phase"] == "Failed", trial
+    assert "exited with code 137 (SIGKILL)" in trial["message"], trial
+    (pod,) = LocalKube(tmp_path / "run").list_trial_pods("default", "demo")
+    (container,) = pod["status"]["containerStatuses"]
+    assert container["state"]["terminated"]["exitCode"] == 137, pod
 
 
 def test_a_failing_trainer_ends_its_trial_whatever_the_jobs_backoff_limit(

@@ -299,6 +299,27 @@ def test_a_pod_whose_container_cannot_be_created_waits_saying_the_kubelets_reaso
     assert (obs["b"].state, obs["b"].reason, obs["b"].message) == ("Waiting", None, None)
 
 
+def test_an_exit_code_over_128_names_its_signal_and_a_sigkill_asks_about_memory() -> None:
+    """containerd 1.6 reports a container the OOM killer ended right after it started as
+    Error 137 (containerd#8180): with a memory limit, the message asks and gives it."""
+
+    def message(exit_code: int, reason: str, limits: dict[str, str]) -> str:
+        failed = pod("a", "Failed", state={"terminated": {"exitCode": exit_code, "reason": reason}})
+        failed["spec"] = {"containers": [{"name": "trainer", "resources": {"limits": limits}}]}
+        obs, _ = observe_jobs([job("a")], [failed], "trainer")
+        return obs["a"].message or ""
+
+    memory = {"memory": "64Mi"}
+    assert message(137, "Error", memory) == (
+        "container trainer exited with code 137 (SIGKILL: out of memory? its limit is 64Mi)"
+    )
+    assert message(137, "OOMKilled", memory) == "container trainer exited with code 137 (SIGKILL)"
+    assert message(137, "Error", {"cpu": "1"}) == "container trainer exited with code 137 (SIGKILL)"
+    assert message(143, "Error", memory) == "container trainer exited with code 143 (SIGTERM)"
+    assert message(3, "Error", memory) == "container trainer exited with code 3"
+    assert message(255, "Error", memory) == "container trainer exited with code 255"
+
+
 def test_a_failed_job_whose_pod_update_has_not_arrived_waits_for_it() -> None:
     failed = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
     # The Job controller saw the pod evicted; the pod watch still shows it running. Judged
