@@ -16,7 +16,12 @@ from kubetune.operator.api import (
     TrialPhase,
 )
 from kubetune.operator.controller.summary import better
-from kubetune.operator.controller.types import Decision, diverged, finite_values
+from kubetune.operator.controller.types import (
+    Decision,
+    diverged,
+    finite_values,
+    note_not_a_number,
+)
 
 EARLY_STOPPING_MIN_PEERS = 3
 """The median stopping rule judges a trial at step s only once this many succeeded trials
@@ -123,6 +128,7 @@ def stop_early(d: Decision) -> None:
             f"trial {trial.name} at step {step}: best {best!r} is worse than the "
             f"median {median!r} of {count} succeeded trials' running averages",
         )
+    note_not_a_number(d, lambda _trial, step: f"step {step}")
 
 
 def schedule_checks(d: Decision) -> None:

@@ -29,7 +29,7 @@ from kubetune.operator.api import (
     objective_text,
 )
 from kubetune.operator.controller.optimizer_input import search_space
-from kubetune.operator.controller.types import Decision, count, finite_values, not_a_number_at
+from kubetune.operator.controller.types import Decision, count, finite_values, note_not_a_number
 from kubetune.optimizer import (
     Goal,
     HyperbandSampler,
@@ -55,10 +55,6 @@ JUDGED_AT_END = "judged at its end"
 """In the message of a trial stopped at a rung on values it printed only when its
 trainer ended, fewer than `maxResource` (`_stop`): `job_note` counts it among the
 trials that printed too few."""
-
-OBJECTIVE_NOT_A_NUMBER = "ObjectiveNotANumber"
-"""The reason of the Warning Event on a Hyperband trial whose log gave a value of the
-objective that is no number, at which its rungs end (`_note_not_a_number`)."""
 
 RUNG_CHECK_SECONDS = 5.0
 """How often a Hyperband job with running trials is looked at again, so a trial is
@@ -214,36 +210,15 @@ def _stop(d: Decision) -> None:
 
 
 def _note_not_a_number(d: Decision) -> None:
-    """A judged trial whose curve ends on a text the objective's regex captured that is
-    no number (`loss=n/a`) is judged at no later rung: the values read from its log end
-    there (`kube.metric_logs.LogScanner`). It runs on to its end (its last value may be
-    a number), but says so in its message (while it runs, and once it succeeded) with a
-    Warning Event, once: it no longer escapes its rungs without a word."""
-    curves = d.snapshot.curves or {}
+    """A judged trial whose values end on a text that is no number is judged at no later
+    rung, and says so (`note_not_a_number`)."""
     rungs = levels(d.spec)
-    recorded = {t.name: t for t in d.snapshot.status.trials}
-    judged = _judged(d)
-    for trial in d.status.trials:
-        if trial.name not in judged:
-            continue
-        step = not_a_number_at(curves.get(trial.name) or ())
+
+    def next_rung(trial: TrialStatus, _step: int) -> str | None:
         rung = len(trial.rung_values or [])
-        if step is None or rung >= len(rungs):
-            continue
-        # No metric name (up to 255 characters): it must fit the trial's message.
-        where = f"rung {rung} ({count(rungs[rung], 'epoch')})"
-        note = f"value {step} of the objective is not a number: not judged at {where} or later"
-        if note not in (trial.message or ""):
-            trial.message = f"{note}; {trial.message}" if trial.message else note
-        before = recorded.get(trial.name)
-        if before is None or note not in (before.message or ""):
-            d.event(
-                "Warning",
-                OBJECTIVE_NOT_A_NUMBER,
-                f"trial {trial.name}: value {step} of {d.spec.objective.metric} in its log is "
-                f"not a number, so it is not judged at {where} or later: does the regex "
-                f"{d.spec.objective_metric().regex!r} capture more than the number?",
-            )
+        return f"rung {rung} ({count(rungs[rung], 'epoch')})" if rung < len(rungs) else None
+
+    note_not_a_number(d, next_rung)
 
 
 def stop_message(

@@ -82,6 +82,46 @@ def not_a_number_at(curve: Sequence[float]) -> int | None:
     return len(curve) if curve and curve[-1] == NOT_A_NUMBER else None
 
 
+OBJECTIVE_NOT_A_NUMBER = "ObjectiveNotANumber"
+"""The reason of the Warning Event on a trial whose log gave a value of the objective
+that is no number, where its judging ends (`note_not_a_number`)."""
+
+
+def note_not_a_number(d: Decision, where: Callable[[TrialStatus, int], str | None]) -> None:
+    """A judged trial (running, or succeeded since the last reconcile) whose curve ends on
+    a text the objective's regex captured that is no number (`loss=n/a`) is judged no
+    more from there (at `where(trial, step)`, None: nothing left to judge): the values
+    read from its log end there (`kube.metric_logs.LogScanner`). It runs on to its end
+    (its last value may be a number), but says so in its message (while it runs, and
+    once it succeeded) with a Warning Event, once: it no longer escapes the median rule
+    or its rungs without a word."""
+    curves = d.snapshot.curves or {}
+    before = {t.name: t for t in d.snapshot.status.trials}
+    for trial in d.status.trials:
+        earlier = before.get(trial.name)
+        ended_now = earlier is not None and earlier.phase not in TERMINAL_TRIAL_PHASES
+        if not (
+            trial.phase is TrialPhase.RUNNING or (trial.phase is TrialPhase.SUCCEEDED and ended_now)
+        ):
+            continue
+        step = not_a_number_at(curves.get(trial.name) or ())
+        place = None if step is None else where(trial, step)
+        if step is None or place is None:
+            continue
+        # No metric name (up to 255 characters): it must fit the trial's message.
+        note = f"value {step} of the objective is not a number: not judged at {place} or later"
+        if note not in (trial.message or ""):
+            trial.message = f"{note}; {trial.message}" if trial.message else note
+        if earlier is None or note not in (earlier.message or ""):
+            d.event(
+                "Warning",
+                OBJECTIVE_NOT_A_NUMBER,
+                f"trial {trial.name}: value {step} of {d.spec.objective.metric} in its log is "
+                f"not a number, so it is not judged at {place} or later: does the regex "
+                f"{d.spec.objective_metric().regex!r} capture more than the number?",
+            )
+
+
 def finite_values(curve: Sequence[float]) -> Sequence[float]:
     """The curve's values before its trial diverged or printed no number (all of them
     if neither)."""

@@ -18,6 +18,7 @@ from kubetune.operator.controller.early_stopping import (
     EARLY_STOPPING_CHECK_SECONDS,
     MedianRule,
 )
+from kubetune.operator.controller.types import NOT_A_NUMBER
 from kubetune.optimizer import suggest
 from support.plan_sim import Sim
 from support.specs import make_spec
@@ -161,6 +162,29 @@ def test_a_trial_better_than_the_median_runs_on() -> None:
         job.curves[trial.name] = [0.9, 0.7, 0.5]
     decided = job.step()
     assert not decided.delete and all(t.phase is TrialPhase.RUNNING for t in running)
+
+
+def test_a_value_that_is_no_number_says_the_trial_escapes_the_rule_from_there() -> None:
+    """A log giving `loss=oops` at its second value ends the curve the rule judges there:
+    the trial says so while it runs and once it succeeded, with one Warning Event,
+    instead of running to its end unjudged without a word (as Hyperband's rungs say)."""
+    job = with_peers()
+    running = [t.name for t in job.status.trials if t.phase is TrialPhase.RUNNING]
+    odd, plain = running[0], running[1]
+    job.curves[odd] = [0.85, NOT_A_NUMBER]
+    job.curves[plain] = [0.85, 0.5]
+    decided = job.step()
+    note = "value 2 of the objective is not a number: not judged at step 2 or later"
+    assert (job.trial(odd).phase, job.trial(odd).message) == (TrialPhase.RUNNING, note)
+    assert job.trial(plain).message is None
+    assert [(e.reason, e.message.split(" so it")[0]) for e in decided.events] == [
+        ("ObjectiveNotANumber", f"trial {odd}: value 2 of loss in its log is not a number,")
+    ]
+    assert [e for e in job.step().events if e.type == "Warning"] == []  # said once
+    job.finish(odd, state="Succeeded", outcome=ObjectiveOutcome(0.4, 3))  # its last line's
+    ended = job.step()
+    assert (job.trial(odd).phase, job.trial(odd).message) == (TrialPhase.SUCCEEDED, note)
+    assert [e for e in ended.events if e.type == "Warning"] == []
 
 
 def test_off_never_stops_and_never_requeues_for_it() -> None:
