@@ -143,9 +143,10 @@ def _sort_aliases(view: TuningJobView, names: Sequence[str]) -> dict[str, str]:
 def best_objective(view: TuningJobView) -> str:
     """The best objective as `watch` and `describe` show it: `0.9164`, or before any
     Hyperband trial has run its full maxResource, the best value at the highest rung
-    reached marked with that rung, `0.9164 (rung 1)`: the operator's `bestObjectiveText`,
-    which the Best printer column shows (not yet a final objective, so `bestObjective`
-    is unset: a trial that runs to the end replaces it); `-` when none."""
+    reached marked with that rung's epochs, `0.9164 (at 3 epochs)`: the operator's
+    `bestObjectiveText`, which the Best printer column shows (not yet a final objective,
+    so `bestObjective` is unset: a trial that runs to the end replaces it); `-` when
+    none."""
     status = view.status
     if status.best_trial is None:
         return output.MISSING

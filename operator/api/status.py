@@ -253,7 +253,7 @@ class TuningJobStatus(StatusModel):
     """The best trial so far: the succeeded trial with the best objective. Hyperband,
     before any trial has run its full `maxResource`: the best trial at the highest rung
     reached, with its value there (a value after a few epochs is no final objective:
-    `bestObjective` stays unset and `bestObjectiveText` marks the rung)."""
+    `bestObjective` stays unset and `bestObjectiveText` says after how many epochs)."""
 
     best_objective: float | None = None
     """The best objective value so far (same as `bestTrial.objective`), exact."""
@@ -262,7 +262,8 @@ class TuningJobStatus(StatusModel):
     """The best objective as the Best printer column shows it: 6 significant digits
     (`0.988889`). Before any Hyperband trial has run its full `maxResource`, the best
     value at the highest rung reached (`bestTrial`, not yet `bestObjective`), marked with
-    that rung: `0.912 (rung 1)`."""
+    that rung's epochs, as `kubetune trials` names its column (`objective@3`): `0.912 (at
+    3 epochs)`."""
 
     trials_done: str | None = Field(default=None, max_length=32)
     """Finished trials over `spec.limits.maxTrials`, e.g. `12/30` (for the printer
@@ -279,11 +280,13 @@ class TuningJobStatus(StatusModel):
         return None
 
 
-def objective_text(value: float, rung: int | None = None) -> str:
+def objective_text(value: float, epochs: int | None = None) -> str:
     """An objective as the Best printer column shows it (`bestObjectiveText`): 6
-    significant digits, and the Hyperband rung it was read at, if it was."""
+    significant digits, and the epochs of the Hyperband rung it was read at, if it was
+    (the rung's epochs, not its index: `kubetune trials` names its columns by them, and
+    at most 32 characters hold `-1.23457e-100 (at 19683 epochs)`)."""
     text = f"{value:.6g}"
-    return text if rung is None else f"{text} (rung {rung})"
+    return text if epochs is None else f"{text} (at {epochs} epoch{'' if epochs == 1 else 's'})"
 
 
 COUNTER_OF_PHASE: dict[TrialPhase, str] = {

@@ -393,7 +393,7 @@ def provisional_best(d: Decision) -> str:
     """Before any trial ran its full `maxResource`: the best trial that did not fail, at the
     highest rung such a trial reached, becomes `bestTrial` (not `bestObjective`, which
     `targetObjective` reads: a value after a few epochs is no final objective), and the
-    Best column shows it marked with its rung. Returns the note that says so, for the
+    Best column shows it marked with its rung's epochs. Returns the note that says so, for the
     job's message ("" once a trial succeeded: `summary.summarise` then sets the best). At
     every look, whether the job goes on or ends: a rung value recorded after the last
     launch counts too."""
@@ -423,7 +423,7 @@ def provisional_best(d: Decision) -> str:
     status.best_trial = BestTrial(
         name=trial.name, hyperparameters=trial.hyperparameters, objective=value
     )
-    status.best_objective_text = objective_text(value, rung)
+    status.best_objective_text = objective_text(value, levels(d.spec)[rung])
     return (
         f"; best so far at rung {rung} ({count(levels(d.spec)[rung], 'epoch')}, no trial "
         f"has run its {max_resource(d.spec)} yet): {trial.name} with {value:.6g}"

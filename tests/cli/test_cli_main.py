@@ -487,8 +487,8 @@ def test_watch_marks_a_hyperband_best_read_at_a_rung_as_the_best_column_does(
     view = parse_tuning_job(body)
     best = view.status.best_trial
     assert best is not None and view.status.best_objective is None
-    marked = f"validation:accuracy={output.number(best.objective)} (rung 1)"
-    assert body["status"]["bestObjectiveText"] == f"{best.objective:.6g} (rung 1)"
+    marked = f"validation:accuracy={output.number(best.objective)} (at 3 epochs)"
+    assert body["status"]["bestObjectiveText"] == f"{best.objective:.6g} (at 3 epochs)"
     assert render(view, {}, NOW)[2].startswith(f"best: {marked} ({best.name}: ")
     stopped = next(t for t in view.trials if t.phase == "EarlyStopped")
     assert ended_line(view, stopped).split("  ")[3] == f"best={marked.split('=')[1]}"
@@ -506,7 +506,7 @@ def test_watch_marks_a_hyperband_best_read_at_a_rung_as_the_best_column_does(
     kube = type("Kube", (), {"namespace": "default", **calls})()
     monkeypatch.setattr(commands, "connect", lambda *_: kube)
     code, out, _ = run("list")
-    assert code == 0 and f"  {best.objective:.6g} (rung 1)  " in out.splitlines()[1]
+    assert code == 0 and f"  {best.objective:.6g} (at 3 epochs)  " in out.splitlines()[1]
 
 
 def test_latest_value_is_the_last_number_the_regex_matched() -> None:

@@ -279,7 +279,7 @@ def test_describe_marks_a_hyperband_best_read_at_a_rung_as_the_best_column_does(
     body = hyperband_job_before_its_end(12)
     best = body["status"]["bestTrial"]
     text = views.describe_text(parse_tuning_job(body), [], NOW)
-    marked = f"validation:accuracy={best['objective']:.6g} (rung 1)"
+    marked = f"validation:accuracy={best['objective']:.6g} (at 3 epochs)"
     assert f"Best trial: {best['name']}  {marked}\n" in text
     done = views.describe_text(parse_tuning_job(hyperband_tuning_job(12)), [], NOW)
     assert "Best trial: " in done and "(rung" not in done

@@ -179,10 +179,10 @@ def test_a_rung_value_after_the_last_launch_moves_the_best_until_the_job_ends() 
     a, b = (job.trial(i).name for i in range(2))
     job.curves = {a: [0.5], b: [0.4]}
     job.step()
-    assert job.status.best_objective_text == "0.4 (rung 0)"
+    assert job.status.best_objective_text == "0.4 (at 1 epoch)"
     job.curves = {a: [0.5], b: [0.4, 0.3, 0.2]}  # b reaches rung 1: all are launched
     job.step()
-    assert job.status.best_objective_text == "0.2 (rung 1)"
+    assert job.status.best_objective_text == "0.2 (at 3 epochs)"
     assert f"best so far at rung 1 (3 epochs, no trial has run its 9 yet): {b}" in (
         job.status.message or ""
     )
@@ -191,7 +191,7 @@ def test_a_rung_value_after_the_last_launch_moves_the_best_until_the_job_ends() 
     assert job.status.phase is Phase.STOPPED
     assert job.status.best_trial is not None
     assert (job.status.best_trial.name, job.status.best_trial.objective) == (b, 0.2)
-    assert job.status.best_objective_text == "0.2 (rung 1)"
+    assert job.status.best_objective_text == "0.2 (at 3 epochs)"
     assert (job.status.message or "").endswith(
         f"; best so far at rung 1 (3 epochs, no trial has run its 9 yet): {b} with 0.2"
     )
@@ -210,7 +210,7 @@ def test_a_job_ending_before_any_launch_look_after_the_first_rung_has_its_best()
     job.step()
     assert job.status.phase is Phase.STOPPED
     assert job.status.best_trial is not None and job.status.best_trial.name == b
-    assert job.status.best_objective_text == "0.4 (rung 0)"
+    assert job.status.best_objective_text == "0.4 (at 1 epoch)"
 
 
 def test_a_failed_trial_is_never_the_best_at_a_rung() -> None:
@@ -229,7 +229,7 @@ def test_a_failed_trial_is_never_the_best_at_a_rung() -> None:
     assert (job.trial(0).phase, job.trial(0).reason) == (TrialPhase.FAILED, "ObjectiveNotFinite")
     best = job.status.best_trial
     assert best is not None and (best.name, best.objective) == (b, 0.45)
-    assert job.status.best_objective_text == "0.45 (rung 0)"
+    assert job.status.best_objective_text == "0.45 (at 1 epoch)"
     assert f"best so far at rung 0 (1 epoch, no trial has run its 9 yet): {b}" in (
         job.status.message or ""
     )
@@ -271,7 +271,7 @@ def test_before_a_full_trial_the_best_at_the_highest_rung_is_shown_as_such() -> 
     assert best is not None
     assert (best.name, best.objective) == (a, 0.2)
     assert job.status.best_objective is None  # no final objective: targetObjective waits
-    assert job.status.best_objective_text == "0.2 (rung 1)"  # the Best column, marked
+    assert job.status.best_objective_text == "0.2 (at 3 epochs)"  # the Best column, marked
     assert job.status.message is not None
     assert f"best so far at rung 1 (3 epochs, no trial has run its 9 yet): {a}" in (
         job.status.message
