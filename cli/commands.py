@@ -309,13 +309,13 @@ def _parents(
     read: Callable[[str], dict[str, Any]],
     missing: Callable[[str], str] = lambda _: "not found",
 ) -> dict[str, int | str]:
-    """What the warm start carries of each parent (`views.warm_start_carried`; `read`
+    """What the warm start carries of each parent and its best (`views.warm_start_parent`; `read`
     gives the parent of a name: one GET each, or its local run directory), or why it is
     unknown (`missing`: where the parent is not found)."""
     found: dict[str, int | str] = {}
     for name in view.spec.warm_start.parents if view.spec.warm_start else []:
         try:
-            found[name] = views.warm_start_carried(view.spec, parse_tuning_job(read(name)))
+            found[name] = views.warm_start_parent(view.spec, parse_tuning_job(read(name)))
         except NotFoundError:
             found[name] = missing(name)
         except KubetuneError as error:

@@ -515,6 +515,15 @@ def warm_start_carried(spec: TuningJobSpec, parent: TuningJobView) -> str:
     return f"{output.count(trained, 'trial')} trained to the end; {stopped}, not carried"
 
 
+def warm_start_parent(spec: TuningJobSpec, parent: TuningJobView) -> str:
+    """A warm start's parent as `describe` shows it: what the warm start carries of it
+    and its best trial, which a user compares the job's own with (did the child beat
+    its parent?)."""
+    carried = warm_start_carried(spec, parent)
+    best = parent.status.best_trial
+    return carried if best is None else f"{carried}; its best {best_objective(parent)}, {best.name}"
+
+
 def _warm_start(view: TuningJobView, parents: Mapping[str, int | str] | None) -> list[str]:
     """The parents of a warm start, each with what the warm start carries of it: its
     trials that produced a value (an int), or in words (a str: `warm_start_carried`, or

@@ -17,6 +17,7 @@ import pty
 import select
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -287,24 +288,36 @@ def test_logs_of_a_trial_waiting_for_a_node_and_describe_of_a_warm_start(
     same = f"kubetune -n {cli_namespace} --kubeconfig {kubeconfig_path}"
     assert f"it has no log yet; `{same} logs nonode 1 -f` waits for it to start." in logs.stderr
     cluster = [str(KUBETUNE), "--kubeconfig", str(kubeconfig_path), "-n", cli_namespace]
-    with pytest.raises(subprocess.TimeoutExpired) as waited:  # -f waits, saying so
-        subprocess.run(
-            [*cluster, "logs", "nonode", "1", "-f"],
-            capture_output=True,
-            text=True,
-            timeout=8,
-            check=False,
-        )
-    stderr = waited.value.stderr or b""  # bytes, text=True or not
-    assert "waiting for its container to start" in (
-        stderr.decode() if isinstance(stderr, bytes) else stderr
+    # -f waits, saying so (and goes on waiting: it is stopped once it said it).
+    follower = subprocess.Popen(
+        [*cluster, "logs", "nonode", "1", "-f"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    said: list[str] = []
+    threading.Thread(target=lambda: said.extend(follower.stderr or ()), daemon=True).start()
+    try:
+        wait_for(
+            "logs -f to say it waits for the container",
+            lambda: any("waiting for its container to start" in line for line in said),
+            timeout=TIMEOUT,
+        )
+        assert follower.poll() is None, said
+    finally:
+        follower.terminate()
+        follower.wait(timeout=30)
     carried = sum(  # the trials that produced a value: a warm start carries those only
         t["phase"] in ("Succeeded", "EarlyStopped") and t.get("objective") is not None
         for t in done["status"]["trials"]
     )
     described = kubetune(kubeconfig_path, "-n", cli_namespace, "describe", "nonode")
-    assert f"Warm start: done ({carried} trials with a value)\n" in described.stdout, described
+    best = done["status"]["bestTrial"]["name"]
+    best_value = done["status"]["bestObjectiveText"]
+    assert (
+        f"Warm start: done ({carried} trials with a value; its best {best_value}, {best})\n"
+        in described.stdout
+    ), described
     api.delete("nonode")
 
 

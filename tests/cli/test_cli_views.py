@@ -716,3 +716,9 @@ def test_describe_says_which_trials_of_a_hyperband_parent_a_warm_start_carries()
     )
     child["spec"]["staticHyperparameters"]["epochs"] = "27"  # other rungs
     assert views.warm_start_carried(parse_tuning_job(child).spec, parent) == carried
+    # QA84 L10: with its best, which the child's is compared with.
+    best = parent.status.best_trial
+    assert best is not None and views.best_objective(parent) == "0.884107"
+    assert views.warm_start_parent(bayesian.spec, parent) == (
+        f"{carried}; its best 0.884107, {best.name}"
+    )
