@@ -20,8 +20,10 @@ their panel), then each axis whose labels still collide gets fewer ticks
 What each panel draws of a trial: its objective, coloured, once it trained to the end; a
 grey ring at the value read when it stopped before its last epoch (early stopping, a
 Hyperband rung, or the job ending: then its value at the last rung it reached); a red
-"x" at the panel's worse edge (bottom when maximizing) when it failed; the best trial
-(`status.bestTrial`, also Hyperband's provisional best at a rung) a star.
+"x" at the panel's worse edge (bottom when maximizing) when it failed (in the scatter
+matrix at its values, and counted in the diagonal's histograms as a red part of its bin's
+bar); the best trial (`status.bestTrial`, also Hyperband's provisional best at a rung) a
+star.
 
 Only this module imports matplotlib; it uses no pyplot state, so figures can be made in
 threads and without a display.
@@ -555,7 +557,8 @@ def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[
 
     if d == 1:
         values = positions(parts.valued, parameters[0])
-        _draw_one_histogram(container, grid[0][0], parameters[0], values, view)
+        failures = positions(parts.failed, parameters[0])
+        _draw_one_histogram(container, grid[0][0], parameters[0], values, failures, view)
         return [[grid[0][0]]]
     points = None
     for i, j in np.ndindex(d, d):
@@ -563,7 +566,12 @@ def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[
         _set_parameter_axis(ax.xaxis, parameters[j])
         _set_parameter_axis(ax.yaxis, parameters[i])
         if i == j:  # the y axis keeps the row's scale (for its labels); counts on a twin
-            _draw_histogram(ax.twinx(), parameters[i], positions(parts.valued, parameters[i]))
+            _draw_histogram(
+                ax.twinx(),
+                parameters[i],
+                positions(parts.valued, parameters[i]),
+                positions(parts.failed, parameters[i]),
+            )
         else:
             x_of, y_of = parameters[j], parameters[i]
             if parts.stopped:  # under the coloured points, which they would hide
@@ -603,7 +611,7 @@ def draw_scatter_matrix(container: Container, view: TuningJobView) -> list[list[
         container.colorbar(points, ax=grid, label=view.objective_metric, shrink=0.8)
     shown = "" if d == len(view.spec.parameters) else f" (first {d} of {len(view.spec.parameters)})"
     rings = f"; grey rings: {_stopped_label(view)}" if parts.stopped else ""
-    failed = "; red x: failed" if parts.failed else ""
+    failed = "; red x and bars: failed" if parts.failed else ""
     container.suptitle(f"hyperparameters coloured by {view.objective_metric}{shown}{rings}{failed}")
     return [list(row) for row in grid]
 
@@ -613,18 +621,24 @@ def _draw_one_histogram(
     ax: Axes,
     parameter: Parameter,
     values: np.ndarray[Any, Any],
+    failed: np.ndarray[Any, Any],
     view: TuningJobView,
 ) -> None:
     """The scatter matrix of a single hyperparameter: no pair to colour by the objective
     (`draw_parameters` plots the objective against it), so the trials per bin of its
     range, on an axis of counts."""
     _set_parameter_axis(ax.xaxis, parameter)
-    _draw_histogram(ax, parameter, values)
+    _draw_histogram(ax, parameter, values, failed)
     ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     ax.set_xlabel(parameter.name)
     ax.set_ylabel("trials")
     tried = count(int(np.isfinite(values).sum()), "trial")
-    container.suptitle(f"values of {parameter.name} tried by the {tried} {_with_a_value(view)}")
+    n_failed = int(np.isfinite(failed).sum())
+    _legend(ax)  # the failed trials' red bars, if any
+    also = f", {n_failed} failed" if n_failed else ""
+    container.suptitle(
+        f"values of {parameter.name} tried by the {tried} {_with_a_value(view)}{also}"
+    )
 
 
 def _with_a_value(view: TuningJobView) -> str:
@@ -635,9 +649,13 @@ def _with_a_value(view: TuningJobView) -> str:
     return "with a value" if rung_only else "with an objective"
 
 
-def _draw_histogram(ax: Axes, parameter: Parameter, values: np.ndarray[Any, Any]) -> None:
-    """Trials per bin of the parameter's range, each bar labelled with its count; no tick
-    on the count axis (a caller that has room for one sets its locator)."""
+def _draw_histogram(
+    ax: Axes, parameter: Parameter, values: np.ndarray[Any, Any], failed: np.ndarray[Any, Any]
+) -> None:
+    """Trials per bin of the parameter's range, the failed ones stacked on the others in
+    the red of their x (they are points beside the diagonal too, so its counts match the
+    panels'), each bar labelled with its count of all; no tick on the count axis (a
+    caller that has room for one sets its locator)."""
     finite = values[np.isfinite(values)]
     scale = axis_scale(parameter)
     low, high = float(parameter.min or 0), float(parameter.max or 0)
@@ -653,11 +671,27 @@ def _draw_histogram(ax: Axes, parameter: Parameter, values: np.ndarray[Any, Any]
         bins = np.unique(np.round(np.linspace(low, high + 1, 11))) - 0.5
     else:
         bins = np.linspace(low, high, 11)
-    counts, _, bars = ax.hist(finite, bins=bins, color="C0", alpha=0.6)
+    counts, edges, bars = ax.hist(finite, bins=bins, color="C0", alpha=0.6)
+    failures = np.histogram(failed[np.isfinite(failed)], bins=edges)[0]
+    totals = counts + failures
+    on = failures > 0  # a red bar only where one failed: no empty patches
     # No count axis (the panel's left axis is the row's parameter scale, which the
-    # panels beside it share): each bar says how many trials it holds.
-    ax.bar_label(bars, labels=[f"{c:.0f}" if c else "" for c in counts], fontsize=7)  # type: ignore[arg-type]
-    ax.set_ylim(0, max(float(np.max(counts, initial=0)), 1.0) * 1.3)  # room for the labels
+    # panels beside it share): each bin's top bar says how many trials it holds.
+    labels = [f"{t:.0f}" if t and not f else "" for t, f in zip(totals, on, strict=True)]
+    ax.bar_label(bars, labels=labels, fontsize=7)  # type: ignore[arg-type]
+    if on.any():
+        red = ax.bar(
+            edges[:-1][on],
+            failures[on],
+            width=np.diff(edges)[on],
+            bottom=counts[on],
+            align="edge",
+            color="C3",
+            alpha=0.6,
+            label="failed",
+        )
+        ax.bar_label(red, labels=[f"{t:.0f}" for t in totals[on]], fontsize=7)
+    ax.set_ylim(0, max(float(np.max(totals, initial=0)), 1.0) * 1.3)  # room for the labels
     ax.yaxis.set_major_locator(ticker.NullLocator())
     ax.yaxis.set_minor_locator(ticker.NullLocator())
 

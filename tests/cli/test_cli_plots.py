@@ -29,6 +29,7 @@ from kubetune.analytics.plots import (
 from kubetune.analytics.resource import Parameter, TuningJobView, parse_tuning_job
 from kubetune.cli.main import EXIT_OK, run
 from matplotlib.collections import PathCollection
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 from support.cli_data import HYPERBAND_RUNGS, hyperband_tuning_job, write_directory
@@ -215,16 +216,20 @@ def test_plot_prints_the_path_of_the_file_it_writes(body: dict[str, Any], tmp_pa
 
 def test_the_scatter_matrix_diagonal_labels_each_bar_with_its_count(view: TuningJobView) -> None:
     """The diagonal's left axis is the row's parameter scale (log for learning_rate): the
-    counts are the bars' labels, which add up to the trials plotted."""
+    counts are the labels of the bars (a failed trial's stacked on the others), which add
+    up to the trials plotted."""
     figure = scatter_matrix_figure(view)
     labelled = [ax for ax in all_axes(figure) if ax.texts]
     assert len(labelled) == 5  # one histogram per parameter
-    scored = sum(1 for t in view.trials if t.objective is not None)
+    plotted = sum(1 for t in view.trials if t.objective is not None or t.phase == "Failed")
     for ax in labelled:
         counts = [int(t.get_text()) for t in ax.texts if t.get_text()]
-        assert sum(counts) == scored and all(c > 0 for c in counts)
-        bars = [patch.get_height() for patch in ax.patches if patch.get_height() > 0]
-        assert sorted(bars) == sorted(counts)  # each bar labelled with its own height
+        assert sum(counts) == plotted and all(c > 0 for c in counts)
+        stacks: dict[str, float] = {}
+        for patch in ax.patches:
+            stacks[_at(patch)] = stacks.get(_at(patch), 0) + patch.get_height()
+        bars = [height for height in stacks.values() if height > 0]
+        assert sorted(bars) == sorted(counts)  # each bin labelled with its stack's height
         assert ax.get_ylim()[1] > max(counts)  # room above the highest bar's label
 
 
@@ -239,13 +244,17 @@ def test_the_scatter_matrix_of_one_parameter_is_a_histogram_with_a_count_axis(
     figure = scatter_matrix_figure(view)
     (ax,) = list(all_axes(figure))  # no twin, no colour bar
     scored = sum(1 for t in view.trials if t.objective is not None)
+    failed = sum(1 for t in view.trials if t.phase == "Failed")
+    assert failed
     assert ax.get_xlabel() == "momentum" and ax.get_ylabel() == "trials"
     assert figure.get_suptitle() == (
-        f"values of momentum tried by the {scored} trials with an objective"
+        f"values of momentum tried by the {scored} trials with an objective, {failed} failed"
     )
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["failed"]  # the red bars
     assert "coloured" not in figure.get_suptitle()
     heights = [patch.get_height() for patch in ax.patches]
-    assert sum(heights) == scored
+    assert sum(heights) == scored + failed
+    assert sum(p.get_height() for p in ax.patches if _red(p)) == failed
     assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] > max(heights)
     ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
     assert len(ticks) >= 2 and all(t == int(t) for t in ticks)  # counts, whole numbers
@@ -350,6 +359,17 @@ def test_a_hyperband_job_plots_each_trial_at_the_rungs_it_reached(tmp_path: Path
 
 def _panel(figure: Figure, title: str) -> Any:
     return next(ax for ax in all_axes(figure) if ax.get_title() == title)
+
+
+def _red(patch: Any) -> bool:
+    """A bar in the red of the failed trials' x (a failed trial's part of a histogram)."""
+    return bool(np.allclose(patch.get_facecolor()[:3], to_rgb("C3")))
+
+
+def _at(patch: Any) -> str:
+    """A bar's bin: its centre, to 9 digits (a histogram's bar and a bar of the same bin
+    differ in the last bits; a left edge of 0 is 6e-18 in one of them)."""
+    return f"{patch.get_x() + patch.get_width() / 2:.9g}"
 
 
 def _line(ax: Any, label: str) -> Any:
@@ -546,11 +566,11 @@ def test_integer_histograms_have_a_bar_per_value_centred_on_it() -> None:
     figure = scatter_matrix_figure(parse_tuning_job(body))
     histograms = [ax for ax in all_axes(figure) if ax.texts]
     layers = next(ax for ax in histograms if ax.get_xlim() == (0.5, 8.5))
-    bars = sorted((p.get_x(), p.get_width()) for p in layers.patches)
+    bars = sorted((p.get_x(), p.get_width()) for p in layers.patches if not _red(p))
     assert [x + w / 2 for x, w in bars] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert all(p.get_height() > 0 for p in layers.patches)  # no false gap
     momentum = next(ax for ax in histograms if 0.99 < ax.get_xlim()[1] < 1)
-    edges = sorted({p.get_x() for p in momentum.patches})
+    edges = sorted({p.get_x() for p in momentum.patches if not _red(p)})
     steps = np.diff(-np.log1p(-np.array(edges)))
     assert np.allclose(steps, steps[0])
 
@@ -612,3 +632,45 @@ def test_the_scatter_matrix_spreads_the_trials_of_a_category_cell(tmp_path: Path
     (mirror,) = [c for c in transposed.collections if c.get_array() is not None]
     assert np.allclose(mirror.get_offsets()[:, ::-1], offsets)  # the same offsets there
     assert not overlaps(figure, tmp_path)
+
+
+def test_the_scatter_matrix_diagonal_counts_the_failed_trials_in_red() -> None:
+    """The diagonal left the failed trials out: its histogram counted fewer trials than
+    the panels beside it draw (a red x for each failed one). Now each bin stacks its
+    failed trials in red on the others, and its label counts them all."""
+    body = synthetic_tuning_job("diag", 60)
+    view = parse_tuning_job(body)
+    failed = [t for t in view.trials if t.phase == "Failed"]
+    assert len(failed) >= 3
+    figure = scatter_matrix_figure(view)
+    names = [p.name for p in view.spec.parameters]
+    beside = matrix_cell(figure, 0, 1)
+    shown = sum(len(c.get_offsets()) for c in beside.collections)
+    for index, name in enumerate(names):
+        (histogram,) = [
+            ax
+            for ax in all_axes(figure)
+            if ax.texts
+            and ax.get_subplotspec()
+            and (ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start)
+            == (index, index)
+        ]
+        labels = [int(t.get_text()) for t in histogram.texts if t.get_text()]
+        assert sum(labels) == shown, name  # every trial the panels beside it draw
+        red = [p for p in histogram.patches if _red(p)]
+        assert sum(p.get_height() for p in red) == len(failed), name
+        others = {_at(p): p.get_height() for p in histogram.patches if not _red(p)}
+        for patch in red:  # stacked on the bin's other trials, not hidden behind them
+            assert patch.get_y() == others[_at(patch)], name
+    optimizer = matrix_cell(figure, names.index("optimizer"), names.index("optimizer"))
+    (histogram,) = [ax for ax in all_axes(figure) if ax.texts and _twins(ax, optimizer)]
+    red_at = {
+        round(p.get_x() + p.get_width() / 2): p.get_height() for p in histogram.patches if _red(p)
+    }
+    values = ["sgd", "adam", "nag"]
+    expected: dict[int, int] = {}
+    for trial in failed:
+        at = values.index(trial.hyperparameters["optimizer"])
+        expected[at] = expected.get(at, 0) + 1
+    assert red_at == expected
+    assert "red x and bars: failed" in figure.get_suptitle()
