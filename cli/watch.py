@@ -13,7 +13,8 @@ re-read every OPERATOR_CHECK_SECONDS) the screen says so under its first line; t
 mode says so in a Note line when that starts, and in another when an operator serves it
 again.
 Exit code 0 when the job ends Completed or Stopped, 1 when it ends Failed, is deleted, or
---timeout passes first, or when a local run stops running before it ends.
+--timeout passes first (its error says that the job keeps running, or, unserved, that
+nothing is running it), or when a local run stops running before it ends.
 """
 
 from __future__ import annotations
@@ -458,9 +459,14 @@ def follow(ctx: Context, watched: Watched, terminal: bool, operator: Operator | 
             return EXIT_ERROR if view.phase == "Failed" else EXIT_OK
         now = time.monotonic()
         if deadline is not None and now >= deadline:
+            why = watched.after_timeout(view)
+            if absence is not None:  # then it does not keep running: no operator moves it on
+                why = "; nothing is running it: " + serving.unserved_text(
+                    absence, moment, command=command
+                )
             raise KubetuneError(
                 f'TuningJob "{view.name}" did not end within --timeout {args.timeout:g} s '
-                f"(phase {view.phase}){watched.after_timeout(view)}"
+                f"(phase {view.phase}){why}"
             )
         until = now + args.interval
         watched.wait(view, until if deadline is None else min(until, deadline))

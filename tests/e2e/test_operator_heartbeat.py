@@ -5,7 +5,8 @@ operator runs it says nothing; killed, once its Lease has gone stale, `describe`
 suggest carries the --kubeconfig given), the running trials' durations stop growing, and
 a `watch` running meanwhile says so once, and once more when the operator is back; a user
 who may not read Leases is told nothing; a TuningJob deleted while the operator is away
-is shown being deleted, and goes once the operator is back.
+is shown being deleted, and goes once the operator is back; `watch --timeout` of a job
+that no operator serves says that nothing is running it (not that it keeps running).
 
 The operator renews every second here (`--heartbeat-seconds 1`: stale after 4 s), its
 Lease in the test's namespace ($POD_NAMESPACE), which goes with it.
@@ -27,7 +28,8 @@ import pytest
 import yaml
 from cluster.operator_process import OperatorProcess
 from kubernetes import client
-from support.operator_harness import Api, tuning_job, wait_for
+from kubetune.operator.api.heartbeat import lease_body, micro_time
+from support.operator_harness import GROUP, PLURAL, VERSION, Api, tuning_job, wait_for
 
 KUBETUNE = Path(sys.executable).with_name("kubetune")
 LEASE = "heartbeat-test"
@@ -298,3 +300,36 @@ def _tuning_job_reader(
     path = tmp_path / "reader.kubeconfig"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def test_watch_timing_out_on_an_unserved_job_says_nothing_is_running_it(
+    crds: None, api: Api, kube_api: client.ApiClient, kubeconfig_path: Path, namespace: str
+) -> None:
+    """`watch --timeout` said of a job that no operator serves that it keeps running, under
+    the Note that none serves it. No operator runs here: the job is as one recorded it
+    InProgress, and the Lease of the operator that served its namespace is stale."""
+    api.create(tuning_job("orphan", max_trials=2, parallel=1))
+    api.custom.patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        "orphan",
+        {"status": {"phase": "InProgress", "startTime": micro_time(datetime.now(UTC))}},
+        _content_type="application/merge-patch+json",
+    )
+    stale = datetime.now(UTC) - timedelta(minutes=7)
+    lease = lease_body(LEASE, namespace, "kubetune-7d9f-x2", [namespace], 1, stale)
+    client.CoordinationV1Api(kube_api).create_namespaced_lease(namespace, lease)
+
+    watched = kubetune(
+        kubeconfig_path, "-n", namespace, "watch", "orphan", "--interval", "0.2", "--timeout", "1"
+    )
+    assert watched.returncode == 1, watched.stderr
+    assert f"Note: no kubetune operator serving namespace {namespace} {SEEN}" in watched.stdout
+    error = watched.stderr
+    assert "--timeout 1 s (phase InProgress); nothing is running it: no kubetune operator " in error
+    assert f"serving namespace {namespace} {SEEN} 7m" in error, error
+    assert f"(heartbeat Lease {namespace}/{LEASE}, last renewed by kubetune-7d9f-x2)" in error
+    assert f"(`kubectl --kubeconfig {kubeconfig_path} get deploy" in error, error
+    assert "keeps running" not in error, error
