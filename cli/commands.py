@@ -442,9 +442,10 @@ def _started_pod(ctx: Context, kube: KubeClient, view: TuningJobView, trial: str
         if init is not None:
             name, code = init[0].get("name"), init[1].get("exitCode")
             pod = pods[-1].metadata.name
+            command = f"{_kubectl(ctx)} logs -n {shlex.quote(view.namespace)} {pod} -c {name}"
             raise KubetuneError(
                 f"{text}: it has no log, as its init container {name} failed (exit code "
-                f"{code}); `kubectl logs -n {view.namespace} {pod} -c {name}` shows why."
+                f"{code}); `{command}` shows why."
             )
         if ended or not ctx.args.follow:
             command = f"{suggested(ctx)} logs {view.name} {shlex.quote(ctx.args.trial)} -f"
