@@ -88,6 +88,26 @@ def test_logs_of_a_trial_whose_init_container_failed_name_it_and_its_log(
     )
 
 
+def test_the_init_container_logs_command_carries_the_cluster_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the other commands a message suggests do (`cluster_flags`): without them, copied,
+    it asks the current context's cluster, where the pod is not."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "my config"
+    config.write_text("")
+    body = synthetic_tuning_job("w", 3, running=1)
+    body["metadata"]["namespace"] = "team-a"
+    kube = FakeKube(body, [ended_pod("init", 4)])
+    given = ("--context", "lab", "--kubeconfig", str(config), "-n", "team-a")
+    code, err = logs(monkeypatch, kube, *given, "w", "3")
+    assert code == cli_main.EXIT_ERROR
+    assert err.endswith(
+        f"; `kubectl --context lab --kubeconfig '{config}' logs -n team-a w-003-6gwp5 -c init` "
+        "shows why.\n"
+    ), err
+
+
 def test_a_native_sidecar_stopped_with_the_pod_is_not_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
