@@ -397,8 +397,12 @@ _EPOCH_TEXT = _first_epoch_key(f"{_STATIC}[{{key}}]")
 _EPOCHS = f"int({_EPOCH_TEXT})"
 _EPOCHS_READ = f"self.strategy == 'Hyperband' && has({_STATIC}) && ({_HAS_EPOCH_KEY})"
 """CEL: a Hyperband job whose staticHyperparameters name the trainer's epochs."""
+EPOCHS_WRITTEN = "[0-9]{1,5}"
+"""How the epochs Hyperband reads from staticHyperparameters must be written: digits, as
+the trainer parses them (`"12.0"` or `" 9 "` would fail its int()); `kube.validation`
+checks the same for a run with no API server."""
 _EPOCHS_VALID = (
-    f"{_EPOCH_TEXT}.matches('^[0-9]{{1,5}}$') && {_EPOCHS} >= {MIN_HYPERBAND_MAX_RESOURCE} "
+    f"{_EPOCH_TEXT}.matches('^{EPOCHS_WRITTEN}$') && {_EPOCHS} >= {MIN_HYPERBAND_MAX_RESOURCE} "
     f"&& {_EPOCHS} <= {MAX_HYPERBAND_RESOURCE}"
 )
 """CEL: those epochs are a whole number of epochs a maxResource may be (at most 5 digits:

@@ -26,6 +26,7 @@ in the style of the CEL messages.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import re
@@ -35,6 +36,7 @@ from typing import Any
 from kubetune.operator.api import Hyperband, Strategy, TuningJobSpec
 from kubetune.operator.api.cel import (
     EPOCH_KEYS,
+    EPOCHS_WRITTEN,
     HYPERBAND_NEEDS_MAX_RESOURCE,
     epochs_not_a_number_message,
     inferred_max_source,
@@ -128,10 +130,15 @@ def _hyperband_problems(spec: TuningJobSpec) -> list[str]:
     key = next((k for k in EPOCH_KEYS if k in static), None)  # the one the optimizer reads
     inferred = None
     if key is not None:
-        try:
-            inferred = infer_max_resource({key: static[key]})
-        except ValueError:
-            shown = value_shown(static[key])
+        written = static[key]
+        with contextlib.suppress(ValueError):  # out of range: None, as not digits
+            inferred = (
+                infer_max_resource({key: written})
+                if re.fullmatch(EPOCHS_WRITTEN, written)
+                else None
+            )
+        if inferred is None:
+            shown = value_shown(written)
             return [f"spec.staticHyperparameters: {epochs_not_a_number_message(key, shown)}"]
     maximum = hb.max_resource if hb.max_resource is not None else inferred
     if maximum is None:  # refused at admission: the same words as there

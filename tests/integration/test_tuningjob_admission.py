@@ -682,6 +682,7 @@ def test_a_hyperband_field_out_of_bounds_is_one_error_not_a_spurious_rungs_one(
 HYPERBAND_EPOCHS = [
     ({"epochs": "nine"}, {}),
     ({"num_epochs": "1"}, {}),
+    ({"epochs": "12.0"}, {}),  # a run with no API server refused it too (helper-87)
     ({"epochs": "9"}, {"minResource": 10}),
     ({"epochs": "9"}, {"maxResource": 27}),
     ({"n-epochs": "10000"}, {}),

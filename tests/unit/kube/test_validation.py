@@ -287,6 +287,9 @@ def test_parse_and_validate_returns_the_spec_and_its_messages() -> None:
     [
         ({"epochs": "ten"}, {}, "staticHyperparameters.epochs 'ten' is not a whole number"),
         ({"epochs": "1"}, {}, "staticHyperparameters.epochs '1' is not a whole number"),
+        # As admission says (digits only): the trainer's int() would fail on them.
+        ({"epochs": "12.0"}, {}, "staticHyperparameters.epochs '12.0' is not a whole number"),
+        ({"epochs": " 9 "}, {}, "staticHyperparameters.epochs ' 9 ' is not a whole number"),
         (
             {"epochs": "27"},
             {"minResource": 30},
