@@ -429,7 +429,7 @@ def test_a_hyperband_job_without_a_finished_trial_draws_its_provisional_best(
     tmp_path: Path,
 ) -> None:
     """QA82 L3: before any trial trained to the end, the best is the best at the highest
-    rung (`(rung k)`): a star in every panel, not only the rungs panel; legends name only
+    rung (`(at 3 epochs)`): a star in every panel, not only the rungs panel; legends name only
     what is drawn; a trial stopped with only values at rungs (the job ended) is a ring at
     its last one; and `kubetune plot` of such a job draws them instead of 'nothing to
     plot'."""
@@ -450,7 +450,7 @@ def test_a_hyperband_job_without_a_finished_trial_draws_its_provisional_best(
         "objective": best["rungValues"][-1],
     }
     status["bestObjective"] = best["rungValues"][-1]
-    status["bestObjectiveText"] = f"{best['rungValues'][-1]:.6g} (rung 1)"
+    status["bestObjectiveText"] = f"{best['rungValues'][-1]:.6g} (at 3 epochs)"
     view = parse_tuning_job(body)
     figure = summary_figure(view)
     number = int(best["name"][-3:])
