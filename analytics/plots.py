@@ -413,8 +413,10 @@ def draw_rungs(container: Container, view: TuningJobView) -> Axes:
     best = view.status.best_trial.name if view.status.best_trial else None
     # One collection of lines per kind of trial (a thousand trials draw fast): the
     # trained-to-the-end curves over the stopped ones, the stops and the best on top.
+    stopped = (_stopped_label(view), "gray", 0.5, 1)
     styles = {  # phase -> label, colour, alpha, zorder
-        "EarlyStopped": ("stopped at a rung", "gray", 0.5, 1),
+        "EarlyStopped": stopped,
+        "Stopped": stopped,  # by the job's end: grey rings in the other panels too
         "Succeeded": ("trained to the end", "C0", 0.8, 2),
     }
     other = ("running or ended otherwise", "C2", 0.6, 2)
@@ -454,8 +456,14 @@ def draw_rungs(container: Container, view: TuningJobView) -> Axes:
 
 
 def _stopped_label(view: TuningJobView) -> str:
-    """What a trial stopped before its last epoch is called in a legend."""
-    return "stopped at a rung" if view.hyperband else "stopped early"
+    """What a trial stopped before its last epoch is called in a legend: of a Hyperband
+    job, also one stopped by the job's end (drawn at its last rung's value), where any
+    is."""
+    if not view.hyperband:
+        return "stopped early"
+    if any(t.phase == "Stopped" and t.rung_values for t in view.trials):
+        return "stopped at a rung or by the job's end"
+    return "stopped at a rung"
 
 
 _STOPPED_MARKERS: dict[str, Any] = {"facecolors": "none", "edgecolors": "gray", "linewidths": 0.8}

@@ -460,13 +460,18 @@ def test_a_hyperband_job_without_a_finished_trial_draws_its_provisional_best(
         assert list(star.get_ydata()) == [best["rungValues"][-1]]
         labels = [text.get_text() for text in ax.get_legend().get_texts()]
         assert "trained to the end" not in labels and "trial" not in labels
-        assert "stopped at a rung" in labels
+        # helper-89's leftover: the same words in every panel, the rungs' included.
+        assert "stopped at a rung or by the job's end" in labels
+    rung_labels = [
+        t.get_text() for t in _panel(figure, "objective at each rung").get_legend().get_texts()
+    ]
+    assert "stopped at a rung or by the job's end" in rung_labels, rung_labels
     assert list(_line(_panel(figure, "objective per trial"), "best").get_xdata()) == [number]
     stopped = [t for t in status["trials"] if t["phase"] == "Stopped"]
     rings = next(
         c
         for c in _panel(figure, "objective per trial").collections
-        if c.get_label() == "stopped at a rung"
+        if c.get_label() == "stopped at a rung or by the job's end"
     )
     drawn_values = sorted(rings.get_offsets()[:, 1])
     assert all(t["rungValues"][-1] in drawn_values for t in stopped)
