@@ -117,7 +117,7 @@ class TuningJobAnalytics:
         else:
             assert self._kube is not None and self.name is not None
             body = self._kube.get_tuning_job(self.namespace, self.name)
-        self._view = parse_tuning_job(body)
+        self._view = parse_tuning_job(body, self.directory)
         return self._view
 
     @property

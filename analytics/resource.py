@@ -13,9 +13,11 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from kubetune.analytics.errors import KubetuneError
+from kubetune.analytics.local import MANIFEST, STATUS
 from kubetune.operator.api import (
     GROUP,
     PLURAL,
@@ -179,22 +181,40 @@ def _metrics(raw_trial: Any) -> dict[str, float]:
     return metrics
 
 
-def parse_tuning_job(body: dict[str, Any]) -> TuningJobView:
-    """A TuningJob object (as the API server returns it, camelCase) as a view.
+def _damaged(directory: Path, loc: tuple[Any, ...], problem: str) -> str:
+    """What a run directory whose TuningJob does not parse is told: the file that holds the
+    field (`status.yaml` for the status, where it has one), `problem`, and what to do. Not
+    a cluster's words: a local run's files are written whole (`write_atomically`), so one
+    that does not parse was cut short or edited since."""
+    status = directory / STATUS
+    file = status if loc[:1] == ("status",) and status.is_file() else directory / MANIFEST
+    return (
+        f"{file} is damaged (cut short, or edited by hand?): {problem}; put back a copy of "
+        "it if there is one, or run the manifest again with another --out"
+    )
 
-    Raises KubetuneError when the object is not a TuningJob these models can read (e.g.
-    one written by a newer kubetune), naming the first field that is not.
+
+def parse_tuning_job(body: dict[str, Any], directory: Path | None = None) -> TuningJobView:
+    """A TuningJob object (as the API server returns it, camelCase) as a view; `directory`:
+    the local run directory it was read from (`local.read_directory`), None for a cluster's.
+
+    Raises KubetuneError when the object is not a TuningJob these models can read, naming
+    the first field that is not: one of a cluster written by a newer kubetune, or a file
+    of a run directory damaged (cut short, edited by hand), which it names.
     """
     try:
         job = TuningJob.model_validate(body)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
+        problems = f"{error.error_count()} problem{'s' * (error.error_count() != 1)}"
+        if directory is not None:
+            problem = f"{where}: {first['msg']} ({problems})"
+            raise KubetuneError(_damaged(directory, first["loc"], problem)) from None
         name = (body.get("metadata") or {}).get("name", "?")
         raise KubetuneError(
             f'TuningJob "{name}" cannot be read by this kubetune: {where}: {first["msg"]} '
-            f"({error.error_count()} problems). If the cluster runs a newer kubetune, upgrade "
-            "this one."
+            f"({problems}). If the cluster runs a newer kubetune, upgrade this one."
         ) from None
     status = job.status or TuningJobStatus()
     raw_trials = ((body.get("status") or {}).get("trials")) or []

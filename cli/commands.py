@@ -141,7 +141,7 @@ def _read_local(ctx: Context, path: Path) -> TuningJobView:
     gone = as_it_is(body, path)  # Running when last written: is its run still alive?
     if gone is not None:
         ctx.err.write(f"{gone}.\n")
-    return parse_tuning_job(body)
+    return parse_tuning_job(body, path)
 
 
 def _read(ctx: Context) -> tuple[KubeClient | None, TuningJobView]:

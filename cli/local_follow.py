@@ -151,7 +151,7 @@ def _view_now(directory: Path) -> TuningJobView:
     """The run as DIR records it now, a killed run's trials shown interrupted, not Running."""
     body = read_directory(directory)
     as_it_is(body, directory)
-    return parse_tuning_job(body)
+    return parse_tuning_job(body, directory)
 
 
 def _trial_now(directory: Path, name: str) -> Trial | None:

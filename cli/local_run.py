@@ -13,13 +13,17 @@ else ends the run loop (SIGTERM, SIGHUP, a closed stdout, a full disk, a trainer
 longer starts), each with a one-line message; a SIGKILLed run's trainers die with it (see
 `kubetune.operator.kube.local`). The same command on the same DIR resumes: the trials that
 were running are started again under the same names, so the run has exactly the trials it
-would have had (each starting anew: its start time is the restart's). Exit codes: 0 when
-the run ends Completed or Stopped (or, suspended, has nothing left to run), 1 when it ends
-Failed or on an error, 2 on a usage error, 130 on Ctrl-C (SIGTERM and SIGHUP too). The
-manifest may then change the fields a live TuningJob may change (limits, suspend, ...), not
-the immutable ones. With `spec.suspend: true` nothing new is launched: once no trial runs,
-the command says so and exits 0, DIR ready to resume. DIR keeps the `--image` mapping
-(images.yaml), so a resume runs the trainers the run was started with; an `--image` given
+would have had (each starting anew: its start time is the restart's; under Hyperband the
+epochs of its attempt cut short are counted in its `epochs`, `count_cut_short`). A resume
+past `limits.maxRuntimeSeconds` (the wall clock since the run started, as on a cluster:
+the time between runs counts) starts nothing and says so (`check_runtime_left`). Exit
+codes: 0 when the run ends Completed or Stopped (or, suspended, has nothing left to run),
+1 when it ends Failed or on an error, 2 on a usage error, 130 on Ctrl-C (SIGTERM and
+SIGHUP too). The manifest may then change the fields a live TuningJob may change (limits,
+suspend, ...), not the immutable ones. With `spec.suspend: true` nothing new is launched:
+once no trial runs, the command says so and exits 0, DIR ready to resume. DIR keeps the
+`--image` mapping (images.yaml), so a resume runs the trainers the run was started with; an
+`--image` given
 again replaces the saved command of its image, saying so, once a trainer has started with
 it (`_image_saver`: one that does not start leaves the saved one). A command is run and
 saved with its relative paths made absolute (`anchored`), so that it runs the same from
@@ -65,10 +69,11 @@ from kubetune.analytics.local import (
     interrupt,
     move_counted,
     parent_directories,
+    read_directory,
     run_record,
 )
 from kubetune.analytics.resource import parse_tuning_job
-from kubetune.cli import kubectl_yaml, views
+from kubetune.cli import kubectl_yaml, output, views
 from kubetune.cli.admission import admission_problems
 from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context, on_signals, say
 from kubetune.cli.watch import Reading, ended_lines, final_line, logged_values, render
@@ -77,9 +82,12 @@ from kubetune.operator.api import (
     KIND,
     SEARCH_SPACE_EXHAUSTED,
     TERMINAL_PHASES,
+    Strategy,
     TuningJobSpec,
 )
+from kubetune.operator.api.naming import trial_job_name
 from kubetune.operator.api.schema import immutable_spec_fields
+from kubetune.operator.controller import hyperband
 from kubetune.operator.kube.client import JobNotStartedError, JobRejectedError
 from kubetune.operator.kube.local import (
     MANIFEST,
@@ -93,8 +101,10 @@ from kubetune.operator.kube.local import (
     read_run,
     write_atomically,
 )
+from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.reconcile import reconcile
 from kubetune.operator.kube.trial_job import build_trial_job
+from kubetune.operator.kube.trial_logs import TrialLogs
 from kubetune.operator.kube.validation import check_warm_start_parent, parse_and_validate_spec
 
 NAMESPACE = "local"
@@ -347,7 +357,7 @@ def _apply_changes(
         )
         if status.get("reason") == SEARCH_SPACE_EXHAUSTED:
             # A child with the same space would end at once: say what describe says.
-            advice = views.exhausted_advice(parse_tuning_job(run))
+            advice = views.exhausted_advice(parse_tuning_job(run, directory))
             err.write(f"{ended}; {advice} Pass --parent {directory} to the new run.\n")
             return
         err.write(
@@ -444,7 +454,8 @@ def _latest_values(kube: LocalKube, view: Any) -> dict[str, Reading]:
 def _report(ctx: Context, kube: LocalKube, reported: set[str], drawn: list[int]) -> Any:
     """Progress as `kubetune watch` shows it: the redrawn screen on a terminal, else a
     line per trial that ends."""
-    view = parse_tuning_job(kube.get_tuning_job(NAMESPACE, kube.body["metadata"]["name"]) or {})
+    body = kube.get_tuning_job(NAMESPACE, kube.body["metadata"]["name"]) or {}
+    view = parse_tuning_job(body, kube.directory)
     if ctx.out.isatty():
         lines = render(view, _latest_values(kube, view), datetime.now(UTC))
         clear = f"\x1b[{drawn[0]}F\x1b[J" if drawn[0] else ""
@@ -497,6 +508,7 @@ def _prepare(ctx: Context) -> tuple[IO[str], LocalKube, str, TuningJobSpec, Call
     check_images_given(body, spec, (image for image, _ in args.image))
     check_runs_here(body, spec, images)
     check_holds_no_other_files(directory, default=args.out is None)
+    check_runtime_left(directory, spec, args.file)
     try:
         lock = lock_directory(directory)
     except OSError as error:
@@ -504,6 +516,8 @@ def _prepare(ctx: Context) -> tuple[IO[str], LocalKube, str, TuningJobSpec, Call
     try:
         prepare_directory(body, spec, directory, ctx.err, args.parallel)
         save_parents(directory, parents)
+        # A damaged status.yaml (not YAML, or not a status) is named before anything runs.
+        parse_tuning_job(read_directory(directory), directory)
         kube = LocalKube(directory, images, parents, started_from(directory))
     except BaseException as error:
         lock.close()  # now, not when the exception is freed (in-process runs)
@@ -511,6 +525,34 @@ def _prepare(ctx: Context) -> tuple[IO[str], LocalKube, str, TuningJobSpec, Call
             raise KubetuneError(_unusable(directory, error)) from None
         raise
     return lock, kube, name, spec, _image_saver(kube, saved, given, ctx.err)
+
+
+def check_runtime_left(directory: Path, spec: TuningJobSpec, file: str) -> None:
+    """Raises KubetuneError where the run in `directory`, not ended, would resume past its
+    `limits.maxRuntimeSeconds` (in `spec`, the manifest given): its interrupted trials would
+    start again only to be stopped at once. The runtime is the cluster's, the wall clock
+    since the run started (`status.startTime`): the time between two runs counts, as a
+    TuningJob's time waiting for its pods does. Nothing is started or written, so that the
+    limit, once raised in the manifest, lets the run go on. A manifest that stops the job
+    (`spec.stop`) is let through: the resume ends it."""
+    limit = spec.limits.max_runtime_seconds
+    if limit is None or spec.stop or not (directory / MANIFEST).is_file():
+        return
+    try:  # a status that cannot be read is named where the run reads it
+        status = read_run(directory).get("status") or {}
+        started = status["startTime"]
+        elapsed = (datetime.now(UTC) - datetime.fromisoformat(started)).total_seconds()
+    except (OSError, yaml.YAMLError, LookupError, TypeError, ValueError):
+        return  # not started yet, or not readable: the run says why
+    if status.get("phase") in TERMINAL_PHASES:
+        return
+    if elapsed >= limit:
+        raise KubetuneError(
+            f"maxRuntimeSeconds ({limit}) has passed since the run started at "
+            f"{started.replace('T', ' ')} ({output.duration(elapsed)} ago; the time between "
+            f"its runs counts, as on a cluster): nothing was started again; raise it in "
+            f"{file} (spec.limits.maxRuntimeSeconds) and run the same command to go on"
+        )
 
 
 def check_holds_no_other_files(directory: Path, default: bool = False) -> None:
@@ -756,6 +798,10 @@ def _loop(
     reported: set[str] = set()
     drawn = [0]  # lines of the screen drawn last (terminal only)
     ctx.err.write(f"run directory: {_shown(directory)} (logs in {directory / 'logs'})\n")
+    # A killed run's attempts, counted before their logs begin anew: written with the
+    # restarts' start times (`resume`); a restart that fails writes nothing, and its
+    # interruption (`mark_interrupted`) counts them from the logs instead.
+    count_cut_short(kube, kube.body, _restarting(kube))
     unmark_interrupted(kube)
     try:
         restarted = kube.resume()
@@ -822,7 +868,7 @@ def _interrupted(ctx: Context, kube: LocalKube, cause: str, problem: str | None)
         kube.stop_all()
         unrecorded = ""
         try:
-            mark_interrupted(kube.directory, cause)
+            mark_interrupted(kube, cause)
         except OSError as error:
             unrecorded = (
                 f" ({STATUS} could not record them as interrupted: {error.strerror or error})"
@@ -845,13 +891,60 @@ def _interrupted(ctx: Context, kube: LocalKube, cause: str, problem: str | None)
     return EXIT_ERROR
 
 
-def mark_interrupted(directory: Path, cause: str = "Ctrl-C") -> None:
-    """After Ctrl-C, the status as it is, not as it was (`interrupt`), written to DIR.
-    `unmark_interrupted` undoes it before the run resumes, so that the operator's reconcile
-    sees the run exactly as it left it."""
-    status = read_run(directory).get("status")  # the file: the last write is the truth
+def mark_interrupted(kube: LocalKube, cause: str = "Ctrl-C") -> None:
+    """After Ctrl-C, the status as it is, not as it was (`interrupt`), written to DIR, with
+    the epochs of the attempts cut short counted (`count_cut_short`).
+    `unmark_interrupted` undoes the rest before the run resumes, so that the operator's
+    reconcile sees the run exactly as it left it."""
+    body = read_run(kube.directory)  # the file: the last write is the truth
+    status = body.get("status")
+    running = [t for t in (status or {}).get("trials") or [] if t.get("phase") == "Running"]
     if status and interrupt(status, cause, datetime.now(UTC)):
-        write_atomically(directory / STATUS, status)
+        count_cut_short(kube, body, running)
+        write_atomically(kube.directory / STATUS, status)
+
+
+def count_cut_short(kube: LocalKube, body: dict[str, Any], trials: list[dict[str, Any]]) -> None:
+    """Hyperband: the epochs of the attempts of `trials` (in `body`'s status) cut short by
+    the end of their run, added to each one's `epochs` and to the job's `epochsConsumed`:
+    as many as the values of the objective in its log (read as the operator reads a
+    running trial's, `TrialLogs.curve`), for a trial not counted before at least the
+    epochs of its highest rung (its rung values are then its own), at most maxResource.
+    On a cluster an attempt cut short is retried, and counted then
+    (`hyperband.count_epochs`); here the same attempt starts again with a new log, which
+    loses its values, so they are counted when it is cut short: where its interruption is
+    recorded (`mark_interrupted`), or for a run killed before it could record it, before
+    its trials start again (`_loop`)."""
+    spec, _ = parse_and_validate_spec(body.get("spec") or {})
+    status = body.get("status") or {}
+    if spec is None or spec.strategy is not Strategy.HYPERBAND or not trials:
+        return
+    logs, rungs = TrialLogs(kube, NAMESPACE, spec), hyperband.levels(spec)
+    for trial in trials:
+        job = trial_job_name(trial["name"], trial.get("attempt", 1))
+        curve = logs.curve(LogSource(job, spec.trial_template.primary_container_name() or ""))
+        counted = len(curve or ())
+        reached = len(trial.get("rungValues") or [])
+        if trial.get("epochs") is None and reached:
+            counted = max(counted, rungs[min(reached, len(rungs)) - 1])
+        counted = min(counted, hyperband.max_resource(spec))
+        if counted:
+            trial["epochs"] = int(trial.get("epochs") or 0) + counted
+    status["epochsConsumed"] = sum(int(t.get("epochs") or 0) for t in status.get("trials") or [])
+
+
+def _restarting(kube: LocalKube) -> list[dict[str, Any]]:
+    """The trials recorded Running whose Jobs `kube.resume()` starts again: those of a run
+    killed before it could record its interruption (an interrupted run recorded them
+    Pending)."""
+    trials = (kube.body.get("status") or {}).get("trials") or []
+    return [
+        t
+        for t in trials
+        if t.get("phase") == "Running"
+        and (job := trial_job_name(t["name"], t.get("attempt", 1))) not in kube.jobs
+        and (kube.logs / f"{job}.job.yaml").is_file()
+    ]
 
 
 def unmark_interrupted(kube: LocalKube) -> None:

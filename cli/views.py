@@ -191,11 +191,16 @@ def best_caveat(view: TuningJobView) -> str | None:
     if trial is None or not trial.rung_values or not view.rungs:
         return None
     rung = min(len(trial.rung_values), len(view.rungs)) - 1
-    if trial.phase in ("Pending", "Running"):
+    after = f" after {output.count(trial.epochs, 'epoch')}" if trial.epochs else ""
+    if trial.reason == INTERRUPTED:  # a local run, after Ctrl-C: nothing runs now
+        state = (
+            f"was interrupted{after} with its run (Pending: nothing runs it now; the same "
+            "`kubetune run --local` command resumes it)"
+        )
+    elif trial.phase in ("Pending", "Running"):
         state = "is still running"
     else:
-        state = f"ended {trial.phase}" + (f" ({trial.reason})" if trial.reason else "")
-        state += f" after {output.count(trial.epochs, 'epoch')}" if trial.epochs else ""
+        state = f"ended {trial.phase}" + (f" ({trial.reason})" if trial.reason else "") + after
     return (
         f"Note: these are the hyperparameters of {best.name}, best at rung {rung} "
         f"({output.count(view.rungs[rung], 'epoch')}) with {best.objective:.6g}; no trial has "
