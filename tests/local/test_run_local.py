@@ -446,10 +446,10 @@ def test_warm_start_from_an_earlier_local_run(tmp_path: Path) -> None:
     assert [t["name"] for t in recorded["trials"]] == ["child-001", "child-002"]
     assert recorded["reason"] == "SearchSpaceExhausted", recorded
     assert status(parent_dir) == parent  # the parent's run is read, never written
-    # describe counts what the warm start carried, as on a cluster.
-    assert (
-        "\nWarm start: local (2 trials with a value)\n" in kubetune("describe", str(child_dir))[1]
-    )
+    # describe counts what the warm start carried, as on a cluster, and the parent's best.
+    best = parent["bestTrial"]["name"]
+    carried = f"2 trials with a value; its best {parent['bestObjectiveText']}, {best}"
+    assert f"\nWarm start: local ({carried})\n" in kubetune("describe", str(child_dir))[1]
 
     # A parent given by --parent wherever it lies; a missing one is named with the fix.
     moved = tmp_path / "elsewhere"
@@ -468,7 +468,7 @@ def test_warm_start_from_an_earlier_local_run(tmp_path: Path) -> None:
     assert code == 0, out + err
     # describe finds a parent where --parent said, and says where it looked for one gone.
     described = kubetune("describe", str(tmp_path / "c2"))[1]
-    assert "\nWarm start: local (2 trials with a value)\n" in described
+    assert f"\nWarm start: local ({carried})\n" in described
     described = kubetune("describe", str(child_dir))[1]
     assert f"\nWarm start: local (no run found at {parent_dir})\n" in described
 
