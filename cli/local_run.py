@@ -23,11 +23,10 @@ SIGHUP too). The manifest may then change the fields a live TuningJob may change
 suspend, ...), not the immutable ones. With `spec.suspend: true` nothing new is launched:
 once no trial runs, the command says so and exits 0, DIR ready to resume. DIR keeps the
 `--image` mapping (images.yaml), so a resume runs the trainers the run was started with; an
-`--image` given
-again replaces the saved command of its image, saying so, once a trainer has started with
-it (`_image_saver`: one that does not start leaves the saved one). A command is run and
-saved with its relative paths made absolute (`anchored`), so that it runs the same from
-any directory. A run warm-started from local runs takes, for an image no `--image` maps,
+`--image` given again replaces the saved command of its image, saying so, once a trainer
+has started with it (`_image_saver`: one that does not start leaves the saved one). A
+command is run and saved with its relative paths made absolute (`anchored`), so that it
+runs the same from any directory. A run warm-started from local runs takes, for an image no `--image` maps,
 the command a parent saved (`parents_image`), refused naming --image where its program
 cannot start here. Ctrl-C, SIGTERM or SIGHUP before any trial has started (while the
 manifest is checked) ends the command with a line that says so, 130.
