@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
+from itertools import accumulate
 from typing import Any
 
 from kubetune.operator.api import (
@@ -119,6 +120,12 @@ def stop_at_rungs(d: Decision) -> None:
 
 
 def _record(d: Decision) -> None:
+    """Record the values the judged trials' curves give at rungs not recorded yet, each
+    judged against the values recorded at its rung before it (a trial stopped at one
+    records no later rung). Values read in one look (two trials reached rungs between two
+    looks, or ended while the operator was down) are recorded in the order they were
+    printed (`Snapshot.curve_times`), as an operator that saw each when printed did;
+    where a time is unknown (a local run's logs), rung by rung, each in trial order."""
     curves = d.snapshot.curves or {}
     hb = settings(d.spec)
     rungs = levels(d.spec)
@@ -129,28 +136,34 @@ def _record(d: Decision) -> None:
         at_rung.setdefault(record.rung, []).append(record.value)
     goal = _goal(d.spec)
     judged = _judged(d)
-    for trial in d.status.trials:
+    new: list[tuple[int | None, int, int, float]] = []  # (printed, rung, trial, value)
+    for index, trial in enumerate(d.status.trials):
         curve = finite_values(curves.get(trial.name) or ())
         if trial.phase not in (TrialPhase.RUNNING, TrialPhase.SUCCEEDED) or not curve:
             continue
-        values = list(trial.rung_values or [])
-        seqs = list(trial.rung_seqs or [])
-        for rung in range(len(values), len(rungs)):
-            if len(curve) < rungs[rung]:
+        # A clock set back mid-trial must not put a trial's later rung before its earlier.
+        printed = list(accumulate((d.snapshot.curve_times or {}).get(trial.name) or (), max))
+        for rung in range(len(trial.rung_values or []), len(rungs)):
+            step = rungs[rung] - 1
+            if len(curve) <= step:
                 break
-            value = float(curve[rungs[rung] - 1])
-            earlier = at_rung.setdefault(rung, [])
-            goes_on = continues_at_rung(
-                value, earlier, reduction_factor=hb.reduction_factor, goal=goal
-            )
-            values.append(value)
-            seqs.append(next_seq)
-            earlier.append(value)
-            next_seq += 1
-            if not goes_on and trial.name in judged:
-                break
-        if len(values) > len(trial.rung_values or []):
-            trial.rung_values, trial.rung_seqs = values, seqs
+            when = printed[step] if step < len(printed) else None
+            new.append((when, rung, index, float(curve[step])))
+    timed = all(when is not None for when, *_ in new)
+    new.sort(key=lambda v: ((v[0] or 0) if timed else 0, v[1], v[2]))
+    stopped: set[int] = set()
+    for _, rung, index, value in new:
+        trial = d.status.trials[index]
+        if index in stopped:
+            continue
+        earlier = at_rung.setdefault(rung, [])
+        goes_on = continues_at_rung(value, earlier, reduction_factor=hb.reduction_factor, goal=goal)
+        trial.rung_values = [*(trial.rung_values or []), value]
+        trial.rung_seqs = [*(trial.rung_seqs or []), next_seq]
+        earlier.append(value)
+        next_seq += 1
+        if not goes_on and trial.name in judged:
+            stopped.add(index)
 
 
 def _judged(d: Decision) -> dict[str, bool]:

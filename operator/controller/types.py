@@ -204,8 +204,12 @@ class Snapshot:
     succeeded ones the adapter has them for, and the attempts that just failed (the
     values last read while they ran); early stopping and Hyperband read them. A curve
     ends with nan where its trial diverged (`diverged`), with `NOT_A_NUMBER` where the
-    regex captured text that is no number (`not_a_number_at`). `start_anew` words how to start
-    over: a new TuningJob on a cluster, a local run says its own (`LocalKube.start_anew`).
+    regex captured text that is no number (`not_a_number_at`). `curve_times` maps trial
+    names to when the first values of their curves were printed (nanoseconds since the
+    epoch, where the logs say: a cluster's, not a local run's), for the running trials and
+    those that just succeeded: Hyperband records values read in one look in that order
+    (`hyperband._record`). `start_anew` words how to start over: a new TuningJob on a
+    cluster, a local run says its own (`LocalKube.start_anew`).
     """
 
     name: str
@@ -217,6 +221,7 @@ class Snapshot:
     invalid: Sequence[str] = ()
     warm_start: Sequence[WarmTrial] = ()
     curves: Mapping[str, Sequence[float]] | None = None
+    curve_times: Mapping[str, Sequence[int]] | None = None
     start_anew: str = START_ANEW
 
 

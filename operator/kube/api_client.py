@@ -26,6 +26,8 @@ REQUEST_TIMEOUT = (5.0, 30.0)
 reconcile forever."""
 LOG_TIMEOUT = (5.0, 120.0)
 """Log streams get a longer read timeout between chunks."""
+LOG_CHUNK_BYTES = 256 * 1024
+"""A log stream's chunks are at most this long."""
 COMPONENT = "kubetune-operator"
 """The operator's name in Events, and its field manager in managedFields."""
 
@@ -110,6 +112,7 @@ class Kube:
     """The API calls of one operator process (thread-safe: urllib3 pools connections)."""
 
     start_anew = START_ANEW
+    log_timestamps = True
 
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
@@ -268,7 +271,7 @@ class Kube:
         tail_lines: int | None = None,
         limit_bytes: int | None = None,
         follow: bool = False,
-        chunk_bytes: int = 256 * 1024,
+        timestamps: bool = False,
     ) -> Iterator[bytes]:
         """A container's log as a stream of byte chunks (never the whole log in memory);
         with `follow`, each chunk as soon as the API server sends it."""
@@ -282,11 +285,12 @@ class Kube:
             namespace,
             container=container,
             follow=follow,
+            timestamps=timestamps,
             _preload_content=False,
             _request_timeout=LOG_TIMEOUT,
             **kwargs,
         )
-        return LogStream(response, chunk_bytes)
+        return LogStream(response, LOG_CHUNK_BYTES)
 
     def pod_creation_refusal(self, namespace: str, job_uid: str) -> str | None:
         """The refusal in the latest FailedCreate Event on the Job (`observe.

@@ -43,6 +43,7 @@ class CachedKube:
     ) -> None:
         self.live = live
         self.start_anew = live.start_anew
+        self.log_timestamps = live.log_timestamps
         meta = watched["metadata"]
         self.key = (meta["namespace"], meta["name"])
         self.expectations = expectations
@@ -106,9 +107,16 @@ class CachedKube:
         tail_lines: int | None = None,
         limit_bytes: int | None = None,
         follow: bool = False,
+        timestamps: bool = False,
     ) -> Iterator[bytes]:
         return self.live.stream_log(
-            namespace, pod, container, tail_lines=tail_lines, limit_bytes=limit_bytes, follow=follow
+            namespace,
+            pod,
+            container,
+            tail_lines=tail_lines,
+            limit_bytes=limit_bytes,
+            follow=follow,
+            timestamps=timestamps,
         )
 
     def post_event(self, tuning_job: dict[str, Any], type_: str, reason: str, message: str) -> None:

@@ -35,6 +35,9 @@ class KubeClient(Protocol):
     """How a user starts over once what ended a job is fixed, where it ran: a new
     TuningJob on a cluster (`controller.types.START_ANEW`), another --out for a local run
     (`controller.Snapshot.start_anew`)."""
+    log_timestamps: bool
+    """Whether `stream_log` can put before each line the time it was written (the
+    kubelet's `timestamps=true`): not a local run's log files."""
 
     def get_tuning_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The TuningJob; None when it is gone."""
@@ -73,9 +76,12 @@ class KubeClient(Protocol):
         tail_lines: int | None = None,
         limit_bytes: int | None = None,
         follow: bool = False,
+        timestamps: bool = False,
     ) -> Iterator[bytes]:
         """A container's log as byte chunks (never the whole log in memory); with `follow`,
-        chunks keep coming as the container writes them, until it ends."""
+        chunks keep coming as the container writes them, until it ends; with `timestamps`
+        (where `log_timestamps`), each line begins with the RFC 3339 time it was written
+        and a space."""
         ...
 
     def post_event(self, tuning_job: dict[str, Any], type_: str, reason: str, message: str) -> None:

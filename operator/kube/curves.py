@@ -62,8 +62,9 @@ class JobCurves:
     """By trial name: the curves of succeeded trials, the rule's peers."""
     unreadable: set[str] = field(default_factory=set)
     """Succeeded trials whose log could not be read: not tried again."""
-    running: dict[str, tuple[float, array[float]]] = field(default_factory=dict)
-    """By Job name: when (time.monotonic) the running trial's curve was read, and it."""
+    running: dict[str, tuple[float, array[float], array[int]]] = field(default_factory=dict)
+    """By Job name: when (time.monotonic) the running trial's curve was read, it, and
+    when its values were printed (where the log says: `TrialLogs.timestamps`)."""
     followers: dict[str, LogFollower] = field(default_factory=dict)
     """By Job name: the running trials' followed logs."""
     median_rule: MedianRule | None = None
@@ -240,23 +241,34 @@ def _running_curve(
     seen = entry.running.get(job_name)
     follower = entry.followers.get(job_name)
     if follower is not None and (not (follower.ended or follower.stopped) or follower.complete):
-        seen = entry.running[job_name] = (now, follower.curve())
+        seen = entry.running[job_name] = (now, *follower.timed_curve())
         return seen[1]
     if seen is None or follower is not None or now - seen[0] >= logs.curve_read_seconds:
-        curve = logs.curve(source)
-        if curve is not None:
-            seen = entry.running[job_name] = (now, curve)
+        timed = logs.timed_curve(source)
+        if timed is not None:
+            seen = entry.running[job_name] = (now, *timed)
     if logs.following is not None:
-        read = [seen[1]] if seen is not None else []
+        read = [seen[1:]] if seen is not None else []
         if follower is not None:
-            read.append(follower.curve())  # what it published since the last reconcile
-        known = max(read, key=len, default=array("d"))
+            read.append(follower.timed_curve())  # what it published since the last reconcile
+        known, times = max(read, key=lambda r: len(r[0]), default=(array("d"), array("q")))
         entry.followers.pop(job_name, None)
-        if (follower := logs.follow(source, known, entry.wake_when(logs))) is not None:
+        follower = logs.follow(source, known, entry.wake_when(logs), known_times=times)
+        if follower is not None:
             entry.followers[job_name] = follower
         if known and (seen is None or len(known) > len(seen[1])):
-            seen = entry.running[job_name] = (now, known)
+            seen = entry.running[job_name] = (now, known, times)
     return seen[1] if seen is not None else None
+
+
+def running_times(entry: JobCurves, running: Mapping[str, str]) -> dict[str, array[int]]:
+    """By trial name: when the values of the running trials' curves (`running`: Job name
+    -> trial name) that `update_curves` returned were printed, where the logs say."""
+    return {
+        trial: entry.running[job][2]
+        for job, trial in running.items()
+        if job in entry.running and entry.running[job][2]
+    }
 
 
 def last_read_curves(entry: JobCurves, failed: Mapping[str, str]) -> dict[str, array[float]]:

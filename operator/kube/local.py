@@ -275,6 +275,8 @@ class LocalKube:
         self.start_anew = f"run again with another --out (or delete {directory} first)"
         """How to start over once what ended the run is fixed: the directory keeps the
         ended run (`controller.Snapshot.start_anew`; on a cluster, a new TuningJob)."""
+        self.log_timestamps = False
+        """The log files have no times (`stream_log` ignores `timestamps`)."""
         self.logs = directory / LOGS
         self.images = dict(images or {})
         self.parents = dict(parents or {})
@@ -573,6 +575,7 @@ class LocalKube:
         tail_lines: int | None = None,
         limit_bytes: int | None = None,
         follow: bool = False,
+        timestamps: bool = False,
     ) -> Iterator[bytes]:
         if follow:  # the run loop reads the files at every reconcile instead
             raise ValueError("a local run does not follow logs")

@@ -17,7 +17,7 @@ import logging
 import threading
 from array import array
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import urllib3
 from kubernetes.client.exceptions import ApiException
@@ -30,6 +30,11 @@ MAX_FOLLOWED_LOGS = 256
 server each, idle in a blocking read (100 followed logs: 3-10 MiB more than reading them
 again, `make bench-log-reading`)."""
 
+
+Known: TypeAlias = "array[float] | tuple[array[float], array[int]]"
+"""The values already read from a followed log; with when they were printed, for a log
+whose lines begin with their times (the kubelet's `timestamps=true`), which the follower
+then reads the same way, keeping each value's time (`LogFollower.timed_curve`)."""
 
 WakeWhen = Callable[["array[float]", int], bool]
 """Called, in a follower's thread, with its curve after new values came (the first
@@ -73,13 +78,16 @@ class LogFollower:
         open_log: Callable[[], Iterator[bytes]],
         pattern: Any,
         *,
-        known: array[float],
+        known: Known,
         max_scan_bytes: int,
         wake_when: WakeWhen | None,
         wake: Callable[[], None] | None,
         name: str,
     ) -> None:
-        self._curve = array("d", known)
+        timestamps = isinstance(known, tuple)
+        values, times = known if isinstance(known, tuple) else (known, array("q"))
+        self._curve = array("d", values)
+        self._times = array("q", times[: len(values)])
         self._lock = threading.Lock()
         self._wake_when = wake_when
         self._wake = wake
@@ -94,7 +102,7 @@ class LogFollower:
         self._stream: Iterator[bytes] | None = None
         self._thread = threading.Thread(
             target=self._follow,
-            args=(open_log, pattern, max_scan_bytes),
+            args=(open_log, pattern, max_scan_bytes, timestamps),
             name=f"follow-{name}",
             daemon=True,
         )
@@ -108,6 +116,12 @@ class LogFollower:
         with self._lock:
             return array("d", self._curve)
 
+    def timed_curve(self) -> tuple[array[float], array[int]]:
+        """A copy of the values so far, and of when the first of them were printed (all of
+        them where the log says: `metric_logs.MetricReading.series_times`)."""
+        with self._lock:
+            return array("d", self._curve), array("q", self._times)
+
     def stop(self) -> None:
         """Stop publishing and waking, and end the stream's read now where it can be
         interrupted (the API server's, `api_client.LogStream`); else the thread ends
@@ -115,10 +129,18 @@ class LogFollower:
         self.stopped = True
         _interrupt(self._stream)
 
-    def _follow(self, open_log: Callable[[], Iterator[bytes]], pattern: Any, limit: int) -> None:
+    def _follow(
+        self,
+        open_log: Callable[[], Iterator[bytes]],
+        pattern: Any,
+        limit: int,
+        timestamps: bool,
+    ) -> None:
         # Scan every chunk at once (block_bytes=0): a value is seen as soon as its line
         # ends, not when a megabyte of log has arrived.
-        scanner = LogScanner({"series": pattern}, series_metric="series", block_bytes=0)
+        scanner = LogScanner(
+            {"series": pattern}, series_metric="series", block_bytes=0, timestamps=timestamps
+        )
         chunks: Iterator[bytes] = iter(())
         try:
             chunks = self._stream = open_log()  # may fail: the container has not started
@@ -127,7 +149,7 @@ class LogFollower:
             for chunk in chunks:
                 room = limit - scanner.reading.bytes_scanned
                 scanner.feed(chunk[:room])
-                self._publish(scanner.reading.series)
+                self._publish(scanner.reading.series, scanner.reading.series_times)
                 if scanner.series_closed or len(chunk) >= room:
                     self.complete = True
                     return
@@ -145,11 +167,13 @@ class LogFollower:
             _SLOTS.give_back()  # first: a follower seen ended has given its slot back
             self.ended = True
 
-    def _publish(self, series: array[float]) -> None:
+    def _publish(self, series: array[float], times: array[int]) -> None:
         with self._lock:
             before = len(self._curve)
             if len(series) <= before:
                 return
+            if len(times) > len(self._times):  # read from the log's start, as the values
+                self._times = array("q", times)
             self._curve.extend(series[before:])
         # Only this thread writes the curve: it can be read without the lock.
         if self._wake is None or self._wake_when is None or self.stopped:
@@ -168,16 +192,16 @@ def follow_log(
     open_log: Callable[[], Iterator[bytes]],
     pattern: Any,
     *,
-    known: array[float],
+    known: Known,
     max_scan_bytes: int,
     wake_when: WakeWhen | None = None,
     wake: Callable[[], None] | None = None,
     name: str = "log",
 ) -> LogFollower | None:
     """Start following a log (`open_log()` opens the stream, in the follower's thread);
-    `known`: the values already read from it, not published again; `wake()` is called
-    when `wake_when(curve, before)` says the values after the first `before` need a
-    judgement now. None when `MAX_FOLLOWED_LOGS` are followed already."""
+    `known`: the values already read from it, not published again (`Known`); `wake()` is
+    called when `wake_when(curve, before)` says the values after the first `before` need
+    a judgement now. None when `MAX_FOLLOWED_LOGS` are followed already."""
     if not _SLOTS.take():
         return None
     follower = LogFollower(

@@ -18,7 +18,10 @@ the final value is the last match), and whether that last match cut a number sho
 regex such as `([0-9.]+)` captures 1.49 of 1.49e-06: the value stays as captured, and a
 succeeded trial's message says so). One metric (the objective, for early stopping) may
 also keep its series: the values of its matches in order, match s being "step s", at most
-`MAX_SERIES_STEPS` of them.
+`MAX_SERIES_STEPS` of them, and with `timestamps` (a log read with the kubelet's
+`timestamps=true`: each line begins with the RFC 3339 time it was written and a space)
+the time each of those values was printed, the time being cut off before any regex sees
+the line.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import re
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import re2
@@ -58,6 +62,23 @@ _NUMBER = re.compile(rb"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 """A number as a trainer prints it; only ever matched at the start of a last capture."""
 _NUMBER_BYTES = 64
 """How far a number is looked for past the start of a capture."""
+_TIME_PARTS = re.compile(rb"([0-9T:-]+)(?:\.([0-9]{1,9}))?(Z|[-+][0-9]{2}:[0-9]{2})")
+"""The time the kubelet puts before each line with `timestamps=true`, RFC3339Nano: its
+fraction has 0 to 9 digits, its zone is the node's."""
+
+
+def line_time_ns(stamp: bytes) -> int | None:
+    """The time a log line was written, in nanoseconds since the epoch, from the
+    kubelet's RFC3339Nano prefix (`2026-12-07T01:06:24.1234Z`); None if it is none."""
+    parts = _TIME_PARTS.fullmatch(stamp)
+    if parts is None:
+        return None
+    whole, fraction, zone = (part.decode() if part else "" for part in parts.groups())
+    try:
+        moment = datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone))
+    except ValueError:
+        return None
+    return int(moment.timestamp()) * 1_000_000_000 + int(fraction.ljust(9, "0"))
 
 
 def _options() -> Any:
@@ -125,6 +146,10 @@ class MetricReading:
     """True when the log was longer than the scan limit (counts are lower bounds)."""
     series: array[float] = field(default_factory=lambda: array("d"))
     """The series metric's values in order (see `LogScanner`); empty without one."""
+    series_times: array[int] = field(default_factory=lambda: array("q"))
+    """When the first of those values were printed (nanoseconds since the epoch), as the
+    lines' times say (`LogScanner`'s `timestamps`); empty without them, and it ends at a
+    value whose line had none."""
     cut: dict[str, bytes] = field(default_factory=dict)
     """For each metric whose last match captured only the beginning of a number, that
     whole number as the log has it (`1.49e-06` where the regex captured `1.49`)."""
@@ -160,6 +185,10 @@ class LogScanner:
     that is no number as a last `NOT_A_NUMBER` (Hyperband says where its trial's rungs
     end: `controller.types.not_a_number_at`).
 
+    With `timestamps`, each line begins with the time it was written (the kubelet's
+    `timestamps=true`): it is cut off before the regexes see the line, and the series
+    values' times are kept in `series_times`.
+
     Memory is bounded by `block_bytes + max_line_bytes` plus one chunk (and the series).
     """
 
@@ -171,8 +200,10 @@ class LogScanner:
         block_bytes: int = BLOCK_BYTES,
         series_metric: str | None = None,
         max_series: int = MAX_SERIES_STEPS,
+        timestamps: bool = False,
     ) -> None:
         self._patterns = dict(patterns)
+        self._timestamps = timestamps
         self._max_line = max_line_bytes
         self._block = block_bytes
         self._buffer = bytearray()
@@ -184,6 +215,14 @@ class LogScanner:
         self.reading = MetricReading(count=dict.fromkeys(self._patterns, 0))
 
     def _scan(self, text: bytes) -> None:
+        stamps: list[bytes] = []
+        if self._timestamps:  # line n's time is stamps[n]; the regexes see the rest
+            # The kubelet puts one before every line: what precedes a line's first space
+            # (a stamp that is no time is found so only when a value needs it).
+            split = [line.partition(b" ") for line in text.split(b"\n")]
+            stamps = [stamp if space else b"" for stamp, space, _ in split]
+            text = b"\n".join(rest if space else stamp for stamp, space, rest in split)
+        lines = text  # its newlines number the lines (the stamps), before the \r's are
         # A carriage return ends a line as a terminal shows it: Windows line ends, and
         # progress bars (tqdm, Keras) that rewrite their line, would otherwise keep an
         # anchored regex (^loss=(\S+)$) from matching the value printed after them.
@@ -192,7 +231,8 @@ class LogScanner:
         for name, pattern in self._patterns.items():
             # One pass of RE2 per metric; only the last match is kept, with its position,
             # and a capture is sliced only for the series (findall would slice each one).
-            count, last, values = 0, None, []
+            count, last, values, times = 0, None, [], []
+            line, at = 0, 0  # the line `at` is on
             room = (
                 self._max_series - len(reading.series)
                 if name == self._series_metric and not self.series_closed
@@ -202,8 +242,12 @@ class LogScanner:
                 count += 1
                 if count <= room:
                     values.append(last[1] or b"")
+                    if stamps:
+                        line += lines.count(b"\n", at, last.start())
+                        at = last.start()
+                        times.append(stamps[line])
             if values:
-                self._extend_series(values)
+                self._extend_series(values, times)
             if last is None:
                 continue
             reading.count[name] += count
@@ -214,9 +258,13 @@ class LogScanner:
             else:
                 reading.cut[name] = whole
 
-    def _extend_series(self, matches: list[bytes]) -> None:
-        series = self.reading.series
-        for text in matches:
+    def _extend_series(self, matches: list[bytes], stamps: list[bytes]) -> None:
+        series, times = self.reading.series, self.reading.series_times
+        for n, text in enumerate(matches):
+            if n < len(stamps) and len(times) == len(series):
+                written = line_time_ns(stamps[n])
+                if written is not None:
+                    times.append(written)
             try:
                 value = float(text.strip())
             except ValueError:  # not a number: nothing to judge on from here, said so
@@ -277,10 +325,17 @@ def scan_log(
     max_scan_bytes: int = MAX_SCAN_BYTES,
     max_line_bytes: int = MAX_LINE_BYTES,
     series_metric: str | None = None,
+    timestamps: bool = False,
 ) -> MetricReading:
     """Scan a log given as chunks, stopping after `max_scan_bytes` (then `truncated`).
-    With `series_metric`, the reading's `series` holds that metric's values in order."""
-    scanner = LogScanner(patterns, max_line_bytes=max_line_bytes, series_metric=series_metric)
+    With `series_metric`, the reading's `series` holds that metric's values in order;
+    `timestamps`: the lines begin with their times (`LogScanner`)."""
+    scanner = LogScanner(
+        patterns,
+        max_line_bytes=max_line_bytes,
+        series_metric=series_metric,
+        timestamps=timestamps,
+    )
     for chunk in chunks:
         room = max_scan_bytes - scanner.reading.bytes_scanned
         if len(chunk) >= room:
@@ -301,7 +356,28 @@ def scan_series(
     """The series of one metric (`pattern`, compiled) from the start of a log: its values
     in order, up to `max_series`. Stops reading as soon as the series is complete, and
     after `max_scan_bytes`; closes `chunks` (a log stream) either way."""
-    scanner = LogScanner({"series": pattern}, series_metric="series", max_series=max_series)
+    series, _ = scan_timed_series(
+        chunks, pattern, max_scan_bytes=max_scan_bytes, max_series=max_series
+    )
+    return series
+
+
+def scan_timed_series(
+    chunks: Iterable[bytes],
+    pattern: Any,
+    *,
+    max_scan_bytes: int,
+    max_series: int = MAX_SERIES_STEPS,
+    timestamps: bool = False,
+) -> tuple[array[float], array[int]]:
+    """`scan_series`, and when the values were printed (`MetricReading.series_times`):
+    with `timestamps`, the lines begin with their times (`LogScanner`)."""
+    scanner = LogScanner(
+        {"series": pattern},
+        series_metric="series",
+        max_series=max_series,
+        timestamps=timestamps,
+    )
     try:
         for chunk in chunks:
             room = max_scan_bytes - scanner.reading.bytes_scanned
@@ -312,7 +388,8 @@ def scan_series(
         close = getattr(chunks, "close", None)
         if close is not None:
             close()  # a log stream: give its connection back now
-    return scanner.close().series
+    reading = scanner.close()
+    return reading.series, reading.series_times
 
 
 def recorded_metrics(reading: MetricReading, objective: str) -> dict[str, float]:

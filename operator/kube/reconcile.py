@@ -44,7 +44,12 @@ from kubetune.operator.controller import (
     warm_start_trials,
 )
 from kubetune.operator.kube.client import JobNotStartedError, JobRejectedError, KubeClient
-from kubetune.operator.kube.curves import CURVES, last_read_curves, update_curves
+from kubetune.operator.kube.curves import (
+    CURVES,
+    last_read_curves,
+    running_times,
+    update_curves,
+)
 from kubetune.operator.kube.observe import (
     POD_SECURITY_REFUSAL,
     LogSource,
@@ -224,9 +229,9 @@ def _snapshot(
             _slot_frees(read, observations),
         )
         pod_check_in = _earliest(pod_check_in, refusal_check_in)
-    curves = None
+    curves, curve_times = None, None
     if logs is not None and read.usable:
-        curves = _read_trial_logs(logs, name, read, observations, sources)
+        curves, curve_times = _read_trial_logs(logs, name, read, observations, sources)
     else:
         CURVES.forget(namespace, name)
     warm_start, mismatched_parents = _warm_start(kube, namespace, read, telemetry)
@@ -240,6 +245,7 @@ def _snapshot(
         jobs=observations,
         warm_start=warm_start,
         curves=curves,
+        curve_times=curve_times,
         start_anew=kube.start_anew,
     ), pod_check_in
 
@@ -331,23 +337,27 @@ def _read_trial_logs(
     read: _Read,
     observations: dict[str, JobObservation],
     sources: dict[str, LogSource],
-) -> dict[str, array[float]] | None:
+) -> tuple[dict[str, array[float]] | None, dict[str, array[int]] | None]:
     """Read the objectives of trials that just succeeded into `observations` (not those
     already recorded); return the curves early stopping and Hyperband need (None without
-    either), with those last read of attempts that just failed (their epochs count)."""
+    either), with those last read of attempts that just failed (their epochs count), and
+    when the values of the running and just succeeded trials' curves were printed, where
+    the logs say (`Snapshot.curve_times`)."""
     unfinished = {
         t.job_name: t.name for t in read.status.trials if t.phase not in TERMINAL_TRIAL_PHASES
     }
     just_succeeded: dict[str, array[float]] = {}  # trial name -> curve
+    times: dict[str, array[int]] = {}  # trial name -> when its curve's values were printed
     for job_name, source in sources.items():
         if job_name in unfinished and observations[job_name].state == "Succeeded":
-            observation, curve = logs.with_outcome(observations[job_name], source)
+            observation, curve, printed = logs.with_outcome(observations[job_name], source)
             observations[job_name] = observation
             if observation.outcome is not None and observation.outcome.value is not None:
                 just_succeeded[unfinished[job_name]] = curve
+                times[unfinished[job_name]] = printed
     if not logs.spec.judges_running_trials or read.status.phase in TERMINAL_PHASES:
         CURVES.forget(logs.namespace, name)
-        return None
+        return None, None
     running = {
         job_name: unfinished[job_name]
         for job_name in sources
@@ -360,7 +370,7 @@ def _read_trial_logs(
         if job_name in observations and observations[job_name].state == "Failed"
     }
     just_failed = last_read_curves(entry, failed)
-    return just_failed | update_curves(
+    curves = just_failed | update_curves(
         logs,
         entry,
         status=read.status,
@@ -369,6 +379,7 @@ def _read_trial_logs(
         running=running,
         judged_on_peers=logs.spec.strategy is not Strategy.HYPERBAND,
     )
+    return curves, times | running_times(entry, running)
 
 
 def _warm_start(

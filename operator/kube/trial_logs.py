@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,7 +23,7 @@ from kubetune.operator.kube.metric_logs import (
     compile_metrics,
     objective_outcome,
     scan_log,
-    scan_series,
+    scan_timed_series,
 )
 from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.telemetry import NO_TELEMETRY, Telemetry
@@ -71,16 +71,35 @@ class TrialLogs:
     """Given by the operator's daemon: running trials' logs are then followed as streams
     (`follow`) instead of read again every `curve_read_seconds`."""
 
+    @property
+    def timestamps(self) -> bool:
+        """Whether the logs are read with each line's time (the kubelet's
+        `timestamps=true`), so that Hyperband records values read in one look in the order
+        they were printed (`controller.hyperband._record`): where the client serves them
+        (`api_client.Kube.log_timestamps`); a local run's log files have none."""
+        return bool(getattr(self.kube, "log_timestamps", False))  # test doubles lack it
+
+    def _stream(self, kube: KubeClient, source: LogSource, **options: Any) -> Iterator[bytes]:
+        if self.timestamps:
+            options["timestamps"] = True
+        return kube.stream_log(self.namespace, source.pod, source.container, **options)
+
     def outcome(self, source: LogSource) -> tuple[ObjectiveOutcome, array[float]]:
         """The objective of a succeeded trial and its curve (the objective's values in
         order), read from its log with bounded memory."""
-        spec, kube = self.spec, self.kube
+        outcome, curve, _ = self.timed_outcome(source)
+        return outcome, curve
+
+    def timed_outcome(self, source: LogSource) -> tuple[ObjectiveOutcome, array[float], array[int]]:
+        """`outcome`, and when the curve's values were printed (where the log says)."""
+        spec = self.spec
         patterns = compile_metrics([(m.name, m.regex) for m in spec.metrics])
         reading = scan_log(
-            kube.stream_log(self.namespace, source.pod, source.container),
+            self._stream(self.kube, source),
             patterns,
             max_scan_bytes=MAX_SCAN_BYTES,
             series_metric=spec.objective.metric,
+            timestamps=self.timestamps,
         )
         if reading.truncated:
             # Only the head was scanned: the final values are in the tail.
@@ -92,7 +111,7 @@ class TrialLogs:
             source.container,
             first_of_several=template.primary_container is None and len(template.containers()) > 1,
         )
-        return outcome, reading.series
+        return outcome, reading.series, reading.series_times
 
     def tail(self, source: LogSource, patterns: dict[str, Any]) -> MetricReading:
         """The reading of the end of a log: of its last `TAIL_LINES` lines, or of fewer of
@@ -119,13 +138,15 @@ class TrialLogs:
 
     def with_outcome(
         self, observation: JobObservation, source: LogSource
-    ) -> tuple[JobObservation, array[float]]:
-        """A succeeded Job's observation with its objective, and its curve; a log that is
-        gone for good fails the trial (LogUnavailable), a transient error propagates."""
+    ) -> tuple[JobObservation, array[float], array[int]]:
+        """A succeeded Job's observation with its objective, and its curve with when its
+        values were printed; a log that is gone for good fails the trial (LogUnavailable),
+        a transient error propagates."""
         curve: array[float] = array("d")
+        times: array[int] = array("q")
         try:
             with self.telemetry.api_call("read_log"):
-                outcome, curve = self.outcome(source)
+                outcome, curve, times = self.timed_outcome(source)
         except ApiException as error:
             if error.status not in (400, 404):
                 raise  # transient (the API server, the node): the reconcile is retried
@@ -135,26 +156,24 @@ class TrialLogs:
                 LOG_UNAVAILABLE,
                 f"the log of pod {source.pod} could not be read (HTTP {error.status})",
             )
-        return replace(observation, outcome=outcome), curve
+        return replace(observation, outcome=outcome), curve, times
 
     def follow(
-        self, source: LogSource, known: array[float], wake_when: WakeWhen
+        self,
+        source: LogSource,
+        known: array[float],
+        wake_when: WakeWhen,
+        known_times: array[int] | None = None,
     ) -> LogFollower | None:
         """Start following a running trial's log (see `log_follower`); `known`: its values
-        read before; `wake_when`: which new values wake the operator. None when no more
-        logs can be followed: read it instead."""
+        read before (`known_times`: when they were printed); `wake_when`: which new values
+        wake the operator. None when no more logs can be followed: read it instead."""
         spec, following = self.spec, self.following
         assert following is not None
         return follow_log(
-            lambda: following.kube.stream_log(
-                self.namespace,
-                source.pod,
-                source.container,
-                limit_bytes=CURVE_SCAN_BYTES,
-                follow=True,
-            ),
+            lambda: self._stream(following.kube, source, limit_bytes=CURVE_SCAN_BYTES, follow=True),
             compile_metric_regex(spec.objective_metric().regex),
-            known=known,
+            known=(known, known_times or array("q")) if self.timestamps else known,
             max_scan_bytes=CURVE_SCAN_BYTES,
             wake_when=wake_when,
             wake=following.wake,
@@ -165,13 +184,21 @@ class TrialLogs:
         """A trial's curve from the start of its log (bounded by `CURVE_SCAN_BYTES`); None
         when the log cannot be read. Curves only inform early stopping, so a failed read
         is logged and skipped rather than failing the reconcile."""
+        timed = self.timed_curve(source)
+        return None if timed is None else timed[0]
+
+    def timed_curve(self, source: LogSource) -> tuple[array[float], array[int]] | None:
+        """`curve`, and when its values were printed (where the log says)."""
         pattern = compile_metric_regex(self.spec.objective_metric().regex)
         try:
             with self.telemetry.api_call("read_curve"):
-                chunks = self.kube.stream_log(
-                    self.namespace, source.pod, source.container, limit_bytes=CURVE_SCAN_BYTES
+                chunks = self._stream(self.kube, source, limit_bytes=CURVE_SCAN_BYTES)
+                return scan_timed_series(
+                    chunks,
+                    pattern,
+                    max_scan_bytes=CURVE_SCAN_BYTES,
+                    timestamps=self.timestamps,
                 )
-                return scan_series(chunks, pattern, max_scan_bytes=CURVE_SCAN_BYTES)
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
             log.info("could not read the log of pod %s/%s: %s", self.namespace, source.pod, error)
             return None

@@ -14,7 +14,8 @@ to 0). The static hyperparameter `mode` picks a behaviour:
   stopping: `steps` lines `loss=<objective + 0.1/step>`, step = 1, 2..., one every
   `pause` seconds, and nothing else; with `diverge_above`, a trial whose x is above it
   prints loss=nan from step 2 on, as a diverged model does; with `word_at`, it prints
-  loss=n/a at that step instead of a number).
+  loss=n/a at that step instead of a number; with `wait_per_x`, it waits x times that many
+  seconds before its first step, so that trials print in the order of their x).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main() -> int:
     value = objective(x, n)
     if mode == "curve":
         diverges = x > float(args.get("diverge_above", "inf"))
+        time.sleep(x * float(args.get("wait_per_x", "0")))
         for step in range(1, int(args.get("steps", "10")) + 1):
             time.sleep(float(args.get("pause", "0.5")))
             loss = math.nan if diverges and step >= DIVERGED_FROM else curve_value(x, n, step)

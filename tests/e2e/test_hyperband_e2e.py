@@ -559,3 +559,58 @@ def test_a_retried_trial_keeps_its_recorded_rung_values(
     # Both attempts were trained: attempt 1 got past rung 1 (3 epochs) before its eviction.
     assert RUNGS[1] + EPOCHS <= trial["epochs"] <= 2 * EPOCHS, trial
     assert status["epochsConsumed"] == trial["epochs"]
+
+
+def ordered_tuning_job(name: str) -> dict[str, Any]:
+    """Two trials at once whose first value comes after 10 s per unit of x, x in [0.3, 1]:
+    the better trial (the lower x) prints first. Its seed draws a better 002 (x 0.43)
+    than 001 (x 0.79): 002 prints its rung-0 value 3.6 s before 001 does."""
+    return tuning_job(
+        name,
+        strategy="Hyperband",
+        max_trials=2,
+        parallel=2,
+        parameters=[{"name": "x", "type": "Continuous", "min": 0.3, "max": 1.0}],
+        static={"mode": "curve", "steps": "3", "pause": "0.5", "wait_per_x": "10"},
+        hyperband={"minResource": 1, "maxResource": 3, "reductionFactor": 3},
+    )
+
+
+def test_values_read_after_a_restart_are_recorded_in_the_order_they_were_printed(
+    api: Api, operator: OperatorProcess
+) -> None:
+    """QA82 M7: the operator is SIGKILLed before either trial prints, and started again
+    after both ended. It reads both logs in one look, with their lines' times, and
+    records the values in the order they were printed, so it decides as an operator that
+    stayed up did: 002 printed first and goes on, 001, worse, is stopped at rung 0
+    (ranked 2nd of 2). Recorded trial by trial, 001 came first, alone, and both went on."""
+    api.create(ordered_tuning_job("hbup"))
+    stayed_up = wait_for("hbup to finish", lambda: api.terminal("hbup"), operator=operator)
+    x = {t["name"]: float(t["hyperparameters"]["x"]) for t in stayed_up["trials"]}
+    assert x["hbup-002"] < x["hbup-001"] - 0.2, x  # the seed's draw: 002 prints first
+
+    api.create(ordered_tuning_job("hbdown"))
+    wait_for("both trial Jobs created", lambda: len(api.jobs("hbdown")) == 2, operator=operator)
+    assert not records(api.status("hbdown").get("trials", []))  # no value printed yet
+    operator.kill()
+    wait_for(
+        "both trials to end with the operator down",
+        lambda: [p.status.phase for p in api.pods("hbdown")] == ["Succeeded"] * 2,
+        timeout=60,
+    )
+    operator.start()
+    restarted = wait_for("hbdown to finish", lambda: api.terminal("hbdown"), operator=operator)
+
+    def decisions(status: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return [
+            (t["hyperparameters"]["x"], t["phase"], t.get("reason"), t["rungValues"], t["rungSeqs"])
+            for t in status["trials"]
+        ]
+
+    assert decisions(restarted) == decisions(stayed_up)
+    first, second = restarted["trials"]
+    assert (first["phase"], first["reason"]) == ("EarlyStopped", "StoppedAtRung0"), first
+    assert (
+        "ranked 2nd of 2" in first["message"] and "judged only after it ended" in first["message"]
+    )
+    assert (second["phase"], second["rungSeqs"], first["rungSeqs"]) == ("Succeeded", [0], [1])

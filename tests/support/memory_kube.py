@@ -26,6 +26,7 @@ Key = tuple[str, str]
 
 class MemoryKube:
     start_anew = START_ANEW
+    log_timestamps = False  # its logs are served as stored
 
     def __init__(self) -> None:
         self.tuning_jobs: dict[Key, dict[str, Any]] = {}

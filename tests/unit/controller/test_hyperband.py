@@ -694,3 +694,55 @@ def test_a_trial_that_succeeded_with_fewer_values_than_max_resource_is_pointed_o
     job.step()
     assert job.trial(2).phase is TrialPhase.EARLY_STOPPED
     assert (job.status.message or "").endswith(note)
+
+
+def test_values_read_in_one_look_are_recorded_in_the_order_they_were_printed() -> None:
+    """QA82 M7: b printed its rung values before a did, and both ended while the operator
+    was down. Read in one look, they are recorded in print order, not trial by trial, so
+    a is judged against b at rung 0 and stopped there (ranked 2nd of 2), as by an
+    operator that stayed up and saw b's values first."""
+    a_curve = [0.5, 0.45, 0.4, 0.35, 0.3, 0.28, 0.26, 0.24, 0.22]
+    b_curve = [0.3, 0.25, 0.2, 0.15, 0.1, 0.08, 0.06, 0.04, 0.02]
+    second = 1_000_000_000
+    b_times = [(1 + s) * second for s in range(9)]  # b's epochs end before a's
+    a_times = [(20 + s) * second for s in range(9)]
+
+    stayed_up = started()
+    a, b, _ = (stayed_up.trial(i).name for i in range(3))
+    stayed_up.curves = {b: b_curve[:1]}
+    stayed_up.step()
+    stayed_up.curves = {b: b_curve[:3]}
+    stayed_up.step()
+    stayed_up.curves = {b: b_curve[:3], a: a_curve[:1]}
+    stayed_up.step()
+
+    restarted = started()
+    restarted.curves = {a: a_curve, b: b_curve}
+    for trial, value in ((a, a_curve[-1]), (b, b_curve[-1])):
+        job = next(t.job_name for t in restarted.status.trials if t.name == trial)
+        restarted.finish(job, state="Succeeded", outcome=ObjectiveOutcome(value, 9))
+    restarted.step(curve_times={a: a_times, b: b_times})
+
+    for job in (stayed_up, restarted):
+        assert [(t.rung_values, t.rung_seqs) for t in job.status.trials[:2]] == [
+            ([0.5], [2]),
+            ([0.3, 0.2], [0, 1]),
+        ]
+        stopped = job.trial(0)
+        assert (stopped.phase, stopped.reason) == (TrialPhase.EARLY_STOPPED, "StoppedAtRung0")
+        assert stopped.message is not None and "ranked 2nd of 2" in stopped.message
+    assert restarted.trial(1).phase is TrialPhase.SUCCEEDED
+
+
+def test_values_read_in_one_look_without_print_times_are_recorded_rung_by_rung() -> None:
+    """A local run's logs have no times: values read in one look are recorded rung by
+    rung (every rung-0 value before any rung-1 value), each rung in trial order."""
+    job = started()
+    a, b, c = (job.trial(i).name for i in range(3))
+    job.curves = {a: [0.5, 0.45, 0.4], b: [0.3, 0.25, 0.2], c: [0.4]}
+    job.step()
+    assert [(t.rung_values, t.rung_seqs) for t in job.status.trials[:3]] == [
+        ([0.5, 0.4], [0, 3]),
+        ([0.3, 0.2], [1, 4]),
+        ([0.4], [2]),
+    ]

@@ -19,7 +19,7 @@ from kubetune.operator.api import TrialPhase, TrialStatus, TuningJobStatus
 from kubetune.operator.kube import log_follower
 from kubetune.operator.kube.curves import CurveCache, JobCurves, last_read_curves, update_curves
 from kubetune.operator.kube.log_follower import LogFollower, follow_log, followed_logs
-from kubetune.operator.kube.metric_logs import compile_metric_regex
+from kubetune.operator.kube.metric_logs import compile_metric_regex, line_time_ns
 from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.trial_logs import LogFollowing, TrialLogs
 from kubetune.operator.runtime.telemetry import REGISTRY
@@ -100,6 +100,37 @@ def test_a_new_follower_continues_the_known_values_without_waking_again() -> Non
     wait_for(lambda: follower.ended, 10, "the follower to end")
     assert list(follower.curve()) == [9.0, 8.0, 7.0]
     assert wakes.count == 1  # only epoch 3 is new
+
+
+def test_a_follower_of_a_log_with_times_keeps_when_each_value_was_printed() -> None:
+    """With the values known given with their times (a log read with `timestamps=true`),
+    the follower reads the lines' times too: those of the known values until it has read
+    them again from the log's start, then the log's."""
+    stream = Stream(
+        b"2026-12-07T01:00:01Z loss=9\n2026-12-07T01:00:02Z loss=8\n",
+        b"2026-12-07T01:00:03.5Z loss=7\n",
+        END,
+    )
+    opened = threading.Event()
+
+    def open_log() -> Iterator[bytes]:
+        opened.wait(10)
+        return iter(stream)
+
+    known = (array("d", [9.0]), array("q", [11]))
+    follower = follow_log(open_log, PATTERN, known=known, max_scan_bytes=1 << 20)
+    assert follower is not None
+    assert [list(part) for part in follower.timed_curve()] == [[9.0], [11]]
+    opened.set()
+    wait_for(lambda: follower.ended, 10, "the follower to end")
+    at = line_time_ns(b"2026-12-07T01:00:02Z")
+    assert at is not None
+    values, times = follower.timed_curve()
+    assert list(values) == [9.0, 8.0, 7.0]
+    assert list(times) == [at - 1_000_000_000, at, at + 1_500_000_000]
+    plain = follow(Stream(b"loss=1\n", END))  # known without times: a log without them
+    wait_for(lambda: plain.ended, 10, "the follower to end")
+    assert [list(part) for part in plain.timed_curve()] == [[1.0], []]
 
 
 def test_a_stopped_follower_wakes_no_one_and_frees_its_connection() -> None:

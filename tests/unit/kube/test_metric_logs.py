@@ -16,9 +16,11 @@ from kubetune.operator.kube.metric_logs import (
     FULL_NUMBER_GROUP,
     LogScanner,
     compile_metrics,
+    line_time_ns,
     objective_outcome,
     scan_log,
     scan_series,
+    scan_timed_series,
 )
 
 PATTERNS = compile_metrics([("acc", r"acc=([0-9.]+)"), ("loss", r"^loss: (\S+)$")])
@@ -217,6 +219,31 @@ def test_scan_series_stops_reading_once_full_and_closes_the_stream() -> None:
     assert len(read) < 200 and closed == [True]  # about one 1 MiB block, not 800 MB
     bounded = scan_series(iter([b"loss=1\n" * 100]), pattern, max_scan_bytes=70)
     assert len(bounded) == 10
+
+
+@pytest.mark.parametrize("size", [1, 5, 1 << 20])
+def test_a_log_read_with_its_lines_times_gives_each_value_its_time(size: int) -> None:
+    """The kubelet's `timestamps=true` (QA82 M7): the time is cut off before the regex sees
+    a line (an anchored one still matches), and each value keeps when it was printed;
+    RFC3339Nano has 0 to 9 fraction digits and the node's zone."""
+    pattern = compile_metrics([("loss", r"^loss=(\S+)$")])["loss"]
+    log = (
+        b"2026-12-07T01:06:24.5Z epoch 1\n"
+        b"2026-12-07T01:06:24.123456789Z loss=0.5\n"
+        b"2026-12-07T03:06:25+02:00 loss=0.25\rloss=0.2\n"  # a rewritten line: one time
+        b"loss=0.1\n"  # no time (not the kubelet's): the times end here
+        b"2026-12-07T01:06:27Z loss=0.05\n"
+    )
+    series, times = scan_timed_series(
+        chunks(log, size), pattern, max_scan_bytes=1 << 20, timestamps=True
+    )
+    at = line_time_ns(b"2026-12-07T01:06:24Z")
+    assert at is not None and at % 1_000_000_000 == 0
+    assert list(series) == [0.5, 0.25, 0.2, 0.1, 0.05]
+    assert list(times) == [at + 123_456_789, at + 1_000_000_000, at + 1_000_000_000]
+    # Read without times, the same log's stamped lines do not match the anchored regex.
+    assert list(scan_series(iter([log]), pattern, max_scan_bytes=1 << 20)) == [0.2, 0.1]
+    assert line_time_ns(b"07/12/2026") is None
 
 
 MANTISSA = r"loss=([0-9\.]+)"  # the style the documentation recommended before
