@@ -170,9 +170,10 @@ class TrialStatus(StatusModel):
     recorded from the next rung on."""
 
     rung_seqs: list[int] | None = None
-    """Hyperband: the job-wide order in which each of `rungValues` was recorded; the
-    rung decisions are replayed from these two lists, so a restarted operator takes the
-    same ones."""
+    """Hyperband: the job-wide order in which each of `rungValues` was recorded: the
+    order the values were printed in (the log lines' times; in a local run, where logs
+    have none, values read at once are recorded rung by rung); the rung decisions are
+    replayed from these two lists, so a restarted operator takes the same ones."""
 
     epochs: int | None = Field(default=None, ge=0)
     """Hyperband: epochs (units of resource) the trial consumed, over all its attempts:
