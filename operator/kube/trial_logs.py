@@ -77,7 +77,7 @@ class TrialLogs:
         `timestamps=true`), so that Hyperband records values read in one look in the order
         they were printed (`controller.hyperband._record`): where the client serves them
         (`api_client.Kube.log_timestamps`); a local run's log files have none."""
-        return bool(getattr(self.kube, "log_timestamps", False))  # test doubles lack it
+        return self.kube.log_timestamps
 
     def _stream(self, kube: KubeClient, source: LogSource, **options: Any) -> Iterator[bytes]:
         if self.timestamps:

@@ -33,6 +33,8 @@ SPEC = make_spec(earlyStopping="Auto")  # objective regex: loss=([-0-9.eE+naif]+
 class FakeKube:
     """Pod logs by pod name; a missing one answers 404 like the API server."""
 
+    log_timestamps = False  # its logs are served as stored
+
     def __init__(self, logs: dict[str, bytes]) -> None:
         self.logs = logs
         self.reads: list[str] = []

@@ -178,6 +178,8 @@ def test_an_error_ends_the_follower_and_frees_its_slot(monkeypatch: pytest.Monke
 class FollowedKube:
     """Logs by pod: `streams` answer follow requests, `logs` plain reads."""
 
+    log_timestamps = False  # its logs are served as stored
+
     def __init__(self) -> None:
         self.logs: dict[str, bytes] = {}
         self.streams: dict[str, list[Stream]] = {}
