@@ -304,6 +304,13 @@ def next_step(view: TuningJobView, suggest: Callable[[str], str] | None = None) 
     status = view.status
     if view.terminal:
         return _ended(view)
+    if view.spec.stop:  # written by `kubetune stop`; the operator acts on it at its next look
+        launched, _ = _launched(view)
+        trials = f" stops its {output.count(launched, 'launched trial')} and" if launched else ""
+        return (
+            f"Stopping: spec.stop is true; the operator{trials} ends the job Stopped at its "
+            "next look (if it stays so, is the operator running?)."
+        )
     if (waiting := not_picked_up(view)) is not None:
         return waiting
     if status.reason == INTERRUPTED:  # a local run, after Ctrl-C

@@ -75,8 +75,15 @@ def _waiting(d: Decision, trial: TrialStatus, job: JobObservation) -> None:
 
 
 def _without_job(d: Decision, trial: TrialStatus, job_name: str) -> None:
+    """A trial whose Job is gone. A running one's was deleted by someone else (`kubectl
+    delete job`, a cleanup policy): taken as meant, it ends Failed and is not retried,
+    whatever `spec.retry` says. A pending one's Job was not created yet (the operator
+    records a trial before it creates its Job), or deleted before its pod started: it is
+    created (again)."""
     if trial.phase is TrialPhase.RUNNING:
-        message = f"Job {job_name} was deleted before it finished"
+        message = (
+            f"Job {job_name} was deleted before it finished (not by the operator); not retried"
+        )
         d.finish_trial(trial, TrialPhase.FAILED, "JobDeleted", message)
         trial.infrastructure = True
         d.event("Warning", "TrialFailed", f"trial {trial.name}: JobDeleted")

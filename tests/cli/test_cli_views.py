@@ -418,6 +418,11 @@ def test_events_of_one_second_are_shown_in_the_order_they_happened() -> None:
             {"spec": {"limits": {"maxTrials": 40, "maxParallelTrials": 4}}},
             "10 more to launch, 2 now",
         ),
+        (  # QA93 L6: `kubetune stop` with the operator down said "10 more to launch"
+            {"spec": {"stop": True, "limits": {"maxTrials": 40, "maxParallelTrials": 4}}},
+            "Stopping: spec.stop is true; the operator stops its 2 launched trials and ends "
+            "the job Stopped at its next look (if it stays so, is the operator running?).",
+        ),
     ],
 )
 def test_next_step(changes: dict[str, dict[str, Any]], expected: str) -> None:

@@ -110,10 +110,14 @@ def test_a_trainer_failure_is_never_retried() -> None:
 
 
 def test_a_missing_job_is_created_for_a_pending_trial_and_fails_a_running_one() -> None:
-    d = decision(make_spec(), [pending("tj-001"), pending("tj-002", phase=TrialPhase.RUNNING)])
+    running = pending("tj-002", phase=TrialPhase.RUNNING)
+    d = decision(make_spec(retry={"maxAttempts": 2}), [pending("tj-001"), running])
     observe_trials(d)
-    assert [launch.job_name for launch in d.plan.launch] == ["tj-001"]
-    assert d.status.trials[1].reason == "JobDeleted"
+    assert [launch.job_name for launch in d.plan.launch] == ["tj-001"]  # not tj-002 again
+    assert (d.status.trials[1].reason, d.status.trials[1].message) == (
+        "JobDeleted",
+        "Job tj-002 was deleted before it finished (not by the operator); not retried",
+    )  # QA93 L5: whatever spec.retry says, which it did not say
 
     stopped = TuningJobStatus(phase=Phase.STOPPED)
     d = decision(make_spec(), [pending("tj-001")], status=stopped)
