@@ -643,8 +643,21 @@ def describe_text(
         lines.append(f"  {no_events}")
     else:
         lines += [_event_line(e, now) for e in list(events)[-10:]] or ["  none"]
-    lines.append(f"Next:       {next_step(view, suggest)}")
+    lines.append(f"Next:       {_refused_operator(view, events) or next_step(view, suggest)}")
     return "\n".join(lines) + "\n"
+
+
+def _refused_operator(view: TuningJobView, events: Sequence[Any] | None) -> str | None:
+    """Why a job no operator seems to have picked up (Pending, no status written) waits,
+    where a Forbidden Event says an operator has it but RBAC refuses it a call (writing
+    the status, say): not 'is the operator running?'. None otherwise."""
+    if not_picked_up(view) is None or not any(e.reason == "Forbidden" for e in events or ()):
+        return None
+    return (
+        "An operator has the job but is refused an API call (Forbidden, in the Events "
+        "above): grant what the Event names in the operator's ClusterRole or Role "
+        "(charts/kubetune/templates/rbac.yaml); it retries with backoff."
+    )
 
 
 def _event_line(event: Any, now: datetime) -> str:

@@ -432,6 +432,25 @@ def test_next_step(changes: dict[str, dict[str, Any]], expected: str) -> None:
     assert expected in views.next_step(parse_tuning_job(body))
 
 
+def test_describe_of_a_job_whose_operator_is_refused_says_so_not_that_none_runs() -> None:
+    """QA93 M3: with `tuningjobs/status patch` refused, the status stays unwritten (Pending)
+    beside a Forbidden Event; Next asked whether an operator runs."""
+    body = synthetic_tuning_job("rb", 3)
+    body["status"] = {"phase": "Pending"}
+    view = parse_tuning_job(body)
+    forbidden = CoreV1Event(
+        metadata=V1ObjectMeta(name="rb.1"),
+        involved_object=V1ObjectReference(name="rb"),
+        reason="Forbidden",
+        type="Warning",
+        message='tuningjobs.kubetune.io "rb" is forbidden: ... cannot patch resource',
+    )
+    described = views.describe_text(view, [forbidden], NOW)
+    assert "Next:       An operator has the job but is refused an API call (Forbidden" in described
+    assert "is the kubetune operator running" not in described
+    assert "is the kubetune operator running" in views.describe_text(view, [], NOW)
+
+
 def test_next_step_of_an_ended_job_with_maxtrials_raised_says_it_runs_nothing_more() -> None:
     body = synthetic_tuning_job("slow", 6)  # Completed, 6 of 6
     assert views.next_step(parse_tuning_job(body)) == (
