@@ -26,10 +26,10 @@ once no trial runs, the command says so and exits 0, DIR ready to resume. DIR ke
 `--image` given again replaces the saved command of its image, saying so, once a trainer
 has started with it (`_image_saver`: one that does not start leaves the saved one). A
 command is run and saved with its relative paths made absolute (`anchored`), so that it
-runs the same from any directory. A run warm-started from local runs takes, for an image no `--image` maps,
-the command a parent saved (`parents_image`), refused naming --image where its program
-cannot start here. Ctrl-C, SIGTERM or SIGHUP before any trial has started (while the
-manifest is checked) ends the command with a line that says so, 130.
+runs the same from any directory. A run warm-started from local runs takes, for an image
+no `--image` maps, the command a parent saved (`parents_image`), refused naming --image
+where its program cannot start here. Ctrl-C, SIGTERM or SIGHUP before any trial has
+started (while the manifest is checked) ends the command with a line that says so, 130.
 
 A run that died without recording its end (SIGKILL, a machine that went down) leaves its
 trials Running in status.yaml; `kubetune.analytics.local.as_it_is` shows them to the
