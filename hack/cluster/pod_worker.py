@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -46,9 +47,15 @@ WAITING_LAUNCH_ERRORS = frozenset({"ErrImagePull", "CreateContainerConfigError"}
 yet be pushed, a ConfigMap that may yet be created); any other launch error fails it."""
 # After SIGKILL, how long to wait for the exit to be reaped before reporting anyway.
 KILL_WAIT_S = 5.0
-# After the main process exits, how long its output pipe may stay open (held by a child)
-# before the exit is reported anyway.
+# After the main process exits, how long its output pipe may stay open (held by a child
+# that left the process group) before the exit is reported anyway.
 PIPE_DRAIN_S = 2.0
+# A status update the API server does not answer (down, restarting, overloaded) is tried
+# again, 0.2 s doubling to STATUS_RETRY_MAX_S apart, until it answers: as the kubelet's
+# status manager, which never drops a pod's terminal phase.
+STATUS_RETRY_FIRST_S = 0.2
+STATUS_RETRY_MAX_S = 5.0
+STATUS_TIMEOUT_S = 10.0  # per try: a hung API server counts as one that does not answer
 
 
 @dataclass(frozen=True)
@@ -146,12 +153,16 @@ class PodWorker(threading.Thread):
         # Closed once the worker stops reading events; see request_delete.
         self._accepting = True
         self._accepting_lock = threading.Lock()
+        # Set once the pod is gone or the agent stops: status updates stop being retried.
+        self._gone = threading.Event()
 
     # ----- called from the agent's threads -----
 
     def request_delete(self, grace_seconds: float, gone: bool = False) -> bool:
         """The pod is being deleted (or is gone): stop its processes and delete it. False
         when the worker has already ended: the caller then finishes the deletion."""
+        if gone:
+            self._gone.set()
         with self._accepting_lock:
             if self._accepting:
                 self.events.put(DeleteRequested(grace_seconds, gone))
@@ -365,7 +376,7 @@ class PodWorker(threading.Thread):
         generation = run.generation
 
         def wait() -> None:
-            returncode = process.wait()
+            returncode = wait_and_kill_group(process)
             relay.join(PIPE_DRAIN_S)  # the last lines are in the file before the exit is told
             self.events.put(Exited(run.name, generation, exit_code_of(returncode)))
 
@@ -394,13 +405,6 @@ class PodWorker(threading.Thread):
         for run in runs:
             if run.process is not None:  # never reaped in time: report it killed
                 self._terminated(run, 137)
-        # Children that outlived the group's leader still share its group: kill them. Only
-        # while no process holds the leader's pid (else that pid was reused elsewhere).
-        for run in runs:
-            with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
-                pid = int(run.state["terminated"]["containerID"].split("//", 1)[1])
-                if process_start_time(pid) is None:
-                    os.killpg(pid, signal.SIGKILL)
 
     def _collect_exits(self, runs: list[ContainerRun], deadline: float) -> None:
         while any(r.process is not None for r in runs):
@@ -525,19 +529,32 @@ class PodWorker(threading.Thread):
         self._patch_status(status)
 
     def _patch_status(self, status: dict[str, Any]) -> None:
-        for attempt in range(5):
+        """Patches the status subresource, trying again for as long as the API server does
+        not answer (a refused connection, a timeout, 5xx, 429); raises PodGoneError on 404,
+        or once the pod is gone or the agent stops while it waits."""
+        delay = STATUS_RETRY_FIRST_S
+        while True:
             try:
                 self.agent.core.patch_namespaced_pod_status(
-                    self.pod_name, self.namespace, {"status": status}
+                    self.pod_name,
+                    self.namespace,
+                    {"status": status},
+                    _request_timeout=STATUS_TIMEOUT_S,
                 )
                 return
             except ApiException as e:
                 if e.status == 404:
                     raise PodGoneError from e
-                if attempt == 4:
+                # 0: the client's own connection failure (TLS); anything else is an answer.
+                if e.status not in (0, 429) and e.status < 500:
                     raise
-                log.warning("%s: status update failed (%s); retrying", self.key, e.status)
-                time.sleep(0.2 * 2**attempt)  # back-off between retries of a failed call
+                cause = f"{e.status} {e.reason}"
+            except (urllib3.exceptions.HTTPError, OSError) as e:
+                cause = str(getattr(e, "reason", None) or e)  # MaxRetryError: the last error
+            log.warning("%s: status update failed (%s); retrying in %.1f s", self.key, cause, delay)
+            if self._gone.wait(delay):  # the back-off, cut short when there is no one to tell
+                raise PodGoneError
+            delay = min(delay * 2, STATUS_RETRY_MAX_S)
 
     def _wait_before_start(self, error: LaunchError, backing_off: bool) -> None:
         """Keeps the pod Pending, its containers waiting for the reason, as a kubelet does
@@ -594,6 +611,19 @@ class PodWorker(threading.Thread):
         if kubeconfig is not None:
             env["KUBECONFIG"] = str(kubeconfig)
         return env
+
+
+def wait_and_kill_group(process: subprocess.Popen[bytes]) -> int:
+    """Waits for a container's main process to exit, SIGKILLs what is left of its process
+    group (as a container runtime kills a container's processes when its main process
+    ends), then reaps it and returns its returncode. The exit is awaited without reaping
+    (WNOWAIT): until it is reaped, the pid, and so the group id, cannot be reused. A child
+    that called setsid() has left the group and survives: only a cgroup would catch it."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.wait()
 
 
 def timestamp_seconds() -> str:
