@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import kopf
+import urllib3
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import GROUP, KIND, PLURAL, TERMINAL_PHASES, VERSION
 from kubetune.operator.api.constants import FINALIZER
@@ -54,6 +56,8 @@ from kubetune.operator.runtime.heartbeat import Heartbeat
 from kubetune.operator.runtime.log_filter import QuietSuccesses
 from kubetune.operator.runtime.waker import Waker, Wakers
 from threadpoolctl import threadpool_limits
+
+log = logging.getLogger("kubetune.operator")
 
 RESYNC_SECONDS = 30.0
 """A TuningJob is reconciled at least this often even without events, and read live (every
@@ -224,6 +228,7 @@ class _Daemon:
     expectations: Expectations = field(default_factory=Expectations)
     failures: int = 0
     reported_forbidden: str = ""
+    reported_terminating: bool = False
     in_flight: Future[Result] = field(default_factory=_no_reconcile)
     """The last reconcile's thread (done once it has ended)."""
     last_resync: float = field(default_factory=time.monotonic)
@@ -299,7 +304,10 @@ class _Daemon:
             try:
                 result = await asyncio.wrap_future(self.in_flight)
             except ActingFailedError as error:
-                runtime.events.post(kube, error.body, error.events)
+                # Posting into a namespace being deleted is refused too; its trials'
+                # TrialCreated would be untrue anyway (their Jobs were refused).
+                if not namespace_terminating(error.__cause__):
+                    runtime.events.post(kube, error.body, error.events)
                 assert error.__cause__ is not None
                 raise error.__cause__ from None
             if result.events and result.body is not None:
@@ -315,8 +323,30 @@ class _Daemon:
         self.expectations.conflicted()  # it may have written: read live next time
         metrics.RECONCILE_ERRORS.labels(type(error).__name__).inc()
         delay = min(MAX_ERROR_DELAY, 2.0**self.failures)
+        first = self.failures == 0
         self.failures += 1
-        logger.exception(f"reconcile failed; retrying in {delay:.0f} s")
+        if namespace_terminating(error):
+            # Not an error, and nothing to advise: said once, as an INFO line of our own
+            # (kopf's logger would post a WARNING as an Event, refused there too).
+            if not self.reported_terminating:
+                self.reported_terminating = True
+                log.info(
+                    "[%s/%s] namespace %s is being deleted: nothing more is created there",
+                    self.namespace,
+                    self.name,
+                    self.namespace,
+                )
+            return delay
+        assert self.runtime.kube is not None
+        cause = failure_cause(error, self.runtime.kube.api.configuration.host)
+        if cause is None:  # a bug: its traceback is what to look at
+            logger.exception(f"reconcile failed; retrying in {delay:.0f} s", exc_info=error)
+        else:
+            # Expected of a cluster, and retried: one line per retry, the traceback (three
+            # chained through urllib3's internals) only with --verbose, once per streak.
+            logger.error(f"reconcile failed: {cause}; retrying in {delay:.0f} s")
+            if first:
+                logger.debug("the failed reconcile's traceback", exc_info=error)
         if isinstance(error, ApiException) and error.status == 403:
             self.reported_forbidden = _report_forbidden(
                 self.runtime, self.body, error, already_reported=self.reported_forbidden
@@ -339,6 +369,57 @@ def _ended(read: dict[str, Any], written: dict[str, Any] | None) -> tuple[str, s
     if before in TERMINAL_PHASES or after.get("phase") not in TERMINAL_PHASES:
         return None
     return str(after["phase"]), str(after.get("reason"))
+
+
+def failure_cause(error: BaseException, server: str) -> str | None:
+    """One line naming why a reconcile failed where the failure is the cluster's, not a
+    bug: the API server unreachable, overloaded or failing (5xx, 429), or a permission
+    missing (403). None for any other exception."""
+    if isinstance(error, ApiException) and error.status is not None:
+        if error.status in (403, 429) or error.status >= 500:
+            message = " ".join(api_error_message(error).split())
+            reason = f"HTTP {error.status} {error.reason or ''}".rstrip()
+            return reason if message == error.reason else f"{reason}: {message}"
+        return None
+    if isinstance(error, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
+        if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
+            error = error.reason  # what the last try met
+        # No connection made (refused, timed out), or one that broke or went silent.
+        unreachable = isinstance(error, urllib3.exceptions.NewConnectionError | OSError)
+        return f"API server {server} {'unreachable' if unreachable else 'failed'} ({_why(error)})"
+    return None
+
+
+def _why(error: BaseException) -> str:
+    """What the operating system said ("connection refused"), found down urllib3's chain
+    of exceptions, else urllib3's message without its pool ("Read timed out. ...")."""
+    inner: BaseException | None = error
+    while inner is not None:
+        if isinstance(inner, OSError) and inner.strerror:
+            return inner.strerror.lower()
+        inner = inner.__cause__ or inner.__context__
+    text = str(error)
+    if isinstance(error, urllib3.exceptions.PoolError):
+        text = text.removeprefix(f"{error.pool}: ")
+    return " ".join(text.split()) or type(error).__name__
+
+
+def namespace_terminating(error: BaseException | None) -> bool:
+    """Whether the API server refused a creation because its namespace is being deleted:
+    a 403 with the cause NamespaceTerminating ("unable to create new content in namespace
+    X because it is being terminated"), which no RBAC grant would change."""
+    if not isinstance(error, ApiException) or error.status != 403:
+        return False
+    try:
+        status = json.loads(error.body or "")
+        causes = (status.get("details") or {}).get("causes") or []
+        message = str(status.get("message", ""))
+    except (ValueError, AttributeError):
+        return False
+    return "because it is being terminated" in message or any(
+        isinstance(cause, dict) and cause.get("reason") == "NamespaceTerminating"
+        for cause in causes
+    )
 
 
 def _report_forbidden(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from kubernetes import client
 from support.chart_release import (
     CHART,
     drop_tuning_job_finalizers,
@@ -153,3 +154,39 @@ def test_trial_pods_the_namespace_refuses_are_reported_not_waited_for_in_silence
         assert "runAsNonRoot: true" in failed["message"], failed
         assert {t["phase"] for t in failed["trials"]} == {"Stopped"}, failed
         wait_for("restricted's Jobs to go", lambda: not api.jobs("restricted"), operator=operator)
+
+
+def test_a_missing_permission_is_one_line_per_retry_naming_it_without_traceback(
+    cluster: Any, crds: None, namespace: str, api: Api, kube_api: Any, tmp_path: Path
+) -> None:
+    """The chart's Role without `create` on jobs: every reconcile fails on the same 403,
+    retried with backoff for as long as the grant is missing. Each retry is one line that
+    names the refusal (no traceback: it is not a bug), and the advice is posted once."""
+    with namespaced_operator(cluster, namespace, tmp_path) as operator:
+        rbac = client.RbacAuthorizationV1Api(kube_api)
+        [role] = [
+            r
+            for r in rbac.list_namespaced_role(namespace).items
+            if any(rule.resources == ["jobs"] for rule in r.rules)
+        ]
+        for rule in role.rules:
+            if rule.resources == ["jobs"]:
+                rule.verbs = [v for v in rule.verbs if v != "create"]
+        rbac.replace_namespaced_role(role.metadata.name, namespace, role)
+        api.create(tuning_job("refused", max_trials=1, parallel=1))
+        operator.start()
+
+        refusal = re.compile(
+            r"\[\S+/refused\] reconcile failed: HTTP 403 Forbidden: jobs\.batch is forbidden: "
+            r"User \"system:serviceaccount:\S+\" cannot create resource \"jobs\" .*; "
+            r"retrying in \d+ s$",
+            re.MULTILINE,
+        )
+        wait_for(
+            "three refused reconciles",
+            lambda: len(refusal.findall(operator.log_tail(100_000))) >= 3,
+            operator=operator,
+        )
+        log = operator.log_tail(100_000)
+        assert "Traceback" not in log, log
+        assert log.count("grant it in the operator's ClusterRole or Role") == 1, log
