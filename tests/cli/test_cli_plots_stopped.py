@@ -54,4 +54,6 @@ def test_trials_stopped_at_a_rung_are_grey_rings_outside_the_colour_scale(
             assert len(rings.get_offsets()) == len(stopped)
             assert len(coloured.get_offsets()) == len(finished)
     suptitles = [sub.get_suptitle() for sub in figure.subfigs]  # the matrix is the second
-    assert any("; grey rings: stopped at a rung; red x: failed" in title for title in suptitles)
+    assert any(
+        "; grey rings: stopped at a rung; red x and bars: failed" in title for title in suptitles
+    )
