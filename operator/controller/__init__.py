@@ -8,6 +8,7 @@ from kubetune.operator.controller.optimizer_input import (
 )
 from kubetune.operator.controller.plan import plan
 from kubetune.operator.controller.types import (
+    LOG_FORBIDDEN,
     LOG_UNAVAILABLE,
     POD_NOT_CREATED,
     POD_REFUSED,
@@ -29,6 +30,7 @@ from kubetune.operator.controller.types import (
 )
 
 __all__ = [
+    "LOG_FORBIDDEN",
     "LOG_UNAVAILABLE",
     "POD_NOT_CREATED",
     "POD_REFUSED",

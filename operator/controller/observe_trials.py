@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kubetune.operator.api import TERMINAL_TRIAL_PHASES, TrialPhase, TrialStatus
 from kubetune.operator.controller.types import (
+    LOG_FORBIDDEN,
     LOG_UNAVAILABLE,
     POD_NOT_CREATED,
     POD_REFUSED,
@@ -42,6 +43,9 @@ def observe_trials(d: Decision) -> None:
             trial.start_time = job.started or d.now
         if job.state == "Running":
             trial.phase = TrialPhase.RUNNING
+            if job.reason == LOG_FORBIDDEN and trial.message != job.message:
+                trial.reason, trial.message = job.reason, job.message
+                d.event("Warning", "Forbidden", f"trial {trial.name}: {job.message}")
         elif job.state == "Succeeded":
             _succeeded(d, trial, job)
         else:

@@ -53,6 +53,9 @@ reason): while one waits so, no trial is launched (`criteria.free_slots`)."""
 LOG_UNAVAILABLE = "LogUnavailable"
 """The reason of a trial that ended well but whose log could not be read: the cluster's
 failure, not its trainer's."""
+LOG_FORBIDDEN = "LogForbidden"
+"""The reason of a trial whose Job succeeded but whose log the operator may not read (RBAC
+refuses `get pods/log`): it stays Running, saying so, until it can read it."""
 POD_NOT_CREATED = "PodNotCreated"
 """The reason of a Waiting Job that has no pod yet: where the Job controller may have
 said why it cannot create one (`kube.observe.refused_pod`)."""

@@ -12,7 +12,12 @@ from typing import Any
 import urllib3
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import TuningJobSpec
-from kubetune.operator.controller import LOG_UNAVAILABLE, JobObservation, ObjectiveOutcome
+from kubetune.operator.controller import (
+    LOG_FORBIDDEN,
+    LOG_UNAVAILABLE,
+    JobObservation,
+    ObjectiveOutcome,
+)
 from kubetune.operator.kube.client import KubeClient
 from kubetune.operator.kube.log_follower import LogFollower, WakeWhen, follow_log
 from kubetune.operator.kube.metric_logs import (
@@ -141,13 +146,24 @@ class TrialLogs:
     ) -> tuple[JobObservation, array[float], array[int]]:
         """A succeeded Job's observation with its objective, and its curve with when its
         values were printed; a log that is gone for good fails the trial (LogUnavailable),
-        a transient error propagates."""
+        one RBAC refuses keeps it Running until granted (LogForbidden), a transient error
+        propagates."""
         curve: array[float] = array("d")
         times: array[int] = array("q")
         try:
             with self.telemetry.api_call("read_log"):
                 outcome, curve, times = self.timed_outcome(source)
         except ApiException as error:
+            if error.status == 403:
+                # RBAC refuses the read: the trial waits, Running, with its pod and log,
+                # until it is granted (each look reads it again). Raised, it would fail
+                # the whole reconcile, every other trial's status frozen meanwhile.
+                forbidden = (
+                    f"its log cannot be read: the operator may not get pods/log in "
+                    f"namespace {self.namespace} (HTTP 403); it is read once that is granted"
+                )
+                running = replace(observation, state="Running", reason=LOG_FORBIDDEN)
+                return replace(running, message=forbidden), curve, times
             if error.status not in (400, 404):
                 raise  # transient (the API server, the node): the reconcile is retried
             outcome = ObjectiveOutcome(

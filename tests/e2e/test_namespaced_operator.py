@@ -190,3 +190,43 @@ def test_a_missing_permission_is_one_line_per_retry_naming_it_without_traceback(
         log = operator.log_tail(100_000)
         assert "Traceback" not in log, log
         assert log.count("grant it in the operator's ClusterRole or Role") == 1, log
+
+
+def test_trials_whose_logs_may_not_be_read_are_shown_running_until_the_grant(
+    cluster: Any, crds: None, namespace: str, api: Api, kube_api: Any, tmp_path: Path
+) -> None:
+    """QA93 M3: the chart's Role without `get pods/log`. The refused read failed the whole
+    reconcile, so trials that had run and ended stayed Pending, with no start time, until
+    the grant. Now they show Running, saying why; granted, they are read and succeed."""
+    with namespaced_operator(cluster, namespace, tmp_path) as operator:
+        rbac = client.RbacAuthorizationV1Api(kube_api)
+        [role] = [
+            r
+            for r in rbac.list_namespaced_role(namespace).items
+            if any(rule.resources == ["pods/log"] for rule in r.rules)
+        ]
+        granted = [rule for rule in role.rules if rule.resources == ["pods/log"]]
+        role.rules = [rule for rule in role.rules if rule.resources != ["pods/log"]]
+        rbac.replace_namespaced_role(role.metadata.name, namespace, role)
+        api.create(tuning_job("nolog", max_trials=2, parallel=2))
+        operator.start()
+
+        def trials() -> list[dict[str, Any]]:
+            return ((api.get("nolog") or {}).get("status") or {}).get("trials") or []
+
+        wait_for(
+            "both trials shown Running, saying their logs may not be read",
+            lambda: len(trials()) == 2 and all(t.get("reason") == "LogForbidden" for t in trials()),
+            operator=operator,
+        )
+        for trial in trials():
+            assert trial["phase"] == "Running" and trial.get("startTime"), trial
+            assert "may not get pods/log" in trial["message"], trial
+        role = rbac.read_namespaced_role(role.metadata.name, namespace)
+        role.rules = [*role.rules, *granted]
+        rbac.replace_namespaced_role(role.metadata.name, namespace, role)
+        wait_for(
+            "both trials read and Succeeded once granted",
+            lambda: [t["phase"] for t in trials()] == ["Succeeded", "Succeeded"],
+            operator=operator,
+        )

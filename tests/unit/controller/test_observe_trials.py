@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kubetune.operator.api import Phase, TrialPhase, TrialStatus, TuningJobStatus
-from kubetune.operator.controller import POD_NOT_CREATED, JobObservation, ObjectiveOutcome
+from kubetune.operator.controller import (
+    LOG_FORBIDDEN,
+    POD_NOT_CREATED,
+    JobObservation,
+    ObjectiveOutcome,
+)
 from kubetune.operator.controller.observe_trials import (
     announce_completions,
     delete_leftover_jobs,
@@ -179,3 +184,21 @@ def test_a_running_trial_whose_job_lost_its_pod_stays_running_until_the_job_ends
     assert (running.phase, running.start_time, running.reason) == (TrialPhase.RUNNING, T0, None)
     assert waiting.phase is TrialPhase.PENDING
     assert not d.plan.events and not d.plan.launch
+
+
+def test_a_succeeded_trial_whose_log_is_forbidden_stays_running_saying_so_once() -> None:
+    message = "its log cannot be read: the operator may not get pods/log in namespace ns"
+    forbidden = JobObservation("tj-001", "Running", reason=LOG_FORBIDDEN, message=message)
+    d = decision(make_spec(), [pending("tj-001")], [forbidden])
+    observe_trials(d)
+    trial = d.status.trials[0]
+    assert (trial.phase, trial.reason, trial.message) == (
+        TrialPhase.RUNNING,
+        LOG_FORBIDDEN,
+        message,
+    )
+    assert trial.start_time is not None
+    assert [(e.type, e.reason) for e in d.plan.events] == [("Warning", "Forbidden")]
+    again = decision(make_spec(), [trial], [forbidden])
+    observe_trials(again)
+    assert again.plan.events == []  # said once

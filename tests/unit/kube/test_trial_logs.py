@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from kubernetes.client.exceptions import ApiException
+from kubetune.operator.controller import LOG_FORBIDDEN, JobObservation
 from kubetune.operator.kube import trial_logs
 from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.trial_logs import TrialLogs
@@ -53,4 +57,25 @@ def test_an_objective_no_line_matched_names_the_container_read_as_the_first() ->
     assert outcome.message == (
         "no line of container sidecar's log matched metric loss (the first container; "
         "primaryContainer unset)"
+    )
+
+
+class ForbiddenLogs(MemoryKube):
+    """An API server whose RBAC refuses the operator `get pods/log`."""
+
+    def stream_log(self, namespace: str, pod: str, container: str, **_: object) -> Any:
+        raise ApiException(status=403, reason="Forbidden")
+
+
+def test_a_log_the_operator_may_not_read_keeps_its_trial_running_saying_why() -> None:
+    """QA93 M3: the 403 failed the whole reconcile, and every trial's status stayed as it
+    was (ended trials shown Pending) until the grant."""
+    succeeded = JobObservation("tj-001", "Succeeded")
+    observation, curve, _ = TrialLogs(ForbiddenLogs(), "team-a", SPEC).with_outcome(
+        succeeded, LogSource("pod", "trainer")
+    )
+    assert (observation.state, observation.reason, len(curve)) == ("Running", LOG_FORBIDDEN, 0)
+    assert observation.message == (
+        "its log cannot be read: the operator may not get pods/log in namespace team-a "
+        "(HTTP 403); it is read once that is granted"
     )
