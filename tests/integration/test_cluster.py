@@ -26,6 +26,7 @@ from kubetune.operator.kube.log_follower import follow_log, followed_logs
 from kubetune.operator.kube.metric_logs import compile_metric_regex
 from kubetune.operator.kube.trial_job import build_trial_job
 from support.local_cluster import Cluster
+from support.processes import process_alive
 from support.specs import spec_dict
 from support.waiting import wait_for
 
@@ -99,15 +100,6 @@ def pod_phase(core: client.CoreV1Api, namespace: str, name: str, phases: set[str
         return pod if pod.status.phase in phases else None
 
     return wait_for(reached, timeout=JOB_TIMEOUT_S, what=f"pod {namespace}/{name} in {phases}")
-
-
-def process_alive(pid: int) -> bool:
-    """True while a process with this pid exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ import pytest
 from cluster import pod_worker
 from cluster.pod_worker import AgentContext, PodWorker
 from kubernetes import client
+from support.processes import process_alive
 from support.waiting import wait_for
 
 TIMEOUT_S = 30
@@ -136,15 +137,6 @@ def worker_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]
     """What the worker logged at WARNING or above: it found the API server not answering
     (and, with the old code, gave the pod up)."""
     return [r for r in caplog.records if r.name == "pod-worker" and r.levelno >= logging.WARNING]
-
-
-def process_alive(pid: int) -> bool:
-    """True while a process with this pid exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_the_terminal_status_is_posted_once_a_refusing_api_server_is_back(
