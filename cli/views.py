@@ -272,7 +272,13 @@ def _plain(view: TuningJobView) -> Callable[[str], str]:
 
 def _ended(view: TuningJobView) -> str:
     status, limits = view.status, view.spec.limits
-    ended = f"Nothing: the job has ended ({status.phase.value}, {status.reason or 'no reason'})"
+    # Trial Jobs the operator could not delete yet: its one task left, which it retries.
+    left = status.condition(ConditionType.JOBS_LEFT.value)
+    deleting = "" if left is None else f"Deleting trial Jobs that may still run: {left.message}. "
+    ended = (
+        f"{deleting}Nothing{'' if left is None else ' else'}: the job has ended "
+        f"({status.phase.value}, {status.reason or 'no reason'})"
+    )
     if status.reason == SEARCH_SPACE_EXHAUSTED:
         return f"{ended}: {exhausted_advice(view)}"
     if limits.max_trials > len(view.trials) and status.phase.value != "Failed":

@@ -91,7 +91,10 @@ class ConditionType(StrEnum):
     which criterion ended it). Failed: the job failed (True with phase Failed).
     Suspended: `spec.suspend` is true and no new trial is launched. Invalid: the spec
     passed admission but failed the operator's own validation (the message names the
-    field); the job is then Failed.
+    field); the job is then Failed. JobsLeft: trial Jobs the operator is to delete (of
+    trials that ended, or of a job that ended) could not be deleted yet: the API server
+    refuses it (reason Forbidden; the message names them and what to grant); it retries,
+    and the condition goes once they are gone.
     """
 
     RUNNING = "Running"
@@ -99,6 +102,7 @@ class ConditionType(StrEnum):
     FAILED = "Failed"
     SUSPENDED = "Suspended"
     INVALID = "Invalid"
+    JOBS_LEFT = "JobsLeft"
 
 
 class ConditionStatus(StrEnum):

@@ -64,8 +64,8 @@ class Condition(StatusModel):
     """One observation of the TuningJob's state, as metav1.Condition."""
 
     type: str = Field(min_length=1, max_length=316)
-    """Running, Succeeded, Failed, Suspended or Invalid (see ConditionType in the
-    reference)."""
+    """Running, Succeeded, Failed, Suspended, Invalid or JobsLeft (see ConditionType in
+    the reference)."""
 
     status: ConditionStatus
     """True, False or Unknown."""
@@ -230,7 +230,7 @@ class TuningJobStatus(StatusModel):
             "x-kubernetes-list-map-keys": ["type"],
         },
     )
-    """Running, Succeeded, Failed, Suspended and Invalid conditions, each with
+    """Running, Succeeded, Failed, Suspended, Invalid and JobsLeft conditions, each with
     `observedGeneration` so GitOps tools can judge health."""
 
     start_time: Timestamp | None = None

@@ -66,6 +66,10 @@ DEFAULT_OPTIMIZER = Optimizer()
 def plan(snapshot: Snapshot, now: datetime, optimizer: Optimizer = DEFAULT_OPTIMIZER) -> Plan:
     """Decide the next status and actions of one TuningJob (see the module docstring).
     `snapshot.status` is not modified; `plan.status` is a new object."""
+    return _keep_jobs_left_note(_plan(snapshot, now, optimizer))
+
+
+def _plan(snapshot: Snapshot, now: datetime, optimizer: Optimizer) -> Plan:
     status = snapshot.status.model_copy(deep=True)
     status.observed_generation = snapshot.generation
     if status.start_time is None and not (snapshot.spec is not None and snapshot.spec.suspend):
@@ -160,4 +164,69 @@ def _invalid(out: Plan, snapshot: Snapshot, now: datetime) -> Plan:
         status.trials_done = f"{len(status.trials)}/{limit}"
     left = [j.job_name for j in snapshot.jobs.values() if still_there(j)]
     out.delete = list(dict.fromkeys([*left, *(t.job_name for t in unfinished)]))
+    return out
+
+
+JOBS_LEFT_REASON = "Forbidden"
+"""The reason of the JobsLeft condition: the API server refused to delete trial Jobs."""
+
+
+def jobs_left(
+    status: TuningJobStatus, left: list[str], namespace: str, refusal: str, now: datetime
+) -> TuningJobStatus:
+    """`status` saying that the API server refused (HTTP 403, `refusal` its message) to
+    delete the trial Jobs `left`, which may still run and hold their GPUs, though their
+    trials (or the whole job) ended: a JobsLeft condition, and the job's message ends
+    with the same note, for `kubectl get -o wide` and `kubetune watch`. The reconcile
+    that met the refusal writes it; each plan keeps it while Jobs remain to delete and
+    drops it once they are gone (`_keep_jobs_left_note`): it is in the status, so an
+    operator that restarts keeps saying it, and an Event alone expires."""
+    names = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+    jobs = f"{len(left)} trial Job{'s' if len(left) != 1 else ''}"
+    if "cannot delete resource" in refusal:  # RBAC's words; an admission policy has its own
+        why = (
+            f"the operator may not delete jobs.batch in namespace {namespace} (Forbidden); "
+            "grant it `delete` on jobs.batch there (charts/kubetune/templates/rbac.yaml)"
+        )
+    else:
+        why = f"the API server refuses it (HTTP 403: {refusal})"
+    note = f"{jobs} could not be deleted yet ({names}): {why}; the operator retries until "
+    note += "they are gone"
+    noted = status.model_copy(deep=True)
+    message = _without_note(noted)
+    set_condition(
+        noted, ConditionType.JOBS_LEFT, ConditionStatus.TRUE, JOBS_LEFT_REASON, note, now=now
+    )
+    noted.message = f"{message}; {note}" if message else note
+    return noted
+
+
+def jobs_left_noted(status: TuningJobStatus) -> bool:
+    """Whether the status says that trial Jobs could not be deleted yet (`jobs_left`)."""
+    return status.condition(ConditionType.JOBS_LEFT.value) is not None
+
+
+def _without_note(status: TuningJobStatus) -> str | None:
+    """The job's message without the note of `jobs_left`."""
+    condition = status.condition(ConditionType.JOBS_LEFT.value)
+    if condition is None or not status.message:
+        return status.message
+    if status.message == condition.message:
+        return None
+    return status.message.replace(f"; {condition.message}", "")
+
+
+def _keep_jobs_left_note(out: Plan) -> Plan:
+    """Keep the note of `jobs_left` while Jobs remain to delete (each failed deletion
+    writes it anew, naming those left), at the end of a message set afresh on this look;
+    drop it once none does."""
+    condition = out.status.condition(ConditionType.JOBS_LEFT.value)
+    if condition is None:
+        return out
+    message = _without_note(out.status)
+    if out.delete:
+        out.status.message = f"{message}; {condition.message}" if message else condition.message
+    else:
+        out.status.message = message
+        out.status.conditions = [c for c in out.status.conditions if c is not condition]
     return out

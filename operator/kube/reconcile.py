@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import (
     TERMINAL_PHASES,
     TERMINAL_TRIAL_PHASES,
@@ -43,6 +44,8 @@ from kubetune.operator.controller import (
     plan,
     warm_start_trials,
 )
+from kubetune.operator.controller.plan import jobs_left, jobs_left_noted
+from kubetune.operator.kube.api_client import api_error_message
 from kubetune.operator.kube.client import JobNotStartedError, JobRejectedError, KubeClient
 from kubetune.operator.kube.curves import (
     CURVES,
@@ -157,8 +160,7 @@ def reconcile(
         CURVES.forget(namespace, name)
     _write_status(kube, read, decided.status, telemetry)
     try:
-        for job_name in decided.delete:
-            kube.delete_job(namespace, job_name)
+        _delete_jobs(kube, read, decided, telemetry, now)
         launched: list[str] = []
         if read.spec is not None:
             launched, refused = _create_jobs(kube, read, decided, telemetry)
@@ -172,13 +174,35 @@ def reconcile(
         raise ActingFailedError(tuple(decided.events), body) from error
     telemetry.tuning_job(namespace, name, decided.status)
     return Result(
-        terminal=decided.terminal,
+        # An ended job whose status says Jobs were left (`jobs_left`) is looked at once
+        # more, after this deletion, to drop the note: its daemon would otherwise end here.
+        terminal=decided.terminal and not (decided.delete and jobs_left_noted(decided.status)),
         requeue_after=_earliest(decided.requeue_after, pod_check_in),
         launched=tuple(launched),
         events=tuple(decided.events),
         body=body,
         judges_running_trials=read.spec is not None and read.spec.judges_running_trials,
     )
+
+
+def _delete_jobs(
+    kube: KubeClient, read: _Read, decided: Plan, telemetry: Telemetry, now: datetime
+) -> None:
+    """Delete the planned Jobs. A refusal (HTTP 403: RBAC lacks `delete` on jobs, or a
+    policy forbids it) is written in the status before it propagates (`jobs_left`): the
+    Jobs, which may still run and hold GPUs, are to be seen there, not only in an
+    Event; the reconcile is retried with backoff until they are deleted."""
+    for index, job_name in enumerate(decided.delete):
+        try:
+            kube.delete_job(read.namespace, job_name)
+        except ApiException as error:
+            if error.status != 403:
+                raise
+            left = decided.delete[index:]
+            noted = jobs_left(decided.status, left, read.namespace, api_error_message(error), now)
+            if noted != decided.status:
+                _write_status(kube, read, noted, telemetry)
+            raise
 
 
 def _timed_suggest(telemetry: Telemetry) -> Any:

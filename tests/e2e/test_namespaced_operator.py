@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 from kubernetes import client
+from kubetune.analytics.resource import parse_tuning_job
+from kubetune.cli import views
 from support.chart_release import (
     CHART,
     drop_tuning_job_finalizers,
@@ -229,4 +231,93 @@ def test_trials_whose_logs_may_not_be_read_are_shown_running_until_the_grant(
             "both trials read and Succeeded once granted",
             lambda: [t["phase"] for t in trials()] == ["Succeeded", "Succeeded"],
             operator=operator,
+        )
+
+
+def test_trial_jobs_the_operator_may_not_delete_are_said_in_the_status_until_gone(
+    cluster: Any, crds: None, namespace: str, api: Api, kube_api: Any, tmp_path: Path
+) -> None:
+    """QA93 L3: the chart's Role without `delete` on jobs. `kubetune stop` gave phase
+    Stopped, the trials Stopped and describe's Next "Nothing: the job has ended" while
+    their Jobs ran on (holding GPUs on a real cluster); only a Forbidden Event said so.
+    Now the status says so (a JobsLeft condition, the message) for as long as they are
+    there, across an operator restart; granted, they are deleted and the note goes."""
+    with namespaced_operator(cluster, namespace, tmp_path) as operator:
+        rbac = client.RbacAuthorizationV1Api(kube_api)
+        [role_name] = [
+            r.metadata.name
+            for r in rbac.list_namespaced_role(namespace).items
+            if any(rule.resources == ["jobs"] for rule in r.rules)
+        ]
+
+        def grant_delete(granted: bool) -> None:
+            role = rbac.read_namespaced_role(role_name, namespace)
+            for rule in role.rules:
+                if rule.resources == ["jobs"]:
+                    rule.verbs = [v for v in rule.verbs if v != "delete"] + ["delete"] * granted
+            rbac.replace_namespaced_role(role_name, namespace, role)
+
+        grant_delete(False)
+        static = {"mode": "sleep", "seconds": "300"}
+        api.create(tuning_job("nodelete", max_trials=2, parallel=2, static=static))
+        operator.start()
+        wait_for(
+            "both trials running",
+            lambda: (
+                [t["phase"] for t in api.status("nodelete").get("trials", [])]
+                == ["Running", "Running"]
+            ),
+            timeout=90,
+            operator=operator,
+        )
+        api.patch_spec("nodelete", {"stop": True})
+
+        def left() -> dict[str, Any] | None:
+            conditions = api.status("nodelete").get("conditions", [])
+            return next((c for c in conditions if c["type"] == "JobsLeft"), None)
+
+        condition = wait_for("the JobsLeft condition", left, operator=operator)
+        note = (
+            "2 trial Jobs could not be deleted yet (nodelete-001, nodelete-002): the operator "
+            f"may not delete jobs.batch in namespace {namespace} (Forbidden); grant it `delete` "
+            "on jobs.batch there (charts/kubetune/templates/rbac.yaml); the operator retries "
+            "until they are gone"
+        )
+        assert (condition["status"], condition["reason"], condition["message"]) == (
+            "True",
+            "Forbidden",
+            note,
+        )
+        stopped = "spec.stop is true: stopped by the user; 2 unfinished trials were stopped"
+        body = api.get("nodelete")
+        assert body is not None
+        assert body["status"]["phase"] == "Stopped"
+        assert body["status"]["message"] == f"{stopped}; {note}"  # kubectl get tj -o wide
+        assert views.next_step(parse_tuning_job(body)).startswith(
+            f"Deleting trial Jobs that may still run: {note}. Nothing else: the job has ended"
+        )
+        assert sorted(j.metadata.name for j in api.jobs("nodelete")) == [
+            "nodelete-001",
+            "nodelete-002",
+        ]
+
+        # A restarted operator, which remembers nothing, is refused as well: still said.
+        operator.kill()
+        before = len(operator.log_tail(100_000).splitlines())
+        operator.start()
+        refused = re.compile(r"\[\S+/nodelete\] reconcile failed: HTTP 403 .* cannot delete")
+        wait_for(
+            "the restarted operator to be refused",
+            lambda: refused.search("\n".join(operator.log_tail(100_000).splitlines()[before:])),
+            operator=operator,
+        )
+        assert left() == condition and api.jobs("nodelete")
+
+        grant_delete(True)
+        wait_for("the Jobs deleted", lambda: not api.jobs("nodelete"), operator=operator)
+        wait_for("the note gone", lambda: left() is None, operator=operator)
+        status = api.status("nodelete")
+        assert (status["phase"], status["message"]) == ("Stopped", stopped)
+        assert views.next_step(parse_tuning_job(api.get("nodelete") or {})) == (
+            "Nothing: the job has ended (Stopped, StoppedByUser)."
         )
