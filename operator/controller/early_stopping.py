@@ -20,6 +20,7 @@ from kubetune.operator.controller.types import (
     Decision,
     diverged,
     finite_values,
+    keep_last_metrics,
     note_not_a_number,
 )
 
@@ -93,12 +94,14 @@ def stop_diverged(d: Decision) -> None:
         trial.intermediate_count = len(curve)
         message = f"step {len(curve)}: {metric} is not a finite number (diverged); stopped"
         d.finish_trial(trial, TrialPhase.FAILED, OBJECTIVE_NOT_FINITE, message)
+        keep_last_metrics(d, trial)
         d.event("Warning", "TrialFailed", f"trial {trial.name}: {OBJECTIVE_NOT_FINITE}: {message}")
 
 
 def stop_early(d: Decision) -> None:
     """A running trial worse than its succeeded peers at its latest step ends as
-    EarlyStopped, with its last value as objective (its Job is deleted as a leftover)."""
+    EarlyStopped, with its last value as objective and the other metrics' last values
+    read with it (its Job is deleted as a leftover)."""
     curves = d.snapshot.curves
     if d.spec.early_stopping is not EarlyStopping.AUTO or d.terminal_before or not curves:
         return
@@ -115,6 +118,7 @@ def stop_early(d: Decision) -> None:
         step, best, median, count = decision
         trial.objective = finite_values(curve)[-1]
         trial.intermediate_count = len(curve)
+        keep_last_metrics(d, trial)
         d.finish_trial(
             trial,
             TrialPhase.EARLY_STOPPED,

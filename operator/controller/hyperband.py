@@ -30,7 +30,13 @@ from kubetune.operator.api import (
     objective_text,
 )
 from kubetune.operator.controller.optimizer_input import search_space
-from kubetune.operator.controller.types import Decision, count, finite_values, note_not_a_number
+from kubetune.operator.controller.types import (
+    Decision,
+    count,
+    finite_values,
+    keep_last_metrics,
+    note_not_a_number,
+)
 from kubetune.optimizer import (
     Goal,
     HyperbandSampler,
@@ -219,6 +225,8 @@ def _stop(d: Decision) -> None:
         end = trial.end_time if late else None
         reason = f"{HYPERBAND_RUNG_STOPPED}{stopped_at}"
         d.finish_trial(trial, TrialPhase.EARLY_STOPPED, reason, message, end)
+        if not late:  # one judged after it ended keeps its final values, read then
+            keep_last_metrics(d, trial)
         d.event("Normal", "TrialEarlyStopped", f"trial {trial.name} at {message}")
 
 

@@ -211,8 +211,12 @@ class Snapshot:
     names to when the first values of their curves were printed (nanoseconds since the
     epoch, where the logs say: a cluster's, not a local run's), for the running trials and
     those that just succeeded: Hyperband records values read in one look in that order
-    (`hyperband._record`). `start_anew` words how to start over: a new TuningJob on a
-    cluster, a local run says its own (`LocalKube.start_anew`).
+    (`hyperband._record`). `running_metrics` maps running trial names to the last values
+    of the other metrics in the lines their curves were read from (those that matched):
+    a trial stopped on its curve keeps them as its `metrics` (`keep_last_metrics`), as a
+    succeeded one keeps its final values; no decision reads them. `start_anew` words how
+    to start over: a new TuningJob on a cluster, a local run says its own
+    (`LocalKube.start_anew`).
     """
 
     name: str
@@ -225,6 +229,7 @@ class Snapshot:
     warm_start: Sequence[WarmTrial] = ()
     curves: Mapping[str, Sequence[float]] | None = None
     curve_times: Mapping[str, Sequence[int]] | None = None
+    running_metrics: Mapping[str, Mapping[str, float]] | None = None
     start_anew: str = START_ANEW
 
 
@@ -331,6 +336,18 @@ class Decision:
                 if trial.job_name not in self.plan.delete:
                     self.plan.delete.append(trial.job_name)
         self.plan.launch = []
+
+
+def keep_last_metrics(d: Decision, trial: TrialStatus) -> None:
+    """A running trial stopped on its curve (early stopping, a Hyperband rung, a diverged
+    objective) keeps the last values of the other metrics read with that curve
+    (`Snapshot.running_metrics`) as its `metrics`: its log goes with its Job, and they
+    are what a user compares it on, as a succeeded trial's final values. Record-keeping
+    only: no decision depends on them, so a restart that reads other values (later lines)
+    takes the same decisions."""
+    metrics = (d.snapshot.running_metrics or {}).get(trial.name)
+    if metrics:
+        trial.metrics = dict(metrics)
 
 
 class OptimizerError(Exception):

@@ -62,9 +62,12 @@ class JobCurves:
     """By trial name: the curves of succeeded trials, the rule's peers."""
     unreadable: set[str] = field(default_factory=set)
     """Succeeded trials whose log could not be read: not tried again."""
-    running: dict[str, tuple[float, array[float], array[int]]] = field(default_factory=dict)
-    """By Job name: when (time.monotonic) the running trial's curve was read, it, and
-    when its values were printed (where the log says: `TrialLogs.timestamps`)."""
+    running: dict[str, tuple[float, array[float], array[int], dict[str, float]]] = field(
+        default_factory=dict
+    )
+    """By Job name: when (time.monotonic) the running trial's curve was read, it, when its
+    values were printed (where the log says: `TrialLogs.timestamps`), and the other
+    metrics' last values in the lines read with it (`running_metrics`)."""
     followers: dict[str, LogFollower] = field(default_factory=dict)
     """By Job name: the running trials' followed logs."""
     median_rule: MedianRule | None = None
@@ -241,24 +244,36 @@ def _running_curve(
     seen = entry.running.get(job_name)
     follower = entry.followers.get(job_name)
     if follower is not None and (not (follower.ended or follower.stopped) or follower.complete):
-        seen = entry.running[job_name] = (now, *follower.timed_curve())
+        seen = entry.running[job_name] = (now, *_followed(follower, seen))
         return seen[1]
     if seen is None or follower is not None or now - seen[0] >= logs.curve_read_seconds:
-        timed = logs.timed_curve(source)
+        timed = logs.running_read(source)
         if timed is not None:
             seen = entry.running[job_name] = (now, *timed)
     if logs.following is not None:
         read = [seen[1:]] if seen is not None else []
-        if follower is not None:
-            read.append(follower.timed_curve())  # what it published since the last reconcile
-        known, times = max(read, key=lambda r: len(r[0]), default=(array("d"), array("q")))
+        if follower is not None:  # what it published since the last reconcile
+            read.append(_followed(follower, seen))
+        nothing: tuple[array[float], array[int], dict[str, float]] = (array("d"), array("q"), {})
+        known, times, metrics = max(read, key=lambda r: len(r[0]), default=nothing)
         entry.followers.pop(job_name, None)
         follower = logs.follow(source, known, entry.wake_when(logs), known_times=times)
         if follower is not None:
             entry.followers[job_name] = follower
         if known and (seen is None or len(known) > len(seen[1])):
-            seen = entry.running[job_name] = (now, known, times)
+            seen = entry.running[job_name] = (now, known, times, metrics)
     return seen[1] if seen is not None else None
+
+
+def _followed(
+    follower: LogFollower, seen: tuple[float, array[float], array[int], dict[str, float]] | None
+) -> tuple[array[float], array[int], dict[str, float]]:
+    """What a follower has read: the values, when they were printed, and the other
+    metrics' last values; those read before (`seen`) until it has read as far again."""
+    values, times, metrics = follower.latest()
+    if metrics is None:
+        metrics = seen[3] if seen is not None else {}
+    return values, times, metrics
 
 
 def running_times(entry: JobCurves, running: Mapping[str, str]) -> dict[str, array[int]]:
@@ -268,6 +283,17 @@ def running_times(entry: JobCurves, running: Mapping[str, str]) -> dict[str, arr
         trial: entry.running[job][2]
         for job, trial in running.items()
         if job in entry.running and entry.running[job][2]
+    }
+
+
+def running_metrics(entry: JobCurves, running: Mapping[str, str]) -> dict[str, dict[str, float]]:
+    """By trial name: the last values of the other metrics read with the running trials'
+    curves that `update_curves` returned (`running`: Job name -> trial name), for those
+    that have any: what a trial stopped on its curve keeps as its `metrics`."""
+    return {
+        trial: entry.running[job][3]
+        for job, trial in running.items()
+        if job in entry.running and entry.running[job][3]
     }
 
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeAlias
 
 import urllib3
 from kubernetes.client.exceptions import ApiException
-from kubetune.operator.kube.metric_logs import LogScanner
+from kubetune.operator.kube.metric_logs import SERIES, LogScanner, MetricReading, last_values
 
 log = logging.getLogger("kubetune.operator")
 
@@ -70,13 +70,22 @@ def followed_logs() -> int:
     return _SLOTS.taken
 
 
+Patterns: TypeAlias = "Any | Mapping[str, Any]"
+"""What a follower scans a log for: the objective's compiled pattern; or the compiled
+patterns of several metrics by name, the objective's under `metric_logs.SERIES`, when
+it also keeps the other metrics' last values (`LogFollower.latest`)."""
+
+
 class LogFollower:
-    """The objective's values in one running container's log, as they are printed."""
+    """The objective's values in one running container's log, as they are printed; and,
+    where it is given the other metrics' patterns (`Patterns`), the last value of each
+    in the lines read so far: the lines are scanned once for all, and these values are
+    what a trial stopped while it runs keeps as its `metrics`."""
 
     def __init__(
         self,
         open_log: Callable[[], Iterator[bytes]],
-        pattern: Any,
+        pattern: Patterns,
         *,
         known: Known,
         max_scan_bytes: int,
@@ -88,6 +97,7 @@ class LogFollower:
         values, times = known if isinstance(known, tuple) else (known, array("q"))
         self._curve = array("d", values)
         self._times = array("q", times[: len(values)])
+        self._metrics: dict[str, float] | None = None
         self._lock = threading.Lock()
         self._wake_when = wake_when
         self._wake = wake
@@ -102,7 +112,7 @@ class LogFollower:
         self._stream: Iterator[bytes] | None = None
         self._thread = threading.Thread(
             target=self._follow,
-            args=(open_log, pattern, max_scan_bytes, timestamps),
+            args=(_patterns(pattern), open_log, max_scan_bytes, timestamps),
             name=f"follow-{name}",
             daemon=True,
         )
@@ -122,6 +132,14 @@ class LogFollower:
         with self._lock:
             return array("d", self._curve), array("q", self._times)
 
+    def latest(self) -> tuple[array[float], array[int], dict[str, float] | None]:
+        """`timed_curve`, and the other metrics' last values in the lines read up to
+        the last of those values; None until it has read again as far as the values
+        known when it started (`known`): those read with them are the latest known."""
+        with self._lock:
+            metrics = None if self._metrics is None else dict(self._metrics)
+            return array("d", self._curve), array("q", self._times), metrics
+
     def stop(self) -> None:
         """Stop publishing and waking, and end the stream's read now where it can be
         interrupted (the API server's, `api_client.LogStream`); else the thread ends
@@ -131,16 +149,14 @@ class LogFollower:
 
     def _follow(
         self,
+        patterns: dict[str, Any],
         open_log: Callable[[], Iterator[bytes]],
-        pattern: Any,
         limit: int,
         timestamps: bool,
     ) -> None:
         # Scan every chunk at once (block_bytes=0): a value is seen as soon as its line
         # ends, not when a megabyte of log has arrived.
-        scanner = LogScanner(
-            {"series": pattern}, series_metric="series", block_bytes=0, timestamps=timestamps
-        )
+        scanner = LogScanner(patterns, series_metric=SERIES, block_bytes=0, timestamps=timestamps)
         chunks: Iterator[bytes] = iter(())
         try:
             chunks = self._stream = open_log()  # may fail: the container has not started
@@ -149,7 +165,7 @@ class LogFollower:
             for chunk in chunks:
                 room = limit - scanner.reading.bytes_scanned
                 scanner.feed(chunk[:room])
-                self._publish(scanner.reading.series, scanner.reading.series_times)
+                self._publish(scanner.reading, others=len(patterns) > 1)
                 if scanner.series_closed or len(chunk) >= room:
                     self.complete = True
                     return
@@ -167,9 +183,14 @@ class LogFollower:
             _SLOTS.give_back()  # first: a follower seen ended has given its slot back
             self.ended = True
 
-    def _publish(self, series: array[float], times: array[int]) -> None:
+    def _publish(self, reading: MetricReading, *, others: bool) -> None:
+        series, times = reading.series, reading.series_times
         with self._lock:
             before = len(self._curve)
+            if others and len(series) >= before:
+                # As far as the values known (a follower reads from the log's start):
+                # from here on the last values are no older than those read with them.
+                self._metrics = last_values(reading)
             if len(series) <= before:
                 return
             if len(times) > len(self._times):  # read from the log's start, as the values
@@ -182,6 +203,11 @@ class LogFollower:
             self._wake()
 
 
+def _patterns(pattern: Patterns) -> dict[str, Any]:
+    """`pattern` by metric name, the objective's under `SERIES`."""
+    return dict(pattern) if isinstance(pattern, Mapping) else {SERIES: pattern}
+
+
 def _interrupt(stream: Iterator[bytes] | None) -> None:
     interrupt = getattr(stream, "interrupt", None)
     if interrupt is not None:
@@ -190,7 +216,7 @@ def _interrupt(stream: Iterator[bytes] | None) -> None:
 
 def follow_log(
     open_log: Callable[[], Iterator[bytes]],
-    pattern: Any,
+    pattern: Patterns,
     *,
     known: Known,
     max_scan_bytes: int,
@@ -201,7 +227,8 @@ def follow_log(
     """Start following a log (`open_log()` opens the stream, in the follower's thread);
     `known`: the values already read from it, not published again (`Known`); `wake()` is
     called when `wake_when(curve, before)` says the values after the first `before` need
-    a judgement now. None when `MAX_FOLLOWED_LOGS` are followed already."""
+    a judgement now; `pattern`: what it scans for (`Patterns`). None when
+    `MAX_FOLLOWED_LOGS` are followed already."""
     if not _SLOTS.take():
         return None
     follower = LogFollower(

@@ -372,9 +372,34 @@ def scan_timed_series(
 ) -> tuple[array[float], array[int]]:
     """`scan_series`, and when the values were printed (`MetricReading.series_times`):
     with `timestamps`, the lines begin with their times (`LogScanner`)."""
+    reading = scan_running_log(
+        chunks, pattern, max_scan_bytes=max_scan_bytes, max_series=max_series, timestamps=timestamps
+    )
+    return reading.series, reading.series_times
+
+
+SERIES = "the objective"
+"""The name the objective's pattern goes by where a running trial's log is read for its
+series and the other metrics' last values (`scan_running_log`, `LogFollower`): no
+metric's, since metric names have no whitespace."""
+
+
+def scan_running_log(
+    chunks: Iterable[bytes],
+    pattern: Any,
+    others: Mapping[str, Any] | None = None,
+    *,
+    max_scan_bytes: int,
+    max_series: int = MAX_SERIES_STEPS,
+    timestamps: bool = False,
+) -> MetricReading:
+    """A running trial's log read as `scan_timed_series` reads it: the objective's series
+    (`pattern`, keyed `SERIES`), and the last match of each of `others` (the other metrics,
+    compiled, by name) in the lines read up to where it stopped (`last_values`). Closes
+    `chunks` (a log stream) either way."""
     scanner = LogScanner(
-        {"series": pattern},
-        series_metric="series",
+        {SERIES: pattern, **(others or {})},
+        series_metric=SERIES,
         max_series=max_series,
         timestamps=timestamps,
     )
@@ -388,8 +413,14 @@ def scan_timed_series(
         close = getattr(chunks, "close", None)
         if close is not None:
             close()  # a log stream: give its connection back now
-    reading = scanner.close()
-    return reading.series, reading.series_times
+    return scanner.close()
+
+
+def last_values(reading: MetricReading) -> dict[str, float]:
+    """The last values of the other metrics in a running log's reading
+    (`scan_running_log`, `LogFollower`), as `recorded_metrics` records a succeeded trial's:
+    what a trial stopped while it runs keeps as its `metrics`."""
+    return recorded_metrics(reading, SERIES)
 
 
 def recorded_metrics(reading: MetricReading, objective: str) -> dict[str, float]:

@@ -50,6 +50,7 @@ from kubetune.operator.kube.client import JobNotStartedError, JobRejectedError, 
 from kubetune.operator.kube.curves import (
     CURVES,
     last_read_curves,
+    running_metrics,
     running_times,
     update_curves,
 )
@@ -253,9 +254,9 @@ def _snapshot(
             _slot_frees(read, observations),
         )
         pod_check_in = _earliest(pod_check_in, refusal_check_in)
-    curves, curve_times = None, None
+    curves, curve_times, metrics = None, None, None
     if logs is not None and read.usable:
-        curves, curve_times = _read_trial_logs(logs, name, read, observations, sources)
+        curves, curve_times, metrics = _read_trial_logs(logs, name, read, observations, sources)
     else:
         CURVES.forget(namespace, name)
     warm_start, mismatched_parents = _warm_start(kube, namespace, read, telemetry)
@@ -270,6 +271,7 @@ def _snapshot(
         warm_start=warm_start,
         curves=curves,
         curve_times=curve_times,
+        running_metrics=metrics,
         start_anew=kube.start_anew,
     ), pod_check_in
 
@@ -361,12 +363,17 @@ def _read_trial_logs(
     read: _Read,
     observations: dict[str, JobObservation],
     sources: dict[str, LogSource],
-) -> tuple[dict[str, array[float]] | None, dict[str, array[int]] | None]:
+) -> tuple[
+    dict[str, array[float]] | None,
+    dict[str, array[int]] | None,
+    dict[str, dict[str, float]] | None,
+]:
     """Read the objectives of trials that just succeeded into `observations` (not those
     already recorded); return the curves early stopping and Hyperband need (None without
-    either), with those last read of attempts that just failed (their epochs count), and
-    when the values of the running and just succeeded trials' curves were printed, where
-    the logs say (`Snapshot.curve_times`)."""
+    either), with those last read of attempts that just failed (their epochs count), when
+    the values of the running and just succeeded trials' curves were printed, where the
+    logs say (`Snapshot.curve_times`), and the other metrics' last values read with the
+    running ones' (`Snapshot.running_metrics`)."""
     unfinished = {
         t.job_name: t.name for t in read.status.trials if t.phase not in TERMINAL_TRIAL_PHASES
     }
@@ -381,7 +388,7 @@ def _read_trial_logs(
                 times[unfinished[job_name]] = printed
     if not logs.spec.judges_running_trials or read.status.phase in TERMINAL_PHASES:
         CURVES.forget(logs.namespace, name)
-        return None, None
+        return None, None, None
     running = {
         job_name: unfinished[job_name]
         for job_name in sources
@@ -403,7 +410,7 @@ def _read_trial_logs(
         running=running,
         judged_on_peers=logs.spec.strategy is not Strategy.HYPERBAND,
     )
-    return curves, times | running_times(entry, running)
+    return curves, times | running_times(entry, running), running_metrics(entry, running)
 
 
 def _warm_start(

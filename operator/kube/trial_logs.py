@@ -22,13 +22,15 @@ from kubetune.operator.kube.client import KubeClient
 from kubetune.operator.kube.log_follower import LogFollower, WakeWhen, follow_log
 from kubetune.operator.kube.metric_logs import (
     MAX_SCAN_BYTES,
+    SERIES,
     TAIL_BYTES,
     MetricReading,
     compile_metric_regex,
     compile_metrics,
+    last_values,
     objective_outcome,
     scan_log,
-    scan_timed_series,
+    scan_running_log,
 )
 from kubetune.operator.kube.observe import LogSource
 from kubetune.operator.kube.telemetry import NO_TELEMETRY, Telemetry
@@ -181,20 +183,29 @@ class TrialLogs:
         wake_when: WakeWhen,
         known_times: array[int] | None = None,
     ) -> LogFollower | None:
-        """Start following a running trial's log (see `log_follower`); `known`: its values
-        read before (`known_times`: when they were printed); `wake_when`: which new values
-        wake the operator. None when no more logs can be followed: read it instead."""
+        """Start following a running trial's log (see `log_follower`), for its values and
+        the other metrics' last values; `known`: its values read before (`known_times`:
+        when they were printed); `wake_when`: which new values wake the operator. None
+        when no more logs can be followed: read it instead."""
         spec, following = self.spec, self.following
         assert following is not None
         return follow_log(
             lambda: self._stream(following.kube, source, limit_bytes=CURVE_SCAN_BYTES, follow=True),
-            compile_metric_regex(spec.objective_metric().regex),
+            {SERIES: compile_metric_regex(spec.objective_metric().regex), **self._others()},
             known=(known, known_times or array("q")) if self.timestamps else known,
             max_scan_bytes=CURVE_SCAN_BYTES,
             wake_when=wake_when,
             wake=following.wake,
             name=f"{self.namespace}/{source.pod}",
         )
+
+    def _others(self) -> dict[str, Any]:
+        """The metrics other than the objective, compiled, by name: a running trial's log
+        is read for their last values too, which a trial stopped while it runs keeps (its
+        log goes with its Job)."""
+        spec = self.spec
+        metrics = [(m.name, m.regex) for m in spec.metrics if m.name != spec.objective.metric]
+        return compile_metrics(metrics)
 
     def curve(self, source: LogSource) -> array[float] | None:
         """A trial's curve from the start of its log (bounded by `CURVE_SCAN_BYTES`); None
@@ -205,13 +216,29 @@ class TrialLogs:
 
     def timed_curve(self, source: LogSource) -> tuple[array[float], array[int]] | None:
         """`curve`, and when its values were printed (where the log says)."""
+        reading = self._read_running(source, {})
+        return None if reading is None else (reading.series, reading.series_times)
+
+    def running_read(
+        self, source: LogSource
+    ) -> tuple[array[float], array[int], dict[str, float]] | None:
+        """A running trial's `timed_curve`, and the last values of the other metrics in
+        the lines read for it (`metric_logs.last_values`); None when the log cannot be
+        read."""
+        reading = self._read_running(source, self._others())
+        if reading is None:
+            return None
+        return reading.series, reading.series_times, last_values(reading)
+
+    def _read_running(self, source: LogSource, others: dict[str, Any]) -> MetricReading | None:
         pattern = compile_metric_regex(self.spec.objective_metric().regex)
         try:
             with self.telemetry.api_call("read_curve"):
                 chunks = self._stream(self.kube, source, limit_bytes=CURVE_SCAN_BYTES)
-                return scan_timed_series(
+                return scan_running_log(
                     chunks,
                     pattern,
+                    others,
                     max_scan_bytes=CURVE_SCAN_BYTES,
                     timestamps=self.timestamps,
                 )

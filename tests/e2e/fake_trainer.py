@@ -15,7 +15,9 @@ to 0). The static hyperparameter `mode` picks a behaviour:
   `pause` seconds, and nothing else; with `diverge_above`, a trial whose x is above it
   prints loss=nan from step 2 on, as a diverged model does; with `word_at`, it prints
   loss=n/a at that step instead of a number; with `wait_per_x`, it waits x times that many
-  seconds before its first step, so that trials print in the order of their x).
+  seconds before its first step, so that trials print in the order of their x; with
+  `acc` 1, each line also carries a second metric after the loss, `loss=<v> acc=<a>`,
+  a = `acc_value`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ def curve_value(x: float, n: int, step: int) -> float:
     return objective(x, n) + 0.1 / step
 
 
+def acc_value(x: float, n: int, step: int) -> float:
+    """The second metric that mode curve prints at `step` with `acc` 1."""
+    return 1.0 - curve_value(x, n, step) / 2
+
+
 def main() -> int:
     args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
     from_env = json.loads(os.environ.get("KUBETUNE_HYPERPARAMETERS", "{}"))
@@ -57,7 +64,9 @@ def main() -> int:
             time.sleep(float(args.get("pause", "0.5")))
             loss = math.nan if diverges and step >= DIVERGED_FROM else curve_value(x, n, step)
             text = "n/a" if args.get("word_at") == str(step) else repr(loss)
-            print(f"loss={text}", flush=True)  # seen while running
+            # One line for both: the other metric's value is read with the loss's.
+            acc = f" acc={acc_value(x, n, step)!r}" if args.get("acc") == "1" else ""
+            print(f"loss={text}{acc}", flush=True)  # seen while running
         return 0
     if mode == "sleep":
         time.sleep(float(args.get("seconds", "30")))

@@ -8,13 +8,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from e2e.fake_trainer import curve_value
+from e2e.fake_trainer import acc_value, curve_value
 from kubetune.operator.api import ObjectiveType
 from kubetune.operator.controller.early_stopping import MedianRule
 from support.operator_harness import Api, OperatorProcess, tuning_job, wait_for
 
 STEPS = 20
 PAUSE = 0.5  # 10 s per trial: running trials are judged every 5 s, so at least once
+METRICS = [
+    {"name": "loss", "regex": r"^loss=(\S+)"},
+    {"name": "acc", "regex": r" acc=(\S+)$"},
+]
+"""The loss and a second metric, printed on one line (fake_trainer.py, acc 1)."""
 
 
 def test_worse_trials_are_stopped_early_and_the_job_completes(
@@ -25,8 +30,9 @@ def test_worse_trials_are_stopped_early_and_the_job_completes(
             "early",
             max_trials=8,
             parallel=3,
-            static={"mode": "curve", "steps": str(STEPS), "pause": str(PAUSE)},
+            static={"mode": "curve", "steps": str(STEPS), "pause": str(PAUSE), "acc": "1"},
             earlyStopping="Auto",
+            metrics=METRICS,
         )
     )
     status = wait_for(
@@ -51,12 +57,15 @@ def test_worse_trials_are_stopped_early_and_the_job_completes(
         x = float(trial["hyperparameters"]["x"])
         assert trial["intermediateCount"] == STEPS
         assert math.isclose(trial["objective"], curve_value(x, 0, STEPS), rel_tol=1e-12)
+        assert trial["metrics"] == {"acc": acc_value(x, 0, STEPS)}
     for trial in stopped:
         x = float(trial["hyperparameters"]["x"])
         step = trial["intermediateCount"]
         assert trial["reason"] == "EarlyStopped" and 2 <= step <= STEPS, trial
         # Its objective is the value it printed last before it was stopped.
         assert math.isclose(trial["objective"], curve_value(x, 0, step), rel_tol=1e-12)
+        # And the other metric's value printed with it, its Job and log gone (QA84 L2).
+        assert trial["metrics"] == {"acc": acc_value(x, 0, step)}, trial
         # Worse than the median of its peers, so worse than the best of them.
         assert trial["objective"] > status["bestObjective"]
     assert status["bestTrial"]["name"] in {t["name"] for t in finished}

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e.fake_trainer import DIVERGED_FROM, curve_value
+from e2e.fake_trainer import DIVERGED_FROM, acc_value, curve_value
 from kubetune.optimizer import RungRecord, rung_decisions
 from support.operator_harness import Api, OperatorProcess, fault_rng, tuning_job, wait_for
 
@@ -45,8 +45,12 @@ def test_trials_stop_exactly_at_their_rungs_and_the_epochs_are_counted(
             strategy="Hyperband",
             max_trials=9,
             parallel=3,
-            static={"mode": "curve", "steps": str(EPOCHS), "pause": str(PAUSE)},
+            static={"mode": "curve", "steps": str(EPOCHS), "pause": str(PAUSE), "acc": "1"},
             hyperband={"minResource": 1, "maxResource": EPOCHS, "reductionFactor": 3},
+            metrics=[  # the loss and a second metric, on one line
+                {"name": "loss", "regex": r"^loss=(\S+)"},
+                {"name": "acc", "regex": r" acc=(\S+)$"},
+            ],
         )
     )
     status = wait_for("hb to finish", lambda: api.terminal("hb"), timeout=150, operator=operator)
@@ -63,6 +67,11 @@ def test_trials_stop_exactly_at_their_rungs_and_the_epochs_are_counted(
     assert_decisions_replay(trials)
     assert status["epochsConsumed"] == sum(t["epochs"] for t in trials)
     assert status["bestTrial"]["name"] in {t["name"] for t in finished}
+    for t in trials:
+        # A stopped trial keeps the other metric's value printed with the last loss read
+        # (QA84 L2: none), though its Job and log are gone; a finished one its final one.
+        printed = t["intermediateCount"]
+        assert t["metrics"] == {"acc": acc_value(float(t["hyperparameters"]["x"]), 0, printed)}
 
     gone = {t["name"] for t in stopped}
     wait_for(

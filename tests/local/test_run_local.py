@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from e2e.fake_trainer import acc_value
 from kubetune.cli import output
 from kubetune.cli.main import run
 from kubetune.operator.api.naming import trial_job_name
@@ -362,8 +363,12 @@ def test_hyperband_stops_trials_at_their_rungs_and_the_cli_shows_where(tmp_path:
         tmp_path,
         "Hyperband",
         hyperband={"minResource": 1, "maxResource": 9, "reductionFactor": 3},
-        staticHyperparameters={"mode": "curve", "steps": "9", "pause": "1.0"},
+        staticHyperparameters={"mode": "curve", "steps": "9", "pause": "1.0", "acc": "1"},
         limits={"maxTrials": 6, "maxParallelTrials": 3},
+        metrics=[  # the loss and a second metric, on one line
+            {"name": "loss", "regex": "^loss=([-+0-9.eE]+)"},
+            {"name": "acc", "regex": " acc=([-+0-9.eE]+)$"},
+        ],
     )
     code, out, err = kubetune("run", "--local", str(path), "--out", str(out_dir))
     assert code == 0, out + err
@@ -375,6 +380,12 @@ def test_hyperband_stops_trials_at_their_rungs_and_the_cli_shows_where(tmp_path:
         assert last_rung <= trial["epochs"] <= last_rung + 1, trial
         # Its Job was deleted: its process group terminated before it could exit.
         assert not (out_dir / "logs" / f"{trial_job_name(trial['name'])}.exit").exists()
+    for trial in trials:
+        # The other metric's value printed with the last loss read (QA84 L2: a stopped
+        # trial had none), as a finished one keeps its final one.
+        x, n = float(trial["hyperparameters"]["x"]), int(trial["hyperparameters"]["n"])
+        printed = trial["intermediateCount"]
+        assert trial["metrics"] == {"acc": acc_value(x, n, printed)}, trial
     code, out, err = kubetune("trials", str(out_dir), "-o", "json")
     assert code == 0, err
     for document, trial in zip(json.loads(out), trials, strict=True):
