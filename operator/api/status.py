@@ -139,9 +139,12 @@ class TrialStatus(StatusModel):
 
     metrics: dict[str, float] | None = None
     """Final values (last regex match) of the other `spec.metrics`, by name; the objective
-    is in `objective`. A metric that never matched, or whose last match is not a finite
-    number, is left out; a succeeded trial's `message` names those that never matched.
-    Their size counts in the status-size rule on `spec`."""
+    is in `objective`. A trial stopped while it ran (early stopping, a Hyperband rung, a
+    diverged objective, the job's end) has the last values read before the stop, which
+    can be from a later epoch than its objective at a rung. A metric that never matched,
+    or whose last match is not a finite number, is left out; a succeeded trial's
+    `message` names those that never matched. Their size counts in the status-size rule
+    on `spec`."""
 
     intermediate_count: int = Field(default=0, ge=0)
     """Number of objective values seen in the trial's log (matches of the regex)."""

@@ -324,13 +324,15 @@ class Decision:
     def stop_all(self, reason: str) -> None:
         """End every unfinished trial as Stopped, delete its Job, launch nothing. A trial
         whose values were read (`Snapshot.curves`) records how many, as one stopped at a
-        rung does: they were printed, and its `epochs` are counted from them."""
+        rung does: they were printed, and its `epochs` are counted from them; and it keeps
+        the other metrics' last values read with them (`keep_last_metrics`)."""
         curves = self.snapshot.curves or {}
         for trial in self.status.trials:
             if trial.phase not in TERMINAL_TRIAL_PHASES:
                 self.finish_trial(trial, TrialPhase.STOPPED, reason, "the tuning job ended")
                 printed = len(curves.get(trial.name) or ())
                 trial.intermediate_count = max(trial.intermediate_count, printed)
+                keep_last_metrics(self, trial)
                 # Whether or not the snapshot shows its Job: one created a moment ago may
                 # not be in the watch's cache yet, and this is the job's last reconcile.
                 if trial.job_name not in self.plan.delete:
@@ -340,7 +342,7 @@ class Decision:
 
 def keep_last_metrics(d: Decision, trial: TrialStatus) -> None:
     """A running trial stopped on its curve (early stopping, a Hyperband rung, a diverged
-    objective) keeps the last values of the other metrics read with that curve
+    objective) or by the job's end keeps the last values of the other metrics read with that curve
     (`Snapshot.running_metrics`) as its `metrics`: its log goes with its Job, and they
     are what a user compares it on, as a succeeded trial's final values. Record-keeping
     only: no decision depends on them, so a restart that reads other values (later lines)

@@ -115,6 +115,24 @@ def test_a_diverged_trial_stopped_at_once_keeps_the_other_metrics_last_values() 
     CURVES.forget(NS, NAME)
 
 
+def test_a_trial_stopped_by_the_jobs_end_keeps_the_other_metrics_last_values() -> None:
+    kube = new_job(
+        strategy="Hyperband",
+        staticHyperparameters={"epochs": "9"},
+        limits={"maxTrials": 4, "maxParallelTrials": 2},
+    )
+    reconcile(kube, NS, NAME, now=NOW)
+    run_pod(kube, "tj-001", b"acc=0.7 loss=0.5\nacc=0.75 loss=0.4\n")
+    reconcile(kube, NS, NAME, now=NOW)
+    kube.tuning_jobs[(NS, NAME)]["spec"]["stop"] = True
+    reconcile(kube, NS, NAME, now=NOW)
+    stopped = trial(kube, 0)
+    assert (stopped["phase"], stopped["intermediateCount"]) == ("Stopped", 2)
+    assert stopped["metrics"] == {"accuracy": 0.75}
+    assert "tj-001" in kube.called("delete_job")
+    CURVES.forget(NS, NAME)
+
+
 def test_a_running_log_is_scanned_once_for_the_curve_and_the_other_metrics_last_values() -> None:
     others = compile_metrics([(m["name"], m["regex"]) for m in METRICS[1:]])
     log = b"acc=0.5 loss=3\nbroken=2\nacc=0.75 loss=2\nacc=0.8 broken=inf\n"
