@@ -5,6 +5,9 @@ server's message where only a CEL rule catches it; the examples pass (no cluster
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from kubetune.cli import main as cli_main
 from kubetune.cli.admission import admission_problems
 from kubetune.cli.local_run import checked_spec
 from kubetune.operator.api import TuningJobSpec
+from kubetune.operator.api.constants import MAX_PARAMETERS
 from kubetune.operator.api.schema import spec_schema
 from kubetune.operator.kube.validation import parse_and_validate_spec, validate_spec
 
@@ -255,3 +259,41 @@ def _local_problems(spec: dict[str, Any]) -> list[str]:
     with pytest.raises(KubetuneError) as refused:
         checked_spec({"metadata": {"name": "job"}, "spec": spec})
     return [line.strip() for line in str(refused.value).splitlines()[1:]]
+
+
+_WIDEST_SPACE_CHECK = """
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+from kubetune.cli.admission import admission_problems
+print(json.dumps(admission_problems(json.loads(sys.stdin.read()))))
+"""
+
+
+@pytest.mark.parametrize("clash", [False, True])
+def test_the_widest_space_is_checked_in_bounded_memory(clash: bool) -> None:
+    """QA98 H1: with no staticHyperparameters, the rule that no parameter is also static
+    took time and memory doubling with each parameter in cel-python (`||` evaluates both
+    sides): 30 parameters, the most admitted, took 23 GB. Checked here under a 2 GiB
+    address-space limit, in a process of its own."""
+    spec = base()["spec"]
+    spec["parameters"] = [
+        {"name": f"p{i:02d}", "type": "Continuous", "min": 0.0, "max": 1.0}
+        for i in range(MAX_PARAMETERS)
+    ]
+    spec.pop("staticHyperparameters", None)
+    if clash:
+        spec["staticHyperparameters"] = {"p07": "1"}
+    checked = subprocess.run(
+        [sys.executable, "-c", _WIDEST_SPACE_CHECK],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    problems = json.loads(checked.stdout)
+    if clash:
+        (problem,) = problems
+        assert 'staticHyperparameters: "p07"; a hyperparameter is either tuned or static' in problem
+    else:
+        assert problems == []
