@@ -101,7 +101,7 @@ from kubetune.operator.kube.local import (
     write_atomically,
 )
 from kubetune.operator.kube.observe import LogSource
-from kubetune.operator.kube.reconcile import reconcile
+from kubetune.operator.kube.reconcile import limit_blas_threads, reconcile
 from kubetune.operator.kube.trial_job import build_trial_job
 from kubetune.operator.kube.trial_logs import TrialLogs
 from kubetune.operator.kube.validation import check_warm_start_parent, parse_and_validate_spec
@@ -478,6 +478,7 @@ def run_local(ctx: Context) -> int:
             shown = "" if cause == "Ctrl-C" else f" ({cause})"
             say(ctx.err, f"interrupted{shown} before any trial started: nothing ran\n")
             return EXIT_INTERRUPTED
+        limit_blas_threads()  # the GP fits share the cores with the trainers
         with lock:
             return _run(ctx, kube, name, spec.judges_running_trials, save)
 

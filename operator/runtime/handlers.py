@@ -50,12 +50,12 @@ from kubetune.operator.kube import (
 )
 from kubetune.operator.kube.curves import CURVES
 from kubetune.operator.kube.observe import job_finished, pod_stuck
+from kubetune.operator.kube.reconcile import limit_blas_threads
 from kubetune.operator.runtime import telemetry as metrics
 from kubetune.operator.runtime.events import EventPoster
 from kubetune.operator.runtime.heartbeat import Heartbeat
 from kubetune.operator.runtime.log_filter import QuietSuccesses
 from kubetune.operator.runtime.waker import Waker, Wakers
-from threadpoolctl import threadpool_limits
 
 log = logging.getLogger("kubetune.operator")
 
@@ -70,10 +70,6 @@ MAX_ERROR_DELAY = 30.0
 RECONCILE_THREADS = 32
 """Worker threads for blocking reconciles. A slow one (a huge log being scanned) holds
 one thread; the other TuningJobs keep theirs."""
-BLAS_THREADS = 1
-"""BLAS threads per GP fit. Up to RECONCILE_THREADS fits may run at once, each on a small
-matrix: a BLAS pool per fit would oversubscribe the cores many times over for no gain
-(Optuna's GP sampler limits them too, `optuna/_gp/thread_limiting.py`)."""
 RUNNING_NEWS_DELAY = 2.0
 """Seconds by which the news of a trial Job that started is held back (see job_changed)."""
 
@@ -156,8 +152,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # A daemon being stopped (deletion, pausing) gets cancelled, not waited for.
     settings.background.cancellation_polling = 1
     runtime.kube = Kube(load_credentials())
-    # Process-wide (BLAS pools are per process): every GP fit gets BLAS_THREADS.
-    threadpool_limits(limits=BLAS_THREADS, user_api="blas")
+    limit_blas_threads()  # up to RECONCILE_THREADS GP fits may run at once
     if runtime.metrics_port:
         metrics.serve(runtime.metrics_port)
     if runtime.heartbeat is not None:
