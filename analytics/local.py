@@ -28,7 +28,7 @@ import yaml
 from kubetune.analytics.errors import KubetuneError, NotFoundError
 from kubetune.operator.api import TERMINAL_PHASES
 from kubetune.operator.api.naming import trial_job_name
-from kubetune.operator.kube.local import proc_stat
+from kubetune.operator.kube.local import proc_stat, read_yaml
 
 MANIFEST = "tuningjob.yaml"
 STATUS = "status.yaml"
@@ -45,7 +45,7 @@ INTERRUPTED = "Interrupted"
 
 def _mapping(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path.read_text())
     except yaml.YAMLError as error:
         raise KubetuneError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(data, dict):
@@ -97,7 +97,7 @@ def run_record(text: str) -> dict[str, Any]:
     """DIR/.lock's record of the run ({} where it holds none); a bare pid as written before
     the start time was."""
     with contextlib.suppress(yaml.YAMLError):
-        record = yaml.safe_load(text)
+        record = read_yaml(text)
         if isinstance(record, int):
             return {"pid": record}
         if isinstance(record, dict) and isinstance(record.get("pid"), int):
