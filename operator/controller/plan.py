@@ -94,6 +94,7 @@ def _plan(snapshot: Snapshot, now: datetime, optimizer: Optimizer) -> Plan:
     delete_leftover_jobs(d)
     summarise(d)
     if d.terminal_before:
+        d.plan.events.extend(_spec_change_ignored(snapshot, d.status.phase))
         return d.plan
     schedule_checks(d)
     schedule_rung_checks(d)
@@ -107,6 +108,25 @@ def _plan(snapshot: Snapshot, now: datetime, optimizer: Optimizer) -> Plan:
     # the best at a rung and on what the trials printed stay in it to the end.
     d.status.message = (d.status.message or "") + provisional_best(d) + job_note(d)
     return d.plan
+
+
+SPEC_CHANGE_IGNORED = "SpecChangeIgnored"
+"""The reason of the Event saying that a change to an ended job's spec does nothing."""
+
+
+def _spec_change_ignored(snapshot: Snapshot, phase: Phase) -> list[Event]:
+    """An ended job whose spec changed since the status was written: the change is
+    observed (the status says this generation, as GitOps tools wait for) and said, once,
+    to do nothing: an ended job stays ended."""
+    observed = snapshot.status.observed_generation
+    if observed is None or observed == snapshot.generation:
+        return []
+    message = (
+        f"spec changed (generation {snapshot.generation}) after the job ended "
+        f"({phase.value}): an ended TuningJob stays ended and its spec no longer applies; "
+        f"to tune further, create a new TuningJob with spec.warmStart.parents: [{snapshot.name}]"
+    )
+    return [Event("Warning", SPEC_CHANGE_IGNORED, message)]
 
 
 def _go_on(d: Decision, optimizer: Optimizer) -> None:
@@ -134,6 +154,8 @@ def _invalid(out: Plan, snapshot: Snapshot, now: datetime) -> Plan:
     message = "; ".join(snapshot.invalid) or "the spec could not be read"
     if status.phase is not Phase.FAILED:
         out.events.append(Event("Warning", INVALID_SPEC, message))
+    else:
+        out.events.extend(_spec_change_ignored(snapshot, status.phase))
     status.phase = Phase.FAILED
     status.reason = INVALID_SPEC
     status.message = message

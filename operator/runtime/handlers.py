@@ -4,11 +4,15 @@
   thread, then sleeps until woken or until the resync period passes. kopf starts it for
   every TuningJob it sees, stops it when the TuningJob is deleted (a finalizer makes
   sure it has stopped first) and when peering pauses this operator, so two replicas
-  never reconcile the same TuningJob at once. It returns once the TuningJob is terminal.
+  never reconcile the same TuningJob at once. It returns once the TuningJob is terminal,
+  and kopf never starts it again for that TuningJob (until the operator restarts).
 - `job_changed` and `pod_changed` watch the trial Jobs and pods (server-side selected by
   label) and wake the daemon of their TuningJob at once: a finished trial is replaced
   within one reconcile, never a timer tick.
-- `tuning_job_changed` wakes the daemon when the spec changes (suspend, limits...).
+- `tuning_job_changed` wakes the daemon when the spec changes (suspend, limits...); on an
+  ended TuningJob, whose daemon has returned, it reconciles once itself: the change is
+  observed (`status.observedGeneration`, which kstatus, so Helm's `--wait` and Flux, wait
+  for) and said to apply no more, the job staying as it ended.
 - `trial_jobs` and `trial_pods` (kopf indices, fed by the same watches) keep every trial
   Job and pod in memory, and the daemon's `body` is the TuningJob as last watched: a
   reconcile woken by an event reads them there (`CachedKube`), not with a GET and
@@ -91,6 +95,9 @@ class Runtime:
     kube: Kube | None = None
     wakers: Wakers = field(default_factory=Wakers)
     last_reconcile: float = field(default_factory=time.monotonic)
+    ended: set[str] = field(default_factory=set)
+    """UIDs of the TuningJobs whose daemon returned, the job having ended: a change to
+    their spec is observed by `tuning_job_changed`. Forgotten when they are deleted."""
 
 
 def _runtime(memo: Any) -> Runtime:
@@ -186,12 +193,28 @@ async def tuning_job(
 ) -> None:
     """Reconcile one TuningJob until it is terminal (see the module docstring)."""
     assert name is not None and namespace is not None
-    runtime = _runtime(memo)
+    await _reconcile_until_ended(_runtime(memo), namespace, name, body, kwargs, logger)
+
+
+async def _reconcile_until_ended(
+    runtime: Runtime,
+    namespace: str,
+    name: str,
+    body: kopf.Body,
+    indices: dict[str, Any],
+    logger: Any,
+) -> None:
+    """Reconcile one TuningJob until it is terminal (in its daemon, or once more for a
+    change to an ended one's spec), woken by its objects' events meanwhile."""
     # kopf passes every index by its id.
-    daemon = _Daemon(runtime, namespace, name, body, kwargs["trial_jobs"], kwargs["trial_pods"])
+    daemon = _Daemon(runtime, namespace, name, body, indices["trial_jobs"], indices["trial_pods"])
     runtime.wakers.add(daemon.key, daemon.waker)
     try:
-        await daemon.run(logger)
+        result = await daemon.run(logger)
+        if not result.gone:
+            # No await from the check of its spec's generation in `run` to here: a change
+            # that arrives later is `tuning_job_changed`'s to observe.
+            runtime.ended.add(body["metadata"]["uid"])
     finally:
         runtime.wakers.remove(daemon.key, daemon.waker)
         # Stopped (peering paused this replica, the TuningJob ended or went): no log of
@@ -253,7 +276,7 @@ class _Daemon:
             metrics.TELEMETRY,
         )
 
-    async def run(self, logger: Any) -> None:
+    async def run(self, logger: Any) -> Result:
         resync = False
         while True:
             self.waker.reconciling()
@@ -269,8 +292,8 @@ class _Daemon:
                 await asyncio.sleep(self._failed(error, logger))
                 continue
             self.failures = 0
-            if result.terminal:
-                return
+            if result.terminal and not self._spec_changed_since(result):
+                return result
             self.waker.judging = result.judges_running_trials
             timeout = min(RESYNC_SECONDS, result.requeue_after or RESYNC_SECONDS)
             try:
@@ -278,6 +301,16 @@ class _Daemon:
                 resync = resync_due(self.last_resync, time.monotonic())
             except TimeoutError:
                 resync = True
+
+    def _spec_changed_since(self, result: Result) -> bool:
+        """Whether the spec changed after this reconcile read it (a daemon's `body` is
+        the TuningJob as last watched, which kopf keeps up to date): the news woke this
+        daemon, which would otherwise end unaware. Newer only: a live read may be ahead
+        of the watch."""
+        if result.body is None:  # gone
+            return False
+        read = result.body["metadata"].get("generation") or 0
+        return int(self.body["metadata"].get("generation") or 0) > read
 
     async def _reconcile(self, kube: CachedKube) -> Result:
         runtime, namespace, name = self.runtime, self.namespace, self.name
@@ -472,18 +505,29 @@ async def tuning_job_changed(
     name: str | None,
     memo: kopf.Memo,
     logger: Any,
-    **_: Any,
+    **kwargs: Any,
 ) -> None:
-    """Wake the daemon when the spec changed (generation moved past the status); forget
-    the metrics of a deleted TuningJob (its daemon may have ended long before)."""
+    """Wake the daemon when the spec changed (generation moved past the status), or, on
+    an ended TuningJob, whose daemon has returned, reconcile it once: the change is then
+    observed, and said to apply no more. Forget the metrics of a deleted TuningJob (its
+    daemon may have ended long before)."""
+    runtime = _runtime(memo)
+    uid = body.get("metadata", {}).get("uid")
     if type == "DELETED":
         metrics.TELEMETRY.forget(namespace or "", name or "")
+        runtime.ended.discard(uid)
         logger.info("TuningJob deleted: its trial Jobs and pods go with it")
         return
     generation = body.get("metadata", {}).get("generation")
     observed = body.get("status", {}).get("observedGeneration")
-    if generation != observed:
-        _runtime(memo).wakers.wake(namespace, label_value(name or ""))
+    if generation == observed:
+        return
+    if uid in runtime.ended and namespace is not None and name is not None:
+        # kopf runs one object's handlers one event at a time: no other reconcile of it
+        # starts meanwhile, and its events wait (the status written here among them).
+        await _reconcile_until_ended(runtime, namespace, name, body, kwargs, logger)
+    else:
+        runtime.wakers.wake(namespace, label_value(name or ""))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={TUNING_JOB_LABEL: kopf.PRESENT})
