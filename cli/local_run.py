@@ -75,7 +75,14 @@ from kubetune.analytics.resource import parse_tuning_job
 from kubetune.cli import kubectl_yaml, output, views
 from kubetune.cli.admission import admission_problems
 from kubetune.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Context, on_signals, say
-from kubetune.cli.watch import Reading, ended_lines, final_line, logged_values, render
+from kubetune.cli.watch import (
+    Reading,
+    ended_before,
+    ended_lines,
+    final_line,
+    logged_values,
+    render,
+)
 from kubetune.operator.api import (
     API_VERSION,
     KIND,
@@ -795,9 +802,11 @@ def _loop(
     ctx: Context, kube: LocalKube, name: str, judges_curves: bool, save: Callable[[], None]
 ) -> int:
     directory = kube.directory
-    reported: set[str] = set()
     drawn = [0]  # lines of the screen drawn last (terminal only)
     ctx.err.write(f"run directory: {_shown(directory)} (logs in {directory / 'logs'})\n")
+    reported, counted = ended_before(parse_tuning_job(kube.body, directory))
+    if counted is not None and not ctx.out.isatty():
+        ctx.out.write(counted + "\n")
     # A killed run's attempts, counted before their logs begin anew: written with the
     # restarts' start times (`resume`); a restart that fails writes nothing, and its
     # interruption (`mark_interrupted`) counts them from the logs instead.

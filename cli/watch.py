@@ -173,6 +173,20 @@ def ended_lines(view: TuningJobView, reported: set[str]) -> list[str]:
     return lines
 
 
+def ended_before(view: TuningJobView) -> tuple[set[str], str | None]:
+    """For a run that goes on (a resumed local run): the trials that had ended before it,
+    which the quiet mode does not list again one line each (a 1000-trial run's resume
+    printed its 589 ended trials first), and the one line that counts them, None when
+    none had."""
+    ended = {t.name for t in view.trials if t.phase not in _UNENDED}
+    if not ended:
+        return ended, None
+    return ended, (
+        f"{len(ended)}/{view.max_trials} ended before this run, best={_best_among(view, ended)}"
+        " (`kubetune trials` lists them)"
+    )
+
+
 _UNENDED = ("Pending", "Running")
 _NEVER = datetime.max.replace(tzinfo=UTC)
 

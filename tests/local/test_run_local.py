@@ -314,6 +314,13 @@ def test_interrupted_run_resumes_with_exact_trial_count(tmp_path: Path) -> None:
     assert [t["name"] for t in final["trials"]] == ["local-001", "local-002", "local-003"]
     assert all(t["phase"] == "Succeeded" for t in final["trials"])
     assert b"resumed; started again: local-002\n" in second.stderr
+    # QA98 L1: the trial ended before is counted in one line, not listed again.
+    first_line, *ended, last = second.stdout.decode().splitlines()
+    assert first_line.startswith("1/3 ended before this run, best="), second.stdout
+    assert first_line.endswith(" (`kubetune trials` lists them)"), second.stdout
+    assert [line.split()[0] for line in ended] == ["local-002", "local-003"], second.stdout
+    assert ended[-1].endswith("  3/3 ended"), second.stdout
+    assert last.startswith("TuningJob local: Completed"), second.stdout
     resumed = final["trials"][1]  # the same trial, nothing left of its interruption
     assert resumed["hyperparameters"] == running[0]["hyperparameters"]
     assert "reason" not in resumed and resumed["endTime"] != running[0]["endTime"], resumed
