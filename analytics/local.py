@@ -165,27 +165,41 @@ def gone_run(directory: Path) -> str | None:
     return run if run and alive is False else None
 
 
-def interrupt(status: dict[str, Any], cause: str, at: datetime) -> bool:
+def interrupt(
+    status: dict[str, Any], cause: str, at: datetime, finished: frozenset[str] = frozenset()
+) -> bool:
     """`status` (changed in place) as it is once its run was interrupted at `at`: the
     trials that were running (their processes stopped, their Jobs kept) Pending, reason
     Interrupted, their attempt ended then (a duration that stops growing); those that were
     Pending (being launched: `_cut_short`) Pending, reason Interrupted, with no end (their
     attempt had no start); those already so (a resume that did not start them again) say
     the new cause, their end kept; the job says so (reason Interrupted, its Running
-    condition False). False for a job that has ended, which no interruption changes."""
+    condition False). `finished`: trials whose trainer had ended, its exit code written,
+    but not recorded when the run was killed (`as_it_is`): a resume records them from
+    their logs, it does not start them again. False for a job that has ended, which no
+    interruption changes."""
     if not status or status.get("phase") in TERMINAL_PHASES:
         return False
     now = at.strftime("%Y-%m-%dT%H:%M:%SZ")
     trials = [t for t in status.get("trials") or [] if t.get("phase") in ("Pending", "Running")]
     running = sum(t.get("phase") == "Running" for t in trials)
     message = f"interrupted ({cause}); the same `kubetune run --local` command starts it again"
+    recorded = (
+        f"its trainer ended before its run recorded it (interrupted: {cause}); the same "
+        "`kubetune run --local` command records it from its log"
+    )
     for trial in trials:
         if trial.get("phase") == "Running":
             trial["endTime"] = now
-        trial.update(phase="Pending", reason=INTERRUPTED, message=message)
+        ended = trial["name"] in finished
+        trial.update(phase="Pending", reason=INTERRUPTED, message=recorded if ended else message)
     move_counted(status, running, "running", "pending")
-    again = f", starting {', '.join(t['name'] for t in trials)} again" if trials else ""
-    message = f"interrupted ({cause}); the same `kubetune run --local` command resumes it{again}"
+    again = [t["name"] for t in trials if t["name"] not in finished]
+    records = [t["name"] for t in trials if t["name"] in finished]
+    then = f", starting {', '.join(again)} again" if again else ""
+    if records:
+        then += f"{',' if again else ''} recording {', '.join(records)} from the logs"
+    message = f"interrupted ({cause}); the same `kubetune run --local` command resumes it{then}"
     status.update(reason=INTERRUPTED, message=message)
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Running":
@@ -251,7 +265,14 @@ def as_it_is(body: dict[str, Any], directory: Path) -> str | None:
         shown = "its trials being launched are shown interrupted"
     else:
         shown = "it is shown interrupted; none of its trials was recorded running"
-    interrupt(status, f"the run that wrote it, {run}, is no longer alive", at)
+    # A trainer that ended has its exit code in logs/, recorded or not (a run busy with a
+    # GP fit, then killed, had 7 of 8 so).
+    finished = frozenset(
+        t["name"]
+        for t in cut_short
+        if (directory / LOGS / f"{trial_job_name(t['name'], t.get('attempt', 1))}.exit").is_file()
+    )
+    interrupt(status, f"the run that wrote it, {run}, is no longer alive", at, finished)
     return (
         f"the run that wrote {directory} ({run}) is no longer alive: {shown}; "
         f"`kubetune run --local MANIFEST --out {directory}` resumes it"

@@ -199,3 +199,25 @@ def test_a_gone_runs_trials_end_when_it_last_touched_its_lock(tmp_path: Path) ->
     assert [t.reason for t in view.trials[-2:]] == ["Interrupted", "Interrupted"]
     last_alive = datetime.fromtimestamp(written + 6, UTC).replace(microsecond=0)  # as stored
     assert {t.end_time for t in view.trials[-2:]} == {last_alive}
+
+
+def test_a_gone_runs_trial_whose_trainer_had_ended_is_said_to_be_recorded_not_started_again(
+    tmp_path: Path,
+) -> None:
+    """QA98 L2: a killed run (busy with a GP fit) had not recorded 7 of its 8 trials whose
+    trainers had ended, their exit codes written in logs/; the readers said all 8 would
+    be started again, where the resume records those 7 from their logs."""
+    directory = _run_dir(tmp_path, started="1")  # its run is gone
+    trials = yaml.safe_load((directory / "status.yaml").read_text())["trials"]
+    ended, running = (t["name"] for t in trials[-2:])
+    (directory / "logs").mkdir(exist_ok=True)
+    (directory / "logs" / f"{ended}.exit").write_text("0\n")
+    view = TuningJobAnalytics(directory=directory)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GoneRunWarning)
+        view.refresh()
+    message = view.view.status.message or ""
+    assert message.endswith(f", starting {running} again, recording {ended} from the logs")
+    said = {t.name: t.message for t in view.view.trials[-2:]}
+    assert (said[ended] or "").startswith("its trainer ended before its run recorded it"), said
+    assert (said[running] or "").endswith("command starts it again"), said
