@@ -53,8 +53,11 @@ def log_h(z: FloatArray) -> FloatArray:
     return out
 
 
-def log_expected_improvement(mean: FloatArray, var: FloatArray, best: float) -> FloatArray:
-    """log EI of improving below ``best`` given the posterior mean (m,) and variance (m,)."""
+def log_expected_improvement(
+    mean: FloatArray, var: FloatArray, best: float | FloatArray
+) -> FloatArray:
+    """log EI of improving below ``best`` given the posterior mean (m,) and variance (m,);
+    arrays broadcast (e.g. mean and best (k, m) or (k, 1) for k fantasies, var (m,))."""
     sigma = np.sqrt(np.maximum(var, _MIN_VAR))
     return np.log(sigma) + log_h((best - mean) / sigma)
 
@@ -128,7 +131,7 @@ class LogEI:
     def with_gradient(self, x: FloatArray) -> tuple[float, FloatArray]:
         """log EI at one point x (d,) and its gradient (d,)."""
         mean, var, dmean, dvar = self.gp.posterior_with_gradient(x)
-        value, d_dmean, d_dvar = log_expected_improvement_with_gradient(mean, var, self.best)
+        value, d_dmean, d_dvar = log_expected_improvement_with_gradient(float(mean), var, self.best)
         factor, d_factor_dvar = log_noise_factor_with_gradient(var, self.noise_var)
         return value + factor, d_dmean * dmean + (d_dvar + d_factor_dvar) * dvar
 
@@ -142,24 +145,49 @@ class FantasyLogEI:
     Unlike a single constant lie, it neither pins the pending points' neighbourhood to one
     guessed value nor lets the batch pile up: near a pending point the fantasies disagree
     only as much as the posterior does.
+
+    In: the GP conditioned on all k fantasies at once (y (n, k), see
+    :meth:`~kubetune.optimizer.gp.GPRegressor.condition_on`), each fantasy's incumbent
+    ``bests`` (k,) and ``noise_var`` as for :class:`LogEI`. The fantasies differ only in
+    the posterior mean: the variance, the costly part, is computed once for all of them.
     """
 
-    def __init__(self, members: list[LogEI]) -> None:
-        self.members = members
-        self.lengthscales = members[0].lengthscales
-        self._log_k = math.log(len(members))
+    def __init__(self, gp: GPRegressor, bests: FloatArray, noise_var: float = 0.0) -> None:
+        self.gp, self.bests, self.noise_var = gp, bests, noise_var
+        self.lengthscales: FloatArray = gp.params.lengthscales
+        self._log_k = math.log(len(bests))
 
     def __call__(self, x: FloatArray) -> FloatArray:
-        values = np.stack([m(x) for m in self.members])  # (k, m)
-        top = np.max(values, axis=0)
-        out: FloatArray = top + np.log(np.sum(np.exp(values - top), axis=0)) - self._log_k
+        """log mean EI at x (m, d) -> (m,)."""
+        out = np.empty(len(x))
+        for start in range(0, len(x), _CANDIDATE_CHUNK):
+            mean, var = self.gp.posterior(x[start : start + _CANDIDATE_CHUNK])  # (m, k), (m,)
+            values = log_expected_improvement(mean.T, var, self.bests[:, None]) + log_noise_factor(
+                var, self.noise_var
+            )  # (k, m)
+            top = np.max(values, axis=0)
+            out[start : start + _CANDIDATE_CHUNK] = (
+                top + np.log(np.sum(np.exp(values - top), axis=0)) - self._log_k
+            )
         return out
 
     def with_gradient(self, x: FloatArray) -> tuple[float, FloatArray]:
-        parts = [m.with_gradient(x) for m in self.members]
-        values = np.array([v for v, _ in parts])  # (k,)
+        """log mean EI at one point x (d,) and its gradient (d,)."""
+        mean, var, dmean, dvar = self.gp.posterior_with_gradient(x)  # (k,), 1, (d, k), (d,)
+        factor, d_factor_dvar = log_noise_factor_with_gradient(var, self.noise_var)
+        parts = [
+            log_expected_improvement_with_gradient(float(m), var, float(b))
+            for m, b in zip(mean, self.bests, strict=True)
+        ]
+        values = np.array([v for v, _, _ in parts]) + factor  # (k,)
+        gradients = np.array(
+            [
+                d_dmean * dmean[:, j] + (d_dvar + d_factor_dvar) * dvar
+                for j, (_, d_dmean, d_dvar) in enumerate(parts)
+            ]
+        )  # (k, d)
         top = float(np.max(values))
         weights = np.exp(values - top)
         total = float(np.sum(weights))
-        gradient: FloatArray = (weights / total) @ np.array([g for _, g in parts])  # (d,)
+        gradient: FloatArray = (weights / total) @ gradients
         return top + math.log(total) - self._log_k, gradient

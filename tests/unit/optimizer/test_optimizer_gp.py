@@ -22,7 +22,7 @@ from kubetune.optimizer.gp import (
     log_marginal_likelihood,
 )
 from kubetune.optimizer.kernel import matern52, matern52_grad_r2, squared_differences
-from kubetune.optimizer.prior import log_prior
+from kubetune.optimizer.prior import MIN_NOISE_VAR, log_prior
 from scipy.stats import norm
 
 IS_CATEGORICAL = np.array([False, False, True])
@@ -181,23 +181,93 @@ def test_augmented_ei_stops_paying_for_a_point_measured_over_and_over() -> None:
     np.testing.assert_array_equal(log_noise_factor(np.array([0.0, 0.1, 5.0]), 0.0), 0.0)
 
 
-def _fantasy_acquisition() -> FantasyLogEI:
+_PENDING = np.array([[0.2, 0.8, 1.0], [0.7, 0.1, 0.0]])
+_DRAWS = np.array([[-0.5, 0.3], [0.4, -1.2], [0.0, 0.0]])  # (k, p) fantasies at _PENDING
+
+
+def _fantasy_acquisition() -> tuple[FantasyLogEI, list[LogEI]]:
+    """The fantasy acquisition and, for reference, one LogEI per fantasy on a GP built
+    from scratch on the observations plus that fantasy (the definition)."""
     X, y = _data()
-    gp = GPRegressor(X, y, IS_CATEGORICAL, KernelParams(np.array([0.3, 0.5, 1.0]), 1.2, 1e-4))
-    pending = np.array([[0.2, 0.8, 1.0], [0.7, 0.1, 0.0]])
-    draws = [np.array([-0.5, 0.3]), np.array([0.4, -1.2]), np.array([0.0, 0.0])]
-    return FantasyLogEI([LogEI(gp.condition_on(pending, f), min(-1.0, *f)) for f in draws])
+    params = KernelParams(np.array([0.3, 0.5, 1.0]), 1.2, 1e-4)
+    gp = GPRegressor(X, y, IS_CATEGORICAL, params)
+    bests = np.minimum(-1.0, _DRAWS.min(axis=1))
+    noise = np.concatenate([np.full(len(X), 1e-4), np.full(len(_PENDING), MIN_NOISE_VAR)])
+    members = [
+        LogEI(
+            GPRegressor(
+                np.vstack([X, _PENDING]), np.concatenate([y, f]), IS_CATEGORICAL, params, noise
+            ),
+            b,
+        )
+        for f, b in zip(_DRAWS, bests, strict=True)
+    ]
+    return FantasyLogEI(gp.condition_on(_PENDING, _DRAWS), bests), members
 
 
 def test_fantasy_log_ei_is_the_log_mean_of_the_members_ei_and_its_gradient_matches() -> None:
-    acquisition = _fantasy_acquisition()
+    acquisition, members = _fantasy_acquisition()
     x = np.array([[0.37, 0.61, 1.0], [0.9, 0.9, 2.0]])
-    members = np.exp([m(x) for m in acquisition.members])
-    np.testing.assert_allclose(acquisition(x), np.log(members.mean(axis=0)), rtol=1e-10)
+    member_ei = np.exp([m(x) for m in members])
+    np.testing.assert_allclose(acquisition(x), np.log(member_ei.mean(axis=0)), rtol=1e-10)
     value, gradient = acquisition.with_gradient(x[0])
     assert value == pytest.approx(acquisition(x[:1])[0], rel=1e-10)
+    parts = [m.with_gradient(x[0]) for m in members]
+    weights = np.exp([v for v, _ in parts])
+    np.testing.assert_allclose(
+        gradient, weights @ np.array([g for _, g in parts]) / weights.sum(), rtol=1e-9, atol=1e-12
+    )
     fd = _central_difference(lambda v: acquisition(v[None, :])[0], x[0])
     np.testing.assert_allclose(gradient[:2], fd[:2], rtol=1e-4, atol=1e-8)
+
+
+@pytest.mark.parametrize("n", [12, 150])
+def test_conditioning_on_fantasies_updates_the_factor_to_a_fresh_gps(n: int) -> None:
+    """k fantasies at the same points share one block-updated factor: the posterior mean
+    (per fantasy), variance and their gradients equal a GP built afresh per fantasy."""
+    X, y = _data(n)
+    params = KernelParams(np.array([0.3, 0.5, 1.0]), 1.2, 1e-3)
+    gp = GPRegressor(X, y, IS_CATEGORICAL, params)
+    pending = _data(5, seed=2)[0]
+    draws = np.random.default_rng(3).standard_normal((4, len(pending)))
+    conditioned = gp.condition_on(pending, draws)
+    x = _data(40, seed=4)[0]
+    mean, var = conditioned.posterior(x)
+    assert mean.shape == (40, 4) and var.shape == (40,)
+    for j, f in enumerate(draws):
+        fresh = gp.condition_on(pending, f)  # one fantasy
+        reference = GPRegressor(
+            np.vstack([X, pending]), np.concatenate([y, f]), IS_CATEGORICAL, params, fresh.noise
+        )
+        np.testing.assert_allclose(conditioned.L, reference.L, rtol=0, atol=1e-9)
+        ref_mean, ref_var = reference.posterior(x)
+        np.testing.assert_allclose(mean[:, j], ref_mean, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(var, ref_var, rtol=0, atol=1e-9)
+        m, v, dm, dv = conditioned.posterior_with_gradient(x[0])
+        ref_m, ref_v, ref_dm, ref_dv = reference.posterior_with_gradient(x[0])
+        assert m[j] == pytest.approx(float(ref_m), abs=1e-9) and v == pytest.approx(ref_v, abs=1e-9)
+        np.testing.assert_allclose(dm[:, j], ref_dm, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(dv, ref_dv, rtol=0, atol=1e-9)
+
+
+def test_conditioning_a_gp_that_needed_jitter_refactors_it_as_a_fresh_gp_would() -> None:
+    """Jitter is relative to the whole matrix's diagonal: reusing a jittered factor would
+    change the mathematics, so the conditioned GP is factored afresh, identically."""
+    X, y = _data(20)
+    X = np.vstack([X, X[:5]])  # exact repeats without noise: K is singular
+    y = np.concatenate([y, y[:5]])
+    params = KernelParams(np.array([0.3, 0.5, 1.0]), 1.2, 1e-4)
+    gp = GPRegressor(X, y, IS_CATEGORICAL, params, np.zeros(len(X)))
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.cholesky(gp.kernel(X, X))
+    pending = _data(3, seed=2)[0]
+    f = np.array([0.1, -0.2, 0.3])
+    conditioned = gp.condition_on(pending, f)
+    fresh = GPRegressor(
+        np.vstack([X, pending]), np.concatenate([y, f]), IS_CATEGORICAL, params, conditioned.noise
+    )
+    np.testing.assert_array_equal(conditioned.L, fresh.L)
+    np.testing.assert_array_equal(conditioned.alpha, fresh.alpha)
 
 
 def test_conditioning_on_a_fantasy_of_f_pins_the_posterior_there() -> None:
