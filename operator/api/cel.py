@@ -90,6 +90,16 @@ def immutable(field: str) -> dict[str, str]:
     )
 
 
+def immutable_keyed_list(field: str) -> dict[str, str]:
+    """`immutable` for a list keyed by its items' `name` (`x-kubernetes-list-type: map`),
+    whose equality in CEL ignores the items' order: comparing the names in order too
+    refuses a reordering, as the rule did on the list before it was keyed."""
+    return rule(
+        "self == oldSelf && self.map(x, x.name) == oldSelf.map(x, x.name)",
+        immutable(field)["message"],
+    )
+
+
 def immutable_once_set(field: str, fix: str) -> dict[str, str]:
     """A transition rule on `spec` refusing any change to the optional `field`: setting,
     changing or removing it (a rule on the field itself would miss setting and removing,
@@ -109,6 +119,41 @@ STOP_IS_FINAL = rule(
     "one",
 )
 
+HYPERBAND_DEFAULTS: dict[str, int | str | None] = {
+    "minResource": DEFAULT_HYPERBAND_MIN_RESOURCE,
+    "maxResource": None,
+    "reductionFactor": DEFAULT_HYPERBAND_REDUCTION_FACTOR,
+    "sampler": "SobolBayesian",
+}
+"""What each field of `spec.hyperband` is when unset (None: no default), a test checks
+against the model's: an absent `hyperband` is these values."""
+
+
+def _effective_hyperband(side: str, field: str) -> str:
+    """CEL: `side`.hyperband.`field`, or its default where hyperband or the field is unset
+    (0 for maxResource, which is at least 2 when set)."""
+    default = HYPERBAND_DEFAULTS[field]
+    shown = _cel_string(default) if isinstance(default, str) else str(default or 0)
+    return (
+        f"(has({side}.hyperband) && has({side}.hyperband.{field}) "
+        f"? {side}.hyperband.{field} : {shown})"
+    )
+
+
+def hyperband_immutable(fix: str) -> dict[str, str]:
+    """`immutable_once_set` for `hyperband`, by its effective values: writing out the
+    defaults (`hyperband: {reductionFactor: 3}`) on a job created without the block, or
+    removing an all-default block, changes no rung and is no change."""
+    return rule(
+        " && ".join(
+            f"{_effective_hyperband('self', f)} == {_effective_hyperband('oldSelf', f)}"
+            for f in HYPERBAND_DEFAULTS
+        ),
+        f"spec.hyperband is immutable; {fix}",
+        field_path=".hyperband",
+    )
+
+
 NEW_JOB_WARM_STARTED = (
     "create a new TuningJob to change it, with warmStart.parents naming this one to reuse "
     "its trials"
@@ -118,7 +163,7 @@ SPEC_TRANSITION_RULES = (
     immutable_once_set("randomSeed", NEW_JOB_WARM_STARTED),
     immutable_once_set("warmStart", "create a new TuningJob to change it"),
     # The recorded rung values are only comparable under the rungs they were judged at.
-    immutable_once_set("hyperband", NEW_JOB_WARM_STARTED),
+    hyperband_immutable(NEW_JOB_WARM_STARTED),
 )
 
 

@@ -12,7 +12,7 @@ import copy
 import re
 from typing import Any
 
-from kubetune.operator.api.cel import JOB_CONTROLLER, immutable, immutable_once_set
+from kubetune.operator.api.cel import JOB_CONTROLLER, immutable
 from kubetune.operator.api.spec import TuningJobSpec
 from kubetune.operator.api.status import TuningJobStatus
 
@@ -228,12 +228,13 @@ def immutable_spec_fields() -> list[str]:
         info.alias or name
         for name, info in TuningJobSpec.model_fields.items()
         if any(
-            r["rule"] == immutable(info.alias or name)["rule"]
+            r["message"] == immutable(info.alias or name)["message"]
             for r in rules(info.json_schema_extra)
         )
     ]
+    # By the message: the rules differ (by effective values for hyperband).
     for spec_rule in rules(TuningJobSpec.model_config.get("json_schema_extra")):
         field = spec_rule.get("fieldPath", "").removeprefix(".")
-        if field and spec_rule["rule"] == immutable_once_set(field, "")["rule"]:
+        if field and spec_rule["message"].startswith(f"spec.{field} is immutable;"):
             fields.append(field)
     return fields

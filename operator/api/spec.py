@@ -32,6 +32,7 @@ from kubetune.operator.api.cel import (
     TRIAL_TEMPLATE_RULES,
     cel,
     immutable,
+    immutable_keyed_list,
 )
 from kubetune.operator.api.constants import (
     CATEGORICAL_VALUE_MAX_LENGTH,
@@ -57,7 +58,7 @@ from kubetune.operator.api.enums import (
     Scaling,
     Strategy,
 )
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, JsonValue, StringConstraints
 
 HyperparameterName = Annotated[
     str,
@@ -70,6 +71,16 @@ HyperparameterName = Annotated[
 CategoricalValue = Annotated[
     str, StringConstraints(min_length=1, max_length=CATEGORICAL_VALUE_MAX_LENGTH)
 ]
+KEYED_BY_NAME: dict[str, JsonValue] = {
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["name"],
+}
+"""A list whose items are told apart by their (required, unique) `name`: server-side
+apply owns and merges each item's fields, so a server-side apply (Argo CD, Flux, Helm 4)
+of a TuningJob applied client-side before does not conflict over the whole list, whose
+items the API server defaulted (`scaling: Auto`). (A client-side `kubectl apply` still
+re-sends such a list: it patches a custom resource with a JSON merge patch, which
+replaces a list whole whatever its type; the result is the same object.)"""
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 ResourceName = Annotated[
     str, StringConstraints(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
@@ -309,7 +320,8 @@ class TrialTemplate(KubeModel):
     pauses the TuningJob) and `managedBy` unset or kubernetes.io/job-controller; those and
     the template's `spec.containers` are checked at admission, the rest when the Job is
     created (`completionMode`, `podFailurePolicy`, `backoffLimit` ... apply to each trial's
-    Job as written). Where a container leaves them unset, the operator sets
+    Job as written; a field a Job does not have, such as a misspelt `comand`, fails the
+    job, InvalidSpec, naming it). Where a container leaves them unset, the operator sets
     `allowPrivilegeEscalation: false` (not beside `privileged` or CAP_SYS_ADMIN) and
     drops every capability."""
 
@@ -356,7 +368,10 @@ class TuningJobSpec(KubeModel):
     metrics: list[Metric] = Field(
         min_length=1,
         max_length=MAX_METRICS,
-        json_schema_extra=cel(METRIC_NAMES_UNIQUE, immutable("metrics")),
+        json_schema_extra={
+            **cel(METRIC_NAMES_UNIQUE, immutable_keyed_list("metrics")),
+            **KEYED_BY_NAME,
+        },
     )
     """Metrics read from each trial's logs (1 to 40, unique names); one of them is the
     objective, the others' final values are recorded in `status.trials[].metrics`. Their
@@ -366,7 +381,10 @@ class TuningJobSpec(KubeModel):
     parameters: list[Parameter] = Field(
         min_length=1,
         max_length=MAX_PARAMETERS,
-        json_schema_extra=cel(PARAMETER_NAMES_UNIQUE, immutable("parameters")),
+        json_schema_extra={
+            **cel(PARAMETER_NAMES_UNIQUE, immutable_keyed_list("parameters")),
+            **KEYED_BY_NAME,
+        },
     )
     """The hyperparameters to tune (1 to 30, unique names). Immutable."""
 
@@ -399,10 +417,11 @@ class TuningJobSpec(KubeModel):
     hyperband: Hyperband | None = None
     """Settings of `strategy: Hyperband` (only with it); unset: the defaults. Immutable:
     the values recorded at the rungs are only comparable under the rungs they were
-    judged at. The trainer must print the objective once per epoch: a trial that prints
-    more values than `maxResource` fails the job (TooManyObjectiveValues: the regex
-    matches more than one line per epoch, or maxResource is not the trainer's epochs);
-    one that succeeds with fewer gets a Warning Event (TooFewObjectiveValues)."""
+    judged at (writing out the defaults, or removing a block of defaults, is no change).
+    The trainer must print the objective once per epoch: a trial that prints more values
+    than `maxResource` fails the job (TooManyObjectiveValues: the regex matches more than
+    one line per epoch, or maxResource is not the trainer's epochs); one that succeeds
+    with fewer gets a Warning Event (TooFewObjectiveValues)."""
 
     completion_criteria: CompletionCriteria | None = None
     """Criteria that complete the job before `limits.maxTrials`. May change while the job

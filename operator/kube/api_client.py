@@ -165,12 +165,15 @@ class Kube:
         The manifest is POSTed as it is, for the API server to judge: the client's
         `create_namespaced_job` first validates it against its own models, which refuse
         what the API server takes (a quantity written as a number, `nvidia.com/gpu: 1`; a
-        field newer than the client) with an exception that is not an API error."""
+        field newer than the client) with an exception that is not an API error.
+        `fieldValidation=Strict`: the trial template is kept open at admission, and the
+        API server's default (Warn) would drop a misspelt field (`comand`) and run the
+        pod without it; refused, the job fails naming the field."""
         request = self.api.param_serialize(
             method="POST",
             resource_path="/apis/batch/v1/namespaces/{namespace}/jobs",
             path_params={"namespace": namespace},
-            query_params=[("fieldManager", COMPONENT)],
+            query_params=[("fieldManager", COMPONENT), ("fieldValidation", "Strict")],
             header_params={"Accept": "application/json", "Content-Type": "application/json"},
             body=manifest,
             auth_settings=["BearerToken"],

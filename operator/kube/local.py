@@ -38,6 +38,7 @@ import copy
 import ctypes
 import functools
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -49,6 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import kubernetes.client.models
 import yaml
 from kubetune.operator.api import HYPERPARAMETERS_ENV
 from kubetune.operator.api.naming import trial_job_name
@@ -100,6 +102,37 @@ def write_atomically(path: Path, data: Any) -> None:
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
+
+
+_MODEL_TYPE = re.compile(r"^(?:List\[(\w+)\]|Dict\[str, (\w+)\]|(\w+))$")
+"""A field's type in the kubernetes client's models: a list of, a map of, or one value."""
+
+
+def unknown_fields(value: Any, model: str, path: str) -> list[str]:
+    """The fields of `value` (an object of the Kubernetes API type the kubernetes
+    client's model `model` describes, e.g. V1JobSpec, at `path`) the type does not have,
+    as the API server's strict field validation names them. Without an API server, the
+    client's models are the schema: a field newer than the client would be reported."""
+    cls = getattr(kubernetes.client.models, model, None)
+    if cls is None or not isinstance(value, dict):
+        return []  # a scalar, or an open `object` (an IntOrString, a raw extension)
+    types = {cls.attribute_map[attribute]: kind for attribute, kind in cls.openapi_types.items()}
+    unknown = []
+    for key, child in value.items():
+        if key not in types:
+            unknown.append(f"{path}.{key}")
+            continue
+        match = _MODEL_TYPE.match(types[key])
+        listed, mapped, single = match.groups() if match else (None, None, None)
+        if listed and isinstance(child, list):
+            for index, item in enumerate(child):
+                unknown += unknown_fields(item, listed, f"{path}.{key}[{index}]")
+        elif mapped and isinstance(child, dict):
+            for name, item in child.items():
+                unknown += unknown_fields(item, mapped, f"{path}.{key}.{name}")
+        elif single:
+            unknown += unknown_fields(child, single, f"{path}.{key}")
+    return unknown
 
 
 def primary_container(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -510,6 +543,14 @@ class LocalKube:
         name = manifest["metadata"]["name"]
         if name in self.jobs:
             return False
+        unknown = unknown_fields(manifest["spec"], "V1JobSpec", "spec")
+        if unknown:
+            # As a cluster's API server refuses it (the operator creates Jobs with
+            # fieldValidation=Strict), in its words: the reconcile names the fields in
+            # the TuningJob. A misspelt field would otherwise be ignored, here as there.
+            raise JobRejectedError(
+                "strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in unknown)
+            )
         self._start(name, manifest)
         write_atomically(self.logs / f"{name}.job.yaml", manifest)
         return True

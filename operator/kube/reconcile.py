@@ -18,6 +18,7 @@ Order of effects, which is what keeps a crash at any point harmless:
 from __future__ import annotations
 
 import logging
+import re
 import time
 from array import array
 from dataclasses import dataclass
@@ -500,6 +501,32 @@ class _Refused:
     """The name is another's Job: never to be deleted as if it were the trial's."""
 
 
+_UNKNOWN_FIELD = re.compile(r'unknown field "spec\.([^"]+)"')
+"""A field of the Job's spec the API server's strict decoding does not know (the trial
+Job's `spec` is `spec.trialTemplate.job`)."""
+
+
+def job_refused_message(job_name: str, refusal: str) -> str:
+    """The TuningJob's message for a trial Job the API server refused (`refusal`, its
+    message). An unknown field, a misspelling the open trial template let through
+    admission, is named by its path in the TuningJob, with where to look up the right
+    name."""
+    unknown = _UNKNOWN_FIELD.findall(refusal)
+    if not unknown:
+        return (
+            f"spec.trialTemplate.job: the API server refused trial Job {job_name}: {refusal}; "
+            "fix the template in a new TuningJob"
+        )
+    fields = ", ".join(f"spec.trialTemplate.job.{field}" for field in unknown)
+    parent = re.sub(r"\[[0-9]+\]", "", unknown[0]).rpartition(".")[0]
+    explain = f"job.spec.{parent}" if parent else "job.spec"
+    return (
+        f"{fields}: unknown field{'s' if len(unknown) > 1 else ''} of a Job, refused when "
+        f"trial Job {job_name} was created ({refusal}); fix the spelling or remove it "
+        f"(kubectl explain {explain} lists the fields there) in a new TuningJob"
+    )
+
+
 def _create_jobs(
     kube: KubeClient, read: _Read, decided: Plan, telemetry: Telemetry
 ) -> tuple[list[str], _Refused | None]:
@@ -524,10 +551,7 @@ def _create_jobs(
         except JobNotStartedError as error:
             return launched, _Refused(launch.job_name, str(error), taken=True)
         except JobRejectedError as error:
-            message = (
-                f"spec.trialTemplate.job: the API server refused trial Job "
-                f"{launch.job_name}: {error}; fix the template in a new TuningJob"
-            )
+            message = job_refused_message(launch.job_name, str(error))
             return launched, _Refused(launch.job_name, message, taken=False)
         if created:
             launched.append(launch.job_name)

@@ -979,3 +979,86 @@ def test_kubectl_explain_shows_the_model_docstrings(
     assert "scaling" in explained
     explained = kubectl(kubeconfig_path, "explain", "tj.spec.trialTemplate.job")
     assert models.HYPERPARAMETERS_ENV in explained
+
+
+# --------------------------------------------------------------------------- apply, edits
+
+
+def test_server_side_apply_after_client_side_applies_takes_over_without_conflict(
+    kubeconfig_path: Path | str, namespace: str, crd_installed: None, tmp_path: Path
+) -> None:
+    """`parameters` and `metrics` are lists keyed by name: each item's fields have their
+    own managers, so a server-side apply (Argo CD, Flux, Helm 4) of a TuningJob applied
+    client-side before takes over its parameters without a conflict over the whole list,
+    whose items the API server defaulted (`scaling: Auto`; QA99 M3). A client-side
+    re-apply still says "configured": kubectl sends a custom resource a JSON merge patch,
+    which replaces a list whole whatever its type, and the defaulted items differ from
+    the manifest's; the API server's result is the same object."""
+    manifest = base()
+    manifest["metadata"]["name"] = "applied"
+    for parameter in manifest["spec"]["parameters"]:
+        parameter.pop("scaling", None)  # defaulted by the API server
+    path = tmp_path / "applied.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    apply = ("apply", f"--namespace={namespace}", "-f", str(path))
+    get = ("get", "tj", "applied", f"--namespace={namespace}", "-o", "json")
+    assert "created" in kubectl(kubeconfig_path, *apply)
+    created = json.loads(kubectl(kubeconfig_path, *get))
+    kubectl(kubeconfig_path, *apply)
+    # kubectl's default manager for server-side apply ("kubectl") takes over the fields.
+    out = kubectl(kubeconfig_path, *apply[:1], "--server-side", *apply[1:])
+    assert out.strip() == "tuningjob.kubetune.io/applied serverside-applied"
+    applied = json.loads(kubectl(kubeconfig_path, *get))
+    assert applied["spec"] == created["spec"]
+    assert applied["metadata"]["generation"] == created["metadata"]["generation"]
+
+
+def test_reordering_parameters_or_metrics_is_still_a_change(
+    custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    """Keyed lists compare equal in any order in CEL: the immutability rule compares the
+    names in order too, so a reordering is refused as before."""
+    manifest = base()
+    manifest["metadata"]["name"] = "reordered"
+    manifest["spec"]["metrics"].append({"name": "loss", "regex": "loss=([0-9.]+)"})
+    create(custom_api, namespace, manifest)
+    for field in ("parameters", "metrics"):
+        assert len(manifest["spec"][field]) >= 2, field
+        with pytest.raises(ApiException) as caught:
+            replace_spec(
+                custom_api,
+                namespace,
+                "reordered",
+                lambda m, f=field: m["spec"].__setitem__(f, m["spec"][f][::-1]),
+            )
+        assert caught.value.status == 422
+        message = json.loads(caught.value.body)["message"]
+        assert f"spec.{field} is immutable; create a new TuningJob to change it" in message
+
+
+def test_writing_out_or_removing_the_hyperband_defaults_is_no_change(
+    custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    """`hyperband` is immutable by its effective values: an absent block is its defaults
+    (QA99 L1); a value other than the default is still refused."""
+    manifest = load(ROOT / "examples" / "digits-cpu-hyperband.yaml")
+    manifest["metadata"] = {"name": "hyperband-defaults"}
+    del manifest["spec"]["hyperband"]
+    create(custom_api, namespace, manifest)
+    written = {"reductionFactor": 3}
+    replaced = replace_spec(
+        custom_api, namespace, "hyperband-defaults", setting("hyperband", written)
+    )
+    assert replaced["spec"]["hyperband"] == {
+        "minResource": 1,
+        "reductionFactor": 3,
+        "sampler": "SobolBayesian",
+    }
+    replaced = replace_spec(custom_api, namespace, "hyperband-defaults", setting("hyperband", None))
+    assert "hyperband" not in replaced["spec"]
+    for changed in ({"reductionFactor": 4}, {"sampler": "Random"}):
+        with pytest.raises(ApiException) as caught:
+            replace_spec(custom_api, namespace, "hyperband-defaults", setting("hyperband", changed))
+        assert caught.value.status == 422, changed
+        message = json.loads(caught.value.body)["message"]
+        assert "spec.hyperband is immutable; create a new TuningJob to change it" in message

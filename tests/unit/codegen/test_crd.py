@@ -11,6 +11,7 @@ import yaml
 from codegen import crd
 from codegen.reference import render_reference
 from kubetune.operator import api as models
+from kubetune.operator.api.cel import HYPERBAND_DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[3]
 CRD_FILE = ROOT / "crds" / "kubetune.io_tuningjobs.yaml"
@@ -124,13 +125,35 @@ def test_immutable_fields_have_transition_rules_and_mutable_ones_do_not() -> Non
     nodes = dict(walk(schema()))
     for field in ("strategy", "objective", "metrics", "parameters", "trialTemplate"):
         rules = nodes[f".spec.{field}"]["x-kubernetes-validations"]
+        # A keyed list's equality ignores the order: its names are compared in order too.
+        in_order = " && self.map(x, x.name) == oldSelf.map(x, x.name)"
         assert {
-            "rule": "self == oldSelf",
+            "rule": "self == oldSelf" + (in_order if field in ("metrics", "parameters") else ""),
             "message": f"spec.{field} is immutable; create a new TuningJob to change it",
         } in rules
     for field in ("limits", "completionCriteria", "suspend", "earlyStopping", "retry"):
         rules = nodes[f".spec.{field}"].get("x-kubernetes-validations", [])
         assert all("oldSelf" not in r["rule"] for r in rules), field
+
+
+def test_parameters_and_metrics_are_lists_keyed_by_their_required_name() -> None:
+    """Keyed (`map`) lists: server-side apply owns each item's fields, so it does not
+    conflict over the whole list with an earlier client-side apply (QA99 M3)."""
+    nodes = dict(walk(schema()))
+    for field in ("parameters", "metrics"):
+        node = nodes[f".spec.{field}"]
+        assert node["x-kubernetes-list-type"] == "map"
+        assert node["x-kubernetes-list-map-keys"] == ["name"]
+        assert "name" in node["items"]["required"]  # a map key must be required
+
+
+def test_the_hyperband_rule_knows_every_field_and_its_model_default() -> None:
+    """The immutability of `hyperband` compares effective values, an absent block being
+    the defaults (QA99 L1): it must know each field and the model's default."""
+    defaults = {
+        info.alias or name: info.default for name, info in models.Hyperband.model_fields.items()
+    }
+    assert defaults == HYPERBAND_DEFAULTS
 
 
 def test_defaults() -> None:
