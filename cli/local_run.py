@@ -105,10 +105,15 @@ from kubetune.operator.kube.local import (
     primary_container,
     process_start,
     read_run,
+    unknown_fields,
     write_atomically,
 )
 from kubetune.operator.kube.observe import LogSource
-from kubetune.operator.kube.reconcile import limit_blas_threads, reconcile
+from kubetune.operator.kube.reconcile import (
+    limit_blas_threads,
+    reconcile,
+    unknown_fields_message,
+)
 from kubetune.operator.kube.trial_job import build_trial_job
 from kubetune.operator.kube.trial_logs import TrialLogs
 from kubetune.operator.kube.validation import check_warm_start_parent, parse_and_validate_spec
@@ -204,9 +209,15 @@ def checked_spec(body: dict[str, Any]) -> TuningJobSpec:
 
 
 def _primary_container(body: dict[str, Any], spec: TuningJobSpec) -> dict[str, Any]:
-    """The container a trial of `spec` runs, as its Job would have it."""
+    """The container a trial of `spec` runs, as its Job would have it; refused first for
+    fields a Job does not have (misspelt: `comand` made it a container with no command)."""
+    job = _probe_job(body, spec)
+    unknown = unknown_fields(job["spec"], "V1JobSpec", "spec")
+    if unknown:
+        paths = [field.removeprefix("spec.") for field in unknown]
+        raise KubetuneError(unknown_fields_message(paths, " (a cluster's API server refuses it)"))
     try:
-        return primary_container(_probe_job(body, spec))
+        return primary_container(job)
     except JobRejectedError as error:
         raise KubetuneError(str(error)) from None
 

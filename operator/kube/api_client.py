@@ -199,17 +199,9 @@ class Kube:
         delete (created again at a later reconcile), is fine. One owned by no TuningJob (left
         by `kubectl delete --cascade=orphan`, or made by someone else) would never go, and
         the trial would wait for ever: raise, naming it."""
-        # list, not get: the operator's RBAC grants list (kopf watches Jobs), not get.
-        found = self.batch.list_namespaced_job(
-            namespace,
-            field_selector=f"metadata.name={name}",
-            _preload_content=False,
-            _request_timeout=REQUEST_TIMEOUT,
-        )
-        items = _json(found)["items"]
-        if not items:
+        meta = self._job_metadata(namespace, name)
+        if meta is None:
             return  # gone since: created at a later reconcile
-        meta = items[0]["metadata"]
         owners = meta.get("ownerReferences") or []
         if "deletionTimestamp" in meta or any(o.get("kind") == KIND for o in owners):
             return
@@ -220,20 +212,70 @@ class Kube:
             f"(kubectl delete job {name} -n {namespace}) and create this TuningJob again"
         )
 
-    def delete_job(self, namespace: str, name: str) -> None:
-        """Delete a Job and (by garbage collection) its pods; a missing Job is fine."""
+    def delete_job(self, namespace: str, name: str, owner_uid: str) -> None:
+        """Delete the Job `name` and (by garbage collection) its pods if it is owned by the
+        TuningJob of UID `owner_uid`; a missing Job is fine. One owned by no TuningJob or by
+        another (a user's own Job of a trial's name, one orphaned by `kubectl delete
+        --cascade=orphan`) is left alone: the plan names every unfinished trial's Job, also
+        one the watch has not shown yet, so the name alone does not make it ours. The
+        deletion is conditional on the UID read, so that a Job replaced between the read and
+        the delete is not deleted in its place."""
+        for _ in range(2):  # a 409: replaced since the read; look again, once
+            uid = self._owned_job_uid(namespace, name, owner_uid)
+            if uid is None or self._delete_job_uid(namespace, name, uid):
+                return
+        log.info("not deleting Job %s/%s: it keeps being replaced under its name", namespace, name)
+
+    def _owned_job_uid(self, namespace: str, name: str, owner_uid: str) -> str | None:
+        """The UID of the Job `name` if `owner_uid` owns it; None when it is gone or not."""
+        meta = self._job_metadata(namespace, name)
+        if meta is None:
+            return None
+        owners = meta.get("ownerReferences") or []
+        if not any(o.get("uid") == owner_uid for o in owners):
+            # The TuningJob's message names a clash on a trial's name, when there is one.
+            log.info(
+                "not deleting Job %s/%s: TuningJob %s does not own it (its owners: %s)",
+                namespace,
+                name,
+                owner_uid,
+                ", ".join(f"{o.get('kind')} {o.get('name')}" for o in owners) or "none",
+            )
+            return None
+        return str(meta["uid"])
+
+    def _job_metadata(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The metadata of the Job `name` as the API server has it now; None if none."""
+        # list, not get: the operator's RBAC grants list (kopf watches Jobs), not get.
+        found = self.batch.list_namespaced_job(
+            namespace,
+            field_selector=f"metadata.name={name}",
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+        items = _json(found)["items"]
+        return items[0]["metadata"] if items else None
+
+    def _delete_job_uid(self, namespace: str, name: str, uid: str) -> bool:
+        """Delete the Job `name` if it is still the one of UID `uid`; False when another Job
+        has that name now (HTTP 409, the precondition failed). Gone already is done."""
         try:
             response = self.batch.delete_namespaced_job(
                 name,
                 namespace,
-                propagation_policy="Background",
+                body=client.V1DeleteOptions(
+                    propagation_policy="Background", preconditions=client.V1Preconditions(uid=uid)
+                ),
                 _preload_content=False,
                 _request_timeout=REQUEST_TIMEOUT,
             )
             _release(response)
         except ApiException as error:
+            if error.status == 409:
+                return False
             if error.status != 404:
                 raise
+        return True
 
     def patch_status(
         self, namespace: str, name: str, resource_version: str, status: dict[str, Any]

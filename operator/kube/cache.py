@@ -95,8 +95,8 @@ class CachedKube:
             self.expectations.create(job)
         return created
 
-    def delete_job(self, namespace: str, name: str) -> None:
-        self.live.delete_job(namespace, name)
+    def delete_job(self, namespace: str, name: str, owner_uid: str) -> None:
+        self.live.delete_job(namespace, name, owner_uid)
 
     def stream_log(
         self,

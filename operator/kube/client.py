@@ -56,8 +56,10 @@ class KubeClient(Protocol):
         API server refuses it as invalid."""
         ...
 
-    def delete_job(self, namespace: str, name: str) -> None:
-        """Delete a Job and its pods; a missing Job is fine."""
+    def delete_job(self, namespace: str, name: str, owner_uid: str) -> None:
+        """Delete a Job and its pods if the TuningJob of UID `owner_uid` owns it (its
+        ownerReferences name that UID); a missing Job, or one it does not own (a user's
+        Job of a trial's name), is left as it is."""
         ...
 
     def patch_status(

@@ -589,7 +589,8 @@ class LocalKube:
             record = {"pgid": process.pid, "started": process_start(process.pid)}
             write_atomically(self.logs / f"{name}.pid", record)
 
-    def delete_job(self, namespace: str, name: str) -> None:
+    def delete_job(self, namespace: str, name: str, owner_uid: str) -> None:
+        # Every Job here is this run's: the run directory holds no one else's.
         # Recorded before acted on: an interruption while its trainer is being stopped
         # leaves no manifest that a resume would start again; the Job stays in
         # `self.jobs` until its process is gone, for `stop_all` to finish the stop.

@@ -207,10 +207,13 @@ def _delete_jobs(
     """Delete the planned Jobs. A refusal (HTTP 403: RBAC lacks `delete` on jobs, or a
     policy forbids it) is written in the status before it propagates (`jobs_left`): the
     Jobs, which may still run and hold GPUs, are to be seen there, not only in an
-    Event; the reconcile is retried with backoff until they are deleted."""
+    Event; the reconcile is retried with backoff until they are deleted. Only Jobs this
+    TuningJob owns are deleted (`KubeClient.delete_job`): the plan names unfinished
+    trials' Jobs it has not seen, and a Job of such a name may be someone else's."""
+    uid = read.body["metadata"]["uid"]
     for index, job_name in enumerate(decided.delete):
         try:
-            kube.delete_job(read.namespace, job_name)
+            kube.delete_job(read.namespace, job_name, uid)
         except ApiException as error:
             if error.status != 403:
                 raise
@@ -517,13 +520,21 @@ def job_refused_message(job_name: str, refusal: str) -> str:
             f"spec.trialTemplate.job: the API server refused trial Job {job_name}: {refusal}; "
             "fix the template in a new TuningJob"
         )
+    refused = f", refused when trial Job {job_name} was created ({refusal})"
+    return unknown_fields_message(unknown, refused, " in a new TuningJob")
+
+
+def unknown_fields_message(unknown: list[str], refused: str = "", then: str = "") -> str:
+    """The message for the `unknown` fields of a trial Job (paths below the Job's `spec.`,
+    as the API server's strict decoding names them): named by their path in the
+    TuningJob, with where to look up the right name; `refused` says when, `then` where
+    to fix them."""
     fields = ", ".join(f"spec.trialTemplate.job.{field}" for field in unknown)
     parent = re.sub(r"\[[0-9]+\]", "", unknown[0]).rpartition(".")[0]
     explain = f"job.spec.{parent}" if parent else "job.spec"
     return (
-        f"{fields}: unknown field{'s' if len(unknown) > 1 else ''} of a Job, refused when "
-        f"trial Job {job_name} was created ({refusal}); fix the spelling or remove it "
-        f"(kubectl explain {explain} lists the fields there) in a new TuningJob"
+        f"{fields}: unknown field{'s' if len(unknown) > 1 else ''} of a Job{refused}; fix the "
+        f"spelling or remove it (kubectl explain {explain} lists the fields there){then}"
     )
 
 
@@ -599,6 +610,6 @@ def _fail_invalid(
     )
     for job_name in decided.delete:
         if not (refused.taken and job_name == refused.job_name):
-            kube.delete_job(namespace, job_name)
+            kube.delete_job(namespace, job_name, meta["uid"])
     telemetry.tuning_job(namespace, name, decided.status)
     return Result(terminal=True, events=(*owed, *decided.events), body=body)

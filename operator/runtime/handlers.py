@@ -516,7 +516,11 @@ async def tuning_job_changed(
     if type == "DELETED":
         metrics.TELEMETRY.forget(namespace or "", name or "")
         runtime.ended.discard(uid)
-        logger.info("TuningJob deleted: its trial Jobs and pods go with it")
+        # Whether the deletion orphaned them (--cascade=orphan) is not in the event.
+        logger.info(
+            "TuningJob deleted: the garbage collector deletes its trial Jobs and pods, "
+            "which name it as their owner, unless the deletion orphaned them"
+        )
         return
     generation = body.get("metadata", {}).get("generation")
     observed = body.get("status", {}).get("observedGeneration")

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from kubernetes import client
 from support.operator_harness import (
     Api,
     OperatorProcess,
@@ -240,6 +241,57 @@ def test_a_trial_job_name_taken_by_a_job_of_no_tuning_job_fails_the_job_saying_s
     ), status["message"]
     assert f"kubectl delete job taken-001 -n {api.ns}" in status["message"]
     api.batch.delete_namespaced_job("taken-001", api.ns, propagation_policy="Background")
+
+
+def test_a_name_clash_fails_the_job_and_deletes_no_job_the_tuning_job_does_not_own(
+    api: Api, operator: OperatorProcess
+) -> None:
+    """QA99 H2: users' own Jobs named like the first two trials (made by hand, or
+    orphaned by a TuningJob of the same name deleted with --cascade=orphan). The job
+    fails on the first clash, and its end deletes every unfinished trial's Job by name,
+    also one it has not seen (created a moment ago): the second user's Job, running, was
+    deleted with it. Only Jobs the TuningJob owns are."""
+    users = ("clash-001", "clash-002")
+    for job in users:
+        api.batch.create_namespaced_job(
+            api.ns,
+            {
+                "metadata": {"name": job},
+                "spec": {
+                    "suspend": True,  # never runs
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [
+                                {"name": "c", "image": "python:3.11", "command": ["true"]}
+                            ],
+                        }
+                    },
+                },
+            },
+        )
+    api.create(tuning_job("clash", max_trials=4, parallel=2))
+    status = wait_for("clash to fail", lambda: api.terminal("clash"), operator=operator)
+    assert (status["phase"], status["reason"]) == ("Failed", "InvalidSpec"), status
+    assert "trial Job clash-001 cannot be created" in status["message"], status["message"]
+    assert {t["name"]: t["phase"] for t in status["trials"]} == {
+        "clash-001": "Stopped",
+        "clash-002": "Stopped",
+    }
+    # The operator posts the job's Events once its deletions are done.
+    wait_for(
+        "the InvalidSpec Event",
+        lambda: any(e.reason == "InvalidSpec" for e in api.events("clash")),
+        operator=operator,
+    )
+    for job in users:
+        try:
+            left = api.batch.read_namespaced_job(job, api.ns)
+        except client.ApiException as error:
+            raise AssertionError(f"the user's Job {job} was deleted ({error.status})") from None
+        assert left.metadata.deletion_timestamp is None, f"the user's Job {job} is being deleted"
+    for job in users:
+        api.batch.delete_namespaced_job(job, api.ns, propagation_policy="Background")
 
 
 def test_an_invalid_spec_fails_with_the_field_named_and_the_operator_lives(

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 from local.test_run_local import kubetune, manifest
 
 pytestmark = pytest.mark.slow
@@ -21,13 +20,28 @@ def test_a_misspelt_template_field_fails_the_run_naming_it(tmp_path: Path) -> No
     body["spec"]["trialTemplate"]["job"]["backofLimit"] = 2
     path.write_text(json.dumps(body))
     code, out, err = kubetune("run", "--local", str(path), "--out", str(out_dir))
+    # Refused before any trial, by the check that reads the container it would run: a
+    # misspelt `command` had it say the container has no command, to use --image.
     assert code == 1, out + err
-    recorded = yaml.safe_load((out_dir / "status.yaml").read_text())
-    assert (recorded["phase"], recorded["reason"]) == ("Failed", "InvalidSpec"), recorded
-    assert recorded["message"].startswith(
-        "spec.trialTemplate.job.template.spec.containers[0].workingDirr, "
-        "spec.trialTemplate.job.backofLimit: unknown fields of a Job, refused when trial Job "
-        "local-001 was created"
-    ), recorded["message"]
-    assert "kubectl explain job.spec.template.spec.containers lists" in recorded["message"]
-    assert not list((out_dir / "logs").glob("*.log"))  # no trainer started
+    assert err.startswith(
+        "error: spec.trialTemplate.job.template.spec.containers[0].workingDirr, "
+        "spec.trialTemplate.job.backofLimit: unknown fields of a Job (a cluster's API server "
+        "refuses it); fix the spelling or remove it (kubectl explain "
+        "job.spec.template.spec.containers lists the fields there)"
+    ), err
+    assert not (out_dir / "logs").exists() or not list((out_dir / "logs").glob("*.log"))
+
+
+def test_a_misspelt_command_is_named_not_taken_for_a_container_without_one(
+    tmp_path: Path,
+) -> None:
+    path = manifest(tmp_path)
+    body = json.loads(path.read_text())
+    container = body["spec"]["trialTemplate"]["job"]["template"]["spec"]["containers"][0]
+    container["comand"] = container.pop("command")
+    path.write_text(json.dumps(body))
+    code, out, err = kubetune("run", "--local", str(path), "--out", str(tmp_path / "run"))
+    assert code == 1, out + err
+    assert err.startswith(
+        "error: spec.trialTemplate.job.template.spec.containers[0].comand: unknown field of a Job"
+    ), err

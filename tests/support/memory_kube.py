@@ -143,9 +143,12 @@ class MemoryKube:
         self.jobs[(namespace, name)] = job
         return True
 
-    def delete_job(self, namespace: str, name: str) -> None:
+    def delete_job(self, namespace: str, name: str, owner_uid: str) -> None:
         self.calls.append(("delete_job", name))
-        self.jobs.pop((namespace, name), None)
+        job = self.jobs.get((namespace, name))
+        owners = (job or {}).get("metadata", {}).get("ownerReferences") or []
+        if any(o.get("uid") == owner_uid for o in owners):  # as `Kube.delete_job`
+            del self.jobs[(namespace, name)]
 
     def patch_status(
         self, namespace: str, name: str, resource_version: str, status: dict[str, Any]

@@ -536,11 +536,11 @@ def test_a_stop_deletes_the_jobs_its_snapshot_does_not_show_and_a_restart_the_wa
     kube.tuning_jobs[(NS, NAME)]["spec"]["stop"] = True
     real_delete, deleted = kube.delete_job, []
 
-    def crash_after_the_first(namespace: str, name: str) -> None:
+    def crash_after_the_first(namespace: str, name: str, owner_uid: str) -> None:
         if deleted:
             raise KeyboardInterrupt  # the operator is killed here
         deleted.append(name)
-        real_delete(namespace, name)
+        real_delete(namespace, name, owner_uid)
 
     kube.delete_job = crash_after_the_first  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):

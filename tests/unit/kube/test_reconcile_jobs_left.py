@@ -35,13 +35,13 @@ class RefusingKube(MemoryKube):
         super().__init__()
         self.refuse = True
 
-    def delete_job(self, namespace: str, name: str) -> None:
+    def delete_job(self, namespace: str, name: str, owner_uid: str) -> None:
         if self.refuse:
             self.calls.append(("refused delete_job", name))
             error = ApiException(status=403, reason="Forbidden")
             error.body = json.dumps({"message": RBAC_REFUSAL.format(job=name)})
             raise error
-        super().delete_job(namespace, name)
+        super().delete_job(namespace, name, owner_uid)
 
 
 def refused_reconcile(kube: RefusingKube) -> None:
