@@ -38,6 +38,8 @@ from kubetune.operator.api.heartbeat import HEARTBEAT_LABEL
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 60.0
 RESOURCE = f"{PLURAL}.{GROUP}"
+FIELD_MANAGER = "kubetune"
+"""The CLI's name in the managedFields of what it writes (`kubetune stop`'s spec.stop)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _config: Any = kube_config  # its loaders are untyped
 _IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -311,6 +313,9 @@ class KubeClient:
             PLURAL,
             name,
             {"spec": spec},
+            # Named in managedFields and audit logs; the client's default field manager,
+            # "OpenAPI-Generator" (from its User-Agent), names no one.
+            field_manager=FIELD_MANAGER,
             field_validation="Strict",
             _content_type="application/merge-patch+json",
         )

@@ -444,6 +444,13 @@ def test_stop_stops_the_running_trials_and_ends_the_job_stopped_by_user(
     body = api.get("to-stop") or {}
     status = body["status"]
     assert body["spec"]["stop"] is True
+    # Audit logs and GitOps diffs name kubetune as the writer of spec.stop (QA99 L4).
+    stop_writers = [
+        m["manager"]
+        for m in body["metadata"]["managedFields"]
+        if "f:stop" in (m.get("fieldsV1") or {}).get("f:spec", {})
+    ]
+    assert stop_writers == ["kubetune"], body["metadata"]["managedFields"]
     assert (status["phase"], status["reason"]) == ("Stopped", "StoppedByUser")
     assert [(t["phase"], t["reason"]) for t in status["trials"]] == [
         ("Stopped", "StoppedByUser")
