@@ -643,6 +643,9 @@ def describe_text(
     lines += [
         f"  {c.type:<10} {c.status.value:<6} {c.reason:<24} {c.message}".rstrip()
         for c in status.conditions
+        # kstatus' (for Flux and Helm's --wait) restate the phase and the Running or
+        # Failed condition above them.
+        if c.type not in (ConditionType.RECONCILING, ConditionType.STALLED)
     ] or ["  none"]
     lines.append("Events (most recent last):")
     if events is None:

@@ -7,6 +7,7 @@ models.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -72,6 +73,8 @@ def _default(node: dict[str, Any]) -> str:
         return f"`{str(value).lower()}`"
     if value == {}:
         return "`{}` (fields defaulted)"
+    if isinstance(value, dict):
+        return f"`{json.dumps(value)}`"
     return f"`{value}`"
 
 

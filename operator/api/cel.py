@@ -115,8 +115,9 @@ def immutable_once_set(field: str, fix: str) -> dict[str, str]:
 STOP_IS_FINAL = rule(
     "self || !oldSelf",
     "spec.stop cannot be set back to false: a stopped TuningJob stays stopped (as in "
-    "SageMaker); to tune further, create a new TuningJob with warmStart.parents naming this "
-    "one",
+    "SageMaker); keep `stop: true` in your manifest (GitOps: the one in Git too, or delete "
+    "the TuningJob); to tune further, create a new TuningJob with warmStart.parents naming "
+    "this one",
 )
 
 HYPERBAND_DEFAULTS: dict[str, int | str | None] = {

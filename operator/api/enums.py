@@ -95,6 +95,15 @@ class ConditionType(StrEnum):
     trials that ended, or of a job that ended) could not be deleted yet: the API server
     refuses it (reason Forbidden; the message names them and what to grant); it retries,
     and the condition goes once they are gone.
+
+    Reconciling and Stalled are kstatus' conditions (sigs.k8s.io/cli-utils kstatus, read
+    by Flux's health checks and Helm 4's `--wait` on kinds they do not know), from the
+    phase on every look: Reconciling is True while the job goes on (reason and message
+    the job's own, e.g. TrialsRunning), so the job is "InProgress" until it ends; False
+    once it ended (the reason the job's), and False, reason Suspended, while
+    `spec.suspend` holds it (it does nothing until resumed, so waiting for it would only
+    time out; kstatus then calls it "Current"). Stalled is True, with the job's reason
+    and message, once the job Failed (kstatus: "Failed"), and absent otherwise.
     """
 
     RUNNING = "Running"
@@ -103,6 +112,8 @@ class ConditionType(StrEnum):
     SUSPENDED = "Suspended"
     INVALID = "Invalid"
     JOBS_LEFT = "JobsLeft"
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
 
 
 class ConditionStatus(StrEnum):

@@ -15,7 +15,14 @@ from kubetune.operator.api.base import StatusModel
 from kubetune.operator.api.constants import MAX_TRIAL_MESSAGE_LENGTH, MAX_TRIALS
 from kubetune.operator.api.enums import ConditionStatus, ConditionType, Phase, TrialPhase
 from kubetune.operator.api.naming import trial_job_name
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -64,8 +71,8 @@ class Condition(StatusModel):
     """One observation of the TuningJob's state, as metav1.Condition."""
 
     type: str = Field(min_length=1, max_length=316)
-    """Running, Succeeded, Failed, Suspended, Invalid or JobsLeft (see ConditionType in
-    the reference)."""
+    """Running, Succeeded, Failed, Suspended, Invalid, JobsLeft, Reconciling or Stalled
+    (see ConditionType in the reference)."""
 
     status: ConditionStatus
     """True, False or Unknown."""
@@ -207,7 +214,14 @@ class TrialStatus(StatusModel):
 
 class TuningJobStatus(StatusModel):
     """Observed state of the tuning job, written by the operator through the status
-    subresource."""
+    subresource. Until the operator first writes it, the API server shows the default,
+    `observedGeneration` 0 (and phase Pending): not observed yet, which kstatus (Helm's
+    `--wait`, Flux) reads as InProgress."""
+
+    # Without any status kstatus read "Current", and `helm install --wait` returned before
+    # the operator had looked (QA99 M1). Defaults apply on every read, so no write is
+    # needed.
+    model_config = ConfigDict(json_schema_extra={"default": {"observedGeneration": 0}})
 
     observed_generation: int | None = Field(default=None, ge=0)
     """`metadata.generation` of the spec the operator last acted on."""
@@ -233,8 +247,10 @@ class TuningJobStatus(StatusModel):
             "x-kubernetes-list-map-keys": ["type"],
         },
     )
-    """Running, Succeeded, Failed, Suspended, Invalid and JobsLeft conditions, each with
-    `observedGeneration` so GitOps tools can judge health."""
+    """Running, Succeeded, Failed, Suspended, Invalid and JobsLeft conditions, and
+    kstatus' Reconciling and Stalled, by which Flux's health checks and Helm 4's `--wait`
+    judge the job (README, "GitOps health"); each with `observedGeneration`, that of the
+    spec the last look judged it by."""
 
     start_time: Timestamp | None = None
     """When the operator started the job: first saw it with `suspend` false."""

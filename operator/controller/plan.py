@@ -66,7 +66,35 @@ DEFAULT_OPTIMIZER = Optimizer()
 def plan(snapshot: Snapshot, now: datetime, optimizer: Optimizer = DEFAULT_OPTIMIZER) -> Plan:
     """Decide the next status and actions of one TuningJob (see the module docstring).
     `snapshot.status` is not modified; `plan.status` is a new object."""
-    return _keep_jobs_left_note(_plan(snapshot, now, optimizer))
+    out = _keep_jobs_left_note(_plan(snapshot, now, optimizer))
+    _judge_for_kstatus(out.status, now)
+    return out
+
+
+def _judge_for_kstatus(status: TuningJobStatus, now: datetime) -> None:
+    """kstatus' Reconciling and Stalled conditions, from the phase this look decided (see
+    ConditionType), and every condition stamped with the generation this look judged the
+    job by: those it did not rewrite (Suspended once the job ended, the outcome of an
+    ended job) still hold at it, and a stale one would read as not yet looked at."""
+    reason = status.reason or status.phase.value
+    message = status.message or ""
+    # Held by spec.suspend, nothing happens until a person resumes it: "Current", as
+    # waiting for it would only time out. A suspended job finishing its last trials
+    # (reason the completion's) still ends by itself.
+    held = status.phase not in TERMINAL_PHASES and reason == ConditionType.SUSPENDED.value
+    going_on = status.phase not in TERMINAL_PHASES and not held
+    set_condition(
+        status,
+        ConditionType.RECONCILING,
+        ConditionStatus.TRUE if going_on else ConditionStatus.FALSE,
+        reason,
+        message,
+        now=now,
+    )
+    if status.phase is Phase.FAILED:
+        set_condition(status, ConditionType.STALLED, ConditionStatus.TRUE, reason, message, now=now)
+    for condition in status.conditions:
+        condition.observed_generation = status.observed_generation
 
 
 def _plan(snapshot: Snapshot, now: datetime, optimizer: Optimizer) -> Plan:
@@ -220,6 +248,7 @@ def jobs_left(
         noted, ConditionType.JOBS_LEFT, ConditionStatus.TRUE, JOBS_LEFT_REASON, note, now=now
     )
     noted.message = f"{message}; {note}" if message else note
+    _judge_for_kstatus(noted, now)  # their message is the job's, now with the note
     return noted
 
 

@@ -746,3 +746,29 @@ def test_describe_says_which_trials_of_a_hyperband_parent_a_warm_start_carries()
     assert views.warm_start_parent(bayesian.spec, parent) == (
         f"{carried}; its best 0.884107, {best.name}"
     )
+
+
+def test_describe_leaves_out_the_kstatus_conditions_that_restate_the_phase() -> None:
+    """Reconciling and Stalled are for Flux and Helm's --wait (QA99 M1); Running and
+    Failed say the same to a person."""
+    body = synthetic_tuning_job("fl", 2)
+    message = "2 trials failed (maxFailedTrials 1)"
+    body["status"].update(phase="Failed", reason="TooManyFailedTrials", message=message)
+    body["status"]["conditions"] = [
+        {
+            "type": type_,
+            "status": value,
+            "reason": "TooManyFailedTrials",
+            "message": message,
+            "lastTransitionTime": "2026-01-01T00:01:00Z",
+        }
+        for type_, value in (
+            ("Failed", "True"),
+            ("Running", "False"),
+            ("Reconciling", "False"),
+            ("Stalled", "True"),
+        )
+    ]
+    text = views.describe_text(parse_tuning_job(body), [], NOW)
+    conditions = text.split("Conditions:\n")[1].split("Events")[0].splitlines()
+    assert [line.split()[0] for line in conditions] == ["Failed", "Running"], text
