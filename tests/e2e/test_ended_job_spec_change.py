@@ -37,7 +37,10 @@ def assert_as_it_ended(body: dict[str, Any], ended: dict[str, Any], generation: 
     assert body["metadata"]["generation"] == generation
     for field in ("phase", "reason", "message", "trialsDone", "trials", "completionTime"):
         assert status.get(field) == ended.get(field), field
-    assert [c["type"] for c in status["conditions"]] == [c["type"] for c in ended["conditions"]]
+    # Each condition still holds, now for the new spec too.
+    assert {c["type"]: c["observedGeneration"] for c in status["conditions"]} == {
+        c["type"]: generation for c in ended["conditions"]
+    }
 
 
 def test_a_spec_edited_after_the_job_ended_is_observed_and_said_to_do_nothing(

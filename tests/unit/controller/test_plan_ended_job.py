@@ -31,6 +31,9 @@ def test_a_spec_change_to_an_ended_job_is_observed_and_said_once_to_do_nothing()
     assert decided.status.observed_generation == 2
     unchanged = {"observed_generation", "conditions"}
     assert decided.status.model_dump(exclude=unchanged) == ended.model_dump(exclude=unchanged)
+    assert [(c.type, c.observed_generation) for c in decided.status.conditions] == [
+        (c.type, 2) for c in ended.conditions
+    ]
     [event] = decided.events
     assert (event.type, event.reason) == ("Warning", "SpecChangeIgnored")
     assert event.message == (

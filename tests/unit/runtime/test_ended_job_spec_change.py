@@ -36,7 +36,7 @@ def edit_spec(kube: MemoryKube, **limits: int) -> dict[str, Any]:
     return kopf.Body(kube.get_tuning_job(NS, NAME))  # type: ignore[arg-type]
 
 
-def handler_kwargs(kube: MemoryKube, runtime: Runtime) -> dict[str, Any]:
+def handler_kwargs(runtime: Runtime) -> dict[str, Any]:
     memo = kopf.Memo(runtime=runtime)
     logger = kopf.LocalObjectLogger(body=kopf.Body({}), settings=kopf.OperatorSettings())
     return {"namespace": NS, "name": NAME, "memo": memo, "logger": logger}
@@ -45,7 +45,7 @@ def handler_kwargs(kube: MemoryKube, runtime: Runtime) -> dict[str, Any]:
 def test_an_ended_jobs_spec_change_is_observed_after_its_daemon_returned() -> None:
     kube = completed_job()
     runtime = Runtime(kube=kube)  # type: ignore[arg-type]
-    kwargs = handler_kwargs(kube, runtime)
+    kwargs = handler_kwargs(runtime)
     indices = {"trial_jobs": {}, "trial_pods": {}}
     ended = kube.status(NS, NAME)
 
@@ -82,7 +82,7 @@ def test_a_change_that_arrives_while_the_daemon_ends_the_job_is_observed() -> No
     stop["spec"]["stop"] = True  # the daemon's first look ends the job: Stopped
     stop["metadata"]["generation"] = 2
     runtime = Runtime(kube=kube)  # type: ignore[arg-type]
-    kwargs = handler_kwargs(kube, runtime)
+    kwargs = handler_kwargs(runtime)
     watched = kube.get_tuning_job(NS, NAME)
     assert watched is not None
     write_status = kube.patch_status
