@@ -73,6 +73,13 @@ helm: ## Build (or reuse) helm at HELM_VERSION from the Go module proxy
 real-node-prereqs: ## Where the machine can run a real node (root, cgroups; hack/real-node.sh check): containerd, runc, CNI plugins (apt-get) and the kubelet + kube-proxy at KUBE_VERSION (cached); otherwise say why and go on
 	KUBETUNE_CACHE_DIR=$(CACHE_DIR) hack/real-node.sh prepare
 
+.PHONY: lua
+lua: ## Lua 5.4 for the test that runs the README's Argo CD health script (apt-get, where missing and root); otherwise say so and go on (that test is skipped)
+	@command -v lua5.4 >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends lua5.4 >/dev/null; } \
+		|| echo "lua: lua5.4 missing and not installable here (root and apt-get needed); the Argo CD health script's test is skipped"
+
 ##@ Images
 
 .PHONY: images
@@ -166,7 +173,7 @@ test-real-node: install kube-binaries helm images real-node-prereqs ## Trials an
 	$(VENV)/bin/pytest tests/e2e/test_real_node.py -q -rs
 
 .PHONY: test
-test: install trainer-venv kube-binaries helm images real-node-prereqs lint hadolint helm-lint typecheck ## Everything (the CI entry): lint, types, every test tier (the real-node tests where the machine can run them)
+test: install trainer-venv kube-binaries helm images real-node-prereqs lua lint hadolint helm-lint typecheck ## Everything (the CI entry): lint, types, every test tier (the real-node tests where the machine can run them)
 	$(VENV)/bin/pytest -q -rs
 
 ##@ Local cluster
