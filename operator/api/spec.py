@@ -168,10 +168,12 @@ class Limits(KubeModel):
     model_config = ConfigDict(json_schema_extra=cel(*LIMITS_RULES))
 
     max_trials: int = Field(default=10, ge=1, le=MAX_TRIALS)
-    """Total number of trials to run (1 to 1000). The job completes when this many trials
-    have finished, unless another criterion ends it first. May change while the job runs
-    (lowered below the trials launched: none is launched, the running ones finish); an
-    ended job stays ended."""
+    """Total number of trials to run (1 to 1000: every trial is kept in the status, which
+    etcd limits in size; wide spaces lower that bound, see the rule on `spec`; to tune
+    further, warm-start a second TuningJob from this one). The job completes when this
+    many trials have finished, unless another criterion ends it first. May change while
+    the job runs (lowered below the trials launched: none is launched, the running ones
+    finish); an ended job stays ended."""
 
     max_parallel_trials: int = Field(default=1, ge=1, le=MAX_TRIALS)
     """Trials that may run at the same time; at most `maxTrials`. Fewer in parallel gives
