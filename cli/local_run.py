@@ -210,7 +210,10 @@ def checked_spec(body: dict[str, Any]) -> TuningJobSpec:
 
 def _primary_container(body: dict[str, Any], spec: TuningJobSpec) -> dict[str, Any]:
     """The container a trial of `spec` runs, as its Job would have it; refused first for
-    fields a Job does not have (misspelt: `comand` made it a container with no command)."""
+    fields a Job does not have (misspelt: `comand` made it a container with no command),
+    as a cluster's API server refuses them (the operator creates Jobs with
+    fieldValidation=Strict). Every local run starts here, so its trial Jobs, built from
+    the same template, have none."""
     job = _probe_job(body, spec)
     unknown = unknown_fields(job["spec"], "V1JobSpec", "spec")
     if unknown:

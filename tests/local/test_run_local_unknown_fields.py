@@ -1,6 +1,6 @@
 """`kubetune run --local` refuses a misspelt field of the trial template as a cluster does
-(the operator creates trial Jobs with strict field validation; QA99 M2): the job fails
-InvalidSpec naming the field, no trial runs without it."""
+(the operator creates trial Jobs with strict field validation; QA99 M2): before any
+trial, naming the field, so that no trial runs without it."""
 
 from __future__ import annotations
 
