@@ -342,11 +342,11 @@ class Decision:
 
 def keep_last_metrics(d: Decision, trial: TrialStatus) -> None:
     """A running trial stopped on its curve (early stopping, a Hyperband rung, a diverged
-    objective) or by the job's end keeps the last values of the other metrics read with that curve
-    (`Snapshot.running_metrics`) as its `metrics`: its log goes with its Job, and they
-    are what a user compares it on, as a succeeded trial's final values. Record-keeping
-    only: no decision depends on them, so a restart that reads other values (later lines)
-    takes the same decisions."""
+    objective) or by the job's end keeps the last values of the other metrics read with
+    that curve (`Snapshot.running_metrics`) as its `metrics`: its log goes with its Job,
+    and they are what a user compares it on, as a succeeded trial's final values.
+    Record-keeping only: no decision depends on them, so a restart that reads other
+    values (later lines) takes the same decisions."""
     metrics = (d.snapshot.running_metrics or {}).get(trial.name)
     if metrics:
         trial.metrics = dict(metrics)
