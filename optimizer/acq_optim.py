@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize
 from kubetune.optimizer.acquisition import FantasyLogEI, LogEI
 from kubetune.optimizer.encoding import Encoder, FloatArray
 from kubetune.optimizer.qmc import sobol_unit
@@ -111,6 +110,8 @@ def _refine(
         x[numeric] = z * scale
         value, gradient = acquisition.with_gradient(x)
         return -value, -gradient[numeric] * scale
+
+    import scipy.optimize  # noqa: PLC0415 (on first use: see kubetune.optimizer)
 
     result = scipy.optimize.minimize(
         negative,

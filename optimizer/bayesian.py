@@ -33,7 +33,6 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-import scipy.stats
 from kubetune.optimizer.acq_optim import SAME_POINT, maximize_log_ei
 from kubetune.optimizer.acquisition import FantasyLogEI, LogEI
 from kubetune.optimizer.encoding import (
@@ -120,6 +119,8 @@ def impute_and_standardise(losses: FloatArray) -> FloatArray:
     y = np.where(finite, losses, worst)
     if len(y) >= _MIN_POINTS_FOR_POWER_TRANSFORM and np.ptp(y) > 0:
         centred = _standardise(y)
+        import scipy.stats  # noqa: PLC0415 (on first use: see kubetune.optimizer)
+
         try:
             transformed = np.asarray(scipy.stats.yeojohnson(centred)[0], dtype=float)
         except ValueError:  # a last guard: scipy refuses non-finite input

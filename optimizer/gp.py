@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-import scipy.optimize
 from kubetune.optimizer.encoding import BoolArray, FloatArray
 from kubetune.optimizer.kernel import (
     matern52,
@@ -157,6 +156,8 @@ def fit_kernel_params(
         start = first_start.copy()
         start[:d] = np.clip(start[:d] + shift, *np.array(bounds[:d]).T)
         starts.append(start)
+
+    import scipy.optimize  # noqa: PLC0415 (on first use: see kubetune.optimizer)
 
     best_theta, best_loss = first_start, math.inf
     for start in starts:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import warnings
 
 from kubetune.optimizer.encoding import FloatArray
-from scipy.stats import qmc
 
 
 def sobol_unit(d: int, start: int, n: int, seed: int) -> FloatArray:
     """Points ``start .. start + n - 1`` (n, d) of the Owen-scrambled Sobol sequence ``seed``."""
+    from scipy.stats import qmc  # noqa: PLC0415 (on first use: see kubetune.optimizer)
+
     sampler = qmc.Sobol(d, scramble=True, seed=seed)
     if start:
         sampler.fast_forward(start)

@@ -20,6 +20,11 @@ import sys
 from collections.abc import Sequence
 
 import kopf
+
+# The optimizer imports these two on first use, for the CLI's sake (kubetune.optimizer's
+# docstring); the operator loads them at start-up, so that its first suggestion is as quick.
+import scipy.optimize
+import scipy.stats  # noqa: F401
 from kubernetes import client
 from kubetune.operator.api import GROUP, PLURAL
 from kubetune.operator.api.heartbeat import HEARTBEAT_SECONDS, default_lease_name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import subprocess
 import sys
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -76,6 +77,26 @@ def test_all_namespaces_is_an_option_of_list_only(capsys: pytest.CaptureFixture[
 def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert run("--version")[0] == cli_main.EXIT_OK
     assert capsys.readouterr().out == f"kubetune {version('kubetune')}\n"
+
+
+def test_the_commands_leave_scipy_stats_and_optimize_to_the_first_suggestion() -> None:
+    """They take most of the commands' start-up time to import (kubetune.optimizer's
+    docstring), and only `run --local` suggests."""
+    heavy = ("scipy.stats", "scipy.optimize")
+    script = (
+        "import sys\n"
+        "import kubetune.cli.commands\n"
+        f"print(*[m for m in {heavy!r} if m in sys.modules])\n"
+        "from kubetune.optimizer import Continuous, SearchSpace, suggest\n"
+        "space = SearchSpace([Continuous('x', 0.0, 1.0)])\n"
+        "suggest(space, [({'x': i / 10}, (i / 10 - 0.3) ** 2) for i in range(8)], seed=1)\n"
+        f"print(*[m for m in {heavy!r} if m in sys.modules])\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == ["", " ".join(heavy)]
 
 
 @pytest.mark.parametrize(
