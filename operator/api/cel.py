@@ -10,7 +10,7 @@ start their message with the parameter's name.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kubetune.operator.api.constants import (
@@ -96,6 +96,26 @@ def immutable_keyed_list(field: str) -> dict[str, str]:
     refuses a reordering, as the rule did on the list before it was keyed."""
     return rule(
         "self == oldSelf && self.map(x, x.name) == oldSelf.map(x, x.name)",
+        immutable(field)["message"],
+    )
+
+
+def immutable_keyed_list_by_effective_values(
+    field: str, required: Sequence[str], optional: Sequence[str], defaults: Mapping[str, str]
+) -> dict[str, str]:
+    """`immutable_keyed_list` for items with fields the CRD leaves undefaulted
+    (`defaults`: field -> default), which compares their effective values: an item that
+    leaves such a field out equals one that writes its default out, as an object stored
+    while the CRD still defaulted it does."""
+    same = [f"q.{f} == p.{f}" for f in required]
+    same += [f"(has(q.{f}) ? has(p.{f}) && q.{f} == p.{f} : !has(p.{f}))" for f in optional]
+    same += [
+        f"(has(q.{f}) ? q.{f} : '{value}') == (has(p.{f}) ? p.{f} : '{value}')"
+        for f, value in defaults.items()
+    ]
+    return rule(
+        "self.map(x, x.name) == oldSelf.map(x, x.name) && "
+        f"self.all(p, oldSelf.exists(q, {' && '.join(same)}))",
         immutable(field)["message"],
     )
 
@@ -226,7 +246,7 @@ PARAMETER_RULES = (
     _whole_number_rule("min"),
     _whole_number_rule("max"),
     rule(
-        "self.scaling != 'Logarithmic' || (self.type != 'Categorical' && "
+        "!has(self.scaling) || self.scaling != 'Logarithmic' || (self.type != 'Categorical' && "
         "(!has(self.min) || self.min > 0.0))",
         "Logarithmic scaling needs a Continuous or Integer parameter with min > 0; raise min "
         "or use scaling: Linear",
@@ -234,9 +254,9 @@ PARAMETER_RULES = (
         field_path=".scaling",
     ),
     rule(
-        "self.scaling != 'ReverseLogarithmic' || (self.type == 'Continuous' && "
-        "has(self.min) && has(self.max) && self.min >= 0.0 && self.min <= self.max "
-        "&& self.max < 1.0)",
+        "!has(self.scaling) || self.scaling != 'ReverseLogarithmic' || "
+        "(self.type == 'Continuous' && has(self.min) && has(self.max) && self.min >= 0.0 && "
+        "self.min <= self.max && self.max < 1.0)",
         "ReverseLogarithmic scaling needs a Continuous parameter with 0 <= min <= max < 1; fix "
         "the range or use scaling: Linear",
         prefix=PARAMETER_PREFIX,

@@ -198,10 +198,32 @@ def _job_spec_schema(description: str, rules: list[dict[str, Any]]) -> dict[str,
     }
 
 
+def _without_list_item_defaults(node: dict[str, Any], in_item: bool = False) -> dict[str, Any]:
+    """`node` with no default inside a list's items (`spec.parameters[].scaling`; the
+    operator's models default them all the same). The API server would write such a
+    default into the stored object, and a client-side `kubectl apply`, like Argo CD's
+    default diff, sends a custom resource's lists whole (a JSON merge patch): a manifest
+    that leaves the field out would then differ from the live object at every apply
+    ("configured", OutOfSync for ever)."""
+    out = {k: v for k, v in node.items() if not (in_item and k == "default")}
+    if "properties" in node:
+        out["properties"] = {
+            name: _without_list_item_defaults(child, in_item)
+            for name, child in node["properties"].items()
+        }
+    if "items" in node:
+        out["items"] = _without_list_item_defaults(node["items"], in_item=True)
+    if isinstance(node.get("additionalProperties"), dict):
+        out["additionalProperties"] = _without_list_item_defaults(
+            node["additionalProperties"], in_item
+        )
+    return out
+
+
 def spec_schema() -> dict[str, Any]:
     """The structural schema of `spec`."""
     raw = TuningJobSpec.model_json_schema(by_alias=True, mode="validation")
-    schema = _Converter(raw).convert(raw)
+    schema = _without_list_item_defaults(_Converter(raw).convert(raw))
     job = schema["properties"]["trialTemplate"]["properties"]["job"]
     schema["properties"]["trialTemplate"]["properties"]["job"] = _job_spec_schema(
         job["description"], job["x-kubernetes-validations"]

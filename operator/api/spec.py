@@ -33,6 +33,7 @@ from kubetune.operator.api.cel import (
     cel,
     immutable,
     immutable_keyed_list,
+    immutable_keyed_list_by_effective_values,
 )
 from kubetune.operator.api.constants import (
     CATEGORICAL_VALUE_MAX_LENGTH,
@@ -77,10 +78,10 @@ KEYED_BY_NAME: dict[str, JsonValue] = {
 }
 """A list whose items are told apart by their (required, unique) `name`: server-side
 apply owns and merges each item's fields, so a server-side apply (Argo CD, Flux, Helm 4)
-of a TuningJob applied client-side before does not conflict over the whole list, whose
-items the API server defaulted (`scaling: Auto`). (A client-side `kubectl apply` still
-re-sends such a list: it patches a custom resource with a JSON merge patch, which
-replaces a list whole whatever its type; the result is the same object.)"""
+of a TuningJob applied client-side before does not conflict over the whole list. (A
+client-side `kubectl apply` patches a custom resource with a JSON merge patch, which
+replaces a list whole whatever its type: the CRD defaults nothing inside the items, so
+that the live list stays as the manifest wrote it; `schema.spec_schema`.)"""
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 ResourceName = Annotated[
     str, StringConstraints(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
@@ -152,12 +153,12 @@ class Parameter(KubeModel):
     bare one as not a string. Not allowed for Continuous and Integer parameters."""
 
     scaling: Scaling = Scaling.AUTO
-    """How the range is searched: Auto, Linear, Logarithmic (for ranges spanning orders of
-    magnitude; needs min > 0) or ReverseLogarithmic (for values close to 1 such as a
-    momentum; Continuous only, needs 0 <= min <= max < 1). Auto is Logarithmic when
-    min > 0 and max/min >= 100 (two decades, as in SageMaker AMT), Linear otherwise;
-    with the Bayesian strategy, a range with min > 0 and max/min >= 10 may then switch
-    between Linear and Logarithmic, from 10 finished trials on, where the Gaussian
+    """How the range is searched (unset: Auto): Auto, Linear, Logarithmic (for ranges
+    spanning orders of magnitude; needs min > 0) or ReverseLogarithmic (for values close
+    to 1 such as a momentum; Continuous only, needs 0 <= min <= max < 1). Auto is
+    Logarithmic when min > 0 and max/min >= 100 (two decades, as in SageMaker AMT), Linear
+    otherwise; with the Bayesian strategy, a range with min > 0 and max/min >= 10 may then
+    switch between Linear and Logarithmic, from 10 finished trials on, where the Gaussian
     process fits the results clearly better the other way. Categorical: no effect."""
 
 
@@ -345,6 +346,21 @@ class TrialTemplate(KubeModel):
         return name if isinstance(name, str) else None
 
 
+def _parameters_immutable() -> dict[str, str]:
+    """`spec.parameters` is immutable by its items' effective values: the CRD does not
+    default `scaling` (`schema.spec_schema` says why), and jobs created while it did hold
+    `scaling: Auto` where their manifests have none."""
+    fields = {info.alias or name: info for name, info in Parameter.model_fields.items()}
+    required = [f for f, info in fields.items() if info.is_required()]
+    defaults = {
+        f: str(getattr(info.default, "value", info.default))
+        for f, info in fields.items()
+        if not info.is_required() and info.default is not None
+    }
+    optional = [f for f in fields if f not in required and f not in defaults]
+    return immutable_keyed_list_by_effective_values("parameters", required, optional, defaults)
+
+
 class TuningJobSpec(KubeModel):
     """The desired tuning job: what to tune, how to measure it, how to search, and the
     budgets. `strategy`, `objective`, `metrics`, `parameters`, `staticHyperparameters`,
@@ -384,7 +400,7 @@ class TuningJobSpec(KubeModel):
         min_length=1,
         max_length=MAX_PARAMETERS,
         json_schema_extra={
-            **cel(PARAMETER_NAMES_UNIQUE, immutable_keyed_list("parameters")),
+            **cel(PARAMETER_NAMES_UNIQUE, _parameters_immutable()),
             **KEYED_BY_NAME,
         },
     )

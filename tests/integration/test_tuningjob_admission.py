@@ -181,7 +181,8 @@ def test_defaults_are_applied_by_the_api_server(
     assert spec["earlyStopping"] == "Off"
     assert spec["retry"] == {"maxAttempts": 1}
     assert spec["suspend"] is False
-    assert spec["parameters"][0]["scaling"] == "Auto"
+    # Not inside a list's items: a client-side apply would re-send the list at every apply.
+    assert "scaling" not in spec["parameters"][0]
 
 
 # --------------------------------------------------------------------------- invalid specs
@@ -993,21 +994,22 @@ def test_server_side_apply_after_client_side_applies_takes_over_without_conflict
     """`parameters` and `metrics` are lists keyed by name: each item's fields have their
     own managers, so a server-side apply (Argo CD, Flux, Helm 4) of a TuningJob applied
     client-side before takes over its parameters without a conflict over the whole list,
-    whose items the API server defaulted (`scaling: Auto`; QA99 M3). A client-side
-    re-apply still says "configured": kubectl sends a custom resource a JSON merge patch,
-    which replaces a list whole whatever its type, and the defaulted items differ from
-    the manifest's; the API server's result is the same object."""
+    (QA99 M3). A client-side re-apply of the same manifest changes nothing: the CRD
+    defaults nothing inside the lists' items, so the JSON merge patch kubectl sends a
+    custom resource, which replaces a list whole, finds the list as the manifest has it
+    (it said "configured" at every apply while `scaling: Auto` was defaulted, and Argo
+    CD's default diff, the same three-way merge, saw the job OutOfSync for ever)."""
     manifest = base()
     manifest["metadata"]["name"] = "applied"
     for parameter in manifest["spec"]["parameters"]:
-        parameter.pop("scaling", None)  # defaulted by the API server
+        parameter.pop("scaling", None)  # once defaulted by the API server
     path = tmp_path / "applied.yaml"
     path.write_text(yaml.safe_dump(manifest))
     apply = ("apply", f"--namespace={namespace}", "-f", str(path))
     get = ("get", "tj", "applied", f"--namespace={namespace}", "-o", "json")
     assert "created" in kubectl(kubeconfig_path, *apply)
     created = json.loads(kubectl(kubeconfig_path, *get))
-    kubectl(kubeconfig_path, *apply)
+    assert kubectl(kubeconfig_path, *apply).strip() == "tuningjob.kubetune.io/applied unchanged"
     # kubectl's default manager for server-side apply ("kubectl") takes over the fields.
     out = kubectl(kubeconfig_path, *apply[:1], "--server-side", *apply[1:])
     assert out.strip() == "tuningjob.kubetune.io/applied serverside-applied"
@@ -1037,6 +1039,60 @@ def test_reordering_parameters_or_metrics_is_still_a_change(
         assert caught.value.status == 422
         message = json.loads(caught.value.body)["message"]
         assert f"spec.{field} is immutable; create a new TuningJob to change it" in message
+
+
+PARAMETER_EDITS: list[tuple[str, Mutation]] = [
+    ("scaling", lambda m: m["spec"]["parameters"][1].__setitem__("scaling", "Linear")),
+    ("min", lambda m: m["spec"]["parameters"][1].__setitem__("min", 0.1)),
+    ("max removed", lambda m: m["spec"]["parameters"][1].pop("max")),
+    ("type", lambda m: m["spec"]["parameters"][1].__setitem__("type", "Integer")),
+    (
+        "values",
+        lambda m: m["spec"]["parameters"][3].__setitem__("values", ["sgd", "adam", "rmsprop"]),
+    ),
+    (
+        "an item added",
+        lambda m: m["spec"]["parameters"].append(
+            {"name": "z", "type": "Integer", "min": 1, "max": 3}
+        ),
+    ),
+]
+
+
+def test_parameters_are_immutable_by_their_effective_values(
+    custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    """The CRD no longer defaults `scaling`, so a job created while it did holds
+    `scaling: Auto` where its manifest has none: applying that manifest again, or writing
+    `Auto` out, is no change; any other edit of a parameter still is."""
+    manifest = base()
+    manifest["metadata"]["name"] = "effective-parameters"
+    manifest["spec"]["parameters"][1]["scaling"] = "Auto"  # as the API server wrote it
+    manifest["spec"]["parameters"].append(
+        {"name": "optimizer", "type": "Categorical", "values": ["sgd", "adam"]}
+    )
+    create(custom_api, namespace, manifest)
+    for scaling in (None, "Auto", None):
+        replaced = replace_spec(
+            custom_api,
+            namespace,
+            "effective-parameters",
+            lambda m, s=scaling: (
+                m["spec"]["parameters"][1].update({"scaling": s})
+                if s
+                else m["spec"]["parameters"][1].pop("scaling", None)
+            ),
+        )
+        assert replaced["spec"]["parameters"][1].get("scaling") == scaling
+    for edit, mutation in PARAMETER_EDITS:
+        with pytest.raises(ApiException) as caught:
+            replace_spec(custom_api, namespace, "effective-parameters", mutation)
+        assert caught.value.status == 422, edit
+        message = json.loads(caught.value.body)["message"]
+        assert "spec.parameters is immutable; create a new TuningJob to change it" in message, (
+            edit,
+            message,
+        )
 
 
 def test_writing_out_or_removing_the_hyperband_defaults_is_no_change(

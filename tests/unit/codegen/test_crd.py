@@ -125,12 +125,14 @@ def test_immutable_fields_have_transition_rules_and_mutable_ones_do_not() -> Non
     nodes = dict(walk(schema()))
     for field in ("strategy", "objective", "metrics", "parameters", "trialTemplate"):
         rules = nodes[f".spec.{field}"]["x-kubernetes-validations"]
+        message = f"spec.{field} is immutable; create a new TuningJob to change it"
+        (immutable,) = [r["rule"] for r in rules if r["message"] == message]
+        if field == "parameters":  # by effective values: see the next test
+            assert immutable.startswith("self.map(x, x.name) == oldSelf.map(x, x.name) && ")
+            continue
         # A keyed list's equality ignores the order: its names are compared in order too.
         in_order = " && self.map(x, x.name) == oldSelf.map(x, x.name)"
-        assert {
-            "rule": "self == oldSelf" + (in_order if field in ("metrics", "parameters") else ""),
-            "message": f"spec.{field} is immutable; create a new TuningJob to change it",
-        } in rules
+        assert immutable == "self == oldSelf" + (in_order if field == "metrics" else "")
     for field in ("limits", "completionCriteria", "suspend", "earlyStopping", "retry"):
         rules = nodes[f".spec.{field}"].get("x-kubernetes-validations", [])
         assert all("oldSelf" not in r["rule"] for r in rules), field
@@ -145,6 +147,23 @@ def test_parameters_and_metrics_are_lists_keyed_by_their_required_name() -> None
         assert node["x-kubernetes-list-type"] == "map"
         assert node["x-kubernetes-list-map-keys"] == ["name"]
         assert "name" in node["items"]["required"]  # a map key must be required
+
+
+def test_the_parameters_rule_compares_every_field_of_a_parameter() -> None:
+    """`spec.parameters` is immutable by its items' effective values (the CRD does not
+    default `scaling`): a field the rule left out could change on a live job."""
+    nodes = dict(walk(schema()))
+    (immutable,) = [
+        r["rule"]
+        for r in nodes[".spec.parameters"]["x-kubernetes-validations"]
+        if r["message"].startswith("spec.parameters is immutable")
+    ]
+    for name, info in models.Parameter.model_fields.items():
+        field = info.alias or name
+        assert f"q.{field} == p.{field}" in immutable or f"q.{field} : " in immutable, field
+    assert "(has(q.scaling) ? q.scaling : 'Auto') == (has(p.scaling) ? p.scaling : 'Auto')" in (
+        immutable
+    )
 
 
 def test_the_hyperband_rule_knows_every_field_and_its_model_default() -> None:
@@ -163,7 +182,9 @@ def test_defaults() -> None:
     assert nodes[".spec.limits.maxTrials"]["default"] == 10
     assert nodes[".spec.limits.maxParallelTrials"]["default"] == 1
     assert nodes[".spec.suspend"]["default"] is False
-    assert nodes[".spec.parameters[].scaling"]["default"] == "Auto"
+    # None inside a list's items (spec_schema says why); the models default them.
+    assert "default" not in nodes[".spec.parameters[].scaling"]
+    assert models.Parameter.model_fields["scaling"].default == models.Scaling.AUTO
     assert "default" not in nodes[".spec.limits.maxRuntimeSeconds"]
 
 
