@@ -15,7 +15,6 @@ A trial's best is its single observation, so a repeat would re-train for nothing
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterator
 
@@ -56,14 +55,21 @@ def grid_size(space: SearchSpace) -> int:
 
 
 def _grid_values(space: SearchSpace) -> Iterator[tuple[float, ...]]:
-    """Raw values (categoricals as indices) of every grid point, in grid order."""
-    axes = [
-        range(len(p.values)) if isinstance(p, Categorical) else range(p.min, p.max + 1)
-        for p in space.parameters
-        if not isinstance(p, Continuous)
-    ]
-    for point in itertools.product(*axes):
-        yield tuple(float(v) for v in point)
+    """Raw values (categoricals as indices) of every grid point, in grid order.
+
+    Counted like an odometer, one point at a time: `itertools.product` would first copy
+    every axis into a tuple, 4 GB for an Integer of 10^8 values before the first point."""
+    axes = _axes(space)
+    digits = [0] * len(axes)
+    while True:
+        yield tuple(float(first + k) for (first, _), k in zip(axes, digits, strict=True))
+        for j in reversed(range(len(axes))):  # the last parameter varies fastest
+            digits[j] += 1
+            if digits[j] < axes[j][1]:
+                break
+            digits[j] = 0
+        else:
+            return
 
 
 def next_grid_points(space: SearchSpace, seen: FloatArray, n: int) -> list[tuple[float, ...]]:
