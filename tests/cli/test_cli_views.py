@@ -605,8 +605,10 @@ def test_a_tuning_job_from_a_newer_kubetune_is_an_error_naming_the_field() -> No
 
 
 def test_readme_examples_of_output_show_the_output() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    for block in re.findall(r"```console\n(.*?)```", readme, flags=re.DOTALL):
+    root = Path(__file__).resolve().parents[2]
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]  # its full texts
+    text = "\n".join(page.read_text() for page in pages)
+    for block in re.findall(r"```console\n(.*?)```", text, flags=re.DOTALL):
         lines = block.splitlines()
         assert not lines or not lines[-1].startswith("$ "), f"no output after {lines[-1]!r}"
 

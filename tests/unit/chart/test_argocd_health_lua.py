@@ -1,4 +1,4 @@
-"""The README's Argo CD health check for TuningJobs (QA99 M1), run by a stand-alone Lua
+"""The Argo CD health check for TuningJobs in docs/helm.md (QA99 M1), run by a stand-alone Lua
 interpreter against the statuses the operator's plan writes. Skipped without `lua5.4`
 (`apt-get install lua5.4`); Argo CD itself is not installed here."""
 
@@ -17,7 +17,7 @@ from kubetune.operator.api import TuningJobStatus
 from support.plan_sim import Sim
 from support.specs import make_spec
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+HELM_DOC = Path(__file__).resolve().parents[3] / "docs" / "helm.md"
 LUA = shutil.which("lua5.4") or shutil.which("lua")
 LIMITS = {"maxTrials": 2, "maxParallelTrials": 1}
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(LUA is None, reason="no Lua interpreter (apt-get
 
 
 def health_script() -> str:
-    block = README.read_text().split("<!-- argocd-health-lua")[1]
+    block = HELM_DOC.read_text().split("<!-- argocd-health-lua")[1]
     data = re.search(r"```yaml\n(.*?)```", block, re.S)
     assert data is not None, "the yaml block after the marker"
     script: str = yaml.safe_load(data.group(1))["data"][

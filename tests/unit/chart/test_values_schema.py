@@ -89,7 +89,7 @@ REFUSED_BY_THE_CHART = [
     ),
 ]
 
-# Every way the repository sets the chart's values: README.md, the Makefile's helm-lint,
+# Every way the repository sets the chart's values: README.md and docs/, the Makefile's helm-lint,
 # the e2e and integration tests that install it, the chart tests.
 REPOSITORY_VALUES = {
     "readme-install": ["--set", "image.repository=REGISTRY/kubetune/operator"],
@@ -210,10 +210,10 @@ def test_an_empty_watch_list_in_any_spelling_is_cluster_wide(
     assert done.stdout == _template(run_helm, *peering).stdout
 
 
-def test_going_back_to_cluster_wide_is_in_the_readme() -> None:
-    readme = (CHART.parents[1] / "README.md").read_text()
-    assert "To go back to watching every namespace" in readme
-    assert "--set 'watchNamespaces={}'" in readme
+def test_going_back_to_cluster_wide_is_in_the_helm_docs() -> None:
+    helm_doc = (CHART.parents[1] / "docs" / "helm.md").read_text()
+    assert "To go back to watching every namespace" in helm_doc
+    assert "--set 'watchNamespaces={}'" in helm_doc
 
 
 @pytest.mark.parametrize("args", REPOSITORY_VALUES.values(), ids=REPOSITORY_VALUES.keys())

@@ -358,10 +358,11 @@ def test_a_syntax_error_quotes_the_regex_as_written() -> None:
 
 
 def test_the_documentation_recommends_the_whole_number_group() -> None:
-    """The README, the examples and the API reference (generated from operator/api)
+    """The README and docs/, the examples and the API reference (generated from operator/api)
     show one regex style, the one that captures sign, exponent, nan and inf."""
     root = Path(__file__).resolve().parents[3]
-    readme = (root / "README.md").read_text().splitlines()
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]  # its full texts
+    readme = "\n".join(page.read_text() for page in pages).splitlines()
     shown = [line for line in readme if line.strip().startswith("regex:")]
     assert shown and all(FULL_NUMBER_GROUP in line for line in shown), shown
     reference = (root / "docs" / "tuningjob-reference.md").read_text()
