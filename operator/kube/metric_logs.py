@@ -58,6 +58,10 @@ exponent (Python prints 1.49e-06 below 1e-4), or nan/inf in any case (a diverged
 `nan|inf` comes first: RE2 takes the first alternative that matches, and the second
 alone would read `-inf` as `-`."""
 
+_NO_METRIC = (b"", b"epoch 1: loss n/a")
+"""Lines where no metric has a value (a blank line, a word where the number would be): a
+regex that matches empty text in them would match at every position of a log, each match
+a Python iteration (11 s of the operator's CPU per 10 MB), and never yield a number."""
 _NUMBER = re.compile(rb"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 """A number as a trainer prints it; only ever matched at the start of a last capture."""
 _NUMBER_BYTES = 64
@@ -96,7 +100,7 @@ def compile_metric_regex(regex: str) -> Any:
     validation exactly when the log scan can use it.
 
     Raises ValueError, naming the regex, RE2's reason and the fix, when the pattern is not
-    valid RE2 syntax or does not have exactly one capture group.
+    valid RE2 syntax, does not have exactly one capture group, or matches empty text.
     """
     try:
         pattern = re2.compile(b"(?m)" + regex.encode(), _options())
@@ -114,6 +118,12 @@ def compile_metric_regex(regex: str) -> Any:
         raise ValueError(
             f"'{regex}' has {pattern.groups} capture groups but needs exactly one, around the "
             "number; make the other groups non-capturing with (?:...)"
+        )
+    if any(m.start() == m.end() for text in _NO_METRIC for m in pattern.finditer(text)):
+        raise ValueError(
+            f"'{regex}' matches empty text, so it matches at every position of every line, "
+            "the last match (empty, no number) being the value; make it need at least one "
+            f"character (+ rather than *, the group not optional), e.g. {FULL_NUMBER_GROUP}"
         )
     return pattern
 
