@@ -136,7 +136,10 @@ class ColumnCodec:
         if isinstance(self.param, Categorical):
             return values.astype(float)
         lo, hi = self._warped_bounds()
-        return (_warp(self.warp, values.astype(float)) - lo) / (hi - lo)
+        # In halves, as `readable` computes: hi - lo of [-1e308, 1e308] overflows to inf,
+        # which put every value at one end. Halving is exact (subnormals apart): no other
+        # range encodes differently.
+        return (_warp(self.warp, values.astype(float)) / 2 - lo / 2) / (hi / 2 - lo / 2)
 
     def decode(self, features: FloatArray) -> FloatArray:
         """Features (m,) -> parameter values (m,): in range, integers and indices rounded."""
@@ -145,7 +148,7 @@ class ColumnCodec:
             return np.clip(np.rint(features), 0, len(param.values) - 1)
         lo, hi = self._warped_bounds()
         position = np.clip(features, 0.0, 1.0)
-        x = _unwarp(self.warp, lo + position * (hi - lo))
+        x = _unwarp(self.warp, 2 * (lo / 2 + position * (hi / 2 - lo / 2)))  # see encode
         if isinstance(param, Integer):
             return np.clip(np.rint(x), param.min, param.max)
         return readable(x, param.min, param.max, position)
