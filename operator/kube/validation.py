@@ -275,7 +275,9 @@ def _parse_error(error: Any) -> str:
             "or not, as a boolean: write the word quoted, e.g. 'n' or 'Off'"
         )
     elif isinstance(value, int | float) and error["type"] in QUOTE_ME:
-        fix = f"; write it quoted: '{value}'"
+        # YAML turned the text into a number before it came here: the value shown may not
+        # be the one meant, whose spelling the trainer gets once quoted.
+        fix = f"; write it quoted: '{value}' (or as written: YAML reads 01 as 1, 1.10 as 1.1)"
     elif error["type"] in WRONG_TYPE:
         return _wrong_type(error["type"], loc, value)
     elif error["type"] in BOUNDS and isinstance(value, int | float):
