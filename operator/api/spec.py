@@ -421,8 +421,9 @@ class TuningJobSpec(KubeModel):
 
     early_stopping: EarlyStopping = EarlyStopping.OFF
     """Auto: stop a running trial whose best intermediate objective value so far is worse
-    than the median of the succeeded trials' running averages at the same step (the
-    median stopping rule of SageMaker AMT and Google Vizier). The objective regex's
+    than the median of the succeeded trials' running averages at the same step (Google
+    Vizier's median stopping rule; SageMaker AMT's compares the trial's latest value, not
+    its best, so it stops trials that had a bad last step too). The objective regex's
     matches in a trial's log are its intermediate values, match s being step s (the first
     1,000 count). A trial is judged about every 5 seconds, from its second step on, once
     at least 3 succeeded trials reached that step. A stopped trial ends EarlyStopped with
