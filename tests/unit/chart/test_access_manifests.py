@@ -1,4 +1,4 @@
-"""The admission policy and the user roles: the chart renders exactly the plain manifests in
+"""The admission policies and the user roles: the chart renders exactly the plain manifests in
 manifests/ (for installs without Helm), and neither lands in the chart's crds/, which Helm
 installs unconditionally and never templates (the policy must be able to be turned off).
 """
@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 import yaml
+from kubetune.operator.api import TERMINAL_PHASES
 from support.chart_render import CHART, ROOT, Render
 
 MANIFESTS = ROOT / "manifests"
 POLICY = "kubetune-tuningjob-needs-job-create"
+WARNING = "kubetune-ended-tuningjob-warning"
 # Labels the chart adds to everything it renders; the plain manifests have none of them.
 CHART_LABEL_PREFIXES = ("app.kubernetes.io/", "helm.sh/")
 
@@ -44,7 +46,9 @@ def _named(render: Render, kind: str, name: str) -> Manifest:
     return found[0]
 
 
-@pytest.mark.parametrize("manifest", ["admission-policy.yaml", "cluster-roles.yaml"])
+@pytest.mark.parametrize(
+    "manifest", ["admission-policy.yaml", "ended-tuningjob-warning.yaml", "cluster-roles.yaml"]
+)
 def test_chart_renders_the_plain_manifests(render: Callable[..., Render], manifest: str) -> None:
     # Release "kubetune" (chart_render.RELEASE): the chart's names are the plain ones.
     rendered = render()
@@ -83,6 +87,23 @@ def test_policy_judges_creation_by_the_requesting_users_job_rights() -> None:
     assert "have someone who has it apply this TuningJob" in validation["messageExpression"]
 
 
+def test_ended_job_warning_warns_on_spec_updates_only() -> None:
+    """It never refuses (Warn, and an error lets the request through), judges updates of
+    the TuningJob itself (not its status, which the operator writes), and only a spec
+    that changed on a job whose old phase is terminal."""
+    policy, binding = _plain("ended-tuningjob-warning.yaml")
+    assert binding["spec"] == {"policyName": WARNING, "validationActions": ["Warn"]}
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Ignore"
+    [rule] = spec["matchConstraints"]["resourceRules"]
+    assert rule["resources"] == ["tuningjobs"]
+    assert rule["operations"] == ["UPDATE"]
+    [validation] = spec["validations"]
+    assert validation["expression"].endswith("|| object.spec == oldObject.spec")
+    phases = str(sorted(p.value for p in TERMINAL_PHASES))
+    assert f"!(oldObject.status.phase in {phases})" in validation["expression"]
+
+
 def test_user_roles_cover_tuningjobs_and_nothing_more() -> None:
     roles = {r["metadata"]["name"]: r for r in _plain("cluster-roles.yaml")}
     assert set(roles) == {"kubetune-view", "kubetune-edit"}
@@ -112,28 +133,36 @@ def test_chart_crds_folder_holds_crds_only() -> None:
 
 def test_policy_and_roles_can_be_turned_off(render: Callable[..., Render]) -> None:
     no_policy = render("admissionPolicy.enabled=false")
-    assert not no_policy.of_kind("ValidatingAdmissionPolicy")
-    assert not no_policy.of_kind("ValidatingAdmissionPolicyBinding")
+    [(policy, binding)] = zip(
+        no_policy.of_kind("ValidatingAdmissionPolicy"),
+        no_policy.of_kind("ValidatingAdmissionPolicyBinding"),
+        strict=True,
+    )
+    assert policy["metadata"]["name"] == binding["metadata"]["name"] == WARNING
+    no_warning = render("admissionPolicy.enabled=false", "endedJobWarning.enabled=false")
+    assert not no_warning.of_kind("ValidatingAdmissionPolicy")
+    assert not no_warning.of_kind("ValidatingAdmissionPolicyBinding")
     assert len(no_policy.of_kind("ClusterRole")) == 3
     no_roles = render("userRoles.create=false")
     assert [r["metadata"]["name"] for r in no_roles.of_kind("ClusterRole")] == ["kubetune"]
-    assert no_roles.of_kind("ValidatingAdmissionPolicy")
+    assert len(no_roles.of_kind("ValidatingAdmissionPolicy")) == 2
 
 
 def test_names_follow_the_release(render: Callable[..., Render]) -> None:
     rendered = render("fullnameOverride=acme", "admissionPolicy.validationActions={Warn,Audit}")
-    policy = rendered.one("ValidatingAdmissionPolicy")
-    binding = rendered.one("ValidatingAdmissionPolicyBinding")
-    assert policy["metadata"]["name"] == "acme-tuningjob-needs-job-create"
+    policy = _named(rendered, "ValidatingAdmissionPolicy", "acme-tuningjob-needs-job-create")
+    binding = _named(rendered, "ValidatingAdmissionPolicyBinding", policy["metadata"]["name"])
     assert binding["spec"]["policyName"] == policy["metadata"]["name"]
     assert binding["spec"]["validationActions"] == ["Warn", "Audit"]
+    warning = _named(rendered, "ValidatingAdmissionPolicyBinding", "acme-ended-tuningjob-warning")
+    assert warning["spec"]["policyName"] == "acme-ended-tuningjob-warning"
     names = {r["metadata"]["name"] for r in rendered.of_kind("ClusterRole")}
     assert names == {"acme", "acme-view", "acme-edit"}
 
 
 def test_namespaced_mode_still_guards_every_namespace(render: Callable[..., Render]) -> None:
-    binding = render("watchNamespaces={team-a}").one("ValidatingAdmissionPolicyBinding")
-    assert "matchResources" not in binding["spec"]
+    for binding in render("watchNamespaces={team-a}").of_kind("ValidatingAdmissionPolicyBinding"):
+        assert "matchResources" not in binding["spec"]
 
 
 def test_policy_name_is_the_documented_one() -> None:

@@ -59,7 +59,9 @@ def test_default_render_kinds(render: Callable[..., Render]) -> None:
         "RoleBinding",
         "Service",
         "ServiceAccount",
-        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicy",  # creating a TuningJob needs create on jobs
+        "ValidatingAdmissionPolicy",  # a warning on edits of an ended TuningJob
+        "ValidatingAdmissionPolicyBinding",
         "ValidatingAdmissionPolicyBinding",
     ]
 
