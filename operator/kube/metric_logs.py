@@ -163,6 +163,9 @@ class MetricReading:
     cut: dict[str, bytes] = field(default_factory=dict)
     """For each metric whose last match captured only the beginning of a number, that
     whole number as the log has it (`1.49e-06` where the regex captured `1.49`)."""
+    shared: dict[str, bytes] = field(default_factory=dict)
+    """For each metric whose last match is not the first on its line, what the match
+    before it on that line captured (`loss=(...)` also matches in `val_loss=0.3`)."""
 
     def value(self, metric: str) -> float | None:
         """The metric's final value as a float; None when it never matched or the
@@ -180,7 +183,9 @@ class MetricReading:
         self.last.update(tail.last)
         for name in tail.last:
             self.cut.pop(name, None)
+            self.shared.pop(name, None)
         self.cut.update(tail.cut)
+        self.shared.update(tail.shared)
         for name, count in tail.count.items():
             self.count[name] = max(self.count.get(name, 0), count)
 
@@ -241,14 +246,15 @@ class LogScanner:
         for name, pattern in self._patterns.items():
             # One pass of RE2 per metric; only the last match is kept, with its position,
             # and a capture is sliced only for the series (findall would slice each one).
-            count, last, values, times = 0, None, [], []
+            count, before, last, values, times = 0, None, None, [], []
             line, at = 0, 0  # the line `at` is on
             room = (
                 self._max_series - len(reading.series)
                 if name == self._series_metric and not self.series_closed
                 else 0
             )
-            for last in pattern.finditer(text):
+            for match in pattern.finditer(text):
+                before, last = last, match
                 count += 1
                 if count <= room:
                     values.append(last[1] or b"")
@@ -267,6 +273,10 @@ class LogScanner:
                 reading.cut.pop(name, None)
             else:
                 reading.cut[name] = whole
+            if before is None or b"\n" in text[before.end() : last.start()]:
+                reading.shared.pop(name, None)
+            else:
+                reading.shared[name] = before[1] or b""
 
     def _extend_series(self, matches: list[bytes], stamps: list[bytes]) -> None:
         series, times = self.reading.series, self.reading.series_times
@@ -482,6 +492,30 @@ def cut_short(reading: MetricReading) -> str | None:
     )
 
 
+def shared_line(reading: MetricReading) -> str | None:
+    """What a succeeded trial's message says of the metrics whose final value was not
+    the first match on its line (`MetricReading.shared`): the last match is the value, as
+    everywhere, but a regex that also matches another metric (`loss=` in `val_loss=`)
+    records that one; say which two values the line gave. None when no such line."""
+    names, notes = [], []
+    for name, before in reading.shared.items():
+        value = reading.last.get(name)
+        if value is not None:
+            names.append(name)
+            notes.append(f"{_shown(before)}, then {_shown(value)}")
+    if not names:
+        return None
+    one = len(names) == 1
+    return (
+        f"metric{'' if one else 's'} {', '.join(names)}: the last line matched twice "
+        f"({'; '.join(notes)}, kept); match only its own value (e.g. \\b before the name)"
+    )
+
+
+def _shown(text: bytes) -> str:
+    return text.decode(errors="replace").strip()[:16]
+
+
 def objective_outcome(
     reading: MetricReading,
     metric: str,
@@ -524,7 +558,11 @@ def objective_outcome(
             f"the last value of metric {metric} is {shown}",
             others,
         )
-    notes = [note for note in (cut_short(reading), never_matched(reading, metric)) if note]
+    notes = [
+        note
+        for note in (cut_short(reading), shared_line(reading), never_matched(reading, metric))
+        if note
+    ]
     return ObjectiveOutcome(value, count, message="; ".join(notes) or None, metrics=others)
 
 

@@ -333,6 +333,38 @@ def test_a_cut_number_and_a_metric_that_never_matched_share_the_message() -> Non
     )
 
 
+@pytest.mark.parametrize("size", [1, 5, 1 << 20])
+def test_a_final_value_that_shared_its_line_with_another_match_is_named(size: int) -> None:
+    """QA105 #5: `loss=` also matches in `val_loss=`; the last match stays the value (the
+    regex is the contract, as AMT's), and the trial's message says which two the line
+    gave and how to match only one."""
+    patterns = compile_metrics([("loss", r"loss=([-+0-9.eE]+)"), ("acc", r"acc=(\S+)")])
+    log = b"epoch 1 loss=0.9 val_loss=0.3 acc=0.5\nepoch 2 loss=0.8 val_loss=0.25 acc=0.6\n"
+    reading = scan_log(chunks(log, size), patterns)
+    assert reading.shared == {"loss": b"0.8"}
+    outcome = objective_outcome(reading, "loss")
+    assert outcome.value == 0.25
+    assert outcome.message == (
+        "metric loss: the last line matched twice (0.8, then 0.25, kept); match only its own "
+        "value (e.g. \\b before the name)"
+    )
+    assert len(outcome.message) <= MAX_TRIAL_MESSAGE_LENGTH
+
+
+def test_only_the_last_matching_line_counts_for_a_shared_line() -> None:
+    """Matches on earlier lines, or earlier blocks, say nothing once the last line has one
+    match; a last line with two is named whatever came before (a truncated log's tail
+    too)."""
+    patterns = compile_metrics([("loss", r"loss=([-+0-9.eE]+)")])
+    assert scan_log([b"loss=0.9\nloss=0.8\n"], patterns).shared == {}
+    assert scan_log([b"loss=1 val_loss=2\n", b"loss=0.8\n"], patterns).shared == {}
+    assert scan_log([b"loss=0.8\n", b"loss=1 val_loss=2\n"], patterns).shared == {"loss": b"1"}
+    reading = scan_log(chunks(b"loss=1 val_loss=2\n" * 100, 18), patterns, max_scan_bytes=540)
+    assert reading.truncated and reading.shared == {"loss": b"1"}
+    reading.merge_tail(scan_log([b"loss=0.5\n"], patterns))
+    assert (reading.value("loss"), reading.shared) == (0.5, {})
+
+
 def test_the_tail_of_a_truncated_log_decides_whether_the_final_value_was_cut() -> None:
     patterns = compile_metrics([("loss", MANTISSA)])
     reading = scan_log(chunks(b"loss=1e-07\n" * 100, 11), patterns, max_scan_bytes=550)
