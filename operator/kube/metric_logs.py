@@ -273,7 +273,7 @@ class LogScanner:
                 reading.cut.pop(name, None)
             else:
                 reading.cut[name] = whole
-            if before is None or b"\n" in text[before.end() : last.start()]:
+            if before is None or text.find(b"\n", before.end(), last.start()) >= 0:
                 reading.shared.pop(name, None)
             else:
                 reading.shared[name] = before[1] or b""
