@@ -205,10 +205,11 @@ class CompletionCriteria(KubeModel):
 
     max_trials_not_improving: int | None = Field(default=None, ge=1, le=MAX_TRIALS)
     """Complete the job once this many consecutive finished trials have not improved on
-    the best objective (failed and early-stopped trials never improve it). Once met, the
-    decision stands: trials still running then are left to finish, and one of them that
-    improves the best launches nothing more (only removing this field does). Unset: no
-    limit."""
+    the best objective (failed and early-stopped trials never improve it; any improvement
+    counts, however small, where SageMaker AMT counts one of 1 % or less as none). Once
+    met, the decision stands: trials still running then are left to finish, and one of
+    them that improves the best launches nothing more (only removing this field does).
+    Unset: no limit."""
 
     convergence: Convergence = Convergence.OFF
     """Auto: complete the job (reason Converged) when the optimizer judges that further
