@@ -221,7 +221,7 @@ def _stop(d: Decision) -> None:
         if few is not None:  # its values came when it ended: the operator was not down
             message += f"; {JUDGED_AT_END}: printed {few} of {max_resource(d.spec)} values"
         elif late:
-            message += "; judged only after it ended (operator down?)"
+            message += "; judged only after it ended, when its log was read"
         end = trial.end_time if late else None
         reason = f"{HYPERBAND_RUNG_STOPPED}{stopped_at}"
         d.finish_trial(trial, TrialPhase.EARLY_STOPPED, reason, message, end)
