@@ -256,8 +256,8 @@ PARAMETER_RULES = (
     rule(
         "!has(self.scaling) || self.scaling != 'ReverseLogarithmic' || "
         "(self.type == 'Continuous' && has(self.min) && has(self.max) && self.min >= 0.0 && "
-        "self.min <= self.max && self.max < 1.0)",
-        "ReverseLogarithmic scaling needs a Continuous parameter with 0 <= min <= max < 1; fix "
+        "self.min < self.max && self.max < 1.0)",
+        "ReverseLogarithmic scaling needs a Continuous parameter with 0 <= min < max < 1; fix "
         "the range or use scaling: Linear",
         prefix=PARAMETER_PREFIX,
         field_path=".scaling",

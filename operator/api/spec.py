@@ -155,7 +155,7 @@ class Parameter(KubeModel):
     scaling: Scaling = Scaling.AUTO
     """How the range is searched (unset: Auto): Auto, Linear, Logarithmic (for ranges
     spanning orders of magnitude; needs min > 0) or ReverseLogarithmic (for values close
-    to 1 such as a momentum; Continuous only, needs 0 <= min <= max < 1). Auto is
+    to 1 such as a momentum; Continuous only, needs 0 <= min < max < 1). Auto is
     Logarithmic when min > 0 and max/min >= 100 (two decades, as in SageMaker AMT), Linear
     otherwise; with the Bayesian strategy, a range with min > 0 and max/min >= 10 may then
     switch between Linear and Logarithmic, from 10 finished trials on, where the Gaussian

@@ -204,7 +204,7 @@ def test_categorical_values_written_bare_stay_refused_with_the_quoting_fix() -> 
     problems = parse_and_validate_spec(spec)[1]
     assert (
         "spec.parameters[0].values[0]: Input should be a valid string (value 0.01); write it "
-        "quoted: '0.01'"
+        "quoted: '0.01' (or as written: YAML reads 01 as 1, 1.10 as 1.1)"
     ) in problems
     assert any(p.startswith("spec.parameters[0].values[1]: ") and "quoted" in p for p in problems)
 

@@ -383,7 +383,7 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
         param(type="Continuous", min=0.5, max=1, scaling="ReverseLogarithmic"),
         [
             "spec.parameters[0].scaling",
-            "ReverseLogarithmic scaling needs a Continuous parameter with 0 <= min <= max < 1",
+            "ReverseLogarithmic scaling needs a Continuous parameter with 0 <= min < max < 1",
         ],
     ),
     (
