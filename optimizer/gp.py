@@ -40,6 +40,11 @@ _LOG_LENGTHSCALE_BOUNDS = (math.log(5e-3), math.log(1e3))
 _CAT_LOG_LENGTHSCALE_BOUNDS = (math.log(5e-3), 0.5)
 _LOG_SIGNAL_VAR_BOUNDS = (math.log(1e-2), math.log(1e2))
 _LOG_NOISE_VAR_BOUNDS = (math.log(MIN_NOISE_VAR), math.log(2.0))
+POSTERIOR_BLOCK = 256
+"""Points per block of a posterior: each (m, n) array of the kernel and the solve takes
+m × n × 8 bytes, a handful of them at once, so the ~2,500 candidates of an acquisition at
+1,000 observations would hold about 100 MB per suggestion at its peak; blocks of 256, 12
+MB. The operator runs several suggestions at once, in a memory limit (QA106)."""
 
 
 def robust_cholesky(K: FloatArray) -> FloatArray:
@@ -217,7 +222,16 @@ class GPRegressor:
         return matern52(r2, self.params.signal_var)
 
     def posterior(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Posterior mean and variance of f at x (m, d): (m[, k]), (m,); variance clipped at 0."""
+        """Posterior mean and variance of f at x (m, d): (m[, k]), (m,); variance clipped at 0.
+        Computed `POSTERIOR_BLOCK` points at a time (see there)."""
+        if len(x) <= POSTERIOR_BLOCK:
+            return self._posterior(x)
+        blocks = [
+            self._posterior(x[i : i + POSTERIOR_BLOCK]) for i in range(0, len(x), POSTERIOR_BLOCK)
+        ]
+        return np.concatenate([m for m, _ in blocks]), np.concatenate([v for _, v in blocks])
+
+    def _posterior(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
         cov_fx_fX = self.kernel(x, self.X)  # (m, n)
         mean = cov_fx_fX @ self.alpha
         V = scipy.linalg.solve_triangular(self.L, cov_fx_fX.T, lower=True, check_finite=False)
