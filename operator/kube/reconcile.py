@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from kubernetes.client.exceptions import ApiException
 from kubetune.operator.api import (
@@ -66,7 +68,7 @@ from kubetune.operator.kube.telemetry import NO_TELEMETRY, Telemetry
 from kubetune.operator.kube.trial_job import build_trial_job
 from kubetune.operator.kube.trial_logs import CURVE_READ_SECONDS, LogFollowing, TrialLogs
 from kubetune.operator.kube.validation import check_warm_start_parent, parse_and_validate_spec
-from kubetune.optimizer import suggest
+from kubetune.optimizer import has_converged, suggest, suggest_hyperband
 from threadpoolctl import threadpool_limits
 
 log = logging.getLogger("kubetune.operator")
@@ -88,6 +90,33 @@ busy cores went 96 trials further with OpenBLAS's default pool, 174 with one thr
 def limit_blas_threads() -> None:
     """Every GP fit of this process on `BLAS_THREADS` (BLAS pools are per process)."""
     threadpool_limits(limits=BLAS_THREADS, user_api="blas")
+
+
+LONG_HISTORY = 200
+"""Optimizer calls on at least this many trials hold one of `LONG_HISTORY_CALLS` slots."""
+LONG_HISTORY_CALLS = 4
+"""Optimizer calls on a long history (`LONG_HISTORY` trials or more) that run at once in
+this process; the others wait for a slot. Each fits a GP and holds tens of MB at its
+peak (the n × n kernel matrix, its factor and their temporaries: 8 MB each at 1,000
+observations) and a core for seconds: up to `handlers.RECONCILE_THREADS` of them at once,
+as when an operator serving many big TuningJobs starts and reconciles them all, took
+hundreds of MB for no speed (the chart gives the operator one core; QA106). Calls on
+shorter histories, milliseconds and a few MB, are never held behind them."""
+_LONG_HISTORY_SLOTS = threading.BoundedSemaphore(LONG_HISTORY_CALLS)
+_Call = TypeVar("_Call", bound=Callable[..., Any])
+
+
+def _slotted(call: _Call) -> _Call:
+    """`call`, an optimizer function of (space, history, ...), taking a slot of
+    `LONG_HISTORY_CALLS` for a long history."""
+
+    def slotted(space: Any, history: Any, *args: Any, **kwargs: Any) -> Any:
+        if len(history) < LONG_HISTORY:
+            return call(space, history, *args, **kwargs)
+        with _LONG_HISTORY_SLOTS:
+            return call(space, history, *args, **kwargs)
+
+    return cast(_Call, slotted)
 
 
 @dataclass(frozen=True)
@@ -171,7 +200,12 @@ def reconcile(
     )
     now = now or datetime.now(UTC)
     snapshot, pod_check_in = _snapshot(kube, namespace, name, read, telemetry, logs, now)
-    decided = plan(snapshot, now, Optimizer(suggest=_timed_suggest(telemetry)))
+    optimizer = Optimizer(
+        suggest=_slotted(_timed_suggest(telemetry)),
+        converged=_slotted(has_converged),
+        suggest_hyperband=_slotted(suggest_hyperband),
+    )
+    decided = plan(snapshot, now, optimizer)
     if decided.terminal:
         CURVES.forget(namespace, name)
     _write_status(kube, read, decided.status, telemetry)
