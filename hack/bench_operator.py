@@ -25,6 +25,12 @@ completion that freed its slot.
 
     .venv/bin/python hack/bench_operator.py --k 1 20 50 --parallel 2 --trials 10
     .venv/bin/python hack/bench_operator.py --k 20 --rounds 5   # memory over time
+
+With `--history N`, each TuningJob starts from a status of N ended trials
+(hack/synthetic_tuning_job.py: five parameters, a Bayesian search) and runs --trials
+more: the optimizer then fits a GP on N and more observations for every batch, the
+operator's heaviest memory use (`--history 950 --trials 50 --parallel 16`: the largest
+statuses, 1000 trials).
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from cluster import manifests  # noqa: E402
 from cluster.cluster import state_dir  # noqa: E402
 from cluster.manifests import tuning_job_spec  # noqa: E402
 from cluster.operator_process import OperatorProcess, apply_crds  # noqa: E402
+from synthetic_tuning_job import synthetic_tuning_job  # noqa: E402
 
 LABEL = "kubetune.io/tuning-job"
 GROUP, VERSION, PLURAL = "kubetune.io", "v1alpha1", "tuningjobs"
@@ -58,6 +65,12 @@ GROUP, VERSION, PLURAL = "kubetune.io", "v1alpha1", "tuningjobs"
 TRAINER = (
     "import sys, time; x = sys.argv[-1].split('=', 1)[1]; "
     "time.sleep(float(sys.argv[1]) * (0.5 + float(x))); print('loss=' + x)"
+)
+# With --history: the synthetic job's objective and second metric from its learning_rate.
+HISTORY_TRAINER = (
+    "import math, sys; a = dict(s[2:].split('=', 1) for s in sys.argv[1:] if '=' in s); "
+    "v = 0.95 - 0.05 * abs(math.log10(float(a['learning_rate'])) + 2); "
+    "print('validation: accuracy=%f' % v); print('train: loss=%f' % (1.01 - v))"
 )
 TARGET_MEDIAN_S = 1.0
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -133,6 +146,46 @@ def tuning_job(name: str, parallel: int, trials: int, trial_seconds: float) -> d
     return manifests.tuning_job(name, spec)
 
 
+def with_history(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A suspended TuningJob (`--history`) and the status of its ended trials, which the
+    benchmark writes before it resumes the job."""
+    made = synthetic_tuning_job(name, args.history)
+    status = {k: v for k, v in made["status"].items() if k not in ("reason", "completionTime")}
+    container = {
+        "name": "trainer",
+        "image": "python:3.11-slim",
+        "command": ["python3", "-c", HISTORY_TRAINER],
+        "resources": {"requests": {"cpu": "10m"}},
+    }
+    spec = {
+        **made["spec"],
+        "suspend": True,
+        "staticHyperparameters": None,
+        "limits": {"maxTrials": args.history + args.trials, "maxParallelTrials": args.parallel},
+        "trialTemplate": {"job": {"template": {"spec": {"containers": [container]}}}},
+    }
+    spec = {k: v for k, v in spec.items() if v is not None}
+    return manifests.tuning_job(name, spec), {**status, "phase": "InProgress"}
+
+
+def create(custom: client.CustomObjectsApi, ns: str, name: str, args: argparse.Namespace) -> None:
+    """Create the TuningJob `name`; with `--history`, suspended, then with its ended trials
+    written, then resumed (the operator never plans from an empty status)."""
+    if not args.history:
+        body = tuning_job(name, args.parallel, args.trials, args.trial_seconds)
+        custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
+        return
+    body, status = with_history(name, args)
+    custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
+    # Ignore: field validation would warn of every trial's metrics the CRD may prune.
+    custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, ns, PLURAL, name, {"status": status}, field_validation="Ignore"
+    )
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, ns, PLURAL, name, {"spec": {"suspend": False}}
+    )
+
+
 def delays(seen: Watched, names: list[str], parallel: int) -> list[tuple[float, float]]:
     """(completion time, delay) for each Job that replaced a finished trial."""
     out = []
@@ -186,13 +239,7 @@ def run_round(
 ) -> None:
     """Create the TuningJobs `names` and wait until all are terminal."""
     for name in names:
-        custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            ns,
-            PLURAL,
-            tuning_job(name, args.parallel, args.trials, args.trial_seconds),
-        )
+        create(custom, ns, name, args)
     deadline = time.monotonic() + args.timeout
     with seen.changed:
         while not all(seen.phases.get(n) in TERMINAL for n in names):
@@ -267,6 +314,7 @@ def run(
         "k": k,
         "parallel": args.parallel,
         "trials_per_job": args.trials,
+        "history": args.history,
         "trial_seconds": args.trial_seconds,
         "rounds": args.rounds,
         "delay_median_s": statistics.median(values),
@@ -298,8 +346,9 @@ def summary(result: dict[str, Any]) -> str:
     verdict = "meets" if result["delay_median_s"] <= TARGET_MEDIAN_S else "misses"
     rss = result["operator_rss_after_each_round_mib"]
     rtt = result["api_server_rtt_median_ms"]
+    history = f" after {result['history']} ended" if result["history"] else ""
     return (
-        f"K={result['k']:>3} × P={result['parallel']} × {result['trials_per_job']} trials"
+        f"K={result['k']:>3} × P={result['parallel']} × {result['trials_per_job']} trials{history}"
         f" ({result['trial_seconds']:g} s each, {result['rounds']} round(s)):\n"
         f"  completion→next Job median {result['delay_median_s'] * 1000:.0f} ms"
         f" (target ≤ {TARGET_MEDIAN_S * 1000:.0f} ms: {verdict}),"
@@ -334,6 +383,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--rounds", type=int, default=1, help="run the K TuningJobs this many times (memory)"
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="each TuningJob starts with this many ended trials in its status (Bayesian, "
+        "five parameters; then --trials more, instant: no --trial-seconds): the optimizer's "
+        "memory",
     )
     parser.add_argument("--timeout", type=float, default=600, help="seconds per round")
     parser.add_argument("--kubeconfig", type=Path, default=state_dir() / "kubeconfig")
