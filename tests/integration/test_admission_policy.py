@@ -30,7 +30,6 @@ from support.waiting import wait_for
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD_FILE = ROOT / "crds" / "kubetune.io_tuningjobs.yaml"
 MANIFESTS = ROOT / "manifests"
 POLICY = "kubetune-tuningjob-needs-job-create"
 # The policy's messageExpression ends with the fix, for any user and namespace.
@@ -163,11 +162,7 @@ def refused(call: Callable[[], object], status: int) -> str:
 def access_manifests(cluster: Cluster, kube_api: client.ApiClient) -> Iterator[None]:
     """The CRD, then manifests/ (the policy and the user roles), applied and in force;
     the manifests are deleted afterwards (the CRD stays: other tests share it)."""
-    cluster.run_kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=kubetune-tests",
-        "-f", str(CRD_FILE),
-    )  # fmt: skip
-    cluster.run_kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{TUNINGJOBS}")
+    cluster.apply_tuningjob_crd()
     cluster.run_kubectl(
         "apply", "--server-side", "--field-manager=kubetune-tests", "-f", str(MANIFESTS)
     )

@@ -21,9 +21,7 @@ from support.local_cluster import Cluster
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD_FILE = ROOT / "crds" / "kubetune.io_tuningjobs.yaml"
 POLICY_FILE = ROOT / "manifests" / "ended-tuningjob-warning.yaml"
-TUNINGJOBS = "tuningjobs.kubetune.io"
 MORE_TRIALS = json.dumps({"spec": {"limits": {"maxTrials": 30}}})
 
 
@@ -62,11 +60,7 @@ class Jobs:
 @pytest.fixture(scope="module")
 def warning_policy(cluster: Cluster, kube_api: client.ApiClient) -> Iterator[None]:
     """The CRD and the policy, applied and in force; the policy is deleted afterwards."""
-    cluster.run_kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=kubetune-tests",
-        "-f", str(CRD_FILE),
-    )  # fmt: skip
-    cluster.run_kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{TUNINGJOBS}")
+    cluster.apply_tuningjob_crd()
     cluster.run_kubectl(
         "apply", "--server-side", "--field-manager=kubetune-tests", "-f", str(POLICY_FILE)
     )

@@ -41,3 +41,15 @@ class Cluster:
                 f"kubectl {' '.join(args)} exited {done.returncode}: {done.stderr}"
             )
         return done
+
+    def apply_tuningjob_crd(self) -> None:
+        """The committed TuningJob CRD, applied and Established (idempotent: tests of
+        several modules share it)."""
+        crd = Path(__file__).resolve().parents[2] / "crds" / "kubetune.io_tuningjobs.yaml"
+        self.run_kubectl(
+            "apply", "--server-side", "--force-conflicts", "--field-manager=kubetune-tests",
+            "-f", str(crd),
+        )  # fmt: skip
+        self.run_kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", "crd/tuningjobs.kubetune.io"
+        )
