@@ -74,7 +74,7 @@ real-node-prereqs: ## Where the machine can run a real node (root, cgroups; hack
 	KUBETUNE_CACHE_DIR=$(CACHE_DIR) hack/real-node.sh prepare
 
 .PHONY: lua
-lua: ## Lua 5.4 for the test that runs the README's Argo CD health script (apt-get, where missing and root); otherwise say so and go on (that test is skipped)
+lua: ## Lua 5.4 for the test that runs docs/helm.md's Argo CD health script (apt-get, where missing and root); otherwise say so and go on (that test is skipped)
 	@command -v lua5.4 >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 		--no-install-recommends lua5.4 >/dev/null; } \

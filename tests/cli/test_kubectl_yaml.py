@@ -2,7 +2,7 @@
 pinned to what kubectl 1.36 sends: sigs.k8s.io/yaml v1.6.0's Unmarshal (go-yaml v2.4.3,
 not strict) turns each document into JSON before kubectl validates or sends it, as
 k8s.io/apimachinery's YAMLToJSONDecoder does for `kubectl apply -f`. The expected JSON
-below is that program's output for the same text (README: the note on y and n)."""
+below is that program's output for the same text (docs/local-runs.md: the note on y and n)."""
 
 from __future__ import annotations
 

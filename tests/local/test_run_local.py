@@ -193,7 +193,7 @@ def test_an_image_without_command_must_be_mapped(tmp_path: Path) -> None:
 def test_a_warm_started_run_runs_an_image_with_the_command_its_parent_saved(
     tmp_path: Path,
 ) -> None:
-    """The README's `run --local digits-more.yaml --parent runs/digits`: the parent was
+    """docs/local-runs.md's `run --local digits-more.yaml --parent runs/digits`: the parent was
     run with --image; the child, given none, runs that image with the parent's command,
     says so in a line, and keeps it for its resumes. An --image given wins."""
     path = manifest(
