@@ -54,8 +54,16 @@ def printed(path: Path) -> str:
 
 
 def started(out_dir: Path, trial: str) -> None:
-    """Once `trial` has printed its first line."""
+    """Once `trial` has printed its first line and the run has recorded it Running, about
+    a second later: a reader started in between (`watch`, whose first line is the status
+    as it finds it) would find it Pending."""
     wait_for(lambda: "loss=0.9" in printed(out_dir / "logs" / f"{trial}.log"))
+    wait_for(
+        lambda: any(
+            t["name"] == trial and t.get("phase") == "Running"
+            for t in status(out_dir).get("trials") or []
+        )
+    )
 
 
 def test_logs_print_a_trials_log_by_number_or_name_and_say_which_has_none(
