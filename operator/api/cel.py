@@ -109,10 +109,9 @@ def immutable_keyed_list_by_effective_values(
     while the CRD still defaulted it does."""
     same = [f"q.{f} == p.{f}" for f in required]
     same += [f"(has(q.{f}) ? has(p.{f}) && q.{f} == p.{f} : !has(p.{f}))" for f in optional]
-    same += [
-        f"(has(q.{f}) ? q.{f} : '{value}') == (has(p.{f}) ? p.{f} : '{value}')"
-        for f, value in defaults.items()
-    ]
+    for f, value in defaults.items():
+        default = _cel_string(value)
+        same.append(f"(has(q.{f}) ? q.{f} : {default}) == (has(p.{f}) ? p.{f} : {default})")
     return rule(
         "self.map(x, x.name) == oldSelf.map(x, x.name) && "
         f"self.all(p, oldSelf.exists(q, {' && '.join(same)}))",

@@ -47,12 +47,20 @@ def description(text: str) -> str:
 
 
 class _Converter:
-    """Turns one pydantic JSON schema (with `$defs`) into a structural schema."""
+    """Turns one pydantic JSON schema (with `$defs`) into a structural schema.
 
-    def __init__(self, schema: dict[str, Any]) -> None:
+    `list_item_defaults` False leaves out every default inside a list's items
+    (`spec.parameters[].scaling`; the operator's models default them all the same). The
+    API server would write such a default into the stored object, and a client-side
+    `kubectl apply`, like Argo CD's default diff, sends a custom resource's lists whole (a
+    JSON merge patch): a manifest that leaves the field out would then differ from the
+    live object at every apply ("configured", OutOfSync for ever)."""
+
+    def __init__(self, schema: dict[str, Any], *, list_item_defaults: bool = True) -> None:
         self._defs: dict[str, Any] = schema.get("$defs", {})
+        self._list_item_defaults = list_item_defaults
 
-    def convert(self, node: dict[str, Any]) -> dict[str, Any]:
+    def convert(self, node: dict[str, Any], in_item: bool = False) -> dict[str, Any]:
         node = self._resolve(node)
         out: dict[str, Any] = {}
         for key, value in node.items():
@@ -65,17 +73,17 @@ class _Converter:
                 {k: r[k] for k in _RULE_KEY_ORDER if k in r}
                 for r in out["x-kubernetes-validations"]
             ]
-        if out.get("default", 0) is None:
-            del out["default"]
+        if out.get("default", 0) is None or (in_item and not self._list_item_defaults):
+            out.pop("default", None)
         if "properties" in node:
             out["properties"] = {
-                name: self.convert(child) for name, child in node["properties"].items()
+                name: self.convert(child, in_item) for name, child in node["properties"].items()
             }
         if "items" in node:
-            out["items"] = self.convert(node["items"])
+            out["items"] = self.convert(node["items"], in_item=True)
         extra = node.get("additionalProperties")
         if isinstance(extra, dict):
-            out["additionalProperties"] = self.convert(extra)
+            out["additionalProperties"] = self.convert(extra, in_item)
         elif extra is True and "properties" not in node:
             # An open map of arbitrary values (dict[str, Any]): keep it as written.
             out["x-kubernetes-preserve-unknown-fields"] = True
@@ -198,32 +206,10 @@ def _job_spec_schema(description: str, rules: list[dict[str, Any]]) -> dict[str,
     }
 
 
-def _without_list_item_defaults(node: dict[str, Any], in_item: bool = False) -> dict[str, Any]:
-    """`node` with no default inside a list's items (`spec.parameters[].scaling`; the
-    operator's models default them all the same). The API server would write such a
-    default into the stored object, and a client-side `kubectl apply`, like Argo CD's
-    default diff, sends a custom resource's lists whole (a JSON merge patch): a manifest
-    that leaves the field out would then differ from the live object at every apply
-    ("configured", OutOfSync for ever)."""
-    out = {k: v for k, v in node.items() if not (in_item and k == "default")}
-    if "properties" in node:
-        out["properties"] = {
-            name: _without_list_item_defaults(child, in_item)
-            for name, child in node["properties"].items()
-        }
-    if "items" in node:
-        out["items"] = _without_list_item_defaults(node["items"], in_item=True)
-    if isinstance(node.get("additionalProperties"), dict):
-        out["additionalProperties"] = _without_list_item_defaults(
-            node["additionalProperties"], in_item
-        )
-    return out
-
-
 def spec_schema() -> dict[str, Any]:
     """The structural schema of `spec`."""
     raw = TuningJobSpec.model_json_schema(by_alias=True, mode="validation")
-    schema = _without_list_item_defaults(_Converter(raw).convert(raw))
+    schema = _Converter(raw, list_item_defaults=False).convert(raw)
     job = schema["properties"]["trialTemplate"]["properties"]["job"]
     schema["properties"]["trialTemplate"]["properties"]["job"] = _job_spec_schema(
         job["description"], job["x-kubernetes-validations"]

@@ -81,7 +81,7 @@ apply owns and merges each item's fields, so a server-side apply (Argo CD, Flux,
 of a TuningJob applied client-side before does not conflict over the whole list. (A
 client-side `kubectl apply` patches a custom resource with a JSON merge patch, which
 replaces a list whole whatever its type: the CRD defaults nothing inside the items, so
-that the live list stays as the manifest wrote it; `schema.spec_schema`.)"""
+that the live list stays as the manifest wrote it; `schema._Converter`.)"""
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 ResourceName = Annotated[
     str, StringConstraints(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
@@ -349,7 +349,7 @@ class TrialTemplate(KubeModel):
 
 def _parameters_immutable() -> dict[str, str]:
     """`spec.parameters` is immutable by its items' effective values: the CRD does not
-    default `scaling` (`schema.spec_schema` says why), and jobs created while it did hold
+    default `scaling` (`schema._Converter` says why), and jobs created while it did hold
     `scaling: Auto` where their manifests have none."""
     fields = {info.alias or name: info for name, info in Parameter.model_fields.items()}
     required = [f for f, info in fields.items() if info.is_required()]
