@@ -64,6 +64,9 @@ regex that matches empty text in them would match at every position of a log, ea
 a Python iteration (11 s of the operator's CPU per 10 MB), and never yield a number."""
 _NUMBER = re.compile(rb"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 """A number as a trainer prints it; only ever matched at the start of a last capture."""
+_GROUPED = re.compile(rb"[-+]?[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+"""A number printed with thousands separators (`f"{x:,}"`: 1,234.5), whose capture by the
+recommended group stops at the first comma."""
 _NUMBER_BYTES = 64
 """How far a number is looked for past the start of a capture."""
 _TIME_PARTS = re.compile(rb"([0-9T:-]+)(?:\.([0-9]{1,9}))?(Z|[-+][0-9]{2}:[0-9]{2})")
@@ -135,14 +138,18 @@ def _reason(error: Exception) -> str:
 
 def _cut_number(text: bytes, match: Any) -> bytes | None:
     """The whole number in `text` of which `match` captured only the beginning (its
-    mantissa, or its first digits), or None when the capture is not cut short."""
+    mantissa, its first digits, or the digits before a thousands separator), or None
+    when the capture is not cut short."""
     start, end = match.span(1)
     if start < 0 or end <= start:
         return None
-    number = _NUMBER.match(text, start, start + _NUMBER_BYTES)
-    if number is None or number.end() <= end:
-        return None
-    return number.group()
+    # A regex that goes on past its capture (`^([0-9]+),`) reads the comma as a delimiter.
+    forms = (_NUMBER,) if match.end() > end else (_NUMBER, _GROUPED)
+    for form in forms:
+        number = form.match(text, start, start + _NUMBER_BYTES)
+        if number is not None and number.end() > end:
+            return number.group()
+    return None
 
 
 @dataclass
@@ -162,7 +169,8 @@ class MetricReading:
     value whose line had none."""
     cut: dict[str, bytes] = field(default_factory=dict)
     """For each metric whose last match captured only the beginning of a number, that
-    whole number as the log has it (`1.49e-06` where the regex captured `1.49`)."""
+    whole number as the log has it (`1.49e-06` where the regex captured `1.49`, `1,234`
+    where it captured `1`)."""
     shared: dict[str, bytes] = field(default_factory=dict)
     """For each metric whose last match is not the first on its line, what the match
     before it on that line captured (`loss=(...)` also matches in `val_loss=0.3`)."""
@@ -472,23 +480,32 @@ def never_matched(reading: MetricReading, objective: str) -> str | None:
 def cut_short(reading: MetricReading) -> str | None:
     """What a succeeded trial's message says of the metrics whose final value the regex
     cut short (`MetricReading.cut`): the value is kept as captured (the regex is the
-    contract), but a mantissa read as the value is off by the exponent, so say so and how
-    to capture the whole number. None when no recorded value was cut."""
-    names, notes = [], []
+    contract), but a mantissa read as the value is off by the exponent, and the digits
+    before a thousands separator by a factor of a thousand or more, so say so and how to
+    get the whole number. None when no recorded value was cut."""
+    names, notes, fixes = [], [], []
     for name, whole in reading.cut.items():
-        value, number = reading.value(name), float(whole)
+        grouped = b"," in whole  # no group can capture it: float() refuses 1,234
+        value, number = reading.value(name), float(whole.replace(b",", b""))
         if value is None or value == number:
             continue  # not recorded, or the same number (3 of 3.0)
         names.append(name)
         # A trial's message has 128 characters: numbers as `%g` prints them (Python's
         # repr takes up to 24), the facts first, the fix last (a cut drops it first).
-        notes.append(f"{value:g} of {number:g}")
+        notes.append(f"{value:g} of {_shown(whole) if grouped else f'{number:g}'}")
+        fix = (
+            "print numbers without thousands separators"
+            if grouped
+            else f"capture whole numbers: {FULL_NUMBER_GROUP}"
+        )
+        if fix not in fixes:
+            fixes.append(fix)
     if not names:
         return None
     one = len(names) == 1
     return (
         f"metric{'' if one else 's'} {', '.join(names)}: the regex{'' if one else 'es'} "
-        f"captured {', '.join(notes)}; capture whole numbers: {FULL_NUMBER_GROUP}"
+        f"captured {', '.join(notes)}; {'; '.join(fixes)}"
     )
 
 
@@ -543,13 +560,10 @@ def objective_outcome(
     value = reading.value(metric)
     shown = text[:40].decode(errors="replace")
     if value is None:
-        return ObjectiveOutcome(
-            None,
-            count,
-            "MetricUnavailable",
-            f"the last match of metric {metric} is not a number: {shown!r}",
-            others,
-        )
+        message = f"the last match of metric {metric} is not a number: {shown!r}"
+        if _GROUPED.fullmatch(text.strip()):
+            message += "; print numbers without thousands separators"
+        return ObjectiveOutcome(None, count, "MetricUnavailable", message, others)
     if not math.isfinite(value):
         return ObjectiveOutcome(
             None,

@@ -409,3 +409,35 @@ def test_the_documentation_recommends_the_whole_number_group() -> None:
         for metric in document["spec"]["metrics"]
     ]
     assert regexes and all(regex.endswith(FULL_NUMBER_GROUP) for regex in regexes), regexes
+
+
+def test_a_number_with_thousands_separators_is_named_with_the_fix() -> None:
+    """QA105 #11: `f"{x:,}"` prints 1,234.5; the recommended group captures 1, a value off
+    by a factor of a thousand, kept as captured (the regex is the contract) but named in
+    the trial's message with the fix; a capture of the whole text is no number, and its
+    message says the same fix. A regex that goes on past the comma reads it as a
+    delimiter (a CSV line), and one whose number is whole is left alone."""
+    group = compile_metrics([("loss", "loss=" + FULL_NUMBER_GROUP)])
+    outcome = objective_outcome(scan_log([b"loss=12,345,678.25 acc=1\n"], group), "loss")
+    assert (outcome.value, outcome.reason) == (12.0, None)
+    assert outcome.message == (
+        "metric loss: the regex captured 12 of 12,345,678.25; print numbers without "
+        "thousands separators"
+    )
+    both = compile_metrics([("loss", "loss=" + FULL_NUMBER_GROUP), ("lr", r"lr=([0-9.]+)")])
+    outcome = objective_outcome(scan_log([b"loss=1,234 lr=1.5e-05\n"], both), "loss")
+    assert outcome.message == (
+        "metrics loss, lr: the regexes captured 1 of 1,234, 1.5 of 1.5e-05; print numbers "
+        f"without thousands separators; capture whole numbers: {FULL_NUMBER_GROUP}"
+    )
+    whole_text = compile_metrics([("loss", r"loss=(\S+)")])
+    outcome = objective_outcome(scan_log([b"loss=1,234\n"], whole_text), "loss")
+    assert (outcome.value, outcome.reason) == (None, "MetricUnavailable")
+    assert outcome.message == (
+        "the last match of metric loss is not a number: '1,234'; print numbers without "
+        "thousands separators"
+    )
+    csv = compile_metrics([("loss", r"^([0-9]+),")])
+    assert objective_outcome(scan_log([b"1,234,0.5\n"], csv), "loss").message is None
+    for printed in (b"loss=0.5,123\n", b"loss=1,2345\n", b"loss=7, acc=0.9\n"):
+        assert objective_outcome(scan_log([printed], group), "loss").message is None, printed
