@@ -7,7 +7,8 @@
 3. L-BFGS-B from the best few, over the numeric features (integers relaxed to the
    continuum, then snapped back), categoricals held fixed; then one coordinate sweep over
    each categorical's values. The best valid point that is not (within ``SAME_POINT``, or
-   the caller's radius) a known point wins.
+   the caller's radius) a known point wins; where every candidate is known (the space
+   covered at the radius), the caller's looser test for that case decides.
 
 Tried and not kept (issue 12, development problems with integer or categorical inputs,
 seeds 0-3, paired against this version): Optuna's ``optim_mixed`` local search instead
@@ -163,12 +164,15 @@ def maximize_log_ei(
     incumbents: FloatArray,
     rng: np.random.Generator,
     effort: SearchEffort = SearchEffort(),
+    known_when_crowded: Sequence[tuple[FloatArray, float]] = (),
 ) -> FloatArray:
     """The valid point (d,) maximising the acquisition (a log EI) that is not known: within
     the radius, in every feature, of a point of a ``known`` group (points (k, d), radius).
 
     ``incumbents`` (i, d) seed the local candidates. If every candidate is known (a small
-    discrete space nearly exhausted), the best known candidate is returned.
+    discrete space nearly exhausted, or one covered at the radius by many trials: in one
+    dimension, a trial every 2 % of the range), the best candidate that is not within a
+    ``known_when_crowded`` group's radius is returned, and failing that the best candidate.
     """
     candidates = candidate_points(encoder, incumbents, rng, effort.n_global, effort.n_local_each)
     scores = acquisition(candidates)
@@ -182,7 +186,14 @@ def maximize_log_ei(
     ).reshape(-1, candidates.shape[1])
     pool = np.vstack([improved, candidates])
     pool_scores = np.concatenate([acquisition(improved), scores])
-    for i in np.argsort(-pool_scores, kind="stable"):
+    order = np.argsort(-pool_scores, kind="stable")
+    for i in order:
         if not _is_known(pool[i], known):
             return np.asarray(pool[i], dtype=float)
+    # Every candidate is known: only here does the looser test apply, so that what comes
+    # out elsewhere is what the plain rule gives.
+    if len(known_when_crowded):
+        for i in order:
+            if not _is_known(pool[i], known_when_crowded):
+                return np.asarray(pool[i], dtype=float)
     return np.asarray(pool[int(np.argmax(pool_scores))], dtype=float)
