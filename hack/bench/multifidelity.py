@@ -30,6 +30,8 @@ from kubetune.optimizer import (
     HyperbandSampler,
     HyperbandTrial,
     Observation,
+    RungLog,
+    comparison_group,
     continues_at_rung,
     rung_levels,
     suggest,
@@ -188,7 +190,10 @@ class Hyperband:
     """kubetune's Hyperband: the ASHA stopping rule of ``kubetune.optimizer`` at each
     rung, and ``suggest_hyperband`` for new configurations. ``brackets`` > 1 is the
     asynchronous Hyperband of Li et al. (trial i starts in bracket i mod brackets, whose
-    first rung is min_resource·η^bracket), tried with the Random sampler only."""
+    first rung is min_resource·η^bracket), tried with the Random sampler only.
+    ``grouped=False`` judges every trial among all the values at its rung, as kubetune
+    did before it judged among the trials with its values of the Categorical parameters
+    (``kubetune.optimizer.RungLog``)."""
 
     def __init__(
         self,
@@ -199,11 +204,12 @@ class Hyperband:
         brackets: int = 1,
         fit: str = "rank",
         random_fraction: float = 0.0,
+        grouped: bool = True,
     ):
-        self.problem, self.seed, self.brackets = problem, seed, brackets
+        self.problem, self.seed, self.brackets, self.grouped = problem, seed, brackets, grouped
         self.sampler = HyperbandSampler(sampler, fit, random_fraction)  # type: ignore[arg-type]
         self.levels = rung_levels(1, problem.max_resource, REDUCTION_FACTOR)
-        self.recorded: dict[tuple[int, int], list[float]] = {}  # (bracket, rung) -> values
+        self.logs: dict[int, RungLog] = {}  # bracket -> the values at its rungs
         self.values: dict[int, list[float]] = {}  # trial -> its values at each level
 
     def views(self, trials: list[Trial]) -> list[HyperbandTrial]:
@@ -242,9 +248,12 @@ class Hyperband:
             return True
         value = self.rung_value(trial)
         self.values.setdefault(trial.number, []).append(value)
-        earlier = self.recorded.setdefault((bracket, self.levels.index(trial.epochs)), [])
-        keep_going = continues_at_rung(value, earlier, reduction_factor=REDUCTION_FACTOR)
-        earlier.append(value)
+        log = self.logs.setdefault(bracket, RungLog(REDUCTION_FACTOR))
+        rung = self.levels.index(trial.epochs)
+        group = comparison_group(self.problem.space, trial.params) if self.grouped else ()
+        peers = log.peers(rung, group)
+        keep_going = continues_at_rung(value, peers, reduction_factor=REDUCTION_FACTOR)
+        log.add(rung, group, value)
         return keep_going
 
     def finished(self, trial: Trial) -> None:
@@ -266,7 +275,9 @@ class PerfectRungs(Hyperband):
         sampler: str = "Random",
         perfect: slice = slice(None),
     ):
-        super().__init__(problem, sampler, seed)
+        # Among all the values at a rung: what a ranking without mistakes gains, measured
+        # before the rungs judged among the trials with the same Categorical values.
+        super().__init__(problem, sampler, seed, grouped=False)
         # The rungs (a slice of self.levels) that judge by the true final loss; the others
         # judge as Hyperband does. All of them by default.
         self.perfect = range(len(self.levels))[perfect]
@@ -623,6 +634,9 @@ METHODS: dict[str, TunerFactory] = {
 }
 # Design variants, compared on the development seeds only.
 VARIANTS: dict[str, TunerFactory] = {
+    # The rungs as before this round: every trial judged among all the values there.
+    "HB-all-values": lambda p, s: Hyperband(p, "SobolBayesian", s, grouped=False),
+    "HB-Sobol-all-values": lambda p, s: Hyperband(p, "Sobol", s, grouped=False),
     "HB-Bayesian-level": lambda p, s: Hyperband(p, "Bayesian", s, fit="level"),
     "HB-rank-random1/3": lambda p, s: Hyperband(p, "Bayesian", s, random_fraction=1 / 3),
     "HB-level-random1/3": lambda p, s: Hyperband(

@@ -258,8 +258,11 @@ class Hyperband(KubeModel):
     every trial is started with `maxResource` epochs and judged at each rung
     `minResource`·η^k < `maxResource` (η = `reductionFactor`); it continues only if its
     value there is in the top 1/η of the values recorded at that rung so far (rounded
-    down, but the best always continues), else it ends EarlyStopped. The trainer must
-    print the objective once per epoch: match s of the objective regex is the value
+    down, but the best always continues), else it ends EarlyStopped. Those values are
+    the ones of the trials with its values of the Categorical parameters once 2η of
+    them are recorded at the rung (models learn at their own pace: a small CNN can
+    start slower than an MLP and end better), before that every value there. The trainer
+    must print the objective once per epoch: match s of the objective regex is the value
     after s epochs."""
 
     model_config = ConfigDict(json_schema_extra=cel(*HYPERBAND_RULES))
@@ -288,8 +291,9 @@ class Hyperband(KubeModel):
         default=DEFAULT_HYPERBAND_REDUCTION_FACTOR, ge=2, le=MAX_HYPERBAND_REDUCTION_FACTOR
     )
     """η: a trial continues past a rung only if its value ranks in the top max(1, ⌊n/η⌋)
-    of the n values recorded there so far, its own included: 1/η of them rounded down,
-    and the best always (with η 3: only the best of 5, the top 2 of 6). Default 3."""
+    of the n values recorded there so far, its own included (of the trials with its
+    Categorical values once there are 2η of them): 1/η of them rounded down, and the best
+    always (with η 3: only the best of 5, the top 2 of 6). Default 3."""
 
     sampler: HyperbandSampler = HyperbandSampler.SOBOL_BAYESIAN
     """How new configurations are proposed: SobolBayesian (the default; it won

@@ -4,8 +4,10 @@ new configurations, as steps of `plan()`.
 Crash safety: a running trial's value at each rung it reached is recorded in its status
 entry (`rungValues`, with the job-wide order `rungSeqs`) in the same status write as the
 decision taken on it, and the Job is deleted only after that write. Decisions are
-`kubetune.optimizer.rung_decisions` replayed over all recorded values, so an operator
-restarted at any moment takes exactly the same ones. The values come from the curves the
+`kubetune.optimizer.rung_decisions` replayed over all recorded values (each trial judged
+among the values of the trials with its values of the Categorical parameters once there
+are enough of them, `kubetune.optimizer.RungLog`), so an operator restarted at any moment
+takes exactly the same ones. The values come from the curves the
 adapter reads for early stopping (`Snapshot.curves`: match s of the objective regex is
 the value after s epochs).
 """
@@ -23,6 +25,7 @@ from kubetune.operator.api import (
     BestTrial,
     Hyperband,
     ObjectiveType,
+    ParameterType,
     Strategy,
     TrialPhase,
     TrialStatus,
@@ -41,9 +44,12 @@ from kubetune.optimizer import (
     Goal,
     HyperbandSampler,
     HyperbandTrial,
+    RungLog,
     RungRecord,
+    comparison_group,
     continues_at_rung,
     infer_max_resource,
+    judged_among,
     rung_decisions,
     rung_levels,
 )
@@ -94,10 +100,11 @@ def levels(spec: TuningJobSpec) -> list[int]:
     return rung_levels(hb.min_resource, max_resource(spec), hb.reduction_factor)
 
 
-def rung_records(trials: Sequence[TrialStatus]) -> list[RungRecord]:
-    """Every recorded rung value of the job."""
+def rung_records(spec: TuningJobSpec, trials: Sequence[TrialStatus]) -> list[RungRecord]:
+    """Every recorded rung value of the job, each with its trial's comparison group."""
+    space = search_space(spec)
     return [
-        RungRecord(seq, trial.name, rung, value)
+        RungRecord(seq, trial.name, rung, value, comparison_group(space, trial.hyperparameters))
         for trial in trials
         for rung, (seq, value) in enumerate(
             zip(trial.rung_seqs or [], trial.rung_values or [], strict=True)
@@ -135,11 +142,12 @@ def _record(d: Decision) -> None:
     curves = d.snapshot.curves or {}
     hb = settings(d.spec)
     rungs = levels(d.spec)
-    records = rung_records(d.status.trials)
+    records = rung_records(d.spec, d.status.trials)
     next_seq = max((r.seq for r in records), default=-1) + 1
-    at_rung: dict[int, list[float]] = {}
+    log = RungLog(hb.reduction_factor)
     for record in sorted(records, key=lambda r: r.seq):
-        at_rung.setdefault(record.rung, []).append(record.value)
+        log.add(record.rung, record.group, record.value)
+    space = search_space(d.spec)
     goal = _goal(d.spec)
     judged = _judged(d)
     new: list[tuple[int | None, int, int, float]] = []  # (printed, rung, trial, value)
@@ -162,11 +170,12 @@ def _record(d: Decision) -> None:
         trial = d.status.trials[index]
         if index in stopped:
             continue
-        earlier = at_rung.setdefault(rung, [])
-        goes_on = continues_at_rung(value, earlier, reduction_factor=hb.reduction_factor, goal=goal)
+        group = comparison_group(space, trial.hyperparameters)
+        peers = log.peers(rung, group)
+        goes_on = continues_at_rung(value, peers, reduction_factor=hb.reduction_factor, goal=goal)
         trial.rung_values = [*(trial.rung_values or []), value]
         trial.rung_seqs = [*(trial.rung_seqs or []), next_seq]
-        earlier.append(value)
+        log.add(rung, group, value)
         next_seq += 1
         if not goes_on and trial.name in judged:
             stopped.add(index)
@@ -188,9 +197,10 @@ def _stop(d: Decision) -> None:
     """Stop the judged trials the replayed log says do not continue."""
     hb = settings(d.spec)
     rungs = levels(d.spec)
-    records = rung_records(d.status.trials)
+    records = rung_records(d.spec, d.status.trials)
     goal = _goal(d.spec)
     decisions = rung_decisions(records, reduction_factor=hb.reduction_factor, goal=goal)
+    by_key = {(r.trial, r.rung): r for r in records}
     judged = _judged(d)
     for trial in d.status.trials:
         if trial.name not in judged:
@@ -200,11 +210,13 @@ def _stop(d: Decision) -> None:
         if stopped_at is None:
             continue
         value = values[stopped_at]
-        # The values its decision was taken among: its own and those recorded before it
-        # there (values recorded later do not change it).
-        own = (trial.rung_seqs or [])[stopped_at]
-        earlier = [r.value for r in records if r.rung == stopped_at and r.seq < own]
+        # The values its decision was taken among: its own and its peers' recorded before
+        # it there (values recorded later do not change it).
+        record = by_key[(trial.name, stopped_at)]
+        earlier = judged_among(records, record, reduction_factor=hb.reduction_factor)
         better = sum(v > value if goal == "Maximize" else v < value for v in earlier)
+        everyone = sum(r.rung == stopped_at and r.seq < record.seq for r in records)
+        alike = _alike(d.spec) if len(earlier) < everyone else None
         curve = (d.snapshot.curves or {}).get(trial.name) or []
         trial.objective = value
         trial.intermediate_count = max(len(curve), rungs[stopped_at], trial.intermediate_count)
@@ -217,6 +229,7 @@ def _stop(d: Decision) -> None:
             rank=1 + better,
             among=len(earlier) + 1,
             reduction_factor=hb.reduction_factor,
+            alike=alike,
         )
         if few is not None:  # its values came when it ended: the operator was not down
             message += f"; {JUDGED_AT_END}: printed {few} of {max_resource(d.spec)} values"
@@ -243,18 +256,34 @@ def _note_not_a_number(d: Decision) -> None:
 
 
 def stop_message(
-    rung: int, epochs: int, value: float, *, rank: int, among: int, reduction_factor: int
+    rung: int,
+    epochs: int,
+    value: float,
+    *,
+    rank: int,
+    among: int,
+    reduction_factor: int,
+    alike: str | None = None,
 ) -> str:
     """Why a trial stopped at a rung, for its message: its rank there among the values
-    its decision was taken among, and how many of those go on (the top max(1, ⌊n/η⌋),
+    its decision was taken among (`alike`: those of the trials with its values of the
+    Categorical parameters, `_alike`), and how many of those go on (the top max(1, ⌊n/η⌋),
     `continues_at_rung`). Short, and without the metric's name (up to 255 characters):
     with the longest suffix `_stop` adds, it fits the trial's message (128 characters),
     which would otherwise lose its middle."""
     top = max(1, among // reduction_factor)
+    peers = f" with its {alike}" if alike else ""
     return (
         f"rung {rung} ({count(epochs, 'epoch')}): {value:.6g} ranked {_ordinal(rank)} of "
-        f"{among}; the top {top} go on"
+        f"{among}{peers}; the top {top} go on"
     )
+
+
+def _alike(spec: TuningJobSpec) -> str:
+    """What the trials a rung judged a trial among share with it, in a few words: the
+    names of the Categorical parameters when they are short, else what they are."""
+    names = "/".join(p.name for p in spec.parameters if p.type is ParameterType.CATEGORICAL)
+    return names if len(names) <= 24 else "categorical values"
 
 
 def _ordinal(n: int) -> str:

@@ -115,7 +115,9 @@ def test_a_value_is_recorded_once_and_decisions_replay_from_the_records_alone() 
     # Same curves again, and a restart that has not read any log yet: nothing changes.
     for curves in (job.curves, {}):
         again = plan(Snapshot("tj", "uid", 1, job.spec, recorded, job.jobs, curves=curves), job.now)
-        assert rung_records(again.status.trials) == rung_records(recorded.trials)
+        assert rung_records(job.spec, again.status.trials) == rung_records(
+            job.spec, recorded.trials
+        )
         before = [(t.phase, t.reason) for t in recorded.trials[:3]]
         assert [(t.phase, t.reason) for t in again.status.trials[:3]] == before
         assert again.launch == []
@@ -746,3 +748,32 @@ def test_values_read_in_one_look_without_print_times_are_recorded_rung_by_rung()
         ([0.3, 0.2], [1, 4]),
         ([0.4], [2]),
     ]
+
+
+def test_a_rung_judges_a_trial_among_its_categorical_values_once_there_are_enough() -> None:
+    """The spec's `opt` is Categorical: once 2η = 6 trials with its value have a value at
+    a rung, a trial is judged among those (models learn at their own pace), and its
+    message says so; before, among every value there."""
+    job = Job(limits={"maxTrials": 16, "maxParallelTrials": 16})
+    job.step()
+    job.step()
+    by_opt: dict[str, list[str]] = {}
+    for trial in job.status.trials:
+        by_opt.setdefault(trial.hyperparameters["opt"], []).append(trial.name)
+    sgd, adam = by_opt["sgd"], by_opt["adam"]
+    assert len(sgd) >= 6 and len(adam) >= 8, by_opt  # the seeded sampler's split: 8 and 8
+    job.curves = {name: [0.1 + 0.01 * k] for k, name in enumerate(sgd[:6])}
+    job.step()
+    for value, name in zip([0.9, 0.8, 0.85, 0.95, 0.7, 0.88, 0.75, 0.99], adam, strict=False):
+        job.curves[name] = [value]
+        job.step()
+    phases = {t.name: t for t in job.status.trials}
+    first = phases[adam[0]]
+    assert first.phase is TrialPhase.EARLY_STOPPED
+    assert first.message == "rung 0 (1 epoch): 0.9 ranked 7th of 7; the top 2 go on"
+    # The seventh adam trial is the second best of the seven adam values: it goes on, where
+    # among all thirteen values (seven lower) it would have stopped.
+    assert phases[adam[6]].phase is TrialPhase.RUNNING
+    last = phases[adam[7]]
+    assert last.phase is TrialPhase.EARLY_STOPPED
+    assert last.message == "rung 0 (1 epoch): 0.99 ranked 8th of 8 with its opt; the top 2 go on"

@@ -16,8 +16,10 @@ from kubetune.optimizer import (
     RungRecord,
     SearchSpace,
     best_trial,
+    comparison_group,
     continues_at_rung,
     infer_max_resource,
+    judged_among,
     rung_decisions,
     rung_levels,
     suggest_hyperband,
@@ -165,15 +167,15 @@ def test_unknown_goal_is_refused() -> None:
 # --------------------------------------------------------------------------- replay
 
 
-def _log(n_trials: int, seed: int) -> list[RungRecord]:
-    """A log as an operator writes it: trials arrive at rungs in an interleaved order."""
+def _log(n_trials: int, seed: int, groups: int = 1) -> list[RungRecord]:
+    """A log as an operator writes it: trials arrive at rungs in an interleaved order;
+    trial t's comparison group is t mod `groups` (none with one group)."""
     rng = random.Random(seed)
-    arrivals = [
-        (rng.random() + rung, f"trial-{t}", rung) for t in range(n_trials) for rung in (0, 1)
-    ]
+    arrivals = [(rng.random() + rung, t, rung) for t in range(n_trials) for rung in (0, 1)]
     arrivals.sort()
     return [
-        RungRecord(seq, trial, rung, rng.random()) for seq, (_, trial, rung) in enumerate(arrivals)
+        RungRecord(seq, f"trial-{t}", rung, rng.random(), (f"g{t % groups}",) if groups > 1 else ())
+        for seq, (_, t, rung) in enumerate(arrivals)
     ]
 
 
@@ -188,22 +190,57 @@ def test_replay_judges_each_record_against_the_earlier_ones_at_its_rung() -> Non
         )
 
 
-def test_replay_does_not_depend_on_the_order_records_are_read_in() -> None:
-    log = _log(60, seed=2)
+@pytest.mark.parametrize("groups", [1, 3])
+def test_replay_does_not_depend_on_the_order_records_are_read_in(groups: int) -> None:
+    log = _log(60, seed=2, groups=groups)
     shuffled = list(log)
     random.Random(3).shuffle(shuffled)
     assert rung_decisions(shuffled) == rung_decisions(log)
 
 
-def test_a_restart_takes_the_decisions_it_took_before() -> None:
+@pytest.mark.parametrize("groups", [1, 3])
+def test_a_restart_takes_the_decisions_it_took_before(groups: int) -> None:
     """An operator killed after any prefix of the log and restarted from the records
     decides every recorded value as the uninterrupted run did, and the next ones too."""
-    log = _log(50, seed=4)
+    log = _log(50, seed=4, groups=groups)
     full = rung_decisions(log, reduction_factor=3, goal="Minimize")
     for cut in range(0, len(log) + 1, 7):
         before_crash = rung_decisions(log[:cut])
         assert before_crash == {k: full[k] for k in before_crash}
         assert rung_decisions(log[:cut] + log[cut:]) == full
+
+
+def test_a_trial_is_judged_among_its_categorical_values_once_they_are_2_eta() -> None:
+    """Models learn at their own pace: six MLPs lead at epoch 1, so the first CNNs are
+    judged among every value there and stop unless they lead; from the seventh on, a CNN
+    is judged among the six CNNs before it (2η of them), where the second best goes on."""
+    mlp, cnn = ("mlp",), ("cnn",)
+    log = [RungRecord(seq, f"m{seq}", 0, 0.1 + 0.01 * seq, mlp) for seq in range(6)]
+    for k, value in enumerate([0.9, 0.8, 0.85, 0.95, 0.7, 0.88, 0.75, 0.99]):
+        log.append(RungRecord(6 + k, f"c{k}", 0, value, cnn))
+    decisions = rung_decisions(log, reduction_factor=3)
+    assert [decisions[f"c{k}", 0] for k in range(8)] == [False] * 6 + [True, False]
+    assert judged_among(log, log[12], reduction_factor=3) == [0.9, 0.8, 0.85, 0.95, 0.7, 0.88]
+    # Among every value (as without a Categorical parameter) the seventh would stop:
+    # seven of the twelve before it are lower.
+    everyone = [r._replace(group=()) for r in log]
+    assert not rung_decisions(everyone)["c6", 0]
+    assert len(judged_among(everyone, everyone[12])) == 12
+    # A thinner group for a larger η: 2η = 8 CNNs before it, so the seventh is judged among all.
+    assert not rung_decisions(log, reduction_factor=4)["c6", 0]
+
+
+def test_the_comparison_group_is_the_categorical_values_in_the_space_order() -> None:
+    space = SearchSpace(
+        [
+            Categorical("model", ["cnn", "mlp"]),
+            Continuous("lr", 1e-3, 1.0),
+            Categorical("optimizer", ["sgd", "adam"]),
+        ]
+    )
+    params = {"lr": "0.01", "optimizer": "adam", "model": "cnn"}
+    assert comparison_group(space, params) == ("cnn", "adam")
+    assert comparison_group(SearchSpace([Continuous("lr", 1e-3, 1.0)]), params) == ()
 
 
 def test_replay_refuses_an_ambiguous_log() -> None:
