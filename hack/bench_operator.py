@@ -31,6 +31,18 @@ With `--history N`, each TuningJob starts from a status of N ended trials
 more: the optimizer then fits a GP on N and more observations for every batch, the
 operator's heaviest memory use (`--history 950 --trials 50 --parallel 16`: the largest
 statuses, 1000 trials).
+
+With `--probe N`, the benchmark also measures how soon a new small TuningJob (Bayesian,
+2 parallel instant trials) gets its first status and its first trial Job: N of them one
+after the other with the operator idle, before the round, then N more while the round's
+TuningJobs run, each --probe-gap seconds after the previous one (the first that long
+after the round's TuningJobs were created). Each is timed from its creation request to
+the operator's first status write (`observedGeneration` set: until then the API server
+shows the CRD's default, phase Pending) and to its first trial Job, polled as a user
+would. A user who applies a TuningJob and sees no status for a minute thinks the operator
+broken.
+
+    .venv/bin/python hack/bench_operator.py --k 6 --parallel 16 --history 950 --trials 50 --probe 5
 """
 
 from __future__ import annotations
@@ -73,6 +85,7 @@ HISTORY_TRAINER = (
     "print('validation: accuracy=%f' % v); print('train: loss=%f' % (1.01 - v))"
 )
 TARGET_MEDIAN_S = 1.0
+PROBE_POLL_S = 0.2
 TERMINAL = ("Completed", "Failed", "Stopped")
 
 
@@ -168,22 +181,93 @@ def with_history(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], d
     return manifests.tuning_job(name, spec), {**status, "phase": "InProgress"}
 
 
-def create(custom: client.CustomObjectsApi, ns: str, name: str, args: argparse.Namespace) -> None:
-    """Create the TuningJob `name`; with `--history`, suspended, then with its ended trials
-    written, then resumed (the operator never plans from an empty status)."""
+def create(
+    custom: client.CustomObjectsApi, ns: str, names: list[str], args: argparse.Namespace
+) -> None:
+    """Create the TuningJobs `names`; with `--history`, suspended, then with their ended
+    trials written, then all resumed (the operator never plans from an empty status, and
+    the K jobs start at once: writing a status of 1,000 trials takes seconds)."""
     if not args.history:
-        body = tuning_job(name, args.parallel, args.trials, args.trial_seconds)
-        custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
+        for name in names:
+            body = tuning_job(name, args.parallel, args.trials, args.trial_seconds)
+            custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
         return
-    body, status = with_history(name, args)
-    custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
-    # Ignore: field validation would warn of every trial's metrics the CRD may prune.
-    custom.patch_namespaced_custom_object_status(
-        GROUP, VERSION, ns, PLURAL, name, {"status": status}, field_validation="Ignore"
+    for name in names:
+        body, status = with_history(name, args)
+        custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
+        # Ignore: field validation would warn of every trial's metrics the CRD may prune.
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, ns, PLURAL, name, {"status": status}, field_validation="Ignore"
+        )
+    for name in names:
+        custom.patch_namespaced_custom_object(
+            GROUP, VERSION, ns, PLURAL, name, {"spec": {"suspend": False}}
+        )
+
+
+def probe_new_job(api: client.ApiClient, ns: str, name: str, timeout: float) -> tuple[float, float]:
+    """Create a small TuningJob; seconds from the creation request to the operator's first
+    status (`observedGeneration` set: until then the API server shows the CRD's default,
+    phase Pending) and to its first trial Job, as a user polling with kubectl sees them:
+    a GET and a LIST every `PROBE_POLL_S` (the watches of the run's TuningJobs, a MB per
+    event at 1,000 trials, fall seconds behind and would time the benchmark's own lag)."""
+    custom, batch = client.CustomObjectsApi(api), client.BatchV1Api(api)
+    spec = tuning_job_spec(
+        ["python3", "-c", TRAINER, "0"],
+        strategy="Bayesian",
+        max_trials=2,
+        parallel=2,
+        regex=r"loss=(\S+)",
     )
-    custom.patch_namespaced_custom_object(
-        GROUP, VERSION, ns, PLURAL, name, {"spec": {"suspend": False}}
+    started = time.monotonic()
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, ns, PLURAL, manifests.tuning_job(name, spec)
     )
+    status_s = job_s = None
+    while status_s is None or job_s is None:
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"probe {name}: no status or no trial Job in {timeout:.0f} s")
+        time.sleep(PROBE_POLL_S)  # polling as a user would, with a deadline
+        if status_s is None:
+            body = custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+            if (body.get("status") or {}).get("observedGeneration"):
+                status_s = time.monotonic() - started
+        if job_s is None:
+            jobs = batch.list_namespaced_job(ns, label_selector=f"{LABEL}={name}", limit=1)
+            if jobs.items:
+                job_s = time.monotonic() - started
+    return status_s, job_s
+
+
+def probe_new_jobs(
+    api: client.ApiClient,
+    ns: str,
+    prefix: str,
+    gaps: list[float],
+    until: threading.Event,
+    out: list[tuple[float, float]],
+) -> None:
+    """Probes (`probe_new_job`) one after the other, the i-th `gaps[i]` seconds after the
+    previous one (the first after the call), until `until` is set."""
+    for i, gap in enumerate(gaps):
+        if until.wait(gap):  # pacing, not synchronisation: probes spread over the run
+            return
+        out.append(probe_new_job(api, ns, f"{prefix}-{i}", 300.0))
+
+
+def unfinalize(custom: client.CustomObjectsApi, ns: str) -> None:
+    """Remove the finalizers of the TuningJobs left in `ns`."""
+    listed = custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)
+    for item in listed["items"]:
+        if item["metadata"].get("finalizers"):
+            custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                ns,
+                PLURAL,
+                item["metadata"]["name"],
+                {"metadata": {"finalizers": None}},
+            )
 
 
 def delays(seen: Watched, names: list[str], parallel: int) -> list[tuple[float, float]]:
@@ -236,10 +320,35 @@ def run_round(
     *,
     names: list[str],
     args: argparse.Namespace,
+    probes: list[tuple[float, float]],
 ) -> None:
-    """Create the TuningJobs `names` and wait until all are terminal."""
-    for name in names:
-        create(custom, ns, name, args)
+    """Create the TuningJobs `names` and wait until all are terminal; with `--probe`,
+    probe new small TuningJobs meanwhile (into `probes`)."""
+    create(custom, ns, names, args)
+    done = threading.Event()
+    prober = threading.Thread(
+        target=probe_new_jobs,
+        args=(
+            custom.api_client,
+            ns,
+            f"{names[0]}-probe",
+            [args.probe_gap] * args.probe,
+            done,
+            probes,
+        ),
+        daemon=True,
+    )
+    prober.start()
+    try:
+        _wait_terminal(seen, operator, names, args)
+    finally:
+        done.set()
+    prober.join(timeout=args.timeout)
+
+
+def _wait_terminal(
+    seen: Watched, operator: OperatorProcess, names: list[str], args: argparse.Namespace
+) -> None:
     deadline = time.monotonic() + args.timeout
     with seen.changed:
         while not all(seen.phases.get(n) in TERMINAL for n in names):
@@ -282,15 +391,18 @@ def run(
     operator = OperatorProcess(args.operator_kubeconfig or kubeconfig, [ns], log_path)
     load_before = os.getloadavg()[0]
     round_rss_mib, all_delays, names_all = [], [], []
+    idle_probes: list[tuple[float, float]] = []
+    loaded_probes: list[tuple[float, float]] = []
     try:
         operator.start()
         for thread in threads:
             thread.start()
+        probe_new_jobs(api, ns, "idle-probe", [0.0] * args.probe, stop, idle_probes)
         started = time.monotonic()
         for r in range(args.rounds):
             names = [f"r{r}-tj-{i:02d}" for i in range(k)]
             names_all += names
-            run_round(custom, ns, seen, operator, names=names, args=args)
+            run_round(custom, ns, seen, operator, names=names, args=args, probes=loaded_probes)
             all_delays += delays(seen, names, args.parallel)
             if args.rounds > 1:
                 delete_round(custom, core, ns, names)
@@ -304,8 +416,12 @@ def run(
         operator.stop()
         for thread in threads:
             thread.join(timeout=5)
+        # The operator's finalizer, which it is no longer there to remove, would keep
+        # the namespace Terminating with every TuningJob's status in etcd.
+        unfinalize(custom, ns)
         core.delete_namespace(ns)
-    values = [d for _, d in sorted(all_delays)]
+    # No Job replaced a finished trial where each job ran one batch (--trials ≤ --parallel).
+    values = [d for _, d in sorted(all_delays)] or [float("nan")]
     half = len(values) // 2
     completions = [t for tj in names_all for t in seen.completions.get(tj, {}).values()]
     trials = len(completions)
@@ -322,7 +438,7 @@ def run(
         "delay_max_s": max(values),
         "delay_median_first_half_s": statistics.median(values[:half] or values),
         "delay_median_second_half_s": statistics.median(values[half:]),
-        "samples": len(values),
+        "samples": len(all_delays),
         "trials_per_minute": trials / (max(completions) - started) * 60,
         "operator_peak_rss_mib": peak_mib,
         "operator_rss_after_each_round_mib": [round(m, 1) for m in round_rss_mib],
@@ -339,7 +455,19 @@ def run(
         "api_server_rtt_median_ms": statistics.median(rtts) * 1000 if rtts else None,
         "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "wall_s": wall,
+        "probes_idle_s": [[round(p, 2), round(j, 2)] for p, j in idle_probes],
+        "probes_loaded_s": [[round(p, 2), round(j, 2)] for p, j in loaded_probes],
     }
+
+
+def probe_summary(probes: list[list[float]]) -> str:
+    if not probes:
+        return "none"
+    phase, job = [p for p, _ in probes], [j for _, j in probes]
+    return (
+        f"first status median {statistics.median(phase):.2f} s, max {max(phase):.2f} s;"
+        f" first Job median {statistics.median(job):.2f} s, max {max(job):.2f} s (n={len(probes)})"
+    )
 
 
 def summary(result: dict[str, Any]) -> str:
@@ -364,6 +492,11 @@ def summary(result: dict[str, Any]) -> str:
         f"  API requests/trial {result['api_requests_per_trial']};"
         f" API server round trip {rtt if rtt is None else f'{rtt:.0f} ms'} median;"
         f" load average {result['load_average_1m'][0]} → {result['load_average_1m'][1]}"
+    ) + (
+        f"\n  new small TuningJob, operator idle: {probe_summary(result['probes_idle_s'])}"
+        f"\n  new small TuningJob, during the run: {probe_summary(result['probes_loaded_s'])}"
+        if result["probes_idle_s"] or result["probes_loaded_s"]
+        else ""
     )
 
 
@@ -391,6 +524,19 @@ def main(argv: list[str] | None = None) -> int:
         help="each TuningJob starts with this many ended trials in its status (Bayesian, "
         "five parameters; then --trials more, instant: no --trial-seconds): the optimizer's "
         "memory",
+    )
+    parser.add_argument(
+        "--probe",
+        type=int,
+        default=0,
+        help="create this many small TuningJobs one after the other with the operator idle, "
+        "then as many during each round: seconds to their first status and first trial Job",
+    )
+    parser.add_argument(
+        "--probe-gap",
+        type=float,
+        default=5.0,
+        help="seconds between two --probe TuningJobs during a round",
     )
     parser.add_argument("--timeout", type=float, default=600, help="seconds per round")
     parser.add_argument("--kubeconfig", type=Path, default=state_dir() / "kubeconfig")
