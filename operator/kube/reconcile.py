@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -103,6 +103,17 @@ as when an operator serving many big TuningJobs starts and reconciles them all, 
 hundreds of MB for no speed (the chart gives the operator one core; QA106). Calls on
 shorter histories, milliseconds and a few MB, are never held behind them."""
 _LONG_HISTORY_SLOTS = threading.BoundedSemaphore(LONG_HISTORY_CALLS)
+
+
+def may_wait_for_slot(body: Mapping[str, Any]) -> bool:
+    """Whether a reconcile of the TuningJob `body` may wait for a slot of
+    `LONG_HISTORY_CALLS`: it has `LONG_HISTORY` trials or more, or is warm-started (its
+    parents' trials count, and the TuningJob to warm-start from is often a long one). The
+    operator runs these reconciles on threads of their own (`handlers.Runtime`)."""
+    trials = (body.get("status") or {}).get("trials") or ()
+    return len(trials) >= LONG_HISTORY or bool((body.get("spec") or {}).get("warmStart"))
+
+
 _Call = TypeVar("_Call", bound=Callable[..., Any])
 
 
