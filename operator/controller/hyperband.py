@@ -14,6 +14,7 @@ the value after s epochs).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Collection, Sequence
 from itertools import accumulate
@@ -32,6 +33,7 @@ from kubetune.operator.api import (
     TuningJobSpec,
     objective_text,
 )
+from kubetune.operator.api.constants import MAX_TRIAL_MESSAGE_LENGTH
 from kubetune.operator.controller.optimizer_input import search_space
 from kubetune.operator.controller.types import (
     Decision,
@@ -222,19 +224,23 @@ def _stop(d: Decision) -> None:
         trial.intermediate_count = max(len(curve), rungs[stopped_at], trial.intermediate_count)
         late = judged[trial.name]
         few = _too_few(d, trial, judged.keys())  # the judged trials were all unfinished
-        message = stop_message(
+        suffix = ""
+        if few is not None:  # its values came when it ended: the operator was not down
+            suffix = f"; {JUDGED_AT_END}: printed {few} of {max_resource(d.spec)} values"
+        elif late:
+            suffix = "; judged only after it ended, when its log was read"
+        judgement = functools.partial(
+            stop_message,
             stopped_at,
             rungs[stopped_at],
             value,
             rank=1 + better,
             among=len(earlier) + 1,
             reduction_factor=hb.reduction_factor,
-            alike=alike,
         )
-        if few is not None:  # its values came when it ended: the operator was not down
-            message += f"; {JUDGED_AT_END}: printed {few} of {max_resource(d.spec)} values"
-        elif late:
-            message += "; judged only after it ended, when its log was read"
+        message = judgement(alike=alike) + suffix
+        if len(message) > MAX_TRIAL_MESSAGE_LENGTH:  # whole, the rank true: without `alike`
+            message = judgement() + suffix
         end = trial.end_time if late else None
         reason = f"{HYPERBAND_RUNG_STOPPED}{stopped_at}"
         d.finish_trial(trial, TrialPhase.EARLY_STOPPED, reason, message, end)
@@ -269,14 +275,14 @@ def stop_message(
     its decision was taken among (`alike`: those of the trials with its values of the
     Categorical parameters, `_alike`), and how many of those go on (the top max(1, ⌊n/η⌋),
     `continues_at_rung`). Short, and without the metric's name (up to 255 characters):
-    with the longest suffix `_stop` adds, it fits the trial's message (128 characters),
-    which would otherwise lose its middle."""
+    without `alike` and with the longest suffix `_stop` adds, it fits the trial's message
+    (128 characters), which would otherwise lose its middle (`_stop` leaves `alike` out
+    where it would not fit)."""
     top = max(1, among // reduction_factor)
+    head = f"rung {rung} ({count(epochs, 'epoch')}): {value:.6g} ranked {_ordinal(rank)} of {among}"
+    tail = f"; the top {top} go on"
     peers = f" with its {alike}" if alike else ""
-    return (
-        f"rung {rung} ({count(epochs, 'epoch')}): {value:.6g} ranked {_ordinal(rank)} of "
-        f"{among}{peers}; the top {top} go on"
-    )
+    return head + peers + tail
 
 
 def _alike(spec: TuningJobSpec) -> str:

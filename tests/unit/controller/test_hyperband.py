@@ -573,6 +573,11 @@ def test_the_longest_stop_message_fits_a_trial_message_whole() -> None:
         + f"; {JUDGED_AT_END}: printed 19999 of 20000 values"
     )
     assert len(worst) <= MAX_TRIAL_MESSAGE_LENGTH, (len(worst), worst)
+    # Judged among the trials with its Categorical values, it says so.
+    alike = "x" * 24
+    assert stop_message(1, 3, 0.5, rank=8, among=8, reduction_factor=3, alike=alike) == (
+        f"rung 1 (3 epochs): 0.5 ranked 8th of 8 with its {alike}; the top 2 go on"
+    )
     assert stop_message(0, 1, 0.5, rank=11, among=12, reduction_factor=3).endswith(
         "0.5 ranked 11th of 12; the top 4 go on"
     )
