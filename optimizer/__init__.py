@@ -17,7 +17,8 @@ fewer are untried: the caller's search is then over (the operator completes the 
 reason SearchSpaceExhausted). With a Continuous parameter they return exactly ``n``.
 
 Hyperband (asynchronous successive halving): ``rung_levels``, ``continues_at_rung`` and
-``rung_decisions`` (the stopping rule, replayable from recorded ``RungRecord``s),
+``rung_decisions`` (the stopping rule, replayable from recorded ``RungRecord``s; a trial
+is judged among its ``RungLog`` peers, those with its ``comparison_group``),
 ``infer_max_resource``, ``suggest_hyperband`` and ``best_trial``; see
 :mod:`kubetune.optimizer.hyperband`.
 

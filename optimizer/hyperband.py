@@ -6,17 +6,16 @@ continues only if its value there is in the top 1/η of the values recorded at t
 far, itself included; ties go in its favour. Otherwise it stops. The values it is judged
 among are those of the trials with its values of the Categorical parameters once there
 are 2η of them at the rung, else all (:class:`RungLog`): models learn at their own pace
-(on digits the typical small CNN learns slower than the typical MLP, and the best
-CNNs end best), and a rung that compares an early value across them stops the slow
-starters that end best. Of the 2,000
-configurations recorded from the trainer on digits, the best 1/27 at the end are all
-CNNs, in the top third of all configurations at epoch 3 in 85 % of cases, of the CNNs in
-96 %. Judged so, Hyperband was faster than with all values in 67 held-out runs of
-``make bench-hyperband`` with a Categorical parameter and slower in 44 (docs/benchmarks.md).
-In a space without a Categorical parameter it is plain ASHA. One bracket only: on the
-benchmark's development seeds (``make bench-hyperband BENCH_ARGS=--dev``) two or three
-brackets (asynchronous Hyperband) needed 10-35% more epochs than one and reached the
-target less often, on all three problems.
+(on digits the typical small CNN learns slower than the typical MLP, and the best CNNs
+end best), and a rung that compares an early value across them stops the slow starters
+that end best. Of the 2,000 configurations recorded from the trainer on digits, the best
+1/27 at the end are all CNNs, in the top third of all configurations at epoch 3 in 85 %
+of cases, of the CNNs in 96 %. Judged so, Hyperband was faster than with all values in
+67 held-out runs of ``make bench-hyperband`` with a Categorical parameter and slower in
+44 (docs/benchmarks.md). In a space without a Categorical parameter it is plain ASHA.
+One bracket only: on the benchmark's development seeds (``make bench-hyperband
+BENCH_ARGS=--dev``) two or three brackets (asynchronous Hyperband) needed 10-35% more
+epochs than one and reached the target less often, on all three problems.
 
 Crash safety: every decision is a function of recorded data only. The caller records each
 trial's value at each rung it reached, with a job-wide sequence number (``RungRecord``);
