@@ -76,8 +76,9 @@ RECONCILE_THREADS = 32
 one thread; the other TuningJobs keep theirs. As many again serve the TuningJobs whose
 reconciles may wait for an optimizer slot (`reconcile.may_wait_for_slot`: long histories,
 warm starts): with more of them than threads, every thread waited there, and a new
-TuningJob's first reconcile waited behind them (19.6 s for 40 TuningJobs of 950 trials
-on two shared cores; `make bench-operator` with `--probe`)."""
+TuningJob's first reconcile waited behind them (its first status 7.9 s median, 26 s at
+most, beside 40 TuningJobs of 950 trials on two shared cores; 2.1 and 6.3 s on threads of
+their own; `make bench-operator` with `--probe`)."""
 RUNNING_NEWS_DELAY = 2.0
 """Seconds by which the news of a trial Job that started is held back (see job_changed)."""
 
