@@ -20,6 +20,7 @@ from kubetune.operator.api import API_VERSION, KIND
 from kubetune.operator.api.naming import TUNING_JOB_LABEL, label_value
 from kubetune.operator.controller.types import START_ANEW
 from kubetune.operator.kube.client import ConflictError, JobNotStartedError, JobRejectedError
+from synthetic_tuning_job import synthetic_tuning_job
 
 Key = tuple[str, str]
 
@@ -68,6 +69,15 @@ class MemoryKube:
         }
         self.tuning_jobs[(namespace, name)] = body
         return copy.deepcopy(body)
+
+    def add_tuning_job_with_history(self, namespace: str, name: str, trials: int) -> None:
+        """An unfinished Bayesian TuningJob with `trials` ended trials (`hack/
+        synthetic_tuning_job.py`'s) and room for more, 2 at a time."""
+        body = synthetic_tuning_job(name, trials)
+        body["spec"]["limits"] = {"maxTrials": 1000, "maxParallelTrials": 2}
+        ended = {k: v for k, v in body["status"].items() if k not in ("reason", "completionTime")}
+        self.add_tuning_job(namespace, name, body["spec"])
+        self.tuning_jobs[(namespace, name)]["status"] = {**ended, "phase": "InProgress"}
 
     def finish_job(self, namespace: str, job: str, log: bytes, *, succeeded: bool = True) -> None:
         """The Job's pod ran to the end and printed `log` (the Job controller has not

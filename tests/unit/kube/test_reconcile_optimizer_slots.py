@@ -12,19 +12,9 @@ from typing import Any
 import pytest
 from kubetune.operator.kube.reconcile import LONG_HISTORY, LONG_HISTORY_CALLS, reconcile
 from support.memory_kube import MemoryKube
-from synthetic_tuning_job import synthetic_tuning_job
 
 NS = "ns"
 DEADLINE_S = 30.0
-
-
-def add_job(kube: MemoryKube, name: str, trials: int) -> None:
-    """An unfinished Bayesian TuningJob with `trials` ended trials and free slots."""
-    body = synthetic_tuning_job(name, trials)
-    body["spec"]["limits"] = {"maxTrials": 1000, "maxParallelTrials": 2}
-    status = {k: v for k, v in body["status"].items() if k not in ("reason", "completionTime")}
-    kube.add_tuning_job(NS, name, body["spec"])
-    kube.tuning_jobs[(NS, name)]["status"] = {**status, "phase": "InProgress"}
 
 
 class HeldSuggest:
@@ -65,8 +55,8 @@ def test_long_histories_take_turns_and_short_ones_do_not_wait(
     kube = MemoryKube()
     big = [f"big-{i}" for i in range(LONG_HISTORY_CALLS + 2)]
     for name in big:
-        add_job(kube, name, LONG_HISTORY + 50)
-    add_job(kube, "small", 20)
+        kube.add_tuning_job_with_history(NS, name, LONG_HISTORY + 50)
+    kube.add_tuning_job_with_history(NS, "small", 20)
     threads = [threading.Thread(target=reconcile, args=(kube, NS, name)) for name in big]
     try:
         for thread in threads:
