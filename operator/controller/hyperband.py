@@ -48,6 +48,7 @@ from kubetune.optimizer import (
     HyperbandTrial,
     RungLog,
     RungRecord,
+    SearchSpace,
     comparison_group,
     continues_at_rung,
     infer_max_resource,
@@ -102,9 +103,9 @@ def levels(spec: TuningJobSpec) -> list[int]:
     return rung_levels(hb.min_resource, max_resource(spec), hb.reduction_factor)
 
 
-def rung_records(spec: TuningJobSpec, trials: Sequence[TrialStatus]) -> list[RungRecord]:
-    """Every recorded rung value of the job, each with its trial's comparison group."""
-    space = search_space(spec)
+def rung_records(space: SearchSpace, trials: Sequence[TrialStatus]) -> list[RungRecord]:
+    """Every recorded rung value of the job, each with its trial's comparison group in the
+    job's search space (`optimizer_input.search_space`)."""
     return [
         RungRecord(seq, trial.name, rung, value, comparison_group(space, trial.hyperparameters))
         for trial in trials
@@ -144,12 +145,12 @@ def _record(d: Decision) -> None:
     curves = d.snapshot.curves or {}
     hb = settings(d.spec)
     rungs = levels(d.spec)
-    records = rung_records(d.spec, d.status.trials)
+    space = search_space(d.spec)
+    records = rung_records(space, d.status.trials)
     next_seq = max((r.seq for r in records), default=-1) + 1
     log = RungLog(hb.reduction_factor)
     for record in sorted(records, key=lambda r: r.seq):
         log.add(record.rung, record.group, record.value)
-    space = search_space(d.spec)
     goal = _goal(d.spec)
     judged = _judged(d)
     new: list[tuple[int | None, int, int, float]] = []  # (printed, rung, trial, value)
@@ -199,7 +200,7 @@ def _stop(d: Decision) -> None:
     """Stop the judged trials the replayed log says do not continue."""
     hb = settings(d.spec)
     rungs = levels(d.spec)
-    records = rung_records(d.spec, d.status.trials)
+    records = rung_records(search_space(d.spec), d.status.trials)
     goal = _goal(d.spec)
     decisions = rung_decisions(records, reduction_factor=hb.reduction_factor, goal=goal)
     by_key = {(r.trial, r.rung): r for r in records}

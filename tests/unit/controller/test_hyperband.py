@@ -22,6 +22,7 @@ from kubetune.operator.controller.hyperband import (
     rung_records,
     stop_message,
 )
+from kubetune.operator.controller.optimizer_input import search_space
 from kubetune.operator.controller.types import NOT_A_NUMBER
 from kubetune.optimizer import suggest_hyperband
 from support.plan_sim import Sim
@@ -115,9 +116,8 @@ def test_a_value_is_recorded_once_and_decisions_replay_from_the_records_alone() 
     # Same curves again, and a restart that has not read any log yet: nothing changes.
     for curves in (job.curves, {}):
         again = plan(Snapshot("tj", "uid", 1, job.spec, recorded, job.jobs, curves=curves), job.now)
-        assert rung_records(job.spec, again.status.trials) == rung_records(
-            job.spec, recorded.trials
-        )
+        space = search_space(job.spec)
+        assert rung_records(space, again.status.trials) == rung_records(space, recorded.trials)
         before = [(t.phase, t.reason) for t in recorded.trials[:3]]
         assert [(t.phase, t.reason) for t in again.status.trials[:3]] == before
         assert again.launch == []
